@@ -1,0 +1,1 @@
+"""Running a plan: tasks, executors, the coordinator loop and reporters."""

@@ -1,0 +1,80 @@
+"""Plain, picklable values describing what happened to each asset in a run."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a worker reports back after running one asset function."""
+
+    key: str
+    ok: bool
+    artifact: Optional[str] = None
+    data_version: Optional[str] = None
+    size: int = 0
+    io_manager: Optional[str] = None
+    seconds: float = 0.0
+    error: Optional[str] = None
+    traceback: Optional[str] = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class AssetOutcome:
+    """One asset's outcome in a run (an element of ``make --json``'s ``assets``)."""
+
+    key: str
+    outcome: str
+    partition: Optional[str] = None
+    data_version: Optional[str] = None
+    seconds: float = 0.0
+    error: Optional[str] = None
+    reasons: Tuple[str, ...] = ()
+    traceback: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "key": self.key,
+            "partition": self.partition,
+            "outcome": self.outcome,
+            "data_version": self.data_version,
+            "seconds": round(self.seconds, 6),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The whole run: its id, whether everything asked for is up to date, and each outcome."""
+
+    run_id: str
+    assets: Tuple[AssetOutcome, ...]
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(a.outcome not in ("failed", "blocked") for a in self.assets)
+
+    def counts(self) -> Dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for a in self.assets:
+            counts[a.outcome] += 1
+        return counts
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"run_id": self.run_id, "ok": self.ok, "assets": [a.to_dict() for a in self.assets]}
+
+    def __getitem__(self, key: str) -> AssetOutcome:
+        for a in self.assets:
+            if a.key == key:
+                return a
+        raise KeyError(key)
+
+    def keys(self, outcome: str) -> List[str]:
+        return [a.key for a in self.assets if a.outcome == outcome]

@@ -1,0 +1,132 @@
+"""One unit of work for a worker: load the inputs, call the function, store the value.
+
+``run_task`` is a plain module-level function over picklable values, so the
+same code runs in-process, in a thread, in a child process or on a Dask worker.
+Workers write only immutable, content-addressed artifacts; manifests and the
+action cache are written by the coordinator.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from .. import iomanagers
+from ..loader import format_user_traceback, load_definitions
+from ..manifest import Manifest
+from ..store import Store
+from .context import AssetContext
+from .results import TaskResult
+
+_stores: Dict[Tuple[str, str], Store] = {}
+_IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset)
+_VALUE_CACHE_LIMIT = 4096
+_VALUE_CACHE_MAX_BYTES = 1 << 20
+_values: Dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class AssetTask:
+    """Everything a worker needs to materialize one asset, as plain data."""
+
+    key: str
+    run_id: str
+    project_dir: str
+    definitions: str
+    store_url: str
+    store_options: Mapping[str, Any]
+    inputs: Tuple[Tuple[str, Manifest], ...] = ()
+    io_manager: Optional[str] = None
+    retries: int = 0
+    retry_delay: float = 1.0
+    partition: Optional[str] = None
+    share_values: bool = False  # keep small immutable values in memory (in-process and threads)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def store_for(url: str, options: Mapping[str, Any]) -> Store:
+    """One Store per (url, options) per process."""
+    cache_key = (url, repr(sorted(options.items())))
+    store = _stores.get(cache_key)
+    if store is None:
+        store = _stores[cache_key] = Store(url, options)
+    return store
+
+
+def remember_store(store: Store) -> None:
+    _stores[(store.url, repr(sorted(store.storage_options.items())))] = store
+
+
+def _load_input(store: Store, manifest: Manifest, share: bool) -> Any:
+    if share and manifest.artifact in _values:
+        return _values[manifest.artifact]
+    value = store.load(manifest)
+    if share and manifest.size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value):
+        if len(_values) >= _VALUE_CACHE_LIMIT:
+            _values.clear()
+        _values[manifest.artifact] = value
+    return value
+
+
+def _is_immutable(value: Any) -> bool:
+    if isinstance(value, _IMMUTABLE):
+        return True
+    return type(value).__module__.startswith("pyarrow") and type(value).__name__ == "Table"
+
+
+def run_task(task: AssetTask) -> TaskResult:
+    """Materialize one asset; never raises for the user's own errors."""
+    started = time.perf_counter()
+    try:
+        defs = load_definitions(task.project_dir, task.definitions)
+        asset = defs.assets[task.key]
+        store = store_for(task.store_url, task.store_options)
+        kwargs = {param: _load_input(store, m, task.share_values) for param, m in task.inputs}
+    except Exception as exc:  # noqa: BLE001 - reported as the asset's failure
+        return _failure(task.key, exc, started, attempts=0, ours=True)
+    attempts = 0
+    while True:
+        attempts += 1
+        context = AssetContext(task.key, task.run_id, task.partition)
+        if asset.wants_context:
+            kwargs["context"] = context
+        try:
+            value = asset.fn(**kwargs)
+            break
+        except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+            if attempts > task.retries:
+                return _failure(task.key, exc, started, attempts)
+            time.sleep(task.retry_delay * (2 ** (attempts - 1)))
+    try:
+        manager = iomanagers.choose(value, task.io_manager)
+        artifact, size = store.write_artifact(lambda f: manager.dump(value, f))
+    except Exception as exc:  # noqa: BLE001
+        return _failure(task.key, exc, started, attempts, what="storing its value")
+    if task.share_values and size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value):
+        _values[artifact] = value
+    return TaskResult(
+        key=task.key,
+        ok=True,
+        artifact=artifact,
+        data_version=artifact,
+        size=size,
+        io_manager=manager.name,
+        seconds=time.perf_counter() - started,
+        metadata=dict(context.metadata),
+        attempts=attempts,
+    )
+
+
+def _failure(key: str, exc: BaseException, started: float, attempts: int, what: str = "", ours: bool = False) -> TaskResult:
+    message = f"{type(exc).__name__}: {exc}"
+    if what:
+        message = f"{what} failed: {message}"
+    return TaskResult(
+        key=key,
+        ok=False,
+        seconds=time.perf_counter() - started,
+        error=message,
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if ours else format_user_traceback(exc),
+        attempts=attempts,
+    )

@@ -1,0 +1,88 @@
+"""Hashing: xxHash3-128 over canonical encodings and over byte streams.
+
+Every hash datamake records is built here, from a *tagged* structure whose
+first element names what is hashed, encoded as canonical JSON (sorted keys, no
+whitespace), so that it does not depend on dict order or Python version.
+"""
+from __future__ import annotations
+
+import json
+from typing import IO, Any, Iterable
+
+import xxhash
+
+CHUNK_SIZE = 1 << 20
+
+
+def hash_bytes(data: bytes) -> str:
+    """Hex xxh3-128 digest of ``data``."""
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical byte encoding of a JSON-compatible value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def hash_value(tag: str, *parts: Any) -> str:
+    """Hash a tagged structure: ``hash_value("provenance", key, ...)``."""
+    return hash_bytes(canonical([tag, *parts]))
+
+
+def hash_chunks(chunks: Iterable[bytes]) -> str:
+    """Hash an iterable of byte chunks without joining them."""
+    hasher = xxhash.xxh3_128()
+    for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def hash_file(fileobj: IO[bytes]) -> str:
+    """Hash an open binary file, streaming it in 1 MiB chunks."""
+    return hash_chunks(iter(lambda: fileobj.read(CHUNK_SIZE), b""))
+
+
+class HashingWriter:
+    """A write-only binary file wrapper that hashes and counts what passes through.
+
+    IO managers write into it; the artifact's data version is ``hexdigest()``
+    once they are done, without reading the file back.
+    """
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw = raw
+        self._hasher = xxhash.xxh3_128()
+        self.size = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self._hasher.update(view)
+        self.size += len(view)
+        self._raw.write(view)
+        return len(view)
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
+
+    # pyarrow and pickle probe for these on file-like objects.
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:  # the owner closes the raw file
+        pass

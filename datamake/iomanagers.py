@@ -1,0 +1,163 @@
+"""IO managers: turn a value into bytes and back.
+
+Each manager writes to and reads from a binary file object; the store wraps
+the writer to hash the bytes as they pass. Serialization is deterministic, so
+an equal value gives equal bytes and an equal data version (early cutoff).
+pyarrow and pandas are imported only when a manager that needs them runs.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+from typing import IO, Any, Dict, List, Optional, Protocol
+
+from .errors import DefinitionError, did_you_mean
+
+
+class IOManager(Protocol):
+    """The plugin interface: a name, a type test, and dump/load on binary files."""
+
+    name: str
+
+    def handles(self, value: Any) -> bool: ...
+
+    def dump(self, value: Any, f: IO[bytes]) -> None: ...
+
+    def load(self, f: IO[bytes]) -> Any: ...
+
+
+def _module_of(value: Any) -> str:
+    return type(value).__module__ or ""
+
+
+class ArrowIO:
+    """``pyarrow.Table`` ↔ Parquet."""
+
+    name = "arrow"
+
+    def handles(self, value: Any) -> bool:
+        return _module_of(value).startswith("pyarrow") and type(value).__name__ == "Table"
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        import pyarrow.parquet as pq
+
+        pq.write_table(value, f, compression="zstd")
+
+    def load(self, f: IO[bytes]) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(f)
+
+
+class PandasIO:
+    """``pandas.DataFrame`` ↔ Parquet (through Arrow)."""
+
+    name = "pandas"
+
+    def handles(self, value: Any) -> bool:
+        return _module_of(value).startswith("pandas") and type(value).__name__ == "DataFrame"
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        import pyarrow as pa
+
+        ArrowIO().dump(pa.Table.from_pandas(value), f)
+
+    def load(self, f: IO[bytes]) -> Any:
+        return ArrowIO().load(f).to_pandas()
+
+
+class BytesIO_:
+    """Raw ``bytes`` as they are."""
+
+    name = "bytes"
+
+    def handles(self, value: Any) -> bool:
+        return isinstance(value, (bytes, bytearray, memoryview))
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        f.write(bytes(value))
+
+    def load(self, f: IO[bytes]) -> Any:
+        return f.read()
+
+
+class TextIO_:
+    """``str`` as UTF-8."""
+
+    name = "text"
+
+    def handles(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        f.write(value.encode("utf-8"))
+
+    def load(self, f: IO[bytes]) -> Any:
+        return f.read().decode("utf-8")
+
+
+class JsonIO:
+    """JSON: chosen automatically for numbers, booleans and None; by ``io_manager="json"`` otherwise."""
+
+    name = "json"
+
+    def handles(self, value: Any) -> bool:
+        return value is None or isinstance(value, (bool, int, float))
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        f.write(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode("utf-8"))
+
+    def load(self, f: IO[bytes]) -> Any:
+        return json.loads(f.read().decode("utf-8"))
+
+
+class PickleIO:
+    """Pickle (protocol 4), the fallback for any other Python value."""
+
+    name = "pickle"
+
+    def handles(self, value: Any) -> bool:
+        return True
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        pickle.dump(value, f, protocol=4)
+
+    def load(self, f: IO[bytes]) -> Any:
+        return pickle.load(f)
+
+
+_REGISTRY: Dict[str, IOManager] = {}
+_ORDER: List[str] = []
+
+
+def register(manager: IOManager, *, auto: bool = True) -> None:
+    """Add an IO manager; with ``auto`` it is tried, before the built-ins, when none is named."""
+    _REGISTRY[manager.name] = manager
+    if auto and manager.name not in _ORDER:
+        _ORDER.insert(0, manager.name)
+
+
+for _m in (PickleIO(), JsonIO(), TextIO_(), BytesIO_(), PandasIO(), ArrowIO()):
+    register(_m)
+
+
+def get(name: str) -> IOManager:
+    """The IO manager called ``name``; a DefinitionError names the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise DefinitionError(
+            f"unknown io_manager '{name}'",
+            hint=did_you_mean(name, _REGISTRY) or f"known: {', '.join(sorted(_REGISTRY))}",
+        ) from None
+
+
+def choose(value: Any, name: Optional[str] = None) -> IOManager:
+    """The manager named ``name``, or the first that handles ``value``'s type."""
+    if name:
+        return get(name)
+    return next(_REGISTRY[n] for n in _ORDER if _REGISTRY[n].handles(value))
+
+
+def names() -> List[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,189 @@
+"""The staleness planner: a pure function from facts to decisions.
+
+It does no IO, reads no clock and draws no random numbers. The project layer
+gathers the facts (code versions, manifests, whether artifacts are intact,
+observed source versions); :func:`plan` decides every asset in scope with all
+its reasons. The executor calls :func:`decide` again for one asset once its
+inputs have finished: that is early cutoff.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from .hashing import hash_value
+from .manifest import Manifest
+
+FRESH = "fresh"
+STALE = "stale"
+
+REASON_CODES = (
+    "never_materialized",
+    "code_changed",
+    "config_changed",
+    "deps_changed",
+    "input_changed",
+    "upstream_stale",
+    "source_changed",
+    "artifact_missing",
+    "forced",
+)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an asset is stale: a code from :data:`REASON_CODES` and a sentence."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> Dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class AssetFacts:
+    """Everything the planner needs to know about one asset, gathered beforehand.
+
+    For an observed source, ``source_version`` is the version observed now and
+    the asset is never stale itself.
+    """
+
+    key: str
+    code_version: str
+    deps: Tuple[str, ...] = ()
+    config_hash: Optional[str] = None
+    partition: Optional[str] = None
+    manifest: Optional[Manifest] = None
+    artifact_ok: bool = True
+    forced: bool = False
+    is_source: bool = False
+    source_version: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AssetDecision:
+    key: str
+    partition: Optional[str]
+    reasons: Tuple[Reason, ...]
+
+    @property
+    def state(self) -> str:
+        return STALE if self.reasons else FRESH
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.reasons)
+
+    def to_dict(self) -> Dict[str, object]:
+        return {
+            "key": self.key,
+            "partition": self.partition,
+            "state": self.state,
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decisions for every asset in scope, in dependency order."""
+
+    decisions: Tuple[AssetDecision, ...]
+
+    @property
+    def stale(self) -> List[str]:
+        return [d.key for d in self.decisions if d.stale]
+
+    def __getitem__(self, key: str) -> AssetDecision:
+        for d in self.decisions:
+            if d.key == key:
+                return d
+        raise KeyError(key)
+
+
+def provenance(
+    key: str,
+    code_version: str,
+    inputs: Mapping[str, str],
+    config_hash: Optional[str] = None,
+    partition: Optional[str] = None,
+) -> str:
+    """The cache key of a materialization: everything that determines its value."""
+    return hash_value("provenance", key, code_version, config_hash, partition, sorted(inputs.items()))
+
+
+def current_data_version(facts: AssetFacts) -> Optional[str]:
+    """The data version an up-to-date asset has now (None if it has none)."""
+    if facts.is_source:
+        return facts.source_version
+    return facts.manifest.data_version if facts.manifest else None
+
+
+# An upstream asset's status as seen by its dependent: its data version, or
+# UPSTREAM_STALE when it will be rebuilt first, or None when it has no value.
+UPSTREAM_STALE = object()
+
+
+def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[str] = ()) -> Tuple[Reason, ...]:
+    """All the reasons ``facts.key`` is stale, given its upstream's status.
+
+    ``upstream`` maps each dependency to its current data version, to
+    :data:`UPSTREAM_STALE`, or to None (no value and none coming). ``sources``
+    names the dependencies that are observed sources.
+    """
+    if facts.is_source:
+        return ()
+    reasons: List[Reason] = []
+    if facts.forced:
+        reasons.append(Reason("forced", "rebuild forced (--force)"))
+    manifest = facts.manifest
+    if manifest is None:
+        reasons.append(Reason("never_materialized", "never materialized"))
+        reasons.extend(_upstream_reasons(facts, upstream, {}, set(sources)))
+        return tuple(reasons)
+    if not facts.artifact_ok:
+        reasons.append(Reason("artifact_missing", f"artifact {manifest.artifact[:12]} is missing or corrupt"))
+    if manifest.code_version != facts.code_version:
+        reasons.append(Reason("code_changed", f"code version {manifest.code_version} -> {facts.code_version}"))
+    if manifest.config_hash != facts.config_hash:
+        reasons.append(Reason("config_changed", "config differs from the recorded one"))
+    recorded = manifest.input_versions
+    if set(recorded) != set(facts.deps):
+        added = sorted(set(facts.deps) - set(recorded))
+        removed = sorted(set(recorded) - set(facts.deps))
+        parts = ([f"added {', '.join(added)}"] if added else []) + ([f"removed {', '.join(removed)}"] if removed else [])
+        reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
+    reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
+    return tuple(reasons)
+
+
+def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorded: Mapping[str, str], sources) -> List[Reason]:
+    reasons: List[Reason] = []
+    for dep in facts.deps:
+        status = upstream.get(dep)
+        if status is UPSTREAM_STALE:
+            reasons.append(Reason("upstream_stale", f"{dep} will be rebuilt first"))
+        elif status is None:
+            reasons.append(Reason("upstream_stale", f"{dep} has no materialized value"))
+        elif dep in recorded and recorded[dep] != status:
+            code = "source_changed" if dep in sources else "input_changed"
+            what = "source" if dep in sources else "input"
+            reasons.append(Reason(code, f"{what} {dep} changed: {recorded[dep][:12]} -> {str(status)[:12]}"))
+    return reasons
+
+
+def plan(facts: Mapping[str, AssetFacts], order: Sequence[str], outside: Optional[Mapping[str, Optional[str]]] = None) -> Plan:
+    """Decide every asset in ``order`` (a topological order of the scope).
+
+    ``outside`` gives the current data version of dependencies that are not in
+    scope (``make --only``): they are used as they are, never rebuilt.
+    """
+    status: Dict[str, object] = dict(outside or {})
+    sources = {k for k, f in facts.items() if f.is_source}
+    decisions = []
+    for key in order:
+        f = facts[key]
+        reasons = decide(f, status, sources)
+        status[key] = UPSTREAM_STALE if reasons else current_data_version(f)
+        decisions.append(AssetDecision(key, f.partition, reasons))
+    return Plan(tuple(decisions))
