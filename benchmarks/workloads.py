@@ -178,13 +178,20 @@ def main():
     if mode == "status":
         print(json.dumps({"ok": True, "stale": len(stale)}))
         return 0
-    if not stale:
-        print(json.dumps({"ok": True, "stale": 0, "materialized": 0}))
-        return 0
-    result = materialize(ASSETS, instance=instance, selection=stale)
-    n = len(result.get_asset_materialization_events())
-    print(json.dumps({"ok": result.success, "stale": len(stale), "materialized": n}))
-    return 0 if result.success else 1
+    # Dagster's stale status is one level deep: a child of a stale asset only
+    # becomes stale once that parent has been re-materialized.  So "materialize
+    # stale" is repeated until nothing is stale (what eager automation does too).
+    first, total, passes = len(stale), 0, 0
+    while stale:
+        result = materialize(ASSETS, instance=instance, selection=stale)
+        total += len(result.get_asset_materialization_events())
+        passes += 1
+        if not result.success:
+            print(json.dumps({"ok": False, "stale": first, "materialized": total, "passes": passes}))
+            return 1
+        stale = stale_keys(instance)
+    print(json.dumps({"ok": True, "stale": first, "materialized": total, "passes": passes}))
+    return 0
 
 
 if __name__ == "__main__":
@@ -343,7 +350,3 @@ def write_dvc_par(root: str, iters: int) -> None:
             }
         )
     _write(os.path.join(root, "dvc.yaml"), _dvc_yaml(stages))
-
-
-def describe() -> Dict[str, object]:
-    return json.loads(json.dumps({"variants": VARIANT_CONST, "par_assets": PAR_ASSETS}))
