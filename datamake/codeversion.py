@@ -1,21 +1,38 @@
-"""Automatic code versions: a hash of an asset function's normalized source.
+"""Automatic code versions: a hash of an asset function's normalized source and of the
+project code it uses.
 
 The source is parsed and docstrings and decorators are dropped before the
 syntax tree is hashed, so comments, docstrings and formatting do not change
-the version. Simple constants captured in a closure (asset factories) are part
-of the version; other captured objects are not.
+the version. Names the function uses are followed through its globals: helper
+functions and classes defined in project files (not in installed packages)
+and simple constants become *code dependencies*, each with its own hash, so
+that editing a helper makes its users stale and ``why`` can name it.
 """
 from __future__ import annotations
 
 import ast
 import inspect
+import os
+import sys
+import sysconfig
 import textwrap
-from typing import Any, Callable, Dict, Optional, Tuple
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from .hashing import hash_bytes, hash_value
 
-_SIMPLE = (int, float, str, bytes, bool, type(None))
-_cache: Dict[Tuple[Any, ...], str] = {}
+_SIMPLE = (int, float, str, bytes, bool, type(None), complex)
+_normalized_cache: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
+_MAX_CONSTANT_REPR = 10_000
+
+
+@dataclass(frozen=True)
+class CodeFingerprint:
+    """An asset's automatic code version and the code dependencies behind it."""
+
+    version: str
+    parts: Mapping[str, str]  # qualified name -> hash, the function itself under "<self>"
 
 
 def _strip(node: ast.AST) -> ast.AST:
@@ -30,17 +47,67 @@ def _strip(node: ast.AST) -> ast.AST:
     return node
 
 
+def _used_names(tree: ast.AST) -> Tuple[str, ...]:
+    """Global-looking names and dotted attribute chains (``mod.helper``) read in ``tree``."""
+    names: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            chain = []
+            current: ast.AST = node
+            while isinstance(current, ast.Attribute):
+                chain.append(current.attr)
+                current = current.value
+            if isinstance(current, ast.Name):
+                chain.append(current.id)
+                names.add(".".join(reversed(chain)))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+    return tuple(sorted(names))
+
+
 def normalized_source(source: str) -> str:
     """The canonical dump of ``source`` with docstrings and decorators removed."""
     tree = ast.parse(textwrap.dedent(source))
     return ast.dump(_strip(tree), annotate_fields=False, include_attributes=False)
 
 
-def _function_source(fn: Callable[..., Any]) -> Optional[str]:
+def _analyse(source: str) -> Tuple[str, Tuple[str, ...]]:
+    """(hash of the normalized source, names it uses), cached by the raw text."""
+    raw = hash_bytes(source.encode())
+    cached = _normalized_cache.get(raw)
+    if cached is None:
+        try:
+            tree = _strip(ast.parse(textwrap.dedent(source)))
+            cached = (hash_bytes(ast.dump(tree, annotate_fields=False, include_attributes=False).encode()),
+                      _used_names(tree))
+        except SyntaxError:  # a lambda inside an expression: hash the text itself
+            cached = (raw, ())
+        _normalized_cache[raw] = cached
+    return cached
+
+
+def _source(obj: Any) -> Optional[str]:
     try:
-        return inspect.getsource(fn)
+        return inspect.getsource(obj)
     except (OSError, TypeError):
         return None
+
+
+_INSTALLED = tuple(
+    os.path.realpath(p) + os.sep
+    for p in {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    if p
+)
+
+
+def is_project_file(path: Optional[str], roots: Iterable[str]) -> bool:
+    """True for a file under one of ``roots`` that is not part of an installed package."""
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    if real.startswith(_INSTALLED) or "site-packages" in real or "dist-packages" in real:
+        return False
+    return any(real.startswith(os.path.realpath(r) + os.sep) for r in roots)
 
 
 def _closure_constants(fn: Callable[..., Any]) -> list:
@@ -53,26 +120,135 @@ def _closure_constants(fn: Callable[..., Any]) -> list:
             value = cell.cell_contents
         except ValueError:
             continue
-        if isinstance(value, _SIMPLE):
-            values.append([name, repr(value)])
+        constant = _constant_repr(value)
+        if constant is not None:
+            values.append([name, constant])
     return values
 
 
-def auto_code_version(fn: Callable[..., Any]) -> str:
-    """A short, stable version string for ``fn``'s logic."""
-    source = _function_source(fn)
-    closure = _closure_constants(fn)
-    if source is None:  # built in a REPL or from C: fall back to bytecode
-        code = getattr(fn, "__code__", None)
-        basis = ["bytecode", code.co_code.hex() if code else repr(fn), repr(code.co_consts) if code else ""]
+def _constant_repr(value: Any) -> Optional[str]:
+    """A stable text for simple constants (numbers, strings, and containers of them), else None."""
+    if isinstance(value, _SIMPLE):
+        text = repr(value)
+    elif isinstance(value, (tuple, list, frozenset, set)) and all(isinstance(v, _SIMPLE) for v in value):
+        items = sorted(map(repr, value)) if isinstance(value, (set, frozenset)) else list(map(repr, value))
+        text = f"{type(value).__name__}({', '.join(items)})"
+    elif isinstance(value, dict) and all(isinstance(k, _SIMPLE) and isinstance(v, _SIMPLE) for k, v in value.items()):
+        text = "dict(" + ", ".join(f"{k!r}: {v!r}" for k, v in value.items()) + ")"
     else:
-        raw = hash_bytes(source.encode())
-        cached = _cache.get((raw,))
-        if cached is None:
-            try:
-                cached = hash_bytes(normalized_source(source).encode())
-            except SyntaxError:  # a lambda or odd source: hash the text itself
-                cached = raw
-            _cache[(raw,)] = cached
-        basis = ["ast", cached]
-    return hash_value("code", basis, closure)[:16]
+        return None
+    return text if len(text) <= _MAX_CONSTANT_REPR else hash_bytes(text.encode())
+
+
+class _Walker:
+    """Follows the names a function reads to project-local helpers and constants."""
+
+    def __init__(self, roots: Iterable[str]):
+        self.roots = tuple(roots)
+        self.parts: Dict[str, str] = {}
+        self.visiting: Set[int] = set()
+        self.home: Optional[str] = None  # the asset's own module: its names are not qualified
+
+    def function(self, fn: Callable[..., Any], label: str) -> None:
+        if id(fn) in self.visiting:
+            return
+        self.visiting.add(id(fn))
+        source = _source(fn)
+        if source is None:
+            code = getattr(fn, "__code__", None)
+            self.parts[label] = hash_value("bytecode", code.co_code.hex() if code else repr(fn))
+            return
+        digest, names = _analyse(source)
+        closure = _closure_constants(fn)
+        self.parts[label] = hash_value("fn", digest, closure) if closure else digest
+        namespace = getattr(fn, "__globals__", {})
+        for name in names:
+            self._follow(name, namespace)
+
+    def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:
+        head, *rest = dotted.split(".")
+        if head not in namespace:
+            return  # a local, a builtin, or a parameter
+        value = namespace[head]
+        module = namespace.get("__name__")
+        if self.home is None:
+            self.home = module
+        label = head if module == self.home else f"{module}.{head}"
+        for attr in rest:
+            if not isinstance(value, types.ModuleType):
+                break
+            if not hasattr(value, attr):
+                break
+            value = getattr(value, attr)
+            label = f"{label}.{attr}"
+        self._record(label, value)
+
+    def _record(self, label: str, value: Any) -> None:
+        if label in self.parts:
+            return
+        if isinstance(value, types.ModuleType):
+            return  # only the attributes actually used count
+        if _is_asset(value):
+            return  # another asset: covered by its data version
+        constant = _constant_repr(value)
+        if constant is not None:
+            self.parts[label] = hash_value("const", constant)
+            return
+        if isinstance(value, (types.FunctionType, type)) and is_project_file(_file_of(value), self.roots):
+            qualified = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', label)}"
+            if isinstance(value, type):
+                source = _source(value)
+                if source is not None and qualified not in self.parts:
+                    digest, names = _analyse(source)
+                    self.parts[qualified] = digest
+                    module = sys.modules.get(value.__module__)
+                    for name in names:
+                        self._follow(name, vars(module) if module else {})
+            else:
+                self.function(value, qualified)
+
+
+def _is_asset(value: Any) -> bool:
+    return type(value).__name__ in ("AssetDef", "SourceDef") and type(value).__module__.startswith("datamake")
+
+
+def _file_of(value: Any) -> Optional[str]:
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        return code.co_filename
+    module = sys.modules.get(getattr(value, "__module__", "") or "")
+    return getattr(module, "__file__", None)
+
+
+def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Iterable[str] = ()) -> CodeFingerprint:
+    """The automatic code version of ``fn`` and its code dependencies.
+
+    ``roots`` are the project folders whose code is followed; ``packages`` are
+    installed distributions whose versions the user opted in to.
+    """
+    walker = _Walker(roots)
+    walker.function(fn, "<self>")
+    parts = dict(walker.parts)
+    for package in packages:
+        parts[f"package:{package}"] = _package_version(package)
+    return CodeFingerprint(hash_value("code", sorted(parts.items()))[:16], parts)
+
+
+def auto_code_version(fn: Callable[..., Any], roots: Iterable[str] = ()) -> str:
+    """A short, stable version string for ``fn``'s logic (see :func:`fingerprint`)."""
+    return fingerprint(fn, roots).version
+
+
+def _package_version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not-installed"
+
+
+def changed_parts(recorded: Mapping[str, str], current: Mapping[str, str]) -> List[str]:
+    """Names of code dependencies that were added, removed or changed."""
+    names = set(recorded) | set(current)
+    return sorted(n for n in names if recorded.get(n) != current.get(n))

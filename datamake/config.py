@@ -42,6 +42,7 @@ class ProjectConfig:
     cache_push: str = "manual"
     history_url: Optional[str] = None
     asset_config: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def directory(self) -> str:
@@ -119,6 +120,7 @@ def load_config(path: str) -> ProjectConfig:
         cache_push=push,
         history_url=data.get("history", {}).get("url"),
         asset_config=data.get("config", {}),
+        resources=data.get("resources", {}),
     )
 
 

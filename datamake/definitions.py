@@ -18,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
+from .sources import ResourceDef, SourceDef
+
+CONFIG_PARAM = "config"
 
 CONTEXT_PARAM = "context"
 _KEY_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -62,6 +66,8 @@ class AssetDef:
     optional_params: Tuple[str, ...] = ()
     retries: int = 0
     retry_delay: float = 1.0
+    config: Optional[type] = None
+    packages: Tuple[str, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -83,6 +89,8 @@ def asset(
     metadata: Optional[Mapping[str, Any]] = None,
     retries: int = 0,
     retry_delay: float = 1.0,
+    config: Optional[type] = None,
+    track_packages: Sequence[str] = (),
 ) -> Any:
     """Declare a function as an asset. Usable bare (``@asset``) or with options.
 
@@ -94,7 +102,11 @@ def asset(
       function's normalized source, so comments and formatting do not count);
     - ``io_manager`` is one of ``arrow``, ``pandas``, ``bytes``, ``text``,
       ``json``, ``pickle`` (default: chosen by the value's type);
-    - ``retries=N`` re-runs a raising function up to N times with back-off.
+    - ``retries=N`` re-runs a raising function up to N times with back-off;
+    - ``config=SomeDataclass`` gives the function a validated ``config``
+      parameter, filled from ``[config.KEY]`` in datamake.toml and ``--config``;
+    - ``track_packages=["pyarrow"]`` makes those packages' installed versions
+      part of the code version.
 
     Example::
 
@@ -105,7 +117,8 @@ def asset(
 
     def wrap(func: Callable[..., Any]) -> AssetDef:
         return _make_asset_def(
-            func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay
+            func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
+            config, tuple(track_packages),
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -115,7 +128,8 @@ def _key_of(ref: Union[str, AssetDef]) -> str:
     return ref.key if isinstance(ref, AssetDef) else validate_key(ref)
 
 
-def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay):
+def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
+                    config, packages):
     if not callable(func):
         raise DefinitionError(f"@asset must decorate a function, got {func!r}")
     base = name or func.__name__
@@ -129,9 +143,13 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         if param.name == CONTEXT_PARAM:
             wants_context = True
             continue
+        if config is not None and param.name == CONFIG_PARAM:
+            continue
         params.append(param.name)
         if param.default is not param.empty:
             optional.append(param.name)
+    if config is not None and not dataclasses.is_dataclass(config):
+        raise DefinitionError(f"asset '{key}': config= must be a dataclass, got {config!r}")
     if code_version is not None and not isinstance(code_version, str):
         code_version = str(code_version)
     doc = inspect.getdoc(func)
@@ -150,53 +168,77 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         optional_params=tuple(optional),
         retries=int(retries),
         retry_delay=float(retry_delay),
+        config=config,
+        packages=packages,
     )
 
 
 class Definitions:
-    """The set of assets of a project, with every dependency resolved to a key.
+    """The assets, sources and resources of a project, with every dependency resolved to a key.
 
     Expose one as ``defs = Definitions(assets=[...])`` in the definitions
-    module; without it, every asset defined at module level is taken.
+    module (sources and resources may go in the same list, or in
+    ``resources=``); without it, every one defined at module level is taken.
     """
 
-    def __init__(self, assets: Iterable[AssetDef] = ()):
+    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = ()):
         self.assets: Dict[str, AssetDef] = {}
-        for a in assets:
-            if not isinstance(a, AssetDef):
-                raise DefinitionError(f"Definitions(assets=...) got {a!r}, which is not an @asset")
-            other = self.assets.get(a.key)
-            if other is not None and other is not a:
-                raise DuplicateKeyError(
-                    f"two assets have the key '{a.key}': {_where(other.fn)} and {_where(a.fn)}",
-                    hint="rename one of them, or give it name= or key_prefix=",
-                )
-            self.assets[a.key] = a
+        self.sources: Dict[str, SourceDef] = {}
+        self.resources: Dict[str, ResourceDef] = {}
+        for item in [*assets, *resources]:
+            self._add(item)
         self.inputs: Dict[str, Dict[str, str]] = {}
-        self.deps: Dict[str, Tuple[str, ...]] = {}
-        by_base: Dict[str, List[str]] = {}
-        for k in self.assets:
-            by_base.setdefault(k.rsplit("/", 1)[-1], []).append(k)
+        self.resource_params: Dict[str, Dict[str, str]] = {}
+        self.deps: Dict[str, Tuple[str, ...]] = {k: () for k in self.sources}
+        self._by_base: Dict[str, List[str]] = {}
+        for k in self.nodes:
+            self._by_base.setdefault(k.rsplit("/", 1)[-1], []).append(k)
         for a in self.assets.values():
-            inputs = self._resolve_params(a, by_base)
+            inputs, used_resources = self._resolve_params(a)
             self.inputs[a.key] = inputs
+            self.resource_params[a.key] = used_resources
             ordering = [self._check_dep(a, d) for d in a.deps]
             self.deps[a.key] = tuple(dict.fromkeys([*inputs.values(), *ordering]))
 
-    def _resolve_params(self, a: AssetDef, by_base: Mapping[str, List[str]]) -> Dict[str, str]:
+    @property
+    def nodes(self) -> Dict[str, Any]:
+        """Assets and sources by key: everything that can be a dependency."""
+        return {**self.sources, **self.assets}
+
+    def _add(self, item: Any) -> None:
+        if isinstance(item, ResourceDef):
+            self.resources[item.name] = item
+            return
+        if not isinstance(item, (AssetDef, SourceDef)):
+            raise DefinitionError(f"Definitions(assets=...) got {item!r}, which is not an @asset, source() or resource()")
+        other = self.assets.get(item.key) or self.sources.get(item.key)
+        if other is not None and other is not item:
+            raise DuplicateKeyError(
+                f"two definitions have the key '{item.key}': {_where(other)} and {_where(item)}",
+                hint="rename one of them, or give it name= or key_prefix=",
+            )
+        (self.assets if isinstance(item, AssetDef) else self.sources)[item.key] = item
+
+    def _resolve_params(self, a: AssetDef) -> Tuple[Dict[str, str], Dict[str, str]]:
         inputs: Dict[str, str] = {}
+        used_resources: Dict[str, str] = {}
+        nodes = self.nodes
         prefix = a.key.rsplit("/", 1)[0] + "/" if "/" in a.key else ""
         for param in a.params:
             if param in a.ins:
                 inputs[param] = self._check_dep(a, a.ins[param], param)
                 continue
             candidates = [param, prefix + param] if prefix else [param]
-            found = next((c for c in candidates if c in self.assets), None)
-            if found is None and len(by_base.get(param, ())) == 1:
-                found = by_base[param][0]
-            if found is None and len(by_base.get(param, ())) > 1:
+            found = next((c for c in candidates if c in nodes), None)
+            matches = self._by_base.get(param, ())
+            if found is None and len(matches) == 1:
+                found = matches[0]
+            if found is None and param in self.resources:
+                used_resources[param] = param
+                continue
+            if found is None and len(matches) > 1:
                 raise MissingDependencyError(
-                    f"asset '{a.key}': parameter '{param}' matches several assets: {', '.join(sorted(by_base[param]))}",
+                    f"asset '{a.key}': parameter '{param}' matches several assets: {', '.join(sorted(matches))}",
                     hint=f"say which with @asset(ins={{'{param}': 'prefix/{param}'}})",
                 )
             if found is None:
@@ -204,19 +246,20 @@ class Definitions:
                     continue  # a plain keyword argument with a default, not an upstream asset
                 raise MissingDependencyError(
                     f"asset '{a.key}' has parameter '{param}', which names no asset",
-                    hint=did_you_mean(param, self.assets) or "define an asset with that name, or rename the parameter",
+                    hint=did_you_mean(param, [*nodes, *self.resources])
+                    or "define an asset, source or resource with that name, or rename the parameter",
                 )
             if found == a.key:
                 raise DefinitionError(f"asset '{a.key}' names itself as a parameter")
             inputs[param] = found
-        return inputs
+        return inputs, used_resources
 
     def _check_dep(self, a: AssetDef, dep: str, param: Optional[str] = None) -> str:
-        if dep not in self.assets:
+        if dep not in self.assets and dep not in self.sources:
             where = f"parameter '{param}' maps to" if param else "deps= names"
             raise MissingDependencyError(
                 f"asset '{a.key}': {where} '{dep}', which is not an asset",
-                hint=did_you_mean(dep, self.assets) or "define that asset, or remove it from the declaration",
+                hint=did_you_mean(dep, self.nodes) or "define that asset, or remove it from the declaration",
             )
         return dep
 
@@ -224,16 +267,19 @@ class Definitions:
         return len(self.assets)
 
     def __repr__(self) -> str:
-        return f"<Definitions: {len(self.assets)} assets>"
+        return f"<Definitions: {len(self.assets)} assets, {len(self.sources)} sources>"
 
 
-def _where(fn: Callable[..., Any]) -> str:
+def _where(item: Any) -> str:
+    if isinstance(item, SourceDef):
+        return f"source({item.url!r})"
+    fn = item.fn
     code = getattr(fn, "__code__", None)
     return f"{fn.__qualname__} ({code.co_filename}:{code.co_firstlineno})" if code else repr(fn)
 
 
 def definitions_from_module(module: ModuleType) -> Definitions:
-    """The module's ``defs``, or every asset defined at its top level."""
+    """The module's ``defs``, or every asset, source and resource defined at its top level."""
     defs = getattr(module, "defs", None)
     if isinstance(defs, Definitions):
         return defs
@@ -242,7 +288,7 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if isinstance(item, AssetDef) and id(item) not in seen:
+            if isinstance(item, (AssetDef, SourceDef, ResourceDef)) and id(item) not in seen:
                 seen.add(id(item))
                 found.append(item)
     return Definitions(found)

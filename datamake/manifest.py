@@ -30,6 +30,7 @@ class Manifest:
     created: Optional[float] = None
     seconds: Optional[float] = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    code_parts: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def input_versions(self) -> Dict[str, str]:

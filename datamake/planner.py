@@ -8,7 +8,7 @@ inputs have finished: that is early cutoff.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .hashing import hash_value
@@ -45,8 +45,8 @@ class Reason:
 class AssetFacts:
     """Everything the planner needs to know about one asset, gathered beforehand.
 
-    For an observed source, ``source_version`` is the version observed now and
-    the asset is never stale itself.
+    ``code_parts`` names the code the version covers (the function, helpers,
+    constants) with a hash each, so a ``code_changed`` reason can say which.
     """
 
     key: str
@@ -57,8 +57,7 @@ class AssetFacts:
     manifest: Optional[Manifest] = None
     artifact_ok: bool = True
     forced: bool = False
-    is_source: bool = False
-    source_version: Optional[str] = None
+    code_parts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,8 +113,6 @@ def provenance(
 
 def current_data_version(facts: AssetFacts) -> Optional[str]:
     """The data version an up-to-date asset has now (None if it has none)."""
-    if facts.is_source:
-        return facts.source_version
     return facts.manifest.data_version if facts.manifest else None
 
 
@@ -131,8 +128,6 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
     :data:`UPSTREAM_STALE`, or to None (no value and none coming). ``sources``
     names the dependencies that are observed sources.
     """
-    if facts.is_source:
-        return ()
     reasons: List[Reason] = []
     if facts.forced:
         reasons.append(Reason("forced", "rebuild forced (--force)"))
@@ -144,7 +139,7 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
     if not facts.artifact_ok:
         reasons.append(Reason("artifact_missing", f"artifact {manifest.artifact[:12]} is missing or corrupt"))
     if manifest.code_version != facts.code_version:
-        reasons.append(Reason("code_changed", f"code version {manifest.code_version} -> {facts.code_version}"))
+        reasons.append(Reason("code_changed", _code_message(manifest, facts)))
     if manifest.config_hash != facts.config_hash:
         reasons.append(Reason("config_changed", "config differs from the recorded one"))
     recorded = manifest.input_versions
@@ -155,6 +150,17 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
         reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
     reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
     return tuple(reasons)
+
+
+def _code_message(manifest: Manifest, facts: AssetFacts) -> str:
+    message = f"code version {manifest.code_version} -> {facts.code_version}"
+    recorded, current = manifest.code_parts, facts.code_parts
+    if recorded and current:
+        changed = sorted(n for n in set(recorded) | set(current) if recorded.get(n) != current.get(n))
+        named = ["the function itself" if n == "<self>" else n for n in changed]
+        if named:
+            message += f" ({', '.join(named[:5])}{' …' if len(named) > 5 else ''} changed)"
+    return message
 
 
 def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorded: Mapping[str, str], sources) -> List[Reason]:
@@ -172,14 +178,20 @@ def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorde
     return reasons
 
 
-def plan(facts: Mapping[str, AssetFacts], order: Sequence[str], outside: Optional[Mapping[str, Optional[str]]] = None) -> Plan:
+def plan(
+    facts: Mapping[str, AssetFacts],
+    order: Sequence[str],
+    outside: Optional[Mapping[str, Optional[str]]] = None,
+    sources: Iterable[str] = (),
+) -> Plan:
     """Decide every asset in ``order`` (a topological order of the scope).
 
-    ``outside`` gives the current data version of dependencies that are not in
-    scope (``make --only``): they are used as they are, never rebuilt.
+    ``outside`` gives the current data version of dependencies that are not
+    planned here: observed sources (named in ``sources``) and, with ``make
+    --only``, upstream assets outside the selection, used as they are.
     """
     status: Dict[str, object] = dict(outside or {})
-    sources = {k for k, f in facts.items() if f.is_source}
+    sources = set(sources)
     decisions = []
     for key in order:
         f = facts[key]

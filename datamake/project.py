@@ -6,16 +6,18 @@ artifact sizes) and hands them over as plain values.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from . import pins as pins_mod
-from .codeversion import auto_code_version
+from . import assetconfig
+from .codeversion import fingerprint
 from .config import ProjectConfig, find_config, load_config
 from .definitions import AssetDef, Definitions
-from .errors import SelectionError
+from .errors import ConfigError, did_you_mean
 from .graph import AssetGraph
-from .loader import load_definitions
+from .hashing import hash_value
+from .loader import load_definitions, remember
 from .manifest import Manifest
 from .planner import AssetFacts, Plan, current_data_version, plan
 from .store import Store
@@ -29,6 +31,7 @@ class CodeVersion:
     origin: str  # "code" (code_version= in the decorator), "pin" (pins file) or "auto"
     auto: str  # the automatic version of the current source
     drifted: bool = False  # pinned, and the source has changed since the pin
+    parts: Mapping[str, str] = field(default_factory=dict)  # code dependencies behind ``auto``
 
 
 @dataclass(frozen=True)
@@ -40,19 +43,45 @@ class Scope:
     plan: Plan
     outside: Dict[str, Optional[str]]
     manifests: Dict[str, Optional[Manifest]]
+    sources: FrozenSet[str] = frozenset()
+    configs: Mapping[str, Any] = field(default_factory=dict)  # key -> config instance
 
 
 class Project:
     """Everything a command needs, loaded once."""
 
-    def __init__(self, config: ProjectConfig, defs: Definitions):
+    def __init__(self, config: ProjectConfig, defs: Definitions, config_overrides: Optional[Mapping[str, Mapping]] = None):
         self.config = config
         self.directory = config.directory
         self.defs = defs
-        self.graph = AssetGraph(defs.deps, {k: a.group for k, a in defs.assets.items()})
+        remember(self.directory, config.definitions, defs)  # in-process workers use these, not a re-import
+        self.graph = AssetGraph(defs.deps, {k: a.group for k, a in defs.nodes.items()})
         self.pins = pins_mod.read_pins(self.directory)
+        self.config_overrides: Dict[str, Mapping] = dict(config_overrides or {})
         self._store: Optional[Store] = None
         self._code_versions: Dict[str, CodeVersion] = {}
+        self._code_roots = self._project_roots()
+        self._check_config_targets()
+
+    def _project_roots(self) -> Tuple[str, ...]:
+        """Folders whose code counts as the project's own (followed for helper code)."""
+        roots = {self.directory}
+        ref = self.config.definitions
+        if ref.endswith(".py") or "/" in ref:
+            roots.add(os.path.dirname(os.path.normpath(os.path.join(self.directory, ref))))
+        return tuple(sorted(roots))
+
+    def _check_config_targets(self) -> None:
+        for key in [*self.config.asset_config, *self.config_overrides]:
+            if key not in self.defs.assets:
+                raise ConfigError(f"config given for unknown asset '{key}'",
+                                  hint=did_you_mean(key, self.defs.assets) or "check [config.ASSET] and --config")
+
+    def asset_config(self, key: str) -> Tuple[Any, Optional[str]]:
+        """(config instance, config hash) of one asset; (None, None) without config."""
+        a = self.defs.assets[key]
+        return assetconfig.resolve(a.config, key, self.config.asset_config.get(key, {}),
+                                   self.config_overrides.get(key, {}))
 
     @classmethod
     def load(cls, start: str = ".") -> "Project":
@@ -75,42 +104,61 @@ class Project:
         cached = self._code_versions.get(key)
         if cached is None:
             a = self.defs.assets[key]
-            auto = auto_code_version(a.fn)
+            fp = fingerprint(a.fn, self._code_roots, a.packages)
+            auto, parts = fp.version, dict(fp.parts)
+            versioned = {n: self.defs.resources[n].version for n in self.defs.resource_params[key]}
+            versioned = {n: v for n, v in versioned.items() if v is not None}
+            if versioned:  # a resource that declares a version is part of the code version
+                parts.update({f"resource:{n}": v for n, v in versioned.items()})
+                auto = hash_value("code+resources", auto, sorted(versioned.items()))[:16]
             pin = self.pins.get(key)
             if a.code_version is not None:
-                cached = CodeVersion(a.code_version, "code", auto)
+                cached = CodeVersion(a.code_version, "code", auto, parts=parts)
             elif pin is not None:
-                cached = CodeVersion(pin.code_version, "pin", auto, drifted=pin.source != auto)
+                cached = CodeVersion(pin.code_version, "pin", auto, drifted=pin.source != auto, parts=parts)
             else:
-                cached = CodeVersion(auto, "auto", auto)
+                cached = CodeVersion(auto, "auto", auto, parts=parts)
             self._code_versions[key] = cached
         return cached
 
     def scope(self, selection: Sequence[str] = (), only: bool = False, force: bool = False) -> Scope:
         """Resolve a selection, gather the facts and plan it."""
+        from .observe import observe_all
+
         selected = self.graph.select(selection)
-        keys = tuple(self.graph.ordered(selected if only else self.graph.upstream(selected)))
+        sources = self.defs.sources
+        if only:
+            selected = {k for k in selected if k not in sources}
+        wanted = selected if only else self.graph.upstream(selected)
+        keys = tuple(k for k in self.graph.ordered(wanted) if k not in sources)
         outside_keys = sorted({d for k in keys for d in self.graph.deps[k]} - set(keys))
-        manifests = self.store.read_manifests([*keys, *outside_keys])
+        source_keys = [k for k in outside_keys if k in sources]
+        asset_outside = [k for k in outside_keys if k not in sources]
+        manifests = self.store.read_manifests([*keys, *asset_outside])
         sizes = self.store.artifact_sizes(m.artifact for m in manifests.values() if m is not None)
-        facts = {}
+        facts, configs = {}, {}
         forced = selected if force else set()
         for key in keys:
             m = manifests[key]
+            cv = self.code_version(key)
+            configs[key], config_hash = self.asset_config(key)
             facts[key] = AssetFacts(
                 key=key,
-                code_version=self.code_version(key).value,
+                code_version=cv.value,
                 deps=self.graph.deps[key],
+                config_hash=config_hash,
                 manifest=m,
                 artifact_ok=m is None or sizes.get(m.artifact) == m.size,
                 forced=key in forced,
+                code_parts=cv.parts if cv.origin == "auto" else {},
             )
-        outside = {}
-        for key in outside_keys:
+        outside: Dict[str, Optional[str]] = dict(observe_all({k: sources[k] for k in source_keys}, self.store))
+        for key in asset_outside:
             m = manifests[key]
             ok = m is not None and sizes.get(m.artifact) == m.size
             outside[key] = m.data_version if ok else None
-        return Scope(keys, facts, plan(facts, keys, outside), outside, manifests)
+        return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
+                     frozenset(source_keys), configs)
 
     def current_manifest(self, key: str) -> Optional[Manifest]:
         return self.store.read_manifests([key])[key]

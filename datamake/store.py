@@ -141,6 +141,10 @@ class Store:
         else:  # a single PUT is atomic on object stores
             self.fs.pipe_file(path, data)
 
+    def write_small(self, path: str, data: bytes) -> None:
+        """Atomically replace a small file under the root (bookkeeping, not artifacts)."""
+        self._atomic_write(path, data)
+
     def commit(self, manifest: Manifest) -> None:
         """Record ``manifest`` in the action cache, then make it current (the commit point)."""
         data = manifest.to_json()

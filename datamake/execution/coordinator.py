@@ -30,6 +30,12 @@ class RunOptions:
     only: bool = False
 
 
+def _config_values(instance) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(instance) if instance is not None else {}
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
@@ -122,7 +128,7 @@ class Coordinator:
         broken = [d for d in facts.deps if d in self.outcomes and self.outcomes[d].outcome in ("failed", "blocked")]
         if broken:
             return self._settle(AssetOutcome(key, "blocked", error=f"upstream {', '.join(broken)} did not materialize"))
-        reasons = decide(facts, self.status)
+        reasons = decide(facts, self.status, self.scope.sources)
         if not reasons:
             m = facts.manifest
             return self._settle(AssetOutcome(key, "skipped", data_version=m.data_version), m)
@@ -152,7 +158,8 @@ class Coordinator:
 
     def _task(self, key: str) -> AssetTask:
         asset = self.project.defs.assets[key]
-        inputs = tuple((param, self.current[dep]) for param, dep in self.project.defs.inputs[key].items())
+        inputs = tuple((param, self.current[dep]) for param, dep in self.project.defs.inputs[key].items()
+                       if dep not in self.scope.sources)
         return AssetTask(
             key=key,
             run_id=self.run_id,
@@ -165,6 +172,8 @@ class Coordinator:
             retries=asset.retries,
             retry_delay=asset.retry_delay,
             share_values=getattr(self.executor, "shares_memory", False),
+            config=_config_values(self.scope.configs.get(key)),
+            extra={"resources": self.project.config.resources},
         )
 
     def _wait_some(self) -> None:
@@ -191,7 +200,7 @@ class Coordinator:
             key=key,
             code_version=facts.code_version,
             provenance=prov,
-            data_version=result.data_version,
+            data_version=result.data_version or result.artifact,
             artifact=result.artifact,
             size=result.size,
             io_manager=result.io_manager,
@@ -202,6 +211,7 @@ class Coordinator:
             created=wall_start,
             seconds=round(result.seconds, 6),
             metadata=dict(result.metadata),
+            code_parts=dict(self.project.code_version(key).parts),
         )
         self.store.commit(manifest)
         if self.remote is not None and self.remote.push_auto:

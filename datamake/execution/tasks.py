@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .. import iomanagers
+from ..hashing import hash_value
 from ..loader import format_user_traceback, load_definitions
 from ..manifest import Manifest
 from ..store import Store
@@ -42,6 +43,7 @@ class AssetTask:
     retry_delay: float = 1.0
     partition: Optional[str] = None
     share_values: bool = False  # keep small immutable values in memory (in-process and threads)
+    config: Mapping[str, Any] = field(default_factory=dict)  # the asset's validated config values
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -83,6 +85,10 @@ def run_task(task: AssetTask) -> TaskResult:
         asset = defs.assets[task.key]
         store = store_for(task.store_url, task.store_options)
         kwargs = {param: _load_input(store, m, task.share_values) for param, m in task.inputs}
+        kwargs.update(_source_inputs(defs, task.key))
+        kwargs.update(_resource_inputs(defs, task))
+        if asset.config is not None:
+            kwargs["config"] = asset.config(**task.config)
     except Exception as exc:  # noqa: BLE001 - reported as the asset's failure
         return _failure(task.key, exc, started, attempts=0, ours=True)
     attempts = 0
@@ -98,6 +104,8 @@ def run_task(task: AssetTask) -> TaskResult:
             if attempts > task.retries:
                 return _failure(task.key, exc, started, attempts)
             time.sleep(task.retry_delay * (2 ** (attempts - 1)))
+    value, user_version, user_metadata = _unwrap(value)
+    context.metadata.update(user_metadata)
     try:
         manager = iomanagers.choose(value, task.io_manager)
         artifact, size = store.write_artifact(lambda f: manager.dump(value, f))
@@ -109,13 +117,54 @@ def run_task(task: AssetTask) -> TaskResult:
         key=task.key,
         ok=True,
         artifact=artifact,
-        data_version=artifact,
+        data_version=user_version or artifact,
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,
         metadata=dict(context.metadata),
         attempts=attempts,
     )
+
+
+def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
+    """(value, user data version, metadata) from a plain value or an ``Output``."""
+    from ..sources import Output
+
+    if isinstance(value, Output):
+        version = None if value.data_version is None else hash_value("user-data-version", str(value.data_version))
+        return value.value, version, dict(value.metadata)
+    return value, None, {}
+
+
+def _source_inputs(defs, key: str) -> Dict[str, Any]:
+    from ..observe import load_source
+
+    return {param: load_source(defs.sources[dep]) for param, dep in defs.inputs[key].items() if dep in defs.sources}
+
+
+_resources: Dict[Tuple[str, str], Any] = {}
+_resource_overrides: Dict[str, Any] = {}
+
+
+def override_resources(values: Mapping[str, Any]) -> None:
+    """Replace resources by name for this process (tests; in-process and thread executors)."""
+    _resource_overrides.clear()
+    _resource_overrides.update(values)
+
+
+def _resource_inputs(defs, task: AssetTask) -> Dict[str, Any]:
+    out = {}
+    settings_by_name = task.extra.get("resources", {})
+    for param, name in defs.resource_params[task.key].items():
+        if name in _resource_overrides:
+            out[param] = _resource_overrides[name]
+            continue
+        settings = dict(settings_by_name.get(name, {}))
+        cache_key = (name, repr(sorted(settings.items())))
+        if cache_key not in _resources:
+            _resources[cache_key] = defs.resources[name].factory(**settings)
+        out[param] = _resources[cache_key]
+    return out
 
 
 def _failure(key: str, exc: BaseException, started: float, attempts: int, what: str = "", ours: bool = False) -> TaskResult:
