@@ -10,8 +10,21 @@ __version__ = "0.1.0"
 
 from .definitions import AssetDef, Definitions, asset
 from .errors import DatamakeError
+from .sources import Output, ResourceDef, SourceDef, resource, source
 
-__all__ = ["AssetContext", "AssetDef", "DatamakeError", "Definitions", "__version__", "asset"]
+__all__ = [
+    "AssetContext",
+    "AssetDef",
+    "DatamakeError",
+    "Definitions",
+    "Output",
+    "ResourceDef",
+    "SourceDef",
+    "__version__",
+    "asset",
+    "resource",
+    "source",
+]
 
 
 def __getattr__(name: str):

@@ -25,11 +25,16 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
 
 
-def _project(ctx: click.Context):
+def _project(ctx: click.Context, config_pairs=()):
     from . import api
+    from .assetconfig import parse_overrides
 
-    project = api.load(ctx.obj["dir"])
-    return project
+    return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+
+
+_config_option = click.option(
+    "--config", "config_pairs", multiple=True, metavar="ASSET.FIELD=VALUE",
+    help="Override an asset's config value (repeatable); it is part of the provenance.")
 
 
 def _emit_json(data: Any) -> None:
@@ -65,13 +70,14 @@ def main(ctx: click.Context, project_dir: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary of a failed run.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every asset, including those up to date.")
+@_config_option
 @click.pass_context
-def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_json, quiet, verbose):
+def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_json, quiet, verbose, config_pairs):
     """Bring SELECTION (asset keys or group:NAME; default all) up to date."""
     from . import api, render
     from .execution.reporters import LineReporter, LiveReporter, Reporter
 
-    project = _project(ctx)
+    project = _project(ctx, config_pairs)
     if dry_run:
         plan = api.status(project, selection, only=only, force=force)
         _warnings(project)
@@ -97,12 +103,13 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
 @click.option("--only", is_flag=True, help="Do not include upstream assets outside the selection.")
 @click.option("--all", "show_all", is_flag=True, help="List fresh assets too, however many.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@_config_option
 @click.pass_context
-def status(ctx, selection, only, show_all, as_json):
+def status(ctx, selection, only, show_all, as_json, config_pairs):
     """Show what `make` would rebuild and why."""
     from . import api, render
 
-    project = _project(ctx)
+    project = _project(ctx, config_pairs)
     plan = api.status(project, selection, only=only)
     _warnings(project)
     if as_json:

@@ -181,7 +181,10 @@ class Definitions:
     ``resources=``); without it, every one defined at module level is taken.
     """
 
-    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = ()):
+    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (), checks: Iterable[Any] = ()):
+        from .checks import group_checks
+
+        self._checks: List[Any] = list(checks)  # @asset_check definitions, also accepted in assets=
         self.assets: Dict[str, AssetDef] = {}
         self.sources: Dict[str, SourceDef] = {}
         self.resources: Dict[str, ResourceDef] = {}
@@ -199,6 +202,7 @@ class Definitions:
             self.resource_params[a.key] = used_resources
             ordering = [self._check_dep(a, d) for d in a.deps]
             self.deps[a.key] = tuple(dict.fromkeys([*inputs.values(), *ordering]))
+        self.checks = group_checks(self._checks, self.assets)  # asset key -> its checks
 
     @property
     def nodes(self) -> Dict[str, Any]:
@@ -206,6 +210,11 @@ class Definitions:
         return {**self.sources, **self.assets}
 
     def _add(self, item: Any) -> None:
+        from .checks import AssetCheckDef
+
+        if isinstance(item, AssetCheckDef):
+            self._checks.append(item)
+            return
         if isinstance(item, ResourceDef):
             self.resources[item.name] = item
             return
@@ -283,12 +292,14 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     defs = getattr(module, "defs", None)
     if isinstance(defs, Definitions):
         return defs
+    from .checks import AssetCheckDef
+
     found: List[AssetDef] = []
     seen = set()
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if isinstance(item, (AssetDef, SourceDef, ResourceDef)) and id(item) not in seen:
+            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and id(item) not in seen:
                 seen.add(id(item))
                 found.append(item)
     return Definitions(found)

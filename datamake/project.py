@@ -84,10 +84,10 @@ class Project:
                                    self.config_overrides.get(key, {}))
 
     @classmethod
-    def load(cls, start: str = ".") -> "Project":
+    def load(cls, start: str = ".", config_overrides: Optional[Mapping[str, Mapping]] = None) -> "Project":
         """Find ``datamake.toml`` from ``start`` upwards and load the project it describes."""
         config = load_config(find_config(start))
-        return cls(config, load_definitions(config.directory, config.definitions))
+        return cls(config, load_definitions(config.directory, config.definitions), config_overrides)
 
     @property
     def store(self) -> Store:
@@ -97,6 +97,11 @@ class Project:
 
     def asset(self, key: str) -> AssetDef:
         self.graph.select([key])  # raises SelectionError with a hint
+        if key in self.defs.sources:
+            from .errors import SelectionError
+
+            raise SelectionError(f"'{key}' is a source: datamake observes it but does not build it",
+                                 hint=f"name an asset that uses it; `datamake ls` lists both")
         return self.defs.assets[key]
 
     def code_version(self, key: str) -> CodeVersion:

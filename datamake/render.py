@@ -34,6 +34,9 @@ def why_text(info: Dict[str, Any]) -> str:
         lines.append(f"  because {r['code']}: {r['message']}")
     origin = {"code": "pinned in code", "pin": "pinned in datamake.pins.toml", "auto": "automatic"}[cv["origin"]]
     lines.append(f"code version: recorded {cv['recorded'] or '-'}, current {cv['current']} ({origin})")
+    for part in cv.get("changed_parts", []):
+        what = "the function's own code" if part == "<self>" else part
+        lines.append(f"  changed since the recorded build: {what}")
     if cv["drifted"]:
         lines.append("  note: the source has changed since it was pinned; `datamake unpin` if the change matters")
     if info["config"]["current"] or info["config"]["recorded"]:
@@ -59,6 +62,9 @@ def ls_text(rows: List[Dict[str, Any]]) -> str:
     width = max(len(r["key"]) for r in rows)
     out = []
     for r in rows:
+        if r.get("kind") == "source":
+            out.append(f"{r['key'].ljust(width)}  source  {r['url'] or '(observed by function)'}")
+            continue
         version = r["code_version"] + (" (pinned)" if r["pinned"] else "")
         if r["drifted"]:
             version += " [source changed since pin]"

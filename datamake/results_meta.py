@@ -38,13 +38,12 @@ class MaterializeResult:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-def unwrap(value: Any, context: Any = None) -> Tuple[Any, Dict[str, Any]]:
-    """``(value, metadata)``: a MaterializeResult is opened; the context's metadata comes first."""
-    metadata: Dict[str, Any] = dict(getattr(context, "metadata", None) or {})
+def open_result(value: Any, context: Any) -> Any:
+    """The value inside a :class:`MaterializeResult` (its metadata goes to ``context.metadata``)."""
     if isinstance(value, MaterializeResult):
-        metadata.update(value.metadata)
-        value = value.value
-    return value, metadata
+        context.metadata.update(value.metadata)
+        return value.value
+    return value
 
 
 def table_metadata(value: Any) -> Dict[str, Any]:
@@ -60,12 +59,18 @@ def table_metadata(value: Any) -> Dict[str, Any]:
     return {}
 
 
-def finish(metadata: Mapping[str, Any], value: Any, logs: List[str], check_results: List[Any]) -> Dict[str, Any]:
-    """The metadata a worker returns: automatic table facts, the user's own (which win), checks, logs."""
-    from .checks import with_results
+def finish(metadata: Mapping[str, Any], value: Any, logs: List[str], defs: Any, key: str) -> Dict[str, Any]:
+    """The metadata a worker returns: automatic table facts, the user's own (which win), checks, logs.
+
+    The asset's checks (``defs.checks[key]``) run here, on the value in hand,
+    after it has been stored.
+    """
+    from .checks import run_checks, with_results
 
     out = {**table_metadata(value), **metadata}
-    out = with_results(out, check_results)
+    checks = getattr(defs, "checks", {}).get(key, ())
+    if checks:
+        out = with_results(out, run_checks(checks, value))
     if logs:
         out[LOGS_KEY] = logs
     return out

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures.process import BrokenProcessPool
 from typing import Optional
 
 from ..errors import DatamakeError
@@ -49,7 +53,14 @@ class ThreadExecutor:
 
 
 class ProcessExecutor:
-    """A process pool for CPU-bound Python assets; values travel through the store."""
+    """A process pool for CPU-bound Python assets; values travel through the store.
+
+    Workers are forked once, up front (before any reporter thread starts), so
+    they inherit the loaded definitions. They ignore SIGINT (Ctrl-C is the
+    coordinator's to handle) and die with their parent on Linux. A worker that
+    dies takes the pool with it: the tasks it ran fail and a fresh pool serves
+    the rest of the run.
+    """
 
     name = "process"
     shares_memory = False
@@ -57,14 +68,47 @@ class ProcessExecutor:
     def __init__(self, jobs: int = 1):
         self.capacity = max(1, jobs)
         methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        self._pool = cf.ProcessPoolExecutor(self.capacity, mp_context=context)
+        self._context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        pool = cf.ProcessPoolExecutor(self.capacity, mp_context=self._context, initializer=_worker_init,
+                                      initargs=(os.getpid(),))
+        pool.submit(_ready).result()  # fork every worker now, while this process has no other threads
+        return pool
 
     def submit(self, task: AssetTask) -> cf.Future:
-        return self._pool.submit(run_task, task)
+        try:
+            return self._pool.submit(run_task, task)
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(run_task, task)
 
     def shutdown(self, cancel: bool = False) -> None:
+        if cancel:  # abandon running tasks: end the workers now; they only ever wrote to tmp/
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.terminate()
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def _ready() -> bool:
+    return True
+
+
+def _worker_init(parent: int) -> None:
+    """In each pool worker: leave Ctrl-C to the parent, and die with it (Linux)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - exotic libc
+            pass
+    if os.getppid() != parent:  # the parent died before we could ask to die with it
+        os._exit(1)
 
 
 def make_executor(name: str, jobs: int, address: Optional[str] = None):

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .. import iomanagers
+from .. import iomanagers, results_meta
 from ..hashing import hash_value
 from ..loader import format_user_traceback, load_definitions
 from ..manifest import Manifest
@@ -98,7 +98,8 @@ def run_task(task: AssetTask) -> TaskResult:
         if asset.wants_context:
             kwargs["context"] = context
         try:
-            value = asset.fn(**kwargs)
+            with results_meta.capture_logs(context, asset.wants_context) as logs:
+                value = asset.fn(**kwargs)
             break
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
             if attempts > task.retries:
@@ -106,6 +107,7 @@ def run_task(task: AssetTask) -> TaskResult:
             time.sleep(task.retry_delay * (2 ** (attempts - 1)))
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
+    value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     try:
         manager = iomanagers.choose(value, task.io_manager)
         artifact, size = store.write_artifact(lambda f: manager.dump(value, f))
@@ -121,7 +123,7 @@ def run_task(task: AssetTask) -> TaskResult:
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,
-        metadata=dict(context.metadata),
+        metadata=results_meta.finish(context.metadata, value, logs, defs, task.key),  # + table facts, checks
         attempts=attempts,
     )
 

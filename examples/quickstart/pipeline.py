@@ -3,29 +3,34 @@
 Run it from the repository root with `datamake make`, then edit a function and
 run `datamake status` to see what became stale and why.
 """
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as csv
 
-from datamake import asset
+from datamake import asset, source
 
-DATA = Path(__file__).parent / "data" / "orders.csv"
+# An observed source: datamake hashes the file (size+mtime first, content to
+# confirm), so editing it makes raw_orders stale; touching it does not.
+orders_csv = source("data/orders.csv", name="orders_csv")
+
+MIN_QUANTITY = 1  # a constant the cleaning step uses: changing it makes clean_orders stale
 
 
 @asset(group="ingest")
-def raw_orders() -> pa.Table:
+def raw_orders(orders_csv: str) -> pa.Table:
     """Orders as exported by the shop, one row per order line."""
-    return csv.read_csv(DATA)
+    return csv.read_csv(orders_csv)
+
+
+def is_complete(table: pa.Table):
+    """Rows with a quantity of at least MIN_QUANTITY (a helper: its code is part of clean_orders' version)."""
+    return pc.and_(pc.is_valid(table["quantity"]), pc.greater_equal(table["quantity"], MIN_QUANTITY))
 
 
 @asset(group="clean")
 def clean_orders(raw_orders: pa.Table, context) -> pa.Table:
     """Shipped orders with a quantity, and their revenue."""
-    shipped = raw_orders.filter(
-        pc.and_(pc.equal(raw_orders["status"], "shipped"), pc.is_valid(raw_orders["quantity"]))
-    )
+    shipped = raw_orders.filter(pc.and_(pc.equal(raw_orders["status"], "shipped"), is_complete(raw_orders)))
     revenue = pc.multiply(pc.cast(shipped["quantity"], pa.float64()), shipped["unit_price"])
     context.log.info("kept %d of %d orders", shipped.num_rows, raw_orders.num_rows)
     context.add_metadata(dropped=raw_orders.num_rows - shipped.num_rows)
