@@ -188,10 +188,10 @@ def unpin(ctx, assets, everything):
 
 def _pin_keys(project, assets, everything):
     if everything:
-        return list(project.graph.order)
+        return [k for k in project.graph.order if k in project.defs.assets]
     if not assets:
         raise click.UsageError("name the assets to pin (or pass --all)")
-    return project.graph.ordered(project.graph.select(list(assets)))
+    return [k for k in project.graph.ordered(project.graph.select(list(assets))) if k in project.defs.assets]
 
 
 if __name__ == "__main__":  # pragma: no cover
