@@ -13,23 +13,51 @@ from .errors import DatamakeError
 from .sources import Output, ResourceDef, SourceDef, resource, source
 
 __all__ = [
+    "AssetCheckResult",
     "AssetContext",
     "AssetDef",
+    "DailyPartitions",
     "DatamakeError",
     "Definitions",
+    "HourlyPartitions",
+    "MaterializeResult",
+    "MonthlyPartitions",
+    "MultiPartitions",
     "Output",
     "ResourceDef",
     "SourceDef",
+    "StaticPartitions",
+    "TimeWindowMapping",
+    "WeeklyPartitions",
     "__version__",
     "asset",
+    "asset_check",
     "resource",
     "source",
 ]
 
 
+_PARTITION_NAMES = (
+    "DailyPartitions", "HourlyPartitions", "MonthlyPartitions", "MultiPartitions", "StaticPartitions",
+    "TimeWindowMapping", "WeeklyPartitions",
+)
+
+
 def __getattr__(name: str):
+    if name in _PARTITION_NAMES:
+        from . import partitions
+
+        return getattr(partitions, name)
     if name == "AssetContext":
         from .execution.context import AssetContext
 
         return AssetContext
+    if name in ("AssetCheckResult", "asset_check"):
+        from . import checks
+
+        return getattr(checks, name)
+    if name == "MaterializeResult":
+        from .results_meta import MaterializeResult
+
+        return MaterializeResult
     raise AttributeError(f"module 'datamake' has no attribute {name!r}")

@@ -29,9 +29,14 @@ def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -
     return Project.load(start, config)
 
 
-def status(project: Project, selection: Sequence[str] = (), only: bool = False, force: bool = False) -> Plan:
-    """What ``make`` would do and why, without doing it."""
-    return project.scope(selection, only=only, force=force).plan
+def status(project: Project, selection: Sequence[str] = (), only: bool = False, force: bool = False,
+           partition: Optional[str] = None) -> Plan:
+    """What ``make`` would do and why, without doing it.
+
+    ``partition`` narrows partitioned assets: ``2024-01-05``,
+    ``2024-01-01...2024-01-31`` (inclusive), ``region=eu``, or several joined by commas.
+    """
+    return project.scope(selection, only=only, force=force, partition=partition).plan
 
 
 def make(
@@ -45,21 +50,68 @@ def make(
     only: bool = False,
     reporter: Optional[Reporter] = None,
     resources: Optional[Dict[str, Any]] = None,
+    history: bool = True,
+    partition: Optional[str] = None,
 ) -> RunResult:
     """Bring the selection (and the upstream it needs) up to date.
 
     ``resources`` replaces named resources for this run (in-process and
     thread executors only: objects do not travel to other processes).
+    ``history=False`` leaves the run out of the event log.
     """
     from .execution.tasks import override_resources
 
     override_resources(resources or {})
-    scope = project.scope(selection, only=only, force=force)
+    scope = project.scope(selection, only=only, force=force, partition=partition)
     jobs = jobs or project.config.jobs
     name = executor or project.config.executor
     runner = make_executor(name, jobs, project.config.dask_address)
     options = RunOptions(keep_going=keep_going, force=force, only=only)
-    return Coordinator(project, scope, runner, reporter or Reporter(), options).run()
+    recorder = _recorder(project, selection) if history else None
+    remote, lease = _open_remote(project, scope, force)
+    try:
+        return Coordinator(project, scope, runner, reporter or Reporter(), options, history=recorder,
+                           remote=remote).run()
+    except BaseException as exc:
+        if recorder is not None:
+            recorder.abort(exc)
+        raise
+    finally:
+        _close_remote(project, remote, lease)
+
+
+def _open_remote(project: Project, scope, force: bool):
+    """The remote cache prepared for this run (or None), and the lease a run on a bucket store holds."""
+    from .gc import Lease
+    from .remote import RemoteCache
+
+    stale = force or any(d.stale for d in scope.plan.decisions)
+    lease = Lease(project.store, "datamake make").acquire() if stale and not project.store.is_local else None
+    remote = RemoteCache.from_config(project.config)
+    if remote is not None and stale and not force:
+        remote.prepare(scope, project.store)
+    return remote, lease
+
+
+def _close_remote(project: Project, remote, lease) -> None:
+    if remote is not None:
+        remote.close(project.store)
+    if lease is not None:
+        lease.release()
+
+
+def history_file(project: Project) -> str:
+    """The path of the project's SQLite event log (it may not exist yet)."""
+    from .history import history_path
+
+    store = project.store
+    return history_path(project.directory, project.config.history_url, store.root, store.is_local)
+
+
+def _recorder(project: Project, selection: Sequence[str]):
+    from .execution.history_reporter import HistoryReporter
+
+    return HistoryReporter(history_file(project), selection, warn=project.store.warnings.append)
 
 
 def why(project: Project, key: str) -> Dict[str, Any]:
@@ -96,6 +148,7 @@ def why(project: Project, key: str) -> Dict[str, Any]:
         "materialization": None if manifest is None else {
             "run_id": manifest.run_id, "created": manifest.created, "data_version": manifest.data_version,
             "size": manifest.size, "io_manager": manifest.io_manager, "seconds": manifest.seconds,
+            "run": _produced_by(project, manifest),
         },
     }
 
@@ -126,10 +179,170 @@ def ls(project: Project) -> List[Dict[str, Any]]:
     return rows
 
 
-def show(project: Project, key: str) -> Any:
-    """The current materialized value of ``key`` (its hash is verified)."""
-    project.asset(key)
-    manifest = project.current_manifest(key)
+def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
+    """The current materialized value of ``key`` (of one partition of it), its hash verified."""
+    from .errors import SelectionError
+
+    a = project.asset(key)
+    if a.partitions is not None and partition is None:
+        raise SelectionError(f"'{key}' is partitioned: say which partition", hint=f"datamake show {key} -p KEY")
+    if a.partitions is None and partition is not None:
+        raise SelectionError(f"'{key}' is not partitioned", hint=f"datamake show {key}")
+    manifest = project.current_manifest(key, partition)
     if manifest is None:
-        raise NotMaterializedError(f"'{key}' has never been materialized", hint=f"run `datamake make {key}`")
+        what = f"'{key}' partition {partition}" if partition else f"'{key}'"
+        flag = f" -p {partition}" if partition else ""
+        raise NotMaterializedError(f"{what} has never been materialized", hint=f"run `datamake make {key}{flag}`")
     return project.store.load(manifest)
+
+
+def _remote_cache(project: Project):
+    from .errors import ConfigError
+    from .remote import RemoteCache
+
+    remote = RemoteCache.from_config(project.config)
+    if remote is None:
+        raise ConfigError(f"{project.config.path}: no remote cache configured ([cache] remote)",
+                          hint='add e.g.\n  [cache]\n  remote = "s3://bucket/datamake"')
+    return remote
+
+
+def _sync_keys(project: Project, selection: Sequence[str]) -> List[str]:
+    keys = project.graph.ordered(project.graph.upstream(project.graph.select(selection)))
+    sources = getattr(project.defs, "sources", {})
+    return [k for k in keys if k not in sources]
+
+
+def push(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
+    """Upload what the remote cache lacks for the selection and its upstream; returns a report."""
+    remote = _remote_cache(project)
+    keys = _sync_keys(project, selection)
+    manifests = project.store.read_manifests(keys)
+    report = remote.push([m for m in manifests.values() if m is not None], project.store)
+    report.assets.extend({"key": k, "outcome": "not_materialized", "data_version": None}
+                         for k in keys if manifests[k] is None)
+    return report.to_dict()
+
+
+def pull(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
+    """Fetch the remote's current versions of the selection and its upstream, without computing."""
+    from .gc import writing
+    from .lock import store_lock
+
+    remote = _remote_cache(project)
+    keys = _sync_keys(project, selection)
+    with store_lock(project.store, "datamake pull"), writing(project.store, "datamake pull"):
+        return remote.pull(keys, project.store).to_dict()
+
+
+def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retention: Optional[float] = None,
+       on_wait=None) -> Dict[str, Any]:
+    """Delete unreferenced artifacts and action-cache entries older than ``retention`` seconds."""
+    from . import gc as gc_mod
+
+    store = _remote_cache(project).store if remote else project.store
+    pins = {key: pin.code_version for key, pin in project.pins.items()}
+    keep = gc_mod.DEFAULT_RETENTION if retention is None else retention
+    return gc_mod.collect(store, pins, keep, dry_run=dry_run, on_wait=on_wait).to_dict()
+
+
+# -- history: runs, materializations, lineage (see datamake.history) ----------
+
+def _open_history(project: Project):
+    """The event log for reading (None when nothing was recorded yet); stale ``running`` runs are settled."""
+    import sqlite3
+
+    from .history import History
+
+    history = History.open_existing(history_file(project))
+    if history is not None:
+        try:
+            history.recover()
+        except sqlite3.Error:
+            pass  # a read-only log: show it as it is
+    return history
+
+
+def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = None, limit: int = 20,
+        every: bool = False) -> Dict[str, Any]:
+    """Recent runs; or one asset's materializations (``key``); or one run's events (``run_id``).
+
+    ``every`` also lists an asset's ``skipped`` and ``started`` events.
+    """
+    from .history import MATERIALIZATIONS
+
+    history = _open_history(project)
+    if key is not None and key not in project.graph and not (history is not None and history.events(asset=key, limit=1)):
+        if history is not None:
+            history.close()
+        project.asset(key)  # an unknown key, never recorded: SelectionError with a did-you-mean hint
+    try:
+        if run_id is not None:
+            run = history.run(run_id) if history is not None else None
+            if run is None:
+                from .errors import SelectionError
+
+                raise SelectionError(f"no run '{run_id}' in the event log", hint="`datamake log` lists the runs")
+            return {"run": run, "events": history.events(run_id=run_id)}
+        if key is not None:
+            kinds = (*MATERIALIZATIONS, "skipped", "started") if every else MATERIALIZATIONS
+            rows = history.materializations(key, limit, kinds) if history is not None else []
+            return {"asset": key, "materializations": rows}
+        return {"runs": history.runs(limit) if history is not None else []}
+    finally:
+        if history is not None:
+            history.close()
+
+
+def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
+    """Delete runs (and their events) that started before ``older_than`` (``30d``, ``12h``, a date)."""
+    from .history import parse_older_than
+
+    cutoff = parse_older_than(older_than)
+    history = _open_history(project)
+    if history is None:
+        return {"pruned_runs": 0, "pruned_events": 0, "before": cutoff}
+    try:
+        runs, events = history.prune(cutoff)
+    finally:
+        history.close()
+    return {"pruned_runs": runs, "pruned_events": events, "before": cutoff}
+
+
+def lineage(project: Project, key: str) -> Dict[str, Any]:
+    """Upstream: the exact (key, data version) the current value was built from; downstream: what uses it."""
+    from . import lineage as lineage_mod
+
+    project.asset(key)
+    graph = project.graph
+    keys = graph.ordered(graph.upstream([key]) | graph.downstream([key]))
+    manifests = project.store.read_manifests(keys)
+    history = _open_history(project)
+    sources = getattr(project.defs, "sources", {})
+    try:
+        find = history.find_version if history is not None else (lambda k, v: None)
+        up = lineage_mod.upstream(key, manifests, find, sources)
+    finally:
+        if history is not None:
+            history.close()
+    down = lineage_mod.downstream(key, graph.ordered(graph.downstream([key]) - {key}), manifests)
+    root = manifests.get(key)
+    return {"key": key, "data_version": root.data_version if root else None,
+            "run_id": root.run_id if root else None, "inputs": up[0]["inputs"] if up else [],
+            "upstream": up[1:], "downstream": down}
+
+
+def _produced_by(project: Project, manifest) -> Optional[Dict[str, Any]]:
+    """The run that produced ``manifest``'s value, from the event log (None when it is not recorded)."""
+    history = _open_history(project)
+    if history is None:
+        return None
+    try:
+        run = history.run(manifest.run_id) if manifest.run_id else None
+        latest = history.find_version(manifest.key, manifest.data_version)
+    finally:
+        history.close()
+    out = dict(run) if run else {"run_id": manifest.run_id, "recorded": False}
+    if latest is not None and latest["run_id"] != manifest.run_id:
+        out["restored_in"] = latest["run_id"]  # a cache hit: built elsewhere, restored by this run
+    return out

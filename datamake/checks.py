@@ -227,10 +227,32 @@ def with_results(metadata: Mapping[str, Any], results: Sequence[CheckOutcome]) -
     return out
 
 
-def blocking_failure(results: Sequence[CheckOutcome]) -> Optional[str]:
-    """A message naming the failed blocking checks, or None when there are none."""
+def blocking_failure(results: Sequence[CheckOutcome], fresh: bool = True, run_id: Optional[str] = None) -> Optional[str]:
+    """A message naming the failed blocking checks, or None when there are none.
+
+    ``fresh`` says whether they ran on a value built just now, or were recorded
+    earlier (in run ``run_id``) for the current value.
+    """
     failed = [r for r in results if r.blocking and not r.passed]
     if not failed:
         return None
     names = ", ".join(f"'{r.name}'" + (f" ({r.message})" if r.message else "") for r in failed)
-    return f"blocking check {names} failed; the new value is kept but flagged"
+    if fresh:
+        return f"blocking check {names} failed; the new value is kept but flagged, dependents are blocked"
+    where = f" in run {run_id}" if run_id else ""
+    return (f"blocking check {names} failed on the current value (recorded{where}); "
+            "fix the asset or the check, then make again")
+
+
+def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef]) -> Tuple[Any, List[CheckOutcome]]:
+    """Run ``checks`` on a stored value and commit its manifest with the new results."""
+    try:
+        value = store.load(manifest)
+    except Exception as exc:  # noqa: BLE001 - a missing or corrupt artifact fails every check
+        results = [CheckOutcome(c.name, manifest.key, False, c.blocking, f"cannot load the value: {exc}",
+                                version=check_version(c)) for c in checks]
+    else:
+        results = run_checks(checks, value)
+    updated = manifest.replace(metadata=with_results(manifest.metadata, results))
+    store.commit(updated)
+    return updated, results

@@ -32,6 +32,10 @@ def _project(ctx: click.Context, config_pairs=()):
     return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
 
 
+_partition_option = click.option(
+    "-p", "--partition", default=None, metavar="SPEC",
+    help="Partitions of partitioned assets: KEY, FIRST...LAST (inclusive), DIM=VALUE; comma-separated.")
+
 _config_option = click.option(
     "--config", "config_pairs", multiple=True, metavar="ASSET.FIELD=VALUE",
     help="Override an asset's config value (repeatable); it is part of the provenance.")
@@ -69,17 +73,20 @@ def main(ctx: click.Context, project_dir: str) -> None:
               help="Where assets run (default from datamake.toml, else thread).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary of a failed run.")
-@click.option("-v", "--verbose", is_flag=True, help="Print every asset, including those up to date.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Print every asset, including those up to date, and what each asset logs.")
 @_config_option
+@_partition_option
 @click.pass_context
-def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_json, quiet, verbose, config_pairs):
+def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_json, quiet, verbose, config_pairs,
+         partition):
     """Bring SELECTION (asset keys or group:NAME; default all) up to date."""
     from . import api, render
     from .execution.reporters import LineReporter, LiveReporter, Reporter
 
     project = _project(ctx, config_pairs)
     if dry_run:
-        plan = api.status(project, selection, only=only, force=force)
+        plan = api.status(project, selection, only=only, force=force, partition=partition)
         _warnings(project)
         click.echo(json.dumps({"assets": [d.to_dict() for d in plan.decisions]}, indent=2) if as_json
                    else render.status_text(plan))
@@ -90,12 +97,36 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
         reporter = LiveReporter(verbose=verbose, quiet=quiet)
     else:
         reporter = LineReporter(verbose=verbose, quiet=quiet)
-    result = api.make(project, selection, jobs=jobs, executor=executor, keep_going=keep_going,
-                      force=force, only=only, reporter=reporter)
+    with _store_locked(project), _asset_logs(reporter, verbose and not as_json):
+        result = api.make(project, selection, jobs=jobs, executor=executor, keep_going=keep_going,
+                          force=force, only=only, reporter=reporter, partition=partition)
     _warnings(project)
     if as_json:
         _emit_json(result.to_dict())
-    ctx.exit(0 if result.ok else (130 if result.interrupted else 1))
+    if result.interrupted:  # exit now: a worker thread abandoned by a second Ctrl-C must not hold the exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    ctx.exit(0 if result.ok else 1)
+
+
+def _store_locked(project):
+    """One `make` at a time on a local store; a second one says whom it waits for."""
+    from .lock import store_lock
+
+    def waiting(holder) -> None:
+        click.echo(f"datamake: waiting for {holder.describe()}, which is running on the store "
+                   f"{project.store.url} (press Ctrl-C to give up)", err=True)
+
+    return store_lock(project.store, on_wait=waiting)
+
+
+def _asset_logs(reporter, enabled: bool):
+    import contextlib
+
+    from .execution.progress import show_asset_logs
+
+    return show_asset_logs(reporter) if enabled else contextlib.nullcontext()
 
 
 @main.command()
@@ -104,13 +135,14 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
 @click.option("--all", "show_all", is_flag=True, help="List fresh assets too, however many.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @_config_option
+@_partition_option
 @click.pass_context
-def status(ctx, selection, only, show_all, as_json, config_pairs):
+def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
     """Show what `make` would rebuild and why."""
     from . import api, render
 
     project = _project(ctx, config_pairs)
-    plan = api.status(project, selection, only=only)
+    plan = api.status(project, selection, only=only, partition=partition)
     _warnings(project)
     if as_json:
         _emit_json({"assets": [d.to_dict() for d in plan.decisions]})
@@ -147,12 +179,13 @@ def ls_command(ctx, as_json):
 @main.command()
 @click.argument("asset")
 @click.option("-n", "--rows", default=10, show_default=True, help="Rows of a table to print.")
+@click.option("-p", "--partition", default=None, metavar="KEY", help="The partition to show (partitioned assets).")
 @click.pass_context
-def show(ctx, asset, rows):
+def show(ctx, asset, rows, partition):
     """Print ASSET's current value (a table's schema and first rows)."""
     from . import api, render
 
-    click.echo(render.value_text(api.show(_project(ctx), asset), rows))
+    click.echo(render.value_text(api.show(_project(ctx), asset, partition), rows))
 
 
 @main.command()
@@ -192,6 +225,121 @@ def _pin_keys(project, assets, everything):
     if not assets:
         raise click.UsageError("name the assets to pin (or pass --all)")
     return [k for k in project.graph.ordered(project.graph.select(list(assets))) if k in project.defs.assets]
+
+
+def _sync_text(verb: str, report) -> None:
+    shown = {"pushed": verb, "pulled": verb, "corrupt": "corrupt", "missing": "missing",
+             "not_materialized": "never built", "skipped": "skipped"}
+    for row in report["assets"]:
+        label = shown.get(row["outcome"])
+        if label:
+            click.echo(f"{label:<8} {row['key']}")
+    mib = report["bytes"] / (1 << 20)
+    click.echo(f"{verb}: {report['artifacts']} artifacts ({mib:.1f} MiB), {report['manifests']} manifests, "
+               f"{report['actions']} action-cache entries; {report['remote']}")
+
+
+@main.command()
+@click.argument("selection", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def push(ctx, selection, as_json):
+    """Upload to the remote cache what it lacks for SELECTION (default all) and its upstream."""
+    from . import api
+
+    project = _project(ctx)
+    report = api.push(project, selection)
+    _warnings(project)
+    _emit_json(report) if as_json else _sync_text("pushed", report)
+    ctx.exit(1 if any(r["outcome"] == "skipped" for r in report["assets"]) else 0)
+
+
+@main.command()
+@click.argument("selection", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def pull(ctx, selection, as_json):
+    """Fetch the remote cache's current versions of SELECTION (default all) and its upstream."""
+    from . import api
+
+    project = _project(ctx)
+    report = api.pull(project, selection)
+    _warnings(project)
+    _emit_json(report) if as_json else _sync_text("pulled", report)
+    ctx.exit(1 if any(r["outcome"] == "corrupt" for r in report["assets"]) else 0)
+
+
+@main.command()
+@click.option("--remote", "on_remote", is_flag=True, help="Collect the remote cache instead of the local store.")
+@click.option("-n", "--dry-run", is_flag=True, help="Only report what would be deleted.")
+@click.option("--older-than", "older_than", default="7d", show_default=True, metavar="AGE",
+              help="Retention: keep anything younger than AGE (e.g. 7d, 12h, 0).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def gc(ctx, on_remote, dry_run, older_than, as_json):
+    """Delete artifacts and action-cache entries that no current manifest or pin references."""
+    from . import api
+    from .gc import parse_duration
+
+    retention = parse_duration(older_than)
+    project = _project(ctx)
+    report = api.gc(project, remote=on_remote, dry_run=dry_run, retention=retention,
+                    on_wait=lambda holder: click.echo(f"waiting for {holder.describe()} to finish", err=True))
+    _warnings(project)
+    if as_json:
+        _emit_json(report)
+    elif report["deferred"]:
+        click.echo(f"gc deferred, nothing deleted: {report['deferred']}; run it again when they are done", err=True)
+    else:
+        deleted = report["deleted"]
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(f"{verb} {deleted['artifacts']} artifacts ({deleted['bytes'] / (1 << 20):.1f} MiB) and "
+                   f"{deleted['actions']} action-cache entries; kept {report['kept']['artifacts']} artifacts, "
+                   f"{report['kept']['actions']} entries ({report['store']})")
+    ctx.exit(1 if report["deferred"] else 0)
+
+
+@main.command(name="log")
+@click.argument("asset", required=False)
+@click.option("--run", "run_id", metavar="RUN_ID", default=None, help="Every event of one run.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs (or materializations of ASSET) to list.")
+@click.option("--all", "every", is_flag=True, help="With ASSET: also the runs that found it up to date.")
+@click.option("--prune", "older_than", metavar="OLDER_THAN", default=None,
+              help="Delete runs that started before OLDER_THAN (30d, 12h, 2w, or a date) and their events.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def log_command(ctx, asset, run_id, limit, every, older_than, as_json):
+    """Show runs, or ASSET's materialization history (versions, durations, metadata, checks)."""
+    from . import api, render
+
+    project = _project(ctx)
+    if older_than is not None:
+        report = api.prune_log(project, older_than)
+        _emit_json(report) if as_json else click.echo(
+            f"pruned {report['pruned_runs']} runs and {report['pruned_events']} events from the event log")
+        return
+    data = api.log(project, asset, run_id=run_id, limit=limit, every=every)
+    if as_json:
+        _emit_json(data)
+    elif run_id is not None:
+        click.echo(render.run_events_text(data["run"], data["events"]))
+    elif asset is not None:
+        click.echo(render.materializations_text(asset, data["materializations"]))
+    else:
+        click.echo(render.runs_text(data["runs"]))
+
+
+@main.command()
+@click.argument("asset")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def lineage(ctx, asset, as_json):
+    """Show the exact upstream data versions ASSET's current value was built from, and what uses it."""
+    from . import api, render
+
+    info = api.lineage(_project(ctx), asset)
+    _emit_json(info) if as_json else click.echo(render.lineage_text(info))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -156,7 +156,7 @@ class _Walker:
         source = _source(fn)
         if source is None:
             code = getattr(fn, "__code__", None)
-            self.parts[label] = hash_value("bytecode", code.co_code.hex() if code else repr(fn))
+            self.parts[label] = hash_value("bytecode", _bytecode_basis(code) if code else repr(fn))
             return
         digest, names = _analyse(source)
         closure = _closure_constants(fn)
@@ -206,6 +206,12 @@ class _Walker:
                         self._follow(name, vars(module) if module else {})
             else:
                 self.function(value, qualified)
+
+
+def _bytecode_basis(code: types.CodeType) -> list:
+    """Bytecode, names and constants (nested code objects recursively, never by address)."""
+    consts = [_bytecode_basis(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
+    return [code.co_code.hex(), list(code.co_names), consts]
 
 
 def _is_asset(value: Any) -> bool:

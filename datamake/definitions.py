@@ -68,6 +68,8 @@ class AssetDef:
     retry_delay: float = 1.0
     config: Optional[type] = None
     packages: Tuple[str, ...] = ()
+    partitions: Any = None  # a PartitionsDefinition, or None
+    partition_mapping: Mapping[str, Any] = field(default_factory=dict)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -91,6 +93,8 @@ def asset(
     retry_delay: float = 1.0,
     config: Optional[type] = None,
     track_packages: Sequence[str] = (),
+    partitions: Any = None,
+    partition_mapping: Optional[Mapping[Union[str, AssetDef], Any]] = None,
 ) -> Any:
     """Declare a function as an asset. Usable bare (``@asset``) or with options.
 
@@ -106,7 +110,10 @@ def asset(
     - ``config=SomeDataclass`` gives the function a validated ``config``
       parameter, filled from ``[config.KEY]`` in datamake.toml and ``--config``;
     - ``track_packages=["pyarrow"]`` makes those packages' installed versions
-      part of the code version.
+      part of the code version;
+    - ``partitions=DailyPartitions(start="2024-01-01")`` splits the asset into
+      partitions with their own versions; ``partition_mapping={"up": ...}``
+      says which upstream partitions each one reads (see ``datamake.partitions``).
 
     Example::
 
@@ -118,7 +125,7 @@ def asset(
     def wrap(func: Callable[..., Any]) -> AssetDef:
         return _make_asset_def(
             func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-            config, tuple(track_packages),
+            config, tuple(track_packages), partitions, partition_mapping,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -129,7 +136,7 @@ def _key_of(ref: Union[str, AssetDef]) -> str:
 
 
 def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-                    config, packages):
+                    config, packages, partitions=None, partition_mapping=None):
     if not callable(func):
         raise DefinitionError(f"@asset must decorate a function, got {func!r}")
     base = name or func.__name__
@@ -170,7 +177,18 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         retry_delay=float(retry_delay),
         config=config,
         packages=packages,
+        partitions=_check_partitions(key, partitions),
+        partition_mapping={_key_of(k): v for k, v in (partition_mapping or {}).items()},
     )
+
+
+def _check_partitions(key: str, partitions: Any) -> Any:
+    from .partitions import PartitionsDefinition
+
+    if partitions is not None and not isinstance(partitions, PartitionsDefinition):
+        raise DefinitionError(f"asset '{key}': partitions= must be a partitions definition such as "
+                              f"DailyPartitions(start=...) or StaticPartitions([...]), got {partitions!r}")
+    return partitions
 
 
 class Definitions:
@@ -197,6 +215,7 @@ class Definitions:
         for k in self.nodes:
             self._by_base.setdefault(k.rsplit("/", 1)[-1], []).append(k)
         for a in self.assets.values():
+            _check_io_manager(a)
             inputs, used_resources = self._resolve_params(a)
             self.inputs[a.key] = inputs
             self.resource_params[a.key] = used_resources
@@ -277,6 +296,20 @@ class Definitions:
 
     def __repr__(self) -> str:
         return f"<Definitions: {len(self.assets)} assets, {len(self.sources)} sources>"
+
+
+def _check_io_manager(a: AssetDef) -> None:
+    """Reject an unknown ``io_manager=`` when the definitions load, not when the asset has run."""
+    if a.io_manager is None:
+        return
+    from . import iomanagers
+
+    known = iomanagers.names()
+    if a.io_manager not in known:
+        raise DefinitionError(
+            f"asset '{a.key}': unknown io_manager '{a.io_manager}'",
+            hint=did_you_mean(a.io_manager, known) or f"known IO managers: {', '.join(known)}",
+        )
 
 
 def _where(item: Any) -> str:

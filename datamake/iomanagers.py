@@ -105,7 +105,9 @@ class JsonIO:
         return value is None or isinstance(value, (bool, int, float))
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
-        f.write(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode("utf-8"))
+        # sort_keys: equal dicts built in a different order must give equal bytes (early cutoff)
+        f.write(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True, sort_keys=True)
+                .encode("utf-8"))
 
     def load(self, f: IO[bytes]) -> Any:
         return json.loads(f.read().decode("utf-8"))

@@ -44,6 +44,7 @@ def _import(project_dir: str, ref: str):
         folder = os.path.dirname(path)
         if folder not in sys.path:
             sys.path.insert(0, folder)
+        _hash_checked_bytecode(path)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -55,6 +56,32 @@ def _import(project_dir: str, ref: str):
         if exc.name == ref.split(".")[0] or exc.name == ref:
             raise ConfigError(f"[project] definitions = '{ref}': no module named {exc.name!r}") from None
         raise
+
+
+def _hash_checked_bytecode(path: str) -> None:
+    """Make Python check the cached .pyc of ``path`` against the source's hash, not its mtime.
+
+    A timestamp .pyc goes unnoticed stale when the file is edited within the
+    same second without changing its size; datamake would then record the new
+    code version with a value computed by the old code. A hash-checked .pyc,
+    once written, stays hash-checked (the import system rewrites it so).
+    """
+    if sys.dont_write_bytecode:
+        return
+    import py_compile
+
+    cached = importlib.util.cache_from_source(path)
+    try:
+        with open(cached, "rb") as f:
+            if int.from_bytes(f.read(8)[4:8], "little") == 0b11:  # hash-based, check_source
+                return
+    except OSError:
+        pass
+    try:
+        py_compile.compile(path, cfile=cached, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except (py_compile.PyCompileError, OSError):
+        pass  # a syntax error is reported by the import itself; a read-only folder just has no cache
 
 
 def _run_user_code(fn, where: str):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 FORMAT = 1
@@ -37,8 +37,10 @@ class Manifest:
         return dict(self.inputs)
 
     def to_json(self) -> bytes:
-        data = asdict(self)
+        data = {f: getattr(self, f) for f in _FIELDS}  # not asdict(): it deep-copies every value
         data["inputs"] = [list(pair) for pair in self.inputs]
+        data["metadata"] = dict(self.metadata)
+        data["code_parts"] = dict(self.code_parts)
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True, indent=1, default=str).encode()
 
@@ -53,7 +55,10 @@ class Manifest:
         except (TypeError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"malformed manifest: {exc}") from None
 
-    def replace(self, **changes: Any) -> "Manifest":
+    def replace(self, **changes: Any) -> "Manifest":  # noqa: D102
         values = {**asdict(self), **changes}
         values["inputs"] = tuple(tuple(p) for p in values["inputs"])
         return Manifest(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(Manifest))

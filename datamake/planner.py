@@ -94,8 +94,9 @@ class Plan:
         return [d.key for d in self.decisions if d.stale]
 
     def __getitem__(self, key: str) -> AssetDecision:
+        """The decision for ``key`` (an asset key, or a node id ``key[partition]``)."""
         for d in self.decisions:
-            if d.key == key:
+            if d.key == key or (d.partition is not None and f"{d.key}[{d.partition}]" == key):
                 return d
         raise KeyError(key)
 
@@ -197,5 +198,5 @@ def plan(
         f = facts[key]
         reasons = decide(f, status, sources)
         status[key] = UPSTREAM_STALE if reasons else current_data_version(f)
-        decisions.append(AssetDecision(key, f.partition, reasons))
+        decisions.append(AssetDecision(f.key, f.partition, reasons))
     return Plan(tuple(decisions))

@@ -5,6 +5,7 @@ artifact sizes) and hands them over as plain values.
 """
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -15,8 +16,10 @@ from .codeversion import fingerprint
 from .config import ProjectConfig, find_config, load_config
 from .definitions import AssetDef, Definitions
 from .errors import ConfigError, did_you_mean
+from .expand import Expander, NodeGraph, selection_partitions
 from .graph import AssetGraph
 from .hashing import hash_value
+from .keys import node_id
 from .loader import load_definitions, remember
 from .manifest import Manifest
 from .planner import AssetFacts, Plan, current_data_version, plan
@@ -44,7 +47,17 @@ class Scope:
     outside: Dict[str, Optional[str]]
     manifests: Dict[str, Optional[Manifest]]
     sources: FrozenSet[str] = frozenset()
-    configs: Mapping[str, Any] = field(default_factory=dict)  # key -> config instance
+    configs: Mapping[str, Any] = field(default_factory=dict)  # asset key -> config instance
+    nodes: Optional[NodeGraph] = None  # the partition-level graph: deps, children, inputs per node
+
+    def deps(self, node: str) -> Tuple[str, ...]:
+        return self.facts[node].deps
+
+    def children(self, node: str) -> List[str]:
+        return self.nodes.children.get(node, []) if self.nodes else []
+
+    def asset_key(self, node: str) -> str:
+        return self.facts[node].key
 
 
 class Project:
@@ -60,6 +73,7 @@ class Project:
         self.config_overrides: Dict[str, Mapping] = dict(config_overrides or {})
         self._store: Optional[Store] = None
         self._code_versions: Dict[str, CodeVersion] = {}
+        self._config_hashes: Dict[str, Optional[str]] = {}
         self._code_roots = self._project_roots()
         self._check_config_targets()
 
@@ -126,47 +140,58 @@ class Project:
             self._code_versions[key] = cached
         return cached
 
-    def scope(self, selection: Sequence[str] = (), only: bool = False, force: bool = False) -> Scope:
-        """Resolve a selection, gather the facts and plan it."""
+    def scope(self, selection: Sequence[str] = (), only: bool = False, force: bool = False,
+              partition: Optional[str] = None, now: Optional[datetime.datetime] = None) -> Scope:
+        """Resolve a selection (and ``--partition``), gather the facts and plan it.
+
+        Scope keys are node ids: the asset key, or ``key[partition]``.
+        """
         from .observe import observe_all
 
-        selected = self.graph.select(selection)
         sources = self.defs.sources
-        if only:
-            selected = {k for k in selected if k not in sources}
-        wanted = selected if only else self.graph.upstream(selected)
-        keys = tuple(k for k in self.graph.ordered(wanted) if k not in sources)
-        outside_keys = sorted({d for k in keys for d in self.graph.deps[k]} - set(keys))
-        source_keys = [k for k in outside_keys if k in sources]
-        asset_outside = [k for k in outside_keys if k not in sources]
+        selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
+        expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc))
+        expander.validate()
+        nodes = expander.expand(selection_partitions(expander, selected_keys, partition), only)
+        keys = tuple(n for n in nodes.order if nodes.asset_of[n][0] not in sources)
+        in_scope = set(keys)
+        outside_keys = sorted({d for n in keys for d in nodes.deps[n]} - in_scope)
+        source_keys = [n for n in outside_keys if n in sources]
+        asset_outside = [n for n in outside_keys if n not in sources]
         manifests = self.store.read_manifests([*keys, *asset_outside])
         sizes = self.store.artifact_sizes(m.artifact for m in manifests.values() if m is not None)
-        facts, configs = {}, {}
-        forced = selected if force else set()
-        for key in keys:
-            m = manifests[key]
+        facts: Dict[str, AssetFacts] = {}
+        configs: Dict[str, Any] = {}
+        forced = {n for n in keys if nodes.asset_of[n][0] in set(selected_keys)} if force else set()
+        for node in keys:
+            key, pk = nodes.asset_of[node]
+            m = manifests[node]
             cv = self.code_version(key)
-            configs[key], config_hash = self.asset_config(key)
-            facts[key] = AssetFacts(
+            if key not in configs:
+                configs[key], config_hashes = self.asset_config(key)
+                self._config_hashes[key] = config_hashes
+            facts[node] = AssetFacts(
                 key=key,
                 code_version=cv.value,
-                deps=self.graph.deps[key],
-                config_hash=config_hash,
+                deps=nodes.deps[node],
+                config_hash=self._config_hashes[key],
+                partition=pk,
                 manifest=m,
                 artifact_ok=m is None or sizes.get(m.artifact) == m.size,
-                forced=key in forced,
+                forced=node in forced,
                 code_parts=cv.parts if cv.origin == "auto" else {},
             )
         outside: Dict[str, Optional[str]] = dict(observe_all({k: sources[k] for k in source_keys}, self.store))
-        for key in asset_outside:
-            m = manifests[key]
+        for node in asset_outside:
+            m = manifests[node]
             ok = m is not None and sizes.get(m.artifact) == m.size
-            outside[key] = m.data_version if ok else None
+            outside[node] = m.data_version if ok else None
         return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
-                     frozenset(source_keys), configs)
+                     frozenset(source_keys), configs, nodes)
 
-    def current_manifest(self, key: str) -> Optional[Manifest]:
-        return self.store.read_manifests([key])[key]
+    def current_manifest(self, key: str, partition: Optional[str] = None) -> Optional[Manifest]:
+        node = node_id(key, partition)
+        return self.store.read_manifests([node])[node]
 
     def pin(self, keys: Iterable[str]) -> List[Tuple[str, str]]:
         """Pin each key at its current code version; returns (key, version) pinned."""

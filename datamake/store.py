@@ -14,16 +14,93 @@ killed writer leaves only files under ``tmp/``.
 """
 from __future__ import annotations
 
+import json
 import os
+import socket
 import tempfile
 import uuid
-from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from urllib.parse import quote
+from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import StoreError
-from .hashing import HashingWriter, hash_file
+from .hashing import HashingWriter, hash_file, hash_value
+from .keys import node_id, split_node
 from .manifest import Manifest
 
 _BATCH_LISTING_THRESHOLD = 32
+_BULK_BATCH = 64  # requests in flight at once in bulk operations on object stores
+_UPLOAD_CHUNK = 8 << 20  # multipart part size: bounds memory per upload, whatever the file size
+_UPLOAD_CONCURRENCY = 4
+
+
+def bulk(fs, method: str, calls: Sequence[Tuple[Any, ...]], batch: int = _BULK_BATCH, **kwargs: Any) -> List[Any]:
+    """Run ``fs.<method>(*args, **kwargs)`` for each args tuple concurrently; results or exceptions, in order.
+
+    On async filesystems (s3fs, gcsfs) the calls run as coroutines on the
+    filesystem's own event loop, ``batch`` at a time; elsewhere in a small
+    thread pool. Exceptions are returned in place, not raised.
+    """
+    if not calls:
+        return []
+    if getattr(fs, "async_impl", False) and hasattr(fs, "_" + method):
+        from fsspec.asyn import _run_coros_in_chunks, sync
+
+        per_call = kwargs.pop("_kwargs", None) or [{}] * len(calls)
+        coros = [getattr(fs, "_" + method)(*args, **kwargs, **extra) for args, extra in zip(calls, per_call)]
+        return sync(fs.loop, _run_coros_in_chunks, coros, batch_size=batch, return_exceptions=True)
+    from concurrent.futures import ThreadPoolExecutor
+
+    kwargs.pop("_kwargs", None)
+
+    def one(args):
+        try:
+            return getattr(fs, method)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - returned to the caller, like the async branch
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
+        return list(pool.map(one, calls))
+
+
+def upload_options(fs) -> Dict[str, Any]:
+    """Keyword arguments for ``put_file`` that keep an upload's memory bounded (s3fs multipart)."""
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if "s3" in protocol or "s3a" in protocol:
+        return {"chunksize": _UPLOAD_CHUNK, "max_concurrency": _UPLOAD_CONCURRENCY}
+    return {}
+
+
+def plain_get(fs) -> Dict[str, Any]:
+    """``cat_file`` keyword arguments for one bare GET (s3fs otherwise HEADs first, to split large reads)."""
+    return {"max_concurrency": 1} if hasattr(fs, "_call_s3") else {}
+
+
+def _validator(info: Mapping[str, Any]) -> Optional[str]:
+    """A listing entry's content validator (changes whenever the bytes change), if the backend has one."""
+    for field_name in ("ETag", "etag", "md5Hash", "generation"):
+        value = info.get(field_name)
+        if value:
+            return f"{field_name}:{value}"
+    return None
+
+
+def cache_dir() -> str:
+    """Where datamake keeps machine-local caches (``DATAMAKE_CACHE_DIR``, else the XDG cache)."""
+    base = os.environ.get("DATAMAKE_CACHE_DIR")
+    if base:
+        return base
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "datamake")
+
+
+# Renames are atomic against a killed process without fsync (the page cache
+# survives it); fsync only adds safety against power loss, at a large cost per
+# file on most disks. DATAMAKE_FSYNC=1 turns it on.
+_FSYNC = os.environ.get("DATAMAKE_FSYNC", "") not in ("", "0")
+
+
+def _durable(f) -> None:
+    if _FSYNC:
+        os.fsync(f.fileno())
 
 
 class CorruptArtifactError(StoreError):
@@ -58,19 +135,25 @@ class Store:
         protocol = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self.is_local = "file" in protocol or "local" in protocol
         self.warnings: List[str] = []
+        self._made: set = set()
 
     # -- paths ---------------------------------------------------------------
     def artifact_path(self, content_hash: str) -> str:
         return f"{self.root}/artifacts/{content_hash[:2]}/{content_hash}"
 
-    def manifest_path(self, key: str) -> str:
-        return f"{self.root}/manifests/{key}.json"
+    def manifest_path(self, node: str) -> str:
+        """Where the current manifest of a node (``key`` or ``key[partition]``) lives."""
+        key, partition = split_node(node)
+        if partition is None:
+            return f"{self.root}/manifests/{key}.json"
+        return f"{self.root}/manifests/{key}/@partitions/{quote(partition, safe='')}.json"
 
     def action_path(self, provenance: str) -> str:
         return f"{self.root}/actions/{provenance[:2]}/{provenance}.json"
 
     def _tmp_path(self) -> str:
-        return f"{self.root}/tmp/{uuid.uuid4().hex}.part"
+        # HOST@PID names the writer, so that clean_tmp knows a dead writer's leftovers at once
+        return f"{self.root}/tmp/{socket.gethostname()}@{os.getpid()}.{uuid.uuid4().hex}.part"
 
     # -- writing -------------------------------------------------------------
     def write_artifact(self, dump: Callable[[IO[bytes]], None]) -> Tuple[str, int]:
@@ -81,19 +164,19 @@ class Store:
         """
         if self.is_local:
             tmp = self._tmp_path()
-            self.fs.makedirs(os.path.dirname(tmp), exist_ok=True)
+            self._makedirs(os.path.dirname(tmp))
             try:
-                with open(tmp, "wb") as raw:
+                with self._create(tmp) as raw:
                     writer = HashingWriter(raw)
                     dump(writer)
                     raw.flush()
-                    os.fsync(raw.fileno())
+                    _durable(raw)
                 digest, size = writer.hexdigest(), writer.size
                 final = self.artifact_path(digest)
                 if self._intact_size(final, size):
                     os.unlink(tmp)
                 else:
-                    os.makedirs(os.path.dirname(final), exist_ok=True)
+                    self._makedirs(os.path.dirname(final))
                     os.replace(tmp, final)
                 return digest, size
             finally:
@@ -107,7 +190,7 @@ class Store:
             digest, size = writer.hexdigest(), writer.size
             final = self.artifact_path(digest)
             if not self._intact_size(final, size):
-                self.fs.put_file(staged.name, final)
+                self.fs.put_file(staged.name, final, **upload_options(self.fs))
             return digest, size
 
     def put_artifact_file(self, local_path: str, content_hash: str) -> None:
@@ -120,7 +203,7 @@ class Store:
             self.fs.put_file(local_path, tmp)
             os.replace(tmp, final)
         else:
-            self.fs.put_file(local_path, final)
+            self.fs.put_file(local_path, final, **upload_options(self.fs))
 
     def _intact_size(self, path: str, size: int) -> bool:
         try:
@@ -131,15 +214,30 @@ class Store:
     def _atomic_write(self, path: str, data: bytes) -> None:
         if self.is_local:
             tmp = self._tmp_path()
-            os.makedirs(os.path.dirname(tmp), exist_ok=True)
-            with open(tmp, "wb") as f:
+            self._makedirs(os.path.dirname(tmp))
+            with self._create(tmp) as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+                _durable(f)
+            self._makedirs(os.path.dirname(path))
             os.replace(tmp, path)
         else:  # a single PUT is atomic on object stores
             self.fs.pipe_file(path, data)
+
+    def _create(self, path: str):
+        """Open a new file for writing, recreating its folder if something removed it."""
+        try:
+            return open(path, "wb")
+        except FileNotFoundError:
+            self._made.discard(os.path.dirname(path))
+            self._makedirs(os.path.dirname(path))
+            return open(path, "wb")
+
+    def _makedirs(self, folder: str) -> None:
+        """``os.makedirs`` once per folder per process (it costs a few syscalls each time)."""
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
 
     def write_small(self, path: str, data: bytes) -> None:
         """Atomically replace a small file under the root (bookkeeping, not artifacts)."""
@@ -149,7 +247,7 @@ class Store:
         """Record ``manifest`` in the action cache, then make it current (the commit point)."""
         data = manifest.to_json()
         self._atomic_write(self.action_path(manifest.provenance), data)
-        self._atomic_write(self.manifest_path(manifest.key), data)
+        self._atomic_write(self.manifest_path(node_id(manifest.key, manifest.partition)), data)
 
     def remove_manifest(self, key: str) -> None:
         try:
@@ -163,9 +261,69 @@ class Store:
         keys = list(keys)
         paths = {self.manifest_path(k): k for k in keys}
         result: Dict[str, Optional[Manifest]] = dict.fromkeys(keys)
-        for path, raw in self._cat_many(list(paths)).items():
+        if not self.is_local and len(keys) >= _BATCH_LISTING_THRESHOLD:
+            found = self._cat_listed(list(paths), f"{self.root}/manifests")
+        else:
+            found = self._cat_many(list(paths))
+        for path, raw in found.items():
             result[paths[path]] = self._parse_manifest(path, raw)
         return result
+
+    def _cat_listed(self, paths: List[str], prefix: str) -> Dict[str, bytes]:
+        """Read many small objects under ``prefix``: one listing, then only what changed since last time.
+
+        The listing says which objects exist and gives each a content
+        validator (S3's ETag); bytes read before are kept in a machine-local
+        cache keyed by path and validator, so an unchanged object costs no
+        request. A no-op ``status`` on a bucket store is then a few listing pages.
+        """
+        try:
+            listing = self.fs.find(prefix, detail=True)
+        except FileNotFoundError:
+            listing = {}
+        except Exception as exc:  # noqa: BLE001 - any transport failure
+            raise StoreError(f"cannot list {prefix} in the store at {self.url}: {exc}") from None
+        finally:
+            self._forget_listing(prefix)
+        listed = {self._strip(p): info for p, info in listing.items()}
+        cache_file = os.path.join(cache_dir(), "listed", hash_value("listed", self.url, prefix)[:32] + ".json")
+        cached = _read_json(cache_file)
+        out: Dict[str, bytes] = {}
+        wanted = [p for p in paths if p in listed]
+        missing = []
+        for path in wanted:
+            validator = _validator(listed[path])
+            entry = cached.get(path)
+            if validator and entry and entry[0] == validator:
+                out[path] = entry[1].encode("utf-8", "surrogateescape")
+            else:
+                missing.append(path)
+        if missing:
+            fetched = self._cat_many(missing)
+            out.update(fetched)
+            changed = False
+            for path, raw in fetched.items():
+                validator = _validator(listed[path])
+                if validator:
+                    cached[path] = [validator, raw.decode("utf-8", "surrogateescape")]
+                    changed = True
+            for path in [p for p in cached if p not in listed and p.startswith(prefix)]:
+                del cached[path]
+                changed = True
+            if changed:
+                _write_json(cache_file, cached)
+        return out
+
+    def _strip(self, path: str) -> str:
+        """A listed path in the form this store builds paths (``bucket/prefix/...``)."""
+        return self.fs._strip_protocol(path).rstrip("/")
+
+    def _forget_listing(self, prefix: str) -> None:
+        """Drop fsspec's cached listings, so that a later existence check asks the store again."""
+        try:
+            self.fs.invalidate_cache(prefix)
+        except Exception:  # noqa: BLE001 - a cache, never worth failing for
+            pass
 
     def _cat_many(self, paths: List[str]) -> Dict[str, bytes]:
         if not paths:
@@ -179,18 +337,14 @@ class Store:
                 except FileNotFoundError:
                     pass
             return found
-        try:
-            raw = self.fs.cat(paths, on_error="return")
-        except Exception as exc:  # noqa: BLE001 - any transport failure
-            raise StoreError(f"cannot read the store at {self.url}: {exc}") from None
-        if not isinstance(raw, dict):
-            raw = {paths[0]: raw}
+        # One GET per path, concurrently (fs.cat on a list would first expand each path: 2 more requests).
+        raw = dict(zip(paths, bulk(self.fs, "cat_file", [(p,) for p in paths], **plain_get(self.fs))))
         out = {}
         for p, v in raw.items():
             if isinstance(v, FileNotFoundError):
                 continue
             if isinstance(v, BaseException):
-                raise StoreError(f"cannot read {p}: {v}")
+                raise StoreError(f"cannot read {p} in the store at {self.url}: {str(v).splitlines()[0][:300]}")
             out[p] = v
         return out
 
@@ -209,14 +363,41 @@ class Store:
                 listing = self.fs.find(f"{self.root}/artifacts", detail=True)
             except FileNotFoundError:
                 listing = {}
+            finally:
+                if not self.is_local:
+                    self._forget_listing(f"{self.root}/artifacts")
             sizes = {os.path.basename(p.rstrip("/")): info.get("size") for p, info in listing.items()}
             return {h: sizes.get(h) for h in hashes}
+        if not self.is_local:  # a few HEADs, concurrently
+            return dict(zip(hashes, self.sizes([self.artifact_path(h) for h in hashes])))
         out = {}
         for h in hashes:
             try:
                 out[h] = self.fs.size(self.artifact_path(h))
             except (FileNotFoundError, OSError):
                 out[h] = None
+        return out
+
+    def sizes(self, paths: List[str]) -> List[Optional[int]]:
+        """The size of each object (None where it does not exist): one request each, run concurrently.
+
+        On S3 this is a bare HEAD; ``fs.info`` would add a listing per missing
+        object to rule out a directory.
+        """
+        if getattr(self.fs, "async_impl", False) and hasattr(self.fs, "_call_s3"):
+            results = bulk(self.fs, "call_s3", [("head_object",) for _ in paths],
+                           _kwargs=[dict(zip(("Bucket", "Key"), self.fs.split_path(p)[:2])) for p in paths])
+        else:
+            results = bulk(self.fs, "info", [(p,) for p in paths])
+        out: List[Optional[int]] = []
+        for path, r in zip(paths, results):
+            if isinstance(r, FileNotFoundError):
+                out.append(None)
+            elif isinstance(r, BaseException):
+                raise StoreError(f"cannot read {path} in the store at {self.url}: {str(r).splitlines()[0][:300]}")
+            else:
+                size = r.get("size", r.get("ContentLength"))
+                out.append(None if size is None else int(size))
         return out
 
     def lookup_action(self, provenance: str) -> Optional[Manifest]:
@@ -236,6 +417,14 @@ class Store:
         except FileNotFoundError:
             raise CorruptArtifactError(f"artifact {content_hash} is missing from {self.url}") from None
 
+    def discard_artifact(self, content_hash: str) -> None:
+        """Delete an artifact whose bytes failed their hash check, so every later look sees it missing
+        (``artifact_missing``) and rebuilds it instead of trusting it again."""
+        try:
+            self.fs.rm_file(self.artifact_path(content_hash))
+        except (FileNotFoundError, OSError):
+            pass
+
     def verify_artifact(self, content_hash: str) -> bool:
         """Re-hash a stored artifact; True when its bytes match its name."""
         try:
@@ -248,10 +437,13 @@ class Store:
         """Load an artifact's value with its IO manager, checking its hash first."""
         from . import iomanagers
 
+        if not self.is_local:
+            return self._load_remote(manifest, verify)
         with self.open_artifact(manifest.artifact) as f:
             if verify:
                 actual = hash_file(f)
                 if actual != manifest.artifact:
+                    self.discard_artifact(manifest.artifact)
                     raise CorruptArtifactError(
                         f"artifact of '{manifest.key}' is corrupt (hash {actual[:12]}, expected {manifest.artifact[:12]})",
                         hint="run `datamake make` to rebuild it",
@@ -259,8 +451,32 @@ class Store:
                 f.seek(0)
             return iomanagers.get(manifest.io_manager).load(f)
 
+    def _load_remote(self, manifest: Manifest, verify: bool) -> Any:
+        """Download once into a local temporary file (hashing as it streams), then load from there."""
+        from . import iomanagers
+
+        with tempfile.TemporaryFile(prefix="datamake-") as local:
+            writer = HashingWriter(local)
+            with self.open_artifact(manifest.artifact) as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    writer.write(chunk)
+            if verify and writer.hexdigest() != manifest.artifact:
+                self.discard_artifact(manifest.artifact)
+                raise CorruptArtifactError(
+                    f"artifact of '{manifest.key}' is corrupt (hash {writer.hexdigest()[:12]}, "
+                    f"expected {manifest.artifact[:12]})",
+                    hint="run `datamake make` to rebuild it",
+                )
+            local.seek(0)
+            return iomanagers.get(manifest.io_manager).load(local)
+
     def clean_tmp(self, older_than: float = 3600.0) -> int:
-        """Remove leftovers of killed writers; returns how many were removed."""
+        """Remove leftovers of killed writers; returns how many were removed.
+
+        A file goes when its writer (``HOST@PID`` in its name) is a process of
+        this host that no longer exists, or when it is older than ``older_than``
+        seconds. Files of live writers, such as a concurrent run, stay.
+        """
         import time
 
         removed = 0
@@ -272,10 +488,46 @@ class Store:
         for entry in entries:
             mtime = entry.get("mtime") or entry.get("LastModified")
             stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
-            if stamp is None or now - float(stamp) > older_than:
+            if stamp is None or now - float(stamp) > older_than or _writer_gone(entry["name"]):
                 try:
                     self.fs.rm_file(entry["name"])
                     removed += 1
                 except FileNotFoundError:
                     pass
         return removed
+
+
+def _writer_gone(path: str) -> bool:
+    """True when a tmp file's writer (``HOST@PID.uuid.part``) is certainly dead: a vanished pid of this host."""
+    writer = os.path.basename(path).rsplit(".", 2)[0]
+    host, _, pid = writer.rpartition("@")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _read_json(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: str, data: Mapping[str, Any]) -> None:
+    """Replace a cache file atomically; a cache that cannot be written is simply not kept."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass

@@ -7,6 +7,7 @@ then hands a task to the executor. It alone writes manifests.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import signal
 import threading
 import time
@@ -15,12 +16,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set
 
+from ..errors import DatamakeError
+from .. import checks as checks_mod
 from ..manifest import Manifest
 from ..planner import UPSTREAM_STALE, AssetFacts, decide, provenance
 from ..project import Project, Scope
-from .reporters import Reporter
+from ..results_meta import split as split_metadata
+from .reporters import MultiReporter, Reporter
 from .results import AssetOutcome, RunResult, TaskResult
-from .tasks import AssetTask, remember_store
+from .tasks import CORRUPT_INPUTS_KEY, AssetTask, remember_store
 
 
 @dataclass(frozen=True)
@@ -44,28 +48,41 @@ class Coordinator:
     """One run of ``make`` over a planned scope."""
 
     def __init__(self, project: Project, scope: Scope, executor, reporter: Reporter, options: RunOptions,
-                 run_id: Optional[str] = None, remote=None):
+                 run_id: Optional[str] = None, remote=None, history=None):
         self.project = project
         self.scope = scope
         self.executor = executor
-        self.reporter = reporter
+        self.console = reporter  # check results are printed here (the history records them itself)
+        self.history = history  # a HistoryReporter: also told each asset's manifest, checks and logs
+        self.reporter = MultiReporter(reporter, history) if history is not None else reporter
         self.options = options
         self.run_id = run_id or new_run_id()
         self.remote = remote
         self.store = project.store
         self.outcomes: Dict[str, AssetOutcome] = {}
+        self.facts: Dict[str, AssetFacts] = dict(scope.facts)
         self.current: Dict[str, Optional[Manifest]] = dict(scope.manifests)
         self.status: Dict[str, object] = dict(scope.outside)
-        self.waiting = {k: sum(1 for d in project.graph.deps[k] if d in scope.facts) for k in scope.keys}
+        self.waiting = {k: sum(1 for d in scope.facts[k].deps if d in scope.facts) for k in scope.keys}
         self.ready = deque(k for k in scope.keys if self.waiting[k] == 0)
         self.running: Dict[cf.Future, tuple] = {}
         self.stop_reason: Optional[str] = None
         self.interrupts = 0
+        self.submitting: Optional[str] = None
+        self.rebuilding: Dict[str, List[str]] = {}  # input whose artifact failed its hash check -> consumers waiting
+        self.rebuilt: Set[str] = set()
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
         started = time.perf_counter()
+        try:
+            self._check_store()
+        except BaseException:
+            self.executor.shutdown(cancel=True)
+            raise
         remember_store(self.store)
+        if self.store.is_local:
+            self.store.clean_tmp()  # what killed runs left half-written
         self.reporter.run_started(self.run_id, self.scope)
         previous = self._install_sigint()
         try:
@@ -77,7 +94,8 @@ class Coordinator:
         except KeyboardInterrupt:  # a second Ctrl-C: abandon running assets, keep state whole
             self.stop_reason = self.stop_reason or "interrupted"
             self.executor.shutdown(cancel=True)
-            for future, (key, *_rest) in list(self.running.items()):
+            abandoned = [key for key, *_rest in self.running.values()] + [k for k in [self.submitting] if k]
+            for key in abandoned:
                 self._settle(AssetOutcome(key, "blocked", error="interrupted while running; nothing was recorded"))
             self.running.clear()
         finally:
@@ -88,12 +106,22 @@ class Coordinator:
                 self.outcomes[key] = AssetOutcome(key, "blocked", error=self._not_started_message())
         result = RunResult(
             self.run_id,
-            tuple(self.outcomes[k] for k in self.scope.keys),
+            tuple(self._public(self.outcomes[k]) for k in self.scope.keys),
             seconds=time.perf_counter() - started,
             interrupted=self.stop_reason == "interrupted",
         )
         self.reporter.run_finished(result)
         return result
+
+    def _check_store(self) -> None:
+        protocol = self.store.fs.protocol
+        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
+        if "memory" in protocols and not getattr(self.executor, "shares_memory", True):
+            raise DatamakeError(
+                f"executor '{self.executor.name}' cannot reach the in-memory store {self.store.url}: "
+                "its workers are other processes",
+                hint="use a local folder or an object store as [storage] root, or executor = \"thread\"",
+            )
 
     def _install_sigint(self):
         if threading.current_thread() is not threading.main_thread():
@@ -124,29 +152,31 @@ class Coordinator:
     def _start(self, key: str) -> None:
         if self.stop_reason:
             return self._settle(AssetOutcome(key, "blocked", error=self._not_started_message()))
-        facts = self.scope.facts[key]
+        facts = self.facts[key]
         broken = [d for d in facts.deps if d in self.outcomes and self.outcomes[d].outcome in ("failed", "blocked")]
         if broken:
             return self._settle(AssetOutcome(key, "blocked", error=f"upstream {', '.join(broken)} did not materialize"))
         reasons = decide(facts, self.status, self.scope.sources)
         if not reasons:
             m = facts.manifest
-            return self._settle(AssetOutcome(key, "skipped", data_version=m.data_version), m)
+            return self._settle_checked(AssetOutcome(key, "skipped", data_version=m.data_version), m)
         missing = [d for d in facts.deps if self.status.get(d) is None or self.status.get(d) is UPSTREAM_STALE]
         if missing:
             return self._settle(AssetOutcome(
                 key, "blocked",
                 error=f"upstream {', '.join(missing)} has no materialized value and is not in the selection (drop --only)"))
         inputs = {d: self.status[d] for d in facts.deps}
-        prov = provenance(key, facts.code_version, inputs, facts.config_hash, facts.partition)
+        prov = provenance(facts.key, facts.code_version, inputs, facts.config_hash, facts.partition)
         hit = self._lookup(prov)
         if hit is not None:
-            manifest = hit if hit.key == key else hit.replace(key=key)
+            manifest = hit
             self.store.commit(manifest)
-            return self._settle(AssetOutcome(key, "cached", data_version=manifest.data_version), manifest)
+            return self._settle_checked(AssetOutcome(key, "cached", data_version=manifest.data_version), manifest)
         self.reporter.asset_started(key, [r.code for r in reasons])
         task = self._task(key)
+        self.submitting = key  # the in-process executor runs the task inside submit()
         self.running[self.executor.submit(task)] = (key, prov, inputs, time.time(), reasons)
+        self.submitting = None
 
     def _lookup(self, prov: str) -> Optional[Manifest]:
         if self.options.force:
@@ -157,11 +187,13 @@ class Coordinator:
         return hit
 
     def _task(self, key: str) -> AssetTask:
-        asset = self.project.defs.assets[key]
-        inputs = tuple((param, self.current[dep]) for param, dep in self.project.defs.inputs[key].items()
-                       if dep not in self.scope.sources)
+        facts = self.facts[key]
+        asset = self.project.defs.assets[facts.key]
+        inputs = tuple((param, self._input(spec)) for param, spec in self.scope.nodes.inputs[key].items()
+                       if not (isinstance(spec, str) and spec in self.scope.sources))
         return AssetTask(
-            key=key,
+            key=facts.key,
+            partition=facts.partition,
             run_id=self.run_id,
             project_dir=self.project.directory,
             definitions=self.project.config.definitions,
@@ -172,9 +204,22 @@ class Coordinator:
             retries=asset.retries,
             retry_delay=asset.retry_delay,
             share_values=getattr(self.executor, "shares_memory", False),
-            config=_config_values(self.scope.configs.get(key)),
+            config=_config_values(self.scope.configs.get(facts.key)),
             extra={"resources": self.project.config.resources},
         )
+
+    def _input(self, spec):
+        """The manifest(s) a parameter reads: one node, or (partition, manifest) pairs of a collection."""
+        if isinstance(spec, str):
+            return self.current[spec]
+        return tuple((pk, self.current[node]) for pk, node in spec)
+
+    def _public(self, outcome: AssetOutcome) -> AssetOutcome:
+        """The outcome as ``make --json`` reports it: the asset key and the partition apart."""
+        facts = self.facts[outcome.key]
+        if facts.key == outcome.key and facts.partition is None:
+            return outcome
+        return dataclasses.replace(outcome, key=facts.key, partition=facts.partition)
 
     def _wait_some(self) -> None:
         done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -190,14 +235,17 @@ class Coordinator:
             self._finish(key, prov, inputs, wall_start, result)
 
     def _finish(self, key: str, prov: str, inputs: Dict[str, object], wall_start: float, result: TaskResult) -> None:
-        facts: AssetFacts = self.scope.facts[key]
+        facts: AssetFacts = self.facts[key]
         if not result.ok:
+            if self._rebuild_corrupt_inputs(key, result):
+                return
             if not self.options.keep_going and not self.stop_reason:
                 self.stop_reason = key
             return self._settle(AssetOutcome(key, "failed", seconds=result.seconds, error=result.error,
                                              traceback=result.traceback))
+        metadata, logs = split_metadata(result.metadata)
         manifest = Manifest(
-            key=key,
+            key=facts.key,
             code_version=facts.code_version,
             provenance=prov,
             data_version=result.data_version or result.artifact,
@@ -210,23 +258,76 @@ class Coordinator:
             run_id=self.run_id,
             created=wall_start,
             seconds=round(result.seconds, 6),
-            metadata=dict(result.metadata),
-            code_parts=dict(self.project.code_version(key).parts),
+            metadata=metadata,
+            code_parts=dict(self.project.code_version(facts.key).parts),
         )
         self.store.commit(manifest)
         if self.remote is not None and self.remote.push_auto:
             self.remote.push_one(manifest, self.store)
-        self._settle(AssetOutcome(key, "built", data_version=manifest.data_version, seconds=result.seconds), manifest)
+        self._settle_checked(AssetOutcome(key, "built", data_version=manifest.data_version, seconds=result.seconds),
+                             manifest, checks_mod.recorded(key, manifest.metadata), logs)
 
-    def _settle(self, outcome: AssetOutcome, manifest: Optional[Manifest] = None) -> None:
+    def _settle_checked(self, outcome: AssetOutcome, manifest: Manifest, ran=None, logs=()) -> None:
+        """Settle a materialized asset after its checks (run by the worker, or here when a kept value's
+        checks changed). A failed blocking check makes it ``failed``: the value stays, dependents are blocked."""
+        key = outcome.key
+        checks = self.project.defs.checks.get(self.facts[key].key, ())
+        if not checks and checks_mod.CHECKS_KEY not in manifest.metadata:
+            return self._settle(outcome, manifest, (), logs)
+        fresh = ran is not None
+        if ran is None and checks_mod.needs_rerun(key, manifest.metadata, checks):
+            manifest, ran = checks_mod.recheck(self.store, manifest, checks)
+            fresh = True
+        for check in ran or ():
+            self.console.message(check.line())
+        failure = checks_mod.blocking_failure(checks_mod.recorded(key, manifest.metadata), fresh, manifest.run_id)
+        if failure:
+            if not self.options.keep_going and not self.stop_reason:
+                self.stop_reason = key
+            outcome = AssetOutcome(key, "failed", data_version=manifest.data_version, seconds=outcome.seconds,
+                                   error=failure)
+        self._settle(outcome, manifest, ran or (), logs)
+
+    def _settle(self, outcome: AssetOutcome, manifest: Optional[Manifest] = None, checks=(), logs=()) -> None:
         key = outcome.key
         self.outcomes[key] = outcome
         if manifest is not None:
             self.current[key] = manifest
             self.status[key] = manifest.data_version
+        if self.history is not None:
+            self.history.note(key, manifest, checks, logs)
         self.reporter.asset_finished(outcome)
-        for child in self.project.graph.children[key]:
+        if key in self.rebuilding:  # a second settling: only the consumers that asked for it wait on it
+            self.rebuilt.add(key)
+            return self._release(self.rebuilding.pop(key))
+        self._release(self.scope.children(key))
+
+    def _release(self, children) -> None:
+        for child in children:
             if child in self.waiting:
                 self.waiting[child] -= 1
                 if self.waiting[child] == 0:
                     self.ready.append(child)
+
+    # -- inputs whose artifact fails its hash check --------------------------
+    def _rebuild_corrupt_inputs(self, key: str, result: TaskResult) -> bool:
+        """Rebuild the inputs ``key`` found corrupt (``artifact_missing``), then run ``key`` again.
+
+        False when that cannot help: an input outside the scope, or one that
+        was already rebuilt in this run and is still bad. The store has
+        already deleted the bad artifact, so the action cache cannot return it.
+        """
+        bad = list(result.metadata.get(CORRUPT_INPUTS_KEY, ()))
+        if not bad or self.stop_reason or any(d not in self.facts or d in self.rebuilt for d in bad):
+            return False
+        self.waiting[key] = len(bad)
+        for dep in bad:
+            if dep in self.rebuilding:
+                self.rebuilding[dep].append(key)
+                continue
+            self.rebuilding[dep] = [key]
+            self.reporter.message(f"artifact_missing: the artifact of '{dep}' failed its hash check; rebuilding it")
+            self.facts[dep] = dataclasses.replace(self.facts[dep], artifact_ok=False)
+            self.outcomes.pop(dep, None)
+            self.ready.append(dep)
+        return True

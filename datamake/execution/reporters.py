@@ -1,10 +1,13 @@
 """Reporters: one method per run event. The console, JSON and history are reporters over one stream."""
 from __future__ import annotations
 
+import shutil
 import sys
+import threading
 import time
-from typing import IO, List, Optional, Sequence
+from typing import IO, Dict, List, Optional, Sequence
 
+from .progress import Ticker
 from .results import AssetOutcome, RunResult
 
 
@@ -20,6 +23,9 @@ class Reporter:
     def run_finished(self, result: RunResult) -> None: ...
 
     def message(self, text: str) -> None: ...
+
+    def asset_log(self, key: str, level: str, text: str) -> None:
+        """A line the asset logged through ``context.log`` (only while ``make -v`` shows them)."""
 
 
 class MultiReporter(Reporter):
@@ -47,6 +53,10 @@ class MultiReporter(Reporter):
     def message(self, text):
         for r in self.reporters:
             r.message(text)
+
+    def asset_log(self, key, level, text):
+        for r in self.reporters:
+            r.asset_log(key, level, text)
 
 
 def summary_line(result: RunResult) -> str:
@@ -89,65 +99,103 @@ class LineReporter(Reporter):
     def message(self, text: str) -> None:
         print(text, file=self.err, flush=True)
 
+    def asset_log(self, key: str, level: str, text: str) -> None:
+        if self.verbose:
+            mark = "" if level == "INFO" else f"{level} "
+            print(f"  {key} | {mark}{text}", file=self.err, flush=True)
+
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
 
 class LiveReporter(LineReporter):
-    """On a terminal: the per-asset lines plus a status line redrawn in place."""
+    """On a terminal: the per-asset lines plus a status line redrawn in place.
+
+    The status line counts built / cached / up to date / failed / remaining
+    assets and names the running ones with their seconds so far; a ticker
+    redraws it twice a second. Events may come from worker threads, so every
+    write holds one lock.
+    """
 
     def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr, verbose: bool = False, quiet: bool = False):
         super().__init__(out, err, verbose, quiet)
         self.total = 0
-        self.counts = {"built": 0, "cached": 0, "skipped": 0, "failed": 0, "blocked": 0}
-        self.running: dict = {}
+        self.outcomes: Dict[str, str] = {}
+        self.running: Dict[str, float] = {}
         self.last_draw = 0.0
         self.drawn = False
+        self._lock = threading.RLock()
+        self._ticker: Optional[Ticker] = None
 
     def run_started(self, run_id, scope):
         self.total = len(scope.keys)
+        if not self.quiet:
+            self._ticker = Ticker(lambda: self._draw(force=True)).start()
 
     def asset_started(self, key, reasons):
-        self.running[key] = time.monotonic()
-        super().asset_started(key, reasons)
-        self._draw()
+        with self._lock:
+            self.running[key] = time.monotonic()
+            self.outcomes.pop(key, None)  # an input rebuilt after failing its hash check starts again
+            if self.verbose:
+                self._clear()
+            super().asset_started(key, reasons)
+            self._draw()
 
     def asset_finished(self, outcome):
-        self.running.pop(outcome.key, None)
-        self.counts[outcome.outcome] += 1
-        if outcome.outcome != "skipped" or self.verbose:
-            self._clear()
-        super().asset_finished(outcome)
-        self._draw()
+        with self._lock:
+            self.running.pop(outcome.key, None)
+            self.outcomes[outcome.key] = outcome.outcome
+            if outcome.outcome != "skipped" or self.verbose:
+                self._clear()
+            super().asset_finished(outcome)
+            self._draw()
 
     def run_finished(self, result):
-        self._clear()
-        super().run_finished(result)
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        with self._lock:
+            self._clear()
+            super().run_finished(result)
 
     def message(self, text):
-        self._clear()
-        super().message(text)
+        with self._lock:
+            self._clear()
+            super().message(text)
+            self._draw(force=True)
+
+    def asset_log(self, key, level, text):
+        with self._lock:
+            self._clear()
+            super().asset_log(key, level, text)
+            self._draw(force=True)
 
     def _status(self) -> str:
-        c = self.counts
+        c = dict.fromkeys(("built", "cached", "skipped", "failed", "blocked"), 0)
+        for outcome in self.outcomes.values():
+            c[outcome] += 1
         remaining = self.total - sum(c.values())
         now = time.monotonic()
         running = sorted(self.running.items(), key=lambda kv: kv[1])[:3]
         names = ", ".join(f"{k} {now - t:.0f}s" for k, t in running)
         more = f" +{len(self.running) - 3}" if len(self.running) > 3 else ""
-        return (f"[{c['built']} built, {c['cached']} cached, {c['skipped']} up to date, {c['failed']} failed, "
-                f"{remaining} remaining] {names}{more}")
+        blocked = f", {c['blocked']} blocked" if c["blocked"] else ""
+        head = (f"[{c['built']} built, {c['cached']} cached, {c['skipped']} up to date, {c['failed']} failed{blocked}, "
+                f"{remaining} remaining]")
+        return f"{head} running: {names}{more}" if names else head
 
     def _draw(self, force: bool = False) -> None:
         if self.quiet:
             return
-        now = time.monotonic()
-        if not force and now - self.last_draw < 0.1:
-            return
-        self.last_draw = now
-        self.out.write("\r\x1b[K" + self._status()[:200])
-        self.out.flush()
-        self.drawn = True
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self.last_draw < 0.1:
+                return
+            self.last_draw = now
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            self.out.write("\r\x1b[K" + self._status()[:max(20, width)])
+            self.out.flush()
+            self.drawn = True
 
     def _clear(self) -> None:
         if self.drawn:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .. import iomanagers, results_meta
 from ..hashing import hash_value
 from ..loader import format_user_traceback, load_definitions
+from ..keys import node_id
 from ..manifest import Manifest
-from ..store import Store
+from ..store import CorruptArtifactError, Store
 from .context import AssetContext
 from .results import TaskResult
 
@@ -25,6 +26,7 @@ _IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset)
 _VALUE_CACHE_LIMIT = 4096
 _VALUE_CACHE_MAX_BYTES = 1 << 20
 _values: Dict[str, Any] = {}
+CORRUPT_INPUTS_KEY = "datamake/corrupt_inputs"  # in a failed TaskResult's metadata: inputs that failed their hash check
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,39 @@ def _load_input(store: Store, manifest: Manifest, share: bool) -> Any:
     return value
 
 
+def _load_inputs(store: Store, task: AssetTask) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
+    """The input values by parameter, and ``(key, message)`` for each input whose artifact is bad."""
+    kwargs: Dict[str, Any] = {}
+    corrupt: List[Tuple[str, str]] = []
+    for param, spec in task.inputs:
+        if isinstance(spec, Manifest):
+            value = _load_checked(store, spec, task.share_values, corrupt)
+        else:  # a collection of partitions: {partition key: value}
+            value = {pk: _load_checked(store, m, task.share_values, corrupt) for pk, m in spec}
+        kwargs[param] = value
+    return kwargs, corrupt
+
+
+def _load_checked(store: Store, manifest: Manifest, share: bool, corrupt: List[Tuple[str, str]]) -> Any:
+    try:
+        return _load_input(store, manifest, share)
+    except CorruptArtifactError as exc:
+        corrupt.append((node_id(manifest.key, manifest.partition), exc.message))
+        return None
+
+
+def _corrupt_inputs(key: str, corrupt: List[Tuple[str, str]], started: float) -> TaskResult:
+    """A failure the coordinator recognizes: it rebuilds the named inputs, then runs ``key`` again."""
+    return TaskResult(
+        key=key,
+        ok=False,
+        seconds=time.perf_counter() - started,
+        error="; ".join(message for _, message in corrupt),
+        metadata={CORRUPT_INPUTS_KEY: tuple(k for k, _ in corrupt)},
+        attempts=0,
+    )
+
+
 def _is_immutable(value: Any) -> bool:
     if isinstance(value, _IMMUTABLE):
         return True
@@ -84,7 +119,9 @@ def run_task(task: AssetTask) -> TaskResult:
         defs = load_definitions(task.project_dir, task.definitions)
         asset = defs.assets[task.key]
         store = store_for(task.store_url, task.store_options)
-        kwargs = {param: _load_input(store, m, task.share_values) for param, m in task.inputs}
+        kwargs, corrupt = _load_inputs(store, task)
+        if corrupt:
+            return _corrupt_inputs(task.key, corrupt, started)
         kwargs.update(_source_inputs(defs, task.key))
         kwargs.update(_resource_inputs(defs, task))
         if asset.config is not None:
@@ -94,7 +131,8 @@ def run_task(task: AssetTask) -> TaskResult:
     attempts = 0
     while True:
         attempts += 1
-        context = AssetContext(task.key, task.run_id, task.partition)
+        context = AssetContext(task.key, task.run_id, task.partition,
+                               asset.partitions.time_window(task.partition) if asset.partitions else None)
         if asset.wants_context:
             kwargs["context"] = context
         try:

@@ -1,0 +1,144 @@
+"""The reporter that writes a run's events to the SQLite event log (:mod:`datamake.history`).
+
+It receives the ordinary reporter events, plus one optional hook from the
+coordinator, :meth:`HistoryReporter.note`, called just before
+``asset_finished`` with what the outcome alone does not carry: the manifest
+(versions, inputs, metadata), the checks that ran and the asset's log lines.
+
+All calls come from the coordinator's thread, so one connection writes. Rows
+are buffered and committed every :attr:`FLUSH_SECONDS` or
+:attr:`FLUSH_EVENTS` rows, and at the end of the run, which keeps the cost per
+trivial asset to a few microseconds. The run's own row is committed at once,
+so a crash leaves a ``running`` run that the next start marks ``interrupted``.
+A broken log never fails a build: the first error is reported as a warning
+and recording stops.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..history import History, HistoryError, command_line
+from .reporters import Reporter
+from .results import AssetOutcome, RunResult
+
+
+def _json(value: Any) -> Optional[str]:
+    return json.dumps(value, default=str, sort_keys=True, separators=(",", ":")) if value else None
+
+
+class HistoryReporter(Reporter):
+    """Records runs, outcomes, check results and log lines in the event log at ``path``."""
+
+    FLUSH_SECONDS = 0.1
+    FLUSH_EVENTS = 500
+
+    def __init__(self, path: str, selection: Sequence[str] = (), command: Optional[str] = None,
+                 warn: Optional[Callable[[str], None]] = None):
+        self.path = path
+        self.selection = list(selection)
+        self.command = command if command is not None else command_line()
+        self.warn = warn or (lambda text: None)
+        self.history: Optional[History] = None
+        self.run_id = ""
+        self.rows: List[tuple] = []
+        self.notes: Dict[str, Tuple[Any, Sequence[Any], Sequence[str]]] = {}
+        self.last_flush = 0.0
+
+    # -- reporter events -----------------------------------------------------
+    def run_started(self, run_id: str, scope: Any) -> None:
+        self.run_id = run_id
+        self.last_flush = time.monotonic()
+        try:
+            self.history = History(self.path)
+            self.history.recover()
+            self.history.begin_run(run_id, self.selection, self.command, time.time())
+        except (HistoryError, sqlite3.Error) as exc:
+            self._broken(exc)
+
+    def asset_started(self, key: str, reasons: Sequence[str]) -> None:
+        self._add((self.run_id, time.time(), "started", key, None, None, None, None, None, None, None, None,
+                   ",".join(reasons)))
+
+    def note(self, key: str, manifest: Any, checks: Sequence[Any] = (), logs: Sequence[str] = ()) -> None:
+        """The coordinator's hook: what ``asset_finished(outcome)`` for ``key`` should also record."""
+        self.notes[key] = (manifest, checks, logs)
+
+    def asset_finished(self, outcome: AssetOutcome) -> None:
+        if self.history is None:
+            return
+        manifest, checks, logs = self.notes.pop(outcome.key, (None, (), ()))
+        now = time.time()
+        rows = [self._outcome_row(outcome, manifest, now, bool(checks))]
+        dv = manifest.data_version if manifest is not None else None
+        rows.extend((self.run_id, now, "check", outcome.key, outcome.partition, None, None, dv, None, c.seconds, None,
+                     _json(c.to_dict()), f"{c.name}: {'passed' if c.passed else 'failed'}") for c in checks)
+        rows.extend((self.run_id, now, "log", outcome.key, outcome.partition, None, None, None, None, None, None, None,
+                     line) for line in logs)
+        self._add(*rows)
+
+    def run_finished(self, result: RunResult) -> None:
+        status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
+        self._close(status, result.counts(), result.seconds)
+
+    def message(self, text: str) -> None:
+        self._add((self.run_id, time.time(), "message", None, None, None, None, None, None, None, None, None, text))
+
+    def abort(self, exc: BaseException) -> None:
+        """The run raised (a datamake or store error): record it as ``error``."""
+        self.message(f"run failed: {type(exc).__name__}: {exc}")
+        self._close("error", {}, 0.0)
+
+    # -- writing -------------------------------------------------------------
+    def _outcome_row(self, outcome: AssetOutcome, manifest: Any, now: float, checked: bool) -> tuple:
+        if manifest is None:
+            return (self.run_id, now, outcome.outcome, outcome.key, outcome.partition, None, None, outcome.data_version,
+                    None, outcome.seconds or None, None, None, outcome.error)
+        full = outcome.outcome != "skipped" or checked  # keep the rows of no-op runs small
+        return (self.run_id, now, outcome.outcome, outcome.key, outcome.partition, manifest.code_version,
+                manifest.provenance, manifest.data_version, _json(dict(manifest.inputs)) if full else None,
+                outcome.seconds if full else None, manifest.size if full else None,
+                _json(dict(manifest.metadata)) if full else None, outcome.error)
+
+    def _add(self, *rows: tuple) -> None:
+        if self.history is None:
+            return
+        self.rows.extend(rows)
+        if len(self.rows) >= self.FLUSH_EVENTS or time.monotonic() - self.last_flush >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the buffered events now."""
+        if self.history is None:
+            return
+        rows, self.rows = self.rows, []
+        self.last_flush = time.monotonic()
+        try:
+            self.history.add_events(rows)
+        except sqlite3.Error as exc:
+            self._broken(exc)
+
+    def _close(self, status: str, counts: Dict[str, int], seconds: float) -> None:
+        if self.history is None:
+            return
+        rows, self.rows = self.rows, []
+        try:
+            self.history.finish_run(self.run_id, status, counts, seconds, rows)
+        except sqlite3.Error as exc:
+            self._broken(exc)
+        finally:
+            if self.history is not None:
+                self.history.close()
+                self.history = None
+
+    def _broken(self, exc: BaseException) -> None:
+        self.warn(f"warning: the event log {self.path} cannot be written ({exc}); this run is not recorded in it")
+        if self.history is not None:
+            try:
+                self.history.close()
+            except sqlite3.Error:
+                pass
+        self.history = None
+        self.rows = []

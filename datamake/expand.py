@@ -1,0 +1,119 @@
+"""Expanding the asset graph into a node graph over partitions. Pure: ``now`` is passed in.
+
+Each asset becomes one node per partition (or one node when unpartitioned);
+each dependency edge is expanded through its partition mapping. The result
+lists the nodes a command needs in a valid dependency order.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from .definitions import Definitions
+from .graph import AssetGraph
+from .keys import node_id
+from .partitions import ResolvedMapping, resolve_mapping, select_partitions
+
+# A parameter's input: one node, or a collection of (partition key, node).
+InputSpec = Union[str, Tuple[Tuple[Optional[str], str], ...]]
+
+
+@dataclass(frozen=True)
+class NodeGraph:
+    order: Tuple[str, ...]                 # nodes in dependency order (assets and sources)
+    deps: Dict[str, Tuple[str, ...]]       # node -> upstream nodes
+    children: Dict[str, List[str]]         # node -> downstream nodes (within ``order``)
+    asset_of: Dict[str, Tuple[str, Optional[str]]]  # node -> (asset key, partition key)
+    inputs: Dict[str, Dict[str, InputSpec]]  # node -> parameter -> input
+
+
+class Expander:
+    """Partition keys and edge mappings of one project at one moment, computed lazily and memoized."""
+
+    def __init__(self, defs: Definitions, graph: AssetGraph, now: dt.datetime):
+        self.defs, self.graph, self.now = defs, graph, now
+        self._keys: Dict[str, List[Optional[str]]] = {}
+        self._mappings: Dict[Tuple[str, str], ResolvedMapping] = {}
+
+    def partitions_def(self, key: str):
+        a = self.defs.assets.get(key)
+        return a.partitions if a is not None else None
+
+    def partition_keys(self, key: str) -> List[Optional[str]]:
+        if key not in self._keys:
+            pdef = self.partitions_def(key)
+            self._keys[key] = [None] if pdef is None else list(pdef.keys(self.now))
+        return self._keys[key]
+
+    def mapping(self, key: str, dep: str) -> ResolvedMapping:
+        edge = (key, dep)
+        if edge not in self._mappings:
+            a = self.defs.assets[key]
+            self._mappings[edge] = resolve_mapping(
+                key, a.partitions, dep, self.partitions_def(dep), a.partition_mapping.get(dep), self.now)
+        return self._mappings[edge]
+
+    def validate(self) -> None:
+        """Resolve every edge once, so that a bad combination is reported before anything runs."""
+        for key in self.defs.assets:
+            for dep in self.graph.deps[key]:
+                self.mapping(key, dep)
+
+    def expand(self, selected: Mapping[str, Optional[Sequence[str]]], only: bool) -> NodeGraph:
+        """Nodes for ``selected`` (asset key -> partition keys, or None for all) and, unless ``only``,
+        every upstream node they need."""
+        wanted: Dict[str, Set[Optional[str]]] = {}
+        for key, pks in selected.items():
+            wanted[key] = set(self.partition_keys(key) if pks is None else pks)
+        if not only:
+            for key in reversed(self.graph.ordered(self.graph.upstream(selected))):
+                for dep in self.graph.deps[key]:
+                    m = self.mapping(key, dep) if key in self.defs.assets else None
+                    need = wanted.setdefault(dep, set())
+                    for pk in wanted.get(key, ()):
+                        need.update(m.upstream(pk) if m else [None])
+        order: List[str] = []
+        deps: Dict[str, Tuple[str, ...]] = {}
+        asset_of: Dict[str, Tuple[str, Optional[str]]] = {}
+        inputs: Dict[str, Dict[str, InputSpec]] = {}
+        for key in self.graph.ordered(wanted):
+            pks = wanted[key]
+            ordered_pks = [pk for pk in self.partition_keys(key) if pk in pks] if key in self.defs.assets else [None]
+            for pk in ordered_pks:
+                node = node_id(key, pk)
+                order.append(node)
+                asset_of[node] = (key, pk)
+                deps[node], inputs[node] = self._edges(key, pk)
+        children: Dict[str, List[str]] = {n: [] for n in order}
+        for node in order:
+            for d in deps[node]:
+                if d in children:
+                    children[d].append(node)
+        return NodeGraph(tuple(order), deps, children, asset_of, inputs)
+
+    def _edges(self, key: str, pk: Optional[str]) -> Tuple[Tuple[str, ...], Dict[str, InputSpec]]:
+        if key not in self.defs.assets:
+            return (), {}
+        by_dep: Dict[str, InputSpec] = {}
+        nodes: List[str] = []
+        for dep in self.graph.deps[key]:
+            m = self.mapping(key, dep)
+            ups = m.upstream(pk)
+            dep_nodes = [node_id(dep, u) for u in ups]
+            nodes.extend(dep_nodes)
+            by_dep[dep] = tuple(zip(ups, dep_nodes)) if m.collection else dep_nodes[0]
+        params = {param: by_dep[dep] for param, dep in self.defs.inputs[key].items()}
+        return tuple(dict.fromkeys(nodes)), params
+
+
+def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional[str]) -> Dict[str, Optional[List[str]]]:
+    """Asset key -> partition keys for ``--partition SPEC`` (None: all partitions)."""
+    out: Dict[str, Optional[List[str]]] = {}
+    for key in keys:
+        pdef = expander.partitions_def(key)
+        if spec is None or pdef is None:
+            out[key] = None
+        else:
+            out[key] = select_partitions(pdef, expander.partition_keys(key), spec)
+    return out
