@@ -253,7 +253,7 @@ def test_pin_all_covers_helpers_and_status_warns_about_drift(versioned):
 S3_PIPELINE = '''
 from datamake import asset, source
 
-landing = source("s3://{bucket}/landing/orders.csv", load="text",
+landing = source("s3://{bucket}/landing/orders.csv", name="landing", load="text",
                  storage_options={{"endpoint_url": "{endpoint}", "key": "testing", "secret": "testing"}})
 
 @asset
