@@ -188,6 +188,13 @@ def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
         raise SelectionError(f"'{key}' is partitioned: say which partition", hint=f"datamake show {key} -p KEY")
     if a.partitions is None and partition is not None:
         raise SelectionError(f"'{key}' is not partitioned", hint=f"datamake show {key}")
+    if partition is not None:
+        import datetime
+
+        known = a.partitions.keys(datetime.datetime.now(datetime.timezone.utc))
+        if partition not in known:
+            sample = ", ".join(known[:3]) + (" … " + known[-1] if len(known) > 3 else "")
+            raise SelectionError(f"'{key}' has no partition '{partition}'", hint=f"its partitions are {sample or 'none yet'}")
     manifest = project.current_manifest(key, partition)
     if manifest is None:
         what = f"'{key}' partition {partition}" if partition else f"'{key}'"

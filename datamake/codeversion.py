@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
+import linecache
 import os
 import sys
 import sysconfig
@@ -24,6 +26,9 @@ from .hashing import hash_bytes, hash_value
 
 _SIMPLE = (int, float, str, bytes, bool, type(None), complex)
 _normalized_cache: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
+_cache_dirty = False
+_CACHE_FORMAT = 1
+_CACHE_LIMIT = 200_000
 _MAX_CONSTANT_REPR = 10_000
 
 
@@ -71,8 +76,12 @@ def normalized_source(source: str) -> str:
     return ast.dump(_strip(tree), annotate_fields=False, include_attributes=False)
 
 
-def _analyse(source: str) -> Tuple[str, Tuple[str, ...]]:
-    """(hash of the normalized source, names it uses), cached by the raw text."""
+def _analyse(source: str, strict: bool = False) -> Tuple[str, Tuple[str, ...]]:
+    """(hash of the normalized source, names it uses), cached by the raw text.
+
+    With ``strict`` a SyntaxError propagates instead of falling back to the raw text.
+    """
+    global _cache_dirty
     raw = hash_bytes(source.encode())
     cached = _normalized_cache.get(raw)
     if cached is None:
@@ -81,9 +90,69 @@ def _analyse(source: str) -> Tuple[str, Tuple[str, ...]]:
             cached = (hash_bytes(ast.dump(tree, annotate_fields=False, include_attributes=False).encode()),
                       _used_names(tree))
         except SyntaxError:  # a lambda inside an expression: hash the text itself
+            if strict:
+                raise
             cached = (raw, ())
         _normalized_cache[raw] = cached
+        _cache_dirty = True
     return cached
+
+
+def _function_text(fn: Callable[..., Any]) -> Optional[str]:
+    """The function's source lines, found from its code object: much cheaper than
+    ``inspect.getsource`` (no tokenizing). From the first line (decorators
+    included) to the last line any of its bytecode, nested code included, spans."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    lines = linecache.getlines(code.co_filename, getattr(fn, "__globals__", None))
+    last = _last_line(code)
+    first = code.co_firstlineno
+    if not lines or last < first or last > len(lines):
+        return None
+    return "".join(lines[first - 1:last])
+
+
+def _last_line(code: types.CodeType) -> int:
+    last = 0
+    for _start, end, _c0, _c1 in code.co_positions():
+        if end is not None and end > last:
+            last = end
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            last = max(last, _last_line(const))
+    return last
+
+
+def load_cache(path: str) -> None:
+    """Load normalized-source hashes computed by earlier runs (a pure speed-up)."""
+    global _cache_dirty
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("format") == _CACHE_FORMAT:
+            for raw, (digest, names) in data["entries"].items():
+                _normalized_cache.setdefault(raw, (digest, tuple(names)))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    _cache_dirty = False
+
+
+def save_cache(path: str) -> None:
+    """Write the cache back if this run added to it (atomically; losing a race only costs speed)."""
+    global _cache_dirty
+    if not _cache_dirty:
+        return
+    entries = dict(list(_normalized_cache.items())[-_CACHE_LIMIT:])
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"format": _CACHE_FORMAT, "entries": {k: [d, list(n)] for k, (d, n) in entries.items()}}, f)
+        os.replace(tmp, path)
+        _cache_dirty = False
+    except OSError:
+        pass
 
 
 def _source(obj: Any) -> Optional[str]:
@@ -153,7 +222,14 @@ class _Walker:
         if id(fn) in self.visiting:
             return
         self.visiting.add(id(fn))
-        source = _source(fn)
+        source = _function_text(fn)
+        if source is not None:
+            try:
+                _analyse(source, strict=True)
+            except SyntaxError:  # the lines found do not parse on their own: ask inspect
+                source = None
+        if source is None:
+            source = _source(fn)
         if source is None:
             code = getattr(fn, "__code__", None)
             self.parts[label] = hash_value("bytecode", _bytecode_basis(code) if code else repr(fn))

@@ -225,8 +225,11 @@ class Definitions:
 
     @property
     def nodes(self) -> Dict[str, Any]:
-        """Assets and sources by key: everything that can be a dependency."""
-        return {**self.sources, **self.assets}
+        """Assets and sources by key: everything that can be a dependency (built once)."""
+        cached = self.__dict__.get("_nodes")
+        if cached is None or len(cached) != len(self.sources) + len(self.assets):
+            cached = self.__dict__["_nodes"] = {**self.sources, **self.assets}
+        return cached
 
     def _add(self, item: Any) -> None:
         from .checks import AssetCheckDef

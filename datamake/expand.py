@@ -12,6 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .definitions import Definitions
 from .graph import AssetGraph
+from .errors import SelectionError
 from .keys import node_id
 from .partitions import ResolvedMapping, resolve_mapping, select_partitions
 
@@ -108,12 +109,29 @@ class Expander:
 
 
 def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional[str]) -> Dict[str, Optional[List[str]]]:
-    """Asset key -> partition keys for ``--partition SPEC`` (None: all partitions)."""
+    """Asset key -> partition keys for ``--partition SPEC`` (None: all partitions).
+
+    The spec narrows each partitioned asset it applies to; a partitioned asset it
+    names nothing of (``region=eu`` on a daily asset) is left out of the selection.
+    It is an error when it names no partition of any selected asset.
+    """
     out: Dict[str, Optional[List[str]]] = {}
+    errors: List[SelectionError] = []
+    partitioned = 0
     for key in keys:
         pdef = expander.partitions_def(key)
         if spec is None or pdef is None:
             out[key] = None
-        else:
+            continue
+        partitioned += 1
+        try:
             out[key] = select_partitions(pdef, expander.partition_keys(key), spec)
+        except SelectionError as exc:
+            out[key] = []
+            errors.append(exc)
+    if spec is not None and partitioned == 0:
+        raise SelectionError(f"--partition {spec!r}: none of the selected assets is partitioned",
+                             hint="drop --partition, or select a partitioned asset")
+    if errors and len(errors) == partitioned:
+        raise errors[0]
     return out

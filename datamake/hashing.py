@@ -29,6 +29,12 @@ def hash_value(tag: str, *parts: Any) -> str:
     return hash_bytes(canonical([tag, *parts]))
 
 
+def data_version_of(io_manager: str, content_hash: str) -> str:
+    """The data version of stored bytes: their content hash, qualified by the IO manager that
+    reads them back, so that ``1`` (json) and ``"1"`` (text) are different values."""
+    return hash_value("data", io_manager, content_hash)
+
+
 def hash_chunks(chunks: Iterable[bytes]) -> str:
     """Hash an iterable of byte chunks without joining them."""
     hasher = xxhash.xxh3_128()

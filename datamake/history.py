@@ -259,25 +259,28 @@ class History:
         extra = self.conn.execute(
             f"SELECT * FROM events WHERE asset = ? AND kind IN ('check', 'log') AND run_id IN ({', '.join('?' * len(runs))})"
             " ORDER BY id", (asset, *runs))
-        by_run: Dict[str, Dict[str, list]] = {}
+        by_run: Dict[Tuple[str, Optional[str]], Dict[str, list]] = {}
         for row in extra.fetchall():
             e = _event_dict(extra, row)
-            slot = by_run.setdefault(e["run_id"], {"checks": [], "logs": []})
+            slot = by_run.setdefault((e["run_id"], e["partition"]), {"checks": [], "logs": []})
             if e["kind"] == "check":
                 slot["checks"].append(e["metadata"])
             else:
                 slot["logs"].append(e["message"])
         for r in rows:
-            slot = by_run.get(r["run_id"], {})
+            slot = by_run.get((r["run_id"], r["partition"]), {})
             r["checks"] = slot.get("checks", [])
             r["logs"] = slot.get("logs", [])
         return rows
 
     def find_version(self, asset: str, data_version: str) -> Optional[Dict[str, Any]]:
-        """The latest materialization of ``asset`` that produced ``data_version``."""
+        """The latest materialization of ``asset`` (a key, or a partition's ``key[pk]``) that produced ``data_version``."""
+        from .keys import split_node
+
+        key, partition = split_node(asset)
         cursor = self.conn.execute(
-            "SELECT * FROM events WHERE asset = ? AND data_version = ? AND kind IN ('built', 'cached', 'failed')"
-            " ORDER BY id DESC LIMIT 1", (asset, data_version))
+            "SELECT * FROM events WHERE asset = ? AND partition IS ? AND data_version = ?"
+            " AND kind IN ('built', 'cached', 'failed') ORDER BY id DESC LIMIT 1", (key, partition, data_version))
         row = cursor.fetchone()
         return _event_dict(cursor, row) if row else None
 

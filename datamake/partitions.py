@@ -21,7 +21,9 @@ Example::
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -31,6 +33,7 @@ MULTI_SEPARATOR = "|"
 RANGE_SEPARATOR = "..."
 
 
+@functools.lru_cache(maxsize=None)
 def _zone(name: str):
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -112,6 +115,9 @@ class TimeWindowPartitions(PartitionsDefinition):
 
     def windows(self, now: dt.datetime) -> List[Tuple[str, dt.datetime, dt.datetime]]:
         """(key, start, end) of every complete window, as aware datetimes."""
+        return list(_windows(self, now))
+
+    def _windows(self, now: dt.datetime) -> List[Tuple[str, dt.datetime, dt.datetime]]:
         zone = _zone(self.timezone)
         limit = self._aware(_parse_date(self.end, "partition end")) if self.end else now.astimezone(zone)
         out = []
@@ -155,6 +161,12 @@ class TimeWindowPartitions(PartitionsDefinition):
             return start, (utc + dt.timedelta(hours=1)).astimezone(zone)
         local = dt.datetime.strptime(key, "%Y-%m-%d")
         return self._aware(local), self._aware(self._next(local))
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(pdef: TimeWindowPartitions, now: dt.datetime) -> Tuple[Tuple[str, dt.datetime, dt.datetime], ...]:
+    """Memoized: one planning asks for the same windows once per asset and per mapping."""
+    return tuple(pdef._windows(now))
 
 
 def _add_months(day: dt.datetime, months: int) -> dt.datetime:
@@ -278,7 +290,8 @@ def resolve_mapping(
         return _time_mapping(down_key, down, up_key, up, mapping or TimeWindowMapping(), now)
     if mapping is not None:
         raise DefinitionError(f"asset '{down_key}': partition_mapping for '{up_key}' must be a TimeWindowMapping "
-                              "or a function from a partition key to upstream keys")
+                              f"or a function from a partition key to upstream keys, got {mapping!r}",
+                              hint=f"e.g. partition_mapping={{'{up_key}': TimeWindowMapping(start_offset=-6)}}")
     if down == up:
         return ResolvedMapping(lambda pk: [pk], False)
     if isinstance(down, StaticPartitions) and isinstance(up, StaticPartitions) and set(down.values) <= set(up.values):
@@ -297,25 +310,29 @@ def _both_time(a, b) -> bool:
 
 
 def _time_mapping(down_key, down, up_key, up, mapping: TimeWindowMapping, now) -> ResolvedMapping:
+    """Upstream windows that overlap the downstream window widened by the offsets, compared in UTC."""
     if not _time_dimension(down) or not _time_dimension(up):
-        raise DefinitionError(f"asset '{down_key}': a TimeWindowMapping needs time partitions on both sides ('{up_key}')")
+        raise DefinitionError(f"asset '{down_key}': a TimeWindowMapping needs time partitions on both sides ('{up_key}')",
+                              hint=f"map '{up_key}' with a function instead: partition_mapping={{'{up_key}': lambda key: [...]}}")
     down_time, up_time = _time_dimension(down), _time_dimension(up)
+    if down_time.timezone != up_time.timezone:
+        raise DefinitionError(
+            f"asset '{down_key}' ({down_time.timezone}) and its upstream '{up_key}' ({up_time.timezone}) "
+            "have time partitions in different timezones",
+            hint="give both the same timezone=, or map them with a function: "
+                 f"partition_mapping={{'{up_key}': lambda key: [...]}}")
     windows = up_time.windows(now)
-    starts = [w[1] for w in windows]
+    utc = dt.timezone.utc
+    starts = [w[1].astimezone(utc) for w in windows]
+    ends = [w[2].astimezone(utc) for w in windows]
 
     def upstream(pk):
         own = down.part(pk, down_time.name) if isinstance(down, MultiPartitions) else pk
-        lo = _shift(down_time, own, mapping.start_offset)[0]
-        hi = _shift(down_time, own, mapping.end_offset)[1]
-        import bisect
-
-        i = bisect.bisect_left(starts, lo)
-        found = []
-        while i < len(windows) and windows[i][1] < hi:
-            if windows[i][2] <= hi:
-                found.append(windows[i][0])
-            i += 1
-        return found
+        lo = _shift(down_time, own, mapping.start_offset)[0].astimezone(utc)
+        hi = _shift(down_time, own, mapping.end_offset)[1].astimezone(utc)
+        first = bisect.bisect_right(ends, lo)   # the first window that ends after lo
+        last = bisect.bisect_left(starts, hi)   # windows that start before hi
+        return [w[0] for w in windows[first:last]]
 
     return ResolvedMapping(upstream, True)
 
@@ -324,6 +341,9 @@ def _shift(time_def: TimeWindowPartitions, key: str, offset: int) -> Tuple[dt.da
     start, end = time_def.time_window(key)
     if offset == 0:
         return start, end
+    if time_def.unit == "hour":  # in UTC: across a DST change the previous hour is one real hour earlier
+        shifted = start.astimezone(dt.timezone.utc) + dt.timedelta(hours=offset)
+        return shifted, shifted + dt.timedelta(hours=1)
     local = start.replace(tzinfo=None)
     for _ in range(abs(offset)):
         if offset > 0:
@@ -382,7 +402,8 @@ def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec:
     for part in [p.strip() for p in spec.split(",") if p.strip()]:
         if RANGE_SEPARATOR in part:
             first, last = part.split(RANGE_SEPARATOR, 1)
-            chosen.extend(k for k in all_keys if first <= _sortable(pdef, k) <= last)
+            # the end is inclusive at its own precision: ...2024-01-31 takes every hour of that day
+            chosen.extend(k for k in all_keys if first <= _sortable(pdef, k) and _sortable(pdef, k)[:len(last)] <= last)
         elif "=" in part and isinstance(pdef, MultiPartitions):
             dim, value = part.split("=", 1)
             if dim not in pdef.dimensions:
@@ -394,7 +415,7 @@ def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec:
                 raise SelectionError(f"--partition {part}: no dimension '{dim}'", hint=f"dimensions: {', '.join(pdef.dimensions)}")
             chosen.extend(k for k in all_keys if k == value)
         else:
-            chosen.extend(k for k in all_keys if k == part or (isinstance(pdef, MultiPartitions) and k.split(MULTI_SEPARATOR)[0] == part))
+            chosen.extend(k for k in all_keys if k == part or (isinstance(pdef, MultiPartitions) and part in k.split(MULTI_SEPARATOR)))
     if not chosen:
         sample = ", ".join(all_keys[:3]) + (" … " + all_keys[-1] if len(all_keys) > 3 else "")
         raise SelectionError(f"--partition {spec!r} matches no partition", hint=f"partitions are {sample or 'none yet'}")
@@ -402,4 +423,8 @@ def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec:
 
 
 def _sortable(pdef, key: str) -> str:
-    return key.split(MULTI_SEPARATOR)[0] if isinstance(pdef, MultiPartitions) else key
+    """The part of a key a range compares: the time dimension of a multi key (else its first part)."""
+    if not isinstance(pdef, MultiPartitions):
+        return key
+    first, _, second = key.partition(MULTI_SEPARATOR)
+    return second if pdef.first is not _time_dimension(pdef) and pdef.second is _time_dimension(pdef) else first

@@ -12,6 +12,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequ
 
 from . import pins as pins_mod
 from . import assetconfig
+from . import codeversion
 from .codeversion import fingerprint
 from .config import ProjectConfig, find_config, load_config
 from .definitions import AssetDef, Definitions
@@ -75,7 +76,13 @@ class Project:
         self._code_versions: Dict[str, CodeVersion] = {}
         self._config_hashes: Dict[str, Optional[str]] = {}
         self._code_roots = self._project_roots()
+        codeversion.load_cache(self._code_cache_path())
         self._check_config_targets()
+
+    def _code_cache_path(self) -> str:
+        """Where normalized-source hashes are kept between runs: a per-user cache, not the project."""
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "datamake", f"code-{hash_value('project', self.directory)[:16]}.json")
 
     def _project_roots(self) -> Tuple[str, ...]:
         """Folders whose code counts as the project's own (followed for helper code)."""
@@ -186,6 +193,7 @@ class Project:
             m = manifests[node]
             ok = m is not None and sizes.get(m.artifact) == m.size
             outside[node] = m.data_version if ok else None
+        codeversion.save_cache(self._code_cache_path())
         return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
                      frozenset(source_keys), configs, nodes)
 
@@ -194,18 +202,32 @@ class Project:
         return self.store.read_manifests([node])[node]
 
     def pin(self, keys: Iterable[str]) -> List[Tuple[str, str]]:
-        """Pin each key at its current code version; returns (key, version) pinned."""
+        """Pin each key; returns (key, version) pinned.
+
+        The pinned version is the one the asset's current value was built with
+        (so the edits made since are declared cosmetic and rebuild nothing), or
+        the current code version when it has no value yet. An existing pin keeps
+        its version and acknowledges the current source.
+        """
+        keys = list(keys)
+        recorded = self._recorded_code_versions(keys)
         done = []
         for key in keys:
             cv = self.code_version(key)
             if cv.origin == "code":
                 continue
-            value = cv.value if cv.origin == "pin" else cv.auto
+            value = cv.value if cv.origin == "pin" else (recorded.get(key) or cv.auto)
             self.pins[key] = pins_mod.Pin(value, cv.auto)
             done.append((key, value))
         pins_mod.write_pins(self.directory, self.pins)
         self._code_versions.clear()
         return done
+
+    def _recorded_code_versions(self, keys: List[str]) -> Dict[str, str]:
+        """The code version of each unpartitioned asset's current value (partitioned: none)."""
+        plain = [k for k in keys if self.defs.assets[k].partitions is None]
+        manifests = self.store.read_manifests(plain)
+        return {k: m.code_version for k, m in manifests.items() if m is not None}
 
     def unpin(self, keys: Iterable[str]) -> List[str]:
         removed = [k for k in keys if self.pins.pop(k, None) is not None]

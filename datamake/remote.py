@@ -23,6 +23,7 @@ remote, fail with a StoreError instead.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import os
 import shutil
 import tempfile
@@ -38,7 +39,7 @@ from .store import Store, bulk, plain_get, upload_options
 
 _S3_DEFAULTS = {
     # Fail fast when the remote is down, instead of botocore's retries with back-off.
-    "config_kwargs": {"connect_timeout": 3, "read_timeout": 60, "retries": {"max_attempts": 2, "mode": "standard"}},
+    "config_kwargs": {"connect_timeout": 3, "read_timeout": 60, "retries": {"max_attempts": 1, "mode": "standard"}},
 }
 _DOWNLOAD_CHUNK = 8 << 20
 _DOWNLOAD_CONCURRENCY = 4
@@ -263,13 +264,21 @@ class RemoteCache:
     def _push(self, manifests: List[Manifest], local_store: Store, report: SyncReport) -> None:
         if not manifests:
             return
+        action_paths = [self.store.action_path(m.provenance) for m in manifests]
+        manifest_paths = [self.store.manifest_path(m.key) for m in manifests]
         try:
             remote_sizes = self.store.artifact_sizes(m.artifact for m in manifests)
-            remote_manifests = self.store.read_manifests([m.key for m in manifests])
-            action_paths = [self.store.action_path(m.provenance) for m in manifests]
-            have_actions = [size is not None for size in self.store.sizes(action_paths)]
+            if len(manifests) >= _LIST_ACTIONS_THRESHOLD:  # a few listing pages instead of a HEAD each
+                listed = {**self.store.listing("actions"), **self.store.listing("manifests")}
+                actions = [listed.get(p) for p in action_paths]
+                currents = [listed.get(p) for p in manifest_paths]
+            else:
+                found = self.store.stats(action_paths + manifest_paths)
+                actions, currents = found[:len(manifests)], found[len(manifests):]
         except Exception as exc:  # noqa: BLE001
             raise RemoteUnavailable(exc) from None
+        have_actions = [info is not None for info in actions]
+        unchanged = [_holds(info, m) for info, m in zip(currents, manifests)]
         uploads: Dict[str, Manifest] = {}
         for m in manifests:
             if remote_sizes.get(m.artifact) != m.size:
@@ -277,7 +286,7 @@ class RemoteCache:
         sent = self._upload_artifacts(list(uploads.values()), local_store, report)
         documents: Dict[str, bytes] = {}
         outcomes = {}
-        for m, action_path, has_action in zip(manifests, action_paths, have_actions):
+        for m, action_path, has_action, same in zip(manifests, action_paths, have_actions, unchanged):
             if m.artifact in uploads and m.artifact not in sent:
                 outcomes[m.key] = "skipped"
                 continue
@@ -286,7 +295,7 @@ class RemoteCache:
                 documents[action_path] = m.to_json()
                 report.actions += 1
                 changed = True
-            if not _same(m, remote_manifests.get(m.key)):
+            if not same:
                 documents[self.store.manifest_path(m.key)] = m.to_json()
                 report.manifests += 1
                 changed = True
@@ -467,6 +476,20 @@ class RemoteCache:
 def _same(a: Optional[Manifest], b: Optional[Manifest]) -> bool:
     return a is not None and b is not None and (a.key, a.provenance, a.artifact, a.size) == (b.key, b.provenance,
                                                                                             b.artifact, b.size)
+
+
+def _holds(info: Optional[Dict[str, Any]], manifest: Manifest) -> bool:
+    """True when a remote manifest object (listed or HEADed) holds exactly ``manifest``'s JSON.
+
+    A single-PUT S3 object's ETag is the MD5 of its bytes; where the backend
+    says something else, the answer is False and the manifest is simply
+    written again (an idempotent PUT).
+    """
+    if info is None or not info.get("validator"):
+        return False
+    data = manifest.to_json()
+    etag = info["validator"].split(":", 1)[-1].strip('"').lower()
+    return info["size"] == len(data) and etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def _download_options(fs) -> Dict[str, Any]:

@@ -26,7 +26,7 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
             if everything:
                 lines.append(f"fresh  {first.key}")
             continue
-        head, *rest = first.reasons
+        head, *rest = _capped(first.reasons)
         lines.append(f"stale  {label}  {head.code}: {head.message}")
         lines.extend(f"       {' ' * width}  {r.code}: {r.message}" for r in rest)
     stale = len(plan.stale)
@@ -40,12 +40,27 @@ def _runs(decisions: Sequence) -> List[List]:
     """Consecutive decisions of one asset with the same state and reason codes."""
     runs: List[List] = []
     for d in decisions:
-        signature = (d.key, d.partition is None, d.state, tuple(r.code for r in d.reasons))
+        signature = (d.key, d.partition is None, d.state, tuple(dict.fromkeys(r.code for r in d.reasons)))
         if runs and d.partition is not None and runs[-1][0] == signature:
             runs[-1][1].append(d)
         else:
             runs.append((signature, [d]))
     return [group for _sig, group in runs]
+
+
+def _capped(reasons: Sequence, per_code: int = 3) -> List:
+    """At most ``per_code`` reasons of each code, then one "… N more" (one per upstream partition adds up)."""
+    from .planner import Reason
+
+    shown: List = []
+    counts: Dict[str, int] = {}
+    for r in reasons:
+        counts[r.code] = counts.get(r.code, 0) + 1
+        if counts[r.code] <= per_code:
+            shown.append(r)
+        elif counts[r.code] == per_code + 1:
+            shown.append(r.code)  # placeholder, replaced below
+    return [Reason(x, f"… and {counts[x] - per_code} more") if isinstance(x, str) else x for x in shown]
 
 
 def _partition_line(label: str, group: List, everything: bool) -> str:
@@ -54,7 +69,7 @@ def _partition_line(label: str, group: List, everything: bool) -> str:
     if not first.stale:
         return f"fresh  {label}  {span}: {len(group)} fresh"
     codes = ", ".join(dict.fromkeys(r.code for r in first.reasons))
-    detail = first.reasons[0].message if len(group) == 1 else codes
+    detail = first.reasons[0].message if len(group) == 1 and len(first.reasons) == 1 else codes
     return f"stale  {label}  {span}: {len(group)} stale ({detail})"
 
 
@@ -175,7 +190,8 @@ def materializations_text(key: str, rows: List[Dict[str, Any]]) -> str:
     lines = [f"{key}: {len(rows)} most recent"]
     for r in rows:
         seconds = f"{r['seconds']:.2f}s" if r.get("seconds") is not None else "-"
-        lines.append(f"{_when(r['ts'])}  {r['kind']:<8} run {r['run_id']}  {seconds}")
+        part = f" [{r['partition']}]" if r.get("partition") else ""
+        lines.append(f"{_when(r['ts'])}  {r['kind']:<8}{part} run {r['run_id']}  {seconds}")
         if r.get("data_version"):
             inputs = ", ".join(f"{k}@{_short(v)}" for k, v in sorted((r.get("inputs") or {}).items()))
             lines.append(f"    data {_short(r['data_version'])}  code {r.get('code_version') or '-'}  "

@@ -103,6 +103,13 @@ def _durable(f) -> None:
         os.fsync(f.fileno())
 
 
+def _local_size(path: str) -> Optional[int]:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
 class CorruptArtifactError(StoreError):
     """An artifact's bytes do not match its content hash."""
 
@@ -153,7 +160,7 @@ class Store:
 
     def _tmp_path(self) -> str:
         # HOST@PID names the writer, so that clean_tmp knows a dead writer's leftovers at once
-        return f"{self.root}/tmp/{socket.gethostname()}@{os.getpid()}.{uuid.uuid4().hex}.part"
+        return f"{self.root}/tmp/{_HOST}@{os.getpid()}.{uuid.uuid4().hex}.part"
 
     # -- writing -------------------------------------------------------------
     def write_artifact(self, dump: Callable[[IO[bytes]], None]) -> Tuple[str, int]:
@@ -207,7 +214,11 @@ class Store:
 
     def _intact_size(self, path: str, size: int) -> bool:
         try:
+            if not self.is_local:
+                return self.sizes([path])[0] == size
             return self.fs.size(path) == size
+        except StoreError:
+            return False
         except (FileNotFoundError, OSError):
             return False
 
@@ -358,6 +369,8 @@ class Store:
     def artifact_sizes(self, hashes: Iterable[str]) -> Dict[str, Optional[int]]:
         """The stored size of each artifact (None where it is missing), in as few calls as possible."""
         hashes = list(dict.fromkeys(hashes))
+        if self.is_local:  # a stat is cheaper than fsspec's listing, one per artifact or not
+            return {h: _local_size(self.artifact_path(h)) for h in hashes}
         if len(hashes) >= _BATCH_LISTING_THRESHOLD:
             try:
                 listing = self.fs.find(f"{self.root}/artifacts", detail=True)
@@ -379,17 +392,22 @@ class Store:
         return out
 
     def sizes(self, paths: List[str]) -> List[Optional[int]]:
-        """The size of each object (None where it does not exist): one request each, run concurrently.
+        """The size of each object (None where it does not exist): one request each, run concurrently."""
+        return [None if info is None else info["size"] for info in self.stats(paths)]
+
+    def stats(self, paths: List[str]) -> List[Optional[Dict[str, Any]]]:
+        """``{"size", "validator"}`` of each object (None where it does not exist), concurrently.
 
         On S3 this is a bare HEAD; ``fs.info`` would add a listing per missing
-        object to rule out a directory.
+        object to rule out a directory. ``validator`` is the ETag where the
+        backend has one (see :func:`content_validator`).
         """
         if getattr(self.fs, "async_impl", False) and hasattr(self.fs, "_call_s3"):
             results = bulk(self.fs, "call_s3", [("head_object",) for _ in paths],
                            _kwargs=[dict(zip(("Bucket", "Key"), self.fs.split_path(p)[:2])) for p in paths])
         else:
             results = bulk(self.fs, "info", [(p,) for p in paths])
-        out: List[Optional[int]] = []
+        out: List[Optional[Dict[str, Any]]] = []
         for path, r in zip(paths, results):
             if isinstance(r, FileNotFoundError):
                 out.append(None)
@@ -397,8 +415,20 @@ class Store:
                 raise StoreError(f"cannot read {path} in the store at {self.url}: {str(r).splitlines()[0][:300]}")
             else:
                 size = r.get("size", r.get("ContentLength"))
-                out.append(None if size is None else int(size))
+                out.append({"size": None if size is None else int(size), "validator": _validator(r)})
         return out
+
+    def listing(self, prefix: str) -> Dict[str, Dict[str, Any]]:
+        """Every object under ``prefix`` (a folder of the store) with ``size`` and ``validator``, listed in pages."""
+        try:
+            found = self.fs.find(f"{self.root}/{prefix}", detail=True)
+        except FileNotFoundError:
+            found = {}
+        finally:
+            if not self.is_local:
+                self._forget_listing(f"{self.root}/{prefix}")
+        return {self._strip(p): {"size": info.get("size"), "validator": _validator(info)}
+                for p, info in found.items() if info.get("type", "file") == "file"}
 
     def lookup_action(self, provenance: str) -> Optional[Manifest]:
         """The manifest recorded for ``provenance`` if its artifact is still there."""
@@ -497,11 +527,14 @@ class Store:
         return removed
 
 
+_HOST = socket.gethostname()
+
+
 def _writer_gone(path: str) -> bool:
     """True when a tmp file's writer (``HOST@PID.uuid.part``) is certainly dead: a vanished pid of this host."""
     writer = os.path.basename(path).rsplit(".", 2)[0]
     host, _, pid = writer.rpartition("@")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != _HOST or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -509,7 +542,15 @@ def _writer_gone(path: str) -> bool:
         return True
     except OSError:
         return False
-    return False
+    return _is_zombie(int(pid))  # a killed worker whose parent died first may linger unreaped
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _read_json(path: str) -> Dict[str, Any]:

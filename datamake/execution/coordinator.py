@@ -278,8 +278,10 @@ class Coordinator:
         if ran is None and checks_mod.needs_rerun(key, manifest.metadata, checks):
             manifest, ran = checks_mod.recheck(self.store, manifest, checks)
             fresh = True
+        quiet = getattr(self.console, "quiet", False)
         for check in ran or ():
-            self.console.message(check.line())
+            if not (quiet and check.passed):
+                self.console.message(check.line())
         failure = checks_mod.blocking_failure(checks_mod.recorded(key, manifest.metadata), fresh, manifest.run_id)
         if failure:
             if not self.options.keep_going and not self.stop_reason:

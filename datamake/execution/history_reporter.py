@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..history import History, HistoryError, command_line
+from ..keys import split_node
 from .reporters import Reporter
 from .results import AssetOutcome, RunResult
 
@@ -59,7 +60,8 @@ class HistoryReporter(Reporter):
             self._broken(exc)
 
     def asset_started(self, key: str, reasons: Sequence[str]) -> None:
-        self._add((self.run_id, time.time(), "started", key, None, None, None, None, None, None, None, None,
+        asset, partition = split_node(key)  # a partition's node id: sales[2024-01-05]
+        self._add((self.run_id, time.time(), "started", asset, partition, None, None, None, None, None, None, None,
                    ",".join(reasons)))
 
     def note(self, key: str, manifest: Any, checks: Sequence[Any] = (), logs: Sequence[str] = ()) -> None:
@@ -71,11 +73,13 @@ class HistoryReporter(Reporter):
             return
         manifest, checks, logs = self.notes.pop(outcome.key, (None, (), ()))
         now = time.time()
-        rows = [self._outcome_row(outcome, manifest, now, bool(checks))]
+        asset, partition = split_node(outcome.key)
+        partition = partition or outcome.partition
+        rows = [self._outcome_row(outcome, asset, partition, manifest, now, bool(checks))]
         dv = manifest.data_version if manifest is not None else None
-        rows.extend((self.run_id, now, "check", outcome.key, outcome.partition, None, None, dv, None, c.seconds, None,
+        rows.extend((self.run_id, now, "check", asset, partition, None, None, dv, None, c.seconds, None,
                      _json(c.to_dict()), f"{c.name}: {'passed' if c.passed else 'failed'}") for c in checks)
-        rows.extend((self.run_id, now, "log", outcome.key, outcome.partition, None, None, None, None, None, None, None,
+        rows.extend((self.run_id, now, "log", asset, partition, None, None, None, None, None, None, None,
                      line) for line in logs)
         self._add(*rows)
 
@@ -92,12 +96,13 @@ class HistoryReporter(Reporter):
         self._close("error", {}, 0.0)
 
     # -- writing -------------------------------------------------------------
-    def _outcome_row(self, outcome: AssetOutcome, manifest: Any, now: float, checked: bool) -> tuple:
+    def _outcome_row(self, outcome: AssetOutcome, asset: str, partition: Optional[str], manifest: Any, now: float,
+                     checked: bool) -> tuple:
         if manifest is None:
-            return (self.run_id, now, outcome.outcome, outcome.key, outcome.partition, None, None, outcome.data_version,
+            return (self.run_id, now, outcome.outcome, asset, partition, None, None, outcome.data_version,
                     None, outcome.seconds or None, None, None, outcome.error)
         full = outcome.outcome != "skipped" or checked  # keep the rows of no-op runs small
-        return (self.run_id, now, outcome.outcome, outcome.key, outcome.partition, manifest.code_version,
+        return (self.run_id, now, outcome.outcome, asset, partition, manifest.code_version,
                 manifest.provenance, manifest.data_version, _json(dict(manifest.inputs)) if full else None,
                 outcome.seconds if full else None, manifest.size if full else None,
                 _json(dict(manifest.metadata)) if full else None, outcome.error)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .. import iomanagers, results_meta
-from ..hashing import hash_value
+from ..hashing import data_version_of, hash_value
 from ..loader import format_user_traceback, load_definitions
 from ..keys import node_id
 from ..manifest import Manifest
@@ -157,7 +157,7 @@ def run_task(task: AssetTask) -> TaskResult:
         key=task.key,
         ok=True,
         artifact=artifact,
-        data_version=user_version or artifact,
+        data_version=user_version or data_version_of(manager.name, artifact),
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,

@@ -1,0 +1,45 @@
+"""Importing datamake stays light, and the planner stays pure: checked in fresh interpreters."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("pyarrow", "pandas", "fsspec", "sqlite3", "numpy", "dask", "s3fs")
+IMPURE = ("fsspec", "sqlite3", "concurrent", "pyarrow", "pandas", "socket", "threading", "multiprocessing")
+
+
+def modules_after(statement: str) -> set:
+    """Top-level names of the modules a fresh interpreter has loaded after ``statement``."""
+    code = f"{statement}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return {name.split(".")[0] for name in json.loads(out)}
+
+
+def test_import_datamake_loads_no_heavy_module():
+    loaded = modules_after("import datamake\nfrom datamake import asset, Definitions")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_defining_assets_loads_no_heavy_module():
+    loaded = modules_after(
+        "from datamake import asset, Definitions\n"
+        "@asset\ndef a():\n    return 1\n"
+        "@asset\ndef b(a):\n    return a\n"
+        "Definitions([a, b])"
+    )
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_planner_is_pure():
+    baseline = modules_after("pass")
+    loaded = modules_after("import datamake.planner")
+    pulled = (loaded - baseline) & set(IMPURE)
+    assert not pulled, f"datamake.planner pulls in {sorted(pulled)}"
+
+
+def test_the_cli_help_loads_no_heavy_module():
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom datamake.cli import main\n"
+            "r = CliRunner().invoke(main, ['--help'])\nassert r.exit_code == 0, r.output\n")
+    loaded = modules_after(code)
+    assert not loaded & {"pyarrow", "pandas", "fsspec", "sqlite3"}
