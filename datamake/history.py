@@ -31,10 +31,11 @@ import socket
 import sqlite3
 import sys
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.request import pathname2url
 
 from .errors import ConfigError, DatamakeError
+from .keys import split_node
 
 SCHEMA_VERSION = 1
 DEFAULT_NAME = "history.sqlite"
@@ -253,6 +254,8 @@ class History:
             f"SELECT * FROM events WHERE asset = ? AND (kind IN ({marks}) OR (kind = 'skipped' AND metadata IS NOT NULL))"
             " ORDER BY id DESC LIMIT ?", (asset, *kinds, limit))
         rows = [_event_dict(cursor, row) for row in cursor.fetchall()]
+        if "skipped" in kinds:
+            rows = sorted(rows + self._skipped_in_summaries(asset, limit), key=lambda r: r["ts"], reverse=True)[:limit]
         if not rows:
             return rows
         runs = sorted({r["run_id"] for r in rows})
@@ -273,10 +276,22 @@ class History:
             r["logs"] = slot.get("logs", [])
         return rows
 
+    def _skipped_in_summaries(self, asset: str, limit: int) -> List[Dict[str, Any]]:
+        """The runs whose summary row lists ``asset`` (or a partition of it) as up to date."""
+        cursor = self.conn.execute(
+            "SELECT * FROM events WHERE kind = 'skipped' AND asset IS NULL AND (metadata LIKE ? OR metadata LIKE ?)"
+            " ORDER BY id DESC LIMIT ?", (f'%"{asset}"%', f'%"{asset}[%', limit))
+        out = []
+        for row in cursor.fetchall():
+            e = _event_dict(cursor, row)
+            for node in e["metadata"].get("assets", ()):
+                key, partition = split_node(node)
+                if key == asset:
+                    out.append({**e, "asset": key, "partition": partition, "metadata": {}, "message": None})
+        return out
+
     def find_version(self, asset: str, data_version: str) -> Optional[Dict[str, Any]]:
         """The latest materialization of ``asset`` (a key, or a partition's ``key[pk]``) that produced ``data_version``."""
-        from .keys import split_node
-
         key, partition = split_node(asset)
         cursor = self.conn.execute(
             "SELECT * FROM events WHERE asset = ? AND partition IS ? AND data_version = ?"

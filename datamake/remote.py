@@ -89,9 +89,9 @@ class RemoteCache:
         self._index: Dict[str, Manifest] = {}  # provenance -> manifest whose artifact is already local
         self._remote_actions: Optional[set] = None  # provenances the remote has, when listed
         self._uploader: Optional[cf.ThreadPoolExecutor] = None
-        self._uploads: List[cf.Future] = []
         self._lease = None
         self._lock = threading.Lock()
+        self._corrupt_hashes: set = set()
 
     @property
     def store(self) -> Store:
@@ -126,6 +126,7 @@ class RemoteCache:
             remote_manifests = self.store.read_manifests(sorted(stale))
         except Exception as exc:  # noqa: BLE001 - any transport failure degrades to local work
             return self._down(exc, local_store)
+        self._forward_warnings(local_store)
         status: Dict[str, Optional[str]] = {k: v for k, v in scope.outside.items() if v is not None}
         predicted: List[Manifest] = []
         for key in scope.keys:
@@ -183,7 +184,7 @@ class RemoteCache:
         with self._lock:
             if self._uploader is None:
                 self._uploader = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamake-push")
-            self._uploads.append(self._uploader.submit(self._push_quietly, manifest, local_store))
+            self._uploader.submit(self._push_quietly, manifest, local_store)
 
     def _push_quietly(self, manifest: Manifest, local_store: Store) -> None:
         if not self.available:
@@ -238,8 +239,11 @@ class RemoteCache:
             remote = self.store.read_manifests(keys)
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc) from None
+        self._forward_warnings(local_store)
         local = local_store.read_manifests(keys)
-        wanted = [m for k, m in remote.items() if m is not None and not _same(m, local.get(k))]
+        present = self._present(local_store, [m for m in remote.values() if m is not None])
+        current = {k for k, m in remote.items() if m is not None and _same(m, local.get(k)) and m.artifact in present}
+        wanted = [m for k, m in remote.items() if m is not None and k not in current]
         try:
             fetched = self._download(wanted, local_store, report)
         except RemoteUnavailable as exc:
@@ -248,14 +252,14 @@ class RemoteCache:
             m = remote.get(key)
             if m is None:
                 outcome = "missing"
-            elif _same(m, local.get(key)) and m.artifact in self._present(local_store, [m]):
+            elif key in current:
                 outcome = "up_to_date"
             elif m.artifact in fetched:
                 local_store.commit(m)
                 report.manifests += 1
                 outcome = "pulled"
             else:
-                outcome = "corrupt"
+                outcome = "corrupt" if m.artifact in self._corrupt_hashes else "missing"
             report.assets.append({"key": key, "outcome": outcome,
                                   "data_version": m.data_version if m is not None else None})
         return report
@@ -390,6 +394,7 @@ class RemoteCache:
                 with open(part, "rb") as f:
                     actual = hash_file(f)
                 if actual != m.artifact:
+                    self._corrupt_hashes.add(m.artifact)
                     self._corrupt(remote_path, f"artifact of '{m.key}'", local_store)
                     continue
                 self._install(part, m.artifact, local_store)
@@ -455,6 +460,12 @@ class RemoteCache:
             self.store.fs.rm_file(path)
         except Exception:  # noqa: BLE001 - a read-only remote keeps it; it stays ignored
             pass
+
+    def _forward_warnings(self, local_store: Store) -> None:
+        """The remote store's own warnings (an unreadable manifest) go where the CLI prints them."""
+        if self._store is not None and self._store.warnings:
+            local_store.warnings.extend(f"remote cache: {w}" for w in self._store.warnings)
+            self._store.warnings.clear()
 
     def _down(self, exc: BaseException, local_store: Store) -> None:
         with self._lock:

@@ -183,8 +183,7 @@ class Store:
                 if self._intact_size(final, size):
                     os.unlink(tmp)
                 else:
-                    self._makedirs(os.path.dirname(final))
-                    os.replace(tmp, final)
+                    self._replace(tmp, final)
                 return digest, size
             finally:
                 if os.path.exists(tmp):
@@ -230,8 +229,7 @@ class Store:
                 f.write(data)
                 f.flush()
                 _durable(f)
-            self._makedirs(os.path.dirname(path))
-            os.replace(tmp, path)
+            self._replace(tmp, path)
         else:  # a single PUT is atomic on object stores
             self.fs.pipe_file(path, data)
 
@@ -243,6 +241,19 @@ class Store:
             self._made.discard(os.path.dirname(path))
             self._makedirs(os.path.dirname(path))
             return open(path, "wb")
+
+    def _replace(self, src: str, dst: str) -> None:
+        """``os.replace`` into a folder made once per process, made again if it was removed since
+        (a long-lived worker, such as a Dask worker, outlives a wiped store)."""
+        self._makedirs(os.path.dirname(dst))
+        try:
+            os.replace(src, dst)
+        except FileNotFoundError:
+            if not os.path.exists(src):
+                raise
+            self._made.discard(os.path.dirname(dst))
+            self._makedirs(os.path.dirname(dst))
+            os.replace(src, dst)
 
     def _makedirs(self, folder: str) -> None:
         """``os.makedirs`` once per folder per process (it costs a few syscalls each time)."""

@@ -68,6 +68,8 @@ class Coordinator:
         self.running: Dict[cf.Future, tuple] = {}
         self.stop_reason: Optional[str] = None
         self.interrupts = 0
+        self.handled_interrupts = 0
+        self.interruptible = False  # True while waiting for workers or inside an in-process asset
         self.submitting: Optional[str] = None
         self.rebuilding: Dict[str, List[str]] = {}  # input whose artifact failed its hash check -> consumers waiting
         self.rebuilt: Set[str] = set()
@@ -88,7 +90,9 @@ class Coordinator:
         try:
             while self.ready or self.running:
                 while self.ready and len(self.running) < self.executor.capacity:
+                    self._check_interrupts()
                     self._start(self.ready.popleft())
+                self._check_interrupts()
                 if self.running:
                     self._wait_some()
         except KeyboardInterrupt:  # a second Ctrl-C: abandon running assets, keep state whole
@@ -129,12 +133,23 @@ class Coordinator:
 
         def on_sigint(signum, frame):
             self.interrupts += 1
-            if self.interrupts > 1:
-                raise KeyboardInterrupt
             self.stop_reason = "interrupted"
-            self.reporter.message("interrupted: finishing running assets (Ctrl-C again to abort)")
+            if self.interruptible:  # not inside our own bookkeeping: act now
+                self._check_interrupts()
+            # otherwise the loop acts at its next step: a commit or a reporter is never cut in half
 
         return signal.signal(signal.SIGINT, on_sigint)
+
+    def _check_interrupts(self) -> None:
+        """Act on Ctrl-C: the first one stops new starts; a second one aborts (KeyboardInterrupt)."""
+        if self.interrupts == self.handled_interrupts:
+            return
+        first = self.handled_interrupts == 0
+        self.handled_interrupts = self.interrupts
+        if first:
+            self.reporter.message("interrupted: finishing running assets (Ctrl-C again to abort)")
+        if self.interrupts > 1:
+            raise KeyboardInterrupt
 
     @staticmethod
     def _restore_sigint(previous) -> None:
@@ -175,7 +190,12 @@ class Coordinator:
         self.reporter.asset_started(key, [r.code for r in reasons])
         task = self._task(key)
         self.submitting = key  # the in-process executor runs the task inside submit()
-        self.running[self.executor.submit(task)] = (key, prov, inputs, time.time(), reasons)
+        self.interruptible = True
+        try:
+            future = self.executor.submit(task)
+        finally:
+            self.interruptible = False
+        self.running[future] = (key, prov, inputs, time.time(), reasons)
         self.submitting = None
 
     def _lookup(self, prov: str) -> Optional[Manifest]:
@@ -222,7 +242,11 @@ class Coordinator:
         return dataclasses.replace(outcome, key=facts.key, partition=facts.partition)
 
     def _wait_some(self) -> None:
-        done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+        self.interruptible = True
+        try:
+            done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+        finally:
+            self.interruptible = False
         for future in done:
             key, prov, inputs, wall_start, reasons = self.running.pop(future)
             try:

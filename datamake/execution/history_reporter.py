@@ -8,7 +8,9 @@ coordinator, :meth:`HistoryReporter.note`, called just before
 All calls come from the coordinator's thread, so one connection writes. Rows
 are buffered and committed every :attr:`FLUSH_SECONDS` or
 :attr:`FLUSH_EVENTS` rows, and at the end of the run, which keeps the cost per
-trivial asset to a few microseconds. The run's own row is committed at once,
+trivial asset to a few microseconds. Assets found up to date are listed in
+one ``skipped`` row per run (``metadata.assets``), not one row each, so a
+no-op run over thousands of assets stays cheap. The run's own row is committed at once,
 so a crash leaves a ``running`` run that the next start marks ``interrupted``.
 A broken log never fails a build: the first error is reported as a warning
 and recording stops.
@@ -46,6 +48,7 @@ class HistoryReporter(Reporter):
         self.run_id = ""
         self.rows: List[tuple] = []
         self.notes: Dict[str, Tuple[Any, Sequence[Any], Sequence[str]]] = {}
+        self.skipped: List[str] = []  # plain up-to-date assets: one summary row per run, not one row each
         self.last_flush = 0.0
 
     # -- reporter events -----------------------------------------------------
@@ -72,6 +75,9 @@ class HistoryReporter(Reporter):
         if self.history is None:
             return
         manifest, checks, logs = self.notes.pop(outcome.key, (None, (), ()))
+        if outcome.outcome == "skipped" and not checks and not logs and not outcome.error:
+            self.skipped.append(outcome.key)  # no-op runs are frequent and large: keep them cheap
+            return
         now = time.time()
         asset, partition = split_node(outcome.key)
         partition = partition or outcome.partition
@@ -129,6 +135,10 @@ class HistoryReporter(Reporter):
         if self.history is None:
             return
         rows, self.rows = self.rows, []
+        if self.skipped:
+            rows.append((self.run_id, time.time(), "skipped", None, None, None, None, None, None, None, None,
+                         _json({"assets": self.skipped}), f"{len(self.skipped)} assets up to date"))
+            self.skipped = []
         try:
             self.history.finish_run(self.run_id, status, counts, seconds, rows)
         except sqlite3.Error as exc:

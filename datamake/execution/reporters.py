@@ -81,8 +81,8 @@ class LineReporter(Reporter):
             self._print(f"start    {key}  ({', '.join(reasons)})")
 
     def asset_finished(self, outcome: AssetOutcome) -> None:
-        if self.quiet or (outcome.outcome == "skipped" and not self.verbose):
-            return
+        if (self.quiet and outcome.outcome != "failed") or (outcome.outcome == "skipped" and not self.verbose):
+            return  # -q: only failures (and the summary of a failed run)
         line = f"{outcome.outcome:<8} {outcome.key}"
         if outcome.outcome == "built":
             line += f"  {outcome.seconds:.2f}s"
