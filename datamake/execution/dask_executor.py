@@ -51,12 +51,25 @@ def _import_distributed():
 
 @contextlib.contextmanager
 def _sigint_ignored() -> Iterator[None]:
-    """Start local workers with Ctrl-C ignored: a terminal sends it to the whole process group,
-    and the coordinator, not the workers, decides what an interrupt means."""
+    """Start local workers deaf to Ctrl-C: a terminal sends it to the whole process group,
+    and the coordinator, not the workers, decides what an interrupt means.
+
+    SIGINT is blocked in this thread while the cluster starts: the threads and
+    processes started meanwhile inherit the mask (so do workers the nanny
+    restarts later), and a Ctrl-C pressed meanwhile reaches this process once
+    it is unblocked. Without ``pthread_sigmask``, SIGINT is ignored instead.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # pragma: no cover - Windows
     try:
         yield
     finally:
