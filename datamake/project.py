@@ -157,6 +157,11 @@ class Project:
 
         sources = self.defs.sources
         selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
+        if partition is not None and not selection:
+            # `make -p DAY` means that day of the partitioned assets: an unpartitioned asset
+            # downstream would pull in every partition, so it is left out unless named.
+            partitioned = [k for k in selected_keys if k in self.defs.assets and self.defs.assets[k].partitions]
+            selected_keys = partitioned or selected_keys
         expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc))
         expander.validate()
         nodes = expander.expand(selection_partitions(expander, selected_keys, partition), only)
