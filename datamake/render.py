@@ -69,7 +69,8 @@ def _partition_line(label: str, group: List, everything: bool) -> str:
     if not first.stale:
         return f"fresh  {label}  {span}: {len(group)} fresh"
     codes = ", ".join(dict.fromkeys(r.code for r in first.reasons))
-    detail = first.reasons[0].message if len(group) == 1 and len(first.reasons) == 1 else codes
+    only = first.reasons[0]
+    detail = f"{only.code}: {only.message}" if len(group) == 1 and len(first.reasons) == 1 else codes
     return f"stale  {label}  {span}: {len(group)} stale ({detail})"
 
 

@@ -1,0 +1,58 @@
+"""The bundled examples run as their docs say, from a clean copy."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def datamake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "datamake", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=240)
+
+
+@pytest.fixture
+def example(tmp_path):
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns(".datamake", "__pycache__"))
+        return target
+
+    return copy
+
+
+def test_quickstart_builds_then_is_fresh_and_reports(example):
+    root = example("quickstart")
+    first = datamake(root, "make")
+    assert first.returncode == 0, first.stderr
+    assert "5 built" in first.stdout
+    again = datamake(root, "make", "--json")
+    assert again.returncode == 0 and '"built"' not in again.stdout
+    report = datamake(root, "show", "sales_report")
+    assert report.stdout.startswith("Revenue, all regions:")
+    # Editing the bundled CSV is a source change: raw_orders and what depends on it are stale.
+    csv = root / "data" / "orders.csv"
+    csv.write_text(csv.read_text().replace("shipped", "cancelled", 1))
+    status = datamake(root, "status")
+    assert "source_changed" in status.stdout
+
+
+def test_daily_sales_backfills_a_week_and_reports(example):
+    root = example("daily_sales")
+    week = datamake(root, "make", "-q", "-p", "2024-03-01...2024-03-07")
+    assert week.returncode == 0, week.stdout + week.stderr
+    status = datamake(root, "status", "revenue_7d")
+    assert "2024-03-01…2024-03-07: 7 fresh" in status.stdout
+    assert datamake(root, "show", "revenue_7d", "-p", "2024-03-03").returncode == 0
+    changed = datamake(root, "status", "--config", "daily_orders.orders_per_day=50", "-p", "2024-03-03", "daily_orders")
+    assert "config_changed" in changed.stdout
+
+
+def test_the_root_project_file_points_at_the_quickstart():
+    text = (EXAMPLES.parent / "datamake.toml").read_text()
+    assert "examples/quickstart/pipeline.py" in text
