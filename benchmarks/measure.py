@@ -147,3 +147,14 @@ def burn(n: int) -> int:
     for i in range(n):
         x = (x + i * i) % 1000003
     return x
+
+
+def wait_quiet(threshold: float = 1.0, max_wait: float = 10.0) -> float:
+    """Wait (at most ``max_wait`` s) for the 1-minute load average to drop below
+    ``threshold``; the machine may be shared.  Returns the load average seen."""
+    t0 = time.monotonic()
+    load = os.getloadavg()[0]
+    while load >= threshold and time.monotonic() - t0 < max_wait:
+        time.sleep(3)
+        load = os.getloadavg()[0]
+    return load

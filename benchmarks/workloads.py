@@ -97,6 +97,11 @@ for i in range({iters}):
     x = (x + i * i) % 1000003
 """
 
+# Scripts (Snakemake script:, DVC stages) keep the loop in a function, as the
+# asset functions of datamake and Dagster do, so every tool runs the same
+# bytecode (local, not global, variables).
+BURN_SCRIPT = "def work():\n" + BURN_BODY.replace("\n", "\n    ").replace("x = 0", "    x = 0", 1).rstrip() + "\n    return x\n\n\nx = work()\n"
+
 
 # ------------------------------------------------------------------ datamake
 
@@ -269,7 +274,7 @@ def write_snakemake_par(root: str, iters: int) -> None:
         '    script: "scripts/burn.py"\n',
     ]
     _write(os.path.join(root, "Snakefile"), "\n".join(parts))
-    script = BURN_BODY.format(iters=iters) + (
+    script = BURN_SCRIPT.format(iters=iters) + (
         'x += int(snakemake.wildcards.k)\n'
         'with open(snakemake.output[0], "w") as f:\n'
         "    f.write(str(x))\n"
@@ -334,7 +339,7 @@ def write_dvc_par(root: str, iters: int) -> None:
     for k in range(PAR_ASSETS):
         script = (
             "import os\n\n"
-            + BURN_BODY.format(iters=iters)
+            + BURN_SCRIPT.format(iters=iters)
             + f"x += {k}\n"
             + 'os.makedirs("out", exist_ok=True)\n'
             + f'with open("out/p{k}.txt", "w") as f:\n'

@@ -215,9 +215,8 @@ def _remote_cache(project: Project):
 
 
 def _sync_keys(project: Project, selection: Sequence[str]) -> List[str]:
-    keys = project.graph.ordered(project.graph.upstream(project.graph.select(selection)))
-    sources = getattr(project.defs, "sources", {})
-    return [k for k in keys if k not in sources]
+    """The nodes (``key`` or ``key[partition]``) of the selection and its upstream, sources left out."""
+    return list(project.scope(selection).keys)
 
 
 def push(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:

@@ -39,7 +39,7 @@ from .store import Store, bulk, plain_get, upload_options
 
 _S3_DEFAULTS = {
     # Fail fast when the remote is down, instead of botocore's retries with back-off.
-    "config_kwargs": {"connect_timeout": 3, "read_timeout": 60, "retries": {"max_attempts": 1, "mode": "standard"}},
+    "config_kwargs": {"connect_timeout": 3, "read_timeout": 30, "retries": {"max_attempts": 1, "mode": "standard"}},
 }
 _DOWNLOAD_CHUNK = 8 << 20
 _DOWNLOAD_CONCURRENCY = 4
@@ -139,7 +139,7 @@ class RemoteCache:
             remote = remote_manifests.get(key)
             if remote is None or any(d not in status for d in facts.deps):
                 continue
-            prov = provenance(key, facts.code_version, {d: status[d] for d in facts.deps},
+            prov = provenance(facts.key, facts.code_version, {d: status[d] for d in facts.deps},
                               facts.config_hash, facts.partition)
             if remote.provenance == prov:
                 predicted.append(remote)
@@ -269,7 +269,7 @@ class RemoteCache:
         if not manifests:
             return
         action_paths = [self.store.action_path(m.provenance) for m in manifests]
-        manifest_paths = [self.store.manifest_path(m.key) for m in manifests]
+        manifest_paths = [self.store.manifest_path(_node(m)) for m in manifests]
         try:
             remote_sizes = self.store.artifact_sizes(m.artifact for m in manifests)
             if len(manifests) >= _LIST_ACTIONS_THRESHOLD:  # a few listing pages instead of a HEAD each
@@ -292,7 +292,7 @@ class RemoteCache:
         outcomes = {}
         for m, action_path, has_action, same in zip(manifests, action_paths, have_actions, unchanged):
             if m.artifact in uploads and m.artifact not in sent:
-                outcomes[m.key] = "skipped"
+                outcomes[_node(m)] = "skipped"
                 continue
             changed = m.artifact in sent
             if not has_action:
@@ -300,10 +300,10 @@ class RemoteCache:
                 report.actions += 1
                 changed = True
             if not same:
-                documents[self.store.manifest_path(m.key)] = m.to_json()
+                documents[self.store.manifest_path(_node(m))] = m.to_json()
                 report.manifests += 1
                 changed = True
-            outcomes[m.key] = "pushed" if changed else "up_to_date"
+            outcomes[_node(m)] = "pushed" if changed else "up_to_date"
         actions = {p: d for p, d in documents.items() if "/actions/" in p}
         currents = {p: d for p, d in documents.items() if p not in actions}
         for batch in (actions, currents):  # action entries first: a manifest is the commit point
@@ -312,7 +312,7 @@ class RemoteCache:
             if failed:
                 raise RemoteUnavailable(failed[0])
         for m in manifests:
-            report.assets.append({"key": m.key, "outcome": outcomes[m.key], "data_version": m.data_version})
+            report.assets.append({"key": _node(m), "outcome": outcomes[_node(m)], "data_version": m.data_version})
 
     def _upload_artifacts(self, manifests: List[Manifest], local_store: Store, report: SyncReport) -> set:
         """Upload local artifacts after checking their hash; returns the hashes now in the remote."""
@@ -484,9 +484,16 @@ class RemoteCache:
         )
 
 
+def _node(m: Manifest) -> str:
+    """The node a manifest is the current one of: its key, or ``key[partition]``."""
+    from .keys import node_id
+
+    return node_id(m.key, m.partition)
+
+
 def _same(a: Optional[Manifest], b: Optional[Manifest]) -> bool:
-    return a is not None and b is not None and (a.key, a.provenance, a.artifact, a.size) == (b.key, b.provenance,
-                                                                                            b.artifact, b.size)
+    fields = ("key", "partition", "provenance", "artifact", "size")
+    return a is not None and b is not None and all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
 def _holds(info: Optional[Dict[str, Any]], manifest: Manifest) -> bool:

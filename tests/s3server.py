@@ -9,7 +9,6 @@ kill to take the remote down mid-run.
 """
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -38,38 +39,24 @@ from .tasks import AssetTask, run_task
 ASSET_LOGGER = "datamake.asset"
 
 
-def _import_distributed():
-    try:
-        import distributed
-    except ImportError:
+def _check_installed() -> None:
+    """Fail early, without the cost of importing it, when dask.distributed is missing."""
+    if importlib.util.find_spec("distributed") is None:
         raise DatamakeError(
             "executor 'dask' needs dask.distributed, which is not installed",
             hint="install it: pip install 'datamake[dask]'",
-        ) from None
-    return distributed
+        )
 
 
 @contextlib.contextmanager
 def _sigint_ignored() -> Iterator[None]:
-    """Start local workers deaf to Ctrl-C: a terminal sends it to the whole process group,
-    and the coordinator, not the workers, decides what an interrupt means.
-
-    SIGINT is blocked in this thread while the cluster starts: the threads and
-    processes started meanwhile inherit the mask (so do workers the nanny
-    restarts later), and a Ctrl-C pressed meanwhile reaches this process once
-    it is unblocked. Without ``pthread_sigmask``, SIGINT is ignored instead.
-    """
+    """Start local workers with Ctrl-C ignored: a terminal sends it to the whole process group,
+    and the coordinator, not the workers, decides what an interrupt means. (Workers
+    inherit SIG_IGN across exec; a Ctrl-C pressed while the cluster starts is lost.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    if hasattr(signal, "pthread_sigmask"):
-        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # pragma: no cover - Windows
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
@@ -89,7 +76,7 @@ class DaskExecutor:
     shares_memory = False
 
     def __init__(self, jobs: int = 1, address: Optional[str] = None):
-        self._distributed = _import_distributed()
+        _check_installed()
         self._jobs = max(1, jobs)
         self._address = address
         self.capacity = self._jobs
@@ -104,7 +91,8 @@ class DaskExecutor:
         """The client, connecting or starting the local cluster on first use."""
         if self._client is not None:
             return self._client
-        distributed = self._distributed
+        import distributed
+
         if self._address:
             self._client = self._connect(distributed, self._address)
             self.capacity = max(self._jobs, sum(self._client.nthreads().values()))

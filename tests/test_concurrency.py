@@ -1,0 +1,140 @@
+"""Two `datamake make` processes on one local store: the second waits, names the first, builds nothing twice."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from datamake.lock import LockHolder, _exclusive_file, store_lock
+from datamake.store import Store
+
+PIPELINE = '''
+import os
+import time
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@asset
+def slow():
+    with open(os.path.join(HERE, "runs.log"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    open(os.path.join(HERE, "started"), "w").close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(HERE, "release")):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never released this asset")
+        time.sleep(0.01)
+    return 42
+
+
+@asset
+def report(slow):
+    return f"value {slow}"
+'''
+
+
+_launched = []
+
+
+def start_make(project, *args: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "datamake", "make", "--json", *args], cwd=project.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _launched.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+    yield
+    while _launched:
+        proc = _launched.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_file(path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
+
+
+def read_stderr_until(proc: subprocess.Popen, text: str) -> str:
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return line
+    pytest.fail(f"stderr ended without {text!r}: {''.join(seen)}")
+
+
+def outcomes(stdout: str) -> dict:
+    return {a["key"]: a["outcome"] for a in json.loads(stdout)["assets"]}
+
+
+def test_second_make_waits_names_the_first_and_builds_nothing_twice(project):
+    project.pipeline(PIPELINE)
+    first = start_make(project)
+    wait_for_file(project.root / "started", first)
+
+    second = start_make(project)
+    line = read_stderr_until(second, "datamake: waiting for")
+    assert f"datamake make (pid {first.pid} on {socket.gethostname()}" in line
+    assert str(project.root / ".datamake") in line
+
+    (project.root / "release").touch()
+    out1, err1 = first.communicate(timeout=120)
+    out2, err2 = second.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert outcomes(out1) == {"slow": "built", "report": "built"}
+    assert outcomes(out2) == {"slow": "skipped", "report": "skipped"}  # planned after the first finished
+    assert len((project.root / "runs.log").read_text().splitlines()) == 1
+
+
+def test_a_killed_holder_frees_the_lock_at_once(project):
+    project.pipeline(PIPELINE)
+    first = start_make(project)
+    wait_for_file(project.root / "started", first)
+    second = start_make(project)
+    read_stderr_until(second, f"(pid {first.pid} ")
+
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    (project.root / "release").touch()
+    out2, err2 = second.communicate(timeout=120)
+    assert second.returncode == 0, err2
+    assert outcomes(out2) == {"slow": "built", "report": "built"}
+
+
+def test_fallback_lock_file_takes_over_from_a_dead_holder(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = tmp_path / "lock"
+    path.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "command": "datamake make"}))
+    waited = []
+    release = _exclusive_file(str(path), "datamake make", waited.append)
+    assert waited == []  # a dead holder is not waited for
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    release()
+    assert not path.exists()
+
+
+def test_holder_description_and_unlocked_object_stores(tmp_path):
+    holder = LockHolder(pid=12, host="box", command="datamake make", started=0.0)
+    assert holder.describe().startswith("datamake make (pid 12 on box, since ")
+    assert LockHolder.parse(b"not json").describe() == "another datamake process"
+    with store_lock(Store("memory://dm-lock-test")) as held:  # no portable lock on object stores
+        assert held is None
+    with store_lock(Store(str(tmp_path / "store"))):
+        assert (tmp_path / "store" / "lock").exists()

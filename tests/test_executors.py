@@ -1,0 +1,301 @@
+"""Contract tests run against every executor: in-process, threads, processes and Dask.
+
+Each test drives the real ``datamake`` command on a throwaway project. The Dask
+case uses one LocalCluster with two worker processes, started once per session;
+the projects point ``[execution] address`` at it, so its long-lived workers also
+prove that an edited pipeline is re-imported between runs.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from datamake.hashing import hash_file
+from datamake.store import Store
+
+EXECUTORS = ["inprocess", "thread", "process", "dask"]
+OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
+
+
+@pytest.fixture(scope="session")
+def dask_address():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=50)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor_toml(request) -> str:
+    """The [execution] table for one executor, two jobs where that means anything."""
+    name = request.param
+    jobs = 1 if name == "inprocess" else 2
+    lines = ["[execution]", f'executor = "{name}"', f"jobs = {jobs}"]
+    if name == "dask":
+        lines.append(f'address = "{request.getfixturevalue("dask_address")}"')
+    return "\n".join(lines) + "\n"
+
+
+SCENARIO = '''
+import os
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@asset
+def a():
+    return 1  # VALUE
+
+
+@asset
+def b(a, context):
+    context.log.info("hello from b, a=%s", a)
+    return a * 2  # B
+
+
+@asset
+def c(a):
+    return a + 1
+
+
+@asset
+def d(b, c):
+    return {"b": b, "c": c, "sum": b + c}
+
+
+@asset
+def parity(a):
+    return a % 2
+
+
+@asset
+def after_parity(parity):
+    return f"parity {parity}"
+
+
+@asset(retries=2, retry_delay=0.01)
+def flaky():
+    path = os.path.join(HERE, "attempts")
+    n = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    with open(path, "w") as f:
+        f.write(str(n))
+    if n < 3:
+        raise OSError(f"flaky attempt {n}")
+    return n
+'''
+
+
+def line_outcomes(stdout: str) -> dict:
+    """Outcomes from the one-line-per-asset log of `make -v`."""
+    found = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in OUTCOMES:
+            found[words[1]] = words[0]
+    return found
+
+
+def values(root: Path, *keys: str) -> dict:
+    store = Store(str(root / ".datamake"))
+    manifests = store.read_manifests(keys)
+    return {k: store.load(m) for k, m in manifests.items()}
+
+
+def edit(project, old: str, new: str) -> None:
+    path = project.root / "pipeline.py"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_build_logs_retries_early_cutoff_and_edits(project, executor_toml):
+    project.pipeline(SCENARIO, executor_toml)
+
+    first = project.run("make", "-v")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert line_outcomes(first.stdout) == dict.fromkeys(["a", "b", "c", "d", "parity", "after_parity", "flaky"], "built")
+    assert "b | hello from b, a=1" in first.stderr  # -v shows the asset's own log lines
+    assert (project.root / "attempts").read_text() == "3"  # two failures retried with back-off
+    assert values(project.root, "d", "flaky") == {"d": {"b": 2, "c": 2, "sum": 4}, "flaky": 3}
+
+    assert set(project.outcomes().values()) == {"skipped"}  # nothing stale: nothing runs
+
+    edit(project, "return 1  # VALUE", "return 3  # VALUE")  # long-lived workers must see this
+    after = project.outcomes()
+    assert after == {"a": "built", "b": "built", "c": "built", "d": "built",
+                     "parity": "built", "after_parity": "skipped", "flaky": "skipped"}  # early cutoff
+    assert values(project.root, "d")["d"] == {"b": 6, "c": 4, "sum": 10}
+
+
+def test_corrupt_input_is_reported_and_rebuilt(project, executor_toml):
+    project.pipeline(SCENARIO, executor_toml)
+    project.run("make", "b", check=True)
+    store = Store(str(project.root / ".datamake"))
+    manifest = store.read_manifests(["a"])["a"]
+    path = Path(store.artifact_path(manifest.artifact))
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0x01  # same size: only the hash check can tell
+    path.write_bytes(bytes(data))
+    assert project.states("b") == {"a": "fresh", "b": "fresh"}
+
+    edit(project, "return a * 2  # B", "return 2 * a  # B")  # b must run, and load a
+    proc = project.run("make", "-v", "b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "artifact_missing: the artifact of 'a' failed its hash check" in proc.stderr
+    assert line_outcomes(proc.stdout) == {"a": "built", "b": "built"}
+    with open(path, "rb") as f:
+        assert hash_file(f) == manifest.artifact  # rebuilt, whole again
+    assert values(project.root, "b") == {"b": 2}
+
+
+FAILING = '''
+from datamake import asset
+
+
+@asset
+def good():
+    return "ok"
+
+
+@asset
+def bad():
+    raise ValueError("boom")
+
+
+@asset
+def after_bad(bad):
+    return bad
+
+
+@asset
+def after_good(good):
+    return good + "!"
+'''
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "thread", "process"])  # failures are plain values on Dask too
+def test_failure_is_isolated_with_keep_going(project, executor):
+    project.pipeline(FAILING, f'[execution]\nexecutor = "{executor}"\njobs = 2\n')
+    report = project.json("make", "-k", expect=1)
+    by_key = {a["key"]: a for a in report["assets"]}
+    assert {k: a["outcome"] for k, a in by_key.items()} == {
+        "good": "built", "bad": "failed", "after_bad": "blocked", "after_good": "built"}
+    assert "ValueError: boom" in by_key["bad"]["error"]
+    assert report["ok"] is False
+    assert project.states() == {"good": "fresh", "after_good": "fresh", "bad": "stale", "after_bad": "stale"}
+
+
+DYING = '''
+import os
+from datamake import asset
+
+
+@asset
+def dies():
+    os._exit(3)
+
+
+@asset
+def survivor():
+    return 1
+
+
+@asset
+def later(survivor):
+    return survivor + 1
+'''
+
+
+def test_process_worker_death_fails_only_its_asset(project):
+    project.pipeline(DYING, '[execution]\nexecutor = "process"\njobs = 1\n')
+    report = project.json("make", "-k", expect=1)
+    by_key = {a["key"]: a for a in report["assets"]}
+    assert {k: a["outcome"] for k, a in by_key.items()} == {"dies": "failed", "survivor": "built", "later": "built"}
+    assert "worker failed" in by_key["dies"]["error"]
+
+
+@pytest.mark.parametrize("executor", ["process", "dask"])
+def test_other_processes_cannot_use_a_memory_store(project, executor):
+    project.pipeline(FAILING, f'[storage]\nroot = "memory://dm-{executor}"\n[execution]\nexecutor = "{executor}"\n')
+    proc = project.run("make", "good")
+    assert proc.returncode == 2
+    assert f"executor '{executor}' cannot reach the in-memory store" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_dask_scheduler_is_a_clear_error(project):
+    pytest.importorskip("distributed")
+    project.pipeline(FAILING, '[execution]\nexecutor = "dask"\naddress = "tcp://127.0.0.1:9"\n')
+    proc = project.run("make", "good")
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+SLOW = '''
+import os
+import time
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@asset
+def quick():
+    return 1
+
+
+@asset
+def slow(quick):
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(HERE, "release")):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never released this asset")
+        time.sleep(0.01)
+    return quick + 1
+'''
+
+
+def test_live_progress_on_a_terminal_and_plain_lines_otherwise(project):
+    import pty
+    import subprocess
+
+    project.pipeline(SLOW)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "datamake", "make"], cwd=project.root,
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    screen = b""
+    try:
+        while b"running: slow" not in screen:  # the status line names the running asset
+            screen += os.read(master, 4096)
+        assert b"[1 built, 0 cached, 0 up to date, 0 failed, 1 remaining]" in screen
+        (project.root / "release").touch()
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        os.close(master)
+        if proc.poll() is None and b"running: slow" not in screen:
+            proc.kill()  # it never got as far: do not leave it behind
+        proc.wait(timeout=120)
+    assert proc.returncode == 0
+    final = screen.decode().replace("\r\n", "\n").split("\n")
+    assert any("done: 2 built, 0 cached, 0 up to date in " in line for line in final)
+
+    plain = project.run("make", "-B")  # not a terminal: one plain line per asset, no redraws
+    assert "\x1b" not in plain.stdout and "\r" not in plain.stdout
+    assert [line.split()[:2] for line in plain.stdout.strip().splitlines()] == [
+        ["built", "quick"], ["built", "slow"], ["done:", "2"]]

@@ -1,0 +1,148 @@
+"""Ctrl-C during `datamake make`, as a terminal sends it: SIGINT to the whole process group.
+
+The running asset writes a marker file and then waits for a release file, so
+the test knows exactly when to interrupt and when to let the asset finish;
+nothing depends on sleeping long enough.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+PIPELINE = '''
+import os
+import time
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def hold(marker, release):
+    open(os.path.join(HERE, marker), "w").close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(HERE, release)):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never released this asset")
+        time.sleep(0.01)
+
+
+@asset
+def slow():
+    hold("started", "release")
+    return 42
+
+
+@asset
+def after_slow(slow):
+    hold("started2", "release2")
+    return slow + 1
+'''
+
+EXECUTORS = {
+    "inprocess": '[execution]\nexecutor = "inprocess"\n',
+    "thread": '[execution]\nexecutor = "thread"\njobs = 2\n',
+    "process": '[execution]\nexecutor = "process"\njobs = 2\n',
+    "dask": '[execution]\nexecutor = "dask"\njobs = 2\n',  # a LocalCluster that datamake starts itself
+}
+
+
+class Make:
+    """A `datamake make` in its own process group, interrupted the way a terminal does it."""
+
+    launched = []  # every process group started, ended at teardown if a test left one behind
+
+    def __init__(self, project, *args: str):
+        self.project = project
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "datamake", "make", *args], cwd=project.root,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        self.err_lines = []
+        Make.launched.append(self.proc)
+
+    def wait_for_file(self, name: str, limit: float = 120) -> None:
+        path = self.project.root / name
+        deadline = time.monotonic() + limit
+        while not path.exists():
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                pytest.fail(f"make exited {self.proc.returncode} before writing {name}\n{out}\n{err}")
+            assert time.monotonic() < deadline, f"{name} never appeared"
+            time.sleep(0.01)
+
+    def ctrl_c(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGINT)
+
+    def wait_for_stderr(self, text: str) -> None:
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
+            if text in line:
+                return
+        pytest.fail(f"stderr ended without {text!r}:\n{''.join(self.err_lines)}")
+
+    def finish(self):
+        try:
+            out, err = self.proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            out, err = self.proc.communicate()
+            pytest.fail(f"make did not exit\n{out}\n{''.join(self.err_lines)}{err}")
+        return self.proc.returncode, out, "".join(self.err_lines) + err
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+    yield
+    while Make.launched:
+        proc = Make.launched.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(params=list(EXECUTORS))
+def slow_project(request, project):
+    project.pipeline(PIPELINE, EXECUTORS[request.param])
+    return project
+
+
+def test_first_ctrl_c_finishes_running_assets_and_a_second_aborts_at_once(slow_project):
+    project = slow_project
+
+    # 1. Ctrl-C once: nothing new starts, the running asset finishes and is recorded.
+    make = Make(project)
+    make.wait_for_file("started")
+    make.ctrl_c()
+    make.wait_for_stderr("interrupted: finishing running assets (Ctrl-C again to abort)")
+    (project.root / "release").touch()
+    code, out, err = make.finish()
+    assert code == 130, out + err
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:2] == ["built", "slow"]
+    assert lines[1].split()[:2] == ["blocked", "after_slow"] and "the run was interrupted" in lines[1]
+    assert lines[-1].startswith("interrupted: 1 built, 0 cached, 0 up to date, 1 blocked in ")
+    assert "Traceback" not in err
+
+    # 2. Ctrl-C twice while an asset runs (and would run for ever): abort now, record nothing of it.
+    make = Make(project)
+    make.wait_for_file("started2")
+    make.ctrl_c()
+    make.wait_for_stderr("interrupted: finishing running assets")
+    make.ctrl_c()
+    code, out, err = make.finish()
+    assert code == 130, out + err
+    assert "blocked  after_slow  interrupted while running; nothing was recorded" in out
+    assert out.strip().splitlines()[-1].startswith("interrupted: 0 built, 0 cached, 1 up to date, 1 blocked")
+    assert "Traceback" not in err
+    assert not (project.root / ".datamake" / "manifests" / "after_slow.json").exists()
+
+    # 3. What finished is kept; what was abandoned is simply stale, and the next make builds it.
+    assert project.states() == {"slow": "fresh", "after_slow": "stale"}
+    (project.root / "release2").touch()
+    assert project.outcomes("--executor", "thread") == {"slow": "skipped", "after_slow": "built"}
+    assert list((project.root / ".datamake" / "tmp").glob("*")) == []
