@@ -64,6 +64,8 @@ class Expander:
     def expand(self, selected: Mapping[str, Optional[Sequence[str]]], only: bool) -> NodeGraph:
         """Nodes for ``selected`` (asset key -> partition keys, or None for all) and, unless ``only``,
         every upstream node they need."""
+        if not any(a.partitions is not None for a in self.defs.assets.values()):
+            return self._unpartitioned(selected, only)
         wanted: Dict[str, Set[Optional[str]]] = {}
         for key, pks in selected.items():
             wanted[key] = set(self.partition_keys(key) if pks is None else pks)
@@ -92,6 +94,18 @@ class Expander:
                 if d in children:
                     children[d].append(node)
         return NodeGraph(tuple(order), deps, children, asset_of, inputs)
+
+    def _unpartitioned(self, selected: Mapping[str, Optional[Sequence[str]]], only: bool) -> NodeGraph:
+        """The same expansion without partitions: nodes are asset keys (the common, fast case)."""
+        keys = self.graph.ordered(selected if only else self.graph.upstream(selected))
+        deps = {k: self.graph.deps[k] for k in keys}
+        children: Dict[str, List[str]] = {k: [] for k in keys}
+        for k in keys:
+            for d in deps[k]:
+                if d in children:
+                    children[d].append(k)
+        inputs = {k: dict(self.defs.inputs.get(k, {})) for k in keys}
+        return NodeGraph(tuple(keys), deps, children, {k: (k, None) for k in keys}, inputs)
 
     def _edges(self, key: str, pk: Optional[str]) -> Tuple[Tuple[str, ...], Dict[str, InputSpec]]:
         if key not in self.defs.assets:
