@@ -59,6 +59,22 @@ def make(
     thread executors only: objects do not travel to other processes).
     ``history=False`` leaves the run out of the event log.
     """
+    from .lock import store_lock
+
+    reporter = reporter or Reporter()
+
+    def waiting(holder) -> None:
+        reporter.message(f"datamake: waiting for {holder.describe()}, which is running on the store "
+                         f"{project.store.url} (press Ctrl-C to give up)")
+
+    # One make at a time on a local store: the second waits, then plans what is still stale.
+    with store_lock(project.store, on_wait=waiting):
+        return _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources,
+                            history, partition)
+
+
+def _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources, history,
+                 partition) -> RunResult:
     from .execution.tasks import override_resources
 
     override_resources(resources or {})
@@ -70,8 +86,7 @@ def make(
     recorder = _recorder(project, selection) if history else None
     remote, lease = _open_remote(project, scope, force)
     try:
-        return Coordinator(project, scope, runner, reporter or Reporter(), options, history=recorder,
-                           remote=remote).run()
+        return Coordinator(project, scope, runner, reporter, options, history=recorder, remote=remote).run()
     except BaseException as exc:
         if recorder is not None:
             recorder.abort(exc)

@@ -82,7 +82,7 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
          partition):
     """Bring SELECTION (asset keys or group:NAME; default all) up to date."""
     from . import api, render
-    from .execution.reporters import LineReporter, LiveReporter, Reporter
+    from .execution.reporters import LineReporter, LiveReporter, MessagesOnly
 
     project = _project(ctx, config_pairs)
     if dry_run:
@@ -92,12 +92,12 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
                    else render.status_text(plan))
         return
     if as_json:
-        reporter = Reporter()
+        reporter = MessagesOnly()
     elif sys.stdout.isatty():
         reporter = LiveReporter(verbose=verbose, quiet=quiet)
     else:
         reporter = LineReporter(verbose=verbose, quiet=quiet)
-    with _store_locked(project), _asset_logs(reporter, verbose and not as_json):
+    with _asset_logs(reporter, verbose and not as_json):
         result = api.make(project, selection, jobs=jobs, executor=executor, keep_going=keep_going,
                           force=force, only=only, reporter=reporter, partition=partition)
     _warnings(project)
@@ -108,17 +108,6 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
         sys.stderr.flush()
         os._exit(130)
     ctx.exit(0 if result.ok else 1)
-
-
-def _store_locked(project):
-    """One `make` at a time on a local store; a second one says whom it waits for."""
-    from .lock import store_lock
-
-    def waiting(holder) -> None:
-        click.echo(f"datamake: waiting for {holder.describe()}, which is running on the store "
-                   f"{project.store.url} (press Ctrl-C to give up)", err=True)
-
-    return store_lock(project.store, on_wait=waiting)
 
 
 def _asset_logs(reporter, enabled: bool):

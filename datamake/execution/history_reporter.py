@@ -149,7 +149,7 @@ class HistoryReporter(Reporter):
                 self.history = None
 
     def _broken(self, exc: BaseException) -> None:
-        self.warn(f"warning: the event log {self.path} cannot be written ({exc}); this run is not recorded in it")
+        self.warn(f"the event log {self.path} cannot be written ({exc}); this run is not recorded in it")
         if self.history is not None:
             try:
                 self.history.close()

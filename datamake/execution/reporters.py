@@ -28,6 +28,13 @@ class Reporter:
         """A line the asset logged through ``context.log`` (only while ``make -v`` shows them)."""
 
 
+class MessagesOnly(Reporter):
+    """Only the run's messages (waiting for a lock, interrupts), on stderr: for ``--json`` runs."""
+
+    def message(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
 class MultiReporter(Reporter):
     """Forwards every event to several reporters."""
 
