@@ -341,9 +341,13 @@ def render_table(figs: Figures, tools: List[str], order: List[str]) -> str:
             if med is None:
                 cell = "–"
                 if slot and slot["timeouts"]:
-                    cell = slot["notes"][0] if slot["notes"] else ">timeout"
+                    cell = next((x for x in slot["notes"] if x.startswith(">timeout")), ">timeout")
+                elif slot and slot["failures"]:
+                    cell = "failed"
+                elif slot and any(x.startswith(("skipped", "n/a")) for x in slot["notes"]):
+                    cell = "skipped"
                 elif slot and slot["notes"]:
-                    cell = "skipped" if any(n.startswith("skipped") or n.startswith("n/a") for n in slot["notes"]) else "failed"
+                    cell = "not run"
             else:
                 cell = fmt(med, kind)
                 if tool != "datamake" and not tool.startswith("datamake["):
@@ -374,6 +378,28 @@ def update_doc(markdown: str) -> None:
         f.write(pre + BEGIN + "\n" + markdown.strip() + "\n" + END + post)
 
 
+def render_only(no_doc: bool) -> int:
+    with open(os.path.join(RESULTS_DIR, "latest.json")) as f:
+        doc = json.load(f)
+    figs = Figures()
+    for fid, fig in doc["figures"].items():
+        figs.define(fid, fig["title"], fig["unit"], fig["kind"], fig.get("expected"))
+        for tool, slot in fig["tools"].items():
+            figs.data[fid][tool] = {k: slot[k] for k in ("values", "notes", "timeouts", "failures")}
+    with open(os.path.join(RESULTS_DIR, "latest.md")) as f:
+        old = f.read()
+    header = old.split("| figure |", 1)[0]
+    tools = [t for t in ["datamake", "datamake[process]", "dagster", "snakemake", "dvc"]
+             if any(t in fig["tools"] for fig in doc["figures"].values())]
+    md = header + render_table(figs, tools, doc.get("order") or list(figs.meta)) + "\n"
+    print(md)
+    with open(os.path.join(RESULTS_DIR, "latest.md"), "w") as f:
+        f.write(md)
+    if not no_doc:
+        update_doc(md)
+    return 0
+
+
 # ------------------------------------------------------------------------ main
 
 
@@ -393,7 +419,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="a tool whose first tree life cycle took longer gets no further repetitions (default 300)")
     ap.add_argument("--skip", default="", help="comma-separated figure groups to skip: startup,tree,big,par")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    ap.add_argument("--render-only", action="store_true",
+                    help="re-render the table from results/latest.json, run nothing")
     args = ap.parse_args(argv)
+    if args.render_only:
+        return render_only(args.no_doc)
 
     reps = args.reps or (1 if args.quick else 3)
     n = args.n or (200 if args.quick else 1000)
@@ -533,6 +563,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "unavailable": unavailable,
         "config": {"reps": reps, "n": n, "big_n": big_n, "timeout": args.timeout,
                    "big_budget": args.big_budget, "quick": args.quick},
+        "order": order,
         "figures": figs.as_json(),
         "errors": figs.errors,
         "load_before_scenarios": LOADS,
