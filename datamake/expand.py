@@ -57,6 +57,8 @@ class Expander:
 
     def validate(self) -> None:
         """Resolve every edge once, so that a bad combination is reported before anything runs."""
+        if not any(a.partitions is not None for a in self.defs.assets.values()):
+            return  # without partitions every edge is the identity: nothing can be wrong
         for key in self.defs.assets:
             for dep in self.graph.deps[key]:
                 self.mapping(key, dep)
