@@ -26,6 +26,17 @@ class IOManager(Protocol):
     def load(self, f: IO[bytes]) -> Any: ...
 
 
+def _local_path(f: Any) -> Optional[str]:
+    """The local file behind an open file object, if there is one."""
+    import os
+
+    for attr in ("name", "path"):
+        path = getattr(f, attr, None)
+        if isinstance(path, str) and os.path.isfile(path):
+            return path
+    return None
+
+
 def _module_of(value: Any) -> str:
     return type(value).__module__ or ""
 
@@ -44,9 +55,15 @@ class ArrowIO:
         pq.write_table(value, f, compression="zstd")
 
     def load(self, f: IO[bytes]) -> Any:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(f)
+        path = _local_path(f)
+        if path is not None:  # pyarrow's own file reader: faster, and no Python callbacks
+            return pq.read_table(path)
+        # Reading a Python file object on pyarrow's IO threads can abort the interpreter
+        # at exit ("terminate called without an active exception"): read it on this thread.
+        return pq.read_table(pa.PythonFile(f, mode="r"), use_threads=False, pre_buffer=False)
 
 
 class PandasIO:

@@ -268,8 +268,25 @@ class Store:
     def commit(self, manifest: Manifest) -> None:
         """Record ``manifest`` in the action cache, then make it current (the commit point)."""
         data = manifest.to_json()
-        self._atomic_write(self.action_path(manifest.provenance), data)
-        self._atomic_write(self.manifest_path(node_id(manifest.key, manifest.partition)), data)
+        action = self.action_path(manifest.provenance)
+        current = self.manifest_path(node_id(manifest.key, manifest.partition))
+        self._atomic_write(action, data)
+        if self.is_local and self._link_into_place(action, current):
+            return
+        self._atomic_write(current, data)
+
+    def _link_into_place(self, source: str, target: str) -> bool:
+        """Make ``target`` a hard link to ``source``, atomically (link to a temporary name, then
+        rename). Creating a file costs far more than linking one on most local file systems, and
+        the two records hold the same bytes; neither is ever modified in place, only replaced.
+        False where links are not supported (the caller then writes a copy)."""
+        tmp = self._tmp_path()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            return False
+        self._replace(tmp, target)
+        return True
 
     def remove_manifest(self, key: str) -> None:
         try:
