@@ -211,3 +211,21 @@ def test_a_custom_io_manager_can_be_registered(store):
     manifest = save(store, "shout", "upper-test")
     assert store.load(manifest) == "SHOUT"
     assert iomanagers.choose("plain").name == "text"  # not chosen automatically
+
+
+def test_reading_a_table_back_never_aborts_the_process(project):
+    """pyarrow 26 could abort at interpreter exit after reading Parquet from a Python file
+    object on its IO threads ("terminate called without an active exception", exit -6)."""
+    project.pipeline('''
+        import pyarrow as pa
+        from datamake import asset
+
+        @asset
+        def table():
+            return pa.table({"x": list(range(500)), "y": [str(i) for i in range(500)]})
+    ''')
+    project.run("make", check=True)
+    for _ in range(6):
+        proc = project.run("show", "table", "-n", "1")
+        assert proc.returncode == 0, proc.stderr
+        assert "500 rows" in proc.stdout
