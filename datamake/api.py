@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .codeversion import changed_parts
 from .errors import NotMaterializedError
+from .keys import node_id
 from .execution.coordinator import Coordinator, RunOptions
 from .execution.executors import make_executor
 from .execution.reporters import Reporter
@@ -129,16 +130,22 @@ def _recorder(project: Project, selection: Sequence[str]):
     return HistoryReporter(history_file(project), selection, warn=project.store.warnings.append)
 
 
-def why(project: Project, key: str) -> Dict[str, Any]:
-    """A detailed explanation of one asset's state: recorded vs current versions of everything."""
-    project.asset(key)
-    scope = project.scope([key])
-    decision = scope.plan[key]
-    manifest = scope.manifests.get(key)
+def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str, Any]:
+    """A detailed explanation of one asset's (or one partition's) state: recorded vs current
+    versions of everything."""
+    _check_partition_arg(project, key, partition, "why")
+    node = node_id(key, partition)
+    scope = project.scope([key], partition=partition)
+    if node not in scope.facts:
+        from .errors import SelectionError
+
+        raise SelectionError(f"'{key}' has no partition '{partition}'", hint=f"`datamake status {key}` lists them")
+    decision = scope.plan[node]
+    manifest = scope.manifests.get(node)
     cv = project.code_version(key)
     inputs = []
     recorded = manifest.input_versions if manifest else {}
-    for dep in project.graph.deps[key]:
+    for dep in scope.facts[node].deps:
         if dep in scope.sources:
             inputs.append({"key": dep, "kind": "source", "recorded": recorded.get(dep),
                            "current": scope.outside.get(dep), "state": "observed"})
@@ -153,12 +160,13 @@ def why(project: Project, key: str) -> Dict[str, Any]:
         })
     return {
         "key": key,
+        "partition": partition,
         "state": decision.state,
         "reasons": [r.to_dict() for r in decision.reasons],
         "code_version": {"current": cv.value, "origin": cv.origin, "recorded": manifest.code_version if manifest else None,
                          "drifted": cv.drifted,
                          "changed_parts": changed_parts(manifest.code_parts, cv.parts) if manifest and manifest.code_parts else []},
-        "config": {"current": scope.facts[key].config_hash, "recorded": manifest.config_hash if manifest else None},
+        "config": {"current": scope.facts[node].config_hash, "recorded": manifest.config_hash if manifest else None},
         "inputs": inputs,
         "materialization": None if manifest is None else {
             "run_id": manifest.run_id, "created": manifest.created, "data_version": manifest.data_version,
@@ -166,6 +174,16 @@ def why(project: Project, key: str) -> Dict[str, Any]:
             "run": _produced_by(project, manifest),
         },
     }
+
+
+def _check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
+    from .errors import SelectionError
+
+    a = project.asset(key)
+    if a.partitions is not None and partition is None:
+        raise SelectionError(f"'{key}' is partitioned: say which partition", hint=f"datamake {command} {key} -p KEY")
+    if a.partitions is None and partition is not None:
+        raise SelectionError(f"'{key}' is not partitioned", hint=f"datamake {command} {key}")
 
 
 def ls(project: Project) -> List[Dict[str, Any]]:

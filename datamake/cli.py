@@ -144,13 +144,14 @@ def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
 
 @main.command()
 @click.argument("asset")
+@click.option("-p", "--partition", default=None, metavar="KEY", help="The partition to explain (partitioned assets).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.pass_context
-def why(ctx, asset, as_json):
+def why(ctx, asset, partition, as_json):
     """Explain ASSET's state: recorded vs current code, config and inputs."""
     from . import api, render
 
-    info = api.why(_project(ctx), asset)
+    info = api.why(_project(ctx), asset, partition)
     _emit_json(info) if as_json else click.echo(render.why_text(info))
 
 

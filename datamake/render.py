@@ -76,7 +76,8 @@ def _partition_line(label: str, group: List, everything: bool) -> str:
 
 def why_text(info: Dict[str, Any]) -> str:
     cv = info["code_version"]
-    lines = [f"{info['key']}: {info['state']}"]
+    label = info["key"] if info.get("partition") is None else f"{info['key']} [{info['partition']}]"
+    lines = [f"{label}: {info['state']}"]
     for r in info["reasons"]:
         lines.append(f"  because {r['code']}: {r['message']}")
     origin = {"code": "pinned in code", "pin": "pinned in datamake.pins.toml", "auto": "automatic"}[cv["origin"]]

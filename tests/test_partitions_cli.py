@@ -311,3 +311,28 @@ def test_partitions_that_cannot_be_mapped_are_a_definition_error(project):
             continue
         assert_user_error(proc, 2, "asset 'sales' and its upstream 'targets' are partitioned differently",
                           "hint: give @asset(partition_mapping={'targets': lambda key: [...]})")
+
+
+def test_why_explains_one_partition_and_asks_for_one(project):
+    project.pipeline('''
+        from datamake import asset, DailyPartitions
+
+        days = DailyPartitions(start="2024-01-01", end="2024-01-04")
+
+        @asset(partitions=days)
+        def daily(context):
+            return context.partition_key
+
+        @asset
+        def everything(daily):
+            return sorted(daily)
+    ''')
+    project.run("make", check=True)
+    text = project.run("why", "daily", "-p", "2024-01-02", check=True).stdout
+    assert text.startswith("daily [2024-01-02]: fresh")
+    info = project.json("why", "daily", "-p", "2024-01-02")
+    assert info["partition"] == "2024-01-02" and info["state"] == "fresh"
+    whole = project.json("why", "everything")
+    assert {i["key"] for i in whole["inputs"]} == {f"daily[2024-01-0{d}]" for d in (1, 2, 3)}
+    missing = project.run("why", "daily")
+    assert missing.returncode == 2 and "is partitioned" in missing.stderr and "-p KEY" in missing.stderr
