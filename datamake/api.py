@@ -133,7 +133,7 @@ def _recorder(project: Project, selection: Sequence[str]):
 def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str, Any]:
     """A detailed explanation of one asset's (or one partition's) state: recorded vs current
     versions of everything."""
-    _check_partition_arg(project, key, partition, "why")
+    check_partition_arg(project, key, partition, "why")
     node = node_id(key, partition)
     scope = project.scope([key], partition=partition)
     if node not in scope.facts:
@@ -176,7 +176,7 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
     }
 
 
-def _check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
+def check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
     from .errors import SelectionError
 
     a = project.asset(key)
@@ -351,8 +351,11 @@ def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
 def lineage(project: Project, key: str) -> Dict[str, Any]:
     """Upstream: the exact (key, data version) the current value was built from; downstream: what uses it."""
     from . import lineage as lineage_mod
+    from .errors import SelectionError
 
-    project.asset(key)
+    if project.asset(key).partitions is not None:
+        raise SelectionError(f"lineage of the partitioned asset '{key}' is not supported yet",
+                             hint=f"`datamake why {key} -p KEY` shows the exact inputs of one partition")
     graph = project.graph
     keys = graph.ordered(graph.upstream([key]) | graph.downstream([key]))
     manifests = project.store.read_manifests(keys)

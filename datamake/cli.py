@@ -297,9 +297,10 @@ def gc(ctx, on_remote, dry_run, older_than, as_json):
 @click.option("--all", "every", is_flag=True, help="With ASSET: also the runs that found it up to date.")
 @click.option("--prune", "older_than", metavar="OLDER_THAN", default=None,
               help="Delete runs that started before OLDER_THAN (30d, 12h, 2w, or a date) and their events.")
+@click.option("-p", "--partition", default=None, metavar="KEY", help="With ASSET: one partition's history.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.pass_context
-def log_command(ctx, asset, run_id, limit, every, older_than, as_json):
+def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json):
     """Show runs, or ASSET's materialization history (versions, durations, metadata, checks)."""
     from . import api, render
 
@@ -309,6 +310,9 @@ def log_command(ctx, asset, run_id, limit, every, older_than, as_json):
         _emit_json(report) if as_json else click.echo(
             f"pruned {report['pruned_runs']} runs and {report['pruned_events']} events from the event log")
         return
+    if partition is not None and asset is not None:
+        api.check_partition_arg(project, asset, partition, "log")
+        asset = f"{asset}[{partition}]"  # partitions are recorded under their node id
     data = api.log(project, asset, run_id=run_id, limit=limit, every=every)
     if as_json:
         _emit_json(data)
