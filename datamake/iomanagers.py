@@ -130,6 +130,36 @@ class JsonIO:
         return json.loads(f.read().decode("utf-8"))
 
 
+class FileIO:
+    """A file the asset wrote itself (``context.output_path``), stored byte for byte.
+
+    Downstream assets receive a local path to it (never a copy in memory), so a
+    model or a large export of any format passes through unchanged.
+    """
+
+    name = "file"
+
+    def handles(self, value: Any) -> bool:
+        return False  # chosen when an asset writes to context.output_path, or by name
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        import shutil
+
+        with open(value, "rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
+
+    def load(self, f: IO[bytes]) -> Any:
+        path = _local_path(f)
+        if path is not None:
+            return path
+        import shutil
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="datamake-input-", delete=False) as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+        return out.name
+
+
 class PickleIO:
     """Pickle (protocol 4), the fallback for any other Python value."""
 
@@ -158,6 +188,7 @@ def register(manager: IOManager, *, auto: bool = True) -> None:
 
 for _m in (PickleIO(), JsonIO(), TextIO_(), BytesIO_(), PandasIO(), ArrowIO()):
     register(_m)
+register(FileIO(), auto=False)
 
 
 def get(name: str) -> IOManager:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Dict, Optional, Tuple
 
 
@@ -22,6 +23,32 @@ class AssetContext:
         self.partition_time_window = partition_time_window
         self.log = logging.getLogger(f"datamake.asset.{asset_key}")
         self.metadata: Dict[str, Any] = {}
+        self._output_dir: Optional[str] = None
+
+    @property
+    def output_path(self) -> str:
+        """A fresh local path for an asset that writes its own file (a model, a report, any
+        format). Write the file there and return None: datamake hashes it as the artifact, and
+        downstream assets receive the path of a read-only copy."""
+        if self._output_dir is None:
+            import tempfile
+
+            self._output_dir = tempfile.mkdtemp(prefix="datamake-output-")
+        return os.path.join(self._output_dir, self.asset_key.rsplit("/", 1)[-1])
+
+    def written_file(self) -> Optional[str]:
+        """The file the asset wrote to :attr:`output_path`, if it wrote one."""
+        if self._output_dir is None:
+            return None
+        path = os.path.join(self._output_dir, self.asset_key.rsplit("/", 1)[-1])
+        return path if os.path.isfile(path) else None
+
+    def cleanup(self) -> None:
+        if self._output_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._output_dir, ignore_errors=True)
+            self._output_dir = None
 
     def add_metadata(self, **values: Any) -> None:
         """Record JSON-serializable values with this materialization."""

@@ -25,7 +25,7 @@ _stores: Dict[Tuple[str, str], Store] = {}
 _IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset)
 _VALUE_CACHE_LIMIT = 4096
 _VALUE_CACHE_MAX_BYTES = 1 << 20
-_values: Dict[str, Any] = {}
+_values: Dict[Tuple[str, str], Any] = {}
 CORRUPT_INPUTS_KEY = "datamake/corrupt_inputs"  # in a failed TaskResult's metadata: inputs that failed their hash check
 
 
@@ -63,13 +63,14 @@ def remember_store(store: Store) -> None:
 
 
 def _load_input(store: Store, manifest: Manifest, share: bool) -> Any:
-    if share and manifest.artifact in _values:
-        return _values[manifest.artifact]
+    cache_key = (manifest.artifact, manifest.io_manager)  # equal bytes read by another manager differ
+    if share and cache_key in _values:
+        return _values[cache_key]
     value = store.load(manifest)
-    if share and manifest.size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value):
+    if share and manifest.size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value) and manifest.io_manager != "file":
         if len(_values) >= _VALUE_CACHE_LIMIT:
             _values.clear()
-        _values[manifest.artifact] = value
+        _values[cache_key] = value
     return value
 
 
@@ -146,13 +147,19 @@ def run_task(task: AssetTask) -> TaskResult:
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
+    written = context.written_file()
     try:
-        manager = iomanagers.choose(value, task.io_manager)
+        if value is None and written is not None:  # the asset wrote its own file at context.output_path
+            value, manager = written, iomanagers.get("file")
+        else:
+            manager = iomanagers.choose(value, task.io_manager)
         artifact, size = store.write_artifact(lambda f: manager.dump(value, f))
     except Exception as exc:  # noqa: BLE001
         return _failure(task.key, exc, started, attempts, what="storing its value")
-    if task.share_values and size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value):
-        _values[artifact] = value
+    finally:
+        context.cleanup()
+    if task.share_values and size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value) and manager.name != "file":
+        _values[(artifact, manager.name)] = value
     return TaskResult(
         key=task.key,
         ok=True,
