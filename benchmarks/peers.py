@@ -80,6 +80,9 @@ class Tool:
     def env(self, wd: Optional[str] = None) -> Dict[str, str]:
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
+        # Every tool imports user code; let Python cache its bytecode as on a user's machine
+        # (some sandboxes set PYTHONDONTWRITEBYTECODE, which makes every run recompile it).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 
     def available(self) -> Tuple[bool, str]:
