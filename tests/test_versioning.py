@@ -308,3 +308,12 @@ def test_an_asset_that_writes_its_own_file_gets_it_hashed_as_its_artifact(projec
     assert project.outcomes() == {"export": "skipped", "first_line": "built"}
     assert project.run("show", "first_line", check=True).stdout.strip() == "GAMMA"
     assert (project.root / "runs.log").read_text().count("run") == 2
+
+
+def test_pin_after_a_refactor_declares_it_cosmetic(versioned):
+    versioned.pipeline(PIPELINE.replace("return [int(x) for x in raw.split()]",
+                                        "return [int(token) for token in raw.split()]"))
+    assert versioned.states()["parsed"] == "stale"
+    versioned.run("pin", "parsed", check=True)
+    assert set(versioned.states().values()) == {"fresh"}
+    assert "pinned" in versioned.run("why", "parsed", check=True).stdout
