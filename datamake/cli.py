@@ -237,11 +237,16 @@ def push(ctx, selection, as_json):
     """Upload to the remote cache what it lacks for SELECTION (default all) and its upstream."""
     from . import api
 
+    _sync(ctx, api.push, selection, as_json, "pushed", failure="skipped")
+
+
+def _sync(ctx, operation, selection, as_json: bool, verb: str, failure: str) -> None:
+    """Run push or pull, print its report, and exit 1 when an asset ended in ``failure``."""
     project = _project(ctx)
-    report = api.push(project, selection)
+    report = operation(project, selection)
     _warnings(project)
-    _emit_json(report) if as_json else _sync_text("pushed", report)
-    ctx.exit(1 if any(r["outcome"] == "skipped" for r in report["assets"]) else 0)
+    _emit_json(report) if as_json else _sync_text(verb, report)
+    ctx.exit(1 if any(r["outcome"] == failure for r in report["assets"]) else 0)
 
 
 @main.command()
@@ -252,11 +257,7 @@ def pull(ctx, selection, as_json):
     """Fetch the remote cache's current versions of SELECTION (default all) and its upstream."""
     from . import api
 
-    project = _project(ctx)
-    report = api.pull(project, selection)
-    _warnings(project)
-    _emit_json(report) if as_json else _sync_text("pulled", report)
-    ctx.exit(1 if any(r["outcome"] == "corrupt" for r in report["assets"]) else 0)
+    _sync(ctx, api.pull, selection, as_json, "pulled", failure="corrupt")
 
 
 @main.command()
