@@ -226,6 +226,14 @@ def _parse_json_doc(text: str) -> Optional[dict]:
 
 
 class Peer(Tool):
+    def read_file_value(self, wd: str, i: int) -> Optional[int]:
+        """The value of a(i) where a peer writes each asset to ``out/a{i}.txt`` (Snakemake, DVC)."""
+        try:
+            with open(os.path.join(wd, "out", f"a{i}.txt")) as f:
+                return int(f.read())
+        except Exception:
+            return None
+
     def bin(self, name: str) -> str:
         return os.path.join(venv_bin(self.name), name)
 
@@ -345,12 +353,7 @@ class Snakemake(Peer):
         r = self.run([self.bin("snakemake"), "-n", "--cores", "1", *self.TREE_FLAGS], wd)
         return r, self._jobs(r)
 
-    def read_value(self, wd: str, i: int) -> Optional[int]:
-        try:
-            with open(os.path.join(wd, "out", f"a{i}.txt")) as f:
-                return int(f.read())
-        except Exception:
-            return None
+    read_value = Peer.read_file_value
 
     def setup_par(self, wd: str, iters: int) -> None:
         wl.write_snakemake_par(wd, iters)
@@ -394,12 +397,7 @@ class Dvc(Peer):
         doc = _parse_json_doc(r.stdout)
         return r, (len(doc) if isinstance(doc, dict) else None)
 
-    def read_value(self, wd: str, i: int) -> Optional[int]:
-        try:
-            with open(os.path.join(wd, "out", f"a{i}.txt")) as f:
-                return int(f.read())
-        except Exception:
-            return None
+    read_value = Peer.read_file_value
 
     def setup_par(self, wd: str, iters: int) -> None:
         wl.write_dvc_par(wd, iters)

@@ -399,25 +399,10 @@ class Store:
         hashes = list(dict.fromkeys(hashes))
         if self.is_local:  # a stat is cheaper than fsspec's listing, one per artifact or not
             return {h: _local_size(self.artifact_path(h)) for h in hashes}
-        if len(hashes) >= _BATCH_LISTING_THRESHOLD:
-            try:
-                listing = self.fs.find(f"{self.root}/artifacts", detail=True)
-            except FileNotFoundError:
-                listing = {}
-            finally:
-                if not self.is_local:
-                    self._forget_listing(f"{self.root}/artifacts")
-            sizes = {os.path.basename(p.rstrip("/")): info.get("size") for p, info in listing.items()}
+        if len(hashes) >= _BATCH_LISTING_THRESHOLD:  # one paged listing beats a HEAD per artifact
+            sizes = {os.path.basename(p): info["size"] for p, info in self.listing("artifacts").items()}
             return {h: sizes.get(h) for h in hashes}
-        if not self.is_local:  # a few HEADs, concurrently
-            return dict(zip(hashes, self.sizes([self.artifact_path(h) for h in hashes])))
-        out = {}
-        for h in hashes:
-            try:
-                out[h] = self.fs.size(self.artifact_path(h))
-            except (FileNotFoundError, OSError):
-                out[h] = None
-        return out
+        return dict(zip(hashes, self.sizes([self.artifact_path(h) for h in hashes])))  # a few HEADs, concurrently
 
     def sizes(self, paths: List[str]) -> List[Optional[int]]:
         """The size of each object (None where it does not exist): one request each, run concurrently."""
