@@ -8,18 +8,34 @@ import sys
 import traceback
 from typing import Dict, Tuple
 
+from . import snapshot
 from .definitions import Definitions, definitions_from_module
 from .errors import ConfigError, DatamakeError, DefinitionsImportError
 
 _loaded: Dict[Tuple[str, str], Definitions] = {}
 
 
-def load_definitions(project_dir: str, ref: str) -> Definitions:
-    """Import ``ref`` (a .py path relative to ``project_dir`` or a dotted module) once per process."""
+def load_definitions(project_dir: str, ref: str, reload_changed: bool = False) -> Definitions:
+    """Import ``ref`` (a .py path relative to ``project_dir`` or a dotted module) once per process.
+
+    Project modules are imported through source snapshots (see :mod:`datamake.snapshot`), so
+    code versions describe the code that was imported. With ``reload_changed`` (a command
+    loading the project, not a task of a run already planned), every project module is
+    imported afresh when one of them changed on disk since: a long-lived process picks up edits.
+    """
     cache_key = (os.path.abspath(project_dir), ref)
+    if reload_changed and cache_key in _loaded and snapshot.changed_modules():
+        forget_project_code()
     if cache_key not in _loaded:
         _loaded[cache_key] = definitions_from_module(_import(project_dir, ref))
+    snapshot.refresh_linecache()
     return _loaded[cache_key]
+
+
+def forget_project_code() -> None:
+    """Forget every loaded definitions module and project module: the next load imports the disk."""
+    _loaded.clear()
+    snapshot.forget_all()
 
 
 def remember(project_dir: str, ref: str, defs: Definitions) -> None:
@@ -30,6 +46,7 @@ def remember(project_dir: str, ref: str, defs: Definitions) -> None:
 def _import(project_dir: str, ref: str):
     if project_dir not in sys.path:
         sys.path.insert(0, project_dir)
+    snapshot.install([project_dir])
     if ref.endswith(".py") or os.sep in ref or "/" in ref:
         path = os.path.normpath(os.path.join(project_dir, ref))
         if not os.path.isfile(path):
@@ -44,11 +61,15 @@ def _import(project_dir: str, ref: str):
         folder = os.path.dirname(path)
         if folder not in sys.path:
             sys.path.insert(0, folder)
-        _hash_checked_bytecode(path)
-        spec = importlib.util.spec_from_file_location(name, path)
+        snapshot.install([folder])
+        spec = snapshot.spec_for_file(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        _run_user_code(lambda: spec.loader.exec_module(module), path)
+        try:
+            _run_user_code(lambda: spec.loader.exec_module(module), path)
+        except BaseException:
+            sys.modules.pop(name, None)  # never hand out a half-executed module later
+            raise
         return module
     try:
         return _run_user_code(lambda: importlib.import_module(ref), ref)
@@ -56,32 +77,6 @@ def _import(project_dir: str, ref: str):
         if exc.name == ref.split(".")[0] or exc.name == ref:
             raise ConfigError(f"[project] definitions = '{ref}': no module named {exc.name!r}") from None
         raise
-
-
-def _hash_checked_bytecode(path: str) -> None:
-    """Make Python check the cached .pyc of ``path`` against the source's hash, not its mtime.
-
-    A timestamp .pyc goes unnoticed stale when the file is edited within the
-    same second without changing its size; datamake would then record the new
-    code version with a value computed by the old code. A hash-checked .pyc,
-    once written, stays hash-checked (the import system rewrites it so).
-    """
-    if sys.dont_write_bytecode:
-        return
-    import py_compile
-
-    cached = importlib.util.cache_from_source(path)
-    try:
-        with open(cached, "rb") as f:
-            if int.from_bytes(f.read(8)[4:8], "little") == 0b11:  # hash-based, check_source
-                return
-    except OSError:
-        pass
-    try:
-        py_compile.compile(path, cfile=cached, doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-    except (py_compile.PyCompileError, OSError):
-        pass  # a syntax error is reported by the import itself; a read-only folder just has no cache
 
 
 def _run_user_code(fn, where: str):

@@ -108,7 +108,7 @@ class Project:
     def load(cls, start: str = ".", config_overrides: Optional[Mapping[str, Mapping]] = None) -> "Project":
         """Find ``datamake.toml`` from ``start`` upwards and load the project it describes."""
         config = load_config(find_config(start))
-        return cls(config, load_definitions(config.directory, config.definitions), config_overrides)
+        return cls(config, load_definitions(config.directory, config.definitions, reload_changed=True), config_overrides)
 
     @property
     def store(self) -> Store:

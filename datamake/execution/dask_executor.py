@@ -28,7 +28,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import uuid
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
@@ -196,15 +195,7 @@ def _probe(address: str) -> None:
 
 
 def _forget_definitions(project_dir: str, ref: str) -> None:
-    """On a worker: drop the cached definitions module so the next task imports the current file."""
+    """On a worker: forget the definitions and every project module, so the next task imports the disk."""
     from .. import loader
 
-    loader._loaded.pop((os.path.abspath(project_dir), ref), None)  # noqa: SLF001 - the loader's cache
-    if ref.endswith(".py") or "/" in ref or os.sep in ref:
-        path = os.path.normpath(os.path.join(project_dir, ref))
-        name = os.path.splitext(os.path.basename(path))[0]
-        module = sys.modules.get(name)
-        if module is not None and os.path.abspath(getattr(module, "__file__", "") or "") == path:
-            del sys.modules[name]
-    else:
-        sys.modules.pop(ref, None)
+    loader.forget_project_code()
