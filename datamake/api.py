@@ -291,7 +291,9 @@ def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retenti
     from . import gc as gc_mod
 
     store = _remote_cache(project).store if remote else project.store
-    pins = {key: pin.code_version for key, pin in project.pins.items()}
+    # the effective pinned versions (a pin plus the asset's definition arguments) are what manifests record
+    pins = {key: project.code_version(key).value if key in project.defs.assets else pin.code_version
+            for key, pin in project.pins.items()}
     keep = gc_mod.DEFAULT_RETENTION if retention is None else retention
     return gc_mod.collect(store, pins, keep, dry_run=dry_run, on_wait=on_wait).to_dict()
 

@@ -425,4 +425,5 @@ def _warning_text(who: str, warning: str) -> str:
     text = warning.strip()
     if text.startswith(who):
         return text
-    return f"{who} {text}" if text[:1].islower() else f"{who}: {text}"
+    verb = text.split(" ", 1)[0]
+    return f"{who} {text}" if verb in ("reads", "uses", "calls", "imports", "writes") else f"{who}: {text}"
