@@ -13,6 +13,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequ
 from . import pins as pins_mod
 from . import assetconfig
 from . import codeversion
+from .checks import CHECKS_KEY
 from .codeversion import fingerprint
 from .config import ProjectConfig, find_config, load_config
 from .definitions import AssetDef, Definitions
@@ -210,9 +211,9 @@ class Project:
         Only arguments that are set appear, so an asset that sets none keeps
         the code version it had before they were versioned.
         """
-        from .partitions import describe
-
         described: Dict[str, Any] = {}
+        if a.partitions is not None or a.partition_mapping:
+            from .partitions import describe
         if a.ins:
             described["ins"] = sorted([p, k] for p, k in a.ins.items())
         if a.io_manager is not None:
@@ -305,6 +306,7 @@ class Project:
         facts: Dict[str, AssetFacts] = {}
         configs: Dict[str, Any] = {}
         forced = {n for n in keys if nodes.asset_of[n][0] in set(selected_keys)} if force else set()
+        check_facts: Dict[str, Tuple[CheckFact, ...]] = {}
         for node in keys:
             key, pk = nodes.asset_of[node]
             m = manifests[node]
@@ -323,7 +325,7 @@ class Project:
                 forced=node in forced,
                 code_parts=cv.parts if cv.origin == "auto" else cv.definition_parts,
                 code_pinned=cv.origin != "auto",
-                checks=self._check_facts(key),
+                checks=check_facts.get(key) or check_facts.setdefault(key, self._check_facts(key)),
                 recorded_checks=_recorded_checks(m),
             )
         outside: Dict[str, Optional[str]] = dict(observe_all({k: sources[k] for k in source_keys}, self.store))
@@ -412,7 +414,7 @@ class Project:
 
 def _recorded_checks(manifest: Optional[Manifest]) -> Tuple[CheckFact, ...]:
     """The check results recorded with a value, as planner facts."""
-    if manifest is None:
+    if manifest is None or not manifest.metadata.get(CHECKS_KEY):
         return ()
     from .checks import recorded
 
