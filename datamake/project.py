@@ -230,8 +230,20 @@ class Project:
                 for name, value in described.items()}
 
     def _callable_version(self, fn: Any) -> str:
-        """The code version of a user function used as an argument (a mapping, a loader)."""
-        return self._fingerprint(fn).version
+        """The code version of a user function used as an argument (a mapping, a loader).
+
+        A callable object that is not a function or a class is versioned by its
+        class's code and its attributes (never by its ``repr``, which may hold
+        a memory address).
+        """
+        import inspect
+
+        from .assetconfig import canonical_value
+
+        if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) or inspect.isbuiltin(fn):
+            return self._fingerprint(fn).version
+        state = canonical_value(dict(vars(fn))) if hasattr(fn, "__dict__") else None
+        return hash_value("callable", self._fingerprint(type(fn)).version, state)[:16]
 
     def _loader_description(self, load: Any) -> Any:
         """A source's ``load=``: a loader name, or a function (fingerprinted, helpers followed)
