@@ -264,6 +264,8 @@ def part_label(name: str) -> str:
         return "the function itself"
     if name.startswith(DEFINITION_PREFIX):
         return name[len(DEFINITION_PREFIX):-1]
+    if name.startswith("<config:"):
+        return f"the config class {name[len('<config:'):-1]}"
     return name
 
 

@@ -90,7 +90,7 @@ def why_text(info: Dict[str, Any]) -> str:
         elif part.startswith(DEFINITION_PREFIX):
             what = f"its {part_label(part)} argument (decorator or source)"
         else:
-            what = part
+            what = part_label(part)
         lines.append(f"  changed since the recorded build: {what}")
     if cv["drifted"]:
         lines.append("  note: the source has changed since it was pinned; `datamake unpin` if the change matters")
