@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from . import pins as pins_mod
 from . import assetconfig
@@ -189,7 +189,7 @@ class Project:
             if extra:
                 parts.update(extra)
                 logic = hash_value("code+resources", logic, sorted(extra.items()))[:16]
-            definition = self._definition_parts(a)
+            definition = self._definition_parts(a, warnings)
             parts.update(definition)
             auto = with_definition(logic, definition)
             pin = self.pins.get(key)
@@ -205,12 +205,17 @@ class Project:
             self._code_versions[key] = cached
         return cached
 
-    def _definition_parts(self, a: AssetDef) -> Dict[str, str]:
+    def _definition_parts(self, a: AssetDef, warnings: List[str]) -> Dict[str, str]:
         """One part per decorator or source argument that changes what the function receives.
 
         Only arguments that are set appear, so an asset that sets none keeps
-        the code version it had before they were versioned.
+        the code version it had before they were versioned. Warnings about the
+        functions among them (mappings, loaders) are added to ``warnings``.
         """
+
+        def version(fn: Any) -> str:
+            return self._callable_version(fn, warnings)
+
         described: Dict[str, Any] = {}
         if a.partitions is not None or a.partition_mapping:
             from .partitions import describe
@@ -221,15 +226,15 @@ class Project:
         if a.partitions is not None:
             described["partitions"] = describe(a.partitions)
         for up, mapping in sorted(a.partition_mapping.items()):
-            described[f"partition_mapping {up}"] = describe(mapping, self._callable_version)
+            described[f"partition_mapping {up}"] = describe(mapping, version)
         for param, dep in sorted(self.defs.inputs.get(a.key, {}).items()):
             src = self.defs.sources.get(dep)
             if src is not None and src.load != "path":
-                described[f"load {dep}"] = self._loader_description(src.load)
+                described[f"load {dep}"] = self._loader_description(src.load, version)
         return {f"{DEFINITION_PREFIX}{name}>": hash_value("definition", name, value)[:16]
                 for name, value in described.items()}
 
-    def _callable_version(self, fn: Any) -> str:
+    def _callable_version(self, fn: Any, warnings: Optional[List[str]] = None) -> str:
         """The code version of a user function used as an argument (a mapping, a loader).
 
         A callable object that is not a function or a class is versioned by its
@@ -240,12 +245,16 @@ class Project:
 
         from .assetconfig import canonical_value
 
-        if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) or inspect.isbuiltin(fn):
-            return self._fingerprint(fn).version
+        plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) or inspect.isbuiltin(fn)
+        fp = self._fingerprint(fn if plain else type(fn))
+        if warnings is not None:
+            warnings.extend(w for w in getattr(fp, "warnings", ()) or () if w not in warnings)
+        if plain:
+            return fp.version
         state = canonical_value(dict(vars(fn))) if hasattr(fn, "__dict__") else None
-        return hash_value("callable", self._fingerprint(type(fn)).version, state)[:16]
+        return hash_value("callable", fp.version, state)[:16]
 
-    def _loader_description(self, load: Any) -> Any:
+    def _loader_description(self, load: Any, version: Callable[[Any], str]) -> Any:
         """A source's ``load=``: a loader name, or a function (fingerprinted, helpers followed)
         with the arguments bound to it by ``functools.partial``."""
         import functools
@@ -255,9 +264,9 @@ class Project:
         if isinstance(load, str):
             return ["name", load]
         if isinstance(load, functools.partial):
-            return ["partial", self._loader_description(load.func), canonical_value(list(load.args)),
+            return ["partial", self._loader_description(load.func, version), canonical_value(list(load.args)),
                     canonical_value(dict(load.keywords or {}))]
-        return ["function", self._callable_version(load)]
+        return ["function", version(load)]
 
     def check_version(self, check: Any) -> str:
         """The code version of an ``@asset_check`` function, helpers followed like an asset's (cached per project)."""
