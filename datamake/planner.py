@@ -248,7 +248,7 @@ def _code_message(manifest: Manifest, facts: AssetFacts) -> str:
     recorded, current = dict(manifest.code_parts), dict(facts.code_parts)
     if facts.code_pinned:  # a pin covers the function's logic; its definition arguments still count
         recorded = {n: v for n, v in recorded.items() if n.startswith(DEFINITION_PREFIX)}
-    if recorded or current:
+    if manifest.code_parts and current:  # a manifest from before parts were recorded names none
         changed = sorted(n for n in set(recorded) | set(current) if recorded.get(n) != current.get(n))
         named = [part_label(n) for n in changed]
         if named:
