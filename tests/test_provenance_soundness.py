@@ -408,3 +408,15 @@ def test_code_version_warnings_are_shown_once_by_status_make_and_why(project):
     made = project.run("make", check=True)
     assert len([line for line in made.stderr.splitlines() if "REGISTRY" in line]) == 1
     assert "REGISTRY" in project.run("why", "uses_global", check=True).stdout
+
+
+def test_a_pin_taken_after_a_refactor_still_lets_a_decorator_change_through(project):
+    project.pipeline(IO.format(manager="json"))
+    project.run("make", check=True)
+    project.pipeline(IO.format(manager="json").replace("return [1, 2, 3]", "values = [1, 2, 3]\n    return values"))
+    project.run("pin", "numbers", check=True)
+    assert project.states() == {"numbers": "fresh", "described": "fresh"}  # the refactor is declared cosmetic
+    project.pipeline(IO.format(manager="pickle").replace("return [1, 2, 3]", "values = [1, 2, 3]\n    return values"))
+    assert reasons(project, "numbers") == ["code_changed"]
+    assert "io_manager changed" in messages(project, "numbers")
+    assert "its io_manager argument" in project.run("why", "numbers", check=True).stdout
