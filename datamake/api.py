@@ -165,8 +165,9 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
         "reasons": [r.to_dict() for r in decision.reasons],
         "code_version": {"current": cv.value, "origin": cv.origin, "recorded": manifest.code_version if manifest else None,
                          "drifted": cv.drifted,
-                         "changed_parts": changed_parts(manifest.code_parts, cv.parts) if manifest and manifest.code_parts else []},
+                         "changed_parts": _changed_parts(manifest, cv)},
         "config": {"current": scope.facts[node].config_hash, "recorded": manifest.config_hash if manifest else None},
+        "warnings": project.code_warnings([key]),
         "inputs": inputs,
         "materialization": None if manifest is None else {
             "run_id": manifest.run_id, "created": manifest.created, "data_version": manifest.data_version,
@@ -174,6 +175,16 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
             "run": _produced_by(project, manifest),
         },
     }
+
+
+def _changed_parts(manifest, cv) -> List[str]:
+    """The code parts that changed since the recorded build (only the definition parts when pinned)."""
+    if manifest is None or not manifest.code_parts:
+        return []
+    if cv.origin == "auto":
+        return changed_parts(manifest.code_parts, cv.parts)
+    recorded = {n: v for n, v in manifest.code_parts.items() if n in cv.definition_parts or n.startswith("<definition:")}
+    return changed_parts(recorded, cv.definition_parts)
 
 
 def check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
@@ -280,7 +291,9 @@ def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retenti
     from . import gc as gc_mod
 
     store = _remote_cache(project).store if remote else project.store
-    pins = {key: pin.code_version for key, pin in project.pins.items()}
+    # the effective pinned versions (a pin plus the asset's definition arguments) are what manifests record
+    pins = {key: project.code_version(key).value if key in project.defs.assets else pin.code_version
+            for key, pin in project.pins.items()}
     keep = gc_mod.DEFAULT_RETENTION if retention is None else retention
     return gc_mod.collect(store, pins, keep, dry_run=dry_run, on_wait=on_wait).to_dict()
 

@@ -61,8 +61,58 @@ def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
     return cls(**kwargs)
 
 
+def canonical_value(value: Any) -> Any:
+    """A JSON value that stands for ``value`` the same way in every process and on every machine.
+
+    JSON's own types (str, int, float, bool, None, lists and str-keyed dicts)
+    stay as they are, so plain configs keep their hash; every other type is
+    tagged, so that a tuple and a list, or a date and its string, differ: sets
+    by their sorted elements (never by iteration order, which varies between
+    processes for strings), tuples, nested dataclasses, enums, dates and times,
+    paths. Anything else is written as its type and ``repr``.
+    """
+    import datetime
+    import enum
+    import pathlib
+
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else {"__float__": repr(value)}
+    if isinstance(value, enum.Enum):
+        return {"__enum__": f"{type(value).__module__}.{type(value).__qualname__}.{value.name}"}
+    if isinstance(value, list):
+        return [canonical_value(v) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [canonical_value(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        items = [canonical_value(v) for v in value]
+        return {"__set__": sorted(items, key=lambda v: json.dumps(v, sort_keys=True))}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {k: canonical_value(v) for k, v in value.items()}
+        pairs = [[canonical_value(k), canonical_value(v)] for k, v in value.items()]
+        return {"__dict__": sorted(pairs, key=lambda kv: json.dumps(kv[0], sort_keys=True))}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: canonical_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"__dataclass__": f"{type(value).__module__}.{type(value).__qualname__}", "fields": fields}
+    if isinstance(value, datetime.datetime):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"__date__": value.isoformat()}
+    if isinstance(value, (datetime.time, datetime.timedelta)):
+        return {f"__{type(value).__name__}__": str(value)}
+    if isinstance(value, pathlib.PurePath):
+        return {"__path__": value.as_posix()}
+    if isinstance(value, bytes):
+        return {"__bytes__": value.hex()}
+    return {"__repr__": f"{type(value).__module__}.{type(value).__qualname__}", "value": repr(value)}
+
+
 def config_hash(instance: Any) -> str:
-    return hash_value("config", json.loads(json.dumps(dataclasses.asdict(instance), sort_keys=True, default=str)))
+    """The hash of a config instance's field values (canonical: see :func:`canonical_value`)."""
+    fields = {f.name: canonical_value(getattr(instance, f.name)) for f in dataclasses.fields(instance)}
+    return hash_value("config", fields)
 
 
 def parse_overrides(pairs: Tuple[str, ...]) -> Dict[str, Dict[str, str]]:

@@ -169,21 +169,23 @@ def group_checks(checks: Sequence[Any], assets: Mapping[str, Any]) -> Dict[str, 
 
 # -- running -----------------------------------------------------------------
 
-_versions: Dict[int, str] = {}
+def check_version(check: AssetCheckDef, roots: Sequence[str] = ()) -> str:
+    """The automatic code version of a check function, following project helpers under ``roots``.
+
+    A project computes it once per check (``Project.check_version``, with its
+    roots); this module keeps no cache of its own.
+    """
+    from .codeversion import fingerprint
+
+    return fingerprint(check.fn, roots).version
 
 
-def check_version(check: AssetCheckDef) -> str:
-    """The automatic code version of a check function (cached per process)."""
-    version = _versions.get(id(check))
-    if version is None:
-        from .codeversion import auto_code_version
+def run_check(check: AssetCheckDef, value: Any, version: Optional[str] = None) -> CheckOutcome:
+    """Run one check on ``value``; never raises for the check's own errors.
 
-        version = _versions[id(check)] = auto_code_version(check.fn)
-    return version
-
-
-def run_check(check: AssetCheckDef, value: Any) -> CheckOutcome:
-    """Run one check on ``value``; never raises for the check's own errors."""
+    ``version`` is recorded with the result; the coordinator fills in the
+    project's versions (:func:`stamp_versions`) for results a worker produced.
+    """
     started = time.perf_counter()
     metadata: Mapping[str, Any] = {}
     try:
@@ -197,12 +199,13 @@ def run_check(check: AssetCheckDef, value: Any) -> CheckOutcome:
     except Exception as exc:  # noqa: BLE001 - the user's check may raise anything
         passed, message = False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return CheckOutcome(check.name, check.asset_key, passed, check.blocking, message, metadata,
-                        check_version(check), time.perf_counter() - started)
+                        version, time.perf_counter() - started)
 
 
-def run_checks(checks: Sequence[AssetCheckDef], value: Any) -> List[CheckOutcome]:
-    """Run every check on ``value`` in declaration order."""
-    return [run_check(c, value) for c in checks]
+def run_checks(checks: Sequence[AssetCheckDef], value: Any,
+               versions: Optional[Mapping[str, str]] = None) -> List[CheckOutcome]:
+    """Run every check on ``value`` in declaration order (``versions``: check name -> code version)."""
+    return [run_check(c, value, (versions or {}).get(c.name)) for c in checks]
 
 
 def recorded(key: str, metadata: Mapping[str, Any]) -> List[CheckOutcome]:
@@ -210,13 +213,29 @@ def recorded(key: str, metadata: Mapping[str, Any]) -> List[CheckOutcome]:
     return [CheckOutcome.from_dict(key, d) for d in metadata.get(CHECKS_KEY) or () if isinstance(d, Mapping)]
 
 
-def needs_rerun(key: str, metadata: Mapping[str, Any], checks: Sequence[AssetCheckDef]) -> bool:
-    """True when the recorded results are not for exactly the current checks (added, removed or edited)."""
+def needs_rerun(key: str, metadata: Mapping[str, Any], checks: Sequence[AssetCheckDef],
+                versions: Mapping[str, str]) -> bool:
+    """True when the recorded results are not for exactly the current checks (added, removed or edited).
+
+    ``versions`` maps each current check's name to its code version (from the project).
+    """
+    from .planner import CheckFact, checks_match
+
     if not checks and not metadata.get(CHECKS_KEY):
         return False
-    have = {(r.name, r.version, r.blocking) for r in recorded(key, metadata)}
-    want = {(c.name, check_version(c), c.blocking) for c in checks}
-    return have != want
+    have = [CheckFact(r.name, r.version, r.blocking) for r in recorded(key, metadata)]
+    want = [CheckFact(c.name, versions.get(c.name), c.blocking) for c in checks]
+    return not checks_match(have, want)
+
+
+def stamp_versions(metadata: Mapping[str, Any], versions: Mapping[str, str]) -> Mapping[str, Any]:
+    """``metadata`` with each recorded check result carrying its check's code version from ``versions``."""
+    results = metadata.get(CHECKS_KEY)
+    if not results:
+        return metadata
+    stamped = [{**r, "version": versions.get(r.get("name"), r.get("version"))} if isinstance(r, Mapping) else r
+               for r in results]
+    return {**metadata, CHECKS_KEY: stamped}
 
 
 def with_results(metadata: Mapping[str, Any], results: Sequence[CheckOutcome]) -> Dict[str, Any]:
@@ -244,15 +263,16 @@ def blocking_failure(results: Sequence[CheckOutcome], fresh: bool = True, run_id
             "fix the asset or the check, then make again")
 
 
-def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef]) -> Tuple[Any, List[CheckOutcome]]:
+def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef],
+            versions: Mapping[str, str]) -> Tuple[Any, List[CheckOutcome]]:
     """Run ``checks`` on a stored value and commit its manifest with the new results."""
     try:
         value = store.load(manifest)
     except Exception as exc:  # noqa: BLE001 - a missing or corrupt artifact fails every check
         results = [CheckOutcome(c.name, manifest.key, False, c.blocking, f"cannot load the value: {exc}",
-                                version=check_version(c)) for c in checks]
+                                version=versions.get(c.name)) for c in checks]
     else:
-        results = run_checks(checks, value)
+        results = run_checks(checks, value, versions)
     updated = manifest.replace(metadata=with_results(manifest.metadata, results))
     store.commit(updated)
     return updated, results

@@ -45,10 +45,19 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _warnings(project) -> None:
-    for w in project.store.warnings:
+def _warnings(project, code_warnings=()) -> None:
+    """Print the store's warnings and the code-version warnings of the assets in scope, each once."""
+    for w in dict.fromkeys([*code_warnings, *project.store.warnings]):
         click.echo(f"datamake: warning: {w}", err=True)
     project.store.warnings.clear()
+
+
+def _status_json(plan, code_warnings) -> dict:
+    """``status --json``: the contracted ``assets``, and ``warnings`` when there are any."""
+    data = {"assets": [d.to_dict() for d in plan.decisions]}
+    if code_warnings:
+        data["warnings"] = list(code_warnings)
+    return data
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,8 +96,9 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
     project = _project(ctx, config_pairs)
     if dry_run:
         plan = api.status(project, selection, only=only, force=force, partition=partition)
-        _warnings(project)
-        click.echo(json.dumps({"assets": [d.to_dict() for d in plan.decisions]}, indent=2) if as_json
+        code_warnings = project.code_warnings(d.key for d in plan.decisions)
+        _warnings(project, code_warnings)
+        click.echo(json.dumps(_status_json(plan, code_warnings), indent=2) if as_json
                    else render.status_text(plan))
         return
     if as_json:
@@ -100,7 +110,7 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
     with _asset_logs(reporter, verbose and not as_json):
         result = api.make(project, selection, jobs=jobs, executor=executor, keep_going=keep_going,
                           force=force, only=only, reporter=reporter, partition=partition)
-    _warnings(project)
+    _warnings(project, project.code_warnings(a.key for a in result.assets))
     if as_json:
         _emit_json(result.to_dict())
     if result.interrupted:  # exit now: a worker thread abandoned by a second Ctrl-C must not hold the exit
@@ -132,9 +142,10 @@ def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
 
     project = _project(ctx, config_pairs)
     plan = api.status(project, selection, only=only, partition=partition)
-    _warnings(project)
+    code_warnings = project.code_warnings(d.key for d in plan.decisions)
+    _warnings(project, code_warnings)
     if as_json:
-        _emit_json({"assets": [d.to_dict() for d in plan.decisions]})
+        _emit_json(_status_json(plan, code_warnings))
     else:
         click.echo(render.status_text(plan, show_all=show_all))
         drifted = [k for k in project.pins if k in project.defs.assets and project.code_version(k).drifted]
@@ -151,7 +162,9 @@ def why(ctx, asset, partition, as_json):
     """Explain ASSET's state: recorded vs current code, config and inputs."""
     from . import api, render
 
-    info = api.why(_project(ctx), asset, partition)
+    project = _project(ctx)
+    info = api.why(project, asset, partition)
+    _warnings(project)  # the code-version warnings are part of the explanation itself
     _emit_json(info) if as_json else click.echo(render.why_text(info))
 
 
@@ -190,6 +203,8 @@ def pin(ctx, assets, everything):
     skipped = sorted(set(keys) - {k for k, _ in done})
     for key, version in done:
         click.echo(f"pinned   {key} at {version}")
+        if key in project.pin_notes:
+            click.echo(f"note: {key}: {project.pin_notes[key]}", err=True)
     for key in skipped:
         click.echo(f"skipped  {key}: code_version= is set in its decorator")
 

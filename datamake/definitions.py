@@ -93,7 +93,7 @@ def asset(
     retries: int = 0,
     retry_delay: float = 1.0,
     config: Optional[type] = None,
-    track_packages: Sequence[str] = (),
+    track_packages: Union[str, Sequence[str]] = (),
     partitions: Any = None,
     partition_mapping: Optional[Mapping[Union[str, AssetDef], Any]] = None,
 ) -> Any:
@@ -110,8 +110,8 @@ def asset(
     - ``retries=N`` re-runs a raising function up to N times with back-off;
     - ``config=SomeDataclass`` gives the function a validated ``config``
       parameter, filled from ``[config.KEY]`` in datamake.toml and ``--config``;
-    - ``track_packages=["pyarrow"]`` makes those packages' installed versions
-      part of the code version;
+    - ``track_packages=["pyarrow"]`` (or one name as a string) makes those
+      packages' installed versions part of the code version;
     - ``partitions=DailyPartitions(start="2024-01-01")`` splits the asset into
       partitions with their own versions; ``partition_mapping={"up": ...}``
       says which upstream partitions each one reads (see ``datamake.partitions``).
@@ -126,10 +126,22 @@ def asset(
     def wrap(func: Callable[..., Any]) -> AssetDef:
         return _make_asset_def(
             func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-            config, tuple(track_packages), partitions, partition_mapping,
+            config, _packages(track_packages), partitions, partition_mapping,
         )
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _packages(track_packages: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    """``"pyarrow"`` is one package, like ``["pyarrow"]`` (not the letters p, y, a, ...)."""
+    if isinstance(track_packages, str):
+        return (track_packages,)
+    packages = tuple(track_packages or ())
+    bad = [p for p in packages if not isinstance(p, str) or not p]
+    if bad:
+        raise DefinitionError(f"track_packages= takes package names, got {bad[0]!r}",
+                              hint='e.g. track_packages=["pyarrow", "pandas"]')
+    return packages
 
 
 def _key_of(ref: Union[str, AssetDef]) -> str:

@@ -394,6 +394,35 @@ def _projection(down, up, now) -> Optional[ResolvedMapping]:
     return None
 
 
+# -- canonical descriptions (versioning) ------------------------------------------------------
+
+def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None) -> object:
+    """A canonical, JSON-friendly description of a partitions definition or a partition mapping.
+
+    It names everything that decides which partitions exist and what each one
+    receives (unit, start, end, timezone, dimension names, static keys,
+    offsets), never a memory address. A function mapping is described by
+    ``fn_version(fn)``, its code version (the caller fingerprints it).
+    """
+    if isinstance(obj, TimeWindowPartitions):
+        return ["time", obj.unit, str(obj.start), None if obj.end is None else str(obj.end), obj.timezone, obj.name]
+    if isinstance(obj, StaticPartitions):
+        return ["static", list(obj.values), obj.name]
+    if isinstance(obj, MultiPartitions):
+        return ["multi", describe(obj.first, fn_version), describe(obj.second, fn_version)]
+    if isinstance(obj, TimeWindowMapping):
+        return ["time_window", obj.start_offset, obj.end_offset]
+    fn = obj.fn if isinstance(obj, FunctionMapping) else obj
+    if callable(fn):
+        if fn_version is None:
+            raise ValueError("describing a function mapping needs fn_version")
+        return ["function", fn_version(fn)]
+    if isinstance(obj, PartitionsDefinition):  # a user subclass: its public state, by type name
+        state = {k: v for k, v in sorted(vars(obj).items()) if not k.startswith("_")}
+        return ["custom", type(obj).__qualname__, repr(state)]
+    return ["value", type(obj).__qualname__, repr(obj)]
+
+
 # -- selecting partitions --------------------------------------------------------------------
 
 def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec: str) -> List[str]:

@@ -27,7 +27,17 @@ REASON_CODES = (
     "source_changed",
     "artifact_missing",
     "forced",
+    "check_failed",
+    "checks_changed",
 )
+
+# Reasons that concern only the checks of a value that is otherwise up to date:
+# ``make`` keeps the value and re-runs (``checks_changed``) or reports
+# (``check_failed``) its checks instead of rebuilding it.
+CHECK_REASONS = frozenset({"check_failed", "checks_changed"})
+# Code parts that describe the decorator and source arguments (``ins``,
+# ``io_manager``, partitions, mappings, source loaders), not the function's logic.
+DEFINITION_PREFIX = "<definition:"
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,17 @@ class Reason:
 
     def to_dict(self) -> Dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class CheckFact:
+    """One check of an asset: declared now (``passed`` is None) or recorded with the current value."""
+
+    name: str
+    version: Optional[str]
+    blocking: bool = False
+    passed: Optional[bool] = None
+    message: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,9 @@ class AssetFacts:
     artifact_ok: bool = True
     forced: bool = False
     code_parts: Mapping[str, str] = field(default_factory=dict)
+    code_pinned: bool = False  # the code version is pinned: only definition parts are compared
+    checks: Tuple[CheckFact, ...] = ()  # the checks declared now, with their versions
+    recorded_checks: Tuple[CheckFact, ...] = ()  # the results recorded with the current value
 
 
 @dataclass(frozen=True)
@@ -150,18 +174,99 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
         parts = ([f"added {', '.join(added)}"] if added else []) + ([f"removed {', '.join(removed)}"] if removed else [])
         reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
     reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
+    if facts.artifact_ok:
+        reasons.extend(_check_reasons(facts))
     return tuple(reasons)
+
+
+def checks_match(recorded: Iterable[CheckFact], current: Iterable[CheckFact]) -> bool:
+    """True when ``recorded`` are results of exactly the ``current`` checks (same names, versions, blocking)."""
+    return {(c.name, c.version, c.blocking) for c in recorded} == {(c.name, c.version, c.blocking) for c in current}
+
+
+def _check_reasons(facts: AssetFacts) -> List[Reason]:
+    """``checks_changed`` when the recorded results are not those of the current checks; else
+    ``check_failed`` when a blocking check failed on the current value."""
+    if not checks_match(facts.recorded_checks, facts.checks):
+        have = {c.name: c for c in facts.recorded_checks}
+        want = {c.name: c for c in facts.checks}
+        added = sorted(set(want) - set(have))
+        removed = sorted(set(have) - set(want))
+        edited = sorted(n for n in set(want) & set(have)
+                        if (want[n].version, want[n].blocking) != (have[n].version, have[n].blocking))
+        parts = [f"{what} {', '.join(names)}" for what, names in
+                 (("added", added), ("edited", edited), ("removed", removed)) if names]
+        return [Reason("checks_changed", "checks changed (" + "; ".join(parts) + "): they re-run on the current "
+                       "value, which is not rebuilt")]
+    failed = [c for c in facts.recorded_checks if c.blocking and c.passed is False]
+    if not failed:
+        return []
+    names = ", ".join(f"'{c.name}'" + (f" ({c.message})" if c.message else "") for c in failed)
+    return [Reason("check_failed", f"blocking check {names} failed on the current value; "
+                                   "fix the asset or the check (its dependents are blocked until then)")]
+
+
+def keeps_value(reasons: Iterable[Reason]) -> bool:
+    """True when the current value stays: no reasons, or only reasons about its checks."""
+    return all(r.code in CHECK_REASONS for r in reasons)
+
+
+# An upstream asset whose current value failed a blocking check: its dependents wait.
+UPSTREAM_FLAGGED = object()
+
+
+def upstream_status(facts: AssetFacts, reasons: Sequence[Reason]) -> object:
+    """What ``facts.key``'s dependents see before it runs: its data version, or a sentinel.
+
+    A value whose only reasons are non-blocking check changes passes its data
+    version through; a failed blocking check flags it; anything else rebuilds.
+    """
+    if not reasons:
+        return current_data_version(facts)
+    codes = {r.code for r in reasons}
+    if codes <= CHECK_REASONS:
+        if "check_failed" in codes:
+            return UPSTREAM_FLAGGED
+        if not any(c.blocking for c in facts.checks):
+            return current_data_version(facts)
+    return UPSTREAM_STALE
+
+
+def known_inputs(facts: AssetFacts, upstream: Mapping[str, object]) -> Optional[Dict[str, str]]:
+    """The data version of each dependency when every one is known now, else None."""
+    inputs = {}
+    for dep in facts.deps:
+        status = upstream.get(dep)
+        if not isinstance(status, str):
+            return None
+        inputs[dep] = status
+    return inputs
 
 
 def _code_message(manifest: Manifest, facts: AssetFacts) -> str:
     message = f"code version {manifest.code_version} -> {facts.code_version}"
-    recorded, current = manifest.code_parts, facts.code_parts
-    if recorded and current:
+    recorded, current = dict(manifest.code_parts), dict(facts.code_parts)
+    if facts.code_pinned:  # a pin covers the function's logic; its definition arguments still count
+        recorded = {n: v for n, v in recorded.items() if n.startswith(DEFINITION_PREFIX)}
+    if manifest.code_parts and current:  # a manifest from before parts were recorded names none
         changed = sorted(n for n in set(recorded) | set(current) if recorded.get(n) != current.get(n))
-        named = ["the function itself" if n == "<self>" else n for n in changed]
+        named = [part_label(n) for n in changed]
         if named:
             message += f" ({', '.join(named[:5])}{' …' if len(named) > 5 else ''} changed)"
+    if facts.code_pinned:
+        message += "; the pinned code version covers only the function's logic, its decorator and source arguments still count"
     return message
+
+
+def part_label(name: str) -> str:
+    """How a code part is named to people: ``<self>`` is the function, ``<definition:io_manager>`` io_manager."""
+    if name == "<self>":
+        return "the function itself"
+    if name.startswith(DEFINITION_PREFIX):
+        return name[len(DEFINITION_PREFIX):-1]
+    if name.startswith("<config:"):
+        return f"the config class {name[len('<config:'):-1]}"
+    return name
 
 
 def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorded: Mapping[str, str], sources) -> List[Reason]:
@@ -170,6 +275,8 @@ def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorde
         status = upstream.get(dep)
         if status is UPSTREAM_STALE:
             reasons.append(Reason("upstream_stale", f"{dep} will be rebuilt first"))
+        elif status is UPSTREAM_FLAGGED:
+            reasons.append(Reason("upstream_stale", f"{dep} failed a blocking check and blocks its dependents"))
         elif status is None:
             reasons.append(Reason("upstream_stale", f"{dep} has no materialized value"))
         elif dep in recorded and recorded[dep] != status:
@@ -197,6 +304,6 @@ def plan(
     for key in order:
         f = facts[key]
         reasons = decide(f, status, sources)
-        status[key] = UPSTREAM_STALE if reasons else current_data_version(f)
+        status[key] = upstream_status(f, reasons)
         decisions.append(AssetDecision(f.key, f.partition, reasons))
     return Plan(tuple(decisions))

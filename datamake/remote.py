@@ -117,30 +117,32 @@ class RemoteCache:
         artifacts are downloaded together and verified; ``fetch_action``
         then answers from memory.
         """
-        from .planner import current_data_version, provenance
+        from .planner import UPSTREAM_STALE, decide, known_inputs, provenance, upstream_status
 
-        stale = {d.key for d in scope.plan.decisions if d.stale}
+        stale = [node for node, d in zip(scope.keys, scope.plan.decisions) if d.stale]
         if not stale or not self.available:
             return
         try:
-            remote_manifests = self.store.read_manifests(sorted(stale))
+            remote_manifests = self.store.read_manifests(stale)
         except Exception as exc:  # noqa: BLE001 - any transport failure degrades to local work
             return self._down(exc, local_store)
         self._forward_warnings(local_store)
-        status: Dict[str, Optional[str]] = {k: v for k, v in scope.outside.items() if v is not None}
+        # Walk the scope as make will, with the planner's own decision: a stale asset
+        # whose remote manifest matches the provenance computed now is predicted to be
+        # restored with the remote's data version, which its dependents then see.
+        status: Dict[str, object] = dict(scope.outside)
         predicted: List[Manifest] = []
         for key in scope.keys:
             facts = scope.facts[key]
-            if key not in stale:
-                version = current_data_version(facts)
-                if version is not None:
-                    status[key] = version
+            reasons = decide(facts, status, scope.sources)
+            status[key] = upstream_status(facts, reasons)
+            if status[key] is not UPSTREAM_STALE:
                 continue
             remote = remote_manifests.get(key)
-            if remote is None or any(d not in status for d in facts.deps):
+            inputs = known_inputs(facts, status)
+            if remote is None or inputs is None:
                 continue
-            prov = provenance(facts.key, facts.code_version, {d: status[d] for d in facts.deps},
-                              facts.config_hash, facts.partition)
+            prov = provenance(facts.key, facts.code_version, inputs, facts.config_hash, facts.partition)
             if remote.provenance == prov:
                 predicted.append(remote)
                 status[key] = remote.data_version

@@ -83,7 +83,14 @@ def why_text(info: Dict[str, Any]) -> str:
     origin = {"code": "pinned in code", "pin": "pinned in datamake.pins.toml", "auto": "automatic"}[cv["origin"]]
     lines.append(f"code version: recorded {cv['recorded'] or '-'}, current {cv['current']} ({origin})")
     for part in cv.get("changed_parts", []):
-        what = "the function's own code" if part == "<self>" else part
+        from .planner import DEFINITION_PREFIX, part_label
+
+        if part == "<self>":
+            what = "the function's own code"
+        elif part.startswith(DEFINITION_PREFIX):
+            what = f"its {part_label(part)} argument (decorator or source)"
+        else:
+            what = part_label(part)
         lines.append(f"  changed since the recorded build: {what}")
     if cv["drifted"]:
         lines.append("  note: the source has changed since it was pinned; `datamake unpin` if the change matters")
@@ -94,6 +101,8 @@ def why_text(info: Dict[str, Any]) -> str:
         for i in info["inputs"]:
             mark = "same" if i["recorded"] == i["current"] else "CHANGED"
             lines.append(f"  {i['key']}: recorded {_short(i['recorded'])}, current {_short(i['current'])} ({mark}; {i['state']})")
+    for w in info.get("warnings") or ():
+        lines.append(f"warning: {w}")
     m = info["materialization"]
     if m:
         when = datetime.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M:%S") if m["created"] else "?"

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional, Set
 from ..errors import DatamakeError
 from .. import checks as checks_mod
 from ..manifest import Manifest
-from ..planner import UPSTREAM_STALE, AssetFacts, decide, provenance
+from ..planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
 from ..project import Project, Scope
 from ..results_meta import split as split_metadata
 from .reporters import MultiReporter, Reporter
@@ -172,7 +172,7 @@ class Coordinator:
         if broken:
             return self._settle(AssetOutcome(key, "blocked", error=f"upstream {', '.join(broken)} did not materialize"))
         reasons = decide(facts, self.status, self.scope.sources)
-        if not reasons:
+        if keeps_value(reasons):  # fresh, or only its checks changed or failed: the value stays
             m = facts.manifest
             return self._settle_checked(AssetOutcome(key, "skipped", data_version=m.data_version), m)
         missing = [d for d in facts.deps if self.status.get(d) is None or self.status.get(d) is UPSTREAM_STALE]
@@ -268,6 +268,7 @@ class Coordinator:
             return self._settle(AssetOutcome(key, "failed", seconds=result.seconds, error=result.error,
                                              traceback=result.traceback))
         metadata, logs = split_metadata(result.metadata)
+        metadata = checks_mod.stamp_versions(metadata, self.project.check_versions(facts.key))
         manifest = Manifest(
             key=facts.key,
             code_version=facts.code_version,
@@ -299,8 +300,9 @@ class Coordinator:
         if not checks and checks_mod.CHECKS_KEY not in manifest.metadata:
             return self._settle(outcome, manifest, (), logs)
         fresh = ran is not None
-        if ran is None and checks_mod.needs_rerun(key, manifest.metadata, checks):
-            manifest, ran = checks_mod.recheck(self.store, manifest, checks)
+        versions = self.project.check_versions(self.facts[key].key)
+        if ran is None and checks_mod.needs_rerun(key, manifest.metadata, checks, versions):
+            manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions)
             fresh = True
         quiet = getattr(self.console, "quiet", False)
         for check in ran or ():
