@@ -298,7 +298,19 @@ def _function_text(fn: Any) -> Optional[str]:
     first = code.co_firstlineno
     if not lines or last < first or last > len(lines):
         return None
+    if not hasattr(code, "co_positions") and code.co_name != "<lambda>":
+        last = _block_end(lines, first, last)  # line starts only: take the rest of the indented block
     return "".join(lines[first - 1:last])
+
+
+def _block_end(lines: List[str], first: int, last: int) -> int:
+    indent = len(lines[first - 1]) - len(lines[first - 1].lstrip())
+    while last < len(lines):
+        text = lines[last]
+        if text.strip() and len(text) - len(text.lstrip()) <= indent:
+            break
+        last += 1
+    return last
 
 
 def _code_lines(code: types.CodeType) -> Iterable[Optional[int]]:
@@ -497,8 +509,11 @@ class _Walker:
             return hash_value("bound", obj.__qualname__, self.encoder.encode(owner, path))
         if hasattr(obj, "__wrapped__") and not isinstance(obj, types.ModuleType):
             return self._wrapper(obj, path)
-        if self._where(type(obj)) == "project" and not isinstance(obj, (type, types.ModuleType)):
+        where = self._where(type(obj))
+        if where == "project" and not isinstance(obj, types.ModuleType):
             return hash_value("instance", self.code(type(obj), path), self.encoder.state(obj, path))
+        if where == "installed" and callable(obj) and isinstance(getattr(obj, "__name__", None), str):
+            return f"ext:{type_name(obj)}.{obj.__name__}"  # an installed function-like object (a ufunc)
         return self._importable(obj)
 
     def _named(self, obj: Any, path: str, how: Callable[[Any, str], str]) -> str:
@@ -588,9 +603,10 @@ class _Walker:
         module = sys.modules.get(cls.__module__)
         namespace = vars(module) if module else {}
         bases = [self.code(b, f"{label}.__base__") for b in cls.__mro__[1:] if b is not object]
-        if entry is None:
-            self.warn("class", label, "type without source")
-            return hash_value("class?", cls.__qualname__, bases)
+        if entry is None:  # made by a call (namedtuple, Enum("E", ...)): its attributes
+            attrs = {k: v for k, v in vars(cls).items() if not (k.startswith("__") and k.endswith("__"))
+                     and not _accessor(v)}
+            return hash_value("class?", cls.__qualname__, bases, self._encode_or_warn(attrs, label, "class"))
         digest, names, decorators = entry
         for name in names:
             self._follow(name, namespace)
@@ -633,12 +649,21 @@ class _Walker:
         if label in self.parts or isinstance(value, types.ModuleType):
             return
         if isinstance(value, (types.FunctionType, type)):
-            self.code(value, label)  # records its own part under its qualified name
+            try:
+                self.code(value, label)  # records its own part under its qualified name
+            except Exception:  # noqa: BLE001 - planning must go on; the warning says why
+                self.warn("global", label, type_name(value))
+                self.parts[label] = hash_value("unversionable", type_name(value))
             return
         text = self._encode_or_warn(value, label, "global")
         if text.startswith(("code:ext:", "code:datamake:")):
             return  # installed code: covered by track_packages=
         self.parts[label] = hash_value("const", text) if len(text) < 10_000 else hash_value("const#", hash_bytes(text.encode()))
+
+
+def _accessor(value: Any) -> bool:
+    """A field accessor made for a class (a namedtuple's, a slot's): its name is the content."""
+    return hasattr(type(value), "__get__") and not callable(value) and not isinstance(value, (property, types.FunctionType))
 
 
 def _resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -202,7 +203,7 @@ def test_nested_sets_do_not_depend_on_hash_randomization(tmp_path):
               "print(fingerprint(mod_nested_sets.f, [sys.argv[1]]).version)")
     outputs = {
         subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True,
-                       env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout.strip()
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
         for seed in ("1", "2", "3", "4")
     }
     assert len(outputs) == 1 and len(outputs.pop()) == 16
@@ -482,7 +483,7 @@ def test_callable_assets_have_the_same_version_in_every_process(tmp_path):
               "for a in ('partial_asset', 'instance_asset', 'Job', 'cached_asset')])")
     outputs = {
         subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, check=True,
-                       env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout.strip()
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
         for seed in ("1", "2")
     }
     assert len(outputs) == 1
@@ -524,3 +525,20 @@ def test_two_checkouts_at_different_paths_have_the_same_versions(project, tmp_pa
                           text=True, check=True)
     second = {a["key"]: a["code_version"] for a in json.loads(proc.stdout)["assets"]}
     assert first == second
+
+
+def test_classes_made_by_a_call_are_versioned_by_their_attributes(tmp_path):
+    base = '''
+import collections, enum
+
+Pair = collections.namedtuple("Pair", "a b", defaults=(0,))
+Mode = enum.Enum("Mode", "FAST SLOW")
+VALUE = [Pair(1), Mode.FAST]
+
+def f():
+    return VALUE
+'''
+    check(tmp_path, base, base.replace('"a b"', '"a c"'))
+    check(tmp_path, base, base.replace("defaults=(0,)", "defaults=(1,)"))
+    check(tmp_path, base, base.replace("Mode.FAST]", "Mode.SLOW]"))
+    assert fp(tmp_path, base).warnings == ()
