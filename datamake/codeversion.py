@@ -313,20 +313,20 @@ def _block_end(lines: List[str], first: int, last: int) -> int:
     return last
 
 
-def _code_lines(code: types.CodeType) -> Iterable[Optional[int]]:
+def _line_ends(code: types.CodeType) -> List[int]:
     if hasattr(code, "co_positions"):  # 3.11+: end lines of every instruction
-        return (end for _start, end, _c0, _c1 in code.co_positions())
-    if hasattr(code, "co_lines"):  # 3.10
-        return (line for _s, _e, line in code.co_lines())
+        return [p[1] or 0 for p in code.co_positions()]
+    if hasattr(code, "co_lines"):  # 3.10: line of every instruction
+        return [line or 0 for _s, _e, line in code.co_lines()]
     import dis
 
-    return (line for _offset, line in dis.findlinestarts(code))
+    return [line or 0 for _offset, line in dis.findlinestarts(code)]
 
 
 def _last_line(code: types.CodeType) -> int:
-    last = max((line for line in _code_lines(code) if line is not None), default=0)
+    last = max(_line_ends(code), default=0)
     for const in code.co_consts:
-        if isinstance(const, types.CodeType):
+        if type(const) is types.CodeType:
             last = max(last, _last_line(const))
     return last
 
@@ -444,13 +444,22 @@ class _Walker:
     def __init__(self, roots: Iterable[str], root: Any):
         self.roots = tuple(roots)
         self.root = root
-        self.root_file = _file_of(_unwrap(root))
         self.parts: Dict[str, str] = {}
         self.warnings: List[str] = []
         self.done: Dict[int, str] = {}
         self.keep: List[Any] = []  # objects whose id is memoized stay alive
         self.home: Optional[str] = None  # the asset's own module: its names are not qualified
-        self.encoder = Encoder(self.code, root_variants(self.roots))
+        self._encoder: Optional[Encoder] = None
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder(self.code, root_variants(self.roots))
+        return self._encoder
+
+    @functools.cached_property
+    def root_file(self) -> Optional[str]:
+        return _file_of(_unwrap(self.root))
 
     def warn(self, what: str, name: str, type_: str) -> None:
         sentence = _WARNING.format(what=what, name=name, type=type_)
@@ -487,6 +496,8 @@ class _Walker:
         return digest
 
     def _code(self, obj: Any, path: str) -> Optional[str]:
+        if type(obj) is types.FunctionType:
+            return self._named(obj, path, self._function)
         kind = type(obj).__name__
         if _is_datamake(type(obj)):
             if kind == "AssetDef":
@@ -696,8 +707,16 @@ def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Ite
     installed distributions whose versions the user opted in to.
     """
     walker = _Walker(roots, fn)
-    text = walker._encode_or_warn(fn, "<self>", "callable")
-    walker.parts.setdefault("<self>", hash_value("callable", text))
+    if isinstance(fn, types.FunctionType):  # the common case, directly
+        try:
+            walker.code(fn, "<self>")
+        except Exception:  # noqa: BLE001 - planning goes on; the warning says why
+            walker.warn("callable", "<self>", type_name(fn))
+            walker.parts["<self>"] = hash_value("bytecode", _bytecode_basis(fn.__code__))
+    if "<self>" not in walker.parts:
+        text = walker._encode_or_warn(fn, "<self>", "callable")
+        if "<self>" not in walker.parts:
+            walker.parts["<self>"] = hash_value("callable", text)
     parts = dict(walker.parts)
     for package in packages:
         parts[f"package:{package}"] = _package_version(package)

@@ -44,6 +44,11 @@ def type_name(value: Any) -> str:
 
 def root_variants(roots: Iterable[str]) -> Tuple[str, ...]:
     """Every spelling of each root to replace, longest first (so a nested root wins)."""
+    return _root_variants(tuple(roots))
+
+
+@functools.lru_cache(maxsize=64)
+def _root_variants(roots: Tuple[str, ...]) -> Tuple[str, ...]:
     found: Set[str] = set()
     for root in roots:
         for variant in (root, os.path.abspath(root), os.path.realpath(root)):
