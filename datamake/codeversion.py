@@ -253,7 +253,7 @@ def _module_entry(fn: Any) -> Optional[Entry]:
 
 
 def _class_entry(cls: type) -> Optional[Entry]:
-    """The entry of a class, found in its module file by qualified name (and line on 3.13+)."""
+    """The entry of a class, found in its module file by qualified name."""
     module = sys.modules.get(cls.__module__)
     filename = getattr(module, "__file__", None)
     tree = _module_tree(filename, vars(module)) if filename else None
@@ -266,10 +266,7 @@ def _class_entry(cls: type) -> Optional[Entry]:
         nodes = [n for parent in nodes for n in ast.walk(parent)
                  if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == segment
                  and n is not parent]
-    nodes = [n for n in nodes if isinstance(n, ast.ClassDef)]
-    line = getattr(cls, "__firstlineno__", None)
-    if line is not None and any(_first_line(n) == line for n in nodes):
-        nodes = [n for n in nodes if _first_line(n) == line]
+    nodes = [n for n in nodes if isinstance(n, ast.ClassDef)]  # all of them: the same on every Python
     if not nodes:
         return None
     digest, names, decorators = _entry(nodes)

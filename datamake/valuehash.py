@@ -59,10 +59,10 @@ def _root_variants(roots: Tuple[str, ...]) -> Tuple[str, ...]:
 
 
 def portable_text(text: str, roots: Tuple[str, ...]) -> str:
-    """``text`` with any project root replaced by a placeholder."""
+    """``text`` with any project root (a whole path prefix, not a part of a name) replaced by a placeholder."""
     for root in roots:
         if root in text:
-            text = text.replace(root, PLACEHOLDER)
+            text = re.sub(re.escape(root) + r"(?=[/\\]|$|[^\w.-])", PLACEHOLDER, text)
     return text
 
 
