@@ -36,7 +36,6 @@ Decorator = Tuple[str, str, Tuple[str, ...]]
 Entry = Tuple[str, Tuple[str, ...], Tuple[Decorator, ...]]
 _normalized_cache: Dict[str, Optional[Entry]] = {}
 _cache_dirty = False
-_module_trees: Dict[str, Tuple[str, ast.Module]] = {}
 
 _WARNING = "reads {what} {name} of type {type}, which datamake cannot version; give it a code_version= or pin it"
 
@@ -196,15 +195,16 @@ def _lambda_args(node: ast.Lambda) -> Tuple[str, ...]:
     return tuple(names)
 
 
-def _candidates(tree: ast.AST, code: types.CodeType, line: int, top_only: bool) -> List[ast.AST]:
-    """The definitions in ``tree`` that compiled to ``code``, which starts at ``line``."""
+def _candidates(nodes: Iterable[ast.AST], code: types.CodeType, line: int) -> List[ast.AST]:
+    """The definitions among ``nodes`` that compiled to ``code``, which starts at ``line``
+    (in source order: the same whichever way they were found)."""
     if code.co_name == "<lambda>":
         args = _arg_names(code)
-        nodes = ast.walk(tree)
-        return [n for n in nodes if isinstance(n, ast.Lambda) and n.lineno == line and _lambda_args(n) == args]
-    defs = (ast.FunctionDef, ast.AsyncFunctionDef)
-    nodes = tree.body[:1] if top_only else ast.walk(tree)  # type: ignore[attr-defined]
-    return [n for n in nodes if isinstance(n, defs) and n.name == code.co_name and _first_line(n) == line]
+        found = [n for n in nodes if isinstance(n, ast.Lambda) and n.lineno == line and _lambda_args(n) == args]
+    else:
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        found = [n for n in nodes if isinstance(n, defs) and n.name == code.co_name and _first_line(n) == line]
+    return sorted(found, key=lambda n: n.col_offset)
 
 
 def _first_line(node: Any) -> int:
@@ -219,7 +219,8 @@ def _analyse(source: str, code: types.CodeType) -> Optional[Entry]:
     if raw in _normalized_cache:
         return _normalized_cache[raw]
     try:
-        nodes = _candidates(ast.parse(textwrap.dedent(source)), code, 1, top_only=True)
+        tree = ast.parse(textwrap.dedent(source))
+        nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
         entry = _entry(nodes) if nodes else None
     except SyntaxError:
         entry = None
@@ -228,27 +229,44 @@ def _analyse(source: str, code: types.CodeType) -> Optional[Entry]:
     return entry
 
 
-def _module_tree(filename: str, namespace: Optional[Mapping[str, Any]]) -> Optional[ast.Module]:
-    """The parsed module file (once per process and file content)."""
+class _ModuleSource:
+    """A parsed module file, indexed by the first line of its functions and lambdas (once per process)."""
+
+    def __init__(self, lines: List[str], tree: ast.Module):
+        self.lines = lines
+        self.tree = tree
+        self.by_line: Dict[int, List[ast.AST]] = {}
+        self.classes: Dict[str, Optional[Entry]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Lambda):
+                self.by_line.setdefault(node.lineno, []).append(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.by_line.setdefault(_first_line(node), []).append(node)
+
+
+_modules: Dict[str, _ModuleSource] = {}
+
+
+def _module_source(filename: str, namespace: Optional[Mapping[str, Any]]) -> Optional[_ModuleSource]:
     lines = linecache.getlines(filename, namespace)
     if not lines:
         return None
-    text = "".join(lines)
-    digest = hash_bytes(text.encode())
-    cached = _module_trees.get(filename)
-    if cached is None or cached[0] != digest:
+    cached = _modules.get(filename)
+    if cached is None or cached.lines is not lines:  # linecache hands out the same list until it reloads
         try:
-            cached = _module_trees[filename] = (digest, ast.parse(text))
+            cached = _modules[filename] = _ModuleSource(lines, ast.parse("".join(lines)))
         except SyntaxError:
             return None
-    return cached[1]
+    return cached
 
 
 def _module_entry(fn: Any) -> Optional[Entry]:
     """The entry of ``fn`` found in its whole module file, by line and name or arguments."""
     code = fn.__code__
-    tree = _module_tree(code.co_filename, getattr(fn, "__globals__", None))
-    nodes = _candidates(tree, code, code.co_firstlineno, top_only=False) if tree is not None else []
+    source = _module_source(code.co_filename, getattr(fn, "__globals__", None))
+    if source is None:
+        return None
+    nodes = _candidates(source.by_line.get(code.co_firstlineno, []), code, code.co_firstlineno)
     return _entry(nodes) if nodes else None
 
 
@@ -256,11 +274,17 @@ def _class_entry(cls: type) -> Optional[Entry]:
     """The entry of a class, found in its module file by qualified name."""
     module = sys.modules.get(cls.__module__)
     filename = getattr(module, "__file__", None)
-    tree = _module_tree(filename, vars(module)) if filename else None
-    if tree is None:
+    source = _module_source(filename, vars(module)) if filename else None
+    if source is None:
         return None
+    if cls.__qualname__ not in source.classes:
+        source.classes[cls.__qualname__] = _find_class(source.tree, cls.__qualname__)
+    return source.classes[cls.__qualname__]
+
+
+def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
     nodes: List[ast.AST] = [tree]
-    for segment in cls.__qualname__.split("."):
+    for segment in qualname.split("."):
         if segment == "<locals>":
             continue
         nodes = [n for parent in nodes for n in ast.walk(parent)
@@ -406,8 +430,11 @@ def _installed(real: str) -> bool:
 
 def is_project_file(path: Optional[str], roots: Iterable[str]) -> bool:
     """True for a file under one of ``roots`` that is not part of an installed package."""
-    if not path:
-        return False
+    return bool(path) and _is_project_file(path, tuple(roots))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_project_file(path: str, roots: Tuple[str, ...]) -> bool:
     real = os.path.realpath(path)
     if _installed(real):
         return False

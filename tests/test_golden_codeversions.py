@@ -80,6 +80,22 @@ def factory(k, fn):
 
 closure = factory(3, helper)
 lam = lambda a, b=1: (a + b, helper(a))  # noqa: E731
+multiline_lam = lambda a: (  # noqa: E731
+    a + 1,
+    helper(a),
+)
+
+
+def string_factory(k):
+    def made(x):
+        query = """
+select 1
+"""
+        return helper(x) + k, query
+    return made
+
+
+col0 = string_factory(2)
 
 
 def fstrings(x, width=8):
@@ -163,6 +179,8 @@ GOLDEN = {
     "uses_decorated": "b1489d6d2fd43864",
     "closure": "1b65df361a068c80",
     "lam": "38d4308ca1c0ae00",
+    "multiline_lam": "87b3fa1840e85448",
+    "col0": "46800494b91dd41a",
     "fstrings": "41abf3a7f0f8fa80",
     "slices": "6e8faa870b4cc8e6",
     "comprehensions": "c1a364403efca660",
