@@ -20,6 +20,7 @@ import pathlib
 import re
 import sys
 import types
+import uuid
 from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
 
 from .hashing import hash_bytes
@@ -215,11 +216,20 @@ def _tz_text(tz: Any, when: Any) -> str:
 
 
 def _numpy_array(v: Any) -> Optional[str]:
+    """Arrays and scalars of numpy (when it is loaded), by dtype, shape and bytes."""
     np = sys.modules.get("numpy")
-    if np is None or not isinstance(v, np.ndarray) or v.dtype.hasobject:
+    if np is None or not isinstance(v, (np.ndarray, np.generic)) or v.dtype.hasobject:
         return None
     data = np.ascontiguousarray(v).tobytes()
-    return f"ndarray:{v.dtype.str}:{list(v.shape)}:{hash_bytes(data)}"
+    return f"ndarray:{v.dtype.str}:{list(np.shape(v))}:{hash_bytes(data)}"
+
+
+def _range(enc: Encoder, v: Any, path: str) -> str:
+    return f"{type(v).__name__}:{','.join(enc.encode(x, path) for x in (v.start, v.stop, v.step))}"
+
+
+def _namespace(enc: Encoder, v: Any, path: str) -> str:
+    return f"namespace:{enc.state(v, path)}"
 
 
 _TEXT = {decimal.Decimal: str, fractions.Fraction: lambda f: f"{f.numerator}/{f.denominator}"}
@@ -236,4 +246,8 @@ _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (re.Pattern, Encoder._pattern),
     (pathlib.PurePath, Encoder._path),
     (functools.partial, Encoder._partial),
+    ((range, slice), _range),
+    ((bytearray, uuid.UUID), lambda enc, v, p: f"{type(v).__name__}:{v.hex() if isinstance(v, bytearray) else v}"),
+    (types.SimpleNamespace, _namespace),
+    (type(Ellipsis), lambda enc, v, p: "Ellipsis"),
 )

@@ -141,10 +141,15 @@ VALUES = [
     ("complex in list", "[1j]", "[2j]"),
     ("float repr", "[0.1]", "[0.1 + 2e-17]"),
     ("bool vs int", "[True]", "[1]"),
+    ("range", "range(3)", "range(4)"),
+    ("slice", "[slice(1, 2)]", "[slice(1, 3)]"),
+    ("uuid", "uuid.UUID(int=1)", "uuid.UUID(int=2)"),
+    ("namespace", "types.SimpleNamespace(a=1)", "types.SimpleNamespace(a=2)"),
+    ("bytearray", "bytearray(b'a')", "bytearray(b'b')"),
 ]
 
 VALUE_MODULE = '''
-import dataclasses, datetime, decimal, enum, fractions, functools, pathlib, re
+import dataclasses, datetime, decimal, enum, fractions, functools, pathlib, re, types, uuid
 
 class Color(enum.Enum):
     RED = 1
@@ -541,4 +546,20 @@ def f():
     check(tmp_path, base, base.replace('"a b"', '"a c"'))
     check(tmp_path, base, base.replace("defaults=(0,)", "defaults=(1,)"))
     check(tmp_path, base, base.replace("Mode.FAST]", "Mode.SLOW]"))
+    assert fp(tmp_path, base).warnings == ()
+
+
+def test_numpy_arrays_and_scalars_are_versioned_by_content(tmp_path):
+    pytest.importorskip("numpy")
+    base = '''
+import numpy as np
+
+WEIGHTS = {"w": np.arange(6, dtype="float64").reshape(2, 3), "s": np.int64(3)}
+
+def f(x):
+    return x @ WEIGHTS["w"] * WEIGHTS["s"], np.log(x)
+'''
+    check(tmp_path, base, base.replace("np.arange(6", "np.arange(1, 7"))
+    check(tmp_path, base, base.replace("reshape(2, 3)", "reshape(3, 2)"))
+    check(tmp_path, base, base.replace("np.int64(3)", "np.int64(4)"))
     assert fp(tmp_path, base).warnings == ()
