@@ -20,7 +20,6 @@ import pathlib
 import re
 import sys
 import types
-import uuid
 from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
 
 from .hashing import hash_bytes
@@ -172,6 +171,9 @@ class Encoder:
         array = _numpy_array(v)
         if array is not None:
             return array
+        uuid = sys.modules.get("uuid")  # not imported here: it is slow to import
+        if uuid is not None and isinstance(v, uuid.UUID):
+            return f"UUID:{v}"
         raise Unversionable(type_name(v))
 
     def state(self, v: Any, path: str) -> str:
@@ -247,7 +249,7 @@ _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (pathlib.PurePath, Encoder._path),
     (functools.partial, Encoder._partial),
     ((range, slice), _range),
-    ((bytearray, uuid.UUID), lambda enc, v, p: f"{type(v).__name__}:{v.hex() if isinstance(v, bytearray) else v}"),
+    (bytearray, lambda enc, v, p: f"bytearray:{v.hex()}"),
     (types.SimpleNamespace, _namespace),
     (type(Ellipsis), lambda enc, v, p: "Ellipsis"),
 )
