@@ -563,3 +563,29 @@ def f(x):
     check(tmp_path, base, base.replace("reshape(2, 3)", "reshape(3, 2)"))
     check(tmp_path, base, base.replace("np.int64(3)", "np.int64(4)"))
     assert fp(tmp_path, base).warnings == ()
+
+
+def test_callable_assets_are_fresh_on_the_next_run_and_stale_after_an_edit(project):
+    source = '''
+        import functools
+        from datamake import asset
+
+        def scale(k):
+            return 10 * k
+
+        class Offset:
+            def __init__(self, n):
+                self.n = n
+
+            def __call__(self):
+                return self.n + 1
+
+        scaled = asset(functools.partial(scale, k=2), name="scaled")
+        offset = asset(Offset(3), name="offset")
+    '''
+    project.pipeline(source)
+    assert project.outcomes() == {"scaled": "built", "offset": "built"}
+    assert project.states() == {"scaled": "fresh", "offset": "fresh"}
+    project.pipeline(source.replace("Offset(3)", "Offset(4)").replace("10 * k", "11 * k"))
+    assert project.outcomes() == {"scaled": "built", "offset": "built"}
+    assert project.run("show", "offset", check=True).stdout.strip() == "5"
