@@ -99,7 +99,7 @@ def run(folder: Path, source: str) -> dict:
     return out
 
 
-@settings(max_examples=8)
+@settings(max_examples=8, deadline=None)
 @given(scenarios())
 def test_make_after_any_edit_equals_a_rebuild_from_scratch(scenario):
     assets, target, kind = scenario
