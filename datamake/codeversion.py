@@ -693,12 +693,14 @@ class _Walker:
         text = self._encode_or_warn(value, label, "global")
         if text.startswith(("code:ext:", "code:datamake:")):
             return  # installed code: covered by track_packages=
-        self.parts[label] = hash_value("const", text) if len(text) < 10_000 else hash_value("const#", hash_bytes(text.encode()))
+        big = len(text) >= 10_000
+        self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
 
 
 def _accessor(value: Any) -> bool:
     """A field accessor made for a class (a namedtuple's, a slot's): its name is the content."""
-    return hasattr(type(value), "__get__") and not callable(value) and not isinstance(value, (property, types.FunctionType))
+    kept = (property, types.FunctionType)
+    return hasattr(type(value), "__get__") and not callable(value) and not isinstance(value, kept)
 
 
 def _resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:

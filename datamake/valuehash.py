@@ -3,9 +3,10 @@
 :func:`Encoder.encode` turns a value into a text that depends only on its
 content: not on memory addresses, ``PYTHONHASHSEED`` (sets are sorted), the
 platform, or the folder the project lives in (``roots`` inside strings and
-paths become ``<project>``). Dicts keep their order: it can change a result. Functions, classes and other code met inside a
-value are handed to a callback that versions them as code. A value with no
-canonical form raises :class:`Unversionable`.
+paths become ``<project>``). Dicts keep their order: it can change a result.
+Functions, classes and other code met inside a value are handed to a callback
+that versions them as code. A value with no canonical form raises
+:class:`Unversionable`.
 """
 from __future__ import annotations
 

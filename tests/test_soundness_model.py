@@ -20,8 +20,6 @@ from typing import List, Tuple
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-SHAPES = ("decorated", "dict", "closure", "default", "dataclass", "cached", "plain")
-
 DRIVER = """
 import json
 from datamake import api
@@ -37,34 +35,36 @@ print(json.dumps({
 """
 
 
+# Each shape: (module-level code, expression using ``v``). {c} is the value a real edit changes;
+# {note}, {doc}, {doc8} and {sp} are empty, or a comment, a docstring and a space when reformatted.
+TEMPLATES = {
+    "decorated": ("def deco_{i}(fn):\n    @functools.wraps(fn)\n    def wrapper(x):\n        return fn(x)\n"
+                  "    return wrapper\n\n@deco_{i}\ndef helper_{i}(x):\n    {doc}return x + {c}{note}\n",
+                  "helper_{i}(v)"),
+    "dict": ('TABLE_{i} = {{{note}\n    "k": [{c}, 1],\n    "s": {set},\n}}\n',
+             'v + TABLE_{i}["k"][0] + len(TABLE_{i}["s"])'),
+    "closure": ("def make_{i}(k):\n    {doc}def add(x):\n        return x + k{note}\n    return add\n\n"
+                "ADD_{i} = make_{i}({sp}{c})\n", "ADD_{i}(v)"),
+    "default": ("ADDERS_{i} = []\nfor _n in ({c}, 0):{note}\n    def _f(x, n=_n):\n        {doc8}return x + n\n"
+                "    ADDERS_{i}.append(_f)\n", "ADDERS_{i}[0](v)"),
+    "dataclass": ("@dataclasses.dataclass\nclass Inner_{i}:\n    {doc}k: int{note}\n\n"
+                  "@dataclasses.dataclass\nclass Cfg_{i}:\n    inner: Inner_{i}\n    scale: int = 1\n\n"
+                  "CFG_{i} = Cfg_{i}(Inner_{i}({c}))\n", "v + CFG_{i}.inner.k * CFG_{i}.scale"),
+    "cached": ("@functools.lru_cache(maxsize=None)\ndef cached_{i}(x):\n    {doc}return x * {c}{note}\n",
+               "cached_{i}(v)"),
+    "plain": ("", "v + {c}{note}"),
+}
+SHAPES = tuple(TEMPLATES)
+
+
 def component(shape: str, i: int, c: int, cosmetic: bool) -> Tuple[str, str]:
     """(module-level code, expression using ``v``) of one shape; ``cosmetic`` reformats it."""
-    note = "  # note" if cosmetic else ""
-    doc = '"""Documented."""\n    ' if cosmetic else ""
-    if shape == "decorated":
-        code = (f"def deco_{i}(fn):\n    @functools.wraps(fn)\n    def wrapper(x):\n        return fn(x)\n"
-                f"    return wrapper\n\n@deco_{i}\ndef helper_{i}(x):\n    {doc}return x + {c}{note}\n")
-        return code, f"helper_{i}(v)"
-    if shape == "dict":
-        body = f'{{  # table\n    "k": [{c}, 1],\n    "s": {{"b", "a"}},\n}}' if cosmetic else f'{{"k": [{c}, 1], "s": {{"a", "b"}}}}'
-        return f"TABLE_{i} = {body}\n", f'v + TABLE_{i}["k"][0] + len(TABLE_{i}["s"])'
-    if shape == "closure":
-        code = (f"def make_{i}(k):\n    {doc}def add(x):\n        return x + k{note}\n    return add\n\n"
-                f"ADD_{i} = make_{i}({' ' if cosmetic else ''}{c})\n")
-        return code, f"ADD_{i}(v)"
-    if shape == "default":
-        code = (f"ADDERS_{i} = []\nfor _n in ({c}, 0):{note}\n    def _f(x, n=_n):\n        {doc.replace(chr(10) + '    ', chr(10) + '        ')}return x + n\n"
-                f"    ADDERS_{i}.append(_f)\n")
-        return code, f"ADDERS_{i}[0](v)"
-    if shape == "dataclass":
-        code = (f"@dataclasses.dataclass\nclass Inner_{i}:\n    {doc}k: int{note}\n\n"
-                f"@dataclasses.dataclass\nclass Cfg_{i}:\n    inner: Inner_{i}\n    scale: int = 1\n\n"
-                f"CFG_{i} = Cfg_{i}(Inner_{i}({c}))\n")
-        return code, f"v + CFG_{i}.inner.k * CFG_{i}.scale"
-    if shape == "cached":
-        code = f"@functools.lru_cache(maxsize=None)\ndef cached_{i}(x):\n    {doc}return x * {c}{note}\n"
-        return code, f"cached_{i}(v)"
-    return "", f"v + {c}{note}"
+    doc = '"""Documented."""\n' if cosmetic else ""
+    fill = {"i": i, "c": c, "note": "  # note" if cosmetic else "", "doc": doc.replace("\n", "\n    "),
+            "doc8": doc.replace("\n", "\n        "), "sp": " " if cosmetic else "",
+            "set": '{"b", "a"}' if cosmetic else '{"a", "b"}'}
+    code, use = TEMPLATES[shape]
+    return code.format(**fill), use.format(**fill)
 
 
 def render(assets: List[Tuple[List[int], str, int]], cosmetic: int = -1) -> str:
