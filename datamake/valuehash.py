@@ -175,6 +175,9 @@ class Encoder:
         uuid = sys.modules.get("uuid")  # not imported here: it is slow to import
         if uuid is not None and isinstance(v, uuid.UUID):
             return f"UUID:{v}"
+        logging = sys.modules.get("logging")
+        if logging is not None and isinstance(v, (logging.Logger, logging.LoggerAdapter)):
+            return f"logger:{type_name(v)}:{getattr(v, 'name', '')}"  # logs do not change values
         raise Unversionable(type_name(v))
 
     def state(self, v: Any, path: str) -> str:

@@ -434,7 +434,8 @@ def f():
 
 def test_versionable_code_and_installed_libraries_give_no_warning(tmp_path):
     base = VALUE_MODULE.format(value="{'a': scale, 'p': pathlib.Path('x'), 'c': Color.RED}")
-    base += "\nimport json\n\ndef g():\n    return json.dumps(f()), re.compile, Point(1, 2), dataclasses.asdict\n"
+    base += "\nimport json, logging\nlog = logging.getLogger('pipe')\n\ndef g():\n"
+    base += "    log.info('g')\n    return json.dumps(f()), re.compile, Point(1, 2), dataclasses.asdict\n"
     assert fp(tmp_path, base, "g").warnings == ()
 
 
