@@ -388,16 +388,15 @@ def _codeversion_warns() -> bool:
 @pytest.mark.skipif(not _codeversion_warns(), reason="this codeversion reports no warnings")
 def test_code_version_warnings_are_shown_once_by_status_make_and_why(project):
     project.pipeline("""
+        import sqlite3
+
         from datamake import asset
 
-        class Registry:
-            pass
-
-        REGISTRY = Registry()
+        REGISTRY = sqlite3.connect(":memory:")  # a connection has no content datamake can version
 
         @asset
         def uses_global():
-            return str(type(REGISTRY).__name__)
+            return REGISTRY.execute("select 1").fetchone()[0]
     """)
     data = project.json("status")
     assert [a["key"] for a in data["assets"]] == ["uses_global"]
