@@ -1,0 +1,149 @@
+"""Bad input gets exit code 2 and a message that names the culprit and says how to fix it.
+
+Every test here feeds the real ``datamake`` command (in-process, through click's runner) a
+wrong ``datamake.toml``, pins file, asset config, definition or command-line argument, and
+checks the exit code, that stderr names the file/key or asset/argument, that a hint is
+given, and that no Python traceback leaks out.
+"""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from datamake.cli import main
+
+PIPELINE = """\
+from datamake import asset, resource
+
+db = resource("db", lambda **settings: settings)
+
+@asset
+def raw():
+    return [3, 1, 2]
+"""
+
+
+def write(root: Path, relpath: str, text: str) -> Path:
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def project(root: Path, toml_extra: str = "", pipeline: str = PIPELINE) -> Path:
+    write(root, "pipeline.py", pipeline)
+    return write(root, "datamake.toml", '[project]\ndefinitions = "pipeline.py"\n' + textwrap.dedent(toml_extra))
+
+
+def run(root: Path, *args: str):
+    return CliRunner().invoke(main, ["-C", str(root), *args])
+
+
+def assert_user_error(result, *fragments: str) -> str:
+    """Exit 2, every fragment in the message, a hint, and no traceback."""
+    text = result.output
+    assert result.exit_code == 2, f"exit {result.exit_code}, expected 2:\n{text}\n{result.exception!r}"
+    assert "datamake: error:" in text, text
+    assert "Traceback" not in text, text
+    for fragment in fragments:
+        assert fragment in text, f"{fragment!r} not in:\n{text}"
+    assert "hint:" in text, f"no hint in:\n{text}"
+    return text
+
+
+@pytest.fixture(autouse=True)
+def _no_bytecode(monkeypatch):
+    monkeypatch.setattr("sys.dont_write_bytecode", True)
+
+
+# -- 1. datamake.toml ---------------------------------------------------------------------------
+
+CONFIG_PIPELINE = """\
+from dataclasses import dataclass
+from datamake import asset
+
+@dataclass
+class Cfg:
+    n: int = 1
+
+@asset(config=Cfg)
+def a(config):
+    return config.n
+"""
+
+
+def test_config_entry_that_is_not_a_table(tmp_path):
+    toml = project(tmp_path, "[config]\na = 3\n", pipeline=CONFIG_PIPELINE)
+    assert_user_error(run(tmp_path, "status"), str(toml), "[config] a", "must be a table", "[config.a]")
+
+
+def test_storage_root_that_is_a_regular_file(tmp_path):
+    toml = project(tmp_path, '[storage]\nroot = "notes.txt"\n')
+    write(tmp_path, "notes.txt", "not a folder")
+    assert_user_error(run(tmp_path, "make"), str(toml), "[storage] root", "is a file", "expected a folder")
+
+
+def test_config_file_that_is_not_utf8(tmp_path):
+    project(tmp_path)
+    toml = tmp_path / "datamake.toml"
+    toml.write_bytes(b'[project]\ndefinitions = "pipeline.py"\n# caf\xe9 latin-1\n')
+    assert_user_error(run(tmp_path, "status"), str(toml), "not UTF-8", "line 3", "UTF-8")
+
+
+def test_resource_settings_that_are_not_a_table(tmp_path):
+    toml = project(tmp_path, '[resources]\ndb = "x"\n')
+    assert_user_error(run(tmp_path, "status"), str(toml), "[resources] db", "must be a table", "[resources.db]")
+
+
+def test_settings_for_an_unknown_resource(tmp_path):
+    toml = project(tmp_path, '[resources.dbb]\npath = "x.db"\n')
+    assert_user_error(run(tmp_path, "status"), str(toml), "[resources.dbb]", "did you mean 'db'?")
+
+
+def test_empty_definitions(tmp_path):
+    write(tmp_path, "pipeline.py", PIPELINE)
+    toml = write(tmp_path, "datamake.toml", '[project]\ndefinitions = ""\n')
+    assert_user_error(run(tmp_path, "status"), str(toml), "[project] definitions", "empty", "pipeline.py")
+
+
+def test_storage_root_with_an_unknown_protocol(tmp_path):
+    toml = project(tmp_path, '[storage]\nroot = "foo://x"\n')
+    assert_user_error(run(tmp_path, "make"), str(toml), "[storage] root", "unknown protocol 'foo://'")
+
+
+def test_remote_with_a_misspelled_protocol_is_rejected_when_the_file_loads(tmp_path):
+    toml = project(tmp_path, '[cache]\nremote = "s4://bucket/datamake"\n')
+    text = assert_user_error(run(tmp_path, "make"), str(toml), "[cache] remote", "unknown protocol 's4://'",
+                             "did you mean 's3://'?")
+    assert "built" not in text
+    assert not (tmp_path / ".datamake").exists() or not any((tmp_path / ".datamake").rglob("*.json"))
+
+
+def test_remote_whose_filesystem_package_is_missing_says_what_to_install(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    toml = project(tmp_path, '[cache]\nremote = "gcs://bucket/datamake"\n')
+    assert_user_error(run(tmp_path, "status"), str(toml), "[cache] remote", "gcsfs", "pip install")
+
+
+@pytest.mark.parametrize("form", ["{dir}/team-cache", "file://{dir}/team-cache"])
+def test_push_to_a_local_folder_remote(tmp_path, form):
+    shared = tmp_path / "mnt"
+    shared.mkdir()
+    remote = form.format(dir=shared.as_posix())
+    project(tmp_path / "p", f'[cache]\nremote = "{remote}"\n')
+    assert run(tmp_path / "p", "make").exit_code == 0
+    pushed = run(tmp_path / "p", "push")
+    assert pushed.exit_code == 0, pushed.output
+    assert "pushed   raw" in pushed.output
+    # a teammate with an empty store restores it from the shared folder instead of computing it
+    project(tmp_path / "q", f'[cache]\nremote = "{remote}"\n')
+    pulled = run(tmp_path / "q", "pull")
+    assert pulled.exit_code == 0, pulled.output
+    assert "pulled   raw" in pulled.output
