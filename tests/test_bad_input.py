@@ -147,3 +147,38 @@ def test_push_to_a_local_folder_remote(tmp_path, form):
     pulled = run(tmp_path / "q", "pull")
     assert pulled.exit_code == 0, pulled.output
     assert "pulled   raw" in pulled.output
+
+
+# -- 2. the pins file ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, fragment", [
+    ("pins = 3\n", "'pins' must be a table"),
+    ('[pins]\nraw = "1"\n', "[pins] 'raw' must be a table with code_version"),
+])
+def test_malformed_pins_file(tmp_path, content, fragment):
+    project(tmp_path)
+    pins = write(tmp_path, "datamake.pins.toml", content)
+    assert_user_error(run(tmp_path, "status"), str(pins), fragment)
+
+
+def test_pins_file_that_is_not_utf8(tmp_path):
+    project(tmp_path)
+    pins = tmp_path / "datamake.pins.toml"
+    pins.write_bytes(b'[pins]\nraw = { code_version = "caf\xe9" }\n')
+    assert_user_error(run(tmp_path, "status"), str(pins), "not UTF-8")
+
+
+def test_pin_rewrites_non_bmp_text_so_that_it_reads_back(tmp_path):
+    project(tmp_path, pipeline=PIPELINE + '\n@asset\ndef other(raw):\n    return len(raw)\n')
+    pins = write(tmp_path, "datamake.pins.toml", '[pins]\nraw = { code_version = "v2 \U0001d518 \u2713", source = "s" }\n')
+    done = run(tmp_path, "pin", "other")
+    assert done.exit_code == 0, done.output
+    assert "\U0001d518" in pins.read_text(encoding="utf-8")
+    listed = run(tmp_path, "ls", "--json")
+    assert listed.exit_code == 0, listed.output
+    import json
+
+    versions = {row["key"]: row["code_version"] for row in json.loads(listed.output)["assets"]}
+    assert versions["raw"].startswith("v2 \U0001d518 \u2713")
+    assert run(tmp_path, "unpin", "other").exit_code == 0
+    assert "\U0001d518" in pins.read_text(encoding="utf-8")
