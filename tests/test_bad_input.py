@@ -182,3 +182,57 @@ def test_pin_rewrites_non_bmp_text_so_that_it_reads_back(tmp_path):
     assert versions["raw"].startswith("v2 \U0001d518 \u2713")
     assert run(tmp_path, "unpin", "other").exit_code == 0
     assert "\U0001d518" in pins.read_text(encoding="utf-8")
+
+
+# -- 3. asset config ----------------------------------------------------------------------------
+
+TYPED_CONFIG = """\
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+from datamake import asset
+
+@dataclass
+class Window:
+    days: int = 7
+
+@dataclass
+class Cfg:
+    n: int = 1
+    tags: List[str] = field(default_factory=list)
+    limits: Dict[str, int] = field(default_factory=dict)
+    window: Window = field(default_factory=Window)
+    cap: Optional[float] = None
+
+@asset(config=Cfg)
+def clean(config):
+    return [config.n, config.tags, config.limits, config.cap]
+"""
+
+
+@pytest.mark.parametrize("toml, field, expected, value", [
+    ("n = true", "'n'", "expected int", "True"),
+    ('tags = ["a", 2]', "'tags[1]'", "expected str", "2"),
+    ('limits = { eu = "many" }', "'limits['eu']'", "expected int", "'many'"),
+    ('window = { days = "7" }', "'window.days'", "expected int", "'7'"),
+    ('window = 7', "'window'", "expected Window", "7"),
+    ('cap = "lots"', "'cap'", "expected Optional[float]", "'lots'"),
+])
+def test_asset_config_of_the_wrong_type(tmp_path, toml, field, expected, value):
+    project(tmp_path, f"[config.clean]\n{toml}\n", pipeline=TYPED_CONFIG)
+    assert_user_error(run(tmp_path, "status"), "asset 'clean'", f"field {field}", expected, value,
+                      "[config.clean]")
+
+
+def test_asset_config_of_the_right_types_builds(tmp_path):
+    project(tmp_path, '[config.clean]\nn = 2\ntags = ["a"]\nlimits = { eu = 3 }\ncap = 1\n', pipeline=TYPED_CONFIG)
+    made = run(tmp_path, "make")
+    assert made.exit_code == 0, made.output
+    shown = run(tmp_path, "show", "clean")
+    assert shown.exit_code == 0, shown.output
+    assert "[2, ['a'], {'eu': 3}, 1.0]" in shown.output, shown.output
+
+
+def test_wrong_element_type_on_the_command_line(tmp_path):
+    project(tmp_path, pipeline=TYPED_CONFIG)
+    assert_user_error(run(tmp_path, "status", "--config", 'clean.tags=["a", 2]'), "asset 'clean'", "field 'tags[1]'",
+                      "expected str", "2")
