@@ -236,3 +236,118 @@ def test_wrong_element_type_on_the_command_line(tmp_path):
     project(tmp_path, pipeline=TYPED_CONFIG)
     assert_user_error(run(tmp_path, "status", "--config", 'clean.tags=["a", 2]'), "asset 'clean'", "field 'tags[1]'",
                       "expected str", "2")
+
+
+# -- 4. definitions -----------------------------------------------------------------------------
+
+def _pipeline(body: str) -> str:
+    return "from datamake import asset, source\n\n@asset\ndef orders():\n    return [1, 2, 3]\n\n" + textwrap.dedent(body)
+
+
+def test_deps_given_as_one_string_is_that_key(tmp_path):
+    project(tmp_path, pipeline=_pipeline("""
+        @asset(deps="orders")
+        def audit():
+            return "checked"
+    """))
+    made = run(tmp_path, "ls", "--json")
+    assert made.exit_code == 0, made.output
+    import json
+
+    rows = {r["key"]: r for r in json.loads(made.output)["assets"]}
+    assert rows["audit"]["deps"] == ["orders"]
+    assert "o" not in rows  # not the letters of "orders"
+
+
+@pytest.mark.parametrize("body, fragments", [
+    ("""
+        @asset(ins={"order": "orders"})
+        def total(orders_table):
+            return sum(orders_table)
+     """, ["asset 'total'", "ins=", "'order'", "does not have"]),
+    ("""
+        @asset
+        async def fetch():
+            return 1
+     """, ["asset 'fetch'", "async", "asyncio.run"]),
+    ("""
+        from dataclasses import dataclass
+
+        @dataclass
+        class Cfg:
+            n: int = 1
+
+        @asset(config=Cfg)
+        def scaled(orders):
+            return orders
+     """, ["asset 'scaled'", "config=", "no parameter named 'config'", "def scaled(orders, config)"]),
+    ("""
+        @asset
+        class Report:
+            pass
+     """, ["@asset", "class Report", "function"]),
+    ("""
+        @asset(deps=[42])
+        def odd():
+            return 1
+     """, ["asset 'odd'", "deps=", "42"]),
+])
+def test_definition_errors_name_the_asset_and_the_argument(tmp_path, body, fragments):
+    project(tmp_path, pipeline=_pipeline(body))
+    assert_user_error(run(tmp_path, "status"), *fragments)
+
+
+def test_key_prefix_as_a_list_of_segments(tmp_path):
+    project(tmp_path, pipeline=_pipeline("""
+        @asset(key_prefix=["s3", "core"])
+        def events(orders):
+            return len(orders)
+    """))
+    made = run(tmp_path, "make", "s3/core/events")
+    assert made.exit_code == 0, made.output
+    shown = run(tmp_path, "show", "s3/core/events")
+    assert shown.exit_code == 0 and "3" in shown.output, shown.output
+
+
+def test_a_source_in_deps_is_its_key(tmp_path):
+    write(tmp_path, "data/orders.csv", "id\n1\n")
+    project(tmp_path, pipeline=_pipeline("""
+        raw_csv = source("data/orders.csv", name="orders_csv")
+
+        @asset(deps=[raw_csv])
+        def audit():
+            return "checked"
+    """))
+    made = run(tmp_path, "make", "audit")
+    assert made.exit_code == 0, made.output
+    write(tmp_path, "data/orders.csv", "id\n1\n2\n")
+    status = run(tmp_path, "status", "audit", "--json")
+    import json
+
+    reasons = {a["key"]: [r["code"] for r in a["reasons"]] for a in json.loads(status.output)["assets"]}
+    assert reasons["audit"] == ["source_changed"], status.output
+
+
+def test_the_documented_source_example_works(tmp_path):
+    """docs/versioning.md: ``orders_csv = source("data/orders.csv")`` then ``def raw_orders(orders_csv)``."""
+    write(tmp_path, "data/orders.csv", "id\n1\n2\n")
+    project(tmp_path, pipeline="""\
+        from datamake import asset, source
+
+        orders_csv = source("data/orders.csv")
+
+        @asset
+        def raw_orders(orders_csv):
+            with open(orders_csv) as f:
+                return f.read().splitlines()
+
+        @asset
+        def count(orders):          # the key (the file's stem) still works as a parameter name
+            with open(orders) as f:
+                return len(f.read().splitlines()) * 10
+    """)
+    made = run(tmp_path, "make")
+    assert made.exit_code == 0, made.output
+    shown = run(tmp_path, "show", "raw_orders")
+    assert "['id', '1', '2']" in shown.output, shown.output
+    assert "30" in run(tmp_path, "show", "count").output
