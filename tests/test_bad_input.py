@@ -351,3 +351,63 @@ def test_the_documented_source_example_works(tmp_path):
     shown = run(tmp_path, "show", "raw_orders")
     assert "['id', '1', '2']" in shown.output, shown.output
     assert "30" in run(tmp_path, "show", "count").output
+
+
+# -- 5, 6. partitions on the command line -------------------------------------------------------
+
+PARTITIONED = """\
+from datamake import DailyPartitions, HourlyPartitions, asset
+
+@asset(partitions=DailyPartitions(start="2024-01-01", end="2024-01-21"), io_manager="json")
+def p(context):
+    return context.partition_key
+
+@asset(partitions=HourlyPartitions(start="2024-01-01", end="2024-01-03"), io_manager="json")
+def h(context):
+    return context.partition_key
+"""
+
+
+def test_log_of_one_partition(tmp_path):
+    project(tmp_path, pipeline=PARTITIONED)
+    assert run(tmp_path, "make", "p", "-p", "2024-01-01...2024-01-02").exit_code == 0
+    logged = run(tmp_path, "log", "p", "-p", "2024-01-01")
+    assert logged.exit_code == 0, logged.output
+    assert "built" in logged.output and "[2024-01-01]" in logged.output
+    assert "2024-01-02" not in logged.output
+    import json
+
+    data = json.loads(run(tmp_path, "log", "p", "-p", "2024-01-02", "--json").output)
+    assert [(m["kind"], m["partition"]) for m in data["materializations"]] == [("built", "2024-01-02")]
+    assert run(tmp_path, "log", "p", "-p", "2024-01-09").output.strip().endswith("no materializations recorded")
+
+
+@pytest.mark.parametrize("spec, bad", [
+    ("2024-01-05...2024-1-9", "end '2024-1-9'"),
+    ("2024-1-5...2024-01-09", "start '2024-1-5'"),
+    ("2024-01-05...2024-01-32", "end '2024-01-32'"),
+    ("2024-01-05...tomorrow", "end 'tomorrow'"),
+])
+def test_malformed_range_end_is_rejected(tmp_path, spec, bad):
+    project(tmp_path, pipeline=PARTITIONED)
+    text = assert_user_error(run(tmp_path, "make", "p", "-p", spec), spec, bad, "YYYY-MM-DD")
+    assert "built" not in text
+    assert not list((tmp_path / ".datamake").rglob("manifests/p/*/*.json"))
+
+
+def test_only_malformed_ranges_are_rejected(tmp_path):
+    project(tmp_path, pipeline=PARTITIONED)
+    import json
+
+    assert_user_error(run(tmp_path, "status", "h", "-p", "2024-01-02...2024-01-02-9"), "end '2024-01-02-9'",
+                      "YYYY-MM-DD-HH:MM")
+
+    def selected(*args):
+        out = run(tmp_path, "status", "--json", *args)
+        assert out.exit_code == 0, out.output
+        return [a["partition"] for a in json.loads(out.output)["assets"] if a["partition"]]
+
+    assert selected("p", "-p", "2024-01-05...2024-01-09") == [f"2024-01-0{d}" for d in range(5, 10)]
+    assert selected("p", "-p", "2024-01-19...") == ["2024-01-19", "2024-01-20"]
+    assert len(selected("h", "-p", "2024-01-02...2024-01-02")) == 24
+    assert selected("h", "-p", "2024-01-02-22:00...2024-01-02-23") == ["2024-01-02-22:00", "2024-01-02-23:00"]
