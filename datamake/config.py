@@ -217,7 +217,7 @@ def _check_protocol(path: str, where: str, url: str) -> None:
             raise ConfigError(
                 f"{path}: {where} = {url!r}: unknown protocol '{protocol}://'",
                 hint=(f"did you mean '{close[0]}://'?" if close else None)
-                or f"expected a local path or an fsspec URL such as s3://bucket/prefix, gs://bucket/prefix or file:///path",
+                or "expected a local path or an fsspec URL such as s3://bucket/prefix, gs://bucket/prefix or file:///path",
             )
         module = impl["class"].split(".", 1)[0]
         try:

@@ -7,7 +7,6 @@ given, and that no Python traceback leaks out.
 """
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
