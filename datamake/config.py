@@ -202,12 +202,15 @@ def _check_protocol(path: str, where: str, url: str) -> None:
     The backend is not imported (a no-op command must not pay for s3fs): a protocol is known when
     fsspec lists it, and installed when its module can be found.
     """
+    protocols = [p for p in _protocols(url) if p]
+    if not protocols:
+        return  # a plain local path: nothing to import
     import importlib.util
 
     from fsspec.registry import known_implementations, registry
 
-    for protocol in _protocols(url):
-        if not protocol or protocol in registry:
+    for protocol in protocols:
+        if protocol in registry:
             continue
         impl = known_implementations.get(protocol)
         if impl is None:
