@@ -56,9 +56,14 @@ def _from_text(value: str, target: Any, where: str, expected: str) -> Any:
         raise _Mismatch(where, expected, value) from None
 
 
-def _check(value: Any, annotation: Any, where: str, text: bool) -> Any:
+def _check(value: Any, annotation: Any, where: str, text: bool, widen: Optional[bool] = None) -> Any:
     """``value`` checked against ``annotation`` (recursively: lists, tuples, sets, dicts, Optional,
-    Union, Literal, nested dataclasses); ``text`` converts a string for a non-string type first."""
+    Union, Literal, nested dataclasses); ``text`` converts a string for a non-string type first.
+
+    A whole number for a float is made a float only for a plain top-level float field (``widen``,
+    default ``text``): inside containers and unions it is kept as written, as it always was, so
+    configs that were accepted before keep their hash."""
+    widen = text if widen is None else widen
     if isinstance(annotation, str):  # an annotation that could not be resolved: best effort by name
         annotation = _BASIC.get(annotation, Any)
     if annotation is Any or annotation is typing.Any:
@@ -72,7 +77,7 @@ def _check(value: Any, annotation: Any, where: str, text: bool) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _check(value, arg, where, text)
+                return _check(value, arg, where, text, widen=False)
             except _Mismatch:
                 continue
         raise _Mismatch(where, _type_name(annotation), value)
@@ -84,9 +89,7 @@ def _check(value: Any, annotation: Any, where: str, text: bool) -> Any:
     if text and isinstance(value, str) and target is not str and isinstance(target, type):
         value = _from_text(value, target, where, _type_name(annotation))
     if target is float and isinstance(value, int) and not isinstance(value, bool):
-        # a whole number for a float field: converted at the top (as always), kept as written inside
-        # containers, so that configs that already passed keep their hash
-        return float(value) if text else value
+        return float(value) if widen else value
     if target is int and isinstance(value, bool):
         raise _Mismatch(where, "int (true/false is not an integer)", value)
     if dataclasses.is_dataclass(target) and isinstance(target, type):

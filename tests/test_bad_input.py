@@ -187,7 +187,7 @@ def test_pin_rewrites_non_bmp_text_so_that_it_reads_back(tmp_path):
 
 TYPED_CONFIG = """\
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 from datamake import asset
 
 @dataclass
@@ -201,10 +201,11 @@ class Cfg:
     limits: Dict[str, int] = field(default_factory=dict)
     window: Window = field(default_factory=Window)
     cap: Optional[float] = None
+    pair: Tuple[int, int] = (0, 0)
 
 @asset(config=Cfg)
 def clean(config):
-    return [config.n, config.tags, config.limits, config.cap]
+    return [config.n, config.tags, config.limits, config.cap, config.pair]
 """
 
 
@@ -223,12 +224,13 @@ def test_asset_config_of_the_wrong_type(tmp_path, toml, field, expected, value):
 
 
 def test_asset_config_of_the_right_types_builds(tmp_path):
-    project(tmp_path, '[config.clean]\nn = 2\ntags = ["a"]\nlimits = { eu = 3 }\ncap = 1\n', pipeline=TYPED_CONFIG)
+    project(tmp_path, '[config.clean]\nn = 2\ntags = ["a"]\nlimits = { eu = 3 }\ncap = 1.5\npair = [1, 2]\n',
+            pipeline=TYPED_CONFIG)
     made = run(tmp_path, "make")
     assert made.exit_code == 0, made.output
     shown = run(tmp_path, "show", "clean")
     assert shown.exit_code == 0, shown.output
-    assert "[2, ['a'], {'eu': 3}, 1.0]" in shown.output, shown.output
+    assert "[2, ['a'], {'eu': 3}, 1.5, (1, 2)]" in shown.output, shown.output
 
 
 def test_wrong_element_type_on_the_command_line(tmp_path):
