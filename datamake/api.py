@@ -316,11 +316,18 @@ def _open_history(project: Project):
 
 
 def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = None, limit: int = 20,
-        every: bool = False) -> Dict[str, Any]:
+        every: bool = False, partition: Optional[str] = None) -> Dict[str, Any]:
     """Recent runs; or one asset's materializations (``key``); or one run's events (``run_id``).
 
-    ``every`` also lists an asset's ``skipped`` and ``started`` events.
+    ``every`` also lists an asset's ``skipped`` and ``started`` events; ``partition`` narrows
+    a partitioned asset's history to one partition.
     """
+    if partition is not None:
+        if key is None:
+            from .errors import SelectionError
+
+            raise SelectionError("--partition needs an asset", hint="datamake log ASSET -p KEY")
+        check_partition_arg(project, key, partition, "log")
     from .history import MATERIALIZATIONS
 
     history = _open_history(project)
@@ -338,12 +345,31 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
             return {"run": run, "events": history.events(run_id=run_id)}
         if key is not None:
             kinds = (*MATERIALIZATIONS, "skipped", "started") if every else MATERIALIZATIONS
-            rows = history.materializations(key, limit, kinds) if history is not None else []
-            return {"asset": key, "materializations": rows}
+            if history is None:
+                rows = []
+            elif partition is None:
+                rows = history.materializations(key, limit, kinds)
+            else:
+                rows = _partition_rows(history, key, partition, limit, kinds)
+            data = {"asset": key, "materializations": rows}
+            if partition is not None:
+                data["partition"] = partition
+            return data
         return {"runs": history.runs(limit) if history is not None else []}
     finally:
         if history is not None:
             history.close()
+
+
+def _partition_rows(history, key: str, partition: str, limit: int, kinds) -> List[Dict[str, Any]]:
+    """The newest ``limit`` history rows of one partition of ``key`` (events record key and partition apart)."""
+    asked = max(limit * 4, 64)
+    while True:
+        rows = history.materializations(key, asked, kinds)
+        mine = [r for r in rows if r.get("partition") == partition]
+        if len(mine) >= limit or len(rows) < asked:
+            return mine[:limit]
+        asked *= 4
 
 
 def prune_log(project: Project, older_than: str) -> Dict[str, Any]:

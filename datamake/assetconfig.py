@@ -1,8 +1,10 @@
 """Asset config: dataclass-typed settings from datamake.toml and ``--config``, validated."""
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
+import types
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -12,37 +14,159 @@ from .hashing import hash_value
 CONFIG_PARAM = "config"
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Convert a command-line string to the field's type; check other values' types."""
-    if isinstance(annotation, str):  # postponed annotations: best effort by name
-        annotation = {"int": int, "float": float, "str": str, "bool": bool}.get(annotation, Any)
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
+_BASIC = {"int": int, "float": float, "str": str, "bool": bool}
+_UNION_TYPES = (typing.Union,) + ((types.UnionType,) if hasattr(types, "UnionType") else ())
+
+
+def _type_name(annotation: Any) -> str:
+    """How a field's type is shown to the user: ``int``, ``list[str]``, ``Optional[int]``."""
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _kind(value: Any) -> str:
+    for t, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+                    (dict, "a table"), (list, "an array")):
+        if isinstance(value, t):
+            return name
+    return type(value).__name__
+
+
+class _Mismatch(Exception):
+    """A value does not fit a type: raised inside the check, turned into one ConfigError at the field."""
+
+    def __init__(self, where: str, expected: str, value: Any):
+        super().__init__(where)
+        self.where, self.expected, self.value = where, expected, value
+
+
+def _from_text(value: str, target: Any, where: str, expected: str) -> Any:
+    """A command-line (or TOML string) value converted to a non-string field type."""
+    text = value.strip()
+    if target is bool:
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise _Mismatch(where, "true or false", value)
+    try:
+        return target(text) if target in (int, float) else json.loads(text)
+    except (ValueError, TypeError):
+        raise _Mismatch(where, expected, value) from None
+
+
+def _check(value: Any, annotation: Any, where: str, text: bool, widen: Optional[bool] = None) -> Any:
+    """``value`` checked against ``annotation`` (recursively: lists, tuples, sets, dicts, Optional,
+    Union, Literal, nested dataclasses); ``text`` converts a string for a non-string type first.
+
+    A whole number for a float is made a float only for a plain top-level float field (``widen``,
+    default ``text``): inside containers and unions it is kept as written, as it always was, so
+    configs that were accepted before keep their hash."""
+    widen = text if widen is None else widen
+    if isinstance(annotation, str):  # an annotation that could not be resolved: best effort by name
+        annotation = _BASIC.get(annotation, Any)
+    if annotation is Any or annotation is typing.Any:
         return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in _UNION_TYPES:
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check(value, arg, where, text, widen=False)
+            except _Mismatch:
+                continue
+        raise _Mismatch(where, _type_name(annotation), value)
+    if origin is typing.Literal:
+        if any(value == a and type(value) is type(a) for a in args):
+            return value
+        raise _Mismatch(where, "one of " + ", ".join(repr(a) for a in args), value)
     target = origin or annotation
-    if isinstance(value, str) and target is not str:
-        text = value.strip()
-        if target is bool:
-            if text.lower() in ("true", "1", "yes", "on"):
-                return True
-            if text.lower() in ("false", "0", "no", "off"):
-                return False
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        try:
-            value = target(text) if target in (int, float) else json.loads(text)
-        except (ValueError, TypeError):
-            raise ConfigError(f"{where}: expected {getattr(target, '__name__', target)}, got {value!r}") from None
+    if text and isinstance(value, str) and target is not str and isinstance(target, type):
+        value = _from_text(value, target, where, _type_name(annotation))
     if target is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        return float(value) if widen else value
+    if target is int and isinstance(value, bool):
+        raise _Mismatch(where, "int (true/false is not an integer)", value)
+    if dataclasses.is_dataclass(target) and isinstance(target, type):
+        if isinstance(value, target):
+            return value
+        if not isinstance(value, dict):
+            raise _Mismatch(where, f"{target.__name__} (a table of its fields)", value)
+        return _build(target, value, where)
+    container = _CONTAINERS.get(target)
+    if container is not None:
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise _Mismatch(where, _type_name(annotation), value)
+        items = list(value)
+        if target is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(items) != len(args):
+                raise _Mismatch(where, f"{_type_name(annotation)} ({len(args)} items)", value)
+            checked = [_check(v, t, f"{where}[{i}]", False) for i, (v, t) in enumerate(zip(items, args))]
+        else:
+            element = args[0] if args else Any
+            checked = [_check(v, element, f"{where}[{i}]", False) for i, v in enumerate(items)]
+        if isinstance(value, container) and all(c is v for c, v in zip(checked, items)):
+            return value
+        return container(checked)
+    if target is dict or _is_mapping(target):
+        if not isinstance(value, dict):
+            raise _Mismatch(where, _type_name(annotation), value)
+        key_type, value_type = args if len(args) == 2 else (Any, Any)
+        return {_check(k, key_type, f"{where} key {k!r}", False): _check(v, value_type, f"{where}[{k!r}]", False)
+                for k, v in value.items()}
     if isinstance(target, type) and not isinstance(value, target):
-        raise ConfigError(f"{where}: expected {target.__name__}, got {type(value).__name__} {value!r}")
+        raise _Mismatch(where, _type_name(annotation), value)
     return value
 
 
-def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
-    """An instance of the dataclass ``cls`` from ``values``; ConfigError names the field."""
+def _is_mapping(origin: Any) -> bool:
+    return isinstance(origin, type) and issubclass(origin, collections.abc.Mapping)
+
+
+# sequence and set types a TOML array (or a JSON list from --config) can fill
+_CONTAINERS = {list: list, tuple: tuple, set: set, frozenset: frozenset,
+               collections.abc.Sequence: list, collections.abc.MutableSequence: list,
+               collections.abc.Set: frozenset, collections.abc.MutableSet: set}
+
+
+def _hints(cls: type) -> Dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - a name the annotations use is not importable here: use them as written
+        return dict(getattr(cls, "__annotations__", {}))
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls) if fields else {}
+    hints = _hints(cls) if fields else {}
+    kwargs: Dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in fields:
+            raise _Unknown(f"{where}.{name}", name, list(fields))
+        kwargs[name] = _check(value, hints.get(name, Any), f"{where}.{name}", False)
+    missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise _Mismatch(where, f"{cls.__name__} with field {', '.join(missing)}", dict(values))
+    return cls(**kwargs)
+
+
+class _Unknown(Exception):
+    def __init__(self, where: str, name: str, fields: list):
+        super().__init__(where)
+        self.where, self.name, self.fields = where, name, fields
+
+
+def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
+    """An instance of the dataclass ``cls`` from ``values``; ConfigError names the asset, the field,
+    the expected type and the value."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls) if fields else {}
     kwargs: Dict[str, Any] = {}
     for name, value in values.items():
         if name not in fields:
@@ -50,7 +174,19 @@ def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
                 f"config of asset '{asset_key}': unknown field '{name}'",
                 hint=did_you_mean(name, fields) or f"fields are: {', '.join(fields) or 'none'}",
             )
-        kwargs[name] = _coerce(value, hints.get(name, Any), f"config of asset '{asset_key}', field '{name}'")
+        try:
+            kwargs[name] = _check(value, hints.get(name, Any), name, True)
+        except _Mismatch as exc:
+            raise ConfigError(
+                f"config of asset '{asset_key}', field '{exc.where}': expected {exc.expected}, "
+                f"got {_kind(exc.value)} {exc.value!r}",
+                hint=f"fix it under [config.{asset_key}] in datamake.toml or in --config {asset_key}.{name}=VALUE",
+            ) from None
+        except _Unknown as exc:
+            raise ConfigError(
+                f"config of asset '{asset_key}', field '{exc.where}': unknown field '{exc.name}'",
+                hint=did_you_mean(exc.name, exc.fields) or f"fields are: {', '.join(exc.fields) or 'none'}",
+            ) from None
     missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:

@@ -28,8 +28,11 @@ class _Group(click.Group):
 def _project(ctx: click.Context, config_pairs=()):
     from . import api
     from .assetconfig import parse_overrides
+    from .config import check_resource_settings
 
-    return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+    project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+    check_resource_settings(project.config, project.defs.resources)
+    return project
 
 
 _partition_option = click.option(
@@ -326,16 +329,14 @@ def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json
         _emit_json(report) if as_json else click.echo(
             f"pruned {report['pruned_runs']} runs and {report['pruned_events']} events from the event log")
         return
-    if partition is not None and asset is not None:
-        api.check_partition_arg(project, asset, partition, "log")
-        asset = f"{asset}[{partition}]"  # partitions are recorded under their node id
-    data = api.log(project, asset, run_id=run_id, limit=limit, every=every)
+    data = api.log(project, asset, run_id=run_id, limit=limit, every=every, partition=partition)
     if as_json:
         _emit_json(data)
     elif run_id is not None:
         click.echo(render.run_events_text(data["run"], data["events"]))
     elif asset is not None:
-        click.echo(render.materializations_text(asset, data["materializations"]))
+        title = asset if partition is None else f"{asset}[{partition}]"
+        click.echo(render.materializations_text(title, data["materializations"]))
     else:
         click.echo(render.runs_text(data["runs"]))
 

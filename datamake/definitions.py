@@ -83,9 +83,9 @@ def asset(
     fn: Optional[Callable[..., Any]] = None,
     *,
     name: Optional[str] = None,
-    key_prefix: Optional[str] = None,
-    deps: Sequence[Union[str, AssetDef]] = (),
-    ins: Optional[Mapping[str, Union[str, AssetDef]]] = None,
+    key_prefix: Optional[Union[str, Sequence[str]]] = None,
+    deps: Union[str, AssetDef, SourceDef, Sequence[Union[str, AssetDef, SourceDef]]] = (),
+    ins: Optional[Mapping[str, Union[str, AssetDef, SourceDef]]] = None,
     code_version: Optional[str] = None,
     group: Optional[str] = None,
     io_manager: Optional[str] = None,
@@ -101,8 +101,13 @@ def asset(
 
     - parameters named after other assets receive their loaded values; a
       parameter named ``context`` receives an :class:`AssetContext`;
+    - a parameter named after a module-level variable that holds a
+      ``source()`` receives that source, whatever its key;
     - ``ins={"param": "sales/orders"}`` maps a parameter to a key explicitly;
-    - ``deps=[...]`` adds upstream assets for ordering and versioning only;
+    - ``deps=[...]`` adds upstream assets (keys, assets or sources) for
+      ordering and versioning only; one key alone may be given as a string;
+    - ``key_prefix="sales"`` (or ``["sales", "eu"]``, Dagster's spelling)
+      prefixes the key: ``sales/eu/NAME``;
     - ``code_version="2"`` pins the code version (otherwise derived from the
       function's normalized source, so comments and formatting do not count);
     - ``io_manager`` is one of ``arrow``, ``pandas``, ``bytes``, ``text``,
@@ -144,19 +149,81 @@ def _packages(track_packages: Union[str, Sequence[str]]) -> Tuple[str, ...]:
     return packages
 
 
-def _key_of(ref: Union[str, AssetDef]) -> str:
-    return ref.key if isinstance(ref, AssetDef) else validate_key(ref)
+def _key_of(ref: Union[str, AssetDef, SourceDef], asset_key: Optional[str] = None, where: str = "") -> str:
+    """The key an upstream reference names: a key string, an ``@asset`` or a ``source()``."""
+    if isinstance(ref, (AssetDef, SourceDef)):
+        return ref.key
+    if asset_key is None:
+        return validate_key(ref)
+    if not isinstance(ref, str):
+        raise DefinitionError(f"asset '{asset_key}': {where} got {ref!r}, which is not an asset key",
+                              hint="name an upstream with its key ('orders', 'sales/orders'), "
+                                   "the @asset function itself, or a source()")
+    try:
+        return validate_key(ref)
+    except DefinitionError as exc:
+        raise DefinitionError(f"asset '{asset_key}': {where} names {ref!r}, which is not a valid asset key",
+                              hint=exc.hint) from None
+
+
+def _prefix(key_prefix: Any, base: str) -> str:
+    """``key_prefix`` (a string, or a list/tuple of segments as in Dagster) joined to ``base``."""
+    if not key_prefix:
+        return base
+    if isinstance(key_prefix, str):
+        return f"{key_prefix.strip('/')}/{base}"
+    if isinstance(key_prefix, (list, tuple)) and all(isinstance(p, str) and p for p in key_prefix):
+        return "/".join([*(p.strip("/") for p in key_prefix), base])
+    raise DefinitionError(f"asset '{base}': key_prefix= must be a string or a list of strings, got {key_prefix!r}",
+                          hint='e.g. key_prefix="sales" or key_prefix=["sales", "eu"]')
+
+
+def _describe_fn(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
 
 
 def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
                     config, packages, partitions=None, partition_mapping=None):
+    if inspect.isclass(func):
+        raise DefinitionError(
+            f"@asset decorates a function, got the class {func.__qualname__}",
+            hint=f"write a function that returns the value, e.g. def {func.__name__.lower()}(): return {func.__name__}(...)",
+        )
     if not callable(func):
         raise DefinitionError(f"@asset must decorate a function, got {func!r}")
     base = name or func.__name__
-    key = validate_key(f"{key_prefix.strip('/')}/{base}" if key_prefix else base)
+    key = validate_key(_prefix(key_prefix, base))
+    if inspect.iscoroutinefunction(inspect.unwrap(func)) or inspect.isasyncgenfunction(inspect.unwrap(func)):
+        raise DefinitionError(
+            f"asset '{key}': {_describe_fn(func)} is an async function; datamake calls asset functions synchronously",
+            hint="make it a plain def; to await inside it, wrap the async code: return asyncio.run(fetch())",
+        )
+    if isinstance(deps, (str, AssetDef, SourceDef)):
+        deps = (deps,)  # one upstream, as Dagster users write it: deps="orders"
+    elif not isinstance(deps, Iterable):
+        raise DefinitionError(f"asset '{key}': deps= must be a list of upstream keys, got {deps!r}",
+                              hint='e.g. deps=["orders"] or deps=[orders]')
+    if ins is not None and not isinstance(ins, Mapping):
+        raise DefinitionError(f"asset '{key}': ins= must map parameter names to keys, got {ins!r}",
+                              hint="e.g. ins={'orders': 'sales/orders'}")
     params, optional = [], []
     wants_context = False
-    for param_name, has_default, variadic in _parameters(func):
+    all_params = _parameters(func)
+    names = [n for n, _, variadic in all_params if not variadic]
+    for param_name in (ins or {}):
+        if param_name not in names:
+            raise DefinitionError(
+                f"asset '{key}': ins= maps parameter '{param_name}', which {_describe_fn(func)} does not have",
+                hint=did_you_mean(str(param_name), names)
+                or f"ins= keys are parameter names of the function ({', '.join(names) or 'it has none'}); "
+                   f"add the parameter or remove it from ins=",
+            )
+    if config is not None and CONFIG_PARAM not in names:
+        raise DefinitionError(
+            f"asset '{key}': config= is given but {_describe_fn(func)} has no parameter named '{CONFIG_PARAM}'",
+            hint=f"add it: def {func.__name__}({', '.join([*names, CONFIG_PARAM])}): ..., or remove config=",
+        )
+    for param_name, has_default, variadic in all_params:
         if variadic:
             raise DefinitionError(f"asset '{key}' has *args/**kwargs; name each upstream asset as a parameter")
         if param_name == CONTEXT_PARAM:
@@ -176,8 +243,8 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         key=key,
         fn=func,
         params=tuple(params),
-        ins={p: _key_of(k) for p, k in (ins or {}).items()},
-        deps=tuple(_key_of(d) for d in deps),
+        ins={p: _key_of(k, key, f"ins= for parameter '{p}'") for p, k in (ins or {}).items()},
+        deps=tuple(_key_of(d, key, "deps=") for d in deps),
         code_version=code_version,
         group=group or "default",
         io_manager=io_manager,
@@ -190,7 +257,7 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         config=config,
         packages=packages,
         partitions=_check_partitions(key, partitions),
-        partition_mapping={_key_of(k): v for k, v in (partition_mapping or {}).items()},
+        partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
     )
 
 
@@ -305,6 +372,8 @@ class Definitions:
             if found is None and param in self.resources:
                 used_resources[param] = param
                 continue
+            if found is None:
+                found = self._source_variable(a, param)
             if found is None and len(matches) > 1:
                 raise MissingDependencyError(
                     f"asset '{a.key}': parameter '{param}' matches several assets: {', '.join(sorted(matches))}",
@@ -322,6 +391,22 @@ class Definitions:
                 raise DefinitionError(f"asset '{a.key}' names itself as a parameter")
             inputs[param] = found
         return inputs, used_resources
+
+    def _source_variable(self, a: AssetDef, param: str) -> Optional[str]:
+        """The key of the source held by the module-level variable ``param`` of the asset's module.
+
+        ``orders_csv = source("data/orders.csv")`` is keyed ``orders`` (the file's stem); a
+        parameter named ``orders_csv`` after the variable receives it too.
+        """
+        fn = a.fn
+        try:
+            fn = inspect.unwrap(fn)
+        except ValueError:
+            pass
+        value = getattr(fn, "__globals__", {}).get(param)
+        if isinstance(value, SourceDef) and self.sources.get(value.key) is value:
+            return value.key
+        return None
 
     def _check_dep(self, a: AssetDef, dep: str, param: Optional[str] = None) -> str:
         if dep not in self.assets and dep not in self.sources:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -431,6 +432,10 @@ def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec:
     for part in [p.strip() for p in spec.split(",") if p.strip()]:
         if RANGE_SEPARATOR in part:
             first, last = part.split(RANGE_SEPARATOR, 1)
+            time_def = _time_dimension(pdef)
+            if time_def is not None:
+                _check_range_end(time_def, part, first, "start")
+                _check_range_end(time_def, part, last, "end")
             # the end is inclusive at its own precision: ...2024-01-31 takes every hour of that day
             chosen.extend(k for k in all_keys if first <= _sortable(pdef, k) and _sortable(pdef, k)[:len(last)] <= last)
         elif "=" in part and isinstance(pdef, MultiPartitions):
@@ -449,6 +454,35 @@ def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec:
         sample = ", ".join(all_keys[:3]) + (" … " + all_keys[-1] if len(all_keys) > 3 else "")
         raise SelectionError(f"--partition {spec!r} matches no partition", hint=f"partitions are {sample or 'none yet'}")
     return list(dict.fromkeys(chosen))
+
+
+# the forms a range end may take: a time key or a prefix of one, at most as precise as the key
+_RANGE_FORMATS = (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10), ("%Y-%m-%d-%H", 13), ("%Y-%m-%d-%H:%M", 16))
+_RANGE_END = re.compile(r"^\d{4}(-\d{2}(-\d{2}(-\d{2}(:\d{2})?)?)?)?$")
+
+
+def _check_range_end(time_def: "TimeWindowPartitions", part: str, value: str, which: str) -> None:
+    """Reject a range end that is not a date (or a prefix of one) in the partition keys' format.
+
+    Ends are compared with keys as text, so ``2024-1-9`` would silently mean "to the end".
+    """
+    if not value:
+        return  # an open end: from the first, or to the last partition
+    precise = 16 if time_def.unit == "hour" else 10
+    ok = bool(_RANGE_END.match(value)) and len(value) <= precise
+    if ok:
+        fmt = next(f for f, n in _RANGE_FORMATS if n == len(value))
+        try:
+            dt.datetime.strptime(value, fmt)
+        except ValueError:
+            ok = False
+    if not ok:
+        example = "2024-01-05-00:00...2024-01-09-23:00" if time_def.unit == "hour" else "2024-01-05...2024-01-09"
+        form = "YYYY-MM-DD-HH:MM" if time_def.unit == "hour" else "YYYY-MM-DD"
+        raise SelectionError(
+            f"--partition {part}: the range {which} '{value}' is not a {time_def.unit} key: expected {form}",
+            hint=f"write both ends as {form} (or a prefix such as YYYY-MM), zero-padded: {example}",
+        )
 
 
 def _sortable(pdef, key: str) -> str:
