@@ -28,11 +28,8 @@ class _Group(click.Group):
 def _project(ctx: click.Context, config_pairs=()):
     from . import api
     from .assetconfig import parse_overrides
-    from .config import check_resource_settings
 
-    project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
-    check_resource_settings(project.config, project.defs.resources)
-    return project
+    return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
 
 
 _partition_option = click.option(

@@ -15,7 +15,7 @@ from . import assetconfig
 from . import codeversion
 from .checks import CHECKS_KEY
 from .codeversion import fingerprint
-from .config import ProjectConfig, find_config, load_config
+from .config import ProjectConfig, check_resource_settings, find_config, load_config
 from .definitions import AssetDef, Definitions
 from .errors import ConfigError, did_you_mean
 from .expand import Expander, NodeGraph, selection_partitions
@@ -122,6 +122,7 @@ class Project:
         return tuple(sorted(roots))
 
     def _check_config_targets(self) -> None:
+        check_resource_settings(self.config, self.defs.resources)
         for key in [*self.config.asset_config, *self.config_overrides]:
             if key not in self.defs.assets:
                 raise ConfigError(f"config given for unknown asset '{key}'",
