@@ -8,6 +8,7 @@ import types
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from .config import toml_kind
 from .errors import ConfigError, did_you_mean
 from .hashing import hash_value
 
@@ -23,14 +24,6 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
-
-
-def _kind(value: Any) -> str:
-    for t, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
-                    (dict, "a table"), (list, "an array")):
-        if isinstance(value, t):
-            return name
-    return type(value).__name__
 
 
 class _Mismatch(Exception):
@@ -179,7 +172,7 @@ def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
         except _Mismatch as exc:
             raise ConfigError(
                 f"config of asset '{asset_key}', field '{exc.where}': expected {exc.expected}, "
-                f"got {_kind(exc.value)} {exc.value!r}",
+                f"got {toml_kind(exc.value)} {exc.value!r}",
                 hint=f"fix it under [config.{asset_key}] in datamake.toml or in --config {asset_key}.{name}=VALUE",
             ) from None
         except _Unknown as exc:

@@ -255,13 +255,13 @@ def _validate(path: str, data: Mapping[str, Any]) -> None:
     for table, value in data.items():
         if table in _FREEFORM_TABLES:
             if not isinstance(value, dict):
-                raise ConfigError(f"{path}: '{table}' must be a table ([{table}]), got {_kind(value)} {value!r}")
+                raise ConfigError(f"{path}: '{table}' must be a table ([{table}]), got {toml_kind(value)} {value!r}")
             what = "asset" if table == "config" else "resource"
             for name, item in value.items():
                 if not isinstance(item, dict):
                     raise ConfigError(
                         f"{path}: [{table}] {name} must be a table of the {what} '{name}' settings "
-                        f"([{table}.{name}]), got {_kind(item)} {item!r}",
+                        f"([{table}.{name}]), got {toml_kind(item)} {item!r}",
                         hint=f"write it as\n  [{table}.{name}]\n  setting = value",
                     )
             continue
@@ -282,12 +282,12 @@ def _validate(path: str, data: Mapping[str, Any]) -> None:
             expected = schema[key]
             if not isinstance(item, expected) or (expected is int and isinstance(item, bool)):
                 raise ConfigError(
-                    f"{path}: [{table}] {key} must be {_describe(expected)}, got {_kind(item)} {item!r}"
+                    f"{path}: [{table}] {key} must be {_describe(expected)}, got {toml_kind(item)} {item!r}"
                 )
 
 
-def _kind(value: Any) -> str:
-    """The TOML name of a value's type."""
+def toml_kind(value: Any) -> str:
+    """The TOML name of a value's type: ``an integer``, ``a table``…"""
     for t, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
                     (dict, "a table"), (list, "an array")):
         if isinstance(value, t):
