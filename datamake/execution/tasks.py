@@ -286,8 +286,12 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             _watching.watch = None
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
-    if watch is not None and watch.reads:
-        context.metadata[UNDECLARED_READS_KEY] = sorted(watch.reads)
+    if watch is not None:
+        for path in _paths_named_by(asset.fn):
+            if os.path.isfile(path):
+                watch.saw((path, "r", 0))
+        if watch.reads:
+            context.metadata[UNDECLARED_READS_KEY] = sorted(watch.reads)
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     written = context.written_file()
     capture: Optional[_Capture] = None
@@ -407,6 +411,48 @@ class _ReadWatch:
                 return True
         real = os.path.realpath(full)
         return real != full and self._declared(real)
+
+
+_named_paths: Dict[Any, Tuple[str, ...]] = {}
+
+
+def _paths_named_by(fn: Any) -> Tuple[str, ...]:
+    """Strings and paths the function's code reaches by name without receiving them: the globals it
+    uses, its closure and its defaults. Readers written in C (pyarrow's) open files without any
+    audit event; a module-level ``DATA = Path(...)`` constant is how they are usually given a file."""
+    fn = getattr(fn, "__wrapped__", fn)
+    cached = _named_paths.get(fn)
+    if cached is not None:
+        return cached
+    code = getattr(fn, "__code__", None)
+    namespace = getattr(fn, "__globals__", {}) or {}
+    values: List[Any] = []
+    names: set = set()
+    todo = [code] if code is not None else []
+    while todo:
+        current = todo.pop()
+        names.update(current.co_names)
+        todo.extend(c for c in current.co_consts if hasattr(c, "co_names"))
+    values += [namespace[n] for n in names if n in namespace]
+    values += [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ()) if _has_contents(cell)]
+    values += list(getattr(fn, "__defaults__", None) or ())
+    found = []
+    for value in values:
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value):
+            try:
+                found.append(os.fsdecode(os.fspath(value)))
+            except (TypeError, ValueError):
+                pass
+    _named_paths[fn] = result = tuple(found)
+    return result
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
 
 
 def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
