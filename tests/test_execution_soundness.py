@@ -296,6 +296,15 @@ def rates():
     return pacsv.read_csv(RATES).num_rows
 
 
+EXPORT = Path(__file__).parent / "export.txt"
+
+
+@asset
+def export():
+    EXPORT.write_text("a side effect of its own, not an input")
+    return "ok"
+
+
 @asset
 def prices(declared):
     with open(declared) as f:
@@ -315,3 +324,6 @@ def test_reading_an_undeclared_project_file_is_named_in_a_warning(project):
     assert "asset 'rates' read data/rates.csv" in proc.stderr
     assert "asset 'prices'" not in proc.stderr  # its file is a declared source
     assert "pipeline.py" not in proc.stderr
+    again = project.run("make", "-B", "export")  # export.txt exists now: written, so not reported as read
+    assert again.returncode == 0, again.stderr
+    assert "warning" not in again.stderr

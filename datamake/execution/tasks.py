@@ -288,7 +288,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     context.metadata.update(user_metadata)
     if watch is not None:
         for path in _paths_named_by(asset.fn):
-            if os.path.isfile(path):
+            if os.path.isfile(path) and os.path.abspath(path) not in watch.written:
                 watch.saw((path, "r", 0))
         if watch.reads:
             context.metadata[UNDECLARED_READS_KEY] = sorted(watch.reads)
@@ -368,15 +368,15 @@ class _ReadWatch:
     store, code (``.py``, ``.pyc``...), and the asset's own output and input copies.
     """
 
-    def __init__(self, project_dir: str, allowed: List[str], skip_dirs: List[str], context: AssetContext,
+    def __init__(self, roots: Tuple[str, ...], allowed: List[str], skip_dirs: List[str], context: AssetContext,
                  scratch: _Scratch):
-        self.project_dir = os.path.abspath(project_dir)
-        self.roots = tuple(dict.fromkeys([self.project_dir, os.path.realpath(self.project_dir)]))
+        self.roots = roots  # the project folder, as given and with symbolic links resolved
         self.allowed = allowed  # absolute paths, folders or glob patterns
-        self.skip_dirs = [os.path.abspath(d) for d in skip_dirs if d]
+        self.skip_dirs = skip_dirs
         self.context = context
         self.scratch = scratch
         self.reads: Dict[str, None] = {}
+        self.written: set = set()
 
     def saw(self, args: tuple) -> None:
         path, mode, flags = (tuple(args) + (None, None, None))[:3]
@@ -384,9 +384,11 @@ class _ReadWatch:
             return
         path = os.fsdecode(os.fspath(path))
         if isinstance(mode, str):
-            if "r" not in mode and "+" not in mode:
-                return
-        elif isinstance(flags, int) and flags & os.O_ACCMODE == os.O_WRONLY:
+            reads = "r" in mode or "+" in mode
+        else:
+            reads = not (isinstance(flags, int) and flags & os.O_ACCMODE == os.O_WRONLY)
+        if not reads:  # an output of its own; a path constant naming it is no undeclared input
+            self.written.add(os.path.abspath(path))
             return
         if path.endswith(_CODE_SUFFIXES):
             return
@@ -459,7 +461,8 @@ def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
                 context: AssetContext) -> Optional[_ReadWatch]:
     if not task.project_dir:
         return None
-    _install_hook()
+    if not _hook_installed:
+        _install_hook()
     allowed = []
     for dep in defs.deps.get(task.key, ()):
         src = defs.sources.get(dep)
@@ -467,7 +470,15 @@ def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
         if url and ("://" not in url or url.startswith("file://")):
             url = url[len("file://"):] if url.startswith("file://") else url
             allowed.append(os.path.abspath(url))
-    return _ReadWatch(task.project_dir, allowed, [store.root if store.is_local else None], context, scratch)
+    roots = _project_roots.get(task.project_dir)
+    if roots is None:  # resolving links costs a few system calls: once per project folder
+        project_dir = os.path.abspath(task.project_dir)
+        roots = _project_roots[task.project_dir] = tuple(dict.fromkeys([project_dir, os.path.realpath(project_dir)]))
+    skip = [store.root] if store.is_local else []
+    return _ReadWatch(roots, allowed, skip, context, scratch)
+
+
+_project_roots: Dict[str, Tuple[str, ...]] = {}
 
 
 def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
