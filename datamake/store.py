@@ -148,7 +148,7 @@ class ArtifactState:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")  # a cache: a lost or damaged record costs hashing, never trust
         db.execute("CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                   " ino INTEGER)")
+                   " ino INTEGER) WITHOUT ROWID")
         return db
 
     def _load(self) -> Dict[str, Stat]:
@@ -289,8 +289,10 @@ class Store:
                     return digest, size
                 # Nobody else knows ``tmp``: its bytes are the ones just hashed. Backdating its mtime
                 # makes any later change to the artifact show in its stat, and a rename keeps both.
-                os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns - _MTIME_BACKDATE_NS))
-                recorded = _stat_of(os.stat(tmp))
+                mtime = st.st_mtime_ns - _MTIME_BACKDATE_NS
+                os.utime(tmp, ns=(st.st_atime_ns, mtime))
+                # (where the file system keeps coarser times than this, the record will not match: hashed once)
+                recorded = (st.st_size, mtime, st.st_ino)
                 self._replace(tmp, final)
                 self.state.record(digest, recorded)
                 return digest, size
@@ -375,7 +377,7 @@ class Store:
     def note_verified(self, content_hash: str, stat: Sequence[int]) -> None:
         """Record a worker's stat of the artifact it wrote (a worker may be another process)."""
         if self.is_local and stat is not None and len(stat) == 3:
-            self.state.record(content_hash, tuple(int(x) for x in stat))
+            self.state.record(content_hash, tuple(map(int, stat)))
 
     def save_state(self) -> None:
         if self._state is not None:

@@ -99,6 +99,22 @@ def _frozen(value: Any, budget: int = 1000) -> bool:
     return kind.__module__.startswith("pyarrow") and kind.__name__ == "Table"
 
 
+# Exact types that the built-in manager of that name reads back as an equal value of the same type.
+_ROUND_TRIPS = {
+    "json": (int, float, bool, type(None), str),
+    "pickle": (int, float, complex, bool, type(None), str, bytes),
+    "text": (str,),
+    "bytes": (bytes,),
+}
+
+
+def _round_trips(value: Any, manager: str) -> bool:
+    """True when ``manager`` reads ``value``'s bytes back as an equal, immutable value of the same type,
+    so consumers may share the value itself rather than decode the bytes (numbers, strings, None)."""
+    kinds = _ROUND_TRIPS.get(manager)
+    return kinds is not None and type(value) in kinds and _decodes_from_memory(manager) and value == value
+
+
 def _decodes_from_memory(name: str) -> bool:
     """Built-in managers read a BytesIO as they read the stored file; a user's own may need a path."""
     try:
@@ -301,9 +317,11 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         else:
             manager = iomanagers.choose(value, task.io_manager)
 
+        shared_as_is = task.share_values and _round_trips(value, manager.name)
+
         def dump(f):
             nonlocal capture
-            if task.share_values and _decodes_from_memory(manager.name):
+            if task.share_values and not shared_as_is and _decodes_from_memory(manager.name):
                 f = capture = _Capture(f, _VALUE_CACHE_MAX_BYTES)
             manager.dump(value, f)
 
@@ -312,9 +330,12 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         return _failure(task.key, exc, started, attempts, what="storing its value")
     finally:
         context.cleanup()
-    blob = capture.getvalue() if capture is not None else None
-    if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
-        _shared.put_blob((artifact, manager.name), blob)
+    if shared_as_is:  # reading its bytes back gives this very value (a number, a string)
+        _shared.keep_value((artifact, manager.name), value)
+    elif capture is not None:
+        blob = capture.getvalue()
+        if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
+            _shared.put_blob((artifact, manager.name), blob)
     metadata = results_meta.finish(context.metadata, value, logs, defs, task.key)  # + table facts, checks
     stat = store.written_stat(artifact)
     if stat is not None:
@@ -366,19 +387,39 @@ class _ReadWatch:
 
     Declared: a source the asset depends on. Never reported: files under the
     store, code (``.py``, ``.pyc``...), and the asset's own output and input copies.
+    Set up at the first file the asset opens: most assets open none.
     """
 
-    def __init__(self, roots: Tuple[str, ...], allowed: List[str], skip_dirs: List[str], context: AssetContext,
-                 scratch: _Scratch):
-        self.roots = roots  # the project folder, as given and with symbolic links resolved
-        self.allowed = allowed  # absolute paths, folders or glob patterns
-        self.skip_dirs = skip_dirs
+    def __init__(self, defs: Any, task: "AssetTask", store: Store, context: AssetContext, scratch: _Scratch):
+        self._setup_args = (defs, task, store)
         self.context = context
         self.scratch = scratch
         self.reads: Dict[str, None] = {}
         self.written: set = set()
+        self.roots: Tuple[str, ...] = ()
+        self.allowed: List[str] = []
+        self.skip_dirs: List[str] = []
+
+    def _setup(self) -> None:
+        defs, task, store = self._setup_args
+        self._setup_args = None
+        for dep in defs.deps.get(task.key, ()):
+            src = defs.sources.get(dep)
+            url = getattr(src, "url", None)
+            if url and ("://" not in url or url.startswith("file://")):
+                url = url[len("file://"):] if url.startswith("file://") else url
+                self.allowed.append(os.path.abspath(url))  # absolute paths, folders or glob patterns
+        roots = _project_roots.get(task.project_dir)
+        if roots is None:  # resolving links costs a few system calls: once per project folder
+            project_dir = os.path.abspath(task.project_dir)
+            roots = _project_roots[task.project_dir] = tuple(dict.fromkeys([project_dir,
+                                                                            os.path.realpath(project_dir)]))
+        self.roots = roots  # the project folder, as given and with symbolic links resolved
+        self.skip_dirs = [store.root] if store.is_local else []
 
     def saw(self, args: tuple) -> None:
+        if self._setup_args is not None:
+            self._setup()
         path, mode, flags = (tuple(args) + (None, None, None))[:3]
         if isinstance(path, int) or path is None:
             return
@@ -429,13 +470,12 @@ def _paths_named_by(fn: Any) -> Tuple[str, ...]:
     code = getattr(fn, "__code__", None)
     namespace = getattr(fn, "__globals__", {}) or {}
     values: List[Any] = []
-    names: set = set()
-    todo = [code] if code is not None else []
+    candidates = _path_globals(namespace)
+    todo = [code] if code is not None and candidates else []
     while todo:
         current = todo.pop()
-        names.update(current.co_names)
+        values += [namespace[n] for n in current.co_names if n in candidates and n in namespace]
         todo.extend(c for c in current.co_consts if hasattr(c, "co_names"))
-    values += [namespace[n] for n in names if n in namespace]
     values += [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ()) if _has_contents(cell)]
     values += list(getattr(fn, "__defaults__", None) or ())
     found = []
@@ -445,8 +485,26 @@ def _paths_named_by(fn: Any) -> Tuple[str, ...]:
                 found.append(os.fsdecode(os.fspath(value)))
             except (TypeError, ValueError):
                 pass
+    if len(_named_paths) > 100_000:
+        _named_paths.clear()
     _named_paths[fn] = result = tuple(found)
     return result
+
+
+_path_names: Dict[int, Tuple[int, Any, frozenset]] = {}
+
+
+def _path_globals(namespace: Dict[str, Any]) -> frozenset:
+    """Names of a module's globals that hold a string or a path (looked at again when it grows)."""
+    known = _path_names.get(id(namespace))
+    if known is not None and known[0] == len(namespace) and known[1] is namespace:
+        return known[2]
+    names = frozenset(n for n, v in list(namespace.items())
+                      if isinstance(v, (str, os.PathLike)) and not (n.startswith("__") and n.endswith("__")))
+    if len(_path_names) > 1000:
+        _path_names.clear()
+    _path_names[id(namespace)] = (len(namespace), namespace, names)
+    return names
 
 
 def _has_contents(cell: Any) -> bool:
@@ -463,19 +521,7 @@ def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
         return None
     if not _hook_installed:
         _install_hook()
-    allowed = []
-    for dep in defs.deps.get(task.key, ()):
-        src = defs.sources.get(dep)
-        url = getattr(src, "url", None)
-        if url and ("://" not in url or url.startswith("file://")):
-            url = url[len("file://"):] if url.startswith("file://") else url
-            allowed.append(os.path.abspath(url))
-    roots = _project_roots.get(task.project_dir)
-    if roots is None:  # resolving links costs a few system calls: once per project folder
-        project_dir = os.path.abspath(task.project_dir)
-        roots = _project_roots[task.project_dir] = tuple(dict.fromkeys([project_dir, os.path.realpath(project_dir)]))
-    skip = [store.root] if store.is_local else []
-    return _ReadWatch(roots, allowed, skip, context, scratch)
+    return _ReadWatch(defs, task, store, context, scratch)
 
 
 _project_roots: Dict[str, Tuple[str, ...]] = {}
