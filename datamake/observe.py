@@ -8,6 +8,7 @@ earlier observations and the content is hashed only when they moved. So a
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .errors import DatamakeError
@@ -16,6 +17,7 @@ from .sources import SourceDef
 
 _CHECKSUM_FIELDS = ("ETag", "etag", "md5Hash", "crc32c", "checksum")
 _GLOB_CHARS = "*?["
+_RACY_SECONDS = 2.0
 
 
 class SourceError(DatamakeError):
@@ -72,14 +74,25 @@ def observe(source: SourceDef, cache: ObservationCache) -> str:
             hint="create it, or fix the path given to source()",
         )
     versions = sorted((name, _file_version(fs, name, info, cache)) for name, info in files.items())
-    if len(versions) == 1 and not any(c in path for c in _GLOB_CHARS):
+    if len(versions) == 1 and not _is_glob(path):
         return versions[0][1]
-    root = path.split("*", 1)[0].rstrip("/")
+    root = _glob_prefix(path)
     return hash_value("source-set", [[n[len(root):], v] for n, v in versions])
 
 
+def _is_glob(path: str) -> bool:
+    return any(c in path for c in _GLOB_CHARS)
+
+
+def _glob_prefix(path: str) -> str:
+    """The literal part of a pattern, before its first wildcard (``*``, ``?`` or ``[``); each file of
+    the set is named relative to it, so that renaming a file changes the version."""
+    cut = min((i for i in (path.find(c) for c in _GLOB_CHARS) if i >= 0), default=len(path))
+    return path[:cut].rstrip("/")
+
+
 def _list_files(fs, path: str) -> Dict[str, Mapping[str, Any]]:
-    if any(c in path for c in _GLOB_CHARS):
+    if _is_glob(path):
         found = fs.glob(path, detail=True)
     else:
         info = fs.info(path)
@@ -101,7 +114,10 @@ def _file_version(fs, name: str, info: Mapping[str, Any], cache: ObservationCach
         return known
     with fs.open(name, "rb") as f:
         digest = hash_file(f)
-    cache.put(url, size, mtime, digest)
+    if isinstance(mtime, (int, float)) and time.time() - mtime > _RACY_SECONDS:
+        cache.put(url, size, mtime, digest)
+    # else: changed within the last mtime tick or so, a same-size write could still keep (size,
+    # mtime) as they are: such a file is hashed again at its next observation rather than trusted.
     return digest
 
 

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import socket
+import stat as stat_mod
 import tempfile
+import threading
 import uuid
 from urllib.parse import quote
 from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import StoreError
-from .hashing import HashingWriter, hash_file, hash_value
+from .hashing import HashingWriter, hash_bytes, hash_file, hash_value
 from .keys import node_id, split_node
 from .manifest import Manifest
 
@@ -103,15 +106,107 @@ def _durable(f) -> None:
         os.fsync(f.fileno())
 
 
-def _local_size(path: str) -> Optional[int]:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
-
-
 class CorruptArtifactError(StoreError):
     """An artifact's bytes do not match its content hash."""
+
+
+# After writing an artifact, its mtime is set this far back (from the file system's own clock),
+# so that any later write to it, however soon, gives it another mtime.
+_MTIME_BACKDATE_NS = 2_000_000_000
+# A file seen less than this long after its last change may still change within the same mtime
+# tick: its stat proves nothing, so it is hashed again next time rather than recorded.
+_RACY_NS = 2_000_000_000
+Stat = Tuple[int, int, int]  # (size, mtime_ns, inode)
+
+
+def _stat_of(st: os.stat_result) -> Stat:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class ArtifactState:
+    """How each local artifact looked when its content was last verified: hash -> (size, mtime_ns, inode).
+
+    Like git's index or DVC's state database, this is a machine-local record (a
+    SQLite file in the store folder, never part of a manifest): when an
+    artifact's stat still equals its record, its bytes are what they were when
+    they were hashed; when the stat moved, the artifact is hashed again. So a
+    no-op costs one stat per artifact, and a same-size corruption is still seen.
+    A record that cannot be read or written only costs hashing, never trust.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+        self._known: Optional[Dict[str, Stat]] = None
+        self._pending: Dict[str, Optional[Stat]] = {}
+        self._pid = os.getpid()
+
+    def _connect(self):
+        import sqlite3
+
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=OFF")  # a cache: a lost or damaged record costs hashing, never trust
+        db.execute("CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                   " ino INTEGER) WITHOUT ROWID")
+        return db
+
+    def _load(self) -> Dict[str, Stat]:
+        if self._known is None or self._pid != os.getpid():
+            known: Dict[str, Stat] = {}
+            if os.path.exists(self.path):
+                try:
+                    db = self._connect()
+                    try:
+                        known = {h: (size, mtime, ino) for h, size, mtime, ino in
+                                 db.execute("SELECT hash, size, mtime_ns, ino FROM artifacts")}
+                    finally:
+                        db.close()
+                except Exception:  # noqa: BLE001 - an unreadable record means: hash again
+                    known = {}
+            self._known, self._pid = known, os.getpid()
+        return self._known
+
+    def matches(self, content_hash: str, stat: Stat) -> bool:
+        with self._lock:
+            known = self._pending.get(content_hash) if content_hash in self._pending else \
+                self._load().get(content_hash)
+        return known is not None and tuple(known) == stat
+
+    def record(self, content_hash: str, stat: Optional[Stat]) -> None:
+        """Remember ``stat`` as verified for ``content_hash`` (None forgets it); kept by :meth:`save`."""
+        with self._lock:
+            self._pending[content_hash] = stat
+
+    def take(self, content_hash: str) -> Optional[Stat]:
+        """The stat just recorded for ``content_hash``, handed over (and forgotten here)."""
+        with self._lock:
+            return self._pending.pop(content_hash, None)
+
+    def save(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            if not pending:
+                return
+            known = self._load()
+            for h, stat in pending.items():
+                if stat is None:
+                    known.pop(h, None)
+                else:
+                    known[h] = stat
+            try:
+                db = self._connect()
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",
+                                   [(h, *stat) for h, stat in pending.items() if stat is not None])
+                    db.executemany("DELETE FROM artifacts WHERE hash = ?",
+                                   [(h,) for h, stat in pending.items() if stat is None])
+                    db.execute("COMMIT")
+                finally:
+                    db.close()
+            except Exception:  # noqa: BLE001 - not kept: those artifacts are hashed again next time
+                pass
 
 
 def filesystem(url: str, storage_options: Optional[Mapping[str, Any]] = None):
@@ -143,6 +238,14 @@ class Store:
         self.is_local = "file" in protocol or "local" in protocol
         self.warnings: List[str] = []
         self._made: set = set()
+        self._state: Optional[ArtifactState] = None
+
+    @property
+    def state(self) -> Optional[ArtifactState]:
+        """The local record of verified artifacts (local stores only)."""
+        if self._state is None and self.is_local:
+            self._state = ArtifactState(f"{self.root}/state.sqlite")
+        return self._state
 
     # -- paths ---------------------------------------------------------------
     def artifact_path(self, content_hash: str) -> str:
@@ -178,12 +281,20 @@ class Store:
                     dump(writer)
                     raw.flush()
                     _durable(raw)
+                    st = os.fstat(raw.fileno())
                 digest, size = writer.hexdigest(), writer.size
                 final = self.artifact_path(digest)
-                if self._intact_size(final, size):
+                if self.artifact_intact(digest, size):
                     os.unlink(tmp)
-                else:
-                    self._replace(tmp, final)
+                    return digest, size
+                # Nobody else knows ``tmp``: its bytes are the ones just hashed. Backdating its mtime
+                # makes any later change to the artifact show in its stat, and a rename keeps both.
+                mtime = st.st_mtime_ns - _MTIME_BACKDATE_NS
+                os.utime(tmp, ns=(st.st_atime_ns, mtime))
+                # (where the file system keeps coarser times than this, the record will not match: hashed once)
+                recorded = (st.st_size, mtime, st.st_ino)
+                self._replace(tmp, final)
+                self.state.record(digest, recorded)
                 return digest, size
             finally:
                 if os.path.exists(tmp):
@@ -208,6 +319,7 @@ class Store:
             self.fs.makedirs(os.path.dirname(final), exist_ok=True)
             self.fs.put_file(local_path, tmp)
             os.replace(tmp, final)
+            self.state.record(content_hash, None)  # not verified here: hashed at its next check
         else:
             self.fs.put_file(local_path, final, **upload_options(self.fs))
 
@@ -220,6 +332,56 @@ class Store:
             return False
         except (FileNotFoundError, OSError):
             return False
+
+    def artifact_intact(self, content_hash: str, size: int) -> bool:
+        """True when the artifact is there with ``size`` bytes, and (local stores) its bytes still hash
+        to its name: checked by one stat when it matches the state record, else by hashing it."""
+        if not self.is_local:
+            return self._intact_size(self.artifact_path(content_hash), size)
+        return self._verified_size(content_hash) == size
+
+    def _verified_size(self, content_hash: str) -> Optional[int]:
+        """The size of a local artifact whose bytes match its name; None when it is missing or corrupt."""
+        path = self.artifact_path(content_hash)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        stat = _stat_of(st)
+        state = self.state
+        if state.matches(content_hash, stat):
+            return st.st_size
+        try:
+            with open(path, "rb") as f:
+                ok = hash_file(f) == content_hash
+        except OSError:
+            return None
+        if not ok:
+            state.record(content_hash, None)
+            return None
+        try:  # record it only if it has not changed meanwhile, and not within the last mtime tick
+            after = os.stat(path)
+        except OSError:
+            return None
+        if _stat_of(after) == stat and time.time_ns() - st.st_mtime_ns > _RACY_NS:
+            state.record(content_hash, stat)
+        return st.st_size
+
+    def written_stat(self, content_hash: str) -> Optional[Stat]:
+        """The stat recorded for an artifact this process has just written or verified (local stores),
+        handed over to the coordinator, which keeps it (a worker may be another process: it keeps nothing)."""
+        return self.state.take(content_hash) if self.is_local else None
+
+    def note_verified(self, content_hash: str, stat: Sequence[int]) -> None:
+        """Record a worker's stat of the artifact it wrote (a worker may be another process)."""
+        if self.is_local and stat is not None and len(stat) == 3:
+            self.state.record(content_hash, tuple(map(int, stat)))
+
+    def save_state(self) -> None:
+        if self._state is not None:
+            self._state.save()
 
     def _atomic_write(self, path: str, data: bytes) -> None:
         if self.is_local:
@@ -397,8 +559,10 @@ class Store:
     def artifact_sizes(self, hashes: Iterable[str]) -> Dict[str, Optional[int]]:
         """The stored size of each artifact (None where it is missing), in as few calls as possible."""
         hashes = list(dict.fromkeys(hashes))
-        if self.is_local:  # a stat is cheaper than fsspec's listing, one per artifact or not
-            return {h: _local_size(self.artifact_path(h)) for h in hashes}
+        if self.is_local:  # one stat per artifact; hashed only where the stat moved since it was verified
+            sizes = {h: self._verified_size(h) for h in hashes}
+            self.save_state()
+            return sizes
         if len(hashes) >= _BATCH_LISTING_THRESHOLD:  # one paged listing beats a HEAD per artifact
             sizes = {os.path.basename(p): info["size"] for p, info in self.listing("artifacts").items()}
             return {h: sizes.get(h) for h in hashes}
@@ -450,7 +614,7 @@ class Store:
         if raw is None:
             return None
         manifest = self._parse_manifest(path, raw)
-        if manifest is None or not self._intact_size(self.artifact_path(manifest.artifact), manifest.size):
+        if manifest is None or not self.artifact_intact(manifest.artifact, manifest.size):
             return None
         return manifest
 
@@ -467,6 +631,42 @@ class Store:
             self.fs.rm_file(self.artifact_path(content_hash))
         except (FileNotFoundError, OSError):
             pass
+        if self.is_local:
+            self.state.record(content_hash, None)
+
+    def _corrupt(self, manifest: Manifest, actual: str) -> CorruptArtifactError:
+        self.discard_artifact(manifest.artifact)
+        return CorruptArtifactError(
+            f"artifact of '{manifest.key}' is corrupt (hash {actual[:12]}, expected {manifest.artifact[:12]})",
+            hint="run `datamake make` to rebuild it",
+        )
+
+    def read_artifact(self, manifest: Manifest) -> bytes:
+        """An artifact's bytes, checked against its hash (for small artifacts: they are held in memory)."""
+        with self.open_artifact(manifest.artifact) as f:
+            data = f.read()
+        actual = hash_bytes(data)
+        if actual != manifest.artifact:
+            raise self._corrupt(manifest, actual)
+        return data
+
+    def copy_artifact(self, manifest: Manifest, folder: str) -> str:
+        """Copy an artifact into ``folder`` (hashing it on the way) and return the copy's path.
+
+        ``file`` inputs are handed out this way: a consumer that writes to its
+        path changes its own copy, never the stored artifact nor what other
+        consumers receive. The copy is read-only, as a hint.
+        """
+        target = os.path.join(folder, manifest.artifact)
+        with self.open_artifact(manifest.artifact) as src, open(target, "wb") as out:
+            writer = HashingWriter(out)
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                writer.write(chunk)
+        if writer.hexdigest() != manifest.artifact:
+            os.unlink(target)
+            raise self._corrupt(manifest, writer.hexdigest())
+        os.chmod(target, 0o444)
+        return target
 
     def verify_artifact(self, content_hash: str) -> bool:
         """Re-hash a stored artifact; True when its bytes match its name."""
@@ -483,14 +683,10 @@ class Store:
         if not self.is_local:
             return self._load_remote(manifest, verify)
         with self.open_artifact(manifest.artifact) as f:
-            if verify:
+            if verify:  # a stat proves nothing about bit rot: what a consumer reads is always hashed
                 actual = hash_file(f)
                 if actual != manifest.artifact:
-                    self.discard_artifact(manifest.artifact)
-                    raise CorruptArtifactError(
-                        f"artifact of '{manifest.key}' is corrupt (hash {actual[:12]}, expected {manifest.artifact[:12]})",
-                        hint="run `datamake make` to rebuild it",
-                    )
+                    raise self._corrupt(manifest, actual)
                 f.seek(0)
             return iomanagers.get(manifest.io_manager).load(f)
 
@@ -504,12 +700,7 @@ class Store:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     writer.write(chunk)
             if verify and writer.hexdigest() != manifest.artifact:
-                self.discard_artifact(manifest.artifact)
-                raise CorruptArtifactError(
-                    f"artifact of '{manifest.key}' is corrupt (hash {writer.hexdigest()[:12]}, "
-                    f"expected {manifest.artifact[:12]})",
-                    hint="run `datamake make` to rebuild it",
-                )
+                raise self._corrupt(manifest, writer.hexdigest())
             local.seek(0)
             return iomanagers.get(manifest.io_manager).load(local)
 

@@ -24,7 +24,7 @@ from ..project import Project, Scope
 from ..results_meta import split as split_metadata
 from .reporters import MultiReporter, Reporter
 from .results import AssetOutcome, RunResult, TaskResult
-from .tasks import CORRUPT_INPUTS_KEY, AssetTask, remember_store
+from .tasks import ARTIFACT_STAT_KEY, CORRUPT_INPUTS_KEY, UNDECLARED_READS_KEY, AssetTask, remember_store
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Coordinator:
         self.submitting: Optional[str] = None
         self.rebuilding: Dict[str, List[str]] = {}  # input whose artifact failed its hash check -> consumers waiting
         self.rebuilt: Set[str] = set()
+        self._observations = None  # the sources' observation cache, for re-observing after an asset ran
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -105,6 +106,7 @@ class Coordinator:
         finally:
             self._restore_sigint(previous)
             self.executor.shutdown(cancel=bool(self.stop_reason))
+            self._save_local_records()
         for key in self.scope.keys:  # whatever never became ready
             if key not in self.outcomes:
                 self.outcomes[key] = AssetOutcome(key, "blocked", error=self._not_started_message())
@@ -268,6 +270,16 @@ class Coordinator:
             return self._settle(AssetOutcome(key, "failed", seconds=result.seconds, error=result.error,
                                              traceback=result.traceback))
         metadata, logs = split_metadata(result.metadata)
+        self.store.note_verified(result.artifact, metadata.pop(ARTIFACT_STAT_KEY, None))
+        self._warn_undeclared_reads(facts.key, metadata.get(UNDECLARED_READS_KEY))
+        moved = self._sources_moved(facts, inputs)
+        if moved:  # the value may come from other source bytes than the versions it would be recorded with
+            if not self.options.keep_going and not self.stop_reason:
+                self.stop_reason = key
+            names = ", ".join(moved)
+            return self._settle(AssetOutcome(
+                key, "failed", seconds=result.seconds,
+                error=f"source {names} changed while {key} was running; run make again"))
         metadata = checks_mod.stamp_versions(metadata, self.project.check_versions(facts.key))
         manifest = Manifest(
             key=facts.key,
@@ -336,6 +348,46 @@ class Coordinator:
                 self.waiting[child] -= 1
                 if self.waiting[child] == 0:
                     self.ready.append(child)
+
+    # -- sound or loud: what an asset read while it ran ----------------------
+    def _sources_moved(self, facts: AssetFacts, inputs: Dict[str, object]) -> List[str]:
+        """The sources of an asset whose version moved since they were observed for this run.
+
+        Observed again after the asset's function returned and before anything is
+        committed: a value computed from other bytes than the recorded version
+        must neither become current nor enter the action cache.
+        """
+        sources = [d for d in facts.deps if d in self.scope.sources and d in self.project.defs.sources]
+        if not sources:
+            return []
+        from ..observe import ObservationCache, SourceError, observe
+
+        if self._observations is None:
+            self._observations = ObservationCache(self.store)
+        moved = []
+        for dep in sources:
+            try:
+                now = observe(self.project.defs.sources[dep], self._observations)
+            except SourceError:
+                now = None
+            if now != inputs.get(dep):
+                moved.append(dep)
+        return moved
+
+    def _warn_undeclared_reads(self, key: str, paths) -> None:
+        for path in paths or ():
+            self.reporter.message(
+                f"warning: asset '{key}' read {path}, which is not a declared source, so changing it will not "
+                f"make '{key}' stale; declare it with source(\"{path}\") and take it as a parameter")
+
+    def _save_local_records(self) -> None:
+        """Keep what this run learned about artifacts and sources (a cache: losing it costs only hashing)."""
+        try:
+            self.store.save_state()
+            if self._observations is not None:
+                self._observations.save()
+        except Exception:  # noqa: BLE001 - never fail a run for a cache
+            pass
 
     # -- inputs whose artifact fails its hash check --------------------------
     def _rebuild_corrupt_inputs(self, key: str, result: TaskResult) -> bool:

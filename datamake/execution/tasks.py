@@ -7,8 +7,15 @@ action cache are written by the coordinator.
 """
 from __future__ import annotations
 
+import io
+import os
+import shutil
+import sys
+import tempfile
+import threading
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -22,11 +29,146 @@ from .context import AssetContext
 from .results import TaskResult
 
 _stores: Dict[Tuple[str, str], Store] = {}
-_IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset)
 _VALUE_CACHE_LIMIT = 4096
-_VALUE_CACHE_MAX_BYTES = 1 << 20
-_values: Dict[Tuple[str, str], Any] = {}
+_VALUE_CACHE_MAX_BYTES = 1 << 20  # artifacts up to this size are shared in memory (in-process, threads)
+_SHARED_BYTES_BUDGET = 64 << 20
 CORRUPT_INPUTS_KEY = "datamake/corrupt_inputs"  # in a failed TaskResult's metadata: inputs that failed their hash check
+ARTIFACT_STAT_KEY = "datamake/artifact_stat"  # in a TaskResult's metadata: how the new artifact looked when written
+UNDECLARED_READS_KEY = "datamake/undeclared_reads"  # in a TaskResult's metadata: project files read, not declared
+_MISSING = object()
+
+
+class _SharedValues:
+    """What in-process consumers share: the stored bytes of small artifacts, and values decoded
+    from them that nothing can change (numbers, strings, tuples of those, Arrow tables).
+
+    A consumer never receives the producer's own object, nor one another consumer could
+    mutate: it gets what the artifact gives when its IO manager reads it back, decoded from
+    these bytes (the very bytes that were hashed and stored) without touching the disk.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blobs: "OrderedDict[Tuple[str, str], bytes]" = OrderedDict()
+        self._blob_bytes = 0
+        self._values: Dict[Tuple[str, str], Any] = {}
+
+    def value(self, key: Tuple[str, str]) -> Any:
+        return self._values.get(key, _MISSING)
+
+    def blob(self, key: Tuple[str, str]) -> Optional[bytes]:
+        return self._blobs.get(key)
+
+    def put_blob(self, key: Tuple[str, str], blob: bytes) -> None:
+        with self._lock:
+            if key in self._blobs:
+                return
+            self._blobs[key] = blob
+            self._blob_bytes += len(blob)
+            while self._blob_bytes > _SHARED_BYTES_BUDGET and self._blobs:
+                _, dropped = self._blobs.popitem(last=False)
+                self._blob_bytes -= len(dropped)
+
+    def keep_value(self, key: Tuple[str, str], value: Any) -> None:
+        if not _frozen(value):
+            return
+        with self._lock:
+            if len(self._values) >= _VALUE_CACHE_LIMIT:
+                self._values.clear()
+            self._values[key] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._blobs.clear()
+            self._blob_bytes = 0
+            self._values.clear()
+
+
+_shared = _SharedValues()
+_SCALARS = (int, float, complex, str, bytes, bool, type(None))
+
+
+def _frozen(value: Any, budget: int = 1000) -> bool:
+    """True when nothing can change ``value`` in place (so consumers may share one object)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is tuple or kind is frozenset:
+        return len(value) <= budget and all(type(v) in _SCALARS or _frozen(v, budget // 4) for v in value)
+    # An Arrow table has no API that changes it; this one was decoded from the stored bytes.
+    return kind.__module__.startswith("pyarrow") and kind.__name__ == "Table"
+
+
+# Exact types that the built-in manager of that name reads back as an equal value of the same type.
+_ROUND_TRIPS = {
+    "json": (int, float, bool, type(None), str),
+    "pickle": (int, float, complex, bool, type(None), str, bytes),
+    "text": (str,),
+    "bytes": (bytes,),
+}
+
+
+def _round_trips(value: Any, manager: str) -> bool:
+    """True when ``manager`` reads ``value``'s bytes back as an equal, immutable value of the same type,
+    so consumers may share the value itself rather than decode the bytes (numbers, strings, None)."""
+    kinds = _ROUND_TRIPS.get(manager)
+    return kinds is not None and type(value) in kinds and _decodes_from_memory(manager) and value == value
+
+
+def _decodes_from_memory(name: str) -> bool:
+    """Built-in managers read a BytesIO as they read the stored file; a user's own may need a path."""
+    try:
+        manager = iomanagers.get(name)
+    except Exception:  # noqa: BLE001
+        return False
+    return name != "file" and type(manager).__module__ == iomanagers.__name__
+
+
+class _Capture:
+    """Wraps the writer an IO manager dumps into, keeping a copy of the bytes up to ``limit``."""
+
+    def __init__(self, raw: Any, limit: int):
+        self._raw = raw
+        self._chunks: List[bytes] = []
+        self._left = limit
+
+    def write(self, data) -> int:
+        n = self._raw.write(data)
+        if self._chunks is not None:
+            chunk = bytes(data)
+            self._left -= len(chunk)
+            if self._left < 0:
+                self._chunks = None
+            else:
+                self._chunks.append(chunk)
+        return n
+
+    def getvalue(self) -> Optional[bytes]:
+        return None if self._chunks is None else b"".join(self._chunks)
+
+    def __getattr__(self, name: str) -> Any:  # flush, tell, writable, closed, ...: the wrapped writer's
+        return getattr(self._raw, name)
+
+
+class _Scratch:
+    """A task's private temporary folder: copies of ``file`` inputs, removed when the task ends."""
+
+    def __init__(self) -> None:
+        self.path: Optional[str] = None
+        self._n = 0
+
+    def folder(self) -> str:
+        if self.path is None:
+            self.path = tempfile.mkdtemp(prefix="datamake-inputs-")
+        self._n += 1
+        folder = os.path.join(self.path, str(self._n))
+        os.mkdir(folder)
+        return folder
+
+    def cleanup(self) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None
 
 
 @dataclass(frozen=True)
@@ -62,34 +204,41 @@ def remember_store(store: Store) -> None:
     _stores[(store.url, repr(sorted(store.storage_options.items())))] = store
 
 
-def _load_input(store: Store, manifest: Manifest, share: bool) -> Any:
+def _load_input(store: Store, manifest: Manifest, share: bool, scratch: _Scratch) -> Any:
+    if manifest.io_manager == "file":  # a private copy: what the consumer does to it never reaches the store
+        return store.copy_artifact(manifest, scratch.folder())
+    if not share or manifest.size > _VALUE_CACHE_MAX_BYTES or not _decodes_from_memory(manifest.io_manager):
+        return store.load(manifest)
     cache_key = (manifest.artifact, manifest.io_manager)  # equal bytes read by another manager differ
-    if share and cache_key in _values:
-        return _values[cache_key]
-    value = store.load(manifest)
-    if share and manifest.size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value) and manifest.io_manager != "file":
-        if len(_values) >= _VALUE_CACHE_LIMIT:
-            _values.clear()
-        _values[cache_key] = value
+    value = _shared.value(cache_key)
+    if value is not _MISSING:
+        return value
+    blob = _shared.blob(cache_key)
+    if blob is None:
+        blob = store.read_artifact(manifest)
+        _shared.put_blob(cache_key, blob)
+    value = iomanagers.get(manifest.io_manager).load(io.BytesIO(blob))
+    _shared.keep_value(cache_key, value)
     return value
 
 
-def _load_inputs(store: Store, task: AssetTask) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
+def _load_inputs(store: Store, task: AssetTask, scratch: _Scratch) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
     """The input values by parameter, and ``(key, message)`` for each input whose artifact is bad."""
     kwargs: Dict[str, Any] = {}
     corrupt: List[Tuple[str, str]] = []
     for param, spec in task.inputs:
         if isinstance(spec, Manifest):
-            value = _load_checked(store, spec, task.share_values, corrupt)
+            value = _load_checked(store, spec, task.share_values, corrupt, scratch)
         else:  # a collection of partitions: {partition key: value}
-            value = {pk: _load_checked(store, m, task.share_values, corrupt) for pk, m in spec}
+            value = {pk: _load_checked(store, m, task.share_values, corrupt, scratch) for pk, m in spec}
         kwargs[param] = value
     return kwargs, corrupt
 
 
-def _load_checked(store: Store, manifest: Manifest, share: bool, corrupt: List[Tuple[str, str]]) -> Any:
+def _load_checked(store: Store, manifest: Manifest, share: bool, corrupt: List[Tuple[str, str]],
+                  scratch: _Scratch) -> Any:
     try:
-        return _load_input(store, manifest, share)
+        return _load_input(store, manifest, share, scratch)
     except CorruptArtifactError as exc:
         corrupt.append((node_id(manifest.key, manifest.partition), exc.message))
         return None
@@ -107,20 +256,22 @@ def _corrupt_inputs(key: str, corrupt: List[Tuple[str, str]], started: float) ->
     )
 
 
-def _is_immutable(value: Any) -> bool:
-    if isinstance(value, _IMMUTABLE):
-        return True
-    return type(value).__module__.startswith("pyarrow") and type(value).__name__ == "Table"
-
-
 def run_task(task: AssetTask) -> TaskResult:
     """Materialize one asset; never raises for the user's own errors."""
+    scratch = _Scratch()
+    try:
+        return _run_task(task, scratch)
+    finally:
+        scratch.cleanup()
+
+
+def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     started = time.perf_counter()
     try:
         defs = load_definitions(task.project_dir, task.definitions)
         asset = defs.assets[task.key]
         store = store_for(task.store_url, task.store_options)
-        kwargs, corrupt = _load_inputs(store, task)
+        kwargs, corrupt = _load_inputs(store, task, scratch)
         if corrupt:
             return _corrupt_inputs(task.key, corrupt, started)
         kwargs.update(_source_inputs(defs, task.key))
@@ -136,30 +287,59 @@ def run_task(task: AssetTask) -> TaskResult:
                                asset.partitions.time_window(task.partition) if asset.partitions else None)
         if asset.wants_context:
             kwargs["context"] = context
+        watch = _read_watch(defs, task, store, scratch, context)
+        _watching.watch = watch
         try:
             with results_meta.capture_logs(context, asset.wants_context) as logs:
                 value = asset.fn(**kwargs)
             break
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+            _watching.watch = None
             if attempts > task.retries:
                 return _failure(task.key, exc, started, attempts)
             time.sleep(task.retry_delay * (2 ** (attempts - 1)))
+        finally:
+            _watching.watch = None
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
+    if watch is not None:
+        for path in _paths_named_by(asset.fn):
+            if os.path.isfile(path) and os.path.abspath(path) not in watch.written:
+                watch.saw((path, "r", 0))
+        if watch.reads:
+            context.metadata[UNDECLARED_READS_KEY] = sorted(watch.reads)
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     written = context.written_file()
+    capture: Optional[_Capture] = None
     try:
         if value is None and written is not None:  # the asset wrote its own file at context.output_path
             value, manager = written, iomanagers.get("file")
         else:
             manager = iomanagers.choose(value, task.io_manager)
-        artifact, size = store.write_artifact(lambda f: manager.dump(value, f))
+
+        shared_as_is = task.share_values and _round_trips(value, manager.name)
+
+        def dump(f):
+            nonlocal capture
+            if task.share_values and not shared_as_is and _decodes_from_memory(manager.name):
+                f = capture = _Capture(f, _VALUE_CACHE_MAX_BYTES)
+            manager.dump(value, f)
+
+        artifact, size = store.write_artifact(dump)
     except Exception as exc:  # noqa: BLE001
         return _failure(task.key, exc, started, attempts, what="storing its value")
     finally:
         context.cleanup()
-    if task.share_values and size <= _VALUE_CACHE_MAX_BYTES and _is_immutable(value) and manager.name != "file":
-        _values[(artifact, manager.name)] = value
+    if shared_as_is:  # reading its bytes back gives this very value (a number, a string)
+        _shared.keep_value((artifact, manager.name), value)
+    elif capture is not None:
+        blob = capture.getvalue()
+        if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
+            _shared.put_blob((artifact, manager.name), blob)
+    metadata = results_meta.finish(context.metadata, value, logs, defs, task.key)  # + table facts, checks
+    stat = store.written_stat(artifact)
+    if stat is not None:
+        metadata[ARTIFACT_STAT_KEY] = stat
     return TaskResult(
         key=task.key,
         ok=True,
@@ -168,9 +348,183 @@ def run_task(task: AssetTask) -> TaskResult:
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,
-        metadata=results_meta.finish(context.metadata, value, logs, defs, task.key),  # + table facts, checks
+        metadata=metadata,
         attempts=attempts,
     )
+
+
+# -- files an asset reads without declaring them ---------------------------
+_watching = threading.local()  # .watch: the _ReadWatch of the asset running on this thread, if any
+_hook_lock = threading.Lock()
+_hook_installed = False
+_CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")
+
+
+def _on_audit(event: str, args: tuple) -> None:
+    if event != "open":
+        return
+    watch = getattr(_watching, "watch", None)
+    if watch is not None:
+        _watching.watch = None  # what the watch itself does is not the asset's reading
+        try:
+            watch.saw(args)
+        except Exception:  # noqa: BLE001 - a diagnostic must never break the asset
+            pass
+        finally:
+            _watching.watch = watch
+
+
+def _install_hook() -> None:
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:
+            sys.addaudithook(_on_audit)  # for the life of the process; idle unless a watch is set
+            _hook_installed = True
+
+
+class _ReadWatch:
+    """Collects the project files an asset function opens for reading that it did not declare.
+
+    Declared: a source the asset depends on. Never reported: files under the
+    store, code (``.py``, ``.pyc``...), and the asset's own output and input copies.
+    Set up at the first file the asset opens: most assets open none.
+    """
+
+    def __init__(self, defs: Any, task: "AssetTask", store: Store, context: AssetContext, scratch: _Scratch):
+        self._setup_args = (defs, task, store)
+        self.context = context
+        self.scratch = scratch
+        self.reads: Dict[str, None] = {}
+        self.written: set = set()
+        self.roots: Tuple[str, ...] = ()
+        self.allowed: List[str] = []
+        self.skip_dirs: List[str] = []
+
+    def _setup(self) -> None:
+        defs, task, store = self._setup_args
+        self._setup_args = None
+        for dep in defs.deps.get(task.key, ()):
+            src = defs.sources.get(dep)
+            url = getattr(src, "url", None)
+            if url and ("://" not in url or url.startswith("file://")):
+                url = url[len("file://"):] if url.startswith("file://") else url
+                self.allowed.append(os.path.abspath(url))  # absolute paths, folders or glob patterns
+        roots = _project_roots.get(task.project_dir)
+        if roots is None:  # resolving links costs a few system calls: once per project folder
+            project_dir = os.path.abspath(task.project_dir)
+            roots = _project_roots[task.project_dir] = tuple(dict.fromkeys([project_dir,
+                                                                            os.path.realpath(project_dir)]))
+        self.roots = roots  # the project folder, as given and with symbolic links resolved
+        self.skip_dirs = [store.root] if store.is_local else []
+
+    def saw(self, args: tuple) -> None:
+        if self._setup_args is not None:
+            self._setup()
+        path, mode, flags = (tuple(args) + (None, None, None))[:3]
+        if isinstance(path, int) or path is None:
+            return
+        path = os.fsdecode(os.fspath(path))
+        if isinstance(mode, str):
+            reads = "r" in mode or "+" in mode
+        else:
+            reads = not (isinstance(flags, int) and flags & os.O_ACCMODE == os.O_WRONLY)
+        if not reads:  # an output of its own; a path constant naming it is no undeclared input
+            self.written.add(os.path.abspath(path))
+            return
+        if path.endswith(_CODE_SUFFIXES):
+            return
+        full = os.path.abspath(path)
+        root = next((r for r in self.roots if full.startswith(r + os.sep)), None)
+        if root is None:
+            return
+        skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]  # the asset's own files
+        if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)) for d in skip):
+            return
+        if self._declared(full) or os.path.isdir(full):
+            return
+        self.reads[os.path.relpath(full, root).replace(os.sep, "/")] = None
+
+    def _declared(self, full: str) -> bool:
+        import fnmatch
+
+        for allowed in self.allowed:
+            if full == allowed or full.startswith(allowed.rstrip(os.sep) + os.sep):
+                return True
+            if any(c in allowed for c in "*?[") and fnmatch.fnmatchcase(full, allowed):
+                return True
+        real = os.path.realpath(full)
+        return real != full and self._declared(real)
+
+
+_named_paths: Dict[Any, Tuple[str, ...]] = {}
+
+
+def _paths_named_by(fn: Any) -> Tuple[str, ...]:
+    """Strings and paths the function's code reaches by name without receiving them: the globals it
+    uses, its closure and its defaults. Readers written in C (pyarrow's) open files without any
+    audit event; a module-level ``DATA = Path(...)`` constant is how they are usually given a file."""
+    fn = getattr(fn, "__wrapped__", fn)
+    cached = _named_paths.get(fn)
+    if cached is not None:
+        return cached
+    code = getattr(fn, "__code__", None)
+    namespace = getattr(fn, "__globals__", {}) or {}
+    values: List[Any] = []
+    candidates = _path_globals(namespace)
+    todo = [code] if code is not None and candidates else []
+    while todo:
+        current = todo.pop()
+        values += [namespace[n] for n in current.co_names if n in candidates and n in namespace]
+        todo.extend(c for c in current.co_consts if hasattr(c, "co_names"))
+    values += [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ()) if _has_contents(cell)]
+    values += list(getattr(fn, "__defaults__", None) or ())
+    found = []
+    for value in values:
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value):
+            try:
+                found.append(os.fsdecode(os.fspath(value)))
+            except (TypeError, ValueError):
+                pass
+    if len(_named_paths) > 100_000:
+        _named_paths.clear()
+    _named_paths[fn] = result = tuple(found)
+    return result
+
+
+_path_names: Dict[int, Tuple[int, Any, frozenset]] = {}
+
+
+def _path_globals(namespace: Dict[str, Any]) -> frozenset:
+    """Names of a module's globals that hold a string or a path (looked at again when it grows)."""
+    known = _path_names.get(id(namespace))
+    if known is not None and known[0] == len(namespace) and known[1] is namespace:
+        return known[2]
+    names = frozenset(n for n, v in list(namespace.items())
+                      if isinstance(v, (str, os.PathLike)) and not (n.startswith("__") and n.endswith("__")))
+    if len(_path_names) > 1000:
+        _path_names.clear()
+    _path_names[id(namespace)] = (len(namespace), namespace, names)
+    return names
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
+                context: AssetContext) -> Optional[_ReadWatch]:
+    if not task.project_dir:
+        return None
+    if not _hook_installed:
+        _install_hook()
+    return _ReadWatch(defs, task, store, context, scratch)
+
+
+_project_roots: Dict[str, Tuple[str, ...]] = {}
 
 
 def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
