@@ -30,13 +30,13 @@ def read_pins(project_dir: str) -> Dict[str, Pin]:
     path = pins_path(project_dir)
     if not os.path.exists(path):
         return {}
-    from .config import _kind, read_toml
+    from .config import read_toml, toml_kind
 
     again = "fix it, or delete it and run `datamake pin` again"
     data = read_toml(path, hint=again)
     table = data.get("pins", {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: 'pins' must be a table ([pins]), got {_kind(table)} {table!r}",
+        raise ConfigError(f"{path}: 'pins' must be a table ([pins]), got {toml_kind(table)} {table!r}",
                           hint=f"expected\n  [pins]\n  ASSET = {{ code_version = \"...\", source = \"...\" }}\n{again}")
     pins = {}
     for key, entry in table.items():
