@@ -6,7 +6,7 @@ import importlib.util
 import os
 import sys
 import traceback
-from typing import Dict, Tuple
+from typing import Dict, Iterable, Tuple
 
 from . import snapshot
 from .definitions import Definitions, definitions_from_module
@@ -25,17 +25,26 @@ def load_definitions(project_dir: str, ref: str, reload_changed: bool = False) -
     """
     cache_key = (os.path.abspath(project_dir), ref)
     if reload_changed and cache_key in _loaded and snapshot.changed_modules():
-        forget_project_code()
+        forget_project_code(definition_roots(project_dir, ref))
     if cache_key not in _loaded:
         _loaded[cache_key] = definitions_from_module(_import(project_dir, ref))
     snapshot.refresh_linecache()
     return _loaded[cache_key]
 
 
-def forget_project_code() -> None:
-    """Forget every loaded definitions module and project module: the next load imports the disk."""
+def forget_project_code(roots: Iterable[str] = ()) -> None:
+    """Forget every loaded definitions module and project module (snapshotted, or loaded from a
+    file under ``roots``): the next load imports the disk."""
     _loaded.clear()
-    snapshot.forget_all()
+    snapshot.forget_all(roots)
+
+
+def definition_roots(project_dir: str, ref: str) -> Tuple[str, ...]:
+    """The folders whose modules are the project's own: the project folder and the definitions file's."""
+    roots = [os.path.abspath(project_dir)]
+    if ref.endswith(".py") or os.sep in ref or "/" in ref:
+        roots.append(os.path.dirname(os.path.normpath(os.path.join(roots[0], ref))))
+    return tuple(dict.fromkeys(roots))
 
 
 def remember(project_dir: str, ref: str, defs: Definitions) -> None:

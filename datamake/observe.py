@@ -67,10 +67,13 @@ def observe(source: SourceDef, cache: ObservationCache) -> str:
     try:
         files = _list_files(fs, path)
     except FileNotFoundError:
-        files = {}
+        files = None
+    if files == {} and not _is_glob(path):
+        return hash_value("source-set", [])  # an existing, empty folder: a version like any other
     if not files:
+        what = "matches no file" if files == {} else "not found"
         raise SourceError(
-            f"source '{source.key}' not found: {source.url}",
+            f"source '{source.key}' {what}: {source.url}",
             hint="create it, or fix the path given to source()",
         )
     versions = sorted((name, _file_version(fs, name, info, cache)) for name, info in files.items())

@@ -22,7 +22,7 @@ from .expand import Expander, NodeGraph, selection_partitions
 from .graph import AssetGraph
 from .hashing import hash_value
 from .keys import node_id
-from .loader import load_definitions, remember
+from .loader import definition_roots, load_definitions, remember
 from .manifest import Manifest
 from .planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
 from .store import Store
@@ -115,11 +115,7 @@ class Project:
 
     def _project_roots(self) -> Tuple[str, ...]:
         """Folders whose code counts as the project's own (followed for helper code)."""
-        roots = {self.directory}
-        ref = self.config.definitions
-        if ref.endswith(".py") or "/" in ref:
-            roots.add(os.path.dirname(os.path.normpath(os.path.join(self.directory, ref))))
-        return tuple(sorted(roots))
+        return tuple(sorted(definition_roots(self.directory, self.config.definitions)))
 
     def _check_config_targets(self) -> None:
         check_resource_settings(self.config, self.defs.resources)

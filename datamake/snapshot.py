@@ -195,20 +195,26 @@ def changed_modules() -> List[Snapshot]:
     return changed
 
 
-def forget_all() -> List[str]:
-    """Drop every snapshotted module from ``sys.modules`` so the next import reads the disk again.
+def forget_all(roots: Iterable[str] = ()) -> List[str]:
+    """Drop every project module from ``sys.modules`` so the next import reads the disk again.
 
-    Returns the module names dropped. Objects already holding the old modules keep them.
+    Project modules are the snapshotted ones and any other module loaded from a file under
+    ``roots`` (imported before snapshots were installed). Returns the module names dropped;
+    objects already holding the old modules keep them.
     """
+    under = tuple(os.path.realpath(r) + os.sep for r in roots)
     dropped = []
-    for snap in list(_snapshots.values()):
-        module = sys.modules.get(snap.module)
-        if module is not None and os.path.abspath(getattr(module, "__file__", "") or "") == snap.path:
-            del sys.modules[snap.module]
-            dropped.append(snap.module)
-        _snapshots.pop(snap.path, None)
-        _lines.pop(snap.path, None)
-        linecache.cache.pop(snap.path, None)
+    for name, module in list(sys.modules.items()):
+        path = os.path.abspath(getattr(module, "__file__", None) or "")
+        if not path.endswith(".py") or path.startswith(_OWN_PACKAGE):
+            continue
+        if path in _snapshots or (under and os.path.realpath(path).startswith(under)):
+            del sys.modules[name]
+            dropped.append(name)
+    for path in list(_snapshots):
+        linecache.cache.pop(path, None)
+    _snapshots.clear()
+    _lines.clear()
     importlib.invalidate_caches()
     return dropped
 
@@ -219,6 +225,18 @@ def digests(relative_to: str) -> Tuple[Tuple[str, str], ...]:
 
 
 def mismatches(expected: Sequence[Tuple[str, str]], relative_to: str) -> List[str]:
-    """Modules imported here whose source differs from ``expected`` (another process's :func:`digests`)."""
+    """Modules whose code here may differ from ``expected`` (another process's :func:`digests`).
+
+    A module imported here from a different source is one; so is a module loaded here from the
+    same file but not through a snapshot, whose source is unknown.
+    """
     here = dict(digests(relative_to))
-    return sorted(path for path, digest in expected if path in here and here[path] != digest)
+    loaded = {os.path.abspath(getattr(m, "__file__", None) or "") for m in list(sys.modules.values())}
+    differ = []
+    for path, digest in expected:
+        if path in here:
+            if here[path] != digest:
+                differ.append(path)
+        elif os.path.abspath(os.path.join(relative_to, path)) in loaded:
+            differ.append(path)
+    return sorted(differ)

@@ -327,3 +327,42 @@ def test_reading_an_undeclared_project_file_is_named_in_a_warning(project):
     again = project.run("make", "-B", "export")  # export.txt exists now: written, so not reported as read
     assert again.returncode == 0, again.stderr
     assert "warning" not in again.stderr
+
+
+def test_an_empty_source_folder_is_observed_and_a_new_file_in_it_is_a_change(project):
+    project.pipeline('''
+        from datamake import asset, source
+
+        inbox = source("inbox")
+
+        @asset(deps=[inbox])
+        def count():
+            import os
+            return len(os.listdir("inbox"))
+    ''')
+    (project.root / "inbox").mkdir()
+    assert project.outcomes() == {"count": "built"}
+    assert project.states() == {"count": "fresh"}
+    (project.root / "inbox" / "a.csv").write_text("x\n")
+    assert project.states() == {"count": "stale"}
+
+
+def test_a_nested_config_dataclass_reaches_the_asset_as_a_dataclass(project):
+    project.pipeline('''
+        from dataclasses import dataclass, field
+        from datamake import asset
+
+        @dataclass
+        class Window:
+            days: int = 7
+
+        @dataclass
+        class Settings:
+            window: Window = field(default_factory=Window)
+
+        @asset(config=Settings, io_manager="json")
+        def horizon(config):
+            return config.window.days * 2
+    ''')
+    assert project.outcomes() == {"horizon": "built"}
+    assert project.run("show", "horizon", check=True).stdout.strip().splitlines()[-1] == "14"

@@ -301,3 +301,32 @@ def test_live_progress_on_a_terminal_and_plain_lines_otherwise(project):
     assert "\x1b" not in plain.stdout and "\r" not in plain.stdout
     assert [line.split()[:2] for line in plain.stdout.strip().splitlines()] == [
         ["built", "quick"], ["built", "slow"], ["done:", "2"]]
+
+
+def test_long_lived_dask_workers_run_the_edited_helper_module(project, dask_address):
+    """Workers keep imported modules between runs: an edited helper must still be the code that runs."""
+    project.pipeline('''
+        from datamake import asset
+        import dask_helper
+
+        @asset(io_manager="json")
+        def value():
+            return dask_helper.compute()
+    ''', f'[execution]\nexecutor = "dask"\njobs = 2\naddress = "{dask_address}"\n')
+    project.write("dask_helper.py", "def compute():\n    return 1\n")
+    assert project.outcomes() == {"value": "built"}
+    import distributed
+
+    def import_helper(root):
+        import importlib
+        import sys
+
+        sys.path.insert(0, root)
+        return importlib.import_module("dask_helper").compute()
+
+    with distributed.Client(dask_address, set_as_default=False) as client:  # every worker holds the module now
+        assert set(client.run(import_helper, str(project.root)).values()) == {1}
+    project.write("dask_helper.py", "def compute():\n    return 2\n")
+    assert project.outcomes() == {"value": "built"}
+    assert project.run("show", "value", check=True).stdout.strip().splitlines()[-1] == "2"
+    assert project.states() == {"value": "fresh"}

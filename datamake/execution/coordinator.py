@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Set
 
 from ..errors import DatamakeError
 from .. import checks as checks_mod
+from .. import snapshot
 from ..manifest import Manifest
 from ..planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
 from ..project import Project, Scope
@@ -35,9 +36,10 @@ class RunOptions:
 
 
 def _config_values(instance) -> dict:
+    """The config's fields, shallowly: a nested dataclass stays a dataclass (``asdict`` would make it a dict)."""
     import dataclasses
 
-    return dataclasses.asdict(instance) if instance is not None else {}
+    return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)} if instance is not None else {}
 
 
 def new_run_id() -> str:
@@ -57,6 +59,8 @@ class Coordinator:
         self.reporter = MultiReporter(reporter, history) if history is not None else reporter
         self.options = options
         self.run_id = run_id or new_run_id()
+        # workers in other processes check they run the code this plan was made with
+        self.code_digests = () if getattr(executor, "shares_memory", False) else snapshot.digests(project.directory)
         self.remote = remote
         self.store = project.store
         self.outcomes: Dict[str, AssetOutcome] = {}
@@ -228,6 +232,7 @@ class Coordinator:
             share_values=getattr(self.executor, "shares_memory", False),
             config=_config_values(self.scope.configs.get(facts.key)),
             extra={"resources": self.project.config.resources},
+            code_digests=self.code_digests,
         )
 
     def _input(self, spec):

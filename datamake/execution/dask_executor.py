@@ -198,4 +198,4 @@ def _forget_definitions(project_dir: str, ref: str) -> None:
     """On a worker: forget the definitions and every project module, so the next task imports the disk."""
     from .. import loader
 
-    loader.forget_project_code()
+    loader.forget_project_code(loader.definition_roots(project_dir, ref))

@@ -19,9 +19,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .. import iomanagers, results_meta
+from .. import iomanagers, results_meta, snapshot
+from ..errors import DatamakeError
 from ..hashing import data_version_of, hash_value
-from ..loader import format_user_traceback, load_definitions
+from ..loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
 from ..keys import node_id
 from ..manifest import Manifest
 from ..store import CorruptArtifactError, Store
@@ -189,6 +190,9 @@ class AssetTask:
     share_values: bool = False  # keep small immutable values in memory (in-process and threads)
     config: Mapping[str, Any] = field(default_factory=dict)  # the asset's validated config values
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # (path, source digest) of the project modules the run was planned with: a worker in
+    # another process checks that it runs the same code (see datamake.snapshot)
+    code_digests: Tuple[Tuple[str, str], ...] = ()
 
 
 def store_for(url: str, options: Mapping[str, Any]) -> Store:
@@ -265,10 +269,32 @@ def run_task(task: AssetTask) -> TaskResult:
         scratch.cleanup()
 
 
+def _definitions_planned_with(task: AssetTask):
+    """The definitions, imported from the same source the run was planned with.
+
+    A worker in another process (a long-lived Dask worker, say) may hold older project
+    modules, or import files edited since the run was planned: it re-imports once, and
+    refuses to run other code than the code whose version will be recorded.
+    """
+    defs = load_definitions(task.project_dir, task.definitions)
+    if not task.code_digests or not snapshot.mismatches(task.code_digests, task.project_dir):
+        return defs
+    forget_project_code(definition_roots(task.project_dir, task.definitions))
+    defs = load_definitions(task.project_dir, task.definitions)
+    differ = snapshot.mismatches(task.code_digests, task.project_dir)
+    if differ:
+        raise DatamakeError(
+            f"the project's code changed on disk while the run was being planned or running "
+            f"({', '.join(differ[:3])}); this worker would run other code than the version recorded",
+            hint="run make again",
+        )
+    return defs
+
+
 def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     started = time.perf_counter()
     try:
-        defs = load_definitions(task.project_dir, task.definitions)
+        defs = _definitions_planned_with(task)
         asset = defs.assets[task.key]
         store = store_for(task.store_url, task.store_options)
         kwargs, corrupt = _load_inputs(store, task, scratch)
