@@ -5,13 +5,16 @@ version difference it papers over, so it can be deleted when the floor moves.
 """
 from __future__ import annotations
 
+import datetime
 import functools
-import inspect
+import sys
 from typing import Any, Callable
 
 
 @functools.lru_cache(maxsize=None)
 def _parameters(fn: Callable[..., Any]) -> frozenset:
+    import inspect
+
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -30,3 +33,17 @@ def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
     """
     names = _parameters(getattr(fn, "__func__", fn))
     return name in names or "**" in names
+
+
+def fromisoformat(text: str) -> datetime.datetime:
+    """``datetime.fromisoformat`` with a trailing ``Z`` (UTC) accepted on every Python.
+
+    Python 3.11 reads any ISO 8601 form; 3.9 and 3.10 only the ones ``isoformat()``
+    writes, so ``2024-01-31T00:00:00Z`` would be an error there.
+    """
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        if sys.version_info < (3, 11) and text.endswith(("Z", "z")):
+            return datetime.datetime.fromisoformat(text[:-1] + "+00:00")
+        raise
