@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import functools
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Dict
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,3 +47,22 @@ def fromisoformat(text: str) -> datetime.datetime:
         if sys.version_info < (3, 11) and text.endswith(("Z", "z")):
             return datetime.datetime.fromisoformat(text[:-1] + "+00:00")
         raise
+
+
+def type_hints(cls: type) -> Dict[str, Any]:
+    """``typing.get_type_hints(cls)``, or the annotations as written when they cannot be evaluated.
+
+    Under ``from __future__ import annotations`` a user may write ``int | None`` on
+    Python 3.9, where evaluating it raises TypeError (``X | Y`` needs 3.10), or name
+    a type imported only for type checkers (NameError). The unevaluated strings
+    are what callers then work from, best effort.
+    """
+    import typing
+
+    try:
+        return typing.get_type_hints(cls)
+    except (TypeError, NameError):
+        hints: Dict[str, Any] = {}
+        for klass in reversed(getattr(cls, "__mro__", (cls,))):
+            hints.update(getattr(klass, "__dict__", {}).get("__annotations__", {}))
+        return hints

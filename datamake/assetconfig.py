@@ -6,6 +6,7 @@ import json
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from ._compat import type_hints
 from .errors import ConfigError, did_you_mean
 from .hashing import hash_value
 
@@ -42,7 +43,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
     """An instance of the dataclass ``cls`` from ``values``; ConfigError names the field."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls) if fields else {}
+    hints = type_hints(cls) if fields else {}
     kwargs: Dict[str, Any] = {}
     for name, value in values.items():
         if name not in fields:
