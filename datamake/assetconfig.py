@@ -8,6 +8,7 @@ import types
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from ._compat import type_hints
 from .config import toml_kind
 from .errors import ConfigError, did_you_mean
 from .hashing import hash_value
@@ -127,16 +128,9 @@ _CONTAINERS = {list: list, tuple: tuple, set: set, frozenset: frozenset,
                collections.abc.Set: frozenset, collections.abc.MutableSet: set}
 
 
-def _hints(cls: type) -> Dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:  # noqa: BLE001 - a name the annotations use is not importable here: use them as written
-        return dict(getattr(cls, "__annotations__", {}))
-
-
 def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = _hints(cls) if fields else {}
+    hints = type_hints(cls) if fields else {}
     kwargs: Dict[str, Any] = {}
     for name, value in values.items():
         if name not in fields:
@@ -159,7 +153,7 @@ def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
     """An instance of the dataclass ``cls`` from ``values``; ConfigError names the asset, the field,
     the expected type and the value."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = _hints(cls) if fields else {}
+    hints = type_hints(cls) if fields else {}
     kwargs: Dict[str, Any] = {}
     for name, value in values.items():
         if name not in fields:

@@ -1,7 +1,7 @@
 """The asset graph: dependency order, cycle detection and selections."""
 from __future__ import annotations
 
-from graphlib import CycleError as _GraphlibCycle  # graphlib-backport on python < 3.9
+from graphlib import CycleError as _GraphlibCycle  # stdlib since Python 3.9
 from graphlib import TopologicalSorter
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 

@@ -359,9 +359,9 @@ def parse_older_than(text: str, now: Optional[float] = None) -> float:
     if match:
         return now - float(match.group(1)) * _UNITS[match.group(2)]
     try:
-        import datetime
+        from ._compat import fromisoformat
 
-        return datetime.datetime.fromisoformat(text.strip()).timestamp()
+        return fromisoformat(text.strip()).timestamp()
     except ValueError:
         raise DatamakeError(f"cannot read OLDER_THAN '{text}'",
                             hint="give an age such as 30d, 12h, 2w, 90m, or a date such as 2024-01-31") from None

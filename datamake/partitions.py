@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._compat import fromisoformat
 from .errors import DefinitionError, SelectionError
 
 MULTI_SEPARATOR = "|"
@@ -50,7 +51,7 @@ def _parse_date(value: Union[str, dt.date, dt.datetime], what: str) -> dt.dateti
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
     try:
-        return dt.datetime.fromisoformat(str(value))
+        return fromisoformat(str(value))
     except ValueError:
         raise DefinitionError(f"{what} '{value}' is not a date", hint="write it as YYYY-MM-DD") from None
 

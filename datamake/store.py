@@ -25,6 +25,7 @@ import uuid
 from urllib.parse import quote
 from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ._compat import accepts_keyword
 from .errors import StoreError
 from .hashing import HashingWriter, hash_bytes, hash_file, hash_value
 from .keys import node_id, split_node
@@ -75,7 +76,7 @@ def upload_options(fs) -> Dict[str, Any]:
 
 def plain_get(fs) -> Dict[str, Any]:
     """``cat_file`` keyword arguments for one bare GET (s3fs otherwise HEADs first, to split large reads)."""
-    return {"max_concurrency": 1} if hasattr(fs, "_call_s3") else {}
+    return {"max_concurrency": 1} if hasattr(fs, "_call_s3") and accepts_keyword(fs._cat_file, "max_concurrency") else {}
 
 
 def _validator(info: Mapping[str, Any]) -> Optional[str]:

@@ -177,6 +177,7 @@ class DaskExecutor:
 
     def _kill_local_workers(self) -> None:
         """End local worker processes at once: what they were writing lies in tmp/ only."""
+        logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)  # its "worker died" tracebacks (3.13)
         for nanny in list(getattr(self._cluster, "workers", {}).values()):
             pid = getattr(getattr(nanny, "process", None), "pid", None)
             if pid:
