@@ -63,7 +63,7 @@ def end_to_end(n: int, rounds: int, where: str) -> dict:
 def isolated(n: int, rounds: int) -> float:
     from datamake.execution.history_reporter import HistoryReporter
     from datamake.execution.results import AssetOutcome, RunResult
-    from datamake.manifest import Manifest
+    from datamake.core.manifest import Manifest
 
     manifests = [Manifest(key=f"t{i}", code_version="1", provenance=f"{i:032x}", data_version=f"{i:032x}",
                           artifact=f"{i:032x}", size=10, io_manager="json", inputs=(("up", "0" * 32),),

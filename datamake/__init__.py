@@ -6,11 +6,11 @@ rebuilds only that. Heavy modules (pyarrow, fsspec) load only when used.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from datamake._version import __version__
 
-from .definitions import AssetDef, Definitions, asset
-from .errors import DatamakeError
-from .sources import Output, ResourceDef, SourceDef, resource, source
+from datamake.define.assets import AssetDef, Definitions, asset
+from datamake.core.errors import DatamakeError
+from datamake.define.sources import Output, ResourceDef, SourceDef, resource, source
 
 __all__ = [
     "AssetCheckResult",
@@ -45,19 +45,19 @@ _PARTITION_NAMES = (
 
 def __getattr__(name: str):
     if name in _PARTITION_NAMES:
-        from . import partitions
+        from datamake.core import partitions
 
         return getattr(partitions, name)
     if name == "AssetContext":
-        from .execution.context import AssetContext
+        from datamake.execution.context import AssetContext
 
         return AssetContext
     if name in ("AssetCheckResult", "asset_check"):
-        from . import checks
+        from datamake.define import checks
 
         return getattr(checks, name)
     if name == "MaterializeResult":
-        from .results_meta import MaterializeResult
+        from datamake.define.outputs import MaterializeResult
 
         return MaterializeResult
     raise AttributeError(f"module 'datamake' has no attribute {name!r}")

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
-from .codeversion import changed_parts
-from .errors import NotMaterializedError
-from .keys import node_id
-from .execution.coordinator import Coordinator, RunOptions
-from .execution.executors import make_executor
-from .execution.reporters import Reporter
-from .execution.results import RunResult
-from .planner import Plan
-from .project import Project
+from datamake.define.codeversion import changed_parts
+from datamake.core.errors import NotMaterializedError
+from datamake.core.keys import node_id
+from datamake.execution.coordinator import Coordinator, RunOptions
+from datamake.execution.executors import make_executor
+from datamake.execution.reporters import Reporter
+from datamake.execution.results import RunResult
+from datamake.core.planner import Plan
+from datamake.project.workspace import Project
 
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
@@ -60,7 +60,7 @@ def make(
     thread executors only: objects do not travel to other processes).
     ``history=False`` leaves the run out of the event log.
     """
-    from .lock import store_lock
+    from datamake.storage.lock import store_lock
 
     reporter = reporter or Reporter()
 
@@ -76,7 +76,7 @@ def make(
 
 def _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources, history,
                  partition) -> RunResult:
-    from .execution.tasks import override_resources
+    from datamake.execution.tasks import override_resources
 
     override_resources(resources or {})
     scope = project.scope(selection, only=only, force=force, partition=partition)
@@ -98,8 +98,8 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
 
 def _open_remote(project: Project, scope, force: bool):
     """The remote cache prepared for this run (or None), and the lease a run on a bucket store holds."""
-    from .gc import Lease
-    from .remote import RemoteCache
+    from datamake.storage.gc import Lease
+    from datamake.storage.remote import RemoteCache
 
     stale = force or any(d.stale for d in scope.plan.decisions)
     lease = Lease(project.store, "datamake make").acquire() if stale and not project.store.is_local else None
@@ -118,14 +118,14 @@ def _close_remote(project: Project, remote, lease) -> None:
 
 def history_file(project: Project) -> str:
     """The path of the project's SQLite event log (it may not exist yet)."""
-    from .history import history_path
+    from datamake.history.events import history_path
 
     store = project.store
     return history_path(project.directory, project.config.history_url, store.root, store.is_local)
 
 
 def _recorder(project: Project, selection: Sequence[str]):
-    from .execution.history_reporter import HistoryReporter
+    from datamake.execution.history_reporter import HistoryReporter
 
     return HistoryReporter(history_file(project), selection, warn=project.store.warnings.append)
 
@@ -137,7 +137,7 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
     node = node_id(key, partition)
     scope = project.scope([key], partition=partition)
     if node not in scope.facts:
-        from .errors import SelectionError
+        from datamake.core.errors import SelectionError
 
         raise SelectionError(f"'{key}' has no partition '{partition}'", hint=f"`datamake status {key}` lists them")
     decision = scope.plan[node]
@@ -188,7 +188,7 @@ def _changed_parts(manifest, cv) -> List[str]:
 
 
 def check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
-    from .errors import SelectionError
+    from datamake.core.errors import SelectionError
 
     a = project.asset(key)
     if a.partitions is not None and partition is None:
@@ -225,7 +225,7 @@ def ls(project: Project) -> List[Dict[str, Any]]:
 
 def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
     """The current materialized value of ``key`` (of one partition of it), its hash verified."""
-    from .errors import SelectionError
+    from datamake.core.errors import SelectionError
 
     a = project.asset(key)
     if a.partitions is not None and partition is None:
@@ -248,8 +248,8 @@ def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
 
 
 def _remote_cache(project: Project):
-    from .errors import ConfigError
-    from .remote import RemoteCache
+    from datamake.core.errors import ConfigError
+    from datamake.storage.remote import RemoteCache
 
     remote = RemoteCache.from_config(project.config)
     if remote is None:
@@ -276,8 +276,8 @@ def push(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
 
 def pull(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
     """Fetch the remote's current versions of the selection and its upstream, without computing."""
-    from .gc import writing
-    from .lock import store_lock
+    from datamake.storage.gc import writing
+    from datamake.storage.lock import store_lock
 
     remote = _remote_cache(project)
     keys = _sync_keys(project, selection)
@@ -288,7 +288,7 @@ def pull(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
 def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retention: Optional[float] = None,
        on_wait=None) -> Dict[str, Any]:
     """Delete unreferenced artifacts and action-cache entries older than ``retention`` seconds."""
-    from . import gc as gc_mod
+    from datamake.storage import gc as gc_mod
 
     store = _remote_cache(project).store if remote else project.store
     # the effective pinned versions (a pin plus the asset's definition arguments) are what manifests record
@@ -298,13 +298,13 @@ def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retenti
     return gc_mod.collect(store, pins, keep, dry_run=dry_run, on_wait=on_wait).to_dict()
 
 
-# -- history: runs, materializations, lineage (see datamake.history) ----------
+# -- history: runs, materializations, lineage (see datamake.history.events) ----------
 
 def _open_history(project: Project):
     """The event log for reading (None when nothing was recorded yet); stale ``running`` runs are settled."""
     import sqlite3
 
-    from .history import History
+    from datamake.history.events import History
 
     history = History.open_existing(history_file(project))
     if history is not None:
@@ -324,11 +324,11 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
     """
     if partition is not None:
         if key is None:
-            from .errors import SelectionError
+            from datamake.core.errors import SelectionError
 
             raise SelectionError("--partition needs an asset", hint="datamake log ASSET -p KEY")
         check_partition_arg(project, key, partition, "log")
-    from .history import MATERIALIZATIONS
+    from datamake.history.events import MATERIALIZATIONS
 
     history = _open_history(project)
     if key is not None and key not in project.graph and not (history is not None and history.events(asset=key, limit=1)):
@@ -339,7 +339,7 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
         if run_id is not None:
             run = history.run(run_id) if history is not None else None
             if run is None:
-                from .errors import SelectionError
+                from datamake.core.errors import SelectionError
 
                 raise SelectionError(f"no run '{run_id}' in the event log", hint="`datamake log` lists the runs")
             return {"run": run, "events": history.events(run_id=run_id)}
@@ -374,7 +374,7 @@ def _partition_rows(history, key: str, partition: str, limit: int, kinds) -> Lis
 
 def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
     """Delete runs (and their events) that started before ``older_than`` (``30d``, ``12h``, a date)."""
-    from .history import parse_older_than
+    from datamake.history.events import parse_older_than
 
     cutoff = parse_older_than(older_than)
     history = _open_history(project)
@@ -389,8 +389,8 @@ def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
 
 def lineage(project: Project, key: str) -> Dict[str, Any]:
     """Upstream: the exact (key, data version) the current value was built from; downstream: what uses it."""
-    from . import lineage as lineage_mod
-    from .errors import SelectionError
+    from datamake.history import lineage as lineage_mod
+    from datamake.core.errors import SelectionError
 
     if project.asset(key).partitions is not None:
         raise SelectionError(f"lineage of the partitioned asset '{key}' is not supported yet",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from datamake.cli import main
+from datamake.cli.main import main
 
 PIPELINE = """\
 from datamake import asset, resource

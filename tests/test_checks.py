@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from datamake import AssetCheckResult, Definitions, asset, asset_check
-from datamake.checks import run_check
-from datamake.errors import DefinitionError, MissingDependencyError
+from datamake.define.checks import run_check
+from datamake.core.errors import DefinitionError, MissingDependencyError
 
 PIPELINE = """
 import pyarrow as pa

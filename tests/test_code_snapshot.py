@@ -13,9 +13,9 @@ import sys
 import textwrap
 
 import datamake.api as dm
-from datamake import loader
-from datamake.lock import store_lock
-from datamake.store import Store
+from datamake.define import loader
+from datamake.storage.lock import store_lock
+from datamake.storage.store import Store
 
 PIPELINE = '''
 from datamake import asset
@@ -98,7 +98,7 @@ def test_a_definitions_file_that_fails_to_import_is_not_half_loaded_later(projec
     try:
         import pytest
 
-        from datamake.errors import DefinitionsImportError
+        from datamake.core.errors import DefinitionsImportError
 
         with pytest.raises(DefinitionsImportError, match="boom"):
             dm.load(str(project.root))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from datamake.codeversion import auto_code_version, changed_parts, fingerprint, normalized_source
+from datamake.define.codeversion import auto_code_version, changed_parts, fingerprint, normalized_source
 
 
 def load(folder: Path, source: str, name: str = ""):
@@ -172,7 +172,7 @@ def test_version_does_not_depend_on_hash_randomization(tmp_path):
             return [t for t in sorted(TAGS) if t in x]
     '''))
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import mod_sets; "
-              "from datamake.codeversion import auto_code_version; "
+              "from datamake.define.codeversion import auto_code_version; "
               "print(auto_code_version(mod_sets.f, roots=[sys.argv[1]]))")
     outputs = {
         subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True,

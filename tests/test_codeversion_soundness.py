@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from datamake.codeversion import fingerprint
+from datamake.define.codeversion import fingerprint
 
 MODULE = "pipe_sound"
 
@@ -204,7 +204,7 @@ def test_nested_sets_do_not_depend_on_hash_randomization(tmp_path):
             return [t for t in sorted(TAGS["k"][0]) if t in x]
     '''))
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import mod_nested_sets; "
-              "from datamake.codeversion import fingerprint; "
+              "from datamake.define.codeversion import fingerprint; "
               "print(fingerprint(mod_nested_sets.f, [sys.argv[1]]).version)")
     outputs = {
         subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True,
@@ -484,7 +484,7 @@ def test_callable_assets_have_the_same_version_in_every_process(tmp_path):
     folder.mkdir()
     (folder / "callables_mod.py").write_text(CALLABLES)
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import callables_mod as m; "
-              "from datamake.codeversion import fingerprint; "
+              "from datamake.define.codeversion import fingerprint; "
               "print(*[fingerprint(getattr(m, a), [sys.argv[1]]).version "
               "for a in ('partial_asset', 'instance_asset', 'Job', 'cached_asset')])")
     outputs = {

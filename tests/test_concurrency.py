@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from datamake.lock import LockHolder, _exclusive_file, store_lock
-from datamake.store import Store
+from datamake.storage.lock import LockHolder, _exclusive_file, store_lock
+from datamake.storage.store import Store
 
 PIPELINE = '''
 import os

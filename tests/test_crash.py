@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from datamake.hashing import hash_file
-from datamake.manifest import Manifest
+from datamake.core.hashing import hash_file
+from datamake.core.manifest import Manifest
 
 KILLS = 15
 SEED = 20240611

@@ -6,8 +6,8 @@ import types
 import pytest
 
 from datamake import AssetDef, Definitions, asset
-from datamake.definitions import definitions_from_module, validate_key
-from datamake.errors import DefinitionError, DuplicateKeyError, MissingDependencyError
+from datamake.define.assets import definitions_from_module, validate_key
+from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError
 
 
 def test_bare_decorator():
@@ -223,14 +223,17 @@ def test_not_an_asset_in_definitions():
         Definitions([lambda: 1])
 
 
-def test_unknown_io_manager_is_rejected_when_definitions_load():
-    @asset(io_manager="parquet")
-    def t():
-        return 1
+def test_unknown_io_manager_is_rejected_when_the_project_loads(project):
+    project.pipeline("""
+        from datamake import asset
 
-    with pytest.raises(DefinitionError) as info:
-        Definitions([t])
-    assert "'t'" in info.value.message and "parquet" in info.value.message
+        @asset(io_manager="parquet")
+        def t():
+            return 1
+    """)
+    proc = project.run("status")
+    assert proc.returncode == 2
+    assert "asset 't': unknown io_manager 'parquet'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_definitions_from_module_takes_defs_or_every_module_level_asset():

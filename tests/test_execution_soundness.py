@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from datamake.store import Store
+from datamake.storage.store import Store
 
 
 def stored_value(project, key: str):

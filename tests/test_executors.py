@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from datamake.hashing import hash_file
-from datamake.store import Store
+from datamake.core.hashing import hash_file
+from datamake.storage.store import Store
 
 EXECUTORS = ["inprocess", "thread", "process", "dask"]
 OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")

@@ -3,7 +3,7 @@ and at every path, so that a shared cache works across machines.
 
 If a change to datamake's code versioning changes these on purpose, bump the
 cache format and update the literals; they must never differ between Pythons.
-Imports only ``datamake.codeversion`` (no pyarrow, no fsspec).
+Imports only ``datamake.define.codeversion`` (no pyarrow, no fsspec).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from datamake.codeversion import fingerprint
+from datamake.define.codeversion import fingerprint
 
 GOLDEN_SOURCE = '''
 import dataclasses

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from datamake.history import History, history_path, parse_older_than
+from datamake.history.events import History, history_path, parse_older_than
 
 CHAIN = """
     from datamake import asset
@@ -137,7 +137,7 @@ def test_recover_marks_only_dead_processes(tmp_path):
 
 READER = """
 import json, os, sys
-from datamake.history import History
+from datamake.history.events import History
 
 path, stop, ready = sys.argv[1:4]
 reads, errors, most, saw_running = 0, [], 0, 0

@@ -9,10 +9,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from datamake import iomanagers
-from datamake.errors import DefinitionError
-from datamake.manifest import Manifest
-from datamake.store import CorruptArtifactError, Store
+from datamake.storage import iomanagers
+from datamake.core.errors import DefinitionError
+from datamake.core.manifest import Manifest
+from datamake.storage.store import CorruptArtifactError, Store
 
 
 @pytest.fixture(params=["local", "memory"])

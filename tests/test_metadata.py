@@ -6,7 +6,7 @@ import json
 import pyarrow as pa
 
 from datamake import MaterializeResult
-from datamake.results_meta import capture_logs, open_result, split, table_metadata
+from datamake.define.outputs import capture_logs, open_result, split, table_metadata
 
 
 def manifest(project, key):

@@ -1,22 +1,13 @@
-"""Partition definitions, time windows, mappings and --partition specs (datamake.partitions: pure)."""
+"""Partition definitions, time windows, mappings and --partition specs (datamake.core.partitions: pure)."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from datamake.errors import DefinitionError, SelectionError
-from datamake.partitions import (
-    DailyPartitions,
-    FunctionMapping,
-    HourlyPartitions,
-    MonthlyPartitions,
-    MultiPartitions,
-    StaticPartitions,
-    TimeWindowMapping,
-    WeeklyPartitions,
-    resolve_mapping,
-    select_partitions,
+from datamake.core.errors import DefinitionError, SelectionError
+from datamake.core.partitions import (
+    DailyPartitions, FunctionMapping, HourlyPartitions, MonthlyPartitions, MultiPartitions, StaticPartitions, TimeWindowMapping, WeeklyPartitions, resolve_mapping, select_partitions,
 )
 
 UTC = dt.timezone.utc

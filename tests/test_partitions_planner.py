@@ -32,11 +32,11 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from datamake import api
-from datamake.config import ProjectConfig
-from datamake.definitions import Definitions, asset
-from datamake.keys import node_id
-from datamake.partitions import DailyPartitions, MultiPartitions, StaticPartitions, TimeWindowMapping
-from datamake.project import Project
+from datamake.project.settings import ProjectConfig
+from datamake.define.assets import Definitions, asset
+from datamake.core.keys import node_id
+from datamake.core.partitions import DailyPartitions, MultiPartitions, StaticPartitions, TimeWindowMapping
+from datamake.project.workspace import Project
 
 WORK = tempfile.TemporaryDirectory(prefix="datamake-partition-props-")
 MODULUS = 3  # small: different inputs often give equal values (early cutoff)

@@ -5,17 +5,9 @@ from typing import Dict, Optional
 
 import pytest
 
-from datamake.manifest import Manifest
-from datamake.planner import (
-    REASON_CODES,
-    UPSTREAM_STALE,
-    AssetFacts,
-    CheckFact,
-    Reason,
-    current_data_version,
-    decide,
-    plan,
-    provenance,
+from datamake.core.manifest import Manifest
+from datamake.core.planner import (
+    REASON_CODES, UPSTREAM_STALE, AssetFacts, CheckFact, Reason, current_data_version, decide, plan, provenance,
 )
 
 

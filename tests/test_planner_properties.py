@@ -28,9 +28,9 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from datamake import api
-from datamake.config import ProjectConfig
-from datamake.definitions import Definitions, asset
-from datamake.project import Project
+from datamake.project.settings import ProjectConfig
+from datamake.define.assets import Definitions, asset
+from datamake.project.workspace import Project
 
 PROJECTS = tempfile.TemporaryDirectory(prefix="datamake-props-")  # project folders (pins would go there)
 MODULUS = 3  # small, so that different inputs often give the same value (early cutoff)

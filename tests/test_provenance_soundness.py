@@ -87,7 +87,7 @@ def test_a_pinned_code_version_does_not_pin_the_decorator_arguments(project):
 
 PARTITIONED = """
 from datamake import asset
-from datamake.partitions import DailyPartitions
+from datamake.core.partitions import DailyPartitions
 
 days = DailyPartitions(start="2024-01-01", end="2024-01-04", timezone="{tz}")
 
@@ -115,7 +115,7 @@ def test_changing_the_partitions_timezone_makes_every_partition_stale(project):
 def test_changing_static_partition_keys_is_a_definition_change(project):
     source = """
         from datamake import asset
-        from datamake.partitions import StaticPartitions
+        from datamake.core.partitions import StaticPartitions
 
         @asset(partitions=StaticPartitions({keys}))
         def region(context):
@@ -132,7 +132,7 @@ def test_changing_static_partition_keys_is_a_definition_change(project):
 MAPPED = """
 import datetime
 from datamake import asset
-from datamake.partitions import DailyPartitions
+from datamake.core.partitions import DailyPartitions
 
 days = DailyPartitions(start="2024-01-01", end="2024-01-05")
 
@@ -347,7 +347,7 @@ def test_a_set_valued_config_hashes_the_same_in_every_process(project):
 
 PINNED = """
 from datamake import asset
-from datamake.partitions import StaticPartitions
+from datamake.core.partitions import StaticPartitions
 
 @asset(partitions=StaticPartitions(["eu", "us", "asia"]))
 def sales(context):
@@ -380,7 +380,7 @@ def test_pin_when_partitions_disagree_takes_the_most_common_version_and_says_so(
 # -- 8. code-version warnings --------------------------------------------------------------------
 
 def _codeversion_warns() -> bool:
-    from datamake.codeversion import CodeFingerprint
+    from datamake.define.codeversion import CodeFingerprint
 
     return "warnings" in getattr(CodeFingerprint, "__dataclass_fields__", {})
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from datamake.manifest import Manifest
+from datamake.core.manifest import Manifest
 
 PIPELINE = '''
 import os
@@ -308,8 +308,8 @@ def test_gc_keeps_what_a_pin_references(project):
 
 
 def test_gc_on_an_object_store_defers_while_a_writer_holds_a_lease(team, s3_bucket):
-    from datamake.gc import Lease
-    from datamake.store import Store
+    from datamake.storage.gc import Lease
+    from datamake.storage.store import Store
 
     a = team("a")
     build_and_push(a)
@@ -337,7 +337,7 @@ def test_local_gc_waits_for_a_running_make(project):
     import sys
 
     import datamake.api as dm
-    from datamake.lock import store_lock
+    from datamake.storage.lock import store_lock
 
     project.pipeline(PIPELINE)
     loaded = dm.load(str(project.root))

@@ -16,16 +16,18 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set
 
-from ..errors import DatamakeError
-from .. import checks as checks_mod
-from .. import snapshot
-from ..manifest import Manifest
-from ..planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
-from ..project import Project, Scope
-from ..results_meta import split as split_metadata
-from .reporters import MultiReporter, Reporter
-from .results import AssetOutcome, RunResult, TaskResult
-from .tasks import ARTIFACT_STAT_KEY, CORRUPT_INPUTS_KEY, UNDECLARED_READS_KEY, AssetTask, remember_store
+from datamake.core.errors import DatamakeError
+from datamake.define import checks as checks_mod
+from datamake.define import snapshot
+from datamake.core.manifest import Manifest
+from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
+from datamake.project.workspace import Project, Scope
+from datamake.define.outputs import split as split_metadata
+from datamake.execution.reporters import MultiReporter, Reporter
+from datamake.execution.results import AssetOutcome, RunResult, TaskResult
+from datamake.execution.tasks import (
+    ARTIFACT_STAT_KEY, CORRUPT_INPUTS_KEY, UNDECLARED_READS_KEY, AssetTask, remember_store,
+)
 
 
 @dataclass(frozen=True)
@@ -365,7 +367,7 @@ class Coordinator:
         sources = [d for d in facts.deps if d in self.scope.sources and d in self.project.defs.sources]
         if not sources:
             return []
-        from ..observe import ObservationCache, SourceError, observe
+        from datamake.storage.observe import ObservationCache, SourceError, observe
 
         if self._observations is None:
             self._observations = ObservationCache(self.store)

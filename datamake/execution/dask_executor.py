@@ -32,8 +32,8 @@ import threading
 import uuid
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
-from ..errors import DatamakeError
-from .tasks import AssetTask, run_task
+from datamake.core.errors import DatamakeError
+from datamake.execution.tasks import AssetTask, run_task
 
 ASSET_LOGGER = "datamake.asset"
 
@@ -197,6 +197,6 @@ def _probe(address: str) -> None:
 
 def _forget_definitions(project_dir: str, ref: str) -> None:
     """On a worker: forget the definitions and every project module, so the next task imports the disk."""
-    from .. import loader
+    from datamake.define import loader
 
     loader.forget_project_code(loader.definition_roots(project_dir, ref))

@@ -13,8 +13,8 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 from typing import Optional
 
-from ..errors import DatamakeError
-from .tasks import AssetTask, run_task
+from datamake.core.errors import DatamakeError
+from datamake.execution.tasks import AssetTask, run_task
 
 
 class InProcessExecutor:
@@ -114,7 +114,7 @@ def _worker_init(parent: int) -> None:
 def make_executor(name: str, jobs: int, address: Optional[str] = None):
     """The executor called ``name`` with ``jobs`` workers."""
     if name == "dask":
-        from .dask_executor import DaskExecutor
+        from datamake.execution.dask_executor import DaskExecutor
 
         return DaskExecutor(jobs, address)
     if name == "thread" and jobs == 1:

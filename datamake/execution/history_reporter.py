@@ -1,4 +1,4 @@
-"""The reporter that writes a run's events to the SQLite event log (:mod:`datamake.history`).
+"""The reporter that writes a run's events to the SQLite event log (:mod:`datamake.history.events`).
 
 It receives the ordinary reporter events, plus one optional hook from the
 coordinator, :meth:`HistoryReporter.note`, called just before
@@ -22,10 +22,10 @@ import sqlite3
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..history import History, HistoryError, command_line
-from ..keys import split_node
-from .reporters import Reporter
-from .results import AssetOutcome, RunResult
+from datamake.history.events import History, HistoryError, command_line
+from datamake.core.keys import split_node
+from datamake.execution.reporters import Reporter
+from datamake.execution.results import AssetOutcome, RunResult
 
 
 def _json(value: Any) -> Optional[str]:

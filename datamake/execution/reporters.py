@@ -7,8 +7,8 @@ import threading
 import time
 from typing import IO, Dict, List, Optional, Sequence
 
-from .progress import Ticker
-from .results import AssetOutcome, RunResult
+from datamake.execution.progress import Ticker
+from datamake.execution.results import AssetOutcome, RunResult
 
 
 class Reporter:

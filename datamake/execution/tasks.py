@@ -19,15 +19,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .. import iomanagers, results_meta, snapshot
-from ..errors import DatamakeError
-from ..hashing import data_version_of, hash_value
-from ..loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
-from ..keys import node_id
-from ..manifest import Manifest
-from ..store import CorruptArtifactError, Store
-from .context import AssetContext
-from .results import TaskResult
+from datamake.storage import iomanagers
+from datamake.define import outputs as results_meta, snapshot
+from datamake.core.errors import DatamakeError
+from datamake.core.hashing import data_version_of, hash_value
+from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
+from datamake.core.keys import node_id
+from datamake.core.manifest import Manifest
+from datamake.storage.store import CorruptArtifactError, Store
+from datamake.execution.context import AssetContext
+from datamake.execution.results import TaskResult
 
 _stores: Dict[Tuple[str, str], Store] = {}
 _VALUE_CACHE_LIMIT = 4096
@@ -191,7 +192,7 @@ class AssetTask:
     config: Mapping[str, Any] = field(default_factory=dict)  # the asset's validated config values
     extra: Mapping[str, Any] = field(default_factory=dict)
     # (path, source digest) of the project modules the run was planned with: a worker in
-    # another process checks that it runs the same code (see datamake.snapshot)
+    # another process checks that it runs the same code (see datamake.define.snapshot)
     code_digests: Tuple[Tuple[str, str], ...] = ()
 
 
@@ -555,7 +556,7 @@ _project_roots: Dict[str, Tuple[str, ...]] = {}
 
 def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
     """(value, user data version, metadata) from a plain value or an ``Output``."""
-    from ..sources import Output
+    from datamake.define.sources import Output
 
     if isinstance(value, Output):
         version = None if value.data_version is None else hash_value("user-data-version", str(value.data_version))
@@ -564,7 +565,7 @@ def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
 
 
 def _source_inputs(defs, key: str) -> Dict[str, Any]:
-    from ..observe import load_source
+    from datamake.storage.observe import load_source
 
     return {param: load_source(defs.sources[dep]) for param, dep in defs.inputs[key].items() if dep in defs.sources}
 

@@ -1,0 +1,2 @@
+"""The ``datamake`` command: parses arguments, calls :mod:`datamake.api`, renders text or JSON.
+"""

@@ -1,0 +1,361 @@
+"""The ``datamake`` command: parse, call :mod:`datamake.api`, render text or JSON."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Optional
+
+import click
+
+from datamake._version import __version__
+from datamake.core.errors import DatamakeError
+
+
+class _Group(click.Group):
+    """Turns DatamakeErrors into one clear message and their exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DatamakeError as exc:
+            click.echo(f"datamake: error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _project(ctx: click.Context, config_pairs=()):
+    from datamake import api
+    from datamake.project.assetconfig import parse_overrides
+
+    return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+
+
+_partition_option = click.option(
+    "-p", "--partition", default=None, metavar="SPEC",
+    help="Partitions of partitioned assets: KEY, FIRST...LAST (inclusive), DIM=VALUE; comma-separated.")
+
+_config_option = click.option(
+    "--config", "config_pairs", multiple=True, metavar="ASSET.FIELD=VALUE",
+    help="Override an asset's config value (repeatable); it is part of the provenance.")
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _warnings(project, code_warnings=()) -> None:
+    """Print the store's warnings and the code-version warnings of the assets in scope, each once."""
+    for w in dict.fromkeys([*code_warnings, *project.store.warnings]):
+        click.echo(f"datamake: warning: {w}", err=True)
+    project.store.warnings.clear()
+
+
+def _status_json(plan, code_warnings) -> dict:
+    """``status --json``: the contracted ``assets``, and ``warnings`` when there are any."""
+    data = {"assets": [d.to_dict() for d in plan.decisions]}
+    if code_warnings:
+        data["warnings"] = list(code_warnings)
+    return data
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "--project", "project_dir", default=".", metavar="DIR",
+              help="Run as if started in DIR (datamake.toml is looked for there and above).")
+@click.version_option(__version__, prog_name="datamake")
+@click.pass_context
+def main(ctx: click.Context, project_dir: str) -> None:
+    """make for data: declare assets as Python functions, rebuild only what is stale."""
+    ctx.ensure_object(dict)
+    ctx.obj["dir"] = project_dir
+
+
+@main.command()
+@click.argument("selection", nargs=-1)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Assets to run in parallel.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be done (same as status).")
+@click.option("-k", "--keep-going", is_flag=True, help="Go on with other branches after a failure.")
+@click.option("-B", "--force", is_flag=True, help="Rebuild the selection even if fresh (not restored from cache).")
+@click.option("--only", is_flag=True, help="Do not build upstream assets outside the selection.")
+@click.option("--executor", type=click.Choice(["inprocess", "thread", "process", "dask"]), default=None,
+              help="Where assets run (default from datamake.toml, else thread).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary of a failed run.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Print every asset, including those up to date, and what each asset logs.")
+@_config_option
+@_partition_option
+@click.pass_context
+def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_json, quiet, verbose, config_pairs,
+         partition):
+    """Bring SELECTION (asset keys or group:NAME; default all) up to date."""
+    from datamake import api
+    from datamake.cli import render
+    from datamake.execution.reporters import LineReporter, LiveReporter, MessagesOnly
+
+    project = _project(ctx, config_pairs)
+    if dry_run:
+        plan = api.status(project, selection, only=only, force=force, partition=partition)
+        code_warnings = project.code_warnings(d.key for d in plan.decisions)
+        _warnings(project, code_warnings)
+        click.echo(json.dumps(_status_json(plan, code_warnings), indent=2) if as_json
+                   else render.status_text(plan))
+        return
+    if as_json:
+        reporter = MessagesOnly()
+    elif sys.stdout.isatty():
+        reporter = LiveReporter(verbose=verbose, quiet=quiet)
+    else:
+        reporter = LineReporter(verbose=verbose, quiet=quiet)
+    with _asset_logs(reporter, verbose and not as_json):
+        result = api.make(project, selection, jobs=jobs, executor=executor, keep_going=keep_going,
+                          force=force, only=only, reporter=reporter, partition=partition)
+    _warnings(project, project.code_warnings(a.key for a in result.assets))
+    if as_json:
+        _emit_json(result.to_dict())
+    if result.interrupted:  # exit now: a worker thread abandoned by a second Ctrl-C must not hold the exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    ctx.exit(0 if result.ok else 1)
+
+
+def _asset_logs(reporter, enabled: bool):
+    import contextlib
+
+    from datamake.execution.progress import show_asset_logs
+
+    return show_asset_logs(reporter) if enabled else contextlib.nullcontext()
+
+
+@main.command()
+@click.argument("selection", nargs=-1)
+@click.option("--only", is_flag=True, help="Do not include upstream assets outside the selection.")
+@click.option("--all", "show_all", is_flag=True, help="List fresh assets too, however many.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@_config_option
+@_partition_option
+@click.pass_context
+def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
+    """Show what `make` would rebuild and why."""
+    from datamake import api
+    from datamake.cli import render
+
+    project = _project(ctx, config_pairs)
+    plan = api.status(project, selection, only=only, partition=partition)
+    code_warnings = project.code_warnings(d.key for d in plan.decisions)
+    _warnings(project, code_warnings)
+    if as_json:
+        _emit_json(_status_json(plan, code_warnings))
+    else:
+        click.echo(render.status_text(plan, show_all=show_all))
+        drifted = [k for k in project.pins if k in project.defs.assets and project.code_version(k).drifted]
+        if drifted:
+            click.echo(f"note: pinned assets whose source changed since the pin: {', '.join(sorted(drifted))}", err=True)
+
+
+@main.command()
+@click.argument("asset")
+@click.option("-p", "--partition", default=None, metavar="KEY", help="The partition to explain (partitioned assets).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def why(ctx, asset, partition, as_json):
+    """Explain ASSET's state: recorded vs current code, config and inputs."""
+    from datamake import api
+    from datamake.cli import render
+
+    project = _project(ctx)
+    info = api.why(project, asset, partition)
+    _warnings(project)  # the code-version warnings are part of the explanation itself
+    _emit_json(info) if as_json else click.echo(render.why_text(info))
+
+
+@main.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def ls_command(ctx, as_json):
+    """List assets with dependencies, group and code version."""
+    from datamake import api
+    from datamake.cli import render
+
+    rows = api.ls(_project(ctx))
+    _emit_json({"assets": rows}) if as_json else click.echo(render.ls_text(rows))
+
+
+@main.command()
+@click.argument("asset")
+@click.option("-n", "--rows", default=10, show_default=True, help="Rows of a table to print.")
+@click.option("-p", "--partition", default=None, metavar="KEY", help="The partition to show (partitioned assets).")
+@click.pass_context
+def show(ctx, asset, rows, partition):
+    """Print ASSET's current value (a table's schema and first rows)."""
+    from datamake import api
+    from datamake.cli import render
+
+    click.echo(render.value_text(api.show(_project(ctx), asset, partition), rows))
+
+
+@main.command()
+@click.argument("assets", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Pin every asset.")
+@click.pass_context
+def pin(ctx, assets, everything):
+    """Record the current code version of ASSETS so cosmetic edits do not rebuild them."""
+    project = _project(ctx)
+    keys = _pin_keys(project, assets, everything)
+    done = project.pin(keys)
+    skipped = sorted(set(keys) - {k for k, _ in done})
+    for key, version in done:
+        click.echo(f"pinned   {key} at {version}")
+        if key in project.pin_notes:
+            click.echo(f"note: {key}: {project.pin_notes[key]}", err=True)
+    for key in skipped:
+        click.echo(f"skipped  {key}: code_version= is set in its decorator")
+
+
+@main.command()
+@click.argument("assets", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Unpin every asset.")
+@click.pass_context
+def unpin(ctx, assets, everything):
+    """Release pins: ASSETS go back to automatic code versions."""
+    project = _project(ctx)
+    keys = list(project.pins) if everything else _pin_keys(project, assets, False)
+    removed = project.unpin(keys)
+    for key in removed:
+        click.echo(f"unpinned {key}")
+    for key in sorted(set(keys) - set(removed)):
+        click.echo(f"skipped  {key}: not pinned")
+
+
+def _pin_keys(project, assets, everything):
+    if everything:
+        return [k for k in project.graph.order if k in project.defs.assets]
+    if not assets:
+        raise click.UsageError("name the assets to pin (or pass --all)")
+    return [k for k in project.graph.ordered(project.graph.select(list(assets))) if k in project.defs.assets]
+
+
+def _sync_text(verb: str, report) -> None:
+    shown = {"pushed": verb, "pulled": verb, "corrupt": "corrupt", "missing": "missing",
+             "not_materialized": "never built", "skipped": "skipped"}
+    for row in report["assets"]:
+        label = shown.get(row["outcome"])
+        if label:
+            click.echo(f"{label:<8} {row['key']}")
+    mib = report["bytes"] / (1 << 20)
+    click.echo(f"{verb}: {report['artifacts']} artifacts ({mib:.1f} MiB), {report['manifests']} manifests, "
+               f"{report['actions']} action-cache entries; {report['remote']}")
+
+
+@main.command()
+@click.argument("selection", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def push(ctx, selection, as_json):
+    """Upload to the remote cache what it lacks for SELECTION (default all) and its upstream."""
+    from datamake import api
+
+    _sync(ctx, api.push, selection, as_json, "pushed", failure="skipped")
+
+
+def _sync(ctx, operation, selection, as_json: bool, verb: str, failure: str) -> None:
+    """Run push or pull, print its report, and exit 1 when an asset ended in ``failure``."""
+    project = _project(ctx)
+    report = operation(project, selection)
+    _warnings(project)
+    _emit_json(report) if as_json else _sync_text(verb, report)
+    ctx.exit(1 if any(r["outcome"] == failure for r in report["assets"]) else 0)
+
+
+@main.command()
+@click.argument("selection", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def pull(ctx, selection, as_json):
+    """Fetch the remote cache's current versions of SELECTION (default all) and its upstream."""
+    from datamake import api
+
+    _sync(ctx, api.pull, selection, as_json, "pulled", failure="corrupt")
+
+
+@main.command()
+@click.option("--remote", "on_remote", is_flag=True, help="Collect the remote cache instead of the local store.")
+@click.option("-n", "--dry-run", is_flag=True, help="Only report what would be deleted.")
+@click.option("--older-than", "older_than", default="7d", show_default=True, metavar="AGE",
+              help="Retention: keep anything younger than AGE (e.g. 7d, 12h, 0).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def gc(ctx, on_remote, dry_run, older_than, as_json):
+    """Delete artifacts and action-cache entries that no current manifest or pin references."""
+    from datamake import api
+    from datamake.storage.gc import parse_duration
+
+    retention = parse_duration(older_than)
+    project = _project(ctx)
+    report = api.gc(project, remote=on_remote, dry_run=dry_run, retention=retention,
+                    on_wait=lambda holder: click.echo(f"waiting for {holder.describe()} to finish", err=True))
+    _warnings(project)
+    if as_json:
+        _emit_json(report)
+    elif report["deferred"]:
+        click.echo(f"gc deferred, nothing deleted: {report['deferred']}; run it again when they are done", err=True)
+    else:
+        deleted = report["deleted"]
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(f"{verb} {deleted['artifacts']} artifacts ({deleted['bytes'] / (1 << 20):.1f} MiB) and "
+                   f"{deleted['actions']} action-cache entries; kept {report['kept']['artifacts']} artifacts, "
+                   f"{report['kept']['actions']} entries ({report['store']})")
+    ctx.exit(1 if report["deferred"] else 0)
+
+
+@main.command(name="log")
+@click.argument("asset", required=False)
+@click.option("--run", "run_id", metavar="RUN_ID", default=None, help="Every event of one run.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs (or materializations of ASSET) to list.")
+@click.option("--all", "every", is_flag=True, help="With ASSET: also the runs that found it up to date.")
+@click.option("--prune", "older_than", metavar="OLDER_THAN", default=None,
+              help="Delete runs that started before OLDER_THAN (30d, 12h, 2w, or a date) and their events.")
+@click.option("-p", "--partition", default=None, metavar="KEY", help="With ASSET: one partition's history.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json):
+    """Show runs, or ASSET's materialization history (versions, durations, metadata, checks)."""
+    from datamake import api
+    from datamake.cli import render
+
+    project = _project(ctx)
+    if older_than is not None:
+        report = api.prune_log(project, older_than)
+        _emit_json(report) if as_json else click.echo(
+            f"pruned {report['pruned_runs']} runs and {report['pruned_events']} events from the event log")
+        return
+    data = api.log(project, asset, run_id=run_id, limit=limit, every=every, partition=partition)
+    if as_json:
+        _emit_json(data)
+    elif run_id is not None:
+        click.echo(render.run_events_text(data["run"], data["events"]))
+    elif asset is not None:
+        title = asset if partition is None else f"{asset}[{partition}]"
+        click.echo(render.materializations_text(title, data["materializations"]))
+    else:
+        click.echo(render.runs_text(data["runs"]))
+
+
+@main.command()
+@click.argument("asset")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def lineage(ctx, asset, as_json):
+    """Show the exact upstream data versions ASSET's current value was built from, and what uses it."""
+    from datamake import api
+    from datamake.cli import render
+
+    info = api.lineage(_project(ctx), asset)
+    _emit_json(info) if as_json else click.echo(render.lineage_text(info))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

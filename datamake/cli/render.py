@@ -1,0 +1,279 @@
+"""Turning results into text for people: status tables, why reports, value previews."""
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Dict, List, Sequence
+
+from datamake.core.planner import Plan
+
+FULL_LISTING_LIMIT = 40
+
+
+def status_text(plan: Plan, show_all: bool = False) -> str:
+    """One line per asset (fresh ones only in small projects), partitions summarised as ranges."""
+    decisions = plan.decisions
+    everything = show_all or len(decisions) <= FULL_LISTING_LIMIT
+    width = max((len(d.key) for d in decisions), default=0)
+    lines: List[str] = []
+    for group in _runs(decisions):
+        first = group[0]
+        label = first.key.ljust(width)
+        if first.partition is not None:
+            lines.append(_partition_line(label, group, everything))
+            continue
+        if not first.stale:
+            if everything:
+                lines.append(f"fresh  {first.key}")
+            continue
+        head, *rest = _capped(first.reasons)
+        lines.append(f"stale  {label}  {head.code}: {head.message}")
+        lines.extend(f"       {' ' * width}  {r.code}: {r.message}" for r in rest)
+    stale = len(plan.stale)
+    lines = [line for line in lines if line]
+    lines.append(f"{stale} stale, {len(decisions) - stale} fresh"
+                 + ("" if everything else " (fresh assets not listed; --all lists them)"))
+    return "\n".join(lines)
+
+
+def _runs(decisions: Sequence) -> List[List]:
+    """Consecutive decisions of one asset with the same state and reason codes."""
+    runs: List[List] = []
+    for d in decisions:
+        signature = (d.key, d.partition is None, d.state, tuple(dict.fromkeys(r.code for r in d.reasons)))
+        if runs and d.partition is not None and runs[-1][0] == signature:
+            runs[-1][1].append(d)
+        else:
+            runs.append((signature, [d]))
+    return [group for _sig, group in runs]
+
+
+def _capped(reasons: Sequence, per_code: int = 3) -> List:
+    """At most ``per_code`` reasons of each code, then one "… N more" (one per upstream partition adds up)."""
+    from datamake.core.planner import Reason
+
+    shown: List = []
+    counts: Dict[str, int] = {}
+    for r in reasons:
+        counts[r.code] = counts.get(r.code, 0) + 1
+        if counts[r.code] <= per_code:
+            shown.append(r)
+        elif counts[r.code] == per_code + 1:
+            shown.append(r.code)  # placeholder, replaced below
+    return [Reason(x, f"… and {counts[x] - per_code} more") if isinstance(x, str) else x for x in shown]
+
+
+def _partition_line(label: str, group: List, everything: bool) -> str:
+    first, last = group[0], group[-1]
+    span = first.partition if len(group) == 1 else f"{first.partition}…{last.partition}"
+    if not first.stale:
+        return f"fresh  {label}  {span}: {len(group)} fresh"
+    codes = ", ".join(dict.fromkeys(r.code for r in first.reasons))
+    only = first.reasons[0]
+    detail = f"{only.code}: {only.message}" if len(group) == 1 and len(first.reasons) == 1 else codes
+    return f"stale  {label}  {span}: {len(group)} stale ({detail})"
+
+
+def why_text(info: Dict[str, Any]) -> str:
+    cv = info["code_version"]
+    label = info["key"] if info.get("partition") is None else f"{info['key']} [{info['partition']}]"
+    lines = [f"{label}: {info['state']}"]
+    for r in info["reasons"]:
+        lines.append(f"  because {r['code']}: {r['message']}")
+    origin = {"code": "pinned in code", "pin": "pinned in datamake.pins.toml", "auto": "automatic"}[cv["origin"]]
+    lines.append(f"code version: recorded {cv['recorded'] or '-'}, current {cv['current']} ({origin})")
+    for part in cv.get("changed_parts", []):
+        from datamake.core.planner import DEFINITION_PREFIX, part_label
+
+        if part == "<self>":
+            what = "the function's own code"
+        elif part.startswith(DEFINITION_PREFIX):
+            what = f"its {part_label(part)} argument (decorator or source)"
+        else:
+            what = part_label(part)
+        lines.append(f"  changed since the recorded build: {what}")
+    if cv["drifted"]:
+        lines.append("  note: the source has changed since it was pinned; `datamake unpin` if the change matters")
+    if info["config"]["current"] or info["config"]["recorded"]:
+        lines.append(f"config: recorded {info['config']['recorded'] or '-'}, current {info['config']['current'] or '-'}")
+    if info["inputs"]:
+        lines.append("inputs:")
+        for i in info["inputs"]:
+            mark = "same" if i["recorded"] == i["current"] else "CHANGED"
+            lines.append(f"  {i['key']}: recorded {_short(i['recorded'])}, current {_short(i['current'])} ({mark}; {i['state']})")
+    for w in info.get("warnings") or ():
+        lines.append(f"warning: {w}")
+    m = info["materialization"]
+    if m:
+        when = datetime.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M:%S") if m["created"] else "?"
+        lines.append(f"current value: data version {_short(m['data_version'])}, {m['size']} bytes ({m['io_manager']}), "
+                     f"built {when} in run {m['run_id']}")
+        if m.get("run"):
+            lines.append(_produced_by_text(m["run"]))
+    else:
+        lines.append("current value: none (never materialized)")
+    return "\n".join(lines)
+
+
+def ls_text(rows: List[Dict[str, Any]]) -> str:
+    if not rows:
+        return "no assets"
+    width = max(len(r["key"]) for r in rows)
+    out = []
+    for r in rows:
+        if r.get("kind") == "source":
+            out.append(f"{r['key'].ljust(width)}  source  {r['url'] or '(observed by function)'}")
+            continue
+        version = r["code_version"] + (" (pinned)" if r["pinned"] else "")
+        if r["drifted"]:
+            version += " [source changed since pin]"
+        deps = ", ".join(r["deps"]) or "-"
+        out.append(f"{r['key'].ljust(width)}  group={r['group']}  code={version}  deps: {deps}")
+    return "\n".join(out)
+
+
+def value_text(value: Any, rows: int = 10) -> str:
+    kind = type(value)
+    if kind.__module__.startswith("pyarrow") and kind.__name__ == "Table":
+        return _table_text(value, rows)
+    if kind.__module__.startswith("pandas") and kind.__name__ == "DataFrame":
+        return f"{len(value)} rows\n{value.head(rows).to_string()}"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{len(value)} bytes: {bytes(value[:200])!r}{'…' if len(value) > 200 else ''}"
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def _table_text(table: Any, rows: int) -> str:
+    schema = "\n".join(f"  {f.name}: {f.type}" for f in table.schema)
+    head = table.slice(0, rows).to_pylist()
+    names = table.column_names
+    cells = [[str(r[n]) for n in names] for r in head]
+    widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(names)]
+    fmt = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+    lines = [f"{table.num_rows} rows x {table.num_columns} columns", "schema:", schema, "", fmt(names)]
+    lines.append(fmt(["-" * w for w in widths]))
+    lines.extend(fmt(c) for c in cells)
+    if table.num_rows > rows:
+        lines.append(f"… {table.num_rows - rows} more rows")
+    return "\n".join(lines)
+
+
+def _short(version: Any) -> str:
+    return str(version)[:12] if version else "-"
+
+
+# -- the event log: datamake log / lineage ------------------------------------
+
+def _when(ts: Any) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _produced_by_text(run: Dict[str, Any]) -> str:
+    if run.get("recorded") is False:
+        text = f"  produced by run {run['run_id']}, which is not in this event log (built elsewhere, or pruned)"
+    else:
+        text = (f"  produced by run {run['run_id']}: `{run.get('command') or '?'}` started {_when(run.get('started'))} "
+                f"by {run.get('user') or '?'}@{run.get('host') or '?'} ({run.get('status')})")
+    if run.get("restored_in"):
+        text += f"; restored from the cache by run {run['restored_in']}"
+    return text
+
+
+def runs_text(runs: List[Dict[str, Any]]) -> str:
+    """``datamake log``: one line per run, newest first."""
+    if not runs:
+        return "no runs recorded yet"
+    lines = []
+    for r in runs:
+        counts = ", ".join(f"{n} {k}" for k, n in (r.get("counts") or {}).items() if n)
+        seconds = f"{r['seconds']:.2f}s" if r.get("seconds") is not None else "-"
+        lines.append(f"{r['run_id']}  {_when(r['started'])}  {r['status']:<11} {seconds:>8}  {counts or '-'}  "
+                     f"{r.get('command') or ''}")
+    return "\n".join(lines)
+
+
+def materializations_text(key: str, rows: List[Dict[str, Any]]) -> str:
+    """``datamake log ASSET``: its materializations, newest first, with versions, checks and log lines."""
+    if not rows:
+        return f"{key}: no materializations recorded"
+    lines = [f"{key}: {len(rows)} most recent"]
+    for r in rows:
+        seconds = f"{r['seconds']:.2f}s" if r.get("seconds") is not None else "-"
+        part = f" [{r['partition']}]" if r.get("partition") else ""
+        lines.append(f"{_when(r['ts'])}  {r['kind']:<8}{part} run {r['run_id']}  {seconds}")
+        if r.get("data_version"):
+            inputs = ", ".join(f"{k}@{_short(v)}" for k, v in sorted((r.get("inputs") or {}).items()))
+            lines.append(f"    data {_short(r['data_version'])}  code {r.get('code_version') or '-'}  "
+                         f"{r.get('size') if r.get('size') is not None else '-'} bytes  inputs: {inputs or '-'}")
+        if r.get("message"):
+            lines.append(f"    {r['message']}")
+        meta = {k: v for k, v in (r.get("metadata") or {}).items() if not k.startswith("datamake/")}
+        if meta:
+            lines.append("    metadata: " + ", ".join(f"{k}={_compact(v)}" for k, v in sorted(meta.items())))
+        for c in r.get("checks") or ():
+            verdict = "passed" if c.get("passed") else ("FAILED (blocking)" if c.get("blocking") else "FAILED")
+            lines.append(f"    check {c.get('name')}: {verdict}" + (f" - {c['message']}" if c.get("message") else ""))
+        lines.extend(f"    log {line}" for line in r.get("logs") or ())
+    return "\n".join(lines)
+
+
+def run_events_text(run: Dict[str, Any], events: List[Dict[str, Any]]) -> str:
+    """``datamake log --run ID``: the run, then each of its events."""
+    lines = [runs_text([run])]
+    for e in events:
+        what = e["kind"] if e["kind"] != "check" else "check"
+        detail = e.get("message") or (f"data {_short(e['data_version'])}" if e.get("data_version") else "")
+        lines.append(f"  {_when(e['ts'])}  {what:<8} {e.get('asset') or '':<24} {detail}")
+    return "\n".join(lines)
+
+
+def _compact(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def lineage_text(info: Dict[str, Any]) -> str:
+    """``datamake lineage ASSET``: the tree of exact input versions, then what was built from the value."""
+    key = info["key"]
+    if info["data_version"] is None:
+        return f"{key}: never materialized, so it has no lineage yet"
+    nodes = {(n["key"], n["data_version"]): n for n in info["upstream"]}
+    lines = [f"{key} @{_short(info['data_version'])}  (run {info['run_id']})", "upstream (exact versions it was built from):"]
+    root_inputs = [(i["key"], i["data_version"]) for i in _root_inputs(info)]
+    if not root_inputs:
+        lines.append("  (none)")
+    seen: set = set()
+
+    def walk(ref, prefix: str, last: bool) -> None:
+        node = nodes.get(ref, {"key": ref[0], "data_version": ref[1], "known": False, "inputs": []})
+        branch = "└── " if last else "├── "
+        state = "source" if node.get("source") else ("current" if node.get("current") else
+                                                      ("older version" if node.get("known") else "not recorded"))
+        repeat = ref in seen and node["inputs"]
+        run = f"  run {node['run_id']}" if node.get("run_id") and not repeat else ""
+        lines.append(f"  {prefix}{branch}{node['key']} @{_short(node['data_version'])}  ({state}){run}"
+                     + ("  (see above)" if repeat else ""))
+        if repeat:
+            return
+        seen.add(ref)
+        children = [(i["key"], i["data_version"]) for i in node["inputs"]]
+        for n, child in enumerate(children):
+            walk(child, prefix + ("    " if last else "│   "), n == len(children) - 1)
+
+    for n, ref in enumerate(root_inputs):
+        walk(ref, "", n == len(root_inputs) - 1)
+    lines.append("downstream:")
+    if not info["downstream"]:
+        lines.append("  (nothing materialized depends on it)")
+    for d in info["downstream"]:
+        used = ", ".join(f"{i['key']}@{_short(i['data_version'])}{'' if i['current'] else ' (outdated)'}"
+                         for i in d["inputs"])
+        mark = "built from the current value" if d["from_current"] else "built from an older version"
+        lines.append(f"  {d['key']} @{_short(d['data_version'])}  ({mark}; inputs {used})")
+    return "\n".join(lines)
+
+
+def _root_inputs(info: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return info.get("inputs") or []

@@ -1,0 +1,494 @@
+"""Partition definitions and the mappings between partitioned assets. Pure: no IO, no clock.
+
+Time partitions are windows in a timezone, starting at ``start`` and ending
+at the last complete window before ``end`` (the caller passes "now" when no
+end is set). Keys: ``2024-01-05`` (daily, weekly, monthly: the window's first
+day), ``2024-01-05-13:00`` (hourly). Static partitions are a list of names;
+``MultiPartitions`` is the product of two, keyed ``2024-01-05|eu``.
+
+Example::
+
+    daily = DailyPartitions(start="2024-01-01", timezone="Europe/Berlin")
+
+    @asset(partitions=daily)
+    def sales(context, raw_sales):
+        start, end = context.partition_time_window
+        ...
+
+    @asset(partitions=daily, partition_mapping={"sales": TimeWindowMapping(start_offset=-6)})
+    def sales_7d(sales):          # a dict {partition key: value} of the last 7 days
+        ...
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from datamake.core.compat import fromisoformat
+from datamake.core.errors import DefinitionError, SelectionError
+
+MULTI_SEPARATOR = "|"
+RANGE_SEPARATOR = "..."
+
+
+@functools.lru_cache(maxsize=None)
+def _zone(name: str):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DefinitionError(f"unknown timezone '{name}'", hint="use an IANA name such as 'UTC' or 'Europe/Berlin'") from None
+
+
+def _parse_date(value: Union[str, dt.date, dt.datetime], what: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    try:
+        return fromisoformat(str(value))
+    except ValueError:
+        raise DefinitionError(f"{what} '{value}' is not a date", hint="write it as YYYY-MM-DD") from None
+
+
+class PartitionsDefinition:
+    """Base class: a named, ordered set of partition keys."""
+
+    dimensions: Tuple[str, ...] = ()
+
+    def keys(self, now: dt.datetime) -> List[str]:
+        raise NotImplementedError
+
+    def time_window(self, key: str) -> Optional[Tuple[dt.datetime, dt.datetime]]:
+        return None
+
+
+@dataclass(frozen=True)
+class TimeWindowPartitions(PartitionsDefinition):
+    """Consecutive time windows of one ``unit`` (hour, day, week, month) from ``start``."""
+
+    unit: str
+    start: str
+    end: Optional[str] = None
+    timezone: str = "UTC"
+    name: str = "date"
+
+    def __post_init__(self):
+        if self.unit not in ("hour", "day", "week", "month"):
+            raise DefinitionError(f"unknown partition unit '{self.unit}'")
+        _zone(self.timezone)
+        _parse_date(self.start, "partition start")
+        if self.end is not None:
+            _parse_date(self.end, "partition end")
+
+    @property
+    def dimensions(self) -> Tuple[str, ...]:  # type: ignore[override]
+        return (self.name,)
+
+    # -- windows in local time, made aware in the zone --------------------------------
+    def _first(self) -> dt.datetime:
+        start = _parse_date(self.start, "partition start")
+        if self.unit == "hour":
+            return start.replace(minute=0, second=0, microsecond=0)
+        day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        if self.unit == "week":  # weeks start on Monday
+            return day + dt.timedelta(days=(7 - day.weekday()) % 7)
+        if self.unit == "month":
+            return day if day.day == 1 else _add_months(day.replace(day=1), 1)
+        return day
+
+    def _next(self, local: dt.datetime) -> dt.datetime:
+        if self.unit == "day":
+            return local + dt.timedelta(days=1)
+        if self.unit == "week":
+            return local + dt.timedelta(days=7)
+        return _add_months(local, 1)
+
+    def _aware(self, local: dt.datetime) -> dt.datetime:
+        return local.replace(tzinfo=_zone(self.timezone))
+
+    def _format(self, local: dt.datetime) -> str:
+        return local.strftime("%Y-%m-%d-%H:%M" if self.unit == "hour" else "%Y-%m-%d")
+
+    def windows(self, now: dt.datetime) -> List[Tuple[str, dt.datetime, dt.datetime]]:
+        """(key, start, end) of every complete window, as aware datetimes."""
+        return list(_windows(self, now))
+
+    def _windows(self, now: dt.datetime) -> List[Tuple[str, dt.datetime, dt.datetime]]:
+        zone = _zone(self.timezone)
+        limit = self._aware(_parse_date(self.end, "partition end")) if self.end else now.astimezone(zone)
+        out = []
+        if self.unit == "hour":  # step in UTC so that DST days have 23 or 25 hours
+            cursor = self._aware(self._first()).astimezone(dt.timezone.utc)
+            seen = set()
+            while True:
+                end = cursor + dt.timedelta(hours=1)
+                if end > limit:
+                    break
+                local = cursor.astimezone(zone)
+                key = self._format(local.replace(tzinfo=None))
+                if key in seen:  # the repeated hour when clocks go back
+                    key += local.strftime("%z")
+                seen.add(key)
+                out.append((key, local, end.astimezone(zone)))
+                cursor = end
+            return out
+        local = self._first()
+        while True:
+            following = self._next(local)
+            start, end = self._aware(local), self._aware(following)
+            if end > limit:
+                break
+            out.append((self._format(local), start, end))
+            local = following
+        return out
+
+    def keys(self, now: dt.datetime) -> List[str]:
+        return [k for k, _s, _e in self.windows(now)]
+
+    def time_window(self, key: str) -> Optional[Tuple[dt.datetime, dt.datetime]]:
+        zone = _zone(self.timezone)
+        if self.unit == "hour":
+            stamp = key[:16]
+            local = dt.datetime.strptime(stamp, "%Y-%m-%d-%H:%M")
+            start = local.replace(tzinfo=zone)
+            if len(key) > 16:  # the second occurrence of a repeated hour
+                start = start.replace(fold=1)
+            utc = start.astimezone(dt.timezone.utc)
+            return start, (utc + dt.timedelta(hours=1)).astimezone(zone)
+        local = dt.datetime.strptime(key, "%Y-%m-%d")
+        return self._aware(local), self._aware(self._next(local))
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(pdef: TimeWindowPartitions, now: dt.datetime) -> Tuple[Tuple[str, dt.datetime, dt.datetime], ...]:
+    """Memoized: one planning asks for the same windows once per asset and per mapping."""
+    return tuple(pdef._windows(now))
+
+
+def _add_months(day: dt.datetime, months: int) -> dt.datetime:
+    month = day.month - 1 + months
+    return day.replace(year=day.year + month // 12, month=month % 12 + 1, day=1)
+
+
+def DailyPartitions(start, end=None, timezone: str = "UTC", name: str = "date") -> TimeWindowPartitions:
+    """One partition per calendar day in ``timezone`` (23 or 25 hours on DST days)."""
+    return TimeWindowPartitions("day", str(start), None if end is None else str(end), timezone, name)
+
+
+def HourlyPartitions(start, end=None, timezone: str = "UTC", name: str = "hour") -> TimeWindowPartitions:
+    """One partition per hour; keys ``YYYY-MM-DD-HH:MM`` in local time."""
+    return TimeWindowPartitions("hour", str(start), None if end is None else str(end), timezone, name)
+
+
+def WeeklyPartitions(start, end=None, timezone: str = "UTC", name: str = "week") -> TimeWindowPartitions:
+    """One partition per week, Monday to Monday, keyed by the Monday."""
+    return TimeWindowPartitions("week", str(start), None if end is None else str(end), timezone, name)
+
+
+def MonthlyPartitions(start, end=None, timezone: str = "UTC", name: str = "month") -> TimeWindowPartitions:
+    """One partition per calendar month, keyed by its first day."""
+    return TimeWindowPartitions("month", str(start), None if end is None else str(end), timezone, name)
+
+
+@dataclass(frozen=True)
+class StaticPartitions(PartitionsDefinition):
+    """A fixed list of partition keys, e.g. regions."""
+
+    values: Tuple[str, ...]
+    name: str = "key"
+
+    def __init__(self, values: Iterable[str], name: str = "key"):
+        values = tuple(str(v) for v in values)
+        bad = [v for v in values if not v or any(c in v for c in f"{MULTI_SEPARATOR}/[]=") or v.startswith(".")]
+        if bad or len(set(values)) != len(values):
+            raise DefinitionError(f"static partition keys must be unique, non-empty, without | / [ ] =: {bad or values}")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "name", name)
+
+    @property
+    def dimensions(self) -> Tuple[str, ...]:  # type: ignore[override]
+        return (self.name,)
+
+    def keys(self, now: dt.datetime) -> List[str]:
+        return list(self.values)
+
+
+@dataclass(frozen=True)
+class MultiPartitions(PartitionsDefinition):
+    """The product of two partition definitions, keyed ``first|second``."""
+
+    first: PartitionsDefinition
+    second: PartitionsDefinition
+
+    def __post_init__(self):
+        if isinstance(self.first, MultiPartitions) or isinstance(self.second, MultiPartitions):
+            raise DefinitionError("MultiPartitions takes two single partition definitions")
+        if self.first.dimensions == self.second.dimensions:
+            raise DefinitionError(f"both dimensions are named '{self.first.dimensions[0]}'; pass name= to one")
+
+    @property
+    def dimensions(self) -> Tuple[str, ...]:  # type: ignore[override]
+        return (*self.first.dimensions, *self.second.dimensions)
+
+    def keys(self, now: dt.datetime) -> List[str]:
+        return [f"{a}{MULTI_SEPARATOR}{b}" for a in self.first.keys(now) for b in self.second.keys(now)]
+
+    def time_window(self, key: str):
+        a, _, b = key.partition(MULTI_SEPARATOR)
+        return self.first.time_window(a) or self.second.time_window(b)
+
+    def part(self, key: str, dimension: str) -> str:
+        a, _, b = key.partition(MULTI_SEPARATOR)
+        return a if dimension == self.first.dimensions[0] else b
+
+
+# -- mappings ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimeWindowMapping:
+    """Map a time partition to the upstream windows from ``start_offset`` to ``end_offset``
+    downstream windows around it: ``TimeWindowMapping(start_offset=-6)`` is a 7-day rolling input."""
+
+    start_offset: int = 0
+    end_offset: int = 0
+
+
+@dataclass(frozen=True)
+class FunctionMapping:
+    """Map a downstream partition key to upstream keys with a function of your own."""
+
+    fn: Callable[[str], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class ResolvedMapping:
+    """How one dependency edge maps partitions: ``upstream(pk)`` and whether the value is a dict."""
+
+    upstream: Callable[[Optional[str]], List[Optional[str]]]
+    collection: bool
+
+
+def resolve_mapping(
+    down_key: str, down: Optional[PartitionsDefinition], up_key: str, up: Optional[PartitionsDefinition],
+    mapping: Optional[object], now: dt.datetime,
+) -> ResolvedMapping:
+    """The partition mapping of one edge; DefinitionError for combinations that need a mapping."""
+    if up is None:
+        return ResolvedMapping(lambda pk: [None], False)
+    up_keys = up.keys(now)
+    if isinstance(mapping, FunctionMapping) or callable(mapping) and not isinstance(mapping, TimeWindowMapping):
+        fn = mapping.fn if isinstance(mapping, FunctionMapping) else mapping
+        known = set(up_keys)
+        return ResolvedMapping(lambda pk: [k for k in fn(pk) if k in known], True)
+    if down is None:  # the whole collection of upstream partitions
+        return ResolvedMapping(lambda pk: list(up_keys), True)
+    if isinstance(mapping, TimeWindowMapping) or (mapping is None and _both_time(down, up) and down != up):
+        return _time_mapping(down_key, down, up_key, up, mapping or TimeWindowMapping(), now)
+    if mapping is not None:
+        raise DefinitionError(f"asset '{down_key}': partition_mapping for '{up_key}' must be a TimeWindowMapping "
+                              f"or a function from a partition key to upstream keys, got {mapping!r}",
+                              hint=f"e.g. partition_mapping={{'{up_key}': TimeWindowMapping(start_offset=-6)}}")
+    if down == up:
+        return ResolvedMapping(lambda pk: [pk], False)
+    if isinstance(down, StaticPartitions) and isinstance(up, StaticPartitions) and set(down.values) <= set(up.values):
+        return ResolvedMapping(lambda pk: [pk], False)
+    projected = _projection(down, up, now)
+    if projected is not None:
+        return projected
+    raise DefinitionError(
+        f"asset '{down_key}' and its upstream '{up_key}' are partitioned differently and datamake cannot map one to the other",
+        hint=f"give @asset(partition_mapping={{'{up_key}': lambda key: [...]}}) returning the upstream keys of each partition",
+    )
+
+
+def _both_time(a, b) -> bool:
+    return isinstance(a, TimeWindowPartitions) and isinstance(b, TimeWindowPartitions)
+
+
+def _time_mapping(down_key, down, up_key, up, mapping: TimeWindowMapping, now) -> ResolvedMapping:
+    """Upstream windows that overlap the downstream window widened by the offsets, compared in UTC."""
+    if not _time_dimension(down) or not _time_dimension(up):
+        raise DefinitionError(f"asset '{down_key}': a TimeWindowMapping needs time partitions on both sides ('{up_key}')",
+                              hint=f"map '{up_key}' with a function instead: partition_mapping={{'{up_key}': lambda key: [...]}}")
+    down_time, up_time = _time_dimension(down), _time_dimension(up)
+    if down_time.timezone != up_time.timezone:
+        raise DefinitionError(
+            f"asset '{down_key}' ({down_time.timezone}) and its upstream '{up_key}' ({up_time.timezone}) "
+            "have time partitions in different timezones",
+            hint="give both the same timezone=, or map them with a function: "
+                 f"partition_mapping={{'{up_key}': lambda key: [...]}}")
+    windows = up_time.windows(now)
+    utc = dt.timezone.utc
+    starts = [w[1].astimezone(utc) for w in windows]
+    ends = [w[2].astimezone(utc) for w in windows]
+
+    def upstream(pk):
+        own = down.part(pk, down_time.name) if isinstance(down, MultiPartitions) else pk
+        lo = _shift(down_time, own, mapping.start_offset)[0].astimezone(utc)
+        hi = _shift(down_time, own, mapping.end_offset)[1].astimezone(utc)
+        first = bisect.bisect_right(ends, lo)   # the first window that ends after lo
+        last = bisect.bisect_left(starts, hi)   # windows that start before hi
+        return [w[0] for w in windows[first:last]]
+
+    return ResolvedMapping(upstream, True)
+
+
+def _shift(time_def: TimeWindowPartitions, key: str, offset: int) -> Tuple[dt.datetime, dt.datetime]:
+    start, end = time_def.time_window(key)
+    if offset == 0:
+        return start, end
+    if time_def.unit == "hour":  # in UTC: across a DST change the previous hour is one real hour earlier
+        shifted = start.astimezone(dt.timezone.utc) + dt.timedelta(hours=offset)
+        return shifted, shifted + dt.timedelta(hours=1)
+    local = start.replace(tzinfo=None)
+    for _ in range(abs(offset)):
+        if offset > 0:
+            local = time_def._next(local)
+        else:
+            local = _previous(time_def, local)
+    shifted = time_def._format(local)
+    return time_def.time_window(shifted)
+
+
+def _previous(time_def: TimeWindowPartitions, local: dt.datetime) -> dt.datetime:
+    if time_def.unit == "hour":
+        return local - dt.timedelta(hours=1)
+    if time_def.unit == "day":
+        return local - dt.timedelta(days=1)
+    if time_def.unit == "week":
+        return local - dt.timedelta(days=7)
+    return _add_months(local, -1)
+
+
+def _time_dimension(pdef) -> Optional[TimeWindowPartitions]:
+    if isinstance(pdef, TimeWindowPartitions):
+        return pdef
+    if isinstance(pdef, MultiPartitions):
+        for part in (pdef.first, pdef.second):
+            if isinstance(part, TimeWindowPartitions):
+                return part
+    return None
+
+
+def _projection(down, up, now) -> Optional[ResolvedMapping]:
+    """Multi <-> single along a shared dimension."""
+    if isinstance(down, MultiPartitions) and not isinstance(up, MultiPartitions):
+        for part in (down.first, down.second):
+            if part == up:
+                dim = part.dimensions[0]
+                return ResolvedMapping(lambda pk: [down.part(pk, dim)], False)
+    if isinstance(up, MultiPartitions) and not isinstance(down, MultiPartitions):
+        for part in (up.first, up.second):
+            if part == down:
+                other_keys = (up.second if part is up.first else up.first).keys(now)
+                first = part is up.first
+
+                def upstream(pk, _others=other_keys, _first=first):
+                    return [f"{pk}{MULTI_SEPARATOR}{o}" if _first else f"{o}{MULTI_SEPARATOR}{pk}" for o in _others]
+
+                return ResolvedMapping(upstream, True)
+    return None
+
+
+# -- canonical descriptions (versioning) ------------------------------------------------------
+
+def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None) -> object:
+    """A canonical, JSON-friendly description of a partitions definition or a partition mapping.
+
+    It names everything that decides which partitions exist and what each one
+    receives (unit, start, end, timezone, dimension names, static keys,
+    offsets), never a memory address. A function mapping is described by
+    ``fn_version(fn)``, its code version (the caller fingerprints it).
+    """
+    if isinstance(obj, TimeWindowPartitions):
+        return ["time", obj.unit, str(obj.start), None if obj.end is None else str(obj.end), obj.timezone, obj.name]
+    if isinstance(obj, StaticPartitions):
+        return ["static", list(obj.values), obj.name]
+    if isinstance(obj, MultiPartitions):
+        return ["multi", describe(obj.first, fn_version), describe(obj.second, fn_version)]
+    if isinstance(obj, TimeWindowMapping):
+        return ["time_window", obj.start_offset, obj.end_offset]
+    fn = obj.fn if isinstance(obj, FunctionMapping) else obj
+    if callable(fn):
+        if fn_version is None:
+            raise ValueError("describing a function mapping needs fn_version")
+        return ["function", fn_version(fn)]
+    if isinstance(obj, PartitionsDefinition):  # a user subclass: its public state, by type name
+        state = {k: v for k, v in sorted(vars(obj).items()) if not k.startswith("_")}
+        return ["custom", type(obj).__qualname__, repr(state)]
+    return ["value", type(obj).__qualname__, repr(obj)]
+
+
+# -- selecting partitions --------------------------------------------------------------------
+
+def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec: str) -> List[str]:
+    """Keys of ``all_keys`` that ``spec`` names: ``KEY``, ``FIRST...LAST``, or ``dim=value`` (comma-joined)."""
+    chosen: List[str] = []
+    for part in [p.strip() for p in spec.split(",") if p.strip()]:
+        if RANGE_SEPARATOR in part:
+            first, last = part.split(RANGE_SEPARATOR, 1)
+            time_def = _time_dimension(pdef)
+            if time_def is not None:
+                _check_range_end(time_def, part, first, "start")
+                _check_range_end(time_def, part, last, "end")
+            # the end is inclusive at its own precision: ...2024-01-31 takes every hour of that day
+            chosen.extend(k for k in all_keys if first <= _sortable(pdef, k) and _sortable(pdef, k)[:len(last)] <= last)
+        elif "=" in part and isinstance(pdef, MultiPartitions):
+            dim, value = part.split("=", 1)
+            if dim not in pdef.dimensions:
+                raise SelectionError(f"--partition {part}: no dimension '{dim}'", hint=f"dimensions: {', '.join(pdef.dimensions)}")
+            chosen.extend(k for k in all_keys if pdef.part(k, dim) == value)
+        elif "=" in part:
+            dim, value = part.split("=", 1)
+            if dim not in pdef.dimensions:
+                raise SelectionError(f"--partition {part}: no dimension '{dim}'", hint=f"dimensions: {', '.join(pdef.dimensions)}")
+            chosen.extend(k for k in all_keys if k == value)
+        else:
+            chosen.extend(k for k in all_keys if k == part or (isinstance(pdef, MultiPartitions) and part in k.split(MULTI_SEPARATOR)))
+    if not chosen:
+        sample = ", ".join(all_keys[:3]) + (" … " + all_keys[-1] if len(all_keys) > 3 else "")
+        raise SelectionError(f"--partition {spec!r} matches no partition", hint=f"partitions are {sample or 'none yet'}")
+    return list(dict.fromkeys(chosen))
+
+
+# the forms a range end may take: a time key or a prefix of one, at most as precise as the key
+_RANGE_FORMATS = (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10), ("%Y-%m-%d-%H", 13), ("%Y-%m-%d-%H:%M", 16))
+_RANGE_END = re.compile(r"^\d{4}(-\d{2}(-\d{2}(-\d{2}(:\d{2})?)?)?)?$")
+
+
+def _check_range_end(time_def: "TimeWindowPartitions", part: str, value: str, which: str) -> None:
+    """Reject a range end that is not a date (or a prefix of one) in the partition keys' format.
+
+    Ends are compared with keys as text, so ``2024-1-9`` would silently mean "to the end".
+    """
+    if not value:
+        return  # an open end: from the first, or to the last partition
+    precise = 16 if time_def.unit == "hour" else 10
+    ok = bool(_RANGE_END.match(value)) and len(value) <= precise
+    if ok:
+        fmt = next(f for f, n in _RANGE_FORMATS if n == len(value))
+        try:
+            dt.datetime.strptime(value, fmt)
+        except ValueError:
+            ok = False
+    if not ok:
+        example = "2024-01-05-00:00...2024-01-09-23:00" if time_def.unit == "hour" else "2024-01-05...2024-01-09"
+        form = "YYYY-MM-DD-HH:MM" if time_def.unit == "hour" else "YYYY-MM-DD"
+        raise SelectionError(
+            f"--partition {part}: the range {which} '{value}' is not a {time_def.unit} key: expected {form}",
+            hint=f"write both ends as {form} (or a prefix such as YYYY-MM), zero-padded: {example}",
+        )
+
+
+def _sortable(pdef, key: str) -> str:
+    """The part of a key a range compares: the time dimension of a multi key (else its first part)."""
+    if not isinstance(pdef, MultiPartitions):
+        return key
+    first, _, second = key.partition(MULTI_SEPARATOR)
+    return second if pdef.first is not _time_dimension(pdef) and pdef.second is _time_dimension(pdef) else first

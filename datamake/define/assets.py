@@ -1,0 +1,449 @@
+"""Describing assets: the ``@asset`` decorator and ``Definitions``.
+
+Nothing here runs an asset or touches storage; it only records what the user
+declared and resolves names into a dependency map.
+
+Example::
+
+    from datamake import asset
+
+    @asset
+    def raw_orders():
+        return pyarrow.table({"id": [1, 2]})
+
+    @asset(code_version="2", group="sales")
+    def clean_orders(raw_orders, context):
+        context.log.info("cleaning %d rows", raw_orders.num_rows)
+        return raw_orders.filter(...)
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import types
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
+from datamake.define.sources import ResourceDef, SourceDef
+
+CONFIG_PARAM = "config"
+
+CONTEXT_PARAM = "context"
+_KEY_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def validate_key(key: str) -> str:
+    """Check that ``key`` is a valid asset key (segments joined by '/')."""
+    if not isinstance(key, str) or not key or not all(_KEY_SEGMENT.match(s) for s in key.split("/")):
+        raise DefinitionError(
+            f"invalid asset key {key!r}",
+            hint="keys are names like 'orders' or 'sales/orders': letters, digits, '_', '.', '-'",
+        )
+    return key
+
+
+@dataclass(frozen=True, eq=False)
+class AssetDef:
+    """One asset: its key, function and declared options.
+
+    An ``AssetDef`` is callable like the function it wraps, so an asset can be
+    unit-tested as ``clean_orders(my_table)`` with no datamake machinery.
+    """
+
+    key: str
+    fn: Callable[..., Any]
+    params: Tuple[str, ...]
+    ins: Mapping[str, str]
+    deps: Tuple[str, ...] = ()
+    code_version: Optional[str] = None
+    group: str = "default"
+    io_manager: Optional[str] = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    description: Optional[str] = None
+    wants_context: bool = False
+    optional_params: Tuple[str, ...] = ()
+    retries: int = 0
+    retry_delay: float = 1.0
+    config: Optional[type] = None
+    packages: Tuple[str, ...] = ()
+    partitions: Any = None  # a PartitionsDefinition, or None
+    partition_mapping: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<asset {self.key}>"
+
+
+def asset(
+    fn: Optional[Callable[..., Any]] = None,
+    *,
+    name: Optional[str] = None,
+    key_prefix: Optional[Union[str, Sequence[str]]] = None,
+    deps: Union[str, AssetDef, SourceDef, Sequence[Union[str, AssetDef, SourceDef]]] = (),
+    ins: Optional[Mapping[str, Union[str, AssetDef, SourceDef]]] = None,
+    code_version: Optional[str] = None,
+    group: Optional[str] = None,
+    io_manager: Optional[str] = None,
+    metadata: Optional[Mapping[str, Any]] = None,
+    retries: int = 0,
+    retry_delay: float = 1.0,
+    config: Optional[type] = None,
+    track_packages: Union[str, Sequence[str]] = (),
+    partitions: Any = None,
+    partition_mapping: Optional[Mapping[Union[str, AssetDef], Any]] = None,
+) -> Any:
+    """Declare a function as an asset. Usable bare (``@asset``) or with options.
+
+    - parameters named after other assets receive their loaded values; a
+      parameter named ``context`` receives an :class:`AssetContext`;
+    - a parameter named after a module-level variable that holds a
+      ``source()`` receives that source, whatever its key;
+    - ``ins={"param": "sales/orders"}`` maps a parameter to a key explicitly;
+    - ``deps=[...]`` adds upstream assets (keys, assets or sources) for
+      ordering and versioning only; one key alone may be given as a string;
+    - ``key_prefix="sales"`` (or ``["sales", "eu"]``, Dagster's spelling)
+      prefixes the key: ``sales/eu/NAME``;
+    - ``code_version="2"`` pins the code version (otherwise derived from the
+      function's normalized source, so comments and formatting do not count);
+    - ``io_manager`` is one of ``arrow``, ``pandas``, ``bytes``, ``text``,
+      ``json``, ``pickle`` (default: chosen by the value's type);
+    - ``retries=N`` re-runs a raising function up to N times with back-off;
+    - ``config=SomeDataclass`` gives the function a validated ``config``
+      parameter, filled from ``[config.KEY]`` in datamake.toml and ``--config``;
+    - ``track_packages=["pyarrow"]`` (or one name as a string) makes those
+      packages' installed versions part of the code version;
+    - ``partitions=DailyPartitions(start="2024-01-01")`` splits the asset into
+      partitions with their own versions; ``partition_mapping={"up": ...}``
+      says which upstream partitions each one reads (see ``datamake.core.partitions``).
+
+    Example::
+
+        @asset(deps=["raw_files"], group="reports", io_manager="text")
+        def summary(clean_orders):
+            return f"{clean_orders.num_rows} orders"
+    """
+
+    def wrap(func: Callable[..., Any]) -> AssetDef:
+        return _make_asset_def(
+            func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
+            config, _packages(track_packages), partitions, partition_mapping,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _packages(track_packages: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    """``"pyarrow"`` is one package, like ``["pyarrow"]`` (not the letters p, y, a, ...)."""
+    if isinstance(track_packages, str):
+        return (track_packages,)
+    packages = tuple(track_packages or ())
+    bad = [p for p in packages if not isinstance(p, str) or not p]
+    if bad:
+        raise DefinitionError(f"track_packages= takes package names, got {bad[0]!r}",
+                              hint='e.g. track_packages=["pyarrow", "pandas"]')
+    return packages
+
+
+def _key_of(ref: Union[str, AssetDef, SourceDef], asset_key: Optional[str] = None, where: str = "") -> str:
+    """The key an upstream reference names: a key string, an ``@asset`` or a ``source()``."""
+    if isinstance(ref, (AssetDef, SourceDef)):
+        return ref.key
+    if asset_key is None:
+        return validate_key(ref)
+    if not isinstance(ref, str):
+        raise DefinitionError(f"asset '{asset_key}': {where} got {ref!r}, which is not an asset key",
+                              hint="name an upstream with its key ('orders', 'sales/orders'), "
+                                   "the @asset function itself, or a source()")
+    try:
+        return validate_key(ref)
+    except DefinitionError as exc:
+        raise DefinitionError(f"asset '{asset_key}': {where} names {ref!r}, which is not a valid asset key",
+                              hint=exc.hint) from None
+
+
+def _prefix(key_prefix: Any, base: str) -> str:
+    """``key_prefix`` (a string, or a list/tuple of segments as in Dagster) joined to ``base``."""
+    if not key_prefix:
+        return base
+    if isinstance(key_prefix, str):
+        return f"{key_prefix.strip('/')}/{base}"
+    if isinstance(key_prefix, (list, tuple)) and all(isinstance(p, str) and p for p in key_prefix):
+        return "/".join([*(p.strip("/") for p in key_prefix), base])
+    raise DefinitionError(f"asset '{base}': key_prefix= must be a string or a list of strings, got {key_prefix!r}",
+                          hint='e.g. key_prefix="sales" or key_prefix=["sales", "eu"]')
+
+
+def _describe_fn(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
+                    config, packages, partitions=None, partition_mapping=None):
+    if inspect.isclass(func):
+        raise DefinitionError(
+            f"@asset decorates a function, got the class {func.__qualname__}",
+            hint=f"write a function that returns the value, e.g. def {func.__name__.lower()}(): return {func.__name__}(...)",
+        )
+    if not callable(func):
+        raise DefinitionError(f"@asset must decorate a function, got {func!r}")
+    base = name or func.__name__
+    key = validate_key(_prefix(key_prefix, base))
+    if inspect.iscoroutinefunction(inspect.unwrap(func)) or inspect.isasyncgenfunction(inspect.unwrap(func)):
+        raise DefinitionError(
+            f"asset '{key}': {_describe_fn(func)} is an async function; datamake calls asset functions synchronously",
+            hint="make it a plain def; to await inside it, wrap the async code: return asyncio.run(fetch())",
+        )
+    if isinstance(deps, (str, AssetDef, SourceDef)):
+        deps = (deps,)  # one upstream, as Dagster users write it: deps="orders"
+    elif not isinstance(deps, Iterable):
+        raise DefinitionError(f"asset '{key}': deps= must be a list of upstream keys, got {deps!r}",
+                              hint='e.g. deps=["orders"] or deps=[orders]')
+    if ins is not None and not isinstance(ins, Mapping):
+        raise DefinitionError(f"asset '{key}': ins= must map parameter names to keys, got {ins!r}",
+                              hint="e.g. ins={'orders': 'sales/orders'}")
+    params, optional = [], []
+    wants_context = False
+    all_params = _parameters(func)
+    names = [n for n, _, variadic in all_params if not variadic]
+    for param_name in (ins or {}):
+        if param_name not in names:
+            raise DefinitionError(
+                f"asset '{key}': ins= maps parameter '{param_name}', which {_describe_fn(func)} does not have",
+                hint=did_you_mean(str(param_name), names)
+                or f"ins= keys are parameter names of the function ({', '.join(names) or 'it has none'}); "
+                   f"add the parameter or remove it from ins=",
+            )
+    if config is not None and CONFIG_PARAM not in names:
+        raise DefinitionError(
+            f"asset '{key}': config= is given but {_describe_fn(func)} has no parameter named '{CONFIG_PARAM}'",
+            hint=f"add it: def {func.__name__}({', '.join([*names, CONFIG_PARAM])}): ..., or remove config=",
+        )
+    for param_name, has_default, variadic in all_params:
+        if variadic:
+            raise DefinitionError(f"asset '{key}' has *args/**kwargs; name each upstream asset as a parameter")
+        if param_name == CONTEXT_PARAM:
+            wants_context = True
+            continue
+        if config is not None and param_name == CONFIG_PARAM:
+            continue
+        params.append(param_name)
+        if has_default:
+            optional.append(param_name)
+    if config is not None and not dataclasses.is_dataclass(config):
+        raise DefinitionError(f"asset '{key}': config= must be a dataclass, got {config!r}")
+    if code_version is not None and not isinstance(code_version, str):
+        code_version = str(code_version)
+    doc = inspect.cleandoc(func.__doc__) if isinstance(getattr(func, "__doc__", None), str) else None
+    return AssetDef(
+        key=key,
+        fn=func,
+        params=tuple(params),
+        ins={p: _key_of(k, key, f"ins= for parameter '{p}'") for p, k in (ins or {}).items()},
+        deps=tuple(_key_of(d, key, "deps=") for d in deps),
+        code_version=code_version,
+        group=group or "default",
+        io_manager=io_manager,
+        metadata=dict(metadata or {}),
+        description=doc.splitlines()[0] if doc else None,
+        wants_context=wants_context,
+        optional_params=tuple(optional),
+        retries=int(retries),
+        retry_delay=float(retry_delay),
+        config=config,
+        packages=packages,
+        partitions=_check_partitions(key, partitions),
+        partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
+    )
+
+
+_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
+
+
+def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
+    """(name, has a default, is *args/**kwargs) of each parameter.
+
+    Read from the code object for plain functions (``inspect.signature`` costs
+    tens of microseconds, which adds up over thousands of assets).
+    """
+    code = getattr(func, "__code__", None)
+    if code is None or hasattr(func, "__wrapped__") or not isinstance(func, types.FunctionType):
+        return [(p.name, p.default is not p.empty, p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+                for p in inspect.signature(func).parameters.values()]
+    positional = code.co_argcount
+    names = code.co_varnames[:positional + code.co_kwonlyargcount]
+    defaults = len(func.__defaults__ or ())
+    kwdefaults = func.__kwdefaults__ or {}
+    out = [(n, i >= positional - defaults if i < positional else n in kwdefaults, False) for i, n in enumerate(names)]
+    extra = positional + code.co_kwonlyargcount
+    for flag in (_CO_VARARGS, _CO_VARKEYWORDS):
+        if code.co_flags & flag:
+            out.append((code.co_varnames[extra], False, True))
+            extra += 1
+    return out
+
+
+def _check_partitions(key: str, partitions: Any) -> Any:
+    from datamake.core.partitions import PartitionsDefinition
+
+    if partitions is not None and not isinstance(partitions, PartitionsDefinition):
+        raise DefinitionError(f"asset '{key}': partitions= must be a partitions definition such as "
+                              f"DailyPartitions(start=...) or StaticPartitions([...]), got {partitions!r}")
+    return partitions
+
+
+class Definitions:
+    """The assets, sources and resources of a project, with every dependency resolved to a key.
+
+    Expose one as ``defs = Definitions(assets=[...])`` in the definitions
+    module (sources and resources may go in the same list, or in
+    ``resources=``); without it, every one defined at module level is taken.
+    """
+
+    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (), checks: Iterable[Any] = ()):
+        from datamake.define.checks import group_checks
+
+        self._checks: List[Any] = list(checks)  # @asset_check definitions, also accepted in assets=
+        self.assets: Dict[str, AssetDef] = {}
+        self.sources: Dict[str, SourceDef] = {}
+        self.resources: Dict[str, ResourceDef] = {}
+        for item in [*assets, *resources]:
+            self._add(item)
+        self.inputs: Dict[str, Dict[str, str]] = {}
+        self.resource_params: Dict[str, Dict[str, str]] = {}
+        self.deps: Dict[str, Tuple[str, ...]] = {k: () for k in self.sources}
+        self._by_base: Dict[str, List[str]] = {}
+        for k in self.nodes:
+            self._by_base.setdefault(k.rsplit("/", 1)[-1], []).append(k)
+        for a in self.assets.values():
+            inputs, used_resources = self._resolve_params(a)
+            self.inputs[a.key] = inputs
+            self.resource_params[a.key] = used_resources
+            ordering = [self._check_dep(a, d) for d in a.deps]
+            self.deps[a.key] = tuple(dict.fromkeys([*inputs.values(), *ordering]))
+        self.checks = group_checks(self._checks, self.assets)  # asset key -> its checks
+
+    @property
+    def nodes(self) -> Dict[str, Any]:
+        """Assets and sources by key: everything that can be a dependency (built once)."""
+        cached = self.__dict__.get("_nodes")
+        if cached is None or len(cached) != len(self.sources) + len(self.assets):
+            cached = self.__dict__["_nodes"] = {**self.sources, **self.assets}
+        return cached
+
+    def _add(self, item: Any) -> None:
+        from datamake.define.checks import AssetCheckDef
+
+        if isinstance(item, AssetCheckDef):
+            self._checks.append(item)
+            return
+        if isinstance(item, ResourceDef):
+            self.resources[item.name] = item
+            return
+        if not isinstance(item, (AssetDef, SourceDef)):
+            raise DefinitionError(f"Definitions(assets=...) got {item!r}, which is not an @asset, source() or resource()")
+        other = self.assets.get(item.key) or self.sources.get(item.key)
+        if other is not None and other is not item:
+            raise DuplicateKeyError(
+                f"two definitions have the key '{item.key}': {_where(other)} and {_where(item)}",
+                hint="rename one of them, or give it name= or key_prefix=",
+            )
+        (self.assets if isinstance(item, AssetDef) else self.sources)[item.key] = item
+
+    def _resolve_params(self, a: AssetDef) -> Tuple[Dict[str, str], Dict[str, str]]:
+        inputs: Dict[str, str] = {}
+        used_resources: Dict[str, str] = {}
+        nodes = self.nodes
+        prefix = a.key.rsplit("/", 1)[0] + "/" if "/" in a.key else ""
+        for param in a.params:
+            if param in a.ins:
+                inputs[param] = self._check_dep(a, a.ins[param], param)
+                continue
+            candidates = [param, prefix + param] if prefix else [param]
+            found = next((c for c in candidates if c in nodes), None)
+            matches = self._by_base.get(param, ())
+            if found is None and len(matches) == 1:
+                found = matches[0]
+            if found is None and param in self.resources:
+                used_resources[param] = param
+                continue
+            if found is None:
+                found = self._source_variable(a, param)
+            if found is None and len(matches) > 1:
+                raise MissingDependencyError(
+                    f"asset '{a.key}': parameter '{param}' matches several assets: {', '.join(sorted(matches))}",
+                    hint=f"say which with @asset(ins={{'{param}': 'prefix/{param}'}})",
+                )
+            if found is None:
+                if param in a.optional_params:
+                    continue  # a plain keyword argument with a default, not an upstream asset
+                raise MissingDependencyError(
+                    f"asset '{a.key}' has parameter '{param}', which names no asset",
+                    hint=did_you_mean(param, [*nodes, *self.resources])
+                    or "define an asset, source or resource with that name, or rename the parameter",
+                )
+            if found == a.key:
+                raise DefinitionError(f"asset '{a.key}' names itself as a parameter")
+            inputs[param] = found
+        return inputs, used_resources
+
+    def _source_variable(self, a: AssetDef, param: str) -> Optional[str]:
+        """The key of the source held by the module-level variable ``param`` of the asset's module.
+
+        ``orders_csv = source("data/orders.csv")`` is keyed ``orders`` (the file's stem); a
+        parameter named ``orders_csv`` after the variable receives it too.
+        """
+        fn = a.fn
+        try:
+            fn = inspect.unwrap(fn)
+        except ValueError:
+            pass
+        value = getattr(fn, "__globals__", {}).get(param)
+        if isinstance(value, SourceDef) and self.sources.get(value.key) is value:
+            return value.key
+        return None
+
+    def _check_dep(self, a: AssetDef, dep: str, param: Optional[str] = None) -> str:
+        if dep not in self.assets and dep not in self.sources:
+            where = f"parameter '{param}' maps to" if param else "deps= names"
+            raise MissingDependencyError(
+                f"asset '{a.key}': {where} '{dep}', which is not an asset",
+                hint=did_you_mean(dep, self.nodes) or "define that asset, or remove it from the declaration",
+            )
+        return dep
+
+    def __len__(self) -> int:
+        return len(self.assets)
+
+    def __repr__(self) -> str:
+        return f"<Definitions: {len(self.assets)} assets, {len(self.sources)} sources>"
+
+
+def _where(item: Any) -> str:
+    if isinstance(item, SourceDef):
+        return f"source({item.url!r})"
+    fn = item.fn
+    code = getattr(fn, "__code__", None)
+    return f"{fn.__qualname__} ({code.co_filename}:{code.co_firstlineno})" if code else repr(fn)
+
+
+def definitions_from_module(module: ModuleType) -> Definitions:
+    """The module's ``defs``, or every asset, source and resource defined at its top level."""
+    defs = getattr(module, "defs", None)
+    if isinstance(defs, Definitions):
+        return defs
+    from datamake.define.checks import AssetCheckDef
+
+    found: List[AssetDef] = []
+    seen = set()
+    for value in vars(module).values():
+        group = value if isinstance(value, (list, tuple)) else (value,)
+        for item in group:
+            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and id(item) not in seen:
+                seen.add(id(item))
+                found.append(item)
+    return Definitions(found)

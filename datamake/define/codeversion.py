@@ -1,0 +1,772 @@
+"""Automatic code versions: a hash of an asset function's normalized source and of
+everything it reads.
+
+The source is parsed and serialized canonically (no positions, no docstrings,
+the same text on every supported Python), so comments, docstrings and
+formatting do not change the version. Names the function reads are followed
+through its globals: project functions and classes (with their decorators,
+closures, defaults and wrapped functions) become *code dependencies*, each
+with its own hash, so that editing a helper makes its users stale and ``why``
+can name it; data is hashed by its canonical content (see ``valuehash``).
+A global that cannot be versioned exactly is named in a warning: sound or loud.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import linecache
+import os
+import sys
+import sysconfig
+import textwrap
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+
+from datamake.core.hashing import hash_bytes, hash_value
+from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
+
+_CACHE_FORMAT = 2
+_CACHE_LIMIT = 200_000
+
+# An analysed definition: (digest without its own decorators, names it reads,
+# its decorators as (digest, dotted head, names read)).
+Decorator = Tuple[str, str, Tuple[str, ...]]
+Entry = Tuple[str, Tuple[str, ...], Tuple[Decorator, ...]]
+_normalized_cache: Dict[str, Optional[Entry]] = {}
+_cache_dirty = False
+
+_WARNING = "reads {what} {name} of type {type}, which datamake cannot version; give it a code_version= or pin it"
+
+
+@dataclass(frozen=True)
+class CodeFingerprint:
+    """An asset's automatic code version, the code dependencies behind it, and what it cannot version."""
+
+    version: str
+    parts: Mapping[str, str]  # qualified name -> hash, the function itself under "<self>"
+    warnings: Tuple[str, ...] = ()
+
+
+# -- canonical syntax trees -------------------------------------------------------------
+
+_SKIP_FIELDS = frozenset({"ctx", "type_comment", "kind", "type_ignores"})
+_DOC_OWNERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+
+
+def _is_docstring(stmt: ast.AST) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+
+
+def _constant(value: Any) -> str:
+    if isinstance(value, str):
+        return "str:" + json.dumps(value, ensure_ascii=True)
+    if isinstance(value, bytes):
+        return "bytes:" + value.hex()
+    return f"{type(value).__name__}:{value!r}"
+
+
+def _fields(node: ast.AST) -> Iterable[Tuple[str, Any]]:
+    """A node's fields as seen on every Python: 3.8 slices unwrapped, f-string parts merged."""
+    if isinstance(node, ast.JoinedStr):
+        return [("values", _merge_strings(node.values))]
+    return ((f, getattr(node, f, None)) for f in node._fields if f not in _SKIP_FIELDS)
+
+
+def _merge_strings(values: List[ast.AST]) -> List[ast.AST]:
+    out: List[ast.AST] = []
+    for v in values:
+        if isinstance(v, ast.Constant) and isinstance(v.value, str):
+            if not v.value:
+                continue
+            if out and isinstance(out[-1], ast.Constant) and isinstance(out[-1].value, str):
+                out[-1] = ast.Constant(out[-1].value + v.value)
+                continue
+        out.append(v)
+    return out
+
+
+def _dump(node: Any, out: List[str], top: bool = False) -> None:
+    """Append the canonical text of ``node``; ``top`` leaves out its own decorators."""
+    if isinstance(node, list):
+        out.append("[")
+        for item in node:
+            _dump(item, out)
+            out.append(",")
+        out.append("]")
+        return
+    if not isinstance(node, ast.AST):
+        out.append(_constant(node))
+        return
+    name = type(node).__name__
+    if name == "Index":  # Python 3.8
+        return _dump(node.value, out)  # type: ignore[attr-defined]
+    if name == "ExtSlice":
+        return _dump(ast.Tuple(elts=node.dims), out)  # type: ignore[attr-defined]
+    out.append(name + "(")
+    for field, value in _fields(node):
+        if value is None or (isinstance(value, list) and not value) or (top and field == "decorator_list"):
+            continue
+        if field == "body" and isinstance(node, _DOC_OWNERS) and value and _is_docstring(value[0]):
+            value = value[1:] or [ast.Pass()]
+        out.append(field + "=")
+        _dump(value, out)
+        out.append(";")
+    out.append(")")
+
+
+def canonical_dump(node: ast.AST, top: bool = False) -> str:
+    """A text of ``node`` that is the same on Python 3.9 to 3.13 (positions and docstrings left out)."""
+    out: List[str] = []
+    _dump(node, out, top)
+    return "".join(out)
+
+
+def _used_names(nodes: Iterable[Any]) -> Tuple[str, ...]:
+    """Global-looking names and dotted attribute chains (``mod.helper``) read in ``nodes``."""
+    names: Set[str] = set()
+    for tree in nodes:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                chain = []
+                current: ast.AST = node
+                while isinstance(current, ast.Attribute):
+                    chain.append(current.attr)
+                    current = current.value
+                if isinstance(current, ast.Name):
+                    chain.append(current.id)
+                    names.add(".".join(reversed(chain)))
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                names.add(node.id)
+    return tuple(sorted(names))
+
+
+def _head(expr: ast.AST) -> str:
+    """The dotted name a decorator expression calls or is (``asset`` for ``@asset(...)``)."""
+    if isinstance(expr, ast.Call):
+        expr = expr.func
+    chain = []
+    while isinstance(expr, ast.Attribute):
+        chain.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return ""
+    return ".".join([expr.id, *reversed(chain)])
+
+
+def _entry(nodes: List[ast.AST]) -> Entry:
+    """Digest, names and decorators of one definition (several: all of them, conservatively)."""
+    texts, body_nodes, decorators = [], [], []
+    for node in nodes:
+        texts.append(canonical_dump(node, top=True))
+        for field, value in ast.iter_fields(node):
+            if field != "decorator_list":
+                body_nodes.extend(value if isinstance(value, list) else [value] if isinstance(value, ast.AST) else [])
+        for dec in getattr(node, "decorator_list", ()):
+            decorators.append((hash_bytes(canonical_dump(dec).encode()), _head(dec), _used_names([dec])))
+    digest = hash_bytes("\n".join(texts).encode())
+    return digest, _used_names(body_nodes), tuple(decorators)
+
+
+def normalized_source(source: str) -> str:
+    """The canonical text of ``source`` with docstrings and its top-level decorators left out."""
+    tree = ast.parse(textwrap.dedent(source))
+    return canonical_dump(ast.Module(body=[_undecorated(s) for s in tree.body], type_ignores=[]))
+
+
+def _undecorated(stmt: ast.stmt) -> ast.stmt:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        stmt.decorator_list = []
+    return stmt
+
+
+# -- finding a definition's syntax tree --------------------------------------------------
+
+def _arg_names(code: types.CodeType) -> Tuple[str, ...]:
+    count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)
+    return tuple(code.co_varnames[:count])
+
+
+def _lambda_args(node: ast.Lambda) -> Tuple[str, ...]:
+    a = node.args
+    names = [x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]]
+    names += [x.arg for x in (a.vararg, a.kwarg) if x is not None]
+    return tuple(names)
+
+
+def _candidates(nodes: Iterable[ast.AST], code: types.CodeType, line: int) -> List[ast.AST]:
+    """The definitions among ``nodes`` that compiled to ``code``, which starts at ``line``
+    (in source order: the same whichever way they were found)."""
+    if code.co_name == "<lambda>":
+        args = _arg_names(code)
+        found = [n for n in nodes if isinstance(n, ast.Lambda) and n.lineno == line and _lambda_args(n) == args]
+    else:
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        found = [n for n in nodes if isinstance(n, defs) and n.name == code.co_name and _first_line(n) == line]
+    return sorted(found, key=lambda n: n.col_offset)
+
+
+def _first_line(node: Any) -> int:
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def _analyse(source: str, code: types.CodeType) -> Optional[Entry]:
+    """The entry of the function ``code`` whose lines are ``source``, or None when they do not
+    parse on their own; cached by the raw text."""
+    global _cache_dirty
+    raw = hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
+    if raw in _normalized_cache:
+        return _normalized_cache[raw]
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+        nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
+        entry = _entry(nodes) if nodes else None
+    except SyntaxError:
+        entry = None
+    _normalized_cache[raw] = entry
+    _cache_dirty = True
+    return entry
+
+
+class _ModuleSource:
+    """A parsed module file, indexed by the first line of its functions and lambdas (once per process)."""
+
+    def __init__(self, lines: List[str], tree: ast.Module):
+        self.lines = lines
+        self.tree = tree
+        self.by_line: Dict[int, List[ast.AST]] = {}
+        self.classes: Dict[str, Optional[Entry]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Lambda):
+                self.by_line.setdefault(node.lineno, []).append(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.by_line.setdefault(_first_line(node), []).append(node)
+
+
+_modules: Dict[str, _ModuleSource] = {}
+
+
+def _module_source(filename: str, namespace: Optional[Mapping[str, Any]]) -> Optional[_ModuleSource]:
+    lines = linecache.getlines(filename, namespace)
+    if not lines:
+        return None
+    cached = _modules.get(filename)
+    if cached is None or cached.lines is not lines:  # linecache hands out the same list until it reloads
+        try:
+            cached = _modules[filename] = _ModuleSource(lines, ast.parse("".join(lines)))
+        except SyntaxError:
+            return None
+    return cached
+
+
+def _module_entry(fn: Any) -> Optional[Entry]:
+    """The entry of ``fn`` found in its whole module file, by line and name or arguments."""
+    code = fn.__code__
+    source = _module_source(code.co_filename, getattr(fn, "__globals__", None))
+    if source is None:
+        return None
+    nodes = _candidates(source.by_line.get(code.co_firstlineno, []), code, code.co_firstlineno)
+    return _entry(nodes) if nodes else None
+
+
+def _class_entry(cls: type) -> Optional[Entry]:
+    """The entry of a class, found in its module file by qualified name."""
+    module = sys.modules.get(cls.__module__)
+    filename = getattr(module, "__file__", None)
+    source = _module_source(filename, vars(module)) if filename else None
+    if source is None:
+        return None
+    if cls.__qualname__ not in source.classes:
+        source.classes[cls.__qualname__] = _find_class(source.tree, cls.__qualname__)
+    return source.classes[cls.__qualname__]
+
+
+def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
+    nodes: List[ast.AST] = [tree]
+    for segment in qualname.split("."):
+        if segment == "<locals>":
+            continue
+        nodes = [n for parent in nodes for n in ast.walk(parent)
+                 if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == segment
+                 and n is not parent]
+    nodes = [n for n in nodes if isinstance(n, ast.ClassDef)]  # all of them: the same on every Python
+    if not nodes:
+        return None
+    digest, names, decorators = _entry(nodes)
+    return digest, tuple(n for n in names if n not in _bound_names(nodes)), decorators
+
+
+def _bound_names(nodes: List[ast.AST]) -> Set[str]:
+    """Names a class body binds itself (parameters, assignments): not globals."""
+    bound: Set[str] = set()
+    for tree in nodes:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                bound.add(node.id)
+    return bound
+
+
+def _function_text(fn: Any) -> Optional[str]:
+    """The function's source lines, found from its code object: much cheaper than
+    ``inspect.getsource`` (no tokenizing). From the first line (decorators
+    included) to the last line any of its bytecode, nested code included, spans."""
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename, getattr(fn, "__globals__", None))
+    last = _last_line(code)
+    first = code.co_firstlineno
+    if not lines or last < first or last > len(lines):
+        return None
+    if not hasattr(code, "co_positions") and code.co_name != "<lambda>":
+        last = _block_end(lines, first, last)  # line starts only: take the rest of the indented block
+    return "".join(lines[first - 1:last])
+
+
+def _block_end(lines: List[str], first: int, last: int) -> int:
+    indent = len(lines[first - 1]) - len(lines[first - 1].lstrip())
+    while last < len(lines):
+        text = lines[last]
+        if text.strip() and len(text) - len(text.lstrip()) <= indent:
+            break
+        last += 1
+    return last
+
+
+def _line_ends(code: types.CodeType) -> List[int]:
+    if hasattr(code, "co_positions"):  # 3.11+: end lines of every instruction
+        return [p[1] or 0 for p in code.co_positions()]
+    if hasattr(code, "co_lines"):  # 3.10: line of every instruction
+        return [line or 0 for _s, _e, line in code.co_lines()]
+    import dis
+
+    return [line or 0 for _offset, line in dis.findlinestarts(code)]
+
+
+def _last_line(code: types.CodeType) -> int:
+    last = max(_line_ends(code), default=0)
+    for const in code.co_consts:
+        if type(const) is types.CodeType:
+            last = max(last, _last_line(const))
+    return last
+
+
+def _global_names(code: types.CodeType) -> Set[str]:
+    """Names the code (nested code included) may read as globals or attributes."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _bytecode_basis(code: types.CodeType) -> list:
+    """Bytecode, names and constants (nested code objects recursively, never by address)."""
+    return [code.co_code.hex(), list(code.co_names), [_const_basis(c) for c in code.co_consts]]
+
+
+def _const_basis(const: Any) -> Any:
+    if isinstance(const, types.CodeType):
+        return _bytecode_basis(const)
+    if isinstance(const, (tuple, frozenset)):
+        items = [_const_basis(c) for c in const]
+        return sorted(items, key=repr) if isinstance(const, frozenset) else items
+    return _constant(const)
+
+
+# -- the persistent cache -----------------------------------------------------------------
+
+def load_cache(path: str) -> None:
+    """Load normalized-source hashes computed by earlier runs (a pure speed-up)."""
+    global _cache_dirty
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("format") == _CACHE_FORMAT:
+            for raw, entry in data["entries"].items():
+                _normalized_cache.setdefault(raw, _entry_from_json(entry))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    _cache_dirty = False
+
+
+def _entry_from_json(entry: Any) -> Optional[Entry]:
+    if entry is None:
+        return None
+    digest, names, decorators = entry
+    return digest, tuple(names), tuple((d, h, tuple(n)) for d, h, n in decorators)
+
+
+def save_cache(path: str) -> None:
+    """Write the cache back if this run added to it (atomically; losing a race only costs speed)."""
+    global _cache_dirty
+    if not _cache_dirty:
+        return
+    entries = dict(list(_normalized_cache.items())[-_CACHE_LIMIT:])
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"format": _CACHE_FORMAT, "entries": entries}, f)
+        os.replace(tmp, path)
+        _cache_dirty = False
+    except OSError:
+        pass
+
+
+# -- where code lives -------------------------------------------------------------------
+
+_INSTALLED = tuple(
+    os.path.realpath(p) + os.sep
+    for p in {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    if p
+)
+
+
+def _installed(real: str) -> bool:
+    return real.startswith(_INSTALLED) or "site-packages" in real or "dist-packages" in real
+
+
+def is_project_file(path: Optional[str], roots: Iterable[str]) -> bool:
+    """True for a file under one of ``roots`` that is not part of an installed package."""
+    return bool(path) and _is_project_file(path, tuple(roots))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_project_file(path: str, roots: Tuple[str, ...]) -> bool:
+    real = os.path.realpath(path)
+    if _installed(real):
+        return False
+    return any(real.startswith(os.path.realpath(r) + os.sep) for r in roots)
+
+
+def _module_name(obj: Any) -> str:
+    return getattr(obj, "__module__", None) or ""
+
+
+def _is_datamake(obj: Any) -> bool:
+    name = obj.__name__ if isinstance(obj, types.ModuleType) else _module_name(obj)
+    if not isinstance(name, str):
+        return False
+    return name == "datamake" or name.startswith("datamake.")
+
+
+def _file_of(value: Any) -> Optional[str]:
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        return code.co_filename
+    module = sys.modules.get(_module_name(value))
+    return getattr(module, "__file__", None)
+
+
+# -- following what a function reads ------------------------------------------------------
+
+class _Walker:
+    """Follows what a callable reads to project code and data, recording a hash for each."""
+
+    def __init__(self, roots: Iterable[str], root: Any):
+        self.roots = tuple(roots)
+        self.root = root
+        self.parts: Dict[str, str] = {}
+        self.warnings: List[str] = []
+        self.done: Dict[int, str] = {}
+        self.keep: List[Any] = []  # objects whose id is memoized stay alive
+        self.home: Optional[str] = None  # the asset's own module: its names are not qualified
+        self._encoder: Optional[Encoder] = None
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder(self.code, root_variants(self.roots))
+        return self._encoder
+
+    @functools.cached_property
+    def root_file(self) -> Optional[str]:
+        return _file_of(_unwrap(self.root))
+
+    def warn(self, what: str, name: str, type_: str) -> None:
+        sentence = _WARNING.format(what=what, name=name, type=type_)
+        if sentence not in self.warnings:
+            self.warnings.append(sentence)
+
+    def _where(self, obj: Any) -> str:
+        """'project', 'installed' (not followed, not warned about) or 'outside'."""
+        if obj is self.root:
+            return "project"
+        if _is_datamake(obj):
+            return "installed"
+        path = _file_of(obj)
+        if not path:
+            return "installed"  # builtins, C extensions
+        if path.startswith("<"):
+            return "project"  # exec'd code: versioned by its bytecode
+        if path == self.root_file or is_project_file(path, self.roots):
+            return "project"
+        return "installed" if _installed(os.path.realpath(path)) else "outside"
+
+    def code(self, obj: Any, path: str) -> Optional[str]:
+        """A digest for code (functions, classes, callables, project instances), or None for data."""
+        key = id(obj)
+        if key in self.done:
+            return self.done[key]
+        self.keep.append(obj)
+        self.done[key] = f"cycle:{type_name(obj)}"  # a reference back to code being hashed
+        digest = self._code(obj, path)
+        if digest is None:
+            del self.done[key]
+        else:
+            self.done[key] = digest
+        return digest
+
+    def _code(self, obj: Any, path: str) -> Optional[str]:
+        if type(obj) is types.FunctionType:
+            return self._named(obj, path, self._function)
+        kind = type(obj).__name__
+        if _is_datamake(type(obj)):
+            if kind == "AssetDef":
+                return self.code(obj.fn, path)
+            if kind == "SourceDef":
+                return self._source_def(obj, path)
+            return f"datamake:{kind}"
+        if isinstance(obj, (staticmethod, classmethod)):
+            return self.code(obj.__func__, path)
+        if isinstance(obj, types.MethodType):
+            return hash_value("method", self.code(obj.__func__, path), self.encoder.encode(obj.__self__, path))
+        if isinstance(obj, types.FunctionType):
+            return self._named(obj, path, self._function)
+        if isinstance(obj, type):
+            return self._named(obj, path, self._class)
+        if isinstance(obj, types.BuiltinFunctionType):
+            owner = obj.__self__
+            if owner is None or isinstance(owner, types.ModuleType):
+                return f"ext:{_module_name(obj)}.{obj.__qualname__}"
+            return hash_value("bound", obj.__qualname__, self.encoder.encode(owner, path))
+        if hasattr(obj, "__wrapped__") and not isinstance(obj, types.ModuleType):
+            return self._wrapper(obj, path)
+        where = self._where(type(obj))
+        if where == "project" and not isinstance(obj, types.ModuleType):
+            return hash_value("instance", self.code(type(obj), path), self.encoder.state(obj, path))
+        if where == "installed" and callable(obj) and isinstance(getattr(obj, "__name__", None), str):
+            return f"ext:{type_name(obj)}.{obj.__name__}"  # an installed function-like object (a ufunc)
+        return self._importable(obj)
+
+    def _named(self, obj: Any, path: str, how: Callable[[Any, str], str]) -> str:
+        where = self._where(obj)
+        qualname = getattr(obj, "__qualname__", "?")
+        if where != "project":
+            if where == "outside":
+                self.warn("global", path, f"{type(obj).__name__} from outside the project")
+            return f"ext:{_module_name(obj)}.{qualname}"
+        if obj is self.root:
+            label = "<self>"
+        elif "<" in qualname:
+            label = path
+        else:
+            label = f"{_module_name(obj)}.{qualname}"
+        digest = how(obj, label)
+        self.parts.setdefault(label, digest)
+        return digest
+
+    def _importable(self, obj: Any) -> Optional[str]:
+        """Installed code reachable by its own qualified name (a ufunc, a typing form): by name."""
+        module, qualname = _module_name(obj), getattr(obj, "__qualname__", None)
+        if not isinstance(qualname, str) or not module or _is_datamake(obj):
+            return None
+        target: Any = sys.modules.get(module)
+        for attr in qualname.split("."):
+            target = getattr(target, attr, None)
+        return f"ext:{module}.{qualname}" if target is obj else None
+
+    def _wrapper(self, obj: Any, path: str) -> str:
+        """``lru_cache`` and other wrappers of a function: the wrapped function and the settings."""
+        settings = obj.cache_parameters() if hasattr(obj, "cache_parameters") else {}
+        inner = self.code(obj.__wrapped__, f"{path}.__wrapped__")
+        return hash_value("wrapped", type_name(obj), inner, self.encoder.encode(dict(sorted(settings.items())), path))
+
+    def _source_def(self, src: Any, path: str) -> str:
+        described = [src.key, src.url, src.load, src.observe, dict(src.storage_options)]
+        return hash_value("source", self.encoder.encode(described, path))
+
+    def _function(self, fn: types.FunctionType, label: str) -> str:
+        code = fn.__code__
+        text = _function_text(fn)
+        entry = _analyse(text, code) if text is not None else None
+        if entry is None:
+            entry = _module_entry(fn)
+        namespace = fn.__globals__
+        if entry is None:  # no source at all (exec'd): the bytecode and the globals it names
+            for name in sorted(_global_names(code)):
+                self._follow(name, namespace)
+            return hash_value("bytecode", _bytecode_basis(code), self._captured(fn, label))
+        digest, names, decorators = entry
+        kept = [d for d in decorators if not self._is_datamake_decorator(d[1], namespace)]
+        reads = _global_names(code)
+        for name in names:
+            if name.split(".", 1)[0] in reads:
+                self._follow(name, namespace)
+        for _d, _h, dec_names in kept:
+            for name in dec_names:
+                self._follow(name, namespace)
+        captured = self._captured(fn, label)
+        if not kept and not captured:
+            return digest
+        return hash_value("fn", digest, [d[0] for d in kept], captured)
+
+    def _captured(self, fn: types.FunctionType, label: str) -> List[str]:
+        """Closure cells, defaults and the wrapped function, canonically encoded."""
+        out = []
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                out.append(f"{name}=<empty>")
+                continue
+            out.append(f"{name}={self._encode_or_warn(value, f'{label}.{name}', 'closure variable')}")
+        if fn.__defaults__:
+            out.append("defaults=" + self._encode_or_warn(fn.__defaults__, f"{label}.__defaults__", "default"))
+        if fn.__kwdefaults__:
+            kw = dict(sorted(fn.__kwdefaults__.items()))
+            out.append("kwdefaults=" + self._encode_or_warn(kw, f"{label}.__kwdefaults__", "default"))
+        wrapped = getattr(fn, "__wrapped__", None)
+        if wrapped is not None:
+            out.append("wrapped=" + self._encode_or_warn(wrapped, f"{label}.__wrapped__", "wrapped"))
+        return out
+
+    def _class(self, cls: type, label: str) -> str:
+        entry = _class_entry(cls)
+        module = sys.modules.get(cls.__module__)
+        namespace = vars(module) if module else {}
+        bases = [self.code(b, f"{label}.__base__") for b in cls.__mro__[1:] if b is not object]
+        if entry is None:  # made by a call (namedtuple, Enum("E", ...)): its attributes
+            attrs = {k: v for k, v in vars(cls).items() if not (k.startswith("__") and k.endswith("__"))
+                     and not _accessor(v)}
+            return hash_value("class?", cls.__qualname__, bases, self._encode_or_warn(attrs, label, "class"))
+        digest, names, decorators = entry
+        for name in names:
+            self._follow(name, namespace)
+        for _d, _h, dec_names in decorators:
+            for name in dec_names:
+                self._follow(name, namespace)
+        return hash_value("class", digest, [d[0] for d in decorators], bases)
+
+    def _is_datamake_decorator(self, head: str, namespace: Mapping[str, Any]) -> bool:
+        value = _resolve(head, namespace)
+        return value is not None and _is_datamake(value)
+
+    def _encode_or_warn(self, value: Any, name: str, what: str) -> str:
+        try:
+            return self.encoder.encode(value, name)
+        except Unversionable as exc:
+            self.warn(what, name, exc.type_name)
+            return f"unversionable:{exc.type_name}"
+        except Exception:  # noqa: BLE001 - user objects may fail in any way while being read
+            self.warn(what, name, type_name(value))
+            return f"unversionable:{type_name(value)}"
+
+    def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:
+        head, *rest = dotted.split(".")
+        if head not in namespace:
+            return  # a local, a builtin, or a parameter
+        value = namespace[head]
+        module = namespace.get("__name__")
+        if self.home is None:
+            self.home = module
+        label = head if module == self.home else f"{module}.{head}"
+        for attr in rest:
+            if not isinstance(value, types.ModuleType) or not hasattr(value, attr):
+                break
+            value = getattr(value, attr)
+            label = f"{label}.{attr}"
+        self._record(label, value)
+
+    def _record(self, label: str, value: Any) -> None:
+        if label in self.parts or isinstance(value, types.ModuleType):
+            return
+        if isinstance(value, (types.FunctionType, type)):
+            try:
+                self.code(value, label)  # records its own part under its qualified name
+            except Exception:  # noqa: BLE001 - planning must go on; the warning says why
+                self.warn("global", label, type_name(value))
+                self.parts[label] = hash_value("unversionable", type_name(value))
+            return
+        text = self._encode_or_warn(value, label, "global")
+        if text.startswith(("code:ext:", "code:datamake:")):
+            return  # installed code: covered by track_packages=
+        big = len(text) >= 10_000
+        self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
+
+
+def _accessor(value: Any) -> bool:
+    """A field accessor made for a class (a namedtuple's, a slot's): its name is the content."""
+    kept = (property, types.FunctionType)
+    return hasattr(type(value), "__get__") and not callable(value) and not isinstance(value, kept)
+
+
+def _resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
+    if not dotted:
+        return None
+    head, *rest = dotted.split(".")
+    value = namespace.get(head)
+    for attr in rest:
+        value = getattr(value, attr, None)
+    return value
+
+
+def _unwrap(fn: Any) -> Any:
+    for _ in range(100):
+        if type(fn).__name__ == "AssetDef" and _is_datamake(type(fn)):
+            fn = fn.fn
+        elif isinstance(fn, functools.partial):
+            fn = fn.func
+        elif hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        else:
+            break
+    return fn
+
+
+def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Iterable[str] = ()) -> CodeFingerprint:
+    """The automatic code version of ``fn`` (any callable) and its code dependencies.
+
+    ``roots`` are the project folders whose code is followed; ``packages`` are
+    installed distributions whose versions the user opted in to.
+    """
+    walker = _Walker(roots, fn)
+    if isinstance(fn, types.FunctionType):  # the common case, directly
+        try:
+            walker.code(fn, "<self>")
+        except Exception:  # noqa: BLE001 - planning goes on; the warning says why
+            walker.warn("callable", "<self>", type_name(fn))
+            walker.parts["<self>"] = hash_value("bytecode", _bytecode_basis(fn.__code__))
+    if "<self>" not in walker.parts:
+        text = walker._encode_or_warn(fn, "<self>", "callable")
+        if "<self>" not in walker.parts:
+            walker.parts["<self>"] = hash_value("callable", text)
+    parts = dict(walker.parts)
+    for package in packages:
+        parts[f"package:{package}"] = _package_version(package)
+    # A flat, unambiguous encoding (names and hashes hold no NUL or newline) is
+    # cheaper than canonical JSON, and this runs for every asset on every plan.
+    text = "code\0" + "\n".join(f"{name}\0{digest}" for name, digest in sorted(parts.items()))
+    return CodeFingerprint(hash_bytes(text.encode())[:16], parts, tuple(sorted(walker.warnings)))
+
+
+def auto_code_version(fn: Callable[..., Any], roots: Iterable[str] = ()) -> str:
+    """A short, stable version string for ``fn``'s logic (see :func:`fingerprint`)."""
+    return fingerprint(fn, roots).version
+
+
+def _package_version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not-installed"
+
+
+def changed_parts(recorded: Mapping[str, str], current: Mapping[str, str]) -> List[str]:
+    """Names of code dependencies that were added, removed or changed."""
+    names = set(recorded) | set(current)
+    return sorted(n for n in names if recorded.get(n) != current.get(n))

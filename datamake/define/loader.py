@@ -1,0 +1,116 @@
+"""Importing the user's definitions module: the one place that runs user code at import time."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from typing import Dict, Iterable, Tuple
+
+from datamake.define import snapshot
+from datamake.define.assets import Definitions, definitions_from_module
+from datamake.core.errors import ConfigError, DatamakeError, DefinitionsImportError
+
+_loaded: Dict[Tuple[str, str], Definitions] = {}
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # datamake/, not define/
+
+
+def load_definitions(project_dir: str, ref: str, reload_changed: bool = False) -> Definitions:
+    """Import ``ref`` (a .py path relative to ``project_dir`` or a dotted module) once per process.
+
+    Project modules are imported through source snapshots (see :mod:`datamake.define.snapshot`), so
+    code versions describe the code that was imported. With ``reload_changed`` (a command
+    loading the project, not a task of a run already planned), every project module is
+    imported afresh when one of them changed on disk since: a long-lived process picks up edits.
+    """
+    cache_key = (os.path.abspath(project_dir), ref)
+    if reload_changed and cache_key in _loaded and snapshot.changed_modules():
+        forget_project_code(definition_roots(project_dir, ref))
+    if cache_key not in _loaded:
+        _loaded[cache_key] = definitions_from_module(_import(project_dir, ref))
+    snapshot.refresh_linecache()
+    return _loaded[cache_key]
+
+
+def forget_project_code(roots: Iterable[str] = ()) -> None:
+    """Forget every loaded definitions module and project module (snapshotted, or loaded from a
+    file under ``roots``): the next load imports the disk."""
+    _loaded.clear()
+    snapshot.forget_all(roots)
+
+
+def definition_roots(project_dir: str, ref: str) -> Tuple[str, ...]:
+    """The folders whose modules are the project's own: the project folder and the definitions file's."""
+    roots = [os.path.abspath(project_dir)]
+    if ref.endswith(".py") or os.sep in ref or "/" in ref:
+        roots.append(os.path.dirname(os.path.normpath(os.path.join(roots[0], ref))))
+    return tuple(dict.fromkeys(roots))
+
+
+def remember(project_dir: str, ref: str, defs: Definitions) -> None:
+    """Register already-loaded definitions (so in-process workers do not import twice)."""
+    _loaded[(os.path.abspath(project_dir), ref)] = defs
+
+
+def _import(project_dir: str, ref: str):
+    if project_dir not in sys.path:
+        sys.path.insert(0, project_dir)
+    snapshot.install([project_dir])
+    if ref.endswith(".py") or os.sep in ref or "/" in ref:
+        path = os.path.normpath(os.path.join(project_dir, ref))
+        if not os.path.isfile(path):
+            raise ConfigError(
+                f"[project] definitions = '{ref}': no such file {path}",
+                hint="point it at the .py file that defines your assets, relative to datamake.toml",
+            )
+        name = os.path.splitext(os.path.basename(path))[0]
+        existing = sys.modules.get(name)
+        if existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == path:
+            return existing
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        snapshot.install([folder])
+        spec = snapshot.spec_for_file(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            _run_user_code(lambda: spec.loader.exec_module(module), path)
+        except BaseException:
+            sys.modules.pop(name, None)  # never hand out a half-executed module later
+            raise
+        return module
+    try:
+        return _run_user_code(lambda: importlib.import_module(ref), ref)
+    except ModuleNotFoundError as exc:
+        if exc.name == ref.split(".")[0] or exc.name == ref:
+            raise ConfigError(f"[project] definitions = '{ref}': no module named {exc.name!r}") from None
+        raise
+
+
+def _run_user_code(fn, where: str):
+    try:
+        return fn()
+    except DatamakeError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's code may raise anything
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if isinstance(exc, ModuleNotFoundError) and "/" not in where and not where.endswith(".py"):
+            raise
+        raise DefinitionsImportError(
+            f"importing the definitions in {where} failed:\n{format_user_traceback(exc)}",
+            hint="fix the error above in your code; datamake itself is fine",
+        ) from None
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` limited to frames outside datamake and importlib."""
+    here = _PACKAGE_DIR
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(here) and "importlib" not in f.filename and not f.filename.startswith("<frozen")
+    ]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()

@@ -1,0 +1,243 @@
+"""Source snapshots: the exact text of each project module as it was imported.
+
+Code versions must describe the code that runs, not the files on disk at the
+moment they are hashed: a file edited after it was imported (while a second
+``make`` waits for the store lock, or in a long-lived process) would otherwise
+pair the new version with a value computed by the old code. So project modules
+are imported through :class:`SnapshotLoader`, which
+
+- reads the source once, compiles (or reuses bytecode) from exactly those
+  bytes, and keeps them: ``linecache`` serves them to the code-version hashing
+  and to tracebacks, and they are never re-read from disk;
+- checks cached bytecode against the source's *hash*, never its mtime, so an
+  edit within the same second at the same size cannot run a stale ``.pyc``.
+
+:func:`changed_modules` tells which snapshots no longer match the disk, so a
+long-lived process (or a Dask worker) can re-import the project before a run.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import linecache
+import marshal
+import os
+import sys
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from datamake.core.hashing import hash_bytes
+
+_CHECKED_HASH_FLAGS = 0b11  # a hash-based .pyc whose hash is checked against the source
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one project module's source was when it was imported."""
+
+    module: str
+    path: str
+    digest: str  # xxh3-128 of the source bytes
+    size: int
+    mtime_ns: int
+
+
+_snapshots: Dict[str, Snapshot] = {}  # path -> snapshot
+_lines: Dict[str, List[str]] = {}  # path -> source lines, as imported
+_roots: List[str] = []
+# datamake itself (the package folder, two levels up from here) is never a project module
+_OWN_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep
+
+
+class SnapshotLoader(importlib.machinery.SourceFileLoader):
+    """A source loader that keeps the source it compiled and trusts only hash-checked bytecode."""
+
+    def get_code(self, fullname: str):
+        path = self.get_filename(fullname)
+        stat = os.stat(path)
+        source = self.get_data(path)
+        _remember(fullname, path, source, stat)
+        return self._cached_code(path, source) or self._compile(path, source)
+
+    def _cached_code(self, path: str, source: bytes):
+        if sys.dont_write_bytecode and not os.path.exists(importlib.util.cache_from_source(path)):
+            return None
+        try:
+            data = self.get_data(importlib.util.cache_from_source(path))
+        except (OSError, NotImplementedError):
+            return None
+        if data[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(data[4:8], "little") != _CHECKED_HASH_FLAGS:
+            return None
+        if data[8:16] != importlib.util.source_hash(source):
+            return None
+        try:
+            return marshal.loads(data[16:])
+        except (EOFError, ValueError, TypeError):
+            return None
+
+    def _compile(self, path: str, source: bytes):
+        code = self.source_to_code(source, path)
+        if not sys.dont_write_bytecode:
+            _write_pyc(path, source, code)
+        return code
+
+
+def _write_pyc(path: str, source: bytes, code) -> None:
+    """Write a hash-checked .pyc atomically; a read-only folder just has no cache."""
+    cached = importlib.util.cache_from_source(path)
+    data = (importlib.util.MAGIC_NUMBER + _CHECKED_HASH_FLAGS.to_bytes(4, "little")
+            + importlib.util.source_hash(source) + marshal.dumps(code))
+    tmp = f"{cached}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, cached)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _remember(module: str, path: str, source: bytes, stat: os.stat_result) -> None:
+    path = os.path.abspath(path)
+    text = importlib.util.decode_source(source)
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    _snapshots[path] = Snapshot(module, path, hash_bytes(source), stat.st_size, stat.st_mtime_ns)
+    _lines[path] = lines
+    _prime(path, lines)
+
+
+def _prime(path: str, lines: List[str]) -> None:
+    # An entry whose mtime is None is never re-read by linecache.checkcache().
+    linecache.cache[path] = (sum(map(len, lines)), None, lines, path)
+
+
+def refresh_linecache() -> None:
+    """Put every snapshot back into ``linecache`` (after someone called ``linecache.clearcache``)."""
+    for path, lines in _lines.items():
+        entry = linecache.cache.get(path)
+        if entry is None or entry[2] is not lines:
+            _prime(path, lines)
+
+
+class _SnapshotFinder(importlib.abc.MetaPathFinder):
+    """Hands modules that live under a project root to :class:`SnapshotLoader`."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return spec
+        if not is_under_roots(spec.origin):
+            return spec
+        spec.loader = SnapshotLoader(fullname, spec.origin)
+        return spec
+
+
+_finder = _SnapshotFinder()
+
+
+def is_under_roots(path: Optional[str]) -> bool:
+    """True for a file under a project root that is not part of an installed package."""
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    if "site-packages" in real or "dist-packages" in real or real.startswith(_OWN_PACKAGE):
+        return False
+    return any(real.startswith(root) for root in _roots)
+
+
+def install(roots: Iterable[str]) -> None:
+    """Import modules under ``roots`` through snapshots from now on (idempotent)."""
+    for root in roots:
+        real = os.path.realpath(root) + os.sep
+        if real not in _roots:
+            _roots.append(real)
+    if _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+
+
+def spec_for_file(name: str, path: str):
+    """A module spec that imports ``path`` through a snapshot."""
+    return importlib.util.spec_from_file_location(name, path, loader=SnapshotLoader(name, path))
+
+
+def snapshot_of(path: str) -> Optional[Snapshot]:
+    return _snapshots.get(os.path.abspath(path))
+
+
+def changed_modules() -> List[Snapshot]:
+    """Snapshots whose file changed on disk (or vanished) since it was imported.
+
+    A stat that still matches is trusted; otherwise the content decides, so a
+    ``touch`` is not a change.
+    """
+    changed = []
+    for snap in list(_snapshots.values()):
+        try:
+            stat = os.stat(snap.path)
+        except OSError:
+            changed.append(snap)
+            continue
+        if stat.st_size == snap.size and stat.st_mtime_ns == snap.mtime_ns:
+            continue
+        try:
+            with open(snap.path, "rb") as f:
+                digest = hash_bytes(f.read())
+        except OSError:
+            changed.append(snap)
+            continue
+        if digest != snap.digest:
+            changed.append(snap)
+    return changed
+
+
+def forget_all(roots: Iterable[str] = ()) -> List[str]:
+    """Drop every project module from ``sys.modules`` so the next import reads the disk again.
+
+    Project modules are the snapshotted ones and any other module loaded from a file under
+    ``roots`` (imported before snapshots were installed). Returns the module names dropped;
+    objects already holding the old modules keep them.
+    """
+    under = tuple(os.path.realpath(r) + os.sep for r in roots)
+    dropped = []
+    for name, module in list(sys.modules.items()):
+        path = os.path.abspath(getattr(module, "__file__", None) or "")
+        if not path.endswith(".py") or path.startswith(_OWN_PACKAGE):
+            continue
+        if path in _snapshots or (under and os.path.realpath(path).startswith(under)):
+            del sys.modules[name]
+            dropped.append(name)
+    for path in list(_snapshots):
+        linecache.cache.pop(path, None)
+    _snapshots.clear()
+    _lines.clear()
+    importlib.invalidate_caches()
+    return dropped
+
+
+def digests(relative_to: str) -> Tuple[Tuple[str, str], ...]:
+    """(path relative to ``relative_to``, source digest) of every snapshot, sorted."""
+    return tuple(sorted((os.path.relpath(s.path, relative_to), s.digest) for s in _snapshots.values()))
+
+
+def mismatches(expected: Sequence[Tuple[str, str]], relative_to: str) -> List[str]:
+    """Modules whose code here may differ from ``expected`` (another process's :func:`digests`).
+
+    A module imported here from a different source is one; so is a module loaded here from the
+    same file but not through a snapshot, whose source is unknown.
+    """
+    here = dict(digests(relative_to))
+    loaded = {os.path.abspath(getattr(m, "__file__", None) or "") for m in list(sys.modules.values())}
+    differ = []
+    for path, digest in expected:
+        if path in here:
+            if here[path] != digest:
+                differ.append(path)
+        elif os.path.abspath(os.path.join(relative_to, path)) in loaded:
+            differ.append(path)
+    return sorted(differ)

@@ -1,0 +1,259 @@
+"""Canonical content hashing of Python values, for code versions.
+
+:func:`Encoder.encode` turns a value into a text that depends only on its
+content: not on memory addresses, ``PYTHONHASHSEED`` (sets are sorted), the
+platform, or the folder the project lives in (``roots`` inside strings and
+paths become ``<project>``). Dicts keep their order: it can change a result.
+Functions, classes and other code met inside a value are handed to a callback
+that versions them as code. A value with no canonical form raises
+:class:`Unversionable`.
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import fractions
+import functools
+import json
+import os
+import pathlib
+import re
+import sys
+import types
+from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
+
+from datamake.core.hashing import hash_bytes
+
+_MAX_TEXT = 10_000
+PLACEHOLDER = "<project>"
+
+
+class Unversionable(Exception):
+    """A value (or a part of it) that has no canonical form; ``type_name`` names its type."""
+
+    def __init__(self, type_name: str):
+        super().__init__(type_name)
+        self.type_name = type_name
+
+
+def type_name(value: Any) -> str:
+    """``module.QualName`` of ``value``'s type."""
+    t = type(value)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def root_variants(roots: Iterable[str]) -> Tuple[str, ...]:
+    """Every spelling of each root to replace, longest first (so a nested root wins)."""
+    return _root_variants(tuple(roots))
+
+
+@functools.lru_cache(maxsize=64)
+def _root_variants(roots: Tuple[str, ...]) -> Tuple[str, ...]:
+    found: Set[str] = set()
+    for root in roots:
+        for variant in (root, os.path.abspath(root), os.path.realpath(root)):
+            variant = variant.rstrip("/\\")
+            if len(variant) > 1:
+                found.add(variant)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def portable_text(text: str, roots: Tuple[str, ...]) -> str:
+    """``text`` with any project root (a whole path prefix, not a part of a name) replaced by a placeholder."""
+    for root in roots:
+        if root in text:
+            text = re.sub(re.escape(root) + r"(?=[/\\]|$|[^\w.-])", PLACEHOLDER, text)
+    return text
+
+
+def _json(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)
+
+
+class Encoder:
+    """Encodes values; ``code(obj, path)`` returns a digest for functions, classes and callables
+    it decides to version as code, or None when ``obj`` is not code it knows."""
+
+    def __init__(self, code: Callable[[Any, str], Optional[str]], roots: Tuple[str, ...] = ()):
+        self.code = code
+        self.roots = roots
+        self._stack: Set[int] = set()
+
+    def encode(self, value: Any, path: str) -> str:
+        """The canonical text of ``value`` (``path`` names where it sits, for code labels)."""
+        scalar = self._scalar(value)
+        if scalar is not None:
+            return scalar
+        if id(value) in self._stack:
+            return "cycle"
+        self._stack.add(id(value))
+        try:
+            return self._compound(value, path)
+        finally:
+            self._stack.discard(id(value))
+
+    def _scalar(self, v: Any) -> Optional[str]:
+        t = type(v)
+        if v is None or t is bool:
+            return repr(v)
+        if t is int:
+            return f"int:{v}"
+        if t is float:
+            return f"float:{v!r}"
+        if t is str:
+            return "str:" + _json(portable_text(v, self.roots))
+        if t is bytes:
+            return f"bytes:{v.hex()}" if len(v) <= _MAX_TEXT else f"bytes#{hash_bytes(v)}"
+        if t is complex:
+            return f"complex:{v!r}"
+        return None
+
+    def _compound(self, v: Any, path: str) -> str:
+        for kinds, method in _DISPATCH:
+            if isinstance(v, kinds):
+                return method(self, v, path)
+        return self._object(v, path)
+
+    def _items(self, items: Iterable[Any], path: str) -> List[str]:
+        return [self.encode(x, f"{path}[{i}]") for i, x in enumerate(items)]
+
+    def _sequence(self, v: Any, path: str) -> str:
+        prefix = _builtin_subclass_prefix(self, v, (list, tuple))
+        return f"{prefix}({','.join(self._items(v, path))})"
+
+    def _set(self, v: Any, path: str) -> str:
+        prefix = _builtin_subclass_prefix(self, v, (set, frozenset))
+        return f"{prefix}{{{','.join(sorted(self.encode(x, f'{path}{{}}') for x in v))}}}"
+
+    def _dict(self, v: Any, path: str) -> str:
+        prefix = _builtin_subclass_prefix(self, v, (dict,))
+        factory = getattr(v, "default_factory", None)
+        if factory is not None:
+            prefix += "factory=" + self.encode(factory, f"{path}.default_factory")
+        items = [f"{self.encode(k, path)}:{self.encode(x, f'{path}[{_label(k)}]')}" for k, x in v.items()]
+        return f"{prefix}{{{','.join(items)}}}"
+
+    def _simple_text(self, v: Any, path: str) -> str:
+        return f"{type_name(v)}:{_TEXT[type(v)](v) if type(v) in _TEXT else str(v)}"
+
+    def _when(self, v: Any, path: str) -> str:
+        tz = getattr(v, "tzinfo", None)
+        naive = v.replace(tzinfo=None) if tz is not None else v
+        fold = getattr(v, "fold", 0)
+        return f"{type(v).__name__}:{naive.isoformat()}|{_tz_text(tz, v)}|{fold}"
+
+    def _timedelta(self, v: datetime.timedelta, path: str) -> str:
+        return f"timedelta:{v.days},{v.seconds},{v.microseconds}"
+
+    def _pattern(self, v: Any, path: str) -> str:
+        return f"re:{self.encode(v.pattern, path)}/{int(v.flags)}"
+
+    def _enum(self, v: enum.Enum, path: str) -> str:
+        cls = type(v)
+        owner = self.code(cls, f"{path}.__class__") or f"{cls.__module__}.{cls.__qualname__}"
+        return f"enum:{owner}.{v.name}={self.encode(v.value, path)}"
+
+    def _path(self, v: pathlib.PurePath, path: str) -> str:
+        return f"{type(v).__name__}:{_json(portable_text(v.as_posix(), self.roots))}"
+
+    def _partial(self, v: functools.partial, path: str) -> str:
+        func = self.code(v.func, f"{path}.func") or self.encode(v.func, f"{path}.func")
+        args = ",".join(self._items(v.args, f"{path}.args"))
+        keywords = self._dict(dict(sorted(v.keywords.items())), f"{path}.keywords")
+        return f"partial:{type_name(v)}({func};{args};{keywords})"
+
+    def _object(self, v: Any, path: str) -> str:
+        digest = self.code(v, path)
+        if digest is not None:
+            return f"code:{digest}"
+        if isinstance(v, types.ModuleType):
+            return f"module:{v.__name__}"
+        array = _numpy_array(v)
+        if array is not None:
+            return array
+        uuid = sys.modules.get("uuid")  # not imported here: it is slow to import
+        if uuid is not None and isinstance(v, uuid.UUID):
+            return f"UUID:{v}"
+        logging = sys.modules.get("logging")
+        if logging is not None and isinstance(v, (logging.Logger, logging.LoggerAdapter)):
+            return f"logger:{type_name(v)}:{getattr(v, 'name', '')}"  # logs do not change values
+        raise Unversionable(type_name(v))
+
+    def state(self, v: Any, path: str) -> str:
+        """An instance's attributes (``__dict__`` and slots), in a canonical order."""
+        attrs = dict(getattr(v, "__dict__", {}) or {})
+        for cls in type(v).__mro__:
+            slots = cls.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name not in ("__dict__", "__weakref__") and hasattr(v, name):
+                    attrs[name] = getattr(v, name)
+        body = [f"{_json(k)}:{self.encode(attrs[k], f'{path}.{k}')}" for k in sorted(attrs)]
+        return "{" + ",".join(body) + "}"
+
+
+def _label(key: Any) -> str:
+    return key if isinstance(key, str) else repr(key) if isinstance(key, (int, float, bool)) else "?"
+
+
+def _builtin_subclass_prefix(enc: Encoder, v: Any, bases: tuple) -> str:
+    """'' for the builtin type itself; the subclass (versioned as code, or by name) and its state otherwise."""
+    t = type(v)
+    if t in bases:
+        return t.__name__
+    owner = enc.code(t, "<type>") or f"{t.__module__}.{t.__qualname__}"
+    extra = enc.state(v, "<state>") if getattr(v, "__dict__", None) else ""
+    return f"{owner}{extra}"
+
+
+def _tz_text(tz: Any, when: Any) -> str:
+    if tz is None:
+        return ""
+    key = getattr(tz, "key", None) or getattr(tz, "zone", None)  # zoneinfo, pytz
+    if isinstance(key, str):
+        return f"zone:{key}"
+    if isinstance(tz, datetime.timezone):
+        offset = tz.utcoffset(None)
+        return f"fixed:{offset.days},{offset.seconds},{offset.microseconds}"
+    try:
+        return f"{type_name(tz)}:{tz.tzname(when if isinstance(when, datetime.datetime) else None)}"
+    except Exception:  # noqa: BLE001 - an exotic tzinfo
+        raise Unversionable(type_name(tz)) from None
+
+
+def _numpy_array(v: Any) -> Optional[str]:
+    """Arrays and scalars of numpy (when it is loaded), by dtype, shape and bytes."""
+    np = sys.modules.get("numpy")
+    if np is None or not isinstance(v, (np.ndarray, np.generic)) or v.dtype.hasobject:
+        return None
+    data = np.ascontiguousarray(v).tobytes()
+    return f"ndarray:{v.dtype.str}:{list(np.shape(v))}:{hash_bytes(data)}"
+
+
+def _range(enc: Encoder, v: Any, path: str) -> str:
+    return f"{type(v).__name__}:{','.join(enc.encode(x, path) for x in (v.start, v.stop, v.step))}"
+
+
+def _namespace(enc: Encoder, v: Any, path: str) -> str:
+    return f"namespace:{enc.state(v, path)}"
+
+
+_TEXT = {decimal.Decimal: str, fractions.Fraction: lambda f: f"{f.numerator}/{f.denominator}"}
+
+_DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
+    (enum.Enum, Encoder._enum),  # before int/str: IntEnum members are ints too
+    ((list, tuple), Encoder._sequence),
+    (dict, Encoder._dict),
+    ((set, frozenset), Encoder._set),
+    ((int, float, str, bytes, complex), lambda enc, v, p: f"{_builtin_subclass_prefix(enc, v, ())}:{v!r}"),
+    ((decimal.Decimal, fractions.Fraction), Encoder._simple_text),
+    ((datetime.datetime, datetime.date, datetime.time), Encoder._when),
+    (datetime.timedelta, Encoder._timedelta),
+    (re.Pattern, Encoder._pattern),
+    (pathlib.PurePath, Encoder._path),
+    (functools.partial, Encoder._partial),
+    ((range, slice), _range),
+    (bytearray, lambda enc, v, p: f"bytearray:{v.hex()}"),
+    (types.SimpleNamespace, _namespace),
+    (type(Ellipsis), lambda enc, v, p: "Ellipsis"),
+)

@@ -1,0 +1,2 @@
+"""The run and materialization history in SQLite, and lineage built from it.
+"""

@@ -1,0 +1,367 @@
+"""The event log: every run and every materialization, with its versions, in SQLite.
+
+Two tables. ``runs`` holds one row per ``make`` (command line, selection,
+start and end, status, user and host, datamake version, outcome counts).
+``events`` holds what happened in it, one row each: ``started``, ``built``,
+``cached``, ``skipped``, ``failed``, ``blocked``, ``check`` (an asset check's
+result), ``log`` (a line the asset logged through ``context.log``) and
+``message``; with the code version, provenance, data version, input data
+versions, duration, size and metadata where they apply.
+
+The database runs in WAL mode and each process writes through one connection
+(the coordinator's thread), in batched transactions: readers (``datamake
+log`` while a ``make -j 4`` runs) never block the writer nor see half a
+batch. A run starts as ``running``; it ends ``ok``, ``failed``,
+``interrupted`` (Ctrl-C) or ``error`` (datamake itself raised). A run whose
+process died (killed, power loss) is marked ``interrupted`` by the next
+``make`` or ``log`` on the same host.
+
+Where: ``[history] url`` in datamake.toml (a local path, relative to the
+project, or a SQLAlchemy-style ``sqlite:///relative`` or ``sqlite:////absolute``
+URL); by default ``history.sqlite`` in a local store's root, or
+``.datamake-history.sqlite`` beside datamake.toml when the store is remote.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import socket
+import sqlite3
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.request import pathname2url
+
+from datamake.core.errors import ConfigError, DatamakeError
+from datamake.core.keys import split_node
+
+SCHEMA_VERSION = 1
+DEFAULT_NAME = "history.sqlite"
+REMOTE_STORE_NAME = ".datamake-history.sqlite"
+MATERIALIZATIONS = ("built", "cached", "failed", "blocked")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL,
+    command TEXT, selection TEXT, user TEXT, host TEXT, pid INTEGER, version TEXT,
+    counts TEXT, seconds REAL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
+    asset TEXT, partition TEXT, code_version TEXT, provenance TEXT, data_version TEXT,
+    inputs TEXT, seconds REAL, size INTEGER, metadata TEXT, message TEXT);
+CREATE INDEX IF NOT EXISTS events_asset ON events (asset, id);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+"""
+_EVENT_COLUMNS = ("run_id", "ts", "kind", "asset", "partition", "code_version", "provenance", "data_version",
+                  "inputs", "seconds", "size", "metadata", "message")
+_INSERT = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+
+_active_runs: set = set()  # run ids this process is writing now (never "interrupted" by ourselves)
+
+
+class HistoryError(DatamakeError):
+    """The event log cannot be opened or read."""
+
+    exit_code = 1
+
+
+def history_path(project_dir: str, history_url: Optional[str], store_root: str, store_is_local: bool) -> str:
+    """Where the SQLite file lives (see the module docstring)."""
+    if history_url:
+        path = history_url[len("sqlite:///"):] if history_url.startswith("sqlite:///") else history_url
+        if history_url.startswith("file://"):
+            path = history_url[len("file://"):]
+        if "://" in path or "::" in path:
+            raise ConfigError(
+                f"[history] url = '{history_url}': the event log is a local SQLite file",
+                hint="give a local path (relative to datamake.toml), or sqlite:////absolute/path",
+            )
+        return path if os.path.isabs(path) else os.path.join(project_dir, path)
+    if store_is_local:
+        return os.path.join(store_root, DEFAULT_NAME)
+    return os.path.join(project_dir, REMOTE_STORE_NAME)
+
+
+def _dumps(value: Any) -> Optional[str]:
+    return json.dumps(value, default=str, sort_keys=True, separators=(",", ":")) if value else None
+
+
+def _loads(text: Optional[str], default: Any = None) -> Any:
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def _pid_alive(pid: Optional[int]) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+class History:
+    """One connection to the event log. Not shared between threads."""
+
+    def __init__(self, path: str, create: bool = True, timeout: float = 30.0):
+        self.path = path
+        if create:
+            os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+            uri = f"file:{pathname2url(os.path.abspath(path))}?mode=rwc"
+        else:
+            uri = f"file:{pathname2url(os.path.abspath(path))}?mode=rw"
+        try:
+            self.conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+            if create:
+                self._setup()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot open the event log {path}: {exc}",
+                               hint="check the path and its permissions, or set [history] url in datamake.toml") from None
+
+    @classmethod
+    def open_existing(cls, path: str) -> Optional["History"]:
+        """The log at ``path`` for reading, or None when nothing has been recorded yet."""
+        if not os.path.exists(path):
+            return None
+        history = cls(path, create=False)
+        if not history._has_schema():
+            history.close()
+            return None
+        return history
+
+    def _setup(self) -> None:
+        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() != "wal":
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        if not self._has_schema():
+            with self.transaction():
+                for statement in _SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    def _has_schema(self) -> bool:
+        row = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
+        return row is not None
+
+    def transaction(self) -> "_Transaction":
+        """``with history.transaction():`` one write transaction (BEGIN IMMEDIATE … COMMIT)."""
+        return _Transaction(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- writing -------------------------------------------------------------
+    def begin_run(self, run_id: str, selection: Sequence[str], command: str, started: float) -> None:
+        """Record a run as ``running`` and commit at once, so a crash leaves a trace."""
+        from datamake._version import __version__
+
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO runs (run_id, started, status, command, selection, user, host, pid, version)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (run_id, started, command, json.dumps(list(selection)), _user(), socket.gethostname(), os.getpid(),
+                 __version__),
+            )
+        _active_runs.add(run_id)
+
+    def add_events(self, rows: Sequence[tuple]) -> None:
+        """Insert event rows (tuples in ``_EVENT_COLUMNS`` order) in one transaction."""
+        if rows:
+            with self.transaction():
+                self.conn.executemany(_INSERT, rows)
+
+    def finish_run(self, run_id: str, status: str, counts: Mapping[str, int], seconds: float,
+                   rows: Sequence[tuple] = ()) -> None:
+        """Write the last events and the run's final status together."""
+        with self.transaction():
+            if rows:
+                self.conn.executemany(_INSERT, rows)
+            self.conn.execute("UPDATE runs SET finished = ?, status = ?, counts = ?, seconds = ? WHERE run_id = ?",
+                              (time.time(), status, json.dumps(dict(counts)), seconds, run_id))
+        _active_runs.discard(run_id)
+
+    def recover(self) -> List[str]:
+        """Mark runs left ``running`` by a dead process on this host as ``interrupted``; returns their ids."""
+        host, me = socket.gethostname(), os.getpid()
+        rows = self.conn.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
+        dead = [run_id for run_id, pid in rows
+                if run_id not in _active_runs and (pid == me or not _pid_alive(pid))]
+        if dead:
+            with self.transaction():
+                for run_id in dead:
+                    last = self.conn.execute("SELECT MAX(ts) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+                    self.conn.execute(
+                        "UPDATE runs SET status = 'interrupted', finished = COALESCE(?, started) "
+                        "WHERE run_id = ? AND status = 'running'", (last, run_id))
+        return dead
+
+    def prune(self, before: float) -> Tuple[int, int]:
+        """Delete finished runs that started before ``before`` (a Unix time) and their events."""
+        with self.transaction():
+            old = "SELECT run_id FROM runs WHERE started < ? AND status != 'running'"
+            events = self.conn.execute(f"DELETE FROM events WHERE run_id IN ({old})", (before,)).rowcount
+            runs = self.conn.execute("DELETE FROM runs WHERE started < ? AND status != 'running'", (before,)).rowcount
+        return runs, events
+
+    # -- reading -------------------------------------------------------------
+    def runs(self, limit: int = 20) -> List[Dict[str, Any]]:
+        """The most recent runs, newest first."""
+        cursor = self.conn.execute("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
+        return [_run_dict(cursor, row) for row in cursor.fetchall()]
+
+    def run(self, run_id: str) -> Optional[Dict[str, Any]]:
+        cursor = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        row = cursor.fetchone()
+        return _run_dict(cursor, row) if row else None
+
+    def events(self, run_id: Optional[str] = None, asset: Optional[str] = None,
+               kinds: Optional[Sequence[str]] = None, limit: int = 1_000_000) -> List[Dict[str, Any]]:
+        """Events, oldest first, filtered by run, asset and kinds."""
+        where, args = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            args.append(run_id)
+        if asset is not None:
+            where.append("asset = ?")
+            args.append(asset)
+        if kinds:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            args.extend(kinds)
+        sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+        cursor = self.conn.execute(f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id", (*args, limit))
+        return [_event_dict(cursor, row) for row in cursor.fetchall()]
+
+    def materializations(self, asset: str, limit: int = 20, kinds: Sequence[str] = MATERIALIZATIONS
+                         ) -> List[Dict[str, Any]]:
+        """One asset's history, newest first: each outcome with its checks and log lines."""
+        marks = ", ".join("?" * len(kinds))
+        cursor = self.conn.execute(  # a "skipped" row with metadata: its checks were re-run on the kept value
+            f"SELECT * FROM events WHERE asset = ? AND (kind IN ({marks}) OR (kind = 'skipped' AND metadata IS NOT NULL))"
+            " ORDER BY id DESC LIMIT ?", (asset, *kinds, limit))
+        rows = [_event_dict(cursor, row) for row in cursor.fetchall()]
+        if "skipped" in kinds:
+            rows = sorted(rows + self._skipped_in_summaries(asset, limit), key=lambda r: r["ts"], reverse=True)[:limit]
+        if not rows:
+            return rows
+        runs = sorted({r["run_id"] for r in rows})
+        extra = self.conn.execute(
+            f"SELECT * FROM events WHERE asset = ? AND kind IN ('check', 'log') AND run_id IN ({', '.join('?' * len(runs))})"
+            " ORDER BY id", (asset, *runs))
+        by_run: Dict[Tuple[str, Optional[str]], Dict[str, list]] = {}
+        for row in extra.fetchall():
+            e = _event_dict(extra, row)
+            slot = by_run.setdefault((e["run_id"], e["partition"]), {"checks": [], "logs": []})
+            if e["kind"] == "check":
+                slot["checks"].append(e["metadata"])
+            else:
+                slot["logs"].append(e["message"])
+        for r in rows:
+            slot = by_run.get((r["run_id"], r["partition"]), {})
+            r["checks"] = slot.get("checks", [])
+            r["logs"] = slot.get("logs", [])
+        return rows
+
+    def _skipped_in_summaries(self, asset: str, limit: int) -> List[Dict[str, Any]]:
+        """The runs whose summary row lists ``asset`` (or a partition of it) as up to date."""
+        cursor = self.conn.execute(
+            "SELECT * FROM events WHERE kind = 'skipped' AND asset IS NULL AND (metadata LIKE ? OR metadata LIKE ?)"
+            " ORDER BY id DESC LIMIT ?", (f'%"{asset}"%', f'%"{asset}[%', limit))
+        out = []
+        for row in cursor.fetchall():
+            e = _event_dict(cursor, row)
+            for node in e["metadata"].get("assets", ()):
+                key, partition = split_node(node)
+                if key == asset:
+                    out.append({**e, "asset": key, "partition": partition, "metadata": {}, "message": None})
+        return out
+
+    def find_version(self, asset: str, data_version: str) -> Optional[Dict[str, Any]]:
+        """The latest materialization of ``asset`` (a key, or a partition's ``key[pk]``) that produced ``data_version``."""
+        key, partition = split_node(asset)
+        cursor = self.conn.execute(
+            "SELECT * FROM events WHERE asset = ? AND partition IS ? AND data_version = ?"
+            " AND kind IN ('built', 'cached', 'failed') ORDER BY id DESC LIMIT 1", (key, partition, data_version))
+        row = cursor.fetchone()
+        return _event_dict(cursor, row) if row else None
+
+    def count_events(self, run_id: Optional[str] = None) -> int:
+        if run_id is None:
+            return self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        return self.conn.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, tb) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _run_dict(cursor: sqlite3.Cursor, row: tuple) -> Dict[str, Any]:
+    data = dict(zip((c[0] for c in cursor.description), row))
+    data["selection"] = _loads(data.get("selection"), [])
+    data["counts"] = _loads(data.get("counts"), {})
+    return data
+
+
+def _event_dict(cursor: sqlite3.Cursor, row: tuple) -> Dict[str, Any]:
+    data = dict(zip((c[0] for c in cursor.description), row))
+    data.pop("id", None)
+    data["inputs"] = _loads(data.get("inputs"), {})
+    data["metadata"] = _loads(data.get("metadata"), {})
+    return data
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else "?"
+
+
+def command_line(argv: Optional[Sequence[str]] = None) -> str:
+    """The command that started this process, as a user would type it."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and (os.path.basename(argv[0]) == "datamake" or argv[0].endswith(os.path.join("datamake", "__main__.py"))):
+        argv[0] = "datamake"
+    return shlex.join(argv)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_older_than(text: str, now: Optional[float] = None) -> float:
+    """A cut-off Unix time from ``30d``, ``12h``, ``90m``, ``2w``, ``45s`` or a date ``2024-01-31``."""
+    now = time.time() if now is None else now
+    match = _DURATION.match(text)
+    if match:
+        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        from datamake.core.compat import fromisoformat
+
+        return fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise DatamakeError(f"cannot read OLDER_THAN '{text}'",
+                            hint="give an age such as 30d, 12h, 2w, 90m, or a date such as 2024-01-31") from None

@@ -1,0 +1,464 @@
+"""A loaded project: config, definitions, graph, pins and store wired together.
+
+This layer gathers the facts the pure planner needs (code versions, manifests,
+artifact sizes) and hands them over as plain values.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+from datamake.project import pins as pins_mod
+from datamake.project import assetconfig
+from datamake.define import codeversion
+from datamake.define.checks import CHECKS_KEY
+from datamake.define.codeversion import fingerprint
+from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
+from datamake.define.assets import AssetDef, Definitions
+from datamake.core.errors import ConfigError, DefinitionError, did_you_mean
+from datamake.core.nodegraph import Expander, NodeGraph, selection_partitions
+from datamake.core.graph import AssetGraph
+from datamake.core.hashing import hash_value
+from datamake.core.keys import node_id
+from datamake.define.loader import definition_roots, load_definitions, remember
+from datamake.core.manifest import Manifest
+from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
+from datamake.storage import iomanagers
+from datamake.storage.store import Store
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    """An asset's effective code version and where it comes from."""
+
+    value: str
+    origin: str  # "code" (code_version= in the decorator), "pin" (pins file) or "auto"
+    auto: str  # the automatic version of the current source
+    drifted: bool = False  # pinned, and the source has changed since the pin
+    parts: Mapping[str, str] = field(default_factory=dict)  # code dependencies behind ``auto``
+    logic: str = ""  # ``auto`` without the definition arguments: what a pin replaces
+    warnings: Tuple[str, ...] = ()  # code the version cannot cover (one per unversionable global)
+
+    @property
+    def definition_parts(self) -> Dict[str, str]:
+        """The parts that describe decorator and source arguments (they count even when pinned)."""
+        return {n: v for n, v in self.parts.items() if n.startswith(DEFINITION_PREFIX)}
+
+
+def with_definition(version: str, definition: Mapping[str, str]) -> str:
+    """A logic version combined with the definition parts: ``3`` or ``3+1a2b3c4d``.
+
+    The suffix keeps the logic version readable (and recoverable by ``pin``).
+    """
+    if not definition:
+        return version
+    return f"{version}+{hash_value('definition', sorted(definition.items()))[:8]}"
+
+
+def logic_version(manifest: Manifest) -> str:
+    """The logic part of a recorded code version (without its definition suffix)."""
+    if any(n.startswith(DEFINITION_PREFIX) for n in manifest.code_parts) and "+" in manifest.code_version:
+        return manifest.code_version.rsplit("+", 1)[0]
+    return manifest.code_version
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a command works on: the keys in dependency order, and the facts and plan for them."""
+
+    keys: Tuple[str, ...]
+    facts: Dict[str, AssetFacts]
+    plan: Plan
+    outside: Dict[str, Optional[str]]
+    manifests: Dict[str, Optional[Manifest]]
+    sources: FrozenSet[str] = frozenset()
+    configs: Mapping[str, Any] = field(default_factory=dict)  # asset key -> config instance
+    nodes: Optional[NodeGraph] = None  # the partition-level graph: deps, children, inputs per node
+
+    def deps(self, node: str) -> Tuple[str, ...]:
+        return self.facts[node].deps
+
+    def children(self, node: str) -> List[str]:
+        return self.nodes.children.get(node, []) if self.nodes else []
+
+    def asset_key(self, node: str) -> str:
+        return self.facts[node].key
+
+
+class Project:
+    """Everything a command needs, loaded once."""
+
+    def __init__(self, config: ProjectConfig, defs: Definitions, config_overrides: Optional[Mapping[str, Mapping]] = None):
+        self.config = config
+        self.directory = config.directory
+        self.defs = defs
+        remember(self.directory, config.definitions, defs)  # in-process workers use these, not a re-import
+        self.graph = AssetGraph(defs.deps, {k: a.group for k, a in defs.nodes.items()})
+        self.pins = pins_mod.read_pins(self.directory)
+        self.config_overrides: Dict[str, Mapping] = dict(config_overrides or {})
+        self._store: Optional[Store] = None
+        self._code_versions: Dict[str, CodeVersion] = {}
+        self._check_versions: Dict[Tuple[str, str], str] = {}
+        self._check_warnings: Dict[Tuple[str, str], Tuple[str, ...]] = {}
+        self._fingerprints: Dict[Tuple[int, Tuple[str, ...]], Any] = {}  # id(fn) -> (fn, fingerprint)
+        self.pin_notes: Dict[str, str] = {}  # asset key -> what the last pin() chose and why
+        self._config_hashes: Dict[str, Optional[str]] = {}
+        self._code_roots = self._project_roots()
+        codeversion.load_cache(self._code_cache_path())
+        self._check_config_targets()
+
+    def _code_cache_path(self) -> str:
+        """Where normalized-source hashes are kept between runs: a per-user cache, not the project."""
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "datamake", f"code-{hash_value('project', self.directory)[:16]}.json")
+
+    def _project_roots(self) -> Tuple[str, ...]:
+        """Folders whose code counts as the project's own (followed for helper code)."""
+        return tuple(sorted(definition_roots(self.directory, self.config.definitions)))
+
+    def _check_config_targets(self) -> None:
+        check_resource_settings(self.config, self.defs.resources)
+        for a in self.defs.assets.values():
+            _check_io_manager(a)
+        for key in [*self.config.asset_config, *self.config_overrides]:
+            if key not in self.defs.assets:
+                raise ConfigError(f"config given for unknown asset '{key}'",
+                                  hint=did_you_mean(key, self.defs.assets) or "check [config.ASSET] and --config")
+
+    def asset_config(self, key: str) -> Tuple[Any, Optional[str]]:
+        """(config instance, config hash) of one asset; (None, None) without config."""
+        a = self.defs.assets[key]
+        return assetconfig.resolve(a.config, key, self.config.asset_config.get(key, {}),
+                                   self.config_overrides.get(key, {}))
+
+    @classmethod
+    def load(cls, start: str = ".", config_overrides: Optional[Mapping[str, Mapping]] = None) -> "Project":
+        """Find ``datamake.toml`` from ``start`` upwards and load the project it describes."""
+        config = load_config(find_config(start))
+        return cls(config, load_definitions(config.directory, config.definitions, reload_changed=True), config_overrides)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.storage_root, self.config.storage_options)
+        return self._store
+
+    def asset(self, key: str) -> AssetDef:
+        self.graph.select([key])  # raises SelectionError with a hint
+        if key in self.defs.sources:
+            from datamake.core.errors import SelectionError
+
+            raise SelectionError(f"'{key}' is a source: datamake observes it but does not build it",
+                                 hint=f"name an asset that uses it; `datamake ls` lists both")
+        return self.defs.assets[key]
+
+    def _fingerprint(self, fn: Any, packages: Sequence[str] = ()) -> Any:
+        """``codeversion.fingerprint`` of a function or class, with the project's roots; cached per project."""
+        cache_key = (id(fn), tuple(packages))
+        fp = self._fingerprints.get(cache_key)
+        if fp is None:
+            fp = self._fingerprints[cache_key] = (fn, fingerprint(fn, self._code_roots, packages))
+        return fp[1]
+
+    def code_version(self, key: str) -> CodeVersion:
+        """The effective code version: decorator pin, then pins file, then automatic.
+
+        The function's logic (its source, helpers, constants, tracked packages,
+        versioned resources and its config class) makes the automatic version,
+        which a pin replaces; the decorator and source arguments that change
+        what the function receives (``<definition:...>`` parts) are added to
+        whichever version applies.
+        """
+        cached = self._code_versions.get(key)
+        if cached is None:
+            a = self.defs.assets[key]
+            fp = self._fingerprint(a.fn, a.packages)
+            logic, parts = fp.version, dict(fp.parts)
+            warnings = list(getattr(fp, "warnings", ()) or ())
+            extra: Dict[str, str] = {}
+            versioned = {n: self.defs.resources[n].version for n in self.defs.resource_params[key]}
+            versioned = {n: v for n, v in versioned.items() if v is not None}
+            if versioned:  # a resource that declares a version is part of the code version
+                extra.update({f"resource:{n}": v for n, v in versioned.items()})
+            if a.config is not None:  # the config class's methods and properties are code the asset runs
+                cfp = self._fingerprint(a.config)
+                extra[f"<config:{getattr(a.config, '__qualname__', 'config')}>"] = cfp.version
+                warnings.extend(w for w in getattr(cfp, "warnings", ()) or () if w not in warnings)
+            if extra:
+                parts.update(extra)
+                logic = hash_value("code+resources", logic, sorted(extra.items()))[:16]
+            definition = self._definition_parts(a, warnings)
+            parts.update(definition)
+            auto = with_definition(logic, definition)
+            pin = self.pins.get(key)
+            if a.code_version is not None:
+                cached = CodeVersion(with_definition(a.code_version, definition), "code", auto, parts=parts,
+                                     logic=logic, warnings=tuple(warnings))
+            elif pin is not None:
+                cached = CodeVersion(with_definition(pin.code_version, definition), "pin", auto,
+                                     drifted=pin.source not in (logic, auto), parts=parts, logic=logic,
+                                     warnings=tuple(warnings))
+            else:
+                cached = CodeVersion(auto, "auto", auto, parts=parts, logic=logic, warnings=tuple(warnings))
+            self._code_versions[key] = cached
+        return cached
+
+    def _definition_parts(self, a: AssetDef, warnings: List[str]) -> Dict[str, str]:
+        """One part per decorator or source argument that changes what the function receives.
+
+        Only arguments that are set appear, so an asset that sets none keeps
+        the code version it had before they were versioned. Warnings about the
+        functions among them (mappings, loaders) are added to ``warnings``.
+        """
+
+        def version(fn: Any) -> str:
+            return self._callable_version(fn, warnings)
+
+        described: Dict[str, Any] = {}
+        if a.partitions is not None or a.partition_mapping:
+            from datamake.core.partitions import describe
+        if a.ins:
+            described["ins"] = sorted([p, k] for p, k in a.ins.items())
+        if a.io_manager is not None:
+            described["io_manager"] = a.io_manager
+        if a.partitions is not None:
+            described["partitions"] = describe(a.partitions)
+        for up, mapping in sorted(a.partition_mapping.items()):
+            described[f"partition_mapping {up}"] = describe(mapping, version)
+        for param, dep in sorted(self.defs.inputs.get(a.key, {}).items()):
+            src = self.defs.sources.get(dep)
+            if src is not None and src.load != "path":
+                described[f"load {dep}"] = self._loader_description(src.load, version)
+        return {f"{DEFINITION_PREFIX}{name}>": hash_value("definition", name, value)[:16]
+                for name, value in described.items()}
+
+    def _callable_version(self, fn: Any, warnings: Optional[List[str]] = None) -> str:
+        """The code version of a user function used as an argument (a mapping, a loader).
+
+        A callable object that is not a function or a class is versioned by its
+        class's code and its attributes (never by its ``repr``, which may hold
+        a memory address).
+        """
+        import inspect
+
+        from datamake.project.assetconfig import canonical_value
+
+        plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) or inspect.isbuiltin(fn)
+        fp = self._fingerprint(fn if plain else type(fn))
+        if warnings is not None:
+            warnings.extend(w for w in getattr(fp, "warnings", ()) or () if w not in warnings)
+        if plain:
+            return fp.version
+        state = canonical_value(dict(vars(fn))) if hasattr(fn, "__dict__") else None
+        return hash_value("callable", fp.version, state)[:16]
+
+    def _loader_description(self, load: Any, version: Callable[[Any], str]) -> Any:
+        """A source's ``load=``: a loader name, or a function (fingerprinted, helpers followed)
+        with the arguments bound to it by ``functools.partial``."""
+        import functools
+
+        from datamake.project.assetconfig import canonical_value
+
+        if isinstance(load, str):
+            return ["name", load]
+        if isinstance(load, functools.partial):
+            return ["partial", self._loader_description(load.func, version), canonical_value(list(load.args)),
+                    canonical_value(dict(load.keywords or {}))]
+        return ["function", version(load)]
+
+    def check_version(self, check: Any) -> str:
+        """The code version of an ``@asset_check`` function, helpers followed like an asset's (cached per project)."""
+        cache_key = (check.asset_key, check.name)
+        version = self._check_versions.get(cache_key)
+        if version is None:
+            fp = self._fingerprint(check.fn)
+            version = self._check_versions[cache_key] = fp.version
+            self._check_warnings[cache_key] = tuple(getattr(fp, "warnings", ()) or ())
+        return version
+
+    def check_versions(self, key: str) -> Dict[str, str]:
+        """Check name -> code version, for the checks of asset ``key``."""
+        return {c.name: self.check_version(c) for c in self.defs.checks.get(key, ())}
+
+    def code_warnings(self, keys: Iterable[str]) -> List[str]:
+        """Warnings about code the versions of ``keys`` (asset keys or node ids) cannot cover, each once."""
+        out: List[str] = []
+        seen: Set[str] = set()
+        for node in keys:
+            key = node.split("[", 1)[0]
+            if key not in self.defs.assets or key in seen:
+                continue
+            seen.add(key)
+            for w in self.code_version(key).warnings:
+                out.append(_warning_text(f"asset {key}", w))
+            for check in self.defs.checks.get(key, ()):
+                self.check_version(check)
+                for w in self._check_warnings.get((key, check.name), ()):
+                    out.append(_warning_text(f"check {key}:{check.name}", w))
+        return list(dict.fromkeys(out))
+
+    def scope(self, selection: Sequence[str] = (), only: bool = False, force: bool = False,
+              partition: Optional[str] = None, now: Optional[datetime.datetime] = None) -> Scope:
+        """Resolve a selection (and ``--partition``), gather the facts and plan it.
+
+        Scope keys are node ids: the asset key, or ``key[partition]``.
+        """
+        from datamake.storage.observe import observe_all
+
+        sources = self.defs.sources
+        selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
+        if partition is not None and not selection:
+            # `make -p DAY` means that day of the partitioned assets: an unpartitioned asset
+            # downstream would pull in every partition, so it is left out unless named.
+            partitioned = [k for k in selected_keys if k in self.defs.assets and self.defs.assets[k].partitions]
+            selected_keys = partitioned or selected_keys
+        expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc))
+        expander.validate()
+        nodes = expander.expand(selection_partitions(expander, selected_keys, partition), only)
+        keys = tuple(n for n in nodes.order if nodes.asset_of[n][0] not in sources)
+        in_scope = set(keys)
+        outside_keys = sorted({d for n in keys for d in nodes.deps[n]} - in_scope)
+        source_keys = [n for n in outside_keys if n in sources]
+        asset_outside = [n for n in outside_keys if n not in sources]
+        manifests = self.store.read_manifests([*keys, *asset_outside])
+        sizes = self.store.artifact_sizes(m.artifact for m in manifests.values() if m is not None)
+        facts: Dict[str, AssetFacts] = {}
+        configs: Dict[str, Any] = {}
+        forced = {n for n in keys if nodes.asset_of[n][0] in set(selected_keys)} if force else set()
+        check_facts: Dict[str, Tuple[CheckFact, ...]] = {}
+        for node in keys:
+            key, pk = nodes.asset_of[node]
+            m = manifests[node]
+            cv = self.code_version(key)
+            if key not in configs:
+                configs[key], config_hashes = self.asset_config(key)
+                self._config_hashes[key] = config_hashes
+            facts[node] = AssetFacts(
+                key=key,
+                code_version=cv.value,
+                deps=nodes.deps[node],
+                config_hash=self._config_hashes[key],
+                partition=pk,
+                manifest=m,
+                artifact_ok=m is None or sizes.get(m.artifact) == m.size,
+                forced=node in forced,
+                code_parts=cv.parts if cv.origin == "auto" else cv.definition_parts,
+                code_pinned=cv.origin != "auto",
+                checks=check_facts.get(key) or check_facts.setdefault(key, self._check_facts(key)),
+                recorded_checks=_recorded_checks(m),
+            )
+        outside: Dict[str, Optional[str]] = dict(observe_all({k: sources[k] for k in source_keys}, self.store))
+        for node in asset_outside:
+            m = manifests[node]
+            ok = m is not None and sizes.get(m.artifact) == m.size
+            outside[node] = m.data_version if ok else None
+        codeversion.save_cache(self._code_cache_path())
+        return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
+                     frozenset(source_keys), configs, nodes)
+
+    def _check_facts(self, key: str) -> Tuple[CheckFact, ...]:
+        return tuple(CheckFact(c.name, self.check_version(c), c.blocking) for c in self.defs.checks.get(key, ()))
+
+    def current_manifest(self, key: str, partition: Optional[str] = None) -> Optional[Manifest]:
+        node = node_id(key, partition)
+        return self.store.read_manifests([node])[node]
+
+    def pin(self, keys: Iterable[str]) -> List[Tuple[str, str]]:
+        """Pin each key; returns (key, version) pinned.
+
+        The pinned version is the logic version the asset's current value was
+        built with (so the edits made since are declared cosmetic and rebuild
+        nothing), or the current one when it has no value yet. A partitioned
+        asset takes the version its current partitions were built with; when
+        they disagree, the one most of them were built with (see
+        :attr:`pin_notes`). An existing pin keeps its version and acknowledges
+        the current source. Decorator and source arguments are never pinned.
+        """
+        keys = list(keys)
+        recorded = self._recorded_code_versions(keys)
+        done = []
+        for key in keys:
+            cv = self.code_version(key)
+            if cv.origin == "code":
+                continue
+            value = self.pins[key].code_version if cv.origin == "pin" else (recorded.get(key) or cv.logic)
+            self.pins[key] = pins_mod.Pin(value, cv.logic)
+            done.append((key, value))
+        pins_mod.write_pins(self.directory, self.pins)
+        self._code_versions.clear()
+        return done
+
+    def _recorded_code_versions(self, keys: List[str]) -> Dict[str, str]:
+        """The logic version each asset's current value was built with.
+
+        For a partitioned asset: the version of its current partitions, or the
+        most common one when they disagree (explained in :attr:`pin_notes`).
+        """
+        from datamake.core.nodegraph import Expander
+
+        self.pin_notes: Dict[str, str] = {}
+        plain = [k for k in keys if self.defs.assets[k].partitions is None]
+        manifests = self.store.read_manifests(plain)
+        out = {k: logic_version(m) for k, m in manifests.items() if m is not None}
+        partitioned = [k for k in keys if self.defs.assets[k].partitions is not None]
+        if not partitioned:
+            return out
+        now = datetime.datetime.now(datetime.timezone.utc)
+        nodes = {k: [node_id(k, pk) for pk in self.defs.assets[k].partitions.keys(now)] for k in partitioned}
+        found = self.store.read_manifests([n for ns in nodes.values() for n in ns])
+        for key, ns in nodes.items():
+            counts: Dict[str, int] = {}
+            for n in ns:
+                m = found.get(n)
+                if m is not None:
+                    v = logic_version(m)
+                    counts[v] = counts.get(v, 0) + 1
+            if not counts:
+                continue
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            out[key] = ranked[0][0]
+            if len(ranked) > 1:
+                others = ", ".join(f"{n} with {v}" for v, n in ranked[1:])
+                self.pin_notes[key] = (f"its partitions were built with different code versions: {ranked[0][1]} with "
+                                       f"{ranked[0][0]} (pinned), {others}; those are stale: "
+                                       f"`datamake make {key}` rebuilds them")
+        return out
+
+    def unpin(self, keys: Iterable[str]) -> List[str]:
+        removed = [k for k in keys if self.pins.pop(k, None) is not None]
+        pins_mod.write_pins(self.directory, self.pins)
+        self._code_versions.clear()
+        return removed
+
+
+def _recorded_checks(manifest: Optional[Manifest]) -> Tuple[CheckFact, ...]:
+    """The check results recorded with a value, as planner facts."""
+    if manifest is None or not manifest.metadata.get(CHECKS_KEY):
+        return ()
+    from datamake.define.checks import recorded
+
+    return tuple(CheckFact(r.name, r.version, r.blocking, r.passed, r.message)
+                 for r in recorded(manifest.key, manifest.metadata))
+
+
+def _warning_text(who: str, warning: str) -> str:
+    """``asset X reads global Y ...`` from a code-version warning (which may or may not name the asset)."""
+    text = warning.strip()
+    if text.startswith(who):
+        return text
+    verb = text.split(" ", 1)[0]
+    return f"{who} {text}" if verb in ("reads", "uses", "calls", "imports", "writes") else f"{who}: {text}"
+
+
+def _check_io_manager(a: AssetDef) -> None:
+    """Reject an unknown ``io_manager=`` when the project loads, not when the asset has run."""
+    if a.io_manager is None:
+        return
+    known = iomanagers.names()
+    if a.io_manager not in known:
+        raise DefinitionError(
+            f"asset '{a.key}': unknown io_manager '{a.io_manager}'",
+            hint=did_you_mean(a.io_manager, known) or f"known IO managers: {', '.join(known)}",
+        )

@@ -1,0 +1,289 @@
+"""Garbage collection: delete artifacts and action-cache entries that nothing references any more.
+
+Kept, whatever their age:
+
+* every current manifest (``manifests/``), its action-cache entry and its artifact;
+* action-cache entries whose (key, code version) is pinned in this project's
+  ``datamake.pins.toml``, and their artifacts;
+* everything younger than the retention period (default 7 days), and the
+  artifacts that kept action-cache entries point at.
+
+What may still be written is never deleted: on a local store ``gc`` holds the
+store lock that ``make`` holds (it waits for a running ``make``); on an object
+store, writers (``push``, automatic pushes, ``make`` on a bucket store) hold a
+*lease* (``leases/ID.json``) for as long as they write, and ``gc`` deletes
+nothing while a live lease exists. A lease whose holder died on this host is
+ignored; one from another host expires after :data:`LEASE_TTL` seconds.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+from datamake.core.manifest import Manifest
+from datamake.storage.store import Store
+
+DEFAULT_RETENTION = 7 * 86400.0
+LEASE_TTL = 24 * 3600.0
+
+
+# -- leases (object stores) -------------------------------------------------------
+class Lease:
+    """A marker that a writer is at work on an object store: ``gc`` defers while one is live."""
+
+    def __init__(self, store: Store, command: str):
+        self.store = store
+        self.command = command
+        self.path = f"{store.root}/leases/{uuid.uuid4().hex}.json"
+        self.held = False
+
+    def acquire(self) -> "Lease":
+        if not self.store.is_local:
+            body = {"command": self.command, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+            self.store.fs.pipe_file(self.path, json.dumps(body).encode())
+            self.held = True
+        return self
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                self.store.fs.rm_file(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> "Lease":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def live_leases(store: Store, now: Optional[float] = None) -> List[Dict[str, Any]]:
+    """The leases of writers that may still be at work on ``store`` (object stores only)."""
+    if store.is_local:
+        return []
+    now = time.time() if now is None else now
+    prefix = f"{store.root}/leases"
+    try:
+        paths = store.fs.find(prefix)
+    except FileNotFoundError:
+        paths = []
+    finally:
+        store._forget_listing(prefix)
+    live = []
+    for path, raw in store._cat_many(list(paths)).items():
+        try:
+            lease = json.loads(raw)
+        except ValueError:
+            lease = {}
+        if _lease_is_live(lease, now):
+            live.append({**lease, "path": path})
+    return live
+
+
+def _lease_is_live(lease: Mapping[str, Any], now: float) -> bool:
+    started = lease.get("started")
+    if not isinstance(started, (int, float)) or now - started > LEASE_TTL:
+        return False
+    if lease.get("host") == socket.gethostname() and isinstance(lease.get("pid"), int):
+        try:
+            os.kill(lease["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+@contextlib.contextmanager
+def writing(store: Store, command: str) -> Iterator[None]:
+    """Hold a lease on ``store`` while a block writes to it (nothing to do for a local store)."""
+    lease = Lease(store, command).acquire()
+    try:
+        yield
+    finally:
+        lease.release()
+
+
+# -- collection ------------------------------------------------------------------
+@dataclass
+class GcReport:
+    """What ``gc`` deleted (or, with ``dry_run``, would delete)."""
+
+    store: str
+    dry_run: bool
+    retention: float
+    artifacts: List[str] = field(default_factory=list)
+    actions: List[str] = field(default_factory=list)
+    bytes: int = 0
+    kept_artifacts: int = 0
+    kept_actions: int = 0
+    tmp_removed: int = 0
+    deferred: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "store": self.store, "dry_run": self.dry_run, "retention_seconds": self.retention,
+            "deleted": {"artifacts": len(self.artifacts), "actions": len(self.actions), "bytes": self.bytes},
+            "kept": {"artifacts": self.kept_artifacts, "actions": self.kept_actions},
+            "tmp_removed": self.tmp_removed, "deferred": self.deferred,
+            "artifacts": self.artifacts, "actions": self.actions,
+        }
+
+
+def collect(store: Store, pins: Mapping[str, str], retention: float = DEFAULT_RETENTION,
+            dry_run: bool = False, on_wait=None, now: Optional[float] = None) -> GcReport:
+    """Delete what no current manifest or pin references and is older than ``retention`` seconds.
+
+    ``pins`` maps asset keys to pinned code versions. On a local store the
+    store lock is held throughout (``on_wait(holder)`` is called if a
+    ``make`` holds it); on an object store nothing is deleted while a writer
+    holds a live lease, and the report says so in ``deferred``.
+    """
+    report = GcReport(store.url, dry_run, retention)
+    if store.is_local:
+        from datamake.storage.lock import store_lock
+
+        with store_lock(store, "datamake gc", on_wait=on_wait):
+            _sweep(store, pins, retention, report, time.time() if now is None else now)
+        return report
+    try:
+        leases = live_leases(store)
+    except Exception as exc:  # noqa: BLE001 - any transport failure
+        from datamake.core.errors import DatamakeError, StoreError
+
+        if isinstance(exc, DatamakeError):
+            raise
+        raise StoreError(f"cannot reach the store {store.url}: {str(exc).splitlines()[0][:300]}",
+                         hint="check the URL and storage_options in datamake.toml, and that the store is up") from None
+    if leases:
+        who = ", ".join(f"{lease.get('command', '?')} (pid {lease.get('pid')} on {lease.get('host')})"
+                        for lease in leases[:3])
+        report.deferred = f"{len(leases)} writer(s) at work on the store: {who}"
+        return report
+    _sweep(store, pins, retention, report, time.time() if now is None else now)
+    return report
+
+
+def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcReport, now: float) -> None:
+    cutoff = now - retention
+    manifests = _read_all(store, f"{store.root}/manifests")
+    current = [m for m in manifests.values() if m is not None]
+    keep_provenances = {m.provenance for m in current}
+    keep_artifacts = {m.artifact for m in current}
+    actions = _listing(store, f"{store.root}/actions")
+    # Entries that age alone does not condemn need reading, to learn their artifact.
+    unreferenced = {p: info for p, info in actions.items() if _stem(p) not in keep_provenances}
+    to_read = [p for p, info in unreferenced.items() if pins or _mtime(info) >= cutoff]
+    entries = _parse_all(store, to_read)
+    doomed_actions = []
+    for path, info in unreferenced.items():
+        entry = entries.get(path)
+        pinned = entry is not None and pins.get(entry.key) == entry.code_version
+        if pinned or _mtime(info) >= cutoff:
+            if entry is not None:
+                keep_artifacts.add(entry.artifact)
+            continue
+        doomed_actions.append(path)
+    report.kept_actions = len(actions) - len(doomed_actions)
+    artifacts = _listing(store, f"{store.root}/artifacts")
+    doomed_artifacts = []
+    for path, info in artifacts.items():
+        if os.path.basename(path) in keep_artifacts or _mtime(info) >= cutoff:
+            continue
+        doomed_artifacts.append(path)
+        report.bytes += int(info.get("size") or 0)
+    report.kept_artifacts = len(artifacts) - len(doomed_artifacts)
+    report.actions = sorted(doomed_actions)
+    report.artifacts = sorted(doomed_artifacts)
+    if report.dry_run:
+        return
+    _delete(store, report.actions)  # entries first: an entry never points at a deleted artifact for long
+    _delete(store, report.artifacts)
+    if store.is_local:
+        report.tmp_removed = store.clean_tmp(older_than=min(retention, 3600.0))
+
+
+def _listing(store: Store, prefix: str) -> Dict[str, Dict[str, Any]]:
+    try:
+        found = store.fs.find(prefix, detail=True)
+    except FileNotFoundError:
+        found = {}
+    finally:
+        store._forget_listing(prefix)
+    return {store._strip(p): info for p, info in found.items() if info.get("type", "file") == "file"}
+
+
+def _read_all(store: Store, prefix: str) -> Dict[str, Optional[Manifest]]:
+    return _parse_all(store, list(_listing(store, prefix)))
+
+
+def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:
+    out: Dict[str, Optional[Manifest]] = {}
+    for path, raw in store._cat_many(paths).items():
+        try:
+            out[path] = Manifest.from_json(raw)
+        except ValueError:
+            out[path] = None
+    return out
+
+
+def _stem(path: str) -> str:
+    name = os.path.basename(path)
+    return name[:-5] if name.endswith(".json") else name
+
+
+def _mtime(info: Mapping[str, Any]) -> float:
+    for name in ("mtime", "LastModified", "updated", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return float("inf")  # age unknown: never old enough to delete
+
+
+def _delete(store: Store, paths: List[str]) -> None:
+    if not paths:
+        return
+    if store.is_local:
+        for path in paths:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        return
+    for start in range(0, len(paths), 1000):  # S3 deletes up to 1000 keys per request
+        store.fs.rm(paths[start:start + 1000])
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"7d"``, ``"12h"``, ``"30m"``, ``"45s"`` or a plain number of seconds."""
+    from datamake.core.errors import DatamakeError
+
+    text = text.strip().lower()
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    try:
+        if text and text[-1] in units:
+            value = float(text[:-1]) * units[text[-1]]
+        else:
+            value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise DatamakeError(f"'{text}' is not a duration", hint="write e.g. 7d, 12h, 30m, 45s or 0")
+    return value
+
+
+__all__ = ["GcReport", "Lease", "collect", "live_leases", "parse_duration", "writing", "DEFAULT_RETENTION"]

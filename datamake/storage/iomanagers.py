@@ -1,0 +1,302 @@
+"""IO managers: turn a value into bytes and back.
+
+Each manager writes to and reads from a binary file object; the store wraps
+the writer to hash the bytes as they pass. Serialization is deterministic, so
+an equal value gives equal bytes and an equal data version (early cutoff).
+pyarrow and pandas are imported only when a manager that needs them runs.
+"""
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from typing import IO, Any, Dict, List, Optional, Protocol
+
+from datamake.core.errors import DefinitionError, did_you_mean
+
+
+class IOManager(Protocol):
+    """The plugin interface: a name, a type test, and dump/load on binary files."""
+
+    name: str
+
+    def handles(self, value: Any) -> bool: ...
+
+    def dump(self, value: Any, f: IO[bytes]) -> None: ...
+
+    def load(self, f: IO[bytes]) -> Any: ...
+
+
+def _local_path(f: Any) -> Optional[str]:
+    """The local file behind an open file object, if there is one."""
+    import os
+
+    for attr in ("name", "path"):
+        path = getattr(f, attr, None)
+        if isinstance(path, str) and os.path.isfile(path):
+            return path
+    return None
+
+
+def _module_of(value: Any) -> str:
+    return type(value).__module__ or ""
+
+
+class ArrowIO:
+    """``pyarrow.Table`` ↔ Parquet."""
+
+    name = "arrow"
+
+    def handles(self, value: Any) -> bool:
+        return _module_of(value).startswith("pyarrow") and type(value).__name__ == "Table"
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        import pyarrow.parquet as pq
+
+        pq.write_table(value, f, compression="zstd")
+
+    def load(self, f: IO[bytes]) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = _local_path(f)
+        if path is not None:  # pyarrow's own file reader: faster, and no Python callbacks
+            return pq.read_table(path)
+        # Reading a Python file object on pyarrow's IO threads can abort the interpreter
+        # at exit ("terminate called without an active exception"): read it on this thread.
+        return pq.read_table(pa.PythonFile(f, mode="r"), use_threads=False, pre_buffer=False)
+
+
+class PandasIO:
+    """``pandas.DataFrame`` ↔ Parquet (through Arrow)."""
+
+    name = "pandas"
+
+    def handles(self, value: Any) -> bool:
+        return _module_of(value).startswith("pandas") and type(value).__name__ == "DataFrame"
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        import pyarrow as pa
+
+        ArrowIO().dump(pa.Table.from_pandas(value), f)
+
+    def load(self, f: IO[bytes]) -> Any:
+        return ArrowIO().load(f).to_pandas()
+
+
+class BytesIO_:
+    """Raw ``bytes`` as they are."""
+
+    name = "bytes"
+
+    def handles(self, value: Any) -> bool:
+        return isinstance(value, (bytes, bytearray, memoryview))
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        f.write(bytes(value))
+
+    def load(self, f: IO[bytes]) -> Any:
+        return f.read()
+
+
+class TextIO_:
+    """``str`` as UTF-8."""
+
+    name = "text"
+
+    def handles(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        f.write(value.encode("utf-8"))
+
+    def load(self, f: IO[bytes]) -> Any:
+        return f.read().decode("utf-8")
+
+
+class JsonIO:
+    """JSON: chosen automatically for numbers, booleans and None; by ``io_manager="json"`` otherwise."""
+
+    name = "json"
+
+    def handles(self, value: Any) -> bool:
+        return value is None or isinstance(value, (bool, int, float))
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        # sort_keys: equal dicts built in a different order must give equal bytes (early cutoff)
+        f.write(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True, sort_keys=True)
+                .encode("utf-8"))
+
+    def load(self, f: IO[bytes]) -> Any:
+        return json.loads(f.read().decode("utf-8"))
+
+
+class FileIO:
+    """A file the asset wrote itself (``context.output_path``), stored byte for byte.
+
+    Downstream assets receive a local path to it (never a copy in memory), so a
+    model or a large export of any format passes through unchanged.
+    """
+
+    name = "file"
+
+    def handles(self, value: Any) -> bool:
+        return False  # chosen when an asset writes to context.output_path, or by name
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        import shutil
+
+        with open(value, "rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
+
+    def load(self, f: IO[bytes]) -> Any:
+        path = _local_path(f)
+        if path is not None:
+            return path
+        import shutil
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="datamake-input-", delete=False) as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+        return out.name
+
+
+class _SetSpotter(pickle.Pickler):
+    """Pickles to nowhere, only to learn whether a value holds a set or a frozenset anywhere."""
+
+    def persistent_id(self, obj: Any) -> None:  # called for every object, unlike reducer_override
+        kind = type(obj)
+        if kind is set or kind is frozenset:
+            raise _HasSets
+        return None
+
+
+class _HasSets(Exception):
+    pass
+
+
+class _Discard:
+    def write(self, data) -> int:
+        return len(data)
+
+
+class _CanonicalPickler(pickle._Pickler):  # type: ignore[name-defined]
+    """Pickle protocol 4 with the elements of each set and frozenset in a canonical order.
+
+    A set iterates in hash order, and the hash of a str changes with each
+    interpreter's hash seed, so plain pickle writes other bytes (another data
+    version: no early cutoff) for an equal value on every run. Here elements are
+    written ordered by their own canonical pickled bytes, with the standard
+    opcodes: plain ``pickle.load`` reads the result. This is the pure-Python
+    pickler (the C one cannot be told how to write a set): it serves only
+    values that hold sets.
+    """
+
+    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
+
+    def save_set(self, obj: Any) -> None:
+        self.write(pickle.EMPTY_SET)
+        self.memoize(obj)
+        items = sorted(obj, key=_canonical_bytes)
+        for i in range(0, len(items), self._BATCHSIZE):
+            self.write(pickle.MARK)
+            for item in items[i:i + self._BATCHSIZE]:
+                self.save(item)
+            self.write(pickle.ADDITEMS)
+
+    def save_frozenset(self, obj: Any) -> None:
+        self.write(pickle.MARK)
+        for item in sorted(obj, key=_canonical_bytes):
+            self.save(item)
+        if id(obj) in self.memo:  # recursive: drop what was pushed, fetch it from the memo
+            self.write(pickle.POP_MARK + self.get(self.memo[id(obj)][0]))
+            return
+        self.write(pickle.FROZENSET)
+        self.memoize(obj)
+
+    dispatch[set] = save_set
+    dispatch[frozenset] = save_frozenset
+
+
+def _canonical_bytes(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    _CanonicalPickler(buffer, protocol=4).dump(value)
+    return buffer.getvalue()
+
+
+_SPOOL = 16 << 20
+
+
+class PickleIO:
+    """Pickle (protocol 4), the fallback for any other Python value; sets in a canonical order."""
+
+    name = "pickle"
+
+    def handles(self, value: Any) -> bool:
+        return True
+
+    def dump(self, value: Any, f: IO[bytes]) -> None:
+        import shutil
+        import tempfile
+
+        # The C pickler first (fast); its bytes are kept only if the value holds no set. Without the
+        # EMPTY_SET and FROZENSET opcode bytes anywhere there can be none; with them, look closer.
+        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+            pickle.dump(value, spool, protocol=4)
+            spool.seek(0)
+            if _may_hold_sets(spool):
+                try:
+                    _SetSpotter(_Discard(), protocol=4).dump(value)
+                except _HasSets:
+                    _CanonicalPickler(f, protocol=4).dump(value)
+                    return
+            spool.seek(0)
+            shutil.copyfileobj(spool, f, 1 << 20)
+
+    def load(self, f: IO[bytes]) -> Any:
+        return pickle.load(f)
+
+
+def _may_hold_sets(f: IO[bytes]) -> bool:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        if pickle.EMPTY_SET in chunk or pickle.FROZENSET in chunk:
+            return True
+    return False
+
+
+_REGISTRY: Dict[str, IOManager] = {}
+_ORDER: List[str] = []
+
+
+def register(manager: IOManager, *, auto: bool = True) -> None:
+    """Add an IO manager; with ``auto`` it is tried, before the built-ins, when none is named."""
+    _REGISTRY[manager.name] = manager
+    if auto and manager.name not in _ORDER:
+        _ORDER.insert(0, manager.name)
+
+
+for _m in (PickleIO(), JsonIO(), TextIO_(), BytesIO_(), PandasIO(), ArrowIO()):
+    register(_m)
+register(FileIO(), auto=False)
+
+
+def get(name: str) -> IOManager:
+    """The IO manager called ``name``; a DefinitionError names the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise DefinitionError(
+            f"unknown io_manager '{name}'",
+            hint=did_you_mean(name, _REGISTRY) or f"known: {', '.join(sorted(_REGISTRY))}",
+        ) from None
+
+
+def choose(value: Any, name: Optional[str] = None) -> IOManager:
+    """The manager named ``name``, or the first that handles ``value``'s type."""
+    if name:
+        return get(name)
+    return next(_REGISTRY[n] for n in _ORDER if _REGISTRY[n].handles(value))
+
+
+def names() -> List[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,198 @@
+"""The store lock: one ``datamake make`` at a time per local store.
+
+Two ``make`` processes writing the same local store would build the same
+assets twice and race on manifests. :func:`store_lock` serializes them: the
+second one says who holds the lock (pid, host, command, start time) and waits,
+then plans again from what the first one left, so nothing is built twice.
+
+How it works: ``<root>/lock`` is locked with ``fcntl.flock``. The kernel drops
+the lock when its holder dies, even by SIGKILL, so a stale lock cannot exist;
+the pid, host and start time written into the file are only for the message.
+Where ``fcntl`` is missing (Windows), an ``O_EXCL`` lock file is used instead,
+and a lock whose holder is a dead process on this host is taken over.
+
+Object stores (``s3://`` and friends) are not locked: there is no portable lock
+for them. Two runs then may build the same asset twice, but never tear a write:
+artifacts are content-addressed and a manifest is replaced by one atomic PUT,
+so the last run's manifest wins and points at a whole artifact.
+
+Example::
+
+    with store_lock(project.store, on_wait=print):
+        api.make(project)
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, List, Optional
+
+from datamake.core.errors import StoreError
+
+try:  # pragma: no cover - platform dependent
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = "lock"
+_held_fds: List[int] = []
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a store lock, as written in the lock file (all fields may be unknown)."""
+
+    pid: Optional[int] = None
+    host: Optional[str] = None
+    command: Optional[str] = None
+    started: Optional[float] = None
+
+    def describe(self) -> str:
+        """``"datamake make (pid 123 on host, since 12:00:01)"``, as far as known."""
+        what = self.command or "another datamake process"
+        where = []
+        if self.pid is not None:
+            where.append(f"pid {self.pid}" + (f" on {self.host}" if self.host else ""))
+        if self.started is not None:
+            where.append("since " + time.strftime("%H:%M:%S", time.localtime(self.started)))
+        return f"{what} ({', '.join(where)})" if where else what
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "LockHolder":
+        try:
+            data = json.loads(raw or b"{}")
+            return cls(data.get("pid"), data.get("host"), data.get("command"), data.get("started"))
+        except (ValueError, AttributeError):
+            return cls()
+
+
+def _me(command: str) -> bytes:
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+                       "started": time.time()}).encode()
+
+
+def _close_in_child() -> None:
+    """Forked workers must not keep the lock alive after their parent dies."""
+    for fd in _held_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held_fds.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_in_child)
+
+
+@contextlib.contextmanager
+def store_lock(store, command: str = "datamake make",
+               on_wait: Optional[Callable[[LockHolder], None]] = None) -> Iterator[Optional[LockHolder]]:
+    """Hold the lock of ``store`` for the duration of the block.
+
+    When another process holds it, ``on_wait(holder)`` is called once and the
+    call blocks until the lock is free. Yields None (for symmetry with a future
+    remote lock). Stores that are not local are not locked.
+    """
+    if not getattr(store, "is_local", False):
+        yield None
+        return
+    path = f"{store.root}/{LOCK_NAME}"
+    try:
+        os.makedirs(store.root, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store folder {store.root}: {exc.strerror}") from None
+    acquire = _flock if fcntl is not None else _exclusive_file
+    release = acquire(path, command, on_wait)
+    try:
+        yield None
+    finally:
+        release()
+
+
+def _flock(path: str, command: str, on_wait) -> Callable[[], None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(LockHolder.parse(_read_fd(fd)))
+            fcntl.flock(fd, fcntl.LOCK_EX)  # interruptible by Ctrl-C
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _me(command), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    _held_fds.append(fd)
+
+    def release() -> None:
+        if fd in _held_fds:
+            _held_fds.remove(fd)
+            os.ftruncate(fd, 0)
+            os.close(fd)  # closing drops the flock
+
+    return release
+
+
+def _read_fd(fd: int) -> bytes:
+    try:
+        return os.pread(fd, 4096, 0)
+    except OSError:
+        return b""
+
+
+def _exclusive_file(path: str, command: str, on_wait, poll: float = 0.2) -> Callable[[], None]:
+    """The fallback without ``fcntl``: create the file exclusively; take over a dead holder's."""
+    told = False
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            holder = _read_holder(path)
+            if holder is not None and _is_dead(holder):
+                _remove(path)
+                continue
+            if not told and on_wait is not None:
+                on_wait(holder or LockHolder())
+                told = True
+            time.sleep(poll)
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(_me(command))
+        return lambda: _remove(path)
+
+
+def _read_holder(path: str) -> Optional[LockHolder]:
+    try:
+        with open(path, "rb") as f:
+            return LockHolder.parse(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def _is_dead(holder: LockHolder) -> bool:
+    """True only when the holder is certainly gone: a pid on this host that no longer exists."""
+    if holder.pid is None or holder.host != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+__all__ = ["LockHolder", "store_lock"]

@@ -1,0 +1,526 @@
+"""The shared cache: a second store in object storage that teammates and CI read through and push to.
+
+The remote has the same layout as the local store (``artifacts/``,
+``manifests/``, ``actions/``), so a bucket can serve as one or the other.
+Everything in it is content-addressed or a single-PUT JSON document, so two
+people pushing the same thing at once write the same bytes and cannot tear
+each other's writes. Every downloaded artifact is hashed before it is used:
+a corrupted remote object counts as absent (and is deleted, so that the next
+push repairs it).
+
+During ``make`` the remote is a read-through action cache::
+
+    remote = RemoteCache.from_config(project.config)
+    remote.prepare(scope, project.store)      # one batch: remote manifests + artifacts likely needed
+    manifest = remote.fetch_action(provenance, project.store)   # None on miss
+    remote.close(project.store)               # waits for automatic pushes
+
+A remote that cannot be reached is a warning, never a failed ``make``: the
+first failure switches the remote off for the rest of the run and datamake
+computes locally. ``push`` and ``pull``, which exist only to talk to the
+remote, fail with a StoreError instead.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from datamake.core.errors import StoreError
+from datamake.core.hashing import hash_file
+from datamake.core.manifest import Manifest
+from datamake.storage.store import Store, bulk, plain_get, upload_options
+
+_S3_DEFAULTS = {
+    # Fail fast when the remote is down, instead of botocore's retries with back-off.
+    "config_kwargs": {"connect_timeout": 3, "read_timeout": 30, "retries": {"max_attempts": 1, "mode": "standard"}},
+}
+_DOWNLOAD_CHUNK = 8 << 20
+_DOWNLOAD_CONCURRENCY = 4
+_LIST_ACTIONS_THRESHOLD = 32
+
+
+class RemoteUnavailable(Exception):
+    """The remote could not be reached or answered with an error other than 'not found'."""
+
+
+def remote_options(url: str, options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The user's storage options, with fail-fast timeouts added for S3 where the user set none."""
+    merged = dict(options or {})
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme in ("s3", "s3a"):
+        config = dict(_S3_DEFAULTS["config_kwargs"])
+        config.update(merged.get("config_kwargs") or {})
+        merged["config_kwargs"] = config
+    return merged
+
+
+@dataclass
+class SyncReport:
+    """What ``push`` or ``pull`` did, per asset and in total."""
+
+    remote: str
+    assets: List[Dict[str, Any]] = field(default_factory=list)
+    artifacts: int = 0
+    bytes: int = 0
+    actions: int = 0
+    manifests: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"remote": self.remote, "assets": self.assets, "artifacts": self.artifacts, "bytes": self.bytes,
+                "actions": self.actions, "manifests": self.manifests}
+
+
+class RemoteCache:
+    """A remote store used as a shared action cache; see the module docstring."""
+
+    def __init__(self, url: str, storage_options: Optional[Mapping[str, Any]] = None, push: str = "manual"):
+        self.url = url
+        self.push_auto = push == "auto"
+        self.storage_options = remote_options(url, storage_options)
+        self._store: Optional[Store] = None
+        self.available = True
+        self._index: Dict[str, Manifest] = {}  # provenance -> manifest whose artifact is already local
+        self._remote_actions: Optional[set] = None  # provenances the remote has, when listed
+        self._uploader: Optional[cf.ThreadPoolExecutor] = None
+        self._lease = None
+        self._lock = threading.Lock()
+        self._corrupt_hashes: set = set()
+
+    @property
+    def store(self) -> Store:
+        """The remote as a Store, opened on first use (a no-op ``make`` never imports s3fs)."""
+        if self._store is None:
+            self._store = Store(self.url, self.storage_options)
+        return self._store
+
+    @classmethod
+    def from_config(cls, config) -> Optional["RemoteCache"]:
+        """The project's remote cache, or None when ``[cache] remote`` is not set."""
+        if not getattr(config, "cache_remote", None):
+            return None
+        return cls(config.cache_remote, config.cache_options, config.cache_push)
+
+    # -- make: read-through ----------------------------------------------------
+    def prepare(self, scope, local_store: Store) -> None:
+        """Fetch, in a few concurrent batches, what this run is likely to find in the remote.
+
+        For each stale asset, the remote's current manifest is a hit when its
+        provenance equals the one computed from the local code version and
+        the (current or predicted) data versions of its inputs. Those
+        artifacts are downloaded together and verified; ``fetch_action``
+        then answers from memory.
+        """
+        from datamake.core.planner import UPSTREAM_STALE, decide, known_inputs, provenance, upstream_status
+
+        stale = [node for node, d in zip(scope.keys, scope.plan.decisions) if d.stale]
+        if not stale or not self.available:
+            return
+        try:
+            remote_manifests = self.store.read_manifests(stale)
+        except Exception as exc:  # noqa: BLE001 - any transport failure degrades to local work
+            return self._down(exc, local_store)
+        self._forward_warnings(local_store)
+        # Walk the scope as make will, with the planner's own decision: a stale asset
+        # whose remote manifest matches the provenance computed now is predicted to be
+        # restored with the remote's data version, which its dependents then see.
+        status: Dict[str, object] = dict(scope.outside)
+        predicted: List[Manifest] = []
+        for key in scope.keys:
+            facts = scope.facts[key]
+            reasons = decide(facts, status, scope.sources)
+            status[key] = upstream_status(facts, reasons)
+            if status[key] is not UPSTREAM_STALE:
+                continue
+            remote = remote_manifests.get(key)
+            inputs = known_inputs(facts, status)
+            if remote is None or inputs is None:
+                continue
+            prov = provenance(facts.key, facts.code_version, inputs, facts.config_hash, facts.partition)
+            if remote.provenance == prov:
+                predicted.append(remote)
+                status[key] = remote.data_version
+        try:
+            fetched = self._download(predicted, local_store)
+            for m in predicted:
+                if m.artifact in fetched:
+                    self._index[m.provenance] = m
+            if len(stale) - len(self._index) >= _LIST_ACTIONS_THRESHOLD:
+                self._remote_actions = self._list_actions()
+        except RemoteUnavailable as exc:
+            self._down(exc, local_store)
+
+    def fetch_action(self, provenance: str, local_store: Store) -> Optional[Manifest]:
+        """The remote's manifest for ``provenance`` with its artifact now in ``local_store``, or None.
+
+        None on a miss, on a corrupt remote object (with a warning) and when
+        the remote is unreachable (with a warning, once per run).
+        """
+        hit = self._index.pop(provenance, None)
+        if hit is not None:
+            return hit
+        if not self.available or (self._remote_actions is not None and provenance not in self._remote_actions):
+            return None
+        path = self.store.action_path(provenance)
+        try:
+            raw = self._cat(path)
+            if raw is None:
+                return None
+            manifest = self._parse(path, raw, local_store)
+            if manifest is None:
+                return None
+            return manifest if manifest.artifact in self._download([manifest], local_store) else None
+        except RemoteUnavailable as exc:
+            return self._down(exc, local_store)
+
+    def push_one(self, manifest: Manifest, local_store: Store) -> None:
+        """Upload one freshly built asset in the background (``[cache] push = "auto"``)."""
+        if not self.available:
+            return
+        with self._lock:
+            if self._uploader is None:
+                self._uploader = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamake-push")
+            self._uploader.submit(self._push_quietly, manifest, local_store)
+
+    def _push_quietly(self, manifest: Manifest, local_store: Store) -> None:
+        if not self.available:
+            return
+        try:
+            if self._lease is None:
+                from datamake.storage.gc import Lease
+
+                self._lease = Lease(self.store, "datamake make (push)").acquire()
+            self._push([manifest], local_store, SyncReport(self.url))
+        except Exception as exc:  # noqa: BLE001 - a background upload must never fail the run
+            self._down(exc, local_store)
+
+    def close(self, local_store: Store) -> None:
+        """Wait for background uploads to finish and release the remote lease."""
+        with self._lock:
+            uploader, self._uploader = self._uploader, None
+        if uploader is not None:
+            uploader.shutdown(wait=True)
+        if self._lease is not None:
+            try:
+                self._lease.release()
+            except Exception as exc:  # noqa: BLE001
+                local_store.warnings.append(f"could not release the lease on {self.url}: {exc}")
+            self._lease = None
+
+    # -- push / pull commands --------------------------------------------------
+    def push(self, manifests: Sequence[Manifest], local_store: Store) -> SyncReport:
+        """Send what the remote lacks for ``manifests``: artifacts, action entries, current manifests."""
+        from datamake.storage.gc import Lease
+
+        report = SyncReport(self.url)
+        try:
+            lease = Lease(self.store, "datamake push").acquire()
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc) from None
+        try:
+            self._push(list(manifests), local_store, report)
+        except RemoteUnavailable as exc:
+            raise self._error(exc) from None
+        finally:
+            try:
+                lease.release()
+            except Exception:  # noqa: BLE001 - an expired lease is ignored by gc anyway
+                pass
+        return report
+
+    def pull(self, keys: Sequence[str], local_store: Store) -> SyncReport:
+        """Make the remote's current version of each key the local one, downloading what is missing."""
+        report = SyncReport(self.url)
+        try:
+            remote = self.store.read_manifests(keys)
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc) from None
+        self._forward_warnings(local_store)
+        local = local_store.read_manifests(keys)
+        present = self._present(local_store, [m for m in remote.values() if m is not None])
+        current = {k for k, m in remote.items() if m is not None and _same(m, local.get(k)) and m.artifact in present}
+        wanted = [m for k, m in remote.items() if m is not None and k not in current]
+        try:
+            fetched = self._download(wanted, local_store, report)
+        except RemoteUnavailable as exc:
+            raise self._error(exc) from None
+        for key in keys:
+            m = remote.get(key)
+            if m is None:
+                outcome = "missing"
+            elif key in current:
+                outcome = "up_to_date"
+            elif m.artifact in fetched:
+                local_store.commit(m)
+                report.manifests += 1
+                outcome = "pulled"
+            else:
+                outcome = "corrupt" if m.artifact in self._corrupt_hashes else "missing"
+            report.assets.append({"key": key, "outcome": outcome,
+                                  "data_version": m.data_version if m is not None else None})
+        return report
+
+    # -- internals ---------------------------------------------------------------
+    def _push(self, manifests: List[Manifest], local_store: Store, report: SyncReport) -> None:
+        if not manifests:
+            return
+        action_paths = [self.store.action_path(m.provenance) for m in manifests]
+        manifest_paths = [self.store.manifest_path(_node(m)) for m in manifests]
+        try:
+            remote_sizes = self.store.artifact_sizes(m.artifact for m in manifests)
+            if len(manifests) >= _LIST_ACTIONS_THRESHOLD:  # a few listing pages instead of a HEAD each
+                listed = {**self.store.listing("actions"), **self.store.listing("manifests")}
+                actions = [listed.get(p) for p in action_paths]
+                currents = [listed.get(p) for p in manifest_paths]
+            else:
+                found = self.store.stats(action_paths + manifest_paths)
+                actions, currents = found[:len(manifests)], found[len(manifests):]
+        except Exception as exc:  # noqa: BLE001
+            raise RemoteUnavailable(exc) from None
+        have_actions = [info is not None for info in actions]
+        unchanged = [_holds(info, m) for info, m in zip(currents, manifests)]
+        uploads: Dict[str, Manifest] = {}
+        for m in manifests:
+            if remote_sizes.get(m.artifact) != m.size:
+                uploads.setdefault(m.artifact, m)
+        sent = self._upload_artifacts(list(uploads.values()), local_store, report)
+        documents: Dict[str, bytes] = {}
+        outcomes = {}
+        for m, action_path, has_action, same in zip(manifests, action_paths, have_actions, unchanged):
+            if m.artifact in uploads and m.artifact not in sent:
+                outcomes[_node(m)] = "skipped"
+                continue
+            changed = m.artifact in sent
+            if not has_action:
+                documents[action_path] = m.to_json()
+                report.actions += 1
+                changed = True
+            if not same:
+                documents[self.store.manifest_path(_node(m))] = m.to_json()
+                report.manifests += 1
+                changed = True
+            outcomes[_node(m)] = "pushed" if changed else "up_to_date"
+        actions = {p: d for p, d in documents.items() if "/actions/" in p}
+        currents = {p: d for p, d in documents.items() if p not in actions}
+        for batch in (actions, currents):  # action entries first: a manifest is the commit point
+            results = bulk(self.store.fs, "pipe_file", list(batch.items()))
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                raise RemoteUnavailable(failed[0])
+        for m in manifests:
+            report.assets.append({"key": _node(m), "outcome": outcomes[_node(m)], "data_version": m.data_version})
+
+    def _upload_artifacts(self, manifests: List[Manifest], local_store: Store, report: SyncReport) -> set:
+        """Upload local artifacts after checking their hash; returns the hashes now in the remote."""
+        if not manifests:
+            return set()
+        staging = tempfile.mkdtemp(prefix="datamake-push-")
+        try:
+            calls, sizes = [], {}
+            for m in manifests:
+                local_path = self._local_copy(m, local_store, staging)
+                if local_path is None:
+                    local_store.warnings.append(
+                        f"not pushing '{m.key}': its local artifact {m.artifact[:12]} is missing or corrupt "
+                        f"(run `datamake make {m.key}` to rebuild it)")
+                    continue
+                calls.append((local_path, self.store.artifact_path(m.artifact)))
+                sizes[m.artifact] = m.size
+            results = bulk(self.store.fs, "put_file", calls, **upload_options(self.store.fs))
+            sent = set()
+            for (local_path, remote_path), result in zip(calls, results):
+                if isinstance(result, BaseException):
+                    raise RemoteUnavailable(result)
+                digest = os.path.basename(remote_path)
+                sent.add(digest)
+                report.artifacts += 1
+                report.bytes += sizes[digest]
+            return sent
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def _local_copy(m: Manifest, local_store: Store, staging: str) -> Optional[str]:
+        """A local file holding ``m``'s verified artifact (the store's own file when the store is local)."""
+        if local_store.is_local:
+            path = local_store.artifact_path(m.artifact)
+            try:
+                with open(path, "rb") as f:
+                    return path if hash_file(f) == m.artifact else None
+            except OSError:
+                return None
+        path = os.path.join(staging, m.artifact)
+        try:
+            local_store.fs.get_file(local_store.artifact_path(m.artifact), path)
+            with open(path, "rb") as f:
+                return path if hash_file(f) == m.artifact else None
+        except (FileNotFoundError, OSError):
+            return None
+
+    def _download(self, manifests: Iterable[Manifest], local_store: Store,
+                  report: Optional[SyncReport] = None) -> set:
+        """Bring the artifacts of ``manifests`` into ``local_store``, verified; returns the hashes now there.
+
+        Downloads run concurrently and stream to disk; each file is hashed
+        before it is moved into place. A corrupt remote artifact is deleted
+        (the next push uploads a good one) and left out, with a warning.
+        """
+        todo = {m.artifact: m for m in manifests}
+        if not todo:
+            return set()
+        ok = self._present(local_store, todo.values())
+        need = [m for h, m in todo.items() if h not in ok]
+        if not need:
+            return ok
+        if local_store.is_local:
+            staging = f"{local_store.root}/tmp"
+            os.makedirs(staging, exist_ok=True)
+        else:
+            staging = tempfile.mkdtemp(prefix="datamake-pull-")
+        calls = [(self.store.artifact_path(m.artifact), os.path.join(staging, f"{uuid.uuid4().hex}.part"))
+                 for m in need]
+        try:
+            results = bulk(self.store.fs, "get_file", calls, **_download_options(self.store.fs))
+            down = [r for r in results if isinstance(r, BaseException) and not isinstance(r, FileNotFoundError)]
+            if down:
+                raise RemoteUnavailable(down[0])
+            for m, (remote_path, part), result in zip(need, calls, results):
+                if isinstance(result, FileNotFoundError) or not os.path.exists(part):
+                    continue
+                with open(part, "rb") as f:
+                    actual = hash_file(f)
+                if actual != m.artifact:
+                    self._corrupt_hashes.add(m.artifact)
+                    self._corrupt(remote_path, f"artifact of '{m.key}'", local_store)
+                    continue
+                self._install(part, m.artifact, local_store)
+                ok.add(m.artifact)
+                if report is not None:
+                    report.artifacts += 1
+                    report.bytes += m.size
+        finally:
+            for _remote, part in calls:
+                if os.path.exists(part):
+                    os.unlink(part)
+            if not local_store.is_local:
+                shutil.rmtree(staging, ignore_errors=True)
+        return ok
+
+    @staticmethod
+    def _present(local_store: Store, manifests: Iterable[Manifest]) -> set:
+        manifests = list(manifests)
+        sizes = local_store.artifact_sizes(m.artifact for m in manifests)
+        return {m.artifact for m in manifests if sizes.get(m.artifact) == m.size}
+
+    @staticmethod
+    def _install(part: str, digest: str, local_store: Store) -> None:
+        if local_store.is_local:
+            final = local_store.artifact_path(digest)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(part, final)
+        else:
+            local_store.put_artifact_file(part, digest)
+
+    def _cat(self, path: str) -> Optional[bytes]:
+        try:
+            return self.store.fs.cat_file(path, **plain_get(self.store.fs))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise RemoteUnavailable(exc) from None
+
+    def _list_actions(self) -> set:
+        prefix = f"{self.store.root}/actions"
+        try:
+            names = self.store.fs.find(prefix)
+        except FileNotFoundError:
+            names = []
+        except Exception as exc:  # noqa: BLE001
+            raise RemoteUnavailable(exc) from None
+        finally:
+            self.store._forget_listing(prefix)
+        return {os.path.basename(n)[: -len(".json")] for n in names if n.endswith(".json")}
+
+    def _parse(self, path: str, raw: bytes, local_store: Store) -> Optional[Manifest]:
+        try:
+            return Manifest.from_json(raw)
+        except ValueError:
+            self._corrupt(path, "action-cache entry", local_store)
+            return None
+
+    def _corrupt(self, path: str, what: str, local_store: Store) -> None:
+        local_store.warnings.append(
+            f"the remote cache's {what} at {path} is corrupt: ignored and deleted; "
+            "it will be rebuilt here, and `datamake push` repairs the remote")
+        try:
+            self.store.fs.rm_file(path)
+        except Exception:  # noqa: BLE001 - a read-only remote keeps it; it stays ignored
+            pass
+
+    def _forward_warnings(self, local_store: Store) -> None:
+        """The remote store's own warnings (an unreadable manifest) go where the CLI prints them."""
+        if self._store is not None and self._store.warnings:
+            local_store.warnings.extend(f"remote cache: {w}" for w in self._store.warnings)
+            self._store.warnings.clear()
+
+    def _down(self, exc: BaseException, local_store: Store) -> None:
+        with self._lock:
+            if not self.available:
+                return None
+            self.available = False
+        local_store.warnings.append(
+            f"remote cache {self.url} is unreachable ({_describe(exc)}); computing locally and not pushing "
+            "for the rest of this run")
+        return None
+
+    def _error(self, exc: BaseException) -> StoreError:
+        return StoreError(
+            f"cannot reach the remote cache {self.url}: {_describe(exc)}",
+            hint="check [cache] remote and [cache.storage_options] in datamake.toml, and that the store is up",
+        )
+
+
+def _node(m: Manifest) -> str:
+    """The node a manifest is the current one of: its key, or ``key[partition]``."""
+    from datamake.core.keys import node_id
+
+    return node_id(m.key, m.partition)
+
+
+def _same(a: Optional[Manifest], b: Optional[Manifest]) -> bool:
+    fields = ("key", "partition", "provenance", "artifact", "size")
+    return a is not None and b is not None and all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+def _holds(info: Optional[Dict[str, Any]], manifest: Manifest) -> bool:
+    """True when a remote manifest object (listed or HEADed) holds exactly ``manifest``'s JSON.
+
+    A single-PUT S3 object's ETag is the MD5 of its bytes; where the backend
+    says something else, the answer is False and the manifest is simply
+    written again (an idempotent PUT).
+    """
+    if info is None or not info.get("validator"):
+        return False
+    data = manifest.to_json()
+    etag = info["validator"].split(":", 1)[-1].strip('"').lower()
+    return info["size"] == len(data) and etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _download_options(fs) -> Dict[str, Any]:
+    """Bounded ranged downloads for s3fs: memory stays flat in artifact size."""
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if "s3" in protocol or "s3a" in protocol:
+        return {"chunksize": _DOWNLOAD_CHUNK, "max_concurrency": _DOWNLOAD_CONCURRENCY}
+    return {}
+
+
+def _describe(exc: BaseException) -> str:
+    inner = exc.args[0] if isinstance(exc, RemoteUnavailable) and exc.args else exc
+    text = str(inner) or type(inner).__name__
+    return text.splitlines()[0][:300]
