@@ -504,3 +504,24 @@ def test_a_value_that_changes_type_but_not_bytes_still_rebuilds_downstream(proje
     edit(project, "return 1", 'return "1"')
     project.run("make", check=True)
     assert project.run("show", "kind", check=True).stdout.strip() == "str"
+
+
+def test_json_stays_the_only_thing_on_stdout_when_user_code_prints(project):
+    project.pipeline('''
+        from datamake import asset
+
+        print("hello from the import")
+
+        @asset
+        def noisy():
+            print("hello from the asset")
+            return 1
+    ''')
+    for args in (["make", "--json"], ["status", "--json"], ["make", "-n", "--json"], ["ls", "--json"]):
+        proc = project.run(*args)
+        assert proc.returncode == 0, proc.stderr
+        json.loads(proc.stdout)  # one JSON document, nothing else
+        assert "hello from the import" in proc.stderr
+    proc = project.run("make", "-B", "--json")
+    assert json.loads(proc.stdout)["assets"][0]["outcome"] == "built"
+    assert "hello from the asset" in proc.stderr

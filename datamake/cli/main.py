@@ -1,6 +1,7 @@
 """The ``datamake`` command: parse, call :mod:`datamake.api`, render text or JSON."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -25,10 +26,18 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
 
 
+_JSON_OUT = "datamake.json_out"
+
+
 def _project(ctx: click.Context, config_pairs=()):
     from datamake import api
     from datamake.project.assetconfig import parse_overrides
 
+    if ctx.params.get("as_json") and _JSON_OUT not in ctx.meta:
+        # The JSON document must be the only thing on stdout: whatever the user's code prints
+        # (on import or while an asset runs) goes to stderr for the rest of the command.
+        ctx.meta[_JSON_OUT] = sys.stdout
+        ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
     return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
 
 
@@ -42,7 +51,8 @@ _config_option = click.option(
 
 
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    out = click.get_current_context().meta.get(_JSON_OUT)
+    click.echo(json.dumps(data, indent=2, default=str), file=out)
 
 
 def _warnings(project, code_warnings=()) -> None:
@@ -99,8 +109,7 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
         plan = api.status(project, selection, only=only, force=force, partition=partition)
         code_warnings = project.code_warnings(d.key for d in plan.decisions)
         _warnings(project, code_warnings)
-        click.echo(json.dumps(_status_json(plan, code_warnings), indent=2) if as_json
-                   else render.status_text(plan))
+        _emit_json(_status_json(plan, code_warnings)) if as_json else click.echo(render.status_text(plan))
         return
     if as_json:
         reporter = MessagesOnly()
