@@ -215,7 +215,7 @@ def filesystem(url: str, storage_options: Optional[Mapping[str, Any]] = None):
     import fsspec
 
     try:
-        return fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
     except ImportError as exc:
         scheme = url.split("://", 1)[0]
         extra = {"s3": "s3", "gs": "gcs", "gcs": "gcs"}.get(scheme, scheme)
@@ -225,6 +225,26 @@ def filesystem(url: str, storage_options: Optional[Mapping[str, Any]] = None):
         ) from None
     except ValueError as exc:
         raise StoreError(f"cannot open store URL '{url}': {exc}") from None
+    _quiet_abandoned_requests(fs)
+    return fs, path
+
+
+def _quiet_abandoned_requests(fs) -> None:
+    """On an async filesystem's event loop, drop the "Task exception was never retrieved" traceback
+    of a request whose connection died (a remote that went away mid-run): the call that started it
+    has already failed, and datamake reports that in one line."""
+    loop = getattr(fs, "loop", None) if getattr(fs, "async_impl", False) else None
+    if loop is None or getattr(loop, "_datamake_quiet", False):
+        return
+
+    def handler(loop, context) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) or type(exc).__module__.startswith("aiohttp"):
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    loop._datamake_quiet = True
 
 
 class Store:
