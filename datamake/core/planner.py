@@ -187,6 +187,8 @@ def checks_match(recorded: Iterable[CheckFact], current: Iterable[CheckFact]) ->
 def _check_reasons(facts: AssetFacts) -> List[Reason]:
     """``checks_changed`` when the recorded results are not those of the current checks; else
     ``check_failed`` when a blocking check failed on the current value."""
+    if not facts.recorded_checks and not facts.checks:
+        return []
     if not checks_match(facts.recorded_checks, facts.checks):
         have = {c.name: c for c in facts.recorded_checks}
         want = {c.name: c for c in facts.checks}
