@@ -439,6 +439,14 @@ def test_versionable_code_and_installed_libraries_give_no_warning(tmp_path):
     assert fp(tmp_path, base, "g").warnings == ()
 
 
+def test_compiled_functions_of_installed_packages_give_no_warning(tmp_path):
+    source = (
+        "import pyarrow as pa\nfrom pyarrow import csv\n\n"
+        "def load(path):\n    return csv.read_csv(path).cast(pa.schema([('x', pa.float64())])), pa.table\n"
+    )
+    assert fp(tmp_path, source, "load").warnings == ()
+
+
 # -- 8. callable assets ----------------------------------------------------------------------
 
 CALLABLES = '''

@@ -501,6 +501,8 @@ class _Walker:
             return "installed"  # builtins, C extensions
         if path.startswith("<"):
             return "project"  # exec'd code: versioned by its bytecode
+        if not os.path.isabs(path):
+            return "installed"  # a compiled extension's recorded source name (Cython: "pyarrow/_csv.pyx")
         if path == self.root_file or is_project_file(path, self.roots):
             return "project"
         return "installed" if _installed(os.path.realpath(path)) else "outside"
@@ -544,6 +546,8 @@ class _Walker:
             return hash_value("bound", obj.__qualname__, self.encoder.encode(owner, path))
         if hasattr(obj, "__wrapped__") and not isinstance(obj, types.ModuleType):
             return self._wrapper(obj, path)
+        if callable(obj) and isinstance(getattr(obj, "__name__", None), str) and self._where(obj) == "installed":
+            return f"ext:{_module_name(obj)}.{obj.__name__}"  # e.g. a Cython function of an installed package
         where = self._where(type(obj))
         if where == "project" and not isinstance(obj, types.ModuleType):
             return hash_value("instance", self.code(type(obj), path), self.encoder.state(obj, path))
