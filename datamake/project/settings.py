@@ -113,13 +113,8 @@ def load_config(path: str) -> ProjectConfig:
             f"{path}: [project] definitions is empty",
             hint='expected a .py path or a module name, e.g. definitions = "pipeline.py"',
         )
-    root = storage.get("root", ".datamake")
-    if not root.strip():
-        raise ConfigError(f"{path}: [storage] root is empty",
-                          hint='expected a folder or an fsspec URL, e.g. root = ".datamake"; or remove the key')
-    _check_protocol(path, "[storage] root", root)
-    if not _is_url(root) and not os.path.isabs(root):
-        root = os.path.join(base, root)
+    root = _location(path, "[storage] root", storage.get("root", ".datamake"), base,
+                     'expected a folder or an fsspec URL, e.g. root = ".datamake"; or remove the key')
     local_root = _local_path(root)
     if local_root is not None and os.path.exists(local_root) and not os.path.isdir(local_root):
         raise ConfigError(
@@ -130,12 +125,8 @@ def load_config(path: str) -> ProjectConfig:
     remote = cache.get("remote")
     cache_options = dict(cache.get("storage_options", {}))
     if remote is not None:
-        if not remote.strip():
-            raise ConfigError(f"{path}: [cache] remote is empty",
-                              hint='expected an fsspec URL, e.g. remote = "s3://bucket/datamake"; or remove the key')
-        _check_protocol(path, "[cache] remote", remote)
-        if not _is_url(remote) and not os.path.isabs(remote):
-            remote = os.path.join(base, remote)
+        remote = _location(path, "[cache] remote", remote, base,
+                           'expected an fsspec URL, e.g. remote = "s3://bucket/datamake"; or remove the key')
         if _local_path(remote) is not None:
             # a local folder (a shared mount) as the remote: fsspec's local filesystem does not
             # create parent folders on write unless asked to
@@ -194,6 +185,15 @@ def _local_path(url: str) -> Optional[str]:
     if not sep:
         return url
     return rest if scheme in _LOCAL_PROTOCOLS else None
+
+
+def _location(path: str, key: str, value: str, base: str, expected: str) -> str:
+    """A store or remote location from the file: not empty, a known protocol, local paths made
+    absolute against the folder of datamake.toml."""
+    if not value.strip():
+        raise ConfigError(f"{path}: {key} is empty", hint=expected)
+    _check_protocol(path, key, value)
+    return value if _is_url(value) or os.path.isabs(value) else os.path.join(base, value)
 
 
 def _check_protocol(path: str, where: str, url: str) -> None:
