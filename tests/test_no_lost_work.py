@@ -81,6 +81,194 @@ def _no_bytecode(monkeypatch):
     monkeypatch.setattr("sys.dont_write_bytecode", True)
 
 
+# -- 1. a store this process cannot write ---------------------------------------------------------
+
+def unprivileged(*argv: str) -> list:
+    """A command line that runs without the right to write read-only files: as root, with every
+    capability dropped (root otherwise writes anywhere, whatever the mode bits say)."""
+    if os.geteuid() != 0:
+        return list(argv)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot drop the right to write read-only files")
+    return [setpriv, "--bounding-set=-all", *argv]
+
+
+def datamake_unprivileged(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(unprivileged(sys.executable, "-m", "datamake", *args), cwd=root, capture_output=True,
+                          text=True, timeout=240)
+
+
+def make_read_only(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    probe = folder / "probe"
+    attempt = subprocess.run(unprivileged(sys.executable, "-c", f"open({str(probe)!r}, 'w')"), capture_output=True)
+    assert attempt.returncode != 0 and not probe.exists(), "the store is still writable: the test would prove nothing"
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+@pytest.fixture
+def read_only_store(tmp_path):
+    store = make_project(tmp_path)
+    ok(run(tmp_path, "make"))
+    touch_source(tmp_path)
+    ok(run(tmp_path, "make"))  # records the new observation; nothing rebuilt
+    touch_source(tmp_path)
+    os.utime(tmp_path / "data" / "orders.txt", (1_000_000_100, 1_000_000_100))  # status has to observe it again
+    make_read_only(store)
+    yield store
+    for path in [store, *store.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def test_read_only_store_status_make_log_why(tmp_path, read_only_store):
+    before = snapshot(read_only_store)
+
+    status = datamake_unprivileged(tmp_path, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert {a["key"]: a["state"] for a in json.loads(status.stdout)["assets"]} == {"raw": "fresh", "report": "fresh"}
+
+    noop = datamake_unprivileged(tmp_path, "make")
+    assert noop.returncode == 0, noop.stderr
+    assert "2 up to date" in noop.stdout
+    assert "this run is not recorded" in noop.stderr  # the log is in the store: said once, and the build goes on
+
+    log = datamake_unprivileged(tmp_path, "log")
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.count(" ok ") == 2, log.stdout  # the two runs recorded before the store became read-only
+
+    why = datamake_unprivileged(tmp_path, "why", "report")
+    assert why.returncode == 0, why.stderr
+    assert "produced by run" in why.stdout
+
+    for proc in (status, noop, log, why):
+        assert "Traceback" not in proc.stderr, proc.stderr
+    assert snapshot(read_only_store) == before
+
+
+def test_read_only_store_with_something_to_build_fails_cleanly(tmp_path, read_only_store):
+    (tmp_path / "data" / "orders.txt").write_text("c,d\n")
+    proc = datamake_unprivileged(tmp_path, "make")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "failed   raw" in proc.stdout and "Permission denied" in proc.stdout
+
+
+def test_status_and_noop_make_on_a_read_only_bucket(tmp_path, s3_bucket):
+    make_project(tmp_path, f'[storage]\nroot = "{s3_bucket.url}/store"\n'
+                           f'[storage.storage_options]\n{s3_bucket.server.toml_options()}')
+    ok(run(tmp_path, "make"))
+    touch_source(tmp_path)  # observed again: a write of observations.json into the bucket
+    s3_bucket.server.read_only.add(s3_bucket.name)
+    try:
+        status = run(tmp_path, "status", "--json")
+        ok(status)
+        assert {a["state"] for a in json.loads(status.stdout)["assets"]} == {"fresh"}
+        assert outcomes(tmp_path) == {"raw": "skipped", "report": "skipped"}
+    finally:
+        s3_bucket.server.read_only.discard(s3_bucket.name)
+
+
+# -- 2. the event log never fails a build ---------------------------------------------------------
+
+def test_corrupt_event_log(tmp_path):
+    store = make_project(tmp_path)
+    ok(run(tmp_path, "make"))
+    log_file = store / "history.sqlite"
+    for leftover in store.glob("history.sqlite-*"):
+        leftover.unlink()
+    log_file.write_bytes(b"this is not a SQLite database " * 200)
+
+    result = run(tmp_path, "log")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"the event log {log_file} is corrupt" in result.output
+    assert "hint: move it away" in result.output
+
+    text = ok(run(tmp_path, "why", "report"), "report: fresh", "is corrupt")
+    assert "produced by run" not in text
+
+    built, said = made(tmp_path, "-B")
+    assert built == {"raw": "built", "report": "built"}
+    assert said.count("is corrupt") == 1
+
+
+@pytest.mark.parametrize("url", ["pipeline.py/history.sqlite", "pipeline.py/logs/history.sqlite"])
+def test_event_log_in_a_folder_that_cannot_be_created(tmp_path, url):
+    make_project(tmp_path, f'[history]\nurl = "{url}"\n')
+    built, said = made(tmp_path)
+    assert built == {"raw": "built", "report": "built"}
+    assert said.count("this run is not recorded") == 1
+    assert str(tmp_path / url) in said
+    ok(run(tmp_path, "log"), "no runs recorded yet")
+
+
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL,
+    command TEXT, selection TEXT, user TEXT, host TEXT, pid INTEGER, version TEXT,
+    counts TEXT, seconds REAL);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
+    asset TEXT, partition TEXT, code_version TEXT, provenance TEXT, data_version TEXT,
+    inputs TEXT, seconds REAL, size INTEGER, metadata TEXT, message TEXT);
+CREATE INDEX events_asset ON events (asset, id);
+CREATE INDEX events_run ON events (run_id);
+CREATE INDEX runs_started ON runs (started);
+INSERT INTO meta VALUES ('schema', '1');
+INSERT INTO runs VALUES ('20240101T000000-0a0a0a0a', 1704067200, 1704067201, 'ok', 'datamake make', '[]',
+                         'alice', 'laptop', 1, '0.1.0', '{"built": 2}', 1.0);
+"""
+
+
+def test_a_log_of_the_first_schema_is_migrated(tmp_path):
+    store = make_project(tmp_path)
+    store.mkdir()
+    db = sqlite3.connect(store / "history.sqlite")
+    db.executescript(OLD_SCHEMA)
+    db.close()
+
+    assert outcomes(tmp_path) == {"raw": "built", "report": "built"}
+    text = ok(run(tmp_path, "log"), "20240101T000000-0a0a0a0a")
+    assert text.count(" ok ") == 2, text
+
+    db = sqlite3.connect(store / "history.sqlite")
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
+        plan = " ".join(str(r) for r in db.execute(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM runs WHERE status = 'running' AND host = 'x'"))
+        assert "runs_running" in plan  # what the migration added: no scan of every run at each start
+    finally:
+        db.close()
+
+
+def test_a_log_of_a_newer_schema_is_left_alone(tmp_path):
+    store = make_project(tmp_path)
+    ok(run(tmp_path, "make"))
+    db = sqlite3.connect(store / "history.sqlite")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+
+    result = run(tmp_path, "log")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "written by a newer datamake (log schema 99" in result.output and "hint: upgrade datamake" in result.output
+
+    built, said = made(tmp_path, "-B")
+    assert built == {"raw": "built", "report": "built"}
+    assert said.count("newer datamake") == 1
+    db = sqlite3.connect(store / "history.sqlite")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1  # not written by this older datamake
+    finally:
+        db.close()
+
+
 # -- 4. store files of the wrong shape ------------------------------------------------------------
 
 WRONG_SHAPES = ["null", '"a string"', {"artifact": None}, {"code_parts": 5}, {"size": "12"}]

@@ -747,7 +747,7 @@ class Store:
                 try:
                     self.fs.rm_file(entry["name"])
                     removed += 1
-                except FileNotFoundError:
+                except OSError:  # gone already, or a store this process cannot write: left as it is
                     pass
         return removed
 
