@@ -269,6 +269,55 @@ def test_a_log_of_a_newer_schema_is_left_alone(tmp_path):
         db.close()
 
 
+# -- 3. a full disk while the manifest is committed -----------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs: a real file system that fills up (mounting it needs root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+def open_files_under(folder: Path) -> list:
+    fds = "/proc/self/fd"
+    return [target for target in (os.readlink(f"{fds}/{fd}") for fd in os.listdir(fds) if os.path.exists(f"{fds}/{fd}"))
+            if target.startswith(str(folder))]
+
+
+def test_disk_full_while_committing_the_manifest(tmp_path, small_disk):
+    project = tmp_path / "project"
+    store = small_disk / "store"
+    make_project(project, f'[storage]\nroot = "{store}"\n',
+                 pipeline='from datamake import asset\n\n@asset\ndef report():\n    return "v1"\n')
+    assert outcomes(project) == {"report": "built"}
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as f:  # fill the disk to the last byte
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    # The new value is empty, so its artifact takes no block of the full disk; its manifest does.
+    (project / "pipeline.py").write_text('from datamake import asset\n\n@asset\ndef report():\n    return ""\n')
+
+    failed, _ = made(project, expect=1)
+    assert failed == {"report": "recording its manifest failed: OSError: [Errno 28] No space left on device"}
+    assert ok(run(project, "show", "report")).strip() == "v1"  # the previous value is still current
+    assert not list((store / "tmp").iterdir())  # nothing half-written left behind
+    assert open_files_under(small_disk) == []
+
+    filler.unlink()
+    assert outcomes(project) == {"report": "built"}
+    assert ok(run(project, "show", "report")).strip() == ""
+
+
 # -- 4. store files of the wrong shape ------------------------------------------------------------
 
 WRONG_SHAPES = ["null", '"a string"', {"artifact": None}, {"code_parts": 5}, {"size": "12"}]
