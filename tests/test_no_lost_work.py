@@ -159,6 +159,16 @@ def test_read_only_store_with_something_to_build_fails_cleanly(tmp_path, read_on
     assert "failed   raw" in proc.stdout and "Permission denied" in proc.stdout
 
 
+def test_read_only_store_whose_checks_changed_fails_cleanly(tmp_path, read_only_store):
+    with open(tmp_path / "pipeline.py", "a") as f:  # a new check re-runs on the kept value, which records it
+        f.write("\nfrom datamake import asset_check\n\n@asset_check(asset=report)\ndef short(report):\n"
+                "    return len(report) < 100\n")
+    proc = datamake_unprivileged(tmp_path, "make")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "failed   report  recording its manifest failed: PermissionError" in proc.stdout
+
+
 def test_status_and_noop_make_on_a_read_only_bucket(tmp_path, s3_bucket):
     make_project(tmp_path, f'[storage]\nroot = "{s3_bucket.url}/store"\n'
                            f'[storage.storage_options]\n{s3_bucket.server.toml_options()}')

@@ -335,6 +335,8 @@ class Coordinator:
         versions = self.project.check_versions(self.facts[key].key)
         if ran is None and checks_mod.needs_rerun(key, manifest.metadata, checks, versions):
             manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions)
+            if not self._commit(key, manifest, outcome.seconds):
+                return None
             fresh = True
         quiet = getattr(self.console, "quiet", False)
         for check in ran or ():
