@@ -367,10 +367,12 @@ def test_observations_of_the_wrong_shape_are_ignored(tmp_path, content):
 
 def test_per_user_code_cache_of_the_wrong_shape_is_ignored(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from datamake import api
+
     make_project(tmp_path / "project")
     ok(run(tmp_path / "project", "make"))
-    caches = list((tmp_path / "cache" / "datamake").glob("code-*.json"))
-    assert caches
-    for cache in caches:
-        cache.write_text("[]")
+    cache = Path(api.load(str(tmp_path / "project"))._code_cache_path())
+    assert cache.parent.parent == tmp_path / "cache"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("[]")
     ok(run(tmp_path / "project", "status"), "2 fresh")
