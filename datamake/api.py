@@ -9,7 +9,7 @@ Example::
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import NotMaterializedError
@@ -300,19 +300,11 @@ def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retenti
 
 # -- history: runs, materializations, lineage (see datamake.history.events) ----------
 
-def _open_history(project: Project):
-    """The event log for reading (None when nothing was recorded yet); stale ``running`` runs are settled."""
-    import sqlite3
+def _history(project: Project):
+    """``with _history(project) as history:`` the event log for reading (see :func:`events.reading`)."""
+    from datamake.history.events import reading
 
-    from datamake.history.events import History
-
-    history = History.open_existing(history_file(project))
-    if history is not None:
-        try:
-            history.recover()
-        except sqlite3.Error:
-            pass  # a read-only log: show it as it is
-    return history
+    return reading(history_file(project))
 
 
 def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = None, limit: int = 20,
@@ -330,12 +322,9 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
         check_partition_arg(project, key, partition, "log")
     from datamake.history.events import MATERIALIZATIONS
 
-    history = _open_history(project)
-    if key is not None and key not in project.graph and not (history is not None and history.events(asset=key, limit=1)):
-        if history is not None:
-            history.close()
-        project.asset(key)  # an unknown key, never recorded: SelectionError with a did-you-mean hint
-    try:
+    with _history(project) as history:
+        if key is not None and key not in project.graph and not (history is not None and history.events(asset=key, limit=1)):
+            project.asset(key)  # an unknown key, never recorded: SelectionError with a did-you-mean hint
         if run_id is not None:
             run = history.run(run_id) if history is not None else None
             if run is None:
@@ -356,9 +345,6 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
                 data["partition"] = partition
             return data
         return {"runs": history.runs(limit) if history is not None else []}
-    finally:
-        if history is not None:
-            history.close()
 
 
 def _partition_rows(history, key: str, partition: str, limit: int, kinds) -> List[Dict[str, Any]]:
@@ -377,13 +363,8 @@ def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
     from datamake.history.events import parse_older_than
 
     cutoff = parse_older_than(older_than)
-    history = _open_history(project)
-    if history is None:
-        return {"pruned_runs": 0, "pruned_events": 0, "before": cutoff}
-    try:
-        runs, events = history.prune(cutoff)
-    finally:
-        history.close()
+    with _history(project) as history:
+        runs, events = history.prune(cutoff) if history is not None else (0, 0)
     return {"pruned_runs": runs, "pruned_events": events, "before": cutoff}
 
 
@@ -398,14 +379,10 @@ def lineage(project: Project, key: str) -> Dict[str, Any]:
     graph = project.graph
     keys = graph.ordered(graph.upstream([key]) | graph.downstream([key]))
     manifests = project.store.read_manifests(keys)
-    history = _open_history(project)
     sources = getattr(project.defs, "sources", {})
-    try:
-        find = history.find_version if history is not None else (lambda k, v: None)
-        up = lineage_mod.upstream(key, manifests, find, sources)
-    finally:
-        if history is not None:
-            history.close()
+    up = _from_history(project, lambda history: lineage_mod.upstream(key, manifests, history.find_version, sources))
+    if up is None:
+        up = lineage_mod.upstream(key, manifests, lambda k, v: None, sources)
     down = lineage_mod.downstream(key, graph.ordered(graph.downstream([key]) - {key}), manifests)
     root = manifests.get(key)
     return {"key": key, "data_version": root.data_version if root else None,
@@ -415,15 +392,26 @@ def lineage(project: Project, key: str) -> Dict[str, Any]:
 
 def _produced_by(project: Project, manifest) -> Optional[Dict[str, Any]]:
     """The run that produced ``manifest``'s value, from the event log (None when it is not recorded)."""
-    history = _open_history(project)
-    if history is None:
+    found = _from_history(project, lambda history: (history.run(manifest.run_id) if manifest.run_id else None,
+                                                    history.find_version(manifest.key, manifest.data_version)))
+    if found is None:
         return None
-    try:
-        run = history.run(manifest.run_id) if manifest.run_id else None
-        latest = history.find_version(manifest.key, manifest.data_version)
-    finally:
-        history.close()
+    run, latest = found
     out = dict(run) if run else {"run_id": manifest.run_id, "recorded": False}
     if latest is not None and latest["run_id"] != manifest.run_id:
         out["restored_in"] = latest["run_id"]  # a cache hit: built elsewhere, restored by this run
     return out
+
+
+def _from_history(project: Project, read: Callable[[Any], Any]) -> Any:
+    """``read(history)`` for commands the event log only adds to (``why``, ``lineage``); None when
+    nothing was recorded, or when the log cannot be read: that is a warning (in
+    ``project.store.warnings``) and the command goes on without it."""
+    from datamake.history.events import HistoryError
+
+    try:
+        with _history(project) as history:
+            return read(history) if history is not None else None
+    except HistoryError as exc:
+        project.store.warnings.append(f"{exc.message}; not shown here (hint: {exc.hint})")
+        return None

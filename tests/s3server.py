@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 
@@ -35,6 +35,7 @@ class S3Server:
 
     endpoint: str
     requests: List[Tuple[str, str, str]] = field(default_factory=list)
+    read_only: Set[str] = field(default_factory=set)  # buckets whose writes are denied, as by a bucket policy
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def options(self) -> Dict[str, object]:
@@ -60,11 +61,20 @@ class S3Server:
                                  use_listings_cache=False, **CREDENTIALS)
 
 
+_ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                  b'<Message>Access Denied</Message><RequestId>0</RequestId></Error>')
+
+
 def _counting(app, server: S3Server):
     def wrapped(environ, start_response):
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
         with server._lock:
-            server.requests.append((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""),
-                                    environ.get("QUERY_STRING", "")))
+            server.requests.append((method, path, environ.get("QUERY_STRING", "")))
+            denied = method not in ("GET", "HEAD") and path.lstrip("/").split("/", 1)[0] in server.read_only
+        if denied:  # what S3 answers a write that the bucket's policy denies
+            start_response("403 Forbidden", [("Content-Type", "application/xml"),
+                                             ("Content-Length", str(len(_ACCESS_DENIED)))])
+            return [_ACCESS_DENIED]
         return app(environ, start_response)
 
     return wrapped

@@ -362,7 +362,9 @@ def lineage(ctx, asset, as_json):
     from datamake import api
     from datamake.cli import render
 
-    info = api.lineage(_project(ctx), asset)
+    project = _project(ctx)
+    info = api.lineage(project, asset)
+    _warnings(project)
     _emit_json(info) if as_json else click.echo(render.lineage_text(info))
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 FORMAT = 1
@@ -46,14 +46,17 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: bytes) -> "Manifest":
-        """Parse a manifest; raises ValueError on anything malformed."""
+        """Parse a manifest; raises ValueError on anything malformed, valid JSON of the wrong shape included."""
         try:
             data = json.loads(raw)
-            data.pop("format", None)
-            data["inputs"] = tuple((str(k), str(v)) for k, v in data.get("inputs", ()))
-            return cls(**data)
-        except (TypeError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"malformed manifest: {exc}") from None
+        problem = _shape_problem(data)
+        if problem:
+            raise ValueError(f"malformed manifest: {problem}")
+        data.pop("format", None)
+        data["inputs"] = tuple((k, v) for k, v in data.get("inputs", ()))
+        return cls(**data)
 
     def replace(self, **changes: Any) -> "Manifest":  # noqa: D102
         values = {**asdict(self), **changes}
@@ -62,3 +65,40 @@ class Manifest:
 
 
 _FIELDS = tuple(f.name for f in fields(Manifest))
+
+
+_STR = frozenset({str})
+_OPT_STR = frozenset({str, type(None)})
+_NUMBER = frozenset({int, float, type(None)})
+_TYPES = {"key": _STR, "code_version": _STR, "provenance": _STR, "data_version": _STR, "artifact": _STR,
+          "size": frozenset({int}), "io_manager": _STR, "inputs": frozenset({list}), "config_hash": _OPT_STR,
+          "partition": _OPT_STR, "run_id": _OPT_STR, "created": _NUMBER, "seconds": _NUMBER,
+          "metadata": frozenset({dict}), "code_parts": frozenset({dict}), "format": frozenset({int})}
+_REQUIRED = frozenset(f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
+_JSON_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object",
+               type(None): "null"}
+
+
+def _shape_problem(data: Any) -> Optional[str]:
+    """What is wrong with a decoded manifest's shape, or None: the one place that checks it.
+
+    Exact types (a JSON decoder makes no subclasses; ``true`` is no size): this runs for every manifest
+    a no-op ``make`` reads."""
+    if type(data) is not dict:
+        return f"expected a JSON object, found {_JSON_NAMES.get(type(data), type(data).__name__)}"
+    if not _REQUIRED <= data.keys():
+        return f"missing {', '.join(sorted(_REQUIRED - data.keys()))}"
+    for name, value in data.items():
+        types = _TYPES.get(name)
+        if types is None:
+            return f"unknown field {name!r}"
+        if type(value) not in types:
+            expected = " or ".join(sorted(_JSON_NAMES[t] for t in types))
+            return f"{name} is {json.dumps(value)[:40]}, expected {expected}"
+    for pair in data.get("inputs", ()):
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
+            return f"inputs holds {json.dumps(pair)[:40]}, expected [key, data version] pairs of strings"
+    for value in data.get("code_parts", {}).values():
+        if type(value) is not str:
+            return f"code_parts holds {json.dumps(value)[:40]}, expected strings"
+    return None

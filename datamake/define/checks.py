@@ -265,7 +265,7 @@ def blocking_failure(results: Sequence[CheckOutcome], fresh: bool = True, run_id
 
 def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef],
             versions: Mapping[str, str]) -> Tuple[Any, List[CheckOutcome]]:
-    """Run ``checks`` on a stored value and commit its manifest with the new results."""
+    """Run ``checks`` on a stored value; its manifest with the new results (for the caller to commit)."""
     try:
         value = store.load(manifest)
     except Exception as exc:  # noqa: BLE001 - a missing or corrupt artifact fails every check
@@ -273,6 +273,4 @@ def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef],
                                 version=versions.get(c.name)) for c in checks]
     else:
         results = run_checks(checks, value, versions)
-    updated = manifest.replace(metadata=with_results(manifest.metadata, results))
-    store.commit(updated)
-    return updated, results
+    return manifest.replace(metadata=with_results(manifest.metadata, results)), results

@@ -386,7 +386,7 @@ def load_cache(path: str) -> None:
         if data.get("format") == _CACHE_FORMAT:
             for raw, entry in data["entries"].items():
                 _normalized_cache.setdefault(raw, _entry_from_json(entry))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable or of another shape: not used
         pass
     _cache_dirty = False
 

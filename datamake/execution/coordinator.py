@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set
 
-from datamake.core.errors import DatamakeError
+from datamake.core.errors import DatamakeError, StoreError
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest
@@ -193,7 +193,8 @@ class Coordinator:
         hit = self._lookup(prov)
         if hit is not None:
             manifest = hit
-            self.store.commit(manifest)
+            if not self._commit(key, manifest, 0.0):
+                return None
             return self._settle_checked(AssetOutcome(key, "cached", data_version=manifest.data_version), manifest)
         self.reporter.asset_started(key, [r.code for r in reasons])
         task = self._task(key)
@@ -281,12 +282,8 @@ class Coordinator:
         self._warn_undeclared_reads(facts.key, metadata.get(UNDECLARED_READS_KEY))
         moved = self._sources_moved(facts, inputs)
         if moved:  # the value may come from other source bytes than the versions it would be recorded with
-            if not self.options.keep_going and not self.stop_reason:
-                self.stop_reason = key
-            names = ", ".join(moved)
-            return self._settle(AssetOutcome(
-                key, "failed", seconds=result.seconds,
-                error=f"source {names} changed while {key} was running; run make again"))
+            return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
+                              result.seconds)
         metadata = checks_mod.stamp_versions(metadata, self.project.check_versions(facts.key))
         manifest = Manifest(
             key=facts.key,
@@ -305,11 +302,27 @@ class Coordinator:
             metadata=metadata,
             code_parts=dict(self.project.code_version(facts.key).parts),
         )
-        self.store.commit(manifest)
+        if not self._commit(key, manifest, result.seconds):
+            return None
         if self.remote is not None and self.remote.push_auto:
             self.remote.push_one(manifest, self.store)
         self._settle_checked(AssetOutcome(key, "built", data_version=manifest.data_version, seconds=result.seconds),
                              manifest, checks_mod.recorded(key, manifest.metadata), logs)
+
+    def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
+        """Make ``manifest`` current; a store that cannot record it (disk full, read-only) fails the asset
+        as a failed artifact write does, its previous manifest and value kept."""
+        try:
+            self.store.commit(manifest)
+        except (OSError, StoreError) as exc:
+            self._fail(key, f"recording its manifest failed: {type(exc).__name__}: {exc}", seconds)
+            return False
+        return True
+
+    def _fail(self, key: str, error: str, seconds: float) -> None:
+        if not self.options.keep_going and not self.stop_reason:
+            self.stop_reason = key
+        self._settle(AssetOutcome(key, "failed", seconds=seconds, error=error))
 
     def _settle_checked(self, outcome: AssetOutcome, manifest: Manifest, ran=None, logs=()) -> None:
         """Settle a materialized asset after its checks (run by the worker, or here when a kept value's
@@ -322,6 +335,8 @@ class Coordinator:
         versions = self.project.check_versions(self.facts[key].key)
         if ran is None and checks_mod.needs_rerun(key, manifest.metadata, checks, versions):
             manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions)
+            if not self._commit(key, manifest, outcome.seconds):
+                return None
             fresh = True
         quiet = getattr(self.console, "quiet", False)
         for check in ran or ():

@@ -149,7 +149,11 @@ class HistoryReporter(Reporter):
                 self.history = None
 
     def _broken(self, exc: BaseException) -> None:
-        self.warn(f"the event log {self.path} cannot be written ({exc}); this run is not recorded in it")
+        if isinstance(exc, HistoryError):
+            hint = f" (hint: {exc.hint})" if exc.hint else ""
+            self.warn(f"{exc.message}; this run is not recorded in it{hint}")
+        else:
+            self.warn(f"the event log {self.path} cannot be written ({exc}); this run is not recorded in it")
         if self.history is not None:
             try:
                 self.history.close()

@@ -23,6 +23,7 @@ URL); by default ``history.sqlite`` in a local store's root, or
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,13 +32,13 @@ import socket
 import sqlite3
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.request import pathname2url
 
 from datamake.core.errors import ConfigError, DatamakeError
 from datamake.core.keys import split_node
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
 REMOTE_STORE_NAME = ".datamake-history.sqlite"
 MATERIALIZATIONS = ("built", "cached", "failed", "blocked")
@@ -55,7 +56,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_asset ON events (asset, id);
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running';
 """
+# What each schema version added to the one before, applied in order to an older log opened for writing.
+_MIGRATIONS: Dict[int, Tuple[str, ...]] = {
+    2: ("CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running'",),  # recover() at each
+    # make start reads the few running runs, not every run ever recorded
+}
 _EVENT_COLUMNS = ("run_id", "ts", "kind", "asset", "partition", "code_version", "provenance", "data_version",
                   "inputs", "seconds", "size", "metadata", "message")
 _INSERT = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
@@ -86,6 +93,51 @@ def history_path(project_dir: str, history_url: Optional[str], store_root: str, 
     return os.path.join(project_dir, REMOTE_STORE_NAME)
 
 
+def history_error(path: str, exc: sqlite3.Error, doing: str = "read") -> HistoryError:
+    """A SQLite error on the log at ``path``, as a message that says what to do."""
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return HistoryError(f"the event log {path} is corrupt ({text})",
+                            hint=f"move it away (mv {path} {path}.corrupt): the next make starts a new log; "
+                                 "the store's values and manifests are not affected")
+    return HistoryError(f"cannot {doing} the event log {path}: {text}",
+                        hint="check the file and its permissions, or set [history] url in datamake.toml")
+
+
+def _check_not_newer(path: str, version: Optional[int]) -> None:
+    if version is not None and version > SCHEMA_VERSION:
+        raise HistoryError(
+            f"the event log {path} was written by a newer datamake (log schema {version}; "
+            f"this one knows up to {SCHEMA_VERSION})",
+            hint="upgrade datamake (pip install -U datamake), or set [history] url in datamake.toml to use another log")
+
+
+def _cannot_write(exc: sqlite3.Error) -> bool:
+    """True for the errors of a log in a folder this process cannot write (SQLite needs its -shm file)."""
+    text = str(exc)
+    return "readonly" in text or "unable to open" in text
+
+
+@contextlib.contextmanager
+def reading(path: str) -> Iterator[Optional["History"]]:
+    """``with reading(path) as history:`` the log for reading (None when nothing was recorded yet),
+    closed after; its SQLite errors become a :class:`HistoryError` that names the file. Runs left
+    ``running`` by dead processes are settled first, where the log can be written."""
+    history = History.open_existing(path)
+    try:
+        if history is not None and not history.read_only:
+            try:
+                history.recover()
+            except sqlite3.Error:
+                pass  # a log this process cannot write: shown as it is
+        yield history
+    except sqlite3.Error as exc:
+        raise history_error(path, exc) from None
+    finally:
+        if history is not None:
+            history.close()
+
+
 def _dumps(value: Any) -> Optional[str]:
     return json.dumps(value, default=str, sort_keys=True, separators=(",", ":")) if value else None
 
@@ -112,24 +164,49 @@ def _pid_alive(pid: Optional[int]) -> bool:
 
 
 class History:
-    """One connection to the event log. Not shared between threads."""
+    """One connection to the event log. Not shared between threads.
+
+    Opened for writing (``create=True``, by ``make``), a log of an older schema
+    is migrated first; opened for reading (:meth:`open_existing`), every schema
+    up to :data:`SCHEMA_VERSION` is read as it is. A log of a newer schema, a
+    corrupt file or one that cannot be opened raise :class:`HistoryError`.
+    """
 
     def __init__(self, path: str, create: bool = True, timeout: float = 30.0):
         self.path = path
-        if create:
-            os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-            uri = f"file:{pathname2url(os.path.abspath(path))}?mode=rwc"
-        else:
-            uri = f"file:{pathname2url(os.path.abspath(path))}?mode=rw"
+        self.read_only = False
+        self.conn: Optional[sqlite3.Connection] = None
+        mode = "rwc" if create else "rw"
         try:
-            self.conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None,
-                                        check_same_thread=False)
-            self.conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+            if create:
+                os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+            self.conn = self._connect(mode, timeout)
+            try:
+                self.version = self._stored_version()
+            except sqlite3.OperationalError as exc:
+                if create or not _cannot_write(exc):
+                    raise
+                self.conn.close()  # a log in a folder this process cannot write: read it as it is
+                self.conn, self.read_only = self._connect("ro&immutable=1", timeout), True
+                self.version = self._stored_version()
+            _check_not_newer(path, self.version)
             if create:
                 self._setup()
-        except sqlite3.Error as exc:
-            raise HistoryError(f"cannot open the event log {path}: {exc}",
-                               hint="check the path and its permissions, or set [history] url in datamake.toml") from None
+        except BaseException as exc:
+            if self.conn is not None:
+                self.conn.close()
+            if isinstance(exc, OSError):
+                raise HistoryError(f"cannot create the event log {path}: {exc.strerror or exc}",
+                                   hint="point [history] url in datamake.toml at a folder you can write") from None
+            if isinstance(exc, sqlite3.Error):
+                raise history_error(path, exc, "open") from None
+            raise
+
+    def _connect(self, mode: str, timeout: float) -> sqlite3.Connection:
+        uri = f"file:{pathname2url(os.path.abspath(self.path))}?mode={mode}"
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+        return conn
 
     @classmethod
     def open_existing(cls, path: str) -> Optional["History"]:
@@ -137,7 +214,7 @@ class History:
         if not os.path.exists(path):
             return None
         history = cls(path, create=False)
-        if not history._has_schema():
+        if history.version is None:
             history.close()
             return None
         return history
@@ -147,12 +224,34 @@ class History:
         if mode.lower() != "wal":
             self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        if self.version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            self.version = self._stored_version()  # again, holding the write lock: another make may have done it
+            _check_not_newer(self.path, self.version)
+            if self.version is None:
+                statements = [s for s in _SCHEMA.split(";") if s.strip()]
+            else:  # an older log: what each later schema added
+                statements = [s for v in range(self.version + 1, SCHEMA_VERSION + 1) for s in _MIGRATIONS[v]]
+            for statement in statements:
+                self.conn.execute(statement)
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.version = SCHEMA_VERSION
+
+    def _stored_version(self) -> Optional[int]:
+        """The file's schema version (``PRAGMA user_version``; logs of datamake 0.1 keep it in ``meta``
+        only); None when the file holds no log yet."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version:
+            return int(version)
         if not self._has_schema():
-            with self.transaction():
-                for statement in _SCHEMA.strip().split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            return None
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.OperationalError:  # no meta table
+            row = None
+        return int(row[0]) if row and str(row[0]).isdigit() else 1
 
     def _has_schema(self) -> bool:
         row = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -39,6 +40,7 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = "lock"
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 _held_fds: List[int] = []
 
 
@@ -115,7 +117,9 @@ def store_lock(store, command: str = "datamake make",
 
 
 def _flock(path: str, command: str, on_wait) -> Callable[[], None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock_file(path)
+    if fd is None:  # a store this process cannot write: nothing here can tear it
+        return lambda: None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -123,8 +127,7 @@ def _flock(path: str, command: str, on_wait) -> Callable[[], None]:
             if on_wait is not None:
                 on_wait(LockHolder.parse(_read_fd(fd)))
             fcntl.flock(fd, fcntl.LOCK_EX)  # interruptible by Ctrl-C
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, _me(command), 0)
+        _write_holder(fd, _me(command))
     except BaseException:
         os.close(fd)
         raise
@@ -133,10 +136,35 @@ def _flock(path: str, command: str, on_wait) -> Callable[[], None]:
     def release() -> None:
         if fd in _held_fds:
             _held_fds.remove(fd)
-            os.ftruncate(fd, 0)
+            _write_holder(fd, b"")
             os.close(fd)  # closing drops the flock
 
     return release
+
+
+def _open_lock_file(path: str) -> Optional[int]:
+    """The lock file, for writing where possible; read-only in a store this process cannot write
+    (``flock`` works on it all the same), None where it cannot even be created."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+
+
+def _write_holder(fd: int, data: bytes) -> None:
+    """Say who holds the lock, for the message of a waiting process; only informative, so a file that
+    cannot be written (read-only, disk full) is left as it is."""
+    try:
+        os.ftruncate(fd, 0)
+        if data:
+            os.pwrite(fd, data, 0)
+    except OSError:
+        pass
 
 
 def _read_fd(fd: int) -> bytes:

@@ -27,7 +27,12 @@ class SourceError(DatamakeError):
 
 
 class ObservationCache:
-    """(url, size, mtime) -> content hash, kept as one JSON file in the store."""
+    """(url, size, mtime) -> content hash, kept as one JSON file in the store.
+
+    A cache only: a file that cannot be read, or holds something else than such
+    entries, is ignored with a warning (sources are hashed again), and one that
+    cannot be written (a read-only store) is simply not kept.
+    """
 
     def __init__(self, store):
         self.store = store
@@ -36,9 +41,18 @@ class ObservationCache:
         self.dirty = False
         try:
             with store.fs.open(self.path, "rb") as f:
-                self.entries = json.load(f)
-        except (FileNotFoundError, ValueError, OSError):
-            self.entries = {}
+                entries = json.load(f)
+        except FileNotFoundError:
+            return
+        except (ValueError, OSError) as exc:
+            return self._ignore(str(exc))
+        if not isinstance(entries, dict) or not all(_is_entry(e) for e in entries.values()):
+            return self._ignore(f"expected an object of [size, mtime, hash] entries, found {json.dumps(entries)[:40]}")
+        self.entries = entries
+
+    def _ignore(self, problem: str) -> None:
+        self.store.warnings.append(f"ignoring unreadable {self.path} ({problem}); sources are hashed again")
+        self.dirty = True  # rewritten whole at the next save
 
     def get(self, url: str, size: Any, mtime: Any) -> Optional[str]:
         entry = self.entries.get(url)
@@ -50,8 +64,15 @@ class ObservationCache:
 
     def save(self) -> None:
         if self.dirty:
-            self.store.write_small(self.path, json.dumps(self.entries, sort_keys=True).encode())
+            try:
+                self.store.write_small(self.path, json.dumps(self.entries, sort_keys=True).encode())
+            except OSError:
+                pass  # a store this process cannot write (read-only folder or bucket): hashed again next time
             self.dirty = False
+
+
+def _is_entry(entry: Any) -> bool:
+    return isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], str)
 
 
 def observe(source: SourceDef, cache: ObservationCache) -> str:

@@ -14,6 +14,7 @@ killed writer leaves only files under ``tmp/``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -146,10 +147,14 @@ class ArtifactState:
         import sqlite3
 
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=OFF")  # a cache: a lost or damaged record costs hashing, never trust
-        db.execute("CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                   " ino INTEGER) WITHOUT ROWID")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")  # a cache: a lost or damaged record costs hashing, never trust
+            db.execute("CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                       " ino INTEGER) WITHOUT ROWID")
+        except BaseException:  # a full disk, a read-only store: no file left open
+            db.close()
+            raise
         return db
 
     def _load(self) -> Dict[str, Stat]:
@@ -408,11 +413,16 @@ class Store:
         if self.is_local:
             tmp = self._tmp_path()
             self._makedirs(os.path.dirname(tmp))
-            with self._create(tmp) as f:
-                f.write(data)
-                f.flush()
-                _durable(f)
-            self._replace(tmp, path)
+            try:
+                with self._create(tmp) as f:
+                    f.write(data)
+                    f.flush()
+                    _durable(f)
+                self._replace(tmp, path)
+            except BaseException:  # a full disk, say: leave no half-written file behind
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         else:  # a single PUT is atomic on object stores
             self.fs.pipe_file(path, data)
 
@@ -747,7 +757,7 @@ class Store:
                 try:
                     self.fs.rm_file(entry["name"])
                     removed += 1
-                except FileNotFoundError:
+                except OSError:  # gone already, or a store this process cannot write: left as it is
                     pass
         return removed
 
