@@ -3,8 +3,8 @@
 ``project`` runs every command in a new ``python -m datamake`` process. A test module whose
 tests need no real process (they check messages, output and outcomes, not signals, locks,
 crashes or concurrency) overrides it with ``inprocess_project``: the same commands through
-click's test runner in this process, about a third of a second faster each. Its
-``run_process`` still starts a real process where one test of such a module needs it.
+click's test runner in this process, about a third of a second faster each. There, a test
+that needs a real process asks for ``process_project``, or calls ``run_process`` for one command.
 """
 from __future__ import annotations
 
@@ -107,6 +107,12 @@ class InProcessProjectDir(ProjectDir):
 
 @pytest.fixture
 def project(tmp_path: Path) -> ProjectDir:
+    return ProjectDir(tmp_path)
+
+
+@pytest.fixture
+def process_project(tmp_path: Path) -> ProjectDir:
+    """``project`` with every command in a new process, for modules that make ``project`` in-process."""
     return ProjectDir(tmp_path)
 
 
