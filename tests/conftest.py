@@ -75,7 +75,7 @@ class InProcessProjectDir(ProjectDir):
     """A ProjectDir whose ``run`` calls the `datamake` command in this process, as a fresh process would.
 
     Each call imports the project's code afresh and leaves none of it behind (``sys.modules``,
-    ``sys.path``, the working directory), so tests do not depend on their order. What the
+    ``sys.path``, ``sys.argv``, the working directory), so tests do not depend on their order. What the
     command prints goes to ``stdout``/``stderr``; an exception that escapes the command is
     printed as the interpreter would (a traceback, exit 1).
     """
@@ -87,14 +87,15 @@ class InProcessProjectDir(ProjectDir):
         from datamake.define.loader import forget_project_code
 
         separate = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
-        saved_path, saved_cwd = list(sys.path), os.getcwd()
+        saved_path, saved_argv, saved_cwd = list(sys.path), sys.argv, os.getcwd()
         forget_project_code([str(self.root)])
         os.chdir(cwd or self.root)
+        sys.argv = ["datamake", *args]  # the command line the event log records
         try:
             result = CliRunner(**separate).invoke(main, list(args), env=env, prog_name="datamake")
         finally:
             os.chdir(saved_cwd)
-            sys.path[:] = saved_path
+            sys.path[:], sys.argv = saved_path, saved_argv
             forget_project_code([str(self.root)])
         code, stderr = result.exit_code, result.stderr
         if result.exception is not None and not isinstance(result.exception, SystemExit):
