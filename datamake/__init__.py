@@ -20,6 +20,7 @@ __all__ = [
     "DatamakeError",
     "Definitions",
     "HourlyPartitions",
+    "IOManager",
     "MaterializeResult",
     "MonthlyPartitions",
     "MultiPartitions",
@@ -32,6 +33,7 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "register_io_manager",
     "resource",
     "source",
 ]
@@ -56,6 +58,10 @@ def __getattr__(name: str):
         from datamake.define import checks
 
         return getattr(checks, name)
+    if name in ("IOManager", "register_io_manager"):
+        from datamake.storage import iomanagers
+
+        return iomanagers.IOManager if name == "IOManager" else iomanagers.register
     if name == "MaterializeResult":
         from datamake.define.outputs import MaterializeResult
 

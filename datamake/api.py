@@ -21,6 +21,9 @@ from datamake.execution.results import RunResult
 from datamake.core.planner import Plan
 from datamake.project.workspace import Project
 
+__all__ = ["gc", "history_file", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push", "show", "status",
+           "why"]
+
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
     """Load the project whose ``datamake.toml`` is at or above ``start``.
@@ -133,7 +136,7 @@ def _recorder(project: Project, selection: Sequence[str]):
 def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str, Any]:
     """A detailed explanation of one asset's (or one partition's) state: recorded vs current
     versions of everything."""
-    check_partition_arg(project, key, partition, "why")
+    _check_partition_arg(project, key, partition, "why")
     node = node_id(key, partition)
     scope = project.scope([key], partition=partition)
     if node not in scope.facts:
@@ -187,7 +190,7 @@ def _changed_parts(manifest, cv) -> List[str]:
     return changed_parts(recorded, cv.definition_parts)
 
 
-def check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
+def _check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
     from datamake.core.errors import SelectionError
 
     a = project.asset(key)
@@ -319,7 +322,7 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
             from datamake.core.errors import SelectionError
 
             raise SelectionError("--partition needs an asset", hint="datamake log ASSET -p KEY")
-        check_partition_arg(project, key, partition, "log")
+        _check_partition_arg(project, key, partition, "log")
     from datamake.history.events import MATERIALIZATIONS
 
     with _history(project) as history:

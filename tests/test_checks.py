@@ -38,6 +38,11 @@ def schema_matches(orders):
 """
 
 
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project  # commands in this process
+
+
 def write(project, blocking=True, minimum=0):
     project.pipeline(PIPELINE.format(blocking=blocking, minimum=minimum))
 

@@ -1,4 +1,5 @@
-"""The `datamake` command driven as a user would: real subprocesses on temporary projects.
+"""The `datamake` command driven as a user would, on temporary projects: in this process
+(``inprocess_project``), except where a test needs a fresh interpreter (``run_process``).
 
 The pipeline below logs every function call to ``runs.log`` beside it, so a
 test can tell "built" from "cached"/"skipped" by what actually ran, and fails
@@ -65,6 +66,11 @@ DATAMAKE_DIR = str(Path(datamake.__file__).parent)
 def _no_bytecode(monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.delenv("DM_FAIL", raising=False)
+
+
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project
 
 
 @pytest.fixture
@@ -266,11 +272,11 @@ def test_same_second_same_size_edit_is_not_missed(project):
     env = {"PYTHONDONTWRITEBYTECODE": ""}
     path = project.root / "pipeline.py"
     os.utime(path, (1_600_000_000, 1_600_000_000))
-    project.run("make", check=True, env=env)
+    project.run_process("make", check=True, env=env)  # a fresh interpreter, free to write .pyc files
     path.write_text(path.read_text().replace("10", "11"))
     os.utime(path, (1_600_000_000, 1_600_000_000))
-    project.run("make", check=True, env=env)
-    assert project.run("show", "n", check=True, env=env).stdout.strip() == "11"
+    project.run_process("make", check=True, env=env)
+    assert project.run_process("show", "n", check=True, env=env).stdout.strip() == "11"
 
 
 # -- pins -------------------------------------------------------------------------------------------

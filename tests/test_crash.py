@@ -6,7 +6,9 @@ name), and every action-cache entry parses. Every few kills, and at the end,
 `status` must work and a follow-up `make` must reach exactly the values of an
 uninterrupted run, leaving nothing behind in ``tmp/``.
 
-The kill moments come from a seeded generator, so a failure can be replayed.
+Each kill lands a seeded random time after the run took the store lock (it has loaded the
+project, planned and begun to write), never during interpreter start-up, so every kill tests
+the store; a failure can be replayed.
 """
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from datamake.core.hashing import hash_file
 from datamake.core.manifest import Manifest
+from datamake.storage.lock import LOCK_NAME, LockHolder
 
 KILLS = 15
 SEED = 20240611
@@ -81,6 +85,29 @@ def datamake(root: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=240)
 
 
+def start_make(root: Path, *args: str) -> "tuple[subprocess.Popen, float]":
+    """Start `datamake make ARGS`; return it once it holds the store lock (or has exited), and when that was."""
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "datamake", "make", *args], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=err)
+    proc.err = err  # what it printed, for a failure message
+    lock = root / ".datamake" / LOCK_NAME
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if LockHolder.parse(lock.read_bytes()).pid == proc.pid:
+                break
+        except OSError:
+            pass  # the store folder or its lock file does not exist yet
+        time.sleep(0.002)  # polling a condition, with a deadline: not a delay that a test relies on
+    return proc, time.monotonic()
+
+
+def stderr_of(proc: subprocess.Popen) -> str:
+    proc.err.seek(0)
+    return proc.err.read().decode(errors="replace")
+
+
 def current_versions(store: Path) -> dict:
     found = {}
     for path in (store / "manifests").rglob("*.json"):
@@ -121,10 +148,10 @@ def test_sigkill_at_random_points_never_leaves_torn_state(project):
     project.pipeline(PIPELINE)
     root, store = project.root, project.root / ".datamake"
 
-    started = time.monotonic()
-    reference = datamake(root, "make", "--json")
-    wall = time.monotonic() - started
-    assert reference.returncode == 0, reference.stderr
+    reference, locked = start_make(root)
+    assert reference.wait(timeout=240) == 0, stderr_of(reference)
+    reference.err.close()
+    work = time.monotonic() - locked  # how long a whole run holds the lock
     expected = current_versions(store)
     assert len(expected) == 15
 
@@ -133,17 +160,18 @@ def test_sigkill_at_random_points_never_leaves_torn_state(project):
     for i in range(KILLS):
         executor, jobs = MODES[i % len(MODES)]
         if i % 4 == 0:
-            shutil.rmtree(store)
-        args = ["make", "--executor", executor, *jobs, *(["-B"] if i % 2 else [])]
-        delay = rng.uniform(0.1, 1.1) * wall
-        proc = subprocess.Popen([sys.executable, "-m", "datamake", *args], cwd=root,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            shutil.rmtree(store)  # it exists: every earlier run got as far as taking its lock
+        args = ["--executor", executor, *jobs, *(["-B"] if i % 2 else [])]
+        delay = rng.uniform(0.0, 1.1) * work
+        proc, locked = start_make(root, *args)
+        assert proc.poll() is None or proc.returncode == 0, stderr_of(proc)
         try:
-            proc.wait(timeout=delay)
+            proc.wait(timeout=max(0.0, locked + delay - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        context = f"kill {i} ({' '.join(args)}, after {delay:.2f}s, exit {proc.returncode})"
+        proc.err.close()
+        context = f"kill {i} (make {' '.join(args)}, {delay:.2f}s after it took the lock, exit {proc.returncode})"
         kills.append((context, check_whole(store, context)))
         if i % 5 == 4 and i != KILLS - 1:
             follow_up(root, expected, context)

@@ -12,6 +12,11 @@ import pytest
 
 from datamake.history.events import History, history_path, parse_older_than
 
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project  # commands in this process; the concurrency test starts real ones
+
+
 CHAIN = """
     from datamake import asset
 
@@ -176,7 +181,8 @@ ASSETS = [make_asset(i) for i in range(N)]
 """
 
 
-def test_parallel_make_while_another_process_reads_the_log(project, tmp_path):
+def test_parallel_make_while_another_process_reads_the_log(process_project, tmp_path):
+    project = process_project
     n = 80
     project.pipeline(MANY.replace("N", str(n)))
     (project.root / "reader.py").write_text(READER)

@@ -15,6 +15,11 @@ from datamake.core.manifest import Manifest
 from datamake.storage.store import CorruptArtifactError, Store
 
 
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project  # commands in this process; the abort test starts real ones
+
+
 @pytest.fixture(params=["local", "memory"])
 def store(request, tmp_path) -> Store:
     if request.param == "local":
@@ -213,9 +218,10 @@ def test_a_custom_io_manager_can_be_registered(store):
     assert iomanagers.choose("plain").name == "text"  # not chosen automatically
 
 
-def test_reading_a_table_back_never_aborts_the_process(project):
+def test_reading_a_table_back_never_aborts_the_process(process_project):
     """pyarrow 26 could abort at interpreter exit after reading Parquet from a Python file
     object on its IO threads ("terminate called without an active exception", exit -6)."""
+    project = process_project
     project.pipeline('''
         import pyarrow as pa
         from datamake import asset

@@ -4,9 +4,15 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+import pytest
 
 from datamake import MaterializeResult
 from datamake.define.outputs import capture_logs, open_result, split, table_metadata
+
+
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project  # commands in this process
 
 
 def manifest(project, key):

@@ -112,6 +112,11 @@ def versions(doc):
 
 
 @pytest.fixture
+def project(inprocess_project):
+    return inprocess_project  # commands in this process; kills and parallel runs use real ones
+
+
+@pytest.fixture
 def shop(project):
     project.pipeline(PIPELINE)
     return project
@@ -193,8 +198,9 @@ def test_unpartitioned_downstream_reads_every_partition_and_sees_any_change(shop
 # -- parallel ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("executor", ["thread", "process"])
-def test_parallel_partitions_run_concurrently_and_give_what_a_serial_run_gives(project, tmp_path, executor):
+def test_parallel_partitions_run_concurrently_and_give_what_a_serial_run_gives(process_project, tmp_path, executor):
     """Both `targets` partitions wait until the other one is running too: -j 2 must run them at once."""
+    project = process_project
     project.pipeline(PIPELINE)
     proc = project.run("make", "--json", "-j", "2", "--executor", executor, env={"RENDEZVOUS": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -7,6 +7,11 @@ import json
 import pytest
 
 
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project  # commands in this process; hash-seed tests start their own
+
+
 def decisions(project, *args):
     return {(a["key"], a["partition"]): a for a in project.json("status", *args)["assets"]}
 
@@ -337,9 +342,9 @@ def test_a_set_valued_config_hashes_the_same_in_every_process(project):
         def tagged(config):
             return sorted(config.tags)
     """)
-    project.run("make", check=True, env={"PYTHONHASHSEED": "1"})
+    project.run_process("make", check=True, env={"PYTHONHASHSEED": "1"})
     for seed in ("2", "3", "4", "5", "6", "7"):
-        proc = project.run("status", "--json", env={"PYTHONHASHSEED": seed})
+        proc = project.run_process("status", "--json", env={"PYTHONHASHSEED": seed})
         assert json.loads(proc.stdout)["assets"][0]["state"] == "fresh", (seed, proc.stdout)
 
 

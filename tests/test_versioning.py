@@ -34,6 +34,11 @@ def scale(x):
 
 
 @pytest.fixture
+def project(inprocess_project):
+    return inprocess_project  # commands in this process
+
+
+@pytest.fixture
 def versioned(project):
     project.pipeline(PIPELINE)
     project.write("helpers.py", HELPERS)
@@ -175,7 +180,8 @@ def _warehouse(project, name, rows):
     con.close()
 
 
-def test_resources_come_from_toml_and_are_not_in_the_provenance_unless_versioned(project):
+def test_resources_come_from_toml_and_are_not_in_the_provenance_unless_versioned(process_project):
+    project = process_project  # a new process per command builds the resource anew, as a user's would
     _warehouse(project, "a.db", 3)
     _warehouse(project, "b.db", 7)
     project.pipeline(RESOURCE_PIPELINE.format(version=""), f'[resources.warehouse]\npath = "{project.root / "a.db"}"\n')

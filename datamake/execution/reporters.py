@@ -80,8 +80,10 @@ def summary_line(result: RunResult) -> str:
 class LineReporter(Reporter):
     """One line per asset that did something, then a summary: for logs and pipes."""
 
-    def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr, verbose: bool = False, quiet: bool = False):
-        self.out, self.err, self.verbose, self.quiet = out, err, verbose, quiet
+    def __init__(self, out: Optional[IO[str]] = None, err: Optional[IO[str]] = None, verbose: bool = False,
+                 quiet: bool = False):
+        # the streams of the moment, not those of import time (redirect_stdout, notebooks, click's runner)
+        self.out, self.err, self.verbose, self.quiet = out or sys.stdout, err or sys.stderr, verbose, quiet
 
     def asset_started(self, key, reasons):
         if self.verbose:
@@ -124,7 +126,8 @@ class LiveReporter(LineReporter):
     write holds one lock.
     """
 
-    def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr, verbose: bool = False, quiet: bool = False):
+    def __init__(self, out: Optional[IO[str]] = None, err: Optional[IO[str]] = None, verbose: bool = False,
+                 quiet: bool = False):
         super().__init__(out, err, verbose, quiet)
         self.total = 0
         self.outcomes: Dict[str, str] = {}

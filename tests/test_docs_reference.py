@@ -1,0 +1,207 @@
+"""The reference pages in docs/ say what the code does: every public name, parameter, config key,
+error class and environment variable is documented, and every link between pages lands."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import datamake
+import datamake.api
+from datamake.project import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def page(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def section(text: str, heading: str) -> str:
+    """The text under ``heading`` (a whole heading line) up to the next heading of its level or above."""
+    level = len(heading) - len(heading.lstrip("#"))
+    lines = text.splitlines()
+    start = lines.index(heading) + 1
+    fenced = False
+    for end in range(start, len(lines)):
+        if lines[end].startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,%d} " % level, lines[end]):
+            return "\n".join(lines[start:end])
+    return "\n".join(lines[start:])
+
+
+def rows(text: str) -> set:
+    """The first cell of each table row, without backticks: the names a table documents."""
+    return {m.group(1) for m in re.finditer(r"^\| `([^`]+)`", text, re.M)}
+
+
+def parameters(fn) -> list:
+    return [p for p in inspect.signature(fn).parameters if p not in ("fn", "self")]
+
+
+# -- the Python API -------------------------------------------------------------------------------
+
+def test_every_public_name_of_datamake_is_exported_sorted_and_documented():
+    exported = datamake.__all__
+    assert exported == sorted(set(exported))
+    defined = {n for n, v in vars(datamake).items()
+               if not n.startswith("_") and not inspect.ismodule(v) and type(v).__module__ != "__future__"}
+    assert defined <= set(exported), f"public but not in __all__: {defined - set(exported)}"
+    table = section(page("api.md"), "## `datamake`: declaring assets")
+    documented = {name for cell in re.findall(r"^\| ([^|]+) \|", table, re.M) for name in re.findall(r"`([^`]+)`", cell)}
+    assert set(exported) - documented == set()
+
+
+@pytest.mark.parametrize("heading, fn", [
+    ("### `@asset`", datamake.asset),
+    ("### `source`", datamake.source),
+    ("### `resource`", datamake.resource),
+    ("### `asset_check`", datamake.asset_check),
+    ("### `Definitions`", datamake.Definitions.__init__),
+])
+def test_every_parameter_of_a_declaration_has_a_row(heading, fn):
+    documented = rows(section(page("api.md"), heading))
+    assert [p for p in parameters(fn) if p not in documented] == []
+
+
+def test_every_attribute_of_the_asset_context_is_documented():
+    context = datamake.AssetContext("orders", "run-1")
+    public = {n for n in vars(context) if not n.startswith("_")}
+    public |= {n for n, v in vars(datamake.AssetContext).items() if not n.startswith("_")}
+    public -= {"written_file", "cleanup"}  # called by datamake's workers, not by asset code
+    documented = {name.split("(")[0] for name in rows(section(page("api.md"), "### `AssetContext`"))}
+    assert public - documented == set()
+
+
+def test_the_io_manager_protocol_is_documented_member_by_member():
+    documented = {name.split("(")[0] for name in rows(section(page("api.md"), "### IO managers"))}
+    members = {n for n in vars(datamake.IOManager) if not n.startswith("_")} | set(datamake.IOManager.__annotations__)
+    assert members and members - documented == set()
+
+
+def _signature_text(fn) -> str:
+    """``name(a, b=1, *, c=None)``: the signature as the API page writes it, without annotations."""
+    parts, keyword_only = [], False
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not keyword_only:
+            parts.append("*")
+            keyword_only = True
+        parts.append(p.name if p.default is p.empty else f"{p.name}={p.default!r}")
+    return f"{fn.__name__}({', '.join(parts)})"
+
+
+def test_every_api_function_is_in_all_and_documented_with_its_exact_signature():
+    api = datamake.api
+    functions = {n for n, v in vars(api).items()
+                 if inspect.isfunction(v) and v.__module__ == api.__name__ and not n.startswith("_")}
+    assert api.__all__ == sorted(api.__all__) and set(api.__all__) == functions
+    documented = rows(section(page("api.md"), "## `datamake.api`: running commands from Python"))
+    assert [_signature_text(getattr(api, n)) for n in api.__all__
+            if _signature_text(getattr(api, n)) not in documented] == []
+
+
+# -- datamake.toml --------------------------------------------------------------------------------
+
+def test_every_table_and_key_settings_accepts_is_in_the_configuration_reference():
+    text = page("configuration.md")
+    missing = []
+    for table, keys in settings._SCHEMA.items():
+        documented = rows(section(text, f"## `[{table}]`"))
+        missing += [f"[{table}] {key}" for key in keys if key not in documented]
+    for table in settings._FREEFORM_TABLES:
+        assert f"## `[{table}." in text, table
+    assert missing == []
+
+
+def test_the_complete_example_of_the_configuration_reference_loads_and_sets_every_key(tmp_path):
+    text = page("configuration.md")
+    example = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    path = tmp_path / "datamake.toml"
+    path.write_text(example, encoding="utf-8")
+    config = settings.load_config(str(path))
+    data = settings.read_toml(str(path))
+    for table, keys in settings._SCHEMA.items():
+        uncommented = set(data.get(table, {}))
+        commented = set(re.findall(rf"^# ({'|'.join(keys)}) =", example, re.M))
+        assert set(keys) <= uncommented | commented, (table, set(keys) - uncommented - commented)
+    assert config.jobs == 4 and config.cache_remote == "s3://team-bucket/datamake"
+
+
+# -- errors and the environment -------------------------------------------------------------------
+
+def _all_error_classes():
+    for info in pkgutil.walk_packages(datamake.__path__, "datamake."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    found, todo = [], [datamake.DatamakeError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_error_class_is_documented_with_its_exit_code():
+    table = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\| `(\w+)` \| (\d) \|", page("errors.md"), re.M)}
+    documented = {cls.__name__: table.get(cls.__name__) for cls in _all_error_classes()}
+    assert documented == {cls.__name__: cls.exit_code for cls in _all_error_classes()}
+
+
+_ENV_READ = re.compile(r"""(?:environ\.get\(|environ\[|getenv\()\s*["']([A-Z][A-Z0-9_]*)["']""")
+
+
+def test_every_environment_variable_the_code_reads_is_on_the_environment_page():
+    read = set()
+    for path in (ROOT / "datamake").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        read |= set(_ENV_READ.findall(text)) | set(re.findall(r"\bDATAMAKE_[A-Z0-9_]+", text))
+    assert {"DATAMAKE_FSYNC", "DATAMAKE_CACHE_DIR"} <= read
+    assert read - rows(page("environment.md")) == set()
+
+
+# -- links ----------------------------------------------------------------------------------------
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text: str) -> set:
+    out, fenced = set(), False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#+ ", line):
+            out.add(_slug(line.lstrip("#")))
+    return out
+
+
+def test_every_page_is_linked_from_the_readme_and_every_link_between_pages_lands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [p.name for p in sorted(DOCS.glob("*.md")) if f"(docs/{p.name})" not in readme] == []
+    broken = []
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for target, anchor in re.findall(r"\]\(((?:docs/)?[\w-]*(?:\.md)?)(?:#([\w-]+))?\)", path.read_text("utf-8")):
+            if not target and not anchor:
+                continue
+            linked = (path.parent / target) if target else path
+            if not linked.is_file() or (anchor and anchor not in _anchors(linked.read_text("utf-8"))):
+                broken.append(f"{path.name}: ({target}#{anchor})")
+    assert broken == []
+
+
+def test_the_custom_io_manager_example_of_the_api_page_builds_and_reads_back(tmp_path):
+    example = re.search(r"```python\n(.*?)```", section(page("api.md"), "### IO managers"), re.S).group(1)
+    (tmp_path / "pipeline.py").write_text(example, encoding="utf-8")
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n', encoding="utf-8")
+    project = datamake.api.load(str(tmp_path))
+    assert datamake.api.make(project, history=False)["events"].outcome == "built"
+    assert datamake.api.show(project, "events") == [{"id": 1}, {"id": 2}]
+    artifact = (tmp_path / ".datamake").rglob("*")
+    assert any(p.is_file() and p.read_bytes() == b'{"id": 1}\n{"id": 2}\n' for p in artifact)
