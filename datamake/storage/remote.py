@@ -35,14 +35,13 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 from datamake.core.errors import StoreError
 from datamake.core.hashing import hash_file
 from datamake.core.manifest import Manifest
-from datamake.storage.store import Store, bulk, plain_get, upload_options
+from datamake.storage.fsio import bulk, download_options, plain_get, upload_options
+from datamake.storage.store import Store
 
 _S3_DEFAULTS = {
     # Fail fast when the remote is down, instead of botocore's retries with back-off.
     "config_kwargs": {"connect_timeout": 3, "read_timeout": 30, "retries": {"max_attempts": 1, "mode": "standard"}},
 }
-_DOWNLOAD_CHUNK = 8 << 20
-_DOWNLOAD_CONCURRENCY = 4
 _LIST_ACTIONS_THRESHOLD = 32
 
 
@@ -386,7 +385,7 @@ class RemoteCache:
         calls = [(self.store.artifact_path(m.artifact), os.path.join(staging, f"{uuid.uuid4().hex}.part"))
                  for m in need]
         try:
-            results = bulk(self.store.fs, "get_file", calls, **_download_options(self.store.fs))
+            results = bulk(self.store.fs, "get_file", calls, **download_options(self.store.fs))
             down = [r for r in results if isinstance(r, BaseException) and not isinstance(r, FileNotFoundError)]
             if down:
                 raise RemoteUnavailable(down[0])
@@ -510,14 +509,6 @@ def _holds(info: Optional[Dict[str, Any]], manifest: Manifest) -> bool:
     data = manifest.to_json()
     etag = info["validator"].split(":", 1)[-1].strip('"').lower()
     return info["size"] == len(data) and etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _download_options(fs) -> Dict[str, Any]:
-    """Bounded ranged downloads for s3fs: memory stays flat in artifact size."""
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if "s3" in protocol or "s3a" in protocol:
-        return {"chunksize": _DOWNLOAD_CHUNK, "max_concurrency": _DOWNLOAD_CONCURRENCY}
-    return {}
 
 
 def _describe(exc: BaseException) -> str:

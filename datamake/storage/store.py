@@ -26,67 +26,13 @@ import uuid
 from urllib.parse import quote
 from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.compat import accepts_keyword
 from datamake.core.errors import StoreError
 from datamake.core.hashing import HashingWriter, hash_bytes, hash_file, hash_value
 from datamake.core.keys import node_id, split_node
 from datamake.core.manifest import Manifest
+from datamake.storage.fsio import bulk, content_validator, filesystem, is_local, plain_get, upload_options
 
 _BATCH_LISTING_THRESHOLD = 32
-_BULK_BATCH = 64  # requests in flight at once in bulk operations on object stores
-_UPLOAD_CHUNK = 8 << 20  # multipart part size: bounds memory per upload, whatever the file size
-_UPLOAD_CONCURRENCY = 4
-
-
-def bulk(fs, method: str, calls: Sequence[Tuple[Any, ...]], batch: int = _BULK_BATCH, **kwargs: Any) -> List[Any]:
-    """Run ``fs.<method>(*args, **kwargs)`` for each args tuple concurrently; results or exceptions, in order.
-
-    On async filesystems (s3fs, gcsfs) the calls run as coroutines on the
-    filesystem's own event loop, ``batch`` at a time; elsewhere in a small
-    thread pool. Exceptions are returned in place, not raised.
-    """
-    if not calls:
-        return []
-    if getattr(fs, "async_impl", False) and hasattr(fs, "_" + method):
-        from fsspec.asyn import _run_coros_in_chunks, sync
-
-        per_call = kwargs.pop("_kwargs", None) or [{}] * len(calls)
-        coros = [getattr(fs, "_" + method)(*args, **kwargs, **extra) for args, extra in zip(calls, per_call)]
-        return sync(fs.loop, _run_coros_in_chunks, coros, batch_size=batch, return_exceptions=True)
-    from concurrent.futures import ThreadPoolExecutor
-
-    kwargs.pop("_kwargs", None)
-
-    def one(args):
-        try:
-            return getattr(fs, method)(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - returned to the caller, like the async branch
-            return exc
-
-    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
-        return list(pool.map(one, calls))
-
-
-def upload_options(fs) -> Dict[str, Any]:
-    """Keyword arguments for ``put_file`` that keep an upload's memory bounded (s3fs multipart)."""
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if "s3" in protocol or "s3a" in protocol:
-        return {"chunksize": _UPLOAD_CHUNK, "max_concurrency": _UPLOAD_CONCURRENCY}
-    return {}
-
-
-def plain_get(fs) -> Dict[str, Any]:
-    """``cat_file`` keyword arguments for one bare GET (s3fs otherwise HEADs first, to split large reads)."""
-    return {"max_concurrency": 1} if hasattr(fs, "_call_s3") and accepts_keyword(fs._cat_file, "max_concurrency") else {}
-
-
-def _validator(info: Mapping[str, Any]) -> Optional[str]:
-    """A listing entry's content validator (changes whenever the bytes change), if the backend has one."""
-    for field_name in ("ETag", "etag", "md5Hash", "generation"):
-        value = info.get(field_name)
-        if value:
-            return f"{field_name}:{value}"
-    return None
 
 
 def cache_dir() -> str:
@@ -215,43 +161,6 @@ class ArtifactState:
                 pass
 
 
-def filesystem(url: str, storage_options: Optional[Mapping[str, Any]] = None):
-    """``(fs, path)`` for a URL, with an install hint when its backend is missing."""
-    import fsspec
-
-    try:
-        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-    except ImportError as exc:
-        scheme = url.split("://", 1)[0]
-        extra = {"s3": "s3", "gs": "gcs", "gcs": "gcs"}.get(scheme, scheme)
-        raise StoreError(
-            f"no filesystem for '{scheme}://' URLs ({exc})",
-            hint=f"install it: pip install 'datamake[{extra}]'",
-        ) from None
-    except ValueError as exc:
-        raise StoreError(f"cannot open store URL '{url}': {exc}") from None
-    _quiet_abandoned_requests(fs)
-    return fs, path
-
-
-def _quiet_abandoned_requests(fs) -> None:
-    """On an async filesystem's event loop, drop the "Task exception was never retrieved" traceback
-    of a request whose connection died (a remote that went away mid-run): the call that started it
-    has already failed, and datamake reports that in one line."""
-    loop = getattr(fs, "loop", None) if getattr(fs, "async_impl", False) else None
-    if loop is None or getattr(loop, "_datamake_quiet", False):
-        return
-
-    def handler(loop, context) -> None:
-        exc = context.get("exception")
-        if isinstance(exc, OSError) or type(exc).__module__.startswith("aiohttp"):
-            return
-        loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)
-    loop._datamake_quiet = True
-
-
 class Store:
     """Artifacts, manifests and the action cache under one fsspec URL."""
 
@@ -260,8 +169,7 @@ class Store:
         self.storage_options = dict(storage_options or {})
         self.fs, self.root = filesystem(url, self.storage_options)
         self.root = self.root.rstrip("/")
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        self.is_local = "file" in protocol or "local" in protocol
+        self.is_local = is_local(self.fs)
         self.warnings: List[str] = []
         self._made: set = set()
         self._state: Optional[ArtifactState] = None
@@ -524,7 +432,7 @@ class Store:
         wanted = [p for p in paths if p in listed]
         missing = []
         for path in wanted:
-            validator = _validator(listed[path])
+            validator = content_validator(listed[path])
             entry = cached.get(path)
             if validator and entry and entry[0] == validator:
                 out[path] = entry[1].encode("utf-8", "surrogateescape")
@@ -535,7 +443,7 @@ class Store:
             out.update(fetched)
             changed = False
             for path, raw in fetched.items():
-                validator = _validator(listed[path])
+                validator = content_validator(listed[path])
                 if validator:
                     cached[path] = [validator, raw.decode("utf-8", "surrogateescape")]
                     changed = True
@@ -623,7 +531,7 @@ class Store:
                 raise StoreError(f"cannot read {path} in the store at {self.url}: {str(r).splitlines()[0][:300]}")
             else:
                 size = r.get("size", r.get("ContentLength"))
-                out.append({"size": None if size is None else int(size), "validator": _validator(r)})
+                out.append({"size": None if size is None else int(size), "validator": content_validator(r)})
         return out
 
     def listing(self, prefix: str) -> Dict[str, Dict[str, Any]]:
@@ -635,7 +543,7 @@ class Store:
         finally:
             if not self.is_local:
                 self._forget_listing(f"{self.root}/{prefix}")
-        return {self._strip(p): {"size": info.get("size"), "validator": _validator(info)}
+        return {self._strip(p): {"size": info.get("size"), "validator": content_validator(info)}
                 for p, info in found.items() if info.get("type", "file") == "file"}
 
     def lookup_action(self, provenance: str) -> Optional[Manifest]:
