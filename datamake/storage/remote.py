@@ -435,15 +435,10 @@ class RemoteCache:
             raise RemoteUnavailable(exc) from None
 
     def _list_actions(self) -> set:
-        prefix = f"{self.store.root}/actions"
         try:
-            names = self.store.fs.find(prefix)
-        except FileNotFoundError:
-            names = []
+            names = self.store.objects.find(f"{self.store.root}/actions")
         except Exception as exc:  # noqa: BLE001
             raise RemoteUnavailable(exc) from None
-        finally:
-            self.store._forget_listing(prefix)
         return {os.path.basename(n)[: -len(".json")] for n in names if n.endswith(".json")}
 
     def _parse(self, path: str, raw: bytes, local_store: Store) -> Optional[Manifest]:
