@@ -14,11 +14,8 @@ killed writer leaves only files under ``tmp/``.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import tempfile
-import uuid
 from urllib.parse import quote
 from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -27,21 +24,11 @@ from datamake.core.hashing import HashingWriter, hash_bytes, hash_file
 from datamake.core.keys import node_id, split_node
 from datamake.core.manifest import Manifest
 from datamake.storage.fsio import content_validator, filesystem, is_local, upload_options
+from datamake.storage.localfiles import LocalFiles, clean_tmp, durable
 from datamake.storage.objects import Objects
 from datamake.storage.state import MTIME_BACKDATE_NS, ArtifactState, Stat
 
 _BATCH_LISTING_THRESHOLD = 32
-
-
-# Renames are atomic against a killed process without fsync (the page cache
-# survives it); fsync only adds safety against power loss, at a large cost per
-# file on most disks. DATAMAKE_FSYNC=1 turns it on.
-_FSYNC = os.environ.get("DATAMAKE_FSYNC", "") not in ("", "0")
-
-
-def _durable(f) -> None:
-    if _FSYNC:
-        os.fsync(f.fileno())
 
 
 class CorruptArtifactError(StoreError):
@@ -58,8 +45,8 @@ class Store:
         self.root = self.root.rstrip("/")
         self.is_local = is_local(self.fs)
         self.objects = Objects(self.fs, url, self.is_local)
+        self.files = LocalFiles(self.root)
         self.warnings: List[str] = []
-        self._made: set = set()
         self._state: Optional[ArtifactState] = None
 
     @property
@@ -83,10 +70,6 @@ class Store:
     def action_path(self, provenance: str) -> str:
         return f"{self.root}/actions/{provenance[:2]}/{provenance}.json"
 
-    def _tmp_path(self) -> str:
-        # HOST@PID names the writer, so that clean_tmp knows a dead writer's leftovers at once
-        return f"{self.root}/tmp/{_HOST}@{os.getpid()}.{uuid.uuid4().hex}.part"
-
     # -- writing -------------------------------------------------------------
     def write_artifact(self, dump: Callable[[IO[bytes]], None]) -> Tuple[str, int]:
         """Write bytes through ``dump(file)``; returns ``(content_hash, size)``.
@@ -95,14 +78,14 @@ class Store:
         content hash only once complete.
         """
         if self.is_local:
-            tmp = self._tmp_path()
-            self._makedirs(os.path.dirname(tmp))
+            tmp = self.files.tmp_path()
+            self.files.makedirs(os.path.dirname(tmp))
             try:
-                with self._create(tmp) as raw:
+                with self.files.create(tmp) as raw:
                     writer = HashingWriter(raw)
                     dump(writer)
                     raw.flush()
-                    _durable(raw)
+                    durable(raw)
                     st = os.fstat(raw.fileno())
                 digest, size = writer.hexdigest(), writer.size
                 final = self.artifact_path(digest)
@@ -115,7 +98,7 @@ class Store:
                 os.utime(tmp, ns=(st.st_atime_ns, mtime))
                 # (where the file system keeps coarser times than this, the record will not match: hashed once)
                 recorded = (st.st_size, mtime, st.st_ino)
-                self._replace(tmp, final)
+                self.files.replace(tmp, final)
                 self.state.record(digest, recorded)
                 return digest, size
             finally:
@@ -136,7 +119,7 @@ class Store:
         """Upload an already-hashed local file under its content hash."""
         final = self.artifact_path(content_hash)
         if self.is_local:
-            tmp = self._tmp_path()
+            tmp = self.files.tmp_path()
             self.fs.makedirs(os.path.dirname(tmp), exist_ok=True)
             self.fs.makedirs(os.path.dirname(final), exist_ok=True)
             self.fs.put_file(local_path, tmp)
@@ -178,48 +161,9 @@ class Store:
 
     def _atomic_write(self, path: str, data: bytes) -> None:
         if self.is_local:
-            tmp = self._tmp_path()
-            self._makedirs(os.path.dirname(tmp))
-            try:
-                with self._create(tmp) as f:
-                    f.write(data)
-                    f.flush()
-                    _durable(f)
-                self._replace(tmp, path)
-            except BaseException:  # a full disk, say: leave no half-written file behind
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            self.files.write(path, data)
         else:  # a single PUT is atomic on object stores
             self.fs.pipe_file(path, data)
-
-    def _create(self, path: str):
-        """Open a new file for writing, recreating its folder if something removed it."""
-        try:
-            return open(path, "wb")
-        except FileNotFoundError:
-            self._made.discard(os.path.dirname(path))
-            self._makedirs(os.path.dirname(path))
-            return open(path, "wb")
-
-    def _replace(self, src: str, dst: str) -> None:
-        """``os.replace`` into a folder made once per process, made again if it was removed since
-        (a long-lived worker, such as a Dask worker, outlives a wiped store)."""
-        self._makedirs(os.path.dirname(dst))
-        try:
-            os.replace(src, dst)
-        except FileNotFoundError:
-            if not os.path.exists(src):
-                raise
-            self._made.discard(os.path.dirname(dst))
-            self._makedirs(os.path.dirname(dst))
-            os.replace(src, dst)
-
-    def _makedirs(self, folder: str) -> None:
-        """``os.makedirs`` once per folder per process (it costs a few syscalls each time)."""
-        if folder not in self._made:
-            os.makedirs(folder, exist_ok=True)
-            self._made.add(folder)
 
     def write_small(self, path: str, data: bytes) -> None:
         """Atomically replace a small file under the root (bookkeeping, not artifacts)."""
@@ -231,22 +175,13 @@ class Store:
         action = self.action_path(manifest.provenance)
         current = self.manifest_path(node_id(manifest.key, manifest.partition))
         self._atomic_write(action, data)
-        if self.is_local and self._link_into_place(action, current):
+        if self.is_local and self.files.link(action, current):
             return
         self._atomic_write(current, data)
 
-    def _link_into_place(self, source: str, target: str) -> bool:
-        """Make ``target`` a hard link to ``source``, atomically (link to a temporary name, then
-        rename). Creating a file costs far more than linking one on most local file systems, and
-        the two records hold the same bytes; neither is ever modified in place, only replaced.
-        False where links are not supported (the caller then writes a copy)."""
-        tmp = self._tmp_path()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            return False
-        self._replace(tmp, target)
-        return True
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove leftovers of killed writers; returns how many were removed (see :func:`clean_tmp`)."""
+        return clean_tmp(self.fs, f"{self.root}/tmp", older_than)
 
     def remove_manifest(self, key: str) -> None:
         try:
@@ -396,55 +331,3 @@ class Store:
                 raise self._corrupt(manifest, writer.hexdigest())
             local.seek(0)
             return iomanagers.get(manifest.io_manager).load(local)
-
-    def clean_tmp(self, older_than: float = 3600.0) -> int:
-        """Remove leftovers of killed writers; returns how many were removed.
-
-        A file goes when its writer (``HOST@PID`` in its name) is a process of
-        this host that no longer exists, or when it is older than ``older_than``
-        seconds. Files of live writers, such as a concurrent run, stay.
-        """
-        import time
-
-        removed = 0
-        try:
-            entries = self.fs.ls(f"{self.root}/tmp", detail=True)
-        except FileNotFoundError:
-            return 0
-        now = time.time()
-        for entry in entries:
-            mtime = entry.get("mtime") or entry.get("LastModified")
-            stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
-            if stamp is None or now - float(stamp) > older_than or _writer_gone(entry["name"]):
-                try:
-                    self.fs.rm_file(entry["name"])
-                    removed += 1
-                except OSError:  # gone already, or a store this process cannot write: left as it is
-                    pass
-        return removed
-
-
-_HOST = socket.gethostname()
-
-
-def _writer_gone(path: str) -> bool:
-    """True when a tmp file's writer (``HOST@PID.uuid.part``) is certainly dead: a vanished pid of this host."""
-    writer = os.path.basename(path).rsplit(".", 2)[0]
-    host, _, pid = writer.rpartition("@")
-    if host != _HOST or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return _is_zombie(int(pid))  # a killed worker whose parent died first may linger unreaped
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
