@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -363,7 +364,7 @@ class TestLocalFolderStore(StoreContract):
         put(store, b"makes the tmp folder")
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
-        host = os.uname().nodename
+        host = socket.gethostname()
         leftovers = {
             "dead": f"{store.root}/tmp/{host}@{dead.pid}.{uuid.uuid4().hex}.part",
             "live": f"{store.root}/tmp/{host}@{os.getpid()}.{uuid.uuid4().hex}.part",
@@ -377,19 +378,23 @@ class TestLocalFolderStore(StoreContract):
         assert store.clean_tmp(older_than=-1) == 2
 
     def test_gc_waits_for_the_store_lock(self, store):
+        import threading
+
         from datamake.storage.lock import store_lock
 
-        store.commit(put(store, b"v"))
-        waited = []
+        old = put(store, b"old")
+        store.commit(old)
+        store.commit(put(store, b"new"))
+        waiting = threading.Event()
+        reports = []
         with store_lock(store, "datamake make"):
-            import threading
-
-            t = threading.Thread(target=lambda: gc.collect(store, {}, on_wait=waited.append))
+            t = threading.Thread(target=lambda: reports.append(
+                gc.collect(store, {}, retention=0.0, now=time.time() + 60, on_wait=lambda holder: waiting.set())))
             t.start()
-            t.join(timeout=1.0)
-            assert t.is_alive()  # blocked while make holds the lock
-        t.join(timeout=30)
-        assert not t.is_alive() and waited
+            assert waiting.wait(timeout=60)  # gc saw the running make and waits for it
+            assert reports == [] and artifact_names(store) >= {old.artifact}
+        t.join(timeout=60)
+        assert [os.path.basename(p) for p in reports[0].artifacts] == [old.artifact]
 
 
 class TestMemoryStore(StoreContract):
