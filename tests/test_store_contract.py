@@ -180,7 +180,7 @@ class StoreContract:
         assert store.read_manifests(["k"]) == {"k": None}
         assert store.lookup_action(m.provenance) == m  # the action cache still knows the value
 
-    @pytest.mark.parametrize("raw", [b"{not json", b"", b'{"key": "k"}', b"\xff\xfe"])
+    @pytest.mark.parametrize("raw", [b"{not json", b"", b'{"key": "k"}', b"\xff\xfe", b'"a string"', b"null"])
     def test_an_unreadable_manifest_is_absent_with_a_warning(self, store, raw):
         good = put(store, b"v1", key="good")
         store.commit(good)
