@@ -70,15 +70,9 @@ def live_leases(store: Store, now: Optional[float] = None) -> List[Dict[str, Any
     if store.is_local:
         return []
     now = time.time() if now is None else now
-    prefix = f"{store.root}/leases"
-    try:
-        paths = store.fs.find(prefix)
-    except FileNotFoundError:
-        paths = []
-    finally:
-        store._forget_listing(prefix)
+    paths = store.objects.find(f"{store.root}/leases")
     live = []
-    for path, raw in store._cat_many(list(paths)).items():
+    for path, raw in store.objects.cat_many(list(paths)).items():
         try:
             lease = json.loads(raw)
         except ValueError:
@@ -178,7 +172,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     current = [m for m in manifests.values() if m is not None]
     keep_provenances = {m.provenance for m in current}
     keep_artifacts = {m.artifact for m in current}
-    actions = _listing(store, f"{store.root}/actions")
+    actions = store.objects.find(f"{store.root}/actions")
     # Entries that age alone does not condemn need reading, to learn their artifact.
     unreferenced = {p: info for p, info in actions.items() if _stem(p) not in keep_provenances}
     to_read = [p for p, info in unreferenced.items() if pins or _mtime(info) >= cutoff]
@@ -193,7 +187,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
             continue
         doomed_actions.append(path)
     report.kept_actions = len(actions) - len(doomed_actions)
-    artifacts = _listing(store, f"{store.root}/artifacts")
+    artifacts = store.objects.find(f"{store.root}/artifacts")
     doomed_artifacts = []
     for path, info in artifacts.items():
         if os.path.basename(path) in keep_artifacts or _mtime(info) >= cutoff:
@@ -211,23 +205,13 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
         report.tmp_removed = store.clean_tmp(older_than=min(retention, 3600.0))
 
 
-def _listing(store: Store, prefix: str) -> Dict[str, Dict[str, Any]]:
-    try:
-        found = store.fs.find(prefix, detail=True)
-    except FileNotFoundError:
-        found = {}
-    finally:
-        store._forget_listing(prefix)
-    return {store._strip(p): info for p, info in found.items() if info.get("type", "file") == "file"}
-
-
 def _read_all(store: Store, prefix: str) -> Dict[str, Optional[Manifest]]:
-    return _parse_all(store, list(_listing(store, prefix)))
+    return _parse_all(store, list(store.objects.find(prefix)))
 
 
 def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:
     out: Dict[str, Optional[Manifest]] = {}
-    for path, raw in store._cat_many(paths).items():
+    for path, raw in store.objects.cat_many(paths).items():
         try:
             out[path] = Manifest.from_json(raw)
         except ValueError:

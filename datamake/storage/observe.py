@@ -82,7 +82,7 @@ def observe(source: SourceDef, cache: ObservationCache) -> str:
             return hash_value("observed", str(source.observe()))
         except Exception as exc:  # noqa: BLE001 - user code
             raise SourceError(f"observing source '{source.key}' failed: {type(exc).__name__}: {exc}") from None
-    from datamake.storage.store import filesystem
+    from datamake.storage.fsio import filesystem
 
     fs, path = filesystem(source.url, source.storage_options)
     try:
@@ -162,7 +162,7 @@ def load_source(source: SourceDef) -> Any:
         return load(source.url)
     if load == "path" or source.url is None:
         return source.url
-    from datamake.storage.store import filesystem
+    from datamake.storage.fsio import filesystem
 
     fs, path = filesystem(source.url, source.storage_options)
     if load == "csv":

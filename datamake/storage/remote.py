@@ -25,29 +25,20 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import os
-import shutil
-import tempfile
 import threading
-import uuid
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from datamake.core.errors import StoreError
-from datamake.core.hashing import hash_file
 from datamake.core.manifest import Manifest
-from datamake.storage.store import Store, bulk, plain_get, upload_options
+from datamake.storage.fsio import bulk, plain_get
+from datamake.storage.store import Store
+from datamake.storage.transfer import RemoteUnavailable, SyncReport, Transfer
 
 _S3_DEFAULTS = {
     # Fail fast when the remote is down, instead of botocore's retries with back-off.
     "config_kwargs": {"connect_timeout": 3, "read_timeout": 30, "retries": {"max_attempts": 1, "mode": "standard"}},
 }
-_DOWNLOAD_CHUNK = 8 << 20
-_DOWNLOAD_CONCURRENCY = 4
 _LIST_ACTIONS_THRESHOLD = 32
-
-
-class RemoteUnavailable(Exception):
-    """The remote could not be reached or answered with an error other than 'not found'."""
 
 
 def remote_options(url: str, options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -59,22 +50,6 @@ def remote_options(url: str, options: Optional[Mapping[str, Any]]) -> Dict[str, 
         config.update(merged.get("config_kwargs") or {})
         merged["config_kwargs"] = config
     return merged
-
-
-@dataclass
-class SyncReport:
-    """What ``push`` or ``pull`` did, per asset and in total."""
-
-    remote: str
-    assets: List[Dict[str, Any]] = field(default_factory=list)
-    artifacts: int = 0
-    bytes: int = 0
-    actions: int = 0
-    manifests: int = 0
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"remote": self.remote, "assets": self.assets, "artifacts": self.artifacts, "bytes": self.bytes,
-                "actions": self.actions, "manifests": self.manifests}
 
 
 class RemoteCache:
@@ -91,7 +66,7 @@ class RemoteCache:
         self._uploader: Optional[cf.ThreadPoolExecutor] = None
         self._lease = None
         self._lock = threading.Lock()
-        self._corrupt_hashes: set = set()
+        self._transfer: Optional[Transfer] = None
 
     @property
     def store(self) -> Store:
@@ -99,6 +74,13 @@ class RemoteCache:
         if self._store is None:
             self._store = Store(self.url, self.storage_options)
         return self._store
+
+    @property
+    def transfer(self) -> Transfer:
+        """Artifact transfers to and from the remote (its corrupt objects are remembered for the run)."""
+        if self._transfer is None:
+            self._transfer = Transfer(self.store)
+        return self._transfer
 
     @classmethod
     def from_config(cls, config) -> Optional["RemoteCache"]:
@@ -147,7 +129,7 @@ class RemoteCache:
                 predicted.append(remote)
                 status[key] = remote.data_version
         try:
-            fetched = self._download(predicted, local_store)
+            fetched = self.transfer.download(predicted, local_store)
             for m in predicted:
                 if m.artifact in fetched:
                     self._index[m.provenance] = m
@@ -175,7 +157,7 @@ class RemoteCache:
             manifest = self._parse(path, raw, local_store)
             if manifest is None:
                 return None
-            return manifest if manifest.artifact in self._download([manifest], local_store) else None
+            return manifest if manifest.artifact in self.transfer.download([manifest], local_store) else None
         except RemoteUnavailable as exc:
             return self._down(exc, local_store)
 
@@ -243,11 +225,11 @@ class RemoteCache:
             raise self._error(exc) from None
         self._forward_warnings(local_store)
         local = local_store.read_manifests(keys)
-        present = self._present(local_store, [m for m in remote.values() if m is not None])
+        present = self.transfer.present(local_store, [m for m in remote.values() if m is not None])
         current = {k for k, m in remote.items() if m is not None and _same(m, local.get(k)) and m.artifact in present}
         wanted = [m for k, m in remote.items() if m is not None and k not in current]
         try:
-            fetched = self._download(wanted, local_store, report)
+            fetched = self.transfer.download(wanted, local_store, report)
         except RemoteUnavailable as exc:
             raise self._error(exc) from None
         for key in keys:
@@ -261,7 +243,7 @@ class RemoteCache:
                 report.manifests += 1
                 outcome = "pulled"
             else:
-                outcome = "corrupt" if m.artifact in self._corrupt_hashes else "missing"
+                outcome = "corrupt" if m.artifact in self.transfer.corrupt_hashes else "missing"
             report.assets.append({"key": key, "outcome": outcome,
                                   "data_version": m.data_version if m is not None else None})
         return report
@@ -289,7 +271,7 @@ class RemoteCache:
         for m in manifests:
             if remote_sizes.get(m.artifact) != m.size:
                 uploads.setdefault(m.artifact, m)
-        sent = self._upload_artifacts(list(uploads.values()), local_store, report)
+        sent = self.transfer.upload(list(uploads.values()), local_store, report)
         documents: Dict[str, bytes] = {}
         outcomes = {}
         for m, action_path, has_action, same in zip(manifests, action_paths, have_actions, unchanged):
@@ -316,117 +298,6 @@ class RemoteCache:
         for m in manifests:
             report.assets.append({"key": _node(m), "outcome": outcomes[_node(m)], "data_version": m.data_version})
 
-    def _upload_artifacts(self, manifests: List[Manifest], local_store: Store, report: SyncReport) -> set:
-        """Upload local artifacts after checking their hash; returns the hashes now in the remote."""
-        if not manifests:
-            return set()
-        staging = tempfile.mkdtemp(prefix="datamake-push-")
-        try:
-            calls, sizes = [], {}
-            for m in manifests:
-                local_path = self._local_copy(m, local_store, staging)
-                if local_path is None:
-                    local_store.warnings.append(
-                        f"not pushing '{m.key}': its local artifact {m.artifact[:12]} is missing or corrupt "
-                        f"(run `datamake make {m.key}` to rebuild it)")
-                    continue
-                calls.append((local_path, self.store.artifact_path(m.artifact)))
-                sizes[m.artifact] = m.size
-            results = bulk(self.store.fs, "put_file", calls, **upload_options(self.store.fs))
-            sent = set()
-            for (local_path, remote_path), result in zip(calls, results):
-                if isinstance(result, BaseException):
-                    raise RemoteUnavailable(result)
-                digest = os.path.basename(remote_path)
-                sent.add(digest)
-                report.artifacts += 1
-                report.bytes += sizes[digest]
-            return sent
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    @staticmethod
-    def _local_copy(m: Manifest, local_store: Store, staging: str) -> Optional[str]:
-        """A local file holding ``m``'s verified artifact (the store's own file when the store is local)."""
-        if local_store.is_local:
-            path = local_store.artifact_path(m.artifact)
-            try:
-                with open(path, "rb") as f:
-                    return path if hash_file(f) == m.artifact else None
-            except OSError:
-                return None
-        path = os.path.join(staging, m.artifact)
-        try:
-            local_store.fs.get_file(local_store.artifact_path(m.artifact), path)
-            with open(path, "rb") as f:
-                return path if hash_file(f) == m.artifact else None
-        except (FileNotFoundError, OSError):
-            return None
-
-    def _download(self, manifests: Iterable[Manifest], local_store: Store,
-                  report: Optional[SyncReport] = None) -> set:
-        """Bring the artifacts of ``manifests`` into ``local_store``, verified; returns the hashes now there.
-
-        Downloads run concurrently and stream to disk; each file is hashed
-        before it is moved into place. A corrupt remote artifact is deleted
-        (the next push uploads a good one) and left out, with a warning.
-        """
-        todo = {m.artifact: m for m in manifests}
-        if not todo:
-            return set()
-        ok = self._present(local_store, todo.values())
-        need = [m for h, m in todo.items() if h not in ok]
-        if not need:
-            return ok
-        if local_store.is_local:
-            staging = f"{local_store.root}/tmp"
-            os.makedirs(staging, exist_ok=True)
-        else:
-            staging = tempfile.mkdtemp(prefix="datamake-pull-")
-        calls = [(self.store.artifact_path(m.artifact), os.path.join(staging, f"{uuid.uuid4().hex}.part"))
-                 for m in need]
-        try:
-            results = bulk(self.store.fs, "get_file", calls, **_download_options(self.store.fs))
-            down = [r for r in results if isinstance(r, BaseException) and not isinstance(r, FileNotFoundError)]
-            if down:
-                raise RemoteUnavailable(down[0])
-            for m, (remote_path, part), result in zip(need, calls, results):
-                if isinstance(result, FileNotFoundError) or not os.path.exists(part):
-                    continue
-                with open(part, "rb") as f:
-                    actual = hash_file(f)
-                if actual != m.artifact:
-                    self._corrupt_hashes.add(m.artifact)
-                    self._corrupt(remote_path, f"artifact of '{m.key}'", local_store)
-                    continue
-                self._install(part, m.artifact, local_store)
-                ok.add(m.artifact)
-                if report is not None:
-                    report.artifacts += 1
-                    report.bytes += m.size
-        finally:
-            for _remote, part in calls:
-                if os.path.exists(part):
-                    os.unlink(part)
-            if not local_store.is_local:
-                shutil.rmtree(staging, ignore_errors=True)
-        return ok
-
-    @staticmethod
-    def _present(local_store: Store, manifests: Iterable[Manifest]) -> set:
-        manifests = list(manifests)
-        sizes = local_store.artifact_sizes(m.artifact for m in manifests)
-        return {m.artifact for m in manifests if sizes.get(m.artifact) == m.size}
-
-    @staticmethod
-    def _install(part: str, digest: str, local_store: Store) -> None:
-        if local_store.is_local:
-            final = local_store.artifact_path(digest)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(part, final)
-        else:
-            local_store.put_artifact_file(part, digest)
-
     def _cat(self, path: str) -> Optional[bytes]:
         try:
             return self.store.fs.cat_file(path, **plain_get(self.store.fs))
@@ -436,32 +307,18 @@ class RemoteCache:
             raise RemoteUnavailable(exc) from None
 
     def _list_actions(self) -> set:
-        prefix = f"{self.store.root}/actions"
         try:
-            names = self.store.fs.find(prefix)
-        except FileNotFoundError:
-            names = []
+            names = self.store.objects.find(f"{self.store.root}/actions")
         except Exception as exc:  # noqa: BLE001
             raise RemoteUnavailable(exc) from None
-        finally:
-            self.store._forget_listing(prefix)
         return {os.path.basename(n)[: -len(".json")] for n in names if n.endswith(".json")}
 
     def _parse(self, path: str, raw: bytes, local_store: Store) -> Optional[Manifest]:
         try:
             return Manifest.from_json(raw)
         except ValueError:
-            self._corrupt(path, "action-cache entry", local_store)
+            self.transfer.discard_corrupt(path, "action-cache entry", local_store)
             return None
-
-    def _corrupt(self, path: str, what: str, local_store: Store) -> None:
-        local_store.warnings.append(
-            f"the remote cache's {what} at {path} is corrupt: ignored and deleted; "
-            "it will be rebuilt here, and `datamake push` repairs the remote")
-        try:
-            self.store.fs.rm_file(path)
-        except Exception:  # noqa: BLE001 - a read-only remote keeps it; it stays ignored
-            pass
 
     def _forward_warnings(self, local_store: Store) -> None:
         """The remote store's own warnings (an unreadable manifest) go where the CLI prints them."""
@@ -510,14 +367,6 @@ def _holds(info: Optional[Dict[str, Any]], manifest: Manifest) -> bool:
     data = manifest.to_json()
     etag = info["validator"].split(":", 1)[-1].strip('"').lower()
     return info["size"] == len(data) and etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _download_options(fs) -> Dict[str, Any]:
-    """Bounded ranged downloads for s3fs: memory stays flat in artifact size."""
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if "s3" in protocol or "s3a" in protocol:
-        return {"chunksize": _DOWNLOAD_CHUNK, "max_concurrency": _DOWNLOAD_CONCURRENCY}
-    return {}
 
 
 def _describe(exc: BaseException) -> str:

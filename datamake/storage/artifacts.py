@@ -1,0 +1,254 @@
+"""Content-addressed artifacts on fsspec: written under their xxh3-128 hash once complete, checked
+against it whenever they are read.
+
+Layout under the root URL::
+
+    artifacts/ab/abcdef…     immutable bytes, named by their content hash
+    tmp/                     writes in progress; never read as state
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from datamake.core.errors import StoreError
+from datamake.core.hashing import HashingWriter, hash_bytes, hash_file
+from datamake.core.manifest import Manifest
+from datamake.storage.fsio import content_validator, filesystem, is_local, upload_options
+from datamake.storage.localfiles import LocalFiles, clean_tmp, durable
+from datamake.storage.objects import Objects
+from datamake.storage.state import MTIME_BACKDATE_NS, ArtifactState, Stat
+
+BATCH_LISTING_THRESHOLD = 32  # from this many objects on, one paged listing beats a request each
+
+
+class CorruptArtifactError(StoreError):
+    """An artifact's bytes do not match its content hash."""
+
+
+class ArtifactStore:
+    """The artifacts under one fsspec URL; :class:`~datamake.storage.store.Store` adds manifests to it."""
+
+    def __init__(self, url: str, storage_options: Optional[Mapping[str, Any]] = None):
+        self.url = url
+        self.storage_options = dict(storage_options or {})
+        self.fs, self.root = filesystem(url, self.storage_options)
+        self.root = self.root.rstrip("/")
+        self.is_local = is_local(self.fs)
+        self.objects = Objects(self.fs, url, self.is_local)
+        self.files = LocalFiles(self.root)
+        self._state: Optional[ArtifactState] = None
+
+    @property
+    def state(self) -> Optional[ArtifactState]:
+        """The local record of verified artifacts (local stores only)."""
+        if self._state is None and self.is_local:
+            self._state = ArtifactState(f"{self.root}/state.sqlite")
+        return self._state
+
+    def artifact_path(self, content_hash: str) -> str:
+        return f"{self.root}/artifacts/{content_hash[:2]}/{content_hash}"
+
+    def write_artifact(self, dump: Callable[[IO[bytes]], None]) -> Tuple[str, int]:
+        """Write bytes through ``dump(file)``; returns ``(content_hash, size)``.
+
+        The bytes are hashed as they are written; they appear under their
+        content hash only once complete.
+        """
+        if self.is_local:
+            tmp = self.files.tmp_path()
+            self.files.makedirs(os.path.dirname(tmp))
+            try:
+                with self.files.create(tmp) as raw:
+                    writer = HashingWriter(raw)
+                    dump(writer)
+                    raw.flush()
+                    durable(raw)
+                    st = os.fstat(raw.fileno())
+                digest, size = writer.hexdigest(), writer.size
+                final = self.artifact_path(digest)
+                if self.artifact_intact(digest, size):
+                    os.unlink(tmp)
+                    return digest, size
+                # Nobody else knows ``tmp``: its bytes are the ones just hashed. Backdating its mtime
+                # makes any later change to the artifact show in its stat, and a rename keeps both.
+                mtime = st.st_mtime_ns - MTIME_BACKDATE_NS
+                os.utime(tmp, ns=(st.st_atime_ns, mtime))
+                # (where the file system keeps coarser times than this, the record will not match: hashed once)
+                recorded = (st.st_size, mtime, st.st_ino)
+                self.files.replace(tmp, final)
+                self.state.record(digest, recorded)
+                return digest, size
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        # Object storage: stage in a local temporary file, then upload under the hash.
+        with tempfile.NamedTemporaryFile(prefix="datamake-", suffix=".part") as staged:
+            writer = HashingWriter(staged)
+            dump(writer)
+            staged.flush()
+            digest, size = writer.hexdigest(), writer.size
+            final = self.artifact_path(digest)
+            if not self._intact_size(final, size):
+                self.fs.put_file(staged.name, final, **upload_options(self.fs))
+            return digest, size
+
+    def put_artifact_file(self, local_path: str, content_hash: str) -> None:
+        """Upload an already-hashed local file under its content hash."""
+        final = self.artifact_path(content_hash)
+        if self.is_local:
+            tmp = self.files.tmp_path()
+            self.fs.makedirs(os.path.dirname(tmp), exist_ok=True)
+            self.fs.makedirs(os.path.dirname(final), exist_ok=True)
+            self.fs.put_file(local_path, tmp)
+            os.replace(tmp, final)
+            self.state.record(content_hash, None)  # not verified here: hashed at its next check
+        else:
+            self.fs.put_file(local_path, final, **upload_options(self.fs))
+
+    def _intact_size(self, path: str, size: int) -> bool:
+        try:
+            if not self.is_local:
+                return self.sizes([path])[0] == size
+            return self.fs.size(path) == size
+        except StoreError:
+            return False
+        except (FileNotFoundError, OSError):
+            return False
+
+    def artifact_intact(self, content_hash: str, size: int) -> bool:
+        """True when the artifact is there with ``size`` bytes, and (local stores) its bytes still hash
+        to its name: checked by one stat when it matches the state record, else by hashing it."""
+        if not self.is_local:
+            return self._intact_size(self.artifact_path(content_hash), size)
+        return self.state.verified_size(content_hash, self.artifact_path(content_hash)) == size
+
+    def written_stat(self, content_hash: str) -> Optional[Stat]:
+        """The stat recorded for an artifact this process has just written or verified (local stores),
+        handed over to the coordinator, which keeps it (a worker may be another process: it keeps nothing)."""
+        return self.state.take(content_hash) if self.is_local else None
+
+    def note_verified(self, content_hash: str, stat: Sequence[int]) -> None:
+        """Record a worker's stat of the artifact it wrote (a worker may be another process)."""
+        if self.is_local and stat is not None and len(stat) == 3:
+            self.state.record(content_hash, tuple(map(int, stat)))
+
+    def save_state(self) -> None:
+        if self._state is not None:
+            self._state.save()
+
+    def artifact_sizes(self, hashes: Iterable[str]) -> Dict[str, Optional[int]]:
+        """The stored size of each artifact (None where it is missing), in as few calls as possible."""
+        hashes = list(dict.fromkeys(hashes))
+        if self.is_local:  # one stat per artifact; hashed only where the stat moved since it was verified
+            sizes = {h: self.state.verified_size(h, self.artifact_path(h)) for h in hashes}
+            self.save_state()
+            return sizes
+        if len(hashes) >= BATCH_LISTING_THRESHOLD:  # one paged listing beats a HEAD per artifact
+            sizes = {os.path.basename(p): info["size"] for p, info in self.listing("artifacts").items()}
+            return {h: sizes.get(h) for h in hashes}
+        return dict(zip(hashes, self.sizes([self.artifact_path(h) for h in hashes])))  # a few HEADs, concurrently
+
+    def sizes(self, paths: List[str]) -> List[Optional[int]]:
+        """The size of each object (None where it does not exist): one request each, run concurrently."""
+        return self.objects.sizes(paths)
+
+    def stats(self, paths: List[str]) -> List[Optional[Dict[str, Any]]]:
+        """``{"size", "validator"}`` of each object (None where it does not exist), concurrently."""
+        return self.objects.stats(paths)
+
+    def listing(self, prefix: str) -> Dict[str, Dict[str, Any]]:
+        """Every object under ``prefix`` (a folder of the store) with ``size`` and ``validator``, listed in pages."""
+        return {p: {"size": info.get("size"), "validator": content_validator(info)}
+                for p, info in self.objects.find(f"{self.root}/{prefix}").items()}
+
+    def open_artifact(self, content_hash: str) -> IO[bytes]:
+        try:
+            return self.fs.open(self.artifact_path(content_hash), "rb")
+        except FileNotFoundError:
+            raise CorruptArtifactError(f"artifact {content_hash} is missing from {self.url}") from None
+
+    def discard_artifact(self, content_hash: str) -> None:
+        """Delete an artifact whose bytes failed their hash check, so every later look sees it missing
+        (``artifact_missing``) and rebuilds it instead of trusting it again."""
+        try:
+            self.fs.rm_file(self.artifact_path(content_hash))
+        except (FileNotFoundError, OSError):
+            pass
+        if self.is_local:
+            self.state.record(content_hash, None)
+
+    def _corrupt(self, manifest: Manifest, actual: str) -> CorruptArtifactError:
+        self.discard_artifact(manifest.artifact)
+        return CorruptArtifactError(
+            f"artifact of '{manifest.key}' is corrupt (hash {actual[:12]}, expected {manifest.artifact[:12]})",
+            hint="run `datamake make` to rebuild it",
+        )
+
+    def read_artifact(self, manifest: Manifest) -> bytes:
+        """An artifact's bytes, checked against its hash (for small artifacts: they are held in memory)."""
+        with self.open_artifact(manifest.artifact) as f:
+            data = f.read()
+        actual = hash_bytes(data)
+        if actual != manifest.artifact:
+            raise self._corrupt(manifest, actual)
+        return data
+
+    def copy_artifact(self, manifest: Manifest, folder: str) -> str:
+        """Copy an artifact into ``folder`` (hashing it on the way) and return the copy's path.
+
+        ``file`` inputs are handed out this way: a consumer that writes to its
+        path changes its own copy, never the stored artifact nor what other
+        consumers receive. The copy is read-only, as a hint.
+        """
+        target = os.path.join(folder, manifest.artifact)
+        with self.open_artifact(manifest.artifact) as src, open(target, "wb") as out:
+            writer = HashingWriter(out)
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                writer.write(chunk)
+        if writer.hexdigest() != manifest.artifact:
+            os.unlink(target)
+            raise self._corrupt(manifest, writer.hexdigest())
+        os.chmod(target, 0o444)
+        return target
+
+    def verify_artifact(self, content_hash: str) -> bool:
+        """Re-hash a stored artifact; True when its bytes match its name."""
+        try:
+            with self.open_artifact(content_hash) as f:
+                return hash_file(f) == content_hash
+        except CorruptArtifactError:
+            return False
+
+    def load(self, manifest: Manifest, verify: bool = True) -> Any:
+        """Load an artifact's value with its IO manager, checking its hash first."""
+        from datamake.storage import iomanagers
+
+        if not self.is_local:
+            return self._load_remote(manifest, verify)
+        with self.open_artifact(manifest.artifact) as f:
+            if verify:  # a stat proves nothing about bit rot: what a consumer reads is always hashed
+                actual = hash_file(f)
+                if actual != manifest.artifact:
+                    raise self._corrupt(manifest, actual)
+                f.seek(0)
+            return iomanagers.get(manifest.io_manager).load(f)
+
+    def _load_remote(self, manifest: Manifest, verify: bool) -> Any:
+        """Download once into a local temporary file (hashing as it streams), then load from there."""
+        from datamake.storage import iomanagers
+
+        with tempfile.TemporaryFile(prefix="datamake-") as local:
+            writer = HashingWriter(local)
+            with self.open_artifact(manifest.artifact) as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    writer.write(chunk)
+            if verify and writer.hexdigest() != manifest.artifact:
+                raise self._corrupt(manifest, writer.hexdigest())
+            local.seek(0)
+            return iomanagers.get(manifest.io_manager).load(local)
+
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove leftovers of killed writers; returns how many were removed (see :func:`clean_tmp`)."""
+        return clean_tmp(self.fs, f"{self.root}/tmp", older_than)

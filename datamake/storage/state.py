@@ -1,0 +1,140 @@
+"""The local store's record of verified artifacts (``state.sqlite``): hash -> the stat it had when hashed."""
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import threading
+import time
+from typing import Dict, Optional, Tuple
+
+from datamake.core.hashing import hash_file
+
+# After writing an artifact, its mtime is set this far back (from the file system's own clock),
+# so that any later write to it, however soon, gives it another mtime.
+MTIME_BACKDATE_NS = 2_000_000_000
+# A file seen less than this long after its last change may still change within the same mtime
+# tick: its stat proves nothing, so it is hashed again next time rather than recorded.
+_RACY_NS = 2_000_000_000
+Stat = Tuple[int, int, int]  # (size, mtime_ns, inode)
+
+
+def stat_of(st: os.stat_result) -> Stat:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class ArtifactState:
+    """How each local artifact looked when its content was last verified: hash -> (size, mtime_ns, inode).
+
+    Like git's index or DVC's state database, this is a machine-local record (a
+    SQLite file in the store folder, never part of a manifest): when an
+    artifact's stat still equals its record, its bytes are what they were when
+    they were hashed; when the stat moved, the artifact is hashed again. So a
+    no-op costs one stat per artifact, and a same-size corruption is still seen.
+    A record that cannot be read or written only costs hashing, never trust.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+        self._known: Optional[Dict[str, Stat]] = None
+        self._pending: Dict[str, Optional[Stat]] = {}
+        self._pid = os.getpid()
+
+    def _connect(self):
+        import sqlite3
+
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")  # a cache: a lost or damaged record costs hashing, never trust
+            db.execute("CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                       " ino INTEGER) WITHOUT ROWID")
+        except BaseException:  # a full disk, a read-only store: no file left open
+            db.close()
+            raise
+        return db
+
+    def _load(self) -> Dict[str, Stat]:
+        if self._known is None or self._pid != os.getpid():
+            known: Dict[str, Stat] = {}
+            if os.path.exists(self.path):
+                try:
+                    db = self._connect()
+                    try:
+                        known = {h: (size, mtime, ino) for h, size, mtime, ino in
+                                 db.execute("SELECT hash, size, mtime_ns, ino FROM artifacts")}
+                    finally:
+                        db.close()
+                except Exception:  # noqa: BLE001 - an unreadable record means: hash again
+                    known = {}
+            self._known, self._pid = known, os.getpid()
+        return self._known
+
+    def matches(self, content_hash: str, stat: Stat) -> bool:
+        with self._lock:
+            known = self._pending.get(content_hash) if content_hash in self._pending else \
+                self._load().get(content_hash)
+        return known is not None and tuple(known) == stat
+
+    def verified_size(self, content_hash: str, path: str) -> Optional[int]:
+        """The size of the local artifact at ``path`` if its bytes match ``content_hash``; None when it
+        is missing or corrupt. One stat when it matches its record, else the file is hashed again."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        stat = stat_of(st)
+        if self.matches(content_hash, stat):
+            return st.st_size
+        try:
+            with open(path, "rb") as f:
+                ok = hash_file(f) == content_hash
+        except OSError:
+            return None
+        if not ok:
+            self.record(content_hash, None)
+            return None
+        try:  # record it only if it has not changed meanwhile, and not within the last mtime tick
+            after = os.stat(path)
+        except OSError:
+            return None
+        if stat_of(after) == stat and time.time_ns() - st.st_mtime_ns > _RACY_NS:
+            self.record(content_hash, stat)
+        return st.st_size
+
+    def record(self, content_hash: str, stat: Optional[Stat]) -> None:
+        """Remember ``stat`` as verified for ``content_hash`` (None forgets it); kept by :meth:`save`."""
+        with self._lock:
+            self._pending[content_hash] = stat
+
+    def take(self, content_hash: str) -> Optional[Stat]:
+        """The stat just recorded for ``content_hash``, handed over (and forgotten here)."""
+        with self._lock:
+            return self._pending.pop(content_hash, None)
+
+    def save(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            if not pending:
+                return
+            known = self._load()
+            for h, stat in pending.items():
+                if stat is None:
+                    known.pop(h, None)
+                else:
+                    known[h] = stat
+            try:
+                db = self._connect()
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",
+                                   [(h, *stat) for h, stat in pending.items() if stat is not None])
+                    db.executemany("DELETE FROM artifacts WHERE hash = ?",
+                                   [(h,) for h, stat in pending.items() if stat is None])
+                    db.execute("COMMIT")
+                finally:
+                    db.close()
+            except Exception:  # noqa: BLE001 - not kept: those artifacts are hashed again next time
+                pass
