@@ -18,6 +18,7 @@ from datamake.execution.coordinator import Coordinator, RunOptions
 from datamake.execution.executors import make_executor
 from datamake.execution.reporters import Reporter
 from datamake.execution.results import RunResult
+from datamake.execution.runcontext import RunContext
 from datamake.core.planner import Plan
 from datamake.project.workspace import Project
 
@@ -79,9 +80,6 @@ def make(
 
 def _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources, history,
                  partition) -> RunResult:
-    from datamake.execution.tasks import override_resources
-
-    override_resources(resources or {})
     scope = project.scope(selection, only=only, force=force, partition=partition)
     jobs = jobs or project.config.jobs
     name = executor or project.config.executor
@@ -90,13 +88,29 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
     recorder = _recorder(project, selection) if history else None
     remote, lease = _open_remote(project, scope, force)
     try:
-        return Coordinator(project, scope, runner, reporter, options, history=recorder, remote=remote).run()
+        return Coordinator(_run_context(project, scope, resources), scope, runner, reporter, options,
+                           history=recorder, remote=remote).run()
     except BaseException as exc:
         if recorder is not None:
             recorder.abort(exc)
         raise
     finally:
         _close_remote(project, remote, lease)
+
+
+def _run_context(project: Project, scope, resources: Optional[Dict[str, Any]]) -> RunContext:
+    """What the coordinator needs from ``project`` for a run over ``scope``."""
+    keys = {facts.key for facts in scope.facts.values()}
+    return RunContext(
+        project_dir=project.directory,
+        definitions=project.config.definitions,
+        defs=project.defs,
+        store=project.store,
+        resource_settings=project.config.resources,
+        resources=dict(resources or {}),
+        code_parts={key: project.code_version(key).parts for key in keys},
+        check_versions={key: project.check_versions(key) for key in keys if key in project.defs.checks},
+    )
 
 
 def _open_remote(project: Project, scope, force: bool):

@@ -8,23 +8,24 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
 from datamake.define import codeversion
-from datamake.define.checks import CHECKS_KEY
+from datamake.define.checks import recorded
 from datamake.define.codeversion import fingerprint
 from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
 from datamake.define.assets import AssetDef, Definitions
 from datamake.core.errors import ConfigError, DefinitionError, did_you_mean
-from datamake.core.nodegraph import Expander, NodeGraph, selection_partitions
+from datamake.core.nodegraph import Expander, selection_partitions
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
+from datamake.core.scope import Scope
 from datamake.storage import iomanagers
 from datamake.storage.store import Store
 
@@ -62,29 +63,6 @@ def logic_version(manifest: Manifest) -> str:
     if any(n.startswith(DEFINITION_PREFIX) for n in manifest.code_parts) and "+" in manifest.code_version:
         return manifest.code_version.rsplit("+", 1)[0]
     return manifest.code_version
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a command works on: the keys in dependency order, and the facts and plan for them."""
-
-    keys: Tuple[str, ...]
-    facts: Dict[str, AssetFacts]
-    plan: Plan
-    outside: Dict[str, Optional[str]]
-    manifests: Dict[str, Optional[Manifest]]
-    sources: FrozenSet[str] = frozenset()
-    configs: Mapping[str, Any] = field(default_factory=dict)  # asset key -> config instance
-    nodes: Optional[NodeGraph] = None  # the partition-level graph: deps, children, inputs per node
-
-    def deps(self, node: str) -> Tuple[str, ...]:
-        return self.facts[node].deps
-
-    def children(self, node: str) -> List[str]:
-        return self.nodes.children.get(node, []) if self.nodes else []
-
-    def asset_key(self, node: str) -> str:
-        return self.facts[node].key
 
 
 class Project:
@@ -435,12 +413,10 @@ class Project:
 
 def _recorded_checks(manifest: Optional[Manifest]) -> Tuple[CheckFact, ...]:
     """The check results recorded with a value, as planner facts."""
-    if manifest is None or not manifest.metadata.get(CHECKS_KEY):
+    if manifest is None or not manifest.checks:
         return ()
-    from datamake.define.checks import recorded
-
     return tuple(CheckFact(r.name, r.version, r.blocking, r.passed, r.message)
-                 for r in recorded(manifest.key, manifest.metadata))
+                 for r in recorded(manifest.key, manifest.checks))
 
 
 def _warning_text(who: str, warning: str) -> str:
