@@ -35,8 +35,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from datamake.define.assets import AssetDef, validate_key
 from datamake.core.errors import DefinitionError
+from datamake.core.keys import validate_key
+from datamake.core.planner import CheckFact, checks_match
+from datamake.define.assets import AssetDef
+from datamake.define.checkdef import AssetCheckDef, group_checks
+from datamake.define.codeversion import fingerprint
 
 _NAME_RE_HINT = "check names are like 'has_rows': letters, digits and '_'"
 
@@ -48,23 +52,6 @@ class AssetCheckResult:
     passed: bool
     message: Optional[str] = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, eq=False)
-class AssetCheckDef:
-    """One check on one asset. Callable like the function it wraps."""
-
-    name: str
-    asset_key: str
-    fn: Callable[[Any], Any]
-    blocking: bool = False
-    description: Optional[str] = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<asset_check {self.asset_key}:{self.name}>"
 
 
 @dataclass(frozen=True)
@@ -145,28 +132,6 @@ def _make_check(func: Callable[[Any], Any], target: Union[str, AssetDef, None], 
     return AssetCheckDef(check_name, key, func, bool(blocking), doc.splitlines()[0] if doc else None)
 
 
-def group_checks(checks: Sequence[Any], assets: Mapping[str, Any]) -> Dict[str, Tuple[AssetCheckDef, ...]]:
-    """Checks by asset key; DefinitionErrors name unknown assets and duplicate check names."""
-    from datamake.core.errors import MissingDependencyError, did_you_mean
-
-    grouped: Dict[str, List[AssetCheckDef]] = {}
-    for check in checks:
-        if not isinstance(check, AssetCheckDef):
-            raise DefinitionError(f"Definitions(checks=...) got {check!r}, which is not an @asset_check")
-        if check.asset_key not in assets:
-            raise MissingDependencyError(
-                f"asset check '{check.name}' checks '{check.asset_key}', which is not an asset",
-                hint=did_you_mean(check.asset_key, assets) or "point asset= at one of your assets",
-            )
-        same = grouped.setdefault(check.asset_key, [])
-        if any(c.name == check.name and c is not check for c in same):
-            raise DefinitionError(f"two checks on '{check.asset_key}' are called '{check.name}'",
-                                  hint="rename one of them, or give it name=")
-        if check not in same:
-            same.append(check)
-    return {k: tuple(v) for k, v in grouped.items()}
-
-
 # -- running -----------------------------------------------------------------
 
 def check_version(check: AssetCheckDef, roots: Sequence[str] = ()) -> str:
@@ -175,8 +140,6 @@ def check_version(check: AssetCheckDef, roots: Sequence[str] = ()) -> str:
     A project computes it once per check (``Project.check_version``, with its
     roots); this module keeps no cache of its own.
     """
-    from datamake.define.codeversion import fingerprint
-
     return fingerprint(check.fn, roots).version
 
 
@@ -224,8 +187,6 @@ def needs_rerun(key: str, results: Sequence[Mapping[str, Any]], checks: Sequence
 
     ``versions`` maps each current check's name to its code version (from the project).
     """
-    from datamake.core.planner import CheckFact, checks_match
-
     if not checks and not results:
         return False
     have = [CheckFact(r.name, r.version, r.blocking) for r in recorded(key, results)]

@@ -6,6 +6,8 @@ artifact sizes) and hands them over as plain values.
 from __future__ import annotations
 
 import datetime
+import functools
+import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -17,7 +19,7 @@ from datamake.define.checks import recorded
 from datamake.define.codeversion import fingerprint
 from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
 from datamake.define.assets import AssetDef, Definitions
-from datamake.core.errors import ConfigError, DefinitionError, did_you_mean
+from datamake.core.errors import ConfigError, DefinitionError, SelectionError, did_you_mean
 from datamake.core.nodegraph import Expander, selection_partitions
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
@@ -28,6 +30,9 @@ from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan
 from datamake.core.scope import Scope
 from datamake.storage import iomanagers
 from datamake.storage.store import Store
+from datamake.core.partitions import describe
+from datamake.project.assetconfig import canonical_value
+from datamake.storage.observe import observe_all
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,6 @@ class Project:
     def asset(self, key: str) -> AssetDef:
         self.graph.select([key])  # raises SelectionError with a hint
         if key in self.defs.sources:
-            from datamake.core.errors import SelectionError
-
             raise SelectionError(f"'{key}' is a source: datamake observes it but does not build it",
                                  hint=f"name an asset that uses it; `datamake ls` lists both")
         return self.defs.assets[key]
@@ -195,8 +198,6 @@ class Project:
             return self._callable_version(fn, warnings)
 
         described: Dict[str, Any] = {}
-        if a.partitions is not None or a.partition_mapping:
-            from datamake.core.partitions import describe
         if a.ins:
             described["ins"] = sorted([p, k] for p, k in a.ins.items())
         if a.io_manager is not None:
@@ -219,9 +220,6 @@ class Project:
         class's code and its attributes (never by its ``repr``, which may hold
         a memory address).
         """
-        import inspect
-
-        from datamake.project.assetconfig import canonical_value
 
         plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) or inspect.isbuiltin(fn)
         fp = self._fingerprint(fn if plain else type(fn))
@@ -235,9 +233,6 @@ class Project:
     def _loader_description(self, load: Any, version: Callable[[Any], str]) -> Any:
         """A source's ``load=``: a loader name, or a function (fingerprinted, helpers followed)
         with the arguments bound to it by ``functools.partial``."""
-        import functools
-
-        from datamake.project.assetconfig import canonical_value
 
         if isinstance(load, str):
             return ["name", load]
@@ -283,8 +278,6 @@ class Project:
 
         Scope keys are node ids: the asset key, or ``key[partition]``.
         """
-        from datamake.storage.observe import observe_all
-
         sources = self.defs.sources
         selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
         if partition is not None and not selection:
@@ -374,8 +367,6 @@ class Project:
         For a partitioned asset: the version of its current partitions, or the
         most common one when they disagree (explained in :attr:`pin_notes`).
         """
-        from datamake.core.nodegraph import Expander
-
         self.pin_notes: Dict[str, str] = {}
         plain = [k for k in keys if self.defs.assets[k].partitions is None]
         manifests = self.store.read_manifests(plain)

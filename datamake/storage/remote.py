@@ -36,6 +36,9 @@ from datamake.core.errors import StoreError
 from datamake.core.hashing import hash_file
 from datamake.core.manifest import Manifest
 from datamake.storage.store import Store, bulk, plain_get, upload_options
+from datamake.core.keys import node_id
+from datamake.core.planner import UPSTREAM_STALE, decide, known_inputs, provenance, upstream_status
+from datamake.storage.gc import Lease
 
 _S3_DEFAULTS = {
     # Fail fast when the remote is down, instead of botocore's retries with back-off.
@@ -117,8 +120,6 @@ class RemoteCache:
         artifacts are downloaded together and verified; ``fetch_action``
         then answers from memory.
         """
-        from datamake.core.planner import UPSTREAM_STALE, decide, known_inputs, provenance, upstream_status
-
         stale = [node for node, d in zip(scope.keys, scope.plan.decisions) if d.stale]
         if not stale or not self.available:
             return
@@ -193,8 +194,6 @@ class RemoteCache:
             return
         try:
             if self._lease is None:
-                from datamake.storage.gc import Lease
-
                 self._lease = Lease(self.store, "datamake make (push)").acquire()
             self._push([manifest], local_store, SyncReport(self.url))
         except Exception as exc:  # noqa: BLE001 - a background upload must never fail the run
@@ -216,8 +215,6 @@ class RemoteCache:
     # -- push / pull commands --------------------------------------------------
     def push(self, manifests: Sequence[Manifest], local_store: Store) -> SyncReport:
         """Send what the remote lacks for ``manifests``: artifacts, action entries, current manifests."""
-        from datamake.storage.gc import Lease
-
         report = SyncReport(self.url)
         try:
             lease = Lease(self.store, "datamake push").acquire()
@@ -488,8 +485,6 @@ class RemoteCache:
 
 def _node(m: Manifest) -> str:
     """The node a manifest is the current one of: its key, or ``key[partition]``."""
-    from datamake.core.keys import node_id
-
     return node_id(m.key, m.partition)
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import time
 import socket
 import stat as stat_mod
 import tempfile
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -31,6 +33,7 @@ from datamake.core.errors import StoreError
 from datamake.core.hashing import HashingWriter, hash_bytes, hash_file, hash_value
 from datamake.core.keys import node_id, split_node
 from datamake.core.manifest import Manifest
+from datamake.storage import iomanagers
 
 _BATCH_LISTING_THRESHOLD = 32
 _BULK_BATCH = 64  # requests in flight at once in bulk operations on object stores
@@ -48,12 +51,11 @@ def bulk(fs, method: str, calls: Sequence[Tuple[Any, ...]], batch: int = _BULK_B
     if not calls:
         return []
     if getattr(fs, "async_impl", False) and hasattr(fs, "_" + method):
-        from fsspec.asyn import _run_coros_in_chunks, sync
+        from fsspec.asyn import _run_coros_in_chunks, sync  # lazy: fsspec loads with the first store
 
         per_call = kwargs.pop("_kwargs", None) or [{}] * len(calls)
         coros = [getattr(fs, "_" + method)(*args, **kwargs, **extra) for args, extra in zip(calls, per_call)]
         return sync(fs.loop, _run_coros_in_chunks, coros, batch_size=batch, return_exceptions=True)
-    from concurrent.futures import ThreadPoolExecutor
 
     kwargs.pop("_kwargs", None)
 
@@ -144,8 +146,6 @@ class ArtifactState:
         self._pid = os.getpid()
 
     def _connect(self):
-        import sqlite3
-
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -217,7 +217,7 @@ class ArtifactState:
 
 def filesystem(url: str, storage_options: Optional[Mapping[str, Any]] = None):
     """``(fs, path)`` for a URL, with an install hint when its backend is missing."""
-    import fsspec
+    import fsspec  # lazy: fsspec loads with the first store, not with datamake
 
     try:
         fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
@@ -709,8 +709,6 @@ class Store:
 
     def load(self, manifest: Manifest, verify: bool = True) -> Any:
         """Load an artifact's value with its IO manager, checking its hash first."""
-        from datamake.storage import iomanagers
-
         if not self.is_local:
             return self._load_remote(manifest, verify)
         with self.open_artifact(manifest.artifact) as f:
@@ -723,8 +721,6 @@ class Store:
 
     def _load_remote(self, manifest: Manifest, verify: bool) -> Any:
         """Download once into a local temporary file (hashing as it streams), then load from there."""
-        from datamake.storage import iomanagers
-
         with tempfile.TemporaryFile(prefix="datamake-") as local:
             writer = HashingWriter(local)
             with self.open_artifact(manifest.artifact) as f:
@@ -742,8 +738,6 @@ class Store:
         this host that no longer exists, or when it is older than ``older_than``
         seconds. Files of live writers, such as a concurrent run, stay.
         """
-        import time
-
         removed = 0
         try:
             entries = self.fs.ls(f"{self.root}/tmp", detail=True)
