@@ -5,7 +5,9 @@ import sqlite3
 import threading
 import textwrap
 
-from datamake import api
+import pytest
+
+from datamake import DatamakeError, api
 
 
 def _project(root, definitions: str, source: str, toml_extra: str = ""):
@@ -127,3 +129,12 @@ def test_resources_of_two_projects_with_one_name_are_built_by_their_own_factorie
                         RESOURCE_USER.format(imports="", declared=f"built by {name}", wait="pass"))
         assert api.make(proj, history=False).ok
         assert api.show(proj, "second") == f"built by {name}"
+
+
+def test_resources_given_to_make_are_refused_by_executors_in_other_processes(tmp_path):
+    proj = _project(tmp_path, "pipeline.py", RESOURCE_USER.format(imports="", declared="declared", wait="pass"))
+    with pytest.raises(DatamakeError) as caught:
+        api.make(proj, executor="process", jobs=2, resources={"warehouse": "fake"}, history=False)
+    assert "executor 'process' cannot use the resources given to make() (warehouse)" in caught.value.message
+    assert "thread" in caught.value.hint
+    assert proj.current_manifest("second") is None  # nothing ran with the declared resource instead
