@@ -438,7 +438,7 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and id(item) not in seen:
-                seen.add(id(item))
+            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and item not in seen:
+                seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
     return Definitions(found)

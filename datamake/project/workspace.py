@@ -85,7 +85,7 @@ class Project:
         self._code_versions: Dict[str, CodeVersion] = {}
         self._check_versions: Dict[Tuple[str, str], str] = {}
         self._check_warnings: Dict[Tuple[str, str], Tuple[str, ...]] = {}
-        self._fingerprints: Dict[Tuple[int, Tuple[str, ...]], Any] = {}  # id(fn) -> (fn, fingerprint)
+        self._fingerprints: Dict[Tuple[Any, Tuple[str, ...]], Any] = {}  # (fn, packages) -> fingerprint
         self.pin_notes: Dict[str, str] = {}  # asset key -> what the last pin() chose and why
         self._config_hashes: Dict[str, Optional[str]] = {}
         self._code_roots = self._project_roots()
@@ -137,11 +137,14 @@ class Project:
 
     def _fingerprint(self, fn: Any, packages: Sequence[str] = ()) -> Any:
         """``codeversion.fingerprint`` of a function or class, with the project's roots; cached per project."""
-        cache_key = (id(fn), tuple(packages))
-        fp = self._fingerprints.get(cache_key)
+        cache_key = (fn, tuple(packages))
+        try:
+            fp = self._fingerprints.get(cache_key)
+        except TypeError:  # a class whose metaclass makes it unhashable: not cached
+            return fingerprint(fn, self._code_roots, packages)
         if fp is None:
-            fp = self._fingerprints[cache_key] = (fn, fingerprint(fn, self._code_roots, packages))
-        return fp[1]
+            fp = self._fingerprints[cache_key] = fingerprint(fn, self._code_roots, packages)
+        return fp
 
     def code_version(self, key: str) -> CodeVersion:
         """The effective code version: decorator pin, then pins file, then automatic.
