@@ -59,7 +59,7 @@ def __getattr__(name: str):
 
         return getattr(checks, name)
     if name in ("IOManager", "register_io_manager"):
-        from datamake.storage import iomanagers
+        from datamake.storage import iomanagers  # lazy: import datamake stays fast
 
         return iomanagers.IOManager if name == "IOManager" else iomanagers.register
     if name == "MaterializeResult":
