@@ -47,23 +47,23 @@ _PARTITION_NAMES = (
 
 def __getattr__(name: str):
     if name in _PARTITION_NAMES:
-        from datamake.core import partitions
+        from datamake.core import partitions  # lazy: import datamake stays fast
 
         return getattr(partitions, name)
     if name == "AssetContext":
-        from datamake.execution.context import AssetContext
+        from datamake.execution.context import AssetContext  # lazy: import datamake stays fast
 
         return AssetContext
     if name in ("AssetCheckResult", "asset_check"):
-        from datamake.define import checks
+        from datamake.define import checks  # lazy: import datamake stays fast
 
         return getattr(checks, name)
     if name in ("IOManager", "register_io_manager"):
-        from datamake.storage import iomanagers
+        from datamake.storage import iomanagers  # lazy: import datamake stays fast
 
         return iomanagers.IOManager if name == "IOManager" else iomanagers.register
     if name == "MaterializeResult":
-        from datamake.define.outputs import MaterializeResult
+        from datamake.define.outputs import MaterializeResult  # lazy: import datamake stays fast
 
         return MaterializeResult
     raise AttributeError(f"module 'datamake' has no attribute {name!r}")

@@ -9,17 +9,26 @@ Example::
 """
 from __future__ import annotations
 
+import datetime
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from datamake.define.codeversion import changed_parts
-from datamake.core.errors import NotMaterializedError
+from datamake.core.errors import ConfigError, NotMaterializedError, SelectionError
 from datamake.core.keys import node_id
 from datamake.execution.coordinator import Coordinator, RunOptions
 from datamake.execution.executors import make_executor
+from datamake.execution.history_reporter import HistoryReporter
 from datamake.execution.reporters import Reporter
 from datamake.execution.results import RunResult
+from datamake.execution.runcontext import RunContext
 from datamake.core.planner import Plan
 from datamake.project.workspace import Project
+from datamake.history import lineage as lineage_mod
+from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
+from datamake.storage import gc as gc_mod
+from datamake.storage.gc import Lease, writing
+from datamake.storage.lock import store_lock
+from datamake.storage.remote import RemoteCache
 
 __all__ = ["gc", "history_file", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push", "show", "status",
            "why"]
@@ -63,8 +72,6 @@ def make(
     thread executors only: objects do not travel to other processes).
     ``history=False`` leaves the run out of the event log.
     """
-    from datamake.storage.lock import store_lock
-
     reporter = reporter or Reporter()
 
     def waiting(holder) -> None:
@@ -79,9 +86,6 @@ def make(
 
 def _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources, history,
                  partition) -> RunResult:
-    from datamake.execution.tasks import override_resources
-
-    override_resources(resources or {})
     scope = project.scope(selection, only=only, force=force, partition=partition)
     jobs = jobs or project.config.jobs
     name = executor or project.config.executor
@@ -90,7 +94,8 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
     recorder = _recorder(project, selection) if history else None
     remote, lease = _open_remote(project, scope, force)
     try:
-        return Coordinator(project, scope, runner, reporter, options, history=recorder, remote=remote).run()
+        return Coordinator(_run_context(project, scope, resources), scope, runner, reporter, options,
+                           history=recorder, remote=remote).run()
     except BaseException as exc:
         if recorder is not None:
             recorder.abort(exc)
@@ -99,11 +104,23 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
         _close_remote(project, remote, lease)
 
 
+def _run_context(project: Project, scope, resources: Optional[Dict[str, Any]]) -> RunContext:
+    """What the coordinator needs from ``project`` for a run over ``scope``."""
+    keys = {facts.key for facts in scope.facts.values()}
+    return RunContext(
+        project_dir=project.directory,
+        definitions=project.config.definitions,
+        defs=project.defs,
+        store=project.store,
+        resource_settings=project.config.resources,
+        resources=dict(resources or {}),
+        code_parts={key: project.code_version(key).parts for key in keys},
+        check_versions={key: project.check_versions(key) for key in keys if key in project.defs.checks},
+    )
+
+
 def _open_remote(project: Project, scope, force: bool):
     """The remote cache prepared for this run (or None), and the lease a run on a bucket store holds."""
-    from datamake.storage.gc import Lease
-    from datamake.storage.remote import RemoteCache
-
     stale = force or any(d.stale for d in scope.plan.decisions)
     lease = Lease(project.store, "datamake make").acquire() if stale and not project.store.is_local else None
     remote = RemoteCache.from_config(project.config)
@@ -121,15 +138,11 @@ def _close_remote(project: Project, remote, lease) -> None:
 
 def history_file(project: Project) -> str:
     """The path of the project's SQLite event log (it may not exist yet)."""
-    from datamake.history.events import history_path
-
     store = project.store
     return history_path(project.directory, project.config.history_url, store.root, store.is_local)
 
 
 def _recorder(project: Project, selection: Sequence[str]):
-    from datamake.execution.history_reporter import HistoryReporter
-
     return HistoryReporter(history_file(project), selection, warn=project.store.warnings.append)
 
 
@@ -140,8 +153,6 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
     node = node_id(key, partition)
     scope = project.scope([key], partition=partition)
     if node not in scope.facts:
-        from datamake.core.errors import SelectionError
-
         raise SelectionError(f"'{key}' has no partition '{partition}'", hint=f"`datamake status {key}` lists them")
     decision = scope.plan[node]
     manifest = scope.manifests.get(node)
@@ -191,8 +202,6 @@ def _changed_parts(manifest, cv) -> List[str]:
 
 
 def _check_partition_arg(project: Project, key: str, partition: Optional[str], command: str) -> None:
-    from datamake.core.errors import SelectionError
-
     a = project.asset(key)
     if a.partitions is not None and partition is None:
         raise SelectionError(f"'{key}' is partitioned: say which partition", hint=f"datamake {command} {key} -p KEY")
@@ -228,16 +237,12 @@ def ls(project: Project) -> List[Dict[str, Any]]:
 
 def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
     """The current materialized value of ``key`` (of one partition of it), its hash verified."""
-    from datamake.core.errors import SelectionError
-
     a = project.asset(key)
     if a.partitions is not None and partition is None:
         raise SelectionError(f"'{key}' is partitioned: say which partition", hint=f"datamake show {key} -p KEY")
     if a.partitions is None and partition is not None:
         raise SelectionError(f"'{key}' is not partitioned", hint=f"datamake show {key}")
     if partition is not None:
-        import datetime
-
         known = a.partitions.keys(datetime.datetime.now(datetime.timezone.utc))
         if partition not in known:
             sample = ", ".join(known[:3]) + (" … " + known[-1] if len(known) > 3 else "")
@@ -251,9 +256,6 @@ def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
 
 
 def _remote_cache(project: Project):
-    from datamake.core.errors import ConfigError
-    from datamake.storage.remote import RemoteCache
-
     remote = RemoteCache.from_config(project.config)
     if remote is None:
         raise ConfigError(f"{project.config.path}: no remote cache configured ([cache] remote)",
@@ -279,9 +281,6 @@ def push(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
 
 def pull(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
     """Fetch the remote's current versions of the selection and its upstream, without computing."""
-    from datamake.storage.gc import writing
-    from datamake.storage.lock import store_lock
-
     remote = _remote_cache(project)
     keys = _sync_keys(project, selection)
     with store_lock(project.store, "datamake pull"), writing(project.store, "datamake pull"):
@@ -291,8 +290,6 @@ def pull(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
 def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retention: Optional[float] = None,
        on_wait=None) -> Dict[str, Any]:
     """Delete unreferenced artifacts and action-cache entries older than ``retention`` seconds."""
-    from datamake.storage import gc as gc_mod
-
     store = _remote_cache(project).store if remote else project.store
     # the effective pinned versions (a pin plus the asset's definition arguments) are what manifests record
     pins = {key: project.code_version(key).value if key in project.defs.assets else pin.code_version
@@ -305,8 +302,6 @@ def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retenti
 
 def _history(project: Project):
     """``with _history(project) as history:`` the event log for reading (see :func:`events.reading`)."""
-    from datamake.history.events import reading
-
     return reading(history_file(project))
 
 
@@ -319,11 +314,8 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
     """
     if partition is not None:
         if key is None:
-            from datamake.core.errors import SelectionError
-
             raise SelectionError("--partition needs an asset", hint="datamake log ASSET -p KEY")
         _check_partition_arg(project, key, partition, "log")
-    from datamake.history.events import MATERIALIZATIONS
 
     with _history(project) as history:
         if key is not None and key not in project.graph and not (history is not None and history.events(asset=key, limit=1)):
@@ -331,8 +323,6 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
         if run_id is not None:
             run = history.run(run_id) if history is not None else None
             if run is None:
-                from datamake.core.errors import SelectionError
-
                 raise SelectionError(f"no run '{run_id}' in the event log", hint="`datamake log` lists the runs")
             return {"run": run, "events": history.events(run_id=run_id)}
         if key is not None:
@@ -363,8 +353,6 @@ def _partition_rows(history, key: str, partition: str, limit: int, kinds) -> Lis
 
 def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
     """Delete runs (and their events) that started before ``older_than`` (``30d``, ``12h``, a date)."""
-    from datamake.history.events import parse_older_than
-
     cutoff = parse_older_than(older_than)
     with _history(project) as history:
         runs, events = history.prune(cutoff) if history is not None else (0, 0)
@@ -373,9 +361,6 @@ def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
 
 def lineage(project: Project, key: str) -> Dict[str, Any]:
     """Upstream: the exact (key, data version) the current value was built from; downstream: what uses it."""
-    from datamake.history import lineage as lineage_mod
-    from datamake.core.errors import SelectionError
-
     if project.asset(key).partitions is not None:
         raise SelectionError(f"lineage of the partitioned asset '{key}' is not supported yet",
                              hint=f"`datamake why {key} -p KEY` shows the exact inputs of one partition")
@@ -410,8 +395,6 @@ def _from_history(project: Project, read: Callable[[Any], Any]) -> Any:
     """``read(history)`` for commands the event log only adds to (``why``, ``lineage``); None when
     nothing was recorded, or when the log cannot be read: that is a warning (in
     ``project.store.warnings``) and the command goes on without it."""
-    from datamake.history.events import HistoryError
-
     try:
         with _history(project) as history:
             return read(history) if history is not None else None

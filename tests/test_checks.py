@@ -211,3 +211,29 @@ def test_check_definition_errors():
         Definitions(assets=[x, one, other])
     with pytest.raises(MissingDependencyError):
         Definitions(assets=[one])
+
+
+def test_check_results_a_store_of_datamake_0_1_0_recorded_are_read_back(tmp_path):
+    """0.1.0 kept check results in the manifest's metadata ("format": 1): they still count, nothing re-runs."""
+    import json
+
+    from datamake import api
+
+    (tmp_path / "pipeline.py").write_text(PIPELINE.format(blocking=True, minimum=5))
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    first = api.make(api.load(str(tmp_path)), ["orders"], history=False)
+    assert first["orders"].outcome == "failed"  # has_many_rows (blocking) failed: the value is kept, flagged
+    path = tmp_path / ".datamake" / "manifests" / "orders.json"
+    data = json.loads(path.read_text())
+    data["metadata"]["datamake/checks"] = data.pop("checks")
+    data["format"] = 1
+    path.write_text(json.dumps(data))
+
+    project = api.load(str(tmp_path))
+    (decision,) = api.status(project, ["orders"]).decisions
+    assert [r.code for r in decision.reasons] == ["check_failed"]  # the recorded result, not "checks changed"
+    again = api.make(project, ["orders"], history=False)
+    assert again["orders"].outcome == "failed" and "recorded in run" in again["orders"].error  # not re-run
+    manifest = project.current_manifest("orders")
+    assert "datamake/checks" not in manifest.metadata
+    assert sorted(c["name"] for c in manifest.checks) == ["amount_has_no_nulls", "has_many_rows", "schema_matches"]

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from datamake import MaterializeResult
-from datamake.define.outputs import capture_logs, open_result, split, table_metadata
+from datamake.define.outputs import capture_logs, open_result, table_metadata
 
 
 @pytest.fixture
@@ -110,5 +110,3 @@ def test_capture_logs_collects_info_and_restores_the_logger():
     context.log.info("after the block: not captured")
     assert lines == ["INFO hello world", "WARNING careful"]
     assert context.log.level == before and not context.log.handlers
-    meta, logs = split({"rows": 1, "datamake/logs": lines})
-    assert meta == {"rows": 1} and logs == lines

@@ -11,6 +11,7 @@ import click
 
 from datamake._version import __version__
 from datamake.core.errors import DatamakeError
+from datamake.cli import render
 
 
 class _Group(click.Group):
@@ -30,8 +31,8 @@ _JSON_OUT = "datamake.json_out"
 
 
 def _project(ctx: click.Context, config_pairs=()):
-    from datamake import api
-    from datamake.project.assetconfig import parse_overrides
+    from datamake import api  # lazy: a fast --help
+    from datamake.project.assetconfig import parse_overrides  # lazy: a fast --help
 
     if ctx.params.get("as_json") and _JSON_OUT not in ctx.meta:
         # The JSON document must be the only thing on stdout: whatever the user's code prints
@@ -100,9 +101,8 @@ def main(ctx: click.Context, project_dir: str) -> None:
 def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_json, quiet, verbose, config_pairs,
          partition):
     """Bring SELECTION (asset keys or group:NAME; default all) up to date."""
-    from datamake import api
-    from datamake.cli import render
-    from datamake.execution.reporters import LineReporter, LiveReporter, MessagesOnly
+    from datamake import api  # lazy: a fast --help
+    from datamake.execution.reporters import LineReporter, LiveReporter, MessagesOnly  # lazy: a fast --help
 
     project = _project(ctx, config_pairs)
     if dry_run:
@@ -131,9 +131,7 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
 
 
 def _asset_logs(reporter, enabled: bool):
-    import contextlib
-
-    from datamake.execution.progress import show_asset_logs
+    from datamake.execution.progress import show_asset_logs  # lazy: a fast --help
 
     return show_asset_logs(reporter) if enabled else contextlib.nullcontext()
 
@@ -148,8 +146,7 @@ def _asset_logs(reporter, enabled: bool):
 @click.pass_context
 def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
     """Show what `make` would rebuild and why."""
-    from datamake import api
-    from datamake.cli import render
+    from datamake import api  # lazy: a fast --help
 
     project = _project(ctx, config_pairs)
     plan = api.status(project, selection, only=only, partition=partition)
@@ -171,8 +168,7 @@ def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
 @click.pass_context
 def why(ctx, asset, partition, as_json):
     """Explain ASSET's state: recorded vs current code, config and inputs."""
-    from datamake import api
-    from datamake.cli import render
+    from datamake import api  # lazy: a fast --help
 
     project = _project(ctx)
     info = api.why(project, asset, partition)
@@ -185,8 +181,7 @@ def why(ctx, asset, partition, as_json):
 @click.pass_context
 def ls_command(ctx, as_json):
     """List assets with dependencies, group and code version."""
-    from datamake import api
-    from datamake.cli import render
+    from datamake import api  # lazy: a fast --help
 
     rows = api.ls(_project(ctx))
     _emit_json({"assets": rows}) if as_json else click.echo(render.ls_text(rows))
@@ -199,8 +194,7 @@ def ls_command(ctx, as_json):
 @click.pass_context
 def show(ctx, asset, rows, partition):
     """Print ASSET's current value (a table's schema and first rows)."""
-    from datamake import api
-    from datamake.cli import render
+    from datamake import api  # lazy: a fast --help
 
     click.echo(render.value_text(api.show(_project(ctx), asset, partition), rows))
 
@@ -264,7 +258,7 @@ def _sync_text(verb: str, report) -> None:
 @click.pass_context
 def push(ctx, selection, as_json):
     """Upload to the remote cache what it lacks for SELECTION (default all) and its upstream."""
-    from datamake import api
+    from datamake import api  # lazy: a fast --help
 
     _sync(ctx, api.push, selection, as_json, "pushed", failure="skipped")
 
@@ -284,7 +278,7 @@ def _sync(ctx, operation, selection, as_json: bool, verb: str, failure: str) -> 
 @click.pass_context
 def pull(ctx, selection, as_json):
     """Fetch the remote cache's current versions of SELECTION (default all) and its upstream."""
-    from datamake import api
+    from datamake import api  # lazy: a fast --help
 
     _sync(ctx, api.pull, selection, as_json, "pulled", failure="corrupt")
 
@@ -298,8 +292,8 @@ def pull(ctx, selection, as_json):
 @click.pass_context
 def gc(ctx, on_remote, dry_run, older_than, as_json):
     """Delete artifacts and action-cache entries that no current manifest or pin references."""
-    from datamake import api
-    from datamake.storage.gc import parse_duration
+    from datamake import api  # lazy: a fast --help
+    from datamake.storage.gc import parse_duration  # lazy: a fast --help
 
     retention = parse_duration(older_than)
     project = _project(ctx)
@@ -332,8 +326,7 @@ def gc(ctx, on_remote, dry_run, older_than, as_json):
 @click.pass_context
 def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json):
     """Show runs, or ASSET's materialization history (versions, durations, metadata, checks)."""
-    from datamake import api
-    from datamake.cli import render
+    from datamake import api  # lazy: a fast --help
 
     project = _project(ctx)
     if older_than is not None:
@@ -359,8 +352,7 @@ def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json
 @click.pass_context
 def lineage(ctx, asset, as_json):
     """Show the exact upstream data versions ASSET's current value was built from, and what uses it."""
-    from datamake import api
-    from datamake.cli import render
+    from datamake import api  # lazy: a fast --help
 
     project = _project(ctx)
     info = api.lineage(project, asset)

@@ -5,7 +5,7 @@ import datetime
 import json
 from typing import Any, Dict, List, Sequence
 
-from datamake.core.planner import Plan
+from datamake.core.planner import DEFINITION_PREFIX, Plan, Reason, part_label
 
 FULL_LISTING_LIMIT = 40
 
@@ -50,8 +50,6 @@ def _runs(decisions: Sequence) -> List[List]:
 
 def _capped(reasons: Sequence, per_code: int = 3) -> List:
     """At most ``per_code`` reasons of each code, then one "… N more" (one per upstream partition adds up)."""
-    from datamake.core.planner import Reason
-
     shown: List = []
     counts: Dict[str, int] = {}
     for r in reasons:
@@ -83,8 +81,6 @@ def why_text(info: Dict[str, Any]) -> str:
     origin = {"code": "pinned in code", "pin": "pinned in datamake.pins.toml", "auto": "automatic"}[cv["origin"]]
     lines.append(f"code version: recorded {cv['recorded'] or '-'}, current {cv['current']} ({origin})")
     for part in cv.get("changed_parts", []):
-        from datamake.core.planner import DEFINITION_PREFIX, part_label
-
         if part == "<self>":
             what = "the function's own code"
         elif part.startswith(DEFINITION_PREFIX):

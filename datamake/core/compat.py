@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime
 import functools
+import inspect
 import sys
+import typing
 from typing import Any, Callable, Dict
 
 
 @functools.lru_cache(maxsize=None)
 def _parameters(fn: Callable[..., Any]) -> frozenset:
-    import inspect
-
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -57,8 +57,6 @@ def type_hints(cls: type) -> Dict[str, Any]:
     a type imported only for type checkers (NameError). The unevaluated strings
     are what callers then work from, best effort.
     """
-    import typing
-
     try:
         return typing.get_type_hints(cls)
     except (TypeError, NameError):

@@ -5,7 +5,22 @@ of ``sales``. Keys cannot contain ``[``, so the split is unambiguous.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional, Tuple
+
+from datamake.core.errors import DefinitionError
+
+_KEY_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def validate_key(key: str) -> str:
+    """Check that ``key`` is a valid asset key (segments joined by '/')."""
+    if not isinstance(key, str) or not key or not all(_KEY_SEGMENT.match(s) for s in key.split("/")):
+        raise DefinitionError(
+            f"invalid asset key {key!r}",
+            hint="keys are names like 'orders' or 'sales/orders': letters, digits, '_', '.', '-'",
+        )
+    return key
 
 
 def node_id(key: str, partition: Optional[str] = None) -> str:

@@ -5,7 +5,8 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-FORMAT = 1
+FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
+_FORMAT_1_CHECKS = "datamake/checks"
 
 
 @dataclass(frozen=True)
@@ -13,7 +14,8 @@ class Manifest:
     """What one materialization produced and what it was built from.
 
     ``artifact`` is the content hash the bytes are stored under; ``data_version``
-    equals it unless the asset returned its own data version.
+    equals it unless the asset returned its own data version. ``metadata`` is the
+    user's own (and table facts); ``checks`` holds the results of the asset's checks.
     """
 
     key: str
@@ -31,6 +33,7 @@ class Manifest:
     seconds: Optional[float] = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     code_parts: Mapping[str, str] = field(default_factory=dict)
+    checks: Tuple[Mapping[str, Any], ...] = ()
 
     @property
     def input_versions(self) -> Dict[str, str]:
@@ -41,6 +44,7 @@ class Manifest:
         data["inputs"] = [list(pair) for pair in self.inputs]
         data["metadata"] = dict(self.metadata)
         data["code_parts"] = dict(self.code_parts)
+        data["checks"] = [dict(c) for c in self.checks]
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True, indent=1, default=str).encode()
 
@@ -54,14 +58,25 @@ class Manifest:
         problem = _shape_problem(data)
         if problem:
             raise ValueError(f"malformed manifest: {problem}")
-        data.pop("format", None)
+        if data.pop("format", 1) == 1:
+            _checks_out_of_metadata(data)
         data["inputs"] = tuple((k, v) for k, v in data.get("inputs", ()))
+        data["checks"] = tuple(data.get("checks", ()))
         return cls(**data)
 
     def replace(self, **changes: Any) -> "Manifest":  # noqa: D102
         values = {**asdict(self), **changes}
         values["inputs"] = tuple(tuple(p) for p in values["inputs"])
+        values["checks"] = tuple(values["checks"])
         return Manifest(**values)
+
+
+def _checks_out_of_metadata(data: Dict[str, Any]) -> None:
+    """A format-1 manifest: move its check results from the metadata to ``checks``."""
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get(_FORMAT_1_CHECKS), list):
+        data["metadata"] = {k: v for k, v in metadata.items() if k != _FORMAT_1_CHECKS}
+        data["checks"] = [c for c in metadata[_FORMAT_1_CHECKS] if type(c) is dict]
 
 
 _FIELDS = tuple(f.name for f in fields(Manifest))
@@ -73,7 +88,8 @@ _NUMBER = frozenset({int, float, type(None)})
 _TYPES = {"key": _STR, "code_version": _STR, "provenance": _STR, "data_version": _STR, "artifact": _STR,
           "size": frozenset({int}), "io_manager": _STR, "inputs": frozenset({list}), "config_hash": _OPT_STR,
           "partition": _OPT_STR, "run_id": _OPT_STR, "created": _NUMBER, "seconds": _NUMBER,
-          "metadata": frozenset({dict}), "code_parts": frozenset({dict}), "format": frozenset({int})}
+          "metadata": frozenset({dict}), "code_parts": frozenset({dict}), "checks": frozenset({list}),
+          "format": frozenset({int})}
 _REQUIRED = frozenset(f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
 _JSON_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object",
                type(None): "null"}
@@ -101,4 +117,7 @@ def _shape_problem(data: Any) -> Optional[str]:
     for value in data.get("code_parts", {}).values():
         if type(value) is not str:
             return f"code_parts holds {json.dumps(value)[:40]}, expected strings"
+    for value in data.get("checks", ()):
+        if type(value) is not dict:
+            return f"checks holds {json.dumps(value)[:40]}, expected objects"
     return None

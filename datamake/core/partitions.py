@@ -27,6 +27,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from datamake.core.compat import fromisoformat
 from datamake.core.errors import DefinitionError, SelectionError
@@ -37,8 +38,6 @@ RANGE_SEPARATOR = "..."
 
 @functools.lru_cache(maxsize=None)
 def _zone(name: str):
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -20,29 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import types
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
+from datamake.core.keys import validate_key
+from datamake.define.checkdef import AssetCheckDef, group_checks
 from datamake.define.sources import ResourceDef, SourceDef
 
 CONFIG_PARAM = "config"
 
 CONTEXT_PARAM = "context"
-_KEY_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-
-
-def validate_key(key: str) -> str:
-    """Check that ``key`` is a valid asset key (segments joined by '/')."""
-    if not isinstance(key, str) or not key or not all(_KEY_SEGMENT.match(s) for s in key.split("/")):
-        raise DefinitionError(
-            f"invalid asset key {key!r}",
-            hint="keys are names like 'orders' or 'sales/orders': letters, digits, '_', '.', '-'",
-        )
-    return key
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,7 +289,7 @@ def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
 
 
 def _check_partitions(key: str, partitions: Any) -> Any:
-    from datamake.core.partitions import PartitionsDefinition
+    from datamake.core.partitions import PartitionsDefinition  # lazy: import datamake stays fast
 
     if partitions is not None and not isinstance(partitions, PartitionsDefinition):
         raise DefinitionError(f"asset '{key}': partitions= must be a partitions definition such as "
@@ -316,8 +306,6 @@ class Definitions:
     """
 
     def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (), checks: Iterable[Any] = ()):
-        from datamake.define.checks import group_checks
-
         self._checks: List[Any] = list(checks)  # @asset_check definitions, also accepted in assets=
         self.assets: Dict[str, AssetDef] = {}
         self.sources: Dict[str, SourceDef] = {}
@@ -347,8 +335,6 @@ class Definitions:
         return cached
 
     def _add(self, item: Any) -> None:
-        from datamake.define.checks import AssetCheckDef
-
         if isinstance(item, AssetCheckDef):
             self._checks.append(item)
             return
@@ -447,14 +433,12 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     defs = getattr(module, "defs", None)
     if isinstance(defs, Definitions):
         return defs
-    from datamake.define.checks import AssetCheckDef
-
     found: List[AssetDef] = []
     seen = set()
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and id(item) not in seen:
-                seen.add(id(item))
+            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and item not in seen:
+                seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
     return Definitions(found)

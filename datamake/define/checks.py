@@ -23,21 +23,25 @@ it returns ``False``, a failing result, or raises. A failing *blocking* check
 keeps the asset's new value but flags it: its dependents are ``blocked`` and
 ``make`` exits 1 until the asset or the check changes.
 
-Results are recorded in the manifest's metadata under :data:`CHECKS_KEY`, with
-the code version of each check, so that a fresh asset is re-checked only when
-a check is added, removed or edited.
+Results are recorded in the manifest (``Manifest.checks``, apart from the
+user's metadata), with the code version of each check, so that a fresh asset
+is re-checked only when a check is added, removed or edited.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from datamake.define.assets import AssetDef, validate_key
 from datamake.core.errors import DefinitionError
+from datamake.core.keys import validate_key
+from datamake.core.planner import CheckFact, checks_match
+from datamake.define.assets import AssetDef
+from datamake.define.checkdef import AssetCheckDef, group_checks
+from datamake.define.codeversion import fingerprint
 
-CHECKS_KEY = "datamake/checks"
 _NAME_RE_HINT = "check names are like 'has_rows': letters, digits and '_'"
 
 
@@ -48,23 +52,6 @@ class AssetCheckResult:
     passed: bool
     message: Optional[str] = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, eq=False)
-class AssetCheckDef:
-    """One check on one asset. Callable like the function it wraps."""
-
-    name: str
-    asset_key: str
-    fn: Callable[[Any], Any]
-    blocking: bool = False
-    description: Optional[str] = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<asset_check {self.asset_key}:{self.name}>"
 
 
 @dataclass(frozen=True)
@@ -145,28 +132,6 @@ def _make_check(func: Callable[[Any], Any], target: Union[str, AssetDef, None], 
     return AssetCheckDef(check_name, key, func, bool(blocking), doc.splitlines()[0] if doc else None)
 
 
-def group_checks(checks: Sequence[Any], assets: Mapping[str, Any]) -> Dict[str, Tuple[AssetCheckDef, ...]]:
-    """Checks by asset key; DefinitionErrors name unknown assets and duplicate check names."""
-    from datamake.core.errors import MissingDependencyError, did_you_mean
-
-    grouped: Dict[str, List[AssetCheckDef]] = {}
-    for check in checks:
-        if not isinstance(check, AssetCheckDef):
-            raise DefinitionError(f"Definitions(checks=...) got {check!r}, which is not an @asset_check")
-        if check.asset_key not in assets:
-            raise MissingDependencyError(
-                f"asset check '{check.name}' checks '{check.asset_key}', which is not an asset",
-                hint=did_you_mean(check.asset_key, assets) or "point asset= at one of your assets",
-            )
-        same = grouped.setdefault(check.asset_key, [])
-        if any(c.name == check.name and c is not check for c in same):
-            raise DefinitionError(f"two checks on '{check.asset_key}' are called '{check.name}'",
-                                  hint="rename one of them, or give it name=")
-        if check not in same:
-            same.append(check)
-    return {k: tuple(v) for k, v in grouped.items()}
-
-
 # -- running -----------------------------------------------------------------
 
 def check_version(check: AssetCheckDef, roots: Sequence[str] = ()) -> str:
@@ -175,8 +140,6 @@ def check_version(check: AssetCheckDef, roots: Sequence[str] = ()) -> str:
     A project computes it once per check (``Project.check_version``, with its
     roots); this module keeps no cache of its own.
     """
-    from datamake.define.codeversion import fingerprint
-
     return fingerprint(check.fn, roots).version
 
 
@@ -208,42 +171,32 @@ def run_checks(checks: Sequence[AssetCheckDef], value: Any,
     return [run_check(c, value, (versions or {}).get(c.name)) for c in checks]
 
 
-def recorded(key: str, metadata: Mapping[str, Any]) -> List[CheckOutcome]:
-    """The check results stored in a manifest's metadata."""
-    return [CheckOutcome.from_dict(key, d) for d in metadata.get(CHECKS_KEY) or () if isinstance(d, Mapping)]
+def recorded(key: str, results: Sequence[Mapping[str, Any]]) -> List[CheckOutcome]:
+    """The check results stored in a manifest (``Manifest.checks``)."""
+    return [CheckOutcome.from_dict(key, d) for d in results if isinstance(d, Mapping)]
 
 
-def needs_rerun(key: str, metadata: Mapping[str, Any], checks: Sequence[AssetCheckDef],
+def as_records(results: Sequence[CheckOutcome]) -> Tuple[Dict[str, Any], ...]:
+    """Check results as a manifest records them (``Manifest.checks``)."""
+    return tuple(r.to_dict() for r in results)
+
+
+def needs_rerun(key: str, results: Sequence[Mapping[str, Any]], checks: Sequence[AssetCheckDef],
                 versions: Mapping[str, str]) -> bool:
     """True when the recorded results are not for exactly the current checks (added, removed or edited).
 
     ``versions`` maps each current check's name to its code version (from the project).
     """
-    from datamake.core.planner import CheckFact, checks_match
-
-    if not checks and not metadata.get(CHECKS_KEY):
+    if not checks and not results:
         return False
-    have = [CheckFact(r.name, r.version, r.blocking) for r in recorded(key, metadata)]
+    have = [CheckFact(r.name, r.version, r.blocking) for r in recorded(key, results)]
     want = [CheckFact(c.name, versions.get(c.name), c.blocking) for c in checks]
     return not checks_match(have, want)
 
 
-def stamp_versions(metadata: Mapping[str, Any], versions: Mapping[str, str]) -> Mapping[str, Any]:
-    """``metadata`` with each recorded check result carrying its check's code version from ``versions``."""
-    results = metadata.get(CHECKS_KEY)
-    if not results:
-        return metadata
-    stamped = [{**r, "version": versions.get(r.get("name"), r.get("version"))} if isinstance(r, Mapping) else r
-               for r in results]
-    return {**metadata, CHECKS_KEY: stamped}
-
-
-def with_results(metadata: Mapping[str, Any], results: Sequence[CheckOutcome]) -> Dict[str, Any]:
-    """``metadata`` with the check results replaced by ``results`` (dropped when there are none)."""
-    out = {k: v for k, v in metadata.items() if k != CHECKS_KEY}
-    if results:
-        out[CHECKS_KEY] = [r.to_dict() for r in results]
-    return out
+def stamp_versions(results: Sequence[CheckOutcome], versions: Mapping[str, str]) -> List[CheckOutcome]:
+    """``results`` (a worker's) each carrying its check's code version from ``versions`` (the project's)."""
+    return [dataclasses.replace(r, version=versions.get(r.name, r.version)) for r in results]
 
 
 def blocking_failure(results: Sequence[CheckOutcome], fresh: bool = True, run_id: Optional[str] = None) -> Optional[str]:
@@ -273,4 +226,4 @@ def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef],
                                 version=versions.get(c.name)) for c in checks]
     else:
         results = run_checks(checks, value, versions)
-    return manifest.replace(metadata=with_results(manifest.metadata, results)), results
+    return manifest.replace(checks=as_records(results)), results

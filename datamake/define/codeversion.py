@@ -13,6 +13,7 @@ A global that cannot be versioned exactly is named in a warning: sound or loud.
 from __future__ import annotations
 
 import ast
+import dis
 import functools
 import json
 import linecache
@@ -339,7 +340,6 @@ def _line_ends(code: types.CodeType) -> List[int]:
         return [p[1] or 0 for p in code.co_positions()]
     if hasattr(code, "co_lines"):  # 3.10: line of every instruction
         return [line or 0 for _s, _e, line in code.co_lines()]
-    import dis
 
     return [line or 0 for _offset, line in dis.findlinestarts(code)]
 
@@ -762,7 +762,7 @@ def auto_code_version(fn: Callable[..., Any], roots: Iterable[str] = ()) -> str:
 
 
 def _package_version(package: str) -> str:
-    from importlib import metadata
+    from importlib import metadata  # lazy: slow to import; only tracked packages need it
 
     try:
         return metadata.version(package)

@@ -6,19 +6,17 @@ For Arrow tables (and pandas DataFrames) datamake adds the row count, the
 schema and the in-memory byte size by itself. Metadata lands in the manifest
 and in the event log (``datamake log ASSET``).
 
-Workers send two more things home inside ``TaskResult.metadata`` under
-reserved keys: check results (kept in the manifest: they flag the value) and
-the asset's log lines (moved to the event log only). :func:`split` separates
-them on the coordinator's side.
+The asset's ``context.log`` lines are collected by :func:`capture_logs`; they
+go to the event log only. Every metadata key is the user's own: datamake keeps
+its own records (check results, log lines) in fields of their own.
 """
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-LOGS_KEY = "datamake/logs"
 _MAX_LOG_LINES = 1000
 
 
@@ -59,29 +57,9 @@ def table_metadata(value: Any) -> Dict[str, Any]:
     return {}
 
 
-def finish(metadata: Mapping[str, Any], value: Any, logs: List[str], defs: Any, key: str) -> Dict[str, Any]:
-    """The metadata a worker returns: automatic table facts, the user's own (which win), checks, logs.
-
-    The asset's checks (``defs.checks[key]``) run here, on the value in hand,
-    after it has been stored.
-    """
-    from datamake.define.checks import run_checks, with_results
-
-    out = {**table_metadata(value), **metadata}
-    checks = getattr(defs, "checks", {}).get(key, ())
-    if checks:
-        out = with_results(out, run_checks(checks, value))
-    if logs:
-        out[LOGS_KEY] = logs
-    return out
-
-
-def split(metadata: Mapping[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
-    """``(manifest metadata, log lines)`` from what a worker returned."""
-    if LOGS_KEY not in metadata:
-        return dict(metadata), []
-    rest = dict(metadata)
-    return rest, list(rest.pop(LOGS_KEY) or ())
+def finish(metadata: Mapping[str, Any], value: Any) -> Dict[str, Any]:
+    """The metadata recorded with a value: automatic table facts, then the user's own (which win)."""
+    return {**table_metadata(value), **metadata}
 
 
 class _Collect(logging.Handler):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Union
 
 from datamake.core.errors import DefinitionError
+from datamake.core.keys import validate_key
 
 _LOADERS = ("path", "text", "bytes", "csv", "parquet", "json")
 
@@ -75,8 +76,6 @@ def source(
     callable. ``observe`` is an optional function returning a version (then no
     URL is needed), like Dagster's observable source assets.
     """
-    from datamake.define.assets import validate_key
-
     if url is None and observe is None:
         raise DefinitionError("source() needs a URL or path, or an observe= function")
     if isinstance(load, str) and load not in _LOADERS:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from typing import Any, Dict, Optional, Tuple
 
 
@@ -21,7 +23,7 @@ class AssetContext:
         self.run_id = run_id
         self.partition_key = partition_key
         self.partition_time_window = partition_time_window
-        self.log = logging.getLogger(f"datamake.asset.{asset_key}")
+        self.log = _own_logger(f"datamake.asset.{asset_key}")
         self.metadata: Dict[str, Any] = {}
         self._output_dir: Optional[str] = None
 
@@ -31,8 +33,6 @@ class AssetContext:
         format). Write the file there and return None: datamake hashes it as the artifact, and
         downstream assets receive the path of a read-only copy."""
         if self._output_dir is None:
-            import tempfile
-
             self._output_dir = tempfile.mkdtemp(prefix="datamake-output-")
         return os.path.join(self._output_dir, self.asset_key.rsplit("/", 1)[-1])
 
@@ -45,8 +45,6 @@ class AssetContext:
 
     def cleanup(self) -> None:
         if self._output_dir is not None:
-            import shutil
-
             shutil.rmtree(self._output_dir, ignore_errors=True)
             self._output_dir = None
 
@@ -56,3 +54,16 @@ class AssetContext:
 
     def __repr__(self) -> str:
         return f"<AssetContext {self.asset_key} run={self.run_id}>"
+
+
+def _own_logger(name: str) -> logging.Logger:
+    """A logger for one materialization, passing its records on to ``logging.getLogger(name)``.
+
+    Only this materialization's lines reach the handlers attached to it, so the
+    lines of two partitions of one asset running at once are never mixed up;
+    the usual logging configuration still sees every line, through the parent.
+    It is not registered with ``logging``, so it goes away with the context.
+    """
+    logger = logging.Logger(name)
+    logger.parent = logging.getLogger(name)
+    return logger

@@ -14,20 +14,19 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Set
+from typing import Dict, List, Mapping, Optional, Set
 
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
-from datamake.project.workspace import Project, Scope
-from datamake.define.outputs import split as split_metadata
+from datamake.core.scope import Scope
+from datamake.storage.observe import ObservationCache, SourceError, observe
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
-from datamake.execution.tasks import (
-    ARTIFACT_STAT_KEY, CORRUPT_INPUTS_KEY, UNDECLARED_READS_KEY, AssetTask, remember_store,
-)
+from datamake.execution.runcontext import RunContext
+from datamake.execution.tasks import AssetTask
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,6 @@ class RunOptions:
 
 def _config_values(instance) -> dict:
     """The config's fields, shallowly: a nested dataclass stays a dataclass (``asdict`` would make it a dict)."""
-    import dataclasses
-
     return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)} if instance is not None else {}
 
 
@@ -51,9 +48,10 @@ def new_run_id() -> str:
 class Coordinator:
     """One run of ``make`` over a planned scope."""
 
-    def __init__(self, project: Project, scope: Scope, executor, reporter: Reporter, options: RunOptions,
+    def __init__(self, run: RunContext, scope: Scope, executor, reporter: Reporter, options: RunOptions,
                  run_id: Optional[str] = None, remote=None, history=None):
-        self.project = project
+        self.run_context = run
+        self.defs = run.defs
         self.scope = scope
         self.executor = executor
         self.console = reporter  # check results are printed here (the history records them itself)
@@ -62,9 +60,10 @@ class Coordinator:
         self.options = options
         self.run_id = run_id or new_run_id()
         # workers in other processes check they run the code this plan was made with
-        self.code_digests = () if getattr(executor, "shares_memory", False) else snapshot.digests(project.directory)
+        self.shares_memory = getattr(executor, "shares_memory", False)
+        self.code_digests = () if self.shares_memory else snapshot.digests(run.project_dir)
         self.remote = remote
-        self.store = project.store
+        self.store = run.store
         self.outcomes: Dict[str, AssetOutcome] = {}
         self.facts: Dict[str, AssetFacts] = dict(scope.facts)
         self.current: Dict[str, Optional[Manifest]] = dict(scope.manifests)
@@ -89,7 +88,6 @@ class Coordinator:
         except BaseException:
             self.executor.shutdown(cancel=True)
             raise
-        remember_store(self.store)
         if self.store.is_local:
             self.store.clean_tmp()  # what killed runs left half-written
         self.reporter.run_started(self.run_id, self.scope)
@@ -126,13 +124,22 @@ class Coordinator:
         return result
 
     def _check_store(self) -> None:
+        """What workers in other processes cannot reach: an in-memory store, resource objects."""
+        if getattr(self.executor, "shares_memory", True):
+            return
         protocol = self.store.fs.protocol
         protocols = protocol if isinstance(protocol, tuple) else (protocol,)
-        if "memory" in protocols and not getattr(self.executor, "shares_memory", True):
+        if "memory" in protocols:
             raise DatamakeError(
                 f"executor '{self.executor.name}' cannot reach the in-memory store {self.store.url}: "
                 "its workers are other processes",
                 hint="use a local folder or an object store as [storage] root, or executor = \"thread\"",
+            )
+        if self.run_context.resources:
+            raise DatamakeError(
+                f"executor '{self.executor.name}' cannot use the resources given to make() "
+                f"({', '.join(sorted(self.run_context.resources))}): its workers are other processes",
+                hint="replace resources with executor=\"thread\" or \"inprocess\"",
             )
 
     def _install_sigint(self):
@@ -217,24 +224,27 @@ class Coordinator:
 
     def _task(self, key: str) -> AssetTask:
         facts = self.facts[key]
-        asset = self.project.defs.assets[facts.key]
+        asset = self.defs.assets[facts.key]
+        run = self.run_context
         inputs = tuple((param, self._input(spec)) for param, spec in self.scope.nodes.inputs[key].items()
                        if not (isinstance(spec, str) and spec in self.scope.sources))
         return AssetTask(
             key=facts.key,
             partition=facts.partition,
             run_id=self.run_id,
-            project_dir=self.project.directory,
-            definitions=self.project.config.definitions,
+            project_dir=run.project_dir,
+            definitions=run.definitions,
             store_url=self.store.url,
             store_options=self.store.storage_options,
             inputs=inputs,
             io_manager=asset.io_manager,
             retries=asset.retries,
             retry_delay=asset.retry_delay,
-            share_values=getattr(self.executor, "shares_memory", False),
+            share_values=self.shares_memory,
             config=_config_values(self.scope.configs.get(facts.key)),
-            extra={"resources": self.project.config.resources},
+            resource_settings=run.resource_settings,
+            resources=run.resources if self.shares_memory else {},
+            store=self.store if self.shares_memory else None,
             code_digests=self.code_digests,
         )
 
@@ -277,14 +287,13 @@ class Coordinator:
                 self.stop_reason = key
             return self._settle(AssetOutcome(key, "failed", seconds=result.seconds, error=result.error,
                                              traceback=result.traceback))
-        metadata, logs = split_metadata(result.metadata)
-        self.store.note_verified(result.artifact, metadata.pop(ARTIFACT_STAT_KEY, None))
-        self._warn_undeclared_reads(facts.key, metadata.get(UNDECLARED_READS_KEY))
+        self.store.note_verified(result.artifact, result.artifact_stat)
+        self._warn_undeclared_reads(facts.key, result.undeclared_reads)
         moved = self._sources_moved(facts, inputs)
         if moved:  # the value may come from other source bytes than the versions it would be recorded with
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
                               result.seconds)
-        metadata = checks_mod.stamp_versions(metadata, self.project.check_versions(facts.key))
+        checks = checks_mod.stamp_versions(result.checks, self._check_versions(facts.key))
         manifest = Manifest(
             key=facts.key,
             code_version=facts.code_version,
@@ -299,15 +308,16 @@ class Coordinator:
             run_id=self.run_id,
             created=wall_start,
             seconds=round(result.seconds, 6),
-            metadata=metadata,
-            code_parts=dict(self.project.code_version(facts.key).parts),
+            metadata=dict(result.metadata),
+            code_parts=dict(self.run_context.code_parts.get(facts.key, {})),
+            checks=checks_mod.as_records(checks),
         )
         if not self._commit(key, manifest, result.seconds):
             return None
         if self.remote is not None and self.remote.push_auto:
             self.remote.push_one(manifest, self.store)
         self._settle_checked(AssetOutcome(key, "built", data_version=manifest.data_version, seconds=result.seconds),
-                             manifest, checks_mod.recorded(key, manifest.metadata), logs)
+                             manifest, checks_mod.recorded(key, manifest.checks), result.logs)
 
     def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
         """Make ``manifest`` current; a store that cannot record it (disk full, read-only) fails the asset
@@ -328,12 +338,12 @@ class Coordinator:
         """Settle a materialized asset after its checks (run by the worker, or here when a kept value's
         checks changed). A failed blocking check makes it ``failed``: the value stays, dependents are blocked."""
         key = outcome.key
-        checks = self.project.defs.checks.get(self.facts[key].key, ())
-        if not checks and checks_mod.CHECKS_KEY not in manifest.metadata:
+        checks = self.defs.checks.get(self.facts[key].key, ())
+        if not checks and not manifest.checks:
             return self._settle(outcome, manifest, (), logs)
         fresh = ran is not None
-        versions = self.project.check_versions(self.facts[key].key)
-        if ran is None and checks_mod.needs_rerun(key, manifest.metadata, checks, versions):
+        versions = self._check_versions(self.facts[key].key)
+        if ran is None and checks_mod.needs_rerun(key, manifest.checks, checks, versions):
             manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions)
             if not self._commit(key, manifest, outcome.seconds):
                 return None
@@ -342,13 +352,16 @@ class Coordinator:
         for check in ran or ():
             if not (quiet and check.passed):
                 self.console.message(check.line())
-        failure = checks_mod.blocking_failure(checks_mod.recorded(key, manifest.metadata), fresh, manifest.run_id)
+        failure = checks_mod.blocking_failure(checks_mod.recorded(key, manifest.checks), fresh, manifest.run_id)
         if failure:
             if not self.options.keep_going and not self.stop_reason:
                 self.stop_reason = key
             outcome = AssetOutcome(key, "failed", data_version=manifest.data_version, seconds=outcome.seconds,
                                    error=failure)
         self._settle(outcome, manifest, ran or (), logs)
+
+    def _check_versions(self, key: str) -> Mapping[str, str]:
+        return self.run_context.check_versions.get(key, {})
 
     def _settle(self, outcome: AssetOutcome, manifest: Optional[Manifest] = None, checks=(), logs=()) -> None:
         key = outcome.key
@@ -379,17 +392,15 @@ class Coordinator:
         committed: a value computed from other bytes than the recorded version
         must neither become current nor enter the action cache.
         """
-        sources = [d for d in facts.deps if d in self.scope.sources and d in self.project.defs.sources]
+        sources = [d for d in facts.deps if d in self.scope.sources and d in self.defs.sources]
         if not sources:
             return []
-        from datamake.storage.observe import ObservationCache, SourceError, observe
-
         if self._observations is None:
             self._observations = ObservationCache(self.store)
         moved = []
         for dep in sources:
             try:
-                now = observe(self.project.defs.sources[dep], self._observations)
+                now = observe(self.defs.sources[dep], self._observations)
             except SourceError:
                 now = None
             if now != inputs.get(dep):
@@ -419,7 +430,7 @@ class Coordinator:
         was already rebuilt in this run and is still bad. The store has
         already deleted the bad artifact, so the action cache cannot return it.
         """
-        bad = list(result.metadata.get(CORRUPT_INPUTS_KEY, ()))
+        bad = list(result.corrupt_inputs)
         if not bad or self.stop_reason or any(d not in self.facts or d in self.rebuilt for d in bad):
             return False
         self.waiting[key] = len(bad)

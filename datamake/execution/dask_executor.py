@@ -34,6 +34,7 @@ from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
 from datamake.core.errors import DatamakeError
 from datamake.execution.tasks import AssetTask, run_task
+from datamake.define import loader
 
 ASSET_LOGGER = "datamake.asset"
 
@@ -90,7 +91,7 @@ class DaskExecutor:
         """The client, connecting or starting the local cluster on first use."""
         if self._client is not None:
             return self._client
-        import distributed
+        import distributed  # lazy: dask is optional and slow to import
 
         if self._address:
             self._client = self._connect(distributed, self._address)
@@ -197,6 +198,4 @@ def _probe(address: str) -> None:
 
 def _forget_definitions(project_dir: str, ref: str) -> None:
     """On a worker: forget the definitions and every project module, so the next task imports the disk."""
-    from datamake.define import loader
-
     loader.forget_project_code(loader.definition_roots(project_dir, ref))

@@ -101,7 +101,7 @@ def _worker_init(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
+            import ctypes  # lazy: only process-pool workers on Linux use it
 
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -114,7 +114,7 @@ def _worker_init(parent: int) -> None:
 def make_executor(name: str, jobs: int, address: Optional[str] = None):
     """The executor called ``name`` with ``jobs`` workers."""
     if name == "dask":
-        from datamake.execution.dask_executor import DaskExecutor
+        from datamake.execution.dask_executor import DaskExecutor  # lazy: only the Dask executor needs it
 
         return DaskExecutor(jobs, address)
     if name == "thread" and jobs == 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from datamake.define.checks import CheckOutcome
+
 OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
 
 
@@ -20,8 +22,13 @@ class TaskResult:
     seconds: float = 0.0
     error: Optional[str] = None
     traceback: Optional[str] = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # the user's own and table facts, as recorded
     attempts: int = 1
+    checks: Tuple[CheckOutcome, ...] = ()  # the asset's checks, run on the new value
+    logs: Tuple[str, ...] = ()  # what the asset logged through ``context.log`` (for the event log)
+    undeclared_reads: Tuple[str, ...] = ()  # project files it read without declaring them as sources
+    artifact_stat: Optional[Any] = None  # how the new artifact looked when written (``Store.written_stat``)
+    corrupt_inputs: Tuple[str, ...] = ()  # failed because these inputs failed their hash check: rebuild them
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ action cache are written by the coordinator.
 """
 from __future__ import annotations
 
+import fnmatch
 import io
 import os
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 import threading
 import time
 import traceback
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -23,9 +25,12 @@ from datamake.storage import iomanagers
 from datamake.define import outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of, hash_value
+from datamake.define.checks import run_checks
 from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
+from datamake.define.sources import Output, ResourceDef
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
+from datamake.storage.observe import load_source
 from datamake.storage.store import CorruptArtifactError, Store
 from datamake.execution.context import AssetContext
 from datamake.execution.results import TaskResult
@@ -34,9 +39,6 @@ _stores: Dict[Tuple[str, str], Store] = {}
 _VALUE_CACHE_LIMIT = 4096
 _VALUE_CACHE_MAX_BYTES = 1 << 20  # artifacts up to this size are shared in memory (in-process, threads)
 _SHARED_BYTES_BUDGET = 64 << 20
-CORRUPT_INPUTS_KEY = "datamake/corrupt_inputs"  # in a failed TaskResult's metadata: inputs that failed their hash check
-ARTIFACT_STAT_KEY = "datamake/artifact_stat"  # in a TaskResult's metadata: how the new artifact looked when written
-UNDECLARED_READS_KEY = "datamake/undeclared_reads"  # in a TaskResult's metadata: project files read, not declared
 _MISSING = object()
 
 
@@ -190,23 +192,25 @@ class AssetTask:
     partition: Optional[str] = None
     share_values: bool = False  # keep small immutable values in memory (in-process and threads)
     config: Mapping[str, Any] = field(default_factory=dict)  # the asset's validated config values
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    resource_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [resources.NAME] tables
+    # objects replacing declared resources (``api.make(resources=...)``), and the coordinator's
+    # own Store: both only for executors that share the coordinator's memory
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    store: Optional[Store] = None
     # (path, source digest) of the project modules the run was planned with: a worker in
     # another process checks that it runs the same code (see datamake.define.snapshot)
     code_digests: Tuple[Tuple[str, str], ...] = ()
 
 
-def store_for(url: str, options: Mapping[str, Any]) -> Store:
-    """One Store per (url, options) per process."""
-    cache_key = (url, repr(sorted(options.items())))
+def store_for(task: AssetTask) -> Store:
+    """The coordinator's Store (same memory), else one Store per (url, options) per worker process."""
+    if task.store is not None:
+        return task.store
+    cache_key = (task.store_url, repr(sorted(task.store_options.items())))
     store = _stores.get(cache_key)
     if store is None:
-        store = _stores[cache_key] = Store(url, options)
+        store = _stores[cache_key] = Store(task.store_url, task.store_options)
     return store
-
-
-def remember_store(store: Store) -> None:
-    _stores[(store.url, repr(sorted(store.storage_options.items())))] = store
 
 
 def _load_input(store: Store, manifest: Manifest, share: bool, scratch: _Scratch) -> Any:
@@ -256,7 +260,7 @@ def _corrupt_inputs(key: str, corrupt: List[Tuple[str, str]], started: float) ->
         ok=False,
         seconds=time.perf_counter() - started,
         error="; ".join(message for _, message in corrupt),
-        metadata={CORRUPT_INPUTS_KEY: tuple(k for k, _ in corrupt)},
+        corrupt_inputs=tuple(k for k, _ in corrupt),
         attempts=0,
     )
 
@@ -297,7 +301,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     try:
         defs = _definitions_planned_with(task)
         asset = defs.assets[task.key]
-        store = store_for(task.store_url, task.store_options)
+        store = store_for(task)
         kwargs, corrupt = _load_inputs(store, task, scratch)
         if corrupt:
             return _corrupt_inputs(task.key, corrupt, started)
@@ -329,12 +333,12 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             _watching.watch = None
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
+    undeclared: Tuple[str, ...] = ()
     if watch is not None:
         for path in _paths_named_by(asset.fn):
             if os.path.isfile(path) and os.path.abspath(path) not in watch.written:
                 watch.saw((path, "r", 0))
-        if watch.reads:
-            context.metadata[UNDECLARED_READS_KEY] = sorted(watch.reads)
+        undeclared = tuple(sorted(watch.reads))
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     written = context.written_file()
     capture: Optional[_Capture] = None
@@ -363,10 +367,6 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         blob = capture.getvalue()
         if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
             _shared.put_blob((artifact, manager.name), blob)
-    metadata = results_meta.finish(context.metadata, value, logs, defs, task.key)  # + table facts, checks
-    stat = store.written_stat(artifact)
-    if stat is not None:
-        metadata[ARTIFACT_STAT_KEY] = stat
     return TaskResult(
         key=task.key,
         ok=True,
@@ -375,8 +375,12 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,
-        metadata=metadata,
+        metadata=results_meta.finish(context.metadata, value),  # + table facts
         attempts=attempts,
+        checks=tuple(run_checks(defs.checks.get(task.key, ()), value)),  # on the value in hand, once stored
+        logs=tuple(logs),
+        undeclared_reads=undeclared,
+        artifact_stat=store.written_stat(artifact),
     )
 
 
@@ -472,8 +476,6 @@ class _ReadWatch:
         self.reads[os.path.relpath(full, root).replace(os.sep, "/")] = None
 
     def _declared(self, full: str) -> bool:
-        import fnmatch
-
         for allowed in self.allowed:
             if full == allowed or full.startswith(allowed.rstrip(os.sep) + os.sep):
                 return True
@@ -497,11 +499,10 @@ def _paths_named_by(fn: Any) -> Tuple[str, ...]:
     code = getattr(fn, "__code__", None)
     namespace = getattr(fn, "__globals__", {}) or {}
     values: List[Any] = []
-    candidates = _path_globals(namespace)
-    todo = [code] if code is not None and candidates else []
+    todo = [code] if code is not None else []
     while todo:
         current = todo.pop()
-        values += [namespace[n] for n in current.co_names if n in candidates and n in namespace]
+        values += [namespace[n] for n in current.co_names if n in namespace and _names_a_path(n, namespace[n])]
         todo.extend(c for c in current.co_consts if hasattr(c, "co_names"))
     values += [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ()) if _has_contents(cell)]
     values += list(getattr(fn, "__defaults__", None) or ())
@@ -518,20 +519,9 @@ def _paths_named_by(fn: Any) -> Tuple[str, ...]:
     return result
 
 
-_path_names: Dict[int, Tuple[int, Any, frozenset]] = {}
-
-
-def _path_globals(namespace: Dict[str, Any]) -> frozenset:
-    """Names of a module's globals that hold a string or a path (looked at again when it grows)."""
-    known = _path_names.get(id(namespace))
-    if known is not None and known[0] == len(namespace) and known[1] is namespace:
-        return known[2]
-    names = frozenset(n for n, v in list(namespace.items())
-                      if isinstance(v, (str, os.PathLike)) and not (n.startswith("__") and n.endswith("__")))
-    if len(_path_names) > 1000:
-        _path_names.clear()
-    _path_names[id(namespace)] = (len(namespace), namespace, names)
-    return names
+def _names_a_path(name: str, value: Any) -> bool:
+    """A global holding a string or a path (not a module's own ``__file__``, ``__name__``...)."""
+    return isinstance(value, (str, os.PathLike)) and not (name.startswith("__") and name.endswith("__"))
 
 
 def _has_contents(cell: Any) -> bool:
@@ -556,8 +546,6 @@ _project_roots: Dict[str, Tuple[str, ...]] = {}
 
 def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
     """(value, user data version, metadata) from a plain value or an ``Output``."""
-    from datamake.define.sources import Output
-
     if isinstance(value, Output):
         version = None if value.data_version is None else hash_value("user-data-version", str(value.data_version))
         return value.value, version, dict(value.metadata)
@@ -565,34 +553,33 @@ def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
 
 
 def _source_inputs(defs, key: str) -> Dict[str, Any]:
-    from datamake.storage.observe import load_source
-
     return {param: load_source(defs.sources[dep]) for param, dep in defs.inputs[key].items() if dep in defs.sources}
 
 
-_resources: Dict[Tuple[str, str], Any] = {}
-_resource_overrides: Dict[str, Any] = {}
-
-
-def override_resources(values: Mapping[str, Any]) -> None:
-    """Replace resources by name for this process (tests; in-process and thread executors)."""
-    _resource_overrides.clear()
-    _resource_overrides.update(values)
+# declared resource -> {settings: the object its factory built}, in this process; a resource declared
+# again (definitions imported afresh, another project) is another key, so it gets objects of its own
+_resources: "weakref.WeakKeyDictionary[ResourceDef, Dict[str, Any]]" = weakref.WeakKeyDictionary()
+_resources_lock = threading.Lock()
 
 
 def _resource_inputs(defs, task: AssetTask) -> Dict[str, Any]:
     out = {}
-    settings_by_name = task.extra.get("resources", {})
     for param, name in defs.resource_params[task.key].items():
-        if name in _resource_overrides:
-            out[param] = _resource_overrides[name]
-            continue
-        settings = dict(settings_by_name.get(name, {}))
-        cache_key = (name, repr(sorted(settings.items())))
-        if cache_key not in _resources:
-            _resources[cache_key] = defs.resources[name].factory(**settings)
-        out[param] = _resources[cache_key]
+        if name in task.resources:
+            out[param] = task.resources[name]
+        else:
+            out[param] = _resource(defs.resources[name], task.resource_settings.get(name, {}))
     return out
+
+
+def _resource(resource: ResourceDef, settings: Mapping[str, Any]) -> Any:
+    """The object ``resource``'s factory built with ``settings``: once per process."""
+    with _resources_lock:
+        built = _resources.setdefault(resource, {})
+    cache_key = repr(sorted(settings.items()))
+    if cache_key not in built:
+        built[cache_key] = resource.factory(**dict(settings))
+    return built[cache_key]
 
 
 def _failure(key: str, exc: BaseException, started: float, attempts: int, what: str = "", ours: bool = False) -> TaskResult:

@@ -24,6 +24,7 @@ URL); by default ``history.sqlite`` in a local store's root, or
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import re
@@ -37,6 +38,8 @@ from urllib.request import pathname2url
 
 from datamake.core.errors import ConfigError, DatamakeError
 from datamake.core.keys import split_node
+from datamake._version import __version__
+from datamake.core.compat import fromisoformat
 
 SCHEMA_VERSION = 2  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
@@ -267,8 +270,6 @@ class History:
     # -- writing -------------------------------------------------------------
     def begin_run(self, run_id: str, selection: Sequence[str], command: str, started: float) -> None:
         """Record a run as ``running`` and commit at once, so a crash leaves a trace."""
-        from datamake._version import __version__
-
         with self.transaction():
             self.conn.execute(
                 "INSERT OR REPLACE INTO runs (run_id, started, status, command, selection, user, host, pid, version)"
@@ -432,8 +433,6 @@ def _event_dict(cursor: sqlite3.Cursor, row: tuple) -> Dict[str, Any]:
 
 def _user() -> str:
     try:
-        import getpass
-
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         return str(os.getuid()) if hasattr(os, "getuid") else "?"
@@ -458,8 +457,6 @@ def parse_older_than(text: str, now: Optional[float] = None) -> float:
     if match:
         return now - float(match.group(1)) * _UNITS[match.group(2)]
     try:
-        from datamake.core.compat import fromisoformat
-
         return fromisoformat(text.strip()).timestamp()
     except ValueError:
         raise DatamakeError(f"cannot read OLDER_THAN '{text}'",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from datamake.core.keys import node_id
+
 Node = Dict[str, Any]
 
 
@@ -21,8 +23,6 @@ def _from_manifest(m: Any, current: bool) -> Node:
 
 
 def _from_event(e: Mapping[str, Any]) -> Node:
-    from datamake.core.keys import node_id
-
     return {"key": node_id(e["asset"], e.get("partition")), "data_version": e["data_version"], "current": False, "known": True,
             "run_id": e["run_id"], "created": e["ts"], "code_version": e["code_version"],
             "inputs": [{"key": k, "data_version": v} for k, v in sorted((e.get("inputs") or {}).items())]}

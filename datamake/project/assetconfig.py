@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import datetime
+import enum
 import json
+import pathlib
 import types
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -194,10 +197,6 @@ def canonical_value(value: Any) -> Any:
     processes for strings), tuples, nested dataclasses, enums, dates and times,
     paths. Anything else is written as its type and ``repr``.
     """
-    import datetime
-    import enum
-    import pathlib
-
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):

@@ -11,7 +11,15 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, Mapping
 
+import tomli_w
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 from datamake.core.errors import ConfigError
+from datamake.project.settings import read_toml, toml_kind
 
 PINS_NAME = "datamake.pins.toml"
 
@@ -30,7 +38,6 @@ def read_pins(project_dir: str) -> Dict[str, Pin]:
     path = pins_path(project_dir)
     if not os.path.exists(path):
         return {}
-    from datamake.project.settings import read_toml, toml_kind
 
     again = "fix it, or delete it and run `datamake pin` again"
     data = read_toml(path, hint=again)
@@ -52,23 +59,15 @@ def read_pins(project_dir: str) -> Dict[str, Pin]:
 
 def _quote(key: str) -> str:
     """``key`` as a TOML key (bare when it can be)."""
-    import tomli_w
-
     return tomli_w.dumps({key: 0}).rstrip("\n").rsplit(" = ", 1)[0]
 
 
 def _string(value: str) -> str:
     """``value`` as a one-line TOML string."""
-    import tomli_w
-
     return tomli_w.dumps({"v": value}).rstrip("\n")[len("v = "):]
 
 
 def _parse(text: str):
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:
@@ -77,8 +76,6 @@ def _parse(text: str):
 
 def write_pins(project_dir: str, pins: Mapping[str, Pin]) -> None:
     """Write the pins file atomically, sorted by key so that diffs stay small."""
-    import tomli_w
-
     path = pins_path(project_dir)
     lines = ["# Pinned code versions, written by `datamake pin`. Commit this file.", "[pins]"]
     for key in sorted(pins):

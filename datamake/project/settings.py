@@ -1,6 +1,8 @@
 """Reading and validating ``datamake.toml``."""
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
@@ -205,17 +207,13 @@ def _check_protocol(path: str, where: str, url: str) -> None:
     protocols = [p for p in _protocols(url) if p]
     if not protocols:
         return  # a plain local path: nothing to import
-    import importlib.util
-
-    from fsspec.registry import known_implementations, registry
+    from fsspec.registry import known_implementations, registry  # lazy: only a URL pays for importing fsspec
 
     for protocol in protocols:
         if protocol in registry:
             continue
         impl = known_implementations.get(protocol)
         if impl is None:
-            import difflib
-
             close = difflib.get_close_matches(protocol, sorted({*known_implementations, *registry}), n=1, cutoff=0.5)
             raise ConfigError(
                 f"{path}: {where} = {url!r}: unknown protocol '{protocol}://'",

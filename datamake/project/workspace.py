@@ -6,27 +6,33 @@ artifact sizes) and hands them over as plain values.
 from __future__ import annotations
 
 import datetime
+import functools
+import inspect
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
 from datamake.define import codeversion
-from datamake.define.checks import CHECKS_KEY
+from datamake.define.checks import recorded
 from datamake.define.codeversion import fingerprint
 from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
 from datamake.define.assets import AssetDef, Definitions
-from datamake.core.errors import ConfigError, DefinitionError, did_you_mean
-from datamake.core.nodegraph import Expander, NodeGraph, selection_partitions
+from datamake.core.errors import ConfigError, DefinitionError, SelectionError, did_you_mean
+from datamake.core.nodegraph import Expander, selection_partitions
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
+from datamake.core.scope import Scope
 from datamake.storage import iomanagers
 from datamake.storage.store import Store
+from datamake.core.partitions import describe
+from datamake.project.assetconfig import canonical_value
+from datamake.storage.observe import observe_all
 
 
 @dataclass(frozen=True)
@@ -64,29 +70,6 @@ def logic_version(manifest: Manifest) -> str:
     return manifest.code_version
 
 
-@dataclass(frozen=True)
-class Scope:
-    """What a command works on: the keys in dependency order, and the facts and plan for them."""
-
-    keys: Tuple[str, ...]
-    facts: Dict[str, AssetFacts]
-    plan: Plan
-    outside: Dict[str, Optional[str]]
-    manifests: Dict[str, Optional[Manifest]]
-    sources: FrozenSet[str] = frozenset()
-    configs: Mapping[str, Any] = field(default_factory=dict)  # asset key -> config instance
-    nodes: Optional[NodeGraph] = None  # the partition-level graph: deps, children, inputs per node
-
-    def deps(self, node: str) -> Tuple[str, ...]:
-        return self.facts[node].deps
-
-    def children(self, node: str) -> List[str]:
-        return self.nodes.children.get(node, []) if self.nodes else []
-
-    def asset_key(self, node: str) -> str:
-        return self.facts[node].key
-
-
 class Project:
     """Everything a command needs, loaded once."""
 
@@ -102,7 +85,7 @@ class Project:
         self._code_versions: Dict[str, CodeVersion] = {}
         self._check_versions: Dict[Tuple[str, str], str] = {}
         self._check_warnings: Dict[Tuple[str, str], Tuple[str, ...]] = {}
-        self._fingerprints: Dict[Tuple[int, Tuple[str, ...]], Any] = {}  # id(fn) -> (fn, fingerprint)
+        self._fingerprints: Dict[Tuple[Any, Tuple[str, ...]], Any] = {}  # (fn, packages) -> fingerprint
         self.pin_notes: Dict[str, str] = {}  # asset key -> what the last pin() chose and why
         self._config_hashes: Dict[str, Optional[str]] = {}
         self._code_roots = self._project_roots()
@@ -148,19 +131,20 @@ class Project:
     def asset(self, key: str) -> AssetDef:
         self.graph.select([key])  # raises SelectionError with a hint
         if key in self.defs.sources:
-            from datamake.core.errors import SelectionError
-
             raise SelectionError(f"'{key}' is a source: datamake observes it but does not build it",
                                  hint=f"name an asset that uses it; `datamake ls` lists both")
         return self.defs.assets[key]
 
     def _fingerprint(self, fn: Any, packages: Sequence[str] = ()) -> Any:
         """``codeversion.fingerprint`` of a function or class, with the project's roots; cached per project."""
-        cache_key = (id(fn), tuple(packages))
-        fp = self._fingerprints.get(cache_key)
+        cache_key = (fn, tuple(packages))
+        try:
+            fp = self._fingerprints.get(cache_key)
+        except TypeError:  # a class whose metaclass makes it unhashable: not cached
+            return fingerprint(fn, self._code_roots, packages)
         if fp is None:
-            fp = self._fingerprints[cache_key] = (fn, fingerprint(fn, self._code_roots, packages))
-        return fp[1]
+            fp = self._fingerprints[cache_key] = fingerprint(fn, self._code_roots, packages)
+        return fp
 
     def code_version(self, key: str) -> CodeVersion:
         """The effective code version: decorator pin, then pins file, then automatic.
@@ -217,8 +201,6 @@ class Project:
             return self._callable_version(fn, warnings)
 
         described: Dict[str, Any] = {}
-        if a.partitions is not None or a.partition_mapping:
-            from datamake.core.partitions import describe
         if a.ins:
             described["ins"] = sorted([p, k] for p, k in a.ins.items())
         if a.io_manager is not None:
@@ -241,9 +223,6 @@ class Project:
         class's code and its attributes (never by its ``repr``, which may hold
         a memory address).
         """
-        import inspect
-
-        from datamake.project.assetconfig import canonical_value
 
         plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) or inspect.isbuiltin(fn)
         fp = self._fingerprint(fn if plain else type(fn))
@@ -257,9 +236,6 @@ class Project:
     def _loader_description(self, load: Any, version: Callable[[Any], str]) -> Any:
         """A source's ``load=``: a loader name, or a function (fingerprinted, helpers followed)
         with the arguments bound to it by ``functools.partial``."""
-        import functools
-
-        from datamake.project.assetconfig import canonical_value
 
         if isinstance(load, str):
             return ["name", load]
@@ -305,8 +281,6 @@ class Project:
 
         Scope keys are node ids: the asset key, or ``key[partition]``.
         """
-        from datamake.storage.observe import observe_all
-
         sources = self.defs.sources
         selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
         if partition is not None and not selection:
@@ -396,8 +370,6 @@ class Project:
         For a partitioned asset: the version of its current partitions, or the
         most common one when they disagree (explained in :attr:`pin_notes`).
         """
-        from datamake.core.nodegraph import Expander
-
         self.pin_notes: Dict[str, str] = {}
         plain = [k for k in keys if self.defs.assets[k].partitions is None]
         manifests = self.store.read_manifests(plain)
@@ -435,12 +407,10 @@ class Project:
 
 def _recorded_checks(manifest: Optional[Manifest]) -> Tuple[CheckFact, ...]:
     """The check results recorded with a value, as planner facts."""
-    if manifest is None or not manifest.metadata.get(CHECKS_KEY):
+    if manifest is None or not manifest.checks:
         return ()
-    from datamake.define.checks import recorded
-
     return tuple(CheckFact(r.name, r.version, r.blocking, r.passed, r.message)
-                 for r in recorded(manifest.key, manifest.metadata))
+                 for r in recorded(manifest.key, manifest.checks))
 
 
 def _warning_text(who: str, warning: str) -> str:

@@ -15,6 +15,7 @@ from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, S
 from datamake.core.errors import StoreError
 from datamake.core.hashing import HashingWriter, hash_bytes, hash_file
 from datamake.core.manifest import Manifest
+from datamake.storage import iomanagers
 from datamake.storage.fsio import content_validator, filesystem, is_local, upload_options
 from datamake.storage.localfiles import LocalFiles, clean_tmp, durable
 from datamake.storage.objects import Objects
@@ -223,8 +224,6 @@ class ArtifactStore:
 
     def load(self, manifest: Manifest, verify: bool = True) -> Any:
         """Load an artifact's value with its IO manager, checking its hash first."""
-        from datamake.storage import iomanagers
-
         if not self.is_local:
             return self._load_remote(manifest, verify)
         with self.open_artifact(manifest.artifact) as f:
@@ -237,8 +236,6 @@ class ArtifactStore:
 
     def _load_remote(self, manifest: Manifest, verify: bool) -> Any:
         """Download once into a local temporary file (hashing as it streams), then load from there."""
-        from datamake.storage import iomanagers
-
         with tempfile.TemporaryFile(prefix="datamake-") as local:
             writer = HashingWriter(local)
             with self.open_artifact(manifest.artifact) as f:

@@ -28,6 +28,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from datamake.core.manifest import Manifest
 from datamake.storage.store import Store
+from datamake.core.errors import DatamakeError, StoreError
+from datamake.storage.lock import store_lock
 
 DEFAULT_RETENTION = 7 * 86400.0
 LEASE_TTL = 24 * 3600.0
@@ -143,15 +145,12 @@ def collect(store: Store, pins: Mapping[str, str], retention: float = DEFAULT_RE
     """
     report = GcReport(store.url, dry_run, retention)
     if store.is_local:
-        from datamake.storage.lock import store_lock
-
         with store_lock(store, "datamake gc", on_wait=on_wait):
             _sweep(store, pins, retention, report, time.time() if now is None else now)
         return report
     try:
         leases = live_leases(store)
     except Exception as exc:  # noqa: BLE001 - any transport failure
-        from datamake.core.errors import DatamakeError, StoreError
 
         if isinstance(exc, DatamakeError):
             raise
@@ -254,8 +253,6 @@ def _delete(store: Store, paths: List[str]) -> None:
 
 def parse_duration(text: str) -> float:
     """Seconds in ``"7d"``, ``"12h"``, ``"30m"``, ``"45s"`` or a plain number of seconds."""
-    from datamake.core.errors import DatamakeError
-
     text = text.strip().lower()
     units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
     try:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
+import shutil
+import tempfile
 from typing import IO, Any, Dict, List, Optional, Protocol
 
 from datamake.core.errors import DefinitionError, did_you_mean
@@ -29,8 +32,6 @@ class IOManager(Protocol):
 
 def _local_path(f: Any) -> Optional[str]:
     """The local file behind an open file object, if there is one."""
-    import os
-
     for attr in ("name", "path"):
         path = getattr(f, attr, None)
         if isinstance(path, str) and os.path.isfile(path):
@@ -51,13 +52,13 @@ class ArrowIO:
         return _module_of(value).startswith("pyarrow") and type(value).__name__ == "Table"
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy: pyarrow loads only when a table is read or written
 
         pq.write_table(value, f, compression="zstd")
 
     def load(self, f: IO[bytes]) -> Any:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # lazy: pyarrow loads only when a table is read or written
+        import pyarrow.parquet as pq  # lazy: pyarrow loads only when a table is read or written
 
         path = _local_path(f)
         if path is not None:  # pyarrow's own file reader: faster, and no Python callbacks
@@ -76,7 +77,7 @@ class PandasIO:
         return _module_of(value).startswith("pandas") and type(value).__name__ == "DataFrame"
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
-        import pyarrow as pa
+        import pyarrow as pa  # lazy: pyarrow loads only when a table is read or written
 
         ArrowIO().dump(pa.Table.from_pandas(value), f)
 
@@ -144,8 +145,6 @@ class FileIO:
         return False  # chosen when an asset writes to context.output_path, or by name
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
-        import shutil
-
         with open(value, "rb") as src:
             shutil.copyfileobj(src, f, 1 << 20)
 
@@ -153,8 +152,6 @@ class FileIO:
         path = _local_path(f)
         if path is not None:
             return path
-        import shutil
-        import tempfile
 
         with tempfile.NamedTemporaryFile(prefix="datamake-input-", delete=False) as out:
             shutil.copyfileobj(f, out, 1 << 20)
@@ -236,9 +233,6 @@ class PickleIO:
         return True
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
-        import shutil
-        import tempfile
-
         # The C pickler first (fast); its bytes are kept only if the value holds no set. Without the
         # EMPTY_SET and FROZENSET opcode bytes anywhere there can be none; with them, look closer.
         with tempfile.SpooledTemporaryFile(_SPOOL) as spool:

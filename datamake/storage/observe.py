@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from datamake.core.errors import DatamakeError
 from datamake.core.hashing import hash_file, hash_value
 from datamake.define.sources import SourceDef
+from datamake.storage.fsio import filesystem
 
 _CHECKSUM_FIELDS = ("ETag", "etag", "md5Hash", "crc32c", "checksum")
 _GLOB_CHARS = "*?["
@@ -82,7 +83,6 @@ def observe(source: SourceDef, cache: ObservationCache) -> str:
             return hash_value("observed", str(source.observe()))
         except Exception as exc:  # noqa: BLE001 - user code
             raise SourceError(f"observing source '{source.key}' failed: {type(exc).__name__}: {exc}") from None
-    from datamake.storage.fsio import filesystem
 
     fs, path = filesystem(source.url, source.storage_options)
     try:
@@ -162,16 +162,15 @@ def load_source(source: SourceDef) -> Any:
         return load(source.url)
     if load == "path" or source.url is None:
         return source.url
-    from datamake.storage.fsio import filesystem
 
     fs, path = filesystem(source.url, source.storage_options)
     if load == "csv":
-        import pyarrow.csv as pacsv
+        import pyarrow.csv as pacsv  # lazy: pyarrow loads only when a table is read or written
 
         with fs.open(path, "rb") as f:
             return pacsv.read_csv(f)
     if load == "parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy: pyarrow loads only when a table is read or written
 
         return pq.read_table(path, filesystem=fs)
     with fs.open(path, "rb") as f:

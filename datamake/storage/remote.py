@@ -30,7 +30,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from datamake.core.errors import StoreError
 from datamake.core.manifest import Manifest
+from datamake.core.keys import node_id
+from datamake.core.planner import UPSTREAM_STALE, decide, known_inputs, provenance, upstream_status
 from datamake.storage.fsio import bulk, plain_get
+from datamake.storage.gc import Lease
 from datamake.storage.store import Store
 from datamake.storage.transfer import RemoteUnavailable, SyncReport, Transfer
 
@@ -99,8 +102,6 @@ class RemoteCache:
         artifacts are downloaded together and verified; ``fetch_action``
         then answers from memory.
         """
-        from datamake.core.planner import UPSTREAM_STALE, decide, known_inputs, provenance, upstream_status
-
         stale = [node for node, d in zip(scope.keys, scope.plan.decisions) if d.stale]
         if not stale or not self.available:
             return
@@ -175,8 +176,6 @@ class RemoteCache:
             return
         try:
             if self._lease is None:
-                from datamake.storage.gc import Lease
-
                 self._lease = Lease(self.store, "datamake make (push)").acquire()
             self._push([manifest], local_store, SyncReport(self.url))
         except Exception as exc:  # noqa: BLE001 - a background upload must never fail the run
@@ -198,8 +197,6 @@ class RemoteCache:
     # -- push / pull commands --------------------------------------------------
     def push(self, manifests: Sequence[Manifest], local_store: Store) -> SyncReport:
         """Send what the remote lacks for ``manifests``: artifacts, action entries, current manifests."""
-        from datamake.storage.gc import Lease
-
         report = SyncReport(self.url)
         try:
             lease = Lease(self.store, "datamake push").acquire()
@@ -345,8 +342,6 @@ class RemoteCache:
 
 def _node(m: Manifest) -> str:
     """The node a manifest is the current one of: its key, or ``key[partition]``."""
-    from datamake.core.keys import node_id
-
     return node_id(m.key, m.partition)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat as stat_mod
 import threading
 import time
@@ -41,8 +42,6 @@ class ArtifactState:
         self._pid = os.getpid()
 
     def _connect(self):
-        import sqlite3
-
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
