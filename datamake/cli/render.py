@@ -5,6 +5,8 @@ import datetime
 import json
 from typing import Any, Dict, List, Sequence
 
+from datamake.core.describe import span
+from datamake.core.keys import node_id
 from datamake.core.planner import DEFINITION_PREFIX, Plan, Reason, part_label
 
 FULL_LISTING_LIMIT = 40
@@ -16,6 +18,7 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
     everything = show_all or len(decisions) <= FULL_LISTING_LIMIT
     width = max((len(d.key) for d in decisions), default=0)
     lines: List[str] = []
+    unlisted = 0  # fresh unpartitioned assets left out (fresh partitions are summarised as ranges)
     for group in _runs(decisions):
         first = group[0]
         label = first.key.ljust(width)
@@ -25,6 +28,8 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
         if not first.stale:
             if everything:
                 lines.append(f"fresh  {first.key}")
+            else:
+                unlisted += 1
             continue
         head, *rest = _capped(first.reasons)
         lines.append(f"stale  {label}  {head.code}: {head.message}")
@@ -32,7 +37,8 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
     stale = len(plan.stale)
     lines = [line for line in lines if line]
     lines.append(f"{stale} stale, {len(decisions) - stale} fresh"
-                 + ("" if everything else " (fresh assets not listed; --all lists them)"))
+                 + (f" ({unlisted} fresh {'asset' if unlisted == 1 else 'assets'} not listed; --all lists them)"
+                    if unlisted else ""))
     return "\n".join(lines)
 
 
@@ -62,14 +68,14 @@ def _capped(reasons: Sequence, per_code: int = 3) -> List:
 
 
 def _partition_line(label: str, group: List, everything: bool) -> str:
-    first, last = group[0], group[-1]
-    span = first.partition if len(group) == 1 else f"{first.partition}…{last.partition}"
+    first = group[0]
+    partitions = span([d.partition for d in group])
     if not first.stale:
-        return f"fresh  {label}  {span}: {len(group)} fresh"
+        return f"fresh  {label}  {partitions}: {len(group)} fresh"
     codes = ", ".join(dict.fromkeys(r.code for r in first.reasons))
     only = first.reasons[0]
     detail = f"{only.code}: {only.message}" if len(group) == 1 and len(first.reasons) == 1 else codes
-    return f"stale  {label}  {span}: {len(group)} stale ({detail})"
+    return f"stale  {label}  {partitions}: {len(group)} stale ({detail})"
 
 
 def why_text(info: Dict[str, Any]) -> str:
@@ -221,7 +227,8 @@ def run_events_text(run: Dict[str, Any], events: List[Dict[str, Any]]) -> str:
     for e in events:
         what = e["kind"] if e["kind"] != "check" else "check"
         detail = e.get("message") or (f"data {_short(e['data_version'])}" if e.get("data_version") else "")
-        lines.append(f"  {_when(e['ts'])}  {what:<8} {e.get('asset') or '':<24} {detail}")
+        node = node_id(e["asset"], e.get("partition")) if e.get("asset") else ""
+        lines.append(f"  {_when(e['ts'])}  {what:<8} {node:<24} {detail}")
     return "\n".join(lines)
 
 

@@ -7,6 +7,8 @@ import threading
 import time
 from typing import IO, Dict, List, Optional, Sequence
 
+from datamake.core.describe import describe_reasons
+from datamake.core.planner import Reason
 from datamake.execution.progress import Ticker
 from datamake.execution.results import AssetOutcome, RunResult
 
@@ -16,7 +18,8 @@ class Reporter:
 
     def run_started(self, run_id: str, scope) -> None: ...
 
-    def asset_started(self, key: str, reasons: Sequence[str]) -> None: ...
+    def asset_started(self, key: str, reasons: Sequence[Reason]) -> None:
+        """``key`` (a node id: ``sales[2024-01-05]`` for a partition) is handed to a worker, stale for ``reasons``."""
 
     def asset_finished(self, outcome: AssetOutcome) -> None: ...
 
@@ -87,7 +90,7 @@ class LineReporter(Reporter):
 
     def asset_started(self, key, reasons):
         if self.verbose:
-            self._print(f"start    {key}  ({', '.join(reasons)})")
+            self._print(f"start    {key}  ({describe_reasons(reasons)})")
 
     def asset_finished(self, outcome: AssetOutcome) -> None:
         if (self.quiet and outcome.outcome != "failed") or (outcome.outcome == "skipped" and not self.verbose):

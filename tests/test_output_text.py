@@ -1,0 +1,128 @@
+"""What people read: `make` lines, `log --run`, `status`, `lineage`, `show`, check lines.
+
+Driven through the real ``datamake`` command in-process (click's runner) on real
+projects in a temporary folder; one test draws the live status line on a real
+pseudo-terminal.
+"""
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from datamake.cli.main import main
+
+PIPELINE = """\
+from datamake import DailyPartitions, asset, asset_check
+
+daily = DailyPartitions(start="2024-01-01", end="{end}")
+
+
+@asset
+def orders():
+    return "o1"
+
+
+@asset
+def customers():
+    return "c1"
+
+
+@asset(partitions=daily, io_manager="json")
+def sales(context, orders, customers):
+    day = context.partition_key
+    if day >= "{fail_from}":
+        raise ValueError("no file for " + day)
+    context.log.info("read %s", day)
+    return [day, orders, customers]
+
+
+@asset_check(asset=sales)
+def not_empty(value):
+    return len(value) > 0
+
+
+@asset(io_manager="json")
+def total(sales):
+    return len(sales)
+"""
+
+
+def make_project(root: Path, end: str = "2024-01-04", fail_from: str = "9999") -> Path:
+    (root / "pipeline.py").write_text(PIPELINE.format(end=end, fail_from=fail_from))
+    (root / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    return root
+
+
+def edit(root: Path, old: str, new: str) -> None:
+    path = root / "pipeline.py"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def run(root: Path, *args: str, expect: int = 0):
+    result = CliRunner().invoke(main, ["-C", str(root), *args])
+    assert result.exit_code == expect, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.fixture(autouse=True)
+def _no_bytecode(monkeypatch):
+    monkeypatch.setattr("sys.dont_write_bytecode", True)
+
+
+def test_make_verbose_and_log_run_name_the_partition_and_each_changed_input(tmp_path):
+    root = make_project(tmp_path)
+    run(root, "make", "-q")
+    edit(root, '"o1"', '"o2"')
+    edit(root, '"c1"', '"c2"')
+    out = run(root, "make", "-v").output
+    assert "start    sales[2024-01-01]  (input_changed: orders, customers)" in out, out
+    assert "  sales[2024-01-02] | read 2024-01-02" in out, out  # the line it logged, with its partition
+
+    run_id = json.loads(run(root, "log", "--json").output)["runs"][0]["run_id"]
+    events = run(root, "log", "--run", run_id).output
+    assert re.search(r"started  sales\[2024-01-03\] +input_changed: orders, customers$", events, re.M), events
+    assert re.search(r"built    sales\[2024-01-03\] +data ", events, re.M), events
+    assert re.search(r"log      sales\[2024-01-03\] +INFO read 2024-01-03$", events, re.M), events
+    assert re.search(r"check    sales\[2024-01-03\] +not_empty: passed$", events, re.M), events
+
+
+def test_check_lines_name_the_partition_when_checks_rerun_on_kept_values(tmp_path):
+    root = make_project(tmp_path)
+    run(root, "make", "-q")
+    edit(root, "len(value) > 0", "len(value) >= 1")  # only the check changed: it re-runs on the kept values
+    out = run(root, "make").output
+    assert "check    sales[2024-01-02]:not_empty passed" in out, out
+    assert "check    sales:not_empty" not in out, out
+
+
+def test_a_blocked_asset_summarises_the_missing_upstream_partitions(tmp_path):
+    root = make_project(tmp_path, end="2024-03-01", fail_from="2024-01-03")
+    result = run(root, "make", "-k", expect=1)
+    line = next(x for x in result.output.splitlines() if x.startswith("blocked  total"))
+    assert line == "blocked  total  upstream sales[2024-01-03…2024-02-29] (58 partitions) did not materialize"
+    doc = json.loads(run(root, "make", "-k", "--json", expect=1).output)
+    total = next(a for a in doc["assets"] if a["key"] == "total")
+    assert total["error"] == "upstream sales[2024-01-03…2024-02-29] (58 partitions) did not materialize"
+
+
+def test_status_footer_says_what_it_left_out(tmp_path):
+    root = make_project(tmp_path, end="2024-03-01")  # 60 partitions: too many to list every fresh asset
+    run(root, "make", "-q", "orders", "customers")
+    out = run(root, "status").output.splitlines()
+    assert out[-1] == "61 stale, 2 fresh (2 fresh assets not listed; --all lists them)", out
+    run(root, "make", "-q")
+    out = run(root, "status").output.splitlines()
+    assert "fresh  sales      2024-01-01…2024-02-29: 60 fresh" in out, out  # fresh partitions are summarised...
+    assert out[-1] == "0 stale, 63 fresh (3 fresh assets not listed; --all lists them)", out
+    edit(root, "return [day, orders, customers]", "return [day, customers, orders]")
+    run(root, "make", "-q", "-p", "2024-01-01...2024-01-10", "sales")
+    out = run(root, "status", "--only", "sales").output.splitlines()
+    assert out[-1] == "50 stale, 10 fresh", out  # ...so with no fresh asset left out, the footer says nothing more
