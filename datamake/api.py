@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, NotMaterializedError, SelectionError
 from datamake.core.keys import node_id
+from datamake.core.nodegraph import Expander
 from datamake.execution.coordinator import Coordinator, RunOptions
 from datamake.execution.executors import make_executor
 from datamake.execution.history_reporter import HistoryReporter
@@ -364,14 +365,24 @@ def lineage(project: Project, key: str) -> Dict[str, Any]:
     if project.asset(key).partitions is not None:
         raise SelectionError(f"lineage of the partitioned asset '{key}' is not supported yet",
                              hint=f"`datamake why {key} -p KEY` shows the exact inputs of one partition")
-    graph = project.graph
-    keys = graph.ordered(graph.upstream([key]) | graph.downstream([key]))
-    manifests = project.store.read_manifests(keys)
+    manifests: Dict[str, Any] = {}
+
+    def read(nodes: Sequence[str]) -> Dict[str, Any]:
+        """Current manifests of nodes (``key`` or a partition's ``key[pk]``), each read once."""
+        manifests.update(project.store.read_manifests([n for n in dict.fromkeys(nodes) if n not in manifests]))
+        return {n: manifests[n] for n in nodes}
+
     sources = getattr(project.defs, "sources", {})
-    up = _from_history(project, lambda history: lineage_mod.upstream(key, manifests, history.find_version, sources))
+    up = _from_history(project, lambda history: lineage_mod.upstream(key, read, history.find_version, sources))
     if up is None:
-        up = lineage_mod.upstream(key, manifests, lambda k, v: None, sources)
-    down = lineage_mod.downstream(key, graph.ordered(graph.downstream([key]) - {key}), manifests)
+        up = lineage_mod.upstream(key, read, lambda k, v: None, sources)
+    graph = project.graph
+    expander = Expander(project.defs, graph, datetime.datetime.now(datetime.timezone.utc))
+    descendants = graph.ordered(graph.downstream([key]) - {key})
+    below = [node_id(k, pk) for k in descendants for pk in expander.partition_keys(k)]
+    read(below)
+    read([dep for n in below if manifests[n] is not None for dep, _version in manifests[n].inputs])
+    down = lineage_mod.downstream(key, below, manifests)
     root = manifests.get(key)
     return {"key": key, "data_version": root.data_version if root else None,
             "run_id": root.run_id if root else None, "inputs": up[0]["inputs"] if up else [],

@@ -126,3 +126,24 @@ def test_status_footer_says_what_it_left_out(tmp_path):
     run(root, "make", "-q", "-p", "2024-01-01...2024-01-10", "sales")
     out = run(root, "status", "--only", "sales").output.splitlines()
     assert out[-1] == "50 stale, 10 fresh", out  # ...so with no fresh asset left out, the footer says nothing more
+
+
+def test_lineage_calls_a_partition_current_when_it_is(tmp_path):
+    root = make_project(tmp_path)
+    run(root, "make", "-q")
+    text = run(root, "lineage", "total").output
+    assert re.search(r"├── sales\[2024-01-01\] @\w+  \(current\)", text), text
+    assert "older version" not in text, text
+    upstream = json.loads(run(root, "lineage", "total", "--json").output)["upstream"]
+    assert {(n["key"], n["current"]) for n in upstream} == {
+        ("sales[2024-01-01]", True), ("sales[2024-01-02]", True), ("sales[2024-01-03]", True),
+        ("orders", True), ("customers", True)}
+
+    edit(root, '"o1"', '"o2"')
+    run(root, "make", "-q", "-p", "2024-01-01", "sales")  # one partition moves on; total was built from the old one
+    down = json.loads(run(root, "lineage", "orders", "--json").output)["downstream"]
+    assert [(d["key"], d["from_current"]) for d in down] == [
+        ("sales[2024-01-01]", True), ("sales[2024-01-02]", False), ("sales[2024-01-03]", False), ("total", False)]
+    text = run(root, "lineage", "orders").output
+    assert "  sales[2024-01-01] @" in text and "(built from the current value; inputs" in text, text
+    assert "  sales[2024-01-02…2024-01-03] (2 partitions)  (built from an older version)" in text, text

@@ -5,8 +5,8 @@ import datetime
 import json
 from typing import Any, Dict, List, Sequence
 
-from datamake.core.describe import span
-from datamake.core.keys import node_id
+from datamake.core.describe import MAX_NAMED, describe_nodes, span
+from datamake.core.keys import node_id, split_node
 from datamake.core.planner import DEFINITION_PREFIX, Plan, Reason, part_label
 
 FULL_LISTING_LIMIT = 40
@@ -270,12 +270,39 @@ def lineage_text(info: Dict[str, Any]) -> str:
     lines.append("downstream:")
     if not info["downstream"]:
         lines.append("  (nothing materialized depends on it)")
-    for d in info["downstream"]:
-        used = ", ".join(f"{i['key']}@{_short(i['data_version'])}{'' if i['current'] else ' (outdated)'}"
-                         for i in d["inputs"])
+    for group in _downstream_runs(info["downstream"]):
+        d = group[0]
         mark = "built from the current value" if d["from_current"] else "built from an older version"
-        lines.append(f"  {d['key']} @{_short(d['data_version'])}  ({mark}; inputs {used})")
+        if len(group) > 1:
+            lines.append(f"  {describe_nodes([n['key'] for n in group])}  ({mark})")
+            continue
+        lines.append(f"  {d['key']} @{_short(d['data_version'])}  ({mark}; inputs {_inputs_text(d['inputs'])})")
     return "\n".join(lines)
+
+
+def _downstream_runs(nodes: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
+    """Consecutive partitions of one asset that agree on whether they derive from the current value."""
+    runs: List[List[Dict[str, Any]]] = []
+    for n in nodes:
+        key, partition = split_node(n["key"])
+        last = runs[-1][-1] if runs else None
+        if partition is not None and last is not None and split_node(last["key"])[0] == key \
+                and split_node(last["key"])[1] is not None and last["from_current"] == n["from_current"]:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return runs
+
+
+def _inputs_text(inputs: List[Dict[str, Any]]) -> str:
+    """Each input with its version, or (many partitions) the current and outdated ones as ranges."""
+    if len(inputs) <= MAX_NAMED:
+        return ", ".join(f"{i['key']}@{_short(i['data_version'])}{'' if i['current'] else ' (outdated)'}"
+                         for i in inputs)
+    current = [i["key"] for i in inputs if i["current"]]
+    outdated = [i["key"] for i in inputs if not i["current"]]
+    return "; ".join([*([describe_nodes(current)] if current else []),
+                      *([f"outdated: {describe_nodes(outdated)}"] if outdated else [])])
 
 
 def _root_inputs(info: Dict[str, Any]) -> List[Dict[str, Any]]:
