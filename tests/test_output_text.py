@@ -147,3 +147,40 @@ def test_lineage_calls_a_partition_current_when_it_is(tmp_path):
     text = run(root, "lineage", "orders").output
     assert "  sales[2024-01-01] @" in text and "(built from the current value; inputs" in text, text
     assert "  sales[2024-01-02…2024-01-03] (2 partitions)  (built from an older version)" in text, text
+
+
+WRONG_TYPES = """\
+from datamake import asset
+
+@asset(io_manager="text")
+def report():
+    return {report}
+
+@asset(io_manager="arrow")
+def table():
+    return {{"a": [1, 2]}}
+
+@asset(io_manager="json")
+def tags():
+    return {{"x", "y"}}
+
+@asset(io_manager="json")
+def nested():
+    return {{"tags": {{"x"}}}}
+"""
+
+
+def test_a_value_of_the_wrong_type_for_its_io_manager_fails_the_asset_with_a_plain_message(tmp_path):
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    (tmp_path / "pipeline.py").write_text(WRONG_TYPES.format(report='"all good"'))
+    run(tmp_path, "make", "-q", "report")
+    (tmp_path / "pipeline.py").write_text(WRONG_TYPES.format(report="2.5"))
+    result = run(tmp_path, "make", "-k", expect=1)
+    assert "File " not in result.output and "Error" not in result.output, result.output  # no library traceback
+    errors = {a["key"]: a["error"] for a in json.loads(run(tmp_path, "make", "-k", "--json", expect=1).output)["assets"]}
+    assert "io_manager 'text' stores str; asset `report` returned float" in errors["report"]
+    assert "io_manager 'arrow' stores pyarrow.Table; asset `table` returned dict" in errors["table"]
+    assert "io_manager 'json' stores JSON values" in errors["tags"] and "asset `tags` returned set" in errors["tags"]
+    assert "the value holds what JSON cannot: a set" in errors["nested"]
+    assert all("drop io_manager=" in e for e in errors.values()), errors
+    assert run(tmp_path, "show", "report").output == "all good\n"  # the last good value stays
