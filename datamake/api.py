@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, NotMaterializedError, SelectionError
@@ -238,6 +238,11 @@ def ls(project: Project) -> List[Dict[str, Any]]:
 
 def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
     """The current materialized value of ``key`` (of one partition of it), its hash verified."""
+    return show_value(project, key, partition)[0]
+
+
+def show_value(project: Project, key: str, partition: Optional[str] = None) -> Tuple[Any, str]:
+    """:func:`show`, and the name of the IO manager that stored the value (``json``, ``pickle``...)."""
     a = project.asset(key)
     if a.partitions is not None and partition is None:
         raise SelectionError(f"'{key}' is partitioned: say which partition", hint=f"datamake show {key} -p KEY")
@@ -253,7 +258,7 @@ def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
         what = f"'{key}' partition {partition}" if partition else f"'{key}'"
         flag = f" -p {partition}" if partition else ""
         raise NotMaterializedError(f"{what} has never been materialized", hint=f"run `datamake make {key}{flag}`")
-    return project.store.load(manifest)
+    return project.store.load(manifest), manifest.io_manager
 
 
 def _remote_cache(project: Project):

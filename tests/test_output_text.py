@@ -184,3 +184,111 @@ def test_a_value_of_the_wrong_type_for_its_io_manager_fails_the_asset_with_a_pla
     assert "the value holds what JSON cannot: a set" in errors["nested"]
     assert all("drop io_manager=" in e for e in errors.values()), errors
     assert run(tmp_path, "show", "report").output == "all good\n"  # the last good value stays
+
+
+SHOWN = """\
+from datamake import asset
+
+@asset(io_manager="json")
+def counts():
+    return {f"k{i:03}": [i, i * 2] for i in range(500)}
+
+@asset(io_manager="json")
+def rows():
+    return [{"id": i, "name": "ü" * 3} for i in range(50)]
+
+@asset
+def report():
+    return "\\n".join(f"line {i}" for i in range(1000))
+"""
+
+
+def test_show_prints_json_as_json_and_cuts_big_values_to_n(tmp_path):
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    (tmp_path / "pipeline.py").write_text(SHOWN)
+    run(tmp_path, "make", "-q")
+    out = run(tmp_path, "show", "counts", "-n", "3").output
+    shown, note = out.rstrip("\n").rsplit("\n", 1)
+    assert json.loads(shown) == {"k000": [0, 0], "k001": [1, 2], "k002": [2, 4]}, out  # JSON, not a Python repr
+    assert note == "… 497 more keys (-n shows more)"
+    out = run(tmp_path, "show", "rows").output  # -n defaults to 10
+    shown, note = out.rstrip("\n").rsplit("\n", 1)
+    assert json.loads(shown) == [{"id": i, "name": "üüü"} for i in range(10)] and note.startswith("… 40 more items")
+    out = run(tmp_path, "show", "report", "-n", "2").output
+    assert out == "line 0\nline 1\n… 998 more lines (-n shows more)\n"
+
+
+PRINTS = """\
+import time
+
+from datamake import asset
+
+@asset(code_version="1")
+def slow():
+    time.sleep(0.3)  # the status line is up, naming the running asset
+    return 1
+
+@asset(code_version="1")
+def chatty(slow):
+    import sys
+
+    print("said on stderr", file=sys.stderr, flush=True)
+    print("said on stdout", flush=True)
+    print("half a line", end="", file=sys.stderr, flush=True)
+    time.sleep(0.8)  # the status line is redrawn meanwhile
+    print(" and the rest", file=sys.stderr, flush=True)
+    return 2
+"""
+
+
+def terminal_lines(raw: bytes) -> list:
+    """What a terminal shows for ``raw``: carriage returns, erase-to-end-of-line and newlines applied."""
+    lines, line, col = [], [], 0
+    for token in re.split(r"(\r|\n|\x1b\[K)", raw.decode("utf-8", "replace")):
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            lines.append("".join(line))
+            line, col = [], 0
+        elif token == "\x1b[K":
+            del line[col:]
+        else:
+            line[col:col + len(token)] = list(token)
+            col += len(token)
+    return lines + ["".join(line)]
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "process"])
+def test_what_an_asset_prints_on_the_terminal_is_not_glued_to_the_status_line(tmp_path, executor):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    (tmp_path / "pipeline.py").write_text(PRINTS)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))  # 200 columns
+    proc = subprocess.Popen([sys.executable, "-m", "datamake", "make", "--executor", executor], cwd=tmp_path,
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(leader, 1 << 16)
+        except OSError:  # the terminal closed: every process holding it has exited
+            break
+        if not chunk:
+            break
+        raw += chunk
+    assert proc.wait(timeout=60) == 0, raw
+    os.close(leader)
+    assert b"running: slow" in raw  # the status line was drawn
+    shown = [line.rstrip() for line in terminal_lines(raw)]
+    assert "said on stderr" in shown and "said on stdout" in shown, shown  # each on a line of its own
+    assert shown.index("said on stderr") < shown.index("said on stdout"), shown  # in the order written
+    assert "half a line" in shown and " and the rest" in shown, shown  # the status line went below, not into it
+    assert any(line.startswith("done: 2 built") for line in shown), shown

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import itertools
 import json
 from typing import Any, Dict, List, Sequence
 
@@ -134,17 +136,60 @@ def ls_text(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def value_text(value: Any, rows: int = 10) -> str:
+def value_text(value: Any, rows: int = 10, as_json: bool = False) -> str:
+    """A value for ``datamake show``: tables by rows, text by lines, a value stored as JSON (``as_json``)
+    as JSON and any other in Python's notation, by entries; each cut to ``rows`` with a note of the rest."""
     kind = type(value)
     if kind.__module__.startswith("pyarrow") and kind.__name__ == "Table":
         return _table_text(value, rows)
     if kind.__module__.startswith("pandas") and kind.__name__ == "DataFrame":
-        return f"{len(value)} rows\n{value.head(rows).to_string()}"
+        return f"{len(value)} rows\n{value.head(rows).to_string()}" + _more(len(value) - rows, "rows")
     if isinstance(value, (bytes, bytearray)):
         return f"{len(value)} bytes: {bytes(value[:200])!r}{'…' if len(value) > 200 else ''}"
     if isinstance(value, str):
-        return value
-    return repr(value)
+        lines = value.splitlines()
+        return "\n".join(_cut(line) for line in lines[:rows]) + _more(len(lines) - rows, "lines")
+    return _json_text(value, rows) if as_json else _repr_text(value, rows)
+
+
+LINE_LIMIT = 200  # characters of one line of a shown value
+
+
+def _json_text(value: Any, rows: int) -> str:
+    """Dicts, lists and scalars as JSON: the first ``rows`` entries, one per line."""
+    dump = functools.partial(json.dumps, ensure_ascii=False, allow_nan=True)
+    if isinstance(value, dict):
+        entries = [dump({k: v})[1:-1] for k, v in itertools.islice(value.items(), rows)]
+        brackets, what = "{}", "keys"
+    elif isinstance(value, list):
+        entries, brackets, what = [dump(v) for v in value[:rows]], "[]", "items"
+    else:
+        return _cut(dump(value))
+    compact = brackets[0] + ", ".join(entries) + brackets[1]
+    if len(value) <= rows and len(compact) <= LINE_LIMIT:  # a small value on one line
+        return compact
+    body = ",\n".join(_cut("  " + e) for e in entries)
+    return f"{brackets[0]}\n{body}\n{brackets[1]}" + _more(len(value) - rows, what)
+
+
+def _repr_text(value: Any, rows: int) -> str:
+    import reprlib
+
+    shorten = reprlib.Repr()
+    for attr in ("maxlist", "maxtuple", "maxset", "maxfrozenset", "maxdeque", "maxarray", "maxdict"):
+        setattr(shorten, attr, rows)
+    shorten.maxstring = shorten.maxother = shorten.maxlong = LINE_LIMIT
+    hidden = len(value) - rows if isinstance(value, (list, tuple, set, frozenset, dict)) else 0
+    return shorten.repr(value) + _more(hidden, "keys" if isinstance(value, dict) else "items")
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= LINE_LIMIT else line[:LINE_LIMIT - 1] + "…"
+
+
+def _more(hidden: int, what: str) -> str:
+    """The note under a cut value: how much more there is (``-n`` shows more)."""
+    return f"\n… {hidden} more {what} (-n shows more)" if hidden > 0 else ""
 
 
 def _table_text(table: Any, rows: int) -> str:
@@ -157,9 +202,7 @@ def _table_text(table: Any, rows: int) -> str:
     lines = [f"{table.num_rows} rows x {table.num_columns} columns", "schema:", schema, "", fmt(names)]
     lines.append(fmt(["-" * w for w in widths]))
     lines.extend(fmt(c) for c in cells)
-    if table.num_rows > rows:
-        lines.append(f"… {table.num_rows - rows} more rows")
-    return "\n".join(lines)
+    return "\n".join(lines) + _more(table.num_rows - rows, "rows")
 
 
 def _short(version: Any) -> str:
