@@ -71,16 +71,20 @@ class OutputAbove:
 
     def __enter__(self) -> "OutputAbove":
         _flush_python_streams()
-        for group in _same_file(self.fds):
-            read_end, write_end = os.pipe()
-            for fd in group:
-                self.saved[fd] = os.dup(fd)
-                os.dup2(write_end, fd)
-            os.close(write_end)
-            reader = threading.Thread(target=self._pump, args=(read_end, self.saved[group[0]], group),
-                                      name="datamake-output", daemon=True)
-            reader.start()
-            self._readers.append(reader)
+        try:
+            for group in _same_file(self.fds):
+                read_end, write_end = os.pipe()
+                for fd in group:
+                    self.saved[fd] = os.dup(fd)
+                    os.dup2(write_end, fd)
+                os.close(write_end)
+                reader = threading.Thread(target=self._pump, args=(read_end, self.saved[group[0]], group),
+                                          name="datamake-output", daemon=True)
+                reader.start()
+                self._readers.append(reader)
+        except OSError:  # out of file descriptors, say: put back what was moved, run without
+            self.__exit__(None, None, None)
+            self.saved.clear()
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -156,7 +156,7 @@ class LiveReporter(LineReporter):
         streams = self.out, self.err
         with OutputAbove(self._write_above, fds) as above:
             self.out, self.err = (_reopened(s, above.saved) for s in streams)
-            self._terminal = above.saved[1]  # fd 1 is a pipe now: ask the terminal's width here
+            self._terminal = above.saved.get(1)  # fd 1 is a pipe now: ask the terminal's width here
             try:
                 yield
             finally:
