@@ -156,7 +156,7 @@ LINE_LIMIT = 200  # characters of one line of a shown value
 
 
 def _json_text(value: Any, rows: int) -> str:
-    """Dicts, lists and scalars as JSON: the first ``rows`` entries, one per line."""
+    """Dicts, lists and scalars as JSON: a small one on one line, else its first ``rows`` entries one a line."""
     dump = functools.partial(json.dumps, ensure_ascii=False, allow_nan=True)
     if isinstance(value, dict):
         entries = [dump({k: v})[1:-1] for k, v in itertools.islice(value.items(), rows)]
