@@ -31,8 +31,8 @@ from datamake.storage.gc import Lease, writing
 from datamake.storage.lock import store_lock
 from datamake.storage.remote import RemoteCache
 
-__all__ = ["gc", "history_file", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push", "show", "status",
-           "why"]
+__all__ = ["gc", "history_file", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push", "show",
+           "show_value", "status", "why"]
 
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
