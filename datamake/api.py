@@ -10,11 +10,12 @@ Example::
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, NotMaterializedError, SelectionError
 from datamake.core.keys import node_id
+from datamake.core.nodegraph import Expander
 from datamake.execution.coordinator import Coordinator, RunOptions
 from datamake.execution.executors import make_executor
 from datamake.execution.history_reporter import HistoryReporter
@@ -30,8 +31,8 @@ from datamake.storage.gc import Lease, writing
 from datamake.storage.lock import store_lock
 from datamake.storage.remote import RemoteCache
 
-__all__ = ["gc", "history_file", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push", "show", "status",
-           "why"]
+__all__ = ["gc", "history_file", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push", "show",
+           "show_value", "status", "why"]
 
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
@@ -237,6 +238,11 @@ def ls(project: Project) -> List[Dict[str, Any]]:
 
 def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
     """The current materialized value of ``key`` (of one partition of it), its hash verified."""
+    return show_value(project, key, partition)[0]
+
+
+def show_value(project: Project, key: str, partition: Optional[str] = None) -> Tuple[Any, str]:
+    """:func:`show`, and the name of the IO manager that stored the value (``json``, ``pickle``...)."""
     a = project.asset(key)
     if a.partitions is not None and partition is None:
         raise SelectionError(f"'{key}' is partitioned: say which partition", hint=f"datamake show {key} -p KEY")
@@ -252,7 +258,7 @@ def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
         what = f"'{key}' partition {partition}" if partition else f"'{key}'"
         flag = f" -p {partition}" if partition else ""
         raise NotMaterializedError(f"{what} has never been materialized", hint=f"run `datamake make {key}{flag}`")
-    return project.store.load(manifest)
+    return project.store.load(manifest), manifest.io_manager
 
 
 def _remote_cache(project: Project):
@@ -364,14 +370,24 @@ def lineage(project: Project, key: str) -> Dict[str, Any]:
     if project.asset(key).partitions is not None:
         raise SelectionError(f"lineage of the partitioned asset '{key}' is not supported yet",
                              hint=f"`datamake why {key} -p KEY` shows the exact inputs of one partition")
-    graph = project.graph
-    keys = graph.ordered(graph.upstream([key]) | graph.downstream([key]))
-    manifests = project.store.read_manifests(keys)
+    manifests: Dict[str, Any] = {}
+
+    def read(nodes: Sequence[str]) -> Dict[str, Any]:
+        """Current manifests of nodes (``key`` or a partition's ``key[pk]``), each read once."""
+        manifests.update(project.store.read_manifests([n for n in dict.fromkeys(nodes) if n not in manifests]))
+        return {n: manifests[n] for n in nodes}
+
     sources = getattr(project.defs, "sources", {})
-    up = _from_history(project, lambda history: lineage_mod.upstream(key, manifests, history.find_version, sources))
+    up = _from_history(project, lambda history: lineage_mod.upstream(key, read, history.find_version, sources))
     if up is None:
-        up = lineage_mod.upstream(key, manifests, lambda k, v: None, sources)
-    down = lineage_mod.downstream(key, graph.ordered(graph.downstream([key]) - {key}), manifests)
+        up = lineage_mod.upstream(key, read, lambda k, v: None, sources)
+    graph = project.graph
+    expander = Expander(project.defs, graph, datetime.datetime.now(datetime.timezone.utc))
+    descendants = graph.ordered(graph.downstream([key]) - {key})
+    below = [node_id(k, pk) for k in descendants for pk in expander.partition_keys(k)]
+    read(below)
+    read([dep for n in below if manifests[n] is not None for dep, _version in manifests[n].inputs])
+    down = lineage_mod.downstream(key, below, manifests)
     root = manifests.get(key)
     return {"key": key, "data_version": root.data_version if root else None,
             "run_id": root.run_id if root else None, "inputs": up[0]["inputs"] if up else [],

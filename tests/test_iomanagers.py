@@ -186,7 +186,7 @@ def test_io_managers_through_the_cli(project):
     managers = {k: m.io_manager for k, m in manifests.items()}
     assert managers == {"t": "arrow", "df": "pandas", "blob": "bytes", "words": "text", "doc": "json",
                         "thing": "pickle"}
-    assert project.run("show", "doc", check=True).stdout.strip() == "{'k': [1, 2]}"
+    assert project.run("show", "doc", check=True).stdout.strip() == '{"k": [1, 2]}'  # stored as JSON, shown as JSON
 
 
 def test_a_corrupt_artifact_is_detected_on_load(tmp_path):

@@ -117,7 +117,8 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
         reporter = LiveReporter(verbose=verbose, quiet=quiet)
     else:
         reporter = LineReporter(verbose=verbose, quiet=quiet)
-    with _asset_logs(reporter, verbose and not as_json):
+    above = reporter.output_above() if isinstance(reporter, LiveReporter) else contextlib.nullcontext()
+    with above, _asset_logs(reporter, verbose and not as_json):
         result = api.make(project, selection, jobs=jobs, executor=executor, keep_going=keep_going,
                           force=force, only=only, reporter=reporter, partition=partition)
     _warnings(project, project.code_warnings(a.key for a in result.assets))
@@ -189,14 +190,16 @@ def ls_command(ctx, as_json):
 
 @main.command()
 @click.argument("asset")
-@click.option("-n", "--rows", default=10, show_default=True, help="Rows of a table to print.")
+@click.option("-n", "--rows", default=10, show_default=True,
+              help="Rows of a table (entries of a list or dict, lines of text) to print.")
 @click.option("-p", "--partition", default=None, metavar="KEY", help="The partition to show (partitioned assets).")
 @click.pass_context
 def show(ctx, asset, rows, partition):
     """Print ASSET's current value (a table's schema and first rows)."""
     from datamake import api  # lazy: a fast --help
 
-    click.echo(render.value_text(api.show(_project(ctx), asset, partition), rows))
+    value, io_manager = api.show_value(_project(ctx), asset, partition)
+    click.echo(render.value_text(value, rows, as_json=io_manager == "json"))
 
 
 @main.command()

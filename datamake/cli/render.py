@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import itertools
 import json
 from typing import Any, Dict, List, Sequence
 
+from datamake.core.describe import MAX_NAMED, describe_nodes, span
+from datamake.core.keys import node_id, split_node
 from datamake.core.planner import DEFINITION_PREFIX, Plan, Reason, part_label
 
 FULL_LISTING_LIMIT = 40
@@ -16,6 +20,7 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
     everything = show_all or len(decisions) <= FULL_LISTING_LIMIT
     width = max((len(d.key) for d in decisions), default=0)
     lines: List[str] = []
+    unlisted = 0  # fresh unpartitioned assets left out (fresh partitions are summarised as ranges)
     for group in _runs(decisions):
         first = group[0]
         label = first.key.ljust(width)
@@ -25,6 +30,8 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
         if not first.stale:
             if everything:
                 lines.append(f"fresh  {first.key}")
+            else:
+                unlisted += 1
             continue
         head, *rest = _capped(first.reasons)
         lines.append(f"stale  {label}  {head.code}: {head.message}")
@@ -32,7 +39,8 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
     stale = len(plan.stale)
     lines = [line for line in lines if line]
     lines.append(f"{stale} stale, {len(decisions) - stale} fresh"
-                 + ("" if everything else " (fresh assets not listed; --all lists them)"))
+                 + (f" ({unlisted} fresh {'asset' if unlisted == 1 else 'assets'} not listed; --all lists them)"
+                    if unlisted else ""))
     return "\n".join(lines)
 
 
@@ -62,14 +70,14 @@ def _capped(reasons: Sequence, per_code: int = 3) -> List:
 
 
 def _partition_line(label: str, group: List, everything: bool) -> str:
-    first, last = group[0], group[-1]
-    span = first.partition if len(group) == 1 else f"{first.partition}…{last.partition}"
+    first = group[0]
+    partitions = span([d.partition for d in group])
     if not first.stale:
-        return f"fresh  {label}  {span}: {len(group)} fresh"
+        return f"fresh  {label}  {partitions}: {len(group)} fresh"
     codes = ", ".join(dict.fromkeys(r.code for r in first.reasons))
     only = first.reasons[0]
     detail = f"{only.code}: {only.message}" if len(group) == 1 and len(first.reasons) == 1 else codes
-    return f"stale  {label}  {span}: {len(group)} stale ({detail})"
+    return f"stale  {label}  {partitions}: {len(group)} stale ({detail})"
 
 
 def why_text(info: Dict[str, Any]) -> str:
@@ -128,17 +136,60 @@ def ls_text(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def value_text(value: Any, rows: int = 10) -> str:
+def value_text(value: Any, rows: int = 10, as_json: bool = False) -> str:
+    """A value for ``datamake show``: tables by rows, text by lines, a value stored as JSON (``as_json``)
+    as JSON and any other in Python's notation, by entries; each cut to ``rows`` with a note of the rest."""
     kind = type(value)
     if kind.__module__.startswith("pyarrow") and kind.__name__ == "Table":
         return _table_text(value, rows)
     if kind.__module__.startswith("pandas") and kind.__name__ == "DataFrame":
-        return f"{len(value)} rows\n{value.head(rows).to_string()}"
+        return f"{len(value)} rows\n{value.head(rows).to_string()}" + _more(len(value) - rows, "rows")
     if isinstance(value, (bytes, bytearray)):
         return f"{len(value)} bytes: {bytes(value[:200])!r}{'…' if len(value) > 200 else ''}"
     if isinstance(value, str):
-        return value
-    return repr(value)
+        lines = value.splitlines()
+        return "\n".join(_cut(line) for line in lines[:rows]) + _more(len(lines) - rows, "lines")
+    return _json_text(value, rows) if as_json else _repr_text(value, rows)
+
+
+LINE_LIMIT = 200  # characters of one line of a shown value
+
+
+def _json_text(value: Any, rows: int) -> str:
+    """Dicts, lists and scalars as JSON: a small one on one line, else its first ``rows`` entries one a line."""
+    dump = functools.partial(json.dumps, ensure_ascii=False, allow_nan=True)
+    if isinstance(value, dict):
+        entries = [dump({k: v})[1:-1] for k, v in itertools.islice(value.items(), rows)]
+        brackets, what = "{}", "keys"
+    elif isinstance(value, list):
+        entries, brackets, what = [dump(v) for v in value[:rows]], "[]", "items"
+    else:
+        return _cut(dump(value))
+    compact = brackets[0] + ", ".join(entries) + brackets[1]
+    if len(value) <= rows and len(compact) <= LINE_LIMIT:  # a small value on one line
+        return compact
+    body = ",\n".join(_cut("  " + e) for e in entries)
+    return f"{brackets[0]}\n{body}\n{brackets[1]}" + _more(len(value) - rows, what)
+
+
+def _repr_text(value: Any, rows: int) -> str:
+    import reprlib
+
+    shorten = reprlib.Repr()
+    for attr in ("maxlist", "maxtuple", "maxset", "maxfrozenset", "maxdeque", "maxarray", "maxdict"):
+        setattr(shorten, attr, rows)
+    shorten.maxstring = shorten.maxother = shorten.maxlong = LINE_LIMIT
+    hidden = len(value) - rows if isinstance(value, (list, tuple, set, frozenset, dict)) else 0
+    return shorten.repr(value) + _more(hidden, "keys" if isinstance(value, dict) else "items")
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= LINE_LIMIT else line[:LINE_LIMIT - 1] + "…"
+
+
+def _more(hidden: int, what: str) -> str:
+    """The note under a cut value: how much more there is (``-n`` shows more)."""
+    return f"\n… {hidden} more {what} (-n shows more)" if hidden > 0 else ""
 
 
 def _table_text(table: Any, rows: int) -> str:
@@ -151,9 +202,7 @@ def _table_text(table: Any, rows: int) -> str:
     lines = [f"{table.num_rows} rows x {table.num_columns} columns", "schema:", schema, "", fmt(names)]
     lines.append(fmt(["-" * w for w in widths]))
     lines.extend(fmt(c) for c in cells)
-    if table.num_rows > rows:
-        lines.append(f"… {table.num_rows - rows} more rows")
-    return "\n".join(lines)
+    return "\n".join(lines) + _more(table.num_rows - rows, "rows")
 
 
 def _short(version: Any) -> str:
@@ -221,7 +270,8 @@ def run_events_text(run: Dict[str, Any], events: List[Dict[str, Any]]) -> str:
     for e in events:
         what = e["kind"] if e["kind"] != "check" else "check"
         detail = e.get("message") or (f"data {_short(e['data_version'])}" if e.get("data_version") else "")
-        lines.append(f"  {_when(e['ts'])}  {what:<8} {e.get('asset') or '':<24} {detail}")
+        node = node_id(e["asset"], e.get("partition")) if e.get("asset") else ""
+        lines.append(f"  {_when(e['ts'])}  {what:<8} {node:<24} {detail}")
     return "\n".join(lines)
 
 
@@ -263,12 +313,39 @@ def lineage_text(info: Dict[str, Any]) -> str:
     lines.append("downstream:")
     if not info["downstream"]:
         lines.append("  (nothing materialized depends on it)")
-    for d in info["downstream"]:
-        used = ", ".join(f"{i['key']}@{_short(i['data_version'])}{'' if i['current'] else ' (outdated)'}"
-                         for i in d["inputs"])
+    for group in _downstream_runs(info["downstream"]):
+        d = group[0]
         mark = "built from the current value" if d["from_current"] else "built from an older version"
-        lines.append(f"  {d['key']} @{_short(d['data_version'])}  ({mark}; inputs {used})")
+        if len(group) > 1:
+            lines.append(f"  {describe_nodes([n['key'] for n in group])}  ({mark})")
+            continue
+        lines.append(f"  {d['key']} @{_short(d['data_version'])}  ({mark}; inputs {_inputs_text(d['inputs'])})")
     return "\n".join(lines)
+
+
+def _downstream_runs(nodes: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
+    """Consecutive partitions of one asset that agree on whether they derive from the current value."""
+    runs: List[List[Dict[str, Any]]] = []
+    for n in nodes:
+        key, partition = split_node(n["key"])
+        last = runs[-1][-1] if runs else None
+        if partition is not None and last is not None and split_node(last["key"])[0] == key \
+                and split_node(last["key"])[1] is not None and last["from_current"] == n["from_current"]:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return runs
+
+
+def _inputs_text(inputs: List[Dict[str, Any]]) -> str:
+    """Each input with its version, or (many partitions) the current and outdated ones as ranges."""
+    if len(inputs) <= MAX_NAMED:
+        return ", ".join(f"{i['key']}@{_short(i['data_version'])}{'' if i['current'] else ' (outdated)'}"
+                         for i in inputs)
+    current = [i["key"] for i in inputs if i["current"]]
+    outdated = [i["key"] for i in inputs if not i["current"]]
+    return "; ".join([*([describe_nodes(current)] if current else []),
+                      *([f"outdated: {describe_nodes(outdated)}"] if outdated else [])])
 
 
 def _root_inputs(info: Dict[str, Any]) -> List[Dict[str, Any]]:

@@ -12,6 +12,7 @@
     ├── DefinitionsImportError    the user's definitions module raised on import
     ├── SelectionError            an unknown asset or group in a selection
     ├── NotMaterializedError      asked for a value that was never built
+    ├── ValueTypeError            an asset returned a value its io_manager cannot store (the asset fails)
     └── StoreError                the store is unreachable or holds bad data
 
 Errors raised by an asset's own function are not DatamakeErrors: they are
@@ -71,6 +72,12 @@ class SelectionError(DatamakeError):
 
 class NotMaterializedError(DatamakeError):
     """A value was asked for that has never been materialized."""
+
+    exit_code = 1
+
+
+class ValueTypeError(DatamakeError):
+    """An asset returned a value of a type its explicit ``io_manager`` does not store: that asset fails."""
 
     exit_code = 1
 

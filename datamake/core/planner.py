@@ -42,10 +42,11 @@ DEFINITION_PREFIX = "<definition:"
 
 @dataclass(frozen=True)
 class Reason:
-    """Why an asset is stale: a code from :data:`REASON_CODES` and a sentence."""
+    """Why an asset is stale: a code from :data:`REASON_CODES`, a sentence, and the input it concerns."""
 
     code: str
     message: str
+    subject: Optional[str] = field(default=None, compare=False)  # the dependency (node id), if any
 
     def to_dict(self) -> Dict[str, str]:
         return {"code": self.code, "message": self.message}
@@ -276,15 +277,15 @@ def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorde
     for dep in facts.deps:
         status = upstream.get(dep)
         if status is UPSTREAM_STALE:
-            reasons.append(Reason("upstream_stale", f"{dep} will be rebuilt first"))
+            reasons.append(Reason("upstream_stale", f"{dep} will be rebuilt first", dep))
         elif status is UPSTREAM_FLAGGED:
-            reasons.append(Reason("upstream_stale", f"{dep} failed a blocking check and blocks its dependents"))
+            reasons.append(Reason("upstream_stale", f"{dep} failed a blocking check and blocks its dependents", dep))
         elif status is None:
-            reasons.append(Reason("upstream_stale", f"{dep} has no materialized value"))
+            reasons.append(Reason("upstream_stale", f"{dep} has no materialized value", dep))
         elif dep in recorded and recorded[dep] != status:
             code = "source_changed" if dep in sources else "input_changed"
             what = "source" if dep in sources else "input"
-            reasons.append(Reason(code, f"{what} {dep} changed: {recorded[dep][:12]} -> {str(status)[:12]}"))
+            reasons.append(Reason(code, f"{what} {dep} changed: {recorded[dep][:12]} -> {str(status)[:12]}", dep))
     return reasons
 
 

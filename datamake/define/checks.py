@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DefinitionError
-from datamake.core.keys import validate_key
+from datamake.core.keys import node_id, validate_key
 from datamake.core.planner import CheckFact, checks_match
 from datamake.define.assets import AssetDef
 from datamake.define.checkdef import AssetCheckDef, group_checks
@@ -226,4 +226,6 @@ def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef],
                                 version=versions.get(c.name)) for c in checks]
     else:
         results = run_checks(checks, value, versions)
+    node = node_id(manifest.key, manifest.partition)  # `check sales[2024-01-05]:not_empty passed`
+    results = [dataclasses.replace(r, asset=node) for r in results]
     return manifest.replace(checks=as_records(results)), results

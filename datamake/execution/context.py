@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from typing import Any, Dict, Optional, Tuple
 
+from datamake.core.keys import node_id
+
 
 class AssetContext:
     """What an asset knows about its own materialization.
@@ -23,7 +25,8 @@ class AssetContext:
         self.run_id = run_id
         self.partition_key = partition_key
         self.partition_time_window = partition_time_window
-        self.log = _own_logger(f"datamake.asset.{asset_key}")
+        # named with its partition: `make -v` says which partition logged a line
+        self.log = _own_logger(f"datamake.asset.{node_id(asset_key, partition_key)}", f"datamake.asset.{asset_key}")
         self.metadata: Dict[str, Any] = {}
         self._output_dir: Optional[str] = None
 
@@ -56,8 +59,8 @@ class AssetContext:
         return f"<AssetContext {self.asset_key} run={self.run_id}>"
 
 
-def _own_logger(name: str) -> logging.Logger:
-    """A logger for one materialization, passing its records on to ``logging.getLogger(name)``.
+def _own_logger(name: str, parent: str) -> logging.Logger:
+    """A logger for one materialization, passing its records on to ``logging.getLogger(parent)``.
 
     Only this materialization's lines reach the handlers attached to it, so the
     lines of two partitions of one asset running at once are never mixed up;
@@ -65,5 +68,5 @@ def _own_logger(name: str) -> logging.Logger:
     It is not registered with ``logging``, so it goes away with the context.
     """
     logger = logging.Logger(name)
-    logger.parent = logging.getLogger(name)
+    logger.parent = logging.getLogger(parent)
     return logger

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Set
 
+from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
@@ -185,7 +186,7 @@ class Coordinator:
         facts = self.facts[key]
         broken = [d for d in facts.deps if d in self.outcomes and self.outcomes[d].outcome in ("failed", "blocked")]
         if broken:
-            return self._settle(AssetOutcome(key, "blocked", error=f"upstream {', '.join(broken)} did not materialize"))
+            return self._settle(AssetOutcome(key, "blocked", error=f"upstream {describe_nodes(broken)} did not materialize"))
         reasons = decide(facts, self.status, self.scope.sources)
         if keeps_value(reasons):  # fresh, or only its checks changed or failed: the value stays
             m = facts.manifest
@@ -194,7 +195,7 @@ class Coordinator:
         if missing:
             return self._settle(AssetOutcome(
                 key, "blocked",
-                error=f"upstream {', '.join(missing)} has no materialized value and is not in the selection (drop --only)"))
+                error=f"upstream {describe_nodes(missing)} has no materialized value and is not in the selection (drop --only)"))
         inputs = {d: self.status[d] for d in facts.deps}
         prov = provenance(facts.key, facts.code_version, inputs, facts.config_hash, facts.partition)
         hit = self._lookup(prov)
@@ -203,7 +204,7 @@ class Coordinator:
             if not self._commit(key, manifest, 0.0):
                 return None
             return self._settle_checked(AssetOutcome(key, "cached", data_version=manifest.data_version), manifest)
-        self.reporter.asset_started(key, [r.code for r in reasons])
+        self.reporter.asset_started(key, reasons)
         task = self._task(key)
         self.submitting = key  # the in-process executor runs the task inside submit()
         self.interruptible = True

@@ -23,6 +23,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from datamake.history.events import History, HistoryError, command_line
+from datamake.core.describe import describe_reasons
 from datamake.core.keys import split_node
 from datamake.execution.reporters import Reporter
 from datamake.execution.results import AssetOutcome, RunResult
@@ -62,10 +63,10 @@ class HistoryReporter(Reporter):
         except (HistoryError, sqlite3.Error) as exc:
             self._broken(exc)
 
-    def asset_started(self, key: str, reasons: Sequence[str]) -> None:
+    def asset_started(self, key: str, reasons: Sequence[Any]) -> None:
         asset, partition = split_node(key)  # a partition's node id: sales[2024-01-05]
         self._add((self.run_id, time.time(), "started", asset, partition, None, None, None, None, None, None, None,
-                   ",".join(reasons)))
+                   describe_reasons(reasons)))
 
     def note(self, key: str, manifest: Any, checks: Sequence[Any] = (), logs: Sequence[str] = ()) -> None:
         """The coordinator's hook: what ``asset_finished(outcome)`` for ``key`` should also record."""

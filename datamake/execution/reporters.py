@@ -1,13 +1,17 @@
 """Reporters: one method per run event. The console, JSON and history are reporters over one stream."""
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sys
 import threading
 import time
-from typing import IO, Dict, List, Optional, Sequence
+from typing import IO, Dict, Iterator, List, Optional, Sequence
 
-from datamake.execution.progress import Ticker
+from datamake.core.describe import describe_reasons
+from datamake.core.planner import Reason
+from datamake.execution.progress import OutputAbove, Ticker, write_all
 from datamake.execution.results import AssetOutcome, RunResult
 
 
@@ -16,7 +20,8 @@ class Reporter:
 
     def run_started(self, run_id: str, scope) -> None: ...
 
-    def asset_started(self, key: str, reasons: Sequence[str]) -> None: ...
+    def asset_started(self, key: str, reasons: Sequence[Reason]) -> None:
+        """``key`` (a node id: ``sales[2024-01-05]`` for a partition) is handed to a worker, stale for ``reasons``."""
 
     def asset_finished(self, outcome: AssetOutcome) -> None: ...
 
@@ -87,7 +92,7 @@ class LineReporter(Reporter):
 
     def asset_started(self, key, reasons):
         if self.verbose:
-            self._print(f"start    {key}  ({', '.join(reasons)})")
+            self._print(f"start    {key}  ({describe_reasons(reasons)})")
 
     def asset_finished(self, outcome: AssetOutcome) -> None:
         if (self.quiet and outcome.outcome != "failed") or (outcome.outcome == "skipped" and not self.verbose):
@@ -134,8 +139,43 @@ class LiveReporter(LineReporter):
         self.running: Dict[str, float] = {}
         self.last_draw = 0.0
         self.drawn = False
+        self._partial = False  # the terminal's last line is someone else's unfinished one
+        self._finished = False
+        self._terminal: Optional[int] = None  # the terminal's file descriptor while output_above() runs
         self._lock = threading.RLock()
         self._ticker: Optional[Ticker] = None
+
+    @contextlib.contextmanager
+    def output_above(self) -> Iterator[None]:
+        """While the block runs, whatever else writes to this terminal (an asset's ``print`` or warnings,
+        a subprocess, a worker process) appears above the status line instead of after it."""
+        fds = [fd for fd in (1, 2) if _on_terminal(fd)] if os.name == "posix" and not self.quiet else []
+        if 1 not in fds or _fileno(self.out) != 1:
+            yield
+            return
+        streams = self.out, self.err
+        with OutputAbove(self._write_above, fds) as above:
+            self.out, self.err = (_reopened(s, above.saved) for s in streams)
+            self._terminal = above.saved.get(1)  # fd 1 is a pipe now: ask the terminal's width here
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self._finished = True
+                    self._clear()
+                    self.err.flush()
+        with self._lock:
+            self.out, self.err = streams
+            self._terminal = None
+
+    def _write_above(self, data: bytes, original: int) -> None:
+        with self._lock:
+            self._erase()
+            self.err.flush()
+            write_all(original, data)
+            self._partial = not data.endswith(b"\n")
+            if not self._partial:
+                self._draw(force=True)
 
     def run_started(self, run_id, scope):
         self.total = len(scope.keys)
@@ -165,6 +205,7 @@ class LiveReporter(LineReporter):
             self._ticker.stop()
             self._ticker = None
         with self._lock:
+            self._finished = True  # no status line from now on
             self._clear()
             super().run_finished(result)
 
@@ -195,23 +236,66 @@ class LiveReporter(LineReporter):
         return f"{head} running: {names}{more}" if names else head
 
     def _draw(self, force: bool = False) -> None:
-        if self.quiet:
+        if self.quiet or self._finished:
             return
         with self._lock:
             now = time.monotonic()
             if not force and now - self.last_draw < 0.1:
                 return
             self.last_draw = now
-            width = shutil.get_terminal_size((100, 20)).columns - 1
+            width = _columns(self._terminal) - 1
+            if self._partial:  # leave another writer's unfinished line as it is
+                self.out.write("\n")
+                self._partial = False
             self.out.write("\r\x1b[K" + self._status()[:max(20, width)])
             self.out.flush()
             self.drawn = True
 
-    def _clear(self) -> None:
+    def _erase(self) -> None:
+        """Remove the status line from the terminal (the cursor stays at the start of its line)."""
         if self.drawn:
             self.out.write("\r\x1b[K")
-            self.out.flush()
             self.drawn = False
+        self.out.flush()
+
+    def _clear(self) -> None:
+        """Make room for a line of our own: no status line, and not after another writer's unfinished line."""
+        self._erase()
+        if self._partial:
+            self.out.write("\n")
+            self.out.flush()
+            self._partial = False
+
+
+def _fileno(stream) -> Optional[int]:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+
+
+def _columns(fd: Optional[int]) -> int:
+    """The terminal's width (100 where it says 0, as shutil does)."""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            return os.get_terminal_size(fd).columns or 100
+    return shutil.get_terminal_size((100, 20)).columns
+
+
+def _on_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _reopened(stream, saved: Dict[int, int]):
+    """``stream`` again, writing to the saved original of its file descriptor when that was redirected."""
+    fd = _fileno(stream)
+    if fd not in saved:
+        return stream
+    return open(saved[fd], "w", encoding=getattr(stream, "encoding", None) or "utf-8",
+                errors=getattr(stream, "errors", None) or "replace", buffering=1, closefd=False)
 
 
 def _indent(text: str, prefix: str = "    ") -> str:

@@ -346,7 +346,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         if value is None and written is not None:  # the asset wrote its own file at context.output_path
             value, manager = written, iomanagers.get("file")
         else:
-            manager = iomanagers.choose(value, task.io_manager)
+            manager = iomanagers.choose(value, task.io_manager, node_id(task.key, task.partition))
 
         shared_as_is = task.share_values and _round_trips(value, manager.name)
 
@@ -583,7 +583,11 @@ def _resource(resource: ResourceDef, settings: Mapping[str, Any]) -> Any:
 
 
 def _failure(key: str, exc: BaseException, started: float, attempts: int, what: str = "", ours: bool = False) -> TaskResult:
-    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, DatamakeError):  # datamake's own message says what is wrong: no traceback
+        message, trace = f"{exc.message}; {exc.hint}" if exc.hint else exc.message, None
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if ours else format_user_traceback(exc)
     if what:
         message = f"{what} failed: {message}"
     return TaskResult(
@@ -591,6 +595,6 @@ def _failure(key: str, exc: BaseException, started: float, attempts: int, what: 
         ok=False,
         seconds=time.perf_counter() - started,
         error=message,
-        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if ours else format_user_traceback(exc),
+        traceback=trace,
         attempts=attempts,
     )

@@ -17,7 +17,7 @@ Node = Dict[str, Any]
 
 
 def _from_manifest(m: Any, current: bool) -> Node:
-    return {"key": m.key, "data_version": m.data_version, "current": current, "known": True, "run_id": m.run_id,
+    return {"key": node_id(m.key, m.partition), "data_version": m.data_version, "current": current, "known": True, "run_id": m.run_id,
             "created": m.created, "code_version": m.code_version,
             "inputs": [{"key": k, "data_version": v} for k, v in m.inputs]}
 
@@ -28,9 +28,14 @@ def _from_event(e: Mapping[str, Any]) -> Node:
             "inputs": [{"key": k, "data_version": v} for k, v in sorted((e.get("inputs") or {}).items())]}
 
 
-def upstream(key: str, manifests: Mapping[str, Any], find_version: Callable[[str, str], Optional[Mapping[str, Any]]],
-             sources: Iterable[str] = ()) -> List[Node]:
-    """Every (key, data version) the current value of ``key`` was built from, root first, each once."""
+def upstream(key: str, read: Callable[[Sequence[str]], Mapping[str, Any]],
+             find_version: Callable[[str, str], Optional[Mapping[str, Any]]], sources: Iterable[str] = ()) -> List[Node]:
+    """Every (key, data version) the current value of ``key`` was built from, root first, each once.
+
+    ``read(nodes)`` gives the current manifests of nodes (asset keys or partitions' ``key[pk]``);
+    it is asked once per node whose inputs are followed, for all of them together.
+    """
+    manifests: Dict[str, Any] = dict(read([key]))
     root = manifests.get(key)
     if root is None:
         return []
@@ -50,12 +55,19 @@ def upstream(key: str, manifests: Mapping[str, Any], find_version: Callable[[str
                                                      "known": False, "inputs": []}
         node["source"] = k in source_keys
         nodes[(k, dv)] = node
+        unread = [i["key"] for i in node["inputs"] if i["key"] not in manifests]
+        if unread:
+            manifests.update(read(unread))
         stack.extend((i["key"], i["data_version"]) for i in reversed(node["inputs"]))
     return list(nodes.values())
 
 
 def downstream(key: str, order: Sequence[str], manifests: Mapping[str, Any]) -> List[Node]:
-    """Each descendant of ``key`` (in ``order``) with a value, and whether it derives from ``key``'s current value."""
+    """Each descendant of ``key`` with a value, and whether it derives from ``key``'s current value.
+
+    ``order`` lists the descendants' nodes (a partitioned asset's partitions in its place) in
+    dependency order; ``manifests`` holds the current manifest of those nodes and of their inputs.
+    """
     root = manifests.get(key)
     derived = {key: root is not None}
     out = []

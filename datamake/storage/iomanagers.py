@@ -15,11 +15,16 @@ import shutil
 import tempfile
 from typing import IO, Any, Dict, List, Optional, Protocol
 
-from datamake.core.errors import DefinitionError, did_you_mean
+from datamake.core.errors import DefinitionError, ValueTypeError, did_you_mean
 
 
 class IOManager(Protocol):
-    """The plugin interface: a name, a type test, and dump/load on binary files."""
+    """The plugin interface: a name, a type test, and dump/load on binary files.
+
+    A manager may also say what it stores (``stores``, e.g. ``"str"``) and test a
+    value named for it explicitly (``accepts(value)``): a value it does not accept
+    fails its asset with a message naming both types instead of a library traceback.
+    """
 
     name: str
 
@@ -47,9 +52,12 @@ class ArrowIO:
     """``pyarrow.Table`` ↔ Parquet."""
 
     name = "arrow"
+    stores = "pyarrow.Table"
 
     def handles(self, value: Any) -> bool:
         return _module_of(value).startswith("pyarrow") and type(value).__name__ == "Table"
+
+    accepts = handles
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
         import pyarrow.parquet as pq  # lazy: pyarrow loads only when a table is read or written
@@ -72,9 +80,12 @@ class PandasIO:
     """``pandas.DataFrame`` ↔ Parquet (through Arrow)."""
 
     name = "pandas"
+    stores = "pandas.DataFrame"
 
     def handles(self, value: Any) -> bool:
         return _module_of(value).startswith("pandas") and type(value).__name__ == "DataFrame"
+
+    accepts = handles
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
         import pyarrow as pa  # lazy: pyarrow loads only when a table is read or written
@@ -89,9 +100,12 @@ class BytesIO_:
     """Raw ``bytes`` as they are."""
 
     name = "bytes"
+    stores = "bytes"
 
     def handles(self, value: Any) -> bool:
         return isinstance(value, (bytes, bytearray, memoryview))
+
+    accepts = handles
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
         f.write(bytes(value))
@@ -104,9 +118,12 @@ class TextIO_:
     """``str`` as UTF-8."""
 
     name = "text"
+    stores = "str"
 
     def handles(self, value: Any) -> bool:
         return isinstance(value, str)
+
+    accepts = handles
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
         f.write(value.encode("utf-8"))
@@ -119,14 +136,23 @@ class JsonIO:
     """JSON: chosen automatically for numbers, booleans and None; by ``io_manager="json"`` otherwise."""
 
     name = "json"
+    stores = "JSON values (dict, list, str, int, float, bool, None)"
 
     def handles(self, value: Any) -> bool:
         return value is None or isinstance(value, (bool, int, float))
 
+    def accepts(self, value: Any) -> bool:
+        return value is None or isinstance(value, (dict, list, tuple, str, bool, int, float))
+
     def dump(self, value: Any, f: IO[bytes]) -> None:
         # sort_keys: equal dicts built in a different order must give equal bytes (early cutoff)
-        f.write(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True, sort_keys=True)
-                .encode("utf-8"))
+        try:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True, sort_keys=True,
+                              default=_not_json)
+        except (TypeError, ValueError) as exc:  # keys JSON cannot hold, or that cannot be sorted
+            raise ValueTypeError(f"io_manager 'json' stores {self.stores}; the value holds what JSON cannot: {exc}",
+                                 hint=_WRONG_TYPE_HINT) from None
+        f.write(text.encode("utf-8"))
 
     def load(self, f: IO[bytes]) -> Any:
         return json.loads(f.read().decode("utf-8"))
@@ -140,9 +166,15 @@ class FileIO:
     """
 
     name = "file"
+    stores = "the path of a file the asset wrote"
 
     def handles(self, value: Any) -> bool:
         return False  # chosen when an asset writes to context.output_path, or by name
+
+    def accepts(self, value: Any) -> bool:
+        import os
+
+        return isinstance(value, (str, os.PathLike)) and os.path.isfile(value)
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
         with open(value, "rb") as src:
@@ -285,11 +317,30 @@ def get(name: str) -> IOManager:
         ) from None
 
 
-def choose(value: Any, name: Optional[str] = None) -> IOManager:
-    """The manager named ``name``, or the first that handles ``value``'s type."""
-    if name:
-        return get(name)
-    return next(_REGISTRY[n] for n in _ORDER if _REGISTRY[n].handles(value))
+def choose(value: Any, name: Optional[str] = None, key: str = "") -> IOManager:
+    """The manager named ``name``, or the first that handles ``value``'s type.
+
+    A named manager that does not accept ``value`` raises a :class:`ValueTypeError`
+    naming the manager, what it stores and what asset ``key`` returned.
+    """
+    if not name:
+        return next(_REGISTRY[n] for n in _ORDER if _REGISTRY[n].handles(value))
+    manager = get(name)
+    accepts = getattr(manager, "accepts", None)
+    if accepts is not None and not accepts(value):
+        kind = type(value)
+        got = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        raise ValueTypeError(f"io_manager '{name}' stores {getattr(manager, 'stores', 'other values')}; "
+                             f"asset `{key}` returned {got}", hint=_WRONG_TYPE_HINT)
+    return manager
+
+
+def _not_json(value: Any) -> Any:
+    """``json.dumps``'s fallback: name the value JSON cannot hold."""
+    raise TypeError(f"a {type(value).__name__}")
+
+
+_WRONG_TYPE_HINT = "return that, or drop io_manager= to store the value by its type"
 
 
 def names() -> List[str]:
