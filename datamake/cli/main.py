@@ -12,6 +12,7 @@ import click
 from datamake._version import __version__
 from datamake.core.errors import DatamakeError
 from datamake.cli import render
+from datamake.project import heap
 
 
 class _Group(click.Group):
@@ -39,7 +40,10 @@ def _project(ctx: click.Context, config_pairs=()):
         # (on import or while an asset runs) goes to stderr for the rest of the command.
         ctx.meta[_JSON_OUT] = sys.stdout
         ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
-    return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+    with heap.planning(freeze=True):  # a command is one process: what loading builds lives until exit
+        project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+    project.one_shot = True
+    return project
 
 
 _partition_option = click.option(

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+from datamake.project import heap
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
 from datamake.define import codeversion
@@ -82,6 +83,7 @@ class Project:
         self.pins = pins_mod.read_pins(self.directory)
         self.config_overrides: Dict[str, Mapping] = dict(config_overrides or {})
         self._store: Optional[Store] = None
+        self.one_shot = False  # True in a process that ends with its command: planning may freeze its objects
         self._code_versions: Dict[str, CodeVersion] = {}
         self._check_versions: Dict[Tuple[str, str], str] = {}
         self._check_warnings: Dict[Tuple[str, str], Tuple[str, ...]] = {}
@@ -281,6 +283,11 @@ class Project:
 
         Scope keys are node ids: the asset key, or ``key[partition]``.
         """
+        with heap.planning(freeze=self.one_shot):
+            return self._scope(selection, only, force, partition, now)
+
+    def _scope(self, selection: Sequence[str], only: bool, force: bool, partition: Optional[str],
+               now: Optional[datetime.datetime]) -> Scope:
         sources = self.defs.sources
         selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
         if partition is not None and not selection:
