@@ -9,6 +9,7 @@ import datetime
 import functools
 import inspect
 import os
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -52,6 +53,9 @@ class CodeVersion:
     def definition_parts(self) -> Dict[str, str]:
         """The parts that describe decorator and source arguments (they count even when pinned)."""
         return {n: v for n, v in self.parts.items() if n.startswith(DEFINITION_PREFIX)}
+
+
+_NO_PARTS: Mapping[str, str] = types.MappingProxyType({})
 
 
 def with_definition(version: str, definition: Mapping[str, str]) -> str:
@@ -161,7 +165,7 @@ class Project:
         if cached is None:
             a = self.defs.assets[key]
             fp = self._fingerprint(a.fn, a.packages)
-            logic, parts = fp.version, dict(fp.parts)
+            logic, parts = fp.version, fp.parts  # copied below only if something is added
             warnings = list(getattr(fp, "warnings", ()) or ())
             extra: Dict[str, str] = {}
             versioned = {n: self.defs.resources[n].version for n in self.defs.resource_params[key]}
@@ -173,10 +177,11 @@ class Project:
                 extra[f"<config:{getattr(a.config, '__qualname__', 'config')}>"] = cfp.version
                 warnings.extend(w for w in getattr(cfp, "warnings", ()) or () if w not in warnings)
             if extra:
-                parts.update(extra)
+                parts = {**parts, **extra}
                 logic = hash_value("code+resources", logic, sorted(extra.items()))[:16]
             definition = self._definition_parts(a, warnings)
-            parts.update(definition)
+            if definition:
+                parts = {**parts, **definition}
             auto = with_definition(logic, definition)
             pin = self.pins.get(key)
             if a.code_version is not None:
@@ -215,6 +220,8 @@ class Project:
             src = self.defs.sources.get(dep)
             if src is not None and src.load != "path":
                 described[f"load {dep}"] = self._loader_description(src.load, version)
+        if not described:
+            return _NO_PARTS  # most assets: one shared empty mapping, not an empty dict each
         return {f"{DEFINITION_PREFIX}{name}>": hash_value("definition", name, value)[:16]
                 for name, value in described.items()}
 
