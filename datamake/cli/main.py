@@ -29,6 +29,12 @@ class _Group(click.Group):
 
 
 _JSON_OUT = "datamake.json_out"
+_ONE_SHOT = "one_shot"
+
+
+def run() -> None:
+    """The ``datamake`` program: the command is the whole process (callers in a longer-lived process use ``main``)."""
+    main(prog_name="datamake", obj={_ONE_SHOT: True})
 
 
 def _project(ctx: click.Context, config_pairs=()):
@@ -40,9 +46,10 @@ def _project(ctx: click.Context, config_pairs=()):
         # (on import or while an asset runs) goes to stderr for the rest of the command.
         ctx.meta[_JSON_OUT] = sys.stdout
         ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
-    with heap.planning(freeze=True):  # a command is one process: what loading builds lives until exit
+    one_shot = bool(ctx.obj.get(_ONE_SHOT))  # this command is the whole process: what loading builds lives until exit
+    with heap.planning(freeze=one_shot):
         project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
-    project.one_shot = True
+    project.one_shot = one_shot
     return project
 
 
