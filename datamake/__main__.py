@@ -1,3 +1,3 @@
-from datamake.cli.main import main
+from datamake.cli.main import run
 
-main(prog_name="datamake")
+run()

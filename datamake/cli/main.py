@@ -12,6 +12,7 @@ import click
 from datamake._version import __version__
 from datamake.core.errors import DatamakeError
 from datamake.cli import render
+from datamake.project import heap
 
 
 class _Group(click.Group):
@@ -28,6 +29,12 @@ class _Group(click.Group):
 
 
 _JSON_OUT = "datamake.json_out"
+_ONE_SHOT = "one_shot"
+
+
+def run() -> None:
+    """The ``datamake`` program: the command is the whole process (callers in a longer-lived process use ``main``)."""
+    main(prog_name="datamake", obj={_ONE_SHOT: True})
 
 
 def _project(ctx: click.Context, config_pairs=()):
@@ -39,7 +46,11 @@ def _project(ctx: click.Context, config_pairs=()):
         # (on import or while an asset runs) goes to stderr for the rest of the command.
         ctx.meta[_JSON_OUT] = sys.stdout
         ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
-    return api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+    one_shot = bool(ctx.obj.get(_ONE_SHOT))  # this command is the whole process: what loading builds lives until exit
+    with heap.planning(freeze=one_shot):
+        project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
+    project.one_shot = one_shot
+    return project
 
 
 _partition_option = click.option(

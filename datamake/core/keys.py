@@ -10,12 +10,13 @@ from typing import Optional, Tuple
 
 from datamake.core.errors import DefinitionError
 
-_KEY_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_SEGMENT = r"[A-Za-z_][A-Za-z0-9_.\-]*"
+_KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")  # segments joined by '/'; matched whole
 
 
 def validate_key(key: str) -> str:
     """Check that ``key`` is a valid asset key (segments joined by '/')."""
-    if not isinstance(key, str) or not key or not all(_KEY_SEGMENT.match(s) for s in key.split("/")):
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise DefinitionError(
             f"invalid asset key {key!r}",
             hint="keys are names like 'orders' or 'sales/orders': letters, digits, '_', '.', '-'",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from sys import intern
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -60,9 +61,28 @@ class Manifest:
             raise ValueError(f"malformed manifest: {problem}")
         if data.pop("format", 1) == 1:
             _checks_out_of_metadata(data)
-        data["inputs"] = tuple((k, v) for k, v in data.get("inputs", ()))
-        data["checks"] = tuple(data.get("checks", ()))
-        return cls(**data)
+        return cls._from_checked(data)
+
+    @classmethod
+    def _from_checked(cls, data: Dict[str, Any]) -> "Manifest":
+        """Build from a decoded manifest whose shape :func:`_shape_problem` accepted.
+
+        A no-op reads every manifest, so this skips the frozen dataclass's
+        ``__init__`` (one ``object.__setattr__`` per field) and shares the strings
+        that repeat across manifests (upstream keys, part names, the run id).
+        """
+        values = dict(_DEFAULTS, metadata={}, code_parts={})
+        values.update(data)
+        values["inputs"] = tuple((intern(k), v) for k, v in data.get("inputs", ()))
+        values["checks"] = tuple(data.get("checks", ()))
+        for name in ("key", "io_manager", "run_id"):
+            if values[name] is not None:
+                values[name] = intern(values[name])
+        if values["code_parts"]:
+            values["code_parts"] = {intern(k): v for k, v in values["code_parts"].items()}
+        manifest = object.__new__(cls)
+        manifest.__dict__.update(values)
+        return manifest
 
     def replace(self, **changes: Any) -> "Manifest":  # noqa: D102
         values = {**asdict(self), **changes}
@@ -80,6 +100,7 @@ def _checks_out_of_metadata(data: Dict[str, Any]) -> None:
 
 
 _FIELDS = tuple(f.name for f in fields(Manifest))
+_DEFAULTS = {f.name: f.default for f in fields(Manifest) if f.default is not MISSING}
 
 
 _STR = frozenset({str})

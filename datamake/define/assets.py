@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+from collections import abc
 import inspect
 import types
 from dataclasses import dataclass, field
@@ -190,10 +191,10 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         )
     if isinstance(deps, (str, AssetDef, SourceDef)):
         deps = (deps,)  # one upstream, as Dagster users write it: deps="orders"
-    elif not isinstance(deps, Iterable):
+    elif not isinstance(deps, abc.Iterable):  # collections.abc: typing's isinstance is slow
         raise DefinitionError(f"asset '{key}': deps= must be a list of upstream keys, got {deps!r}",
                               hint='e.g. deps=["orders"] or deps=[orders]')
-    if ins is not None and not isinstance(ins, Mapping):
+    if ins is not None and not isinstance(ins, abc.Mapping):
         raise DefinitionError(f"asset '{key}': ins= must map parameter names to keys, got {ins!r}",
                               hint="e.g. ins={'orders': 'sales/orders'}")
     params, optional = [], []
@@ -289,9 +290,11 @@ def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
 
 
 def _check_partitions(key: str, partitions: Any) -> Any:
+    if partitions is None:
+        return None
     from datamake.core.partitions import PartitionsDefinition  # lazy: import datamake stays fast
 
-    if partitions is not None and not isinstance(partitions, PartitionsDefinition):
+    if not isinstance(partitions, PartitionsDefinition):
         raise DefinitionError(f"asset '{key}': partitions= must be a partitions definition such as "
                               f"DailyPartitions(start=...) or StaticPartitions([...]), got {partitions!r}")
     return partitions

@@ -9,9 +9,11 @@ import datetime
 import functools
 import inspect
 import os
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+from datamake.project import heap
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
 from datamake.define import codeversion
@@ -53,6 +55,9 @@ class CodeVersion:
         return {n: v for n, v in self.parts.items() if n.startswith(DEFINITION_PREFIX)}
 
 
+_NO_PARTS: Mapping[str, str] = types.MappingProxyType({})
+
+
 def with_definition(version: str, definition: Mapping[str, str]) -> str:
     """A logic version combined with the definition parts: ``3`` or ``3+1a2b3c4d``.
 
@@ -82,6 +87,7 @@ class Project:
         self.pins = pins_mod.read_pins(self.directory)
         self.config_overrides: Dict[str, Mapping] = dict(config_overrides or {})
         self._store: Optional[Store] = None
+        self.one_shot = False  # True in a process that ends with its command: planning may freeze its objects
         self._code_versions: Dict[str, CodeVersion] = {}
         self._check_versions: Dict[Tuple[str, str], str] = {}
         self._check_warnings: Dict[Tuple[str, str], Tuple[str, ...]] = {}
@@ -159,7 +165,7 @@ class Project:
         if cached is None:
             a = self.defs.assets[key]
             fp = self._fingerprint(a.fn, a.packages)
-            logic, parts = fp.version, dict(fp.parts)
+            logic, parts = fp.version, fp.parts  # copied below only if something is added
             warnings = list(getattr(fp, "warnings", ()) or ())
             extra: Dict[str, str] = {}
             versioned = {n: self.defs.resources[n].version for n in self.defs.resource_params[key]}
@@ -171,10 +177,11 @@ class Project:
                 extra[f"<config:{getattr(a.config, '__qualname__', 'config')}>"] = cfp.version
                 warnings.extend(w for w in getattr(cfp, "warnings", ()) or () if w not in warnings)
             if extra:
-                parts.update(extra)
+                parts = {**parts, **extra}
                 logic = hash_value("code+resources", logic, sorted(extra.items()))[:16]
             definition = self._definition_parts(a, warnings)
-            parts.update(definition)
+            if definition:
+                parts = {**parts, **definition}
             auto = with_definition(logic, definition)
             pin = self.pins.get(key)
             if a.code_version is not None:
@@ -213,6 +220,8 @@ class Project:
             src = self.defs.sources.get(dep)
             if src is not None and src.load != "path":
                 described[f"load {dep}"] = self._loader_description(src.load, version)
+        if not described:
+            return _NO_PARTS  # most assets: one shared empty mapping, not an empty dict each
         return {f"{DEFINITION_PREFIX}{name}>": hash_value("definition", name, value)[:16]
                 for name, value in described.items()}
 
@@ -281,6 +290,11 @@ class Project:
 
         Scope keys are node ids: the asset key, or ``key[partition]``.
         """
+        with heap.planning(freeze=self.one_shot):
+            return self._scope(selection, only, force, partition, now)
+
+    def _scope(self, selection: Sequence[str], only: bool, force: bool, partition: Optional[str],
+               now: Optional[datetime.datetime]) -> Scope:
         sources = self.defs.sources
         selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
         if partition is not None and not selection:

@@ -14,13 +14,31 @@ from datamake.core.hashing import hash_file
 # so that any later write to it, however soon, gives it another mtime.
 MTIME_BACKDATE_NS = 2_000_000_000
 # A file seen less than this long after its last change may still change within the same mtime
-# tick: its stat proves nothing, so it is hashed again next time rather than recorded.
-_RACY_NS = 2_000_000_000
+# tick: its stat proves nothing, so it is hashed (or read) again next time rather than recorded.
+RACY_NS = 2_000_000_000
 Stat = Tuple[int, int, int]  # (size, mtime_ns, inode)
 
 
 def stat_of(st: os.stat_result) -> Stat:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def connect_state(path: str, schema: str) -> sqlite3.Connection:
+    """Open the store's machine-local state database with the table ``schema`` creates.
+
+    It is a cache: writes need no durability, and a lost or damaged record
+    costs hashing or reading again, never trust. A database that cannot be set
+    up (a full disk, a read-only store) raises, leaving no file open.
+    """
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute(schema)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 class ArtifactState:
@@ -42,16 +60,8 @@ class ArtifactState:
         self._pid = os.getpid()
 
     def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=OFF")  # a cache: a lost or damaged record costs hashing, never trust
-            db.execute("CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                       " ino INTEGER) WITHOUT ROWID")
-        except BaseException:  # a full disk, a read-only store: no file left open
-            db.close()
-            raise
-        return db
+        return connect_state(self.path, "CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER,"
+                                        " mtime_ns INTEGER, ino INTEGER) WITHOUT ROWID")
 
     def _load(self) -> Dict[str, Stat]:
         if self._known is None or self._pid != os.getpid():
@@ -99,7 +109,7 @@ class ArtifactState:
             after = os.stat(path)
         except OSError:
             return None
-        if stat_of(after) == stat and time.time_ns() - st.st_mtime_ns > _RACY_NS:
+        if stat_of(after) == stat and time.time_ns() - st.st_mtime_ns > RACY_NS:
             self.record(content_hash, stat)
         return st.st_size
 

@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from datamake.core.keys import node_id, split_node
 from datamake.core.manifest import Manifest
 from datamake.storage.artifacts import BATCH_LISTING_THRESHOLD, ArtifactStore, CorruptArtifactError
+from datamake.storage.manifest_index import ManifestIndex
 
 __all__ = ["CorruptArtifactError", "Store"]
 
@@ -30,6 +31,14 @@ class Store(ArtifactStore):
     def __init__(self, url: str, storage_options: Optional[Mapping[str, Any]] = None):
         super().__init__(url, storage_options)
         self.warnings: List[str] = []
+        self._manifest_index: Optional[ManifestIndex] = None
+
+    @property
+    def manifest_index(self) -> ManifestIndex:
+        """The local index of manifest files (local stores only), kept beside the artifact record."""
+        if self._manifest_index is None:
+            self._manifest_index = ManifestIndex(f"{self.root}/state.sqlite", f"{self.root}/manifests")
+        return self._manifest_index
 
     # -- paths ---------------------------------------------------------------
     def manifest_path(self, node: str) -> str:
@@ -77,6 +86,8 @@ class Store(ArtifactStore):
         result: Dict[str, Optional[Manifest]] = dict.fromkeys(keys)
         if not self.is_local and len(keys) >= BATCH_LISTING_THRESHOLD:
             found = self.objects.cat_listed(list(paths), f"{self.root}/manifests")
+        elif self.is_local:
+            found = self.manifest_index.read(list(paths))
         else:
             found = self.objects.cat_many(list(paths))
         for path, raw in found.items():
