@@ -314,7 +314,8 @@ class Project:
         sizes = self.store.artifact_sizes(m.artifact for m in manifests.values() if m is not None)
         facts: Dict[str, AssetFacts] = {}
         configs: Dict[str, Any] = {}
-        forced = {n for n in keys if nodes.asset_of[n][0] in set(selected_keys)} if force else set()
+        selected = set(selected_keys)
+        forced = {n for n in keys if nodes.asset_of[n][0] in selected} if force else set()
         check_facts: Dict[str, Tuple[CheckFact, ...]] = {}
         for node in keys:
             key, pk = nodes.asset_of[node]
