@@ -40,6 +40,7 @@ from datamake.core.errors import ConfigError, DatamakeError
 from datamake.core.keys import split_node
 from datamake._version import __version__
 from datamake.core.compat import fromisoformat
+from datamake.storage.liveness import process_gone
 
 SCHEMA_VERSION = 2  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
@@ -152,18 +153,6 @@ def _loads(text: Optional[str], default: Any = None) -> Any:
         return json.loads(text)
     except ValueError:
         return default
-
-
-def _pid_alive(pid: Optional[int]) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 class History:
@@ -300,7 +289,7 @@ class History:
         host, me = socket.gethostname(), os.getpid()
         rows = self.conn.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
         dead = [run_id for run_id, pid in rows
-                if run_id not in _active_runs and (pid == me or not _pid_alive(pid))]
+                if run_id not in _active_runs and (pid == me or process_gone(host, pid))]
         if dead:
             with self.transaction():
                 for run_id in dead:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from datamake.core.manifest import Manifest
+from datamake.storage.liveness import process_gone
 from datamake.storage.store import Store
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.storage.lock import store_lock
@@ -88,14 +89,7 @@ def _lease_is_live(lease: Mapping[str, Any], now: float) -> bool:
     started = lease.get("started")
     if not isinstance(started, (int, float)) or now - started > LEASE_TTL:
         return False
-    if lease.get("host") == socket.gethostname() and isinstance(lease.get("pid"), int):
-        try:
-            os.kill(lease["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    return True
+    return not process_gone(lease.get("host"), lease.get("pid"))
 
 
 @contextlib.contextmanager

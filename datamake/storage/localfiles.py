@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 import uuid
+
+from datamake.storage.liveness import HOST, process_gone
 
 # Renames are atomic against a killed process without fsync (the page cache
 # survives it); fsync only adds safety against power loss, at a large cost per
@@ -18,9 +19,6 @@ def durable(f) -> None:
     """fsync ``f`` when ``DATAMAKE_FSYNC`` asks for it."""
     if FSYNC:
         os.fsync(f.fileno())
-
-
-HOST = socket.gethostname()
 
 
 class LocalFiles:
@@ -117,23 +115,6 @@ def clean_tmp(fs, folder: str, older_than: float = 3600.0) -> int:
 
 
 def writer_gone(path: str) -> bool:
-    """True when a tmp file's writer (``HOST@PID.uuid.part``) is certainly dead: a vanished pid of this host."""
-    writer = os.path.basename(path).rsplit(".", 2)[0]
-    host, _, pid = writer.rpartition("@")
-    if host != HOST or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return _is_zombie(int(pid))  # a killed worker whose parent died first may linger unreaped
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
+    """True when a tmp file's writer (``HOST@PID.uuid.part``) is certainly dead."""
+    host, _, pid = os.path.basename(path).rsplit(".", 2)[0].rpartition("@")
+    return process_gone(host, int(pid) if pid.isdigit() else None)
