@@ -245,20 +245,4 @@ def _delete(store: Store, paths: List[str]) -> None:
         store.fs.rm(paths[start:start + 1000])
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``"7d"``, ``"12h"``, ``"30m"``, ``"45s"`` or a plain number of seconds."""
-    text = text.strip().lower()
-    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-    try:
-        if text and text[-1] in units:
-            value = float(text[:-1]) * units[text[-1]]
-        else:
-            value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise DatamakeError(f"'{text}' is not a duration", hint="write e.g. 7d, 12h, 30m, 45s or 0")
-    return value
-
-
-__all__ = ["GcReport", "Lease", "collect", "live_leases", "parse_duration", "writing", "DEFAULT_RETENTION"]
+__all__ = ["GcReport", "Lease", "collect", "live_leases", "writing", "DEFAULT_RETENTION"]
