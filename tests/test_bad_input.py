@@ -429,3 +429,15 @@ def test_gc_and_log_prune_read_ages_with_one_grammar(tmp_path):
         assert_user_error(run(tmp_path, *args), "'30'", "a number and a unit s, m, h, d or w (45s, 90m, 12h, 30d, 2w)")
     for command in ("gc", "log"):  # and both say so in their help
         assert "45s, 90m, 12h, 30d, 2w" in " ".join(run(tmp_path, command, "--help").output.split())
+
+
+def test_an_unknown_executor_gets_the_same_answer_from_the_file_and_the_api(tmp_path):
+    import datamake.api as dm
+    from datamake.core.errors import ConfigError
+
+    project(tmp_path, '[execution]\nexecutor = "proces"\n')
+    assert_user_error(run(tmp_path, "status"), "[execution] executor = 'proces' is not one of", "did you mean 'process'?")
+    project(tmp_path)
+    with pytest.raises(ConfigError, match="executor = 'threads' is not one of inprocess, thread, process, dask") as err:
+        dm.make(dm.load(str(tmp_path)), executor="threads")
+    assert err.value.hint == "did you mean 'thread'?"

@@ -12,6 +12,7 @@ import click
 from datamake._version import __version__
 from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import DatamakeError
+from datamake.core.executor_names import EXECUTORS
 from datamake.cli import render
 from datamake.project import heap
 
@@ -101,7 +102,7 @@ def main(ctx: click.Context, project_dir: str) -> None:
 @click.option("-k", "--keep-going", is_flag=True, help="Go on with other branches after a failure.")
 @click.option("-B", "--force", is_flag=True, help="Rebuild the selection even if fresh (not restored from cache).")
 @click.option("--only", is_flag=True, help="Do not build upstream assets outside the selection.")
-@click.option("--executor", type=click.Choice(["inprocess", "thread", "process", "dask"]), default=None,
+@click.option("--executor", type=click.Choice(EXECUTORS), default=None,
               help="Where assets run (default from datamake.toml, else thread).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary of a failed run.")
