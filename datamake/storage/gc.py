@@ -73,9 +73,8 @@ def live_leases(store: Store, now: Optional[float] = None) -> List[Dict[str, Any
     if store.is_local:
         return []
     now = time.time() if now is None else now
-    paths = store.objects.find(f"{store.root}/leases")
     live = []
-    for path, raw in store.objects.cat_many(list(paths)).items():
+    for path, raw in store.objects.cat_many(list(store.objects.files_under(f"{store.root}/leases"))).items():
         try:
             lease = json.loads(raw)
         except ValueError:
@@ -165,7 +164,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     current = [m for m in manifests.values() if m is not None]
     keep_provenances = {m.provenance for m in current}
     keep_artifacts = {m.artifact for m in current}
-    actions = store.objects.find(f"{store.root}/actions")
+    actions = store.objects.files_under(f"{store.root}/actions")
     # Entries that age alone does not condemn need reading, to learn their artifact.
     unreferenced = {p: info for p, info in actions.items() if _stem(p) not in keep_provenances}
     to_read = [p for p, info in unreferenced.items() if pins or _mtime(info) >= cutoff]
@@ -180,7 +179,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
             continue
         doomed_actions.append(path)
     report.kept_actions = len(actions) - len(doomed_actions)
-    artifacts = store.objects.find(f"{store.root}/artifacts")
+    artifacts = store.objects.files_under(f"{store.root}/artifacts")
     doomed_artifacts = []
     for path, info in artifacts.items():
         if os.path.basename(path) in keep_artifacts or _mtime(info) >= cutoff:
@@ -199,7 +198,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
 
 
 def _read_all(store: Store, prefix: str) -> Dict[str, Optional[Manifest]]:
-    return _parse_all(store, list(store.objects.find(prefix)))
+    return _parse_all(store, list(store.objects.files_under(prefix)))
 
 
 def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:

@@ -19,14 +19,20 @@ class Objects:
         self.url = url
         self.is_local = is_local
 
-    def find(self, prefix: str) -> Dict[str, Dict[str, Any]]:
-        """Every file under ``prefix`` with fsspec's details (``size``, a time, an ETag), listed in pages."""
+    def files_under(self, folder: str) -> Dict[str, Dict[str, Any]]:
+        """Every file below ``folder`` with fsspec's details (``size``, a time, an ETag), listed in pages;
+        ``{}`` when there is none.
+
+        The one listing of a store folder (manifests, gc, leases, the remote's action list). Paths
+        are in the form the store builds them. fsspec's cached listings of the folder are dropped
+        after, so the next look asks the store again.
+        """
         try:
-            found = self.fs.find(prefix, detail=True)
+            found = self.fs.find(folder, detail=True)
         except FileNotFoundError:
             found = {}
         finally:
-            self.forget_listing(prefix)
+            self.forget_listing(folder)
         return {self.strip(p): info for p, info in found.items() if info.get("type", "file") == "file"}
 
     def cat_listed(self, paths: List[str], prefix: str) -> Dict[str, bytes]:
@@ -38,14 +44,9 @@ class Objects:
         request. A no-op ``status`` on a bucket store is then a few listing pages.
         """
         try:
-            listing = self.fs.find(prefix, detail=True)
-        except FileNotFoundError:
-            listing = {}
+            listed = self.files_under(prefix)
         except Exception as exc:  # noqa: BLE001 - any transport failure
             raise StoreError(f"cannot list {prefix} in the store at {self.url}: {exc}") from None
-        finally:
-            self.forget_listing(prefix)
-        listed = {self.strip(p): info for p, info in listing.items()}
         cache_file = os.path.join(cache_dir(), "listed", hash_value("listed", self.url, prefix)[:32] + ".json")
         cached = read_json_cache(cache_file)
         out: Dict[str, bytes] = {}
