@@ -309,6 +309,7 @@ def pull(ctx, selection, as_json):
 def gc(ctx, on_remote, dry_run, older_than, as_json):
     """Delete artifacts and action-cache entries that no current manifest or pin references."""
     from datamake import api  # lazy: a fast --help
+
     retention = parse_duration(older_than)
     project = _project(ctx)
     report = api.gc(project, remote=on_remote, dry_run=dry_run, retention=retention,
