@@ -325,7 +325,8 @@ def test_pin_after_a_refactor_declares_it_cosmetic(versioned):
     assert "pinned" in versioned.run("why", "parsed", check=True).stdout
 
 
-def test_every_machine_local_cache_goes_under_datamake_cache_dir(project, tmp_path):
+def test_every_machine_local_cache_goes_under_datamake_cache_dir(process_project, tmp_path):
+    project = process_project  # a fresh process, whose code-version cache starts empty and is written
     project.pipeline("""
         from datamake import asset
 
