@@ -412,3 +412,32 @@ def test_only_malformed_ranges_are_rejected(tmp_path):
     assert selected("p", "-p", "2024-01-19...") == ["2024-01-19", "2024-01-20"]
     assert len(selected("h", "-p", "2024-01-02...2024-01-02")) == 24
     assert selected("h", "-p", "2024-01-02-22:00...2024-01-02-23") == ["2024-01-02-22:00", "2024-01-02-23:00"]
+
+
+def test_gc_and_log_prune_read_ages_with_one_grammar(tmp_path):
+    import json
+
+    project(tmp_path)
+    assert run(tmp_path, "make").exit_code == 0
+    gc = run(tmp_path, "gc", "--older-than", "2w", "--json")
+    assert gc.exit_code == 0, gc.output
+    assert json.loads(gc.output)["retention_seconds"] == 14 * 86400
+    pruned = run(tmp_path, "log", "--prune", "1.5h", "--json")
+    assert pruned.exit_code == 0, pruned.output
+    assert json.loads(pruned.output)["pruned_runs"] == 0  # the run is younger than an hour and a half
+    for args in (("gc", "--older-than", "30"), ("log", "--prune", "30")):  # seconds or days? refused, not guessed
+        assert_user_error(run(tmp_path, *args), "'30'", "a number and a unit s, m, h, d or w (45s, 90m, 12h, 30d, 2w)")
+    for command in ("gc", "log"):  # and both say so in their help
+        assert "45s, 90m, 12h, 30d, 2w" in " ".join(run(tmp_path, command, "--help").output.split())
+
+
+def test_an_unknown_executor_gets_the_same_answer_from_the_file_and_the_api(tmp_path):
+    import datamake.api as dm
+    from datamake.core.errors import ConfigError
+
+    project(tmp_path, '[execution]\nexecutor = "proces"\n')
+    assert_user_error(run(tmp_path, "status"), "[execution] executor = 'proces' is not one of", "did you mean 'process'?")
+    project(tmp_path)
+    with pytest.raises(ConfigError, match="executor = 'threads' is not one of inprocess, thread, process, dask") as err:
+        dm.make(dm.load(str(tmp_path)), executor="threads")
+    assert err.value.hint == "did you mean 'thread'?"

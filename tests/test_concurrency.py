@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from datamake.storage.lock import LockHolder, _exclusive_file, store_lock
+from datamake.storage.lock import LockHolder, store_lock
 from datamake.storage.store import Store
 
 PIPELINE = '''
@@ -117,17 +116,26 @@ def test_a_killed_holder_frees_the_lock_at_once(project):
     assert outcomes(out2) == {"slow": "built", "report": "built"}
 
 
-def test_fallback_lock_file_takes_over_from_a_dead_holder(tmp_path):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    path = tmp_path / "lock"
-    path.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "command": "datamake make"}))
-    waited = []
-    release = _exclusive_file(str(path), "datamake make", waited.append)
-    assert waited == []  # a dead holder is not waited for
-    assert json.loads(path.read_text())["pid"] == os.getpid()
-    release()
-    assert not path.exists()
+def test_without_fcntl_make_refuses_to_run_unlocked_and_builds_nothing(project):
+    # Only POSIX is supported: a system without fcntl (Windows) has no lock that keeps two runs apart,
+    # so `make` on a local store says so instead of racing another run.
+    project.pipeline("""
+        import os
+        from datamake import asset
+
+        @asset
+        def built():
+            open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "ran"), "w").close()
+            return 1
+        """)
+    no_fcntl = ("import runpy, sys; sys.modules['fcntl'] = None; sys.argv = ['datamake', 'make']; "
+                "runpy.run_module('datamake', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", no_fcntl], cwd=project.root, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no fcntl" in proc.stderr and "POSIX" in proc.stderr and "WSL" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (project.root / "ran").exists()
 
 
 def test_holder_description_and_unlocked_object_stores(tmp_path):

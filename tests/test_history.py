@@ -140,6 +140,22 @@ def test_recover_marks_only_dead_processes(tmp_path):
     history.close()
 
 
+def test_recover_marks_a_run_whose_process_exited_unreaped_as_interrupted(tmp_path):
+    # A killed `make` whose parent has not reaped it yet is a zombie: it is gone, and `log` says so.
+    history = History(str(tmp_path / "h.sqlite"))
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)  # it has exited, and stays unreaped
+    try:
+        with history.transaction():
+            history.conn.execute("INSERT INTO runs (run_id, started, status, host, pid) VALUES (?, ?, 'running', ?, ?)",
+                                 ("zombie", time.time(), socket.gethostname(), zombie.pid))
+        assert history.recover() == ["zombie"]
+        assert [r["status"] for r in history.runs()] == ["interrupted"]
+    finally:
+        zombie.wait()
+        history.close()
+
+
 READER = """
 import json, os, sys
 from datamake.history.events import History

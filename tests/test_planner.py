@@ -9,6 +9,7 @@ from datamake.core.manifest import Manifest
 from datamake.core.planner import (
     REASON_CODES, UPSTREAM_STALE, AssetFacts, CheckFact, Reason, current_data_version, decide, plan, provenance,
 )
+from datamake.execution.results import AssetOutcome, RunResult
 
 
 def manifest(key: str, code: str = "1", inputs: Optional[Dict[str, str]] = None, config: Optional[str] = None,
@@ -193,6 +194,20 @@ def test_plan_to_dict_shape():
     }
     with pytest.raises(KeyError):
         p["nope"]
+
+
+def test_plan_and_run_result_look_up_by_key_and_node_id_and_name_an_unknown_key():
+    facts = {"a": AssetFacts("a", "1"),
+             "p[d1]": AssetFacts("p", "1", ("a",), partition="d1"),
+             "p[d2]": AssetFacts("p", "1", ("a",), partition="d2", manifest=manifest("p"))}
+    p = plan(facts, list(facts))
+    assert p["a"].key == "a" and p["p[d2]"].partition == "d2" and p["p"].partition == "d1"
+    run = RunResult("r1", tuple(AssetOutcome(d.key, "built" if d.stale else "skipped", d.partition)
+                                for d in p.decisions))
+    assert run["p[d1]"].partition == "d1" and run["p[d2]"].partition == "d2" and run["p"].partition == "d1"
+    for lookup, where in ((p, "plan"), (run, "run")):
+        with pytest.raises(KeyError, match=f"'p\\[d3\\]' is not in this {where}"):
+            lookup["p[d3]"]
 
 
 def test_current_data_version():

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 PIPELINE = '''
 from datamake import asset
@@ -88,3 +90,27 @@ def test_noop_against_a_bucket_store_costs_a_few_requests(project, s3_bucket, tm
     after, status = requests("status")
     assert [a["key"] for a in status["assets"] if a["state"] == "stale"] == [f"a{n - 1}"]
     assert after <= 4
+
+
+@pytest.mark.parametrize("kind", ["local", "memory", "s3"])
+def test_one_listing_of_a_store_folder_on_every_backend(kind, tmp_path, request):
+    """gc, leases, the remote's action list and the manifest reader all list a folder through one helper."""
+    import uuid
+
+    from datamake.storage.store import Store
+
+    if kind == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        store, other = Store(f"{bucket.url}/dm", bucket.server.options()), bucket.server.filesystem()
+    else:
+        import fsspec
+
+        store = Store(str(tmp_path / "dm") if kind == "local" else f"memory://dm-{uuid.uuid4().hex}")
+        other = fsspec.filesystem("file", auto_mkdir=True) if kind == "local" else store.fs
+    assert store.objects.files_under(f"{store.root}/leases") == {}  # a folder that does not exist yet
+    other.pipe_file(f"{store.root}/leases/a.json", b"{}")
+    other.pipe_file(f"{store.root}/leases/sub/b.json", b"{}")
+    assert sorted(store.objects.files_under(f"{store.root}/leases")) == [f"{store.root}/leases/a.json",
+                                                                 f"{store.root}/leases/sub/b.json"]
+    other.pipe_file(f"{store.root}/leases/c.json", b"{}")  # written behind the store's back: seen at once
+    assert len(store.objects.files_under(f"{store.root}/leases")) == 3

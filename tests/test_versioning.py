@@ -323,3 +323,18 @@ def test_pin_after_a_refactor_declares_it_cosmetic(versioned):
     versioned.run("pin", "parsed", check=True)
     assert set(versioned.states().values()) == {"fresh"}
     assert "pinned" in versioned.run("why", "parsed", check=True).stdout
+
+
+def test_every_machine_local_cache_goes_under_datamake_cache_dir(process_project, tmp_path):
+    project = process_project  # a fresh process, whose code-version cache starts empty and is written
+    project.pipeline("""
+        from datamake import asset
+
+        @asset
+        def a():
+            return 1
+        """)
+    env = {"DATAMAKE_CACHE_DIR": str(tmp_path / "chosen"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    project.run("status", check=True, env=env)
+    assert [p.name.startswith("code-") for p in (tmp_path / "chosen").iterdir()] == [True]  # the code-version cache
+    assert not (tmp_path / "xdg").exists()

@@ -10,7 +10,9 @@ from typing import Any, Optional
 import click
 
 from datamake._version import __version__
+from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import DatamakeError
+from datamake.core.executor_names import EXECUTORS
 from datamake.cli import render
 from datamake.project import heap
 
@@ -100,7 +102,7 @@ def main(ctx: click.Context, project_dir: str) -> None:
 @click.option("-k", "--keep-going", is_flag=True, help="Go on with other branches after a failure.")
 @click.option("-B", "--force", is_flag=True, help="Rebuild the selection even if fresh (not restored from cache).")
 @click.option("--only", is_flag=True, help="Do not build upstream assets outside the selection.")
-@click.option("--executor", type=click.Choice(["inprocess", "thread", "process", "dask"]), default=None,
+@click.option("--executor", type=click.Choice(EXECUTORS), default=None,
               help="Where assets run (default from datamake.toml, else thread).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary of a failed run.")
@@ -301,13 +303,12 @@ def pull(ctx, selection, as_json):
 @click.option("--remote", "on_remote", is_flag=True, help="Collect the remote cache instead of the local store.")
 @click.option("-n", "--dry-run", is_flag=True, help="Only report what would be deleted.")
 @click.option("--older-than", "older_than", default="7d", show_default=True, metavar="AGE",
-              help="Retention: keep anything younger than AGE (e.g. 7d, 12h, 0).")
+              help=f"Retention: keep anything younger than AGE, {DURATION_FORMS}.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.pass_context
 def gc(ctx, on_remote, dry_run, older_than, as_json):
     """Delete artifacts and action-cache entries that no current manifest or pin references."""
     from datamake import api  # lazy: a fast --help
-    from datamake.storage.gc import parse_duration  # lazy: a fast --help
 
     retention = parse_duration(older_than)
     project = _project(ctx)
@@ -334,7 +335,8 @@ def gc(ctx, on_remote, dry_run, older_than, as_json):
               help="How many runs (or materializations of ASSET) to list.")
 @click.option("--all", "every", is_flag=True, help="With ASSET: also the runs that found it up to date.")
 @click.option("--prune", "older_than", metavar="OLDER_THAN", default=None,
-              help="Delete runs that started before OLDER_THAN (30d, 12h, 2w, or a date) and their events.")
+              help=f"Delete runs that started before OLDER_THAN and their events: an age, {DURATION_FORMS}, "
+                   "or a date (2024-01-31).")
 @click.option("-p", "--partition", default=None, metavar="KEY", help="With ASSET: one partition's history.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.pass_context

@@ -6,9 +6,11 @@ of ``sales``. Keys cannot contain ``[``, so the split is unambiguous.
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple, TypeVar
 
 from datamake.core.errors import DefinitionError
+
+T = TypeVar("T")
 
 _SEGMENT = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")  # segments joined by '/'; matched whole
@@ -34,3 +36,13 @@ def split_node(node: str) -> Tuple[str, Optional[str]]:
         key, _, rest = node.partition("[")
         return key, rest[:-1]
     return node, None
+
+
+def index_by_node(items: Iterable[T]) -> Dict[str, T]:
+    """Items with ``key`` and ``partition`` by node id, and by bare key for the first of each asset."""
+    index: Dict[str, T] = {}
+    for item in items:
+        index.setdefault(item.key, item)  # type: ignore[attr-defined]
+        if item.partition is not None:  # type: ignore[attr-defined]
+            index.setdefault(node_id(item.key, item.partition), item)  # type: ignore[attr-defined]
+    return index

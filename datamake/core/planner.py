@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_value
+from datamake.core.keys import index_by_node
 from datamake.core.manifest import Manifest
 
 FRESH = "fresh"
@@ -113,6 +114,10 @@ class Plan:
     """Decisions for every asset in scope, in dependency order."""
 
     decisions: Tuple[AssetDecision, ...]
+    _index: Dict[str, AssetDecision] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", index_by_node(self.decisions))
 
     @property
     def stale(self) -> List[str]:
@@ -120,10 +125,10 @@ class Plan:
 
     def __getitem__(self, key: str) -> AssetDecision:
         """The decision for ``key`` (an asset key, or a node id ``key[partition]``)."""
-        for d in self.decisions:
-            if d.key == key or (d.partition is not None and f"{d.key}[{d.partition}]" == key):
-                return d
-        raise KeyError(key)
+        try:
+            return self._index[key]
+        except KeyError:
+            raise KeyError(f"{key!r} is not in this plan") from None
 
 
 def provenance(

@@ -377,16 +377,14 @@ def _const_basis(const: Any) -> Any:
 
 # -- the persistent cache -----------------------------------------------------------------
 
-def load_cache(path: str) -> None:
-    """Load normalized-source hashes computed by earlier runs (a pure speed-up)."""
+def load_cache(data: Any) -> None:
+    """Take normalized-source hashes computed by earlier runs (a pure speed-up), as read from the cache file."""
     global _cache_dirty
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            data = json.load(f)
         if data.get("format") == _CACHE_FORMAT:
             for raw, entry in data["entries"].items():
                 _normalized_cache.setdefault(raw, _entry_from_json(entry))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable or of another shape: not used
+    except (AttributeError, ValueError, KeyError, TypeError):  # of another shape: not used
         pass
     _cache_dirty = False
 
@@ -398,21 +396,13 @@ def _entry_from_json(entry: Any) -> Optional[Entry]:
     return digest, tuple(names), tuple((d, h, tuple(n)) for d, h, n in decorators)
 
 
-def save_cache(path: str) -> None:
-    """Write the cache back if this run added to it (atomically; losing a race only costs speed)."""
+def cache_to_save() -> Optional[Dict[str, Any]]:
+    """What to write back to the cache file, once, if this run added to it (else None)."""
     global _cache_dirty
     if not _cache_dirty:
-        return
-    entries = dict(list(_normalized_cache.items())[-_CACHE_LIMIT:])
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"format": _CACHE_FORMAT, "entries": entries}, f)
-        os.replace(tmp, path)
-        _cache_dirty = False
-    except OSError:
-        pass
+        return None
+    _cache_dirty = False
+    return {"format": _CACHE_FORMAT, "entries": dict(list(_normalized_cache.items())[-_CACHE_LIMIT:])}
 
 
 # -- where code lives -------------------------------------------------------------------

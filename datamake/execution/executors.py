@@ -13,7 +13,7 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 from typing import Optional
 
-from datamake.core.errors import DatamakeError
+from datamake.core.executor_names import check_executor
 from datamake.execution.tasks import AssetTask, run_task
 
 
@@ -112,7 +112,8 @@ def _worker_init(parent: int) -> None:
 
 
 def make_executor(name: str, jobs: int, address: Optional[str] = None):
-    """The executor called ``name`` with ``jobs`` workers."""
+    """The executor called ``name`` (one of :data:`~datamake.core.executor_names.EXECUTORS`) with ``jobs`` workers."""
+    check_executor(name)
     if name == "dask":
         from datamake.execution.dask_executor import DaskExecutor  # lazy: only the Dask executor needs it
 
@@ -120,6 +121,4 @@ def make_executor(name: str, jobs: int, address: Optional[str] = None):
     if name == "thread" and jobs == 1:
         return InProcessExecutor()
     classes = {"inprocess": InProcessExecutor, "thread": ThreadExecutor, "process": ProcessExecutor}
-    if name not in classes:
-        raise DatamakeError(f"unknown executor '{name}'", hint="use one of inprocess, thread, process, dask")
     return classes[name](jobs)

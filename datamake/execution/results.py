@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from datamake.core.keys import index_by_node
 from datamake.define.checks import CheckOutcome
 
 OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
@@ -63,6 +64,10 @@ class RunResult:
     assets: Tuple[AssetOutcome, ...]
     seconds: float = 0.0
     interrupted: bool = False
+    _index: Dict[str, AssetOutcome] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", index_by_node(self.assets))
 
     @property
     def ok(self) -> bool:
@@ -78,10 +83,11 @@ class RunResult:
         return {"run_id": self.run_id, "ok": self.ok, "assets": [a.to_dict() for a in self.assets]}
 
     def __getitem__(self, key: str) -> AssetOutcome:
-        for a in self.assets:
-            if a.key == key:
-                return a
-        raise KeyError(key)
+        """The outcome for ``key`` (an asset key, or a node id ``key[partition]``)."""
+        try:
+            return self._index[key]
+        except KeyError:
+            raise KeyError(f"{key!r} is not in this run") from None
 
     def keys(self, outcome: str) -> List[str]:
         return [a.key for a in self.assets if a.outcome == outcome]

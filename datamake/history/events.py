@@ -27,7 +27,6 @@ import contextlib
 import getpass
 import json
 import os
-import re
 import shlex
 import socket
 import sqlite3
@@ -36,10 +35,12 @@ import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.request import pathname2url
 
+from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import ConfigError, DatamakeError
 from datamake.core.keys import split_node
 from datamake._version import __version__
 from datamake.core.compat import fromisoformat
+from datamake.storage.liveness import process_gone
 
 SCHEMA_VERSION = 2  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
@@ -152,18 +153,6 @@ def _loads(text: Optional[str], default: Any = None) -> Any:
         return json.loads(text)
     except ValueError:
         return default
-
-
-def _pid_alive(pid: Optional[int]) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 class History:
@@ -300,7 +289,7 @@ class History:
         host, me = socket.gethostname(), os.getpid()
         rows = self.conn.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
         dead = [run_id for run_id, pid in rows
-                if run_id not in _active_runs and (pid == me or not _pid_alive(pid))]
+                if run_id not in _active_runs and (pid == me or process_gone(host, pid))]
         if dead:
             with self.transaction():
                 for run_id in dead:
@@ -446,18 +435,15 @@ def command_line(argv: Optional[Sequence[str]] = None) -> str:
     return shlex.join(argv)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def parse_older_than(text: str, now: Optional[float] = None) -> float:
-    """A cut-off Unix time from ``30d``, ``12h``, ``90m``, ``2w``, ``45s`` or a date ``2024-01-31``."""
+    """A cut-off Unix time from an age (``30d``, ``12h``, ``2w``: see :mod:`datamake.core.durations`) or a date."""
     now = time.time() if now is None else now
-    match = _DURATION.match(text)
-    if match:
-        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return now - parse_duration(text)
+    except DatamakeError:
+        pass
     try:
         return fromisoformat(text.strip()).timestamp()
     except ValueError:
         raise DatamakeError(f"cannot read OLDER_THAN '{text}'",
-                            hint="give an age such as 30d, 12h, 2w, 90m, or a date such as 2024-01-31") from None
+                            hint=f"give an age, {DURATION_FORMS}; or a date such as 2024-01-31") from None

@@ -20,6 +20,7 @@ else:  # pragma: no cover
 
 from datamake.core.errors import ConfigError
 from datamake.project.settings import read_toml, toml_kind
+from datamake.storage.localfiles import atomic_write
 
 PINS_NAME = "datamake.pins.toml"
 
@@ -86,7 +87,4 @@ def write_pins(project_dir: str, pins: Mapping[str, Pin]) -> None:
         # never write a file that would not read back as these pins: fall back to tomli-w's own layout
         text = lines[0] + "\n" + tomli_w.dumps(
             {"pins": {k: {"code_version": pins[k].code_version, "source": pins[k].source} for k in sorted(pins)}})
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)

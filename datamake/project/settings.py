@@ -14,9 +14,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from datamake.core.errors import ConfigError, ProjectNotFoundError, did_you_mean
+from datamake.core.executor_names import check_executor
 
 CONFIG_NAME = "datamake.toml"
-EXECUTORS = ("inprocess", "thread", "process", "dask")
 
 _SCHEMA: Dict[str, Dict[str, type]] = {
     "project": {"definitions": str, "name": str},
@@ -136,12 +136,7 @@ def load_config(path: str) -> ProjectConfig:
     jobs = execution.get("jobs", 1)
     if jobs < 1:
         raise ConfigError(f"{path}: [execution] jobs must be 1 or more, got {jobs}")
-    executor = execution.get("executor", "thread")
-    if executor not in EXECUTORS:
-        raise ConfigError(
-            f"{path}: [execution] executor = '{executor}' is not one of {', '.join(EXECUTORS)}",
-            hint=did_you_mean(executor, EXECUTORS),
-        )
+    executor = check_executor(execution.get("executor", "thread"), f"{path}: [execution] executor")
     push = cache.get("push", "manual")
     if push not in ("manual", "auto"):
         raise ConfigError(f"{path}: [cache] push must be 'manual' or 'auto', got '{push}'")

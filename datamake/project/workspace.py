@@ -31,6 +31,7 @@ from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
 from datamake.core.scope import Scope
 from datamake.storage import iomanagers
+from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
 from datamake.storage.store import Store
 from datamake.core.partitions import describe
 from datamake.project.assetconfig import canonical_value
@@ -95,13 +96,12 @@ class Project:
         self.pin_notes: Dict[str, str] = {}  # asset key -> what the last pin() chose and why
         self._config_hashes: Dict[str, Optional[str]] = {}
         self._code_roots = self._project_roots()
-        codeversion.load_cache(self._code_cache_path())
+        codeversion.load_cache(read_json_cache(self._code_cache_path()))
         self._check_config_targets()
 
     def _code_cache_path(self) -> str:
         """Where normalized-source hashes are kept between runs: a per-user cache, not the project."""
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return os.path.join(base, "datamake", f"code-{hash_value('project', self.directory)[:16]}.json")
+        return os.path.join(cache_dir(), f"code-{hash_value('project', self.directory)[:16]}.json")
 
     def _project_roots(self) -> Tuple[str, ...]:
         """Folders whose code counts as the project's own (followed for helper code)."""
@@ -314,7 +314,8 @@ class Project:
         sizes = self.store.artifact_sizes(m.artifact for m in manifests.values() if m is not None)
         facts: Dict[str, AssetFacts] = {}
         configs: Dict[str, Any] = {}
-        forced = {n for n in keys if nodes.asset_of[n][0] in set(selected_keys)} if force else set()
+        selected = set(selected_keys)
+        forced = {n for n in keys if nodes.asset_of[n][0] in selected} if force else set()
         check_facts: Dict[str, Tuple[CheckFact, ...]] = {}
         for node in keys:
             key, pk = nodes.asset_of[node]
@@ -342,7 +343,9 @@ class Project:
             m = manifests[node]
             ok = m is not None and sizes.get(m.artifact) == m.size
             outside[node] = m.data_version if ok else None
-        codeversion.save_cache(self._code_cache_path())
+        saved = codeversion.cache_to_save()
+        if saved is not None:
+            write_json_cache(self._code_cache_path(), saved)
         return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
                      frozenset(source_keys), configs, nodes)
 

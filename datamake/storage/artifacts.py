@@ -162,7 +162,7 @@ class ArtifactStore:
     def listing(self, prefix: str) -> Dict[str, Dict[str, Any]]:
         """Every object under ``prefix`` (a folder of the store) with ``size`` and ``validator``, listed in pages."""
         return {p: {"size": info.get("size"), "validator": content_validator(info)}
-                for p, info in self.objects.find(f"{self.root}/{prefix}").items()}
+                for p, info in self.objects.files_under(f"{self.root}/{prefix}").items()}
 
     def open_artifact(self, content_hash: str) -> IO[bytes]:
         try:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from datamake.core.manifest import Manifest
+from datamake.storage.liveness import process_gone
 from datamake.storage.store import Store
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.storage.lock import store_lock
@@ -72,9 +73,8 @@ def live_leases(store: Store, now: Optional[float] = None) -> List[Dict[str, Any
     if store.is_local:
         return []
     now = time.time() if now is None else now
-    paths = store.objects.find(f"{store.root}/leases")
     live = []
-    for path, raw in store.objects.cat_many(list(paths)).items():
+    for path, raw in store.objects.cat_many(list(store.objects.files_under(f"{store.root}/leases"))).items():
         try:
             lease = json.loads(raw)
         except ValueError:
@@ -88,14 +88,7 @@ def _lease_is_live(lease: Mapping[str, Any], now: float) -> bool:
     started = lease.get("started")
     if not isinstance(started, (int, float)) or now - started > LEASE_TTL:
         return False
-    if lease.get("host") == socket.gethostname() and isinstance(lease.get("pid"), int):
-        try:
-            os.kill(lease["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    return True
+    return not process_gone(lease.get("host"), lease.get("pid"))
 
 
 @contextlib.contextmanager
@@ -171,7 +164,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     current = [m for m in manifests.values() if m is not None]
     keep_provenances = {m.provenance for m in current}
     keep_artifacts = {m.artifact for m in current}
-    actions = store.objects.find(f"{store.root}/actions")
+    actions = store.objects.files_under(f"{store.root}/actions")
     # Entries that age alone does not condemn need reading, to learn their artifact.
     unreferenced = {p: info for p, info in actions.items() if _stem(p) not in keep_provenances}
     to_read = [p for p, info in unreferenced.items() if pins or _mtime(info) >= cutoff]
@@ -186,7 +179,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
             continue
         doomed_actions.append(path)
     report.kept_actions = len(actions) - len(doomed_actions)
-    artifacts = store.objects.find(f"{store.root}/artifacts")
+    artifacts = store.objects.files_under(f"{store.root}/artifacts")
     doomed_artifacts = []
     for path, info in artifacts.items():
         if os.path.basename(path) in keep_artifacts or _mtime(info) >= cutoff:
@@ -205,7 +198,7 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
 
 
 def _read_all(store: Store, prefix: str) -> Dict[str, Optional[Manifest]]:
-    return _parse_all(store, list(store.objects.find(prefix)))
+    return _parse_all(store, list(store.objects.files_under(prefix)))
 
 
 def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:
@@ -251,20 +244,4 @@ def _delete(store: Store, paths: List[str]) -> None:
         store.fs.rm(paths[start:start + 1000])
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``"7d"``, ``"12h"``, ``"30m"``, ``"45s"`` or a plain number of seconds."""
-    text = text.strip().lower()
-    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-    try:
-        if text and text[-1] in units:
-            value = float(text[:-1]) * units[text[-1]]
-        else:
-            value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise DatamakeError(f"'{text}' is not a duration", hint="write e.g. 7d, 12h, 30m, 45s or 0")
-    return value
-
-
-__all__ = ["GcReport", "Lease", "collect", "live_leases", "parse_duration", "writing", "DEFAULT_RETENTION"]
+__all__ = ["GcReport", "Lease", "collect", "live_leases", "writing", "DEFAULT_RETENTION"]

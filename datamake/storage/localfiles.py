@@ -1,12 +1,20 @@
-"""Local files written atomically: temporary names that say who writes them, renames into place,
-and the cleaning of what killed writers left behind."""
+"""Machine-local files: where caches live, files replaced atomically (temporary names that say who
+writes them, renames into place), and the cleaning of what killed writers left behind.
+
+A file written with :func:`atomic_write` or :meth:`LocalFiles.write` is either its old or its new
+content, never a mix, for any reader and after a killed process: the bytes go to a temporary name,
+then one ``os.replace``.
+"""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import socket
 import time
 import uuid
+from typing import Any, Dict, Mapping, Union
+
+from datamake.storage.liveness import HOST, process_gone
 
 # Renames are atomic against a killed process without fsync (the page cache
 # survives it); fsync only adds safety against power loss, at a large cost per
@@ -14,13 +22,62 @@ import uuid
 FSYNC = os.environ.get("DATAMAKE_FSYNC", "") not in ("", "0")
 
 
+def cache_dir() -> str:
+    """Where datamake keeps machine-local caches (``DATAMAKE_CACHE_DIR``, else the XDG cache)."""
+    base = os.environ.get("DATAMAKE_CACHE_DIR")
+    if base:
+        return base
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "datamake")
+
+
 def durable(f) -> None:
-    """fsync ``f`` when ``DATAMAKE_FSYNC`` asks for it."""
+    """Flush an open file to disk when ``DATAMAKE_FSYNC`` asks for it."""
     if FSYNC:
+        f.flush()
         os.fsync(f.fileno())
 
 
-HOST = socket.gethostname()
+def atomic_write(path: str, data: Union[bytes, str]) -> None:
+    """Replace ``path`` with ``data`` (text as UTF-8, line ends unchanged), making its folder if needed."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    _write_and_replace(f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp", path, data, _open_new, os.replace)
+
+
+def _open_new(path: str):
+    return open(path, "wb")
+
+
+def _write_and_replace(tmp: str, path: str, data: bytes, create, replace) -> None:
+    """Write ``data`` to ``tmp`` (opened by ``create``), then ``replace(tmp, path)``; no ``tmp`` left on failure."""
+    try:
+        with create(tmp) as f:
+            f.write(data)
+            durable(f)
+        replace(tmp, path)
+    except BaseException:  # a full disk, say: leave no half-written file behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json_cache(path: str) -> Dict[str, Any]:
+    """A cache file's JSON object, or ``{}`` when it is missing or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_json_cache(path: str, data: Mapping[str, Any]) -> bool:
+    """Replace a cache file atomically; a cache that cannot be written is simply not kept (returns False)."""
+    try:
+        atomic_write(path, json.dumps(data))
+        return True
+    except OSError:
+        return False
 
 
 class LocalFiles:
@@ -38,16 +95,7 @@ class LocalFiles:
         """Replace ``path`` with ``data`` atomically."""
         tmp = self.tmp_path()
         self.makedirs(os.path.dirname(tmp))
-        try:
-            with self.create(tmp) as f:
-                f.write(data)
-                f.flush()
-                durable(f)
-            self.replace(tmp, path)
-        except BaseException:  # a full disk, say: leave no half-written file behind
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _write_and_replace(tmp, path, data, self.create, self.replace)
 
     def create(self, path: str):
         """Open a new file for writing, recreating its folder if something removed it."""
@@ -117,23 +165,10 @@ def clean_tmp(fs, folder: str, older_than: float = 3600.0) -> int:
 
 
 def writer_gone(path: str) -> bool:
-    """True when a tmp file's writer (``HOST@PID.uuid.part``) is certainly dead: a vanished pid of this host."""
-    writer = os.path.basename(path).rsplit(".", 2)[0]
-    host, _, pid = writer.rpartition("@")
-    if host != HOST or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return _is_zombie(int(pid))  # a killed worker whose parent died first may linger unreaped
+    """True when a tmp file's writer (``HOST@PID.uuid.part``) is certainly dead."""
+    host, _, pid = os.path.basename(path).rsplit(".", 2)[0].rpartition("@")
+    return process_gone(host, int(pid) if pid.isdigit() else None)
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
+__all__ = ["FSYNC", "LocalFiles", "atomic_write", "cache_dir", "clean_tmp", "durable", "read_json_cache",
+           "write_json_cache", "writer_gone"]

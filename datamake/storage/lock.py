@@ -8,8 +8,8 @@ then plans again from what the first one left, so nothing is built twice.
 How it works: ``<root>/lock`` is locked with ``fcntl.flock``. The kernel drops
 the lock when its holder dies, even by SIGKILL, so a stale lock cannot exist;
 the pid, host and start time written into the file are only for the message.
-Where ``fcntl`` is missing (Windows), an ``O_EXCL`` lock file is used instead,
-and a lock whose holder is a dead process on this host is taken over.
+Only POSIX systems have ``fcntl``; elsewhere (Windows) locking a local store
+is an error that says so (see docs/compatibility.md).
 
 Object stores (``s3://`` and friends) are not locked: there is no portable lock
 for them. Two runs then may build the same asset twice, but never tear a write:
@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional
 
-from datamake.core.errors import StoreError
+from datamake.core.errors import DatamakeError, StoreError
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -108,8 +108,11 @@ def store_lock(store, command: str = "datamake make",
         os.makedirs(store.root, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the store folder {store.root}: {exc.strerror}") from None
-    acquire = _flock if fcntl is not None else _exclusive_file
-    release = acquire(path, command, on_wait)
+    if fcntl is None:
+        raise DatamakeError(
+            f"cannot lock the local store {store.root}: this system has no fcntl (datamake supports POSIX systems only)",
+            hint="run datamake on Linux or macOS (on Windows, in WSL), or keep the store in object storage")
+    release = _flock(path, command, on_wait)
     try:
         yield None
     finally:
@@ -172,55 +175,6 @@ def _read_fd(fd: int) -> bytes:
         return os.pread(fd, 4096, 0)
     except OSError:
         return b""
-
-
-def _exclusive_file(path: str, command: str, on_wait, poll: float = 0.2) -> Callable[[], None]:
-    """The fallback without ``fcntl``: create the file exclusively; take over a dead holder's."""
-    told = False
-    while True:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            holder = _read_holder(path)
-            if holder is not None and _is_dead(holder):
-                _remove(path)
-                continue
-            if not told and on_wait is not None:
-                on_wait(holder or LockHolder())
-                told = True
-            time.sleep(poll)
-            continue
-        with os.fdopen(fd, "wb") as f:
-            f.write(_me(command))
-        return lambda: _remove(path)
-
-
-def _read_holder(path: str) -> Optional[LockHolder]:
-    try:
-        with open(path, "rb") as f:
-            return LockHolder.parse(f.read())
-    except FileNotFoundError:
-        return None
-
-
-def _is_dead(holder: LockHolder) -> bool:
-    """True only when the holder is certainly gone: a pid on this host that no longer exists."""
-    if holder.pid is None or holder.host != socket.gethostname():
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 __all__ = ["LockHolder", "store_lock"]

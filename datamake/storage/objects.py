@@ -2,14 +2,13 @@
 and a machine-local cache of listed objects that have not changed."""
 from __future__ import annotations
 
-import json
 import os
-import uuid
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Optional
 
 from datamake.core.errors import StoreError
 from datamake.core.hashing import hash_value
 from datamake.storage.fsio import bulk, content_validator, plain_get
+from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
 
 
 class Objects:
@@ -20,14 +19,20 @@ class Objects:
         self.url = url
         self.is_local = is_local
 
-    def find(self, prefix: str) -> Dict[str, Dict[str, Any]]:
-        """Every file under ``prefix`` with fsspec's details (``size``, a time, an ETag), listed in pages."""
+    def files_under(self, folder: str) -> Dict[str, Dict[str, Any]]:
+        """Every file below ``folder`` with fsspec's details (``size``, a time, an ETag), listed in pages;
+        ``{}`` when there is none.
+
+        The one listing of a store folder (manifests, gc, leases, the remote's action list). Paths
+        are in the form the store builds them. fsspec's cached listings of the folder are dropped
+        after, so the next look asks the store again.
+        """
         try:
-            found = self.fs.find(prefix, detail=True)
+            found = self.fs.find(folder, detail=True)
         except FileNotFoundError:
             found = {}
         finally:
-            self.forget_listing(prefix)
+            self.forget_listing(folder)
         return {self.strip(p): info for p, info in found.items() if info.get("type", "file") == "file"}
 
     def cat_listed(self, paths: List[str], prefix: str) -> Dict[str, bytes]:
@@ -39,16 +44,11 @@ class Objects:
         request. A no-op ``status`` on a bucket store is then a few listing pages.
         """
         try:
-            listing = self.fs.find(prefix, detail=True)
-        except FileNotFoundError:
-            listing = {}
+            listed = self.files_under(prefix)
         except Exception as exc:  # noqa: BLE001 - any transport failure
             raise StoreError(f"cannot list {prefix} in the store at {self.url}: {exc}") from None
-        finally:
-            self.forget_listing(prefix)
-        listed = {self.strip(p): info for p, info in listing.items()}
         cache_file = os.path.join(cache_dir(), "listed", hash_value("listed", self.url, prefix)[:32] + ".json")
-        cached = _read_json(cache_file)
+        cached = read_json_cache(cache_file)
         out: Dict[str, bytes] = {}
         wanted = [p for p in paths if p in listed]
         missing = []
@@ -72,7 +72,7 @@ class Objects:
                 del cached[path]
                 changed = True
             if changed:
-                _write_json(cache_file, cached)
+                write_json_cache(cache_file, cached)
         return out
 
     def strip(self, path: str) -> str:
@@ -136,32 +136,3 @@ class Objects:
                 size = r.get("size", r.get("ContentLength"))
                 out.append({"size": None if size is None else int(size), "validator": content_validator(r)})
         return out
-
-
-def cache_dir() -> str:
-    """Where datamake keeps machine-local caches (``DATAMAKE_CACHE_DIR``, else the XDG cache)."""
-    base = os.environ.get("DATAMAKE_CACHE_DIR")
-    if base:
-        return base
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "datamake")
-
-
-def _read_json(path: str) -> Dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: str, data: Mapping[str, Any]) -> None:
-    """Replace a cache file atomically; a cache that cannot be written is simply not kept."""
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except OSError:
-        pass

@@ -305,7 +305,7 @@ class RemoteCache:
 
     def _list_actions(self) -> set:
         try:
-            names = self.store.objects.find(f"{self.store.root}/actions")
+            names = self.store.objects.files_under(f"{self.store.root}/actions")
         except Exception as exc:  # noqa: BLE001
             raise RemoteUnavailable(exc) from None
         return {os.path.basename(n)[: -len(".json")] for n in names if n.endswith(".json")}
