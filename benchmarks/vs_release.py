@@ -6,8 +6,8 @@ Usage::
     python benchmarks/vs_release.py --base v0.2.0 --reps 9 --big-n 10000
 
 The base revision is exported with ``git archive`` and installed into its own
-virtual environment under ``benchmarks/.venvs/``; this checkout runs from the
-interpreter that runs the script. Each figure is measured as a whole process,
+virtual environment under ``benchmarks/.venvs/``; this working tree is installed
+the same way (not editable) into another. Each figure is measured as a whole process,
 the two versions in turn (base, current, base, current, ...) on their own copy
 of the workload, so a machine whose speed drifts affects both alike. It prints
 each version's median and the median of the pairwise ratios current / base:
@@ -31,6 +31,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 VENVS = os.path.join(HERE, ".venvs")
 RELEASE_0_1_0 = "67c132f"
+
+
+def current_python() -> str:
+    """The interpreter of a venv with this working tree installed as a user would (not editable:
+    an editable install adds an import hook to every start-up, which the release does not pay)."""
+    venv = os.path.join(VENVS, "datamake-current")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    print(f"[setup] installing this working tree into {venv} ...", flush=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", REPO], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", REPO], check=True)  # dependencies, if missing
+    return python
 
 
 def base_python(revision: str) -> str:
@@ -152,7 +165,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="datamake-vs-release-") as work:
         base = Version(f"base {args.base}", base_python(args.base), work)
-        current = Version("current", sys.executable, work)
+        current = Version("current", current_python(), work)
         print(f"{'figure':38} {'base':>9} {'current':>9} {'current/base':>13} {'peak MiB base → current':>24}")
         for figure in figures(args.n, args.big_n):
             if args.only and args.only not in figure[0]:

@@ -13,6 +13,7 @@ A global that cannot be versioned exactly is named in a warning: sound or loud.
 from __future__ import annotations
 
 import ast
+from sys import intern
 import dis
 import functools
 import json
@@ -392,8 +393,8 @@ def load_cache(data: Any) -> None:
 def _entry_from_json(entry: Any) -> Optional[Entry]:
     if entry is None:
         return None
-    digest, names, decorators = entry
-    return digest, tuple(names), tuple((d, h, tuple(n)) for d, h, n in decorators)
+    digest, names, decorators = entry  # names are identifiers: interned, as the code's own are
+    return digest, tuple(map(intern, names)), tuple((d, h, tuple(map(intern, n))) for d, h, n in decorators)
 
 
 def cache_to_save() -> Optional[Dict[str, Any]]:

@@ -23,6 +23,12 @@ def stat_of(st: os.stat_result) -> Stat:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
+def _pack(stat: Stat) -> int:
+    """A stat as one exact integer (size and inode are below 2**64 on every platform datamake runs on)."""
+    size, mtime_ns, ino = stat
+    return (mtime_ns << 128) | (ino << 64) | size
+
+
 def connect_state(path: str, schema: str) -> sqlite3.Connection:
     """Open the store's machine-local state database with the table ``schema`` creates.
 
@@ -55,7 +61,7 @@ class ArtifactState:
     def __init__(self, path: str):
         self.path = path
         self._lock = threading.Lock()
-        self._known: Optional[Dict[str, Stat]] = None
+        self._known: Optional[Dict[str, int]] = None  # hash -> packed stat (see _pack): a third of a tuple's memory
         self._pending: Dict[str, Optional[Stat]] = {}
         self._pid = os.getpid()
 
@@ -63,14 +69,14 @@ class ArtifactState:
         return connect_state(self.path, "CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER,"
                                         " mtime_ns INTEGER, ino INTEGER) WITHOUT ROWID")
 
-    def _load(self) -> Dict[str, Stat]:
+    def _load(self) -> Dict[str, int]:
         if self._known is None or self._pid != os.getpid():
-            known: Dict[str, Stat] = {}
+            known: Dict[str, int] = {}
             if os.path.exists(self.path):
                 try:
                     db = self._connect()
                     try:
-                        known = {h: (size, mtime, ino) for h, size, mtime, ino in
+                        known = {h: _pack((size, mtime, ino)) for h, size, mtime, ino in
                                  db.execute("SELECT hash, size, mtime_ns, ino FROM artifacts")}
                     finally:
                         db.close()
@@ -81,9 +87,10 @@ class ArtifactState:
 
     def matches(self, content_hash: str, stat: Stat) -> bool:
         with self._lock:
-            known = self._pending.get(content_hash) if content_hash in self._pending else \
-                self._load().get(content_hash)
-        return known is not None and tuple(known) == stat
+            if content_hash in self._pending:
+                pending = self._pending[content_hash]
+                return pending is not None and tuple(pending) == stat
+            return self._load().get(content_hash) == _pack(stat)
 
     def verified_size(self, content_hash: str, path: str) -> Optional[int]:
         """The size of the local artifact at ``path`` if its bytes match ``content_hash``; None when it
@@ -133,7 +140,7 @@ class ArtifactState:
                 if stat is None:
                     known.pop(h, None)
                 else:
-                    known[h] = stat
+                    known[h] = _pack(stat)
             try:
                 db = self._connect()
                 try:
