@@ -33,7 +33,7 @@ import sqlite3
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
-from urllib.request import pathname2url
+from urllib.parse import quote
 
 from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import ConfigError, DatamakeError
@@ -195,7 +195,7 @@ class History:
             raise
 
     def _connect(self, mode: str, timeout: float) -> sqlite3.Connection:
-        uri = f"file:{pathname2url(os.path.abspath(self.path))}?mode={mode}"
+        uri = f"file:{quote(os.path.abspath(self.path))}?mode={mode}"
         conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
         return conn
