@@ -13,8 +13,13 @@ from datamake._version import __version__
 from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import DatamakeError
 from datamake.core.executor_names import EXECUTORS
-from datamake.cli import render
 from datamake.project import heap
+
+
+def _render():
+    from datamake.cli import render  # lazy: the planner it imports is not needed for --version or --help
+
+    return render
 
 
 class _Group(click.Group):
@@ -122,7 +127,7 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
         plan = api.status(project, selection, only=only, force=force, partition=partition)
         code_warnings = project.code_warnings(d.key for d in plan.decisions)
         _warnings(project, code_warnings)
-        _emit_json(_status_json(plan, code_warnings)) if as_json else click.echo(render.status_text(plan))
+        _emit_json(_status_json(plan, code_warnings)) if as_json else click.echo(_render().status_text(plan))
         return
     if as_json:
         reporter = MessagesOnly()
@@ -169,7 +174,7 @@ def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
     if as_json:
         _emit_json(_status_json(plan, code_warnings))
     else:
-        click.echo(render.status_text(plan, show_all=show_all))
+        click.echo(_render().status_text(plan, show_all=show_all))
         drifted = [k for k in project.pins if k in project.defs.assets and project.code_version(k).drifted]
         if drifted:
             click.echo(f"note: pinned assets whose source changed since the pin: {', '.join(sorted(drifted))}", err=True)
@@ -187,7 +192,7 @@ def why(ctx, asset, partition, as_json):
     project = _project(ctx)
     info = api.why(project, asset, partition)
     _warnings(project)  # the code-version warnings are part of the explanation itself
-    _emit_json(info) if as_json else click.echo(render.why_text(info))
+    _emit_json(info) if as_json else click.echo(_render().why_text(info))
 
 
 @main.command(name="ls")
@@ -198,7 +203,7 @@ def ls_command(ctx, as_json):
     from datamake import api  # lazy: a fast --help
 
     rows = api.ls(_project(ctx))
-    _emit_json({"assets": rows}) if as_json else click.echo(render.ls_text(rows))
+    _emit_json({"assets": rows}) if as_json else click.echo(_render().ls_text(rows))
 
 
 @main.command()
@@ -212,7 +217,7 @@ def show(ctx, asset, rows, partition):
     from datamake import api  # lazy: a fast --help
 
     value, io_manager = api.show_value(_project(ctx), asset, partition)
-    click.echo(render.value_text(value, rows, as_json=io_manager == "json"))
+    click.echo(_render().value_text(value, rows, as_json=io_manager == "json"))
 
 
 @main.command()
@@ -354,12 +359,12 @@ def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json
     if as_json:
         _emit_json(data)
     elif run_id is not None:
-        click.echo(render.run_events_text(data["run"], data["events"]))
+        click.echo(_render().run_events_text(data["run"], data["events"]))
     elif asset is not None:
         title = asset if partition is None else f"{asset}[{partition}]"
-        click.echo(render.materializations_text(title, data["materializations"]))
+        click.echo(_render().materializations_text(title, data["materializations"]))
     else:
-        click.echo(render.runs_text(data["runs"]))
+        click.echo(_render().runs_text(data["runs"]))
 
 
 @main.command()
@@ -373,7 +378,7 @@ def lineage(ctx, asset, as_json):
     project = _project(ctx)
     info = api.lineage(project, asset)
     _warnings(project)
-    _emit_json(info) if as_json else click.echo(render.lineage_text(info))
+    _emit_json(info) if as_json else click.echo(_render().lineage_text(info))
 
 
 if __name__ == "__main__":  # pragma: no cover
