@@ -273,10 +273,14 @@ def _sync_text(verb: str, report) -> None:
                f"{report['actions']} action-cache entries; {report['remote']}")
 
 
-@main.command()
-@click.argument("selection", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-@click.pass_context
+def _sync_command(fn):
+    """push and pull take the same arguments: a selection and --json."""
+    fn = click.pass_context(fn)
+    fn = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(fn)
+    return main.command()(click.argument("selection", nargs=-1)(fn))
+
+
+@_sync_command
 def push(ctx, selection, as_json):
     """Upload to the remote cache what it lacks for SELECTION (default all) and its upstream."""
     from datamake import api  # lazy: a fast --help
@@ -293,10 +297,7 @@ def _sync(ctx, operation, selection, as_json: bool, verb: str, failure: str) -> 
     ctx.exit(1 if any(r["outcome"] == failure for r in report["assets"]) else 0)
 
 
-@main.command()
-@click.argument("selection", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-@click.pass_context
+@_sync_command
 def pull(ctx, selection, as_json):
     """Fetch the remote cache's current versions of SELECTION (default all) and its upstream."""
     from datamake import api  # lazy: a fast --help
