@@ -26,6 +26,7 @@ from datamake.core.planner import Plan
 from datamake.project.workspace import Project
 from datamake.history import lineage as lineage_mod
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
+from datamake.history.tags import run_tags
 from datamake.storage import gc as gc_mod
 from datamake.storage.gc import Lease, writing
 from datamake.storage.lock import store_lock
@@ -66,14 +67,18 @@ def make(
     resources: Optional[Dict[str, Any]] = None,
     history: bool = True,
     partition: Optional[str] = None,
+    tags: Optional[Dict[str, Any]] = None,
 ) -> RunResult:
     """Bring the selection (and the upstream it needs) up to date.
 
     ``resources`` replaces named resources for this run (in-process and
     thread executors only: objects do not travel to other processes).
-    ``history=False`` leaves the run out of the event log.
+    ``history=False`` leaves the run out of the event log. ``tags`` are
+    recorded with the run, together with those in ``DATAMAKE_RUN_TAGS``
+    (see :mod:`datamake.history.tags`; the variable's win).
     """
     reporter = reporter or Reporter()
+    tags = run_tags(tags)  # a bad DATAMAKE_RUN_TAGS is a usage error before anything runs
 
     def waiting(holder) -> None:
         reporter.message(f"datamake: waiting for {holder.describe()}, which is running on the store "
@@ -82,17 +87,17 @@ def make(
     # One make at a time on a local store: the second waits, then plans what is still stale.
     with store_lock(project.store, on_wait=waiting):
         return _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources,
-                            history, partition)
+                            history, partition, tags)
 
 
 def _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources, history,
-                 partition) -> RunResult:
+                 partition, tags) -> RunResult:
     scope = project.scope(selection, only=only, force=force, partition=partition)
     jobs = jobs or project.config.jobs
     name = executor or project.config.executor
     runner = make_executor(name, jobs, project.config.dask_address)
     options = RunOptions(keep_going=keep_going, force=force, only=only)
-    recorder = _recorder(project, selection) if history else None
+    recorder = _recorder(project, selection, tags) if history else None
     remote, lease = _open_remote(project, scope, force)
     try:
         return Coordinator(_run_context(project, scope, resources), scope, runner, reporter, options,
@@ -143,8 +148,8 @@ def history_file(project: Project) -> str:
     return history_path(project.directory, project.config.history_url, store.root, store.is_local)
 
 
-def _recorder(project: Project, selection: Sequence[str]):
-    return HistoryReporter(history_file(project), selection, warn=project.store.warnings.append)
+def _recorder(project: Project, selection: Sequence[str], tags: Dict[str, Any]):
+    return HistoryReporter(history_file(project), selection, warn=project.store.warnings.append, tags=tags)
 
 
 def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str, Any]:

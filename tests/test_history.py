@@ -301,3 +301,50 @@ def test_history_path_and_durations():
     assert parse_older_than("90m", now=10_000) == 10_000 - 5400
     with pytest.raises(Exception, match="OLDER_THAN"):
         parse_older_than("soon")
+
+
+def test_runs_record_the_tags_a_launcher_sets_in_the_environment(project):
+    project.pipeline(CHAIN.format(value=1))
+    tags = {"origin": "schedule", "schedule": "nightly", "tick": 1700000000}
+    project.run("make", check=True, env={"DATAMAKE_RUN_TAGS": json.dumps(tags)})
+    project.run("make", check=True, env={"DATAMAKE_RUN_TAGS": ""})
+
+    untagged, tagged = project.json("log")["runs"]
+    assert tagged["tags"] == tags and untagged["tags"] == {}
+    assert project.json("log", "--run", tagged["run_id"])["run"]["tags"] == tags
+    first, second = project.run("log", check=True).stdout.splitlines()
+    assert second.endswith("[origin=schedule schedule=nightly tick=1700000000]") and "[" not in first
+
+
+@pytest.mark.parametrize("value, problem", [("origin=ui", "is not valid JSON"), ('["ui"]', "must be a JSON object")])
+def test_bad_run_tags_in_the_environment_are_a_usage_error(project, value, problem):
+    project.pipeline(CHAIN.format(value=1))
+    proc = project.run("make", env={"DATAMAKE_RUN_TAGS": value})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"DATAMAKE_RUN_TAGS {problem}" in proc.stderr and "hint: set it to a JSON object" in proc.stderr
+    assert not (project.root / ".datamake" / "manifests" / "a.json").exists()  # nothing ran
+
+
+def test_a_log_of_schema_2_gains_the_tags_column(tmp_path):
+    import sqlite3
+
+    path = str(tmp_path / "history.sqlite")
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE runs (run_id TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL,
+            command TEXT, selection TEXT, user TEXT, host TEXT, pid INTEGER, version TEXT, counts TEXT, seconds REAL);
+        CREATE TABLE events (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
+            asset TEXT, partition TEXT, code_version TEXT, provenance TEXT, data_version TEXT,
+            inputs TEXT, seconds REAL, size INTEGER, metadata TEXT, message TEXT);
+        INSERT INTO runs (run_id, started, status) VALUES ('old', 1, 'ok');
+        PRAGMA user_version = 2;
+    """)
+    db.close()
+    reader = History.open_existing(path)  # read as it is: the old run has no tags
+    assert reader.version == 2 and reader.run("old")["tags"] == {}
+    reader.close()
+    history = History(path)  # opened for writing: migrated
+    history.begin_run("new", [], "datamake run nightly", 2.0, {"job": "nightly"})
+    assert history.run("new")["tags"] == {"job": "nightly"} and history.run("old")["tags"] == {}
+    history.close()

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from datamake.cli.main import main
+from datamake.history.events import SCHEMA_VERSION
 
 PIPELINE = """\
 from datamake import asset, source
@@ -249,11 +250,13 @@ def test_a_log_of_the_first_schema_is_migrated(tmp_path):
 
     db = sqlite3.connect(store / "history.sqlite")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == str(SCHEMA_VERSION)
         plan = " ".join(str(r) for r in db.execute(
             "EXPLAIN QUERY PLAN SELECT run_id FROM runs WHERE status = 'running' AND host = 'x'"))
         assert "runs_running" in plan  # what the migration added: no scan of every run at each start
+        old, new = db.execute("SELECT tags FROM runs ORDER BY started").fetchall()
+        assert old == (None,) and new == (None,)  # the tags column exists; runs without tags leave it empty
     finally:
         db.close()
 

@@ -234,8 +234,9 @@ def runs_text(runs: List[Dict[str, Any]]) -> str:
     for r in runs:
         counts = ", ".join(f"{n} {k}" for k, n in (r.get("counts") or {}).items() if n)
         seconds = f"{r['seconds']:.2f}s" if r.get("seconds") is not None else "-"
+        tags = " ".join(f"{k}={_compact(v, 40)}" for k, v in sorted((r.get("tags") or {}).items()))
         lines.append(f"{r['run_id']}  {_when(r['started'])}  {r['status']:<11} {seconds:>8}  {counts or '-'}  "
-                     f"{r.get('command') or ''}")
+                     f"{r.get('command') or ''}" + (f"  [{tags}]" if tags else ""))
     return "\n".join(lines)
 
 

@@ -40,9 +40,10 @@ class HistoryReporter(Reporter):
     FLUSH_EVENTS = 500
 
     def __init__(self, path: str, selection: Sequence[str] = (), command: Optional[str] = None,
-                 warn: Optional[Callable[[str], None]] = None):
+                 warn: Optional[Callable[[str], None]] = None, tags: Optional[Dict[str, Any]] = None):
         self.path = path
         self.selection = list(selection)
+        self.tags = dict(tags or {})
         self.command = command if command is not None else command_line()
         self.warn = warn or (lambda text: None)
         self.history: Optional[History] = None
@@ -59,7 +60,7 @@ class HistoryReporter(Reporter):
         try:
             self.history = History(self.path)
             self.history.recover()
-            self.history.begin_run(run_id, self.selection, self.command, time.time())
+            self.history.begin_run(run_id, self.selection, self.command, time.time(), self.tags)
         except (HistoryError, sqlite3.Error) as exc:
             self._broken(exc)
 

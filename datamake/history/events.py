@@ -1,7 +1,9 @@
 """The event log: every run and every materialization, with its versions, in SQLite.
 
 Two tables. ``runs`` holds one row per ``make`` (command line, selection,
-start and end, status, user and host, datamake version, outcome counts).
+start and end, status, user and host, datamake version, outcome counts, and
+its tags: a JSON object such as ``{"job": "nightly", "origin": "schedule"}``,
+see :mod:`datamake.history.tags`).
 ``events`` holds what happened in it, one row each: ``started``, ``built``,
 ``cached``, ``skipped``, ``failed``, ``blocked``, ``check`` (an asset check's
 result), ``log`` (a line the asset logged through ``context.log``) and
@@ -42,7 +44,7 @@ from datamake._version import __version__
 from datamake.core.compat import fromisoformat
 from datamake.storage.liveness import process_gone
 
-SCHEMA_VERSION = 2  # in PRAGMA user_version (and, for SQL readers, in the meta table)
+SCHEMA_VERSION = 3  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
 REMOTE_STORE_NAME = ".datamake-history.sqlite"
 MATERIALIZATIONS = ("built", "cached", "failed", "blocked")
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL,
     command TEXT, selection TEXT, user TEXT, host TEXT, pid INTEGER, version TEXT,
-    counts TEXT, seconds REAL);
+    counts TEXT, seconds REAL, tags TEXT);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
     asset TEXT, partition TEXT, code_version TEXT, provenance TEXT, data_version TEXT,
@@ -66,6 +68,7 @@ CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running';
 _MIGRATIONS: Dict[int, Tuple[str, ...]] = {
     2: ("CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running'",),  # recover() at each
     # make start reads the few running runs, not every run ever recorded
+    3: ("ALTER TABLE runs ADD COLUMN tags TEXT",),  # run tags: the job, schedule or sensor a run came from
 }
 _EVENT_COLUMNS = ("run_id", "ts", "kind", "asset", "partition", "code_version", "provenance", "data_version",
                   "inputs", "seconds", "size", "metadata", "message")
@@ -257,14 +260,15 @@ class History:
         self.conn.close()
 
     # -- writing -------------------------------------------------------------
-    def begin_run(self, run_id: str, selection: Sequence[str], command: str, started: float) -> None:
-        """Record a run as ``running`` and commit at once, so a crash leaves a trace."""
+    def begin_run(self, run_id: str, selection: Sequence[str], command: str, started: float,
+                  tags: Optional[Mapping[str, Any]] = None) -> None:
+        """Record a run as ``running`` (with its ``tags``) and commit at once, so a crash leaves a trace."""
         with self.transaction():
             self.conn.execute(
-                "INSERT OR REPLACE INTO runs (run_id, started, status, command, selection, user, host, pid, version)"
-                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO runs (run_id, started, status, command, selection, user, host, pid, version,"
+                " tags) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, started, command, json.dumps(list(selection)), _user(), socket.gethostname(), os.getpid(),
-                 __version__),
+                 __version__, _dumps(dict(tags or {}))),
             )
         _active_runs.add(run_id)
 
@@ -409,6 +413,7 @@ def _run_dict(cursor: sqlite3.Cursor, row: tuple) -> Dict[str, Any]:
     data = dict(zip((c[0] for c in cursor.description), row))
     data["selection"] = _loads(data.get("selection"), [])
     data["counts"] = _loads(data.get("counts"), {})
+    data["tags"] = _loads(data.get("tags"), {})  # {} for runs recorded before tags (schema < 3)
     return data
 
 
