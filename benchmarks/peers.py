@@ -28,6 +28,7 @@ PEER_SPECS = {
     "dagster": "dagster==1.13.29",
     "snakemake": "snakemake==9.27.1",
     "dvc": "dvc==3.67.1",
+    "doit": "doit==0.37.0",
 }
 
 
@@ -407,4 +408,40 @@ class Dvc(Peer):
         return self.build(wd)
 
 
-PEERS = {"dagster": Dagster, "snakemake": Snakemake, "dvc": Dvc}
+_DOIT_RAN = re.compile(r"^\.  a\d+", re.M)
+
+
+class Doit(Peer):
+    name = "doit"
+    parallel_note = "`doit -n N` (a process per worker, the default `-P process`)"
+
+    def _doit(self, wd: str, *args: str) -> measure.RunResult:
+        # verbosity 1 prints ".  TASK" for every task that runs and "-- TASK" for up-to-date ones
+        return self.run([self.bin("doit"), *args], wd)
+
+    def setup_tree(self, wd: str, n: int) -> None:
+        wl.write_doit_tree(wd, n)
+
+    def set_a1(self, wd: str, n: int, variant: str) -> None:
+        wl.write_doit_tree(wd, n, variant)
+
+    def build(self, wd: str):
+        r = self._doit(wd, "run", "--verbosity", "1")
+        return r, len(_DOIT_RAN.findall(r.stdout))
+
+    def status(self, wd: str):
+        # doit's dry run: `doit list --status` (R = would run, U = up to date)
+        r = self._doit(wd, "list", "--all", "--status")
+        return r, len(re.findall(r"^R ", r.stdout, re.M))
+
+    read_value = Peer.read_file_value
+
+    def setup_par(self, wd: str, iters: int) -> None:
+        wl.write_doit_par(wd, iters)
+
+    def par_build(self, wd: str, jobs: int):
+        r = self._doit(wd, "run", "-n", str(jobs), "--verbosity", "1")
+        return r, len(re.findall(r"^\.  p\d+", r.stdout, re.M))
+
+
+PEERS = {"dagster": Dagster, "snakemake": Snakemake, "dvc": Dvc, "doit": Doit}

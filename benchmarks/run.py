@@ -389,7 +389,7 @@ def render_only(no_doc: bool) -> int:
     with open(os.path.join(RESULTS_DIR, "latest.md")) as f:
         old = f.read()
     header = old.split("| figure |", 1)[0]
-    tools = [t for t in ["datamake", "datamake[process]", "dagster", "snakemake", "dvc"]
+    tools = [t for t in ["datamake", "datamake[process]", "dagster", "snakemake", "dvc", "doit"]
              if any(t in fig["tools"] for fig in doc["figures"].values())]
     md = header + render_table(figs, tools, doc.get("order") or list(figs.meta)) + "\n"
     print(md)
@@ -407,7 +407,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="N=200 only, 1 repetition")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3; --quick: 1)")
-    ap.add_argument("--tools", default="datamake,dagster,snakemake,dvc", help="comma-separated subset")
+    ap.add_argument("--tools", default="datamake,dagster,snakemake,dvc,doit", help="comma-separated subset")
     ap.add_argument("--n", type=int, default=None, help="tree size for the full life cycle (default 1000; --quick 200)")
     ap.add_argument("--big-n", type=int, default=None, help="tree size for the no-op at scale (default 10000; --quick: none)")
     ap.add_argument("--timeout", type=float, default=600.0, help="per command, seconds (default 600)")
@@ -528,7 +528,7 @@ def main(argv: Optional[List[str]] = None) -> int:
            "cutoff_stale_count", "cutoff_rebuilt_count", "cutoff_rebuild_s",
            "par_j1", "par_j2", f"noop_rss_{n}"] + ([f"noop_rss_{big_n}"] if big_n else [])
     )
-    col_tools = [c for c in ["datamake", "dagster", "snakemake", "dvc"] if c in tools or c in unavailable]
+    col_tools = [c for c in ["datamake", "dagster", "snakemake", "dvc", "doit"] if c in tools or c in unavailable]
     if "datamake" in tools and "par" not in skip:
         col_tools.insert(1, "datamake[process]")
     table = render_table(figs, col_tools, order)

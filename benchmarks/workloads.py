@@ -10,6 +10,12 @@ inputs.  The a1 "variants" model the edits of the benchmark:
 * ``cutoff``  ``2 + a0 + 0``   a new code text with the same value as ``changed``: only
                                a1 needs to run (early cutoff stops the rest)
 
+Each peer writes the tree its own users' way; doit gets one ``task_aI`` per
+target with a python-action, ``file_dep`` on its inputs (MD5 checks) and a
+``config_changed`` on the action's expression (doit does not version a
+python-action's code; a user who edits it tracks the edit by hand, as a
+Dagster user bumps ``code_version``).
+
 par(8): eight independent assets p0 .. p7, each a pure-Python CPU-bound loop of
 about 0.5 s (calibrated on this machine once per benchmark run).
 """
@@ -355,3 +361,55 @@ def write_dvc_par(root: str, iters: int) -> None:
             }
         )
     _write(os.path.join(root, "dvc.yaml"), _dvc_yaml(stages))
+
+
+# ---------------------------------------------------------------------- doit
+
+DOIT_HEAD = """\
+import os
+
+from doit.tools import config_changed
+
+DOIT_CONFIG = {"verbosity": 0}
+
+
+def _read(path):
+    with open(path) as f:
+        return int(f.read())
+
+
+def _write(path, value):
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+"""
+
+
+def doit_task_src(i: int, variant: str = "base") -> str:
+    deps = tree_deps(i)
+    expr = " + ".join([str(_const(i, variant))] + [f"_read('out/a{d}.txt')" for d in deps]) + _tail(i, variant)
+    dep_list = "[" + ", ".join(f"'out/a{d}.txt'" for d in deps) + "]"
+    return (
+        f"def act_a{i}():\n    _write('out/a{i}.txt', {expr})\n\n\n"
+        f"def task_a{i}():\n"
+        f"    return {{'actions': [act_a{i}], 'file_dep': {dep_list}, 'targets': ['out/a{i}.txt'],\n"
+        f"            'uptodate': [config_changed({expr!r})]}}\n\n\n"
+    )
+
+
+def write_doit_tree(root: str, n: int, variant: str = "base") -> None:
+    parts = [DOIT_HEAD, "os.makedirs('out', exist_ok=True)\n\n\n"]
+    parts += [doit_task_src(i, variant) for i in range(n)]
+    _write(os.path.join(root, "dodo.py"), "".join(parts))
+
+
+def write_doit_par(root: str, iters: int) -> None:
+    body = textwrap.indent(BURN_BODY.format(iters=iters), "    ")
+    parts = [DOIT_HEAD, "os.makedirs('out', exist_ok=True)\n\n\n"]
+    for k in range(PAR_ASSETS):
+        parts.append(
+            f"def act_p{k}():\n{body}    _write('out/p{k}.txt', x + {k})\n\n\n"
+            f"def task_p{k}():\n    return {{'actions': [act_p{k}], 'targets': ['out/p{k}.txt']}}\n\n\n"
+        )
+    _write(os.path.join(root, "dodo.py"), "".join(parts))

@@ -512,6 +512,18 @@ def test_a_value_that_changes_type_but_not_bytes_still_rebuilds_downstream(proje
     assert project.run("show", "kind", check=True).stdout.strip() == "str"
 
 
+def test_json_lists_one_asset_per_line(proj):
+    """The JSON document is laid out for grep: every asset's entry is one line of its own."""
+    proj.run("make", check=True)
+    for args in (["make", "--json"], ["status", "--json"]):
+        stdout = proj.run(*args, check=True).stdout
+        doc = json.loads(stdout)
+        lines = [line.strip().rstrip(",") for line in stdout.splitlines()]
+        assert [json.loads(line) for line in lines if line.startswith('{"key": ')] == doc["assets"]
+        clean = [line for line in stdout.splitlines() if '"key": "clean"' in line]
+        assert len(clean) == 1 and '"partition": null' in clean[0]
+
+
 def test_json_stays_the_only_thing_on_stdout_when_user_code_prints(project):
     project.pipeline('''
         from datamake import asset

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -71,7 +72,23 @@ _config_option = click.option(
 
 def _emit_json(data: Any) -> None:
     out = click.get_current_context().meta.get(_JSON_OUT)
-    click.echo(json.dumps(data, indent=2, default=str), file=out)
+    click.echo(json_text(data), file=out)
+
+
+def json_text(data: Any) -> str:
+    """``data`` as JSON, laid out one entry per line: the top-level fields, then each item of a
+    top-level list (an asset, a partition) on a line of its own. Deeper levels are encoded by
+    json's C encoder, which ``indent=`` would turn off (10,000 assets: 0.3 s instead of 0.02 s)."""
+    dump = functools.partial(json.dumps, default=str)
+    if not isinstance(data, dict) or not data:
+        return dump(data)
+
+    def field(value: Any) -> str:
+        if not isinstance(value, list) or not value:
+            return dump(value)
+        return "[\n" + ",\n".join("    " + dump(item) for item in value) + "\n  ]"
+
+    return "{\n" + ",\n".join(f"  {dump(str(k))}: {field(v)}" for k, v in data.items()) + "\n}"
 
 
 def _warnings(project, code_warnings=()) -> None:
