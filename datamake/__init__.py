@@ -11,6 +11,7 @@ from datamake._version import __version__
 from datamake.define.assets import AssetDef, Definitions, asset
 from datamake.core.errors import DatamakeError
 from datamake.define.sources import Output, ResourceDef, SourceDef, resource, source
+from datamake.jobs.definition import Job, job
 
 __all__ = [
     "AssetCheckResult",
@@ -21,6 +22,7 @@ __all__ = [
     "Definitions",
     "HourlyPartitions",
     "IOManager",
+    "Job",
     "MaterializeResult",
     "MonthlyPartitions",
     "MultiPartitions",
@@ -33,6 +35,7 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "job",
     "register_io_manager",
     "resource",
     "source",

@@ -13,7 +13,7 @@ import datetime
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from datamake.define.codeversion import changed_parts
-from datamake.core.errors import ConfigError, NotMaterializedError, SelectionError
+from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
 from datamake.core.keys import node_id
 from datamake.core.nodegraph import Expander
 from datamake.execution.coordinator import Coordinator, RunOptions
@@ -27,13 +27,14 @@ from datamake.project.workspace import Project
 from datamake.history import lineage as lineage_mod
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
 from datamake.history.tags import run_tags
+from datamake.jobs import check_config, job_selection
 from datamake.storage import gc as gc_mod
 from datamake.storage.gc import Lease, writing
 from datamake.storage.lock import store_lock
 from datamake.storage.remote import RemoteCache
 
-__all__ = ["gc", "history_file", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push", "show",
-           "show_value", "status", "why"]
+__all__ = ["gc", "history_file", "jobs", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push",
+           "run_job", "show", "show_value", "status", "why"]
 
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
@@ -215,15 +216,18 @@ def _check_partition_arg(project: Project, key: str, partition: Optional[str], c
         raise SelectionError(f"'{key}' is not partitioned", hint=f"datamake {command} {key}")
 
 
-def ls(project: Project) -> List[Dict[str, Any]]:
-    """Every asset with its dependencies, group and code version."""
+def ls(project: Project, selection: Sequence[str] = ()) -> List[Dict[str, Any]]:
+    """The assets ``selection`` names (default: every asset) with their dependencies, group, tags and code version."""
     rows = []
+    selected = project.select(selection) if selection else None
     for key in project.graph.order:
+        if selected is not None and key not in selected:
+            continue
         if key in project.defs.sources:
             src = project.defs.sources[key]
             rows.append({"key": key, "kind": "source", "deps": [], "group": src.group, "code_version": None,
                          "pinned": False, "pin_origin": None, "drifted": False, "description": src.description,
-                         "url": src.url})
+                         "url": src.url, "tags": {}})
             continue
         a = project.defs.assets[key]
         cv = project.code_version(key)
@@ -237,6 +241,7 @@ def ls(project: Project) -> List[Dict[str, Any]]:
             "pin_origin": cv.origin,
             "drifted": cv.drifted,
             "description": a.description,
+            "tags": dict(a.tags),
         })
     return rows
 
@@ -422,3 +427,72 @@ def _from_history(project: Project, read: Callable[[Any], Any]) -> Any:
     except HistoryError as exc:
         project.store.warnings.append(f"{exc.message}; not shown here (hint: {exc.hint})")
         return None
+
+
+# -- jobs (see datamake.jobs) ---------------------------------------------------------------
+
+def jobs(project: Project) -> List[Dict[str, Any]]:
+    """Every job, with what it runs: the assets its selection names (or the error that it names none)."""
+    rows = []
+    for name, job in sorted(getattr(project.defs, "jobs", {}).items()):
+        row = {"name": name, "description": job.description, "selection": job.selection_text or None,
+               "graph": None if job.graph is None else getattr(job.graph, "name", repr(job.graph)),
+               "assets": None, "config": job.config, "tags": job.tags, "partitions": job.partitions,
+               "executor": job.executor, "jobs": job.jobs, "error": None}
+        if job.graph is None:
+            try:
+                row["assets"] = project.graph.ordered(job_selection(job, project.universe))
+            except DatamakeError as exc:
+                row["error"] = exc.message
+        rows.append(row)
+    return rows
+
+
+def run_job(project: Project, name: str, *, config: Optional[Dict[str, Dict[str, Any]]] = None,
+            partition: Optional[str] = None, dry_run: bool = False, reporter: Optional[Reporter] = None) -> Any:
+    """Run the job ``name``: over assets, ``make`` of its selection with its config, partitions, executor
+    and tags (a :class:`RunResult`; the :class:`Plan` when ``dry_run``); over a graph, the graph of ops
+    (the dict of ``datamake.ops.run_graph``). ``config`` (``--config``) and ``partition`` (``-p``) win
+    over the job's own."""
+    job = _job(project, name)
+    tags = {**job.tags, "job": job.name}
+    if job.graph is not None:
+        return _run_graph_job(project, job, config or {}, dry_run, tags)
+    selected = job_selection(job, project.universe)
+    check_config(job, project.universe, selected, [*job.config, *(config or {})])
+    project.config_overrides = _merged_config(job.config, project.config_overrides, config or {})
+    partition = partition if partition is not None else job.partitions
+    if dry_run:
+        return status(project, [job.selection_text], partition=partition)
+    return make(project, [job.selection_text], jobs=job.jobs, executor=job.executor, reporter=reporter,
+                partition=partition, tags=tags)
+
+
+def _merged_config(*layers: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Per-asset config values, later layers winning field by field (the job's, then --config)."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    for layer in layers:
+        for key, values in layer.items():
+            merged.setdefault(key, {}).update(values)
+    return merged
+
+
+def _job(project: Project, name: str):
+    known = getattr(project.defs, "jobs", {})
+    if name not in known:
+        raise SelectionError(f"unknown job '{name}'", hint=did_you_mean(name, known) or (
+            f"the jobs are: {', '.join(sorted(known))}" if known else "declare one: Definitions(jobs=[job(...)])"))
+    return known[name]
+
+
+def _run_graph_job(project: Project, job, config: Dict[str, Any], dry_run: bool, tags: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        from datamake.ops import run_graph  # lazy: ops load only for a job over a graph
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("datamake.ops", "datamake"):
+            raise
+        raise DatamakeError(f"job '{job.name}' runs a graph of ops, which this version of datamake cannot run",
+                            hint="upgrade datamake, or give the job a selection= of assets") from None
+    result = run_graph(project, job.graph, config=_merged_config(job.config, config) or None, executor=job.executor, jobs=job.jobs,
+                       dry_run=dry_run, run_tags=run_tags(tags))
+    return {"job": job.name, **result}

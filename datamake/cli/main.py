@@ -135,17 +135,29 @@ def main(ctx: click.Context, project_dir: str) -> None:
 @click.pass_context
 def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_json, quiet, verbose, config_pairs,
          partition):
-    """Bring SELECTION (asset keys or group:NAME; default all) up to date."""
+    """Bring SELECTION (KEY, +KEY, KEY+, sales/*, group:, tag:, kind:, and/or/not; default all) up to date."""
     from datamake import api  # lazy: a fast --help
-    from datamake.execution.reporters import LineReporter, LiveReporter, MessagesOnly  # lazy: a fast --help
 
     project = _project(ctx, config_pairs)
     if dry_run:
-        plan = api.status(project, selection, only=only, force=force, partition=partition)
-        code_warnings = project.code_warnings(d.key for d in plan.decisions)
-        _warnings(project, code_warnings)
-        _emit_json(_status_json(plan, code_warnings)) if as_json else click.echo(_render().status_text(plan))
+        _print_plan(project, api.status(project, selection, only=only, force=force, partition=partition), as_json)
         return
+    _execute(ctx, project, as_json, quiet, verbose, lambda reporter: api.make(
+        project, selection, jobs=jobs, executor=executor, keep_going=keep_going, force=force, only=only,
+        reporter=reporter, partition=partition))
+
+
+def _print_plan(project, plan, as_json: bool, **extra_json) -> None:
+    """``make -n``: the plan as text or as ``status --json``, with the code-version warnings."""
+    code_warnings = project.code_warnings(d.key for d in plan.decisions)
+    _warnings(project, code_warnings)
+    _emit_json({**extra_json, **_status_json(plan, code_warnings)}) if as_json else click.echo(_render().status_text(plan))
+
+
+def _execute(ctx, project, as_json: bool, quiet: bool, verbose: bool, call, **extra_json) -> None:
+    """Run ``call(reporter)`` (a make) with the reporter the output calls for, print its result, exit."""
+    from datamake.execution.reporters import LineReporter, LiveReporter, MessagesOnly  # lazy: a fast --help
+
     if as_json:
         reporter = MessagesOnly()
     elif sys.stdout.isatty():
@@ -154,11 +166,10 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
         reporter = LineReporter(verbose=verbose, quiet=quiet)
     above = reporter.output_above() if isinstance(reporter, LiveReporter) else contextlib.nullcontext()
     with above, _asset_logs(reporter, verbose and not as_json):
-        result = api.make(project, selection, jobs=jobs, executor=executor, keep_going=keep_going,
-                          force=force, only=only, reporter=reporter, partition=partition)
+        result = call(reporter)
     _warnings(project, project.code_warnings(a.key for a in result.assets))
     if as_json:
-        _emit_json(result.to_dict())
+        _emit_json({**extra_json, **result.to_dict()})
     if result.interrupted:  # exit now: a worker thread abandoned by a second Ctrl-C must not hold the exit
         sys.stdout.flush()
         sys.stderr.flush()
@@ -213,13 +224,14 @@ def why(ctx, asset, partition, as_json):
 
 
 @main.command(name="ls")
+@click.argument("selection", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.pass_context
-def ls_command(ctx, as_json):
-    """List assets with dependencies, group and code version."""
+def ls_command(ctx, selection, as_json):
+    """List the assets SELECTION names (default all) with dependencies, group and code version."""
     from datamake import api  # lazy: a fast --help
 
-    rows = api.ls(_project(ctx))
+    rows = api.ls(_project(ctx), selection)
     _emit_json({"assets": rows}) if as_json else click.echo(_render().ls_text(rows))
 
 
@@ -275,7 +287,7 @@ def _pin_keys(project, assets, everything):
         return [k for k in project.graph.order if k in project.defs.assets]
     if not assets:
         raise click.UsageError("name the assets to pin (or pass --all)")
-    return [k for k in project.graph.ordered(project.graph.select(list(assets))) if k in project.defs.assets]
+    return [k for k in project.graph.ordered(project.select(assets)) if k in project.defs.assets]
 
 
 def _sync_text(verb: str, report) -> None:
@@ -397,6 +409,9 @@ def lineage(ctx, asset, as_json):
     info = api.lineage(project, asset)
     _warnings(project)
     _emit_json(info) if as_json else click.echo(_render().lineage_text(info))
+
+
+from datamake.cli import jobs as _jobs  # noqa: E402,F401  # lazy-light: registers `jobs` and `run` (click only)
 
 
 if __name__ == "__main__":  # pragma: no cover

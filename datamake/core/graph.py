@@ -1,11 +1,11 @@
-"""The asset graph: dependency order, cycle detection and selections."""
+"""The asset graph: dependency order and cycle detection (selections: :mod:`datamake.selection`)."""
 from __future__ import annotations
 
 from graphlib import CycleError as _GraphlibCycle  # stdlib since Python 3.9
 from graphlib import TopologicalSorter
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from datamake.core.errors import CycleError, SelectionError, did_you_mean
+from datamake.core.errors import CycleError
 
 
 class AssetGraph:
@@ -68,36 +68,6 @@ class AssetGraph:
                 seen.add(key)
                 stack.extend(edges[key])
         return seen
-
-    def select(self, tokens: Sequence[str]) -> Set[str]:
-        """The keys a selection names: asset keys, ``group:NAME``, or ``KEY+`` (and downstream).
-
-        No tokens means every asset.
-        """
-        if not tokens:
-            return set(self.deps)
-        selected: Set[str] = set()
-        for token in tokens:
-            if token.startswith("group:"):
-                group = token[len("group:"):]
-                members = {k for k, g in self.groups.items() if g == group}
-                if not members:
-                    known = sorted(set(self.groups.values()))
-                    raise SelectionError(
-                        f"no asset is in group '{group}'",
-                        hint=did_you_mean(group, known) or f"groups are: {', '.join(known)}",
-                    )
-                selected |= members
-            elif token.endswith("+") and token[:-1] in self.deps:
-                selected |= self.downstream([token[:-1]])
-            elif token in self.deps:
-                selected.add(token)
-            else:
-                raise SelectionError(
-                    f"unknown asset '{token}'",
-                    hint=did_you_mean(token, self.deps) or "run `datamake ls` to see the assets",
-                )
-        return selected
 
     def ordered(self, keys: Iterable[str]) -> List[str]:
         """``keys`` in topological order."""

@@ -30,6 +30,7 @@ from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDepe
 from datamake.core.keys import validate_key
 from datamake.define.checkdef import AssetCheckDef, group_checks
 from datamake.define.sources import ResourceDef, SourceDef
+from datamake.jobs.definition import Job
 
 CONFIG_PARAM = "config"
 
@@ -62,6 +63,7 @@ class AssetDef:
     packages: Tuple[str, ...] = ()
     partitions: Any = None  # a PartitionsDefinition, or None
     partition_mapping: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -87,6 +89,7 @@ def asset(
     track_packages: Union[str, Sequence[str]] = (),
     partitions: Any = None,
     partition_mapping: Optional[Mapping[Union[str, AssetDef], Any]] = None,
+    tags: Optional[Mapping[str, str]] = None,
 ) -> Any:
     """Declare a function as an asset. Usable bare (``@asset``) or with options.
 
@@ -110,7 +113,9 @@ def asset(
       packages' installed versions part of the code version;
     - ``partitions=DailyPartitions(start="2024-01-01")`` splits the asset into
       partitions with their own versions; ``partition_mapping={"up": ...}``
-      says which upstream partitions each one reads (see ``datamake.core.partitions``).
+      says which upstream partitions each one reads (see ``datamake.core.partitions``);
+    - ``tags={"tier": "gold"}`` labels the asset for selections (``tag:tier=gold``);
+      tags do not change what the function computes, so they are not part of its provenance.
 
     Example::
 
@@ -122,7 +127,7 @@ def asset(
     def wrap(func: Callable[..., Any]) -> AssetDef:
         return _make_asset_def(
             func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-            config, _packages(track_packages), partitions, partition_mapping,
+            config, _packages(track_packages), partitions, partition_mapping, tags,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -174,7 +179,7 @@ def _describe_fn(func: Any) -> str:
 
 
 def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-                    config, packages, partitions=None, partition_mapping=None):
+                    config, packages, partitions=None, partition_mapping=None, tags=None):
     if isinstance(func, type):
         raise DefinitionError(
             f"@asset decorates a function, got the class {func.__qualname__}",
@@ -249,6 +254,7 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         packages=packages,
         partitions=_check_partitions(key, partitions),
         partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
+        tags=_check_tags(key, tags),
     )
 
 
@@ -289,6 +295,21 @@ def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
     return out
 
 
+def _check_tags(key: str, tags: Any) -> Dict[str, str]:
+    """``tags=``: a mapping of names to string values, as selections match them (``tag:tier=gold``)."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, abc.Mapping) or not all(isinstance(n, str) and n and isinstance(v, (str, int, float, bool))
+                                                    for n, v in tags.items()):
+        raise DefinitionError(f"asset '{key}': tags= must map names to string values, got {tags!r}",
+                              hint='e.g. tags={"tier": "gold", "slow": "true"}')
+    bad = [n for n in tags if any(c in n for c in ' "=()+:')]
+    if bad:
+        raise DefinitionError(f"asset '{key}': the tag name {bad[0]!r} holds a character selections cannot name",
+                              hint="use letters, digits, '_', '.', '-' and '/' in tag names")
+    return {n: str(v).lower() if isinstance(v, bool) else str(v) for n, v in tags.items()}
+
+
 def _check_partitions(key: str, partitions: Any) -> Any:
     if partitions is None:
         return None
@@ -306,14 +327,17 @@ class Definitions:
     Expose one as ``defs = Definitions(assets=[...])`` in the definitions
     module (sources and resources may go in the same list, or in
     ``resources=``); without it, every one defined at module level is taken.
+    ``jobs=[job(...)]`` registers jobs (:func:`datamake.job`), run by ``datamake run NAME``.
     """
 
-    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (), checks: Iterable[Any] = ()):
+    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (), checks: Iterable[Any] = (),
+                 jobs: Iterable[Job] = ()):
         self._checks: List[Any] = list(checks)  # @asset_check definitions, also accepted in assets=
         self.assets: Dict[str, AssetDef] = {}
         self.sources: Dict[str, SourceDef] = {}
         self.resources: Dict[str, ResourceDef] = {}
-        for item in [*assets, *resources]:
+        self.jobs: Dict[str, Job] = {}
+        for item in [*assets, *resources, *jobs]:
             self._add(item)
         self.inputs: Dict[str, Dict[str, str]] = {}
         self.resource_params: Dict[str, Dict[str, str]] = {}
@@ -344,6 +368,9 @@ class Definitions:
         if isinstance(item, ResourceDef):
             self.resources[item.name] = item
             return
+        if isinstance(item, Job):
+            self._add_job(item)
+            return
         if not isinstance(item, (AssetDef, SourceDef)):
             raise DefinitionError(f"Definitions(assets=...) got {item!r}, which is not an @asset, source() or resource()")
         other = self.assets.get(item.key) or self.sources.get(item.key)
@@ -353,6 +380,13 @@ class Definitions:
                 hint="rename one of them, or give it name= or key_prefix=",
             )
         (self.assets if isinstance(item, AssetDef) else self.sources)[item.key] = item
+
+    def _add_job(self, item: Job) -> None:
+        other = self.jobs.get(item.name)
+        if other is not None and other is not item:
+            raise DuplicateKeyError(f"two jobs are named '{item.name}': {other!r} and {item!r}",
+                                    hint="rename one of them")
+        self.jobs[item.name] = item
 
     def _resolve_params(self, a: AssetDef) -> Tuple[Dict[str, str], Dict[str, str]]:
         inputs: Dict[str, str] = {}
@@ -441,7 +475,7 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and item not in seen:
+            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job)) and item not in seen:
                 seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
     return Definitions(found)

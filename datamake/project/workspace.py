@@ -26,6 +26,7 @@ from datamake.core.nodegraph import Expander, selection_partitions
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id
+from datamake.selection import Universe, select, unknown_key
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
@@ -134,8 +135,21 @@ class Project:
             self._store = Store(self.config.storage_root, self.config.storage_options)
         return self._store
 
+    @functools.cached_property
+    def universe(self) -> Universe:
+        """What a selection can name: keys, dependencies, groups, tags and kinds (IO managers)."""
+        kinds = {k: "source" for k in self.defs.sources}
+        kinds.update((k, a.io_manager or "auto") for k, a in self.defs.assets.items())
+        return Universe(self.graph.deps, self.graph.groups, {k: a.tags for k, a in self.defs.assets.items()},
+                        kinds, children=self.graph.children)
+
+    def select(self, selection: Sequence[str]) -> Set[str]:
+        """The keys a selection names (see :mod:`datamake.selection`); none means every asset and source."""
+        return select(self.universe, selection)
+
     def asset(self, key: str) -> AssetDef:
-        self.graph.select([key])  # raises SelectionError with a hint
+        if key not in self.graph:
+            raise unknown_key(key, self.graph.deps)
         if key in self.defs.sources:
             raise SelectionError(f"'{key}' is a source: datamake observes it but does not build it",
                                  hint=f"name an asset that uses it; `datamake ls` lists both")
@@ -296,7 +310,7 @@ class Project:
     def _scope(self, selection: Sequence[str], only: bool, force: bool, partition: Optional[str],
                now: Optional[datetime.datetime]) -> Scope:
         sources = self.defs.sources
-        selected_keys = [k for k in self.graph.ordered(self.graph.select(selection)) if k not in sources or not only]
+        selected_keys = [k for k in self.graph.ordered(self.select(selection)) if k not in sources or not only]
         if partition is not None and not selection:
             # `make -p DAY` means that day of the partitioned assets: an unpartitioned asset
             # downstream would pull in every partition, so it is left out unless named.
