@@ -158,7 +158,7 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
     versions of everything."""
     _check_partition_arg(project, key, partition, "why")
     node = node_id(key, partition)
-    scope = project.scope([key], partition=partition)
+    scope = project.scope([f"key:{key}"], partition=partition)  # key: an asset may be called 'not' or 'and'
     if node not in scope.facts:
         raise SelectionError(f"'{key}' has no partition '{partition}'", hint=f"`datamake status {key}` lists them")
     decision = scope.plan[node]

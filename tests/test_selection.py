@@ -219,3 +219,68 @@ def test_did_you_mean_hints():
         select(CHAIN, "group:report")
     assert info.value.hint == "did you mean 'reports'?"
 
+
+
+# -- through the commands -------------------------------------------------------------------------
+
+PIPELINE = """
+    from datamake import asset
+
+    @asset(group="ingest", key_prefix="sales")
+    def orders():
+        return [1, 2, 3]
+
+    @asset(group="ingest", io_manager="json", tags={"slow": True})
+    def clean(orders):
+        return [x * 2 for x in orders]
+
+    @asset(group="reports", io_manager="text", tags={"tier": "gold"})
+    def report(clean):
+        return str(sum(clean))
+
+    @asset(name="and")
+    def oddly_named(report):
+        return report + "!"
+"""
+
+
+def test_commands_take_the_language(inprocess_project):
+    project = inprocess_project
+    project.pipeline(PIPELINE)
+    rows = project.json("ls", "+report and not kind:auto")["assets"]
+    assert [(r["key"], r["tags"]) for r in rows] == [("clean", {"slow": "true"}), ("report", {"tier": "gold"})]
+    assert [line.split()[0] for line in project.run("ls", "sales/*", "or", "key:and", check=True).stdout.splitlines()] \
+        == ["sales/orders", "and"]
+
+    assert project.states("group:ingest and not tag:slow=true") == {"sales/orders": "stale"}
+    assert project.outcomes("tag:tier=gold", "--only", expect=1) == {"report": "blocked"}  # its inputs were never built
+    assert project.outcomes("2+report") == {"sales/orders": "built", "clean": "built", "report": "built"}
+    assert project.outcomes("key:and") == {"sales/orders": "skipped", "clean": "skipped", "report": "skipped",
+                                           "and": "built"}
+    assert project.json("why", "and")["state"] == "fresh"  # an asset named like a keyword: `why` takes a key
+
+
+def test_command_line_errors_point_at_the_column(inprocess_project):
+    project = inprocess_project
+    project.pipeline(PIPELINE)
+    for args, message in [(["make", "group:ingest", "and", "not", "tag:slow=false"],
+                           "no asset has the tag slow=false (column 22 of the selection)"),
+                          (["ls", "+(report"], "'(' is never closed (column 2 of the selection)"),
+                          (["status", "reprot+"], "unknown asset 'reprot' (column 1 of the selection)")]:
+        proc = project.run(*args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"datamake: error: {message}" in proc.stderr and "hint:" in proc.stderr, proc.stderr
+        assert "^" in proc.stderr
+
+
+def test_bad_tags_are_a_definition_error(inprocess_project):
+    project = inprocess_project
+    project.pipeline("""
+        from datamake import asset
+
+        @asset(tags={"tier gold": "x"})
+        def a():
+            return 1
+    """)
+    proc = project.run("ls")
+    assert proc.returncode == 2 and "asset 'a': the tag name 'tier gold' holds a character" in proc.stderr

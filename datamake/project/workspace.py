@@ -145,6 +145,8 @@ class Project:
 
     def select(self, selection: Sequence[str]) -> Set[str]:
         """The keys a selection names (see :mod:`datamake.selection`); none means every asset and source."""
+        if not any(part.strip() for part in selection):
+            return set(self.graph.deps)  # the common case: no universe to build
         return select(self.universe, selection)
 
     def asset(self, key: str) -> AssetDef:

@@ -19,7 +19,7 @@ class Universe:
                  children: Optional[Mapping[str, Sequence[str]]] = None):
         self.deps = deps
         self.groups = dict(groups or {})
-        self.tags = {k: {n: str(v) for n, v in t.items()} for k, t in (tags or {}).items() if t}
+        self.tags = {k: t for k, t in (tags or {}).items() if t}  # values are strings, as @asset(tags=) keeps them
         self.kinds = dict(kinds or {})
         self.children = children if children is not None else _children(deps)
 
