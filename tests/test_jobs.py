@@ -186,3 +186,20 @@ def test_jobs_at_module_level_without_defs(project):
         nightly = job("nightly", selection=[a])
     """)
     assert project.json("run", "nightly")["assets"][0]["outcome"] == "built"
+
+
+def test_a_job_makes_its_partitions_and_p_wins(project):
+    project.pipeline("""
+        from datamake import Definitions, StaticPartitions, asset, job
+
+        @asset(partitions=StaticPartitions(["eu", "us", "asia"], name="region"), io_manager="json")
+        def sales(context):
+            return context.partition_key.upper()
+
+        defs = Definitions(assets=[sales], jobs=[job("europe", selection="sales", partitions="eu", jobs=2)])
+    """)
+    run = project.json("run", "europe")
+    assert [(a["key"], a["partition"], a["outcome"]) for a in run["assets"]] == [("sales", "eu", "built")]
+    run = project.json("run", "europe", "-p", "us")
+    assert [(a["partition"], a["outcome"]) for a in run["assets"]] == [("us", "built")]
+    assert project.json("jobs")["jobs"][0]["partitions"] == "eu" and project.json("jobs")["jobs"][0]["jobs"] == 2
