@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
@@ -441,7 +441,7 @@ def jobs(project: Project) -> List[Dict[str, Any]]:
                "executor": job.executor, "jobs": job.jobs, "error": None}
         if job.graph is None:
             try:
-                row["assets"] = project.graph.ordered(job_selection(job, project.universe))
+                row["assets"] = project.graph.ordered(_checked_selection(project, job, job.config))
             except DatamakeError as exc:
                 row["error"] = exc.message
         rows.append(row)
@@ -458,14 +458,21 @@ def run_job(project: Project, name: str, *, config: Optional[Dict[str, Dict[str,
     tags = {**job.tags, "job": job.name}
     if job.graph is not None:
         return _run_graph_job(project, job, config or {}, dry_run, tags)
-    selected = job_selection(job, project.universe)
-    check_config(job, project.universe, selected, [*job.config, *(config or {})])
+    _checked_selection(project, job, [*job.config, *(config or {})])
     project.config_overrides = _merged_config(job.config, project.config_overrides, config or {})
     partition = partition if partition is not None else job.partitions
     if dry_run:
         return status(project, [job.selection_text], partition=partition)
     return make(project, [job.selection_text], jobs=job.jobs, executor=job.executor, reporter=reporter,
                 partition=partition, tags=tags)
+
+
+def _checked_selection(project: Project, job, configured) -> Set[str]:
+    """The keys ``job`` selects, its config for ``configured`` assets checked (errors name the job)."""
+    selected = job_selection(job, project.universe)
+    with_config = {k for k, a in project.defs.assets.items() if a.config is not None}
+    check_config(job, project.universe, selected, configured, with_config)
+    return selected
 
 
 def _merged_config(*layers: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:

@@ -203,3 +203,9 @@ def test_a_job_makes_its_partitions_and_p_wins(project):
     run = project.json("run", "europe", "-p", "us")
     assert [(a["partition"], a["outcome"]) for a in run["assets"]] == [("us", "built")]
     assert project.json("jobs")["jobs"][0]["partitions"] == "eu" and project.json("jobs")["jobs"][0]["jobs"] == 2
+
+
+def test_config_for_an_asset_without_config(project):
+    write(project, 'job("bad", selection="report", config={"report": {"x": 1}})')
+    error(project.run("run", "bad"), "job 'bad': config for 'report', which declares no config=")
+    error(project.run("jobs"), "job 'bad': config for 'report', which declares no config=")

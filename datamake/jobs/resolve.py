@@ -1,7 +1,7 @@
 """What a job over assets covers, checked against a project's assets; errors name the job."""
 from __future__ import annotations
 
-from typing import Iterable, Set
+from typing import Container, Iterable, Set
 
 from datamake.core.errors import ConfigError, SelectionError
 from datamake.jobs.definition import Job
@@ -21,15 +21,20 @@ def job_selection(job: Job, universe: Universe) -> Set[str]:
     return keys
 
 
-def check_config(job: Job, universe: Universe, selected: Set[str], configured: Iterable[str]) -> None:
-    """Config may be given only for assets a run of ``job`` makes: its selection and their upstream."""
+def check_config(job: Job, universe: Universe, selected: Set[str], configured: Iterable[str],
+                 configurable: Container[str]) -> None:
+    """Config may be given only for assets a run of ``job`` makes (its selection and their upstream)
+    that declare ``config=`` (``configurable``)."""
     covered = around(universe, selected, up=None)
-    outside = sorted(k for k in configured if k not in covered)
-    if outside:
-        where = "config for an asset" if outside[0] in universe else "config for"
-        raise ConfigError(f"job '{job.name}': {where} '{outside[0]}', which is outside the job "
-                          f"(it makes {_sample(selected)} and their upstream)",
-                          hint=f"remove '{outside[0]}' from the job's config= or --config, or add it to the job's selection")
+    for key in sorted(configured):
+        if key not in covered:
+            where = "config for an asset" if key in universe else "config for"
+            raise ConfigError(f"job '{job.name}': {where} '{key}', which is outside the job "
+                              f"(it makes {_sample(selected)} and their upstream)",
+                              hint=f"remove '{key}' from the job's config= or --config, or add it to the job's selection")
+        if key not in configurable:
+            raise ConfigError(f"job '{job.name}': config for '{key}', which declares no config=",
+                              hint=f"remove '{key}' from the job's config= or --config, or add @asset(config=...) to it")
 
 
 def _sample(keys: Set[str], n: int = 3) -> str:
