@@ -96,7 +96,8 @@ class _Parser:
             if not plus.depth_first and plus.depth is not None:
                 raise located(self.text, plus.start, plus.end, f"'{plus.text}' before a selection",
                               hint=f"the depth goes before the +: {plus.depth}+KEY (upstream, {plus.depth} levels)")
-            self.touching(plus, self.tok, plus)
+            if plus.end != self.tok.start or self.tok.kind in (END, RPAREN):
+                raise self.detached(plus)
             up = plus.depth
         expr = self.primary()
         down: Optional[int] = 0
@@ -105,10 +106,9 @@ class _Parser:
             down = self.advance().depth
         return expr if up == 0 and down == 0 else Traverse(expr, up, down)
 
-    def touching(self, left: Token, right: Token, plus: Token) -> None:
-        if left.end != right.start or right.kind in (END, RPAREN):
-            raise located(self.text, plus.start, plus.end, "'+' must touch the selection it extends",
-                          hint="+KEY is KEY and its upstream, KEY+ KEY and its downstream (no space)")
+    def detached(self, plus: Token) -> Exception:
+        return located(self.text, plus.start, plus.end, "'+' must touch the selection it extends",
+                       hint="+KEY is KEY and its upstream, KEY+ KEY and its downstream (no space)")
 
     def primary(self) -> Expr:
         tok = self.tok
@@ -153,8 +153,7 @@ class _Parser:
         if tok.kind == RPAREN:
             return located(self.text, tok.start, tok.end, "')' without a '(' before it", hint="remove it or add a '('")
         if tok.kind == PLUS:
-            return located(self.text, tok.start, tok.end, "'+' must touch the selection it extends",
-                           hint="+KEY is KEY and its upstream, KEY+ KEY and its downstream (no space)")
+            return self.detached(tok)
         if self.keyword(tok) in ("and", "or"):
             return located(self.text, tok.start, tok.end, f"'{tok.text}' needs a selection before it",
                            hint="e.g. group:sales and not tag:slow=true")
