@@ -322,12 +322,16 @@ def _history(project: Project):
 
 
 def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = None, limit: int = 20,
-        every: bool = False, partition: Optional[str] = None) -> Dict[str, Any]:
-    """Recent runs; or one asset's materializations (``key``); or one run's events (``run_id``).
+        every: bool = False, partition: Optional[str] = None, job: Optional[str] = None) -> Dict[str, Any]:
+    """Recent runs (``job``: of that job only); or one asset's materializations (``key``); or one run's
+    events (``run_id``).
 
     ``every`` also lists an asset's ``skipped`` and ``started`` events; ``partition`` narrows
     a partitioned asset's history to one partition.
     """
+    if job is not None and (key is not None or run_id is not None):
+        raise SelectionError("--job lists the runs of a job; it does not go with ASSET or --run",
+                             hint="datamake log --job JOB")
     if partition is not None:
         if key is None:
             raise SelectionError("--partition needs an asset", hint="datamake log ASSET -p KEY")
@@ -353,7 +357,7 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
             if partition is not None:
                 data["partition"] = partition
             return data
-        return {"runs": history.runs(limit) if history is not None else []}
+        return {"runs": history.runs(limit, job) if history is not None else []}
 
 
 def _partition_rows(history, key: str, partition: str, limit: int, kinds) -> List[Dict[str, Any]]:

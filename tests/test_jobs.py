@@ -209,3 +209,20 @@ def test_config_for_an_asset_without_config(project):
     write(project, 'job("bad", selection="report", config={"report": {"x": 1}})')
     error(project.run("run", "bad"), "job 'bad': config for 'report', which declares no config=")
     error(project.run("jobs"), "job 'bad': config for 'report', which declares no config=")
+
+
+def test_log_lists_the_runs_of_one_job(project):
+    write(project)
+    project.run("run", "gold", check=True)
+    project.run("run", "daily_sales", check=True)
+    project.run("make", check=True)
+    # a tag whose value looks like the job's tag does not make a run of that job
+    project.run("run", "daily_sales", check=True, env={"DATAMAKE_RUN_TAGS": json.dumps({"note": '"job":"gold"'})})
+    project.run("run", "gold", check=True)
+    gold = project.json("log", "--job", "gold")["runs"]
+    assert [r["tags"] for r in gold] == [{"job": "gold"}, {"job": "gold"}]
+    assert len(project.json("log", "--job", "gold", "-n", "1")["runs"]) == 1
+    assert project.json("log", "--job", "gold_")["runs"] == []
+    text = project.run("log", "--job", "daily_sales", check=True).stdout
+    assert len(text.splitlines()) == 2 and text.count("datamake run daily_sales") == 2
+    error(project.run("log", "report", "--job", "gold"), "--job lists the runs of a job")

@@ -373,9 +373,10 @@ def gc(ctx, on_remote, dry_run, older_than, as_json):
               help=f"Delete runs that started before OLDER_THAN and their events: an age, {DURATION_FORMS}, "
                    "or a date (2024-01-31).")
 @click.option("-p", "--partition", default=None, metavar="KEY", help="With ASSET: one partition's history.")
+@click.option("--job", default=None, metavar="JOB", help="Only the runs of JOB (datamake run JOB).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.pass_context
-def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json):
+def log_command(ctx, asset, run_id, limit, every, older_than, partition, job, as_json):
     """Show runs, or ASSET's materialization history (versions, durations, metadata, checks)."""
     from datamake import api  # lazy: a fast --help
 
@@ -385,7 +386,7 @@ def log_command(ctx, asset, run_id, limit, every, older_than, partition, as_json
         _emit_json(report) if as_json else click.echo(
             f"pruned {report['pruned_runs']} runs and {report['pruned_events']} events from the event log")
         return
-    data = api.log(project, asset, run_id=run_id, limit=limit, every=every, partition=partition)
+    data = api.log(project, asset, run_id=run_id, limit=limit, every=every, partition=partition, job=job)
     if as_json:
         _emit_json(data)
     elif run_id is not None:

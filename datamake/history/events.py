@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import itertools
 import json
 import os
 import shlex
@@ -312,10 +313,18 @@ class History:
         return runs, events
 
     # -- reading -------------------------------------------------------------
-    def runs(self, limit: int = 20) -> List[Dict[str, Any]]:
-        """The most recent runs, newest first."""
-        cursor = self.conn.execute("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
-        return [_run_dict(cursor, row) for row in cursor.fetchall()]
+    def runs(self, limit: int = 20, job: Optional[str] = None) -> List[Dict[str, Any]]:
+        """The most recent runs, newest first; with ``job``, only the runs of that job (tagged ``job``)."""
+        if job is None:
+            cursor = self.conn.execute("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
+            return [_run_dict(cursor, row) for row in cursor.fetchall()]
+        if self.version is not None and self.version < 3:
+            return []  # no run of an older log has tags
+        mark = _dumps({"job": job})[1:-1]  # the tags are stored as sorted, compact JSON: "job":"NAME"
+        cursor = self.conn.execute("SELECT * FROM runs WHERE instr(tags, ?) ORDER BY started DESC, rowid DESC",
+                                   (mark,))
+        mine = (run for run in (_run_dict(cursor, row) for row in cursor) if run["tags"].get("job") == job)
+        return list(itertools.islice(mine, limit))
 
     def run(self, run_id: str) -> Optional[Dict[str, Any]]:
         cursor = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))
