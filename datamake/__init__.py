@@ -19,11 +19,14 @@ __all__ = [
     "DailyPartitions",
     "DatamakeError",
     "Definitions",
+    "DynamicOut",
+    "DynamicOutput",
     "HourlyPartitions",
     "IOManager",
     "MaterializeResult",
     "MonthlyPartitions",
     "MultiPartitions",
+    "Out",
     "Output",
     "ResourceDef",
     "SourceDef",
@@ -33,6 +36,9 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "graph",
+    "graph_asset",
+    "op",
     "register_io_manager",
     "resource",
     "source",
@@ -45,7 +51,14 @@ _PARTITION_NAMES = (
 )
 
 
+_OPS_NAMES = ("DynamicOut", "DynamicOutput", "Out", "graph", "graph_asset", "op")
+
+
 def __getattr__(name: str):
+    if name in _OPS_NAMES:
+        from datamake import ops  # lazy: import datamake stays fast
+
+        return getattr(ops, name)
     if name in _PARTITION_NAMES:
         from datamake.core import partitions  # lazy: import datamake stays fast
 
