@@ -55,6 +55,8 @@ def run_graph(project: Any, graph: Union[GraphDef, str], *, config: Optional[Map
                 resource_settings=project.config.resources, dry_run=dry_run)
     for op in plan.ops.values():  # config errors are exit 2 before anything runs
         versions.config(op)
+        versions.code_version(op)
+    project.save_code_cache()
     if dry_run:
         return _report(graph.name, run_id, GraphRunner(plan, env).run())
     tags = run_tags_of(run_tags)  # a bad DATAMAKE_RUN_TAGS is a usage error before anything runs

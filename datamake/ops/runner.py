@@ -42,7 +42,7 @@ class OpEnv:
     dry_run: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class Invocation:
     """The outcome of one invocation, as ``run_graph`` reports it."""
 
@@ -54,6 +54,7 @@ class Invocation:
     outputs: Outputs = field(default_factory=dict)
     seconds: float = 0.0
     error: Optional[str] = None
+    listed: bool = False  # in the runner's start order already
 
     @property
     def id(self) -> str:
@@ -188,7 +189,7 @@ class GraphRunner:
                       store_options=self.env.store.storage_options, inputs=tuple((p, spec) for p, spec, _v in inputs), config=config,
                       resource_settings=self.env.resource_settings, mapping_key=inv.mapping_key,
                       **self._shared(op))
-        self.order.append(inv)
+        self._list(inv)
         future = self.executor.submit(task, run_op_task)
         if future.done():  # in-process: settle now, so the rest of this pass sees it
             self._settle(inv, future, pending)
@@ -226,12 +227,16 @@ class GraphRunner:
                 error: Optional[str] = None) -> None:
         inv.status = status
         inv.error = error
-        if inv not in self.order:
-            self.order.append(inv)
+        self._list(inv)
         if pending is not None and inv.node.op.dynamic and status in ("ran", "cached"):
             out = inv.node.op.out_names[0]
             for node in self.mapped.get((inv.node.id, out), ()):  # fan out: one invocation per chunk
                 pending.extend(self._new(node, key) for key, _ in inv.outputs[out])
+
+    def _list(self, inv: Invocation) -> None:
+        if not inv.listed:
+            inv.listed = True
+            self.order.append(inv)
 
     # -- the action cache ------------------------------------------------------------------
     def _commit(self, inv: Invocation) -> None:
