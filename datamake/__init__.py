@@ -38,6 +38,7 @@ __all__ = [
     "asset_check",
     "graph",
     "graph_asset",
+    "graph_multi_asset",
     "op",
     "register_io_manager",
     "resource",
@@ -51,7 +52,7 @@ _PARTITION_NAMES = (
 )
 
 
-_OPS_NAMES = ("DynamicOut", "DynamicOutput", "Out", "graph", "graph_asset", "op")
+_OPS_NAMES = ("DynamicOut", "DynamicOutput", "Out", "graph", "graph_asset", "graph_multi_asset", "op")
 
 
 def __getattr__(name: str):

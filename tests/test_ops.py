@@ -15,6 +15,7 @@ import datamake.api as dm
 from datamake.core.errors import ConfigError, DefinitionError
 from datamake.define.loader import forget_project_code
 from datamake.ops import run_graph
+from tests.test_executors import dask_address  # noqa: F401 - the session's Dask cluster
 
 HEADER = '''
 from dataclasses import dataclass
@@ -169,9 +170,13 @@ def test_dry_run_reports_what_would_run_and_runs_nothing(graph_project):
     assert {"total", "total_2"} <= would and statuses(result)["numbers"] == "cached"
 
 
-@pytest.mark.parametrize("executor", ["thread", "process"])
-def test_executors_run_ops_with_the_same_caching(graph_project, executor):
+@pytest.mark.parametrize("executor", ["thread", "process", "dask"])
+def test_executors_run_ops_with_the_same_caching(graph_project, executor, request):
     root = graph_project.root
+    if executor == "dask":
+        address = request.getfixturevalue("dask_address")
+        graph_project.write("datamake.toml", f'[project]\ndefinitions = "pipeline.py"\n'
+                                             f'[execution]\naddress = "{address}"\n')
     result = run_graph(load(root), "report", executor=executor, jobs=2)
     assert set(statuses(result).values()) == {"ran"}, result
     assert set(statuses(run_graph(load(root), "report", executor=executor, jobs=2)).values()) == {"cached"}
@@ -350,3 +355,57 @@ def test_a_graph_run_is_in_the_event_log_with_its_tags_and_invocations(graph_pro
     assert run["tags"] == {"job": "nightly", "origin": "ui"}
     text = graph_project.run("log", "--run", result["run_id"]).stdout
     assert "op invocations:" in text and "total_2" in text
+
+
+MULTI = HEADER + '''
+from datamake import graph_multi_asset
+
+
+@asset
+def raw():
+    return list(range(10))
+
+
+@op
+def clean(values):
+    ran("clean")
+    return [v for v in values if v != 3]
+
+
+@op(out={"train": Out(), "test": Out()})
+def split(values):
+    ran("split")
+    return values[:6], values[6:]
+
+
+@op
+def label(values):
+    ran("label")
+    return [v * 10 for v in values]
+
+
+@graph_multi_asset(outs={"train": {}, "test": {"io_manager": "json"}})
+def splits(raw):
+    train, test = split(clean(raw))
+    return {"train": train, "test": label(test)}
+
+
+@asset
+def train_size(train):
+    ran("train_size")
+    return len(train)
+'''
+
+
+def test_graph_multi_asset_builds_several_assets_and_shares_its_ops(inprocess_project):
+    inprocess_project.pipeline(MULTI)
+    root = inprocess_project.root
+    assert inprocess_project.outcomes() == {"raw": "built", "train": "built", "test": "built", "train_size": "built"}
+    assert ran(root) == ["clean", "label", "split", "train_size"]  # shared ops ran once
+    assert json.loads(inprocess_project.run("show", "test").stdout) == [70, 80, 90]
+
+    edit(root, "return [v * 10 for v in values]", "return [v * 100 for v in values]")
+    assert inprocess_project.states()["test"] == "stale"
+    outcomes = inprocess_project.outcomes()
+    assert outcomes["test"] == "built" and outcomes["train_size"] == "skipped"  # train's value did not change
+    assert ran(root) == ["label"]

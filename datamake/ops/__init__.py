@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DynamicOut", "DynamicOutput", "GraphDef", "OpContext", "OpDef", "Out", "graph", "graph_asset", "op",
-           "run_graph"]
+__all__ = ["DynamicOut", "DynamicOutput", "GraphDef", "OpContext", "OpDef", "Out", "graph", "graph_asset",
+           "graph_multi_asset", "op", "run_graph"]
 
 _WHERE = {
     "DynamicOut": "definition", "DynamicOutput": "definition", "GraphDef": "definition", "OpDef": "definition",
     "Out": "definition", "graph": "definition", "op": "definition", "graph_asset": "graphasset",
+    "graph_multi_asset": "graphasset",
     "OpContext": "work", "run_graph": "api",
 }
 

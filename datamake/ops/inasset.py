@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from datamake.core.errors import DatamakeError
 from datamake.core.manifest import Manifest
@@ -19,7 +19,7 @@ from datamake.ops.work import store_value
 
 
 def run_in_asset(graph: GraphDef, op_config: Mapping[str, Mapping[str, Any]], context: Any,
-                 values: Mapping[str, Any]) -> Any:
+                 values: Mapping[str, Any], output: Optional[Tuple[str, int]] = None) -> Any:
     """Run ``graph`` with the store, inputs and run id of the asset task behind ``context``;
     returns the graph's output value. Op invocations are recorded with the asset's key.
 
@@ -30,9 +30,7 @@ def run_in_asset(graph: GraphDef, op_config: Mapping[str, Mapping[str, Any]], co
         raise DatamakeError(f"graph asset '{graph.name}' is built by datamake make, not called directly")
     plan = trace(graph)
     check_config_names(op_config, plan.ops, graph.name)
-    if len(plan.outputs) != 1:
-        raise DatamakeError(f"graph asset '{task.key}' must return exactly one op output, it returns "
-                            f"{len(plan.outputs)}", hint="return the output that is the asset's value")
+    source = _output_source(plan, task.key, output)
     defs = load_definitions(task.project_dir, task.definitions)
     versions = OpVersions(definition_roots(task.project_dir, task.definitions),
                           {n: r.version for n, r in defs.resources.items()}, op_config)
@@ -46,13 +44,28 @@ def run_in_asset(graph: GraphDef, op_config: Mapping[str, Mapping[str, Any]], co
     failed = [i for i in invocations if i.status == "failed"]
     if failed:
         raise DatamakeError(f"op '{failed[0].id}' failed: {failed[0].error}")
-    kind, node, out = plan.outputs[0][1][:3]
-    value = next(i for i in invocations if i.node.id == node and i.mapping_key is None).outputs[out] \
-        if kind == "out" else None
-    if value is None:
-        raise DatamakeError(f"graph asset '{task.key}' must return an op's output",
-                            hint="return dyn.collect() passed through an op, or one op's output")
-    return store.load(value)
+    kind, node, out = source[:3]
+    if kind != "out":
+        raise DatamakeError(f"graph asset '{task.key}' must return one op's output, not a graph input or "
+                            f"a collected fan-out", hint="pass dyn.collect() through an op that joins it")
+    return store.load(next(i for i in invocations if i.node.id == node and i.mapping_key is None).outputs[out])
+
+
+def _output_source(plan: Any, key: str, output: Optional[Tuple[str, int]]) -> Any:
+    """Where the asset's value comes from: the graph's one output, or the named one of several."""
+    found = dict(plan.outputs)
+    if output is None:
+        if len(found) != 1:
+            raise DatamakeError(f"graph asset '{key}' must return exactly one op output, it returns {len(found)}",
+                                hint="return the output that is the asset's value, or use @graph_multi_asset")
+        return plan.outputs[0][1]
+    name, position = output
+    source = found.get(name, found.get(str(position)))
+    if source is None:
+        raise DatamakeError(f"graph multi-asset '{key}': the graph returns no output '{name}' "
+                            f"(it returns {', '.join(found) or 'nothing'})",
+                            hint="return a dict keyed by the outs= names, or a tuple in their order")
+    return source
 
 
 def _graph_inputs(task: Any, store: Any, values: Mapping[str, Any]) -> Dict[str, Manifest]:

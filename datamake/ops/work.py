@@ -113,12 +113,10 @@ def run_op_task(task: OpTask) -> OpResult:
 
 
 def find_op(task: OpTask) -> OpDef:
-    """The op in this process: by module and attribute, importing the definitions first if needed."""
+    """The op in this process: by module and attribute, once the project's definitions are imported."""
     module_name, attr = task.op_ref
-    module = sys.modules.get(module_name)
-    if module is None:
-        load_definitions(task.project_dir, task.definitions)
-        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    load_definitions(task.project_dir, task.definitions)  # this project's module under that name, not another's
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
     found = getattr(module, attr, None)
     if not isinstance(found, OpDef):
         raise DatamakeError(f"op '{task.op_name}' is not a module-level name of {module_name}, so a worker in "
