@@ -20,12 +20,15 @@ __all__ = [
     "DailyPartitions",
     "DatamakeError",
     "Definitions",
+    "DynamicOut",
+    "DynamicOutput",
     "HourlyPartitions",
     "IOManager",
     "Job",
     "MaterializeResult",
     "MonthlyPartitions",
     "MultiPartitions",
+    "Out",
     "Output",
     "ResourceDef",
     "SourceDef",
@@ -35,7 +38,11 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "graph",
+    "graph_asset",
+    "graph_multi_asset",
     "job",
+    "op",
     "register_io_manager",
     "resource",
     "source",
@@ -48,7 +55,14 @@ _PARTITION_NAMES = (
 )
 
 
+_OPS_NAMES = ("DynamicOut", "DynamicOutput", "Out", "graph", "graph_asset", "graph_multi_asset", "op")
+
+
 def __getattr__(name: str):
+    if name in _OPS_NAMES:
+        from datamake import ops  # lazy: import datamake stays fast
+
+        return getattr(ops, name)
     if name in _PARTITION_NAMES:
         from datamake.core import partitions  # lazy: import datamake stays fast
 

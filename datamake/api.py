@@ -25,6 +25,7 @@ from datamake.execution.runcontext import RunContext
 from datamake.core.planner import Plan
 from datamake.project.workspace import Project
 from datamake.history import lineage as lineage_mod
+from datamake.history import opevents
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
 from datamake.history.tags import run_tags
 from datamake.jobs import check_config, job_selection
@@ -190,6 +191,8 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
         "config": {"current": scope.facts[node].config_hash, "recorded": manifest.config_hash if manifest else None},
         "warnings": project.code_warnings([key]),
         "inputs": inputs,
+        "ops": (_from_history(project, lambda history: opevents.invocations(history, asset=key)) or [])
+        if manifest is not None else [],  # a graph asset's op invocations in the run that built it
         "materialization": None if manifest is None else {
             "run_id": manifest.run_id, "created": manifest.created, "data_version": manifest.data_version,
             "size": manifest.size, "io_manager": manifest.io_manager, "seconds": manifest.seconds,
@@ -344,7 +347,7 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
             run = history.run(run_id) if history is not None else None
             if run is None:
                 raise SelectionError(f"no run '{run_id}' in the event log", hint="`datamake log` lists the runs")
-            return {"run": run, "events": history.events(run_id=run_id)}
+            return {"run": run, "events": history.events(run_id=run_id), "ops": opevents.invocations(history, run_id)}
         if key is not None:
             kinds = (*MATERIALIZATIONS, "skipped", "started") if every else MATERIALIZATIONS
             if history is None:

@@ -390,7 +390,7 @@ def log_command(ctx, asset, run_id, limit, every, older_than, partition, job, as
     if as_json:
         _emit_json(data)
     elif run_id is not None:
-        click.echo(_render().run_events_text(data["run"], data["events"]))
+        click.echo(_render().run_events_text(data["run"], data["events"], data["ops"]))
     elif asset is not None:
         title = asset if partition is None else f"{asset}[{partition}]"
         click.echo(_render().materializations_text(title, data["materializations"]))

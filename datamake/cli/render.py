@@ -107,6 +107,9 @@ def why_text(info: Dict[str, Any]) -> str:
             lines.append(f"  {i['key']}: recorded {_short(i['recorded'])}, current {_short(i['current'])} ({mark}; {i['state']})")
     for w in info.get("warnings") or ():
         lines.append(f"warning: {w}")
+    if info.get("ops"):
+        lines.append(f"op invocations in run {info['ops'][0]['run_id']}:")
+        lines.extend(_op_lines(info["ops"]))
     m = info["materialization"]
     if m:
         when = datetime.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M:%S") if m["created"] else "?"
@@ -265,15 +268,32 @@ def materializations_text(key: str, rows: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_events_text(run: Dict[str, Any], events: List[Dict[str, Any]]) -> str:
-    """``datamake log --run ID``: the run, then each of its events."""
+def run_events_text(run: Dict[str, Any], events: List[Dict[str, Any]], ops: Sequence[Dict[str, Any]] = ()) -> str:
+    """``datamake log --run ID``: the run, then each of its events, then its op invocations."""
     lines = [runs_text([run])]
     for e in events:
         what = e["kind"] if e["kind"] != "check" else "check"
         detail = e.get("message") or (f"data {_short(e['data_version'])}" if e.get("data_version") else "")
         node = node_id(e["asset"], e.get("partition")) if e.get("asset") else ""
         lines.append(f"  {_when(e['ts'])}  {what:<8} {node:<24} {detail}")
+    if ops:
+        lines.append("op invocations:")
+        lines.extend(_op_lines(ops))
     return "\n".join(lines)
+
+
+def _op_lines(ops: Sequence[Dict[str, Any]]) -> List[str]:
+    """One line per op invocation that ran, failed or was skipped; cached ones counted."""
+    lines = []
+    for o in ops:
+        if o["status"] != "cached":
+            where = o.get("asset") or o["graph"]
+            error = f" - {o['error']}" if o.get("error") else ""
+            lines.append(f"  {o['status']:<8} {o['invocation']:<24} in {where}, {o['seconds'] or 0:.3f}s{error}")
+    cached = sum(1 for o in ops if o["status"] == "cached")
+    if cached:
+        lines.append(f"  cached   {cached} invocation{'s' if cached != 1 else ''} (restored from the action cache)")
+    return lines
 
 
 def _compact(value: Any, limit: int = 60) -> str:

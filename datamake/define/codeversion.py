@@ -519,6 +519,10 @@ class _Walker:
         if _is_datamake(type(obj)):
             if kind == "AssetDef":
                 return self.code(obj.fn, path)
+            if kind in ("OpDef", "GraphDef"):  # an op's code, config class and pin; a graph's body
+                config = getattr(obj, "config", None)
+                return hash_value(kind, self.code(obj.fn, path), getattr(obj, "code_version", None),
+                                  None if config is None else self.code(config, f"{path}.config"))
             if kind == "SourceDef":
                 return self._source_def(obj, path)
             return f"datamake:{kind}"

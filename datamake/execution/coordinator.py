@@ -247,6 +247,7 @@ class Coordinator:
             resources=run.resources if self.shares_memory else {},
             store=self.store if self.shares_memory else None,
             code_digests=self.code_digests,
+            history_file=self.history.path if self.history is not None else None,
         )
 
     def _input(self, spec):

@@ -118,7 +118,7 @@ class DaskExecutor:
                 hint="start it (`dask scheduler`), fix [execution] address, or remove it to use a local cluster",
             ) from None
 
-    def submit(self, task: AssetTask) -> cf.Future:
+    def submit(self, task: AssetTask, run=run_task) -> cf.Future:
         """Run ``task`` on the cluster; the returned future holds its TaskResult."""
         if self._closed:
             raise RuntimeError("the Dask executor is shut down")
@@ -127,7 +127,7 @@ class DaskExecutor:
         future: cf.Future = cf.Future()
         future.set_running_or_notify_cancel()
         key = f"datamake-{task.key}-{uuid.uuid4().hex[:12]}"
-        remote = client.submit(run_task, task, key=key, pure=False, retries=0)
+        remote = client.submit(run, task, key=key, pure=False, retries=0)
         with self._lock:
             self._futures[key] = remote
         remote.add_done_callback(lambda done: self._settle(key, done, future))

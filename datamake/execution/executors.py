@@ -2,6 +2,7 @@
 
 Each has ``capacity`` (how many tasks may run at once), ``submit(task) ->
 Future`` and ``shutdown(cancel)``. The coordinator never knows which it has.
+``submit(task, run)`` runs another picklable task function (op invocations).
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ class InProcessExecutor:
     def __init__(self, jobs: int = 1):
         self.capacity = 1
 
-    def submit(self, task: AssetTask) -> cf.Future:
+    def submit(self, task: AssetTask, run=run_task) -> cf.Future:
         future: cf.Future = cf.Future()
-        future.set_result(run_task(task))
+        future.set_result(run(task))
         return future
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -45,8 +46,8 @@ class ThreadExecutor:
         self.capacity = max(1, jobs)
         self._pool = cf.ThreadPoolExecutor(self.capacity, thread_name_prefix="datamake")
 
-    def submit(self, task: AssetTask) -> cf.Future:
-        return self._pool.submit(run_task, task)
+    def submit(self, task: AssetTask, run=run_task) -> cf.Future:
+        return self._pool.submit(run, task)
 
     def shutdown(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
@@ -77,13 +78,13 @@ class ProcessExecutor:
         pool.submit(_ready).result()  # fork every worker now, while this process has no other threads
         return pool
 
-    def submit(self, task: AssetTask) -> cf.Future:
+    def submit(self, task: AssetTask, run=run_task) -> cf.Future:
         try:
-            return self._pool.submit(run_task, task)
+            return self._pool.submit(run, task)
         except BrokenProcessPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            return self._pool.submit(run_task, task)
+            return self._pool.submit(run, task)
 
     def shutdown(self, cancel: bool = False) -> None:
         if cancel:  # abandon running tasks: end the workers now; they only ever wrote to tmp/

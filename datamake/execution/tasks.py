@@ -200,6 +200,7 @@ class AssetTask:
     # (path, source digest) of the project modules the run was planned with: a worker in
     # another process checks that it runs the same code (see datamake.define.snapshot)
     code_digests: Tuple[Tuple[str, str], ...] = ()
+    history_file: Optional[str] = None  # the run's event log, where a graph asset records its op invocations
 
 
 def store_for(task: AssetTask) -> Store:
@@ -318,6 +319,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
                                asset.partitions.time_window(task.partition) if asset.partitions else None)
         if asset.wants_context:
             kwargs["context"] = context
+            context._task, context._store = task, store  # a graph asset runs its ops with these
         watch = _read_watch(defs, task, store, scratch, context)
         _watching.watch = watch
         try:

@@ -359,11 +359,15 @@ class Project:
             m = manifests[node]
             ok = m is not None and sizes.get(m.artifact) == m.size
             outside[node] = m.data_version if ok else None
+        self.save_code_cache()
+        return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
+                     frozenset(source_keys), configs, nodes)
+
+    def save_code_cache(self) -> None:
+        """Keep the normalized-source hashes computed so far for the next command (if any are new)."""
         saved = codeversion.cache_to_save()
         if saved is not None:
             write_json_cache(self._code_cache_path(), saved)
-        return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
-                     frozenset(source_keys), configs, nodes)
 
     def _check_facts(self, key: str) -> Tuple[CheckFact, ...]:
         return tuple(CheckFact(c.name, self.check_version(c), c.blocking) for c in self.defs.checks.get(key, ()))
