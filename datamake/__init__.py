@@ -16,6 +16,7 @@ __all__ = [
     "AssetCheckResult",
     "AssetContext",
     "AssetDef",
+    "AssetOut",
     "DailyPartitions",
     "DatamakeError",
     "Definitions",
@@ -33,6 +34,8 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "command_asset",
+    "multi_asset",
     "register_io_manager",
     "resource",
     "source",
@@ -62,6 +65,14 @@ def __getattr__(name: str):
         from datamake.storage import iomanagers  # lazy: import datamake stays fast
 
         return iomanagers.IOManager if name == "IOManager" else iomanagers.register
+    if name in ("AssetOut", "multi_asset"):
+        from datamake.define import multiasset  # lazy: import datamake stays fast
+
+        return getattr(multiasset, name)
+    if name == "command_asset":
+        from datamake.commands.command import command_asset  # lazy: import datamake stays fast
+
+        return command_asset
     if name == "MaterializeResult":
         from datamake.define.outputs import MaterializeResult  # lazy: import datamake stays fast
 

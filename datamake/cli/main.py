@@ -382,5 +382,10 @@ def lineage(ctx, asset, as_json):
     _emit_json(info) if as_json else click.echo(_render().lineage_text(info))
 
 
+from datamake.cli import metrics as _metrics_cli  # noqa: E402 - defines commands with this module's helpers
+
+for _name, _command in _metrics_cli.COMMANDS.items():
+    main.add_command(_command, _name)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -62,6 +62,8 @@ class AssetDef:
     packages: Tuple[str, ...] = ()
     partitions: Any = None  # a PartitionsDefinition, or None
     partition_mapping: Mapping[str, Any] = field(default_factory=dict)
+    path: Optional[str] = None  # a workspace path kept holding a copy of the current value
+    metric: bool = False  # a dict of numbers that `datamake metrics` shows and compares
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -87,6 +89,8 @@ def asset(
     track_packages: Union[str, Sequence[str]] = (),
     partitions: Any = None,
     partition_mapping: Optional[Mapping[Union[str, AssetDef], Any]] = None,
+    path: Optional[str] = None,
+    metric: bool = False,
 ) -> Any:
     """Declare a function as an asset. Usable bare (``@asset``) or with options.
 
@@ -110,7 +114,11 @@ def asset(
       packages' installed versions part of the code version;
     - ``partitions=DailyPartitions(start="2024-01-01")`` splits the asset into
       partitions with their own versions; ``partition_mapping={"up": ...}``
-      says which upstream partitions each one reads (see ``datamake.core.partitions``).
+      says which upstream partitions each one reads (see ``datamake.core.partitions``);
+    - ``path="reports/metrics.json"`` keeps a copy of the current value's stored bytes
+      (a folder's files) at that project path after each ``make``, restored from the
+      store when the value is cached; the store's artifact never changes through it;
+    - ``metric=True`` marks an asset returning a dict of numbers for ``datamake metrics``.
 
     Example::
 
@@ -122,7 +130,7 @@ def asset(
     def wrap(func: Callable[..., Any]) -> AssetDef:
         return _make_asset_def(
             func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-            config, _packages(track_packages), partitions, partition_mapping,
+            config, _packages(track_packages), partitions, partition_mapping, path, metric,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -174,7 +182,7 @@ def _describe_fn(func: Any) -> str:
 
 
 def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-                    config, packages, partitions=None, partition_mapping=None):
+                    config, packages, partitions=None, partition_mapping=None, path=None, metric=False):
     if isinstance(func, type):
         raise DefinitionError(
             f"@asset decorates a function, got the class {func.__qualname__}",
@@ -249,7 +257,19 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         packages=packages,
         partitions=_check_partitions(key, partitions),
         partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
+        path=_check_path(key, path),
+        metric=bool(metric),
     )
+
+
+def _check_path(key: str, path: Any) -> Optional[str]:
+    """A workspace path: relative to the project, inside it."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path.strip("/") or path.startswith("/") or ".." in path.split("/"):
+        raise DefinitionError(f"asset '{key}': path= must be a relative path inside the project, got {path!r}",
+                              hint='e.g. path="reports/metrics.json"')
+    return path
 
 
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
@@ -338,6 +358,11 @@ class Definitions:
         return cached
 
     def _add(self, item: Any) -> None:
+        bundle = _bundle(item)
+        if bundle is not None:  # a multi-asset or command asset: the definitions it stands for
+            for part in bundle:
+                self._add(part)
+            return
         if isinstance(item, AssetCheckDef):
             self._checks.append(item)
             return
@@ -431,6 +456,12 @@ def _where(item: Any) -> str:
     return f"{fn.__qualname__} ({code.co_filename}:{code.co_firstlineno})" if code else repr(fn)
 
 
+def _bundle(item: Any) -> Optional[Tuple[Any, ...]]:
+    """The definitions a bundle (``@multi_asset``, ``command_asset``) stands for, or None."""
+    parts = getattr(item, "asset_defs", None) if not isinstance(item, (AssetDef, SourceDef)) else None
+    return parts if isinstance(parts, tuple) else None
+
+
 def definitions_from_module(module: ModuleType) -> Definitions:
     """The module's ``defs``, or every asset, source and resource defined at its top level."""
     defs = getattr(module, "defs", None)
@@ -441,7 +472,8 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) and item not in seen:
+            if (isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef)) or _bundle(item)) \
+                    and item not in seen:
                 seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
     return Definitions(found)

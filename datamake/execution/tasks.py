@@ -27,6 +27,7 @@ from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of, hash_value
 from datamake.define.checks import run_checks
 from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
+from datamake.define.metricvalues import metric_values
 from datamake.define.sources import Output, ResourceDef
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
@@ -340,11 +341,17 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
                 watch.saw((path, "r", 0))
         undeclared = tuple(sorted(watch.reads))
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
-    written = context.written_file()
+    if asset.metric:
+        try:
+            context.metadata.update(metric_values(value, task.key))  # the event log keeps each run's numbers
+        except Exception as exc:  # noqa: BLE001 - not a dict of numbers: the asset fails, saying why
+            context.cleanup()
+            return _failure(task.key, exc, started, attempts, what="reading its metrics")
     capture: Optional[_Capture] = None
     try:
-        if value is None and written is not None:  # the asset wrote its own file at context.output_path
-            value, manager = written, iomanagers.get("file")
+        written = context.written_file() if value is None else None
+        if written is not None:  # the asset wrote its own file (or folder) at context.output_path
+            value, manager = written, iomanagers.get("folder" if os.path.isdir(written) else "file")
         else:
             manager = iomanagers.choose(value, task.io_manager, node_id(task.key, task.partition))
 
