@@ -51,15 +51,15 @@ def test_the_dvc_pipeline_builds_compares_and_reacts_to_params(tmp_path):
     script = root / "src" / "train.py"
     script.write_text(script.read_text().replace('"""Logistic', '"""A logistic').replace("\nimport os", "\n# numpy only\nimport os"))
     params = root / "params.yaml"
-    params.write_text(params.read_text().replace("epochs: 50", "epochs: 80"))
+    params.write_text(params.read_text().replace("epochs: 100", "epochs: 150"))
     why = datamake(root, "why", "train")
-    assert "epochs 50 -> 80" in why.stdout
+    assert "epochs 100 -> 150" in why.stdout
     second = outcomes(root)
     assert second["prepare"] == "skipped" and second["featurize"] == "skipped"
     assert second["train"] == "built" and second["evaluate"] == "built"
 
     diff = json.loads(datamake(root, "params", "diff", "--json").stdout)
-    assert diff["params"] == [{"param": "train.epochs", "old": 50, "new": 80}]
+    assert diff["params"] == [{"param": "train.epochs", "old": 100, "new": 150}]
     metrics_diff = datamake(root, "metrics", "diff", "--json")
     assert metrics_diff.returncode == 0, metrics_diff.stderr
     assert {r["metric"] for r in json.loads(metrics_diff.stdout)["metrics"]} <= {"avg_prec", "roc_auc"}

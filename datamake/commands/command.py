@@ -28,7 +28,7 @@ from datamake.commands.scripts import command_version, is_script, named_scripts
 from datamake.core.errors import DefinitionError
 from datamake.core.hashing import hash_value
 from datamake.define.assets import AssetDef, _make_asset_def
-from datamake.define.multiasset import AssetOut, MultiAssetDef, multi_asset, output_named
+from datamake.define.multiasset import AssetOut, MultiAssetDef, output_named, with_outputs
 from datamake.define.sources import Output, SourceDef, source
 
 _OUTPUT_KEYS: Dict[str, str] = {}  # absolute output path -> the key of the asset kept there
@@ -118,11 +118,11 @@ def command_asset(
                                 config, (), path=rel, metric=out_name in metrics)
         made = CommandAssetDef(cmd, (asset,), tuple(upstream.sources))
     else:
-        multi: MultiAssetDef = multi_asset(
-            fn, outs={n: AssetOut(io_manager="folder" if folder else "file", path=rel, metric=n in metrics)
-                      for n, (rel, folder) in outs.items()},
-            name=base_name, key_prefix=key_prefix, deps=upstream.deps, ins=ins, code_version=version,
-            group=group, config=config)
+        node = _make_asset_def(fn, base_name, key_prefix, upstream.deps, ins, version, group, "json",
+                               {"command": cmd, "scripts": scripts}, 0, 1.0, config, ())
+        specs = {n: AssetOut(io_manager="folder" if folder else "file", path=rel, metric=n in metrics)
+                 for n, (rel, folder) in outs.items()}
+        multi: MultiAssetDef = with_outputs(node, specs, key_prefix, _in_project(base))
         made = CommandAssetDef(cmd, multi.outputs, tuple(upstream.sources), multi.node)
     for out in made.outputs:
         _OUTPUT_KEYS[os.path.normpath(os.path.join(base, out.path))] = out.key
@@ -228,6 +228,19 @@ def _params_class(owner: str, params: Sequence[str]) -> Optional[type]:
     return cls
 
 
+def _in_project(base: str) -> Callable[[str, Tuple[str, ...], str], Callable[[Any], Any]]:
+    """Pickers for a command's outputs: the output's path, in this project folder."""
+
+    def picker(node_key: str, names: Tuple[str, ...], name: str) -> Callable[[Any], Any]:
+        def output_path(outputs: Mapping[str, str]) -> str:
+            return os.path.join(base, outputs[name])
+
+        output_path.__qualname__ = output_path.__name__ = f"{node_key.replace('/', '_')}_{name}"
+        return output_path
+
+    return picker
+
+
 class _Runner:
     """Runs one command: inputs copied into place first, outputs checked after."""
 
@@ -259,8 +272,10 @@ class _Runner:
             self._check_written(rel, folder, paths[n])
         if len(paths) == 1:
             return next(iter(paths.values()))
-        return Output(paths, data_version=hash_value("command outputs", [[n, content_hash(p)] for n, p in
-                                                                          sorted(paths.items())]))
+        # several outputs: the command's own value names them (relative: the same on every machine),
+        # and its data version moves with their content, so each output is then stored by its asset
+        return Output({n: rel for n, (rel, _) in sorted(self.outs.items())},
+                      data_version=hash_value("command outputs", [[n, content_hash(p)] for n, p in sorted(paths.items())]))
 
     def _argv(self) -> Union[str, List[str]]:
         """``python ...`` runs with this interpreter; anything else through the shell."""

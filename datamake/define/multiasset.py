@@ -99,9 +99,20 @@ def multi_asset(
         if clash in names:
             raise DefinitionError(f"multi_asset '{node.key}': an output has the function's own name '{clash}'",
                                   hint="rename the output, or give the function another name with name=")
-        return MultiAssetDef(node, tuple(_output(node, names, n, out_map[n], key_prefix) for n in names))
+        return with_outputs(node, out_map, key_prefix)
 
     return wrap(fn) if fn is not None else wrap
+
+
+def with_outputs(node: AssetDef, outs: Mapping[str, AssetOut], key_prefix: Any = None,
+                 picker: Optional[Callable[[str, Tuple[str, ...], str], Callable[[Any], Any]]] = None
+                 ) -> MultiAssetDef:
+    """The multi-asset of the function asset ``node`` with one asset per output; ``picker(node key,
+    names, name)`` makes the function that picks an output's value out of the node's."""
+    names = tuple(outs)
+    make_picker = picker or _picker
+    return MultiAssetDef(node, tuple(_output(node, names, n, outs[n], key_prefix, make_picker(node.key, names, n))
+                                     for n in names))
 
 
 def _outs(outs: Any) -> Mapping[str, AssetOut]:
@@ -118,8 +129,8 @@ def _outs(outs: Any) -> Mapping[str, AssetOut]:
     return outs
 
 
-def _output(node: AssetDef, names: Tuple[str, ...], out_name: str, spec: AssetOut, key_prefix: Any) -> AssetDef:
-    picker = _picker(node.key, names, out_name)
+def _output(node: AssetDef, names: Tuple[str, ...], out_name: str, spec: AssetOut, key_prefix: Any,
+            picker: Callable[[Any], Any]) -> AssetDef:
     # The picking is datamake's code, the same for every output: pinned, so that the
     # output's version moves only with the function's value (its one input).
     version = hash_value("multi_asset output", out_name, names.index(out_name))[:16]

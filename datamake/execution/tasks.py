@@ -447,6 +447,8 @@ class _ReadWatch:
             if url and ("://" not in url or url.startswith("file://")):
                 url = url[len("file://"):] if url.startswith("file://") else url
                 self.allowed.append(os.path.abspath(url))  # absolute paths, folders or glob patterns
+        for kept in _kept_paths(defs, task.key):  # declared workspace copies: its own and its neighbours'
+            self.allowed.append(os.path.abspath(os.path.join(task.project_dir, kept)))
         roots = _project_roots.get(task.project_dir)
         if roots is None:  # resolving links costs a few system calls: once per project folder
             project_dir = os.path.abspath(task.project_dir)
@@ -490,6 +492,21 @@ class _ReadWatch:
                 return True
         real = os.path.realpath(full)
         return real != full and self._declared(real)
+
+
+def _kept_paths(defs: Any, key: str) -> List[str]:
+    """The workspace paths (``@asset(path=...)``) of the asset, of its upstream assets and of its
+    direct dependents (a multi-asset's outputs): files a command asset reads by declaration."""
+    near = defs.__dict__.get("_kept_paths")
+    if near is None:  # built once per definitions, at the first asset that opens a file
+        near = {}
+        for k, a in defs.assets.items():
+            if getattr(a, "path", None):
+                for other in (k, *defs.deps.get(k, ())):  # the asset itself and what it reads from
+                    near.setdefault(other, []).append(a.path)
+        defs.__dict__["_kept_paths"] = near
+    upstream = [getattr(defs.assets.get(dep), "path", None) for dep in defs.deps.get(key, ())]
+    return [*near.get(key, ()), *(p for p in upstream if p)]
 
 
 _named_paths: Dict[Any, Tuple[str, ...]] = {}

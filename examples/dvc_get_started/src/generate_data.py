@@ -13,8 +13,10 @@ OTHER = "java javascript css html sql spring node react android swift".split()
 rows = []
 for i in range(400):
     is_python = random.random() < 0.35
-    words = random.choices(COMMON, k=12) + random.choices(PYTHON if is_python else OTHER, k=3)
-    words += random.choices(OTHER if is_python else PYTHON, k=random.random() < 0.2)
+    words = random.choices(COMMON, k=12) + random.choices(PYTHON if is_python else OTHER, k=1)
+    words += random.choices(OTHER if is_python else PYTHON, k=int(random.random() < 0.4))
+    if random.random() < 0.1:  # mislabelled posts, as real tags are
+        is_python = not is_python
     random.shuffle(words)
     tags = "&lt;python&gt;" if is_python else "&lt;java&gt;"
     title, body = " ".join(words[:6]), " ".join(words[6:])
