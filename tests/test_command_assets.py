@@ -100,3 +100,50 @@ def test_a_command_that_does_not_write_its_output_fails_naming_it(project):
     project.pipeline('from datamake import command_asset\nx = command_asset("true", outputs=["out.txt"])\n')
     result = project.json("make", expect=1)
     assert "did not write the file out.txt" in result["assets"][0]["error"]
+
+
+PARAMS = '''
+from datamake import command_asset
+
+train = command_asset("python src/train.py", outputs=["model.txt"], params=["train.epochs"])
+'''
+
+TRAIN = '''
+import yaml
+epochs = yaml.safe_load(open("params.yaml"))["train"]["epochs"]
+open("model.txt", "w").write(f"trained {epochs} epochs")
+'''
+
+
+@pytest.fixture
+def with_params(project):
+    pytest.importorskip("yaml")
+    project.write("pipeline.py", PARAMS)
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\nparams = "params.yaml"\n')
+    project.write("src/train.py", TRAIN)
+    project.write("params.yaml", "train:\n  epochs: 5\n")
+    assert project.outcomes() == {"train": "built"}
+    return project
+
+
+def test_a_changed_param_makes_the_command_stale_and_why_names_it(with_params):
+    with_params.write("params.yaml", "train:\n  epochs: 7\n")
+    assert with_params.states() == {"train": "stale"}
+    assert "epochs 5 -> 7" in with_params.run("why", "train").stdout
+    assert with_params.outcomes() == {"train": "built"}
+    assert (with_params.root / "model.txt").read_text() == "trained 7 epochs"
+    with_params.write("params.yaml", "train:\n  epochs: 5\n")
+    assert with_params.outcomes() == {"train": "cached"}  # back to the first params: restored, not rerun
+    assert (with_params.root / "model.txt").read_text() == "trained 5 epochs"
+
+
+def test_a_command_params_override_is_refused_since_the_command_would_not_see_it(with_params):
+    proc = with_params.run("status", "--config", "train.epochs=9")
+    assert proc.returncode == 2
+    assert "its params come from params.yaml (its command reads them there)" in proc.stderr
+
+
+def test_a_param_missing_from_the_file_is_named(with_params):
+    with_params.write("params.yaml", "train:\n  seed: 1\n")
+    proc = with_params.run("status")
+    assert proc.returncode == 2 and "params.yaml has no train.epochs" in proc.stderr

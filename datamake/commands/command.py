@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.checkout.place import content_hash, place_local
+from datamake.commands import PARAMS_FILE_ONLY
 from datamake.commands.scripts import command_version, is_script, named_scripts
 from datamake.core.errors import DefinitionError
 from datamake.core.hashing import hash_value
@@ -225,6 +226,7 @@ def _params_class(owner: str, params: Sequence[str]) -> Optional[type]:
         fields.append((field_name, Any))
     cls = dataclasses.make_dataclass(f"{owner}_params", fields, frozen=True)
     cls.__module__ = __name__
+    setattr(cls, PARAMS_FILE_ONLY, True)
     return cls
 
 

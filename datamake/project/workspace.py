@@ -5,7 +5,6 @@ artifact sizes) and hands them over as plain values.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 import inspect
@@ -36,7 +35,7 @@ from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_c
 from datamake.storage.store import Store
 from datamake.core.partitions import describe
 from datamake.project.assetconfig import canonical_value
-from datamake.project.paramsfile import load_params, section_for
+from datamake.project.paramsfile import load_params, params_only, with_params
 from datamake.storage.observe import observe_all
 
 
@@ -122,11 +121,10 @@ class Project:
     def asset_config(self, key: str) -> Tuple[Any, Optional[str]]:
         """(config instance, config hash) of one asset; (None, None) without config."""
         a = self.defs.assets[key]
-        toml_values = self.config.asset_config.get(key, {})
-        if a.config is not None and self.config.params_file:
-            from_file = section_for(self.params, key, {f.name for f in dataclasses.fields(a.config)})
-            toml_values = {**from_file, **toml_values}
-        return assetconfig.resolve(a.config, key, toml_values, self.config_overrides.get(key, {}))
+        toml_values, overrides = self.config.asset_config.get(key, {}), self.config_overrides.get(key, {})
+        if a.config is not None and (self.config.params_file or params_only(a.config)):
+            toml_values = with_params(a.config, key, self.params, self.config.params_file, toml_values, overrides)
+        return assetconfig.resolve(a.config, key, toml_values, overrides)
 
     @property
     def params(self) -> Dict[str, Any]:
