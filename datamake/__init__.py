@@ -17,6 +17,7 @@ __all__ = [
     "AssetCheckResult",
     "AssetContext",
     "AssetDef",
+    "AssetOut",
     "DailyPartitions",
     "DatamakeError",
     "Definitions",
@@ -38,10 +39,12 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "command_asset",
     "graph",
     "graph_asset",
     "graph_multi_asset",
     "job",
+    "multi_asset",
     "op",
     "register_io_manager",
     "resource",
@@ -79,6 +82,14 @@ def __getattr__(name: str):
         from datamake.storage import iomanagers  # lazy: import datamake stays fast
 
         return iomanagers.IOManager if name == "IOManager" else iomanagers.register
+    if name in ("AssetOut", "multi_asset"):
+        from datamake.define import multiasset  # lazy: import datamake stays fast
+
+        return getattr(multiasset, name)
+    if name == "command_asset":
+        from datamake.commands.command import command_asset  # lazy: import datamake stays fast
+
+        return command_asset
     if name == "MaterializeResult":
         from datamake.define.outputs import MaterializeResult  # lazy: import datamake stays fast
 

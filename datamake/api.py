@@ -9,12 +9,14 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
 from datamake.core.keys import node_id
+from datamake.core.manifest import config_record
 from datamake.core.nodegraph import Expander
 from datamake.execution.coordinator import Coordinator, RunOptions
 from datamake.execution.executors import make_executor
@@ -102,8 +104,10 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
     recorder = _recorder(project, selection, tags) if history else None
     remote, lease = _open_remote(project, scope, force)
     try:
-        return Coordinator(_run_context(project, scope, resources), scope, runner, reporter, options,
-                           history=recorder, remote=remote).run()
+        result = Coordinator(_run_context(project, scope, resources), scope, runner, reporter, options,
+                             history=recorder, remote=remote).run()
+        _check_out(project, scope)
+        return result
     except BaseException as exc:
         if recorder is not None:
             recorder.abort(exc)
@@ -125,6 +129,16 @@ def _run_context(project: Project, scope, resources: Optional[Dict[str, Any]]) -
         code_parts={key: project.code_version(key).parts for key in keys},
         check_versions={key: project.check_versions(key) for key in keys if key in project.defs.checks},
     )
+
+
+def _check_out(project: Project, scope) -> None:
+    """Bring each ``@asset(path=...)`` of the scope up to date at its workspace path."""
+    keys = {facts.key for facts in scope.facts.values()}
+    assets = [project.defs.assets[k] for k in sorted(keys) if project.defs.assets[k].path]
+    if assets:
+        from datamake.checkout.outputs import check_out  # lazy: only projects with path= outputs
+
+        check_out(project.store, assets, project.directory)
 
 
 def _open_remote(project: Project, scope, force: bool):
@@ -188,7 +202,8 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
         "code_version": {"current": cv.value, "origin": cv.origin, "recorded": manifest.code_version if manifest else None,
                          "drifted": cv.drifted,
                          "changed_parts": _changed_parts(manifest, cv)},
-        "config": {"current": scope.facts[node].config_hash, "recorded": manifest.config_hash if manifest else None},
+        "config": {"current": scope.facts[node].config_hash, "recorded": manifest.config_hash if manifest else None,
+                   "changed_fields": _changed_fields(manifest, scope.configs.get(key))},
         "warnings": project.code_warnings([key]),
         "inputs": inputs,
         "ops": (_from_history(project, lambda history: opevents.invocations(history, asset=key)) or [])
@@ -199,6 +214,19 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
             "run": _produced_by(project, manifest),
         },
     }
+
+
+def _changed_fields(manifest, instance) -> List[Dict[str, Any]]:
+    """The config fields whose value differs from the recorded build's: name, recorded and current value."""
+    if manifest is None or manifest.config_hash is None and instance is None:
+        return []
+    current = config_record({f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+                            if instance is not None else {})
+    recorded = dict(manifest.config)
+    if not recorded and manifest.config_hash is not None:
+        return []  # built before config values were recorded: only the hashes can be compared
+    return [{"field": name, "recorded": recorded.get(name), "current": current.get(name)}
+            for name in sorted({*recorded, *current}) if recorded.get(name) != current.get(name)]
 
 
 def _changed_parts(manifest, cv) -> List[str]:

@@ -414,6 +414,10 @@ def lineage(ctx, asset, as_json):
 
 from datamake.cli import jobs as _jobs  # noqa: E402,F401  # lazy-light: registers `jobs` and `run` (click only)
 
+from datamake.cli import metrics as _metrics_cli  # noqa: E402 - defines commands with this module's helpers
+
+for _name, _command in _metrics_cli.COMMANDS.items():
+    main.add_command(_command, _name)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

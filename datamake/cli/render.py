@@ -100,6 +100,9 @@ def why_text(info: Dict[str, Any]) -> str:
         lines.append("  note: the source has changed since it was pinned; `datamake unpin` if the change matters")
     if info["config"]["current"] or info["config"]["recorded"]:
         lines.append(f"config: recorded {info['config']['recorded'] or '-'}, current {info['config']['current'] or '-'}")
+    for change in info["config"].get("changed_fields", ()):
+        lines.append(f"  changed since the recorded build: {change['field']} "
+                     f"{json.dumps(change['recorded'])} -> {json.dumps(change['current'])}")
     if info["inputs"]:
         lines.append("inputs:")
         for i in info["inputs"]:

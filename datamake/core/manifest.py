@@ -35,6 +35,7 @@ class Manifest:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     code_parts: Mapping[str, str] = field(default_factory=dict)
     checks: Tuple[Mapping[str, Any], ...] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)  # the config's field values, as JSON
 
     @property
     def input_versions(self) -> Dict[str, str]:
@@ -46,6 +47,10 @@ class Manifest:
         data["metadata"] = dict(self.metadata)
         data["code_parts"] = dict(self.code_parts)
         data["checks"] = [dict(c) for c in self.checks]
+        if self.config:  # written only when there is one: manifests without config keep their bytes
+            data["config"] = dict(self.config)
+        else:
+            del data["config"]
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True, indent=1, default=str).encode()
 
@@ -71,7 +76,7 @@ class Manifest:
         ``__init__`` (one ``object.__setattr__`` per field) and shares the strings
         that repeat across manifests (upstream keys, part names, the run id).
         """
-        values = dict(_DEFAULTS, metadata={}, code_parts={})
+        values = dict(_DEFAULTS, metadata={}, code_parts={}, config={})
         values.update(data)
         values["inputs"] = tuple((intern(k), v) for k, v in data.get("inputs", ()))
         values["checks"] = tuple(data.get("checks", ()))
@@ -89,6 +94,11 @@ class Manifest:
         values["inputs"] = tuple(tuple(p) for p in values["inputs"])
         values["checks"] = tuple(values["checks"])
         return Manifest(**values)
+
+
+def config_record(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """Config field values as a manifest records them: JSON (anything else by its ``str``)."""
+    return json.loads(json.dumps(dict(values), sort_keys=True, default=str)) if values else {}
 
 
 def _checks_out_of_metadata(data: Dict[str, Any]) -> None:
@@ -110,7 +120,7 @@ _TYPES = {"key": _STR, "code_version": _STR, "provenance": _STR, "data_version":
           "size": frozenset({int}), "io_manager": _STR, "inputs": frozenset({list}), "config_hash": _OPT_STR,
           "partition": _OPT_STR, "run_id": _OPT_STR, "created": _NUMBER, "seconds": _NUMBER,
           "metadata": frozenset({dict}), "code_parts": frozenset({dict}), "checks": frozenset({list}),
-          "format": frozenset({int})}
+          "config": frozenset({dict}), "format": frozenset({int})}
 _REQUIRED = frozenset(f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
 _JSON_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object",
                type(None): "null"}

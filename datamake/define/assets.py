@@ -64,6 +64,8 @@ class AssetDef:
     partitions: Any = None  # a PartitionsDefinition, or None
     partition_mapping: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    path: Optional[str] = None  # a workspace path kept holding a copy of the current value
+    metric: bool = False  # a dict of numbers that `datamake metrics` shows and compares
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -90,6 +92,8 @@ def asset(
     partitions: Any = None,
     partition_mapping: Optional[Mapping[Union[str, AssetDef], Any]] = None,
     tags: Optional[Mapping[str, str]] = None,
+    path: Optional[str] = None,
+    metric: bool = False,
 ) -> Any:
     """Declare a function as an asset. Usable bare (``@asset``) or with options.
 
@@ -116,6 +120,10 @@ def asset(
       says which upstream partitions each one reads (see ``datamake.core.partitions``);
     - ``tags={"tier": "gold"}`` labels the asset for selections (``tag:tier=gold``);
       tags do not change what the function computes, so they are not part of its provenance.
+    - ``path="reports/metrics.json"`` keeps a copy of the current value's stored bytes
+      (a folder's files) at that project path after each ``make``, restored from the
+      store when the value is cached; the store's artifact never changes through it;
+    - ``metric=True`` marks an asset returning a dict of numbers for ``datamake metrics``.
 
     Example::
 
@@ -127,7 +135,7 @@ def asset(
     def wrap(func: Callable[..., Any]) -> AssetDef:
         return _make_asset_def(
             func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-            config, _packages(track_packages), partitions, partition_mapping, tags,
+            config, _packages(track_packages), partitions, partition_mapping, tags, path, metric,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -179,7 +187,7 @@ def _describe_fn(func: Any) -> str:
 
 
 def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-                    config, packages, partitions=None, partition_mapping=None, tags=None):
+                    config, packages, partitions=None, partition_mapping=None, tags=None, path=None, metric=False):
     if isinstance(func, type):
         raise DefinitionError(
             f"@asset decorates a function, got the class {func.__qualname__}",
@@ -255,7 +263,19 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         partitions=_check_partitions(key, partitions),
         partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
         tags=_check_tags(key, tags),
+        path=_check_path(key, path),
+        metric=bool(metric),
     )
+
+
+def _check_path(key: str, path: Any) -> Optional[str]:
+    """A workspace path: relative to the project, inside it."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path.strip("/") or path.startswith("/") or ".." in path.split("/"):
+        raise DefinitionError(f"asset '{key}': path= must be a relative path inside the project, got {path!r}",
+                              hint='e.g. path="reports/metrics.json"')
+    return path
 
 
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
@@ -362,6 +382,11 @@ class Definitions:
         return cached
 
     def _add(self, item: Any) -> None:
+        bundle = _bundle(item)
+        if bundle is not None:  # a multi-asset or command asset: the definitions it stands for
+            for part in bundle:
+                self._add(part)
+            return
         if isinstance(item, AssetCheckDef):
             self._checks.append(item)
             return
@@ -465,6 +490,12 @@ def _where(item: Any) -> str:
     return f"{fn.__qualname__} ({code.co_filename}:{code.co_firstlineno})" if code else repr(fn)
 
 
+def _bundle(item: Any) -> Optional[Tuple[Any, ...]]:
+    """The definitions a bundle (``@multi_asset``, ``command_asset``) stands for, or None."""
+    parts = getattr(item, "asset_defs", None) if not isinstance(item, (AssetDef, SourceDef)) else None
+    return parts if isinstance(parts, tuple) else None
+
+
 def definitions_from_module(module: ModuleType) -> Definitions:
     """The module's ``defs``, or every asset, source and resource defined at its top level."""
     defs = getattr(module, "defs", None)
@@ -475,7 +506,8 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job)) and item not in seen:
+            if (isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job)) or _bundle(item)) \
+                    and item not in seen:
                 seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
     return Definitions(found)

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from typing import Any, Dict, Optional, Tuple
 
+from datamake.core.errors import ValueTypeError
 from datamake.core.keys import node_id
 
 
@@ -40,11 +41,24 @@ class AssetContext:
         return os.path.join(self._output_dir, self.asset_key.rsplit("/", 1)[-1])
 
     def written_file(self) -> Optional[str]:
-        """The file the asset wrote to :attr:`output_path`, if it wrote one."""
+        """What the asset wrote at :attr:`output_path`: that file, a folder there, or one file of
+        another name beside it (``np.save`` adds ``.npy``, ``savefig`` adds ``.png``); None if
+        nothing. Several files beside it raise a ValueTypeError naming them."""
         if self._output_dir is None:
             return None
         path = os.path.join(self._output_dir, self.asset_key.rsplit("/", 1)[-1])
-        return path if os.path.isfile(path) else None
+        if os.path.exists(path):
+            return path
+        written = sorted(os.listdir(self._output_dir))
+        if len(written) == 1:
+            return os.path.join(self._output_dir, written[0])
+        if written:
+            raise ValueTypeError(
+                f"asset '{self.asset_key}' wrote {', '.join(written)} beside context.output_path "
+                f"({os.path.basename(path)}); datamake stores one file or one folder",
+                hint="write one file (any name), or put the files in a folder at context.output_path",
+            )
+        return None
 
     def cleanup(self) -> None:
         if self._output_dir is not None:

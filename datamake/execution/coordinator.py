@@ -20,7 +20,7 @@ from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
-from datamake.core.manifest import Manifest
+from datamake.core.manifest import Manifest, config_record
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
 from datamake.core.scope import Scope
 from datamake.storage.observe import ObservationCache, SourceError, observe
@@ -313,6 +313,7 @@ class Coordinator:
             metadata=dict(result.metadata),
             code_parts=dict(self.run_context.code_parts.get(facts.key, {})),
             checks=checks_mod.as_records(checks),
+            config=config_record(_config_values(self.scope.configs.get(facts.key))),
         )
         if not self._commit(key, manifest, result.seconds):
             return None

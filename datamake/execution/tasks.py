@@ -27,6 +27,7 @@ from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of, hash_value
 from datamake.define.checks import run_checks
 from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
+from datamake.define.metricvalues import metric_values
 from datamake.define.sources import Output, ResourceDef
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
@@ -342,11 +343,17 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
                 watch.saw((path, "r", 0))
         undeclared = tuple(sorted(watch.reads))
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
-    written = context.written_file()
+    if asset.metric:
+        try:
+            context.metadata.update(metric_values(value, task.key))  # the event log keeps each run's numbers
+        except Exception as exc:  # noqa: BLE001 - not a dict of numbers: the asset fails, saying why
+            context.cleanup()
+            return _failure(task.key, exc, started, attempts, what="reading its metrics")
     capture: Optional[_Capture] = None
     try:
-        if value is None and written is not None:  # the asset wrote its own file at context.output_path
-            value, manager = written, iomanagers.get("file")
+        written = context.written_file() if value is None else None
+        if written is not None:  # the asset wrote its own file (or folder) at context.output_path
+            value, manager = written, iomanagers.get("folder" if os.path.isdir(written) else "file")
         else:
             manager = iomanagers.choose(value, task.io_manager, node_id(task.key, task.partition))
 
@@ -442,6 +449,8 @@ class _ReadWatch:
             if url and ("://" not in url or url.startswith("file://")):
                 url = url[len("file://"):] if url.startswith("file://") else url
                 self.allowed.append(os.path.abspath(url))  # absolute paths, folders or glob patterns
+        for kept in _kept_paths(defs, task.key):  # declared workspace copies: its own and its neighbours'
+            self.allowed.append(os.path.abspath(os.path.join(task.project_dir, kept)))
         roots = _project_roots.get(task.project_dir)
         if roots is None:  # resolving links costs a few system calls: once per project folder
             project_dir = os.path.abspath(task.project_dir)
@@ -485,6 +494,21 @@ class _ReadWatch:
                 return True
         real = os.path.realpath(full)
         return real != full and self._declared(real)
+
+
+def _kept_paths(defs: Any, key: str) -> List[str]:
+    """The workspace paths (``@asset(path=...)``) of the asset, of its upstream assets and of its
+    direct dependents (a multi-asset's outputs): files a command asset reads by declaration."""
+    near = defs.__dict__.get("_kept_paths")
+    if near is None:  # built once per definitions, at the first asset that opens a file
+        near = {}
+        for k, a in defs.assets.items():
+            if getattr(a, "path", None):
+                for other in (k, *defs.deps.get(k, ())):  # the asset itself and what it reads from
+                    near.setdefault(other, []).append(a.path)
+        defs.__dict__["_kept_paths"] = near
+    upstream = [getattr(defs.assets.get(dep), "path", None) for dep in defs.deps.get(key, ())]
+    return [*near.get(key, ()), *(p for p in upstream if p)]
 
 
 _named_paths: Dict[Any, Tuple[str, ...]] = {}

@@ -19,7 +19,7 @@ from datamake.core.executor_names import check_executor
 CONFIG_NAME = "datamake.toml"
 
 _SCHEMA: Dict[str, Dict[str, type]] = {
-    "project": {"definitions": str, "name": str},
+    "project": {"definitions": str, "name": str, "params": str},
     "storage": {"root": str, "storage_options": dict},
     "execution": {"jobs": int, "executor": str, "address": str},
     "cache": {"remote": str, "storage_options": dict, "push": str},
@@ -45,6 +45,7 @@ class ProjectConfig:
     history_url: Optional[str] = None
     asset_config: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
+    params_file: Optional[str] = None  # [project] params: a YAML or TOML file of config sections
 
     @property
     def directory(self) -> str:
@@ -154,6 +155,7 @@ def load_config(path: str) -> ProjectConfig:
         history_url=data.get("history", {}).get("url"),
         asset_config=data.get("config", {}),
         resources=data.get("resources", {}),
+        params_file=project.get("params"),
     )
 
 

@@ -36,6 +36,7 @@ from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_c
 from datamake.storage.store import Store
 from datamake.core.partitions import describe
 from datamake.project.assetconfig import canonical_value
+from datamake.project.paramsfile import load_params, params_only, with_params
 from datamake.storage.observe import observe_all
 
 
@@ -96,6 +97,7 @@ class Project:
         self._fingerprints: Dict[Tuple[Any, Tuple[str, ...]], Any] = {}  # (fn, packages) -> fingerprint
         self.pin_notes: Dict[str, str] = {}  # asset key -> what the last pin() chose and why
         self._config_hashes: Dict[str, Optional[str]] = {}
+        self._params: Optional[Dict[str, Any]] = None
         self._code_roots = self._project_roots()
         codeversion.load_cache(read_json_cache(self._code_cache_path()))
         self._check_config_targets()
@@ -120,8 +122,18 @@ class Project:
     def asset_config(self, key: str) -> Tuple[Any, Optional[str]]:
         """(config instance, config hash) of one asset; (None, None) without config."""
         a = self.defs.assets[key]
-        return assetconfig.resolve(a.config, key, self.config.asset_config.get(key, {}),
-                                   self.config_overrides.get(key, {}))
+        toml_values, overrides = self.config.asset_config.get(key, {}), self.config_overrides.get(key, {})
+        if a.config is not None and (self.config.params_file or params_only(a.config)):
+            toml_values = with_params(a.config, key, self.params, self.config.params_file, toml_values, overrides)
+        return assetconfig.resolve(a.config, key, toml_values, overrides)
+
+    @property
+    def params(self) -> Dict[str, Any]:
+        """The sections of the params file (``[project] params``), read once; {} without one."""
+        if self._params is None:
+            name = self.config.params_file
+            self._params = load_params(os.path.join(self.directory, name)) if name else {}
+        return self._params
 
     @classmethod
     def load(cls, start: str = ".", config_overrides: Optional[Mapping[str, Mapping]] = None) -> "Project":

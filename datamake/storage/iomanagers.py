@@ -16,6 +16,7 @@ import tempfile
 from typing import IO, Any, Dict, List, Optional, Protocol
 
 from datamake.core.errors import DefinitionError, ValueTypeError, did_you_mean
+from datamake.storage.folderio import FolderIO
 
 
 class IOManager(Protocol):
@@ -304,6 +305,7 @@ def register(manager: IOManager, *, auto: bool = True) -> None:
 for _m in (PickleIO(), JsonIO(), TextIO_(), BytesIO_(), PandasIO(), ArrowIO()):
     register(_m)
 register(FileIO(), auto=False)
+register(FolderIO(), auto=False)
 
 
 def get(name: str) -> IOManager:

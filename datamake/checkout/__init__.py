@@ -1,0 +1,1 @@
+"""Outputs at known paths in the workspace (``@asset(path=...)``): a copy of the current value kept there."""
