@@ -13,12 +13,17 @@ COLOURS = {"fresh": ("#d4edda", "#2e7d32"), "stale": ("#ffe0b2", "#e65100"), "ne
            "source": ("#d6e4ff", "#1a4fa0")}
 
 
+def _partitions(parts: Dict[str, int]) -> str:
+    if parts["stale"] == 0:
+        return f"{parts['total']} partitions fresh"
+    return f"{parts['stale']}/{parts['total']} partitions stale"
+
+
 def _label(node: Dict[str, Any]) -> str:
-    parts = node["partitions"]
     if node["kind"] == "source":
         return f"{node['key']} (source)"
-    if parts:
-        return f"{node['key']}: {parts['stale']}/{parts['total']} partitions stale"
+    if node["partitions"]:
+        return f"{node['key']}: {_partitions(node['partitions'])}"
     return f"{node['key']}: {node['state']}"
 
 
@@ -58,7 +63,7 @@ def text(view: Dict[str, Any]) -> str:
     for n in view["nodes"]:
         state = n["state"]
         if n["partitions"]:
-            state += f" ({n['partitions']['stale']}/{n['partitions']['total']} partitions stale)"
+            state += f" ({_partitions(n['partitions'])})"
         elif n["reasons"] and n["state"] == "stale":
             state += f" ({', '.join(n['reasons'])})"
         reads = f"  <- {', '.join(deps[n['key']])}" if n["key"] in deps else ""
