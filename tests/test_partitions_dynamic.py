@@ -57,6 +57,17 @@ def test_dynamic_partitions_are_added_at_run_time_and_built_one_by_one(project):
     assert project.states()["total"] == "stale"  # it reads one partition fewer
 
 
+def test_dynamic_partition_keys_from_the_files_a_pattern_matches(project):
+    project.pipeline(DYNAMIC)
+    for name in ("b.csv", "a.csv", "notes.txt"):
+        project.write(f"inbox/{name}", "1\n")
+    added = project.json("partitions", "add", "files", "--files", "inbox/*.csv")
+    assert added == {"name": "files", "added": ["a.csv", "b.csv"]}
+    assert project.json("partitions", "remove", "files", "--files", "inbox/a*")["removed"] == ["a.csv"]
+    nothing = project.run("partitions", "add", "files")
+    assert nothing.returncode == 2 and "name the KEYS, or give --files PATTERN" in nothing.stderr
+
+
 def test_dynamic_partitions_from_python_and_bad_names_and_keys(project):
     project.pipeline(DYNAMIC)
     loaded = api.load(str(project.root))
