@@ -14,6 +14,7 @@ from datamake.define.sources import Output, ResourceDef, SourceDef, resource, so
 from datamake.jobs.definition import Job, job
 
 __all__ = [
+    "AllPartitionsMapping",
     "AssetCheckResult",
     "AssetContext",
     "AssetDef",
@@ -23,6 +24,8 @@ __all__ = [
     "Definitions",
     "DynamicOut",
     "DynamicOutput",
+    "DynamicPartitions",
+    "ExistingPartitionsMapping",
     "HourlyPartitions",
     "IOManager",
     "Job",
@@ -53,8 +56,8 @@ __all__ = [
 
 
 _PARTITION_NAMES = (
-    "DailyPartitions", "HourlyPartitions", "MonthlyPartitions", "MultiPartitions", "StaticPartitions",
-    "TimeWindowMapping", "WeeklyPartitions",
+    "AllPartitionsMapping", "DailyPartitions", "DynamicPartitions", "ExistingPartitionsMapping", "HourlyPartitions",
+    "MonthlyPartitions", "MultiPartitions", "StaticPartitions", "TimeWindowMapping", "WeeklyPartitions",
 )
 
 

@@ -17,7 +17,9 @@ from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
 from datamake.core.keys import node_id
 from datamake.core.manifest import config_record
+from datamake.core.graphview import graph_view
 from datamake.core.nodegraph import Expander
+from datamake.core.partitions import label as partition_label
 from datamake.execution.coordinator import Coordinator, RunOptions
 from datamake.execution.executors import make_executor
 from datamake.execution.history_reporter import HistoryReporter
@@ -32,12 +34,13 @@ from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path
 from datamake.history.tags import run_tags
 from datamake.jobs import check_config, job_selection
 from datamake.storage import gc as gc_mod
+from datamake.storage import partitionstate
 from datamake.storage.gc import Lease, writing
 from datamake.storage.lock import store_lock
 from datamake.storage.remote import RemoteCache
 
-__all__ = ["gc", "history_file", "jobs", "lineage", "load", "log", "ls", "make", "prune_log", "pull", "push",
-           "run_job", "show", "show_value", "status", "why"]
+__all__ = ["add_partitions", "dynamic_partitions", "gc", "graph", "history_file", "jobs", "lineage", "load", "log", "ls",
+           "make", "prune_log", "pull", "push", "remove_partitions", "run_job", "show", "show_value", "status", "why"]
 
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
@@ -56,6 +59,13 @@ def status(project: Project, selection: Sequence[str] = (), only: bool = False, 
     ``2024-01-01...2024-01-31`` (inclusive), ``region=eu``, or several joined by commas.
     """
     return project.scope(selection, only=only, force=force, partition=partition).plan
+
+
+def graph(project: Project, selection: Sequence[str] = (), only: bool = False) -> Dict[str, Any]:
+    """The selection (with its upstream, unless ``only``) as ``{"nodes": [...], "edges": [...]}``,
+    each asset with its state from the planner (see :func:`datamake.core.graphview.graph_view`)."""
+    plan = status(project, selection, only=only)
+    return graph_view(project.graph, plan.decisions, project.defs.sources, project.graph.groups)
 
 
 def make(
@@ -258,7 +268,7 @@ def ls(project: Project, selection: Sequence[str] = ()) -> List[Dict[str, Any]]:
             src = project.defs.sources[key]
             rows.append({"key": key, "kind": "source", "deps": [], "group": src.group, "code_version": None,
                          "pinned": False, "pin_origin": None, "drifted": False, "description": src.description,
-                         "url": src.url, "tags": {}})
+                         "url": src.url, "tags": {}, "partitions": _partitions_detail(src.partitions)})
             continue
         a = project.defs.assets[key]
         cv = project.code_version(key)
@@ -273,8 +283,23 @@ def ls(project: Project, selection: Sequence[str] = ()) -> List[Dict[str, Any]]:
             "drifted": cv.drifted,
             "description": a.description,
             "tags": dict(a.tags),
+            **_ls_details(project, key),
         })
     return rows
+
+
+def _ls_details(project: Project, key: str) -> Dict[str, Any]:
+    """What ``ls`` adds about an asset: its partitions (and how many exist now), config values, resources."""
+    config, _hash = project.asset_config(key)
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} if config is not None else None
+    return {"partitions": _partitions_detail(project.defs.assets[key].partitions), "config": values,
+            "resources": sorted(project.defs.resource_params[key])}
+
+
+def _partitions_detail(pdef) -> Optional[Dict[str, Any]]:
+    if pdef is None:
+        return None
+    return {"definition": partition_label(pdef), "count": len(pdef.keys(datetime.datetime.now(datetime.timezone.utc)))}
 
 
 def show(project: Project, key: str, partition: Optional[str] = None) -> Any:
@@ -300,6 +325,44 @@ def show_value(project: Project, key: str, partition: Optional[str] = None) -> T
         flag = f" -p {partition}" if partition else ""
         raise NotMaterializedError(f"{what} has never been materialized", hint=f"run `datamake make {key}{flag}`")
     return project.store.load(manifest), manifest.io_manager
+
+
+# -- dynamic partitions: keys added at run time (see datamake.storage.partitionstate) ----------
+
+def dynamic_partitions(project: Project, name: Optional[str] = None) -> Dict[str, List[str]]:
+    """Each dynamic partitions definition of the project (or only ``name``), with its keys in the order added."""
+    if name is not None:
+        _dynamic_name(project, name)
+    return {each: list(pdefs[0].known) for each, pdefs in sorted(project.dynamic_partitions().items())
+            if name in (None, each)}
+
+
+def add_partitions(project: Project, name: str, keys: Sequence[str]) -> List[str]:
+    """Add partition keys to the dynamic partitions ``name`` (one per arriving file, say); returns the new ones.
+
+    The keys are stored with the project's state, so every later command (and
+    every teammate on the same store) sees them; ``project`` sees them at once.
+    """
+    _dynamic_name(project, name)
+    added = partitionstate.add_dynamic(project.store, name, keys)
+    project.bind_dynamic_partitions()
+    return added
+
+
+def remove_partitions(project: Project, name: str, keys: Sequence[str]) -> List[str]:
+    """Remove partition keys from the dynamic partitions ``name``; returns those that were there."""
+    _dynamic_name(project, name)
+    removed = partitionstate.remove_dynamic(project.store, name, keys)
+    project.bind_dynamic_partitions()
+    return removed
+
+
+def _dynamic_name(project: Project, name: str) -> None:
+    known = project.dynamic_partitions()
+    if name not in known:
+        raise SelectionError(f"no dynamic partitions are called '{name}'",
+                             hint=did_you_mean(name, known) or (f"the project has {', '.join(sorted(known))}" if known
+                                  else 'declare them: @asset(partitions=DynamicPartitions("NAME"))'))
 
 
 def _remote_cache(project: Project):

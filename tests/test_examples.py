@@ -1,6 +1,7 @@
 """The bundled examples run as their docs say, from a clean copy."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -56,3 +57,24 @@ def test_daily_sales_backfills_a_week_and_reports(example):
 def test_the_root_project_file_points_at_the_quickstart():
     text = (EXAMPLES.parent / "datamake.toml").read_text()
     assert "examples/quickstart/pipeline.py" in text
+
+
+def test_hackernews_port_backfills_hours_and_recommends_from_the_hours_that_exist(example):
+    root = example("hackernews")
+    hours = datamake(root, "make", "-q", "-p", "2024-06-01-00:00...2024-06-01-02:00", "items", "stories", "comments")
+    assert hours.returncode == 0, hours.stdout + hours.stderr
+    assert hours.stderr == ""  # no warning: every global the assets read is versioned
+    made = json.loads(datamake(root, "make", "--json", "user_top_recommended_stories").stdout)["assets"]
+    assert len(made) == 13  # 3 hours x 3 partitioned assets + 4 downstream, not every hour since the start
+    assert {a["key"]: a["outcome"] for a in made if a["partition"] is None} == dict.fromkeys(
+        ["comment_stories", "story_titles", "recommender_model", "user_top_recommended_stories"], "built")
+    recommended = json.loads(datamake(root, "show", "user_top_recommended_stories", "-n", "100").stdout)
+    assert len(recommended) >= 10 and all(t.startswith("Show HN: ") for ts in recommended.values() for t in ts)
+    fresh = datamake(root, "status", "--exit-code", "user_top_recommended_stories")
+    assert fresh.returncode == 0 and "0 stale, 13 fresh" in fresh.stdout
+    # One more hour arrives: what reads the hours that exist is stale, for that reason only.
+    assert datamake(root, "make", "-q", "-p", "2024-06-01-03:00", "stories", "comments").returncode == 0
+    graph = json.loads(datamake(root, "graph", "user_top_recommended_stories", "--format", "json").stdout)
+    nodes = {n["key"]: n for n in graph["nodes"]}
+    assert nodes["items"]["partitions"] == {"total": 4, "stale": 0}
+    assert nodes["comment_stories"]["reasons"] == ["deps_changed"] and nodes["story_titles"]["state"] == "stale"

@@ -58,6 +58,8 @@ def _project(ctx: click.Context, config_pairs=()):
     with heap.planning(freeze=one_shot):
         project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
     project.one_shot = one_shot
+    for w in project.defs.warnings:
+        click.echo(f"datamake: warning: {w}", err=True)
     return project
 
 
@@ -188,10 +190,12 @@ def _asset_logs(reporter, enabled: bool):
 @click.option("--only", is_flag=True, help="Do not include upstream assets outside the selection.")
 @click.option("--all", "show_all", is_flag=True, help="List fresh assets too, however many.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit with 1 when something is stale (0 when everything is fresh), for CI.")
 @_config_option
 @_partition_option
 @click.pass_context
-def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
+def status(ctx, selection, only, show_all, as_json, exit_code, config_pairs, partition):
     """Show what `make` would rebuild and why."""
     from datamake import api  # lazy: a fast --help
 
@@ -206,6 +210,8 @@ def status(ctx, selection, only, show_all, as_json, config_pairs, partition):
         drifted = [k for k in project.pins if k in project.defs.assets and project.code_version(k).drifted]
         if drifted:
             click.echo(f"note: pinned assets whose source changed since the pin: {', '.join(sorted(drifted))}", err=True)
+    if exit_code and plan.stale:
+        ctx.exit(1)
 
 
 @main.command()
@@ -418,6 +424,7 @@ from datamake.cli import metrics as _metrics_cli  # noqa: E402 - defines command
 
 for _name, _command in _metrics_cli.COMMANDS.items():
     main.add_command(_command, _name)
+from datamake.cli import graph, init, partitions  # noqa: E402,F401  (each registers its command on ``main``)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -132,14 +132,26 @@ def ls_text(rows: List[Dict[str, Any]]) -> str:
     out = []
     for r in rows:
         if r.get("kind") == "source":
-            out.append(f"{r['key'].ljust(width)}  source  {r['url'] or '(observed by function)'}")
+            out.append(f"{r['key'].ljust(width)}  source  {r['url'] or '(observed by function)'}{_ls_details(r)}")
             continue
         version = r["code_version"] + (" (pinned)" if r["pinned"] else "")
         if r["drifted"]:
             version += " [source changed since pin]"
         deps = ", ".join(r["deps"]) or "-"
-        out.append(f"{r['key'].ljust(width)}  group={r['group']}  code={version}  deps: {deps}")
+        out.append(f"{r['key'].ljust(width)}  group={r['group']}  code={version}  deps: {deps}{_ls_details(r)}")
     return "\n".join(out)
+
+
+def _ls_details(row: Dict[str, Any]) -> str:
+    """``  partitions: daily from … (31)  config: rows=5  resources: db`` (only what the asset has)."""
+    out = ""
+    if row.get("partitions"):
+        out += f"  partitions: {row['partitions']['definition']} ({row['partitions']['count']})"
+    if row.get("config"):
+        out += "  config: " + ", ".join(f"{k}={_compact(v, 30)}" for k, v in row["config"].items())
+    if row.get("resources"):
+        out += f"  resources: {', '.join(row['resources'])}"
+    return out
 
 
 def value_text(value: Any, rows: int = 10, as_json: bool = False) -> str:

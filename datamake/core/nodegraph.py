@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, AbstractSet, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from datamake.core.graph import AssetGraph
 from datamake.core.errors import SelectionError
 from datamake.core.keys import node_id
-from datamake.core.partitions import ResolvedMapping, resolve_mapping, select_partitions
+from datamake.core.partitions import ExistingPartitionsMapping, ResolvedMapping, resolve_mapping, select_partitions
 
 if TYPE_CHECKING:  # the definitions layer sits above the core: only its type is named here
     from datamake.define.assets import Definitions
@@ -34,14 +34,20 @@ class NodeGraph:
 class Expander:
     """Partition keys and edge mappings of one project at one moment, computed lazily and memoized."""
 
-    def __init__(self, defs: Definitions, graph: AssetGraph, now: dt.datetime):
+    def __init__(self, defs: Definitions, graph: AssetGraph, now: dt.datetime,
+                 existing: Optional[Mapping[str, AbstractSet[str]]] = None):
+        """``existing``: asset key -> its materialized partitions, for the upstreams of an
+        ExistingPartitionsMapping (see :func:`existing_edges`); the partitions a run builds are added."""
         self.defs, self.graph, self.now = defs, graph, now
         self._keys: Dict[str, List[Optional[str]]] = {}
         self._mappings: Dict[Tuple[str, str], ResolvedMapping] = {}
+        self._existing: Dict[str, Set[str]] = {k: set(v) for k, v in (existing or {}).items()}
+        self._partitioned = any(a.partitions is not None for a in defs.assets.values()) or any(
+            getattr(s, "partitions", None) is not None for s in defs.sources.values())
 
     def partitions_def(self, key: str):
-        a = self.defs.assets.get(key)
-        return a.partitions if a is not None else None
+        a = self.defs.assets.get(key) or self.defs.sources.get(key)
+        return getattr(a, "partitions", None) if a is not None else None
 
     def partition_keys(self, key: str) -> List[Optional[str]]:
         if key not in self._keys:
@@ -54,12 +60,13 @@ class Expander:
         if edge not in self._mappings:
             a = self.defs.assets[key]
             self._mappings[edge] = resolve_mapping(
-                key, a.partitions, dep, self.partitions_def(dep), a.partition_mapping.get(dep), self.now)
+                key, a.partitions, dep, self.partitions_def(dep), a.partition_mapping.get(dep), self.now,
+                self._existing.setdefault(dep, set()))
         return self._mappings[edge]
 
     def validate(self) -> None:
         """Resolve every edge once, so that a bad combination is reported before anything runs."""
-        if not any(a.partitions is not None for a in self.defs.assets.values()):
+        if not self._partitioned:
             return  # without partitions every edge is the identity: nothing can be wrong
         for key in self.defs.assets:
             for dep in self.graph.deps[key]:
@@ -68,7 +75,7 @@ class Expander:
     def expand(self, selected: Mapping[str, Optional[Sequence[str]]], only: bool) -> NodeGraph:
         """Nodes for ``selected`` (asset key -> partition keys, or None for all) and, unless ``only``,
         every upstream node they need."""
-        if not any(a.partitions is not None for a in self.defs.assets.values()):
+        if not self._partitioned:
             return self._unpartitioned(selected, only)
         wanted: Dict[str, Set[Optional[str]]] = {}
         for key, pks in selected.items():
@@ -76,6 +83,10 @@ class Expander:
         if not only:
             for key in reversed(self.graph.ordered(self.graph.upstream(selected))):
                 for dep in self.graph.deps[key]:
+                    if key in self.defs.assets and isinstance(self.defs.assets[key].partition_mapping.get(dep),
+                                                              ExistingPartitionsMapping):
+                        # what this run builds exists once it has run: reading it keeps the next plan empty
+                        self._existing.setdefault(dep, set()).update(wanted.get(dep, ()))
                     m = self.mapping(key, dep) if key in self.defs.assets else None
                     need = wanted.setdefault(dep, set())
                     for pk in wanted.get(key, ()):
@@ -86,7 +97,7 @@ class Expander:
         inputs: Dict[str, Dict[str, InputSpec]] = {}
         for key in self.graph.ordered(wanted):
             pks = wanted[key]
-            ordered_pks = [pk for pk in self.partition_keys(key) if pk in pks] if key in self.defs.assets else [None]
+            ordered_pks = [pk for pk in self.partition_keys(key) if pk in pks]
             for pk in ordered_pks:
                 node = node_id(key, pk)
                 order.append(node)
@@ -153,3 +164,10 @@ def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional
     if errors and len(errors) == partitioned:
         raise errors[0]
     return out
+
+
+def existing_edges(defs: Definitions) -> List[str]:
+    """The asset keys read through an ExistingPartitionsMapping: whose materialized partitions the caller
+    lists (that is IO) and passes to :class:`Expander` as ``existing``."""
+    return sorted({dep for a in defs.assets.values() for dep, m in a.partition_mapping.items()
+                   if isinstance(m, ExistingPartitionsMapping)})

@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from datamake.core.compat import fromisoformat
@@ -219,6 +219,56 @@ class StaticPartitions(PartitionsDefinition):
 
 
 @dataclass(frozen=True)
+class DynamicPartitions(PartitionsDefinition):
+    """Partition keys added at run time, one per arriving file, customer, experiment…
+
+    The keys are kept with the project's state (``datamake partitions add NAME
+    KEY...``, or ``datamake.api.add_partitions(project, NAME, [...])``), in the
+    order they were added; a loaded project binds them to the definition, so
+    ``keys()`` is a plain read of what was known when the project was loaded.
+    Two definitions with the same ``name`` share their keys.
+    """
+
+    name: str
+    known: Tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", self.name):
+            raise DefinitionError(f"dynamic partitions need a name of letters, digits, _ . -, got {self.name!r}",
+                                  hint='e.g. DynamicPartitions("files")')
+
+    @property
+    def dimensions(self) -> Tuple[str, ...]:  # type: ignore[override]
+        return (self.name,)
+
+    def keys(self, now: dt.datetime) -> List[str]:
+        return list(self.known)
+
+    def bind(self, keys: Sequence[str]) -> None:
+        """Set the keys known now (called by the project layer when it loads the project's state)."""
+        object.__setattr__(self, "known", tuple(keys))
+
+
+def check_partition_keys(keys: Iterable[str]) -> List[str]:
+    """Keys valid for static and dynamic partitions (unique, non-empty, no ``| / [ ] =``); DefinitionError otherwise."""
+    keys = [str(k) for k in keys]
+    bad = [k for k in keys if not k or any(c in k for c in f"{MULTI_SEPARATOR}/[]=") or k.startswith(".")]
+    if bad:
+        raise DefinitionError(f"partition keys must be non-empty, without | / [ ] = and not start with '.': {bad}",
+                              hint="replace those characters, e.g. a file name 'a/b.csv' by 'a_b.csv'")
+    return keys
+
+
+def dynamic_definitions(pdefs: Iterable[Optional[PartitionsDefinition]]) -> List[DynamicPartitions]:
+    """The dynamic definitions among ``pdefs`` (also inside a MultiPartitions)."""
+    found: List[DynamicPartitions] = []
+    for pdef in pdefs:
+        parts = (pdef.first, pdef.second) if isinstance(pdef, MultiPartitions) else (pdef,)
+        found.extend(p for p in parts if isinstance(p, DynamicPartitions))
+    return found
+
+
+@dataclass(frozen=True)
 class MultiPartitions(PartitionsDefinition):
     """The product of two partition definitions, keyed ``first|second``."""
 
@@ -256,6 +306,32 @@ class TimeWindowMapping:
 
     start_offset: int = 0
     end_offset: int = 0
+    concat: bool = False  # pass the windows as one table (see AllPartitionsMapping)
+
+
+@dataclass(frozen=True)
+class AllPartitionsMapping:
+    """Every upstream partition: what an unpartitioned downstream reads by default.
+
+    ``concat=True`` passes them as one table (Arrow or pandas, in partition
+    order) instead of a ``{partition key: value}`` dict, as a database IO
+    manager would; the partitions must be stored as tables (``arrow``/``pandas``).
+    """
+
+    concat: bool = False
+
+
+@dataclass(frozen=True)
+class ExistingPartitionsMapping:
+    """The upstream partitions that exist: those with a value, and those the same run builds.
+
+    For an unpartitioned downstream of an unbounded partitioned asset (hourly
+    since 2020): it reads what has been materialized, instead of depending on
+    every partition the definition could have. ``concat=True`` as for
+    :class:`AllPartitionsMapping`.
+    """
+
+    concat: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,12 +351,24 @@ class ResolvedMapping:
 
 def resolve_mapping(
     down_key: str, down: Optional[PartitionsDefinition], up_key: str, up: Optional[PartitionsDefinition],
-    mapping: Optional[object], now: dt.datetime,
+    mapping: Optional[object], now: dt.datetime, existing: Optional[AbstractSet[str]] = None,
 ) -> ResolvedMapping:
-    """The partition mapping of one edge; DefinitionError for combinations that need a mapping."""
+    """The partition mapping of one edge; DefinitionError for combinations that need a mapping.
+
+    ``existing``: the upstream partitions that exist (for an ExistingPartitionsMapping), read when mapping.
+    """
     if up is None:
+        if isinstance(mapping, (AllPartitionsMapping, ExistingPartitionsMapping)):
+            raise DefinitionError(f"asset '{down_key}': partition_mapping for '{up_key}' maps partitions, "
+                                  f"but '{up_key}' is not partitioned", hint=f"remove '{up_key}' from partition_mapping=")
         return ResolvedMapping(lambda pk: [None], False)
     up_keys = up.keys(now)
+    if isinstance(mapping, ExistingPartitionsMapping):
+        position = {k: i for i, k in enumerate(up_keys)}
+        have = existing if existing is not None else frozenset()
+        return ResolvedMapping(lambda pk: sorted((k for k in have if k in position), key=position.__getitem__), True)
+    if isinstance(mapping, AllPartitionsMapping):
+        return ResolvedMapping(lambda pk: list(up_keys), True)
     if isinstance(mapping, FunctionMapping) or callable(mapping) and not isinstance(mapping, TimeWindowMapping):
         fn = mapping.fn if isinstance(mapping, FunctionMapping) else mapping
         known = set(up_keys)
@@ -411,8 +499,12 @@ def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None
         return ["static", list(obj.values), obj.name]
     if isinstance(obj, MultiPartitions):
         return ["multi", describe(obj.first, fn_version), describe(obj.second, fn_version)]
-    if isinstance(obj, TimeWindowMapping):
-        return ["time_window", obj.start_offset, obj.end_offset]
+    if isinstance(obj, DynamicPartitions):  # its keys are state, not definition: adding one is no code change
+        return ["dynamic", obj.name]
+    if isinstance(obj, TimeWindowMapping):  # concat only when set: existing code versions stay as they were
+        return ["time_window", obj.start_offset, obj.end_offset, *(["concat"] if obj.concat else [])]
+    if isinstance(obj, (AllPartitionsMapping, ExistingPartitionsMapping)):
+        return [type(obj).__name__, obj.concat]
     fn = obj.fn if isinstance(obj, FunctionMapping) else obj
     if callable(fn):
         if fn_version is None:
@@ -422,6 +514,21 @@ def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None
         state = {k: v for k, v in sorted(vars(obj).items()) if not k.startswith("_")}
         return ["custom", type(obj).__qualname__, repr(state)]
     return ["value", type(obj).__qualname__, repr(obj)]
+
+
+def label(pdef: PartitionsDefinition) -> str:
+    """A short description for people: ``daily from 2024-01-01 (UTC)``, ``static: eu, us``."""
+    if isinstance(pdef, TimeWindowPartitions):
+        unit = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}[pdef.unit]
+        until = f" to {pdef.end}" if pdef.end else ""
+        return f"{unit} from {pdef.start}{until} ({pdef.timezone})"
+    if isinstance(pdef, StaticPartitions):
+        return f"static: {', '.join(pdef.values)}"
+    if isinstance(pdef, MultiPartitions):
+        return f"{label(pdef.first)} x {label(pdef.second)}"
+    if isinstance(pdef, DynamicPartitions):
+        return f"dynamic: {pdef.name}"
+    return type(pdef).__name__
 
 
 # -- selecting partitions --------------------------------------------------------------------

@@ -345,19 +345,27 @@ class Definitions:
     """The assets, sources and resources of a project, with every dependency resolved to a key.
 
     Expose one as ``defs = Definitions(assets=[...])`` in the definitions
-    module (sources and resources may go in the same list, or in
-    ``resources=``); without it, every one defined at module level is taken.
+    module (sources, resources and checks may go in the same list, or in
+    ``sources=``, ``resources=`` and ``checks=``); without it, every one defined
+    at module level is taken. ``warnings`` lists what the module defines but
+    these definitions leave out (``@asset_check`` definitions when ``checks=`` is not given).
     ``jobs=[job(...)]`` registers jobs (:func:`datamake.job`), run by ``datamake run NAME``.
     """
 
-    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (), checks: Iterable[Any] = (),
-                 jobs: Iterable[Job] = ()):
-        self._checks: List[Any] = list(checks)  # @asset_check definitions, also accepted in assets=
+    def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (),
+                 checks: Optional[Iterable[Any]] = None, jobs: Iterable[Job] = (), sources: Iterable[SourceDef] = ()):
+        self.checks_given = checks is not None  # an explicit checks= (even empty) says which checks are meant
+        self._checks: List[Any] = list(checks or ())  # @asset_check definitions, also accepted in assets=
         self.assets: Dict[str, AssetDef] = {}
         self.sources: Dict[str, SourceDef] = {}
         self.resources: Dict[str, ResourceDef] = {}
         self.jobs: Dict[str, Job] = {}
-        for item in [*assets, *resources, *jobs]:
+        self.warnings: List[str] = []
+        for item in sources:
+            if not isinstance(item, SourceDef):
+                raise DefinitionError(f"Definitions(sources=...) got {item!r}, which is not a source()",
+                                      hint="put assets in assets= and resources in resources=")
+        for item in [*assets, *sources, *resources, *jobs]:
             self._add(item)
         self.inputs: Dict[str, Dict[str, str]] = {}
         self.resource_params: Dict[str, Dict[str, str]] = {}
@@ -500,6 +508,8 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     """The module's ``defs``, or every asset, source and resource defined at its top level."""
     defs = getattr(module, "defs", None)
     if isinstance(defs, Definitions):
+        if not defs.checks_given:
+            _warn_left_out_checks(module, defs)
         return defs
     found: List[AssetDef] = []
     seen = set()
@@ -511,3 +521,17 @@ def definitions_from_module(module: ModuleType) -> Definitions:
                 seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
     return Definitions(found)
+
+
+def _warn_left_out_checks(module: ModuleType, defs: Definitions) -> None:
+    """Name the module's ``@asset_check`` definitions that ``defs`` leaves out (they would silently never run)."""
+    included = [c for checks in defs.checks.values() for c in checks]
+    left_out = {id(v): v for v in vars(module).values()
+                if isinstance(v, AssetCheckDef) and not any(v is c for c in included)}
+    if left_out:
+        names = ", ".join(f"{c.asset_key}:{c.name}" for c in left_out.values())
+        warning = (
+            f"{module.__name__} defines asset checks that its Definitions(...) leaves out, so they never run: {names}; "
+            "pass them with Definitions(checks=[...]) (or checks=[] to leave them out on purpose)")
+        if warning not in defs.warnings:
+            defs.warnings.append(warning)

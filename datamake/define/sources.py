@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Optional, Union
 
 from datamake.core.errors import DefinitionError
@@ -42,9 +42,47 @@ class SourceDef:
     observe: Optional[Callable[[], Any]] = None
     group: str = "sources"
     description: Optional[str] = None
+    partitions: Any = None  # a PartitionsDefinition: one file per partition, ``url`` a pattern
 
     def __repr__(self) -> str:
         return f"<source {self.key}: {self.url or 'observed by function'}>"
+
+
+def partition_source(src: SourceDef, partition: str) -> SourceDef:
+    """The one-file source of one partition of a source partitioned by file pattern.
+
+    ``landing/{date}.csv`` with partition ``2024-01-05`` is ``landing/2024-01-05.csv``;
+    a multi-partitioned pattern names both dimensions: ``landing/{region}/{date}.csv``.
+    """
+    pdef = src.partitions
+    dims = pdef.dimensions
+    parts = partition.split("|") if len(dims) > 1 else [partition]
+    fields = dict(zip(dims, parts), partition_key=partition)
+    return replace(src, key=f"{src.key}[{partition}]", url=src.url.format(**fields), partitions=None)
+
+
+def source_at(sources: Mapping[str, SourceDef], node: str) -> SourceDef:
+    """The source a node id names: ``key``, or ``key[partition]`` of a partitioned source."""
+    key, _, rest = node.partition("[")
+    return sources[key] if not rest else partition_source(sources[key], rest[:-1])
+
+
+def _check_pattern(url: Optional[str], partitions: Any) -> None:
+    """A partitioned source's URL names each dimension of its partitions (or ``{partition_key}``), nothing else."""
+    if url is None:
+        raise DefinitionError("a partitioned source needs a URL pattern", hint='e.g. source("landing/{date}.csv", ...)')
+    dims = tuple(getattr(partitions, "dimensions", ()))
+    if not dims:
+        raise DefinitionError(f"source '{url}': partitions= must be a partitions definition, got {partitions!r}")
+    named = set(re.findall(r"{([^{}]*)}", url))
+    allowed = {*dims, "partition_key"}
+    unknown = sorted(named - allowed)
+    if unknown or not (named & allowed) or ("partition_key" not in named and not set(dims) <= named):
+        example = "/".join("{" + d + "}" for d in dims)
+        raise DefinitionError(
+            f"source '{url}': the pattern must name the partition dimension(s) {', '.join(dims)}"
+            + (f", not {', '.join(unknown)}" if unknown else ""),
+            hint=f'e.g. source("landing/{example}.csv", partitions=...), or {{partition_key}} for the whole key')
 
 
 def _default_name(url: str) -> str:
@@ -65,6 +103,7 @@ def source(
     storage_options: Optional[Mapping[str, Any]] = None,
     group: str = "sources",
     description: Optional[str] = None,
+    partitions: Any = None,
 ) -> SourceDef:
     """Declare an observed source.
 
@@ -75,6 +114,11 @@ def source(
     ``"csv"`` or ``"parquet"`` (a ``pyarrow.Table``), or ``load(url)`` for a
     callable. ``observe`` is an optional function returning a version (then no
     URL is needed), like Dagster's observable source assets.
+
+    ``partitions=DailyPartitions(...)`` with a URL pattern
+    (``"landing/{date}.csv"``: each dimension's name in braces) makes one
+    observed file per partition; an asset with the same partitions reads its
+    own partition's file, each with its own version.
     """
     if url is None and observe is None:
         raise DefinitionError("source() needs a URL or path, or an observe= function")
@@ -84,11 +128,21 @@ def source(
         caller = sys._getframe(1).f_globals.get("__file__")
         base = os.path.dirname(os.path.abspath(caller)) if caller else os.getcwd()
         url = os.path.normpath(os.path.join(base, url))
+    if partitions is not None:
+        _check_pattern(url, partitions)
     if name is None:
         if url is None:
             raise DefinitionError("source(observe=...) needs name=")
-        name = _default_name(url)
-    return SourceDef(validate_key(name), url, dict(storage_options or {}), load, observe, group, description)
+        name = _default_name(url if partitions is None else _pattern_stem(url))
+    return SourceDef(validate_key(name), url, dict(storage_options or {}), load, observe, group, description,
+                     partitions)
+
+
+def _pattern_stem(url: str) -> str:
+    """What names a pattern's source: ``landing/{date}.csv`` -> ``landing``, ``data/events-{date}.json`` -> ``events``."""
+    head = url.split("{", 1)[0]
+    stem = os.path.basename(head.rstrip("/")) if head.endswith("/") else os.path.basename(head)
+    return stem.strip("-_. ") or os.path.basename(os.path.dirname(head.rstrip("/")))
 
 
 @dataclass(frozen=True, eq=False)

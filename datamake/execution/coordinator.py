@@ -18,11 +18,13 @@ from typing import Dict, List, Mapping, Optional, Set
 
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
+from datamake.core.keys import split_node
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
 from datamake.core.scope import Scope
+from datamake.define.sources import source_at
 from datamake.storage.observe import ObservationCache, SourceError, observe
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
@@ -227,8 +229,10 @@ class Coordinator:
         facts = self.facts[key]
         asset = self.defs.assets[facts.key]
         run = self.run_context
-        inputs = tuple((param, self._input(spec)) for param, spec in self.scope.nodes.inputs[key].items()
-                       if not (isinstance(spec, str) and spec in self.scope.sources))
+        specs = self.scope.nodes.inputs[key].items()
+        inputs = tuple((param, self._input(spec)) for param, spec in specs if not self._is_source(spec))
+        source_partitions = tuple((param, spec) for param, spec in specs
+                                  if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
         return AssetTask(
             key=facts.key,
             partition=facts.partition,
@@ -248,7 +252,14 @@ class Coordinator:
             store=self.store if self.shares_memory else None,
             code_digests=self.code_digests,
             history_file=self.history.path if self.history is not None else None,
+            source_partitions=source_partitions,
         )
+
+    def _is_source(self, spec) -> bool:
+        """Whether a parameter's input (a node, or (partition, node) pairs) is observed, not built."""
+        if isinstance(spec, str):
+            return spec in self.scope.sources
+        return bool(spec) and all(node in self.scope.sources for _pk, node in spec)  # () passes as {}
 
     def _input(self, spec):
         """The manifest(s) a parameter reads: one node, or (partition, manifest) pairs of a collection."""
@@ -395,7 +406,7 @@ class Coordinator:
         committed: a value computed from other bytes than the recorded version
         must neither become current nor enter the action cache.
         """
-        sources = [d for d in facts.deps if d in self.scope.sources and d in self.defs.sources]
+        sources = [d for d in facts.deps if d in self.scope.sources and split_node(d)[0] in self.defs.sources]
         if not sources:
             return []
         if self._observations is None:
@@ -403,7 +414,7 @@ class Coordinator:
         moved = []
         for dep in sources:
             try:
-                now = observe(self.defs.sources[dep], self._observations)
+                now = observe(source_at(self.defs.sources, dep), self._observations)
             except SourceError:
                 now = None
             if now != inputs.get(dep):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,10 +29,11 @@ from datamake.core.hashing import data_version_of, hash_value
 from datamake.define.checks import run_checks
 from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
 from datamake.define.metricvalues import metric_values
-from datamake.define.sources import Output, ResourceDef
+from datamake.define.sources import Output, ResourceDef, source_at
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
 from datamake.storage.observe import load_source
+from datamake.execution.concat import concat_inputs
 from datamake.storage.store import CorruptArtifactError, Store
 from datamake.execution.context import AssetContext
 from datamake.execution.results import TaskResult
@@ -202,6 +204,9 @@ class AssetTask:
     # another process checks that it runs the same code (see datamake.define.snapshot)
     code_digests: Tuple[Tuple[str, str], ...] = ()
     history_file: Optional[str] = None  # the run's event log, where a graph asset records its op invocations
+    # parameter -> the partition(s) of a source partitioned by file pattern it reads: a node id
+    # (``landing[2024-01-05]``), or (partition key, node id) pairs for a collection
+    source_partitions: Tuple[Tuple[str, Any], ...] = ()
 
 
 def store_for(task: AssetTask) -> Store:
@@ -307,7 +312,8 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         kwargs, corrupt = _load_inputs(store, task, scratch)
         if corrupt:
             return _corrupt_inputs(task.key, corrupt, started)
-        kwargs.update(_source_inputs(defs, task.key))
+        concat_inputs(defs, task.key, task.inputs, kwargs)
+        kwargs.update(_source_inputs(defs, task))
         kwargs.update(_resource_inputs(defs, task))
         if asset.config is not None:
             kwargs["config"] = asset.config(**task.config)
@@ -446,6 +452,8 @@ class _ReadWatch:
         for dep in defs.deps.get(task.key, ()):
             src = defs.sources.get(dep)
             url = getattr(src, "url", None)
+            if url and getattr(src, "partitions", None) is not None:  # a file pattern: any of its partitions
+                url = re.sub(r"{[^{}]*}", "*", url)
             if url and ("://" not in url or url.startswith("file://")):
                 url = url[len("file://"):] if url.startswith("file://") else url
                 self.allowed.append(os.path.abspath(url))  # absolute paths, folders or glob patterns
@@ -578,8 +586,15 @@ def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
     return value, None, {}
 
 
-def _source_inputs(defs, key: str) -> Dict[str, Any]:
-    return {param: load_source(defs.sources[dep]) for param, dep in defs.inputs[key].items() if dep in defs.sources}
+def _source_inputs(defs, task: AssetTask) -> Dict[str, Any]:
+    out = {param: load_source(defs.sources[dep]) for param, dep in defs.inputs[task.key].items()
+           if dep in defs.sources and defs.sources[dep].partitions is None}
+    for param, spec in task.source_partitions:  # the partitions the planner chose, of partitioned sources
+        if isinstance(spec, str):
+            out[param] = load_source(source_at(defs.sources, spec))
+        else:
+            out[param] = {pk: load_source(source_at(defs.sources, node)) for pk, node in spec}
+    return out
 
 
 # declared resource -> {settings: the object its factory built}, in this process; a resource declared

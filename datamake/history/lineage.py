@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.keys import node_id
+from datamake.core.keys import node_id, split_node
 
 Node = Dict[str, Any]
 
@@ -53,7 +53,7 @@ def upstream(key: str, read: Callable[[Sequence[str]], Mapping[str, Any]],
             event = find_version(k, dv)
             node = _from_event(event) if event else {"key": k, "data_version": dv, "current": None,
                                                      "known": False, "inputs": []}
-        node["source"] = k in source_keys
+        node["source"] = split_node(k)[0] in source_keys  # a source, or one file of a partitioned source
         nodes[(k, dv)] = node
         unread = [i["key"] for i in node["inputs"] if i["key"] not in manifests]
         if unread:

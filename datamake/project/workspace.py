@@ -22,22 +22,23 @@ from datamake.define.codeversion import fingerprint
 from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
 from datamake.define.assets import AssetDef, Definitions
 from datamake.core.errors import ConfigError, DefinitionError, SelectionError, did_you_mean
-from datamake.core.nodegraph import Expander, selection_partitions
+from datamake.core.nodegraph import Expander, existing_edges, selection_partitions
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
-from datamake.core.keys import node_id
+from datamake.core.keys import node_id, split_node
 from datamake.selection import Universe, select, unknown_key
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
 from datamake.core.scope import Scope
-from datamake.storage import iomanagers
+from datamake.storage import iomanagers, partitionstate
 from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
 from datamake.storage.store import Store
-from datamake.core.partitions import describe
+from datamake.core.partitions import DynamicPartitions, describe, dynamic_definitions
 from datamake.project.assetconfig import canonical_value
 from datamake.project.paramsfile import load_params, params_only, with_params
 from datamake.storage.observe import observe_all
+from datamake.define.sources import source_at
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,21 @@ class Project:
         self._code_roots = self._project_roots()
         codeversion.load_cache(read_json_cache(self._code_cache_path()))
         self._check_config_targets()
+        self.bind_dynamic_partitions()
+
+    def dynamic_partitions(self) -> Dict[str, List[DynamicPartitions]]:
+        """The project's dynamic partition definitions by name (assets' and sources')."""
+        found: Dict[str, List[DynamicPartitions]] = {}
+        for pdef in dynamic_definitions(getattr(n, "partitions", None) for n in self.defs.nodes.values()):
+            found.setdefault(pdef.name, []).append(pdef)
+        return found
+
+    def bind_dynamic_partitions(self) -> None:
+        """Give each dynamic partitions definition the keys the store holds for it now."""
+        for name, pdefs in self.dynamic_partitions().items():
+            keys = partitionstate.read_dynamic(self.store, name)
+            for pdef in pdefs:
+                pdef.bind(keys)
 
     def _code_cache_path(self) -> str:
         """Where normalized-source hashes are kept between runs: a per-user cache, not the project."""
@@ -330,14 +346,15 @@ class Project:
             # downstream would pull in every partition, so it is left out unless named.
             partitioned = [k for k in selected_keys if k in self.defs.assets and self.defs.assets[k].partitions]
             selected_keys = partitioned or selected_keys
-        expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc))
+        existing = {k: partitionstate.materialized_partitions(self.store, k) for k in existing_edges(self.defs)}
+        expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc), existing)
         expander.validate()
         nodes = expander.expand(selection_partitions(expander, selected_keys, partition), only)
         keys = tuple(n for n in nodes.order if nodes.asset_of[n][0] not in sources)
         in_scope = set(keys)
         outside_keys = sorted({d for n in keys for d in nodes.deps[n]} - in_scope)
-        source_keys = [n for n in outside_keys if n in sources]
-        asset_outside = [n for n in outside_keys if n not in sources]
+        source_keys = [n for n in outside_keys if split_node(n)[0] in sources]  # a source, or one of its partitions
+        asset_outside = [n for n in outside_keys if split_node(n)[0] not in sources]
         manifests = self.store.read_manifests([*keys, *asset_outside])
         sizes = self.store.artifact_sizes(m.artifact for m in manifests.values() if m is not None)
         facts: Dict[str, AssetFacts] = {}
@@ -366,7 +383,7 @@ class Project:
                 checks=check_facts.get(key) or check_facts.setdefault(key, self._check_facts(key)),
                 recorded_checks=_recorded_checks(m),
             )
-        outside: Dict[str, Optional[str]] = dict(observe_all({k: sources[k] for k in source_keys}, self.store))
+        outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store))
         for node in asset_outside:
             m = manifests[node]
             ok = m is not None and sizes.get(m.artifact) == m.size

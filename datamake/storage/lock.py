@@ -93,17 +93,19 @@ if hasattr(os, "register_at_fork"):
 
 @contextlib.contextmanager
 def store_lock(store, command: str = "datamake make",
-               on_wait: Optional[Callable[[LockHolder], None]] = None) -> Iterator[Optional[LockHolder]]:
+               on_wait: Optional[Callable[[LockHolder], None]] = None,
+               name: str = LOCK_NAME) -> Iterator[Optional[LockHolder]]:
     """Hold the lock of ``store`` for the duration of the block.
 
     When another process holds it, ``on_wait(holder)`` is called once and the
     call blocks until the lock is free. Yields None (for symmetry with a future
-    remote lock). Stores that are not local are not locked.
+    remote lock). Stores that are not local are not locked. ``name`` picks
+    another lock file of the store, for bookkeeping that must not wait for a make.
     """
     if not getattr(store, "is_local", False):
         yield None
         return
-    path = f"{store.root}/{LOCK_NAME}"
+    path = f"{store.root}/{name}"
     try:
         os.makedirs(store.root, exist_ok=True)
     except OSError as exc:

@@ -1,0 +1,80 @@
+"""``datamake partitions list|add|remove``: the keys of dynamic partitions, added at run time."""
+from __future__ import annotations
+
+import glob
+import os
+from typing import List
+
+import click
+
+from datamake.cli.main import _emit_json, _project, main
+
+
+@main.group(name="partitions")
+def partitions_group():
+    """List, add or remove the keys of dynamic partitions (DynamicPartitions("NAME"))."""
+
+
+@partitions_group.command(name="list")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.pass_context
+def list_command(ctx, name, as_json):
+    """Show the keys of each dynamic partitions definition (or of NAME)."""
+    from datamake import api  # lazy: a fast --help
+
+    project = _project(ctx)
+    found = api.dynamic_partitions(project, name)
+    if as_json:
+        _emit_json({"partitions": found})
+        return
+    for each, keys in found.items():
+        click.echo(f"{each}: {len(keys)} {'key' if len(keys) == 1 else 'keys'}" + (f": {', '.join(keys)}" if keys else ""))
+
+
+def _matching_files(directory: str, patterns) -> List[str]:
+    """The file names (no folder) that the glob ``patterns`` match under the project folder, sorted."""
+    found = [os.path.basename(p) for pattern in patterns
+             for p in sorted(glob.glob(os.path.join(directory, pattern))) if os.path.isfile(p)]
+    return list(dict.fromkeys(found))
+
+
+def _change(ctx, name, keys, patterns, as_json, add: bool) -> None:
+    from datamake import api  # lazy: a fast --help
+
+    if not keys and not patterns:
+        raise click.UsageError("name the KEYS, or give --files PATTERN")
+    project = _project(ctx)
+    keys = [*keys, *_matching_files(project.directory, patterns)]
+    changed = (api.add_partitions if add else api.remove_partitions)(project, name, keys)
+    verb = "added" if add else "removed"
+    if as_json:
+        _emit_json({"name": name, verb: changed})
+        return
+    same = [k for k in keys if k not in changed]
+    click.echo(f"{verb} {len(changed)} of {len(keys)} keys to {name}" if add else
+               f"{verb} {len(changed)} of {len(keys)} keys from {name}")
+    if same:
+        click.echo(f"{'already there' if add else 'not there'}: {', '.join(same)}")
+
+
+def _keys_command(verb: str, add: bool, help_text: str):
+    """``partitions add`` and ``partitions remove``: NAME KEY... [--json]."""
+
+    @partitions_group.command(name=verb, help=help_text)
+    @click.argument("name")
+    @click.argument("keys", nargs=-1)
+    @click.option("--files", "patterns", multiple=True, metavar="PATTERN",
+                  help="Also each file name that this glob matches (relative to the project), "
+                       "as Snakemake's glob_wildcards: --files 'inbox/*.csv'. Repeatable.")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+    @click.pass_context
+    def command(ctx, name, keys, patterns, as_json):
+        _change(ctx, name, keys, patterns, as_json, add=add)
+
+    return command
+
+
+add_command = _keys_command("add", True, "Add KEYS to the dynamic partitions NAME (keys already there stay as they are).")
+remove_command = _keys_command("remove", False,
+                               "Remove KEYS from the dynamic partitions NAME (their values stay in the store until gc).")
