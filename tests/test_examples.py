@@ -1,6 +1,7 @@
 """The bundled examples run as their docs say, from a clean copy."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -56,3 +57,18 @@ def test_daily_sales_backfills_a_week_and_reports(example):
 def test_the_root_project_file_points_at_the_quickstart():
     text = (EXAMPLES.parent / "datamake.toml").read_text()
     assert "examples/quickstart/pipeline.py" in text
+
+
+def test_automation_example_one_daemon_pass_meets_its_goal_and_records_its_ticks(example):
+    root = example("automation")
+    listed = datamake(root, "schedules", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [s["name"] for s in json.loads(listed.stdout)["schedules"]] == ["nightly"]
+    once = datamake(root, "daemon", "--once", "--wait")
+    assert once.returncode == 0, once.stderr
+    assert "sensor incoming_changed: requested" in once.stderr
+    status = json.loads(datamake(root, "status", "dashboard", "--json").stdout)
+    dashboard = next(a for a in status["assets"] if a["key"] == "dashboard")
+    assert dashboard["state"] == "fresh" and dashboard["freshness"]["meets_goal"] is True
+    ticks = datamake(root, "ticks", "incoming_changed")
+    assert "requested" in ticks.stdout
