@@ -35,6 +35,8 @@ __all__ = [
     "Out",
     "Output",
     "ResourceDef",
+    "RunRequest",
+    "SkipReason",
     "SourceDef",
     "StaticPartitions",
     "TimeWindowMapping",
@@ -42,6 +44,7 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "asset_sensor",
     "command_asset",
     "graph",
     "graph_asset",
@@ -51,7 +54,11 @@ __all__ = [
     "op",
     "register_io_manager",
     "resource",
+    "run_status_sensor",
+    "schedule",
+    "sensor",
     "source",
+    "source_sensor",
 ]
 
 
@@ -64,7 +71,15 @@ _PARTITION_NAMES = (
 _OPS_NAMES = ("DynamicOut", "DynamicOutput", "Out", "graph", "graph_asset", "graph_multi_asset", "op")
 
 
+_AUTOMATION_NAMES = ("RunRequest", "SkipReason", "asset_sensor", "run_status_sensor", "schedule", "sensor",
+                     "source_sensor")
+
+
 def __getattr__(name: str):
+    if name in _AUTOMATION_NAMES:
+        from datamake.automation.rules import definitions  # lazy: import datamake stays fast
+
+        return getattr(definitions, name)
     if name in _OPS_NAMES:
         from datamake import ops  # lazy: import datamake stays fast
 

@@ -78,3 +78,18 @@ def test_hackernews_port_backfills_hours_and_recommends_from_the_hours_that_exis
     nodes = {n["key"]: n for n in graph["nodes"]}
     assert nodes["items"]["partitions"] == {"total": 4, "stale": 0}
     assert nodes["comment_stories"]["reasons"] == ["deps_changed"] and nodes["story_titles"]["state"] == "stale"
+
+
+def test_automation_example_one_daemon_pass_meets_its_goal_and_records_its_ticks(example):
+    root = example("automation")
+    listed = datamake(root, "schedules", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [s["name"] for s in json.loads(listed.stdout)["schedules"]] == ["nightly"]
+    once = datamake(root, "daemon", "--once", "--wait")
+    assert once.returncode == 0, once.stderr
+    assert "sensor incoming_changed: requested" in once.stderr
+    status = json.loads(datamake(root, "status", "dashboard", "--json").stdout)
+    dashboard = next(a for a in status["assets"] if a["key"] == "dashboard")
+    assert dashboard["state"] == "fresh" and dashboard["freshness"]["meets_goal"] is True
+    ticks = datamake(root, "ticks", "incoming_changed")
+    assert "requested" in ticks.stdout

@@ -14,6 +14,7 @@ from datamake._version import __version__
 from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import DatamakeError
 from datamake.core.executor_names import EXECUTORS
+from datamake.core.keys import node_id
 from datamake.project import heap
 
 
@@ -100,9 +101,14 @@ def _warnings(project, code_warnings=()) -> None:
     project.store.warnings.clear()
 
 
-def _status_json(plan, code_warnings) -> dict:
-    """``status --json``: the contracted ``assets``, and ``warnings`` when there are any."""
+def _status_json(plan, code_warnings, freshness=None) -> dict:
+    """``status --json``: the contracted ``assets`` (with ``freshness`` where a goal is declared), and
+    ``warnings`` when there are any."""
     data = {"assets": [d.to_dict() for d in plan.decisions]}
+    for entry in data["assets"] if freshness else ():
+        fresh = freshness.get(node_id(entry["key"], entry["partition"]))
+        if fresh is not None:
+            entry["freshness"] = fresh
     if code_warnings:
         data["warnings"] = list(code_warnings)
     return data
@@ -203,10 +209,13 @@ def status(ctx, selection, only, show_all, as_json, exit_code, config_pairs, par
     plan = api.status(project, selection, only=only, partition=partition)
     code_warnings = project.code_warnings(d.key for d in plan.decisions)
     _warnings(project, code_warnings)
+    fresh = automation.freshness(project, plan)
     if as_json:
-        _emit_json(_status_json(plan, code_warnings))
+        _emit_json(_status_json(plan, code_warnings, fresh))
     else:
         click.echo(_render().status_text(plan, show_all=show_all))
+        for line in automation.freshness_lines(fresh):
+            click.echo(line)
         drifted = [k for k in project.pins if k in project.defs.assets and project.code_version(k).drifted]
         if drifted:
             click.echo(f"note: pinned assets whose source changed since the pin: {', '.join(sorted(drifted))}", err=True)
@@ -425,6 +434,11 @@ from datamake.cli import metrics as _metrics_cli  # noqa: E402 - defines command
 for _name, _command in _metrics_cli.COMMANDS.items():
     main.add_command(_command, _name)
 from datamake.cli import graph, init, partitions  # noqa: E402,F401  (each registers its command on ``main``)
+
+from datamake.cli import automation  # noqa: E402  (its commands import their library lazily)
+
+for _command in automation.COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

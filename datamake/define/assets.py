@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from datamake.automation.rules.definitions import ScheduleDef, SensorDef
 from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
 from datamake.core.keys import validate_key
 from datamake.define.checkdef import AssetCheckDef, group_checks
@@ -66,6 +67,7 @@ class AssetDef:
     tags: Mapping[str, str] = field(default_factory=dict)
     path: Optional[str] = None  # a workspace path kept holding a copy of the current value
     metric: bool = False  # a dict of numbers that `datamake metrics` shows and compares
+    goal: Any = None  # a freshness goal (datamake.automation.rules.goals.Goal), or None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -94,6 +96,9 @@ def asset(
     tags: Optional[Mapping[str, str]] = None,
     path: Optional[str] = None,
     metric: bool = False,
+    fresh_within: Any = None,
+    fresh_by: Any = None,
+    automation: Optional[str] = None,
 ) -> Any:
     """Declare a function as an asset. Usable bare (``@asset``) or with options.
 
@@ -124,6 +129,9 @@ def asset(
       (a folder's files) at that project path after each ``make``, restored from the
       store when the value is cached; the store's artifact never changes through it;
     - ``metric=True`` marks an asset returning a dict of numbers for ``datamake metrics``.
+    - ``fresh_within="1h"``, ``fresh_by="0 9 * * *"`` (or ``("0 9 * * *", "Europe/Paris")``) and
+      ``automation="eager"`` declare a freshness goal that ``datamake daemon`` keeps and
+      ``datamake status`` reports (see docs/automation.md).
 
     Example::
 
@@ -133,10 +141,15 @@ def asset(
     """
 
     def wrap(func: Callable[..., Any]) -> AssetDef:
-        return _make_asset_def(
+        a = _make_asset_def(
             func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
             config, _packages(track_packages), partitions, partition_mapping, tags, path, metric,
         )
+        if fresh_within is None and fresh_by is None and automation is None:
+            return a
+        from datamake.automation.rules.goals import parse_goal  # lazy: import datamake stays fast (no cronsim)
+
+        return dataclasses.replace(a, goal=parse_goal(a.key, fresh_within, fresh_by, automation))
 
     return wrap(fn) if fn is not None else wrap
 
@@ -353,8 +366,13 @@ class Definitions:
     """
 
     def __init__(self, assets: Iterable[Any] = (), resources: Iterable[ResourceDef] = (),
-                 checks: Optional[Iterable[Any]] = None, jobs: Iterable[Job] = (), sources: Iterable[SourceDef] = ()):
+                 checks: Optional[Iterable[Any]] = None, jobs: Iterable[Job] = (), sources: Iterable[SourceDef] = (),
+                 schedules: Iterable[ScheduleDef] = (), sensors: Iterable[SensorDef] = ()):
         self.checks_given = checks is not None  # an explicit checks= (even empty) says which checks are meant
+        self.schedules: Dict[str, ScheduleDef] = {}
+        self.sensors: Dict[str, SensorDef] = {}
+        for item in [*schedules, *sensors]:
+            self._add_automation(item)
         self._checks: List[Any] = list(checks or ())  # @asset_check definitions, also accepted in assets=
         self.assets: Dict[str, AssetDef] = {}
         self.sources: Dict[str, SourceDef] = {}
@@ -404,6 +422,9 @@ class Definitions:
         if isinstance(item, Job):
             self._add_job(item)
             return
+        if isinstance(item, (ScheduleDef, SensorDef)):
+            self._add_automation(item)
+            return
         if not isinstance(item, (AssetDef, SourceDef)):
             raise DefinitionError(f"Definitions(assets=...) got {item!r}, which is not an @asset, source() or resource()")
         other = self.assets.get(item.key) or self.sources.get(item.key)
@@ -420,6 +441,14 @@ class Definitions:
             raise DuplicateKeyError(f"two jobs are named '{item.name}': {other!r} and {item!r}",
                                     hint="rename one of them")
         self.jobs[item.name] = item
+
+    def _add_automation(self, item: Any) -> None:
+        """A schedule or sensor (in ``schedules=``/``sensors=``, or ``assets=``); names are unique across both."""
+        if not isinstance(item, (ScheduleDef, SensorDef)):
+            raise DefinitionError(f"Definitions(schedules=/sensors=) got {item!r}, which is not a schedule() or @sensor")
+        if item.name in self.schedules or item.name in self.sensors:
+            raise DuplicateKeyError(f"two schedules or sensors are named '{item.name}'", hint="give one of them name=")
+        (self.schedules if isinstance(item, ScheduleDef) else self.sensors)[item.name] = item
 
     def _resolve_params(self, a: AssetDef) -> Tuple[Dict[str, str], Dict[str, str]]:
         inputs: Dict[str, str] = {}
@@ -516,7 +545,7 @@ def definitions_from_module(module: ModuleType) -> Definitions:
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if (isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job)) or _bundle(item)) \
+            if (isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job, ScheduleDef, SensorDef)) or _bundle(item)) \
                     and item not in seen:
                 seen.add(item)  # compared by identity (eq=False)
                 found.append(item)

@@ -45,7 +45,7 @@ from datamake._version import __version__
 from datamake.core.compat import fromisoformat
 from datamake.storage.liveness import process_gone
 
-SCHEMA_VERSION = 3  # in PRAGMA user_version (and, for SQL readers, in the meta table)
+SCHEMA_VERSION = 4  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
 REMOTE_STORE_NAME = ".datamake-history.sqlite"
 MATERIALIZATIONS = ("built", "cached", "failed", "blocked")
@@ -65,11 +65,27 @@ CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running';
 """
+# The daemon's state (datamake.automation.runtime.state): ticks, cursors and on/off, the run queue, the daemon.
+_AUTOMATION_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS automation_ticks (id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,"
+    " ts REAL NOT NULL, tick REAL, status TEXT NOT NULL, run_keys TEXT, message TEXT)",
+    "CREATE INDEX IF NOT EXISTS automation_ticks_name ON automation_ticks (name, id)",
+    "CREATE TABLE IF NOT EXISTS automation_cursors (name TEXT PRIMARY KEY, kind TEXT NOT NULL, cursor TEXT,"
+    " last_eval REAL, enabled INTEGER)",
+    "CREATE TABLE IF NOT EXISTS automation_queue (run_key TEXT PRIMARY KEY, origin TEXT NOT NULL, name TEXT,"
+    " argv TEXT NOT NULL, tags TEXT, status TEXT NOT NULL, queued REAL NOT NULL, launched REAL, finished REAL,"
+    " pid INTEGER, host TEXT, exit_code INTEGER)",
+    "CREATE INDEX IF NOT EXISTS automation_queue_open ON automation_queue (status) WHERE status != 'done'",
+    "CREATE TABLE IF NOT EXISTS automation_daemon (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT,"
+    " started REAL, heartbeat REAL, stopping INTEGER DEFAULT 0)",
+)
+_SCHEMA += "".join(f"{statement};\n" for statement in _AUTOMATION_SCHEMA)
 # What each schema version added to the one before, applied in order to an older log opened for writing.
 _MIGRATIONS: Dict[int, Tuple[str, ...]] = {
     2: ("CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running'",),  # recover() at each
     # make start reads the few running runs, not every run ever recorded
     3: ("ALTER TABLE runs ADD COLUMN tags TEXT",),  # run tags: the job, schedule or sensor a run came from
+    4: _AUTOMATION_SCHEMA,  # schedules, sensors and the daemon's run queue
 }
 _EVENT_COLUMNS = ("run_id", "ts", "kind", "asset", "partition", "code_version", "provenance", "data_version",
                   "inputs", "seconds", "size", "metadata", "message")

@@ -24,6 +24,7 @@ _SCHEMA: Dict[str, Dict[str, type]] = {
     "execution": {"jobs": int, "executor": str, "address": str},
     "cache": {"remote": str, "storage_options": dict, "push": str},
     "history": {"url": str},
+    "daemon": {"max_concurrent_runs": int, "tag_limits": dict, "freshness_interval": int},  # datamake daemon
 }
 _FREEFORM_TABLES = ("config", "resources")
 
@@ -46,6 +47,7 @@ class ProjectConfig:
     asset_config: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
     params_file: Optional[str] = None  # [project] params: a YAML or TOML file of config sections
+    daemon: Mapping[str, Any] = field(default_factory=dict)  # [daemon]: checked by datamake.automation
 
     @property
     def directory(self) -> str:
@@ -156,6 +158,7 @@ def load_config(path: str) -> ProjectConfig:
         asset_config=data.get("config", {}),
         resources=data.get("resources", {}),
         params_file=project.get("params"),
+        daemon=data.get("daemon", {}),
     )
 
 

@@ -1,0 +1,90 @@
+"""Starting queued runs as separate processes, and noticing when they end.
+
+Each run is ``datamake -C PROJECT ARGS`` (``make SELECTION`` or ``run JOB``) through the
+:mod:`~datamake.automation.runtime.child` entry point, with ``DATAMAKE_RUN_TAGS`` set so that
+``datamake log`` shows where it came from. Its output goes to a log file per run under the
+daemon's folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Optional
+
+from datamake.automation.runtime.state import State
+from datamake.storage.liveness import process_gone
+
+TAGS_VARIABLE = "DATAMAKE_RUN_TAGS"
+
+
+class Launcher:
+    """Starts runs of one project; keeps the ``Popen`` of those it started, to reap them."""
+
+    def __init__(self, project_dir: str, db: str, log_dir: str):
+        self.project_dir, self.db, self.log_dir = project_dir, db, log_dir
+        self.children: Dict[str, subprocess.Popen] = {}
+
+    def launch(self, state: State, run: Mapping[str, Any]) -> bool:
+        """Start one queued run; False when another launcher got it first."""
+        if run["status"] == "queued" and not state.mark(run["run_key"], "launching", expect="queued"):
+            return False
+        os.makedirs(self.log_dir, exist_ok=True)
+        env = dict(os.environ)
+        env[TAGS_VARIABLE] = json.dumps({**_env_tags(), **run["tags"]}, sort_keys=True)
+        argv = [sys.executable, "-m", "datamake.automation.runtime.child", self.db, run["run_key"],
+                "-C", self.project_dir, *run["argv"]]
+        with open(os.path.join(self.log_dir, _log_name(run["run_key"])), "ab") as out:
+            self.children[run["run_key"]] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                                             stderr=subprocess.STDOUT, env=env,
+                                                             start_new_session=True)
+        return True
+
+    def settle(self, state: State, runs: List[Mapping[str, Any]], now: Optional[float] = None) -> List[Dict[str, Any]]:
+        """Mark ended runs ``done`` (with the exit code of those this process started); returns them."""
+        ended = []
+        for run in runs:
+            code = self._ended(run)
+            if code is False:
+                continue
+            state.mark(run["run_key"], "done", finished=now or time.time(), exit_code=code)
+            ended.append({**run, "exit_code": code})
+        return ended
+
+    def _ended(self, run: Mapping[str, Any]) -> Any:
+        """False while it runs; its exit code (None when unknown) once it ended."""
+        child = self.children.get(run["run_key"])
+        if child is not None:
+            if child.poll() is None:
+                return False
+            del self.children[run["run_key"]]
+            if run["pid"] == child.pid or run["status"] == "launching":
+                return child.returncode  # ours; or it died before it could claim the run
+            # it lost the claim to a child of an earlier daemon, which runs the request
+        if run["status"] == "running":
+            return None if process_gone(run["host"], run["pid"]) else False
+        return False
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        """Wait for the runs this process started (``daemon --wait``)."""
+        for child in list(self.children.values()):
+            child.wait(timeout)
+
+
+def _env_tags() -> Dict[str, Any]:
+    """Tags the daemon itself was started with (a launcher around the launcher)."""
+    try:
+        value = json.loads(os.environ.get(TAGS_VARIABLE) or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _log_name(run_key: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_key)
+    return f"{safe[:120]}.log"
+
+
+__all__ = ["Launcher", "TAGS_VARIABLE"]
