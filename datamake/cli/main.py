@@ -426,5 +426,9 @@ for _name, _command in _metrics_cli.COMMANDS.items():
     main.add_command(_command, _name)
 from datamake.cli import graph, init, partitions  # noqa: E402,F401  (each registers its command on ``main``)
 
+from datamake.cli.ui import ui_command  # noqa: E402  (the command's module loads no web stack)
+
+main.add_command(ui_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
