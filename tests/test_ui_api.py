@@ -181,10 +181,11 @@ def test_a_launch_of_an_unknown_selection_shows_the_cli_error_text(client, built
 
 def test_a_launch_runs_make_in_its_own_process_and_is_found_in_the_log(client):
     launched = client.post("/api/launch", json={"selection": ["report"]}, headers=csrf_headers(client)).json()
-    assert launched["pid"] != os.getpid() and launched["command"].startswith("datamake -C")
+    assert launched["pid"] != os.getpid() and launched["command"] == "datamake make -- report"
     done = finished_launch(client, launched["id"])
     assert done["returncode"] == 0, done["output"]
-    assert done["run_id"] and client.get(f"/api/runs/{done['run_id']}").json()["run"]["status"] == "ok"
+    run = client.get(f"/api/runs/{done['run_id']}").json()["run"]
+    assert run["status"] == "ok" and run["tags"] == {"origin": "ui"} and run["pid"] == launched["pid"]
     assert {a["key"]: a["state"] for a in client.get("/api/status").json()["assets"]}["report"] == "fresh"
 
 

@@ -115,7 +115,9 @@ class _Handlers:
             return _error(exc, 404)
         except DatamakeError as exc:
             return _error(exc, 503 if self.holder.error is exc else 400)
-        return data if isinstance(data, Response) else JSONResponse(json.loads(json.dumps(data, default=str)))
+        if isinstance(data, Response):
+            return data
+        return Response(json.dumps(data, default=str), media_type="application/json")
 
     def _shell(self, status: int = 200) -> HTMLResponse:
         return HTMLResponse(self.shell.replace("{{csrf}}", self.csrf), status_code=status)

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
+from datamake.history.tags import ENV_VAR, environment_tags
+
 OUTPUT_LIMIT = 64 * 1024  # the tail of a launch's output shown on the page
 UI_TAGS = {"origin": "ui"}
 
@@ -35,7 +37,7 @@ class Launch:
 
     def to_dict(self) -> Dict[str, Any]:
         code = self.proc.poll()
-        return {"id": self.id, "pid": self.proc.pid, "command": " ".join(["datamake", *self.argv[3:]]),
+        return {"id": self.id, "pid": self.proc.pid, "command": " ".join(["datamake", *self.argv[5:]]),
                 "started": self.started, "running": code is None, "returncode": code,
                 "cancelled": self.cancelled, "output": self.output()}
 
@@ -62,7 +64,7 @@ class Launcher:
         argv += ["--", *selection]  # a selection is never read as an option
         launch_id = str(next(self._ids))
         log_path = os.path.join(self._folder, f"launch-{launch_id}.log")
-        env = {**os.environ, "DATAMAKE_RUN_TAGS": json.dumps(_tags()), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, ENV_VAR: json.dumps(_tags()), "PYTHONUNBUFFERED": "1"}
         with open(log_path, "wb") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     cwd=self.project_dir, env=env, start_new_session=True)
@@ -91,9 +93,6 @@ class Launcher:
 
 
 def _tags() -> Dict[str, Any]:
-    """The run tags of a launch: the server's own ``DATAMAKE_RUN_TAGS`` and ``origin: ui``."""
-    try:
-        inherited = json.loads(os.environ.get("DATAMAKE_RUN_TAGS") or "{}")
-    except ValueError:
-        inherited = {}
-    return {**(inherited if isinstance(inherited, dict) else {}), **UI_TAGS}
+    """The run tags of a launch: the server's own ``DATAMAKE_RUN_TAGS`` (a bad one is the user's error,
+    as for ``datamake make``) and ``origin: ui``."""
+    return {**environment_tags(), **UI_TAGS}

@@ -3,8 +3,10 @@
 "use strict";
 
 const CSRF = document.querySelector('meta[name="csrf-token"]').content;
-const FULL_LIMIT = 400;      // more assets than this: groups start collapsed
-const DAGRE_LIMIT = 1500;    // more visible nodes than this: a fast layered layout instead of dagre
+const FULL_LIMIT = 120;      // more assets than this: groups start collapsed
+const DAGRE_NODES = 120;     // a larger view (in boxes, or edges below) gets a linear-time layered layout:
+const DAGRE_EDGES = 250;     // dagre's crossing minimization grows too fast for a quick first paint
+const CULL_LIMIT = 1500;     // more boxes than this: only those on screen are drawn
 const STATES = ["running", "failed", "blocked", "never", "stale", "fresh"];
 
 // ---------------------------------------------------------------- helpers
@@ -146,20 +148,31 @@ function makeControls(selectionFn, extra) {
 }
 
 // ---------------------------------------------------------------- the asset graph
-async function loadGraphData() {
-  const [ls, status, log] = await Promise.all([getJSON("/api/ls"), getJSON("/api/status"), getJSON("/api/log?limit=1")]);
+function buildNodes(ls) {
+  const byKey = new Map();
+  for (const a of ls.assets) byKey.set(a.key, {...a, decisions: [], state: a.kind === "source" ? "source" : "unknown"});
+  return byKey;
+}
+async function lastOutcomes() {
+  // failed / blocked in the latest run, for assets still stale: what the planner alone does not say
   const last = new Map();
-  const latest = log.runs[0];
+  const latest = (await getJSON("/api/log?limit=1")).runs[0];
   if (latest && (latest.counts.failed || latest.counts.blocked)) {
     const run = await getJSON("/api/runs/" + encodeURIComponent(latest.run_id));
     for (const e of run.events) if (e.asset && (e.kind === "failed" || e.kind === "blocked")) last.set(e.asset, e.kind);
   }
-  const byKey = new Map();
-  for (const a of ls.assets) byKey.set(a.key, {...a, decisions: []});
-  for (const d of status.assets) { const n = byKey.get(d.key); if (n) n.decisions.push(d); }
-  for (const n of byKey.values()) n.state = nodeState(n, last.get(n.key));
-  return byKey;
+  return last;
 }
+function applyStatus(nodes, status, last) {
+  for (const n of nodes.values()) n.decisions = [];
+  for (const d of status.assets) { const n = nodes.get(d.key); if (n) n.decisions.push(d); }
+  for (const n of nodes.values()) n.state = nodeState(n, last.get(n.key));
+}
+const marks = {};
+function mark(name) {  // the time (ms since navigation) when the frame showing it has been painted
+  if (!(name in marks)) { marks[name] = null; requestAnimationFrame(() => setTimeout(() => { marks[name] = performance.now(); })); }
+}
+window.datamakeMarks = marks;
 function nodeState(n, lastOutcome) {
   if (n.kind === "source") return "source";
   for (const d of n.decisions) if (live.running.has(d.partition ? `${d.key}[${d.partition}]` : d.key)) return "running";
@@ -184,18 +197,37 @@ function graphView(view) {
     h("span", {id: "legend", class: "legend"}),
     h("button", {type: "button", onclick: () => { state.expanded.clear(); draw(); }, text: "collapse groups"}),
     h("button", {type: "button", onclick: () => fit(), text: "fit"}));
-  const svg = s("svg", {id: "graph", class: "graph"});
+  const svg = s("svg", {id: "graph", class: "graph"},
+    s("defs", {}, s("marker", {id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto"},
+      s("path", {d: "M0,0L10,5L0,10z", class: "arrowhead"}))));
   const canvas = s("g", {});
   svg.append(canvas);
   view.replaceChildren(toolbar, h("div", {class: "graph-wrap"}, svg));
   let laid = null;
 
   async function refresh() {
-    try {
-      state.nodes = await loadGraphData();
-    } catch (e) { if (e.status !== 503) view.replaceChildren(errorBox(e)); return; }
-    if (state.nodes.size <= FULL_LIMIT) for (const n of state.nodes.values()) state.expanded.add(n.group);
-    draw(laid === null);
+    // The structure (ls) paints first; the states (status, a full plan) colour it when they arrive.
+    let ls;
+    try { ls = await getJSON("/api/ls"); } catch (e) { if (e.status !== 503) view.replaceChildren(errorBox(e)); return; }
+    marks.ls = marks.ls || performance.now();
+    const statusP = getJSON("/api/status"), lastP = lastOutcomes();  // asked after ls: the server plans one at a time
+    statusP.catch(() => {}); lastP.catch(() => {});
+    const shape = ls.assets.map((a) => a.key + "<" + a.deps.join(",") + ">" + a.group).join(";");
+    if (shape !== state.shape) {
+      const old = state.nodes;
+      state.shape = shape;
+      state.nodes = buildNodes(ls);
+      if (old) for (const n of state.nodes.values()) if (old.has(n.key)) n.state = old.get(n.key).state;
+      if (state.nodes.size <= FULL_LIMIT) for (const n of state.nodes.values()) state.expanded.add(n.group);
+      marks.built = marks.built || performance.now();
+      draw(laid === null);
+      marks.drawn = marks.drawn || performance.now();
+      mark("structure");
+    }
+    try { applyStatus(state.nodes, await statusP, await lastP); } catch (e) { if (e.status !== 503) view.replaceChildren(errorBox(e)); return; }
+    renderLegend();
+    paint();
+    mark("states");
   }
 
   function visibleGraph() {
@@ -227,7 +259,7 @@ function graphView(view) {
   function renderLegend() {
     const counts = {};
     for (const n of state.nodes.values()) counts[n.state] = (counts[n.state] || 0) + 1;
-    document.getElementById("legend").replaceChildren(...[...STATES, "source"].filter((x) => counts[x])
+    document.getElementById("legend").replaceChildren(...[...STATES, "source", "unknown"].filter((x) => counts[x])
       .map((x) => h("span", {class: "chip " + x, text: `${x} ${counts[x]}`})));
   }
 
@@ -236,7 +268,7 @@ function graphView(view) {
     canvas.setAttribute("transform", `translate(${x},${y}) scale(${k})`);
     const box = svg.getBoundingClientRect();
     const view = {x0: -x / k - 50, y0: -y / k - 50, x1: (box.width - x) / k + 50, y1: (box.height - y) / k + 50};
-    const cull = laid.nodes.length > DAGRE_LIMIT;
+    const cull = laid.nodes.length > CULL_LIMIT;
     const inView = (n) => !cull || (n.x + n.width / 2 > view.x0 && n.x - n.width / 2 < view.x1 && n.y + n.height / 2 > view.y0 && n.y - n.height / 2 < view.y1);
     const shown = new Set();
     const frag = document.createDocumentFragment();
@@ -249,7 +281,9 @@ function graphView(view) {
     for (const e of laid.edges) {
       if (cull && !shown.has(e.v) && !shown.has(e.w)) continue;
       const pts = e.points;
-      edgeLayer.append(s("path", {d: "M" + pts.map((p) => `${p.x},${p.y}`).join("L")}));
+      const d = e.curve ? `M${pts[0].x},${pts[0].y}C${pts[0].x + 70},${pts[0].y} ${pts[3].x - 70},${pts[3].y} ${pts[3].x},${pts[3].y}`
+        : "M" + pts.map((p) => `${p.x},${p.y}`).join("L");
+      edgeLayer.append(s("path", {d, "marker-end": "url(#arrow)"}));
     }
     canvas.replaceChildren(frag);
   }
@@ -279,7 +313,7 @@ function graphView(view) {
       s("text", {x: 10, y: 34, class: "sub"}, `${n.members.length} assets`));
     let off = 10;
     const barW = n.width - 20;
-    for (const st of [...STATES, "source"]) {
+    for (const st of [...STATES, "source", "unknown"]) {
       if (!counts[st]) continue;
       const w = barW * counts[st] / n.members.length;
       el.append(s("rect", {x: off, y: 42, width: Math.max(w, 1), height: 6, class: "bar " + st}));
@@ -323,11 +357,11 @@ function layout(g) {
   const size = (n) => n.asset ? {width: 200, height: 44} : {width: 190, height: 56};
   const groups = new Map();
   for (const n of g.nodes.values()) if (n.asset) groups.set(n.asset.group, true);
-  if (g.nodes.size > DAGRE_LIMIT) return layered(g, size);
-  const dg = new dagre.graphlib.Graph({compound: true, multigraph: false});
+  if (g.nodes.size > DAGRE_NODES || g.edges.length > DAGRE_EDGES) return layered(g, size);
+  const clustered = groups.size > 1 || [...g.nodes.values()].some((n) => !n.asset);
+  const dg = new dagre.graphlib.Graph({compound: clustered, multigraph: false});
   dg.setGraph({rankdir: "LR", nodesep: 14, ranksep: 60, marginx: 10, marginy: 10});
   dg.setDefaultEdgeLabel(() => ({}));
-  const clustered = groups.size > 1 || [...g.nodes.values()].some((n) => n.group);
   for (const grp of groups.keys()) if (clustered) dg.setNode("c:" + grp, {label: grp, clusterLabelPos: "top"});
   for (const n of g.nodes.values()) {
     dg.setNode(n.id, size(n));
@@ -347,43 +381,57 @@ function layout(g) {
 }
 
 function layered(g, size) {
-  // Longest-path ranks, nodes stacked per rank in group then key order: linear time for huge graphs.
-  const rank = new Map(), incoming = new Map();
-  for (const id of g.nodes.keys()) incoming.set(id, []);
-  for (const e of g.edges) incoming.get(e.w).push(e.v);
-  const visit = (id, stack) => {
-    if (rank.has(id)) return rank.get(id);
+  // A linear-time layered layout for views too large for dagre: longest-path ranks (Kahn's
+  // order; a cycle between collapsed groups is broken where it is met), then two barycenter
+  // sweeps to reduce crossings. Same shape as dagre's result.
+  const preds = new Map(), succs = new Map(), indeg = new Map();
+  for (const id of g.nodes.keys()) { preds.set(id, []); succs.set(id, []); indeg.set(id, 0); }
+  for (const e of g.edges) { preds.get(e.w).push(e.v); succs.get(e.v).push(e.w); indeg.set(e.w, indeg.get(e.w) + 1); }
+  const rank = new Map(), queue = [...g.nodes.keys()].filter((id) => indeg.get(id) === 0).sort();
+  let left = g.nodes.size;
+  while (left > 0) {
+    if (!queue.length) {  // a cycle: take the unranked node with the fewest unranked predecessors
+      let best = null;
+      for (const id of g.nodes.keys()) if (!rank.has(id) && (best === null || indeg.get(id) < indeg.get(best))) best = id;
+      queue.push(best); indeg.set(best, 0);
+    }
+    const id = queue.shift();
+    if (rank.has(id)) continue;
     let r = 0;
-    stack.add(id);
-    for (const v of incoming.get(id)) if (!stack.has(v)) r = Math.max(r, visit(v, stack) + 1);
-    stack.delete(id);
-    rank.set(id, r);
-    return r;
-  };
-  for (const id of g.nodes.keys()) if (!rank.has(id)) {
-    // iterative deepening keeps the call stack short: settle ancestors first
-    const order = [id], seen = new Set([id]);
-    for (let i = 0; i < order.length; i++) for (const v of incoming.get(order[i])) if (!seen.has(v)) { seen.add(v); order.push(v); }
-    for (let i = order.length - 1; i >= 0; i--) visit(order[i], new Set());
+    for (const v of preds.get(id)) if (rank.has(v)) r = Math.max(r, rank.get(v) + 1);
+    rank.set(id, r); left--;
+    for (const w of succs.get(id)) { indeg.set(w, indeg.get(w) - 1); if (indeg.get(w) === 0) queue.push(w); }
   }
   const columns = [];
   for (const [id, r] of rank) (columns[r] = columns[r] || []).push(id);
+  for (let r = 0; r < columns.length; r++) columns[r] = (columns[r] || []).sort();
+  const index = new Map();
+  const number = (col) => col.forEach((id, i) => index.set(id, i));
+  columns.forEach(number);
+  const bary = (id, nbrs) => {
+    const xs = nbrs.get(id).filter((v) => index.has(v)).map((v) => index.get(v) / Math.max(1, columns[rank.get(v)].length));
+    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : index.get(id) / columns[rank.get(id)].length;
+  };
+  for (let sweep = 0; sweep < 2; sweep++) {
+    for (let r = 1; r < columns.length; r++) { const b = new Map(columns[r].map((id) => [id, bary(id, preds)])); columns[r].sort((x, y) => b.get(x) - b.get(y)); number(columns[r]); }
+    for (let r = columns.length - 2; r >= 0; r--) { const b = new Map(columns[r].map((id) => [id, bary(id, succs)])); columns[r].sort((x, y) => b.get(x) - b.get(y)); number(columns[r]); }
+  }
+  const tallest = Math.max(1, ...columns.map((c) => c.length));
   const nodes = [], pos = new Map();
-  let height = 0;
   columns.forEach((col, r) => {
-    col.sort();
+    const top = (tallest - col.length) * 30;  // centre each column
     col.forEach((id, i) => {
       const n = g.nodes.get(id), sz = size(n);
-      const node = {...n, x: r * 260 + sz.width / 2, y: i * 60 + sz.height / 2, ...sz};
+      const node = {...n, x: r * 270 + sz.width / 2, y: top + i * 66 + sz.height / 2, ...sz};
       nodes.push(node); pos.set(id, node);
-      height = Math.max(height, i * 60 + sz.height);
     });
   });
   const edges = g.edges.map((e) => {
     const a = pos.get(e.v), b = pos.get(e.w);
-    return {v: e.v, w: e.w, points: [{x: a.x + a.width / 2, y: a.y}, {x: b.x - b.width / 2, y: b.y}]};
+    const p0 = {x: a.x + a.width / 2, y: a.y}, p1 = {x: b.x - b.width / 2, y: b.y};
+    return {v: e.v, w: e.w, curve: true, points: [p0, {x: p0.x + 30, y: p0.y}, {x: p1.x - 30, y: p1.y}, p1]};
   });
-  return {nodes, edges, clusters: [], width: columns.length * 260, height};
+  return {nodes, edges, clusters: [], width: columns.length * 270, height: tallest * 66};
 }
 
 // ---------------------------------------------------------------- the asset page
@@ -476,7 +524,7 @@ function historyCard(rows) {
     h("div", {class: "charts"}, sparkline(rows, "seconds", "duration", secs), sparkline(rows, "size", "size", bytes)),
     table(["when", "outcome", "partition", "data version", "duration", "size", "run"], rows.map((r) => [
       when(r.ts), badge(r.kind), r.partition || "", h("code", {text: short(r.data_version)}), secs(r.seconds), bytes(r.size),
-      h("a", {href: runHref(r.run_id), text: short(r.run_id)})])));
+      h("a", {href: runHref(r.run_id), text: r.run_id})])));
 }
 
 function sparkline(rows, field, label, fmt) {
@@ -487,6 +535,7 @@ function sparkline(rows, field, label, fmt) {
     const max = Math.max(...pts.map((r) => r[field]), 1e-9);
     const step = pts.length > 1 ? (W - 8) / (pts.length - 1) : 0;
     const xy = pts.map((r, i) => [4 + i * step, 4 + (H - 8) * (1 - r[field] / max)]);
+    svg.append(s("line", {x1: 4, x2: W - 4, y1: H - 4, y2: H - 4, class: "axis"}));
     svg.append(s("polyline", {points: xy.map((p) => p.join(",")).join(" ")}));
     for (const [x, y] of xy) svg.append(s("circle", {cx: x, cy: y, r: 2.5}));
     svg.append(s("text", {x: 4, y: H + 14}, `${label}: last ${fmt(pts[pts.length - 1][field])}, max ${fmt(max)}`));
@@ -551,7 +600,7 @@ function runsView(view) {
     let log;
     try { log = await getJSON("/api/log?limit=100"); } catch (e) { if (e.status !== 503) view.replaceChildren(errorBox(e)); return; }
     view.replaceChildren(h("h1", {text: "Runs"}), log.runs.length ? table(["run", "status", "origin", "started", "duration", "outcomes", "command"],
-      log.runs.map((r) => [h("a", {href: runHref(r.run_id), text: short(r.run_id)}), badge(r.status), origin(r), when(r.started),
+      log.runs.map((r) => [h("a", {href: runHref(r.run_id), text: r.run_id}), badge(r.status), origin(r), when(r.started),
         secs(r.seconds), counts(r.counts), h("code", {text: r.command || ""})])) : h("p", {class: "muted", text: "No runs recorded yet."}));
   }
   current.refresh = refresh;
@@ -567,16 +616,16 @@ function runView(view, runId) {
     const logs = data.events.filter((e) => e.kind === "log");
     const done = data.events.filter((e) => ["built", "cached", "failed", "blocked"].includes(e.kind)).length;
     const started = data.events.filter((e) => e.kind === "started").length;
-    view.replaceChildren(
-      h("h1", {}, "Run ", h("code", {text: short(r.run_id)}), " ", badge(r.status)),
-      h("p", {class: "muted"}, `${origin(r)} · ${when(r.started)} · ${r.user || ""}@${r.host || ""} · pid ${r.pid} · `, h("code", {text: r.command || ""})),
+    view.replaceChildren(...[
+      h("h1", {}, "Run ", h("code", {text: r.run_id}), " ", badge(r.status)),
+      h("p", {class: "muted", id: "run-meta"}, `${origin(r)} · ${when(r.started)} · ${r.user || ""}@${r.host || ""} · pid ${r.pid} · `, h("code", {text: r.command || ""})),
       r.status === "running" ? h("p", {class: "progress"}, `running: ${done} of ${started} started assets finished`) : h("p", {}, counts(r.counts), r.seconds !== null ? ` in ${secs(r.seconds)}` : ""),
       failures.length ? section("Failures", failures.map((e) => h("div", {class: "failure"}, h("h3", {}, h("a", {href: assetHref(e.asset), text: e.asset + (e.partition ? `[${e.partition}]` : "")})), h("pre", {text: e.message || ""})))) : null,
       logs.length ? section("Asset logs", h("pre", {text: logs.map((e) => `${e.asset}: ${e.message}`).join("\n")})) : null,
       section("Events", table(["time", "event", "asset", "duration", "data version", "message"], data.events.filter((e) => e.kind !== "log").map((e) => [
         new Date(e.ts * 1000).toLocaleTimeString(), badge(e.kind), e.asset ? h("a", {href: assetHref(e.asset), text: e.asset + (e.partition ? `[${e.partition}]` : "")}) : "",
         secs(e.seconds), h("code", {text: e.data_version ? short(e.data_version) : ""}),
-        e.kind === "failed" ? (e.message || "").split("\n").slice(-1)[0] : (e.kind === "skipped" && !e.asset ? `${(e.metadata.assets || []).length} up to date` : (e.message || ""))]))));
+        e.kind === "failed" ? (e.message || "").split("\n").slice(-1)[0] : (e.kind === "skipped" && !e.asset ? `${(e.metadata.assets || []).length} up to date` : (e.message || ""))])))].filter(Boolean));
   }
   current.refresh = refresh;
   return refresh();
