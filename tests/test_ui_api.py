@@ -223,3 +223,15 @@ def test_the_activity_shows_a_run_started_elsewhere(client, built):
     subprocess.run([sys.executable, "-m", "datamake", "-C", str(built), "make", "report"], check=True,
                    capture_output=True, timeout=120)
     assert client.get("/api/activity").json()["last_event"] > before
+
+
+def test_a_failed_run_keeps_the_users_traceback_for_the_run_page(tmp_path):
+    (tmp_path / "pipeline.py").write_text("from datamake import asset\n\n@asset\ndef broken():\n"
+                                          "    return {'a': 1}['b']\n")
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    assert not api.make(api.load(str(tmp_path))).ok
+    with TestClient(create_app(str(tmp_path))) as c:
+        run_id = c.get("/api/log").json()["runs"][0]["run_id"]
+        failed = [e for e in c.get(f"/api/runs/{run_id}").json()["events"] if e["kind"] == "failed"]
+    assert failed[0]["asset"] == "broken" and "KeyError" in failed[0]["message"]
+    assert "pipeline.py" in failed[0]["metadata"]["traceback"] and "['b']" in failed[0]["metadata"]["traceback"]

@@ -22,7 +22,7 @@ FIRST_PAINT_LIMIT = 5.0  # seconds; the goal is 2
 
 TOUR = '''
 import pyarrow as pa
-from datamake import asset
+from datamake import DailyPartitions, asset
 
 @asset(group="ingest")
 def orders():
@@ -41,6 +41,10 @@ def clean_orders(orders):
 @asset(group="sales")
 def revenue(clean_orders, customers):
     return {"revenue": sum(clean_orders["price"].to_pylist()), "customers": customers.num_rows}
+
+@asset(group="ingest", partitions=DailyPartitions(start="2024-01-01", end="2024-02-15"))
+def visits(context):
+    return {"day": context.partition_key, "visits": int(context.partition_key[-2:]) * 7}
 
 @asset(group="reports")
 def report(revenue):
@@ -110,8 +114,8 @@ def browser():
 def tour(tmp_path_factory):
     """A small shop project: built once, then clean_orders edited (stale: code_changed), report never built."""
     root = _project(tmp_path_factory.mktemp("tour"), TOUR.replace("THRESHOLD", "0"))
-    subprocess.run([sys.executable, "-m", "datamake", "-C", str(root), "make", "revenue"], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "datamake", "-C", str(root), "make", "revenue", "visits",
+                    "-p", "2024-01-01...2024-01-20"], check=True, capture_output=True, timeout=120)
     (root / "pipeline.py").write_text(TOUR.replace("THRESHOLD", "2"))
     server = Server(root)
     yield root, server
@@ -179,6 +183,24 @@ def test_a_run_started_in_a_terminal_shows_live(tour, page, tmp_path):
     page.wait_for_selector("main table")
     assert page.locator("main tbody tr").count() >= 2
     _shot(page, "ui-runs.png", tmp_path)
+
+
+def test_the_partition_grid_backfills_a_range(tour, page, tmp_path):
+    root, server = tour
+    page.goto(server.url + "/assets/visits")
+    page.wait_for_selector(".pgrid .cell")
+    assert page.locator(".pgrid .cell.fresh").count() == 20 and page.locator(".pgrid .cell.never").count() == 25
+    page.click('.cell[data-partition="2024-01-21"]')
+    page.wait_for_selector('.cell.chosen[data-partition="2024-01-21"]')
+    assert "never_materialized" in page.inner_text(".reasons")
+    page.click('.cell[data-partition="2024-01-25"]', modifiers=["Shift"])
+    page.wait_for_selector(".cell.inrange")
+    assert "2024-01-21 … 2024-01-25 (5 partitions)" in page.inner_text("#range")
+    _shot(page, "ui-partitions.png", tmp_path)
+    page.click("#make-button")
+    page.wait_for_selector("#launch-state.done", timeout=60_000)
+    assert "make -p 2024-01-21...2024-01-25 -- visits" in page.inner_text("#launch-title")
+    page.wait_for_function("document.querySelectorAll('.pgrid .cell.fresh').length === 25", timeout=30_000)
 
 
 def _big_project(root: Path, n: int, groups: int) -> Path:

@@ -620,7 +620,7 @@ function runView(view, runId) {
       h("h1", {}, "Run ", h("code", {text: r.run_id}), " ", badge(r.status)),
       h("p", {class: "muted", id: "run-meta"}, `${origin(r)} · ${when(r.started)} · ${r.user || ""}@${r.host || ""} · pid ${r.pid} · `, h("code", {text: r.command || ""})),
       r.status === "running" ? h("p", {class: "progress"}, `running: ${done} of ${started} started assets finished`) : h("p", {}, counts(r.counts), r.seconds !== null ? ` in ${secs(r.seconds)}` : ""),
-      failures.length ? section("Failures", failures.map((e) => h("div", {class: "failure"}, h("h3", {}, h("a", {href: assetHref(e.asset), text: e.asset + (e.partition ? `[${e.partition}]` : "")})), h("pre", {text: e.message || ""})))) : null,
+      failures.length ? section("Failures", failures.map((e) => h("div", {class: "failure"}, h("h3", {}, h("a", {href: assetHref(e.asset), text: e.asset + (e.partition ? `[${e.partition}]` : "")})), h("pre", {text: (e.metadata && e.metadata.traceback) || e.message || ""})))) : null,
       logs.length ? section("Asset logs", h("pre", {text: logs.map((e) => `${e.asset}: ${e.message}`).join("\n")})) : null,
       section("Events", table(["time", "event", "asset", "duration", "data version", "message"], data.events.filter((e) => e.kind !== "log").map((e) => [
         new Date(e.ts * 1000).toLocaleTimeString(), badge(e.kind), e.asset ? h("a", {href: assetHref(e.asset), text: e.asset + (e.partition ? `[${e.partition}]` : "")}) : "",
