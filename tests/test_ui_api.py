@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from starlette.testclient import TestClient
@@ -235,3 +239,31 @@ def test_a_failed_run_keeps_the_users_traceback_for_the_run_page(tmp_path):
         failed = [e for e in c.get(f"/api/runs/{run_id}").json()["events"] if e["kind"] == "failed"]
     assert failed[0]["asset"] == "broken" and "KeyError" in failed[0]["message"]
     assert "pipeline.py" in failed[0]["metadata"]["traceback"] and "['b']" in failed[0]["metadata"]["traceback"]
+
+
+def test_a_server_off_loopback_prints_its_token_and_requires_it(built):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "datamake", "-C", str(built), "ui", "--host", "0.0.0.0",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = [proc.stdout.readline(), proc.stdout.readline()]
+        assert "warning: listening on 0.0.0.0" in printed[0], printed
+        token = re.search(r"\?token=([\w-]+)", printed[1]).group(1)
+        url = f"http://127.0.0.1:{port}/api/ls"
+        wait_for(lambda: _status(url, {"authorization": f"token {token}"}) == 200, what="the server to answer")
+        assert _status(url, {}) == 403 and _status(url, {"authorization": "token guess"}) == 403
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _status(url: str, headers: dict) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0

@@ -203,6 +203,28 @@ def test_the_partition_grid_backfills_a_range(tour, page, tmp_path):
     page.wait_for_function("document.querySelectorAll('.pgrid .cell.fresh').length === 25", timeout=30_000)
 
 
+def test_a_broken_definitions_module_is_shown_and_the_page_recovers(browser, tmp_path):
+    good = "from datamake import asset\n\n@asset\ndef only():\n    return 1\n"
+    root = _project(tmp_path / "broken", good)
+    server = Server(root)
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 860})
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_selector('.node[data-key="only"]')
+        (root / "pipeline.py").write_text(good + "\nundefined_helper()\n")
+        page.wait_for_selector("#load-error:not([hidden])", timeout=30_000)
+        text = page.inner_text("#load-error-text")
+        assert "NameError" in text and "undefined_helper" in text and "pipeline.py" in text
+        _shot(page, "ui-load-error.png", tmp_path)
+        (root / "pipeline.py").write_text(good.replace("only", "renamed"))
+        page.wait_for_selector('.node[data-key="renamed"]', timeout=30_000)  # no reload, no restart
+        assert page.locator("#load-error").is_hidden()
+        context.close()
+    finally:
+        server.stop()
+
+
 def _big_project(root: Path, n: int, groups: int) -> Path:
     per = n // groups
     lines = ["from datamake import asset\n"]
