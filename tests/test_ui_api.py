@@ -267,3 +267,21 @@ def _status(url: str, headers: dict) -> int:
         return exc.code
     except OSError:
         return 0
+
+
+def test_the_activity_shows_which_asset_is_running_now(tmp_path):
+    (tmp_path / "pipeline.py").write_text(
+        "import os, time\nfrom datamake import asset\n\n@asset\ndef first():\n    return 1\n\n"
+        "@asset\ndef slow(first):\n    deadline = time.monotonic() + 60\n"
+        "    while not os.path.exists('go') and time.monotonic() < deadline:\n        time.sleep(0.02)\n"
+        "    return first + 1\n")
+    # two workers: the coordinator waits on them and writes the event log while it waits
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n[execution]\njobs = 2\n')
+    with TestClient(create_app(str(tmp_path))) as c:
+        launched = c.post("/api/launch", json={"selection": ["slow"]}, headers=csrf_headers(c)).json()
+        running = wait_for(lambda: [r for r in c.get("/api/activity").json()["running"] if "slow" in r["assets"]],
+                           what="slow to show as running")
+        assert running[0]["tags"] == {"origin": "ui"} and running[0]["pid"] == launched["pid"]
+        (tmp_path / "go").write_text("")
+        assert finished_launch(c, launched["id"])["returncode"] == 0
+        assert c.get("/api/activity").json()["running"] == []
