@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from datamake.define.codeversion import changed_parts
+from datamake.define.snapshot import changed_modules
 from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
 from datamake.core.keys import node_id
 from datamake.core.manifest import config_record
@@ -27,6 +29,7 @@ from datamake.execution.reporters import Reporter
 from datamake.execution.results import RunResult
 from datamake.execution.runcontext import RunContext
 from datamake.core.planner import Plan
+from datamake.project.pins import pins_path
 from datamake.project.workspace import Project
 from datamake.history import lineage as lineage_mod
 from datamake.history import opevents
@@ -35,12 +38,14 @@ from datamake.history.tags import run_tags
 from datamake.jobs import check_config, job_selection
 from datamake.storage import gc as gc_mod
 from datamake.storage import partitionstate
+from datamake.storage import preview as preview_mod
 from datamake.storage.gc import Lease, writing
 from datamake.storage.lock import store_lock
 from datamake.storage.remote import RemoteCache
 
-__all__ = ["add_partitions", "dynamic_partitions", "gc", "graph", "history_file", "jobs", "lineage", "load", "log", "ls",
-           "make", "prune_log", "pull", "push", "remove_partitions", "run_job", "show", "show_value", "status", "why"]
+__all__ = ["activity", "add_partitions", "changed", "dynamic_partitions", "gc", "graph", "history_file", "jobs", "lineage",
+           "load", "log", "ls", "make", "preview", "prune_log", "pull", "push", "remove_partitions", "run_job", "show",
+           "show_value", "status", "why"]
 
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
@@ -49,6 +54,20 @@ def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -
     ``config`` overrides asset config values: ``{"clean": {"min_qty": 3}}``.
     """
     return Project.load(start, config)
+
+
+def changed(project: Project, since: float) -> bool:
+    """True when the project's code, ``datamake.toml`` or its pins changed on disk after ``since`` (a
+    ``time.time()`` taken before ``project`` was loaded): a long-lived process then loads it again."""
+    if changed_modules():
+        return True
+    for path in (project.config.path, pins_path(project.directory)):
+        try:
+            if os.stat(path).st_mtime >= since:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def status(project: Project, selection: Sequence[str] = (), only: bool = False, force: bool = False,
@@ -365,6 +384,18 @@ def _dynamic_name(project: Project, name: str) -> None:
                                   else 'declare them: @asset(partitions=DynamicPartitions("NAME"))'))
 
 
+def preview(project: Project, key: str, partition: Optional[str] = None, offset: int = 0,
+            limit: int = 50) -> Dict[str, Any]:
+    """A page of ``key``'s current value for display: a table's schema and rows ``offset`` to
+    ``offset + limit`` (read by Parquet row group, never the whole artifact), or a text's first bytes."""
+    _check_partition_arg(project, key, partition, "show")
+    manifest = project.current_manifest(key, partition)
+    if manifest is None:
+        raise NotMaterializedError(f"'{key}' has never been materialized", hint=f"run `datamake make {key}`")
+    data = preview_mod.preview(project.store, manifest, offset, limit)
+    return {"key": key, "partition": partition, "io_manager": manifest.io_manager, "size": manifest.size, **data}
+
+
 def _remote_cache(project: Project):
     remote = RemoteCache.from_config(project.config)
     if remote is None:
@@ -463,6 +494,25 @@ def _partition_rows(history, key: str, partition: str, limit: int, kinds) -> Lis
         if len(mine) >= limit or len(rows) < asked:
             return mine[:limit]
         asked *= 4
+
+
+def activity(project: Project) -> Dict[str, Any]:
+    """What is happening now: ``last_event`` (grows with every event written to the event log), the
+    runs still ``running`` and, for each, the assets started and not yet finished."""
+    with _history(project) as history:
+        if history is None:
+            return {"last_event": 0, "running": []}
+        running = [r for r in history.runs(50) if r["status"] == "running"]
+        for run in running:
+            started: Dict[str, None] = {}
+            for e in history.events(run_id=run["run_id"], kinds=("started", *MATERIALIZATIONS, "skipped")):
+                node = node_id(e["asset"], e["partition"]) if e["asset"] else None
+                if node is not None and e["kind"] == "started":
+                    started[node] = None
+                elif node is not None:
+                    started.pop(node, None)
+            run["assets"] = list(started)
+        return {"last_event": history.last_event_id(), "running": running}
 
 
 def prune_log(project: Project, older_than: str) -> Dict[str, Any]:

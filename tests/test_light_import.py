@@ -36,3 +36,11 @@ def test_the_cli_help_loads_no_heavy_module():
             "r = CliRunner().invoke(main, ['--help'])\nassert r.exit_code == 0, r.output\n")
     loaded = modules_after(code)
     assert not loaded & {"pyarrow", "pandas", "fsspec", "sqlite3"}
+
+
+def test_the_web_ui_is_loaded_only_by_its_command():
+    code = ("from click.testing import CliRunner\nfrom datamake.cli.main import main\n"
+            "r = CliRunner().invoke(main, ['--help'])\nassert r.exit_code == 0 and 'ui' in r.output, r.output\n"
+            "import datamake, datamake.api\nassert not any(m.startswith('datamake.ui') for m in sys.modules)\n")
+    loaded = modules_after("import sys\n" + code)
+    assert not loaded & {"starlette", "uvicorn", "anyio", "httpx"}

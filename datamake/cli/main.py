@@ -439,6 +439,9 @@ from datamake.cli import automation  # noqa: E402  (its commands import their li
 
 for _command in automation.COMMANDS:
     main.add_command(_command)
+from datamake.cli.ui import ui_command  # noqa: E402  (the command's module loads no web stack)
+
+main.add_command(ui_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -280,6 +280,8 @@ class Coordinator:
             done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
         finally:
             self.interruptible = False
+        if not done and self.history is not None:
+            self.history.flush()  # a quiet moment: readers of the log (datamake ui) see what runs now
         for future in done:
             key, prov, inputs, wall_start, reasons = self.running.pop(future)
             try:

@@ -106,9 +106,10 @@ class HistoryReporter(Reporter):
     # -- writing -------------------------------------------------------------
     def _outcome_row(self, outcome: AssetOutcome, asset: str, partition: Optional[str], manifest: Any, now: float,
                      checked: bool) -> tuple:
-        if manifest is None:
+        if manifest is None:  # a failure keeps the user's traceback (shown by `datamake ui`'s run page)
+            failure = _json({"traceback": outcome.traceback}) if outcome.traceback else None
             return (self.run_id, now, outcome.outcome, asset, partition, None, None, outcome.data_version,
-                    None, outcome.seconds or None, None, None, outcome.error)
+                    None, outcome.seconds or None, None, failure, outcome.error)
         full = outcome.outcome != "skipped" or checked  # keep the rows of no-op runs small
         return (self.run_id, now, outcome.outcome, asset, partition, manifest.code_version,
                 manifest.provenance, manifest.data_version, _json(dict(manifest.inputs)) if full else None,

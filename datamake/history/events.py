@@ -417,6 +417,10 @@ class History:
         row = cursor.fetchone()
         return _event_dict(cursor, row) if row else None
 
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when none): it grows with every event written."""
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+
     def count_events(self, run_id: Optional[str] = None) -> int:
         if run_id is None:
             return self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
