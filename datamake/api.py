@@ -605,6 +605,9 @@ def run_job(project: Project, name: str, *, config: Optional[Dict[str, Dict[str,
     job = _job(project, name)
     tags = {**job.tags, "job": job.name}
     if job.graph is not None:
+        if partition is not None:
+            raise SelectionError(f"job '{job.name}' runs the graph {getattr(job.graph, 'name', job.graph)}, "
+                                 "which has no partitions", hint=f"datamake run {job.name} (without -p)")
         return _run_graph_job(project, job, config or {}, dry_run, tags)
     _checked_selection(project, job, [*job.config, *(config or {})])
     project.config_overrides = _merged_config(job.config, project.config_overrides, config or {})
@@ -641,13 +644,8 @@ def _job(project: Project, name: str):
 
 
 def _run_graph_job(project: Project, job, config: Dict[str, Any], dry_run: bool, tags: Dict[str, Any]) -> Dict[str, Any]:
-    try:
-        from datamake.ops import run_graph  # lazy: ops load only for a job over a graph
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("datamake.ops", "datamake"):
-            raise
-        raise DatamakeError(f"job '{job.name}' runs a graph of ops, which this version of datamake cannot run",
-                            hint="upgrade datamake, or give the job a selection= of assets") from None
-    result = run_graph(project, job.graph, config=_merged_config(job.config, config) or None, executor=job.executor, jobs=job.jobs,
-                       dry_run=dry_run, run_tags=run_tags(tags))
+    from datamake.ops import run_graph  # lazy: ops load only for a job over a graph
+
+    result = run_graph(project, job.graph, config=_merged_config(job.config, config) or None, executor=job.executor,
+                       jobs=job.jobs, dry_run=dry_run, run_tags=run_tags(tags))
     return {"job": job.name, **result}

@@ -164,15 +164,45 @@ def test_bad_job_definitions(project, declaration, message):
     error(project.run("jobs"), message)
 
 
-def test_a_graph_job_without_ops_support_is_a_clear_error(project):
-    try:
-        import datamake.ops  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("graph jobs are run by datamake.ops")
-    write(project, 'job("g", graph=object())')
-    error(project.run("run", "g"), "job 'g' runs a graph of ops, which this version of datamake cannot run")
+GRAPH = """
+    from dataclasses import dataclass
+    from datamake import Definitions, asset, graph, job, op
+
+    @dataclass
+    class Scale:
+        factor: int = 1
+
+    @op
+    def numbers():
+        return [1, 2, 3, 4]
+
+    @op(config=Scale)
+    def scaled(values, config):
+        return [v * config.factor for v in values]
+
+    @op
+    def total(values):
+        return sum(values)
+
+    @graph
+    def report():
+        return total(scaled(numbers()))
+
+    defs = Definitions(jobs=[job("nightly", graph=report, config={"scaled": {"factor": 2}}, tags={"team": "bi"})])
+"""
+
+
+def test_a_job_over_a_graph_runs_it_as_minimally(project):
+    project.pipeline(GRAPH)
+    assert project.json("jobs")["jobs"][0]["graph"] == "report"
+    first = project.json("run", "nightly")
+    assert first["job"] == "nightly" and first["status"] == "ok"
+    assert [(o["op"], o["status"]) for o in first["ops"]] == [("numbers", "ran"), ("scaled", "ran"), ("total", "ran")]
+    assert [o["status"] for o in project.json("run", "nightly")["ops"]] == ["cached"] * 3
+    other = project.json("run", "nightly", "--config", "scaled.factor=3")  # --config wins over the job's config=
+    assert [o["status"] for o in other["ops"]] == ["cached", "ran", "ran"]
+    assert [r["tags"] for r in project.json("log", "--job", "nightly")["runs"]] == [{"job": "nightly", "team": "bi"}] * 3
+    error(project.run("run", "nightly", "-p", "eu"), "job 'nightly' runs the graph report, which has no partitions")
 
 
 def test_jobs_at_module_level_without_defs(project):
