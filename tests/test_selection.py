@@ -251,6 +251,7 @@ def test_commands_take_the_language(inprocess_project):
     assert [(r["key"], r["tags"]) for r in rows] == [("clean", {"slow": "true"}), ("report", {"tier": "gold"})]
     assert [line.split()[0] for line in project.run("ls", "sales/*", "or", "key:and", check=True).stdout.splitlines()] \
         == ["sales/orders", "and"]
+    assert project.run("ls", "tag:tier", check=True).stdout.rstrip().endswith("deps: clean  tags: tier=gold")
 
     assert project.states("group:ingest and not tag:slow=true") == {"sales/orders": "stale"}
     assert project.outcomes("tag:tier=gold", "--only", expect=1) == {"report": "blocked"}  # its inputs were never built

@@ -143,7 +143,7 @@ def ls_text(rows: List[Dict[str, Any]]) -> str:
 
 
 def _ls_details(row: Dict[str, Any]) -> str:
-    """``  partitions: daily from … (31)  config: rows=5  resources: db`` (only what the asset has)."""
+    """``  partitions: daily from … (31)  config: rows=5  resources: db  tags: tier=gold`` (only what the asset has)."""
     out = ""
     if row.get("partitions"):
         out += f"  partitions: {row['partitions']['definition']} ({row['partitions']['count']})"
@@ -151,6 +151,8 @@ def _ls_details(row: Dict[str, Any]) -> str:
         out += "  config: " + ", ".join(f"{k}={_compact(v, 30)}" for k, v in row["config"].items())
     if row.get("resources"):
         out += f"  resources: {', '.join(row['resources'])}"
+    if row.get("tags"):
+        out += "  tags: " + " ".join(f"{k}={_compact(v, 30)}" for k, v in sorted(row["tags"].items()))
     return out
 
 
