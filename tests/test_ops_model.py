@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import textwrap
 from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
@@ -74,7 +73,8 @@ def run(root: Path, text: str):
 
 def project(text: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix="dm-ops-model-"))
-    (root / "datamake.toml").write_text(textwrap.dedent('[project]\ndefinitions = "pipeline.py"\n'))
+    store = f"memory://ops-model/{root.name}"  # artifacts in memory: the model is about decisions, not disks
+    (root / "datamake.toml").write_text(f'[project]\ndefinitions = "pipeline.py"\n[storage]\nroot = "{store}"\n')
     return root
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
 
 from datamake.core.hashing import hash_value
 from datamake.core.manifest import Manifest
@@ -79,6 +80,7 @@ class GraphRunner:
         self.results: Dict[Tuple[str, Optional[str]], Invocation] = {}
         self.order: List[Invocation] = []
         self.mapped: Dict[Tuple[str, str], List[Node]] = {}
+        self.over: Dict[str, Tuple[str, str]] = {n.id: n.mapped_over for n in plan.nodes if n.mapped_over}
         for node in plan.nodes:
             if node.mapped_over is not None:
                 self.mapped.setdefault(node.mapped_over, []).append(node)
@@ -87,28 +89,31 @@ class GraphRunner:
 
     # -- driving ---------------------------------------------------------------------------
     def run(self) -> List[Invocation]:
-        """Run every invocation (or decide each, with ``dry_run``); returns them in start order."""
-        pending: List[Invocation] = [self._new(n, None) for n in self.plan.nodes if n.mapped_over is None]
+        """Run every invocation (or decide each, with ``dry_run``); returns them in start order.
+
+        An invocation that waits is parked under the node it waits for and looked at
+        again only when an invocation of that node finishes: linear in the graph's size.
+        """
+        self.queue: Deque[Invocation] = deque(self._new(n, None) for n in self.plan.nodes if n.mapped_over is None)
+        self.waiting: Dict[str, List[Invocation]] = {}
         running: Dict[cf.Future, Invocation] = {}
-        while pending or running:
-            still: List[Invocation] = []
-            for inv in pending:
-                state = self._readiness(inv)
+        while self.queue or running:
+            while self.queue:
+                inv = self.queue.popleft()
+                state, blocker = self._readiness(inv)
                 if state == "wait":
-                    still.append(inv)
+                    self.waiting.setdefault(blocker, []).append(inv)
                 elif state == "blocked":
                     self._finish(inv, "skipped", error="an upstream op failed")
                 else:
-                    self._start(inv, running, still)
-            pending = still
+                    self._start(inv, running)
             if running:
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
                 for future in done:
-                    self._settle(running.pop(future), future, pending)
-            elif pending and all(self._readiness(i) == "wait" for i in pending):
-                for inv in pending:  # nothing can make progress: a dry run past an op that would run
-                    self._finish(inv, "would_run" if self.env.dry_run else "skipped")
-                pending = []
+                    self._settle(running.pop(future), future)
+        for parked in self.waiting.values():  # only in a dry run: after an op that would run
+            for inv in parked:
+                self._finish(inv, "would_run" if self.env.dry_run else "skipped")
         return self.order
 
     def _new(self, node: Node, key: Optional[str]) -> Invocation:
@@ -116,14 +121,15 @@ class GraphRunner:
         self.results[(node.id, key)] = inv
         return inv
 
-    def _readiness(self, inv: Invocation) -> str:
+    def _readiness(self, inv: Invocation) -> Tuple[str, str]:
+        """("ready" | "wait" | "blocked", the node id it waits for)."""
         for _param, source in inv.node.inputs:
             for dep in self._deps(source, inv.mapping_key):
                 if dep is None or dep.status in ("pending", "would_run"):
-                    return "wait"
+                    return "wait", dep.node.id if dep is not None else source[1]
                 if dep.status in ("failed", "skipped"):
-                    return "blocked"
-        return "ready"
+                    return "blocked", ""
+        return "ready", ""
 
     def _deps(self, source: Source, key: Optional[str]) -> List[Optional[Invocation]]:
         kind = source[0]
@@ -133,7 +139,7 @@ class GraphRunner:
         if kind == "mapped":
             return [self.results.get((node_id, key))]
         if kind == "collect" and (node_id, None) not in self.results:  # a mapped node: all of its chunks
-            over = next(n.mapped_over for n in self.plan.nodes if n.id == node_id)
+            over = self.over[node_id]
             source_inv = self.results.get((over[0], None))
             if source_inv is None or source_inv.status in ("pending", "would_run", "failed", "skipped"):
                 return [source_inv]
@@ -168,7 +174,7 @@ class GraphRunner:
             out.append((param, spec, version))
         return out
 
-    def _start(self, inv: Invocation, running: Dict[cf.Future, Invocation], pending: List[Invocation]) -> None:
+    def _start(self, inv: Invocation, running: Dict[cf.Future, Invocation]) -> None:
         op = inv.node.op
         inputs = self._inputs(inv)
         config, config_hash = self.env.config(op)
@@ -178,7 +184,7 @@ class GraphRunner:
         cached = None if self.env.force else self._lookup(inv)
         if cached is not None:
             inv.outputs = cached
-            self._finish(inv, "cached", pending)
+            self._finish(inv, "cached")
             return
         if self.env.dry_run:
             self._finish(inv, "would_run")
@@ -191,8 +197,8 @@ class GraphRunner:
                       **self._shared(op))
         self._list(inv)
         future = self.executor.submit(task, run_op_task)
-        if future.done():  # in-process: settle now, so the rest of this pass sees it
-            self._settle(inv, future, pending)
+        if future.done():  # in-process: settle now
+            self._settle(inv, future)
         else:
             running[future] = inv
 
@@ -207,7 +213,7 @@ class GraphRunner:
             ref = self._refs[id(op)] = op_reference(op)
         return ref
 
-    def _settle(self, inv: Invocation, future: cf.Future, pending: List[Invocation]) -> None:
+    def _settle(self, inv: Invocation, future: cf.Future) -> None:
         try:
             result: OpResult = future.result()
         except BaseException as exc:  # noqa: BLE001 - a worker that died, a lost Dask connection
@@ -221,17 +227,19 @@ class GraphRunner:
         else:
             inv.outputs = dict(result.outputs)
         self._commit(inv)
-        self._finish(inv, "ran", pending)
+        self._finish(inv, "ran")
 
-    def _finish(self, inv: Invocation, status: str, pending: Optional[List[Invocation]] = None,
-                error: Optional[str] = None) -> None:
+    def _finish(self, inv: Invocation, status: str, error: Optional[str] = None) -> None:
         inv.status = status
         inv.error = error
         self._list(inv)
-        if pending is not None and inv.node.op.dynamic and status in ("ran", "cached"):
+        if status == "would_run":
+            return  # what waits for it stays parked: a dry run cannot decide it
+        if inv.node.op.dynamic and status in ("ran", "cached"):
             out = inv.node.op.out_names[0]
             for node in self.mapped.get((inv.node.id, out), ()):  # fan out: one invocation per chunk
-                pending.extend(self._new(node, key) for key, _ in inv.outputs[out])
+                self.queue.extend(self._new(node, key) for key, _ in inv.outputs[out])
+        self.queue.extend(self.waiting.pop(inv.node.id, ()))
 
     def _list(self, inv: Invocation) -> None:
         if not inv.listed:
