@@ -409,3 +409,29 @@ def test_graph_multi_asset_builds_several_assets_and_shares_its_ops(inprocess_pr
     outcomes = inprocess_project.outcomes()
     assert outcomes["test"] == "built" and outcomes["train_size"] == "skipped"  # train's value did not change
     assert ran(root) == ["label"]
+
+
+@pytest.mark.parametrize("body, config, fragments", [
+    ("return split(raw)", None, ("graph asset 'bad' must return exactly one op output, it returns 2",
+                                 "@graph_multi_asset")),
+    ("total(raw)\n    return raw", None, ("graph asset 'bad' must return an op's output",)),
+    ("return 3", None, ("graph 'bad' calls no op",)),
+    ("return total(raw)", {"totl": {"x": 1}}, ("config given for 'totl', which is not an op of graph 'bad'",
+                                               "did you mean")),
+])
+def test_a_wrong_graph_asset_is_a_definition_error_naming_it(inprocess_project, body, config, fragments):
+    inprocess_project.pipeline(GRAPH + f'''
+
+@asset
+def raw():
+    return [1, 2]
+
+
+@graph_asset(config={config!r})
+def bad(raw):
+    {body}
+''')
+    proc = inprocess_project.run("status")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr

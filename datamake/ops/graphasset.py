@@ -20,7 +20,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 from datamake.core.errors import DefinitionError
 
 from datamake.define.assets import AssetDef, _make_asset_def, _packages, _prefix
-from datamake.ops.definition import GraphDef, graph as make_graph
+from datamake.ops.definition import GraphDef, check_config_names, graph as make_graph
+from datamake.ops.trace import trace
 
 
 def graph_asset(fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None,
@@ -87,10 +88,31 @@ def _option(spec: Any, name: str) -> Any:
 def _graph_asset_def(g: GraphDef, name: str, output: Optional[Tuple[str, int]], key_prefix: Any, deps: Any,
                      ins: Any, code_version: Optional[str], group: Optional[str], io_manager: Optional[str],
                      metadata: Any, op_config: Mapping[str, Mapping[str, Any]], track_packages: Any) -> AssetDef:
+    _check(g, _prefix(key_prefix, name), output, op_config)
     body = _body(g, op_config, _prefix(key_prefix, name), output)
     a = _make_asset_def(body, name, key_prefix, deps, ins, code_version, group, io_manager, metadata,
                         0, 1.0, None, _packages(track_packages))
     return dataclasses.replace(a, wants_context=True, description=a.description or g.description)
+
+
+def _check(g: GraphDef, key: str, output: Optional[Tuple[str, int]],
+           op_config: Mapping[str, Mapping[str, Any]]) -> None:
+    """Trace the body now, so that a wrong graph (or config for an op it lacks) is a definition
+    error (exit 2) when the project loads."""
+    plan = trace(g)
+    check_config_names(op_config, plan.ops, g.name)
+    returned = dict(plan.outputs)
+    if output is None and len(returned) != 1:
+        raise DefinitionError(f"graph asset '{key}' must return exactly one op output, it returns {len(returned)}",
+                              hint="return the output that is the asset's value, or use @graph_multi_asset")
+    if output is not None and output[0] not in returned and str(output[1]) not in returned:
+        raise DefinitionError(f"graph multi-asset '{key}': the graph returns no output '{output[0]}' "
+                              f"(it returns {', '.join(returned) or 'nothing'})",
+                              hint="return a dict keyed by the outs= names, or a tuple in their order")
+    source = returned.get(output[0], returned.get(str(output[1]))) if output else next(iter(returned.values()))
+    if source[0] != "out":
+        raise DefinitionError(f"graph asset '{key}' must return an op's output, not a graph input or a collected "
+                              f"fan-out", hint="pass dyn.collect() through an op that joins it")
 
 
 def _body(g: GraphDef, op_config: Mapping[str, Mapping[str, Any]], key: str,

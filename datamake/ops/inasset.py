@@ -11,7 +11,7 @@ from datamake.execution.executors import InProcessExecutor
 from datamake.history import opevents
 from datamake.history.events import History
 from datamake.ops.api import row
-from datamake.ops.definition import GraphDef, check_config_names
+from datamake.ops.definition import GraphDef
 from datamake.ops.runner import GraphRunner, OpEnv
 from datamake.ops.trace import trace
 from datamake.ops.versions import OpVersions
@@ -29,8 +29,7 @@ def run_in_asset(graph: GraphDef, op_config: Mapping[str, Mapping[str, Any]], co
     if task is None:
         raise DatamakeError(f"graph asset '{graph.name}' is built by datamake make, not called directly")
     plan = trace(graph)
-    check_config_names(op_config, plan.ops, graph.name)
-    source = _output_source(plan, task.key, output)
+    source = _output_source(plan, output)
     defs = load_definitions(task.project_dir, task.definitions)
     versions = OpVersions(definition_roots(task.project_dir, task.definitions),
                           {n: r.version for n, r in defs.resources.items()}, op_config)
@@ -44,28 +43,17 @@ def run_in_asset(graph: GraphDef, op_config: Mapping[str, Mapping[str, Any]], co
     failed = [i for i in invocations if i.status == "failed"]
     if failed:
         raise DatamakeError(f"op '{failed[0].id}' failed: {failed[0].error}")
-    kind, node, out = source[:3]
-    if kind != "out":
-        raise DatamakeError(f"graph asset '{task.key}' must return one op's output, not a graph input or "
-                            f"a collected fan-out", hint="pass dyn.collect() through an op that joins it")
+    _kind, node, out = source[:3]
     return store.load(next(i for i in invocations if i.node.id == node and i.mapping_key is None).outputs[out])
 
 
-def _output_source(plan: Any, key: str, output: Optional[Tuple[str, int]]) -> Any:
-    """Where the asset's value comes from: the graph's one output, or the named one of several."""
+def _output_source(plan: Any, output: Optional[Tuple[str, int]]) -> Any:
+    """Where the asset's value comes from: the graph's one output, or the named one of several
+    (checked when the asset was defined)."""
     found = dict(plan.outputs)
     if output is None:
-        if len(found) != 1:
-            raise DatamakeError(f"graph asset '{key}' must return exactly one op output, it returns {len(found)}",
-                                hint="return the output that is the asset's value, or use @graph_multi_asset")
         return plan.outputs[0][1]
-    name, position = output
-    source = found.get(name, found.get(str(position)))
-    if source is None:
-        raise DatamakeError(f"graph multi-asset '{key}': the graph returns no output '{name}' "
-                            f"(it returns {', '.join(found) or 'nothing'})",
-                            hint="return a dict keyed by the outs= names, or a tuple in their order")
-    return source
+    return found.get(output[0], found.get(str(output[1])))
 
 
 def _graph_inputs(task: Any, store: Any, values: Mapping[str, Any]) -> Dict[str, Manifest]:
