@@ -15,6 +15,8 @@ Usage::
    event log), after a first run built it.
 
 Every figure is the median of ``--repeats`` runs, each in a fresh process.
+``--memory`` also times (1) with the store in ``memory://``: datamake's own cost
+per invocation, without the disk's.
 """
 from __future__ import annotations
 
@@ -32,10 +34,12 @@ sys.path.insert(0, HERE)
 from measure import median, run  # noqa: E402
 
 IN_PROCESS = """
-import json, sys, time
+import dataclasses, json, sys, time
 import datamake.api as dm
 from datamake.ops import run_graph
 project = dm.load(sys.argv[1])
+if len(sys.argv) > 2:
+    project.config = dataclasses.replace(project.config, storage_root=sys.argv[2])
 t0 = time.perf_counter()
 first = run_graph(project, "g", executor="inprocess")
 t1 = time.perf_counter()
@@ -77,9 +81,10 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", dest="json_path")
+    parser.add_argument("--memory", action="store_true", help="also time (1) with a memory:// store")
     args = parser.parse_args()
     figures: Dict[str, float] = {}
-    per_run, per_cached, no_op = [], [], []
+    per_run, per_cached, no_op, memory_run, memory_cached = [], [], [], [], []
     for _ in range(args.repeats):
         root = tempfile.mkdtemp(prefix="dm-bench-ops-")
         try:
@@ -89,6 +94,12 @@ def main() -> None:
             timing = json.loads(done.stdout)
             per_run.append(timing["run"] / timing["ops"])
             per_cached.append(timing["cached"] / timing["ops"])
+            if args.memory:
+                done = run([sys.executable, "-c", IN_PROCESS, root, "memory://bench-ops"], cwd=root)
+                assert done.ok, done.brief()
+                timing = json.loads(done.stdout)
+                memory_run.append(timing["run"] / timing["ops"])
+                memory_cached.append(timing["cached"] / timing["ops"])
             whole = run([sys.executable, "-c", NO_OP, root], cwd=root)
             assert whole.ok, whole.brief()
             no_op.append(whole.seconds)
@@ -101,6 +112,11 @@ def main() -> None:
           f"({args.ops} ops, median of {args.repeats})")
     print(f"trivial op invocation, in-process, cached:  {figures['ms_per_op_invocation_cached']:.3f} ms each")
     print(f"no-op run of a {args.ops}-op graph, whole process: {median(no_op):.2f} s")
+    if args.memory:
+        figures["ms_per_op_invocation_run_memory_store"] = median(memory_run) * 1000
+        figures["ms_per_op_invocation_cached_memory_store"] = median(memory_cached) * 1000
+        print(f"the same with a memory:// store, run:       {median(memory_run) * 1000:.3f} ms each")
+        print(f"the same with a memory:// store, cached:    {median(memory_cached) * 1000:.3f} ms each")
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(figures, f, indent=1)

@@ -54,6 +54,18 @@ def test_daily_sales_backfills_a_week_and_reports(example):
     assert "config_changed" in changed.stdout
 
 
+def test_word_counts_recounts_only_the_edited_line(example):
+    root = example("word_counts")
+    assert datamake(root, "make").returncode == 0
+    assert datamake(root, "show", "top_three").stdout.strip() == "['the', 'is', 'there']"
+    books = root / "data" / "books.txt"
+    books.write_text(books.read_text().replace("saves nine", "saves ten"))
+    assert "source_changed" in datamake(root, "status").stdout
+    assert datamake(root, "make").returncode == 0
+    why = datamake(root, "why", "word_counts").stdout
+    assert "ran      count_words[1]" in why and "count_words[0]" not in why and "cached   4 invocations" in why
+
+
 def test_the_root_project_file_points_at_the_quickstart():
     text = (EXAMPLES.parent / "datamake.toml").read_text()
     assert "examples/quickstart/pipeline.py" in text

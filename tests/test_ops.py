@@ -39,7 +39,7 @@ def numbers():
     return [1, 2, 3, 4]
 
 
-@op(out={"evens": Out(), "odds": Out()})
+@op(out={"evens": Out(), "odds": Out(io_manager="json")})
 def split(values):
     ran("split")
     return [v for v in values if v % 2 == 0], [v for v in values if v % 2]
@@ -343,6 +343,8 @@ def test_definition_errors_name_the_op_and_the_fix():
     with pytest.raises(DefinitionError, match="is a dynamic output"):
         trace(dynamic_as_plain)
     assert one(3) == 3 and two() == (1, 2)  # outside a graph an op is its function
+    with pytest.raises(DefinitionError, match="run by datamake, not called directly"):
+        missing_input()
 
 
 def test_a_graph_run_is_in_the_event_log_with_its_tags_and_invocations(graph_project, monkeypatch):
