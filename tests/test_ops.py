@@ -437,3 +437,24 @@ def bad(raw):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     for fragment in fragments:
         assert fragment in proc.stderr
+
+
+def test_what_an_op_reads_that_cannot_be_versioned_is_named_in_a_warning(inprocess_project):
+    inprocess_project.pipeline(HEADER + '''
+import threading
+
+LOCK = threading.Lock()
+
+
+@op
+def guarded():
+    with LOCK:
+        return 1
+
+
+@graph
+def g():
+    return guarded()
+''')
+    result = run_graph(load(inprocess_project.root), "g")
+    assert any("op guarded" in w and "LOCK" in w for w in result["warnings"]), result["warnings"]

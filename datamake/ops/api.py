@@ -37,7 +37,9 @@ def run_graph(project: Any, graph: Union[GraphDef, str], *, config: Optional[Map
     ``jobs`` default to the project's. ``dry_run`` runs nothing and reports
     what is cached (an op after one that would run cannot be decided yet).
     Returns ``{"graph", "status": "ok"|"failed", "run_id", "ops": [{"op",
-    "invocation", "status": "ran"|"cached"|"failed"|"skipped", "seconds", "error"}]}``.
+    "invocation", "status": "ran"|"cached"|"failed"|"skipped", "seconds", "error"}],
+    "warnings": [...]}``; the warnings name what an op reads that its code version cannot
+    cover (sound or loud, as for assets).
     """
     graph = find_graph(project, graph) if isinstance(graph, str) else graph
     if not isinstance(graph, GraphDef):
@@ -57,11 +59,12 @@ def run_graph(project: Any, graph: Union[GraphDef, str], *, config: Optional[Map
         versions.config(op)
         versions.code_version(op)
     project.save_code_cache()
+    warnings = [f"op {name} {w}" for name, found in sorted(versions.warnings.items()) for w in found]
     if dry_run:
-        return _report(graph.name, run_id, GraphRunner(plan, env).run())
+        return {**_report(graph.name, run_id, GraphRunner(plan, env).run()), "warnings": warnings}
     tags = run_tags_of(run_tags)  # a bad DATAMAKE_RUN_TAGS is a usage error before anything runs
     with store_lock(project.store, "datamake run"):
-        return _run_recorded(project, plan, env, executor, jobs, tags)
+        return {**_run_recorded(project, plan, env, executor, jobs, tags), "warnings": warnings}
 
 
 def project_versions(project: Any, config: Optional[Mapping[str, Mapping[str, Any]]] = None) -> OpVersions:
