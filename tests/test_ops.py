@@ -360,7 +360,7 @@ def test_a_graph_run_is_in_the_event_log_with_its_tags_and_invocations(graph_pro
 
 
 MULTI = HEADER + '''
-from datamake import graph_multi_asset
+from datamake import AssetOut, graph_multi_asset
 
 
 @asset
@@ -386,7 +386,7 @@ def label(values):
     return [v * 10 for v in values]
 
 
-@graph_multi_asset(outs={"train": {}, "test": {"io_manager": "json"}})
+@graph_multi_asset(outs={"train": {}, "test": AssetOut(io_manager="json")})
 def splits(raw):
     train, test = split(clean(raw))
     return {"train": train, "test": label(test)}
