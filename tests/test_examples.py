@@ -64,6 +64,8 @@ def test_word_counts_recounts_only_the_edited_line(example):
     assert datamake(root, "make").returncode == 0
     why = datamake(root, "why", "word_counts").stdout
     assert "ran      count_words[1]" in why and "count_words[0]" not in why and "cached   4 invocations" in why
+    first, again = (json.loads(datamake(root, "run", "sample", "--json").stdout) for _ in range(2))
+    assert {o["status"] for o in first["ops"]} == {"ran"} and {o["status"] for o in again["ops"]} == {"cached"}
 
 
 def test_the_root_project_file_points_at_the_quickstart():

@@ -2,11 +2,12 @@
 
     datamake make word_counts      # builds the graph asset: each line counted by its own op invocation
     datamake status                # fresh; edit one line of data/books.txt and only that line is recounted
+    datamake run sample            # a job over a graph: sample_report's ops, content-addressed
 """
 from collections import Counter
 from dataclasses import dataclass
 
-from datamake import DynamicOut, DynamicOutput, Out, asset, graph, graph_asset, op, source
+from datamake import DynamicOut, DynamicOutput, Out, asset, graph, graph_asset, job, op, source
 
 books = source("data/books.txt", load="text")
 
@@ -64,3 +65,6 @@ def sample_report():
     """A graph run on its own (a job over a graph): counts of a built-in text."""
     top, _rest = top_words(merge(lines(sample_text()).map(count_words).collect()))
     return top
+
+
+sample = job("sample", graph=sample_report, config={"top_words": {"n": 5}})
