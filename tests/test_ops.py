@@ -145,6 +145,8 @@ def test_op_config_is_part_of_the_provenance_and_is_checked(graph_project):
         run_graph(load(root), "report", config={"scal": {"factor": 3}})
     with pytest.raises(ConfigError, match="op 'total'.*takes no config"):
         run_graph(load(root), "report", config={"total": {"x": 1}})
+    with pytest.raises(ConfigError, match="config of op 'scale', field 'factor': expected int"):
+        run_graph(load(root), "report", config={"scale": {"factor": "ten"}})
 
 
 def test_a_failing_op_skips_what_depends_on_it_and_keeps_the_rest(graph_project):

@@ -50,7 +50,12 @@ class OpVersions:
                                       hint=f"add @op(config=SomeDataclass) to '{op.name}' or remove the values")
                 found = ({}, None)
             else:
-                instance, digest = assetconfig.resolve(op.config, op.name, {}, values)
+                try:
+                    instance, digest = assetconfig.resolve(op.config, op.name, {}, values)
+                except ConfigError as exc:  # the same checks as an asset's config, told about an op
+                    raise ConfigError(exc.message.replace(f"config of asset '{op.name}'", f"config of op '{op.name}'"),
+                                      hint=f"give it in the job's config= (or run_graph(config=...)), or with "
+                                           f"datamake run JOB --config {op.name}.FIELD=VALUE") from None
                 found = ({f: getattr(instance, f) for f in instance.__dataclass_fields__}, digest)
             self._configs[id(op)] = found
         return found
