@@ -460,3 +460,22 @@ def g():
 ''')
     result = run_graph(load(inprocess_project.root), "g")
     assert any("op guarded" in w and "LOCK" in w for w in result["warnings"]), result["warnings"]
+
+
+def test_a_job_over_a_graph_runs_it_from_the_command_line(inprocess_project):
+    inprocess_project.pipeline(GRAPH + '''
+from datamake import job
+
+nightly = job("nightly", graph=report, config={"scale": {"factor": 2}})
+not_a_graph = job("broken", graph=total)
+''')
+    first = inprocess_project.run("run", "nightly")
+    assert first.returncode == 0 and "ran      total_2" in first.stdout, first.stderr
+    assert "cached   total_2" in inprocess_project.run("run", "nightly").stdout
+    bad = inprocess_project.run("run", "nightly", "--config", "scale.factor=many")
+    assert bad.returncode == 2 and "config of op 'scale', field 'factor'" in bad.stderr
+    broken = inprocess_project.run("run", "broken")
+    assert broken.returncode == 2 and "takes a @graph" in broken.stderr and "Traceback" not in broken.stderr
+    edit(inprocess_project.root, 'ran("total")\n', 'ran("total")\n    raise ValueError("no")\n')
+    failed = inprocess_project.run("run", "nightly")
+    assert failed.returncode == 1 and "failed   total" in failed.stdout and "ValueError: no" in failed.stdout

@@ -56,7 +56,7 @@ def _graph_result(ctx, result: Dict[str, Any], as_json: bool) -> None:
     else:
         for op in result.get("ops", ()):
             error = f"  {op['error']}" if op.get("error") else ""
-            click.echo(f"{op['status']:<8} {op['op']}  {op.get('seconds') or 0:.2f}s{error}")
+            click.echo(f"{op['status']:<8} {op.get('invocation') or op['op']}  {op.get('seconds') or 0:.2f}s{error}")
         click.echo(f"job {result['job']}: graph {result.get('graph')} {result.get('status')}")
     ctx.exit(0 if result.get("status") == "ok" else 1)
 
