@@ -151,7 +151,8 @@ def test_op_config_is_part_of_the_provenance_and_is_checked(graph_project):
 
 def test_a_failing_op_skips_what_depends_on_it_and_keeps_the_rest(graph_project):
     root = graph_project.root
-    edit(root, 'ran("total")\n', 'ran("total")\n    if values and values[0] == 1:\n        raise ValueError("odd one")\n')
+    edit(root, 'ran("total")\n',
+         'ran("total")\n    if values and values[0] == 1:\n        raise ValueError("odd one")\n')
     result = run_graph(load(root), "report")
     assert result["status"] == "failed"
     by_id = {o["invocation"]: o for o in result["ops"]}
@@ -479,3 +480,26 @@ not_a_graph = job("broken", graph=total)
     edit(inprocess_project.root, 'ran("total")\n', 'ran("total")\n    raise ValueError("no")\n')
     failed = inprocess_project.run("run", "nightly")
     assert failed.returncode == 1 and "failed   total" in failed.stdout and "ValueError: no" in failed.stdout
+
+
+def test_a_fan_out_of_no_chunks_is_cached_too(inprocess_project):
+    inprocess_project.pipeline(HEADER + '''
+@op(out=DynamicOut())
+def nothing():
+    ran("nothing")
+    return []
+
+
+@op
+def count(parts):
+    ran("count")
+    return len(parts)
+
+
+@graph
+def g():
+    return count(nothing().map(lambda chunk: count(chunk)).collect())
+''')
+    root = inprocess_project.root
+    assert statuses(run_graph(load(root), "g")) == {"nothing": "ran", "count_2": "ran"}
+    assert set(statuses(run_graph(load(root), "g")).values()) == {"cached"}

@@ -177,7 +177,8 @@ def _make_op_def(func, name, out, resources, config, retries, retry_delay, code_
         raise DefinitionError(f"@op must decorate a function, got {func!r}")
     op_name = name or func.__name__
     if _is_async(func):
-        raise DefinitionError(f"op '{op_name}': {_describe_fn(func)} is an async function; ops are called synchronously",
+        raise DefinitionError(f"op '{op_name}': {_describe_fn(func)} is an async function; ops are called "
+                              f"synchronously",
                               hint="make it a plain def; to await inside it: return asyncio.run(fetch())")
     params = _parameters(func)
     names = [n for n, _, variadic in params if not variadic]
@@ -189,7 +190,8 @@ def _make_op_def(func, name, out, resources, config, retries, retry_delay, code_
                                   f"{_describe_fn(func)}", hint=f"add the parameter: def {func.__name__}(..., {res})")
     if config is not None and (not dataclasses.is_dataclass(config) or CONFIG_PARAM not in names):
         raise DefinitionError(f"op '{op_name}': config= must be a dataclass and the function must have a "
-                              f"parameter named '{CONFIG_PARAM}'", hint=f"def {func.__name__}(..., {CONFIG_PARAM}): ...")
+                              f"parameter named '{CONFIG_PARAM}'",
+                              hint=f"def {func.__name__}(..., {CONFIG_PARAM}): ...")
     special = {CONTEXT_PARAM, *resources, *([CONFIG_PARAM] if config is not None else [])}
     inputs = tuple(n for n in names if n not in special)
     optional = tuple(n for n, has_default, _ in params if has_default and n in inputs)

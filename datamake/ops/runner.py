@@ -20,7 +20,7 @@ from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
 from datamake.core.hashing import hash_value
 from datamake.core.manifest import Manifest
 from datamake.ops.trace import GraphPlan, Node, Source, const_version, op_provenance
-from datamake.ops.work import OpResult, OpTask, op_reference, output_key, run_op_task
+from datamake.ops.work import OpResult, OpTask, op_reference, output_key, run_op_task, store_value
 from datamake.storage.store import Store
 
 Outputs = Dict[str, Any]  # out name -> Manifest, or for a dynamic output a list of (mapping key, Manifest)
@@ -39,7 +39,6 @@ class OpEnv:
     resource_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
     graph_inputs: Mapping[str, Manifest] = field(default_factory=dict)
-    force: bool = False
     dry_run: bool = False
 
 
@@ -85,7 +84,7 @@ class GraphRunner:
             if node.mapped_over is not None:
                 self.mapped.setdefault(node.mapped_over, []).append(node)
         self._refs: Dict[int, Tuple[str, str]] = {}
-        self._versions: Dict[int, str] = {}
+        self._chunks: Dict[Tuple[str, str], Dict[str, Manifest]] = {}  # a dynamic output's chunks by key
 
     # -- driving ---------------------------------------------------------------------------
     def run(self) -> List[Invocation]:
@@ -159,7 +158,11 @@ class GraphRunner:
             if kind == "input":
                 spec: Any = self.env.graph_inputs[source[1]]
             elif kind == "chunk":
-                spec = dict(self.results[(source[1], None)].outputs[source[2]])[inv.mapping_key]
+                chunks = self._chunks.get((source[1], source[2]))
+                if chunks is None:
+                    chunks = dict(self.results[(source[1], None)].outputs[source[2]])
+                    self._chunks[(source[1], source[2])] = chunks
+                spec = chunks[inv.mapping_key]
             elif kind == "mapped":
                 spec = self.results[(source[1], inv.mapping_key)].outputs[source[2]]
             elif kind == "collect":
@@ -181,7 +184,7 @@ class GraphRunner:
         inv.code_version = self.env.code_version(op)
         inv.provenance = op_provenance(op.name, inv.code_version, config_hash,
                                        [(p, version) for p, _spec, version in inputs])
-        cached = None if self.env.force else self._lookup(inv)
+        cached = self._lookup(inv)
         if cached is not None:
             inv.outputs = cached
             self._finish(inv, "cached")
@@ -192,8 +195,8 @@ class GraphRunner:
         task = OpTask(key=inv.id, op_name=op.name, op_ref=self._ref(op), run_id=self.env.run_id,
                       provenance=inv.provenance, code_version=inv.code_version, project_dir=self.env.project_dir,
                       definitions=self.env.definitions, store_url=self.env.store.url,
-                      store_options=self.env.store.storage_options, inputs=tuple((p, spec) for p, spec, _v in inputs), config=config,
-                      resource_settings=self.env.resource_settings, mapping_key=inv.mapping_key,
+                      store_options=self.env.store.storage_options, inputs=tuple((p, s) for p, s, _v in inputs),
+                      config=config, resource_settings=self.env.resource_settings, mapping_key=inv.mapping_key,
                       **self._shared(op))
         self._list(inv)
         future = self.executor.submit(task, run_op_task)
@@ -257,7 +260,7 @@ class GraphRunner:
                 store.write_small(store.action_path(_action_id(inv.provenance, out, key)), chunk.to_json())
             index = [[key, chunk.artifact] for key, chunk in value]
             store.write_small(store.action_path(_action_id(inv.provenance, out, "<index>")),
-                              _index_manifest(inv, out, index).to_json())
+                              _index_manifest(store, inv, out, index).to_json())
 
     def _lookup(self, inv: Invocation) -> Optional[Outputs]:
         store = self.env.store
@@ -283,10 +286,9 @@ class GraphRunner:
         return found
 
 
-def _index_manifest(inv: Invocation, out: str, index: List[List[str]]) -> Manifest:
-    """The action-cache entry listing a dynamic output's chunks (their own entries hold their manifests)."""
-    first = inv.outputs[out][0][1] if inv.outputs[out] else None
-    return Manifest(key=output_key(inv.node.op.name, out) + "/<index>", code_version=inv.code_version or "",
-                    provenance=inv.provenance or "", data_version=hash_value("chunks", index),
-                    artifact=first.artifact if first else "", size=first.size if first else 0,
-                    io_manager=first.io_manager if first else "json", metadata={"chunks": index})
+def _index_manifest(store: Store, inv: Invocation, out: str, index: List[List[str]]) -> Manifest:
+    """The action-cache entry listing a dynamic output's chunks (their own entries hold their manifests);
+    the list is stored as an artifact too, so that the entry is checked like any other."""
+    return store_value(store, output_key(inv.node.op.name, out) + "/<index>", index, "json",
+                       code_version=inv.code_version or "", provenance=inv.provenance or "",
+                       metadata={"chunks": index})

@@ -181,7 +181,8 @@ def _stored(task: OpTask, op: OpDef, store: Store, value: Any, started: float, a
             chunks.append((str(i) if key is None else str(key), _manifest(task, store, out, chunk, spec.io_manager)))
         keys = [k for k, _ in chunks]
         if len(set(keys)) != len(keys):
-            raise DatamakeError(f"op '{op.name}' yielded the same mapping_key twice", hint="give each chunk its own key")
+            raise DatamakeError(f"op '{op.name}' yielded the same mapping_key twice",
+                                hint="give each chunk its own key")
         return OpResult(task.key, True, chunks=tuple(chunks), seconds=time.perf_counter() - started, attempts=attempts)
     if len(op.outs) == 1:
         values = (value,)
@@ -190,7 +191,8 @@ def _stored(task: OpTask, op: OpDef, store: Store, value: Any, started: float, a
                             f"returned {type(value).__name__}", hint="return a tuple with one value per output")
     else:
         values = tuple(value)
-    outputs = tuple((name, _manifest(task, store, name, v, spec.io_manager)) for (name, spec), v in zip(op.outs, values))
+    outputs = tuple((name, _manifest(task, store, name, v, spec.io_manager))
+                    for (name, spec), v in zip(op.outs, values))
     return OpResult(task.key, True, outputs=outputs, seconds=time.perf_counter() - started, attempts=attempts)
 
 
