@@ -520,6 +520,8 @@ def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
     cutoff = parse_older_than(older_than)
     with _history(project) as history:
         runs, events = history.prune(cutoff) if history is not None else (0, 0)
+        if history is not None:
+            events += opevents.prune(history)  # the op invocations of the runs deleted
     return {"pruned_runs": runs, "pruned_events": events, "before": cutoff}
 
 

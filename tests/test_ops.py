@@ -360,6 +360,8 @@ def test_a_graph_run_is_in_the_event_log_with_its_tags_and_invocations(graph_pro
     assert run["tags"] == {"job": "nightly", "origin": "ui"}
     text = graph_project.run("log", "--run", result["run_id"]).stdout
     assert "op invocations:" in text and "total_2" in text
+    pruned = graph_project.json("log", "--prune", "2999-01-01")
+    assert pruned["pruned_runs"] == 1 and pruned["pruned_events"] == 5  # the run's five op invocations
 
 
 MULTI = HEADER + '''

@@ -63,3 +63,15 @@ def invocations(history: History, run_id: Optional[str] = None, asset: Optional[
         row["outputs"] = json.loads(row["outputs"]) if row["outputs"] else {}
         out.append(row)
     return out
+
+
+def prune(history: History) -> int:
+    """Delete the op invocations of runs no longer in the log (after ``History.prune``); how many."""
+    try:
+        with history.transaction():
+            return history.conn.execute(
+                "DELETE FROM op_invocations WHERE run_id NOT IN (SELECT run_id FROM runs)").rowcount
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0
+        raise
