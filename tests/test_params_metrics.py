@@ -101,3 +101,13 @@ def test_a_metric_that_is_not_numbers_fails_with_a_message(project):
     project.pipeline('from datamake import asset\n@asset(metric=True)\ndef m():\n    return {"a": "high"}\n')
     result = project.json("make", expect=1)
     assert "m': a is 'high', not a number" in result["assets"][0]["error"]
+
+
+def test_a_toml_params_file_works_too_and_params_diff_needs_git(project):
+    project.write("pipeline.py", PIPELINE)
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\nparams = "params.toml"\n')
+    project.write("params.toml", "[train]\nseed = 3\nn_est = 20\n")
+    assert project.outcomes() == {"train": "built", "evaluate": "built"}
+    assert "{'seed': 3, 'trees': 20}" in project.run("show", "train", check=True).stdout
+    proc = project.run("params", "diff")
+    assert proc.returncode == 2 and "is not in a git repository" in proc.stderr
