@@ -111,3 +111,13 @@ def test_a_toml_params_file_works_too_and_params_diff_needs_git(project):
     assert "{'seed': 3, 'trees': 20}" in project.run("show", "train", check=True).stdout
     proc = project.run("params", "diff")
     assert proc.returncode == 2 and "is not in a git repository" in proc.stderr
+
+
+def test_params_diff_against_an_earlier_run_reads_the_config_it_was_built_with(built):
+    first_run = built.json("log")["runs"][-1]["run_id"]
+    built.write("params.yaml", "train:\n  seed: 2\n  n_est: 50\n")
+    built.outcomes()
+    rows = built.json("params", "diff", "--run", first_run)["params"]
+    assert rows == [{"param": "train.seed", "old": 1, "new": 2}]
+    proc = built.run("params", "diff", "HEAD", "--run", first_run)
+    assert proc.returncode == 2 and "not both" in proc.stderr
