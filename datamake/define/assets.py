@@ -276,7 +276,7 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         partitions=_check_partitions(key, partitions),
         partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
         tags=_check_tags(key, tags),
-        path=_check_path(key, path),
+        path=_check_path(key, path, partitions),
         metric=bool(metric),
     )
 
