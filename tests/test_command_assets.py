@@ -147,3 +147,14 @@ def test_a_param_missing_from_the_file_is_named(with_params):
     with_params.write("params.yaml", "train:\n  seed: 1\n")
     proc = with_params.run("status")
     assert proc.returncode == 2 and "params.yaml has no train.epochs" in proc.stderr
+
+
+def test_one_input_as_a_string_and_an_output_named_by_digits(project):
+    project.pipeline('from datamake import command_asset\n'
+                     'c = command_asset("cp in.txt 2024.txt", inputs="in.txt", outputs="2024.txt")\n')
+    project.write("in.txt", "v1")
+    assert project.outcomes() == {"f_2024": "built"}
+    project.write("in.txt", "v2")
+    assert project.states() == {"f_2024": "stale"}
+    assert project.outcomes() == {"f_2024": "built"}
+    assert (project.root / "2024.txt").read_text() == "v2"

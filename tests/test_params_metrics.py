@@ -101,3 +101,23 @@ def test_a_metric_that_is_not_numbers_fails_with_a_message(project):
     project.pipeline('from datamake import asset\n@asset(metric=True)\ndef m():\n    return {"a": "high"}\n')
     result = project.json("make", expect=1)
     assert "m': a is 'high', not a number" in result["assets"][0]["error"]
+
+
+def test_a_toml_params_file_works_too_and_params_diff_needs_git(project):
+    project.write("pipeline.py", PIPELINE)
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\nparams = "params.toml"\n')
+    project.write("params.toml", "[train]\nseed = 3\nn_est = 20\n")
+    assert project.outcomes() == {"train": "built", "evaluate": "built"}
+    assert "{'seed': 3, 'trees': 20}" in project.run("show", "train", check=True).stdout
+    proc = project.run("params", "diff")
+    assert proc.returncode == 2 and "is not in a git repository" in proc.stderr
+
+
+def test_params_diff_against_an_earlier_run_reads_the_config_it_was_built_with(built):
+    first_run = built.json("log")["runs"][-1]["run_id"]
+    built.write("params.yaml", "train:\n  seed: 2\n  n_est: 50\n")
+    built.outcomes()
+    rows = built.json("params", "diff", "--run", first_run)["params"]
+    assert rows == [{"param": "train.seed", "old": 1, "new": 2}]
+    proc = built.run("params", "diff", "HEAD", "--run", first_run)
+    assert proc.returncode == 2 and "not both" in proc.stderr

@@ -102,3 +102,26 @@ def test_output_path_with_several_files_fails_naming_them(project):
     result = project.json("make", "two", expect=1)
     error = result["assets"][0]["error"]
     assert "two.pdf, two.png" in error and "one file or one folder" in error
+
+
+def test_a_folder_is_stored_as_the_same_bytes_whatever_its_files_times_and_creation_order(tmp_path):
+    import io
+    import os
+
+    from datamake.storage.folderio import FolderIO, extract
+
+    def folder(name, order):
+        root = tmp_path / name
+        for rel in order:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(rel)
+        os.utime(root / order[0], (1, 1))
+        return root
+
+    one, two = io.BytesIO(), io.BytesIO()
+    FolderIO().dump(folder("a", ["x/1.txt", "y.txt", "x/2.txt"]), one)
+    FolderIO().dump(folder("b", ["y.txt", "x/2.txt", "x/1.txt"]), two)
+    assert one.getvalue() == two.getvalue()
+    one.seek(0)
+    extract(one, str(tmp_path / "out"))
+    assert (tmp_path / "out" / "x" / "2.txt").read_text() == "x/2.txt"

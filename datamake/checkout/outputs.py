@@ -15,12 +15,12 @@ from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_c
 
 
 def check_out(store, assets: Iterable, directory: str) -> List[str]:
-    """Place the current value of each asset with a ``path`` (unpartitioned) in ``directory``.
+    """Place the current value of each asset with a ``path`` in ``directory``.
 
     Returns the paths written (those already up to date are left alone). Assets
     never materialized are skipped: there is nothing to place.
     """
-    wanted = [a for a in assets if a.path and a.partitions is None]
+    wanted = [a for a in assets if a.path]
     manifests = store.read_manifests([a.key for a in wanted]) if wanted else {}
     cache_path = os.path.join(cache_dir(), f"workspace-{hash_value('project', directory)[:16]}.json")
     known: Dict[str, list] = read_json_cache(cache_path)

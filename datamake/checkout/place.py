@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import IO, Callable, Optional
+import threading
+from typing import IO, Callable, Dict, Optional
 
 from datamake.core.hashing import HashingWriter, hash_file
 from datamake.storage.folderio import FolderIO, extract, replace_tree
@@ -54,14 +55,28 @@ def signature(path: str) -> Optional[str]:
 
 
 def place_local(source: str, target: str) -> bool:
-    """Make ``target`` a copy of the local file or folder ``source``; False when it already was."""
-    if content_hash(source) == content_hash(target):
-        return False
-    if os.path.isdir(source):
-        replace_tree(source, target)
-    else:
-        _replace_file(target, lambda out: _copy(source, out))
-    return True
+    """Make ``target`` a copy of the local file or folder ``source``; False when it already was.
+
+    Two assets of one run that read the same upstream copy place it one after the
+    other: the second finds it in place and leaves it alone while the first reads it.
+    """
+    with _lock_for(os.path.abspath(target)):
+        if content_hash(source) == content_hash(target):
+            return False
+        if os.path.isdir(source):
+            replace_tree(source, target)
+        else:
+            _replace_file(target, lambda out: _copy(source, out))
+        return True
+
+
+_locks: Dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(path: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
 
 
 def place_stored(open_bytes: Callable[[], IO[bytes]], artifact: str, folder: bool, target: str) -> bool:

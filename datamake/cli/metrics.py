@@ -18,19 +18,27 @@ def params() -> None:
 
 
 @params.command(name="diff")
-@click.argument("rev", default="HEAD")
+@click.argument("rev", required=False)
+@click.option("--run", "run_id", metavar="RUN_ID", default=None,
+              help="Compare each asset's config with what it was built with as of an earlier run.")
 @_all_option
 @_json_option
 @click.pass_context
-def params_diff(ctx, rev, show_all, as_json):
-    """Params that differ between the workspace and git revision REV (default HEAD)."""
-    from datamake.metrics.params import params_diff as diff  # lazy: a fast --help
+def params_diff(ctx, rev, run_id, show_all, as_json):
+    """Params that differ between the workspace and git revision REV (default HEAD), or an earlier run."""
+    from datamake.metrics import params as params_mod  # lazy: a fast --help
 
-    data = diff(_project(ctx), rev, show_all)
+    _one_of(rev, run_id)
+    project = _project(ctx)
+    if run_id:
+        data, against, empty = params_mod.config_diff(project, run_id, show_all), f"run {run_id}", "no config"
+    else:
+        data = params_mod.params_diff(project, rev or "HEAD", show_all)
+        against, empty = rev or "HEAD", f"no param of {data['file']}"
     if as_json:
         return _emit_json(data)
-    _table(["param", rev, "workspace"], [[r["param"], _show(r["old"]), _show(r["new"])] for r in data["params"]],
-           f"no param of {data['file']} differs from {rev}")
+    _table(["param", against, "now"], [[r["param"], _show(r["old"]), _show(r["new"])] for r in data["params"]],
+           f"{empty} differs from {against}")
 
 
 @click.group(cls=_Group)
@@ -61,11 +69,9 @@ def metrics_show(ctx, as_json):
 @click.pass_context
 def metrics_diff(ctx, rev, run_id, show_all, as_json):
     """Metric numbers now against git revision REV (default HEAD) or an earlier run (--run)."""
-    from datamake.core.errors import SelectionError
     from datamake.metrics import values  # lazy: a fast --help
 
-    if rev and run_id:
-        raise SelectionError("give a revision or --run, not both")
+    _one_of(rev, run_id)
     project = _project(ctx)
     new = values.current(project)
     against = f"run {run_id}" if run_id else (rev or "HEAD")
@@ -95,6 +101,13 @@ def plots(ctx, output, assets):
     with open(output, "w", encoding="utf-8") as f:
         f.write(plots_mod.page(charts))
     click.echo(f"wrote {output} ({sum(len(c) for c in charts.values())} charts)")
+
+
+def _one_of(rev: Any, run_id: Any) -> None:
+    if rev and run_id:
+        from datamake.core.errors import SelectionError  # lazy: a fast --help
+
+        raise SelectionError("give a git revision or --run RUN_ID, not both")
 
 
 def _show(value: Any) -> str:

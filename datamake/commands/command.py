@@ -15,6 +15,7 @@ declares); each output is an asset kept at its path (``@asset(path=...)``).
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import os
 import re
 import shlex
@@ -101,13 +102,14 @@ def command_asset(
     outs = _outputs(outputs, cmd)
     base_name = name or _default_name(cmd, base, outs)
     upstream = _Inputs(base, base_name)
-    for item in inputs:
+    for item in _listed(inputs):
         upstream.add(item)
-    version, scripts = command_version(cmd, [*named_scripts(cmd, base), *upstream.code, *code], base)
-    config = _params_class(base_name, params)
+    version, scripts = command_version(cmd, [*named_scripts(cmd, base), *upstream.code, *_listed(code)], base)
+    config = _params_class(base_name, _listed(params))
     run = _Runner(cmd, base, {p: path for p, (_, path) in upstream.placed.items()}, outs)
     fn = run.function(base_name, ["context", *(["config"] if config else []), *upstream.placed])
     ins = {p: key for p, (key, _) in upstream.placed.items()}
+    metrics = _listed(metrics)
     unknown = [m for m in metrics if m not in outs]
     if unknown:
         raise DefinitionError(f"command asset '{base_name}': metrics= names {unknown[0]!r}, which is not an output",
@@ -128,6 +130,11 @@ def command_asset(
     for out in made.outputs:
         _OUTPUT_KEYS[os.path.normpath(os.path.join(base, out.path))] = out.key
     return made
+
+
+def _listed(items: Any) -> List[Any]:
+    """One path or name alone, as users write it (``inputs="data.csv"``), is a list of one."""
+    return [items] if isinstance(items, (str, AssetDef, SourceDef, CommandAssetDef)) else list(items or ())
 
 
 def _outputs(outputs: Any, cmd: str) -> Dict[str, Tuple[str, bool]]:
@@ -152,8 +159,14 @@ def _outputs(outputs: Any, cmd: str) -> Dict[str, Tuple[str, bool]]:
 
 
 def _stem(path: str) -> str:
-    base = os.path.basename(path.rstrip("/")).split(".", 1)[0]
-    return re.sub(r"[^A-Za-z0-9_]", "_", base) or "output"
+    """An asset name from a file name: ``data/2024-q1.csv`` -> ``f_2024_q1``."""
+    return _name(os.path.basename(path.rstrip("/")).split(".", 1)[0])
+
+
+def _name(text: str) -> str:
+    """``text`` as a key segment: other characters as ``_``, starting with a letter or ``_``."""
+    base = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    return base if base[:1].isalpha() or base[:1] == "_" else f"f_{base}"
 
 
 def _default_name(cmd: str, base: str, outs: Mapping[str, Any]) -> str:
@@ -205,8 +218,8 @@ class _Inputs:
 
 
 def _source_key(rel: str) -> str:
-    """``data/data.xml`` -> ``data/data.xml``'s key ``files/data/data_xml``."""
-    parts = [re.sub(r"[^A-Za-z0-9_.-]", "_", p).replace(".", "_") for p in rel.replace(os.sep, "/").split("/") if p]
+    """The key of an input file's source: ``data/data.xml`` -> ``files/data/data_xml``."""
+    parts = [_name(p) for p in rel.replace(os.sep, "/").split("/") if p]
     return "/".join(["files", *parts])
 
 
@@ -252,6 +265,7 @@ class _Runner:
     def function(self, name: str, params: List[str]) -> Callable[..., Any]:
         """A function with exactly these parameters (datamake passes inputs by parameter name)."""
         ident = re.sub(r"\W", "_", name)
+        ident = ident if ident.isidentifier() and not keyword.iskeyword(ident) else f"command_{ident}"
         text = f"def {ident}({', '.join(params)}):\n    return _run({', '.join(f'{p}={p}' for p in params)})\n"
         namespace: Dict[str, Any] = {"_run": self}
         exec(compile(text, f"<command asset {name}>", "exec"), namespace)  # noqa: S102 - our own text

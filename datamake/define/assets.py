@@ -276,15 +276,18 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         partitions=_check_partitions(key, partitions),
         partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
         tags=_check_tags(key, tags),
-        path=_check_path(key, path),
+        path=_check_path(key, path, partitions),
         metric=bool(metric),
     )
 
 
-def _check_path(key: str, path: Any) -> Optional[str]:
-    """A workspace path: relative to the project, inside it."""
+def _check_path(key: str, path: Any, partitions: Any = None) -> Optional[str]:
+    """A workspace path: relative to the project, inside it; for an unpartitioned asset."""
     if path is None:
         return None
+    if partitions is not None:
+        raise DefinitionError(f"asset '{key}': path= keeps one value at one path, and the asset is partitioned",
+                              hint="drop path=, or write each partition's file from an unpartitioned asset")
     if not isinstance(path, str) or not path.strip("/") or path.startswith("/") or ".." in path.split("/"):
         raise DefinitionError(f"asset '{key}': path= must be a relative path inside the project, got {path!r}",
                               hint='e.g. path="reports/metrics.json"')

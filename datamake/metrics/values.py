@@ -46,18 +46,26 @@ def at_revision(project: Any, keys: List[str], rev: str) -> Dict[str, Optional[D
     return out
 
 
-def in_run(project: Any, keys: List[str], run_id: str) -> Dict[str, Optional[Dict[str, float]]]:
-    """Each metric's numbers as recorded by the latest materialization at or before run ``run_id``."""
-    out: Dict[str, Optional[Dict[str, float]]] = {}
+def recorded_in_run(project: Any, keys: List[str], run_id: str) -> Dict[str, Optional[Dict[str, Any]]]:
+    """Each asset's latest materialization event (built or cached) at or before run ``run_id``
+    (None for an asset that had none); a SelectionError for an unknown run."""
+    out: Dict[str, Optional[Dict[str, Any]]] = {}
     with api._history(project) as history:
         run = history.run(run_id) if history is not None else None
         if run is None:
             raise SelectionError(f"no run '{run_id}' in the event log", hint="`datamake log` lists the runs")
+        until = (run["finished"] or run["started"]) + 1e-6
         for key in keys:
-            rows = [r for r in history.materializations(key, limit=10_000) if r["ts"] <= (run["finished"] or run["started"]) + 1e-6
-                    and r["kind"] in ("built", "cached")]
-            out[key] = _numbers(rows[0]["metadata"]) if rows else None
+            rows = [r for r in history.materializations(key, limit=10_000)
+                    if r["ts"] <= until and r["kind"] in ("built", "cached")]
+            out[key] = rows[0] if rows else None
     return out
+
+
+def in_run(project: Any, keys: List[str], run_id: str) -> Dict[str, Optional[Dict[str, float]]]:
+    """Each metric's numbers as recorded by the latest materialization at or before run ``run_id``."""
+    return {key: None if row is None else _numbers(row["metadata"])
+            for key, row in recorded_in_run(project, keys, run_id).items()}
 
 
 def history_of(project: Any, key: str, limit: int = 1000) -> List[Dict[str, Any]]:
