@@ -220,3 +220,37 @@ def test_a_run_left_launching_by_a_killed_daemon_is_launched_once(loaded):
     assert state2.open_runs() == []
     runs = project.json("log")["runs"]
     assert len(runs) == 1 and runs[0]["pid"] == child.pid
+
+
+def test_a_schedule_of_a_job_runs_it_with_the_partition_of_the_tick(project):
+    project.pipeline("""
+        from datamake import DailyPartitions, Definitions, asset, job, schedule
+
+        @asset(partitions=DailyPartitions(start="2024-02-01"))
+        def daily(context):
+            return context.partition_key
+
+        nightly_job = job("nightly_job", selection="daily")
+        defs = Definitions([daily], jobs=[nightly_job],
+                           schedules=[schedule(nightly_job, cron="0 1 * * *", name="nightly")])
+    """)
+    with evaluators(project) as load:
+        ev = load()
+        ev.evaluate(T0)
+        ev.evaluate(T0 + dt.timedelta(hours=1))
+        [run] = ev.state.open_runs()
+        assert run["argv"] == ["run", "nightly_job", "-p", "2024-03-01"] and run["tags"]["job"] == "nightly_job"
+
+
+def test_a_schedule_of_an_unregistered_job_is_a_definition_error(project):
+    project.pipeline("""
+        from datamake import Definitions, asset, job, schedule
+
+        @asset
+        def a():
+            return 1
+
+        defs = Definitions([a], schedules=[schedule(job("forgotten", selection="a"), cron="0 1 * * *")])
+    """)
+    proc = project.run("schedules")
+    assert proc.returncode == 2 and "job 'forgotten' is not registered" in proc.stderr, proc.stderr
