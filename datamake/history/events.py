@@ -342,6 +342,12 @@ class History:
         mine = (run for run in (_run_dict(cursor, row) for row in cursor) if run["tags"].get("job") == job)
         return list(itertools.islice(mine, limit))
 
+    def runs_ended(self, status: str, after: float) -> List[Dict[str, Any]]:
+        """Runs that ended with ``status`` after ``after`` (a Unix time), oldest first (a run-status sensor)."""
+        cursor = self.conn.execute("SELECT * FROM runs WHERE status = ? AND finished > ? ORDER BY finished",
+                                   (status, after))
+        return [_run_dict(cursor, row) for row in cursor.fetchall()]
+
     def run(self, run_id: str) -> Optional[Dict[str, Any]]:
         cursor = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         row = cursor.fetchone()

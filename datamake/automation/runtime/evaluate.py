@@ -106,7 +106,7 @@ class Evaluator:
         last = state["last_eval"]
         if last is not None and now.timestamp() - last < sensor.minimum_interval:
             return []
-        ctx = SensorContext(sensor.name, state["cursor"], now, self.project, self.state.conn)
+        ctx = SensorContext(sensor.name, state["cursor"], now, self.project, self.state.history)
         try:
             requests, skip, cursor = evaluate_sensor(sensor, ctx)
         except Exception as exc:  # the user's code: recorded with its traceback, the daemon goes on

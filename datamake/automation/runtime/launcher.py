@@ -15,10 +15,8 @@ import time
 from typing import Any, Dict, List, Mapping, Optional
 
 from datamake.automation.runtime.state import State
+from datamake.history.tags import ENV_VAR, environment_tags
 from datamake.storage.liveness import process_gone
-
-TAGS_VARIABLE = "DATAMAKE_RUN_TAGS"
-
 
 class Launcher:
     """Starts runs of one project; keeps the ``Popen`` of those it started, to reap them."""
@@ -26,6 +24,7 @@ class Launcher:
     def __init__(self, project_dir: str, db: str, log_dir: str):
         self.project_dir, self.db, self.log_dir = project_dir, db, log_dir
         self.children: Dict[str, subprocess.Popen] = {}
+        self.own_tags = environment_tags()  # the daemon's own (a launcher around the launcher): its runs get them too
 
     def launch(self, state: State, run: Mapping[str, Any]) -> bool:
         """Start one queued run; False when another launcher got it first."""
@@ -33,7 +32,7 @@ class Launcher:
             return False
         os.makedirs(self.log_dir, exist_ok=True)
         env = dict(os.environ)
-        env[TAGS_VARIABLE] = json.dumps({**_env_tags(), **run["tags"]}, sort_keys=True)
+        env[ENV_VAR] = json.dumps({**self.own_tags, **run["tags"]}, sort_keys=True)
         argv = [sys.executable, "-m", "datamake.automation.runtime.child", self.db, run["run_key"],
                 "-C", self.project_dir, *run["argv"]]
         with open(os.path.join(self.log_dir, _log_name(run["run_key"])), "ab") as out:
@@ -73,18 +72,9 @@ class Launcher:
             child.wait(timeout)
 
 
-def _env_tags() -> Dict[str, Any]:
-    """Tags the daemon itself was started with (a launcher around the launcher)."""
-    try:
-        value = json.loads(os.environ.get(TAGS_VARIABLE) or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _log_name(run_key: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_key)
     return f"{safe[:120]}.log"
 
 
-__all__ = ["Launcher", "TAGS_VARIABLE"]
+__all__ = ["Launcher"]
