@@ -15,7 +15,7 @@ def _main():
     return main
 
 
-def _state(project, create: bool = False):
+def _state(project):
     from datamake import api  # lazy: a fast --help
     from datamake.automation.runtime.state import State  # lazy: a fast --help
 

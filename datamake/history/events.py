@@ -77,7 +77,7 @@ _AUTOMATION_SCHEMA = (
     " pid INTEGER, host TEXT, exit_code INTEGER)",
     "CREATE INDEX IF NOT EXISTS automation_queue_open ON automation_queue (status) WHERE status != 'done'",
     "CREATE TABLE IF NOT EXISTS automation_daemon (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT,"
-    " started REAL, heartbeat REAL, stopping INTEGER DEFAULT 0)",
+    " started REAL, heartbeat REAL)",
 )
 _SCHEMA += "".join(f"{statement};\n" for statement in _AUTOMATION_SCHEMA)
 # What each schema version added to the one before, applied in order to an older log opened for writing.

@@ -32,7 +32,7 @@ class Evaluator:
         self.project, self.state, self.launcher, self.limits = project, state, launcher, limits
         self.freshness_interval = freshness_interval
         self.defs = project.defs
-        self._last_freshness: Optional[float] = None
+        self.last_freshness: Optional[float] = None  # when freshness was last checked (Unix time)
         check_targets(project)
 
     def run_pass(self, now: dt.datetime, evaluate: bool = True) -> List[Dict[str, Any]]:
@@ -138,9 +138,9 @@ class Evaluator:
     def _freshness(self, now: dt.datetime) -> List[Dict[str, Any]]:
         goals = freshness_mod.assets_with_goals(self.defs)
         ts = now.timestamp()
-        if not goals or (self._last_freshness is not None and ts - self._last_freshness < self.freshness_interval):
+        if not goals or (self.last_freshness is not None and ts - self.last_freshness < self.freshness_interval):
             return []
-        self._last_freshness = ts
+        self.last_freshness = ts
         if any(r["origin"] == FRESHNESS for r in self.state.open_runs()):
             return []  # one freshness run at a time: the next check plans what is still stale
         scope = self.project.scope(goals, now=now)
