@@ -254,3 +254,18 @@ def test_a_schedule_of_an_unregistered_job_is_a_definition_error(project):
     """)
     proc = project.run("schedules")
     assert proc.returncode == 2 and "job 'forgotten' is not registered" in proc.stderr, proc.stderr
+
+
+def test_the_queue_starts_runs_as_its_limits_allow_and_drops_none(loaded):
+    project, load = loaded
+    ev, state = load()
+    ev.limits = Limits(max_concurrent=1, tag_limits={})
+    state.record_tick("hourly", "schedule", "requested", requests=[
+        {"run_key": key, "argv": ["make", "summary"], "tags": {"origin": "schedule"}} for key in ("k1", "k2")])
+    assert [d["status"] for d in ev.process_queue(T0)] == ["launched"]
+    assert {r["run_key"]: r["status"] for r in state.open_runs()}["k2"] == "queued"  # waits its turn
+    assert ev.launcher.children["k1"].wait(timeout=60) == 0
+    assert [(d["status"], d["run_keys"]) for d in ev.process_queue(T0)] == [("ended", ["k1"]), ("launched", ["k2"])]
+    assert ev.launcher.children["k2"].wait(timeout=60) == 0
+    ev.process_queue(T0)
+    assert state.open_runs() == [] and len(project.json("log")["runs"]) == 2
