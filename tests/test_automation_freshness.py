@@ -12,7 +12,7 @@ UTC = dt.timezone.utc
 
 PIPELINE = """
 import os
-from datamake import Definitions, asset, asset_sensor, run_status_sensor, source, source_sensor
+from datamake import Definitions, asset, asset_sensor, job, run_status_sensor, source, source_sensor
 
 incoming = source("incoming/*.csv", name="incoming")
 
@@ -41,10 +41,18 @@ def on_failure(context, run):
     with open(os.path.join(os.path.dirname(__file__), "failures.txt"), "a") as f:
         f.write(run["command"] + "\\n")
 
-defs = Definitions([incoming, raw, report, mirror, plain, flaky], sensors=[
+flaky_job = job("flaky_job", selection="flaky")
+
+@run_status_sensor("failed", job=flaky_job, minimum_interval=0)
+def on_job_failure(context, run):
+    with open(os.path.join(os.path.dirname(__file__), "job_failures.txt"), "a") as f:
+        f.write(run["tags"]["job"] + "\\n")
+
+defs = Definitions([incoming, raw, report, mirror, plain, flaky], jobs=[flaky_job], sensors=[
     source_sensor(incoming, minimum_interval=0),
     asset_sensor(report, "plain", minimum_interval=0),
     on_failure,
+    on_job_failure,
 ])
 """
 
@@ -115,9 +123,11 @@ def test_an_asset_sensor_and_a_run_status_sensor_follow_the_event_log(evaluator)
     assert by_name(ev.state, "report_materialized") == []
     project.run("make", "report", check=True)
     assert project.run("make", "flaky").returncode == 1
+    assert project.run("run", "flaky_job").returncode == 1
     ev.evaluate(now + dt.timedelta(seconds=1))
     assert [r["argv"] for r in by_name(ev.state, "report_materialized")] == [["make", "plain"]]
     assert (project.root / "failures.txt").read_text().count("make flaky") == 1
+    assert (project.root / "job_failures.txt").read_text() == "flaky_job\n"  # the job's run only
     ev.evaluate(now + dt.timedelta(seconds=2))
     assert (project.root / "failures.txt").read_text().count("make flaky") == 1  # each failed run once
     assert len(by_name(ev.state, "report_materialized")) == 1

@@ -220,3 +220,52 @@ def test_a_run_left_launching_by_a_killed_daemon_is_launched_once(loaded):
     assert state2.open_runs() == []
     runs = project.json("log")["runs"]
     assert len(runs) == 1 and runs[0]["pid"] == child.pid
+
+
+def test_a_schedule_of_a_job_runs_it_with_the_partition_of_the_tick(project):
+    project.pipeline("""
+        from datamake import DailyPartitions, Definitions, asset, job, schedule
+
+        @asset(partitions=DailyPartitions(start="2024-02-01"))
+        def daily(context):
+            return context.partition_key
+
+        nightly_job = job("nightly_job", selection="daily")
+        defs = Definitions([daily], jobs=[nightly_job],
+                           schedules=[schedule(nightly_job, cron="0 1 * * *", name="nightly")])
+    """)
+    with evaluators(project) as load:
+        ev = load()
+        ev.evaluate(T0)
+        ev.evaluate(T0 + dt.timedelta(hours=1))
+        [run] = ev.state.open_runs()
+        assert run["argv"] == ["run", "nightly_job", "-p", "2024-03-01"] and run["tags"]["job"] == "nightly_job"
+
+
+def test_a_schedule_of_an_unregistered_job_is_a_definition_error(project):
+    project.pipeline("""
+        from datamake import Definitions, asset, job, schedule
+
+        @asset
+        def a():
+            return 1
+
+        defs = Definitions([a], schedules=[schedule(job("forgotten", selection="a"), cron="0 1 * * *")])
+    """)
+    proc = project.run("schedules")
+    assert proc.returncode == 2 and "job 'forgotten' is not registered" in proc.stderr, proc.stderr
+
+
+def test_the_queue_starts_runs_as_its_limits_allow_and_drops_none(loaded):
+    project, load = loaded
+    ev, state = load()
+    ev.limits = Limits(max_concurrent=1, tag_limits={})
+    state.record_tick("hourly", "schedule", "requested", requests=[
+        {"run_key": key, "argv": ["make", "summary"], "tags": {"origin": "schedule"}} for key in ("k1", "k2")])
+    assert [d["status"] for d in ev.process_queue(T0)] == ["launched"]
+    assert {r["run_key"]: r["status"] for r in state.open_runs()}["k2"] == "queued"  # waits its turn
+    assert ev.launcher.children["k1"].wait(timeout=60) == 0
+    assert [(d["status"], d["run_keys"]) for d in ev.process_queue(T0)] == [("ended", ["k1"]), ("launched", ["k2"])]
+    assert ev.launcher.children["k2"].wait(timeout=60) == 0
+    ev.process_queue(T0)
+    assert state.open_runs() == [] and len(project.json("log")["runs"]) == 2

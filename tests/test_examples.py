@@ -99,9 +99,11 @@ def test_automation_example_one_daemon_pass_meets_its_goal_and_records_its_ticks
     listed = datamake(root, "schedules", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [s["name"] for s in json.loads(listed.stdout)["schedules"]] == ["nightly"]
-    once = datamake(root, "daemon", "--once", "--wait")
+    once = datamake(root, "daemon", "--once", "--wait", "--json")
     assert once.returncode == 0, once.stderr
-    assert "sensor incoming_changed: requested" in once.stderr
+    decisions = [json.loads(line) for line in once.stdout.splitlines()]
+    assert {"kind": "sensor", "name": "incoming_changed", "status": "requested"}.items() <= decisions[1].items()
+    assert [d["status"] for d in decisions if d["kind"] == "run"].count("ended") == 2  # the sensor's and freshness
     status = json.loads(datamake(root, "status", "dashboard", "--json").stdout)
     dashboard = next(a for a in status["assets"] if a["key"] == "dashboard")
     assert dashboard["state"] == "fresh" and dashboard["freshness"]["meets_goal"] is True

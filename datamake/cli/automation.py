@@ -15,7 +15,7 @@ def _main():
     return main
 
 
-def _state(project, create: bool = False):
+def _state(project):
     from datamake import api  # lazy: a fast --help
     from datamake.automation.runtime.state import State  # lazy: a fast --help
 
@@ -41,7 +41,7 @@ def daemon(ctx, once, wait, as_json):
     from datamake.core.errors import DatamakeError  # lazy: a fast --help
 
     project = _main()._project(ctx)
-    out = sys.stdout
+    out = ctx.meta.get(_main()._JSON_OUT, sys.stdout)  # with --json, stdout holds the JSON lines alone
 
     def emit(decision: Dict[str, Any]) -> None:
         if as_json:

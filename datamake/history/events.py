@@ -77,7 +77,7 @@ _AUTOMATION_SCHEMA = (
     " pid INTEGER, host TEXT, exit_code INTEGER)",
     "CREATE INDEX IF NOT EXISTS automation_queue_open ON automation_queue (status) WHERE status != 'done'",
     "CREATE TABLE IF NOT EXISTS automation_daemon (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT,"
-    " started REAL, heartbeat REAL, stopping INTEGER DEFAULT 0)",
+    " started REAL, heartbeat REAL)",
 )
 _SCHEMA += "".join(f"{statement};\n" for statement in _AUTOMATION_SCHEMA)
 # What each schema version added to the one before, applied in order to an older log opened for writing.
@@ -341,6 +341,12 @@ class History:
                                    (mark,))
         mine = (run for run in (_run_dict(cursor, row) for row in cursor) if run["tags"].get("job") == job)
         return list(itertools.islice(mine, limit))
+
+    def runs_ended(self, status: str, after: float) -> List[Dict[str, Any]]:
+        """Runs that ended with ``status`` after ``after`` (a Unix time), oldest first (a run-status sensor)."""
+        cursor = self.conn.execute("SELECT * FROM runs WHERE status = ? AND finished > ? ORDER BY finished",
+                                   (status, after))
+        return [_run_dict(cursor, row) for row in cursor.fetchall()]
 
     def run(self, run_id: str) -> Optional[Dict[str, Any]]:
         cursor = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))

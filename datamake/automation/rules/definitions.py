@@ -53,6 +53,7 @@ class SensorDef:
     minimum_interval: float = 30.0
     kind: str = "function"
     watched: Optional[str] = None  # the source or asset key watched, or the run status
+    job: Optional[str] = None  # run_status: only the runs of this job
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -135,17 +136,20 @@ def asset_sensor(asset: Any, target: Any, *, minimum_interval: float = 30.0, nam
                      _interval(minimum_interval, sensor_name), "asset", key)
 
 
-def run_status_sensor(status: str = "failed", *, minimum_interval: float = 30.0, name: Optional[str] = None
-                      ) -> Callable[[Callable[..., Any]], SensorDef]:
+def run_status_sensor(status: str = "failed", *, job: Any = None, minimum_interval: float = 30.0,
+                      name: Optional[str] = None) -> Callable[[Callable[..., Any]], SensorDef]:
     """Call ``fn(context, run)`` for each run that ends with ``status`` (``failed``, ``ok``,
-    ``interrupted``): e.g. to notify. ``run`` is the run's row of ``datamake log --json``."""
+    ``interrupted``): e.g. to notify. ``run`` is the run's row of ``datamake log --json``;
+    ``job`` (a job or its name) keeps only that job's runs."""
     if status not in ("failed", "ok", "interrupted", "error"):
         raise DefinitionError(f"run_status_sensor: unknown status {status!r}",
                               hint="one of 'failed', 'ok', 'interrupted', 'error'")
 
     def wrap(fn: Callable[..., Any]) -> SensorDef:
         sensor_name = _check_name(name or fn.__name__)
-        return SensorDef(sensor_name, None, fn, _interval(minimum_interval, sensor_name), "run_status", status)
+        job_name = job if job is None or isinstance(job, str) else getattr(job, "name", None)
+        return SensorDef(sensor_name, None, fn, _interval(minimum_interval, sensor_name), "run_status", status,
+                         job=job_name)
 
     return wrap
 

@@ -74,8 +74,8 @@ class Daemon:
         for sensor in self.project.defs.sensors.values():
             last = evaluator.state.cursor(sensor.name)["last_eval"] or now
             due.append(last + sensor.minimum_interval)
-        if evaluator._last_freshness is not None:
-            due.append(evaluator._last_freshness + self.freshness_interval)
+        if evaluator.last_freshness is not None:
+            due.append(evaluator.last_freshness + self.freshness_interval)
         return max(min(due, default=now + IDLE_WAKE), now + 0.01)
 
     def _sleep_until(self, deadline: float) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from datamake.automation.rules.cron import UTC
 from datamake.automation.rules.definitions import RunRequest, ScheduleDef, SensorDef
@@ -32,7 +32,7 @@ class Evaluator:
         self.project, self.state, self.launcher, self.limits = project, state, launcher, limits
         self.freshness_interval = freshness_interval
         self.defs = project.defs
-        self._last_freshness: Optional[float] = None
+        self.last_freshness: Optional[float] = None  # when freshness was last checked (Unix time)
         check_targets(project)
 
     def run_pass(self, now: dt.datetime, evaluate: bool = True) -> List[Dict[str, Any]]:
@@ -86,9 +86,12 @@ class Evaluator:
         return {"run_key": key, "argv": list(schedule.target.command(partitions)), "tags": tags}
 
     def _tick_partitions(self, schedule: ScheduleDef, tick: dt.datetime) -> List[str]:
-        if schedule.partitioned is False or schedule.target.job is not None:
+        if schedule.partitioned is False:
             return []
-        for key in self.project.graph.ordered(self.project.select(schedule.target.selection)):
+        selection = target_selection(self.defs, schedule.target)
+        if not selection:
+            return []  # a job of ops: run as it is
+        for key in self.project.graph.ordered(self.project.select(selection)):
             a = self.defs.assets.get(key)
             part = partition_for_tick(a.partitions, tick) if a is not None and a.partitions is not None else None
             if part is not None:
@@ -103,7 +106,7 @@ class Evaluator:
         last = state["last_eval"]
         if last is not None and now.timestamp() - last < sensor.minimum_interval:
             return []
-        ctx = SensorContext(sensor.name, state["cursor"], now, self.project, self.state.conn)
+        ctx = SensorContext(sensor.name, state["cursor"], now, self.project, self.state.history)
         try:
             requests, skip, cursor = evaluate_sensor(sensor, ctx)
         except Exception as exc:  # the user's code: recorded with its traceback, the daemon goes on
@@ -135,9 +138,9 @@ class Evaluator:
     def _freshness(self, now: dt.datetime) -> List[Dict[str, Any]]:
         goals = freshness_mod.assets_with_goals(self.defs)
         ts = now.timestamp()
-        if not goals or (self._last_freshness is not None and ts - self._last_freshness < self.freshness_interval):
+        if not goals or (self.last_freshness is not None and ts - self.last_freshness < self.freshness_interval):
             return []
-        self._last_freshness = ts
+        self.last_freshness = ts
         if any(r["origin"] == FRESHNESS for r in self.state.open_runs()):
             return []  # one freshness run at a time: the next check plans what is still stale
         scope = self.project.scope(goals, now=now)
@@ -172,12 +175,22 @@ class Evaluator:
         return out
 
 
+def target_selection(defs: Any, target: Target) -> Tuple[str, ...]:
+    """The selection a target runs: its own, or its job's (empty for a job of ops)."""
+    if target.job is None:
+        return target.selection
+    return tuple(getattr(defs.jobs.get(target.job), "selection", None) or ())
+
+
 def check_targets(project: Any) -> None:
-    """Every schedule and sensor target names assets: a definition error (exit 2) at load time if not."""
+    """Every schedule and sensor target names assets (or a job): a definition error (exit 2) at load time if not."""
     defs = project.defs
     for kind, items in (("schedule", defs.schedules), ("sensor", defs.sensors)):
         for item in items.values():
             target = default_target(item) if kind == "sensor" else item.target
+            if target is not None and target.job is not None and target.job not in getattr(defs, "jobs", {}):
+                raise DefinitionError(f"{kind} '{item.name}': target job '{target.job}' is not registered",
+                                      hint="add it to Definitions(jobs=[...])")
             if target is not None and target.selection:
                 try:
                     project.select(target.selection)

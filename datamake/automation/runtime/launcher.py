@@ -15,10 +15,10 @@ import time
 from typing import Any, Dict, List, Mapping, Optional
 
 from datamake.automation.runtime.state import State
+from datamake.history.tags import ENV_VAR, environment_tags
 from datamake.storage.liveness import process_gone
 
-TAGS_VARIABLE = "DATAMAKE_RUN_TAGS"
-
+MAX_ATTEMPTS = 3  # a run whose process dies before it can start is given up (done, with its exit code) after this
 
 class Launcher:
     """Starts runs of one project; keeps the ``Popen`` of those it started, to reap them."""
@@ -26,6 +26,8 @@ class Launcher:
     def __init__(self, project_dir: str, db: str, log_dir: str):
         self.project_dir, self.db, self.log_dir = project_dir, db, log_dir
         self.children: Dict[str, subprocess.Popen] = {}
+        self.attempts: Dict[str, int] = {}  # launches of a run whose process died before claiming it
+        self.own_tags = environment_tags()  # the daemon's own (a launcher around the launcher): its runs get them too
 
     def launch(self, state: State, run: Mapping[str, Any]) -> bool:
         """Start one queued run; False when another launcher got it first."""
@@ -33,7 +35,7 @@ class Launcher:
             return False
         os.makedirs(self.log_dir, exist_ok=True)
         env = dict(os.environ)
-        env[TAGS_VARIABLE] = json.dumps({**_env_tags(), **run["tags"]}, sort_keys=True)
+        env[ENV_VAR] = json.dumps({**self.own_tags, **run["tags"]}, sort_keys=True)
         argv = [sys.executable, "-m", "datamake.automation.runtime.child", self.db, run["run_key"],
                 "-C", self.project_dir, *run["argv"]]
         with open(os.path.join(self.log_dir, _log_name(run["run_key"])), "ab") as out:
@@ -43,43 +45,40 @@ class Launcher:
         return True
 
     def settle(self, state: State, runs: List[Mapping[str, Any]], now: Optional[float] = None) -> List[Dict[str, Any]]:
-        """Mark ended runs ``done`` (with the exit code of those this process started); returns them."""
+        """Mark ended runs ``done`` (with their exit code where known); returns them."""
         ended = []
         for run in runs:
             code = self._ended(run)
             if code is False:
                 continue
+            if code is None:  # started by an earlier daemon: its outcome is in the event log
+                code = _exit_code(state, run)
             state.mark(run["run_key"], "done", finished=now or time.time(), exit_code=code)
             ended.append({**run, "exit_code": code})
         return ended
 
     def _ended(self, run: Mapping[str, Any]) -> Any:
-        """False while it runs; its exit code (None when unknown) once it ended."""
+        """False while it runs (or must be launched again); its exit code (None when unknown) once it ended."""
         child = self.children.get(run["run_key"])
         if child is not None:
             if child.poll() is None:
                 return False
             del self.children[run["run_key"]]
-            if run["pid"] == child.pid or run["status"] == "launching":
-                return child.returncode  # ours; or it died before it could claim the run
+            if run["pid"] == child.pid:
+                return child.returncode
+            if run["status"] == "launching":  # it died before it could claim the run: launch it again
+                self.attempts[run["run_key"]] = self.attempts.get(run["run_key"], 0) + 1
+                return child.returncode if self.attempts[run["run_key"]] >= MAX_ATTEMPTS else False
             # it lost the claim to a child of an earlier daemon, which runs the request
         if run["status"] == "running":
             return None if process_gone(run["host"], run["pid"]) else False
         return False
 
-    def wait(self, timeout: Optional[float] = None) -> None:
-        """Wait for the runs this process started (``daemon --wait``)."""
-        for child in list(self.children.values()):
-            child.wait(timeout)
 
-
-def _env_tags() -> Dict[str, Any]:
-    """Tags the daemon itself was started with (a launcher around the launcher)."""
-    try:
-        value = json.loads(os.environ.get(TAGS_VARIABLE) or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+def _exit_code(state: State, run: Mapping[str, Any]) -> Optional[int]:
+    row = state.conn.execute("SELECT status FROM runs WHERE pid = ? AND host = ? AND started >= ? "
+                             "ORDER BY started LIMIT 1", (run["pid"], run["host"], (run["launched"] or 0) - 1)).fetchone()
+    return None if row is None else 0 if row[0] == "ok" else 1
 
 
 def _log_name(run_key: str) -> str:
@@ -87,4 +86,4 @@ def _log_name(run_key: str) -> str:
     return f"{safe[:120]}.log"
 
 
-__all__ = ["Launcher", "TAGS_VARIABLE"]
+__all__ = ["Launcher"]

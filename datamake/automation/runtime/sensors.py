@@ -25,14 +25,13 @@ class SensorContext:
     cursor: Any
     now: dt.datetime
     project: Any = None
-    _conn: Any = field(default=None, repr=False)
+    _history: Any = field(default=None, repr=False)  # the event log (a datamake.history.events.History)
 
     def update_cursor(self, value: Any) -> None:
         self.cursor = value
 
     def instance_runs(self, limit: int = 20) -> List[Dict[str, Any]]:
-        cursor = self._conn.execute("SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,))
-        return [{c[0]: v for c, v in zip(cursor.description, row)} for row in cursor.fetchall()]
+        return self._history.runs(limit)
 
 
 def evaluate(sensor: SensorDef, ctx: SensorContext) -> Outcome:
@@ -67,7 +66,7 @@ def _source(sensor: SensorDef, ctx: SensorContext) -> Outcome:
 
 
 def _asset(sensor: SensorDef, ctx: SensorContext) -> Outcome:
-    row = ctx._conn.execute("SELECT MAX(id) FROM events WHERE asset = ? AND kind IN ('built', 'cached')",
+    row = ctx._history.conn.execute("SELECT MAX(id) FROM events WHERE asset = ? AND kind IN ('built', 'cached')",
                             (sensor.watched,)).fetchone()
     latest = row[0] if row else None
     if latest is None or latest == ctx.cursor:
@@ -78,15 +77,14 @@ def _asset(sensor: SensorDef, ctx: SensorContext) -> Outcome:
 def _run_status(sensor: SensorDef, ctx: SensorContext) -> Outcome:
     since = ctx.cursor
     if since is None:  # first evaluation: from now on, not the whole history
-        row = ctx._conn.execute("SELECT MAX(finished) FROM runs").fetchone()
+        row = ctx._history.conn.execute("SELECT MAX(finished) FROM runs").fetchone()
         return [], "watching runs from now on", row[0] or 0
-    cursor = ctx._conn.execute("SELECT * FROM runs WHERE status = ? AND finished > ? ORDER BY finished",
-                               (sensor.watched, since))
-    runs = [{c[0]: v for c, v in zip(cursor.description, row)} for row in cursor.fetchall()]
+    runs = ctx._history.runs_ended(sensor.watched, since)
     requests: List[RunRequest] = []
     for run in runs:
-        requests.extend(normalize(sensor, sensor.fn(ctx, run), None)[0])
         since = max(since, run["finished"])
+        if sensor.job is None or run["tags"].get("job") == sensor.job:
+            requests.extend(normalize(sensor, sensor.fn(ctx, run), None)[0])
     message = None if requests else f"{len(runs)} run(s) {sensor.watched}" if runs else f"no run {sensor.watched}"
     return requests, message, since
 

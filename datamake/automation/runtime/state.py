@@ -21,9 +21,6 @@ from typing import Any, Dict, List, Optional, Sequence
 from datamake.history.events import History
 from datamake.storage.liveness import HOST, process_gone
 
-OPEN = ("queued", "launching", "running")
-
-
 class DaemonRunning(Exception):
     """Another live daemon holds the project: ``pid`` on ``host``."""
 
@@ -151,4 +148,4 @@ def _queue_dict(cursor: sqlite3.Cursor, row: tuple) -> Dict[str, Any]:
     return d
 
 
-__all__ = ["DaemonRunning", "OPEN", "State"]
+__all__ = ["DaemonRunning", "State"]
