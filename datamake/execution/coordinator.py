@@ -26,6 +26,7 @@ from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_valu
 from datamake.core.scope import Scope
 from datamake.define.sources import source_at
 from datamake.storage.observe import ObservationCache, SourceError, observe
+from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
 from datamake.execution.runcontext import RunContext
@@ -82,10 +83,12 @@ class Coordinator:
         self.rebuilding: Dict[str, List[str]] = {}  # input whose artifact failed its hash check -> consumers waiting
         self.rebuilt: Set[str] = set()
         self._observations = None  # the sources' observation cache, for re-observing after an asset ran
+        self._asset_seconds = 0.0  # wall seconds of the assets that ran, summed (for the GIL hint)
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
         started = time.perf_counter()
+        cpu_started = time.process_time()
         try:
             self._check_store()
         except BaseException:
@@ -123,6 +126,10 @@ class Coordinator:
             seconds=time.perf_counter() - started,
             interrupted=self.stop_reason == "interrupted",
         )
+        hint = gil_hint(self.executor.name, self.executor.capacity, result.seconds,
+                        time.process_time() - cpu_started, self._asset_seconds)
+        if hint:
+            self.reporter.message(hint)
         self.reporter.run_finished(result)
         return result
 
@@ -284,6 +291,7 @@ class Coordinator:
             self.history.flush()  # a quiet moment: readers of the log (datamake ui) see what runs now
         for future in done:
             key, prov, inputs, wall_start, reasons = self.running.pop(future)
+            self._asset_seconds += time.time() - wall_start
             try:
                 result: TaskResult = future.result()
             except cf.CancelledError:
