@@ -18,7 +18,7 @@ from typing import Dict, List, Mapping, Optional, Set
 
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
-from datamake.core.keys import split_node
+from datamake.core.keys import node_id, split_node
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record
@@ -74,6 +74,9 @@ class Coordinator:
         self.status: Dict[str, object] = dict(scope.outside)
         self.waiting = {k: sum(1 for d in scope.facts[k].deps if d in scope.facts) for k in scope.keys}
         self.ready = deque(k for k in scope.keys if self.waiting[k] == 0)
+        # fresh in the plan: still fresh when each input in the scope was kept as planned (decided once, not twice)
+        self.fresh = {k for k, d in zip(scope.keys, scope.plan.decisions)
+                      if not d.reasons and node_id(d.key, d.partition) == k}
         self.running: Dict[cf.Future, tuple] = {}
         self.stop_reason: Optional[str] = None
         self.interrupts = 0
@@ -196,7 +199,10 @@ class Coordinator:
         broken = [d for d in facts.deps if d in self.outcomes and self.outcomes[d].outcome in ("failed", "blocked")]
         if broken:
             return self._settle(AssetOutcome(key, "blocked", error=f"upstream {describe_nodes(broken)} did not materialize"))
-        reasons = decide(facts, self.status, self.scope.sources)
+        if key in self.fresh and all(d not in self.facts or self._kept_as_planned(d) for d in facts.deps):
+            reasons: tuple = ()
+        else:
+            reasons = decide(facts, self.status, self.scope.sources)
         if keeps_value(reasons):  # fresh, or only its checks changed or failed: the value stays
             m = facts.manifest
             return self._settle_checked(AssetOutcome(key, "skipped", data_version=m.data_version), m)
@@ -223,6 +229,10 @@ class Coordinator:
             self.interruptible = False
         self.running[future] = (key, prov, inputs, time.time(), reasons)
         self.submitting = None
+
+    def _kept_as_planned(self, node: str) -> bool:
+        """True when ``node`` was fresh in the plan and kept its value in this run."""
+        return node in self.fresh and self.outcomes[node].outcome == "skipped"
 
     def _lookup(self, prov: str) -> Optional[Manifest]:
         if self.options.force:
