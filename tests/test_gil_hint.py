@@ -36,24 +36,29 @@ def s{k}():
 def test_cpu_bound_python_assets_on_threads_get_the_hint(process_project):
     process_project.pipeline(BURN)
     proc = process_project.run("make", "-j", "2", "--executor", "thread", check=True)
-    assert "pure-Python work holds the GIL" in proc.stderr
-    assert 'executor = "process"' in proc.stderr
+    assert "pure-Python work holds the GIL" in proc.stdout + proc.stderr
+    assert 'executor = "process"' in proc.stdout + proc.stderr
 
 
 def test_the_process_executor_and_io_bound_assets_get_no_hint(process_project):
     process_project.pipeline(BURN)
     proc = process_project.run("make", "-j", "2", "--executor", "process", check=True)
-    assert "GIL" not in proc.stderr
+    assert "GIL" not in proc.stdout + proc.stderr
     process_project.pipeline(SLEEPY)
     proc = process_project.run("make", "-j", "2", "--executor", "thread", check=True)
-    assert "GIL" not in proc.stderr
+    assert "GIL" not in proc.stdout + proc.stderr
 
 
-def test_the_hint_needs_overlapping_assets_on_about_one_busy_core():
-    assert gil_hint("thread", 2, run_seconds=4.0, cpu_seconds=4.0, asset_seconds=8.0)
-    assert gil_hint("thread", 2, run_seconds=4.0, cpu_seconds=7.5, asset_seconds=8.0) is None  # two cores busy
-    assert gil_hint("thread", 2, run_seconds=4.0, cpu_seconds=0.1, asset_seconds=8.0) is None  # waiting on IO
-    assert gil_hint("thread", 2, run_seconds=4.0, cpu_seconds=4.0, asset_seconds=4.0) is None  # one at a time
-    assert gil_hint("process", 2, run_seconds=4.0, cpu_seconds=4.0, asset_seconds=8.0) is None
-    assert gil_hint("thread", 1, run_seconds=4.0, cpu_seconds=4.0, asset_seconds=8.0) is None
-    assert gil_hint("thread", 2, run_seconds=0.5, cpu_seconds=0.5, asset_seconds=1.0) is None  # too short to matter
+def test_the_hint_needs_overlapping_cpu_bound_assets_on_about_one_core():
+    def hint(executor="thread", workers=2, run=4.0, cpu=4.0, assets=8.0, asset_cpu=3.9):
+        return gil_hint(executor, workers, run, cpu, assets, asset_cpu)
+
+    assert hint()
+    assert hint(cpu=0.6, asset_cpu=0.55)  # a busy machine left this process little CPU: still the GIL
+    assert hint(cpu=7.5, asset_cpu=7.4) is None  # two cores busy: the assets released the GIL
+    assert hint(cpu=0.1, asset_cpu=0.01) is None  # waiting on IO
+    assert hint(cpu=3.0, asset_cpu=0.2) is None  # the CPU went elsewhere, not into the assets
+    assert hint(assets=4.0) is None  # one at a time: nothing ran side by side
+    assert hint(executor="process") is None
+    assert hint(workers=1) is None
+    assert hint(run=0.5, cpu=0.5, assets=1.0, asset_cpu=0.5) is None  # too short to matter

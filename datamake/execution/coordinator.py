@@ -130,7 +130,8 @@ class Coordinator:
             interrupted=self.stop_reason == "interrupted",
         )
         hint = gil_hint(self.executor.name, self.executor.capacity, result.seconds,
-                        time.process_time() - cpu_started, self._asset_seconds)
+                        time.process_time() - cpu_started, self._asset_seconds,
+                        getattr(self.executor, "task_cpu_seconds", 0.0))
         if hint:
             self.reporter.message(hint)
         self.reporter.run_finished(result)

@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Optional
 
@@ -45,9 +47,19 @@ class ThreadExecutor:
     def __init__(self, jobs: int = 1):
         self.capacity = max(1, jobs)
         self._pool = cf.ThreadPoolExecutor(self.capacity, thread_name_prefix="datamake")
+        self.task_cpu_seconds = 0.0  # CPU time of the worker threads in tasks, summed (for the GIL hint)
+        self._cpu_lock = threading.Lock()
 
     def submit(self, task: AssetTask, run=run_task) -> cf.Future:
-        return self._pool.submit(run, task)
+        return self._pool.submit(self._timed, run, task)
+
+    def _timed(self, run, task):
+        started = time.thread_time()
+        try:
+            return run(task)
+        finally:
+            with self._cpu_lock:
+                self.task_cpu_seconds += time.thread_time() - started
 
     def shutdown(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
