@@ -7,13 +7,11 @@ Future`` and ``shutdown(cancel)``. The coordinator never knows which it has.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from concurrent.futures.process import BrokenProcessPool
 from typing import Optional
 
 from datamake.core.executor_names import check_executor
@@ -79,6 +77,8 @@ class ProcessExecutor:
     shares_memory = False
 
     def __init__(self, jobs: int = 1):
+        import multiprocessing  # lazy: a tenth of start-up, and only this executor needs it
+
         self.capacity = max(1, jobs)
         methods = multiprocessing.get_all_start_methods()
         self._context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -93,7 +93,7 @@ class ProcessExecutor:
     def submit(self, task: AssetTask, run=run_task) -> cf.Future:
         try:
             return self._pool.submit(run, task)
-        except BrokenProcessPool:
+        except cf.BrokenExecutor:  # BrokenProcessPool: its module is not imported before a pool exists
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             return self._pool.submit(run, task)
