@@ -476,6 +476,7 @@ class Coordinator:
             self.rebuilding[dep] = [key]
             self.reporter.message(f"artifact_missing: the artifact of '{dep}' failed its hash check; rebuilding it")
             self.facts[dep] = dataclasses.replace(self.facts[dep], artifact_ok=False)
+            self.fresh.discard(dep)  # no longer as planned: decided again
             self.outcomes.pop(dep, None)
             self.ready.append(dep)
         return True
