@@ -23,12 +23,12 @@ from datamake.core.graphview import graph_view
 from datamake.core.nodegraph import Expander
 from datamake.core.partitions import label as partition_label
 from datamake.execution.coordinator import Coordinator, RunOptions
-from datamake.execution.executors import make_executor
+from datamake.execution.executors import InProcessExecutor, make_executor
 from datamake.execution.history_reporter import HistoryReporter
 from datamake.execution.reporters import Reporter
 from datamake.execution.results import RunResult
 from datamake.execution.runcontext import RunContext
-from datamake.core.planner import Plan
+from datamake.core.planner import Plan, keeps_value
 from datamake.project.pins import pins_path
 from datamake.project.workspace import Project
 from datamake.history import lineage as lineage_mod
@@ -128,7 +128,10 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
     scope = project.scope(selection, only=only, force=force, partition=partition)
     jobs = jobs or project.config.jobs
     name = executor or project.config.executor
-    runner = make_executor(name, jobs, project.config.dask_address)
+    if force or any(not keeps_value(d.reasons) for d in scope.plan.decisions):
+        runner = make_executor(name, jobs, project.config.dask_address)
+    else:  # nothing to run: no worker processes, threads or cluster to start
+        runner = InProcessExecutor()
     options = RunOptions(keep_going=keep_going, force=force, only=only)
     recorder = _recorder(project, selection, tags) if history else None
     remote, lease = _open_remote(project, scope, force)

@@ -18,7 +18,7 @@ from typing import Dict, List, Mapping, Optional, Set
 
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
-from datamake.core.keys import split_node
+from datamake.core.keys import node_id, split_node
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record
@@ -26,6 +26,7 @@ from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_valu
 from datamake.core.scope import Scope
 from datamake.define.sources import source_at
 from datamake.storage.observe import ObservationCache, SourceError, observe
+from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
 from datamake.execution.runcontext import RunContext
@@ -73,6 +74,9 @@ class Coordinator:
         self.status: Dict[str, object] = dict(scope.outside)
         self.waiting = {k: sum(1 for d in scope.facts[k].deps if d in scope.facts) for k in scope.keys}
         self.ready = deque(k for k in scope.keys if self.waiting[k] == 0)
+        # fresh in the plan: still fresh when each input in the scope was kept as planned (decided once, not twice)
+        self.fresh = {k for k, d in zip(scope.keys, scope.plan.decisions)
+                      if not d.reasons and node_id(d.key, d.partition) == k}
         self.running: Dict[cf.Future, tuple] = {}
         self.stop_reason: Optional[str] = None
         self.interrupts = 0
@@ -82,10 +86,12 @@ class Coordinator:
         self.rebuilding: Dict[str, List[str]] = {}  # input whose artifact failed its hash check -> consumers waiting
         self.rebuilt: Set[str] = set()
         self._observations = None  # the sources' observation cache, for re-observing after an asset ran
+        self._asset_seconds = 0.0  # wall seconds of the assets that ran, summed (for the GIL hint)
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
         started = time.perf_counter()
+        cpu_started = time.process_time()
         try:
             self._check_store()
         except BaseException:
@@ -123,6 +129,11 @@ class Coordinator:
             seconds=time.perf_counter() - started,
             interrupted=self.stop_reason == "interrupted",
         )
+        hint = gil_hint(self.executor.name, self.executor.capacity, result.seconds,
+                        time.process_time() - cpu_started, self._asset_seconds,
+                        getattr(self.executor, "task_cpu_seconds", 0.0))
+        if hint:
+            self.reporter.message(hint)
         self.reporter.run_finished(result)
         return result
 
@@ -189,7 +200,10 @@ class Coordinator:
         broken = [d for d in facts.deps if d in self.outcomes and self.outcomes[d].outcome in ("failed", "blocked")]
         if broken:
             return self._settle(AssetOutcome(key, "blocked", error=f"upstream {describe_nodes(broken)} did not materialize"))
-        reasons = decide(facts, self.status, self.scope.sources)
+        if key in self.fresh and all(d not in self.facts or self._kept_as_planned(d) for d in facts.deps):
+            reasons: tuple = ()
+        else:
+            reasons = decide(facts, self.status, self.scope.sources)
         if keeps_value(reasons):  # fresh, or only its checks changed or failed: the value stays
             m = facts.manifest
             return self._settle_checked(AssetOutcome(key, "skipped", data_version=m.data_version), m)
@@ -216,6 +230,10 @@ class Coordinator:
             self.interruptible = False
         self.running[future] = (key, prov, inputs, time.time(), reasons)
         self.submitting = None
+
+    def _kept_as_planned(self, node: str) -> bool:
+        """True when ``node`` was fresh in the plan and kept its value in this run."""
+        return node in self.fresh and self.outcomes[node].outcome == "skipped"
 
     def _lookup(self, prov: str) -> Optional[Manifest]:
         if self.options.force:
@@ -284,6 +302,7 @@ class Coordinator:
             self.history.flush()  # a quiet moment: readers of the log (datamake ui) see what runs now
         for future in done:
             key, prov, inputs, wall_start, reasons = self.running.pop(future)
+            self._asset_seconds += time.time() - wall_start
             try:
                 result: TaskResult = future.result()
             except cf.CancelledError:
@@ -457,6 +476,7 @@ class Coordinator:
             self.rebuilding[dep] = [key]
             self.reporter.message(f"artifact_missing: the artifact of '{dep}' failed its hash check; rebuilding it")
             self.facts[dep] = dataclasses.replace(self.facts[dep], artifact_ok=False)
+            self.fresh.discard(dep)  # no longer as planned: decided again
             self.outcomes.pop(dep, None)
             self.ready.append(dep)
         return True

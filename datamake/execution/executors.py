@@ -7,11 +7,11 @@ Future`` and ``shutdown(cancel)``. The coordinator never knows which it has.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures.process import BrokenProcessPool
+import threading
+import time
 from typing import Optional
 
 from datamake.core.executor_names import check_executor
@@ -45,9 +45,19 @@ class ThreadExecutor:
     def __init__(self, jobs: int = 1):
         self.capacity = max(1, jobs)
         self._pool = cf.ThreadPoolExecutor(self.capacity, thread_name_prefix="datamake")
+        self.task_cpu_seconds = 0.0  # CPU time of the worker threads in tasks, summed (for the GIL hint)
+        self._cpu_lock = threading.Lock()
 
     def submit(self, task: AssetTask, run=run_task) -> cf.Future:
-        return self._pool.submit(run, task)
+        return self._pool.submit(self._timed, run, task)
+
+    def _timed(self, run, task):
+        started = time.thread_time()
+        try:
+            return run(task)
+        finally:
+            with self._cpu_lock:
+                self.task_cpu_seconds += time.thread_time() - started
 
     def shutdown(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
@@ -67,6 +77,8 @@ class ProcessExecutor:
     shares_memory = False
 
     def __init__(self, jobs: int = 1):
+        import multiprocessing  # lazy: a tenth of start-up, and only this executor needs it
+
         self.capacity = max(1, jobs)
         methods = multiprocessing.get_all_start_methods()
         self._context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -81,7 +93,7 @@ class ProcessExecutor:
     def submit(self, task: AssetTask, run=run_task) -> cf.Future:
         try:
             return self._pool.submit(run, task)
-        except BrokenProcessPool:
+        except cf.BrokenExecutor:  # BrokenProcessPool: its module is not imported before a pool exists
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             return self._pool.submit(run, task)
