@@ -179,7 +179,7 @@ function nodeState(n, lastOutcome) {
   const stale = n.decisions.filter((d) => d.state === "stale");
   if (!stale.length) return "fresh";
   if (lastOutcome) return lastOutcome;
-  if (stale.every((d) => d.reasons.some((r) => r.code === "never_materialized"))) return "never";
+  if (stale.length === n.decisions.length && stale.every((d) => d.reasons.some((r) => r.code === "never_materialized"))) return "never";
   return "stale";
 }
 function reasonCodes(n) {
@@ -294,7 +294,10 @@ function graphView(view) {
     if (n.asset) {
       const a = n.asset;
       const match = q && a.key.toLowerCase().includes(q);
-      const codes = a.state === "stale" ? reasonCodes(a).join(", ") : a.state;
+      let codes = a.state === "stale" ? reasonCodes(a).join(", ") : a.state;
+      if (a.decisions.some((d) => d.partition !== null)) {
+        codes = `${a.decisions.filter((d) => d.state === "fresh").length}/${a.decisions.length} partitions fresh`;
+      }
       const el = s("g", {class: `node ${a.state}${match ? " match" : ""}`, "data-key": a.key, transform: `translate(${x},${y})`},
         s("title", {}, `${a.key}: ${a.state}${a.state === "stale" ? " (" + codes + ")" : ""}`),
         s("rect", {width: n.width, height: n.height, rx: 6}),
@@ -592,7 +595,10 @@ async function lineageCard(keyPath) {
 }
 
 // ---------------------------------------------------------------- runs
-function origin(run) { return (run.tags && run.tags.origin) || "cli"; }
+function origin(run) {
+  const t = run.tags || {};
+  return (t.origin || "cli") + (t.job ? ` · job ${t.job}` : "") + (t.schedule ? ` · ${t.schedule}` : "");
+}
 function counts(c) { return Object.entries(c || {}).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(", "); }
 
 function runsView(view) {
