@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import html
 import json
+import math
 import os
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -21,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from datamake import api
 from datamake.core.errors import DatamakeError, NotMaterializedError, SelectionError
+from datamake.project.settings import find_config
 from datamake.ui.launcher import Launcher
 from datamake.ui.security import Guard, new_secret
 from datamake.ui.workspace import ProjectHolder
@@ -55,13 +57,10 @@ def create_app(project_dir: str = ".", *, token: Optional[str] = None, allowed_h
 
 def _project_dir(start: str) -> str:
     """The folder of ``datamake.toml`` (launches run there), or ``start`` when there is none yet."""
-    here = os.path.abspath(start)
-    while not os.path.isfile(os.path.join(here, "datamake.toml")):
-        parent = os.path.dirname(here)
-        if parent == here:
-            return os.path.abspath(start)
-        here = parent
-    return here
+    try:
+        return os.path.dirname(find_config(start))
+    except DatamakeError:
+        return os.path.abspath(start)
 
 
 def _error(exc: DatamakeError, status: int) -> JSONResponse:
@@ -117,7 +116,7 @@ class _Handlers:
             return _error(exc, 503 if self.holder.error is exc else 400)
         if isinstance(data, Response):
             return data
-        return Response(json.dumps(data, default=str), media_type="application/json")
+        return Response(_dumps(data), media_type="application/json")
 
     def _shell(self, status: int = 200) -> HTMLResponse:
         return HTMLResponse(self.shell.replace("{{csrf}}", self.csrf), status_code=status)
@@ -258,6 +257,24 @@ class _Handlers:
             data = {"activity": None, "error": {"error": exc.message, "hint": exc.hint}}
         data["generation"] = self.holder.generation
         return json.dumps(data, default=str)
+
+
+def _dumps(data: Any) -> str:
+    """JSON that a browser parses: NaN and infinities (a table's or metadata's floats) become null."""
+    try:
+        return json.dumps(data, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _chunks(f) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,6 +91,7 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):  # it has just exited
                     os.killpg(launch.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def _tags() -> Dict[str, Any]:
