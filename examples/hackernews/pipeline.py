@@ -3,7 +3,7 @@
 
     cd examples/hackernews
     datamake make -p 2024-06-01-00:00...2024-06-01-05:00 items stories comments   # backfill six hours
-    datamake make user_top_recommended_stories    # reads the hours that exist, not every hour since 2024
+    datamake run recommender                      # reads the hours that exist, not every hour since 2024
     datamake graph --format mermaid
 
 `items` is partitioned by hour with no end, as in Dagster; the recommender reads
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datamake import (Definitions, ExistingPartitionsMapping, HourlyPartitions, asset, asset_check,
+from datamake import (Definitions, ExistingPartitionsMapping, HourlyPartitions, asset, asset_check, job,
                       resource)
 from hn_client import GeneratedHNClient
 
@@ -116,4 +116,6 @@ defs = Definitions(
     assets=[items, comments, stories, comment_stories, story_titles, recommender_model, user_top_recommended_stories],
     resources=[hn_client],
     checks=[ids_are_unique],
+    jobs=[job("recommender", selection="group:recommender",
+              description="the recommender, from the hours built so far")],
 )
