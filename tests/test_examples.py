@@ -90,6 +90,9 @@ def test_hackernews_port_backfills_hours_and_recommends_from_the_hours_that_exis
     assert fresh.returncode == 0 and "0 stale, 13 fresh" in fresh.stdout
     # One more hour arrives: what reads the hours that exist is stale, for that reason only.
     assert datamake(root, "make", "-q", "-p", "2024-06-01-03:00", "stories", "comments").returncode == 0
+    schedules = json.loads(datamake(root, "schedules", "--json").stdout)["schedules"]
+    assert [(s["name"], s["target"]) for s in schedules] == [("core_schedule", "job core"),
+                                                             ("recommender_schedule", "job recommender")]
     graph = json.loads(datamake(root, "graph", "user_top_recommended_stories", "--format", "json").stdout)
     nodes = {n["key"]: n for n in graph["nodes"]}
     assert nodes["items"]["partitions"] == {"total": 4, "stale": 0}
