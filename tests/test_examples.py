@@ -78,7 +78,9 @@ def test_hackernews_port_backfills_hours_and_recommends_from_the_hours_that_exis
     hours = datamake(root, "make", "-q", "-p", "2024-06-01-00:00...2024-06-01-02:00", "items", "stories", "comments")
     assert hours.returncode == 0, hours.stdout + hours.stderr
     assert hours.stderr == ""  # no warning: every global the assets read is versioned
-    made = json.loads(datamake(root, "make", "--json", "user_top_recommended_stories").stdout)["assets"]
+    run = json.loads(datamake(root, "run", "recommender", "--json").stdout)  # a job: the group's make
+    assert run["job"] == "recommender"
+    made = run["assets"]
     assert len(made) == 13  # 3 hours x 3 partitioned assets + 4 downstream, not every hour since the start
     assert {a["key"]: a["outcome"] for a in made if a["partition"] is None} == dict.fromkeys(
         ["comment_stories", "story_titles", "recommender_model", "user_top_recommended_stories"], "built")
@@ -88,6 +90,9 @@ def test_hackernews_port_backfills_hours_and_recommends_from_the_hours_that_exis
     assert fresh.returncode == 0 and "0 stale, 13 fresh" in fresh.stdout
     # One more hour arrives: what reads the hours that exist is stale, for that reason only.
     assert datamake(root, "make", "-q", "-p", "2024-06-01-03:00", "stories", "comments").returncode == 0
+    schedules = json.loads(datamake(root, "schedules", "--json").stdout)["schedules"]
+    assert [(s["name"], s["target"]) for s in schedules] == [("core_schedule", "job core"),
+                                                             ("recommender_schedule", "job recommender")]
     graph = json.loads(datamake(root, "graph", "user_top_recommended_stories", "--format", "json").stdout)
     nodes = {n["key"]: n for n in graph["nodes"]}
     assert nodes["items"]["partitions"] == {"total": 4, "stale": 0}

@@ -68,6 +68,43 @@ def test_dynamic_partition_keys_from_the_files_a_pattern_matches(project):
     assert nothing.returncode == 2 and "name the KEYS, or give --files PATTERN" in nothing.stderr
 
 
+SENSOR = """
+    import os
+
+    from datamake import Definitions, DynamicPartitions, RunRequest, SkipReason, api, asset, sensor
+
+    files = DynamicPartitions("files")
+    HERE = os.path.dirname(os.path.abspath(__file__))
+
+    @asset(partitions=files, io_manager="json")
+    def parsed(context):
+        with open(os.path.join(HERE, "inbox", context.partition_key)) as f:
+            return f.read().split()
+
+    @sensor("parsed", minimum_interval=30)
+    def new_files(context):
+        new = api.add_partitions(context.project, "files", sorted(os.listdir(os.path.join(HERE, "inbox"))))
+        if not new:
+            return SkipReason("no new file")
+        return [RunRequest(run_key=f"file:{name}", partition_keys=[name]) for name in new]
+
+    defs = Definitions(assets=[parsed], sensors=[new_files])
+"""
+
+
+def test_a_sensor_adds_a_partition_per_arriving_file_and_the_daemon_builds_it(project):
+    project.pipeline(SENSOR)
+    project.write("inbox/one.txt", "a b\n")
+    project.write("inbox/two.txt", "c\n")
+    daemon = project.run_process("daemon", "--once", "--wait")
+    assert daemon.returncode == 0, daemon.stdout + daemon.stderr
+    assert project.json("partitions", "list") == {"partitions": {"files": ["one.txt", "two.txt"]}}
+    assert project.states() == {"parsed": "fresh"}
+    assert api.show(api.load(str(project.root)), "parsed", "one.txt") == ["a", "b"]
+    runs = project.json("log")["runs"]
+    assert sorted(r["tags"]["run_key"] for r in runs) == ["file:one.txt", "file:two.txt"]
+
+
 def test_dynamic_partitions_from_python_and_bad_names_and_keys(project):
     project.pipeline(DYNAMIC)
     loaded = api.load(str(project.root))

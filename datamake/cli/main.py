@@ -432,7 +432,7 @@ from datamake.cli import metrics as _metrics_cli  # noqa: E402 - defines command
 
 for _name, _command in _metrics_cli.COMMANDS.items():
     main.add_command(_command, _name)
-from datamake.cli import graph, init, partitions  # noqa: E402,F401  (each registers its command on ``main``)
+from datamake.cli import graph as _graph, init as _init, partitions as _partitions  # noqa: E402,F401  (commands)
 
 from datamake.cli import automation  # noqa: E402  (its commands import their library lazily)
 

@@ -29,7 +29,8 @@ def list_command(ctx, name, as_json):
         _emit_json({"partitions": found})
         return
     for each, keys in found.items():
-        click.echo(f"{each}: {len(keys)} {'key' if len(keys) == 1 else 'keys'}" + (f": {', '.join(keys)}" if keys else ""))
+        listed = f": {', '.join(keys)}" if keys else ""
+        click.echo(f"{each}: {len(keys)} {'key' if len(keys) == 1 else 'keys'}{listed}")
 
 
 def _matching_files(directory: str, patterns) -> List[str]:
@@ -75,6 +76,7 @@ def _keys_command(verb: str, add: bool, help_text: str):
     return command
 
 
-add_command = _keys_command("add", True, "Add KEYS to the dynamic partitions NAME (keys already there stay as they are).")
-remove_command = _keys_command("remove", False,
-                               "Remove KEYS from the dynamic partitions NAME (their values stay in the store until gc).")
+add_command = _keys_command(
+    "add", True, "Add KEYS to the dynamic partitions NAME (keys already there stay as they are).")
+remove_command = _keys_command(
+    "remove", False, "Remove KEYS from the dynamic partitions NAME (their values stay in the store until gc).")

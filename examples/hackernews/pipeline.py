@@ -3,8 +3,9 @@
 
     cd examples/hackernews
     datamake make -p 2024-06-01-00:00...2024-06-01-05:00 items stories comments   # backfill six hours
-    datamake make user_top_recommended_stories    # reads the hours that exist, not every hour since 2024
+    datamake run recommender                      # reads the hours that exist, not every hour since 2024
     datamake graph --format mermaid
+    datamake daemon                               # the schedules: each hour, that hour, then the recommender
 
 `items` is partitioned by hour with no end, as in Dagster; the recommender reads
 the partitions that exist (ExistingPartitionsMapping), concatenated into one table.
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datamake import (Definitions, ExistingPartitionsMapping, HourlyPartitions, asset, asset_check,
-                      resource)
+from datamake import (Definitions, ExistingPartitionsMapping, HourlyPartitions, asset, asset_check, job,
+                      resource, schedule)
 from hn_client import GeneratedHNClient
 
 hourly = HourlyPartitions(start="2024-06-01-00:00")  # unbounded: one more partition every hour
@@ -63,8 +64,10 @@ def stories(items: pa.Table) -> pa.Table:
 def comment_stories(comments: pa.Table, stories: pa.Table) -> pa.Table:
     """Who commented on which story: (commenter, story id), over every hour built so far."""
     story_ids = set(stories.column("id").to_pylist()) if stories.num_columns else set()
-    pairs = [(by, parent) for by, parent in zip(comments.column("by").to_pylist(), comments.column("parent").to_pylist())
-             if parent in story_ids] if comments.num_columns else []
+    if not comments.num_columns:  # no hour built yet
+        return pa.table({"commenter_id": pa.array([], pa.string()), "story_id": pa.array([], pa.int64())})
+    by, parent = comments.column("by").to_pylist(), comments.column("parent").to_pylist()
+    pairs = [(user, story) for user, story in zip(by, parent) if story in story_ids]
     return pa.table({"commenter_id": [p[0] for p in pairs], "story_id": [p[1] for p in pairs]})
 
 
@@ -112,8 +115,15 @@ def user_top_recommended_stories(recommender_model: dict, story_titles: pa.Table
     return out
 
 
+core = job("core", selection="group:core", description="items, stories and comments of one hour")
+recommender = job("recommender", selection="group:recommender",
+                  description="the recommender, from the hours built so far")
+
 defs = Definitions(
     assets=[items, comments, stories, comment_stories, story_titles, recommender_model, user_top_recommended_stories],
     resources=[hn_client],
     checks=[ids_are_unique],
+    jobs=[core, recommender],
+    # as Dagster's hourly schedule: at ten past each hour, the hour that just ended; then the recommender
+    schedules=[schedule(core, cron="10 * * * *"), schedule(recommender, cron="20 * * * *")],
 )
