@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datamake.execution.gilhint import gil_hint
 
-# Four pure-Python loops: on two threads they take turns on the GIL.
+# Four pure-Python loops (about 0.5 s each on a quiet machine, so the run lasts over the
+# hint's 1 s minimum): on two threads they take turns on the GIL.
 BURN = '''
 from datamake import asset
 
@@ -17,7 +18,7 @@ def burn(n):
 ''' + "".join(f'''
 @asset
 def p{k}():
-    return burn(1_500_000) + {k}
+    return burn(5_000_000) + {k}
 ''' for k in range(4))
 
 SLEEPY = '''
