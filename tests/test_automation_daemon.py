@@ -2,9 +2,6 @@
 restarted: no run launched twice, no tick lost beyond the catch-up policy, every run in `datamake log`."""
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +13,7 @@ import pytest
 from datamake.automation.rules.cron import Cron
 from datamake.core.errors import DefinitionError
 from datamake.storage.liveness import HOST, process_gone
+from tests.polling import wait_for
 
 
 def _has_seconds() -> bool:
@@ -63,16 +61,6 @@ def alive(pid) -> bool:
     return not process_gone(HOST, pid)
 
 
-def wait_for(condition, timeout=30.0, what=""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sigkill_and_restart_launch_nothing_twice_and_lose_no_tick(project):
     project.pipeline(PIPELINE, "[daemon]\nmax_concurrent_runs = 2\n")
     first = start_daemon(project)
@@ -85,7 +73,8 @@ def test_sigkill_and_restart_launch_nothing_twice_and_lose_no_tick(project):
     second = start_daemon(project)
     try:
         done_before = len(rows(project, "SELECT 1 FROM automation_queue WHERE status = 'done'"))
-        wait_for(lambda: len(rows(project, "SELECT 1 FROM automation_queue WHERE status = 'done'")) >= done_before + 1,
+        # two runs finished after the restart, besides the one the first daemon launched
+        wait_for(lambda: len(rows(project, "SELECT 1 FROM automation_queue WHERE status = 'done'")) >= done_before + 2,
                  what="runs after the restart")
         refused = project.run("daemon", "--once")  # a second daemon on the same project
         assert refused.returncode != 0 and f"pid {second.pid}" in refused.stderr

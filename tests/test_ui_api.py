@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -22,6 +21,7 @@ from datamake import api
 from datamake.cli.main import main
 from datamake.storage.lock import store_lock
 from datamake.ui.app import create_app
+from tests.polling import wait_for
 
 PIPELINE = """
 import pyarrow as pa
@@ -66,16 +66,6 @@ def cli_json(root, *args) -> dict:
     result = CliRunner().invoke(main, ["-C", str(root), *args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def wait_for(fn, timeout=60.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def finished_launch(client, launch_id, timeout=90.0) -> dict:
