@@ -95,7 +95,9 @@ class Coordinator:
         try:
             self._check_store()
         except BaseException:
-            self.executor.shutdown(cancel=True)
+            # Nothing was submitted: wait for the idle workers, so no pool thread is still
+            # closing its pipe when the interpreter's exit hook writes to it (EBADF at exit).
+            self.executor.shutdown()
             raise
         if self.store.is_local:
             self.store.clean_tmp()  # what killed runs left half-written
