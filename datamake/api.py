@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from datamake.define.codeversion import changed_parts
-from datamake.define.snapshot import changed_modules
 from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
 from datamake.core.keys import node_id
 from datamake.core.manifest import config_record
@@ -29,7 +27,6 @@ from datamake.execution.reporters import Reporter
 from datamake.execution.results import RunResult
 from datamake.execution.runcontext import RunContext
 from datamake.core.planner import Plan, keeps_value
-from datamake.project.pins import pins_path
 from datamake.project.workspace import Project
 from datamake.history import lineage as lineage_mod
 from datamake.history import opevents
@@ -57,17 +54,9 @@ def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -
 
 
 def changed(project: Project, since: float) -> bool:
-    """True when the project's code, ``datamake.toml`` or its pins changed on disk after ``since`` (a
-    ``time.time()`` taken before ``project`` was loaded): a long-lived process then loads it again."""
-    if changed_modules():
-        return True
-    for path in (project.config.path, pins_path(project.directory)):
-        try:
-            if os.stat(path).st_mtime >= since:
-                return True
-        except FileNotFoundError:
-            continue
-    return False
+    """True when the project's code, ``datamake.toml``, pins or params file changed on disk after
+    ``since`` (a ``time.time()`` taken before ``project`` was loaded): a long-lived process then loads it again."""
+    return project.changed_since(since)
 
 
 def status(project: Project, selection: Sequence[str] = (), only: bool = False, force: bool = False,

@@ -269,3 +269,54 @@ def test_the_queue_starts_runs_as_its_limits_allow_and_drops_none(loaded):
     assert ev.launcher.children["k2"].wait(timeout=60) == 0
     ev.process_queue(T0)
     assert state.open_runs() == [] and len(project.json("log")["runs"]) == 2
+
+
+RELOADED = """
+from datamake import Definitions, asset, schedule
+
+@asset
+def report():
+    return {value}
+
+defs = Definitions([report], schedules=[{schedules}])
+"""
+
+
+def test_the_daemon_obeys_edited_definitions_without_a_restart(project, monkeypatch):
+    from datamake.automation.runtime.daemon import Daemon
+    from datamake.project import holder
+
+    monkeypatch.setattr(holder, "RETRY_SECONDS", 0.0)  # a broken project is tried again at every pass
+
+    def write(value, schedules):
+        project.pipeline(RELOADED.format(value=value, schedules=schedules))
+
+    write(1, 'schedule(report, cron="0 3 * * *", name="nightly")')
+    forget_project_code([str(project.root)])
+    decisions = []
+    p = api.load(str(project.root))
+    daemon = Daemon(p, api.history_file(p), decisions.append, clock=lambda: T0.timestamp())
+    try:
+        daemon.run(once=True)
+        assert [(d["name"], d["status"]) for d in decisions] == [("nightly", "started")]
+        version = daemon.project.code_version("report").value
+
+        decisions.clear()  # an edit: a second schedule, and new code for the asset
+        write(2, 'schedule(report, cron="0 3 * * *", name="nightly"), schedule(report, cron="0 4 * * *", name="late")')
+        daemon.run(once=True)
+        assert [(d["name"], d["status"]) for d in decisions] == [("definitions", "reloaded"), ("late", "started")]
+        assert daemon.project.code_version("report").value != version  # the new code is what it plans with
+
+        decisions.clear()  # a broken file: evaluation pauses with one logged error, the daemon goes on
+        project.pipeline("from datamake import Definitions\ndefs = Definitions([undefined_name])\n")
+        daemon.run(once=True)
+        daemon.run(once=True)
+        assert [(d["name"], d["status"]) for d in decisions] == [("definitions", "failed")]
+        assert "undefined_name" in decisions[0]["message"] and "paused" in decisions[0]["message"]
+
+        decisions.clear()  # fixed: loaded again, and the schedules it knew keep their state
+        write(3, 'schedule(report, cron="0 3 * * *", name="nightly")')
+        daemon.run(once=True)
+        assert [(d["name"], d["status"]) for d in decisions] == [("definitions", "reloaded")]
+    finally:
+        forget_project_code([str(project.root)])

@@ -114,3 +114,26 @@ def test_an_unreadable_manifest_is_never_indexed_and_warns_every_time(project):
     assert "b.json" not in indexed(root)
     store = Store(str(root))
     assert store.read_manifests(["b"])["b"] is None
+
+
+def test_a_long_lived_reader_sees_what_another_process_commits(project):
+    """The daemon and the web UI keep entries and parsed manifests in memory between reads: a manifest
+    another process replaces (same size, even) or removes is still read as it is on disk."""
+    root = built_and_indexed(project)
+    store = Store(str(root))
+    store.keep_parsed_manifests()
+    before = store.read_manifests(["a", "b"])
+    assert store.read_manifests(["a", "b"]) == before and before["a"] is not None
+
+    path = root / "manifests" / "a.json"
+    data = json.loads(path.read_text())
+    data["data_version"] = data["data_version"][::-1]  # same size, new content, as another make would write
+    tmp = path.with_suffix(".new")
+    tmp.write_text(json.dumps(data, sort_keys=True, indent=1))
+    os.replace(tmp, path)
+    age(root / "manifests")
+    after = store.read_manifests(["a", "b"])
+    assert after["a"].data_version == data["data_version"] and after["b"] is before["b"]
+
+    (root / "manifests" / "b.json").unlink()
+    assert store.read_manifests(["a", "b"])["b"] is None

@@ -177,6 +177,16 @@ def test_keys_that_are_keywords_and_prefix_globs():
     assert select(universe, "key:sales/* and not sales/a+") == set()
 
 
+def test_a_list_of_exact_keys_means_what_the_language_says():
+    universe = Universe({"not": (), "sales/a": (), "sales/eu/b": ("sales/a",), "x-1.v2": ()})
+    assert select(universe, ["sales/a", "x-1.v2"]) == select(universe, "sales/a x-1.v2") == {"sales/a", "x-1.v2"}
+    assert select(universe, ["sales/a+"]) == {"sales/a", "sales/eu/b"}  # not mistaken for a key
+    with pytest.raises(SelectionError, match="needs a selection|unexpected"):
+        select(universe, ["not"])  # a keyword stays a keyword, as typed on the command line
+    with pytest.raises(SelectionError, match="unknown asset 'sales/b'"):
+        select(universe, ["sales/a", "sales/b"])
+
+
 def test_the_tree_of_a_selection():
     assert parse("a or b and not c") == Or((Key("a", 0, 1), And((Key("b", 5, 6), Not(Key("c", 15, 16))))))
     assert parse(["2+a+", "group:g"]) == Or((Traverse(Key("a", 2, 3), 2, None), Attr("group", "g", None, 5, 12)))

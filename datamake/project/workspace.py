@@ -9,6 +9,7 @@ import datetime
 import functools
 import inspect
 import os
+import time
 import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -39,6 +40,7 @@ from datamake.project.assetconfig import canonical_value
 from datamake.project.paramsfile import load_params, params_only, with_params
 from datamake.storage.observe import observe_all
 from datamake.define.sources import source_at
+from datamake.define.snapshot import changed_modules
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class CodeVersion:
     logic: str = ""  # ``auto`` without the definition arguments: what a pin replaces
     warnings: Tuple[str, ...] = ()  # code the version cannot cover (one per unversionable global)
 
-    @property
+    @functools.cached_property
     def definition_parts(self) -> Dict[str, str]:
         """The parts that describe decorator and source arguments (they count even when pinned)."""
         return {n: v for n, v in self.parts.items() if n.startswith(DEFINITION_PREFIX)}
@@ -92,6 +94,7 @@ class Project:
         self.config_overrides: Dict[str, Mapping] = dict(config_overrides or {})
         self._store: Optional[Store] = None
         self.one_shot = False  # True in a process that ends with its command: planning may freeze its objects
+        self.loaded_at = time.time()  # before its files were read (Project.load): see changed_since
         self._code_versions: Dict[str, CodeVersion] = {}
         self._check_versions: Dict[Tuple[str, str], str] = {}
         self._check_warnings: Dict[Tuple[str, str], Tuple[str, ...]] = {}
@@ -117,6 +120,22 @@ class Project:
             keys = partitionstate.read_dynamic(self.store, name)
             for pdef in pdefs:
                 pdef.bind(keys)
+
+    def changed_since(self, since: float) -> bool:
+        """True when the project's code, ``datamake.toml``, pins or params file changed on disk after
+        ``since`` (a ``time.time()`` taken before it was loaded): a long-lived process then loads it again."""
+        if changed_modules():
+            return True
+        paths = [self.config.path, pins_mod.pins_path(self.directory)]
+        if self.config.params_file:
+            paths.append(os.path.join(self.directory, self.config.params_file))
+        for path in paths:
+            try:
+                if os.stat(path).st_mtime >= since:
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
 
     def _code_cache_path(self) -> str:
         """Where normalized-source hashes are kept between runs: a per-user cache, not the project."""
@@ -154,8 +173,12 @@ class Project:
     @classmethod
     def load(cls, start: str = ".", config_overrides: Optional[Mapping[str, Mapping]] = None) -> "Project":
         """Find ``datamake.toml`` from ``start`` upwards and load the project it describes."""
+        started = time.time()
         config = load_config(find_config(start))
-        return cls(config, load_definitions(config.directory, config.definitions, reload_changed=True), config_overrides)
+        project = cls(config, load_definitions(config.directory, config.definitions, reload_changed=True),
+                      config_overrides)
+        project.loaded_at = started
+        return project
 
     @property
     def store(self) -> Store:
@@ -380,7 +403,7 @@ class Project:
                 forced=node in forced,
                 code_parts=cv.parts if cv.origin == "auto" else cv.definition_parts,
                 code_pinned=cv.origin != "auto",
-                checks=check_facts.get(key) or check_facts.setdefault(key, self._check_facts(key)),
+                checks=check_facts[key] if key in check_facts else check_facts.setdefault(key, self._check_facts(key)),
                 recorded_checks=_recorded_checks(m),
             )
         outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store))

@@ -7,7 +7,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 from datamake.core.errors import SelectionError, did_you_mean
 from datamake.selection.errors import located
 from datamake.selection.nodes import And, Attr, Everything, Expr, Key, Not, Or, Traverse
-from datamake.selection.parser import parse
+from datamake.selection.parser import KEYWORDS, parse
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.\-/]+")  # a word the parser can only read as this exact key
 
 
 class Universe:
@@ -37,8 +39,14 @@ def _children(deps: Mapping[str, Sequence[str]]) -> Dict[str, List[str]]:
 
 def select(universe: Universe, selection: Union[str, Sequence[str]]) -> Set[str]:
     """The keys ``selection`` (a string, or command-line arguments: a union) names; none means all."""
+    if not isinstance(selection, str) and selection and all(_plain_key(p, universe) for p in selection):
+        return set(selection)  # exact keys, as the daemon and the API pass them: nothing to parse
     text = selection if isinstance(selection, str) else " ".join(selection)
     return evaluate(parse(text), universe, text)
+
+
+def _plain_key(part: str, universe: Universe) -> bool:
+    return part in universe.deps and part.lower() not in KEYWORDS and _PLAIN_KEY.fullmatch(part) is not None
 
 
 def evaluate(expr: Expr, universe: Universe, text: str = "") -> Set[str]:

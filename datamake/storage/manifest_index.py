@@ -30,12 +30,21 @@ class ManifestIndex:
         self.db_path = db_path
         self.prefix = root.rstrip("/") + "/"
         self._lock = threading.Lock()
+        self._memory: Optional[Dict[str, Tuple[Stat, str]]] = None  # the entries, kept by a long-lived process
+
+    def keep_in_memory(self) -> None:
+        """Keep the entries in memory between reads (a long-lived process): each read then stats the
+        files as always, but does not read the table again."""
+        with self._lock:
+            if self._memory is None:
+                self._memory = {}
+                self._memory_loaded = False
 
     def read(self, paths: List[str]) -> Dict[str, str]:
         """The text of each manifest file that exists (keyed by path); entries are refreshed as a side effect."""
         names = {p: p[len(self.prefix):] if p.startswith(self.prefix) else p for p in paths}
         with self._lock:
-            known = self._entries(list(names.values()))
+            known = self._known(list(names.values()))
             found: Dict[str, str] = {}
             fresh: List[Tuple[str, int, int, int, str]] = []
             gone: List[str] = []
@@ -62,7 +71,20 @@ class ManifestIndex:
                     gone.append(name)  # outdated, and the new text cannot be trusted yet
             if fresh or gone:
                 self._save(fresh, gone)
+            if self._memory is not None:
+                for name in gone:
+                    self._memory.pop(name, None)
+                self._memory.update((name, ((size, mtime, ino), text)) for name, size, mtime, ino, text in fresh)
         return found
+
+    def _known(self, names: List[str]) -> Dict[str, Tuple[Stat, str]]:
+        memory = self._memory
+        if memory is None:
+            return self._entries(names)
+        if not self._memory_loaded:  # the table once, then what this process has seen since
+            memory.update(self._entries([]))
+            self._memory_loaded = True
+        return memory
 
     def _entries(self, names: List[str]) -> Dict[str, Tuple[Stat, str]]:
         if not os.path.exists(self.db_path):
@@ -70,7 +92,7 @@ class ManifestIndex:
         try:
             db = connect_state(self.db_path, _SCHEMA)
             try:
-                if len(names) > _FULL_SCAN:
+                if not names or len(names) > _FULL_SCAN:  # none: the whole table
                     rows: Iterable = db.execute("SELECT path, size, mtime_ns, ino, body FROM manifests")
                 else:
                     rows = [r for chunk in _chunks(names, 400) for r in db.execute(

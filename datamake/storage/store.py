@@ -15,7 +15,7 @@ killed writer leaves only files under ``tmp/``.
 from __future__ import annotations
 
 from urllib.parse import quote
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import node_id, split_node
 from datamake.core.manifest import Manifest
@@ -32,6 +32,15 @@ class Store(ArtifactStore):
         super().__init__(url, storage_options)
         self.warnings: List[str] = []
         self._manifest_index: Optional[ManifestIndex] = None
+        self._parsed: Optional[Dict[str, Tuple[Any, Manifest]]] = None  # path -> (text, manifest), when kept
+
+    def keep_parsed_manifests(self) -> None:
+        """Remember each manifest parsed, keyed by its path and text, for a long-lived process (the daemon,
+        the web UI) that reads the same manifests again and again: an unchanged text is not parsed twice."""
+        if self._parsed is None:
+            self._parsed = {}
+        if self.is_local:
+            self.manifest_index.keep_in_memory()
 
     @property
     def manifest_index(self) -> ManifestIndex:
@@ -90,8 +99,15 @@ class Store(ArtifactStore):
             found = self.manifest_index.read(list(paths))
         else:
             found = self.objects.cat_many(list(paths))
+        parsed = self._parsed
         for path, raw in found.items():
-            result[paths[path]] = self._parse_manifest(path, raw)
+            known = parsed.get(path) if parsed is not None else None
+            if known is not None and known[0] == raw:
+                result[paths[path]] = known[1]
+                continue
+            manifest = result[paths[path]] = self._parse_manifest(path, raw)
+            if parsed is not None and manifest is not None:
+                parsed[path] = (raw, manifest)
         return result
 
     def _parse_manifest(self, path: str, raw: bytes) -> Optional[Manifest]:

@@ -1,5 +1,11 @@
 """The daemon loop: one project, evaluated whenever something is due, until SIGTERM.
 
+The project stays loaded between passes (its code versions and parsed manifests too, so a pass over
+thousands of assets only re-reads what changed) and is loaded again when its files change: edits to
+the definitions, ``datamake.toml``, pins or params are obeyed without a restart. While the files do
+not load (a syntax error, a bad target), evaluation pauses with one logged error and the queue goes
+on; once they are fixed, missed schedule ticks follow the catch-up policy.
+
 It sleeps until the next schedule tick, sensor evaluation or freshness check (waking every few
 seconds to obey ``datamake schedules start|stop`` and twice a second while runs are in flight), so
 an idle daemon costs next to nothing. SIGTERM or Ctrl-C stop the evaluation; runs in flight go on
@@ -11,13 +17,15 @@ import datetime as dt
 import os
 import signal
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from datamake.automation.rules.cron import UTC
 from datamake.automation.rules.queue import parse_limits
 from datamake.automation.runtime.evaluate import Evaluator
 from datamake.automation.runtime.launcher import Launcher
 from datamake.automation.runtime.state import State
+from datamake.core.errors import DatamakeError
+from datamake.project.holder import ProjectHolder
 
 IDLE_WAKE = 5.0  # seconds between passes with nothing due: how soon start/stop and new queue rows are seen
 BUSY_WAKE = 0.5  # while runs are in flight: how soon their end is noticed and the next queued one starts
@@ -29,11 +37,10 @@ class Daemon:
     def __init__(self, project: Any, db: str, emit: Callable[[Dict[str, Any]], None],
                  clock: Callable[[], float] = time.time):
         self.project, self.db, self.emit, self.clock = project, db, emit, clock
-        settings = dict(project.config.daemon or {})
-        self.limits = parse_limits(settings.get("max_concurrent_runs"), settings.get("tag_limits") or {},
-                                   project.config.path)
-        self.freshness_interval = float(settings.get("freshness_interval", 30))
+        self.holder = ProjectHolder(project.directory, prepare=keep_loaded, project=project)
+        self.limits, self.freshness_interval = _settings(project)
         self.stopping = False
+        self._load_error: Optional[str] = None  # the load error last reported, while the files do not load
 
     def run(self, once: bool = False, wait: bool = False) -> int:
         state = State(self.db)
@@ -43,7 +50,7 @@ class Daemon:
                                 os.path.join(os.path.dirname(os.path.abspath(self.db)), "automation-logs"))
             evaluator = Evaluator(self.project, state, launcher, self.limits, self.freshness_interval)
             self._handle_signals()
-            self._loop(evaluator, once)
+            evaluator = self._loop(evaluator, once)
             if wait:
                 self._drain(evaluator)
             return 0
@@ -51,19 +58,43 @@ class Daemon:
             state.release_daemon()
             state.close()
 
-    def _loop(self, evaluator: Evaluator, once: bool) -> None:
+    def _loop(self, evaluator: Evaluator, once: bool) -> Evaluator:
         next_eval = 0.0
         while not self.stopping:
             now = self.clock()
             evaluate = now >= next_eval
-            for decision in evaluator.run_pass(_utc(now), evaluate=evaluate):
+            loaded = True
+            if evaluate:
+                evaluator, loaded = self._current(evaluator)
+            for decision in evaluator.run_pass(_utc(now), evaluate=evaluate and loaded):
                 self.emit(decision)
             if once:
-                return
+                return evaluator
             if evaluate:
                 next_eval = min(self._next_due(evaluator, now), now + IDLE_WAKE)
             busy = bool(evaluator.launcher.children) or any(r["status"] != "done" for r in evaluator.state.open_runs())
             self._sleep_until(min(next_eval, now + BUSY_WAKE) if busy else next_eval)
+        return evaluator
+
+    def _current(self, evaluator: Evaluator) -> Tuple[Evaluator, bool]:
+        """The evaluator of the project as its files are now, and whether they load (if not, the
+        error is logged once and the previous evaluator keeps the queue going)."""
+        try:
+            project = self.holder.current()
+            if project is not evaluator.project:
+                limits, interval = _settings(project)
+                fresh = Evaluator(project, evaluator.state, evaluator.launcher, limits, interval)
+                fresh.last_freshness = evaluator.last_freshness
+                self.project, self.limits, self.freshness_interval, evaluator = project, limits, interval, fresh
+                self.emit(_daemon_decision("reloaded", "the project's files changed: definitions loaded again"))
+        except DatamakeError as exc:
+            text = str(exc).replace("\n", " ")
+            if text != self._load_error:
+                self.emit(_daemon_decision("failed", f"{text} (evaluation paused until the files are fixed)"))
+            self._load_error = text
+            return evaluator, False
+        self._load_error = None
+        return evaluator, True
 
     def _next_due(self, evaluator: Evaluator, now: float) -> float:
         """The earliest moment a schedule ticks, a sensor may be evaluated or freshness is checked."""
@@ -102,8 +133,25 @@ class Daemon:
         signal.signal(signal.SIGINT, stop)
 
 
+def keep_loaded(project: Any) -> None:
+    """What a project kept for the daemon's whole life needs: no frozen heap, parsed manifests kept."""
+    project.one_shot = False
+    project.store.keep_parsed_manifests()
+
+
+def _settings(project: Any) -> Tuple[Any, float]:
+    """The ``[daemon]`` limits and freshness interval of ``project``'s ``datamake.toml``."""
+    settings = dict(project.config.daemon or {})
+    limits = parse_limits(settings.get("max_concurrent_runs"), settings.get("tag_limits") or {}, project.config.path)
+    return limits, float(settings.get("freshness_interval", 30))
+
+
+def _daemon_decision(status: str, message: str) -> Dict[str, Any]:
+    return {"kind": "daemon", "name": "definitions", "status": status, "message": message, "run_keys": []}
+
+
 def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, UTC)
 
 
-__all__ = ["Daemon"]
+__all__ = ["Daemon", "keep_loaded"]
