@@ -420,6 +420,15 @@ class TestS3Store(StoreContract):
         report = gc.collect(store, {}, retention=0.0, now=time.time() + 60)
         assert [os.path.basename(p) for p in report.artifacts] == [old.artifact]
 
+    def test_a_lease_of_the_wrong_shape_is_no_lease(self, store):
+        old = put(store, b"old")
+        store.commit(old)
+        store.commit(put(store, b"new"))
+        for i, junk in enumerate([b"[1, 2]", b'"text"', b"null", b"not json", b'{"started": "soon"}']):
+            store.fs.pipe_file(f"{store.root}/leases/junk{i}.json", junk)
+        report = gc.collect(store, {}, retention=0.0, now=time.time() + 60)
+        assert report.deferred is None and [os.path.basename(p) for p in report.artifacts] == [old.artifact]
+
     def test_an_unreachable_bucket_is_a_store_error(self, s3_bucket):
         from tests.s3server import free_port
 

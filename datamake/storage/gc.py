@@ -79,6 +79,8 @@ def live_leases(store: Store, now: Optional[float] = None) -> List[Dict[str, Any
             lease = json.loads(raw)
         except ValueError:
             lease = {}
+        if not isinstance(lease, dict):  # valid JSON of another shape: as unreadable as garbage
+            lease = {}
         if _lease_is_live(lease, now):
             live.append({**lease, "path": path})
     return live
