@@ -359,6 +359,8 @@ class Coordinator:
     def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
         """Make ``manifest`` current; a store that cannot record it (disk full, read-only) fails the asset
         as a failed artifact write does, its previous manifest and value kept."""
+        if self.history is not None:
+            self.history.ready()  # the run is in the event log before anything it made becomes current
         try:
             self.store.commit(manifest)
         except (OSError, StoreError) as exc:

@@ -67,7 +67,8 @@ class ProcessExecutor:
     """A process pool for CPU-bound Python assets; values travel through the store.
 
     Workers are forked once, up front (before any reporter thread starts), so
-    they inherit the loaded definitions. They ignore SIGINT (Ctrl-C is the
+    they inherit the loaded definitions; nothing waits for them to come up (they
+    do while the coordinator gets ready). They ignore SIGINT (Ctrl-C is the
     coordinator's to handle) and die with their parent on Linux. A worker that
     dies takes the pool with it: the tasks it ran fail and a fresh pool serves
     the rest of the run.
@@ -87,7 +88,9 @@ class ProcessExecutor:
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         pool = cf.ProcessPoolExecutor(self.capacity, mp_context=self._context, initializer=_worker_init,
                                       initargs=(os.getpid(),))
-        pool.submit(_ready).result()  # fork every worker now, while this process has no other threads
+        # The first submit forks every worker (start method "fork"), while this process has no other
+        # threads; nothing waits for them to be up: they start while the coordinator gets ready.
+        pool.submit(_ready)
         return pool
 
     def submit(self, task: AssetTask, run=run_task) -> cf.Future:
