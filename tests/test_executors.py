@@ -215,6 +215,34 @@ def later(survivor):
 '''
 
 
+QUEUED_AFTER_FAILURE = '''
+import os
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@asset
+def a_bad():
+    raise ValueError("boom")
+
+
+@asset
+def b_good():
+    open(os.path.join(HERE, "b_good-ran"), "w").close()
+    return 1
+'''
+
+
+def test_an_asset_queued_behind_a_failure_does_not_start_without_keep_going(project):
+    # One worker: b_good waits in the pool's queue behind a_bad; without -k nothing starts after a failure.
+    project.pipeline(QUEUED_AFTER_FAILURE, '[execution]\nexecutor = "process"\njobs = 1\n')
+    report = project.json("make", expect=1)
+    assert {a["key"]: a["outcome"] for a in report["assets"]} == {"a_bad": "failed", "b_good": "blocked"}
+    assert not (project.root / "b_good-ran").exists()
+    assert project.outcomes("-k", expect=1) == {"a_bad": "failed", "b_good": "built"}  # -k: it goes on
+
+
 def test_process_worker_death_fails_only_its_asset(project):
     project.pipeline(DYING, '[execution]\nexecutor = "process"\njobs = 1\n')
     report = project.json("make", "-k", expect=1)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-PIPELINE = '''
+HELPERS = '''
 import os
 import time
 from datamake import asset
@@ -29,7 +29,9 @@ def hold(marker, release):
         if time.monotonic() > deadline:
             raise TimeoutError("the test never released this asset")
         time.sleep(0.01)
+'''
 
+PIPELINE = HELPERS + '''
 
 @asset
 def slow():
@@ -115,12 +117,7 @@ def test_first_ctrl_c_finishes_running_assets_and_a_second_aborts_at_once(slow_p
     project = slow_project
 
     # 1. Ctrl-C once: nothing new starts, the running asset finishes and is recorded.
-    make = Make(project)
-    make.wait_for_file("started")
-    make.ctrl_c()
-    make.wait_for_stderr("interrupted: finishing running assets (Ctrl-C again to abort)")
-    (project.root / "release").touch()
-    code, out, err = make.finish()
+    code, out, err = interrupt_once(project)
     assert code == 130, out + err
     lines = out.strip().splitlines()
     assert lines[0].split()[:2] == ["built", "slow"]
@@ -146,3 +143,41 @@ def test_first_ctrl_c_finishes_running_assets_and_a_second_aborts_at_once(slow_p
     (project.root / "release2").touch()
     assert project.outcomes("--executor", "thread") == {"slow": "skipped", "after_slow": "built"}
     assert list((project.root / ".datamake" / "tmp").glob("*")) == []
+
+
+def interrupt_once(project):
+    """Ctrl-C once while the asset that writes ``started`` runs, then release it; (exit code, stdout, stderr)."""
+    make = Make(project)
+    make.wait_for_file("started")
+    make.ctrl_c()
+    make.wait_for_stderr("interrupted: finishing running assets (Ctrl-C again to abort)")
+    (project.root / "release").touch()
+    return make.finish()
+
+
+QUEUED = HELPERS + '''
+
+@asset
+def first():
+    hold("started", "release")
+    return 1
+
+
+@asset
+def second():
+    hold("second-ran", "release")  # its marker tells the test it started
+    return 2
+'''
+
+
+def test_ctrl_c_keeps_an_asset_queued_in_the_process_pool_from_starting(project):
+    # One worker: `second` waits in the pool's queue behind `first` (so the worker never waits for the
+    # coordinator between two assets); Ctrl-C must keep it from starting all the same.
+    project.pipeline(QUEUED, '[execution]\nexecutor = "process"\njobs = 1\n')
+    code, out, err = interrupt_once(project)
+    assert code == 130, out + err
+    lines = out.strip().splitlines()
+    assert [line.split()[:2] for line in lines[:2]] == [["built", "first"], ["blocked", "second"]]
+    assert "the run was interrupted" in lines[1]
+    assert not (project.root / "second-ran").exists()
+    assert project.states() == {"first": "fresh", "second": "stale"}

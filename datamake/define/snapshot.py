@@ -232,12 +232,15 @@ def mismatches(expected: Sequence[Tuple[str, str]], relative_to: str) -> List[st
     same file but not through a snapshot, whose source is unknown.
     """
     here = dict(digests(relative_to))
-    loaded = {os.path.abspath(getattr(m, "__file__", None) or "") for m in list(sys.modules.values())}
+    loaded = None  # the files of every loaded module: only wanted for a module with no snapshot here
     differ = []
     for path, digest in expected:
         if path in here:
             if here[path] != digest:
                 differ.append(path)
-        elif os.path.abspath(os.path.join(relative_to, path)) in loaded:
+            continue
+        if loaded is None:
+            loaded = {os.path.abspath(getattr(m, "__file__", None) or "") for m in list(sys.modules.values())}
+        if os.path.abspath(os.path.join(relative_to, path)) in loaded:
             differ.append(path)
     return sorted(differ)

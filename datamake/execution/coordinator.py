@@ -78,6 +78,10 @@ class Coordinator:
         self.fresh = {k for k, d in zip(scope.keys, scope.plan.decisions)
                       if not d.reasons and node_id(d.key, d.partition) == k}
         self.running: Dict[cf.Future, tuple] = {}
+        # a process pool takes one asset more per worker, queued, so no worker waits for us between two
+        self.limit = executor.capacity + getattr(executor, "queue_ahead", 0)
+        if not options.keep_going and hasattr(executor, "stop_on_failure"):
+            executor.stop_on_failure = True
         self.stop_reason: Optional[str] = None
         self.interrupts = 0
         self.handled_interrupts = 0
@@ -105,12 +109,14 @@ class Coordinator:
         previous = self._install_sigint()
         try:
             while self.ready or self.running:
-                while self.ready and len(self.running) < self.executor.capacity:
+                while self.ready and len(self.running) < self.limit:
                     self._check_interrupts()
                     self._start(self.ready.popleft())
                 self._check_interrupts()
                 if self.running:
                     self._wait_some()
+                if self.stop_reason:
+                    self._hold()
         except KeyboardInterrupt:  # a second Ctrl-C: abandon running assets, keep state whole
             self.stop_reason = self.stop_reason or "interrupted"
             self.executor.shutdown(cancel=True)
@@ -165,6 +171,7 @@ class Coordinator:
         def on_sigint(signum, frame):
             self.interrupts += 1
             self.stop_reason = "interrupted"
+            self._hold()
             if self.interruptible:  # not inside our own bookkeeping: act now
                 self._check_interrupts()
             # otherwise the loop acts at its next step: a commit or a reporter is never cut in half
@@ -181,6 +188,12 @@ class Coordinator:
             self.reporter.message("interrupted: finishing running assets (Ctrl-C again to abort)")
         if self.interrupts > 1:
             raise KeyboardInterrupt
+
+    def _hold(self) -> None:
+        """Start nothing more: assets queued in the executor (not begun) come back unrun."""
+        hold = getattr(self.executor, "hold", None)
+        if hold is not None:
+            hold()
 
     @staticmethod
     def _restore_sigint(previous) -> None:
@@ -305,6 +318,9 @@ class Coordinator:
         for future in done:
             key, prov, inputs, wall_start, reasons = self.running.pop(future)
             self._asset_seconds += time.time() - wall_start
+            if not self._began(future):  # it was still queued: held back, or lost with a dead worker's pool
+                self.ready.appendleft(key)  # decided again: blocked if the run stops, else submitted anew
+                continue
             try:
                 result: TaskResult = future.result()
             except cf.CancelledError:
@@ -313,6 +329,11 @@ class Coordinator:
             except BaseException as exc:  # a worker died (killed process, lost Dask worker)
                 result = TaskResult(key, ok=False, error=f"worker failed: {type(exc).__name__}: {exc}")
             self._finish(key, prov, inputs, wall_start, result)
+
+    def _began(self, future: cf.Future) -> bool:
+        """Whether a finished task began (an executor that queues tasks ahead knows; the others run what they take)."""
+        began = getattr(self.executor, "began", None)
+        return True if began is None else began(future)
 
     def _finish(self, key: str, prov: str, inputs: Dict[str, object], wall_start: float, result: TaskResult) -> None:
         facts: AssetFacts = self.facts[key]
@@ -359,6 +380,8 @@ class Coordinator:
     def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
         """Make ``manifest`` current; a store that cannot record it (disk full, read-only) fails the asset
         as a failed artifact write does, its previous manifest and value kept."""
+        if self.history is not None:
+            self.history.ready()  # the run is in the event log before anything it made becomes current
         try:
             self.store.commit(manifest)
         except (OSError, StoreError) as exc:

@@ -15,6 +15,7 @@ import time
 from typing import Optional
 
 from datamake.core.executor_names import check_executor
+from datamake.execution.queued import Tickets, adopt, run_queued
 from datamake.execution.tasks import AssetTask, run_task
 
 
@@ -67,10 +68,13 @@ class ProcessExecutor:
     """A process pool for CPU-bound Python assets; values travel through the store.
 
     Workers are forked once, up front (before any reporter thread starts), so
-    they inherit the loaded definitions. They ignore SIGINT (Ctrl-C is the
+    they inherit the loaded definitions; nothing waits for them to come up (they
+    do while the coordinator gets ready). They ignore SIGINT (Ctrl-C is the
     coordinator's to handle) and die with their parent on Linux. A worker that
     dies takes the pool with it: the tasks it ran fail and a fresh pool serves
-    the rest of the run.
+    the rest of the run. One asset per worker may wait in the pool's queue
+    (``queue_ahead``, see :mod:`datamake.execution.queued`), so that no worker
+    waits for the coordinator between two assets.
     """
 
     name = "process"
@@ -80,23 +84,42 @@ class ProcessExecutor:
         import multiprocessing  # lazy: a tenth of start-up, and only this executor needs it
 
         self.capacity = max(1, jobs)
+        self.queue_ahead = self.capacity  # tasks the coordinator may submit beyond ``capacity``
+        self.stop_on_failure = False  # set by a run without -k: a failed asset holds the queued ones back
         methods = multiprocessing.get_all_start_methods()
         self._context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self._tickets = Tickets(self._context, 2 * (self.capacity + self.queue_ahead))
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         pool = cf.ProcessPoolExecutor(self.capacity, mp_context=self._context, initializer=_worker_init,
-                                      initargs=(os.getpid(),))
-        pool.submit(_ready).result()  # fork every worker now, while this process has no other threads
+                                      initargs=(os.getpid(), self._tickets.flags))
+        # The first submit forks every worker (start method "fork"), while this process has no other
+        # threads; nothing waits for them to be up: they start while the coordinator gets ready.
+        pool.submit(_ready)
         return pool
 
     def submit(self, task: AssetTask, run=run_task) -> cf.Future:
+        ticket = self._tickets.take() if run is run_task else None
+        args = (run, task) if ticket is None else (run_queued, run, task, ticket, self.stop_on_failure)
         try:
-            return self._pool.submit(run, task)
+            future = self._pool.submit(*args)
         except cf.BrokenExecutor:  # BrokenProcessPool: its module is not imported before a pool exists
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            return self._pool.submit(run, task)
+            future = self._pool.submit(*args)
+        if ticket is not None:
+            self._tickets.bind(future, ticket)
+        return future
+
+    def began(self, future: cf.Future) -> bool:
+        """Whether the task of a finished ``future`` began in a worker (one that did not returns None,
+        or failed with its pool, and may be submitted again)."""
+        return self._tickets.began(future)
+
+    def hold(self) -> None:
+        """Begin no queued task from now on (the run stops starting assets)."""
+        self._tickets.hold()
 
     def shutdown(self, cancel: bool = False) -> None:
         if cancel:  # abandon running tasks: end the workers now; they only ever wrote to tmp/
@@ -109,8 +132,9 @@ def _ready() -> bool:
     return True
 
 
-def _worker_init(parent: int) -> None:
-    """In each pool worker: leave Ctrl-C to the parent, and die with it (Linux)."""
+def _worker_init(parent: int, flags=None) -> None:
+    """In each pool worker: leave Ctrl-C to the parent, die with it (Linux), share the queue's flags."""
+    adopt(flags)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:

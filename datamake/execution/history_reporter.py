@@ -5,7 +5,10 @@ coordinator, :meth:`HistoryReporter.note`, called just before
 ``asset_finished`` with what the outcome alone does not carry: the manifest
 (versions, inputs, metadata), the checks that ran and the asset's log lines.
 
-All calls come from the coordinator's thread, so one connection writes. Rows
+All calls come from the coordinator's thread, so one connection writes (the
+log is opened, and the run's row committed, on a thread of its own while the
+first assets start; every use of the connection, and the coordinator before its
+first manifest commit, waits for it: :meth:`HistoryReporter.ready`). Rows
 are buffered and committed every :attr:`FLUSH_SECONDS` or
 :attr:`FLUSH_EVENTS` rows, and at the end of the run, which keeps the cost per
 trivial asset to a few microseconds. Assets found up to date are listed in
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -47,6 +51,8 @@ class HistoryReporter(Reporter):
         self.command = command if command is not None else command_line()
         self.warn = warn or (lambda text: None)
         self.history: Optional[History] = None
+        self._opening: Optional[threading.Thread] = None  # opens the log while the first assets start
+        self._open_error: Optional[BaseException] = None
         self.run_id = ""
         self.rows: List[tuple] = []
         self.notes: Dict[str, Tuple[Any, Sequence[Any], Sequence[str]]] = {}
@@ -57,12 +63,39 @@ class HistoryReporter(Reporter):
     def run_started(self, run_id: str, scope: Any) -> None:
         self.run_id = run_id
         self.last_flush = time.monotonic()
+        # Creating the log, recovering dead runs and committing this run's row each wait on the disk:
+        # done beside the first assets, not before them.
+        self._opening = threading.Thread(target=self._open, args=(time.time(),), name="datamake-history",
+                                         daemon=True)
+        self._opening.start()
+
+    def _open(self, started: float) -> None:
         try:
-            self.history = History(self.path)
-            self.history.recover()
-            self.history.begin_run(run_id, self.selection, self.command, time.time(), self.tags)
+            history = History(self.path)
+            try:
+                history.recover()
+                history.begin_run(self.run_id, self.selection, self.command, started, self.tags)
+            except BaseException:
+                history.close()
+                raise
+            self.history = history
         except (HistoryError, sqlite3.Error) as exc:
-            self._broken(exc)
+            self._open_error = exc
+
+    def ready(self) -> bool:
+        """Wait until the log is open and the run recorded in it; False when it cannot be written."""
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
+            if self._open_error is not None:
+                self._broken(self._open_error)
+                self._open_error = None
+        return self.history is not None
+
+    @property
+    def _off(self) -> bool:
+        """True when nothing more is recorded: not opened (yet or any more), or broken."""
+        return self._opening is None and self.history is None
 
     def asset_started(self, key: str, reasons: Sequence[Any]) -> None:
         asset, partition = split_node(key)  # a partition's node id: sales[2024-01-05]
@@ -74,7 +107,7 @@ class HistoryReporter(Reporter):
         self.notes[key] = (manifest, checks, logs)
 
     def asset_finished(self, outcome: AssetOutcome) -> None:
-        if self.history is None:
+        if self._off:
             return
         manifest, checks, logs = self.notes.pop(outcome.key, (None, (), ()))
         if outcome.outcome == "skipped" and not checks and not logs and not outcome.error:
@@ -117,7 +150,7 @@ class HistoryReporter(Reporter):
                 _json(dict(manifest.metadata)) if full else None, outcome.error)
 
     def _add(self, *rows: tuple) -> None:
-        if self.history is None:
+        if self._off:
             return
         self.rows.extend(rows)
         if len(self.rows) >= self.FLUSH_EVENTS or time.monotonic() - self.last_flush >= self.FLUSH_SECONDS:
@@ -125,7 +158,7 @@ class HistoryReporter(Reporter):
 
     def flush(self) -> None:
         """Commit the buffered events now."""
-        if self.history is None:
+        if not self.ready():
             return
         rows, self.rows = self.rows, []
         self.last_flush = time.monotonic()
@@ -135,7 +168,7 @@ class HistoryReporter(Reporter):
             self._broken(exc)
 
     def _close(self, status: str, counts: Dict[str, int], seconds: float) -> None:
-        if self.history is None:
+        if not self.ready():
             return
         rows, self.rows = self.rows, []
         if self.skipped:

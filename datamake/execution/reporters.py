@@ -21,7 +21,8 @@ class Reporter:
     def run_started(self, run_id: str, scope) -> None: ...
 
     def asset_started(self, key: str, reasons: Sequence[Reason]) -> None:
-        """``key`` (a node id: ``sales[2024-01-05]`` for a partition) is handed to a worker, stale for ``reasons``."""
+        """``key`` (a node id: ``sales[2024-01-05]`` for a partition) is handed to a worker, stale for ``reasons``
+        (a process pool may keep it queued behind one running asset; see :mod:`datamake.execution.queued`)."""
 
     def asset_finished(self, outcome: AssetOutcome) -> None: ...
 
