@@ -554,10 +554,20 @@ class RemoteContract:
 
     def test_a_corrupt_remote_action_entry_is_a_miss(self, remote, a, b):
         (m,) = self.built(a, "raw")
-        remote.push([m], a)
+        remote.push_one(m, a)  # an automatic push writes one action entry per asset
+        remote.close(a)
         remote.store.fs.pipe_file(remote.store.action_path(m.provenance), b"{torn")
         assert remote.fetch_action(m.provenance, b) is None
         assert any("action-cache entry" in w for w in b.warnings), b.warnings
+
+    def test_a_corrupt_pack_is_a_miss(self, remote, a, b, tmp_path, monkeypatch):
+        (m,) = self.built(a, "raw")
+        remote.push([m], a)
+        (path,) = remote.store.objects.files_under(f"{remote.store.root}/packs")
+        remote.store.fs.pipe_file(path, b"{torn")
+        monkeypatch.setenv("DATAMAKE_CACHE_DIR", str(tmp_path / "another-machine"))
+        assert RemoteCache(remote.url, remote.storage_options).fetch_action(m.provenance, b) is None
+        assert any("pack" in w and "corrupt" in w for w in b.warnings), b.warnings
 
     def test_a_missing_or_corrupt_local_artifact_is_not_pushed(self, remote, a):
         gone, rotten, fine = self.built(a, "gone", "rotten", "fine")

@@ -42,6 +42,10 @@ class Manifest:
         return dict(self.inputs)
 
     def to_json(self) -> bytes:
+        return json.dumps(self.to_data(), sort_keys=True, indent=1, default=str).encode()
+
+    def to_data(self) -> Dict[str, Any]:
+        """The manifest as plain JSON values (what :meth:`to_json` encodes)."""
         data = {f: getattr(self, f) for f in _FIELDS}  # not asdict(): it deep-copies every value
         data["inputs"] = [list(pair) for pair in self.inputs]
         data["metadata"] = dict(self.metadata)
@@ -52,7 +56,7 @@ class Manifest:
         else:
             del data["config"]
         data["format"] = FORMAT
-        return json.dumps(data, sort_keys=True, indent=1, default=str).encode()
+        return data
 
     @classmethod
     def from_json(cls, raw: bytes) -> "Manifest":
@@ -61,6 +65,11 @@ class Manifest:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"malformed manifest: {exc}") from None
+        return cls.from_data(data)
+
+    @classmethod
+    def from_data(cls, data: Any) -> "Manifest":
+        """A manifest from its decoded JSON (as :meth:`to_data` gives); ValueError when malformed."""
         problem = _shape_problem(data)
         if problem:
             raise ValueError(f"malformed manifest: {problem}")

@@ -67,6 +67,16 @@ def _is_s3(fs) -> bool:
     return "s3" in protocols(fs) or "s3a" in protocols(fs)
 
 
+def find_args(fs, folder: str) -> Tuple[str, Dict[str, Any]]:
+    """``fs.find`` arguments that list ``folder``: on S3 as a key prefix under its parent, one request
+    even when nothing is there (s3fs would otherwise ask twice more whether ``folder`` is a file)."""
+    folder = folder.rstrip("/")
+    if _is_s3(fs) and "/" in folder:
+        parent, name = folder.rsplit("/", 1)
+        return parent, {"prefix": name + "/"}
+    return folder, {}
+
+
 def bulk(fs, method: str, calls: Sequence[Tuple[Any, ...]], batch: int = _BULK_BATCH, **kwargs: Any) -> List[Any]:
     """Run ``fs.<method>(*args, **kwargs)`` for each args tuple concurrently; results or exceptions, in order.
 

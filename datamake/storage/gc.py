@@ -2,7 +2,8 @@
 
 Kept, whatever their age:
 
-* every current manifest (``manifests/``), its action-cache entry and its artifact;
+* every current manifest (``manifests/``, or in a pack: see :mod:`datamake.storage.packs`),
+  its action-cache entry and its artifact;
 * action-cache entries whose (key, code version) is pinned in this project's
   ``datamake.pins.toml``, and their artifacts;
 * everything younger than the retention period (default 7 days), and the
@@ -26,8 +27,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
+from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
 from datamake.storage.liveness import process_gone
+from datamake.storage.objects import modified_time
+from datamake.storage import packgc, packs
 from datamake.storage.store import Store
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.storage.lock import store_lock
@@ -162,45 +166,54 @@ def collect(store: Store, pins: Mapping[str, str], retention: float = DEFAULT_RE
 
 def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcReport, now: float) -> None:
     cutoff = now - retention
-    manifests = _read_all(store, f"{store.root}/manifests")
-    current = [m for m in manifests.values() if m is not None]
+    listed = store.objects.files_under(f"{store.root}/manifests")
+    manifests = _parse_all(store, list(listed))
+    corrupt: List[str] = []
+    packed = packs.read_all(store, lambda path, why: corrupt.append(f"{path} ({why})"))
+    if corrupt:  # its entries are unknown: what they reference cannot be told from garbage
+        report.deferred = (f"the pack {corrupt[0]} is corrupt: nothing deleted; `datamake pull` removes it "
+                           "and `datamake push` repairs the remote")
+        return
+    object_times = {node_id(m.key, m.partition): modified_time(listed[p]) for p, m in manifests.items() if m}
+    in_packs = packgc.winners(packed, object_times)
+    current = [m for m in manifests.values() if m is not None] + in_packs
     keep_provenances = {m.provenance for m in current}
     keep_artifacts = {m.artifact for m in current}
     actions = store.objects.files_under(f"{store.root}/actions")
     # Entries that age alone does not condemn need reading, to learn their artifact.
     unreferenced = {p: info for p, info in actions.items() if _stem(p) not in keep_provenances}
-    to_read = [p for p, info in unreferenced.items() if pins or _mtime(info) >= cutoff]
+    to_read = [p for p, info in unreferenced.items() if pins or modified_time(info) >= cutoff]
     entries = _parse_all(store, to_read)
     doomed_actions = []
     for path, info in unreferenced.items():
         entry = entries.get(path)
         pinned = entry is not None and pins.get(entry.key) == entry.code_version
-        if pinned or _mtime(info) >= cutoff:
+        if pinned or modified_time(info) >= cutoff:
             if entry is not None:
                 keep_artifacts.add(entry.artifact)
             continue
         doomed_actions.append(path)
-    report.kept_actions = len(actions) - len(doomed_actions)
+    kept_entries, doomed_entries, packed_entries = packgc.sweep(packed, keep_provenances, keep_artifacts,
+                                                                pins, cutoff)
+    report.kept_actions = len(actions) - len(doomed_actions) + packed_entries - len(doomed_entries)
     artifacts = store.objects.files_under(f"{store.root}/artifacts")
     doomed_artifacts = []
     for path, info in artifacts.items():
-        if os.path.basename(path) in keep_artifacts or _mtime(info) >= cutoff:
+        if os.path.basename(path) in keep_artifacts or modified_time(info) >= cutoff:
             continue
         doomed_artifacts.append(path)
         report.bytes += int(info.get("size") or 0)
     report.kept_artifacts = len(artifacts) - len(doomed_artifacts)
-    report.actions = sorted(doomed_actions)
+    report.actions = sorted(doomed_actions + doomed_entries)
     report.artifacts = sorted(doomed_artifacts)
     if report.dry_run:
         return
-    _delete(store, report.actions)  # entries first: an entry never points at a deleted artifact for long
+    if len(packed) > 1 or doomed_entries:  # one pack of what is kept, then the old packs go
+        _delete(store, packgc.merge(store, packed, in_packs, kept_entries))
+    _delete(store, doomed_actions)  # entries first: an entry never points at a deleted artifact for long
     _delete(store, report.artifacts)
     if store.is_local:
         report.tmp_removed = store.clean_tmp(older_than=min(retention, 3600.0))
-
-
-def _read_all(store: Store, prefix: str) -> Dict[str, Optional[Manifest]]:
-    return _parse_all(store, list(store.objects.files_under(prefix)))
 
 
 def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:
@@ -216,20 +229,6 @@ def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:
 def _stem(path: str) -> str:
     name = os.path.basename(path)
     return name[:-5] if name.endswith(".json") else name
-
-
-def _mtime(info: Mapping[str, Any]) -> float:
-    for name in ("mtime", "LastModified", "updated", "created"):
-        value = info.get(name)
-        if value is None:
-            continue
-        if hasattr(value, "timestamp"):
-            return float(value.timestamp())
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            continue
-    return float("inf")  # age unknown: never old enough to delete
 
 
 def _delete(store: Store, paths: List[str]) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from datamake.core.errors import StoreError
 from datamake.core.hashing import hash_value
-from datamake.storage.fsio import bulk, content_validator, plain_get
+from datamake.storage.fsio import bulk, content_validator, find_args, plain_get
 from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
 
 
@@ -27,24 +27,27 @@ class Objects:
         are in the form the store builds them. fsspec's cached listings of the folder are dropped
         after, so the next look asks the store again.
         """
+        path, extra = find_args(self.fs, folder)
         try:
-            found = self.fs.find(folder, detail=True)
+            found = self.fs.find(path, detail=True, **extra)
         except FileNotFoundError:
             found = {}
         finally:
             self.forget_listing(folder)
         return {self.strip(p): info for p, info in found.items() if info.get("type", "file") == "file"}
 
-    def cat_listed(self, paths: List[str], prefix: str) -> Dict[str, bytes]:
+    def cat_listed(self, paths: List[str], prefix: str,
+                   listed: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, bytes]:
         """Read many small objects under ``prefix``: one listing, then only what changed since last time.
 
         The listing says which objects exist and gives each a content
         validator (S3's ETag); bytes read before are kept in a machine-local
         cache keyed by path and validator, so an unchanged object costs no
-        request. A no-op ``status`` on a bucket store is then a few listing pages.
+        request. A no-op ``status`` on a bucket store is then a few listing pages. ``listed``, when
+        given, is the caller's own :meth:`files_under` of ``prefix``.
         """
         try:
-            listed = self.files_under(prefix)
+            listed = self.files_under(prefix) if listed is None else listed
         except Exception as exc:  # noqa: BLE001 - any transport failure
             raise StoreError(f"cannot list {prefix} in the store at {self.url}: {exc}") from None
         cache_file = os.path.join(cache_dir(), "listed", hash_value("listed", self.url, prefix)[:32] + ".json")
@@ -136,3 +139,18 @@ class Objects:
                 size = r.get("size", r.get("ContentLength"))
                 out.append({"size": None if size is None else int(size), "validator": content_validator(r)})
         return out
+
+
+def modified_time(info: Dict[str, Any]) -> float:
+    """When a listed object was last written (the store's clock), or +inf when the backend does not say."""
+    for name in ("mtime", "LastModified", "updated", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return float("inf")

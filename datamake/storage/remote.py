@@ -33,6 +33,7 @@ from datamake.core.manifest import Manifest
 from datamake.core.keys import node_id
 from datamake.core.planner import UPSTREAM_STALE, decide, known_inputs, provenance, upstream_status
 from datamake.storage.fsio import bulk, plain_get
+from datamake.storage import packs
 from datamake.storage.gc import Lease
 from datamake.storage.store import Store
 from datamake.storage.transfer import RemoteUnavailable, SyncReport, Transfer
@@ -70,6 +71,8 @@ class RemoteCache:
         self._lease = None
         self._lock = threading.Lock()
         self._transfer: Optional[Transfer] = None
+        self._view: Optional[packs.RemoteView] = None
+        self._view_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -84,6 +87,16 @@ class RemoteCache:
         if self._transfer is None:
             self._transfer = Transfer(self.store)
         return self._transfer
+
+    def view(self, local_store: Store) -> packs.RemoteView:
+        """What the remote holds (its packs and per-asset manifests), read once per command."""
+        def corrupt(path: str, why: str) -> None:
+            self.transfer.discard_corrupt(path, f"pack of manifests ({why})", local_store)
+
+        with self._view_lock:  # workers of a parallel make ask at once
+            if self._view is None:
+                self._view = packs.RemoteView.load(self.store, corrupt)
+            return self._view
 
     @classmethod
     def from_config(cls, config) -> Optional["RemoteCache"]:
@@ -106,7 +119,7 @@ class RemoteCache:
         if not stale or not self.available:
             return
         try:
-            remote_manifests = self.store.read_manifests(stale)
+            remote_manifests = self.view(local_store).current(stale)
         except Exception as exc:  # noqa: BLE001 - any transport failure degrades to local work
             return self._down(exc, local_store)
         self._forward_warnings(local_store)
@@ -148,7 +161,15 @@ class RemoteCache:
         hit = self._index.pop(provenance, None)
         if hit is not None:
             return hit
-        if not self.available or (self._remote_actions is not None and provenance not in self._remote_actions):
+        if not self.available:
+            return None
+        try:
+            packed = self.view(local_store).actions.get(provenance)
+            if packed is not None:
+                return packed if packed.artifact in self.transfer.download([packed], local_store) else None
+        except Exception as exc:  # noqa: BLE001 - any transport failure degrades to local work
+            return self._down(exc, local_store)
+        if self._remote_actions is not None and provenance not in self._remote_actions:
             return None
         path = self.store.action_path(provenance)
         try:
@@ -203,7 +224,7 @@ class RemoteCache:
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc) from None
         try:
-            self._push(list(manifests), local_store, report)
+            self._push(list(manifests), local_store, report, packed=True)
         except RemoteUnavailable as exc:
             raise self._error(exc) from None
         finally:
@@ -217,7 +238,7 @@ class RemoteCache:
         """Make the remote's current version of each key the local one, downloading what is missing."""
         report = SyncReport(self.url)
         try:
-            remote = self.store.read_manifests(keys)
+            remote = self.view(local_store).current(keys)
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc) from None
         self._forward_warnings(local_store)
@@ -246,54 +267,84 @@ class RemoteCache:
         return report
 
     # -- internals ---------------------------------------------------------------
-    def _push(self, manifests: List[Manifest], local_store: Store, report: SyncReport) -> None:
+    def _push(self, manifests: List[Manifest], local_store: Store, report: SyncReport, packed: bool = False) -> None:
+        """Upload what the remote lacks for ``manifests``: their artifacts, then their records, as one
+        pack (``packed``) or as per-asset objects (an automatic push, one asset at a time)."""
         if not manifests:
             return
-        action_paths = [self.store.action_path(m.provenance) for m in manifests]
-        manifest_paths = [self.store.manifest_path(_node(m)) for m in manifests]
         try:
+            have_actions, unchanged = (self._remote_records_packed if packed else self._remote_records)(
+                manifests, local_store)
             remote_sizes = self.store.artifact_sizes(m.artifact for m in manifests)
-            if len(manifests) >= _LIST_ACTIONS_THRESHOLD:  # a few listing pages instead of a HEAD each
-                listed = {**self.store.listing("actions"), **self.store.listing("manifests")}
-                actions = [listed.get(p) for p in action_paths]
-                currents = [listed.get(p) for p in manifest_paths]
-            else:
-                found = self.store.stats(action_paths + manifest_paths)
-                actions, currents = found[:len(manifests)], found[len(manifests):]
         except Exception as exc:  # noqa: BLE001
             raise RemoteUnavailable(exc) from None
-        have_actions = [info is not None for info in actions]
-        unchanged = [_holds(info, m) for info, m in zip(currents, manifests)]
         uploads: Dict[str, Manifest] = {}
         for m in manifests:
             if remote_sizes.get(m.artifact) != m.size:
                 uploads.setdefault(m.artifact, m)
         sent = self.transfer.upload(list(uploads.values()), local_store, report)
-        documents: Dict[str, bytes] = {}
+        new_actions: List[Manifest] = []
+        new_currents: List[Manifest] = []
         outcomes = {}
-        for m, action_path, has_action, same in zip(manifests, action_paths, have_actions, unchanged):
+        for m, has_action, same in zip(manifests, have_actions, unchanged):
             if m.artifact in uploads and m.artifact not in sent:
                 outcomes[_node(m)] = "skipped"
                 continue
             changed = m.artifact in sent
             if not has_action:
-                documents[action_path] = m.to_json()
-                report.actions += 1
+                new_actions.append(m)
                 changed = True
             if not same:
-                documents[self.store.manifest_path(_node(m))] = m.to_json()
-                report.manifests += 1
+                new_currents.append(m)
                 changed = True
             outcomes[_node(m)] = "pushed" if changed else "up_to_date"
-        actions = {p: d for p, d in documents.items() if "/actions/" in p}
-        currents = {p: d for p, d in documents.items() if p not in actions}
-        for batch in (actions, currents):  # action entries first: a manifest is the commit point
-            results = bulk(self.store.fs, "pipe_file", list(batch.items()))
+        report.actions += len(new_actions)
+        report.manifests += len(new_currents)
+        if packed:
+            in_currents = {id(m) for m in new_currents}
+            self._write_pack(new_currents, [m for m in new_actions if id(m) not in in_currents])
+        else:
+            self._write_objects(new_actions, new_currents)
+        for m in manifests:
+            report.assets.append({"key": _node(m), "outcome": outcomes[_node(m)], "data_version": m.data_version})
+
+    def _remote_records_packed(self, manifests: List[Manifest], local_store: Store):
+        """Which manifests the remote already holds as current (then with their action entry)."""
+        current = self.view(local_store).current(_node(m) for m in manifests)
+        same = [_same_record(current.get(_node(m)), m) for m in manifests]
+        return same, same
+
+    def _remote_records(self, manifests: List[Manifest], local_store: Store):
+        """Which manifests have an action entry, and which are current, as per-asset remote objects."""
+        action_paths = [self.store.action_path(m.provenance) for m in manifests]
+        manifest_paths = [self.store.manifest_path(_node(m)) for m in manifests]
+        if len(manifests) >= _LIST_ACTIONS_THRESHOLD:  # a few listing pages instead of a HEAD each
+            listed = {**self.store.listing("actions"), **self.store.listing("manifests")}
+            actions = [listed.get(p) for p in action_paths]
+            currents = [listed.get(p) for p in manifest_paths]
+        else:
+            found = self.store.stats(action_paths + manifest_paths)
+            actions, currents = found[:len(manifests)], found[len(manifests):]
+        return [info is not None for info in actions], [_holds(info, m) for info, m in zip(currents, manifests)]
+
+    def _write_pack(self, currents: List[Manifest], actions: List[Manifest]) -> None:
+        """One pack for all the new records: the commit point of a push, after its artifacts."""
+        if not currents and not actions:
+            return
+        try:
+            packs.write(self.store, currents, actions)
+        except Exception as exc:  # noqa: BLE001
+            raise RemoteUnavailable(exc) from None
+        self._view = None  # read again by the next look
+
+    def _write_objects(self, actions: List[Manifest], currents: List[Manifest]) -> None:
+        """Per-asset records: action entries first, as a manifest is the commit point."""
+        for batch in ([(self.store.action_path(m.provenance), m.to_json()) for m in actions],
+                      [(self.store.manifest_path(_node(m)), m.to_json()) for m in currents]):
+            results = bulk(self.store.fs, "pipe_file", batch)
             failed = [r for r in results if isinstance(r, BaseException)]
             if failed:
                 raise RemoteUnavailable(failed[0])
-        for m in manifests:
-            report.assets.append({"key": _node(m), "outcome": outcomes[_node(m)], "data_version": m.data_version})
 
     def _cat(self, path: str) -> Optional[bytes]:
         try:
@@ -348,6 +399,11 @@ def _node(m: Manifest) -> str:
 def _same(a: Optional[Manifest], b: Optional[Manifest]) -> bool:
     fields = ("key", "partition", "provenance", "artifact", "size")
     return a is not None and b is not None and all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+def _same_record(remote: Optional[Manifest], manifest: Manifest) -> bool:
+    """True when the remote's current record is exactly ``manifest``."""
+    return remote is not None and remote.to_json() == manifest.to_json()
 
 
 def _holds(info: Optional[Dict[str, Any]], manifest: Manifest) -> bool:

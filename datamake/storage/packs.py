@@ -1,0 +1,179 @@
+"""Packs: the manifests and action-cache entries of one ``push``, in one object of the remote.
+
+Layout under the remote's root::
+
+    packs/<xxh3-128 of the bytes>.json   {"datamake_pack": 1, "manifests": [...], "actions": [...]}
+
+``manifests`` are current versions, each also the action-cache entry of its
+provenance; ``actions`` are action-cache entries only (``gc`` keeps them there
+when it merges packs). A push then costs one request per artifact plus one for
+the pack, and a fresh checkout reads every current manifest in one GET.
+
+A pack is named by the hash of its bytes: a reader checks it, and a pack that
+fails (corrupted, half-written) is reported and never trusted. Packs never
+change, so each machine keeps the ones it has read in its cache and asks the
+remote only for new ones.
+
+Per-asset objects (``manifests/KEY.json``, ``actions/…``), which earlier
+versions and automatic pushes write, are read as before. Of two versions of a
+node, the one in the more recently written object is current (the store's
+clock: on S3 the server's, as when each push replaced ``manifests/KEY.json``);
+on a tie the pack's.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from datamake.core.hashing import hash_bytes
+from datamake.core.keys import node_id
+from datamake.core.manifest import Manifest
+from datamake.storage.localfiles import atomic_write, cache_dir
+from datamake.storage.objects import modified_time
+from datamake.storage.store import Store
+
+FORMAT = 1
+FOLDER = "packs"
+
+
+class CorruptPack(ValueError):
+    """A pack whose bytes do not match its name, or that does not decode."""
+
+
+@dataclass(frozen=True)
+class Pack:
+    """One pack as read: where it is, when it was written, and its entries."""
+
+    path: str
+    modified: float
+    manifests: Tuple[Manifest, ...]
+    actions: Tuple[Manifest, ...] = ()
+
+
+def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = ()) -> bytes:
+    """The bytes of a pack holding ``manifests`` (current versions) and ``actions`` (entries only)."""
+    body = {"datamake_pack": FORMAT, "manifests": [m.to_data() for m in manifests],
+            "actions": [m.to_data() for m in actions]}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def decode(path: str, raw: bytes, modified: float) -> Pack:
+    """Check a pack's bytes against its name and parse it; CorruptPack when either fails."""
+    if hash_bytes(raw) != digest_of(path):
+        raise CorruptPack("its bytes do not match its name (corrupted or half-written)")
+    try:
+        body = json.loads(raw)
+        if type(body) is not dict or body.get("datamake_pack") != FORMAT:
+            raise ValueError(f"not a datamake pack of format {FORMAT}")
+        return Pack(path, modified, *(tuple(Manifest.from_data(d) for d in body.get(part, ()))
+                                      for part in ("manifests", "actions")))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise CorruptPack(str(exc)) from None
+
+
+def digest_of(path: str) -> str:
+    name = os.path.basename(path)
+    return name[: -len(".json")] if name.endswith(".json") else name
+
+
+def write(store: Store, manifests: Sequence[Manifest], actions: Sequence[Manifest] = ()) -> str:
+    """Write a pack to ``store`` in one request (kept in this machine's cache too); returns its path."""
+    raw = encode(manifests, actions)
+    path = f"{store.root}/{FOLDER}/{hash_bytes(raw)}.json"
+    store.write_small(path, raw)
+    _cache_put(path, raw)
+    return path
+
+
+def read_all(store: Store, on_corrupt: Callable[[str, str], None]) -> List[Pack]:
+    """Every good pack of ``store``, oldest first: one listing, then a GET for each pack not cached here.
+
+    ``on_corrupt(path, why)`` is told of each pack that fails its check; it is left out.
+    """
+    listed = store.objects.files_under(f"{store.root}/{FOLDER}")
+    raws = {p: _cache_get(p) for p in listed}
+    raws.update(store.objects.cat_many([p for p, raw in raws.items() if raw is None]))
+    packs = []
+    for path, info in listed.items():
+        raw = raws.get(path)
+        if raw is None:  # deleted since the listing (gc merged it): its entries are in a newer pack
+            continue
+        try:
+            packs.append(decode(path, raw, modified_time(info)))
+        except CorruptPack as exc:
+            on_corrupt(path, str(exc))
+            continue
+        _cache_put(path, raw)
+    return sorted(packs, key=lambda p: (p.modified, p.path))
+
+
+class RemoteView:
+    """What a remote store holds for each node and provenance: its packs and its per-asset objects."""
+
+    def __init__(self, store: Store, packs: List[Pack], legacy: Dict[str, Dict[str, Any]]):
+        self.store = store
+        self.packs = packs
+        self.legacy = legacy  # the listing of manifests/ (per-asset objects)
+        self.newest: Dict[str, Tuple[Manifest, float]] = {}  # node -> its newest version in a pack
+        self.actions: Dict[str, Manifest] = {}  # provenance -> entry, from packs
+        for pack in packs:
+            self.add(pack)
+
+    @classmethod
+    def load(cls, store: Store, on_corrupt: Callable[[str, str], None]) -> "RemoteView":
+        """Read the packs and list the per-asset manifests (two listings, a GET per uncached pack)."""
+        packs = read_all(store, on_corrupt)
+        return cls(store, packs, store.objects.files_under(f"{store.root}/manifests"))
+
+    def add(self, pack: Pack) -> None:
+        """Take in a pack (read, or just written): later packs win."""
+        for m in pack.actions:
+            self.actions[m.provenance] = m
+        for m in pack.manifests:
+            self.actions[m.provenance] = m
+            self.newest[node_id(m.key, m.partition)] = (m, pack.modified)
+
+    def current(self, nodes: Iterable[str]) -> Dict[str, Optional[Manifest]]:
+        """The remote's current manifest of each node (None where it has none)."""
+        out: Dict[str, Optional[Manifest]] = {}
+        from_objects: Dict[str, str] = {}
+        for node in nodes:
+            packed = self.newest.get(node)
+            path = self.store.manifest_path(node)
+            info = self.legacy.get(path)
+            if info is not None and (packed is None or modified_time(info) > packed[1]):
+                from_objects[path] = node
+            out[node] = packed[0] if packed is not None else None
+        if from_objects:
+            found = self.store.objects.cat_listed(list(from_objects), f"{self.store.root}/manifests", self.legacy)
+            for path, node in from_objects.items():
+                raw = found.get(path)
+                manifest = None if raw is None else self.store._parse_manifest(path, raw)
+                if manifest is not None:
+                    out[node] = manifest
+        return out
+
+
+def _cache_path(path: str) -> str:
+    return os.path.join(cache_dir(), FOLDER, digest_of(path) + ".json")
+
+
+def _cache_get(path: str) -> Optional[bytes]:
+    """A pack's bytes from this machine's cache, if there and intact."""
+    try:
+        with open(_cache_path(path), "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return raw if hash_bytes(raw) == digest_of(path) else None
+
+
+def _cache_put(path: str, raw: bytes) -> None:
+    target = _cache_path(path)
+    if not os.path.exists(target):
+        try:
+            atomic_write(target, raw)
+        except OSError:  # a cache that cannot be written is simply not kept
+            pass
