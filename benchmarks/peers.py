@@ -102,7 +102,8 @@ class Tool:
     def import_argv(self) -> List[str]:
         raise NotImplementedError
 
-    def setup_tree(self, wd: str, n: int) -> None:
+    def setup_tree(self, wd: str, n: int, shape: str = "tree") -> None:
+        """Write the workload of ``shape`` (``workloads.SHAPES``: tree(N), or flat(N), N independent targets)."""
         raise NotImplementedError
 
     def set_a1(self, wd: str, n: int, variant: str) -> None:
@@ -167,8 +168,8 @@ class Datamake(Tool):
     def import_argv(self) -> List[str]:
         return [sys.executable, "-c", "import datamake"]
 
-    def setup_tree(self, wd: str, n: int) -> None:
-        wl.write_datamake_tree(wd, n)
+    def setup_tree(self, wd: str, n: int, shape: str = "tree") -> None:
+        wl.write_datamake_tree(wd, n, deps_of=wl.SHAPES[shape])
 
     def set_a1(self, wd: str, n: int, variant: str) -> None:
         wl.write_datamake_tree(wd, n, variant)
@@ -272,8 +273,8 @@ class Dagster(Peer):
         env["DAGSTER_DISABLE_TELEMETRY"] = "1"
         return env
 
-    def setup_tree(self, wd: str, n: int) -> None:
-        wl.write_dagster_tree(wd, n)
+    def setup_tree(self, wd: str, n: int, shape: str = "tree") -> None:
+        wl.write_dagster_tree(wd, n, deps_of=wl.SHAPES[shape])
 
     def set_a1(self, wd: str, n: int, variant: str) -> None:
         wl.write_dagster_tree(wd, n, variant)
@@ -329,8 +330,8 @@ class Snakemake(Peer):
     # re-parses the whole Snakefile per job (measured: 10 rules, 19.6 s vs 1.9 s).
     TREE_FLAGS = ["--force-use-threads"]
 
-    def setup_tree(self, wd: str, n: int) -> None:
-        wl.write_snakemake_tree(wd, n)
+    def setup_tree(self, wd: str, n: int, shape: str = "tree") -> None:
+        wl.write_snakemake_tree(wd, n, deps_of=wl.SHAPES[shape])
 
     def set_a1(self, wd: str, n: int, variant: str) -> None:
         wl.write_snakemake_tree(wd, n, variant)
@@ -382,8 +383,8 @@ class Dvc(Peer):
             if not r.ok:
                 raise RuntimeError(r.brief())
 
-    def setup_tree(self, wd: str, n: int) -> None:
-        wl.write_dvc_tree(wd, n)
+    def setup_tree(self, wd: str, n: int, shape: str = "tree") -> None:
+        wl.write_dvc_tree(wd, n, deps_of=wl.SHAPES[shape])
         self._init(wd)
 
     def set_a1(self, wd: str, n: int, variant: str) -> None:
@@ -419,8 +420,8 @@ class Doit(Peer):
         # verbosity 1 prints ".  TASK" for every task that runs and "-- TASK" for up-to-date ones
         return self.run([self.bin("doit"), *args], wd)
 
-    def setup_tree(self, wd: str, n: int) -> None:
-        wl.write_doit_tree(wd, n)
+    def setup_tree(self, wd: str, n: int, shape: str = "tree") -> None:
+        wl.write_doit_tree(wd, n, deps_of=wl.SHAPES[shape])
 
     def set_a1(self, wd: str, n: int, variant: str) -> None:
         wl.write_doit_tree(wd, n, variant)

@@ -283,18 +283,40 @@ def fig_parallel(tools: Dict[str, peers.Tool], figs: Figures, tmp: str, reps: in
                     continue
                 if t.parallel_note:
                     figs.note(f"par_j{j}", name, t.parallel_note)
-                wd = tempfile.mkdtemp(prefix=f"{name}-par-j{j}-", dir=tmp)
-                try:
-                    t.setup_par(wd, iters)
-                    r, built = t.par_build(wd, j)
-                    figs.record_run(f"par_j{j}", name, r)
-                    if r.ok and built is not None and built != wl.PAR_ASSETS:
-                        figs.note(f"par_j{j}", name, f"built {built} of {wl.PAR_ASSETS}")
-                    log(f"[par] rep {rep} {name} j={j}: {r.seconds:.2f} s rc={r.rc}")
-                except Exception as e:
-                    figs.note(f"par_j{j}", name, f"error: {e!r}"[:300])
-                finally:
-                    shutil.rmtree(wd, ignore_errors=True)
+                one_build(figs, f"par_j{j}", name, tempfile.mkdtemp(prefix=f"{name}-par-j{j}-", dir=tmp),
+                          lambda wd: t.setup_par(wd, iters), lambda wd: t.par_build(wd, j), wl.PAR_ASSETS,
+                          f"[par] rep {rep} {name} j={j}")
+
+
+def one_build(figs: Figures, fid: str, name: str, wd: str, setup, build, expected: int, label: str):
+    """Set up ``wd``, build once and record the time (noting a build of fewer than ``expected``);
+    returns the run when it went well. ``wd`` is removed afterwards."""
+    try:
+        setup(wd)
+        r, built = build(wd)
+        ok = figs.record_run(fid, name, r)
+        if r.ok and built is not None and built != expected:
+            figs.note(fid, name, f"built {built} of {expected}")
+        log(f"{label}: {r.seconds:.2f} s rc={r.rc}")
+        return r if ok else None
+    except Exception as e:
+        figs.note(fid, name, f"error: {e!r}"[:300])
+        return None
+    finally:
+        shutil.rmtree(wd, ignore_errors=True)
+
+
+def fig_flat(tools: Dict[str, peers.Tool], figs: Figures, tmp: str, reps: int, n: int) -> None:
+    """Cold build of flat(n): n independent trivial targets, each tool in a fresh directory per repetition."""
+    figs.define(f"flat_{n}", f"cold build, {n:,} independent targets", "s", "time")
+    figs.define(f"flat_rate_{n}", f"cold build, {n:,} independent targets: assets/s", "assets/s", "rate")
+    for rep in range(reps):
+        for name in rotate(list(tools), rep):
+            t = tools[name]
+            r = one_build(figs, f"flat_{n}", name, tempfile.mkdtemp(prefix=f"{name}-flat-", dir=tmp),
+                          lambda wd: t.setup_tree(wd, n, shape="flat"), t.cold_build, n, f"[flat N={n}] rep {rep} {name}")
+            if r is not None and r.seconds:
+                figs.add(f"flat_rate_{n}", name, n / r.seconds)
 
 
 # ---------------------------------------------------------------------- output
@@ -417,7 +439,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="seconds after which a tree life cycle skips its remaining steps (default 900)")
     ap.add_argument("--rep-budget", type=float, default=300.0,
                     help="a tool whose first tree life cycle took longer gets no further repetitions (default 300)")
-    ap.add_argument("--skip", default="", help="comma-separated figure groups to skip: startup,tree,big,par")
+    ap.add_argument("--flat-n", type=int, default=200, help="independent targets in the flat cold build (default 200)")
+    ap.add_argument("--skip", default="", help="comma-separated figure groups to skip: startup,tree,big,par,flat")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--render-only", action="store_true",
                     help="re-render the table from results/latest.json, run nothing")
@@ -482,6 +505,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 par_tools["datamake[process]"] = peers.Datamake(args.timeout, executor="process")
             fig_parallel(par_tools, figs, tmp, reps, iters)
             dump_partial(figs)
+        if "flat" not in skip:
+            fig_flat(tools, figs, tmp, reps, args.flat_n)
+            dump_partial(figs)
         if "tree" not in skip:
             names = list(tools)
             first_cycle: Dict[str, float] = {}
@@ -524,6 +550,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ["startup", "import"]
         + [f"cold_{n}", f"cold_rate_{n}", f"noop_status_{n}", f"noop_build_{n}"]
         + ([f"cold_{big_n}", f"cold_rate_{big_n}", f"noop_status_{big_n}", f"noop_build_{big_n}"] if big_n else [])
+        + ([f"flat_{args.flat_n}", f"flat_rate_{args.flat_n}"] if "flat" not in skip else [])
         + ["changed_stale_count", "changed_rebuilt_count", "changed_rebuild_s",
            "cutoff_stale_count", "cutoff_rebuilt_count", "cutoff_rebuild_s",
            "par_j1", "par_j2", f"noop_rss_{n}"] + ([f"noop_rss_{big_n}"] if big_n else [])

@@ -16,6 +16,9 @@ target with a python-action, ``file_dep`` on its inputs (MD5 checks) and a
 python-action's code; a user who edits it tracks the edit by hand, as a
 Dagster user bumps ``code_version``).
 
+flat(N): the same writers with no dependencies: N independent trivial targets, a(i) returning i
+(``deps_of=flat_deps``), for the cold build throughput of many small independent targets.
+
 par(8): eight independent assets p0 .. p7, each a pure-Python CPU-bound loop of
 about 0.5 s (calibrated on this machine once per benchmark run).
 """
@@ -26,7 +29,7 @@ import json
 import os
 import textwrap
 from collections import deque
-from typing import Dict, List, Set
+from typing import Callable, Dict, List, Set
 
 VARIANT_CONST = {"base": 1, "changed": 2, "cutoff": 2}
 VARIANT_TAIL = {"base": "", "changed": "", "cutoff": " + 0"}
@@ -47,6 +50,15 @@ def tree_deps(i: int) -> List[int]:
         if d not in out:
             out.append(d)
     return out
+
+
+def flat_deps(i: int) -> List[int]:
+    """flat(N): N independent targets (no dependencies); a(i) returns i."""
+    return []
+
+
+Deps = Callable[[int], List[int]]  # a workload's shape: the dependencies of a(i)
+SHAPES: Dict[str, Deps] = {"tree": tree_deps, "flat": flat_deps}
 
 
 def tree_children(n: int) -> Dict[int, List[int]]:
@@ -112,15 +124,15 @@ BURN_SCRIPT = "def work():\n" + BURN_BODY.replace("\n", "\n    ").replace("x = 0
 # ------------------------------------------------------------------ datamake
 
 
-def datamake_asset_src(i: int, variant: str = "base") -> str:
-    deps = [f"a{d}" for d in tree_deps(i)]
+def datamake_asset_src(i: int, variant: str = "base", deps_of: Deps = tree_deps) -> str:
+    deps = [f"a{d}" for d in deps_of(i)]
     expr = " + ".join([str(_const(i, variant))] + deps) + _tail(i, variant)
     return f"@asset\ndef a{i}({', '.join(deps)}):\n    return {expr}\n"
 
 
-def write_datamake_tree(root: str, n: int, variant: str = "base") -> None:
+def write_datamake_tree(root: str, n: int, variant: str = "base", deps_of: Deps = tree_deps) -> None:
     parts = ["from datamake import asset\n\n"]
-    parts += [datamake_asset_src(i, variant) + "\n" for i in range(n)]
+    parts += [datamake_asset_src(i, variant, deps_of) + "\n" for i in range(n)]
     _write(os.path.join(root, "pipeline.py"), "\n".join(parts))
     _write(os.path.join(root, "datamake.toml"), '[project]\ndefinitions = "pipeline.py"\n')
 
@@ -140,8 +152,8 @@ def write_datamake_par(root: str, iters: int, executor: str = "") -> None:
 # ------------------------------------------------------------------- dagster
 
 
-def dagster_asset_src(i: int, variant: str = "base") -> str:
-    deps = [f"a{d}" for d in tree_deps(i)]
+def dagster_asset_src(i: int, variant: str = "base", deps_of: Deps = tree_deps) -> str:
+    deps = [f"a{d}" for d in deps_of(i)]
     expr = " + ".join([str(_const(i, variant))] + deps) + _tail(i, variant)
     cv = DAGSTER_CODE_VERSION[variant] if i == 1 else "1"
     return f'@asset(code_version="{cv}")\ndef a{i}({", ".join(deps)}):\n    return {expr}\n'
@@ -212,9 +224,9 @@ if __name__ == "__main__":
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 
-def write_dagster_tree(root: str, n: int, variant: str = "base") -> None:
+def write_dagster_tree(root: str, n: int, variant: str = "base", deps_of: Deps = tree_deps) -> None:
     parts = ["from dagster import asset\n\n"]
-    parts += [dagster_asset_src(i, variant) + "\n" for i in range(n)]
+    parts += [dagster_asset_src(i, variant, deps_of) + "\n" for i in range(n)]
     parts.append("ASSETS = [" + ", ".join(f"a{i}" for i in range(n)) + "]\n")
     _write(os.path.join(root, "defs.py"), "\n".join(parts))
     _write(os.path.join(root, "driver.py"), DAGSTER_DRIVER)
@@ -241,8 +253,8 @@ def write_dagster_par(root: str, iters: int) -> None:
 # ----------------------------------------------------------------- snakemake
 
 
-def snakemake_rule_src(i: int, variant: str = "base") -> str:
-    deps = tree_deps(i)
+def snakemake_rule_src(i: int, variant: str = "base", deps_of: Deps = tree_deps) -> str:
+    deps = deps_of(i)
     lines = [f"rule a{i}:"]
     if deps:
         lines.append("    input: " + ", ".join(f'"out/a{d}.txt"' for d in deps))
@@ -260,12 +272,12 @@ def snakemake_rule_src(i: int, variant: str = "base") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_snakemake_tree(root: str, n: int, variant: str = "base") -> None:
+def write_snakemake_tree(root: str, n: int, variant: str = "base", deps_of: Deps = tree_deps) -> None:
     parts = [
         "rule all:\n"
         f'    input: expand("out/a{{i}}.txt", i=range({n}))\n'
     ]
-    parts += [snakemake_rule_src(i, variant) for i in range(n)]
+    parts += [snakemake_rule_src(i, variant, deps_of) for i in range(n)]
     _write(os.path.join(root, "Snakefile"), "\n".join(parts))
 
 
@@ -291,8 +303,8 @@ def write_snakemake_par(root: str, iters: int) -> None:
 # ----------------------------------------------------------------------- DVC
 
 
-def dvc_stage_script(i: int, variant: str = "base") -> str:
-    deps = tree_deps(i)
+def dvc_stage_script(i: int, variant: str = "base", deps_of: Deps = tree_deps) -> str:
+    deps = deps_of(i)
     lines = ["import os", "", f"value = {_const(i, variant)}"]
     if deps:
         lines.append("for path in [" + ", ".join(f'"out/a{d}.txt"' for d in deps) + "]:")
@@ -322,18 +334,19 @@ def _dvc_yaml(stages: List[Dict[str, object]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_dvc_tree(root: str, n: int, variant: str = "base", only_a1: bool = False) -> None:
+def write_dvc_tree(root: str, n: int, variant: str = "base", only_a1: bool = False,
+                   deps_of: Deps = tree_deps) -> None:
     if only_a1:
         _write(os.path.join(root, "src", "a1.py"), dvc_stage_script(1, variant))
         return
     stages = []
     for i in range(n):
-        _write(os.path.join(root, "src", f"a{i}.py"), dvc_stage_script(i, variant))
+        _write(os.path.join(root, "src", f"a{i}.py"), dvc_stage_script(i, variant, deps_of))
         stages.append(
             {
                 "name": f"a{i}",
                 "cmd": f"python src/a{i}.py",
-                "deps": [f"src/a{i}.py"] + [f"out/a{d}.txt" for d in tree_deps(i)],
+                "deps": [f"src/a{i}.py"] + [f"out/a{d}.txt" for d in deps_of(i)],
                 "outs": [f"out/a{i}.txt"],
             }
         )
@@ -386,8 +399,8 @@ def _write(path, value):
 """
 
 
-def doit_task_src(i: int, variant: str = "base") -> str:
-    deps = tree_deps(i)
+def doit_task_src(i: int, variant: str = "base", deps_of: Deps = tree_deps) -> str:
+    deps = deps_of(i)
     expr = " + ".join([str(_const(i, variant))] + [f"_read('out/a{d}.txt')" for d in deps]) + _tail(i, variant)
     dep_list = "[" + ", ".join(f"'out/a{d}.txt'" for d in deps) + "]"
     return (
@@ -398,9 +411,9 @@ def doit_task_src(i: int, variant: str = "base") -> str:
     )
 
 
-def write_doit_tree(root: str, n: int, variant: str = "base") -> None:
+def write_doit_tree(root: str, n: int, variant: str = "base", deps_of: Deps = tree_deps) -> None:
     parts = [DOIT_HEAD, "os.makedirs('out', exist_ok=True)\n\n\n"]
-    parts += [doit_task_src(i, variant) for i in range(n)]
+    parts += [doit_task_src(i, variant, deps_of) for i in range(n)]
     _write(os.path.join(root, "dodo.py"), "".join(parts))
 
 

@@ -134,7 +134,8 @@ def test_build_logs_retries_early_cutoff_and_edits(project, executor_toml):
     assert values(project.root, "d")["d"] == {"b": 6, "c": 4, "sum": 10}
 
 
-def test_corrupt_input_is_reported_and_rebuilt(project, executor_toml):
+def test_corrupt_input_is_reported_and_rebuilt(project, executor_toml, monkeypatch):
+    monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "0")  # a's value in a file, rotted below
     project.pipeline(SCENARIO, executor_toml)
     project.run("make", "b", check=True)
     store = Store(str(project.root / ".datamake"))

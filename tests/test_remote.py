@@ -59,6 +59,13 @@ def report(total, raw):
 KEYS = ["raw", "doubled", "total", "report"]
 
 
+@pytest.fixture(autouse=True)
+def values_in_files(monkeypatch):
+    """These tests follow artifact files through the remote; values kept in their manifests have
+    their own tests (test_inline_values.py)."""
+    monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "0")
+
+
 def remote_toml(url: str, options: str, push: str = "manual") -> str:
     return f'[cache]\nremote = "{url}"\npush = "{push}"\n[cache.storage_options]\n{options}'
 
@@ -104,6 +111,20 @@ def test_teammate_gets_everything_cached_after_a_push(team, s3_bucket):
     again = build_and_push(a)
     assert again["artifacts"] == again["manifests"] == again["actions"] == 0
     assert {r["outcome"] for r in again["assets"]} == {"up_to_date"}
+
+
+def test_small_values_travel_inside_their_manifests(team, s3_bucket, monkeypatch):
+    monkeypatch.delenv("DATAMAKE_INLINE_LIMIT")  # every value here is small: none is a file
+    a, b, c = team("a"), team("b"), team("c")
+    pushed = build_and_push(a)
+    assert {r["key"]: r["outcome"] for r in pushed["assets"]} == dict.fromkeys(KEYS, "pushed")
+    assert pushed["artifacts"] == 0 and pushed["manifests"] == 4
+    assert not s3_bucket.server.filesystem().exists(f"{s3_bucket.name}/cache/artifacts")
+    assert b.outcomes() == dict.fromkeys(KEYS, "cached") and ran(b) == []
+    assert b.run("show", "report", check=True).stdout.strip().endswith("100 rows, total 9900")
+    pulled = c.json("pull", "total")
+    assert {r["outcome"] for r in pulled["assets"]} == {"pulled"}
+    assert c.states("total") == {"raw": "fresh", "doubled": "fresh", "total": "fresh"} and ran(c) == []
 
 
 def test_remote_lookup_is_by_provenance_so_a_code_change_only_rebuilds_what_changed(team):

@@ -33,7 +33,7 @@ def check_out(store, assets: Iterable, directory: str) -> List[str]:
         target = os.path.join(directory, a.path)
         if known.get(a.path) == [manifest.artifact, signature(target)]:
             continue  # unchanged since it was known to hold this artifact
-        if place_stored(lambda m=manifest: store.open_artifact(m.artifact), manifest.artifact,
+        if place_stored(lambda m=manifest: store.open_value(m), manifest.artifact,
                         manifest.io_manager == "folder", target):
             written.append(a.path)
         known[a.path] = [manifest.artifact, signature(target)]

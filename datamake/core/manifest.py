@@ -1,6 +1,8 @@
 """The manifest: the record of one materialization, as a plain value."""
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from sys import intern
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -36,10 +38,21 @@ class Manifest:
     code_parts: Mapping[str, str] = field(default_factory=dict)
     checks: Tuple[Mapping[str, Any], ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)  # the config's field values, as JSON
+    inline: Optional[str] = None  # a small artifact's bytes (base64), kept here instead of in a file
 
     @property
     def input_versions(self) -> Dict[str, str]:
         return dict(self.inputs)
+
+    def inline_bytes(self) -> Optional[bytes]:
+        """The artifact's bytes when they are kept in the manifest (None when they are in a file;
+        ``b""`` never stands for "not inline"). Raises ValueError when the text is not base64."""
+        if self.inline is None:
+            return None
+        try:
+            return base64.b64decode(self.inline, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"inline value of '{self.key}' is not base64: {exc}") from None
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_data(), sort_keys=True, indent=1, default=str).encode()
@@ -55,6 +68,8 @@ class Manifest:
             data["config"] = dict(self.config)
         else:
             del data["config"]
+        if self.inline is None:  # written only when there is one: manifests of stored files keep their bytes
+            del data["inline"]
         data["format"] = FORMAT
         return data
 
@@ -105,6 +120,11 @@ class Manifest:
         return Manifest(**values)
 
 
+def inline_text(data: bytes) -> str:
+    """How a manifest keeps a small artifact's bytes (:attr:`Manifest.inline`)."""
+    return base64.b64encode(data).decode("ascii")
+
+
 def config_record(values: Mapping[str, Any]) -> Dict[str, Any]:
     """Config field values as a manifest records them: JSON (anything else by its ``str``)."""
     return json.loads(json.dumps(dict(values), sort_keys=True, default=str)) if values else {}
@@ -129,7 +149,7 @@ _TYPES = {"key": _STR, "code_version": _STR, "provenance": _STR, "data_version":
           "size": frozenset({int}), "io_manager": _STR, "inputs": frozenset({list}), "config_hash": _OPT_STR,
           "partition": _OPT_STR, "run_id": _OPT_STR, "created": _NUMBER, "seconds": _NUMBER,
           "metadata": frozenset({dict}), "code_parts": frozenset({dict}), "checks": frozenset({list}),
-          "config": frozenset({dict}), "format": frozenset({int})}
+          "config": frozenset({dict}), "format": frozenset({int}), "inline": _OPT_STR}
 _REQUIRED = frozenset(f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
 _JSON_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object",
                type(None): "null"}

@@ -21,10 +21,11 @@ from datamake.core.errors import DatamakeError, StoreError
 from datamake.core.keys import node_id, split_node
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
-from datamake.core.manifest import Manifest, config_record
+from datamake.core.manifest import Manifest, config_record, inline_text
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
 from datamake.core.scope import Scope
 from datamake.define.sources import source_at
+from datamake.storage.artifacts import inline_limit
 from datamake.storage.observe import ObservationCache, SourceError, observe
 from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
@@ -68,6 +69,7 @@ class Coordinator:
         self.code_digests = () if self.shares_memory else snapshot.digests(run.project_dir)
         self.remote = remote
         self.store = run.store
+        self.inline_limit = inline_limit()  # one limit for the whole run, whichever process a worker is
         self.outcomes: Dict[str, AssetOutcome] = {}
         self.facts: Dict[str, AssetFacts] = dict(scope.facts)
         self.current: Dict[str, Optional[Manifest]] = dict(scope.manifests)
@@ -286,6 +288,7 @@ class Coordinator:
             code_digests=self.code_digests,
             history_file=self.history.path if self.history is not None else None,
             source_partitions=source_partitions,
+            inline_limit=self.inline_limit,
         )
 
     def _is_source(self, spec) -> bool:
@@ -369,6 +372,7 @@ class Coordinator:
             code_parts=dict(self.run_context.code_parts.get(facts.key, {})),
             checks=checks_mod.as_records(checks),
             config=config_record(_config_values(self.scope.configs.get(facts.key))),
+            inline=None if result.inline is None else inline_text(result.inline),
         )
         if not self._commit(key, manifest, result.seconds):
             return None

@@ -30,6 +30,7 @@ class TaskResult:
     undeclared_reads: Tuple[str, ...] = ()  # project files it read without declaring them as sources
     artifact_stat: Optional[Any] = None  # how the new artifact looked when written (``Store.written_stat``)
     corrupt_inputs: Tuple[str, ...] = ()  # failed because these inputs failed their hash check: rebuild them
+    inline: Optional[bytes] = None  # a small value's bytes, for its manifest to keep (no artifact file)
 
 
 @dataclass(frozen=True)

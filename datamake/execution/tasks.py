@@ -34,6 +34,7 @@ from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
 from datamake.storage.observe import load_source
 from datamake.execution.concat import concat_inputs
+from datamake.storage.artifacts import INLINE_LIMIT
 from datamake.storage.store import CorruptArtifactError, Store
 from datamake.execution.context import AssetContext
 from datamake.execution.results import TaskResult
@@ -207,6 +208,7 @@ class AssetTask:
     # parameter -> the partition(s) of a source partitioned by file pattern it reads: a node id
     # (``landing[2024-01-05]``), or (partition key, node id) pairs for a collection
     source_partitions: Tuple[Tuple[str, Any], ...] = ()
+    inline_limit: Optional[int] = INLINE_LIMIT  # a value of at most this many bytes goes into its manifest
 
 
 def store_for(task: AssetTask) -> Store:
@@ -371,7 +373,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
                 f = capture = _Capture(f, _VALUE_CACHE_MAX_BYTES)
             manager.dump(value, f)
 
-        artifact, size = store.write_artifact(dump)
+        artifact, size, inline = store.write_value(dump, task.inline_limit)
     except Exception as exc:  # noqa: BLE001
         return _failure(task.key, exc, started, attempts, what="storing its value")
     finally:
@@ -395,7 +397,8 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         checks=tuple(run_checks(defs.checks.get(task.key, ()), value)),  # on the value in hand, once stored
         logs=tuple(logs),
         undeclared_reads=undeclared,
-        artifact_stat=store.written_stat(artifact),
+        artifact_stat=None if inline is not None else store.written_stat(artifact),
+        inline=inline,
     )
 
 

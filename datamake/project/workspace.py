@@ -379,7 +379,7 @@ class Project:
         source_keys = [n for n in outside_keys if split_node(n)[0] in sources]  # a source, or one of its partitions
         asset_outside = [n for n in outside_keys if split_node(n)[0] not in sources]
         manifests = self.store.read_manifests([*keys, *asset_outside])
-        sizes = self.store.artifact_sizes(m.artifact for m in manifests.values() if m is not None)
+        intact = self.store.values_intact(m for m in manifests.values() if m is not None)
         facts: Dict[str, AssetFacts] = {}
         configs: Dict[str, Any] = {}
         selected = set(selected_keys)
@@ -399,7 +399,7 @@ class Project:
                 config_hash=self._config_hashes[key],
                 partition=pk,
                 manifest=m,
-                artifact_ok=m is None or sizes.get(m.artifact) == m.size,
+                artifact_ok=m is None or intact[id(m)],
                 forced=node in forced,
                 code_parts=cv.parts if cv.origin == "auto" else cv.definition_parts,
                 code_pinned=cv.origin != "auto",
@@ -409,7 +409,7 @@ class Project:
         outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store))
         for node in asset_outside:
             m = manifests[node]
-            ok = m is not None and sizes.get(m.artifact) == m.size
+            ok = m is not None and intact[id(m)]
             outside[node] = m.data_version if ok else None
         self.save_code_cache()
         return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,

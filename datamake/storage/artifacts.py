@@ -8,11 +8,12 @@ Layout under the root URL::
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.errors import StoreError
+from datamake.core.errors import ConfigError, StoreError
 from datamake.core.hashing import HashingWriter, hash_bytes, hash_file
 from datamake.core.manifest import Manifest
 from datamake.storage import iomanagers
@@ -22,6 +23,22 @@ from datamake.storage.objects import Objects
 from datamake.storage.state import MTIME_BACKDATE_NS, ArtifactState, Stat
 
 BATCH_LISTING_THRESHOLD = 32  # from this many objects on, one paged listing beats a request each
+# Values of at most this many bytes are kept in their manifest (and action entry), not in a file of their
+# own: one file written per built asset instead of three (an artifact, an action entry, a manifest link).
+# DATAMAKE_INLINE_LIMIT=N sets another limit; 0 stores every value as a file.
+INLINE_LIMIT = 2048
+
+
+def inline_limit() -> Optional[int]:
+    """The largest value kept in its manifest (None: none is), from ``DATAMAKE_INLINE_LIMIT``; a run reads
+    it once, in its coordinator, and hands it to every worker (``AssetTask.inline_limit``)."""
+    raw = os.environ.get("DATAMAKE_INLINE_LIMIT", "")
+    try:
+        limit = int(raw) if raw else INLINE_LIMIT
+    except ValueError:
+        raise ConfigError(f"DATAMAKE_INLINE_LIMIT={raw!r} is not a number of bytes",
+                         hint="set it to a whole number such as 2048, or 0 to store every value as a file") from None
+    return limit if limit > 0 else None
 
 
 class CorruptArtifactError(StoreError):
@@ -52,48 +69,32 @@ class ArtifactStore:
         return f"{self.root}/artifacts/{content_hash[:2]}/{content_hash}"
 
     def write_artifact(self, dump: Callable[[IO[bytes]], None]) -> Tuple[str, int]:
-        """Write bytes through ``dump(file)``; returns ``(content_hash, size)``.
+        """Write bytes through ``dump(file)`` to a file; returns ``(content_hash, size)``.
 
         The bytes are hashed as they are written; they appear under their
         content hash only once complete.
         """
-        if self.is_local:
-            tmp = self.files.tmp_path()
-            self.files.makedirs(os.path.dirname(tmp))
-            try:
-                with self.files.create(tmp) as raw:
-                    writer = HashingWriter(raw)
-                    dump(writer)
-                    raw.flush()
-                    durable(raw)
-                    st = os.fstat(raw.fileno())
-                digest, size = writer.hexdigest(), writer.size
-                final = self.artifact_path(digest)
-                if self.artifact_intact(digest, size):
-                    os.unlink(tmp)
-                    return digest, size
-                # Nobody else knows ``tmp``: its bytes are the ones just hashed. Backdating its mtime
-                # makes any later change to the artifact show in its stat, and a rename keeps both.
-                mtime = st.st_mtime_ns - MTIME_BACKDATE_NS
-                os.utime(tmp, ns=(st.st_atime_ns, mtime))
-                # (where the file system keeps coarser times than this, the record will not match: hashed once)
-                recorded = (st.st_size, mtime, st.st_ino)
-                self.files.replace(tmp, final)
-                self.state.record(digest, recorded)
-                return digest, size
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        # Object storage: stage in a local temporary file, then upload under the hash.
-        with tempfile.NamedTemporaryFile(prefix="datamake-", suffix=".part") as staged:
-            writer = HashingWriter(staged)
+        digest, size, _ = self.write_value(dump, limit=None)
+        return digest, size
+
+    def write_value(self, dump: Callable[[IO[bytes]], None],
+                    limit: Optional[int] = INLINE_LIMIT) -> Tuple[str, int, Optional[bytes]]:
+        """Like :meth:`write_artifact`, but bytes that stay within ``limit`` (None: no limit) are
+        returned (third item) instead of stored, for the manifest to keep: no file for a small value."""
+        part = _Part(self)
+        spool = _Spool(limit, part.open)
+        writer = HashingWriter(spool)
+        try:
             dump(writer)
-            staged.flush()
             digest, size = writer.hexdigest(), writer.size
-            final = self.artifact_path(digest)
-            if not self._intact_size(final, size):
-                self.fs.put_file(staged.name, final, **upload_options(self.fs))
-            return digest, size
+            if spool.file is None:
+                if limit is not None:
+                    return digest, size, spool.getvalue()
+                part.open().write(spool.getvalue())
+            part.commit(digest, size)
+            return digest, size, None
+        finally:
+            part.discard()
 
     def put_artifact_file(self, local_path: str, content_hash: str) -> None:
         """Upload an already-hashed local file under its content hash."""
@@ -164,6 +165,25 @@ class ArtifactStore:
         return {p: {"size": info.get("size"), "validator": content_validator(info)}
                 for p, info in self.objects.files_under(f"{self.root}/{prefix}").items()}
 
+    def open_value(self, manifest: Manifest) -> IO[bytes]:
+        """The stored bytes of ``manifest``'s value: its inline bytes, else its artifact file (unchecked)."""
+        data = _inline(manifest)
+        return io.BytesIO(data) if data is not None else self.open_artifact(manifest.artifact)
+
+    def value_intact(self, manifest: Manifest) -> bool:
+        """True when ``manifest``'s value can be read back intact (see :meth:`artifact_intact`)."""
+        if manifest.inline is not None:
+            data = _inline(manifest)
+            return data is not None and len(data) == manifest.size and hash_bytes(data) == manifest.artifact
+        return self.artifact_intact(manifest.artifact, manifest.size)
+
+    def values_intact(self, manifests: Iterable[Manifest]) -> Dict[int, bool]:
+        """:meth:`value_intact` for many manifests (keyed by ``id(manifest)``), the files looked at in one batch."""
+        manifests = list(manifests)
+        sizes = self.artifact_sizes(m.artifact for m in manifests if m.inline is None)
+        return {id(m): self.value_intact(m) if m.inline is not None else sizes.get(m.artifact) == m.size
+                for m in manifests}
+
     def open_artifact(self, content_hash: str) -> IO[bytes]:
         try:
             return self.fs.open(self.artifact_path(content_hash), "rb")
@@ -181,7 +201,8 @@ class ArtifactStore:
             self.state.record(content_hash, None)
 
     def _corrupt(self, manifest: Manifest, actual: str) -> CorruptArtifactError:
-        self.discard_artifact(manifest.artifact)
+        if manifest.inline is None:  # bad inline bytes say nothing about a file of that name
+            self.discard_artifact(manifest.artifact)
         return CorruptArtifactError(
             f"artifact of '{manifest.key}' is corrupt (hash {actual[:12]}, expected {manifest.artifact[:12]})",
             hint="run `datamake make` to rebuild it",
@@ -189,7 +210,7 @@ class ArtifactStore:
 
     def read_artifact(self, manifest: Manifest) -> bytes:
         """An artifact's bytes, checked against its hash (for small artifacts: they are held in memory)."""
-        with self.open_artifact(manifest.artifact) as f:
+        with self.open_value(manifest) as f:
             data = f.read()
         actual = hash_bytes(data)
         if actual != manifest.artifact:
@@ -204,7 +225,7 @@ class ArtifactStore:
         consumers receive. The copy is read-only, as a hint.
         """
         target = os.path.join(folder, manifest.artifact)
-        with self.open_artifact(manifest.artifact) as src, open(target, "wb") as out:
+        with self.open_value(manifest) as src, open(target, "wb") as out:
             writer = HashingWriter(out)
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 writer.write(chunk)
@@ -224,6 +245,8 @@ class ArtifactStore:
 
     def load(self, manifest: Manifest, verify: bool = True) -> Any:
         """Load an artifact's value with its IO manager, checking its hash first."""
+        if manifest.inline is not None:
+            return iomanagers.get(manifest.io_manager).load(io.BytesIO(self.read_artifact(manifest)))
         if not self.is_local:
             return self._load_remote(manifest, verify)
         with self.open_artifact(manifest.artifact) as f:
@@ -249,3 +272,86 @@ class ArtifactStore:
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of killed writers; returns how many were removed (see :func:`clean_tmp`)."""
         return clean_tmp(self.fs, f"{self.root}/tmp", older_than)
+
+
+def _inline(manifest: Manifest) -> Optional[bytes]:
+    """``manifest``'s inline bytes (None when it has none); bad base64 reads as bytes that fail their
+    hash check, so the value is rebuilt, never trusted."""
+    try:
+        return manifest.inline_bytes()
+    except ValueError:
+        return b"\x00corrupt"
+
+
+class _Spool:
+    """Where a value is dumped: its first ``limit`` bytes in memory, moved to ``open_file()`` once past it."""
+
+    def __init__(self, limit: Optional[int], open_file: Callable[[], IO[bytes]]):
+        self._buffer = bytearray()
+        self._limit = -1 if limit is None else limit
+        self._open = open_file
+        self.file: Optional[IO[bytes]] = None
+
+    def write(self, data) -> int:
+        if self.file is None:
+            if len(self._buffer) + len(data) <= self._limit:
+                self._buffer += data
+                return len(data)
+            self.file = self._open()
+            self.file.write(self._buffer)
+            self._buffer = bytearray()
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+    def getvalue(self) -> bytes:
+        return bytes(self._buffer)
+
+
+class _Part:
+    """An artifact being written: a temporary file (in the store's ``tmp/``, or a local one for object
+    storage) that :meth:`commit` moves under its content hash; :meth:`discard` removes what is left."""
+
+    def __init__(self, store: "ArtifactStore"):
+        self.store = store
+        self.file: Optional[IO[bytes]] = None
+        self.path: Optional[str] = None
+
+    def open(self) -> IO[bytes]:
+        if self.file is None:
+            if self.store.is_local:
+                self.path = self.store.files.tmp_path()
+                self.store.files.makedirs(os.path.dirname(self.path))
+                self.file = self.store.files.create(self.path)
+            else:  # object storage: stage in a local temporary file, then upload under the hash
+                self.file = tempfile.NamedTemporaryFile(prefix="datamake-", suffix=".part")
+        return self.file
+
+    def commit(self, digest: str, size: int) -> None:
+        store, raw = self.store, self.open()
+        raw.flush()
+        final = store.artifact_path(digest)
+        if not store.is_local:
+            if not store._intact_size(final, size):
+                store.fs.put_file(raw.name, final, **upload_options(store.fs))
+            return
+        durable(raw)
+        st = os.fstat(raw.fileno())
+        raw.close()
+        if store.artifact_intact(digest, size):
+            return
+        # Nobody else knows the part: its bytes are the ones just hashed. Backdating its mtime
+        # makes any later change to the artifact show in its stat, and a rename keeps both.
+        mtime = st.st_mtime_ns - MTIME_BACKDATE_NS
+        os.utime(self.path, ns=(st.st_atime_ns, mtime))
+        # (where the file system keeps coarser times than this, the record will not match: hashed once)
+        store.files.replace(self.path, final)
+        store.state.record(digest, (st.st_size, mtime, st.st_ino))
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.close()  # a NamedTemporaryFile removes itself
+        if self.path is not None and os.path.exists(self.path):
+            os.unlink(self.path)

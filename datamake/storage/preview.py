@@ -23,10 +23,10 @@ def preview(store, manifest: Manifest, offset: int = 0, limit: int = 50) -> Dict
     "text", "truncated"}`` for text and JSON; ``{"kind": "none", "message"}`` otherwise."""
     offset, limit = max(0, int(offset)), max(1, min(int(limit), MAX_ROWS))
     if manifest.io_manager in TABLE_IO:
-        with store.open_artifact(manifest.artifact) as f:
+        with store.open_value(manifest) as f:
             return _table_page(f, offset, limit)
     if manifest.io_manager in TEXT_IO:
-        with store.open_artifact(manifest.artifact) as f:
+        with store.open_value(manifest) as f:
             head = f.read(TEXT_LIMIT + 1)
         return {"kind": "text", "text": head[:TEXT_LIMIT].decode("utf-8", "replace"),
                 "truncated": len(head) > TEXT_LIMIT}

@@ -275,12 +275,12 @@ class RemoteCache:
         try:
             have_actions, unchanged = (self._remote_records_packed if packed else self._remote_records)(
                 manifests, local_store)
-            remote_sizes = self.store.artifact_sizes(m.artifact for m in manifests)
+            remote_sizes = self.store.artifact_sizes(m.artifact for m in manifests if m.inline is None)
         except Exception as exc:  # noqa: BLE001
             raise RemoteUnavailable(exc) from None
         uploads: Dict[str, Manifest] = {}
         for m in manifests:
-            if remote_sizes.get(m.artifact) != m.size:
+            if m.inline is None and remote_sizes.get(m.artifact) != m.size:  # an inline value travels in m
                 uploads.setdefault(m.artifact, m)
         sent = self.transfer.upload(list(uploads.values()), local_store, report)
         new_actions: List[Manifest] = []

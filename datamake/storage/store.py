@@ -2,7 +2,8 @@
 
 Layout under the root URL::
 
-    artifacts/ab/abcdef…     immutable bytes, named by their xxh3-128 content hash
+    artifacts/ab/abcdef…     immutable bytes, named by their xxh3-128 content hash (values of at
+                             most ``INLINE_LIMIT`` bytes are kept in their manifest instead)
     manifests/KEY.json       the current manifest of each asset (the commit point)
     actions/12/1234….json    action cache: provenance -> manifest
     tmp/                     writes in progress; never read as state
@@ -124,6 +125,6 @@ class Store(ArtifactStore):
         if raw is None:
             return None
         manifest = self._parse_manifest(path, raw)
-        if manifest is None or not self.artifact_intact(manifest.artifact, manifest.size):
+        if manifest is None or not self.value_intact(manifest):
             return None
         return manifest

@@ -145,9 +145,8 @@ class Transfer:
     @staticmethod
     def present(local_store: Store, manifests: Iterable[Manifest]) -> set:
         """The artifacts of ``manifests`` that ``local_store`` already holds intact."""
-        manifests = list(manifests)
-        sizes = local_store.artifact_sizes(m.artifact for m in manifests)
-        return {m.artifact for m in manifests if sizes.get(m.artifact) == m.size}
+        intact = local_store.values_intact(manifests)  # a value kept in its manifest is there with it
+        return {m.artifact for m in manifests if intact[id(m)]}
 
     @staticmethod
     def install(part: str, digest: str, local_store: Store) -> None:

@@ -194,7 +194,7 @@ class _Handlers:
             raise NotMaterializedError(f"'{key}' has never been materialized", hint=f"run `datamake make {key}`")
         name = key.replace("/", "_") + {"arrow": ".parquet", "pandas": ".parquet", "json": ".json",
                                           "text": ".txt"}.get(manifest.io_manager, ".bin")
-        return StreamingResponse(_chunks(project.store.open_artifact(manifest.artifact)), media_type="application/octet-stream",
+        return StreamingResponse(_chunks(project.store.open_value(manifest)), media_type="application/octet-stream",
                                  headers={"content-disposition": f'attachment; filename="{name}"'})
 
     def activity(self, project, request: Request) -> Dict[str, Any]:
