@@ -8,6 +8,7 @@ then one ``os.replace``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import time
@@ -80,6 +81,19 @@ def write_json_cache(path: str, data: Mapping[str, Any]) -> bool:
         return False
 
 
+_counter = itertools.count()  # next() on it is atomic under the GIL
+_tokens: Dict[int, str] = {}
+
+
+def _token() -> str:
+    """A random token for this process (drawn again in a forked child, whose pid differs)."""
+    pid = os.getpid()
+    token = _tokens.get(pid)
+    if token is None:
+        token = _tokens[pid] = uuid.uuid4().hex[:16]
+    return token
+
+
 class LocalFiles:
     """Atomic writes under one local root: written to a temporary name in ``tmp/``, then renamed into place."""
 
@@ -88,8 +102,9 @@ class LocalFiles:
         self._made: set = set()
 
     def tmp_path(self) -> str:
-        # HOST@PID names the writer, so that clean_tmp knows a dead writer's leftovers at once
-        return f"{self.root}/tmp/{HOST}@{os.getpid()}.{uuid.uuid4().hex}.part"
+        # HOST@PID names the writer, so that clean_tmp knows a dead writer's leftovers at once; a token
+        # drawn once per process and a counter make the name unique (cheaper than a uuid4 per file)
+        return f"{self.root}/tmp/{HOST}@{os.getpid()}.{_token()}{next(_counter)}.part"
 
     def write(self, path: str, data: bytes) -> None:
         """Replace ``path`` with ``data`` atomically."""
@@ -124,6 +139,31 @@ class LocalFiles:
         if folder not in self._made:
             os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
+
+    def write_linked(self, first: str, last: str, data: bytes) -> None:
+        """Replace ``first``, then ``last``, with ``data``, each atomically: one file with two names where
+        the file system has hard links (creating a file costs far more than linking one), else two copies.
+        The file is written whole under a temporary name, linked as ``first`` (a new name at once, an
+        existing one through :meth:`link`), then renamed to ``last``."""
+        tmp = self.tmp_path()
+        self.makedirs(os.path.dirname(tmp))
+        self.makedirs(os.path.dirname(first))
+        try:
+            with self.create(tmp) as f:
+                f.write(data)
+                durable(f)
+            try:
+                os.link(tmp, first)
+            except FileExistsError:
+                if not self.link(tmp, first):
+                    self.write(first, data)
+            except OSError:  # no hard links here, or a folder removed since: a copy
+                self.write(first, data)
+            self.replace(tmp, last)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def link(self, source: str, target: str) -> bool:
         """Make ``target`` a hard link to ``source``, atomically (link to a temporary name, then

@@ -77,9 +77,10 @@ class Store(ArtifactStore):
         data = manifest.to_json()
         action = self.action_path(manifest.provenance)
         current = self.manifest_path(node_id(manifest.key, manifest.partition))
-        self._atomic_write(action, data)
-        if self.is_local and self.files.link(action, current):
+        if self.is_local:  # one file, linked as the action entry first
+            self.files.write_linked(action, current, data)
             return
+        self._atomic_write(action, data)
         self._atomic_write(current, data)
 
     def remove_manifest(self, key: str) -> None:
