@@ -25,6 +25,9 @@ def member(tmp_path, s3_bucket, monkeypatch):
     """A teammate's checkout on a machine of its own (its own cache of packs read before)."""
     from tests.conftest import ProjectDir
 
+    monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "0")  # these tests count artifact files; small values
+    # kept in their manifests travel in the packs (tests/test_remote.py)
+
     def make(name: str, source: str = pipeline(N)) -> ProjectDir:
         p = ProjectDir(tmp_path / name)
         p.root.mkdir()
