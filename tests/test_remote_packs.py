@@ -190,3 +190,27 @@ def test_gc_merges_packs_and_keeps_every_current_version(member, s3_bucket):
     member.on(c)
     assert outcomes(pulled(c)) == {"pulled"}
     assert "artifact 1000" in c.run("show", "s0", check=True).stdout
+
+
+def test_two_packs_dated_to_the_same_second_keep_their_push_order(tmp_path, monkeypatch):
+    """S3 dates objects to the whole second: of two pushes within one second, the later one's
+    versions are current, whatever their packs are named."""
+    import os
+
+    from datamake.core.manifest import Manifest
+    from datamake.storage import packgc, packs
+    from datamake.storage.store import Store
+
+    monkeypatch.setenv("DATAMAKE_CACHE_DIR", str(tmp_path / "cache"))
+    store = Store(str(tmp_path / "remote"))
+
+    def version(n: int) -> Manifest:
+        return Manifest(key="s0", code_version=str(n), provenance=f"p{n}", data_version=f"d{n}",
+                        artifact=f"{n:032x}", size=1, io_manager="pickle", inputs=())
+
+    for n in range(6):  # pack names are hashes: some later pushes sort before earlier ones by name
+        path = packs.write(store, [version(n)])
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+        read = packs.read_all(store, on_corrupt=lambda path, why: pytest.fail(why))
+        assert packs.RemoteView(store, read, {}).current(["s0"])["s0"].code_version == str(n)
+        assert [m.code_version for m in packgc.winners(read, {})] == [str(n)]

@@ -18,12 +18,14 @@ Per-asset objects (``manifests/KEY.json``, ``actions/…``), which earlier
 versions and automatic pushes write, are read as before. Of two versions of a
 node, the one in the more recently written object is current (the store's
 clock: on S3 the server's, as when each push replaced ``manifests/KEY.json``);
-on a tie the pack's.
+on a tie the pack's. Two packs the store dates to the same second (S3 keeps whole
+seconds) are ordered by the time their writers recorded in them.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -50,12 +52,13 @@ class Pack:
     modified: float
     manifests: Tuple[Manifest, ...]
     actions: Tuple[Manifest, ...] = ()
+    written: float = 0.0  # the writer's clock: orders two packs the store dates to the same second
 
 
 def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = ()) -> bytes:
     """The bytes of a pack holding ``manifests`` (current versions) and ``actions`` (entries only)."""
     body = {"datamake_pack": FORMAT, "manifests": [m.to_data() for m in manifests],
-            "actions": [m.to_data() for m in actions]}
+            "actions": [m.to_data() for m in actions], "written": time.time()}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
@@ -67,8 +70,11 @@ def decode(path: str, raw: bytes, modified: float) -> Pack:
         body = json.loads(raw)
         if type(body) is not dict or body.get("datamake_pack") != FORMAT:
             raise ValueError(f"not a datamake pack of format {FORMAT}")
+        written = body.get("written", 0.0)
+        if type(written) not in (int, float):
+            raise ValueError(f"written is {written!r}, expected a number")
         return Pack(path, modified, *(tuple(Manifest.from_data(d) for d in body.get(part, ()))
-                                      for part in ("manifests", "actions")))
+                                      for part in ("manifests", "actions")), written=float(written))
     except (ValueError, TypeError, AttributeError) as exc:
         raise CorruptPack(str(exc)) from None
 
@@ -106,7 +112,8 @@ def read_all(store: Store, on_corrupt: Callable[[str, str], None]) -> List[Pack]
             on_corrupt(path, str(exc))
             continue
         _cache_put(path, raw)
-    return sorted(packs, key=lambda p: (p.modified, p.path))
+    # S3 dates objects to the second: two pushes within one second are ordered by their writers' clocks
+    return sorted(packs, key=lambda p: (p.modified, p.written, p.path))
 
 
 class RemoteView:
