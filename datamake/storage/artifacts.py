@@ -17,7 +17,7 @@ from datamake.core.errors import ConfigError, StoreError
 from datamake.core.hashing import HashingWriter, hash_bytes, hash_file
 from datamake.core.manifest import Manifest
 from datamake.storage import iomanagers
-from datamake.storage.fsio import content_validator, filesystem, is_local, upload_options
+from datamake.storage.fsio import content_validator, filesystem, is_local, local_root, upload_options
 from datamake.storage.localfiles import LocalFiles, clean_tmp, durable
 from datamake.storage.objects import Objects
 from datamake.storage.state import MTIME_BACKDATE_NS, ArtifactState, Stat
@@ -51,12 +51,29 @@ class ArtifactStore:
     def __init__(self, url: str, storage_options: Optional[Mapping[str, Any]] = None):
         self.url = url
         self.storage_options = dict(storage_options or {})
-        self.fs, self.root = filesystem(url, self.storage_options)
-        self.root = self.root.rstrip("/")
-        self.is_local = is_local(self.fs)
-        self.objects = Objects(self.fs, url, self.is_local)
+        self._objects: Optional[Objects] = None
+        root = local_root(url, self.storage_options)
+        if root is not None:  # opened on first use: a no-op on a local store never imports fsspec
+            self._fs, self.root, self.is_local = None, root, True
+        else:
+            self._fs, root = filesystem(url, self.storage_options)
+            self.root, self.is_local = root.rstrip("/"), is_local(self._fs)
         self.files = LocalFiles(self.root)
         self._state: Optional[ArtifactState] = None
+
+    @property
+    def fs(self):
+        """The fsspec filesystem of the store (for a local folder, fsspec's ``LocalFileSystem``)."""
+        if self._fs is None:
+            self._fs, _root = filesystem(self.url, self.storage_options)
+        return self._fs
+
+    @property
+    def objects(self) -> Objects:
+        """Batched reads and listings of the store's objects."""
+        if self._objects is None:
+            self._objects = Objects(self.fs, self.url, self.is_local)
+        return self._objects
 
     @property
     def state(self) -> Optional[ArtifactState]:
@@ -271,7 +288,10 @@ class ArtifactStore:
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of killed writers; returns how many were removed (see :func:`clean_tmp`)."""
-        return clean_tmp(self.fs, f"{self.root}/tmp", older_than)
+        folder = f"{self.root}/tmp"
+        if self.is_local and not _listable(folder):
+            return 0  # nothing left behind: no need to open the filesystem
+        return clean_tmp(self.fs, folder, older_than)
 
 
 def _inline(manifest: Manifest) -> Optional[bytes]:
@@ -355,3 +375,12 @@ class _Part:
             self.file.close()  # a NamedTemporaryFile removes itself
         if self.path is not None and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+def _listable(folder: str) -> bool:
+    """True when the local ``folder`` exists and holds anything."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False

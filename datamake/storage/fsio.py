@@ -5,6 +5,7 @@ options that keep memory flat and round trips few.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.compat import accepts_keyword
@@ -34,6 +35,14 @@ def filesystem(url: str, storage_options: Optional[Mapping[str, Any]] = None):
         raise StoreError(f"cannot open store URL '{url}': {exc}") from None
     _quiet_abandoned_requests(fs)
     return fs, path
+
+
+def local_root(url: str, storage_options: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+    """The root path fsspec's ``LocalFileSystem`` would give an absolute POSIX folder path, without
+    importing fsspec; None for anything else (a URL, a chained URL, options, another OS)."""
+    if storage_options or os.sep != "/" or not url.startswith("/") or "::" in url or "://" in url:
+        return None
+    return url.rstrip("/")  # what fsspec makes of it: the path as given, trailing slashes stripped
 
 
 def _quiet_abandoned_requests(fs) -> None:
