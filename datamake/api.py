@@ -21,8 +21,8 @@ from datamake.core.graphview import graph_view
 from datamake.core.nodegraph import Expander
 from datamake.core.partitions import label as partition_label
 from datamake.execution.coordinator import Coordinator, RunOptions
-from datamake.execution.executors import InProcessExecutor, make_executor
 from datamake.execution.history_reporter import HistoryReporter
+from datamake.execution.idle import IdleExecutor
 from datamake.execution.reporters import Reporter
 from datamake.execution.results import RunResult
 from datamake.execution.runcontext import RunContext
@@ -33,12 +33,9 @@ from datamake.history import opevents
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
 from datamake.history.tags import run_tags
 from datamake.jobs import check_config, job_selection
-from datamake.storage import gc as gc_mod
 from datamake.storage import partitionstate
 from datamake.storage import preview as preview_mod
-from datamake.storage.gc import Lease, writing
 from datamake.storage.lock import store_lock
-from datamake.storage.remote import RemoteCache
 
 __all__ = ["activity", "add_partitions", "changed", "dynamic_partitions", "gc", "graph", "history_file", "jobs", "lineage",
            "load", "log", "ls", "make", "preview", "prune_log", "pull", "push", "remove_partitions", "run_job", "show",
@@ -118,9 +115,11 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
     jobs = jobs or project.config.jobs
     name = executor or project.config.executor
     if force or any(not keeps_value(d.reasons) for d in scope.plan.decisions):
+        from datamake.execution.executors import make_executor  # lazy: a no-op imports no executor
+
         runner = make_executor(name, jobs, project.config.dask_address)
     else:  # nothing to run: no worker processes, threads or cluster to start
-        runner = InProcessExecutor()
+        runner = IdleExecutor()
     options = RunOptions(keep_going=keep_going, force=force, only=only)
     recorder = _recorder(project, selection, tags) if history else None
     remote, lease = _open_remote(project, scope, force)
@@ -165,8 +164,12 @@ def _check_out(project: Project, scope) -> None:
 def _open_remote(project: Project, scope, force: bool):
     """The remote cache prepared for this run (or None), and the lease a run on a bucket store holds."""
     stale = force or any(d.stale for d in scope.plan.decisions)
-    lease = Lease(project.store, "datamake make").acquire() if stale and not project.store.is_local else None
-    remote = RemoteCache.from_config(project.config)
+    lease = None
+    if stale and not project.store.is_local:
+        from datamake.storage.gc import Lease  # lazy: only a run that writes to a bucket store holds one
+
+        lease = Lease(project.store, "datamake make").acquire()
+    remote = _remote_cache_of(project)
     if remote is not None and stale and not force:
         remote.prepare(scope, project.store)
     return remote, lease
@@ -388,8 +391,17 @@ def preview(project: Project, key: str, partition: Optional[str] = None, offset:
     return {"key": key, "partition": partition, "io_manager": manifest.io_manager, "size": manifest.size, **data}
 
 
+def _remote_cache_of(project: Project):
+    """The project's remote cache, or None without ``[cache] remote``."""
+    if not project.config.cache_remote:
+        return None
+    from datamake.storage.remote import RemoteCache  # lazy: most projects have no remote cache
+
+    return RemoteCache.from_config(project.config)
+
+
 def _remote_cache(project: Project):
-    remote = RemoteCache.from_config(project.config)
+    remote = _remote_cache_of(project)
     if remote is None:
         raise ConfigError(f"{project.config.path}: no remote cache configured ([cache] remote)",
                           hint='add e.g.\n  [cache]\n  remote = "s3://bucket/datamake"')
@@ -416,6 +428,8 @@ def pull(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:
     """Fetch the remote's current versions of the selection and its upstream, without computing."""
     remote = _remote_cache(project)
     keys = _sync_keys(project, selection)
+    from datamake.storage.gc import writing  # lazy: see _remote_cache_of
+
     with store_lock(project.store, "datamake pull"), writing(project.store, "datamake pull"):
         return remote.pull(keys, project.store).to_dict()
 
@@ -427,6 +441,8 @@ def gc(project: Project, *, remote: bool = False, dry_run: bool = False, retenti
     # the effective pinned versions (a pin plus the asset's definition arguments) are what manifests record
     pins = {key: project.code_version(key).value if key in project.defs.assets else pin.code_version
             for key, pin in project.pins.items()}
+    from datamake.storage import gc as gc_mod  # lazy: only `datamake gc`
+
     keep = gc_mod.DEFAULT_RETENTION if retention is None else retention
     return gc_mod.collect(store, pins, keep, dry_run=dry_run, on_wait=on_wait).to_dict()
 

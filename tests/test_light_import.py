@@ -44,3 +44,19 @@ def test_the_web_ui_is_loaded_only_by_its_command():
             "import datamake, datamake.api\nassert not any(m.startswith('datamake.ui') for m in sys.modules)\n")
     loaded = modules_after("import sys\n" + code)
     assert not loaded & {"starlette", "uvicorn", "anyio", "httpx"}
+
+
+def test_a_no_op_make_on_a_local_store_loads_no_filesystem_layer_workers_or_remote_cache(project):
+    """Nothing stale: no fsspec (the local store opens it on first use), no executor, no remote cache."""
+    project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n")
+    assert project.outcomes() == {"a": "built", "b": "built"}
+    code = ("import sys\nfrom datamake.cli.main import run\nsys.argv = ['datamake', 'make', '--json']\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+            "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True,
+                          cwd=project.root, check=True)
+    assert [a["outcome"] for a in json.loads(proc.stdout)["assets"]] == ["skipped", "skipped"]
+    loaded = set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    unwanted = {"fsspec", "concurrent.futures", "datamake.execution.executors", "datamake.execution.tasks",
+                "datamake.storage.remote", "datamake.storage.gc"}
+    assert not loaded & unwanted, sorted(loaded & unwanted)

@@ -6,7 +6,6 @@ then hands a task to the executor. It alone writes manifests.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import signal
 import threading
@@ -14,7 +13,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional, Set
 
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
@@ -31,7 +30,6 @@ from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
 from datamake.execution.runcontext import RunContext
-from datamake.execution.tasks import AssetTask
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class Coordinator:
         # fresh in the plan: still fresh when each input in the scope was kept as planned (decided once, not twice)
         self.fresh = {k for k, d in zip(scope.keys, scope.plan.decisions)
                       if not d.reasons and node_id(d.key, d.partition) == k}
-        self.running: Dict[cf.Future, tuple] = {}
+        self.running: Dict[Any, tuple] = {}  # concurrent.futures.Future -> what it is running
         # a process pool takes one asset more per worker, queued, so no worker waits for us between two
         self.limit = executor.capacity + getattr(executor, "queue_ahead", 0)
         if not options.keep_going and hasattr(executor, "stop_on_failure"):
@@ -260,7 +258,7 @@ class Coordinator:
             hit = self.remote.fetch_action(prov, self.store)
         return hit
 
-    def _task(self, key: str) -> AssetTask:
+    def _task(self, key: str):
         facts = self.facts[key]
         asset = self.defs.assets[facts.key]
         run = self.run_context
@@ -268,6 +266,8 @@ class Coordinator:
         inputs = tuple((param, self._input(spec)) for param, spec in specs if not self._is_source(spec))
         source_partitions = tuple((param, spec) for param, spec in specs
                                   if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
+        from datamake.execution.tasks import AssetTask  # lazy: a no-op builds no task
+
         return AssetTask(
             key=facts.key,
             partition=facts.partition,
@@ -311,6 +311,8 @@ class Coordinator:
         return dataclasses.replace(outcome, key=facts.key, partition=facts.partition)
 
     def _wait_some(self) -> None:
+        import concurrent.futures as cf  # lazy: a no-op waits for nothing
+
         self.interruptible = True
         try:
             done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -333,7 +335,7 @@ class Coordinator:
                 result = TaskResult(key, ok=False, error=f"worker failed: {type(exc).__name__}: {exc}")
             self._finish(key, prov, inputs, wall_start, result)
 
-    def _began(self, future: cf.Future) -> bool:
+    def _began(self, future: Any) -> bool:  # a concurrent.futures.Future
         """Whether a finished task began (an executor that queues tasks ahead knows; the others run what they take)."""
         began = getattr(self.executor, "began", None)
         return True if began is None else began(future)
