@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from datamake.core.hashing import hash_bytes, hash_value
+from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
 
 _CACHE_FORMAT = 2
@@ -213,11 +214,16 @@ def _first_line(node: Any) -> int:
     return min([node.lineno, *(d.lineno for d in node.decorator_list)])
 
 
-def _analyse(source: str, code: types.CodeType) -> Optional[Entry]:
+def _raw_key(source: str, code: types.CodeType) -> str:
+    """What the analysis of a function's lines is cached under: its name, arguments and raw text."""
+    return hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
+
+
+def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Optional[Entry]:
     """The entry of the function ``code`` whose lines are ``source``, or None when they do not
     parse on their own; cached by the raw text."""
     global _cache_dirty
-    raw = hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
+    raw = raw or _raw_key(source, code)
     if raw in _normalized_cache:
         return _normalized_cache[raw]
     try:
@@ -376,6 +382,71 @@ def _const_basis(const: Any) -> Any:
     return _constant(const)
 
 
+# -- where a function's lines are --------------------------------------------------------
+
+# (Python, digest of the module file's bytes, function name, first line) -> raw-text key of its lines.
+# The code of a snapshotted module was compiled from exactly those bytes, so the same place in the
+# same bytes is the same text: the lines need not be cut out and hashed again to find the analysis.
+_located: Dict[str, str] = {}
+_PYTHON = "%d.%d" % sys.version_info[:2]  # the lines of a function are found from its code positions
+
+
+def _location(code: types.CodeType) -> Optional[str]:
+    """Where a function's lines are, by the exact bytes of its module file; None without a snapshot."""
+    if code.co_name == "<lambda>":
+        return None  # several lambdas may start on one line
+    digest = source_digest(code.co_filename)
+    return None if digest is None else f"{_PYTHON}\0{digest}\0{code.co_name}\0{code.co_firstlineno}"
+
+
+def _source_entry(fn: types.FunctionType) -> Optional[Entry]:
+    """The analysis of ``fn``'s own lines (None when they cannot be found or parsed on their own)."""
+    global _cache_dirty
+    code = fn.__code__
+    where = _location(code)
+    raw = _located.get(where) if where is not None else None
+    if raw is not None and raw in _normalized_cache:
+        return _normalized_cache[raw]
+    text = _function_text(fn)
+    if text is None:
+        return None
+    raw = _raw_key(text, code)
+    entry = _analyse(text, code, raw)
+    if where is not None and _located.get(where) != raw:
+        _located[where] = raw
+        _cache_dirty = True
+    return entry
+
+
+def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
+    """The fingerprint of a function that reads no global, captures nothing and has only datamake's
+    decorators, from its located analysis alone (None when any of that is not so: then it is walked).
+
+    Whether it reads globals is checked now, in its module as imported: the analysis says which names
+    it may read, the module says whether any of them is bound.
+    """
+    if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__ or getattr(fn, "__wrapped__", None) is not None:
+        return None
+    code = fn.__code__
+    where = _location(code)
+    raw = _located.get(where) if where is not None else None
+    entry = _normalized_cache.get(raw) if raw is not None else None
+    if entry is None:
+        return None
+    digest, names, decorators = entry
+    namespace = fn.__globals__
+    reads = _global_names(code)
+    for name in names:
+        head = name.split(".", 1)[0]
+        if head in reads and head in namespace:
+            return None
+    for _d, head, _n in decorators:
+        value = _resolve(head, namespace)
+        if value is None or not _is_datamake(value):
+            return None
+    return CodeFingerprint(_version({"<self>": digest}), {"<self>": digest})
+
+
 # -- the persistent cache -----------------------------------------------------------------
 
 def load_cache(data: Any) -> None:
@@ -385,6 +456,8 @@ def load_cache(data: Any) -> None:
         if data.get("format") == _CACHE_FORMAT:
             for raw, entry in data["entries"].items():
                 _normalized_cache.setdefault(raw, _entry_from_json(entry))
+            for where, raw in data.get("located", {}).items():
+                _located.setdefault(where, raw)
     except (AttributeError, ValueError, KeyError, TypeError):  # of another shape: not used
         pass
     _cache_dirty = False
@@ -403,7 +476,9 @@ def cache_to_save() -> Optional[Dict[str, Any]]:
     if not _cache_dirty:
         return None
     _cache_dirty = False
-    return {"format": _CACHE_FORMAT, "entries": dict(list(_normalized_cache.items())[-_CACHE_LIMIT:])}
+    entries = dict(list(_normalized_cache.items())[-_CACHE_LIMIT:])
+    located = {where: raw for where, raw in list(_located.items())[-_CACHE_LIMIT:] if raw in entries}
+    return {"format": _CACHE_FORMAT, "entries": entries, "located": located}
 
 
 # -- where code lives -------------------------------------------------------------------
@@ -589,8 +664,7 @@ class _Walker:
 
     def _function(self, fn: types.FunctionType, label: str) -> str:
         code = fn.__code__
-        text = _function_text(fn)
-        entry = _analyse(text, code) if text is not None else None
+        entry = _source_entry(fn)
         if entry is None:
             entry = _module_entry(fn)
         namespace = fn.__globals__
@@ -731,6 +805,10 @@ def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Ite
     ``roots`` are the project folders whose code is followed; ``packages`` are
     installed distributions whose versions the user opted in to.
     """
+    if type(fn) is types.FunctionType and not packages:  # most assets: source alone, walked before
+        closed = _closed_fingerprint(fn)
+        if closed is not None:
+            return closed
     walker = _Walker(roots, fn)
     if isinstance(fn, types.FunctionType):  # the common case, directly
         try:
@@ -745,10 +823,14 @@ def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Ite
     parts = dict(walker.parts)
     for package in packages:
         parts[f"package:{package}"] = _package_version(package)
+    return CodeFingerprint(_version(parts), parts, tuple(sorted(walker.warnings)))
+
+
+def _version(parts: Mapping[str, str]) -> str:
     # A flat, unambiguous encoding (names and hashes hold no NUL or newline) is
     # cheaper than canonical JSON, and this runs for every asset on every plan.
     text = "code\0" + "\n".join(f"{name}\0{digest}" for name, digest in sorted(parts.items()))
-    return CodeFingerprint(hash_bytes(text.encode())[:16], parts, tuple(sorted(walker.warnings)))
+    return hash_bytes(text.encode())[:16]
 
 
 def auto_code_version(fn: Callable[..., Any], roots: Iterable[str] = ()) -> str:

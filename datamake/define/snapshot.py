@@ -170,6 +170,12 @@ def snapshot_of(path: str) -> Optional[Snapshot]:
     return _snapshots.get(os.path.abspath(path))
 
 
+def source_digest(path: str) -> Optional[str]:
+    """The digest of the bytes a snapshotted module was compiled from (None for any other file)."""
+    snap = _snapshots.get(path) or _snapshots.get(os.path.abspath(path))
+    return None if snap is None else snap.digest
+
+
 def changed_modules() -> List[Snapshot]:
     """Snapshots whose file changed on disk (or vanished) since it was imported.
 

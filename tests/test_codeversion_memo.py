@@ -1,0 +1,184 @@
+"""The remembered analyses behind a fast no-op are never trusted wrongly.
+
+A no-op `make` finds each function's analysed source by where it is in the exact bytes of its
+module (kept between runs), and takes an asset that reads no global and captures nothing from
+that analysis alone. Everything decided at import time (which names a module binds, closures,
+values read from the environment) is still looked at in every run: these tests change exactly
+that, with the source left alone, and expect the asset to be stale.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import textwrap
+
+import pytest
+
+from datamake.define import codeversion, snapshot
+from datamake.define.codeversion import fingerprint
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test starts with no remembered analyses (the cache of the user running the tests is left alone)."""
+    monkeypatch.setenv("DATAMAKE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def stale(project, *args: str, env: dict = None) -> dict:
+    """Asset key -> its reason codes, for the stale ones (``status --json`` in a new process)."""
+    proc = project.run("status", "--json", *args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return {a["key"]: [r["code"] for r in a["reasons"]] for a in json.loads(proc.stdout)["assets"] if a["reasons"]}
+
+
+def built(project, env: dict = None) -> None:
+    project.run("make", check=True, env=env)
+    assert stale(project, env=env) == {}, "a second look (the remembered analyses in use) must agree"
+
+
+def test_a_helper_edited_in_another_module_makes_its_user_stale(project):
+    project.write("helpers.py", "def clean(x):\n    return x + 1\n")
+    project.pipeline("""
+        from datamake import asset
+        from helpers import clean
+
+        @asset
+        def raw():
+            return 1
+
+        @asset
+        def tidy(raw):
+            return clean(raw)
+    """)
+    built(project)
+    project.write("helpers.py", "def clean(x):\n    return x + 2\n")
+    assert stale(project) == {"tidy": ["code_changed"]}
+
+
+def test_a_constant_read_from_the_environment_at_import_makes_its_reader_stale(project):
+    project.pipeline("""
+        import os
+        from datamake import asset
+
+        RATE = {"rate": float(os.environ.get("PIPE_RATE", "1"))}
+
+        @asset
+        def priced():
+            return RATE["rate"] * 10
+    """)
+    built(project, env={"PIPE_RATE": "1"})
+    assert stale(project, env={"PIPE_RATE": "2"}) == {"priced": ["code_changed"]}
+    assert stale(project, env={"PIPE_RATE": "1"}) == {}
+
+
+def test_a_name_bound_only_under_some_environment_is_looked_up_in_every_run(project):
+    # The asset's source is the same either way; whether `bonus` is a global is decided at import.
+    project.pipeline("""
+        import os
+        from datamake import asset
+
+        if os.environ.get("PIPE_BONUS"):
+            def bonus():
+                return 2
+
+        @asset
+        def total():
+            try:
+                return bonus()
+            except NameError:
+                return 1
+    """)
+    built(project)
+    assert stale(project, env={"PIPE_BONUS": "1"}) == {"total": ["code_changed"]}
+
+
+def test_a_value_captured_by_an_asset_factory_is_versioned_in_every_run(project):
+    project.pipeline("""
+        import os
+        from datamake import asset
+
+        def scaled(factor):
+            @asset(name="scaled")
+            def fn():
+                return 10 * factor
+            return fn
+
+        scaled_asset = scaled(int(os.environ.get("PIPE_FACTOR", "1")))
+    """)
+    built(project)
+    assert stale(project, env={"PIPE_FACTOR": "3"}) == {"scaled": ["code_changed"]}
+
+
+def test_an_edit_of_the_same_size_and_mtime_is_seen(project):
+    path = project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
+    path = project.write("pipeline.py", "from datamake import asset\n\n@asset\ndef a0():\n    return 1 + 0\n")
+    built(project)
+    st = os.stat(path)
+    path.write_text(path.read_text().replace("1 + 0", "2 + 0"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_size == st.st_size
+    assert stale(project) == {"a0": ["code_changed"]}
+
+
+# -- the shortcut itself: the same answer as the full walk, or none -----------------------------------
+
+SOURCE = '''
+import functools
+from datamake import asset
+
+LIMIT = 3
+
+def deco(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args)
+    return wrapper
+
+@asset
+def closed(up):
+    return up + 1
+
+@asset
+def reads_global(up):
+    return min(up, LIMIT)
+
+@asset
+def with_default(up, k=2):
+    return up * k
+
+@asset
+@deco
+def decorated(up):
+    return up
+'''
+
+
+@pytest.fixture
+def snapshotted(tmp_path):
+    """``SOURCE`` imported through a source snapshot, as project code is."""
+    path = tmp_path / "memo_pipe.py"
+    path.write_text(textwrap.dedent(SOURCE))
+    spec = snapshot.spec_for_file("memo_pipe", str(path))
+    module = sys.modules["memo_pipe"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module, str(tmp_path)
+    sys.modules.pop("memo_pipe", None)
+
+
+def test_the_shortcut_gives_the_full_walks_answer_and_only_for_closed_functions(snapshotted):
+    module, root = snapshotted
+    names = ["closed", "reads_global", "with_default", "decorated"]
+    walked = {}
+    for name in names:
+        codeversion._located.clear()
+        fn = getattr(module, name).fn
+        assert codeversion._closed_fingerprint(fn) is None  # nothing located yet: walked
+        walked[name] = fingerprint(fn, [root])
+    for name in names:
+        fingerprint(getattr(module, name).fn, [root])  # locates its lines
+    shortcut = {n: codeversion._closed_fingerprint(getattr(module, n).fn) for n in names}
+    assert shortcut["closed"] == walked["closed"]
+    assert {n for n, fp in shortcut.items() if fp is None} == {"reads_global", "with_default", "decorated"}
+    assert {n: fingerprint(getattr(module, n).fn, [root]) for n in names} == walked
