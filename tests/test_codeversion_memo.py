@@ -182,3 +182,15 @@ def test_the_shortcut_gives_the_full_walks_answer_and_only_for_closed_functions(
     assert shortcut["closed"] == walked["closed"]
     assert {n for n, fp in shortcut.items() if fp is None} == {"reads_global", "with_default", "decorated"}
     assert {n: fingerprint(getattr(module, n).fn, [root]) for n in names} == walked
+
+
+def test_a_damaged_cache_of_analyses_costs_time_not_correctness(project, tmp_path):
+    project.pipeline("from datamake import asset\n\n@asset\ndef a0():\n    return 1\n\n@asset\ndef a1(a0):\n    return a0 + 1\n")
+    built(project)
+    [cache] = (tmp_path / "cache").glob("code-*.json")
+    data = json.loads(cache.read_text())
+    assert data["located"], "the lines of both assets are remembered"
+    cache.write_text(json.dumps({**data, "entries": {raw: [1] for raw in data["entries"]}}))
+    assert stale(project) == {}
+    project.write("pipeline.py", (project.root / "pipeline.py").read_text().replace("a0 + 1", "a0 + 2"))
+    assert stale(project) == {"a1": ["code_changed"]}

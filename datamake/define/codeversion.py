@@ -38,6 +38,7 @@ _CACHE_LIMIT = 200_000
 Decorator = Tuple[str, str, Tuple[str, ...]]
 Entry = Tuple[str, Tuple[str, ...], Tuple[Decorator, ...]]
 _normalized_cache: Dict[str, Optional[Entry]] = {}
+_from_file: Dict[str, Any] = {}  # entries read from the cache file, converted when first used
 _cache_dirty = False
 
 _WARNING = "reads {what} {name} of type {type}, which datamake cannot version; give it a code_version= or pin it"
@@ -224,8 +225,10 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Op
     parse on their own; cached by the raw text."""
     global _cache_dirty
     raw = raw or _raw_key(source, code)
-    if raw in _normalized_cache:
-        return _normalized_cache[raw]
+    if raw in _normalized_cache or raw in _from_file:
+        entry = _cached(raw)
+        if entry is not None or raw in _normalized_cache:
+            return entry
     try:
         tree = ast.parse(textwrap.dedent(source))
         nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
@@ -405,8 +408,9 @@ def _source_entry(fn: types.FunctionType) -> Optional[Entry]:
     code = fn.__code__
     where = _location(code)
     raw = _located.get(where) if where is not None else None
-    if raw is not None and raw in _normalized_cache:
-        return _normalized_cache[raw]
+    entry = _cached(raw) if raw is not None else None
+    if entry is not None:
+        return entry
     text = _function_text(fn)
     if text is None:
         return None
@@ -430,7 +434,7 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     code = fn.__code__
     where = _location(code)
     raw = _located.get(where) if where is not None else None
-    entry = _normalized_cache.get(raw) if raw is not None else None
+    entry = _cached(raw) if raw is not None else None
     if entry is None:
         return None
     digest, names, decorators = entry
@@ -454,13 +458,25 @@ def load_cache(data: Any) -> None:
     global _cache_dirty
     try:
         if data.get("format") == _CACHE_FORMAT:
-            for raw, entry in data["entries"].items():
-                _normalized_cache.setdefault(raw, _entry_from_json(entry))
+            entries = data["entries"]
+            if isinstance(entries, dict):
+                _from_file.update(entries)
             for where, raw in data.get("located", {}).items():
                 _located.setdefault(where, raw)
     except (AttributeError, ValueError, KeyError, TypeError):  # of another shape: not used
         pass
     _cache_dirty = False
+
+
+def _cached(raw: str) -> Optional[Entry]:
+    """The cached analysis under ``raw`` (None when there is none, or it is None); one read from
+    the cache file is converted here, when first used, not all of them when the file is read."""
+    if raw not in _normalized_cache and raw in _from_file:
+        try:
+            _normalized_cache[raw] = _entry_from_json(_from_file.pop(raw))
+        except (ValueError, TypeError):  # of another shape: analysed again
+            return None
+    return _normalized_cache.get(raw)
 
 
 def _entry_from_json(entry: Any) -> Optional[Entry]:
@@ -476,7 +492,7 @@ def cache_to_save() -> Optional[Dict[str, Any]]:
     if not _cache_dirty:
         return None
     _cache_dirty = False
-    entries = dict(list(_normalized_cache.items())[-_CACHE_LIMIT:])
+    entries = dict(list({**_from_file, **_normalized_cache}.items())[-_CACHE_LIMIT:])
     located = {where: raw for where, raw in list(_located.items())[-_CACHE_LIMIT:] if raw in entries}
     return {"format": _CACHE_FORMAT, "entries": entries, "located": located}
 
