@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from sys import intern
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
 _FORMAT_1_CHECKS = "datamake/checks"
@@ -61,21 +61,12 @@ class Manifest:
     @classmethod
     def from_json(cls, raw: bytes) -> "Manifest":
         """Parse a manifest; raises ValueError on anything malformed, valid JSON of the wrong shape included."""
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"malformed manifest: {exc}") from None
-        return cls.from_data(data)
+        return cls._from_checked(decode(raw))
 
     @classmethod
     def from_data(cls, data: Any) -> "Manifest":
         """A manifest from its decoded JSON (as :meth:`to_data` gives); ValueError when malformed."""
-        problem = _shape_problem(data)
-        if problem:
-            raise ValueError(f"malformed manifest: {problem}")
-        if data.pop("format", 1) == 1:
-            _checks_out_of_metadata(data)
-        return cls._from_checked(data)
+        return cls._from_checked(checked(data))
 
     @classmethod
     def _from_checked(cls, data: Dict[str, Any]) -> "Manifest":
@@ -103,6 +94,26 @@ class Manifest:
         values["inputs"] = tuple(tuple(p) for p in values["inputs"])
         values["checks"] = tuple(values["checks"])
         return Manifest(**values)
+
+
+def decode(raw: Union[bytes, str]) -> Dict[str, Any]:
+    """A manifest's fields as JSON decodes them (fields left at their default may be absent), once its shape
+    is checked; ValueError on anything malformed. :meth:`Manifest.from_json` builds the value from this."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed manifest: {exc}") from None
+    return checked(data)
+
+
+def checked(data: Any) -> Dict[str, Any]:
+    """Decoded manifest JSON once its shape is checked (ValueError otherwise), format-1 check results moved."""
+    problem = _shape_problem(data)
+    if problem:
+        raise ValueError(f"malformed manifest: {problem}")
+    if data.pop("format", 1) == 1:
+        _checks_out_of_metadata(data)
+    return data
 
 
 def config_record(values: Mapping[str, Any]) -> Dict[str, Any]:
