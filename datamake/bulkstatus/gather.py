@@ -13,6 +13,7 @@ other scope returns None: the caller plans it node by node.
 from __future__ import annotations
 
 import datetime
+import os
 from typing import Dict, List, Optional, Sequence, Set
 
 from datamake.bulkstatus.plan import AssetRows, CompactPlan, is_fresh
@@ -85,6 +86,18 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
     return CompactPlan(rows)
 
 
+def _listed(paths: List[str]) -> List[str]:
+    """Those of ``paths`` (files of one folder) that the folder lists: one listing, not a stat per missing file."""
+    if not paths:
+        return paths
+    folder = os.path.dirname(paths[0])
+    try:
+        names = set(os.listdir(folder))
+    except OSError:  # no folder: no partition of this asset has a manifest
+        return []
+    return [p for p in paths if os.path.basename(p) in names]
+
+
 def _plan_asset(project: Project, key: str, pks: List[str], statuses: Dict[str, Dict[str, object]]) -> AssetRows:
     """Decide every partition ``pks`` of ``key``; records what its dependents see in ``statuses[key]``."""
     store = project.store
@@ -92,7 +105,7 @@ def _plan_asset(project: Project, key: str, pks: List[str], statuses: Dict[str, 
     code_version = project.code_version(key).value
     config_hash = project.asset_config(key)[1]
     paths = store.partition_manifest_paths(key, pks)
-    texts = store.manifest_index.read(paths, folder=f"{key}/@partitions")
+    texts = store.manifest_index.read(_listed(paths), folder=f"{key}/@partitions")
     decoded: Dict[int, dict] = {}
     for i, path in enumerate(paths):
         text = texts.get(path)
@@ -120,7 +133,7 @@ def _plan_asset(project: Project, key: str, pks: List[str], statuses: Dict[str, 
         for i, inputs in slow:
             m = manifests.get(node_id(key, pks[i]))
             facts = project.node_facts(key, pks[i], tuple(inputs), m, m is None or sizes.get(m.artifact) == m.size,
-                                       config_hash)
+                                       config_hash, checks=())  # the scope declares no checks
             reasons = decide(facts, inputs)
             mine[pks[i]] = upstream_status(facts, reasons)
             if reasons:
