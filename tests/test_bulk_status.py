@@ -147,3 +147,17 @@ def test_status_of_many_fresh_partitions_prints_ranges(inprocess_project):
     assert out.strip().endswith("0 stale, 120 fresh")
     listed = inprocess_project.json("status")["assets"]
     assert len(listed) == 120 and {a["state"] for a in listed} == {"fresh"}
+
+
+def test_a_manifest_shape_seen_before_still_has_every_value_checked():
+    """Decoding remembers the field sets and types it found well-formed; a bad value of a known shape is still refused."""
+    import json
+
+    from datamake.core.manifest import Manifest, decode
+
+    good = json.loads(Manifest("a", "1", "p", "d", "d", 3, "text", inputs=(("b", "v"),), partition="x").to_json())
+    assert decode(json.dumps(good))["inputs"] == [["b", "v"]]
+    for field, value, problem in (("size", "3", "size is"), ("inputs", [["b", 1]], "inputs holds"),
+                                  ("code_parts", {"<self>": 1}, "code_parts holds"), ("checks", [1], "checks holds")):
+        with pytest.raises(ValueError, match=problem):
+            decode(json.dumps({**good, field: value}))

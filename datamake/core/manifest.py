@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from sys import intern
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
 _FORMAT_1_CHECKS = "datamake/checks"
@@ -153,15 +153,13 @@ def _shape_problem(data: Any) -> Optional[str]:
     a no-op ``make`` reads."""
     if type(data) is not dict:
         return f"expected a JSON object, found {_JSON_NAMES.get(type(data), type(data).__name__)}"
-    if not _REQUIRED <= data.keys():
-        return f"missing {', '.join(sorted(_REQUIRED - data.keys()))}"
-    for name, value in data.items():
-        types = _TYPES.get(name)
-        if types is None:
-            return f"unknown field {name!r}"
-        if type(value) not in types:
-            expected = " or ".join(sorted(_JSON_NAMES[t] for t in types))
-            return f"{name} is {json.dumps(value)[:40]}, expected {expected}"
+    shape = (tuple(data), tuple(map(type, data.values())))  # the fields and their types decide what follows
+    if shape not in _GOOD_SHAPES:
+        problem = _fields_problem(data)
+        if problem:
+            return problem
+        if len(_GOOD_SHAPES) < 256:
+            _GOOD_SHAPES.add(shape)
     for pair in data.get("inputs", ()):
         if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
             return f"inputs holds {json.dumps(pair)[:40]}, expected [key, data version] pairs of strings"
@@ -171,4 +169,21 @@ def _shape_problem(data: Any) -> Optional[str]:
     for value in data.get("checks", ()):
         if type(value) is not dict:
             return f"checks holds {json.dumps(value)[:40]}, expected objects"
+    return None
+
+
+_GOOD_SHAPES: Set[Tuple[Tuple[str, ...], Tuple[type, ...]]] = set()  # (field names, their types) found well-formed
+
+
+def _fields_problem(data: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with a decoded manifest's fields (required, known, of their types), or None."""
+    if not _REQUIRED <= data.keys():
+        return f"missing {', '.join(sorted(_REQUIRED - data.keys()))}"
+    for name, value in data.items():
+        types = _TYPES.get(name)
+        if types is None:
+            return f"unknown field {name!r}"
+        if type(value) not in types:
+            expected = " or ".join(sorted(_JSON_NAMES[t] for t in types))
+            return f"{name} is {json.dumps(value)[:40]}, expected {expected}"
     return None
