@@ -3,6 +3,13 @@
 Prints the median wall time of `status` (whole process, including import and
 reading every manifest) and of the in-process plan alone, fresh and after a
 full build. Usage: python benchmarks/bench_partitions.py [--runs 5] [--build]
+
+``--scale 10,100,1000`` measures instead `datamake status` over a chain of that
+many assets x ``--days`` daily partitions (default 1,000), every partition
+built: the store is written in bulk (benchmarks/partition_store.py) once per
+size under ``--keep DIR`` (reused by later calls) and the table prints the
+median wall time and peak memory of the whole process, and the cost per
+asset-partition.
 """
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 CHAIN = 10
 PIPELINE = '''
@@ -50,11 +59,49 @@ def plan_seconds(root: Path, runs: int) -> float:
     return statistics.median(samples)
 
 
+def timed_status(root: Path, runs: int):
+    """(median wall seconds, largest peak RSS in bytes) of `datamake status` at ``root``, whole process."""
+    import resource
+
+    walls, peak = [], 0
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        walls.append(timed([sys.executable, "-m", "datamake", "status"], root))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak = max(peak, after if after > before else before)  # ru_maxrss: the largest child so far, in KiB
+    return statistics.median(walls), peak * 1024
+
+
+def scale(sizes, days: int, runs: int, keep: Path) -> None:
+    import partition_store
+
+    print(f"`datamake status`, chain of N daily assets x {days} days, everything built (median of {runs}):")
+    print("| asset-partitions | wall | peak memory | per asset-partition |")
+    print("| ---: | ---: | ---: | ---: |")
+    for n in sizes:
+        root = keep / f"chain-{n}x{days}"
+        if not (root / ".datamake" / "manifests").exists():
+            partition_store.write_project(root, n, days)
+            partition_store.build_in_bulk(root)
+        subprocess.run([sys.executable, "-m", "datamake", "status"], cwd=root, check=True, capture_output=True)
+        wall, peak = timed_status(root, runs)  # the run above filled the manifest index, as any earlier command does
+        count = n * days
+        print(f"| {count:,} | {wall:.2f} s | {peak / 2**20:.0f} MiB | {wall / count * 1e6:.1f} µs, "
+              f"{peak / count / 1024:.2f} KiB |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--build", action="store_true", help="also build everything and time the no-op status")
+    parser.add_argument("--scale", help="comma-separated chain lengths: status of N assets x --days, all built")
+    parser.add_argument("--days", type=int, default=1000)
+    parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "datamake-bench-partitions",
+                        help="where the built stores of --scale are kept between calls")
     args = parser.parse_args()
+    if args.scale:
+        scale([int(n) for n in args.scale.split(",")], args.days, args.runs, args.keep)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "pipeline.py").write_text(textwrap.dedent(PIPELINE))

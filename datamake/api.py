@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from datamake.bulkstatus import gather as bulk_status
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
 from datamake.core.keys import node_id
@@ -63,7 +64,8 @@ def status(project: Project, selection: Sequence[str] = (), only: bool = False, 
     ``partition`` narrows partitioned assets: ``2024-01-05``,
     ``2024-01-01...2024-01-31`` (inclusive), ``region=eu``, or several joined by commas.
     """
-    return project.scope(selection, only=only, force=force, partition=partition).plan
+    compact = bulk_status.status(project, selection, only=only, force=force, partition=partition)
+    return compact if compact is not None else project.scope(selection, only=only, force=force, partition=partition).plan
 
 
 def graph(project: Project, selection: Sequence[str] = (), only: bool = False) -> Dict[str, Any]:

@@ -156,7 +156,7 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
 
 def _print_plan(project, plan, as_json: bool, **extra_json) -> None:
     """``make -n``: the plan as text or as ``status --json``, with the code-version warnings."""
-    code_warnings = project.code_warnings(d.key for d in plan.decisions)
+    code_warnings = project.code_warnings(plan.keys())
     _warnings(project, code_warnings)
     _emit_json({**extra_json, **_status_json(plan, code_warnings)}) if as_json else click.echo(_render().status_text(plan))
 
@@ -206,7 +206,7 @@ def status(ctx, selection, only, show_all, as_json, exit_code, config_pairs, par
 
     project = _project(ctx, config_pairs)
     plan = api.status(project, selection, only=only, partition=partition)
-    code_warnings = project.code_warnings(d.key for d in plan.decisions)
+    code_warnings = project.code_warnings(plan.keys())
     _warnings(project, code_warnings)
     fresh = automation.freshness(project, plan)
     if as_json:

@@ -5,7 +5,7 @@ import datetime
 import functools
 import itertools
 import json
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from datamake.core.describe import MAX_NAMED, describe_nodes, span
 from datamake.core.keys import node_id, split_node
@@ -15,17 +15,21 @@ FULL_LISTING_LIMIT = 40
 
 
 def status_text(plan: Plan, show_all: bool = False) -> str:
-    """One line per asset (fresh ones only in small projects), partitions summarised as ranges."""
-    decisions = plan.decisions
-    everything = show_all or len(decisions) <= FULL_LISTING_LIMIT
-    width = max((len(d.key) for d in decisions), default=0)
+    """One line per asset (fresh ones only in small projects), partitions summarised as ranges.
+
+    A plan that keeps fresh partitions as ranges (``runs()``) is printed from those, without an object per node.
+    """
+    runs = plan.runs() if hasattr(plan, "runs") else ((d, [d.partition]) for d in plan.decisions)
+    groups = _runs(runs)
+    total = sum(len(parts) for _first, parts in groups)
+    everything = show_all or total <= FULL_LISTING_LIMIT
+    width = max((len(first.key) for first, _parts in groups), default=0)
     lines: List[str] = []
     unlisted = 0  # fresh unpartitioned assets left out (fresh partitions are summarised as ranges)
-    for group in _runs(decisions):
-        first = group[0]
+    for first, partitions in groups:
         label = first.key.ljust(width)
         if first.partition is not None:
-            lines.append(_partition_line(label, group, everything))
+            lines.append(_partition_line(label, first, partitions))
             continue
         if not first.stale:
             if everything:
@@ -38,22 +42,25 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
         lines.extend(f"       {' ' * width}  {r.code}: {r.message}" for r in rest)
     stale = len(plan.stale)
     lines = [line for line in lines if line]
-    lines.append(f"{stale} stale, {len(decisions) - stale} fresh"
+    lines.append(f"{stale} stale, {total - stale} fresh"
                  + (f" ({unlisted} fresh {'asset' if unlisted == 1 else 'assets'} not listed; --all lists them)"
                     if unlisted else ""))
     return "\n".join(lines)
 
 
-def _runs(decisions: Sequence) -> List[List]:
-    """Consecutive decisions of one asset with the same state and reason codes."""
-    runs: List[List] = []
-    for d in decisions:
+def _runs(runs) -> List[Tuple[Any, List]]:
+    """(first decision, partitions) of consecutive decisions of one asset with the same state and reason codes;
+    ``runs`` gives (decision, partitions) pairs (one partition each, or a range of fresh ones)."""
+    groups: List[Tuple[Any, List]] = []
+    last = None
+    for d, partitions in runs:
         signature = (d.key, d.partition is None, d.state, tuple(dict.fromkeys(r.code for r in d.reasons)))
-        if runs and d.partition is not None and runs[-1][0] == signature:
-            runs[-1][1].append(d)
+        if groups and d.partition is not None and last == signature:
+            groups[-1][1].extend(partitions)
         else:
-            runs.append((signature, [d]))
-    return [group for _sig, group in runs]
+            groups.append((d, list(partitions)))
+        last = signature
+    return groups
 
 
 def _capped(reasons: Sequence, per_code: int = 3) -> List:
@@ -69,15 +76,14 @@ def _capped(reasons: Sequence, per_code: int = 3) -> List:
     return [Reason(x, f"… and {counts[x] - per_code} more") if isinstance(x, str) else x for x in shown]
 
 
-def _partition_line(label: str, group: List, everything: bool) -> str:
-    first = group[0]
-    partitions = span([d.partition for d in group])
+def _partition_line(label: str, first, partitions: List[str]) -> str:
+    shown = span(partitions)
     if not first.stale:
-        return f"fresh  {label}  {partitions}: {len(group)} fresh"
+        return f"fresh  {label}  {shown}: {len(partitions)} fresh"
     codes = ", ".join(dict.fromkeys(r.code for r in first.reasons))
     only = first.reasons[0]
-    detail = f"{only.code}: {only.message}" if len(group) == 1 and len(first.reasons) == 1 else codes
-    return f"stale  {label}  {partitions}: {len(group)} stale ({detail})"
+    detail = f"{only.code}: {only.message}" if len(partitions) == 1 and len(first.reasons) == 1 else codes
+    return f"stale  {label}  {shown}: {len(partitions)} stale ({detail})"
 
 
 def why_text(info: Dict[str, Any]) -> str:

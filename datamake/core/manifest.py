@@ -6,7 +6,7 @@ import binascii
 import json
 from sys import intern
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
 _FORMAT_1_CHECKS = "datamake/checks"
@@ -77,21 +77,12 @@ class Manifest:
     @classmethod
     def from_json(cls, raw: bytes) -> "Manifest":
         """Parse a manifest; raises ValueError on anything malformed, valid JSON of the wrong shape included."""
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"malformed manifest: {exc}") from None
-        return cls.from_data(data)
+        return cls._from_checked(decode(raw))
 
     @classmethod
     def from_data(cls, data: Any) -> "Manifest":
         """A manifest from its decoded JSON (as :meth:`to_data` gives); ValueError when malformed."""
-        problem = _shape_problem(data)
-        if problem:
-            raise ValueError(f"malformed manifest: {problem}")
-        if data.pop("format", 1) == 1:
-            _checks_out_of_metadata(data)
-        return cls._from_checked(data)
+        return cls._from_checked(checked(data))
 
     @classmethod
     def _from_checked(cls, data: Dict[str, Any]) -> "Manifest":
@@ -124,6 +115,26 @@ class Manifest:
 def inline_text(data: bytes) -> str:
     """How a manifest keeps a small artifact's bytes (:attr:`Manifest.inline`)."""
     return base64.b64encode(data).decode("ascii")
+
+
+def decode(raw: Union[bytes, str]) -> Dict[str, Any]:
+    """A manifest's fields as JSON decodes them (fields left at their default may be absent), once its shape
+    is checked; ValueError on anything malformed. :meth:`Manifest.from_json` builds the value from this."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed manifest: {exc}") from None
+    return checked(data)
+
+
+def checked(data: Any) -> Dict[str, Any]:
+    """Decoded manifest JSON once its shape is checked (ValueError otherwise), format-1 check results moved."""
+    problem = _shape_problem(data)
+    if problem:
+        raise ValueError(f"malformed manifest: {problem}")
+    if data.pop("format", 1) == 1:
+        _checks_out_of_metadata(data)
+    return data
 
 
 def config_record(values: Mapping[str, Any]) -> Dict[str, Any]:
@@ -163,15 +174,13 @@ def _shape_problem(data: Any) -> Optional[str]:
     a no-op ``make`` reads."""
     if type(data) is not dict:
         return f"expected a JSON object, found {_JSON_NAMES.get(type(data), type(data).__name__)}"
-    if not _REQUIRED <= data.keys():
-        return f"missing {', '.join(sorted(_REQUIRED - data.keys()))}"
-    for name, value in data.items():
-        types = _TYPES.get(name)
-        if types is None:
-            return f"unknown field {name!r}"
-        if type(value) not in types:
-            expected = " or ".join(sorted(_JSON_NAMES[t] for t in types))
-            return f"{name} is {json.dumps(value)[:40]}, expected {expected}"
+    shape = (tuple(data), tuple(map(type, data.values())))  # the fields and their types decide what follows
+    if shape not in _GOOD_SHAPES:
+        problem = _fields_problem(data)
+        if problem:
+            return problem
+        if len(_GOOD_SHAPES) < 256:
+            _GOOD_SHAPES.add(shape)
     for pair in data.get("inputs", ()):
         if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
             return f"inputs holds {json.dumps(pair)[:40]}, expected [key, data version] pairs of strings"
@@ -181,4 +190,21 @@ def _shape_problem(data: Any) -> Optional[str]:
     for value in data.get("checks", ()):
         if type(value) is not dict:
             return f"checks holds {json.dumps(value)[:40]}, expected objects"
+    return None
+
+
+_GOOD_SHAPES: Set[Tuple[Tuple[str, ...], Tuple[type, ...]]] = set()  # (field names, their types) found well-formed
+
+
+def _fields_problem(data: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with a decoded manifest's fields (required, known, of their types), or None."""
+    if not _REQUIRED <= data.keys():
+        return f"missing {', '.join(sorted(_REQUIRED - data.keys()))}"
+    for name, value in data.items():
+        types = _TYPES.get(name)
+        if types is None:
+            return f"unknown field {name!r}"
+        if type(value) not in types:
+            expected = " or ".join(sorted(_JSON_NAMES[t] for t in types))
+            return f"{name} is {json.dumps(value)[:40]}, expected {expected}"
     return None

@@ -123,6 +123,10 @@ class Plan:
     def stale(self) -> List[str]:
         return [d.key for d in self.decisions if d.stale]
 
+    def keys(self) -> List[str]:
+        """The asset keys in scope, each once, in order."""
+        return list(dict.fromkeys(d.key for d in self.decisions))
+
     def __getitem__(self, key: str) -> AssetDecision:
         """The decision for ``key`` (an asset key, or a node id ``key[partition]``)."""
         try:

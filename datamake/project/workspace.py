@@ -363,12 +363,7 @@ class Project:
     def _scope(self, selection: Sequence[str], only: bool, force: bool, partition: Optional[str],
                now: Optional[datetime.datetime]) -> Scope:
         sources = self.defs.sources
-        selected_keys = [k for k in self.graph.ordered(self.select(selection)) if k not in sources or not only]
-        if partition is not None and not selection:
-            # `make -p DAY` means that day of the partitioned assets: an unpartitioned asset
-            # downstream would pull in every partition, so it is left out unless named.
-            partitioned = [k for k in selected_keys if k in self.defs.assets and self.defs.assets[k].partitions]
-            selected_keys = partitioned or selected_keys
+        selected_keys = self.selected_keys(selection, only, partition)
         existing = {k: partitionstate.materialized_partitions(self.store, k) for k in existing_edges(self.defs)}
         expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc), existing)
         expander.validate()
@@ -388,24 +383,12 @@ class Project:
         for node in keys:
             key, pk = nodes.asset_of[node]
             m = manifests[node]
-            cv = self.code_version(key)
             if key not in configs:
                 configs[key], config_hashes = self.asset_config(key)
                 self._config_hashes[key] = config_hashes
-            facts[node] = AssetFacts(
-                key=key,
-                code_version=cv.value,
-                deps=nodes.deps[node],
-                config_hash=self._config_hashes[key],
-                partition=pk,
-                manifest=m,
-                artifact_ok=m is None or intact[id(m)],
-                forced=node in forced,
-                code_parts=cv.parts if cv.origin == "auto" else cv.definition_parts,
-                code_pinned=cv.origin != "auto",
-                checks=check_facts[key] if key in check_facts else check_facts.setdefault(key, self._check_facts(key)),
-                recorded_checks=_recorded_checks(m),
-            )
+            checks = check_facts[key] if key in check_facts else check_facts.setdefault(key, self._check_facts(key))
+            facts[node] = self.node_facts(key, pk, nodes.deps[node], m, m is None or intact[id(m)],
+                                          self._config_hashes[key], node in forced, checks)
         outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store))
         for node in asset_outside:
             m = manifests[node]
@@ -414,6 +397,37 @@ class Project:
         self.save_code_cache()
         return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
                      frozenset(source_keys), configs, nodes)
+
+    def selected_keys(self, selection: Sequence[str], only: bool = False, partition: Optional[str] = None) -> List[str]:
+        """The asset (and source) keys a selection names, in dependency order, as ``scope`` plans them."""
+        sources = self.defs.sources
+        selected_keys = [k for k in self.graph.ordered(self.select(selection)) if k not in sources or not only]
+        if partition is not None and not selection:
+            # `make -p DAY` means that day of the partitioned assets: an unpartitioned asset
+            # downstream would pull in every partition, so it is left out unless named.
+            partitioned = [k for k in selected_keys if k in self.defs.assets and self.defs.assets[k].partitions]
+            selected_keys = partitioned or selected_keys
+        return selected_keys
+
+    def node_facts(self, key: str, partition: Optional[str], deps: Tuple[str, ...], manifest: Optional[Manifest],
+                   artifact_ok: bool, config_hash: Optional[str], forced: bool = False,
+                   checks: Optional[Tuple[CheckFact, ...]] = None) -> AssetFacts:
+        """The planner's facts for one node (asset ``key``, its ``partition``) with its current manifest."""
+        cv = self.code_version(key)
+        return AssetFacts(
+            key=key,
+            code_version=cv.value,
+            deps=deps,
+            config_hash=config_hash,
+            partition=partition,
+            manifest=manifest,
+            artifact_ok=artifact_ok,
+            forced=forced,
+            code_parts=cv.parts if cv.origin == "auto" else cv.definition_parts,
+            code_pinned=cv.origin != "auto",
+            checks=self._check_facts(key) if checks is None else checks,
+            recorded_checks=_recorded_checks(manifest),
+        )
 
     def save_code_cache(self) -> None:
         """Keep the normalized-source hashes computed so far for the next command (if any are new)."""

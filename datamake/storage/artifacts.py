@@ -161,7 +161,7 @@ class ArtifactStore:
         """The stored size of each artifact (None where it is missing), in as few calls as possible."""
         hashes = list(dict.fromkeys(hashes))
         if self.is_local:  # one stat per artifact; hashed only where the stat moved since it was verified
-            sizes = {h: self.state.verified_size(h, self.artifact_path(h)) for h in hashes}
+            sizes = self.state.verified_sizes((h, self.artifact_path(h)) for h in hashes)
             self.save_state()
             return sizes
         if len(hashes) >= BATCH_LISTING_THRESHOLD:  # one paged listing beats a HEAD per artifact

@@ -40,11 +40,14 @@ class ManifestIndex:
                 self._memory = {}
                 self._memory_loaded = False
 
-    def read(self, paths: List[str]) -> Dict[str, str]:
-        """The text of each manifest file that exists (keyed by path); entries are refreshed as a side effect."""
+    def read(self, paths: List[str], folder: Optional[str] = None) -> Dict[str, str]:
+        """The text of each manifest file that exists (keyed by path); entries are refreshed as a side effect.
+
+        ``folder``: a folder (relative to the manifests) holding every path, whose entries are read in one
+        range of the index (many paths of one asset's partitions, without scanning the whole index)."""
         names = {p: p[len(self.prefix):] if p.startswith(self.prefix) else p for p in paths}
         with self._lock:
-            known = self._known(list(names.values()))
+            known = self._known(list(names.values()), folder)
             found: Dict[str, str] = {}
             fresh: List[Tuple[str, int, int, int, str]] = []
             gone: List[str] = []
@@ -77,23 +80,26 @@ class ManifestIndex:
                 self._memory.update((name, ((size, mtime, ino), text)) for name, size, mtime, ino, text in fresh)
         return found
 
-    def _known(self, names: List[str]) -> Dict[str, Tuple[Stat, str]]:
+    def _known(self, names: List[str], folder: Optional[str] = None) -> Dict[str, Tuple[Stat, str]]:
         memory = self._memory
         if memory is None:
-            return self._entries(names)
+            return self._entries(names, folder)
         if not self._memory_loaded:  # the table once, then what this process has seen since
             memory.update(self._entries([]))
             self._memory_loaded = True
         return memory
 
-    def _entries(self, names: List[str]) -> Dict[str, Tuple[Stat, str]]:
+    def _entries(self, names: List[str], folder: Optional[str] = None) -> Dict[str, Tuple[Stat, str]]:
         if not os.path.exists(self.db_path):
             return {}
         try:
             db = connect_state(self.db_path, _SCHEMA)
             try:
-                if not names or len(names) > _FULL_SCAN:  # none: the whole table
-                    rows: Iterable = db.execute("SELECT path, size, mtime_ns, ino, body FROM manifests")
+                if folder is not None:  # '0' follows '/': the range holds exactly the names under folder/
+                    rows: Iterable = db.execute("SELECT path, size, mtime_ns, ino, body FROM manifests "
+                                                "WHERE path > ? AND path < ?", (folder + "/", folder + "0"))
+                elif not names or len(names) > _FULL_SCAN:  # none: the whole table
+                    rows = db.execute("SELECT path, size, mtime_ns, ino, body FROM manifests")
                 else:
                     rows = [r for chunk in _chunks(names, 400) for r in db.execute(
                         f"SELECT path, size, mtime_ns, ino, body FROM manifests WHERE path IN "

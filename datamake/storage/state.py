@@ -6,7 +6,7 @@ import sqlite3
 import stat as stat_mod
 import threading
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from datamake.core.hashing import hash_file
 
@@ -119,6 +119,28 @@ class ArtifactState:
         if stat_of(after) == stat and time.time_ns() - st.st_mtime_ns > RACY_NS:
             self.record(content_hash, stat)
         return st.st_size
+
+    def verified_sizes(self, items: Iterable[Tuple[str, str]]) -> Dict[str, Optional[int]]:
+        """:meth:`verified_size` of each (content hash, path): the stats that match their record are
+        checked under one lock; any other artifact goes through :meth:`verified_size`."""
+        sizes: Dict[str, Optional[int]] = {}
+        again: List[Tuple[str, str]] = []
+        with self._lock:
+            known, pending = self._load(), self._pending
+            for content_hash, path in items:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    sizes[content_hash] = None
+                    continue
+                if (content_hash not in pending and stat_mod.S_ISREG(st.st_mode)
+                        and known.get(content_hash) == _pack(stat_of(st))):
+                    sizes[content_hash] = st.st_size
+                else:
+                    again.append((content_hash, path))
+        for content_hash, path in again:
+            sizes[content_hash] = self.verified_size(content_hash, path)
+        return sizes
 
     def record(self, content_hash: str, stat: Optional[Stat]) -> None:
         """Remember ``stat`` as verified for ``content_hash`` (None forgets it); kept by :meth:`save`."""

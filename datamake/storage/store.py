@@ -15,6 +15,7 @@ killed writer leaves only files under ``tmp/``.
 """
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -24,6 +25,8 @@ from datamake.storage.artifacts import BATCH_LISTING_THRESHOLD, ArtifactStore, C
 from datamake.storage.manifest_index import ManifestIndex
 
 __all__ = ["CorruptArtifactError", "Store"]
+
+_quoted = functools.lru_cache(maxsize=1 << 16)(lambda partition: quote(partition, safe=""))
 
 
 class Store(ArtifactStore):
@@ -56,7 +59,12 @@ class Store(ArtifactStore):
         key, partition = split_node(node)
         if partition is None:
             return f"{self.root}/manifests/{key}.json"
-        return f"{self.root}/manifests/{key}/@partitions/{quote(partition, safe='')}.json"
+        return f"{self.root}/manifests/{key}/@partitions/{_quoted(partition)}.json"
+
+    def partition_manifest_paths(self, key: str, partitions: Iterable[str]) -> List[str]:
+        """:meth:`manifest_path` of each partition of ``key``: all in the folder ``{key}/@partitions`` of the manifests."""
+        folder = f"{self.root}/manifests/{key}/@partitions"
+        return [f"{folder}/{_quoted(pk)}.json" for pk in partitions]
 
     def action_path(self, provenance: str) -> str:
         return f"{self.root}/actions/{provenance[:2]}/{provenance}.json"

@@ -1,0 +1,166 @@
+"""``status`` over partitions planned asset by asset (datamake.bulkstatus) equals the per-partition plan.
+
+Each case builds a random pipeline of assets partitioned alike (daily or static, partition ``d`` reading
+partition ``d`` of each dependency), materializes a random part of it through :mod:`datamake.api` on a
+local store, then damages it at random: a code change (and that asset alone rebuilt), a lost manifest, an artifact overwritten behind the
+store's back (same size), an unreadable manifest. The compact plan must give exactly the decisions, the
+text and the warnings of :meth:`Project.scope`, for everything and for a selection with ``--partition``.
+"""
+from __future__ import annotations
+
+import os
+import random
+import textwrap
+
+import pytest
+
+from datamake import api
+from datamake.bulkstatus import gather
+from datamake.cli.render import status_text
+from datamake.core.keys import node_id
+from datamake.core.partitions import DailyPartitions, StaticPartitions
+from datamake.define.assets import Definitions, asset
+from datamake.project.settings import ProjectConfig
+from datamake.project.workspace import Project
+
+
+def pipeline(rng: random.Random, n: int):
+    """(key, deps) of ``n`` assets, each reading up to two earlier ones."""
+    keys = [f"a{i}" for i in range(n)]
+    return [(k, sorted(rng.sample(keys[:i], min(i, rng.randint(0, 2))))) for i, k in enumerate(keys)]
+
+
+def definitions(shape, partitions, code):
+    out = []
+    for key, deps in shape:
+        params = ", ".join(["context", *deps])
+        body = " + ".join(['context.partition_key', f'"v{code.get(key, "1")}"', *[f'"|" + {d}' for d in deps]])
+        namespace = {}
+        exec(textwrap.dedent(f"def {key}({params}):\n    return {body}\n"), namespace)
+        out.append(asset(namespace[key], code_version=code.get(key, "1"), io_manager="text", partitions=partitions))
+    return Definitions(out)
+
+
+def new_project(folder, shape, partitions, code=None) -> Project:
+    config = ProjectConfig(path=os.path.join(folder, "datamake.toml"), definitions="pipeline.py",
+                           storage_root=os.path.join(folder, "store"), executor="inprocess")
+    return Project(config, definitions(shape, partitions, code or {}))
+
+
+def both(project: Project, selection=(), partition=None):
+    """(compact, per-partition) plans, with the store warnings each gave."""
+    project.store.warnings.clear()
+    compact = gather.status(project, selection, partition=partition)
+    assert compact is not None, "the compact path applies to this scope"
+    fast_warnings = sorted(set(project.store.warnings))
+    project.store.warnings.clear()
+    full = project.scope(selection, partition=partition).plan
+    return compact, full, fast_warnings, sorted(set(project.store.warnings))
+
+
+def assert_same(project, selection=(), partition=None):
+    compact, full, fast_warnings, warnings = both(project, selection, partition)
+    assert [d.to_dict() for d in compact.decisions] == [d.to_dict() for d in full.decisions]
+    assert compact.stale == full.stale
+    assert status_text(compact) == status_text(full) and status_text(compact, True) == status_text(full, True)
+    assert fast_warnings == warnings
+    return full
+
+
+@pytest.mark.parametrize("seed,inline", [(seed, False) for seed in range(8)] + [(seed, True) for seed in range(4)])
+def test_compact_status_equals_the_per_partition_plan(tmp_path, monkeypatch, seed, inline):
+    monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "2048" if inline else "0")  # small values in their manifest, or files
+    rng = random.Random(seed)
+    shape = pipeline(rng, rng.randint(2, 5))
+    days = rng.randint(3, 6)
+    partitions = (DailyPartitions(start="2024-01-29", end=f"2024-02-0{days}") if seed % 2 == 0
+                  else StaticPartitions(["eu", "us", "asia"][:rng.randint(2, 3)]))
+    project = new_project(str(tmp_path), shape, partitions)
+    all_keys = [pk for pk in partitions.keys(None)] if isinstance(partitions, StaticPartitions) else None
+    plan = assert_same(project)  # nothing built: every partition never materialized
+    all_keys = all_keys or sorted({d.partition for d in plan.decisions})
+    for _ in range(rng.randint(1, 3)):  # build a random part of it
+        key, pk = rng.choice(shape)[0], rng.choice(all_keys)
+        api.make(new_project(str(tmp_path), shape, partitions), [key], partition=pk, executor="inprocess",
+                 history=False)
+    if rng.random() < 0.5:
+        api.make(new_project(str(tmp_path), shape, partitions), executor="inprocess", history=False)
+    assert_same(new_project(str(tmp_path), shape, partitions))
+    store = project.store
+    built = [(d.key, d.partition) for d in new_project(str(tmp_path), shape, partitions).scope().plan.decisions
+             if not d.stale]
+    rng.shuffle(built)
+    code = {}
+    for damage in rng.sample(["code", "lost", "tamper", "unreadable"], rng.randint(1, 3)):
+        if damage == "code":
+            code[rng.choice(shape)[0]] = "2"
+        elif built and damage == "lost":
+            os.unlink(store.manifest_path(node_id(*built.pop())))
+        elif built and damage == "tamper":  # same size, new bytes: the stat moved, the hash no longer matches
+            m = store.read_manifests([node_id(*built.pop())]).popitem()[1]
+            if m.inline is not None:
+                continue  # no file to tamper with (test_inline_values tampers with inline bytes)
+            path = store.artifact_path(m.artifact)
+            os.chmod(path, 0o644)
+            with open(path, "r+b") as f:
+                f.write(b"#" * m.size)
+        elif built and damage == "unreadable":
+            with open(store.manifest_path(node_id(*built.pop())), "w") as f:
+                f.write('{"key": "not a manifest"}')
+    project = new_project(str(tmp_path), shape, partitions, code)
+    assert_same(project)
+    if code and rng.random() < 0.7:  # the changed asset alone rebuilt: its dependents' inputs changed
+        api.make(project, list(code), only=True, executor="inprocess", history=False)
+        project = new_project(str(tmp_path), shape, partitions, code)
+        assert_same(project)
+    last = shape[-1][0]
+    assert_same(project, [last], partition=all_keys[-1])
+    assert_same(project, [shape[0][0]], partition=f"{all_keys[0]},{all_keys[-1]}")
+
+
+def test_a_scope_it_does_not_cover_is_planned_node_by_node(tmp_path):
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-05")
+    weekly_reader = new_project(str(tmp_path), [("a0", []), ("a1", ["a0"])], daily)
+    assert gather.status(weekly_reader, force=True) is None  # --force: every selected node is forced
+    assert gather.status(weekly_reader, only=True) is None
+    unpartitioned = new_project(str(tmp_path), [("a0", [])], None)
+    assert gather.status(unpartitioned) is None
+    assert api.status(unpartitioned).decisions[0].reasons[0].code == "never_materialized"
+
+
+def test_status_of_many_fresh_partitions_prints_ranges(inprocess_project):
+    inprocess_project.pipeline('''
+        from datamake import asset, DailyPartitions
+
+        daily = DailyPartitions(start="2024-01-01", end="2024-03-01")
+
+        @asset(partitions=daily)
+        def raw(context):
+            return context.partition_key
+
+        @asset(partitions=daily)
+        def clean(raw):
+            return raw.upper()
+    ''')
+    inprocess_project.run("make", "-q", check=True)
+    inprocess_project.run("make", "-q", "-B", "--only", "-p", "2024-02-10", "raw", check=True)
+    out = inprocess_project.run("status", check=True).stdout
+    assert "fresh  raw    2024-01-01…2024-02-29: 60 fresh" in out
+    assert "stale  clean  2024-02-10: 1 stale" not in out  # the same value again: nothing changed
+    assert out.strip().endswith("0 stale, 120 fresh")
+    listed = inprocess_project.json("status")["assets"]
+    assert len(listed) == 120 and {a["state"] for a in listed} == {"fresh"}
+
+
+def test_a_manifest_shape_seen_before_still_has_every_value_checked():
+    """Decoding remembers the field sets and types it found well-formed; a bad value of a known shape is still refused."""
+    import json
+
+    from datamake.core.manifest import Manifest, decode
+
+    good = json.loads(Manifest("a", "1", "p", "d", "d", 3, "text", inputs=(("b", "v"),), partition="x").to_json())
+    assert decode(json.dumps(good))["inputs"] == [["b", "v"]]
+    for field, value, problem in (("size", "3", "size is"), ("inputs", [["b", 1]], "inputs holds"),
+                                  ("code_parts", {"<self>": 1}, "code_parts holds"), ("checks", [1], "checks holds")):
+        with pytest.raises(ValueError, match=problem):
+            decode(json.dumps({**good, field: value}))
