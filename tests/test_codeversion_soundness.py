@@ -598,3 +598,51 @@ def test_callable_assets_are_fresh_on_the_next_run_and_stale_after_an_edit(proje
     project.pipeline(source.replace("Offset(3)", "Offset(4)").replace("10 * k", "11 * k"))
     assert project.outcomes() == {"scaled": "built", "offset": "built"}
     assert project.run("show", "offset", check=True).stdout.strip() == "5"
+
+
+LOCAL_IMPORTS = """
+from datamake import asset
+
+@asset
+def plain():
+    import helpers
+    return helpers.VALUE
+
+@asset
+def from_module():
+    from pkg.util import scale
+    return scale(2)
+
+@asset
+def submodule():
+    from pkg import util
+    return util.scale(3)
+
+@asset
+def installed():
+    import json
+    return json.dumps([1])
+"""
+
+
+def test_a_project_module_imported_inside_an_asset_is_part_of_its_code(project):
+    """``import helpers`` inside the function runs helpers' code: editing it makes the asset stale
+    (and only the assets that import it); an installed module imported the same way is not followed."""
+    project.pipeline(LOCAL_IMPORTS)
+    project.write("helpers.py", "VALUE = 1\n")
+    project.write("pkg/__init__.py", "")
+    project.write("pkg/util.py", "def scale(x):\n    return 2 * x\n")
+    project.run("make", check=True)
+
+    def stale():
+        return sorted(a["key"] for a in project.json("status")["assets"] if a["state"] == "stale")
+
+    assert stale() == []
+    project.write("helpers.py", "VALUE = 2\n")
+    assert stale() == ["plain"]
+    project.run("make", check=True)
+    project.write("pkg/util.py", "def scale(x):\n    return 3 * x\n")
+    assert stale() == ["from_module", "submodule"]
+    reasons = project.json("status")["assets"]
+    why = {a["key"]: a["reasons"][0]["message"] for a in reasons if a["state"] == "stale"}
+    assert "import:pkg.util" in why["from_module"]

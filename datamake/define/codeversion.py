@@ -16,6 +16,8 @@ import ast
 from sys import intern
 import dis
 import functools
+import importlib.machinery
+import importlib.util
 import json
 import linecache
 import os
@@ -371,6 +373,51 @@ def _global_names(code: types.CodeType) -> Set[str]:
     return names
 
 
+def _local_imports(code: types.CodeType) -> List[Tuple[str, int, Tuple[str, ...]]]:
+    """The ``import`` statements inside the code (nested code included): (name, level, names imported)."""
+    found: List[Tuple[str, int, Tuple[str, ...]]] = []
+    if _IMPORT_NAME in code.co_code[::2]:  # opcodes sit at even offsets: most functions import nothing
+        consts: List[Any] = []
+        for ins in dis.get_instructions(code):
+            if ins.opname == "IMPORT_NAME":
+                level, fromlist = (consts[-2:] + [0, None])[:2] if len(consts) >= 2 else (0, None)
+                names = tuple(n for n in (fromlist or ()) if isinstance(n, str) and n != "*")
+                found.append((ins.argval, level if isinstance(level, int) else 0, names))
+            consts = consts[-1:] + [ins.argval] if ins.opname == "LOAD_CONST" else []
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found.extend(_local_imports(const))
+    return found
+
+
+_IMPORT_NAME = bytes([dis.opmap["IMPORT_NAME"]])
+
+
+def _module_file(name: str) -> Optional[str]:
+    """The source file of module ``name`` (dotted), found without importing anything new."""
+    module = sys.modules.get(name)
+    if module is not None:
+        path = getattr(module, "__file__", None)
+        return path if isinstance(path, str) else None
+    parent, _, last = name.rpartition(".")
+    if parent:
+        parent_module = sys.modules.get(parent)
+        search = getattr(parent_module, "__path__", None) if parent_module is not None else None
+        if search is None:
+            parent_file = _module_file(parent)
+            if parent_file is None or os.path.basename(parent_file) != "__init__.py":
+                return None
+            search = [os.path.dirname(parent_file)]
+    else:
+        search = None
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(last, search)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(spec, "origin", None) if spec is not None else None
+    return origin if isinstance(origin, str) and origin.endswith(".py") else None
+
+
 def _bytecode_basis(code: types.CodeType) -> list:
     """Bytecode, names and constants (nested code objects recursively, never by address)."""
     return [code.co_code.hex(), list(code.co_names), [_const_basis(c) for c in code.co_consts]]
@@ -432,6 +479,8 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__ or getattr(fn, "__wrapped__", None) is not None:
         return None
     code = fn.__code__
+    if _local_imports(code):
+        return None  # what it imports when it runs is walked (see Walker._imported)
     where = _location(code)
     raw = _located.get(where) if where is not None else None
     entry = _cached(raw) if raw is not None else None
@@ -685,10 +734,12 @@ class _Walker:
             entry = _module_entry(fn)
         namespace = fn.__globals__
         if entry is None:  # no source at all (exec'd): the bytecode and the globals it names
+            self._imported(code, namespace)
             for name in sorted(_global_names(code)):
                 self._follow(name, namespace)
             return hash_value("bytecode", _bytecode_basis(code), self._captured(fn, label))
         digest, names, decorators = entry
+        self._imported(code, namespace)
         kept = [d for d in decorators if not self._is_datamake_decorator(d[1], namespace)]
         reads = _global_names(code)
         for name in names:
@@ -752,6 +803,28 @@ class _Walker:
         except Exception:  # noqa: BLE001 - user objects may fail in any way while being read
             self.warn(what, name, type_name(value))
             return f"unversionable:{type_name(value)}"
+
+    def _imported(self, code: types.CodeType, namespace: Mapping[str, Any]) -> None:
+        """A project module imported inside the function (``import helpers``, ``from .util import f``)
+        is code it runs: each is a part, the digest of the module's whole source."""
+        package = namespace.get("__package__") or ""
+        for name, level, names in _local_imports(code):
+            try:
+                full = importlib.util.resolve_name("." * level + name, package) if level else name
+            except (ImportError, ValueError):
+                continue
+            for module in (full, *(f"{full}.{n}" for n in names)):
+                path = _module_file(module)
+                if path is None or not is_project_file(path, self.roots) or f"import:{module}" in self.parts:
+                    continue
+                digest = source_digest(path)
+                if digest is None:
+                    try:
+                        with open(path, "rb") as f:
+                            digest = hash_bytes(f.read())
+                    except OSError:
+                        continue
+                self.parts[f"import:{module}"] = hash_value("module source", digest)
 
     def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:
         head, *rest = dotted.split(".")
