@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from sys import intern
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
+
+from datamake.core.hashing import hash_bytes
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
 _FORMAT_1_CHECKS = "datamake/checks"
@@ -53,6 +56,18 @@ class Manifest:
             return base64.b64decode(self.inline, validate=True)
         except binascii.Error as exc:
             raise ValueError(f"inline value of '{self.key}' is not base64: {exc}") from None
+
+    @functools.cached_property
+    def inline_intact(self) -> bool:
+        """True when the inline bytes have the recorded size and hash to the artifact's content hash.
+
+        Checked once per manifest object (it is immutable): a long-lived process that keeps parsed
+        manifests (the daemon) does not hash the same bytes every pass."""
+        try:
+            data = self.inline_bytes()
+        except ValueError:
+            return False
+        return data is not None and len(data) == self.size and hash_bytes(data) == self.artifact
 
     def to_json(self) -> bytes:
         # compact: the C encoder (an indented dump runs the pure-Python one, three times slower)

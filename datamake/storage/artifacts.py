@@ -190,8 +190,7 @@ class ArtifactStore:
     def value_intact(self, manifest: Manifest) -> bool:
         """True when ``manifest``'s value can be read back intact (see :meth:`artifact_intact`)."""
         if manifest.inline is not None:
-            data = _inline(manifest)
-            return data is not None and len(data) == manifest.size and hash_bytes(data) == manifest.artifact
+            return manifest.inline_intact
         return self.artifact_intact(manifest.artifact, manifest.size)
 
     def values_intact(self, manifests: Iterable[Manifest]) -> Dict[int, bool]:
