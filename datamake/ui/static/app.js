@@ -459,9 +459,9 @@ function assetView(view, key) {
     why = await getJSON("/api/why/" + keyPath + pq).catch((e) => ({error: e}));
     const st = mine.some((d) => d.state === "stale") ? "stale" : "fresh";
     const makeForm = makeControls(() => ({selection: [key], partition: range ? `${range[0]}...${range[1]}` : (partitioned ? null : null)}));
-    head.replaceChildren(h("h1", {}, key, " ", badge(live.running.has(key) ? "running" : st)),
+    const heading = [h("h1", {}, key, " ", badge(live.running.has(key) ? "running" : st)),
       h("div", {class: "actions"}, makeForm,
-        !partitioned && why.materialization ? h("a", {href: "/api/artifact/" + keyPath, class: "button", text: "download value"}) : null));
+        !partitioned && why.materialization ? h("a", {href: "/api/artifact/" + keyPath, class: "button", text: "download value"}) : null)];
     const cards = [];
     if (partitioned) cards.push(partitionGrid(mine));
     cards.push(whyCard(why));
@@ -472,6 +472,7 @@ function assetView(view, key) {
     if (checks) cards.push(checksCard(checks));
     if (why.materialization) cards.push(previewCard(keyPath, pq));
     if (!partitioned) cards.push(await lineageCard(keyPath));
+    head.replaceChildren(...heading);  // the state and the cards change together, never one before the other
     body.replaceChildren(...cards);
   }
 
