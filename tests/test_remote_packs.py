@@ -214,3 +214,19 @@ def test_two_packs_dated_to_the_same_second_keep_their_push_order(tmp_path, monk
         read = packs.read_all(store, on_corrupt=lambda path, why: pytest.fail(why))
         assert packs.RemoteView(store, read, {}).current(["s0"])["s0"].code_version == str(n)
         assert [m.code_version for m in packgc.winners(read, {})] == [str(n)]
+
+
+def test_a_pack_whose_time_is_not_a_number_is_corrupt(tmp_path, monkeypatch):
+    import json as json_mod
+
+    from datamake.core.hashing import hash_bytes
+    from datamake.storage import packs
+    from datamake.storage.store import Store
+
+    monkeypatch.setenv("DATAMAKE_CACHE_DIR", str(tmp_path / "cache"))
+    store = Store(str(tmp_path / "remote"))
+    raw = json_mod.dumps({"datamake_pack": packs.FORMAT, "manifests": [], "actions": [], "written": "soon"}).encode()
+    store.write_small(f"{store.root}/{packs.FOLDER}/{hash_bytes(raw)}.json", raw)
+    reported = []
+    assert packs.read_all(store, on_corrupt=lambda path, why: reported.append(why)) == []
+    assert len(reported) == 1 and "written" in reported[0]

@@ -380,7 +380,7 @@ def _local_imports(code: types.CodeType) -> List[Tuple[str, int, Tuple[str, ...]
         consts: List[Any] = []
         for ins in dis.get_instructions(code):
             if ins.opname == "IMPORT_NAME":
-                level, fromlist = (consts[-2:] + [0, None])[:2] if len(consts) >= 2 else (0, None)
+                level, fromlist = consts if len(consts) == 2 else (0, None)  # LOAD_CONST level, fromlist
                 names = tuple(n for n in (fromlist or ()) if isinstance(n, str) and n != "*")
                 found.append((ins.argval, level if isinstance(level, int) else 0, names))
             consts = consts[-1:] + [ins.argval] if ins.opname == "LOAD_CONST" else []
