@@ -42,7 +42,7 @@ class Expander:
         self._keys: Dict[str, List[Optional[str]]] = {}
         self._mappings: Dict[Tuple[str, str], ResolvedMapping] = {}
         self._existing: Dict[str, Set[str]] = {k: set(v) for k, v in (existing or {}).items()}
-        self._partitioned = any(a.partitions is not None for a in defs.assets.values()) or any(
+        self.partitioned = any(a.partitions is not None for a in defs.assets.values()) or any(
             getattr(s, "partitions", None) is not None for s in defs.sources.values())
 
     def partitions_def(self, key: str):
@@ -66,7 +66,7 @@ class Expander:
 
     def validate(self) -> None:
         """Resolve every edge once, so that a bad combination is reported before anything runs."""
-        if not self._partitioned:
+        if not self.partitioned:
             return  # without partitions every edge is the identity: nothing can be wrong
         for key in self.defs.assets:
             for dep in self.graph.deps[key]:
@@ -75,7 +75,7 @@ class Expander:
     def expand(self, selected: Mapping[str, Optional[Sequence[str]]], only: bool) -> NodeGraph:
         """Nodes for ``selected`` (asset key -> partition keys, or None for all) and, unless ``only``,
         every upstream node they need."""
-        if not self._partitioned:
+        if not self.partitioned:
             return self._unpartitioned(selected, only)
         wanted: Dict[str, Set[Optional[str]]] = {}
         for key, pks in selected.items():

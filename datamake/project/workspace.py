@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from datamake.project import heap
+from datamake.project.lastpass import NO_REUSE, LastPass
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
 from datamake.define import codeversion
@@ -94,6 +95,7 @@ class Project:
         self.config_overrides: Dict[str, Mapping] = dict(config_overrides or {})
         self._store: Optional[Store] = None
         self.one_shot = False  # True in a process that ends with its command: planning may freeze its objects
+        self.last_pass: Optional[LastPass] = None  # set by a long-lived process that plans again and again
         self.loaded_at = time.time()  # before its files were read (Project.load): see changed_since
         self._code_versions: Dict[str, CodeVersion] = {}
         self._check_versions: Dict[Tuple[str, str], str] = {}
@@ -157,6 +159,8 @@ class Project:
     def asset_config(self, key: str) -> Tuple[Any, Optional[str]]:
         """(config instance, config hash) of one asset; (None, None) without config."""
         a = self.defs.assets[key]
+        if a.config is None and key not in self.config.asset_config and key not in self.config_overrides:
+            return None, None  # the common case, and what resolve() says of it
         toml_values, overrides = self.config.asset_config.get(key, {}), self.config_overrides.get(key, {})
         if a.config is not None and (self.config.params_file or params_only(a.config)):
             toml_values = with_params(a.config, key, self.params, self.config.params_file, toml_values, overrides)
@@ -363,11 +367,14 @@ class Project:
     def _scope(self, selection: Sequence[str], only: bool, force: bool, partition: Optional[str],
                now: Optional[datetime.datetime]) -> Scope:
         sources = self.defs.sources
-        selected_keys = self.selected_keys(selection, only, partition)
+        last = self.last_pass or NO_REUSE  # a one-shot process keeps nothing
+        selected_keys = last.selected((tuple(selection), only, partition),
+                                      lambda: self.selected_keys(selection, only, partition))
         existing = {k: partitionstate.materialized_partitions(self.store, k) for k in existing_edges(self.defs)}
         expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc), existing)
         expander.validate()
-        nodes = expander.expand(selection_partitions(expander, selected_keys, partition), only)
+        nodes = last.expansion((tuple(selected_keys), only, partition), expander.partitioned, lambda: expander.expand(
+            selection_partitions(expander, selected_keys, partition), only))
         keys = tuple(n for n in nodes.order if nodes.asset_of[n][0] not in sources)
         in_scope = set(keys)
         outside_keys = sorted({d for n in keys for d in nodes.deps[n]} - in_scope)
@@ -380,6 +387,7 @@ class Project:
         selected = set(selected_keys)
         forced = {n for n in keys if nodes.asset_of[n][0] in selected} if force else set()
         check_facts: Dict[str, Tuple[CheckFact, ...]] = {}
+        last_facts = self.last_pass.start() if self.last_pass is not None else None
         for node in keys:
             key, pk = nodes.asset_of[node]
             m = manifests[node]
@@ -387,16 +395,22 @@ class Project:
                 configs[key], config_hashes = self.asset_config(key)
                 self._config_hashes[key] = config_hashes
             checks = check_facts[key] if key in check_facts else check_facts.setdefault(key, self._check_facts(key))
-            facts[node] = self.node_facts(key, pk, nodes.deps[node], m, m is None or intact[id(m)],
-                                          self._config_hashes[key], node in forced, checks)
+            ok, config_hash, deps, is_forced = m is None or intact[id(m)], self._config_hashes[key], nodes.deps[node], \
+                node in forced
+            if last_facts is None:
+                facts[node] = self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks)
+            else:
+                facts[node] = last.facts(
+                    last_facts, node, (m, ok, config_hash, is_forced, checks, self.code_version(key), deps),
+                    lambda: self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks))
         outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store))
         for node in asset_outside:
             m = manifests[node]
             ok = m is not None and intact[id(m)]
             outside[node] = m.data_version if ok else None
         self.save_code_cache()
-        return Scope(keys, facts, plan(facts, keys, outside, source_keys), outside, manifests,
-                     frozenset(source_keys), configs, nodes)
+        decided = last.plan(keys, outside, source_keys, lambda: plan(facts, keys, outside, source_keys))
+        return Scope(keys, facts, decided, outside, manifests, frozenset(source_keys), configs, nodes)
 
     def selected_keys(self, selection: Sequence[str], only: bool = False, partition: Optional[str] = None) -> List[str]:
         """The asset (and source) keys a selection names, in dependency order, as ``scope`` plans them."""
@@ -436,6 +450,8 @@ class Project:
             write_json_cache(self._code_cache_path(), saved)
 
     def _check_facts(self, key: str) -> Tuple[CheckFact, ...]:
+        if key not in self.defs.checks:
+            return ()
         return tuple(CheckFact(c.name, self.check_version(c), c.blocking) for c in self.defs.checks.get(key, ()))
 
     def current_manifest(self, key: str, partition: Optional[str] = None) -> Optional[Manifest]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 from datamake.automation.rules.cron import UTC, Cron
 from datamake.core.durations import DURATION_FORMS, parse_duration
@@ -42,6 +42,8 @@ class Goal:
         """When a value built at ``built`` (Unix time; None: never built) must be replaced if it is stale."""
         if built is None:
             return float("-inf")
+        if self.by is None and not self.eager:
+            return None if self.within is None else built + self.within
         ends = []
         if self.within is not None:
             ends.append(built + self.within)
@@ -52,8 +54,7 @@ class Goal:
         return min(ends) if ends else None
 
 
-@dataclass(frozen=True)
-class Freshness:
+class Freshness(NamedTuple):
     """Where one asset (or partition) stands against its goal at ``now``."""
 
     meets: bool
@@ -65,15 +66,18 @@ class Freshness:
         return {"goal": goal.describe(), "meets_goal": self.meets, "rebuild_by": by, "overdue": self.overdue}
 
 
+MEETS = Freshness(meets=True, rebuild_by=None, overdue=False)  # nothing to rebuild: every goal is met
+
+
 def assess(goal: Goal, stale: bool, built: Optional[float], now: float) -> Freshness:
     """A stale value meets its goal until its deadline; a fresh one always does."""
     if not stale:
-        return Freshness(meets=True, rebuild_by=None, overdue=False)
+        return MEETS
     deadline = goal.deadline(built)
     if deadline is None:
-        return Freshness(meets=True, rebuild_by=None, overdue=False)
+        return MEETS
     overdue = deadline <= now
-    return Freshness(meets=not overdue, rebuild_by=deadline if built is not None else now, overdue=overdue)
+    return Freshness(not overdue, deadline if built is not None else now, overdue)
 
 
 def parse_goal(key: str, fresh_within: Any = None, fresh_by: Any = None, automation: Any = None) -> Optional[Goal]:
@@ -126,4 +130,4 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-__all__ = ["EAGER", "Freshness", "Goal", "assess", "parse_goal"]
+__all__ = ["EAGER", "MEETS", "Freshness", "Goal", "assess", "parse_goal"]

@@ -26,6 +26,7 @@ from datamake.automation.runtime.launcher import Launcher
 from datamake.automation.runtime.state import State
 from datamake.core.errors import DatamakeError
 from datamake.project.holder import ProjectHolder
+from datamake.project.lastpass import LastPass
 
 IDLE_WAKE = 5.0  # seconds between passes with nothing due: how soon start/stop and new queue rows are seen
 BUSY_WAKE = 0.5  # while runs are in flight: how soon their end is noticed and the next queued one starts
@@ -134,8 +135,10 @@ class Daemon:
 
 
 def keep_loaded(project: Any) -> None:
-    """What a project kept for the daemon's whole life needs: no frozen heap, parsed manifests kept."""
+    """What a project kept for the daemon's whole life needs: no frozen heap, parsed manifests and
+    the last planning pass kept (what has not moved is not planned again)."""
     project.one_shot = False
+    project.last_pass = LastPass()
     project.store.keep_parsed_manifests()
 
 
