@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datamake import api
-from datamake.automation.runtime.daemon import keep_loaded
+from datamake.project.holder import keep_loaded
 
 PIPELINE = '''
 import os

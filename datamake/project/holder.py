@@ -8,9 +8,18 @@ import time
 from typing import Callable, Iterator, Optional
 
 from datamake.core.errors import DatamakeError
+from datamake.project.lastpass import LastPass
 from datamake.project.workspace import Project
 
 RETRY_SECONDS = 1.0  # a project that failed to load is tried again at most this often
+
+
+def keep_loaded(project: Project) -> None:
+    """Ready ``project`` for a long-lived process that plans it again and again: no frozen heap, the
+    manifests it parses and its last planning pass kept (what has not moved is not planned again)."""
+    project.one_shot = False
+    project.store.keep_parsed_manifests()
+    project.last_pass = LastPass()
 
 
 class ProjectHolder:
@@ -18,8 +27,8 @@ class ProjectHolder:
 
     When loading fails (a definitions module that raises, a bad ``datamake.toml``)
     the error is kept (:attr:`error`) and raised to every user until the files are
-    fixed: the process keeps running and recovers without a restart. ``prepare``
-    runs on each project freshly loaded.
+    fixed: the process keeps running and recovers without a restart. Each project
+    freshly loaded is kept the long-lived way (:func:`keep_loaded`), then given to ``prepare``.
     """
 
     def __init__(self, directory: str, prepare: Optional[Callable[[Project], None]] = None,
@@ -57,10 +66,11 @@ class ProjectHolder:
             return project
 
     def _adopt(self, project: Project) -> None:
+        keep_loaded(project)
         if self._prepare is not None:
             self._prepare(project)
         self._project, self.error, self._loaded_at = project, None, project.loaded_at
         self.generation += 1
 
 
-__all__ = ["ProjectHolder", "RETRY_SECONDS"]
+__all__ = ["ProjectHolder", "RETRY_SECONDS", "keep_loaded"]

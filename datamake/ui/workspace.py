@@ -10,11 +10,8 @@ from datamake.project.holder import ProjectHolder as _Holder
 
 
 class ProjectHolder(_Holder):
-    """``with holder.use() as project:`` the current project, one request at a time; the store keeps
-    the manifests it parsed, since the pages read them again and again."""
-
-    def __init__(self, directory: str):
-        super().__init__(directory, prepare=lambda project: project.store.keep_parsed_manifests())
+    """``with holder.use() as project:`` the current project, one request at a time; it keeps the
+    manifests it parsed and its last planning pass, since the pages read them again and again."""
 
     def warm(self) -> Optional[DatamakeError]:
         """Load the project and plan it once (so the first page is quick); the load error, or None."""

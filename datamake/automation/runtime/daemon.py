@@ -26,7 +26,6 @@ from datamake.automation.runtime.launcher import Launcher
 from datamake.automation.runtime.state import State
 from datamake.core.errors import DatamakeError
 from datamake.project.holder import ProjectHolder
-from datamake.project.lastpass import LastPass
 
 IDLE_WAKE = 5.0  # seconds between passes with nothing due: how soon start/stop and new queue rows are seen
 BUSY_WAKE = 0.5  # while runs are in flight: how soon their end is noticed and the next queued one starts
@@ -38,7 +37,7 @@ class Daemon:
     def __init__(self, project: Any, db: str, emit: Callable[[Dict[str, Any]], None],
                  clock: Callable[[], float] = time.time):
         self.project, self.db, self.emit, self.clock = project, db, emit, clock
-        self.holder = ProjectHolder(project.directory, prepare=keep_loaded, project=project)
+        self.holder = ProjectHolder(project.directory, project=project)
         self.limits, self.freshness_interval = _settings(project)
         self.stopping = False
         self._load_error: Optional[str] = None  # the load error last reported, while the files do not load
@@ -134,14 +133,6 @@ class Daemon:
         signal.signal(signal.SIGINT, stop)
 
 
-def keep_loaded(project: Any) -> None:
-    """What a project kept for the daemon's whole life needs: no frozen heap, parsed manifests and
-    the last planning pass kept (what has not moved is not planned again)."""
-    project.one_shot = False
-    project.last_pass = LastPass()
-    project.store.keep_parsed_manifests()
-
-
 def _settings(project: Any) -> Tuple[Any, float]:
     """The ``[daemon]`` limits and freshness interval of ``project``'s ``datamake.toml``."""
     settings = dict(project.config.daemon or {})
@@ -157,4 +148,4 @@ def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, UTC)
 
 
-__all__ = ["Daemon", "keep_loaded"]
+__all__ = ["Daemon"]
