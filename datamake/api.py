@@ -13,12 +13,10 @@ import dataclasses
 import datetime
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from datamake.bulkstatus import gather as bulk_status
 from datamake.define.codeversion import changed_parts
 from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedError, SelectionError, did_you_mean
 from datamake.core.keys import node_id
 from datamake.core.manifest import config_record
-from datamake.core.graphview import graph_view
 from datamake.core.nodegraph import Expander
 from datamake.core.partitions import label as partition_label
 from datamake.execution.coordinator import Coordinator, RunOptions
@@ -33,7 +31,6 @@ from datamake.history import lineage as lineage_mod
 from datamake.history import opevents
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
 from datamake.history.tags import run_tags
-from datamake.jobs import check_config, job_selection
 from datamake.storage import partitionstate
 from datamake.storage import preview as preview_mod
 from datamake.storage.lock import store_lock
@@ -64,6 +61,8 @@ def status(project: Project, selection: Sequence[str] = (), only: bool = False, 
     ``partition`` narrows partitioned assets: ``2024-01-05``,
     ``2024-01-01...2024-01-31`` (inclusive), ``region=eu``, or several joined by commas.
     """
+    from datamake.bulkstatus import gather as bulk_status  # lazy: a make does not use it
+
     compact = bulk_status.status(project, selection, only=only, force=force, partition=partition)
     return compact if compact is not None else project.scope(selection, only=only, force=force, partition=partition).plan
 
@@ -71,6 +70,8 @@ def status(project: Project, selection: Sequence[str] = (), only: bool = False, 
 def graph(project: Project, selection: Sequence[str] = (), only: bool = False) -> Dict[str, Any]:
     """The selection (with its upstream, unless ``only``) as ``{"nodes": [...], "edges": [...]}``,
     each asset with its state from the planner (see :func:`datamake.core.graphview.graph_view`)."""
+    from datamake.core.graphview import graph_view  # lazy: only this command draws
+
     plan = status(project, selection, only=only)
     return graph_view(project.graph, plan.decisions, project.defs.sources, project.graph.groups)
 
@@ -632,6 +633,8 @@ def run_job(project: Project, name: str, *, config: Optional[Dict[str, Dict[str,
 
 def _checked_selection(project: Project, job, configured) -> Set[str]:
     """The keys ``job`` selects, its config for ``configured`` assets checked (errors name the job)."""
+    from datamake.jobs import check_config, job_selection  # lazy: a make parses no job selection
+
     selected = job_selection(job, project.universe)
     with_config = {k for k, a in project.defs.assets.items() if a.config is not None}
     check_config(job, project.universe, selected, configured, with_config)

@@ -46,17 +46,50 @@ def test_the_web_ui_is_loaded_only_by_its_command():
     assert not loaded & {"starlette", "uvicorn", "anyio", "httpx"}
 
 
-def test_a_no_op_make_on_a_local_store_loads_no_filesystem_layer_workers_or_remote_cache(project):
-    """Nothing stale: no fsspec (the local store opens it on first use), no executor, no remote cache."""
-    project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n")
-    assert project.outcomes() == {"a": "built", "b": "built"}
+def _no_op_make_modules(project) -> set:
+    """The modules a fresh ``datamake make --json`` process has loaded when it finds everything fresh."""
     code = ("import sys\nfrom datamake.cli.main import run\nsys.argv = ['datamake', 'make', '--json']\n"
             "try:\n    run()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
             "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
     proc = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True,
                           cwd=project.root, check=True)
     assert [a["outcome"] for a in json.loads(proc.stdout)["assets"]] == ["skipped", "skipped"]
-    loaded = set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+def test_a_no_op_make_on_a_local_store_loads_no_filesystem_layer_workers_or_remote_cache(project):
+    """Nothing stale: no fsspec (the local store opens it on first use), no executor, no remote cache."""
+    project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n")
+    assert project.outcomes() == {"a": "built", "b": "built"}
+    loaded = _no_op_make_modules(project)
     unwanted = {"fsspec", "concurrent.futures", "datamake.execution.executors", "datamake.execution.tasks",
                 "datamake.storage.remote", "datamake.storage.gc"}
     assert not loaded & unwanted, sorted(loaded & unwanted)
+
+
+def test_a_no_op_make_loads_only_what_its_project_uses(project):
+    """No selection, schedule, partition or folder asset, no -v: none of their machinery, nor the other
+    commands' modules, nor standard modules only an error or another command needs (start-up time)."""
+    project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n")
+    assert project.outcomes() == {"a": "built", "b": "built"}
+    loaded = _no_op_make_modules(project)
+    unwanted = {"datamake.selection", "datamake.jobs.resolve", "datamake.automation.rules.definitions",
+                "datamake.bulkstatus.gather", "datamake.core.graphview", "datamake.execution.assetlogs",
+                "datamake.cli.jobs", "datamake.cli.metrics", "datamake.cli.graph", "datamake.cli.init",
+                "datamake.cli.partitions", "datamake.cli.automation", "datamake.cli.ui",
+                "logging", "socket", "tarfile", "zoneinfo", "sysconfig", "difflib", "traceback"}
+    assert not loaded & unwanted, sorted(loaded & unwanted)
+
+
+def test_commands_in_modules_of_their_own_still_run_and_are_listed(project):
+    """The commands loaded on demand are in --help and run as before."""
+    from click.testing import CliRunner
+    from datamake.cli.main import main
+
+    help_text = CliRunner().invoke(main, ["--help"]).output
+    for name in ("jobs", "run", "graph", "init", "partitions", "params", "metrics", "plots", "daemon", "schedules",
+                 "sensors", "ticks", "ui"):
+        assert f"\n  {name} " in help_text, name
+    project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n")
+    result = CliRunner().invoke(main, ["-C", str(project.root), "jobs"])
+    assert result.exit_code == 0 and "no jobs defined" in result.output, result.output

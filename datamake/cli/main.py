@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
@@ -35,6 +36,29 @@ class _Group(click.Group):
                 click.echo(f"  hint: {exc.hint}", err=True)
             ctx.exit(exc.exit_code)
 
+
+class _Main(_Group):
+    """The top-level group: commands kept in modules of their own load when named (or listed by --help)."""
+
+    def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
+        if name not in self.commands and name in _LAZY_COMMANDS:
+            module, _, attribute = _LAZY_COMMANDS[name].partition(":")
+            loaded = importlib.import_module(f"datamake.cli.{module}")  # a module without :attr registers its own
+            if attribute:
+                self.add_command(getattr(loaded, attribute), name)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context):
+        return sorted({*self.commands, *_LAZY_COMMANDS})
+
+
+# Each command defined outside this module: "module" (it registers itself on ``main``) or "module:attribute".
+_LAZY_COMMANDS = {
+    "jobs": "jobs", "run": "jobs", "graph": "graph", "init": "init", "partitions": "partitions",
+    "params": "metrics:params", "metrics": "metrics:metrics", "plots": "metrics:plots",
+    "daemon": "automation:daemon", "schedules": "automation:schedules", "sensors": "automation:sensors",
+    "ticks": "automation:ticks", "ui": "ui:ui_command",
+}
 
 _JSON_OUT = "datamake.json_out"
 _ONE_SHOT = "one_shot"
@@ -113,7 +137,7 @@ def _status_json(plan, code_warnings, freshness=None) -> dict:
     return data
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "--project", "project_dir", default=".", metavar="DIR",
               help="Run as if started in DIR (datamake.toml is looked for there and above).")
 @click.version_option(__version__, prog_name="datamake")
@@ -185,9 +209,11 @@ def _execute(ctx, project, as_json: bool, quiet: bool, verbose: bool, call, **ex
 
 
 def _asset_logs(reporter, enabled: bool):
-    from datamake.execution.progress import show_asset_logs  # lazy: a fast --help
+    if not enabled:
+        return contextlib.nullcontext()
+    from datamake.execution.assetlogs import show_asset_logs  # lazy: logging is loaded only for make -v
 
-    return show_asset_logs(reporter) if enabled else contextlib.nullcontext()
+    return show_asset_logs(reporter)
 
 
 @main.command()
@@ -208,6 +234,8 @@ def status(ctx, selection, only, show_all, as_json, exit_code, config_pairs, par
     plan = api.status(project, selection, only=only, partition=partition)
     code_warnings = project.code_warnings(plan.keys())
     _warnings(project, code_warnings)
+    from datamake.cli import automation  # lazy: freshness goals, with the daemon's commands
+
     fresh = automation.freshness(project, plan)
     if as_json:
         _emit_json(_status_json(plan, code_warnings, fresh))
@@ -425,22 +453,6 @@ def lineage(ctx, asset, as_json):
     _warnings(project)
     _emit_json(info) if as_json else click.echo(_render().lineage_text(info))
 
-
-from datamake.cli import jobs as _jobs  # noqa: E402,F401  # lazy-light: registers `jobs` and `run` (click only)
-
-from datamake.cli import metrics as _metrics_cli  # noqa: E402 - defines commands with this module's helpers
-
-for _name, _command in _metrics_cli.COMMANDS.items():
-    main.add_command(_command, _name)
-from datamake.cli import graph as _graph, init as _init, partitions as _partitions  # noqa: E402,F401  (commands)
-
-from datamake.cli import automation  # noqa: E402  (its commands import their library lazily)
-
-for _command in automation.COMMANDS:
-    main.add_command(_command)
-from datamake.cli.ui import ui_command  # noqa: E402  (the command's module loads no web stack)
-
-main.add_command(ui_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

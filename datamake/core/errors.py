@@ -20,7 +20,6 @@ recorded as the asset's ``failed`` outcome and the run goes on (``-k``) or stops
 """
 from __future__ import annotations
 
-import difflib
 from typing import Iterable, Optional
 
 
@@ -90,5 +89,7 @@ class StoreError(DatamakeError):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
     """A 'did you mean X?' hint for a misspelled name, or None."""
+    import difflib  # lazy: only for an error, and every command imports this module
+
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

@@ -27,7 +27,6 @@ import functools
 import re
 from dataclasses import dataclass, field
 from typing import AbstractSet, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from datamake.core.compat import fromisoformat
 from datamake.core.errors import DefinitionError, SelectionError
@@ -38,6 +37,8 @@ RANGE_SEPARATOR = "..."
 
 @functools.lru_cache(maxsize=None)
 def _zone(name: str):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # lazy: it reads sysconfig; only time partitions need it
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

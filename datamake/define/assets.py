@@ -21,17 +21,22 @@ from __future__ import annotations
 import dataclasses
 from collections import abc
 import inspect
+import sys
 import types
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from datamake.automation.rules.definitions import ScheduleDef, SensorDef
 from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
 from datamake.core.keys import validate_key
 from datamake.define.checkdef import AssetCheckDef, group_checks
 from datamake.define.sources import ResourceDef, SourceDef
 from datamake.jobs.definition import Job
+
+if TYPE_CHECKING:
+    from datamake.automation.rules.definitions import ScheduleDef, SensorDef
+
+_AUTOMATION = "datamake.automation.rules.definitions"  # loaded by a project that defines a schedule or sensor
 
 CONFIG_PARAM = "config"
 
@@ -425,7 +430,7 @@ class Definitions:
         if isinstance(item, Job):
             self._add_job(item)
             return
-        if isinstance(item, (ScheduleDef, SensorDef)):
+        if isinstance(item, _automation_types()):
             self._add_automation(item)
             return
         if not isinstance(item, (AssetDef, SourceDef)):
@@ -447,6 +452,8 @@ class Definitions:
 
     def _add_automation(self, item: Any) -> None:
         """A schedule or sensor (in ``schedules=``/``sensors=``, or ``assets=``); names are unique across both."""
+        from datamake.automation.rules.definitions import ScheduleDef, SensorDef  # lazy: only a project that has one
+
         if not isinstance(item, (ScheduleDef, SensorDef)):
             raise DefinitionError(f"Definitions(schedules=/sensors=) got {item!r}, which is not a schedule() or @sensor")
         if item.name in self.schedules or item.name in self.sensors:
@@ -545,14 +552,22 @@ def definitions_from_module(module: ModuleType) -> Definitions:
         return defs
     found: List[AssetDef] = []
     seen = set()
+    kinds = (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job, *_automation_types())
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
-            if (isinstance(item, (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job, ScheduleDef, SensorDef)) or _bundle(item)) \
+            if (isinstance(item, kinds) or _bundle(item)) \
                     and item not in seen:
                 seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
     return Definitions(found)
+
+
+def _automation_types() -> Tuple[type, ...]:
+    """The schedule and sensor classes, or none when their module was never imported (then nothing is one of
+    them): ``import datamake`` and a project without automation do not load it."""
+    module = sys.modules.get(_AUTOMATION)
+    return (module.ScheduleDef, module.SensorDef) if module is not None else ()
 
 
 def _warn_left_out_checks(module: ModuleType, defs: Definitions) -> None:

@@ -22,7 +22,6 @@ import json
 import linecache
 import os
 import sys
-import sysconfig
 import textwrap
 import types
 from dataclasses import dataclass
@@ -548,15 +547,20 @@ def cache_to_save() -> Optional[Dict[str, Any]]:
 
 # -- where code lives -------------------------------------------------------------------
 
-_INSTALLED = tuple(
-    os.path.realpath(p) + os.sep
-    for p in {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    if p
-)
+@functools.lru_cache(maxsize=None)
+def _installed_roots() -> Tuple[str, ...]:
+    """Where the interpreter's and installed packages' code lies (sysconfig: read when first needed)."""
+    import sysconfig  # lazy: it loads the interpreter's build data, which a no-op rarely needs
+
+    return tuple(
+        os.path.realpath(p) + os.sep
+        for p in {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+        if p
+    )
 
 
 def _installed(real: str) -> bool:
-    return real.startswith(_INSTALLED) or "site-packages" in real or "dist-packages" in real
+    return real.startswith(_installed_roots()) or "site-packages" in real or "dist-packages" in real
 
 
 def is_project_file(path: Optional[str], roots: Iterable[str]) -> bool:

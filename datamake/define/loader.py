@@ -5,7 +5,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 from typing import Dict, Iterable, Tuple
 
 from datamake.define import snapshot
@@ -107,6 +106,8 @@ def _run_user_code(fn, where: str):
 
 def format_user_traceback(exc: BaseException) -> str:
     """The traceback of ``exc`` limited to frames outside datamake and importlib."""
+    import traceback  # lazy: only for an error
+
     here = _PACKAGE_DIR
     frames = [
         f for f in traceback.extract_tb(exc.__traceback__)

@@ -5,20 +5,16 @@
 - :class:`OutputAbove` keeps the live status line below whatever else is
   written to the terminal while it is drawn (an asset's ``print``, warnings,
   a subprocess, a forked worker).
-- :func:`show_asset_logs` routes what assets log through ``context.log``
-  (INFO and above) to a reporter's ``asset_log`` event while a run lasts
-  (``make -v``). It works for every executor: threads share the handler,
-  forked workers inherit it, and the Dask executor forwards worker records to
-  it (see :mod:`datamake.execution.dask_executor`).
+- :data:`ASSET_LOGGER` names the logger of ``context.log``; its lines reach a
+  reporter through :func:`datamake.execution.assetlogs.show_asset_logs`.
 """
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 import threading
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 ASSET_LOGGER = "datamake.asset"
 
@@ -128,37 +124,3 @@ def _flush_python_streams() -> None:
             stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
-
-
-class _ToReporter(logging.Handler):
-    """Hands each asset log record to ``reporter.asset_log(key, level, text)``."""
-
-    def __init__(self, reporter):
-        super().__init__(logging.INFO)
-        self.reporter = reporter
-
-    def emit(self, record: logging.LogRecord) -> None:
-        key = record.name[len(ASSET_LOGGER) + 1:] if record.name.startswith(ASSET_LOGGER + ".") else record.name
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string in user code
-            text = repr(record.msg)
-        try:
-            self.reporter.asset_log(key, record.levelname, text)
-        except Exception:  # noqa: BLE001
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def show_asset_logs(reporter) -> Iterator[None]:
-    """While the block runs, assets' INFO+ log lines go to ``reporter.asset_log``."""
-    logger = logging.getLogger(ASSET_LOGGER)
-    handler = _ToReporter(reporter)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)

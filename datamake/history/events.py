@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import shlex
-import socket
 import sqlite3
 import sys
 import time
@@ -43,7 +42,7 @@ from datamake.core.errors import ConfigError, DatamakeError
 from datamake.core.keys import split_node
 from datamake._version import __version__
 from datamake.core.compat import fromisoformat
-from datamake.storage.liveness import process_gone
+from datamake.storage.liveness import HOST, process_gone
 
 SCHEMA_VERSION = 4  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
@@ -284,7 +283,7 @@ class History:
             self.conn.execute(
                 "INSERT OR REPLACE INTO runs (run_id, started, status, command, selection, user, host, pid, version,"
                 " tags) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, started, command, json.dumps(list(selection)), _user(), socket.gethostname(), os.getpid(),
+                (run_id, started, command, json.dumps(list(selection)), _user(), HOST, os.getpid(),
                  __version__, _dumps(dict(tags or {}))),
             )
         _active_runs.add(run_id)
@@ -307,7 +306,7 @@ class History:
 
     def recover(self) -> List[str]:
         """Mark runs left ``running`` by a dead process on this host as ``interrupted``; returns their ids."""
-        host, me = socket.gethostname(), os.getpid()
+        host, me = HOST, os.getpid()
         rows = self.conn.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
         dead = [run_id for run_id, pid in rows
                 if run_id not in _active_runs and (pid == me or process_gone(host, pid))]

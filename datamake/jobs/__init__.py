@@ -14,6 +14,13 @@ Example::
 from __future__ import annotations
 
 from datamake.jobs.definition import Job, job
-from datamake.jobs.resolve import check_config, job_selection
 
 __all__ = ["Job", "check_config", "job", "job_selection"]
+
+
+def __getattr__(name: str):
+    if name in ("check_config", "job_selection"):
+        from datamake.jobs import resolve  # lazy: import datamake does not load the selection language
+
+        return getattr(resolve, name)
+    raise AttributeError(f"module 'datamake.jobs' has no attribute {name!r}")

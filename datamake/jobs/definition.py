@@ -7,7 +7,6 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DatamakeError, DefinitionError, did_you_mean
 from datamake.core.executor_names import EXECUTORS
-from datamake.selection import parse
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
@@ -66,6 +65,8 @@ def job(name: str, selection: Union[str, Any, Sequence[Union[str, Any]], None] =
                               hint="a job runs either a selection of assets (selection=...) or a graph of ops (graph=...)")
     parts = None if selection is None else _selection_parts(name, selection)
     if parts is not None:
+        from datamake.selection import parse  # lazy: import datamake does not load the selection language
+
         try:
             parse(parts)
         except DatamakeError as exc:

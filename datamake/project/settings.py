@@ -1,7 +1,6 @@
 """Reading and validating ``datamake.toml``."""
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import os
 import sys
@@ -214,6 +213,8 @@ def _check_protocol(path: str, where: str, url: str) -> None:
             continue
         impl = known_implementations.get(protocol)
         if impl is None:
+            import difflib  # lazy: only for an error
+
             close = difflib.get_close_matches(protocol, sorted({*known_implementations, *registry}), n=1, cutoff=0.5)
             raise ConfigError(
                 f"{path}: {where} = {url!r}: unknown protocol '{protocol}://'",

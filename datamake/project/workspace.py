@@ -12,7 +12,7 @@ import os
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from datamake.project import heap
 from datamake.project.lastpass import NO_REUSE, LastPass
@@ -28,7 +28,6 @@ from datamake.core.nodegraph import Expander, existing_edges, selection_partitio
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id, split_node
-from datamake.selection import Universe, select, unknown_key
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
@@ -42,6 +41,9 @@ from datamake.project.paramsfile import load_params, params_only, with_params
 from datamake.storage.observe import observe_all
 from datamake.define.sources import source_at
 from datamake.define.snapshot import changed_modules
+
+if TYPE_CHECKING:
+    from datamake.selection import Universe
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ class Project:
     @functools.cached_property
     def universe(self) -> Universe:
         """What a selection can name: keys, dependencies, groups, tags and kinds (IO managers)."""
+        from datamake.selection import Universe  # lazy: a make of everything parses no selection
+
         kinds = {k: "source" for k in self.defs.sources}
         kinds.update((k, a.io_manager or "auto") for k, a in self.defs.assets.items())
         return Universe(self.graph.deps, self.graph.groups, {k: a.tags for k, a in self.defs.assets.items()},
@@ -202,10 +206,14 @@ class Project:
         """The keys a selection names (see :mod:`datamake.selection`); none means every asset and source."""
         if not any(part.strip() for part in selection):
             return set(self.graph.deps)  # the common case: no universe to build
+        from datamake.selection import select  # lazy: a make of everything parses no selection
+
         return select(self.universe, selection)
 
     def asset(self, key: str) -> AssetDef:
         if key not in self.graph:
+            from datamake.selection import unknown_key  # lazy: only for an error
+
             raise unknown_key(key, self.graph.deps)
         if key in self.defs.sources:
             raise SelectionError(f"'{key}' is a source: datamake observes it but does not build it",

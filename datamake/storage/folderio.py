@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tarfile
 import tempfile
 from typing import IO, Any, Iterator, Tuple
 
@@ -26,6 +25,8 @@ class FolderIO:
         return isinstance(value, (str, os.PathLike)) and os.path.isdir(value)
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
+        import tarfile  # lazy: only a folder asset needs it, and every command's start-up loads this module
+
         with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for rel, full in _entries(os.fspath(value)):
                 info = tar.gettarinfo(full, arcname=rel)
@@ -47,6 +48,8 @@ class FolderIO:
 
 def extract(f: IO[bytes], target: str) -> None:
     """Unpack an archive written by :class:`FolderIO` into the folder ``target``."""
+    import tarfile  # lazy: see FolderIO.dump
+
     with tarfile.open(fileobj=f, mode="r|") as tar:
         if hasattr(tarfile, "data_filter"):
             tar.extractall(target, filter="data")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
-from datamake.storage.liveness import process_gone
+from datamake.storage.liveness import HOST, process_gone
 from datamake.storage.objects import modified_time
 from datamake.storage import packgc, packs
 from datamake.storage.store import Store
@@ -52,7 +51,7 @@ class Lease:
 
     def acquire(self) -> "Lease":
         if not self.store.is_local:
-            body = {"command": self.command, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+            body = {"command": self.command, "pid": os.getpid(), "host": HOST, "started": time.time()}
             self.store.fs.pipe_file(self.path, json.dumps(body).encode())
             self.held = True
         return self

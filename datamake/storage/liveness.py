@@ -8,10 +8,20 @@ live writer, or of one on another host, is ever taken over or deleted.
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any, Optional
 
-HOST = socket.gethostname()
+
+def _hostname() -> str:
+    """``socket.gethostname()``: on POSIX the node name ``uname`` gives, read without importing socket
+    (and the selectors, enum members and address tables it loads) on every command's start-up."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket  # lazy: Windows has no os.uname
+
+    return socket.gethostname()
+
+
+HOST = _hostname()
 
 
 def process_gone(host: Optional[str], pid: Any) -> bool:

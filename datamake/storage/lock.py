@@ -27,12 +27,12 @@ import contextlib
 import errno
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional
 
 from datamake.core.errors import DatamakeError, StoreError
+from datamake.storage.liveness import HOST
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -73,7 +73,7 @@ class LockHolder:
 
 
 def _me(command: str) -> bytes:
-    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+    return json.dumps({"pid": os.getpid(), "host": HOST, "command": command,
                        "started": time.time()}).encode()
 
 
