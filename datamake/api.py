@@ -18,7 +18,6 @@ from datamake.core.errors import ConfigError, DatamakeError, NotMaterializedErro
 from datamake.core.keys import node_id
 from datamake.core.manifest import config_record
 from datamake.core.nodegraph import Expander
-from datamake.core.partitions import label as partition_label
 from datamake.execution.coordinator import Coordinator, RunOptions
 from datamake.execution.history_reporter import HistoryReporter
 from datamake.execution.idle import IdleExecutor
@@ -316,6 +315,8 @@ def _ls_details(project: Project, key: str) -> Dict[str, Any]:
 def _partitions_detail(pdef) -> Optional[Dict[str, Any]]:
     if pdef is None:
         return None
+    from datamake.core.partitions import label as partition_label  # lazy: only partitioned assets have one
+
     return {"definition": partition_label(pdef), "count": len(pdef.keys(datetime.datetime.now(datetime.timezone.utc)))}
 
 

@@ -646,3 +646,14 @@ def test_a_project_module_imported_inside_an_asset_is_part_of_its_code(project):
     reasons = project.json("status")["assets"]
     why = {a["key"]: a["reasons"][0]["message"] for a in reasons if a["state"] == "stale"}
     assert "import:pkg.util" in why["from_module"]
+
+
+def test_decimals_and_fractions_are_versioned_by_their_value_without_datamake_importing_their_modules():
+    """datamake does not import decimal or fractions (start-up time); a global holding one is still
+    versioned by its exact value, also when only the C module _decimal was imported."""
+    code = ("import sys\nfrom datamake.define.valuehash import Encoder\n"
+            "assert 'decimal' not in sys.modules and 'fractions' not in sys.modules\n"
+            "import _decimal, fractions\n"
+            "print(Encoder(lambda v, p: None).encode([_decimal.Decimal('1.50'), fractions.Fraction(3, 4)], 'x'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "list(decimal.Decimal:1.50,fractions.Fraction:3/4)"

@@ -68,13 +68,14 @@ def test_a_no_op_make_on_a_local_store_loads_no_filesystem_layer_workers_or_remo
 
 
 def test_a_no_op_make_loads_only_what_its_project_uses(project):
-    """No selection, schedule, partition or folder asset, no -v: none of their machinery, nor the other
+    """No selection, schedule, partitioned or folder asset, no -v: none of their machinery, nor the other
     commands' modules, nor standard modules only an error or another command needs (start-up time)."""
     project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n")
     assert project.outcomes() == {"a": "built", "b": "built"}
     loaded = _no_op_make_modules(project)
     unwanted = {"datamake.selection", "datamake.jobs.resolve", "datamake.automation.rules.definitions",
                 "datamake.bulkstatus.gather", "datamake.core.graphview", "datamake.execution.assetlogs",
+                "datamake.core.partitions",
                 "datamake.cli.jobs", "datamake.cli.metrics", "datamake.cli.graph", "datamake.cli.init",
                 "datamake.cli.partitions", "datamake.cli.automation", "datamake.cli.ui",
                 "logging", "socket", "tarfile", "zoneinfo", "sysconfig", "difflib", "traceback"}

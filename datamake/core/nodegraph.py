@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, AbstractSet, Dict, List, Mapping, Optional, Se
 from datamake.core.graph import AssetGraph
 from datamake.core.errors import SelectionError
 from datamake.core.keys import node_id
-from datamake.core.partitions import ExistingPartitionsMapping, ResolvedMapping, resolve_mapping, select_partitions
 
 if TYPE_CHECKING:  # the definitions layer sits above the core: only its type is named here
+    from datamake.core.partitions import ResolvedMapping
     from datamake.define.assets import Definitions
+
+# datamake.core.partitions is imported where a partitioned asset or a mapping is met: a project
+# without them never loads it (its classes are a good part of a no-op make's start-up).
 
 # A parameter's input: one node, or a collection of (partition key, node).
 InputSpec = Union[str, Tuple[Tuple[Optional[str], str], ...]]
@@ -58,6 +61,8 @@ class Expander:
     def mapping(self, key: str, dep: str) -> ResolvedMapping:
         edge = (key, dep)
         if edge not in self._mappings:
+            from datamake.core.partitions import resolve_mapping  # lazy: see the note at the top
+
             a = self.defs.assets[key]
             self._mappings[edge] = resolve_mapping(
                 key, a.partitions, dep, self.partitions_def(dep), a.partition_mapping.get(dep), self.now,
@@ -77,6 +82,8 @@ class Expander:
         every upstream node they need."""
         if not self.partitioned:
             return self._unpartitioned(selected, only)
+        from datamake.core.partitions import ExistingPartitionsMapping  # lazy: see the note at the top
+
         wanted: Dict[str, Set[Optional[str]]] = {}
         for key, pks in selected.items():
             wanted[key] = set(self.partition_keys(key) if pks is None else pks)
@@ -153,6 +160,8 @@ def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional
             out[key] = None
             continue
         partitioned += 1
+        from datamake.core.partitions import select_partitions  # lazy: see the note at the top
+
         try:
             out[key] = select_partitions(pdef, expander.partition_keys(key), spec)
         except SelectionError as exc:
@@ -169,5 +178,9 @@ def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional
 def existing_edges(defs: Definitions) -> List[str]:
     """The asset keys read through an ExistingPartitionsMapping: whose materialized partitions the caller
     lists (that is IO) and passes to :class:`Expander` as ``existing``."""
-    return sorted({dep for a in defs.assets.values() for dep, m in a.partition_mapping.items()
-                   if isinstance(m, ExistingPartitionsMapping)})
+    mappings = [(dep, m) for a in defs.assets.values() for dep, m in a.partition_mapping.items()]
+    if not mappings:
+        return []
+    from datamake.core.partitions import ExistingPartitionsMapping  # lazy: see the note at the top
+
+    return sorted({dep for dep, m in mappings if isinstance(m, ExistingPartitionsMapping)})

@@ -11,9 +11,7 @@ that versions them as code. A value with no canonical form raises
 from __future__ import annotations
 
 import datetime
-import decimal
 import enum
-import fractions
 import functools
 import json
 import os
@@ -135,7 +133,9 @@ class Encoder:
         return f"{prefix}{{{','.join(items)}}}"
 
     def _simple_text(self, v: Any, path: str) -> str:
-        return f"{type_name(v)}:{_TEXT[type(v)](v) if type(v) in _TEXT else str(v)}"
+        fractions = sys.modules.get("fractions")
+        exact_fraction = fractions is not None and type(v) is fractions.Fraction
+        return f"{type_name(v)}:{f'{v.numerator}/{v.denominator}' if exact_fraction else str(v)}"
 
     def _when(self, v: Any, path: str) -> str:
         tz = getattr(v, "tzinfo", None)
@@ -238,7 +238,21 @@ def _namespace(enc: Encoder, v: Any, path: str) -> str:
     return f"namespace:{enc.state(v, path)}"
 
 
-_TEXT = {decimal.Decimal: str, fractions.Fraction: lambda f: f"{f.numerator}/{f.denominator}"}
+class _LoadedNumberKinds(type):
+    """``isinstance(v, _Numbers)``: v is a Decimal or a Fraction. Their modules are looked up among those
+    already loaded, since no value of a module never imported exists: importing datamake loads neither."""
+
+    def __instancecheck__(cls, value: Any) -> bool:
+        return any(isinstance(value, getattr(sys.modules[module], name))
+                   for module, name in _NUMBER_TYPES if module in sys.modules)
+
+
+class _Numbers(metaclass=_LoadedNumberKinds):
+    pass
+
+
+# decimal.Decimal is _decimal.Decimal (the C module, which can be imported alone)
+_NUMBER_TYPES = (("_decimal", "Decimal"), ("decimal", "Decimal"), ("fractions", "Fraction"))
 
 _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (enum.Enum, Encoder._enum),  # before int/str: IntEnum members are ints too
@@ -246,7 +260,7 @@ _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (dict, Encoder._dict),
     ((set, frozenset), Encoder._set),
     ((int, float, str, bytes, complex), lambda enc, v, p: f"{_builtin_subclass_prefix(enc, v, ())}:{v!r}"),
-    ((decimal.Decimal, fractions.Fraction), Encoder._simple_text),
+    (_Numbers, Encoder._simple_text),
     ((datetime.datetime, datetime.date, datetime.time), Encoder._when),
     (datetime.timedelta, Encoder._timedelta),
     (re.Pattern, Encoder._pattern),

@@ -35,7 +35,6 @@ from datamake.core.scope import Scope
 from datamake.storage import iomanagers, partitionstate
 from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
 from datamake.storage.store import Store
-from datamake.core.partitions import DynamicPartitions, describe, dynamic_definitions
 from datamake.project.assetconfig import canonical_value
 from datamake.project.paramsfile import load_params, params_only, with_params
 from datamake.storage.observe import observe_all
@@ -43,6 +42,7 @@ from datamake.define.sources import source_at
 from datamake.define.snapshot import changed_modules
 
 if TYPE_CHECKING:
+    from datamake.core.partitions import DynamicPartitions
     from datamake.selection import Universe
 
 
@@ -114,7 +114,12 @@ class Project:
     def dynamic_partitions(self) -> Dict[str, List[DynamicPartitions]]:
         """The project's dynamic partition definitions by name (assets' and sources')."""
         found: Dict[str, List[DynamicPartitions]] = {}
-        for pdef in dynamic_definitions(getattr(n, "partitions", None) for n in self.defs.nodes.values()):
+        pdefs = [n.partitions for n in self.defs.nodes.values() if getattr(n, "partitions", None) is not None]
+        if not pdefs:
+            return found
+        from datamake.core.partitions import dynamic_definitions  # lazy: a project without partitions skips it
+
+        for pdef in dynamic_definitions(pdefs):
             found.setdefault(pdef.name, []).append(pdef)
         return found
 
@@ -292,9 +297,9 @@ class Project:
         if a.io_manager is not None:
             described["io_manager"] = a.io_manager
         if a.partitions is not None:
-            described["partitions"] = describe(a.partitions)
+            described["partitions"] = _describe(a.partitions)
         for up, mapping in sorted(a.partition_mapping.items()):
-            described[f"partition_mapping {up}"] = describe(mapping, version)
+            described[f"partition_mapping {up}"] = _describe(mapping, version)
         for param, dep in sorted(self.defs.inputs.get(a.key, {}).items()):
             src = self.defs.sources.get(dep)
             if src is not None and src.load != "path":
@@ -530,6 +535,13 @@ class Project:
         pins_mod.write_pins(self.directory, self.pins)
         self._code_versions.clear()
         return removed
+
+
+def _describe(obj: Any, fn_version: Optional[Callable[[Callable], str]] = None) -> Any:
+    """:func:`datamake.core.partitions.describe`, imported when a partitioned asset or a mapping is met."""
+    from datamake.core.partitions import describe  # lazy: a project without partitions never loads the module
+
+    return describe(obj, fn_version)
 
 
 def _recorded_checks(manifest: Optional[Manifest]) -> Tuple[CheckFact, ...]:

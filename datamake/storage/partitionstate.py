@@ -14,7 +14,6 @@ from typing import Iterable, List, Set
 from urllib.parse import unquote
 
 from datamake.core.errors import StoreError
-from datamake.core.partitions import check_partition_keys
 from datamake.storage.lock import store_lock
 
 LOCK_NAME = "partitions.lock"
@@ -39,6 +38,8 @@ def read_dynamic(store, name: str) -> List[str]:
 
 
 def _change(store, name: str, keys: Iterable[str], add: bool) -> List[str]:
+    from datamake.core.partitions import check_partition_keys  # lazy: a make without partitions skips it
+
     keys = list(dict.fromkeys(check_partition_keys(keys)))
     with store_lock(store, f"datamake partitions {'add' if add else 'remove'} {name}", name=LOCK_NAME):
         current = read_dynamic(store, name)
