@@ -252,3 +252,21 @@ def test_definitions_from_module_takes_defs_or_every_module_level_asset():
     assert sorted(defs.assets) == ["a", "b"] and len(defs) == 2
     module.defs = Definitions([a])
     assert definitions_from_module(module) is module.defs
+
+
+def test_an_asset_is_a_complete_frozen_definition():
+    """@asset builds its AssetDef without the dataclass __init__ (start-up time): every field is there, with
+    its default when not given, replace() works and the definition cannot be changed in place."""
+    import dataclasses
+
+    @asset(group="g", metadata={"owner": "me"})
+    def orders(raw):
+        """The orders."""
+        return raw
+
+    assert {f.name for f in dataclasses.fields(orders)} <= set(vars(orders))
+    assert (orders.key, orders.params, orders.group, orders.metadata, orders.description, orders.goal,
+            orders.tags, orders.retries) == ("orders", ("raw",), "g", {"owner": "me"}, "The orders.", None, {}, 0)
+    assert dataclasses.replace(orders, group="h").group == "h" and orders(5) == 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        orders.group = "other"
