@@ -23,7 +23,10 @@ from pathlib import Path
 
 from datamake.core.hashing import hash_bytes, hash_file
 from datamake.core.manifest import Manifest
+from datamake.storage import packs
+from datamake.storage.localpacks import LocalPacks
 from datamake.storage.lock import LOCK_NAME, LockHolder
+from datamake.storage.store import Store
 
 KILLS = 15
 SEED = 20240611
@@ -109,11 +112,10 @@ def stderr_of(proc: subprocess.Popen) -> str:
 
 
 def current_versions(store: Path) -> dict:
-    found = {}
-    for path in (store / "manifests").rglob("*.json"):
-        m = Manifest.from_json(path.read_bytes())
-        found[m.key] = m.data_version
-    return found
+    """Each asset's current data version, in manifest files or in the packs of batched commits."""
+    nodes = {p.stem for p in (store / "manifests").rglob("*.json")} | set(LocalPacks(str(store)).refresh().newest)
+    found = Store(str(store)).read_manifests(sorted(nodes))
+    return {m.key: m.data_version for m in found.values() if m is not None}
 
 
 def check_whole(store: Path, context: str) -> int:
@@ -125,8 +127,12 @@ def check_whole(store: Path, context: str) -> int:
             with open(path, "rb") as f:
                 assert hash_file(f) == path.name, f"{context}: torn artifact {path}"
     manifests = list((store / "manifests").rglob("*.json"))
-    for path in manifests + list((store / "actions").rglob("*.json")):
-        m = Manifest.from_json(path.read_bytes())  # raises on a torn or partial manifest
+    recorded = [(path, Manifest.from_json(path.read_bytes()))  # raises on a torn or partial manifest
+                for path in manifests + list((store / "actions").rglob("*.json"))]
+    for path in (store / "packs").glob("*.json"):  # raises on a torn pack (its name is the hash of its bytes)
+        pack = packs.decode(str(path), path.read_bytes(), 0.0)
+        recorded += [(path, m) for m in pack.manifests + pack.actions]
+    for path, m in recorded:
         if m.inline is not None:  # a small value kept in the manifest itself
             data = m.inline_bytes()
             assert hash_bytes(data) == m.artifact and len(data) == m.size, f"{context}: {path} torn inline value"
@@ -134,7 +140,7 @@ def check_whole(store: Path, context: str) -> int:
         artifact = store / "artifacts" / m.artifact[:2] / m.artifact  # whole, by the loop above
         assert artifact.is_file(), f"{context}: {path} points at a missing artifact"
         assert artifact.stat().st_size == m.size, f"{context}: {path} size differs from its artifact"
-    return len(manifests)
+    return len(recorded)
 
 
 def follow_up(root: Path, expected: dict, context: str) -> None:

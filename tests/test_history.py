@@ -11,6 +11,7 @@ import time
 import pytest
 
 from datamake.history.events import History, history_path, parse_older_than
+from datamake.storage.store import Store
 
 @pytest.fixture
 def project(inprocess_project):
@@ -44,7 +45,7 @@ def test_runs_and_materializations_are_recorded_with_their_versions(project):
     assert first["finished"] >= first["started"]
 
     (row,) = project.json("log", "b")["materializations"]
-    manifest = json.loads((project.root / ".datamake" / "manifests" / "b.json").read_text())
+    manifest = Store(str(project.root / ".datamake")).read_manifests(["b"])["b"].to_data()
     assert row["kind"] == "built" and row["run_id"] == first["run_id"]
     assert row["data_version"] == built["b"]["data_version"] == manifest["data_version"]
     assert row["provenance"] == manifest["provenance"] and row["code_version"] == manifest["code_version"]
@@ -106,6 +107,10 @@ def test_killed_run_is_marked_interrupted_on_the_next_start(project, tmp_path):
         while not marker.exists():  # wait for the run to be inside `hang` (not a timing assumption)
             assert proc.poll() is None, "make ended before the hanging asset started"
             assert time.monotonic() < deadline, "the hanging asset never started"
+            time.sleep(0.02)
+        store = Store(str(project.root / ".datamake"))
+        while store.read_manifests(["quick"])["quick"] is None:  # its batch of manifests is written soon after
+            assert time.monotonic() < deadline, "quick's manifest was never written"
             time.sleep(0.02)
     finally:
         proc.kill()

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from datamake.core.manifest import Manifest
+from datamake.storage.store import Store
 
 OLD_PROJECT = Path(__file__).parent / "data" / "store_before_inline"
 
@@ -40,7 +41,7 @@ def artifact_files(root: Path) -> list:
 
 
 def manifest(root: Path, key: str) -> Manifest:
-    return Manifest.from_json((root / ".datamake" / "manifests" / f"{key}.json").read_bytes())
+    return Store(str(root / ".datamake")).read_manifests([key])[key]
 
 
 def test_small_values_live_in_their_manifests_and_read_back(inprocess_project):
@@ -74,10 +75,11 @@ def test_a_tampered_inline_value_is_never_fresh(inprocess_project):
     p.pipeline(PIPELINE)
     p.run("make", check=True)
     path = p.root / ".datamake" / "manifests" / "small.json"
-    data = json.loads(path.read_text())
+    data = manifest(p.root, "small").to_data()
     data["inline"] = "WzEsMiwzXQ=="  # valid base64 of [1,2,3]: not the bytes the hash names
-    path.unlink()  # the manifest shares its file with the action entry: rewrite it, as a bad disk might
-    path.write_text(json.dumps(data))
+    path.parent.mkdir(exist_ok=True)
+    path.unlink(missing_ok=True)  # a manifest file shares its bytes with the action entry: a new file
+    path.write_text(json.dumps(data))  # newer than the pack the make wrote: the current version
     status = p.json("status")["assets"]
     small = next(a for a in status if a["key"] == "small")
     assert small["state"] == "stale" and [r["code"] for r in small["reasons"]] == ["artifact_missing"]

@@ -8,6 +8,7 @@ import pytest
 
 from datamake import MaterializeResult
 from datamake.define.outputs import capture_logs, open_result, table_metadata
+from datamake.storage.store import Store
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def project(inprocess_project):
 
 
 def manifest(project, key):
-    return json.loads((project.root / ".datamake" / "manifests" / f"{key}.json").read_text())
+    return Store(str(project.root / ".datamake")).read_manifests([key])[key].to_data()
 
 
 def test_metadata_from_context_result_and_tables_reaches_manifest_and_log(project):

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from datamake.cli.main import main
 from datamake.history.events import SCHEMA_VERSION
+from datamake.storage.store import Store
 
 PIPELINE = """\
 from datamake import asset, source
@@ -342,11 +343,12 @@ def test_manifest_of_the_wrong_shape_is_rebuilt(tmp_path, shape):
     ok(run(tmp_path, "make"))
     path = store / "manifests" / "report.json"
     if isinstance(shape, dict):
-        content = json.dumps({**json.loads(path.read_text()), **shape})
+        content = json.dumps({**Store(str(store)).read_manifests(["report"])["report"].to_data(), **shape})
     else:
         content = shape
-    path.unlink()  # a new file: the manifest shares its bytes with the action cache's entry
-    path.write_text(content)
+    path.parent.mkdir(exist_ok=True)
+    path.unlink(missing_ok=True)  # a new file: a manifest file shares its bytes with the action cache's entry
+    path.write_text(content)  # newer than what make committed: the current version
 
     text = ok(run(tmp_path, "status"), f"ignoring unreadable manifest {path}", "stale  report")
     assert "will be rebuilt" in text

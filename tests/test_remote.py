@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from datamake.core.manifest import Manifest
+from datamake.storage.store import Store
 
 PIPELINE = '''
 import os
@@ -270,7 +271,7 @@ def test_concurrent_pushes_of_the_same_results(team, s3_bucket):
 
 
 def _artifact(project, key):
-    return json.loads((project.root / f".datamake/manifests/{key}.json").read_text())["artifact"]
+    return Store(str(project.root / ".datamake")).read_manifests([key])[key].artifact
 
 
 def _bump_total(project):
@@ -317,7 +318,7 @@ def test_gc_keeps_what_a_pin_references(project):
 
     project.pipeline(PIPELINE)
     assert dm.make(dm.load(str(project.root)), history=False).ok
-    old_version = json.loads((project.root / ".datamake/manifests/total.json").read_text())["code_version"]
+    old_version = Store(str(project.root / ".datamake")).read_manifests(["total"])["total"].code_version
     old_artifact = _artifact(project, "total")
     _bump_total(project)
     project.outcomes()

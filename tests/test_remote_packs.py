@@ -113,12 +113,12 @@ def test_a_teammate_restores_everything_from_the_pack_without_computing(member, 
 
 def push_the_old_way(project, s3_bucket) -> None:
     """What earlier versions left in a remote: each artifact, then an action entry and a manifest each."""
-    from datamake.core.manifest import Manifest
+    from datamake.storage.localpacks import LocalPacks
     from datamake.storage.store import Store
 
     remote = Store(f"{s3_bucket.url}/cache", s3_bucket.server.options())
-    for path in sorted((project.root / ".datamake" / "manifests").glob("*.json")):
-        m = Manifest.from_json(path.read_bytes())
+    local = Store(str(project.root / ".datamake"))
+    for m in local.read_manifests(sorted(LocalPacks(local.root).refresh().newest)).values():
         remote.put_artifact_file(str(project.root / ".datamake" / "artifacts" / m.artifact[:2] / m.artifact),
                                  m.artifact)
         remote.commit(m)

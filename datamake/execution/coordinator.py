@@ -26,6 +26,7 @@ from datamake.core.scope import Scope
 from datamake.define.sources import source_at
 from datamake.storage.artifacts import inline_limit
 from datamake.storage.observe import ObservationCache, SourceError, observe
+from datamake.storage.store import BatchError
 from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
@@ -50,6 +51,10 @@ def new_run_id() -> str:
 
 class Coordinator:
     """One run of ``make`` over a planned scope."""
+
+    # a local store's manifests are committed in batches (one pack each): at most this many, this old
+    BATCH = 1000
+    BATCH_SECONDS = 0.2
 
     def __init__(self, run: RunContext, scope: Scope, executor, reporter: Reporter, options: RunOptions,
                  run_id: Optional[str] = None, remote=None, history=None):
@@ -91,6 +96,7 @@ class Coordinator:
         self.rebuilt: Set[str] = set()
         self._observations = None  # the sources' observation cache, for re-observing after an asset ran
         self._asset_seconds = 0.0  # wall seconds of the assets that ran, summed (for the GIL hint)
+        self._unrecorded: List[BatchError] = []  # batches of manifests that could not be written
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -105,8 +111,12 @@ class Coordinator:
             raise
         if self.store.is_local:
             self.store.clean_tmp()  # what killed runs left half-written
+            self.store.begin_batch()
         self.reporter.run_started(self.run_id, self.scope)
         previous = self._install_sigint()
+        stop_flusher = threading.Event()
+        if self.store.batched is not None:
+            threading.Thread(target=self._flush_while_running, args=(stop_flusher,), daemon=True).start()
         try:
             while self.ready or self.running:
                 while self.ready and len(self.running) < self.limit:
@@ -115,6 +125,9 @@ class Coordinator:
                 self._check_interrupts()
                 if self.running:
                     self._wait_some()
+                if self.store.batched and (self.store.batched >= self.BATCH or
+                                           time.monotonic() - self.store.batch_started >= self.BATCH_SECONDS):
+                    self._flush()
                 if self.stop_reason:
                     self._hold()
         except KeyboardInterrupt:  # a second Ctrl-C: abandon running assets, keep state whole
@@ -127,6 +140,8 @@ class Coordinator:
         finally:
             self._restore_sigint(previous)
             self.executor.shutdown(cancel=bool(self.stop_reason))
+            stop_flusher.set()
+            self._flush(end=True)
             self._save_local_records()
         for key in self.scope.keys:  # whatever never became ready
             if key not in self.outcomes:
@@ -320,6 +335,8 @@ class Coordinator:
             self.interruptible = False
         if not done and self.history is not None:
             self.history.flush()  # a quiet moment: readers of the log (datamake ui) see what runs now
+        if not done:
+            self._flush()  # and other processes see what was built
         for future in done:
             key, prov, inputs, wall_start, reasons = self.running.pop(future)
             self._asset_seconds += time.time() - wall_start
@@ -394,6 +411,34 @@ class Coordinator:
             self._fail(key, f"recording its manifest failed: {type(exc).__name__}: {exc}", seconds)
             return False
         return True
+
+    def _flush(self, end: bool = False) -> None:
+        """Write the manifests committed since the last flush (one pack); if that fails, none of them is
+        current: each of those assets is reported failed, its previous manifest and value kept."""
+        try:
+            self.store.flush(end=end)
+        except BatchError as exc:
+            self._unrecorded.append(exc)
+        while self._unrecorded:
+            exc = self._unrecorded.pop(0)
+            error = f"recording its manifest failed: {exc}"
+            for key in exc.nodes:
+                outcome = self.outcomes.get(key)
+                if outcome is not None and outcome.outcome != "failed":
+                    self.outcomes[key] = dataclasses.replace(outcome, outcome="failed", error=error)
+                    self.reporter.asset_finished(self.outcomes[key])
+            if not self.options.keep_going and not self.stop_reason and exc.nodes:
+                self.stop_reason = exc.nodes[0]
+
+    def _flush_while_running(self, stop: threading.Event) -> None:
+        """Flush a batch older than BATCH_SECONDS while the coordinator waits or runs an asset in-process
+        (its thread is then busy): what finished is visible to other processes within about that long."""
+        while not stop.wait(self.BATCH_SECONDS / 2):
+            if self.store.batched and time.monotonic() - self.store.batch_started >= self.BATCH_SECONDS:
+                try:
+                    self.store.flush()
+                except BatchError as exc:  # reported by the coordinator's thread
+                    self._unrecorded.append(exc)
 
     def _fail(self, key: str, error: str, seconds: float) -> None:
         if not self.options.keep_going and not self.stop_reason:

@@ -27,14 +27,16 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_bytes
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
 from datamake.storage.localfiles import atomic_write, cache_dir
 from datamake.storage.objects import modified_time
-from datamake.storage.store import Store
+
+if TYPE_CHECKING:  # the store reads packs too (localpacks): only its type here
+    from datamake.storage.store import Store
 
 FORMAT = 1
 FOLDER = "packs"
@@ -55,10 +57,11 @@ class Pack:
     written: float = 0.0  # the writer's clock: orders two packs the store dates to the same second
 
 
-def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = ()) -> bytes:
-    """The bytes of a pack holding ``manifests`` (current versions) and ``actions`` (entries only)."""
+def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = (), written: Optional[float] = None) -> bytes:
+    """The bytes of a pack holding ``manifests`` (current versions) and ``actions`` (entries only), dated
+    ``written`` (the writer's clock; now by default)."""
     body = {"datamake_pack": FORMAT, "manifests": [m.to_data() for m in manifests],
-            "actions": [m.to_data() for m in actions], "written": time.time()}
+            "actions": [m.to_data() for m in actions], "written": time.time() if written is None else written}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 

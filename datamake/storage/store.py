@@ -6,6 +6,8 @@ Layout under the root URL::
                              most ``INLINE_LIMIT`` bytes are kept in their manifest instead)
     manifests/KEY.json       the current manifest of each asset (the commit point)
     actions/12/1234….json    action cache: provenance -> manifest
+    packs/<hash>.json        manifests committed in one batch, each also an action entry
+                             (a local ``make``: :mod:`datamake.storage.localpacks`)
     tmp/                     writes in progress; never read as state
 
 An artifact is written under a temporary name and moved into place once its
@@ -15,18 +17,32 @@ killed writer leaves only files under ``tmp/``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import threading
+import time
 from urllib.parse import quote
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import node_id, split_node
 from datamake.core.manifest import Manifest
 from datamake.storage.artifacts import BATCH_LISTING_THRESHOLD, ArtifactStore, CorruptArtifactError
+from datamake.storage.localpacks import LocalPacks, write_batch
 from datamake.storage.manifest_index import ManifestIndex
 
-__all__ = ["CorruptArtifactError", "Store"]
+__all__ = ["BatchError", "CorruptArtifactError", "Store"]
 
 _quoted = functools.lru_cache(maxsize=1 << 16)(lambda partition: quote(partition, safe=""))
+
+
+class BatchError(OSError):
+    """A batch of committed manifests could not be written: none of ``nodes`` is recorded."""
+
+    def __init__(self, nodes: List[str], error: OSError):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.nodes = nodes
+        self.error = error
 
 
 class Store(ArtifactStore):
@@ -37,6 +53,12 @@ class Store(ArtifactStore):
         self.warnings: List[str] = []
         self._manifest_index: Optional[ManifestIndex] = None
         self._parsed: Optional[Dict[str, Tuple[Any, Manifest]]] = None  # path -> (text, manifest), when kept
+        self._packs: Optional[LocalPacks] = None
+        self._batch: Optional[Dict[str, Manifest]] = None  # node -> manifest committed, not yet written
+        self._batch_actions: Dict[str, Manifest] = {}
+        self.batch_started = 0.0  # time.monotonic() of the first manifest in the batch
+        self._batch_lock = threading.Lock()
+        self._files_read: set = set()  # nodes whose manifest file this process read (a batch supersedes it)
 
     def keep_parsed_manifests(self) -> None:
         """Remember each manifest parsed, keyed by its path and text, for a long-lived process (the daemon,
@@ -81,7 +103,17 @@ class Store(ArtifactStore):
         self._atomic_write(path, data)
 
     def commit(self, manifest: Manifest) -> None:
-        """Record ``manifest`` in the action cache, then make it current (the commit point)."""
+        """Record ``manifest`` in the action cache, then make it current (the commit point).
+
+        Between :meth:`begin_batch` and :meth:`flush`, a local store keeps a manifest without a
+        partition for the next batch: it is current for this process at once, for others once flushed."""
+        if self._batch is not None and manifest.partition is None:
+            with self._batch_lock:
+                if not self._batch:
+                    self.batch_started = time.monotonic()
+                self._batch[manifest.key] = manifest
+                self._batch_actions[manifest.provenance] = manifest
+            return
         data = manifest.to_json()
         action = self.action_path(manifest.provenance)
         current = self.manifest_path(node_id(manifest.key, manifest.partition))
@@ -90,6 +122,47 @@ class Store(ArtifactStore):
             return
         self._atomic_write(action, data)
         self._atomic_write(current, data)
+
+    def begin_batch(self) -> None:
+        """Commit manifests in batches from now on (local stores; see :mod:`datamake.storage.localpacks`),
+        unless ``DATAMAKE_BATCH_COMMITS=0`` asks for one manifest file per asset, as earlier versions wrote."""
+        if self.is_local and self._batch is None and os.environ.get("DATAMAKE_BATCH_COMMITS", "") != "0":
+            self._batch = {}
+
+    @property
+    def batched(self) -> Optional[int]:
+        """How many committed manifests wait for :meth:`flush` (None: not batching)."""
+        batch = self._batch
+        return None if batch is None else len(batch)
+
+    def flush(self, end: bool = False) -> List[str]:
+        """Write the manifests committed since the last flush as one pack (any thread); ``end``: stop
+        batching. Returns the nodes written. On an error (a full disk, a read-only store) none of them
+        is recorded and :class:`BatchError` names them."""
+        with self._batch_lock:  # held while writing: the batch stays readable until its pack is
+            batch = self._batch
+            if not batch:
+                self._batch = None if end else batch
+                return []
+            try:
+                manifests = list(batch.values())
+                path, mtime_ns, written = write_batch(self.files, self.root, manifests)
+                self.local_packs.add(path, mtime_ns, written, manifests)
+            except OSError as exc:
+                raise BatchError(list(batch), exc) from exc
+            finally:
+                self._batch, self._batch_actions = (None if end else {}), {}
+        for node in self._files_read.intersection(batch):  # older than the pack: now only in the way
+            with contextlib.suppress(OSError):
+                os.unlink(self.manifest_path(node))
+        return list(batch)
+
+    @property
+    def local_packs(self) -> LocalPacks:
+        """The packs of a local store (what batched commits wrote), read on first use."""
+        if self._packs is None:
+            self._packs = LocalPacks(self.root).refresh()
+        return self._packs
 
     def remove_manifest(self, key: str) -> None:
         try:
@@ -107,6 +180,7 @@ class Store(ArtifactStore):
             found = self.objects.cat_listed(list(paths), f"{self.root}/manifests")
         elif self.is_local:
             found = self.manifest_index.read(list(paths))
+            self._read_packed(paths, found, result)
         else:
             found = self.objects.cat_many(list(paths))
         parsed = self._parsed
@@ -120,6 +194,29 @@ class Store(ArtifactStore):
                 parsed[path] = (raw, manifest)
         return result
 
+    def _read_packed(self, paths: Dict[str, str], found: Dict[str, Any], result: Dict[str, Optional[Manifest]]) -> None:
+        """Take each node's version from the packs (or this process's batch) where that is newer than its
+        file, removing the file's text from ``found``."""
+        packs = self.local_packs.refresh() if self._packs is not None or self._batch is not None or \
+            os.path.isdir(f"{self.root}/packs") else None
+        if packs is not None and packs.warnings:
+            self.warnings.extend(packs.warnings)
+            packs.warnings.clear()
+        self._files_read.update(paths[p] for p in found)
+        batch = self._batch or {}
+        if packs is None and not batch:
+            return
+        for path, node in paths.items():
+            pending = batch.get(node)
+            if pending is not None:
+                found.pop(path, None)
+                result[node] = pending
+            elif packs is not None and node in packs.newest:
+                manifest = packs.current(node, _mtime_ns(path) if path in found else None)
+                if manifest is not None:
+                    found.pop(path, None)
+                    result[node] = manifest
+
     def _parse_manifest(self, path: str, raw: bytes) -> Optional[Manifest]:
         try:
             return Manifest.from_json(raw)
@@ -130,10 +227,31 @@ class Store(ArtifactStore):
     def lookup_action(self, provenance: str) -> Optional[Manifest]:
         """The manifest recorded for ``provenance`` if its artifact is still there."""
         path = self.action_path(provenance)
-        raw = self.objects.cat_many([path]).get(path)
+        if self.is_local:
+            manifest = self._batch_actions.get(provenance) or self.local_packs.actions.get(provenance)
+            if manifest is not None:
+                return manifest if self.value_intact(manifest) else None
+            raw = _read_file(path)  # no fsspec for one local file
+        else:
+            raw = self.objects.cat_many([path]).get(path)
         if raw is None:
             return None
         manifest = self._parse_manifest(path, raw)
         if manifest is None or not self.value_intact(manifest):
             return None
         return manifest
+
+
+def _mtime_ns(path: str) -> Optional[int]:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _read_file(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None

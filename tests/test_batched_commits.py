@@ -1,0 +1,144 @@
+"""A local ``make`` commits the manifests it builds in batches, one pack file per batch, not a file per asset.
+
+Everything a user relies on must hold as with one file per asset: ``status`` in another process sees
+what a running ``make`` finished, the action cache restores values, a store written by the previous
+release (one manifest file per asset) is read as it was, a corrupted pack is never trusted, and
+``gc`` keeps every value a pack references.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from datamake.storage.store import Store
+from tests.test_inline_values import PIPELINE
+
+DATA = Path(__file__).parent / "data"
+OLD_STORE = DATA / "store_before_packs"  # the release before this one made it, from this pipeline:
+OLD_PIPELINE = DATA / "store_before_inline" / "pipeline.py"
+
+
+def files_under(root: Path, folder: str) -> list:
+    return sorted(p.name for p in (root / ".datamake" / folder).rglob("*") if p.is_file())
+
+
+def test_a_cold_build_writes_one_pack_and_no_file_per_asset(project):
+    project.pipeline(PIPELINE)
+    assert project.outcomes() == dict.fromkeys(["small", "large", "total"], "built")
+    assert files_under(project.root, "manifests") == [] and files_under(project.root, "actions") == []
+    assert len(files_under(project.root, "packs")) == 1
+    assert project.states() == dict.fromkeys(["small", "large", "total"], "fresh")
+    assert ast.literal_eval(project.run("show", "total", check=True).stdout) == {"total": 45, "words": 500}
+    # the action cache finds a value kept in a pack when the code returns to an earlier version
+    source = (project.root / "pipeline.py").read_text()
+    project.write("pipeline.py", source.replace("range(10)", "range(11)"))
+    assert project.outcomes() == {"small": "built", "large": "skipped", "total": "built"}
+    project.write("pipeline.py", source)
+    assert project.outcomes() == {"small": "cached", "large": "skipped", "total": "cached"}
+    assert project.states() == dict.fromkeys(["small", "large", "total"], "fresh")
+
+
+def test_one_manifest_file_per_asset_when_asked(project):
+    project.pipeline(PIPELINE)
+    project.run("make", check=True, env={"DATAMAKE_BATCH_COMMITS": "0"})
+    assert files_under(project.root, "manifests") == ["large.json", "small.json", "total.json"]
+    assert files_under(project.root, "packs") == []
+
+
+def test_a_store_written_before_packs_is_read_as_it_was(project):
+    """The store in tests/data was written by the release before this one (one manifest file per asset)."""
+    shutil.copy(OLD_PIPELINE, project.root / "pipeline.py")
+    shutil.copytree(OLD_STORE, project.root / ".datamake")
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
+    assert project.states() == dict.fromkeys(["numbers", "text", "total"], "fresh")
+    assert project.outcomes() == dict.fromkeys(["numbers", "text", "total"], "skipped")
+    assert ast.literal_eval(project.run("show", "total", check=True).stdout) == {"total": 45, "words": 500}
+    source = (project.root / "pipeline.py").read_text()
+    project.write("pipeline.py", source.replace('"1")\ndef total', '"2")\ndef total')
+                  .replace('len(text.split())', 'len(text.split()) + 1'))
+    assert project.outcomes() == {"numbers": "skipped", "text": "skipped", "total": "built"}
+    # the new version is in a pack; the file it supersedes is gone, the old ones are read as before
+    assert files_under(project.root, "manifests") == ["numbers.json", "text.json"]
+    assert project.states() == dict.fromkeys(["numbers", "text", "total"], "fresh")
+    assert ast.literal_eval(project.run("show", "total", check=True).stdout) == {"total": 45, "words": 501}
+    project.write("pipeline.py", source)  # back to the old code: restored from the old action entry
+    assert project.outcomes() == {"numbers": "skipped", "text": "skipped", "total": "cached"}
+
+
+def test_a_corrupt_pack_is_never_trusted_and_its_assets_are_rebuilt(project):
+    project.pipeline(PIPELINE)
+    project.run("make", check=True)
+    pack = next((project.root / ".datamake" / "packs").iterdir())
+    pack.write_bytes(pack.read_bytes().replace(b'"key":"small"', b'"key":"smalL"'))  # valid JSON, one letter
+    status = project.run("status")
+    assert f"ignoring corrupt pack {pack}" in status.stderr and "Traceback" not in status.stderr
+    assert project.states() == dict.fromkeys(["small", "large", "total"], "stale")
+    assert project.outcomes() == dict.fromkeys(["small", "large", "total"], "built")
+    assert ast.literal_eval(project.run("show", "small", check=True).stdout) == list(range(10))
+
+
+def test_gc_keeps_what_packs_reference_and_merges_them(project):
+    project.pipeline(PIPELINE)
+    project.run("make", check=True, env={"DATAMAKE_INLINE_LIMIT": "0"})  # every value a file
+    source = (project.root / "pipeline.py").read_text()
+    project.write("pipeline.py", source.replace("range(10)", "range(11)"))
+    project.run("make", check=True, env={"DATAMAKE_INLINE_LIMIT": "0"})
+    assert len(files_under(project.root, "packs")) >= 2  # one per run at least
+    report = project.json("gc", "--older-than", "0")
+    assert report["deleted"]["artifacts"] == 2  # small's and total's first values: nothing current uses them
+    assert len(files_under(project.root, "packs")) == 1
+    assert project.states() == dict.fromkeys(["small", "large", "total"], "fresh")
+    assert ast.literal_eval(project.run("show", "total", check=True).stdout) == {"total": 55, "words": 500}
+
+
+SLOW = '''
+import os
+import time
+
+from datamake import asset
+
+
+@asset
+def quick():
+    return 1
+
+
+@asset
+def slow(quick):
+    deadline = time.monotonic() + 60
+    while not os.path.exists("go") and time.monotonic() < deadline:  # the test says when
+        time.sleep(0.01)
+    return quick + 1
+'''
+
+
+def test_status_in_another_process_sees_what_a_running_make_finished(project):
+    project.pipeline(SLOW)
+    make = subprocess.Popen([sys.executable, "-m", "datamake", "make", "--json"], cwd=project.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        states = {}
+        while time.monotonic() < deadline and states.get("quick") != "fresh":
+            states = {a["key"]: a["state"] for a in json.loads(project.run("status", "--json").stdout)["assets"]}
+        assert states == {"quick": "fresh", "slow": "stale"}, states
+    finally:
+        (project.root / "go").write_text("")
+        out, err = make.communicate(timeout=120)
+    assert make.returncode == 0, err
+    assert {a["key"]: a["outcome"] for a in json.loads(out)["assets"]} == {"quick": "built", "slow": "built"}
+    assert project.states() == {"quick": "fresh", "slow": "fresh"}
+
+
+def test_a_long_lived_reader_sees_packs_another_process_writes(project):
+    project.pipeline(PIPELINE)
+    store = Store(str(project.root / ".datamake"))
+    store.keep_parsed_manifests()
+    assert store.read_manifests(["small"]) == {"small": None}
+    project.run("make", check=True)
+    assert store.read_manifests(["small"])["small"].inline is not None
