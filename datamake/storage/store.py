@@ -58,6 +58,7 @@ class Store(ArtifactStore):
         self._batch_actions: Dict[str, Manifest] = {}
         self.batch_started = 0.0  # time.monotonic() of the first manifest in the batch
         self._batch_lock = threading.Lock()
+        self._action_files: Optional[bool] = None  # whether actions/ exists (local stores), once looked at
         self._files_read: set = set()  # nodes whose manifest file this process read (a batch supersedes it)
 
     def keep_parsed_manifests(self) -> None:
@@ -94,6 +95,7 @@ class Store(ArtifactStore):
     # -- writing -------------------------------------------------------------
     def _atomic_write(self, path: str, data: bytes) -> None:
         if self.is_local:
+            self._action_files = True  # (when it is an action entry: looked for from now on)
             self.files.write(path, data)
         else:  # a single PUT is atomic on object stores
             self.fs.pipe_file(path, data)
@@ -118,6 +120,7 @@ class Store(ArtifactStore):
         action = self.action_path(manifest.provenance)
         current = self.manifest_path(node_id(manifest.key, manifest.partition))
         if self.is_local:  # one file, linked as the action entry first
+            self._action_files = True
             self.files.write_linked(action, current, data)
             return
         self._atomic_write(action, data)
@@ -178,8 +181,8 @@ class Store(ArtifactStore):
         result: Dict[str, Optional[Manifest]] = dict.fromkeys(keys)
         if not self.is_local and len(keys) >= BATCH_LISTING_THRESHOLD:
             found = self.objects.cat_listed(list(paths), f"{self.root}/manifests")
-        elif self.is_local:
-            found = self.manifest_index.read(list(paths))
+        elif self.is_local:  # no folder (a store of batched commits only): no stat per asset
+            found = self.manifest_index.read(list(paths)) if os.path.isdir(f"{self.root}/manifests") else {}
             self._read_packed(paths, found, result)
         else:
             found = self.objects.cat_many(list(paths))
@@ -231,7 +234,9 @@ class Store(ArtifactStore):
             manifest = self._batch_actions.get(provenance) or self.local_packs.actions.get(provenance)
             if manifest is not None:
                 return manifest if self.value_intact(manifest) else None
-            raw = _read_file(path)  # no fsspec for one local file
+            if self._action_files is None:  # a store made by batched commits only has none: no open per asset
+                self._action_files = os.path.isdir(f"{self.root}/actions")
+            raw = _read_file(path) if self._action_files else None  # no fsspec for one local file
         else:
             raw = self.objects.cat_many([path]).get(path)
         if raw is None:
