@@ -142,3 +142,17 @@ def test_a_long_lived_reader_sees_packs_another_process_writes(project):
     assert store.read_manifests(["small"]) == {"small": None}
     project.run("make", check=True)
     assert store.read_manifests(["small"])["small"].inline is not None
+
+
+def test_an_unreadable_entry_in_a_whole_pack_is_reported_and_rebuilt(project):
+    from datamake.core.hashing import hash_bytes
+
+    project.pipeline(PIPELINE)
+    project.run("make", check=True)
+    raw = json.dumps({"datamake_pack": 1, "manifests": [{"key": "small", "provenance": "0" * 32}],
+                      "actions": [], "written": time.time()}).encode()  # newer, whole, but no manifest
+    (project.root / ".datamake" / "packs" / f"{hash_bytes(raw)}.json").write_bytes(raw)
+    status = project.run("status")
+    assert "ignoring an unreadable manifest of 'small' in a pack" in status.stderr, status.stderr
+    assert project.states() == {"small": "stale", "large": "fresh", "total": "stale"}
+    assert project.outcomes() == {"small": "cached", "large": "skipped", "total": "skipped"}

@@ -19,25 +19,29 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from datamake.core.hashing import hash_bytes
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
-from datamake.storage.packs import FOLDER, CorruptPack, decode, encode
+from datamake.storage.packs import FOLDER, CorruptPack, decode_body, encode
 
 Order = Tuple[int, float, str]  # (mtime_ns of the pack, the time its writer recorded, its path)
+Entry = Union[Manifest, Dict[str, Any]]  # a manifest, or its JSON values until it is first asked for
 
 
 class LocalPacks:
-    """The packs of one local store folder, read once and then only the new ones: entries by node and provenance."""
+    """The packs of one local store folder, read once and then only the new ones: entries by node and provenance.
+
+    An entry is parsed into a :class:`Manifest` when it is first asked for: versions that newer ones
+    replaced cost a ``make`` or ``status`` only their share of decoding the pack's JSON."""
 
     def __init__(self, root: str):
         self.folder = f"{root}/{FOLDER}"
         self._lock = threading.Lock()
         self._seen: Dict[str, int] = {}  # pack path -> its mtime_ns
-        self.newest: Dict[str, Tuple[Manifest, Order]] = {}  # node -> its newest version in a pack
-        self.actions: Dict[str, Manifest] = {}  # provenance -> entry
+        self.newest: Dict[str, Tuple[Entry, Order]] = {}  # node -> its newest version in a pack
+        self.actions: Dict[str, Entry] = {}  # provenance -> entry
         self.warnings: List[str] = []
 
     def refresh(self) -> "LocalPacks":
@@ -71,34 +75,62 @@ class LocalPacks:
         except FileNotFoundError:
             return False
         try:
-            pack = decode(path, raw, mtime_ns / 1e9)
+            body, written = decode_body(path, raw)
+            self.add(path, mtime_ns, written, body["manifests"], body["actions"])
         except CorruptPack as exc:
             self.warnings.append(f"ignoring corrupt pack {path} ({exc}); its assets will be rebuilt")
             self._seen[path] = mtime_ns
-            return True
-        self.add(path, mtime_ns, pack.written, pack.manifests, pack.actions)
         return True
 
-    def add(self, path: str, mtime_ns: int, written: float, manifests: Iterable[Manifest],
-            actions: Iterable[Manifest] = ()) -> None:
+    def add(self, path: str, mtime_ns: int, written: float, manifests: Iterable[Entry],
+            actions: Iterable[Entry] = ()) -> None:
         """Take in the entries of a pack (read, or just written here)."""
         self._seen[path] = mtime_ns
         order = (mtime_ns, written, path)
-        for m in actions:
-            self.actions.setdefault(m.provenance, m)
-        for m in manifests:
-            self.actions[m.provenance] = m
-            node = node_id(m.key, m.partition)
-            known = self.newest.get(node)
-            if known is None or known[1] < order:
-                self.newest[node] = (m, order)
+        try:
+            for m in actions:
+                self.actions.setdefault(_field(m, "provenance"), m)
+            for m in manifests:
+                self.actions[_field(m, "provenance")] = m
+                node = node_id(_field(m, "key"), _field(m, "partition"))
+                known = self.newest.get(node)
+                if known is None or known[1] < order:
+                    self.newest[node] = (m, order)
+        except (AttributeError, TypeError, ValueError) as exc:  # not manifests: a writer's bug
+            raise CorruptPack(f"an entry is not a manifest ({exc})") from None
 
     def current(self, node: str, file_mtime_ns: Optional[int]) -> Optional[Manifest]:
         """The node's pack version if it is newer than its manifest file (``file_mtime_ns``; None: no file)."""
         known = self.newest.get(node)
         if known is None or (file_mtime_ns is not None and file_mtime_ns > known[1][0]):
             return None
-        return known[0]
+        manifest = self._parsed(known[0])
+        if manifest is not known[0]:
+            self.newest[node] = (manifest, known[1]) if manifest is not None else known
+        return manifest
+
+    def action(self, provenance: str) -> Optional[Manifest]:
+        """The action-cache entry of ``provenance`` in a pack, if any."""
+        entry = self.actions.get(provenance)
+        manifest = None if entry is None else self._parsed(entry)
+        if manifest is not None:
+            self.actions[provenance] = manifest
+        return manifest
+
+    def _parsed(self, entry: Entry) -> Optional[Manifest]:
+        if isinstance(entry, Manifest):
+            return entry
+        try:
+            return Manifest.from_data(entry)
+        except (ValueError, TypeError, AttributeError) as exc:
+            self.warnings.append(f"ignoring an unreadable manifest of {entry.get('key')!r} in a pack ({exc}); "
+                                 "the asset will be rebuilt")
+            return None
+
+
+def _field(entry: Entry, name: str) -> Any:
+    return getattr(entry, name) if isinstance(entry, Manifest) else entry[name] if name != "partition" \
+        else entry.get(name)
 
 
 def write_batch(files, root: str, manifests: List[Manifest]) -> Tuple[str, int, float]:

@@ -67,6 +67,17 @@ def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = (), writ
 
 def decode(path: str, raw: bytes, modified: float) -> Pack:
     """Check a pack's bytes against its name and parse it; CorruptPack when either fails."""
+    body, written = decode_body(path, raw)
+    try:
+        return Pack(path, modified, *(tuple(Manifest.from_data(d) for d in body[part])
+                                      for part in ("manifests", "actions")), written=written)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise CorruptPack(str(exc)) from None
+
+
+def decode_body(path: str, raw: bytes) -> Tuple[Dict[str, List[Any]], float]:
+    """(its ``manifests`` and ``actions`` as JSON values, when it was written) of a pack whose bytes match
+    its name; CorruptPack otherwise. The entries are not checked here: :meth:`Manifest.from_data` does."""
     if hash_bytes(raw) != digest_of(path):
         raise CorruptPack("its bytes do not match its name (corrupted or half-written)")
     try:
@@ -76,8 +87,10 @@ def decode(path: str, raw: bytes, modified: float) -> Pack:
         written = body.get("written", 0.0)
         if type(written) not in (int, float):
             raise ValueError(f"written is {written!r}, expected a number")
-        return Pack(path, modified, *(tuple(Manifest.from_data(d) for d in body.get(part, ()))
-                                      for part in ("manifests", "actions")), written=float(written))
+        parts = {part: body.get(part, []) for part in ("manifests", "actions")}
+        if any(type(entries) is not list for entries in parts.values()):
+            raise ValueError("its manifests and actions are not lists")
+        return parts, float(written)
     except (ValueError, TypeError, AttributeError) as exc:
         raise CorruptPack(str(exc)) from None
 

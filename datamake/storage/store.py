@@ -202,9 +202,6 @@ class Store(ArtifactStore):
         file, removing the file's text from ``found``."""
         packs = self.local_packs.refresh() if self._packs is not None or self._batch is not None or \
             os.path.isdir(f"{self.root}/packs") else None
-        if packs is not None and packs.warnings:
-            self.warnings.extend(packs.warnings)
-            packs.warnings.clear()
         self._files_read.update(paths[p] for p in found)
         batch = self._batch or {}
         if packs is None and not batch:
@@ -219,6 +216,9 @@ class Store(ArtifactStore):
                 if manifest is not None:
                     found.pop(path, None)
                     result[node] = manifest
+        if packs is not None and packs.warnings:
+            self.warnings.extend(packs.warnings)
+            packs.warnings.clear()
 
     def _parse_manifest(self, path: str, raw: bytes) -> Optional[Manifest]:
         try:
@@ -231,7 +231,7 @@ class Store(ArtifactStore):
         """The manifest recorded for ``provenance`` if its artifact is still there."""
         path = self.action_path(provenance)
         if self.is_local:
-            manifest = self._batch_actions.get(provenance) or self.local_packs.actions.get(provenance)
+            manifest = self._batch_actions.get(provenance) or self.local_packs.action(provenance)
             if manifest is not None:
                 return manifest if self.value_intact(manifest) else None
             if self._action_files is None:  # a store made by batched commits only has none: no open per asset
