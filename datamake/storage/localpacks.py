@@ -76,15 +76,19 @@ class LocalPacks:
             return False
         try:
             body, written = decode_body(path, raw)
-            self.add(path, mtime_ns, written, body["manifests"], body["actions"])
+            self._add(path, mtime_ns, written, body["manifests"], body["actions"])
         except CorruptPack as exc:
             self.warnings.append(f"ignoring corrupt pack {path} ({exc}); its assets will be rebuilt")
             self._seen[path] = mtime_ns
         return True
 
-    def add(self, path: str, mtime_ns: int, written: float, manifests: Iterable[Entry],
-            actions: Iterable[Entry] = ()) -> None:
-        """Take in the entries of a pack (read, or just written here)."""
+    def add(self, path: str, mtime_ns: int, written: float, manifests: Iterable[Manifest]) -> None:
+        """Take in a pack this process has just written."""
+        with self._lock:
+            self._add(path, mtime_ns, written, manifests)
+
+    def _add(self, path: str, mtime_ns: int, written: float, manifests: Iterable[Entry],
+             actions: Iterable[Entry] = ()) -> None:
         self._seen[path] = mtime_ns
         order = (mtime_ns, written, path)
         try:
