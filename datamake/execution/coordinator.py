@@ -405,6 +405,8 @@ class Coordinator:
         as a failed artifact write does, its previous manifest and value kept."""
         if self.history is not None:
             self.history.ready()  # the run is in the event log before anything it made becomes current
+        if manifest.partition is not None and self.store.batched:
+            self._flush()  # a partition's manifest is a file of its own: what was built before it is written first
         try:
             self.store.commit(manifest)
         except (OSError, StoreError) as exc:
