@@ -1,8 +1,8 @@
 """A long-lived project (the daemon) reuses its last planning pass only where nothing moved.
 
 Each test keeps one project loaded the way the daemon keeps it and, after every change made
-from outside (a build by another process, a source edit, a deleted artifact or manifest, a
-corrupted manifest, a new day), compares its plan with the plan of a project loaded afresh.
+from outside (a build by another process, a source edit, a deleted artifact or pack of
+manifests, an unreadable manifest file, a new day), compares its plan with the plan of a project loaded afresh.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def side(small):
 '''
 
 KEYS = ["raw", "big", "small", "joined", "side"]
-ACTIONS = ["build", "build_all", "edit_source", "drop_artifact", "drop_manifest", "garble_manifest"]
+ACTIONS = ["build", "build_all", "edit_source", "drop_artifact", "drop_pack", "garble_manifest"]
 
 
 def decisions(project: api.Project, now: dt.datetime = None):
@@ -67,14 +67,14 @@ def _apply(root: Path, action: str, rng: random.Random) -> None:
         api.make(api.load(str(root)), executor="inprocess", history=False)
     elif action == "edit_source":
         (root / "feed.txt").write_text(f"feed {rng.random()}")
-    elif action in ("drop_manifest", "garble_manifest"):
-        manifests = sorted((store / "manifests").glob("*.json")) if store.exists() else []
-        if manifests:
-            path = rng.choice(manifests)
-            if action == "drop_manifest":
-                path.unlink()
-            else:
-                path.write_text("{ not json")
+    elif action == "drop_pack":  # the batch of manifests a make committed is lost
+        packs = sorted((store / "packs").glob("*.json")) if (store / "packs").exists() else []
+        if packs:
+            rng.choice(packs).unlink()
+    elif action == "garble_manifest":  # a newer manifest file than the packs', unreadable
+        path = store / "manifests" / f"{rng.choice(KEYS)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{ not json")
     elif action == "drop_artifact":
         artifacts = sorted(p for p in (store / "artifacts").rglob("*") if p.is_file()) \
             if (store / "artifacts").exists() else []
