@@ -4,13 +4,16 @@ Each case builds a random pipeline of assets partitioned alike (daily or static,
 partition ``d`` of each dependency), materializes a random part of it through :mod:`datamake.api` on a
 local store, then damages it at random: a code change (and that asset alone rebuilt), a lost manifest, an artifact overwritten behind the
 store's back (same size), an unreadable manifest. The compact plan must give exactly the decisions, the
-text and the warnings of :meth:`Project.scope`, for everything and for a selection with ``--partition``.
+text and the warnings of :meth:`Project.scope`, for everything and for a selection with ``--partition``,
+whether it reads the manifests or the per-asset summaries kept by an earlier ``status`` (each damage is
+done by "another process" after those were kept, as files are replaced: written aside, then renamed).
 """
 from __future__ import annotations
 
 import os
 import random
 import textwrap
+import time
 
 import pytest
 
@@ -47,15 +50,38 @@ def new_project(folder, shape, partitions, code=None) -> Project:
     return Project(config, definitions(shape, partitions, code or {}))
 
 
+def age(store_root: str) -> None:
+    """Set the mtime of each folder of the store changed in the last seconds back, as if seconds had passed:
+    summaries are kept only of folders that changed more than a mtime tick before they were read."""
+    now = time.time_ns()
+    past = now - 5 * 10**9
+    for sub in ("manifests", "artifacts"):
+        for folder, _, _ in os.walk(os.path.join(store_root, sub)):
+            st = os.stat(folder)
+            if st.st_mtime_ns > now - 3 * 10**9:  # changed since the last call
+                os.utime(folder, ns=(st.st_atime_ns, past))
+
+
 def both(project: Project, selection=(), partition=None):
-    """(compact, per-partition) plans, with the store warnings each gave."""
+    """(compact, per-partition) plans, with the store warnings each gave. The compact plan is made twice after
+    the store's folders are aged: from the summaries kept before (or built now), then from those kept now."""
     project.store.warnings.clear()
+    age(project.store.root)
     compact = gather.status(project, selection, partition=partition)
     assert compact is not None, "the compact path applies to this scope"
     fast_warnings = sorted(set(project.store.warnings))
+    again = gather.status(project, selection, partition=partition)
+    assert [d.to_dict() for d in again.decisions] == [d.to_dict() for d in compact.decisions]
     project.store.warnings.clear()
     full = project.scope(selection, partition=partition).plan
     return compact, full, fast_warnings, sorted(set(project.store.warnings))
+
+
+def replace(path: str, data: bytes) -> None:
+    """Replace a file as another process would: written under another name, then renamed over it."""
+    with open(path + ".new", "wb") as f:
+        f.write(data)
+    os.replace(path + ".new", path)
 
 
 def assert_same(project, selection=(), partition=None):
@@ -91,22 +117,26 @@ def test_compact_status_equals_the_per_partition_plan(tmp_path, monkeypatch, see
              if not d.stale]
     rng.shuffle(built)
     code = {}
-    for damage in rng.sample(["code", "lost", "tamper", "unreadable"], rng.randint(1, 3)):
+    assert_same(new_project(str(tmp_path), shape, partitions))  # summaries kept: the damage below comes after
+    for damage in rng.sample(["code", "lost", "tamper", "unreadable", "gone", "built"], rng.randint(1, 4)):
         if damage == "code":
             code[rng.choice(shape)[0]] = "2"
         elif built and damage == "lost":
             os.unlink(store.manifest_path(node_id(*built.pop())))
-        elif built and damage == "tamper":  # same size, new bytes: the stat moved, the hash no longer matches
+        elif built and damage in ("tamper", "gone"):  # new bytes of the same size, or no file
             m = store.read_manifests([node_id(*built.pop())]).popitem()[1]
             if m.inline is not None:
                 continue  # no file to tamper with (test_inline_values tampers with inline bytes)
             path = store.artifact_path(m.artifact)
-            os.chmod(path, 0o644)
-            with open(path, "r+b") as f:
-                f.write(b"#" * m.size)
+            if damage == "gone":
+                os.unlink(path)
+            else:
+                replace(path, b"#" * m.size)
         elif built and damage == "unreadable":
-            with open(store.manifest_path(node_id(*built.pop())), "w") as f:
-                f.write('{"key": "not a manifest"}')
+            replace(store.manifest_path(node_id(*built.pop())), b'{"key": "not a manifest"}')
+        elif damage == "built":  # another partition built meanwhile, by another process
+            api.make(new_project(str(tmp_path), shape, partitions, code), [rng.choice(shape)[0]],
+                     partition=rng.choice(all_keys), executor="inprocess", history=False)
     project = new_project(str(tmp_path), shape, partitions, code)
     assert_same(project)
     if code and rng.random() < 0.7:  # the changed asset alone rebuilt: its dependents' inputs changed

@@ -13,12 +13,12 @@ other scope returns None: the caller plans it node by node.
 from __future__ import annotations
 
 import datetime
-import os
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from datamake.bulkstatus.plan import AssetRows, CompactPlan, is_fresh
+from datamake.bulkstatus.records import Records
+from datamake.bulkstatus.summary import aligned, digest
 from datamake.core.keys import node_id
-from datamake.core.manifest import decode
 from datamake.core.nodegraph import Expander, existing_edges, selection_partitions
 from datamake.core.planner import AssetDecision, decide, upstream_status
 from datamake.project import heap
@@ -68,7 +68,9 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
             else:
                 wanted.setdefault(dep, set()).update(mine)
     every: Dict[int, List[str]] = {}  # one list of keys per partitions definition, shared by its assets
-    statuses: Dict[str, Dict[str, object]] = {}
+    digests: Dict[int, str] = {}  # id of a list of partition keys -> its digest
+    seen: Dict[str, _Seen] = {}
+    records = Records(project.store)
     consumers = {k: sum(1 for c in graph.children.get(k, ()) if c in wanted) for k in keys}
     rows = []
     for key in keys:
@@ -77,66 +79,75 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
             every[id(pdef)] = list(pdef.keys(now))
         chosen = wanted.get(key, set())
         pks = every[id(pdef)] if chosen is None else [pk for pk in every[id(pdef)] if pk in chosen]
-        rows.append(_plan_asset(project, key, pks, statuses))
+        if id(pks) not in digests:
+            digests[id(pks)] = digest(pks)
+        rows.append(_plan_asset(project, records, key, pks, every[id(pdef)], digests[id(pks)], seen))
         for dep in graph.deps[key]:  # a dependency's statuses are dropped once its last dependent is planned
             consumers[dep] -= 1
             if consumers[dep] == 0:
-                statuses.pop(dep, None)
+                seen.pop(dep, None)
+    records.save()
     project.save_code_cache()
     return CompactPlan(rows)
 
 
-def _listed(paths: List[str]) -> List[str]:
-    """Those of ``paths`` (files of one folder) that the folder lists: one listing, not a stat per missing file."""
-    if not paths:
-        return paths
-    folder = os.path.dirname(paths[0])
-    try:
-        names = set(os.listdir(folder))
-    except OSError:  # no folder: no partition of this asset has a manifest
-        return []
-    return [p for p in paths if os.path.basename(p) in names]
+class _Seen:
+    """What the dependents of one asset see of its partitions: ``(partitions digest, data versions digest)``
+    when every wanted partition is fresh and lines up with its summary, else (and on demand) a status each."""
+
+    __slots__ = ("aligned", "_statuses", "_load")
+
+    def __init__(self, aligned: Optional[Tuple[str, str]], statuses: Optional[Dict[str, object]] = None,
+                 load: Optional[Callable[[], Dict[str, object]]] = None):
+        self.aligned, self._statuses, self._load = aligned, statuses, load
+
+    @property
+    def statuses(self) -> Dict[str, object]:
+        if self._statuses is None:
+            self._statuses = self._load()
+        return self._statuses
 
 
-def _plan_asset(project: Project, key: str, pks: List[str], statuses: Dict[str, Dict[str, object]]) -> AssetRows:
-    """Decide every partition ``pks`` of ``key``; records what its dependents see in ``statuses[key]``."""
-    store = project.store
+def _plan_asset(project: Project, records: Records, key: str, pks: List[str], order: List[str], wanted: str,
+                seen: Dict[str, _Seen]) -> AssetRows:
+    """Decide every partition ``pks`` (digest ``wanted``; of all its partitions ``order``) of ``key``; records
+    what its dependents see in ``seen``."""
     deps = project.graph.deps[key]
     code_version = project.code_version(key).value
     config_hash = project.asset_config(key)[1]
-    paths = store.partition_manifest_paths(key, pks)
-    texts = store.manifest_index.read(_listed(paths), folder=f"{key}/@partitions")
-    decoded: Dict[int, dict] = {}
-    for i, path in enumerate(paths):
-        text = texts.get(path)
-        if text is not None:
-            try:
-                decoded[i] = decode(text)
-            except ValueError:
-                pass  # read again below, where the store says what is wrong with it
-    sizes = store.artifact_sizes(m["artifact"] for m in decoded.values() if m.get("inline") is None)
-    upstream = [statuses[d] for d in deps]
+    record = records.record(key, order)
+    head = record.head
+    if aligned(head, wanted, code_version, config_hash, deps, [seen[d].aligned for d in deps]):
+        seen[key] = _Seen((wanted, head["dv"]), load=lambda: dict(
+            zip(pks, (e["data_version"] for e in record.summary().entries))))
+        return AssetRows(key, pks, {})
+    summary = record.summary()
+    where = {pk: i for i, pk in enumerate(summary.pks)}
+    entries, intact = summary.entries, summary.intact
+    upstream = [seen[d].statuses for d in deps]
     mine: Dict[str, object] = {}
     slow = []
-    for i, pk in enumerate(pks):
+    for j, pk in enumerate(pks):
         inputs = {node_id(d, pk): s[pk] for d, s in zip(deps, upstream)}
-        m = decoded.get(i)
-        if m is not None and m.get("inline") is None and \
-                is_fresh(m, code_version, config_hash, inputs, sizes.get(m["artifact"]) == m["size"]):
-            mine[pk] = m["data_version"]
+        i = where.get(pk)
+        e = entries[i] if i is not None else None
+        if e is not None and is_fresh(e, code_version, config_hash, inputs, intact[i]):
+            mine[pk] = e["data_version"]
         else:
-            slow.append((i, inputs))
+            slow.append((j, i is not None, inputs))
     stale: Dict[int, AssetDecision] = {}
     if slow:
-        manifests = store.read_manifests([node_id(key, pks[i]) for i, _ in slow if paths[i] in texts])
-        intact = store.values_intact(m for m in manifests.values() if m is not None)  # inline values: checked here
-        for i, inputs in slow:
-            m = manifests.get(node_id(key, pks[i]))
-            facts = project.node_facts(key, pks[i], tuple(inputs), m, m is None or intact[id(m)],
+        store = project.store
+        manifests = store.read_manifests([node_id(key, pks[j]) for j, listed, _ in slow if listed])
+        intact_now = store.values_intact(m for m in manifests.values() if m is not None)
+        for j, _, inputs in slow:
+            m = manifests.get(node_id(key, pks[j]))
+            facts = project.node_facts(key, pks[j], tuple(inputs), m, m is None or intact_now[id(m)],
                                        config_hash, checks=())  # the scope declares no checks
             reasons = decide(facts, inputs)
-            mine[pks[i]] = upstream_status(facts, reasons)
+            mine[pks[j]] = upstream_status(facts, reasons)
             if reasons:
-                stale[i] = AssetDecision(key, pks[i], reasons)
-    statuses[key] = mine
+                stale[j] = AssetDecision(key, pks[j], reasons)
+    fresh = not slow and "dv" in summary.head and summary.head["pks"] == wanted
+    seen[key] = _Seen((wanted, summary.head["dv"]) if fresh else None, mine)
     return AssetRows(key, pks, stale)
