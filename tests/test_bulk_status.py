@@ -194,3 +194,30 @@ def test_a_manifest_shape_seen_before_still_has_every_value_checked():
                                   ("code_parts", {"<self>": 1}, "code_parts holds"), ("checks", [1], "checks holds")):
         with pytest.raises(ValueError, match=problem):
             decode(json.dumps({**good, field: value}))
+
+
+def test_a_partition_artifact_changed_in_place_is_still_rebuilt_by_make(inprocess_project, monkeypatch):
+    """Folder stats vouch for the summaries ``status`` keeps; ``make`` still stats each partition's files."""
+    monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "0")
+    inprocess_project.pipeline('''
+        from datamake import asset, StaticPartitions
+
+        @asset(partitions=StaticPartitions(["eu", "us"]))
+        def raw(context):
+            return "value of " + context.partition_key
+    ''')
+    inprocess_project.run("make", "-q", check=True)
+    store_root = str(inprocess_project.root / ".datamake")
+    age(store_root)
+    assert inprocess_project.states() == {"raw": "fresh"}  # the summaries are kept now
+    project = api.load(str(inprocess_project.root))
+    m = project.store.read_manifests([node_id("raw", "us")])[node_id("raw", "us")]
+    path = project.store.artifact_path(m.artifact)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:  # same size, new bytes, same file
+        f.write(b"#" * m.size)
+    built = [a for a in inprocess_project.json("make")["assets"] if a["outcome"] == "built"]
+    assert [(a["key"], a["partition"]) for a in built] == [("raw", "us")]
+    assert project.store.read_manifests([node_id("raw", "us")])[node_id("raw", "us")].artifact == m.artifact
+    with open(path, "rb") as f:
+        assert f.read() == b"value of us"
