@@ -221,3 +221,20 @@ def test_a_partition_artifact_changed_in_place_is_still_rebuilt_by_make(inproces
     assert project.store.read_manifests([node_id("raw", "us")])[node_id("raw", "us")].artifact == m.artifact
     with open(path, "rb") as f:
         assert f.read() == b"value of us"
+
+
+def test_damaged_summaries_are_rebuilt_from_the_manifests(tmp_path):
+    import sqlite3
+
+    shape = [("a0", []), ("a1", ["a0"]), ("a2", ["a1"])]
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-05")
+    api.make(new_project(str(tmp_path), shape, daily), executor="inprocess", history=False)
+    assert_same(new_project(str(tmp_path), shape, daily))  # the summaries are kept
+    db = sqlite3.connect(os.path.join(str(tmp_path), "store", "state.sqlite"))
+    with db:
+        db.execute("UPDATE partition_summaries SET body = 'not json' WHERE key = 'a1'")
+        db.execute("UPDATE partition_summaries SET head = '{\"format\": 1}' WHERE key = 'a2'")
+    db.close()
+    os.unlink(new_project(str(tmp_path), shape, daily).store.manifest_path(node_id("a0", "2024-01-02")))
+    plan = assert_same(new_project(str(tmp_path), shape, daily))  # a1's columns are needed, and unreadable
+    assert [(d.key, d.partition) for d in plan.decisions if d.stale] == [(k, "2024-01-02") for k, _ in shape]

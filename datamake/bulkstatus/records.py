@@ -28,7 +28,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote, unquote
 
-from datamake.bulkstatus.summary import Summary, entry
+from datamake.bulkstatus.summary import Summary, entry, well_formed
 from datamake.core.hashing import hash_value
 from datamake.core.manifest import Manifest, decode
 from datamake.storage.state import RACY_NS, connect_state
@@ -179,9 +179,11 @@ class Records:
         heads = {}
         for key, folder, snapshot, head in self._query("SELECT key, folder, snapshot, head FROM partition_summaries"):
             try:
-                heads[key] = (folder, snapshot, json.loads(head))
+                head = json.loads(head)
             except ValueError:
                 continue
+            if well_formed(head):  # anything else is rebuilt from the manifests
+                heads[key] = (folder, snapshot, head)
         return heads
 
     def _snapshot(self, snapshot: str) -> Optional[Dict[str, Optional[str]]]:

@@ -17,6 +17,7 @@ from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id, split_node
 
 FIELDS = ("code_version", "config_hash", "inputs", "data_version", "checks")  # what is_fresh reads, and the result
+FORMAT = 1  # of a head and its columns, as kept between commands
 Artifact = Optional[Tuple[str, int]]  # (content hash, size) of a value kept in a file; None when inline
 
 
@@ -46,7 +47,7 @@ class Summary:
         """``{"n", "pks"}`` digests, and where the partitions are all alike ``{"code_version", "config",
         "deps", "inputs": {dep: digest}, "dv"}`` (see :func:`aligned`)."""
         if self._head is None:
-            self._head = {"n": len(self.pks), "pks": digest(self.pks), **(_alike(self) or {})}
+            self._head = {"format": FORMAT, "n": len(self.pks), "pks": digest(self.pks), **(_alike(self) or {})}
         return self._head
 
     def to_json(self) -> Dict[str, Any]:
@@ -84,6 +85,17 @@ def _alike(s: Summary) -> Optional[Dict[str, Any]]:
             "inputs": {d: digest(c) for d, c in columns.items()}, "dv": digest([e["data_version"] for e in s.entries])}
 
 
+def well_formed(head: Any) -> bool:
+    """True when ``head`` (as read back from JSON) has the shape :attr:`Summary.head` gives."""
+    if not isinstance(head, dict) or head.get("format") != FORMAT or not isinstance(head.get("pks"), str):
+        return False
+    if "dv" not in head:
+        return set(head) == {"format", "n", "pks"}
+    deps, inputs = head.get("deps"), head.get("inputs")
+    return (isinstance(deps, list) and isinstance(inputs, dict) and sorted(inputs) == deps
+            and isinstance(head.get("config"), list) and len(head["config"]) == 1)
+
+
 def aligned(head: Mapping[str, Any], wanted: str, code_version: str, config_hash: Optional[str],
             deps: Sequence[str], upstream: Sequence[Optional[Tuple[str, str]]]) -> bool:
     """True when every partition of a summary is fresh: its partitions are exactly those wanted (digest
@@ -98,4 +110,4 @@ def aligned(head: Mapping[str, Any], wanted: str, code_version: str, config_hash
     return all(up is not None and up == (wanted, head["inputs"][d]) for d, up in zip(deps, upstream))
 
 
-__all__ = ["FIELDS", "Summary", "aligned", "digest", "entry"]
+__all__ = ["FIELDS", "FORMAT", "Summary", "aligned", "digest", "entry", "well_formed"]
