@@ -19,6 +19,7 @@ import pytest
 
 from datamake import api
 from datamake.bulkstatus import gather
+from datamake.cli.main import _status_json, json_text
 from datamake.cli.render import status_text
 from datamake.core.keys import node_id
 from datamake.core.partitions import DailyPartitions, StaticPartitions
@@ -89,6 +90,7 @@ def assert_same(project, selection=(), partition=None):
     assert [d.to_dict() for d in compact.decisions] == [d.to_dict() for d in full.decisions]
     assert compact.stale == full.stale
     assert status_text(compact) == status_text(full) and status_text(compact, True) == status_text(full, True)
+    assert json_text(_status_json(compact, ())) == json_text(_status_json(full, ()))  # status --json
     assert fast_warnings == warnings
     return full
 
