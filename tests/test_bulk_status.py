@@ -63,18 +63,18 @@ def age(store_root: str) -> None:
                 os.utime(folder, ns=(st.st_atime_ns, past))
 
 
-def both(project: Project, selection=(), partition=None):
+def both(project: Project, selection=(), partition=None, now=None):
     """(compact, per-partition) plans, with the store warnings each gave. The compact plan is made twice after
     the store's folders are aged: from the summaries kept before (or built now), then from those kept now."""
     project.store.warnings.clear()
     age(project.store.root)
-    compact = gather.status(project, selection, partition=partition)
+    compact = gather.status(project, selection, partition=partition, now=now)
     assert compact is not None, "the compact path applies to this scope"
     fast_warnings = sorted(set(project.store.warnings))
-    again = gather.status(project, selection, partition=partition)
+    again = gather.status(project, selection, partition=partition, now=now)
     assert [d.to_dict() for d in again.decisions] == [d.to_dict() for d in compact.decisions]
     project.store.warnings.clear()
-    full = project.scope(selection, partition=partition).plan
+    full = project.scope(selection, partition=partition, now=now).plan
     return compact, full, fast_warnings, sorted(set(project.store.warnings))
 
 
@@ -85,8 +85,8 @@ def replace(path: str, data: bytes) -> None:
     os.replace(path + ".new", path)
 
 
-def assert_same(project, selection=(), partition=None):
-    compact, full, fast_warnings, warnings = both(project, selection, partition)
+def assert_same(project, selection=(), partition=None, now=None):
+    compact, full, fast_warnings, warnings = both(project, selection, partition, now)
     assert [d.to_dict() for d in compact.decisions] == [d.to_dict() for d in full.decisions]
     assert compact.stale == full.stale
     assert status_text(compact) == status_text(full) and status_text(compact, True) == status_text(full, True)
@@ -240,3 +240,24 @@ def test_damaged_summaries_are_rebuilt_from_the_manifests(tmp_path):
     os.unlink(new_project(str(tmp_path), shape, daily).store.manifest_path(node_id("a0", "2024-01-02")))
     plan = assert_same(new_project(str(tmp_path), shape, daily))  # a1's columns are needed, and unreadable
     assert [(d.key, d.partition) for d in plan.decisions if d.stale] == [(k, "2024-01-02") for k, _ in shape]
+
+
+def test_the_days_after_a_build_its_partitions_are_planned_from_the_kept_summaries(tmp_path):
+    """Daily partitions without an end: each day adds a partition that no summary holds yet."""
+    import datetime
+
+    shape = [("a0", []), ("a1", ["a0"]), ("a2", ["a0", "a1"])]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    daily = DailyPartitions(start=(now - datetime.timedelta(days=4)).date().isoformat())
+    api.make(new_project(str(tmp_path), shape, daily), executor="inprocess", history=False)
+    assert not assert_same(new_project(str(tmp_path), shape, daily)).stale  # the summaries are kept
+    later = now + datetime.timedelta(days=2)
+    plan = assert_same(new_project(str(tmp_path), shape, daily), now=later)
+    new_days = sorted({d.partition for d in plan.decisions if d.stale})
+    assert len(new_days) == 2 and len(plan.stale) == 6
+    assert {r.code for d in plan.decisions for r in d.reasons} == {"never_materialized", "upstream_stale"}
+    assert_same(new_project(str(tmp_path), shape, daily), ["a2"], partition=new_days[0], now=later)
+    first_day = plan.decisions[0].partition
+    api.make(new_project(str(tmp_path), shape, daily), ["a1"], partition=first_day, force=True, only=True,
+             executor="inprocess", history=False)  # its folder changed: a1's summary is built again
+    assert_same(new_project(str(tmp_path), shape, daily), now=later)

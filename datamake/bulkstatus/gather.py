@@ -68,7 +68,7 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
             else:
                 wanted.setdefault(dep, set()).update(mine)
     every: Dict[int, List[str]] = {}  # one list of keys per partitions definition, shared by its assets
-    digests: Dict[int, str] = {}  # id of a list of partition keys -> its digest
+    digests: Dict[Tuple[int, int], str] = {}  # (id of a list of partition keys, n) -> digest of its first n
     seen: Dict[str, _Seen] = {}
     records = Records(project.store)
     consumers = {k: sum(1 for c in graph.children.get(k, ()) if c in wanted) for k in keys}
@@ -79,9 +79,7 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
             every[id(pdef)] = list(pdef.keys(now))
         chosen = wanted.get(key, set())
         pks = every[id(pdef)] if chosen is None else [pk for pk in every[id(pdef)] if pk in chosen]
-        if id(pks) not in digests:
-            digests[id(pks)] = digest(pks)
-        rows.append(_plan_asset(project, records, key, pks, every[id(pdef)], digests[id(pks)], seen))
+        rows.append(_plan_asset(project, records, key, pks, every[id(pdef)], _prefix_digests(pks, digests), seen))
         for dep in graph.deps[key]:  # a dependency's statuses are dropped once its last dependent is planned
             consumers[dep] -= 1
             if consumers[dep] == 0:
@@ -92,40 +90,56 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
 
 
 class _Seen:
-    """What the dependents of one asset see of its partitions: ``(partitions digest, data versions digest)``
-    when every wanted partition is fresh and lines up with its summary, else (and on demand) a status each."""
+    """What the dependents of one asset see of its partitions: ``aligned``, ``(digest of the first partitions,
+    digest of their data versions)`` when those are all fresh and line up with its summary, the status of
+    each other partition in ``tail``, and (on demand) a status for every partition."""
 
-    __slots__ = ("aligned", "_statuses", "_load")
+    __slots__ = ("aligned", "tail", "_statuses", "_load")
 
-    def __init__(self, aligned: Optional[Tuple[str, str]], statuses: Optional[Dict[str, object]] = None,
+    def __init__(self, aligned: Optional[Tuple[str, str]], tail: Dict[str, object],
                  load: Optional[Callable[[], Dict[str, object]]] = None):
-        self.aligned, self._statuses, self._load = aligned, statuses, load
+        self.aligned, self.tail, self._load = aligned, tail, load
+        self._statuses = None if load is not None else tail
 
     @property
     def statuses(self) -> Dict[str, object]:
         if self._statuses is None:
-            self._statuses = self._load()
+            self._statuses = {**self._load(), **self.tail}
         return self._statuses
 
 
-def _plan_asset(project: Project, records: Records, key: str, pks: List[str], order: List[str], wanted: str,
-                seen: Dict[str, _Seen]) -> AssetRows:
-    """Decide every partition ``pks`` (digest ``wanted``; of all its partitions ``order``) of ``key``; records
-    what its dependents see in ``seen``."""
+def _prefix_digests(pks: List[str], digests: Dict[Tuple[int, int], str]) -> Callable[[int], str]:
+    """``digest_of(n)``: the digest of the first ``n`` of ``pks``, computed once per list and length."""
+    def digest_of(n: int) -> str:
+        if (id(pks), n) not in digests:
+            digests[(id(pks), n)] = digest(pks[:n])
+        return digests[(id(pks), n)]
+    return digest_of
+
+
+def _plan_asset(project: Project, records: Records, key: str, pks: List[str], order: List[str],
+                digest_of: Callable[[int], str], seen: Dict[str, _Seen]) -> AssetRows:
+    """Decide every partition ``pks`` (of all its partitions ``order``) of ``key``; records what its
+    dependents see in ``seen``. ``digest_of(n)``: the digest of the first ``n`` of ``pks``."""
     deps = project.graph.deps[key]
     code_version = project.code_version(key).value
     config_hash = project.asset_config(key)[1]
     record = records.record(key, order)
     head = record.head
-    if aligned(head, wanted, code_version, config_hash, deps, [seen[d].aligned for d in deps]):
-        seen[key] = _Seen((wanted, head["dv"]), load=lambda: dict(
+    n = head["n"]  # the summary covers every manifest: a partition past its first n has none
+    prefix = digest_of(n) if n <= len(pks) else None
+    if prefix is not None and aligned(head, prefix, code_version, config_hash, deps, [seen[d].aligned for d in deps]):
+        mine: Dict[str, object] = {}
+        stale = _decide(project, key, pks, [(j, False, {node_id(d, pks[j]): seen[d].tail[pks[j]] for d in deps})
+                                            for j in range(n, len(pks))], config_hash, mine)
+        seen[key] = _Seen((prefix, head["dv"]), mine, lambda: dict(
             zip(pks, (e["data_version"] for e in record.summary().entries))))
-        return AssetRows(key, pks, {})
+        return AssetRows(key, pks, stale)
     summary = record.summary()
     where = {pk: i for i, pk in enumerate(summary.pks)}
     entries, intact = summary.entries, summary.intact
     upstream = [seen[d].statuses for d in deps]
-    mine: Dict[str, object] = {}
+    mine = {}
     slow = []
     for j, pk in enumerate(pks):
         inputs = {node_id(d, pk): s[pk] for d, s in zip(deps, upstream)}
@@ -135,19 +149,28 @@ def _plan_asset(project: Project, records: Records, key: str, pks: List[str], or
             mine[pk] = e["data_version"]
         else:
             slow.append((j, i is not None, inputs))
-    stale: Dict[int, AssetDecision] = {}
-    if slow:
-        store = project.store
-        manifests = store.read_manifests([node_id(key, pks[j]) for j, listed, _ in slow if listed])
-        intact_now = store.values_intact(m for m in manifests.values() if m is not None)
-        for j, _, inputs in slow:
-            m = manifests.get(node_id(key, pks[j]))
-            facts = project.node_facts(key, pks[j], tuple(inputs), m, m is None or intact_now[id(m)],
-                                       config_hash, checks=())  # the scope declares no checks
-            reasons = decide(facts, inputs)
-            mine[pks[j]] = upstream_status(facts, reasons)
-            if reasons:
-                stale[j] = AssetDecision(key, pks[j], reasons)
-    fresh = not slow and "dv" in summary.head and summary.head["pks"] == wanted
-    seen[key] = _Seen((wanted, summary.head["dv"]) if fresh else None, mine)
+    stale = _decide(project, key, pks, slow, config_hash, mine)
+    fresh = not slow and "dv" in summary.head and summary.head["pks"] == digest_of(len(pks))
+    seen[key] = _Seen((summary.head["pks"], summary.head["dv"]) if fresh else None, mine)
     return AssetRows(key, pks, stale)
+
+
+def _decide(project: Project, key: str, pks: List[str], slow: List[Tuple[int, bool, Dict[str, object]]],
+            config_hash: Optional[str], mine: Dict[str, object]) -> Dict[int, AssetDecision]:
+    """Decide by the planner each ``(index in pks, has a manifest, inputs)`` of ``slow``, reading its
+    manifest as :meth:`Project.scope` does; each one's status goes into ``mine``, the stale ones are returned."""
+    stale: Dict[int, AssetDecision] = {}
+    if not slow:
+        return stale
+    store = project.store
+    manifests = store.read_manifests([node_id(key, pks[j]) for j, listed, _ in slow if listed])
+    intact = store.values_intact(m for m in manifests.values() if m is not None)
+    for j, _, inputs in slow:
+        m = manifests.get(node_id(key, pks[j]))
+        facts = project.node_facts(key, pks[j], tuple(inputs), m, m is None or intact[id(m)],
+                                   config_hash, checks=())  # the scope declares no checks
+        reasons = decide(facts, inputs)
+        mine[pks[j]] = upstream_status(facts, reasons)
+        if reasons:
+            stale[j] = AssetDecision(key, pks[j], reasons)
+    return stale
