@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, unquote
 
 from datamake.bulkstatus.summary import Summary, entry, well_formed
@@ -37,7 +37,9 @@ from datamake.storage.store import Store
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS partition_summaries (key TEXT PRIMARY KEY, folder TEXT, snapshot TEXT,"
            " head TEXT, body TEXT) WITHOUT ROWID")
 _SAVE_EVERY = 50_000  # partitions of summaries held before they are written: memory stays flat
-_SNAPSHOTS = "CREATE TABLE IF NOT EXISTS artifact_folders (id TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID"
+_SNAPSHOTS = ("CREATE TABLE IF NOT EXISTS artifact_folders (id TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID;"
+              "CREATE TABLE IF NOT EXISTS partition_artifacts (key TEXT, folder TEXT, items TEXT,"
+              " PRIMARY KEY (key, folder)) WITHOUT ROWID")
 
 
 class Record:
@@ -69,6 +71,7 @@ class Records:
         self._known = self._load_heads()
         self._snapshots: Dict[str, Optional[Dict[str, Optional[str]]]] = {}
         self._save: List[Tuple[str, str, Summary]] = []
+        self._touched: List[str] = []  # keys whose saved summary now holds for the current artifact folders
 
     def record(self, key: str, order: Sequence[str]) -> Record:
         """The summary of ``key``'s partition manifests, partitions in the order of ``order`` (the asset's
@@ -86,6 +89,9 @@ class Records:
             if known[1] == self.snapshot and None not in self.folders.values():
                 return Record(None, known[2], lambda: self._body(key, known[2]) or self._build(key, folder, order))
             summary = self._checked_again(key, known[1], known[2])
+            if summary is True:  # every artifact checked again is intact: the summary stands as it was
+                self._touched.append(key)
+                return Record(None, known[2], lambda: self._body(key, known[2]) or self._build(key, folder, order))
             if summary is not None:
                 self._keep(key, stat, summary)
                 return Record(summary)
@@ -99,21 +105,29 @@ class Records:
         if sum(len(s.pks) for _, _, s in self._save) > _SAVE_EVERY:
             self.save()
 
-    def _checked_again(self, key: str, snapshot: str, head: Dict[str, Any]) -> Optional[Summary]:
-        """The saved summary, its artifacts in folders that moved since its snapshot checked again."""
+    def _checked_again(self, key: str, snapshot: str, head: Dict[str, Any]) -> Union[None, bool, Summary]:
+        """The saved summary with its artifacts in folders that moved since its snapshot checked again:
+        True when it stands as it was, None when it has to be built again."""
         old = self._snapshot(snapshot)
-        summary = self._body(key, head) if old is not None else None
+        if old is None:
+            return None
+        unmoved = sorted(f for f, s in self.folders.items() if s is not None and old.get(f) == s)
+        rows = self._query(f"SELECT items FROM partition_artifacts WHERE key = ? AND folder NOT IN "
+                           f"({','.join('?' * len(unmoved))})", (key, *unmoved))
+        try:
+            again = [(i, h, size) for (items,) in rows for i, h, size in json.loads(items)]
+        except (ValueError, TypeError):
+            return None
+        sizes = self.store.artifact_sizes(h for _, h, _ in again) if again else {}
+        failed = {i for i, h, size in again if sizes.get(h) != size}
+        if not failed and "dv" in head:  # all were intact, and still are
+            return True
+        summary = self._body(key, head)
         if summary is None:
             return None
-        unmoved = {f for f, s in self.folders.items() if s is not None and old.get(f) == s}
-        again = [(i, a) for i, a in enumerate(summary.artifacts)
-                 if a is not None and a[0][:2] not in unmoved]  # the folder Store.artifact_path puts it in
-        if not again:
-            return summary
-        sizes = self.store.artifact_sizes(a[0] for _, a in again)
         intact = list(summary.intact)
-        for i, (h, size) in again:
-            intact[i] = sizes.get(h) == size
+        for i, h, size in again:
+            intact[i] = i not in failed
         return Summary(summary.pks, summary.entries, intact, summary.artifacts)
 
     def _build(self, key: str, folder: str, order: Sequence[str]) -> Summary:
@@ -155,17 +169,23 @@ class Records:
     def save(self) -> None:
         """Keep the summaries built or checked again by this command (best effort: a cache)."""
         self._close()
-        if not self._save:
+        if not self._save and not self._touched:
             return
         rows = [(key, stat, self.snapshot, json.dumps(s.head), json.dumps(s.to_json(), separators=(",", ":")))
                 for key, stat, s in self._save]
-        self._save = []
+        artifacts = [(key, folder, json.dumps(items)) for key, _, s in self._save
+                     for folder, items in _by_folder(s).items()]
+        keys = [(key,) for key, _, _ in self._save]
+        touched, self._save, self._touched = [(self.snapshot, key) for key in self._touched], [], []
         try:
             db = connect_state(self.db_path, _SCHEMA)
             try:
-                db.execute(_SNAPSHOTS)
+                db.executescript(_SNAPSHOTS)
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany("INSERT OR REPLACE INTO partition_summaries VALUES (?, ?, ?, ?, ?)", rows)
+                db.executemany("DELETE FROM partition_artifacts WHERE key = ?", keys)
+                db.executemany("INSERT INTO partition_artifacts VALUES (?, ?, ?)", artifacts)
+                db.executemany("UPDATE partition_summaries SET snapshot = ? WHERE key = ?", touched)
                 db.execute("INSERT OR REPLACE INTO artifact_folders VALUES (?, ?)",
                            (self.snapshot, json.dumps(self.folders)))
                 db.execute("DELETE FROM artifact_folders WHERE id NOT IN (SELECT snapshot FROM partition_summaries)")
@@ -201,7 +221,7 @@ class Records:
                 if not os.path.exists(self.db_path):
                     return []
                 self._db = connect_state(self.db_path, _SCHEMA)
-                self._db.execute(_SNAPSHOTS)
+                self._db.executescript(_SNAPSHOTS)
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error:  # unreadable: every summary is rebuilt from the manifests
             return []
@@ -210,6 +230,15 @@ class Records:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _by_folder(summary: Summary) -> Dict[str, List[Tuple[int, str, int]]]:
+    """The summary's artifacts as ``(index, hash, size)`` by the folder ``Store.artifact_path`` puts each in."""
+    out: Dict[str, List[Tuple[int, str, int]]] = {}
+    for i, a in enumerate(summary.artifacts):
+        if a is not None:
+            out.setdefault(a[0][:2], []).append((i, a[0], a[1]))
+    return out
 
 
 def _stat_text(st: os.stat_result) -> str:
