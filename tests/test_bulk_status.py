@@ -234,8 +234,8 @@ def test_damaged_summaries_are_rebuilt_from_the_manifests(tmp_path):
     assert_same(new_project(str(tmp_path), shape, daily))  # the summaries are kept
     db = sqlite3.connect(os.path.join(str(tmp_path), "store", "state.sqlite"))
     with db:
-        db.execute("UPDATE partition_summaries SET body = 'not json' WHERE key = 'a1'")
-        db.execute("UPDATE partition_summaries SET head = '{\"format\": 1}' WHERE key = 'a2'")
+        db.execute("UPDATE partition_columns SET body = 'not json' WHERE key = 'a1'")
+        db.execute("UPDATE partition_heads SET head = '{\"format\": 1}' WHERE key = 'a2'")
     db.close()
     os.unlink(new_project(str(tmp_path), shape, daily).store.manifest_path(node_id("a0", "2024-01-02")))
     plan = assert_same(new_project(str(tmp_path), shape, daily))  # a1's columns are needed, and unreadable

@@ -34,10 +34,11 @@ from datamake.core.manifest import Manifest, decode
 from datamake.storage.state import RACY_NS, connect_state
 from datamake.storage.store import Store
 
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS partition_summaries (key TEXT PRIMARY KEY, folder TEXT, snapshot TEXT,"
-           " head TEXT, body TEXT) WITHOUT ROWID")
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS partition_heads (key TEXT PRIMARY KEY, folder TEXT, snapshot TEXT,"
+           " head TEXT) WITHOUT ROWID")  # small rows: a new snapshot does not rewrite the columns
 _SAVE_EVERY = 50_000  # partitions of summaries held before they are written: memory stays flat
 _SNAPSHOTS = ("CREATE TABLE IF NOT EXISTS artifact_folders (id TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID;"
+              "CREATE TABLE IF NOT EXISTS partition_columns (key TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID;"
               "CREATE TABLE IF NOT EXISTS partition_artifacts (key TEXT, folder TEXT, items TEXT,"
               " PRIMARY KEY (key, folder)) WITHOUT ROWID")
 
@@ -160,7 +161,7 @@ class Records:
         return Summary(pks, entries, intact, artifacts)
 
     def _body(self, key: str, head: Dict[str, Any]) -> Optional[Summary]:
-        rows = self._query("SELECT body FROM partition_summaries WHERE key = ?", (key,))
+        rows = self._query("SELECT body FROM partition_columns WHERE key = ?", (key,))
         try:
             return Summary.from_json(json.loads(rows[0][0]), head) if rows else None
         except (ValueError, KeyError, TypeError, IndexError):  # damaged: rebuilt from the manifests
@@ -171,8 +172,8 @@ class Records:
         self._close()
         if not self._save and not self._touched:
             return
-        rows = [(key, stat, self.snapshot, json.dumps(s.head), json.dumps(s.to_json(), separators=(",", ":")))
-                for key, stat, s in self._save]
+        rows = [(key, stat, self.snapshot, json.dumps(s.head)) for key, stat, s in self._save]
+        columns = [(key, json.dumps(s.to_json(), separators=(",", ":"))) for key, _, s in self._save]
         artifacts = [(key, folder, json.dumps(items)) for key, _, s in self._save
                      for folder, items in _by_folder(s).items()]
         keys = [(key,) for key, _, _ in self._save]
@@ -182,13 +183,14 @@ class Records:
             try:
                 db.executescript(_SNAPSHOTS)
                 db.execute("BEGIN IMMEDIATE")
-                db.executemany("INSERT OR REPLACE INTO partition_summaries VALUES (?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT OR REPLACE INTO partition_heads VALUES (?, ?, ?, ?)", rows)
+                db.executemany("INSERT OR REPLACE INTO partition_columns VALUES (?, ?)", columns)
                 db.executemany("DELETE FROM partition_artifacts WHERE key = ?", keys)
                 db.executemany("INSERT INTO partition_artifacts VALUES (?, ?, ?)", artifacts)
-                db.executemany("UPDATE partition_summaries SET snapshot = ? WHERE key = ?", touched)
+                db.executemany("UPDATE partition_heads SET snapshot = ? WHERE key = ?", touched)
                 db.execute("INSERT OR REPLACE INTO artifact_folders VALUES (?, ?)",
                            (self.snapshot, json.dumps(self.folders)))
-                db.execute("DELETE FROM artifact_folders WHERE id NOT IN (SELECT snapshot FROM partition_summaries)")
+                db.execute("DELETE FROM artifact_folders WHERE id NOT IN (SELECT snapshot FROM partition_heads)")
                 db.execute("COMMIT")
             finally:
                 db.close()
@@ -197,7 +199,7 @@ class Records:
 
     def _load_heads(self) -> Dict[str, Tuple[str, str, Dict[str, Any]]]:
         heads = {}
-        for key, folder, snapshot, head in self._query("SELECT key, folder, snapshot, head FROM partition_summaries"):
+        for key, folder, snapshot, head in self._query("SELECT key, folder, snapshot, head FROM partition_heads"):
             try:
                 head = json.loads(head)
             except ValueError:

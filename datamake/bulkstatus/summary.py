@@ -17,7 +17,7 @@ from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id, split_node
 
 FIELDS = ("code_version", "config_hash", "inputs", "data_version", "checks")  # what is_fresh reads, and the result
-FORMAT = 2  # of a head and its columns, as kept between commands
+FORMAT = 3  # of a head and its columns, as kept between commands
 Artifact = Optional[Tuple[str, int]]  # (content hash, size) of a value kept in a file; None when inline
 
 
