@@ -119,7 +119,7 @@ class Records:
             again = [(i, h, size) for (items,) in rows for i, h, size in json.loads(items)]
         except (ValueError, TypeError):
             return None
-        sizes = self.store.artifact_sizes(h for _, h, _ in again) if again else {}
+        sizes = self.store.artifact_sizes((h for _, h, _ in again), few=True) if again else {}
         failed = {i for i, h, size in again if sizes.get(h) != size}
         if not failed and "dv" in head:  # all were intact, and still are
             return True

@@ -141,14 +141,16 @@ class ArtifactState:
             self.record(content_hash, stat)
         return st.st_size
 
-    def verified_sizes(self, items: Iterable[Tuple[str, str]]) -> Dict[str, Optional[int]]:
+    def verified_sizes(self, items: Iterable[Tuple[str, str]], few: bool = False) -> Dict[str, Optional[int]]:
         """:meth:`verified_size` of each (content hash, path): the stats that match their record are
-        checked under one lock; any other artifact goes through :meth:`verified_size`."""
+        checked under one lock; any other artifact goes through :meth:`verified_size`. ``few``: a few among
+        many recorded, whose rows are looked up rather than the whole record read (see :meth:`_records_of`)."""
         sizes: Dict[str, Optional[int]] = {}
         again: List[Tuple[str, str]] = []
         items = list(items)
         with self._lock:
-            known, pending = self._records_of([h for h, _ in items]), self._pending
+            known = self._records_of([h for h, _ in items]) if few else self._load()
+            pending = self._pending
             for content_hash, path in items:
                 try:
                     st = os.stat(path)
