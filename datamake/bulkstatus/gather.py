@@ -13,12 +13,12 @@ other scope returns None: the caller plans it node by node.
 from __future__ import annotations
 
 import datetime
-import os
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from datamake.bulkstatus.plan import AssetRows, CompactPlan, is_fresh
+from datamake.bulkstatus.records import Records
+from datamake.bulkstatus.summary import aligned, digest
 from datamake.core.keys import node_id
-from datamake.core.manifest import decode
 from datamake.core.nodegraph import Expander, existing_edges, selection_partitions
 from datamake.core.planner import AssetDecision, decide, upstream_status
 from datamake.project import heap
@@ -68,7 +68,9 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
             else:
                 wanted.setdefault(dep, set()).update(mine)
     every: Dict[int, List[str]] = {}  # one list of keys per partitions definition, shared by its assets
-    statuses: Dict[str, Dict[str, object]] = {}
+    digests: Dict[Tuple[int, int], str] = {}  # (id of a list of partition keys, n) -> digest of its first n
+    seen: Dict[str, _Seen] = {}
+    records = Records(project.store)
     consumers = {k: sum(1 for c in graph.children.get(k, ()) if c in wanted) for k in keys}
     rows = []
     for key in keys:
@@ -77,66 +79,98 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
             every[id(pdef)] = list(pdef.keys(now))
         chosen = wanted.get(key, set())
         pks = every[id(pdef)] if chosen is None else [pk for pk in every[id(pdef)] if pk in chosen]
-        rows.append(_plan_asset(project, key, pks, statuses))
+        rows.append(_plan_asset(project, records, key, pks, every[id(pdef)], _prefix_digests(pks, digests), seen))
         for dep in graph.deps[key]:  # a dependency's statuses are dropped once its last dependent is planned
             consumers[dep] -= 1
             if consumers[dep] == 0:
-                statuses.pop(dep, None)
+                seen.pop(dep, None)
+    records.save()
     project.save_code_cache()
     return CompactPlan(rows)
 
 
-def _listed(paths: List[str]) -> List[str]:
-    """Those of ``paths`` (files of one folder) that the folder lists: one listing, not a stat per missing file."""
-    if not paths:
-        return paths
-    folder = os.path.dirname(paths[0])
-    try:
-        names = set(os.listdir(folder))
-    except OSError:  # no folder: no partition of this asset has a manifest
-        return []
-    return [p for p in paths if os.path.basename(p) in names]
+class _Seen:
+    """What the dependents of one asset see of its partitions: ``aligned``, ``(digest of the first partitions,
+    digest of their data versions)`` when those are all fresh and line up with its summary, the status of
+    each other partition in ``tail``, and (on demand) a status for every partition."""
+
+    __slots__ = ("aligned", "tail", "_statuses", "_load")
+
+    def __init__(self, aligned: Optional[Tuple[str, str]], tail: Dict[str, object],
+                 load: Optional[Callable[[], Dict[str, object]]] = None):
+        self.aligned, self.tail, self._load = aligned, tail, load
+        self._statuses = None if load is not None else tail
+
+    @property
+    def statuses(self) -> Dict[str, object]:
+        if self._statuses is None:
+            self._statuses = {**self._load(), **self.tail}
+        return self._statuses
 
 
-def _plan_asset(project: Project, key: str, pks: List[str], statuses: Dict[str, Dict[str, object]]) -> AssetRows:
-    """Decide every partition ``pks`` of ``key``; records what its dependents see in ``statuses[key]``."""
-    store = project.store
+def _prefix_digests(pks: List[str], digests: Dict[Tuple[int, int], str]) -> Callable[[int], str]:
+    """``digest_of(n)``: the digest of the first ``n`` of ``pks``, computed once per list and length."""
+    def digest_of(n: int) -> str:
+        if (id(pks), n) not in digests:
+            digests[(id(pks), n)] = digest(pks[:n])
+        return digests[(id(pks), n)]
+    return digest_of
+
+
+def _plan_asset(project: Project, records: Records, key: str, pks: List[str], order: List[str],
+                digest_of: Callable[[int], str], seen: Dict[str, _Seen]) -> AssetRows:
+    """Decide every partition ``pks`` (of all its partitions ``order``) of ``key``; records what its
+    dependents see in ``seen``. ``digest_of(n)``: the digest of the first ``n`` of ``pks``."""
     deps = project.graph.deps[key]
     code_version = project.code_version(key).value
     config_hash = project.asset_config(key)[1]
-    paths = store.partition_manifest_paths(key, pks)
-    texts = store.manifest_index.read(_listed(paths), folder=f"{key}/@partitions")
-    decoded: Dict[int, dict] = {}
-    for i, path in enumerate(paths):
-        text = texts.get(path)
-        if text is not None:
-            try:
-                decoded[i] = decode(text)
-            except ValueError:
-                pass  # read again below, where the store says what is wrong with it
-    sizes = store.artifact_sizes(m["artifact"] for m in decoded.values() if m.get("inline") is None)
-    upstream = [statuses[d] for d in deps]
-    mine: Dict[str, object] = {}
+    record = records.record(key, order)
+    head = record.head
+    n = head["n"]  # the summary covers every manifest: a partition past its first n has none
+    prefix = digest_of(n) if n <= len(pks) else None
+    if prefix is not None and aligned(head, prefix, code_version, config_hash, deps, [seen[d].aligned for d in deps]):
+        mine: Dict[str, object] = {}
+        stale = _decide(project, key, pks, [(j, False, {node_id(d, pks[j]): seen[d].tail[pks[j]] for d in deps})
+                                            for j in range(n, len(pks))], config_hash, mine)
+        seen[key] = _Seen((prefix, head["dv"]), mine, lambda: dict(
+            zip(pks, (e["data_version"] for e in record.summary().entries))))
+        return AssetRows(key, pks, stale)
+    summary = record.summary()
+    where = {pk: i for i, pk in enumerate(summary.pks)}
+    entries, intact = summary.entries, summary.intact
+    upstream = [seen[d].statuses for d in deps]
+    mine = {}
     slow = []
-    for i, pk in enumerate(pks):
+    for j, pk in enumerate(pks):
         inputs = {node_id(d, pk): s[pk] for d, s in zip(deps, upstream)}
-        m = decoded.get(i)
-        if m is not None and m.get("inline") is None and \
-                is_fresh(m, code_version, config_hash, inputs, sizes.get(m["artifact"]) == m["size"]):
-            mine[pk] = m["data_version"]
+        i = where.get(pk)
+        e = entries[i] if i is not None else None
+        if e is not None and is_fresh(e, code_version, config_hash, inputs, intact[i]):
+            mine[pk] = e["data_version"]
         else:
-            slow.append((i, inputs))
-    stale: Dict[int, AssetDecision] = {}
-    if slow:
-        manifests = store.read_manifests([node_id(key, pks[i]) for i, _ in slow if paths[i] in texts])
-        intact = store.values_intact(m for m in manifests.values() if m is not None)  # inline values: checked here
-        for i, inputs in slow:
-            m = manifests.get(node_id(key, pks[i]))
-            facts = project.node_facts(key, pks[i], tuple(inputs), m, m is None or intact[id(m)],
-                                       config_hash, checks=())  # the scope declares no checks
-            reasons = decide(facts, inputs)
-            mine[pks[i]] = upstream_status(facts, reasons)
-            if reasons:
-                stale[i] = AssetDecision(key, pks[i], reasons)
-    statuses[key] = mine
+            slow.append((j, i is not None, inputs))
+    stale = _decide(project, key, pks, slow, config_hash, mine)
+    fresh = not slow and "dv" in summary.head and summary.head["pks"] == digest_of(len(pks))
+    seen[key] = _Seen((summary.head["pks"], summary.head["dv"]) if fresh else None, mine)
     return AssetRows(key, pks, stale)
+
+
+def _decide(project: Project, key: str, pks: List[str], slow: List[Tuple[int, bool, Dict[str, object]]],
+            config_hash: Optional[str], mine: Dict[str, object]) -> Dict[int, AssetDecision]:
+    """Decide by the planner each ``(index in pks, has a manifest, inputs)`` of ``slow``, reading its
+    manifest as :meth:`Project.scope` does; each one's status goes into ``mine``, the stale ones are returned."""
+    stale: Dict[int, AssetDecision] = {}
+    if not slow:
+        return stale
+    store = project.store
+    manifests = store.read_manifests([node_id(key, pks[j]) for j, listed, _ in slow if listed])
+    intact = store.values_intact(m for m in manifests.values() if m is not None)
+    for j, _, inputs in slow:
+        m = manifests.get(node_id(key, pks[j]))
+        facts = project.node_facts(key, pks[j], tuple(inputs), m, m is None or intact[id(m)],
+                                   config_hash, checks=())  # the scope declares no checks
+        reasons = decide(facts, inputs)
+        mine[pks[j]] = upstream_status(facts, reasons)
+        if reasons:
+            stale[j] = AssetDecision(key, pks[j], reasons)
+    return stale

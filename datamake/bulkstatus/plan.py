@@ -8,7 +8,7 @@ per-partition plan.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.planner import FRESH, AssetDecision, Plan
 
@@ -44,6 +44,15 @@ class AssetRows:
         for i, pk in enumerate(self.partitions):
             d = stale.get(i)
             yield d if d is not None else AssetDecision(key, pk, ())
+
+    def encoded(self, dump: Callable[[object], str]) -> Iterator[str]:
+        """Each node's ``to_dict()`` as ``dump`` encodes it; a fresh one is filled into a template, not built."""
+        marker = dump("\x00")
+        head, _, tail = dump(AssetDecision(self.key, "\x00", ()).to_dict()).partition(marker)
+        stale = self.stale
+        for i, pk in enumerate(self.partitions):
+            d = stale.get(i)
+            yield head + dump(pk) + tail if d is None else dump(d.to_dict())
 
     def runs(self) -> Iterator[Tuple[AssetDecision, List[str]]]:
         """(first decision, partitions) of each run of fresh partitions, and of each stale partition."""
@@ -93,6 +102,11 @@ class CompactPlan:
     def keys(self) -> List[str]:
         """The asset keys in scope, each once, in order."""
         return [a.key for a in self.assets]
+
+    def encoded(self, dump: Callable[[object], str]) -> Iterator[str]:
+        """:attr:`decisions`, each as ``dump`` encodes its ``to_dict()``, without an object per fresh node."""
+        for a in self.assets:
+            yield from a.encoded(dump)
 
     def runs(self) -> Iterator[Tuple[AssetDecision, List[str]]]:
         """(first decision, partitions) for consecutive nodes of one asset: each fresh range, each stale node."""

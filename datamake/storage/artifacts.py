@@ -157,11 +157,12 @@ class ArtifactStore:
         if self._state is not None:
             self._state.save()
 
-    def artifact_sizes(self, hashes: Iterable[str]) -> Dict[str, Optional[int]]:
-        """The stored size of each artifact (None where it is missing), in as few calls as possible."""
+    def artifact_sizes(self, hashes: Iterable[str], few: bool = False) -> Dict[str, Optional[int]]:
+        """The stored size of each artifact (None where it is missing), in as few calls as possible.
+        ``few``: a few of the store's many artifacts (a local store then reads only their records)."""
         hashes = list(dict.fromkeys(hashes))
         if self.is_local:  # one stat per artifact; hashed only where the stat moved since it was verified
-            sizes = self.state.verified_sizes((h, self.artifact_path(h)) for h in hashes)
+            sizes = self.state.verified_sizes(((h, self.artifact_path(h)) for h in hashes), few)
             self.save_state()
             return sizes
         if len(hashes) >= BATCH_LISTING_THRESHOLD:  # one paged listing beats a HEAD per artifact

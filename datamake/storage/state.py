@@ -17,6 +17,7 @@ MTIME_BACKDATE_NS = 2_000_000_000
 # tick: its stat proves nothing, so it is hashed (or read) again next time rather than recorded.
 RACY_NS = 2_000_000_000
 Stat = Tuple[int, int, int]  # (size, mtime_ns, inode)
+_FEW = 20_000  # artifacts looked up row by row, at most, before the whole record is read instead
 
 
 def stat_of(st: os.stat_result) -> Stat:
@@ -64,6 +65,7 @@ class ArtifactState:
         self._known: Optional[Dict[str, int]] = None  # hash -> packed stat (see _pack): a third of a tuple's memory
         self._pending: Dict[str, Optional[Stat]] = {}
         self._pid = os.getpid()
+        self._asked = 0  # artifacts looked up row by row before the whole record was loaded
 
     def _connect(self):
         return connect_state(self.path, "CREATE TABLE IF NOT EXISTS artifacts (hash TEXT PRIMARY KEY, size INTEGER,"
@@ -84,6 +86,25 @@ class ArtifactState:
                     known = {}
             self._known, self._pid = known, os.getpid()
         return self._known
+
+    def _records_of(self, hashes: List[str]) -> Dict[str, int]:
+        """The records of ``hashes``: the whole record once it is loaded, or once many were asked for; until
+        then only their rows (a few thousand artifacts checked among a million need not load a million)."""
+        if self._known is not None and self._pid == os.getpid() or self._asked + len(hashes) > _FEW:
+            return self._load()
+        self._asked += len(hashes)
+        if not os.path.exists(self.path):
+            return {}
+        try:
+            db = self._connect()
+            try:
+                return {h: _pack((size, mtime, ino)) for i in range(0, len(hashes), 500) for h, size, mtime, ino in
+                        db.execute(f"SELECT hash, size, mtime_ns, ino FROM artifacts WHERE hash IN "
+                                   f"({','.join('?' * len(hashes[i:i + 500]))})", hashes[i:i + 500])}
+            finally:
+                db.close()
+        except Exception:  # noqa: BLE001 - as in _load: an unreadable record means: hash again
+            return {}
 
     def matches(self, content_hash: str, stat: Stat) -> bool:
         with self._lock:
@@ -120,13 +141,16 @@ class ArtifactState:
             self.record(content_hash, stat)
         return st.st_size
 
-    def verified_sizes(self, items: Iterable[Tuple[str, str]]) -> Dict[str, Optional[int]]:
+    def verified_sizes(self, items: Iterable[Tuple[str, str]], few: bool = False) -> Dict[str, Optional[int]]:
         """:meth:`verified_size` of each (content hash, path): the stats that match their record are
-        checked under one lock; any other artifact goes through :meth:`verified_size`."""
+        checked under one lock; any other artifact goes through :meth:`verified_size`. ``few``: a few among
+        many recorded, whose rows are looked up rather than the whole record read (see :meth:`_records_of`)."""
         sizes: Dict[str, Optional[int]] = {}
         again: List[Tuple[str, str]] = []
+        items = list(items)
         with self._lock:
-            known, pending = self._load(), self._pending
+            known = self._records_of([h for h, _ in items]) if few else self._load()
+            pending = self._pending
             for content_hash, path in items:
                 try:
                     st = os.stat(path)

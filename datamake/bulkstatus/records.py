@@ -1,0 +1,264 @@
+"""Each partitioned asset's :class:`~datamake.bulkstatus.summary.Summary`, kept in the store's ``state.sqlite``.
+
+The manifest files stay the record; a summary is a machine-local cache of one
+asset's folder of partition manifests, rebuilt from them whenever it cannot be
+vouched for. It is vouched for by folder stats, not a stat per partition:
+
+- the stat of the folder ``manifests/KEY/@partitions`` when it was read: a
+  manifest written (datamake renames each one into place), replaced or
+  removed by any process changes the folder, and the summary is rebuilt;
+- the stats of the artifact folders (``artifacts/ab/``) taken before its
+  artifacts were checked: where one moved (an artifact added, replaced or
+  removed in it), the summary's artifacts in that folder are checked again,
+  one stat each against the verified-artifact record.
+
+A folder changed less than :data:`~datamake.storage.state.RACY_NS` before it
+was seen is not trusted (it could change again within the same mtime tick).
+What folder stats cannot see is a file changed in place (artifacts are
+written read-only, and no datamake command edits a manifest in place):
+``make`` still checks each of its partitions' files. A table that cannot be
+read or written only costs reading the manifests, never trust.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from urllib.parse import quote, unquote
+
+from datamake.bulkstatus.summary import Summary, entry, well_formed
+from datamake.core.hashing import hash_value
+from datamake.core.manifest import Manifest, decode
+from datamake.storage.state import RACY_NS, connect_state
+from datamake.storage.store import Store
+
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS partition_heads (key TEXT PRIMARY KEY, folder TEXT, snapshot TEXT,"
+           " head TEXT) WITHOUT ROWID")  # small rows: a new snapshot does not rewrite the columns
+_SAVE_EVERY = 50_000  # partitions of summaries held before they are written: memory stays flat
+_SNAPSHOTS = ("CREATE TABLE IF NOT EXISTS artifact_folders (id TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID;"
+              "CREATE TABLE IF NOT EXISTS partition_columns (key TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID;"
+              "CREATE TABLE IF NOT EXISTS partition_artifacts (key TEXT, folder TEXT, items TEXT,"
+              " PRIMARY KEY (key, folder)) WITHOUT ROWID")
+
+
+class Record:
+    """One asset's summary as a command sees it: its head, and its columns read from the table when needed."""
+
+    __slots__ = ("head", "saved", "_summary", "_load")
+
+    def __init__(self, summary: Optional[Summary], head: Optional[Dict[str, Any]] = None,
+                 load: Optional[Callable[[], Summary]] = None):
+        self._summary, self._load = summary, load
+        self.head: Dict[str, Any] = summary.head if summary is not None else head
+        self.saved = summary is None  # taken from the table, no manifest read
+
+    def summary(self) -> Summary:
+        if self._summary is None:
+            self._summary = self._load()
+        return self._summary
+
+
+class Records:
+    """Summaries of one store's partitioned assets for one command: read, vouched for, rebuilt, saved."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.db_path = f"{store.root}/state.sqlite"
+        self._db: Optional[sqlite3.Connection] = None
+        self.folders = _folder_stats(f"{store.root}/artifacts")  # before any artifact is checked
+        self.snapshot = hash_value("artifact-folders", self.folders)
+        self._known = self._load_heads()
+        self._snapshots: Dict[str, Optional[Dict[str, Optional[str]]]] = {}
+        self._save: List[Tuple[str, str, Summary]] = []
+        self._touched: List[str] = []  # keys whose saved summary now holds for the current artifact folders
+
+    def record(self, key: str, order: Sequence[str]) -> Record:
+        """The summary of ``key``'s partition manifests, partitions in the order of ``order`` (the asset's
+        partition keys), any others after them."""
+        folder = f"{self.store.root}/manifests/{key}/@partitions"
+        seen = time.time_ns()
+        try:
+            st = os.stat(folder)
+        except OSError:  # no folder: no partition has a manifest
+            return Record(Summary([], [], [], []))
+        stat = _stat_text(st)
+        keep = seen - st.st_mtime_ns > RACY_NS
+        known = self._known.get(key)
+        if known is not None and known[0] == stat:
+            if known[1] == self.snapshot and None not in self.folders.values():
+                return Record(None, known[2], lambda: self._body(key, known[2]) or self._build(key, folder, order))
+            summary = self._checked_again(key, known[1], known[2])
+            if summary is True:  # every artifact checked again is intact: the summary stands as it was
+                self._touched.append(key)
+                return Record(None, known[2], lambda: self._body(key, known[2]) or self._build(key, folder, order))
+            if summary is not None:
+                self._keep(key, stat, summary)
+                return Record(summary)
+        summary = self._build(key, folder, order)
+        if keep:
+            self._keep(key, stat, summary)
+        return Record(summary)
+
+    def _keep(self, key: str, stat: str, summary: Summary) -> None:
+        self._save.append((key, stat, summary))
+        if sum(len(s.pks) for _, _, s in self._save) > _SAVE_EVERY:
+            self.save()
+
+    def _checked_again(self, key: str, snapshot: str, head: Dict[str, Any]) -> Union[None, bool, Summary]:
+        """The saved summary with its artifacts in folders that moved since its snapshot checked again:
+        True when it stands as it was, None when it has to be built again."""
+        old = self._snapshot(snapshot)
+        if old is None:
+            return None
+        unmoved = sorted(f for f, s in self.folders.items() if s is not None and old.get(f) == s)
+        rows = self._query(f"SELECT items FROM partition_artifacts WHERE key = ? AND folder NOT IN "
+                           f"({','.join('?' * len(unmoved))})", (key, *unmoved))
+        try:
+            again = [(i, h, size) for (items,) in rows for i, h, size in json.loads(items)]
+        except (ValueError, TypeError):
+            return None
+        sizes = self.store.artifact_sizes((h for _, h, _ in again), few=True) if again else {}
+        failed = {i for i, h, size in again if sizes.get(h) != size}
+        if not failed and "dv" in head:  # all were intact, and still are
+            return True
+        summary = self._body(key, head)
+        if summary is None:
+            return None
+        intact = list(summary.intact)
+        for i, h, size in again:
+            intact[i] = i not in failed
+        return Summary(summary.pks, summary.entries, intact, summary.artifacts)
+
+    def _build(self, key: str, folder: str, order: Sequence[str]) -> Summary:
+        try:
+            names = set(os.listdir(folder))
+        except OSError:
+            names = set()
+        present = {unquote(n[:-5]) for n in names if n.endswith(".json")}
+        present = {pk for pk in present if quote(pk, safe="") + ".json" in names}  # only names a partition maps to
+        pks = [pk for pk in order if pk in present]
+        pks += sorted(present.difference(pks))
+        paths = self.store.partition_manifest_paths(key, pks)
+        texts = self.store.manifest_index.read(paths, folder=f"{key}/@partitions")
+        entries: List[Optional[Dict[str, Any]]] = []
+        artifacts: List[Optional[Tuple[str, int]]] = []
+        inline: Dict[int, bool] = {}
+        for i, path in enumerate(paths):
+            m, text = None, texts.get(path)
+            if text is not None:
+                try:
+                    m = decode(text)
+                except ValueError:
+                    pass  # read again by the planner, which says what is wrong with it
+            entries.append(None if m is None else entry(m))
+            artifacts.append(None if m is None or m.get("inline") is not None else (m["artifact"], m["size"]))
+            if m is not None and m.get("inline") is not None:
+                inline[i] = Manifest.from_json(text).inline_intact
+        sizes = self.store.artifact_sizes(a[0] for a in artifacts if a is not None)
+        intact = [inline.get(i, False) if a is None else sizes.get(a[0]) == a[1] for i, a in enumerate(artifacts)]
+        return Summary(pks, entries, intact, artifacts)
+
+    def _body(self, key: str, head: Dict[str, Any]) -> Optional[Summary]:
+        rows = self._query("SELECT body FROM partition_columns WHERE key = ?", (key,))
+        try:
+            return Summary.from_json(json.loads(rows[0][0]), head) if rows else None
+        except (ValueError, KeyError, TypeError, IndexError):  # damaged: rebuilt from the manifests
+            return None
+
+    def save(self) -> None:
+        """Keep the summaries built or checked again by this command (best effort: a cache)."""
+        self._close()
+        if not self._save and not self._touched:
+            return
+        rows = [(key, stat, self.snapshot, json.dumps(s.head)) for key, stat, s in self._save]
+        columns = [(key, json.dumps(s.to_json(), separators=(",", ":"))) for key, _, s in self._save]
+        artifacts = [(key, folder, json.dumps(items)) for key, _, s in self._save
+                     for folder, items in _by_folder(s).items()]
+        keys = [(key,) for key, _, _ in self._save]
+        touched, self._save, self._touched = [(self.snapshot, key) for key in self._touched], [], []
+        try:
+            db = connect_state(self.db_path, _SCHEMA)
+            try:
+                db.executescript(_SNAPSHOTS)
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT OR REPLACE INTO partition_heads VALUES (?, ?, ?, ?)", rows)
+                db.executemany("INSERT OR REPLACE INTO partition_columns VALUES (?, ?)", columns)
+                db.executemany("DELETE FROM partition_artifacts WHERE key = ?", keys)
+                db.executemany("INSERT INTO partition_artifacts VALUES (?, ?, ?)", artifacts)
+                db.executemany("UPDATE partition_heads SET snapshot = ? WHERE key = ?", touched)
+                db.execute("INSERT OR REPLACE INTO artifact_folders VALUES (?, ?)",
+                           (self.snapshot, json.dumps(self.folders)))
+                db.execute("DELETE FROM artifact_folders WHERE id NOT IN (SELECT snapshot FROM partition_heads)")
+                db.execute("COMMIT")
+            finally:
+                db.close()
+        except sqlite3.Error:  # not kept (a read-only store): the manifests are read again next time
+            pass
+
+    def _load_heads(self) -> Dict[str, Tuple[str, str, Dict[str, Any]]]:
+        heads = {}
+        for key, folder, snapshot, head in self._query("SELECT key, folder, snapshot, head FROM partition_heads"):
+            try:
+                head = json.loads(head)
+            except ValueError:
+                continue
+            if well_formed(head):  # anything else is rebuilt from the manifests
+                heads[key] = (folder, snapshot, head)
+        return heads
+
+    def _snapshot(self, snapshot: str) -> Optional[Dict[str, Optional[str]]]:
+        if snapshot not in self._snapshots:
+            rows = self._query("SELECT body FROM artifact_folders WHERE id = ?", (snapshot,))
+            try:
+                self._snapshots[snapshot] = json.loads(rows[0][0]) if rows else None
+            except ValueError:
+                self._snapshots[snapshot] = None
+        return self._snapshots[snapshot]
+
+    def _query(self, sql: str, args: tuple = ()) -> list:
+        try:
+            if self._db is None:
+                if not os.path.exists(self.db_path):
+                    return []
+                self._db = connect_state(self.db_path, _SCHEMA)
+                self._db.executescript(_SNAPSHOTS)
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error:  # unreadable: every summary is rebuilt from the manifests
+            return []
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _by_folder(summary: Summary) -> Dict[str, List[Tuple[int, str, int]]]:
+    """The summary's artifacts as ``(index, hash, size)`` by the folder ``Store.artifact_path`` puts each in."""
+    out: Dict[str, List[Tuple[int, str, int]]] = {}
+    for i, a in enumerate(summary.artifacts):
+        if a is not None:
+            out.setdefault(a[0][:2], []).append((i, a[0], a[1]))
+    return out
+
+
+def _stat_text(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns}:{st.st_ino}"
+
+
+def _folder_stats(root: str) -> Dict[str, Optional[str]]:
+    """The stat of each artifact folder (None for one changed too recently to vouch for anything)."""
+    now = time.time_ns()
+    stats: Dict[str, Optional[str]] = {}
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return stats
+    for name in names:
+        try:
+            st = os.stat(f"{root}/{name}")
+        except OSError:
+            continue
+        stats[name] = _stat_text(st) if now - st.st_mtime_ns > RACY_NS else None
+    return stats
