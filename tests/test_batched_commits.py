@@ -156,3 +156,63 @@ def test_an_unreadable_entry_in_a_whole_pack_is_reported_and_rebuilt(project):
     assert "ignoring an unreadable manifest of 'small' in a pack" in status.stderr, status.stderr
     assert project.states() == {"small": "stale", "large": "fresh", "total": "stale"}
     assert project.outcomes() == {"small": "cached", "large": "skipped", "total": "skipped"}
+
+
+PILING = '''
+import os
+from datamake import Definitions, asset, source
+
+feed = source("feed.txt")
+other_feed = source("aside.txt")
+HERE = os.path.dirname(__file__)
+
+@asset(deps=[feed])
+def raw():
+    with open(os.path.join(HERE, "feed.txt")) as f:
+        return f.read()
+
+@asset
+def doubled(raw):
+    return raw * 2
+
+@asset(deps=[other_feed])
+def other():
+    with open(os.path.join(HERE, "aside.txt")) as f:
+        return f.read()
+'''
+
+
+def test_packs_piling_up_are_merged_and_what_each_said_still_holds(tmp_path, monkeypatch):
+    from datamake import api
+    from datamake.storage.store import MERGE_PACKS_AT
+
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    (tmp_path / "pipeline.py").write_text(PILING)
+    (tmp_path / "aside.txt").write_text("other 0")
+    packs = tmp_path / ".datamake" / "packs"
+
+    def make(*selection):
+        result = api.make(api.load(str(tmp_path)), list(selection), executor="inprocess", history=False)
+        return {o.key: o.outcome for o in result.assets}
+
+    for i in range(MERGE_PACKS_AT):  # a pack per run, none merged yet
+        (tmp_path / "feed.txt").write_text(f"feed {i}")
+        assert make()["raw"] == "built"
+    assert len(list(packs.glob("*.json"))) == MERGE_PACKS_AT
+    # a run writing one manifest file per asset: its raw is newer than raw's entry in any pack
+    monkeypatch.setenv("DATAMAKE_BATCH_COMMITS", "0")
+    (tmp_path / "feed.txt").write_text("feed by file")
+    assert make("raw", "doubled") == {"raw": "built", "doubled": "built"}
+    monkeypatch.delenv("DATAMAKE_BATCH_COMMITS")
+    (tmp_path / "aside.txt").write_text("other 1")
+    assert make("other") == {"other": "built"}  # the pack past the limit: this run merges them all
+
+    assert len(list(packs.glob("*.json"))) == 1
+    before = {d.key: d.stale for d in api.status(api.load(str(tmp_path))).decisions}
+    assert before == {"raw": False, "doubled": False, "other": False}  # raw's newer file still wins
+    store = Store(str(tmp_path / ".datamake"))
+    assert api.show(api.load(str(tmp_path)), "doubled") == "feed by file" * 2
+    # every version the merged packs held is still in the action cache
+    (tmp_path / "feed.txt").write_text("feed 3")
+    assert make() == {"raw": "cached", "doubled": "cached", "other": "skipped"}
+    assert store.read_manifests(["doubled"])["doubled"] is not None

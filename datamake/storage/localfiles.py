@@ -13,7 +13,7 @@ import json
 import os
 import time
 import uuid
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 from datamake.storage.liveness import HOST, process_gone
 
@@ -106,11 +106,19 @@ class LocalFiles:
         # drawn once per process and a counter make the name unique (cheaper than a uuid4 per file)
         return f"{self.root}/tmp/{HOST}@{os.getpid()}.{_token()}{next(_counter)}.part"
 
-    def write(self, path: str, data: bytes) -> None:
-        """Replace ``path`` with ``data`` atomically."""
+    def write(self, path: str, data: bytes, mtime_ns: Optional[int] = None) -> None:
+        """Replace ``path`` with ``data`` atomically; ``mtime_ns``: dated so (before it is in place)."""
         tmp = self.tmp_path()
         self.makedirs(os.path.dirname(tmp))
-        _write_and_replace(tmp, path, data, self.create, self.replace)
+        if mtime_ns is None:
+            _write_and_replace(tmp, path, data, self.create, self.replace)
+            return
+
+        def dated_replace(src: str, dst: str) -> None:
+            os.utime(src, ns=(mtime_ns, mtime_ns))
+            self.replace(src, dst)
+
+        _write_and_replace(tmp, path, data, self.create, dated_replace)
 
     def create(self, path: str):
         """Open a new file for writing, recreating its folder if something removed it."""

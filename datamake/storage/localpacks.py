@@ -16,10 +16,11 @@ rebuilt. ``gc`` merges a store's packs into one (:mod:`datamake.storage.packgc`)
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from datamake.core.hashing import hash_bytes
 from datamake.core.keys import node_id
@@ -43,6 +44,8 @@ class LocalPacks:
         self.newest: Dict[str, Tuple[Entry, Order]] = {}  # node -> its newest version in a pack
         self.actions: Dict[str, Entry] = {}  # provenance -> entry
         self.warnings: List[str] = []
+        self.corrupt: Set[str] = set()  # packs that failed their check: never merged, never deleted here
+        self.latest_written = 0.0  # the newest writer's clock among the packs taken in
 
     def refresh(self) -> "LocalPacks":
         """Take in the packs written since the last look (one listing); start over when one was removed
@@ -63,6 +66,8 @@ class LocalPacks:
 
     def _reset(self) -> None:
         self._seen.clear()
+        self.corrupt.clear()
+        self.latest_written = 0.0
         self.newest.clear()
         self.actions.clear()
 
@@ -80,6 +85,7 @@ class LocalPacks:
         except CorruptPack as exc:
             self.warnings.append(f"ignoring corrupt pack {path} ({exc}); its assets will be rebuilt")
             self._seen[path] = mtime_ns
+            self.corrupt.add(path)
         return True
 
     def add(self, path: str, mtime_ns: int, written: float, manifests: Iterable[Manifest]) -> None:
@@ -90,6 +96,7 @@ class LocalPacks:
     def _add(self, path: str, mtime_ns: int, written: float, manifests: Iterable[Entry],
              actions: Iterable[Entry] = ()) -> None:
         self._seen[path] = mtime_ns
+        self.latest_written = max(self.latest_written, written)
         order = (mtime_ns, written, path)
         try:
             for m in actions:
@@ -130,6 +137,37 @@ class LocalPacks:
             self.warnings.append(f"ignoring an unreadable manifest of {entry.get('key')!r} in a pack ({exc}); "
                                  "the asset will be rebuilt")
             return None
+
+
+    def merge(self, files, file_mtime_ns: Callable[[str], Optional[int]]) -> List[str]:
+        """Write the good packs taken in as one and delete them; returns the packs it replaced.
+
+        The merged pack holds each node's current version (its newest pack entry, unless its manifest
+        file is newer: ``file_mtime_ns(node)``, None without a file) and every other entry as an action
+        entry. It is dated as the newest pack it replaces (its modification time and writer's clock),
+        so a pack or manifest file written meanwhile by another process still reads as newer."""
+        with self._lock:
+            good = sorted(p for p in self._seen if p not in self.corrupt)
+            if len(good) < 2:
+                return []
+            newest_ns = max(self._seen[p] for p in good)
+            current = {node: entry for node, (entry, order) in self.newest.items()
+                       if order[2] not in self.corrupt and not _file_newer(file_mtime_ns(node), order[0])}
+            provenances = {_field(e, "provenance") for e in current.values()}
+            actions = [e for prov, e in self.actions.items() if prov not in provenances]
+            raw = encode(current.values(), actions, written=self.latest_written)
+            path = f"{self.folder}/{hash_bytes(raw)}.json"
+            files.write(path, raw, mtime_ns=newest_ns)
+            replaced = [p for p in good if p != path]
+            for old in replaced:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(old)
+            self._reset()
+        return replaced
+
+
+def _file_newer(file_ns: Optional[int], pack_ns: int) -> bool:
+    return file_ns is not None and file_ns > pack_ns
 
 
 def _field(entry: Entry, name: str) -> Any:

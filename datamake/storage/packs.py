@@ -60,9 +60,14 @@ class Pack:
 def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = (), written: Optional[float] = None) -> bytes:
     """The bytes of a pack holding ``manifests`` (current versions) and ``actions`` (entries only), dated
     ``written`` (the writer's clock; now by default)."""
-    body = {"datamake_pack": FORMAT, "manifests": [m.to_data() for m in manifests],
-            "actions": [m.to_data() for m in actions], "written": time.time() if written is None else written}
+    body = {"datamake_pack": FORMAT, "manifests": [_data(m) for m in manifests],
+            "actions": [_data(m) for m in actions], "written": time.time() if written is None else written}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _data(entry: Any) -> Any:
+    """A manifest's JSON values (an entry read from a pack but not parsed yet is those values already)."""
+    return entry if isinstance(entry, dict) else entry.to_data()
 
 
 def decode(path: str, raw: bytes, modified: float) -> Pack:

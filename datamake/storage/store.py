@@ -45,6 +45,8 @@ class BatchError(OSError):
         self.error = error
 
 
+MERGE_PACKS_AT = 16  # packs in a local store past which the run that wrote one merges them all
+
 class Store(ArtifactStore):
     """Artifacts (see :class:`ArtifactStore`), current manifests and the action cache under one fsspec URL."""
 
@@ -54,6 +56,7 @@ class Store(ArtifactStore):
         self._manifest_index: Optional[ManifestIndex] = None
         self._parsed: Optional[Dict[str, Tuple[Any, Manifest]]] = None  # path -> (text, manifest), when kept
         self._packs: Optional[LocalPacks] = None
+        self._wrote_packs = False  # this process wrote a batch: at its end, merge if too many have piled up
         self._batch: Optional[Dict[str, Manifest]] = None  # node -> manifest committed, not yet written
         self._batch_actions: Dict[str, Manifest] = {}
         self.batch_started = 0.0  # time.monotonic() of the first manifest in the batch
@@ -146,19 +149,37 @@ class Store(ArtifactStore):
             batch = self._batch
             if not batch:
                 self._batch = None if end else batch
+                if end and self._wrote_packs:
+                    self._merge_packs_if_many()
                 return []
             try:
                 manifests = list(batch.values())
                 path, mtime_ns, written = write_batch(self.files, self.root, manifests)
                 self.local_packs.add(path, mtime_ns, written, manifests)
+                self._wrote_packs = True
             except OSError as exc:
                 raise BatchError(list(batch), exc) from exc
             finally:
                 self._batch, self._batch_actions = (None if end else {}), {}
+            if end:
+                self._merge_packs_if_many()
         for node in self._files_read.intersection(batch):  # older than the pack: now only in the way
             with contextlib.suppress(OSError):
                 os.unlink(self.manifest_path(node))
         return list(batch)
+
+    def _merge_packs_if_many(self) -> None:
+        """After a run that wrote packs: merge the store's packs into one once more than
+        :data:`MERGE_PACKS_AT` have piled up, so that every later command reads a few files, not one
+        per past run. A merge that fails leaves the packs as they were (it only costs reading them)."""
+        try:
+            if len(os.listdir(f"{self.root}/packs")) <= MERGE_PACKS_AT:
+                return
+            packs = self.local_packs.refresh()
+            has_files = os.path.isdir(f"{self.root}/manifests")
+            packs.merge(self.files, lambda node: _mtime_ns(self.manifest_path(node)) if has_files else None)
+        except OSError as exc:
+            self.warnings.append(f"could not merge the packs of {self.root} ({exc}); they are read as they are")
 
     @property
     def local_packs(self) -> LocalPacks:
