@@ -106,6 +106,18 @@ class InProcessProjectDir(ProjectDir):
         return proc
 
 
+@pytest.fixture(scope="session")
+def dask_address():
+    """A Dask LocalCluster of two worker processes, one for the whole session (per xdist worker)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=50)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> ProjectDir:
     return ProjectDir(tmp_path)
