@@ -17,10 +17,6 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist these tests share one worker: one browser, and the tour's tests in their order
-# (each picks up the project where the one before left it).
-pytestmark = pytest.mark.xdist_group("browser")
-
 CHROMIUM = os.environ.get("DATAMAKE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 TOUR = '''
