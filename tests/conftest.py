@@ -28,6 +28,29 @@ settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+# Modules whose tests run on one pytest-xdist worker (``-n``): the browser tests share one Chromium,
+# and the tour's tests pick up its project where the one before left it.
+ONE_WORKER = {"tests/test_ui_browser.py": "browser"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``-n``'s default ``--dist load`` (or ``loadgroup``), with ONE_WORKER's modules as groups.
+
+    Grouped by path here, in the controller, not with ``xdist_group`` marks: pytest 9.2 drops the
+    ``@group`` suffix xdist gives those tests' ids (pytest-dev/pytest-xdist#1386), scattering them.
+    """
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return ONE_WORKER.get(nodeid.split("::", 1)[0]) or super()._split_scope(nodeid)
+
+    return ModuleGroups(config, log)
+
+
 class ProjectDir:
     """A throwaway datamake project on disk, driven through the real `datamake` command."""
 
@@ -104,6 +127,18 @@ class InProcessProjectDir(ProjectDir):
         if check and code != 0:
             raise AssertionError(f"datamake {' '.join(args)} exited {code}\n{proc.stdout}\n{proc.stderr}")
         return proc
+
+
+@pytest.fixture(scope="session")
+def dask_address():
+    """A Dask LocalCluster of two worker processes, one for the whole session (per xdist worker)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=50)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
 
 
 @pytest.fixture

@@ -20,17 +20,6 @@ EXECUTORS = ["inprocess", "thread", "process", "dask"]
 OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
 
 
-@pytest.fixture(scope="session")
-def dask_address():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=50)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
-
-
 @pytest.fixture(params=EXECUTORS)
 def executor_toml(request) -> str:
     """The [execution] table for one executor, two jobs where that means anything."""

@@ -15,7 +15,6 @@ import datamake.api as dm
 from datamake.core.errors import ConfigError, DefinitionError
 from datamake.define.loader import forget_project_code
 from datamake.ops import run_graph
-from tests.test_executors import dask_address  # noqa: F401 - the session's Dask cluster
 
 HEADER = '''
 from dataclasses import dataclass
