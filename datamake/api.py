@@ -54,15 +54,18 @@ def changed(project: Project, since: float) -> bool:
 
 
 def status(project: Project, selection: Sequence[str] = (), only: bool = False, force: bool = False,
-           partition: Optional[str] = None) -> Plan:
+           partition: Optional[str] = None, verify: bool = False) -> Plan:
     """What ``make`` would do and why, without doing it.
 
     ``partition`` narrows partitioned assets: ``2024-01-05``,
     ``2024-01-01...2024-01-31`` (inclusive), ``region=eu``, or several joined by commas.
+    ``verify``: look at every partition's manifest and artifact file, as ``make`` does, instead of
+    the per-asset summaries kept for partitioned assets (slower over many partitions; it also sees
+    a file changed in place, which folder stats cannot).
     """
     from datamake.bulkstatus import gather as bulk_status  # lazy: a make does not use it
 
-    compact = bulk_status.status(project, selection, only=only, force=force, partition=partition)
+    compact = None if verify else bulk_status.status(project, selection, only=only, force=force, partition=partition)
     return compact if compact is not None else project.scope(selection, only=only, force=force, partition=partition).plan
 
 

@@ -198,8 +198,9 @@ def test_a_manifest_shape_seen_before_still_has_every_value_checked():
             decode(json.dumps({**good, field: value}))
 
 
-def test_a_partition_artifact_changed_in_place_is_still_rebuilt_by_make(inprocess_project, monkeypatch):
-    """Folder stats vouch for the summaries ``status`` keeps; ``make`` still stats each partition's files."""
+def test_a_partition_artifact_changed_in_place_is_seen_by_status_verify_and_rebuilt_by_make(inprocess_project, monkeypatch):
+    """Folder stats vouch for the summaries ``status`` keeps; ``status --verify`` and ``make`` still stat
+    each partition's files."""
     monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "0")
     inprocess_project.pipeline('''
         from datamake import asset, StaticPartitions
@@ -218,6 +219,8 @@ def test_a_partition_artifact_changed_in_place_is_still_rebuilt_by_make(inproces
     os.chmod(path, 0o644)
     with open(path, "r+b") as f:  # same size, new bytes, same file
         f.write(b"#" * m.size)
+    verified = {(a["key"], a["partition"]): a["state"] for a in inprocess_project.json("status", "--verify")["assets"]}
+    assert verified == {("raw", "eu"): "fresh", ("raw", "us"): "stale"}  # each partition's files looked at
     built = [a for a in inprocess_project.json("make")["assets"] if a["outcome"] == "built"]
     assert [(a["key"], a["partition"]) for a in built] == [("raw", "us")]
     assert project.store.read_manifests([node_id("raw", "us")])[node_id("raw", "us")].artifact == m.artifact

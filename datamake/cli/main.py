@@ -233,15 +233,18 @@ def _asset_logs(reporter, enabled: bool):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--exit-code", "exit_code", is_flag=True,
               help="Exit with 1 when something is stale (0 when everything is fresh), for CI.")
+@click.option("--verify", is_flag=True,
+              help="Look at each partition's files as make does, not the kept summaries (slower; "
+                   "also sees a file changed in place).")
 @_config_option
 @_partition_option
 @click.pass_context
-def status(ctx, selection, only, show_all, as_json, exit_code, config_pairs, partition):
+def status(ctx, selection, only, show_all, as_json, exit_code, verify, config_pairs, partition):
     """Show what `make` would rebuild and why."""
     from datamake import api  # lazy: a fast --help
 
     project = _project(ctx, config_pairs)
-    plan = api.status(project, selection, only=only, partition=partition)
+    plan = api.status(project, selection, only=only, partition=partition, verify=verify)
     code_warnings = project.code_warnings(plan.keys())
     _warnings(project, code_warnings)
     from datamake.cli import automation  # lazy: freshness goals, with the daemon's commands
