@@ -69,13 +69,16 @@ def test_sigkill_and_restart_launch_nothing_twice_and_lose_no_tick(project):
     finally:
         first.send_signal(signal.SIGKILL)  # mid-run: no cleanup at all
         first.wait()
-    time.sleep(1.5)  # the daemon is down for at least one tick
+    last_tick = max(t for (t,) in rows(project, "SELECT tick FROM automation_ticks WHERE name = 'every_second'"
+                                      " AND tick IS NOT NULL"))
+    # down for at least two ticks past the last one it recorded: one the restart runs, one passed over
+    wait_for(lambda: time.time() >= last_tick + 2.5, what="two ticks of outage")
+    launched_before = len(rows(project, "SELECT 1 FROM automation_queue WHERE pid IS NOT NULL"))
     second = start_daemon(project)
     try:
-        done_before = len(rows(project, "SELECT 1 FROM automation_queue WHERE status = 'done'"))
-        # two runs finished after the restart, besides the one the first daemon launched
-        wait_for(lambda: len(rows(project, "SELECT 1 FROM automation_queue WHERE status = 'done'")) >= done_before + 2,
-                 what="runs after the restart")
+        # two runs finished after the restart, besides those the first daemon launched
+        wait_for(lambda: len(rows(project, "SELECT 1 FROM automation_queue WHERE status = 'done'"))
+                 >= launched_before + 2, what="runs after the restart")
         refused = project.run("daemon", "--once")  # a second daemon on the same project
         assert refused.returncode != 0 and f"pid {second.pid}" in refused.stderr
     finally:
