@@ -49,8 +49,9 @@ class LastPass:
             self._expansion = (key, compute())
         return self._expansion[1]
 
-    def start(self) -> Dict[str, Tuple[FactInputs, Any]]:
-        """Begin a pass: returns last pass's facts by node, and forgets them (only one pass is kept)."""
+    def start(self) -> Optional[Dict[str, Tuple[FactInputs, Any]]]:
+        """Begin a pass: returns last pass's facts by node, and forgets them (only one pass is kept);
+        None where nothing is kept (each node's facts are then computed directly)."""
         last, self._facts, self.reused_facts = self._facts, {}, 0
         return last
 
@@ -80,6 +81,9 @@ class LastPass:
 
 class _NoReuse(LastPass):
     """A one-shot process plans once: everything is computed, nothing kept."""
+
+    def start(self) -> None:
+        return None
 
     def selected(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         return compute()

@@ -400,7 +400,7 @@ class Project:
         selected = set(selected_keys)
         forced = {n for n in keys if nodes.asset_of[n][0] in selected} if force else set()
         check_facts: Dict[str, Tuple[CheckFact, ...]] = {}
-        last_facts = self.last_pass.start() if self.last_pass is not None else None
+        last_facts = last.start()
         for node in keys:
             key, pk = nodes.asset_of[node]
             m = manifests[node]

@@ -22,10 +22,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
-from datamake.core.hashing import hash_bytes
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
-from datamake.storage.packs import FOLDER, CorruptPack, decode_body, encode
+from datamake.storage.packs import FOLDER, CorruptPack, decode_body, encode, pack_path
 
 Order = Tuple[int, float, str]  # (mtime_ns of the pack, the time its writer recorded, its path)
 Entry = Union[Manifest, Dict[str, Any]]  # a manifest, or its JSON values until it is first asked for
@@ -38,6 +37,7 @@ class LocalPacks:
     replaced cost a ``make`` or ``status`` only their share of decoding the pack's JSON."""
 
     def __init__(self, root: str):
+        self.root = root
         self.folder = f"{root}/{FOLDER}"
         self._lock = threading.Lock()
         self._seen: Dict[str, int] = {}  # pack path -> its mtime_ns
@@ -156,7 +156,7 @@ class LocalPacks:
             provenances = {_field(e, "provenance") for e in current.values()}
             actions = [e for prov, e in self.actions.items() if prov not in provenances]
             raw = encode(current.values(), actions, written=self.latest_written)
-            path = f"{self.folder}/{hash_bytes(raw)}.json"
+            path = pack_path(self.root, raw)
             files.write(path, raw, mtime_ns=newest_ns)
             replaced = [p for p in good if p != path]
             for old in replaced:
@@ -179,7 +179,7 @@ def write_batch(files, root: str, manifests: List[Manifest]) -> Tuple[str, int, 
     """Write ``manifests`` as one pack through ``files`` (:class:`LocalFiles`); returns (path, mtime_ns, written)."""
     written = time.time()
     raw = encode(manifests, written=written)
-    path = f"{root}/{FOLDER}/{hash_bytes(raw)}.json"
+    path = pack_path(root, raw)
     files.write(path, raw)
     return path, os.stat(path).st_mtime_ns, written
 

@@ -105,10 +105,15 @@ def digest_of(path: str) -> str:
     return name[: -len(".json")] if name.endswith(".json") else name
 
 
+def pack_path(root: str, raw: bytes) -> str:
+    """Where the pack of bytes ``raw`` lives in the store at ``root``: named by their hash."""
+    return f"{root}/{FOLDER}/{hash_bytes(raw)}.json"
+
+
 def write(store: Store, manifests: Sequence[Manifest], actions: Sequence[Manifest] = ()) -> str:
     """Write a pack to ``store`` in one request (kept in this machine's cache too); returns its path."""
     raw = encode(manifests, actions)
-    path = f"{store.root}/{FOLDER}/{hash_bytes(raw)}.json"
+    path = pack_path(store.root, raw)
     store.write_small(path, raw)
     _cache_put(path, raw)
     return path
