@@ -280,3 +280,17 @@ def test_the_activity_shows_which_asset_is_running_now(tmp_path):
         (tmp_path / "go").write_text("")
         assert finished_launch(c, launched["id"])["returncode"] == 0
         assert c.get("/api/activity").json()["running"] == []
+
+
+def test_a_launch_selection_text_keeps_the_spaces_inside_its_quotes(tmp_path):
+    (tmp_path / "pipeline.py").write_text(
+        'from datamake import asset\n\n@asset(tags={"team": "data  eng"})\ndef tagged():\n    return 1\n\n'
+        '@asset(tags={"team": "data eng"})\ndef other():\n    return 2\n')
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    with TestClient(create_app(str(tmp_path))) as c:
+        launched = c.post("/api/launch", json={"selection": 'tag:team="data  eng"'}, headers=csrf_headers(c))
+        assert launched.status_code == 201
+        done = finished_launch(c, launched.json()["id"])
+        assert done["returncode"] == 0, done["output"]
+        states = {a["key"]: a["state"] for a in c.get("/api/status").json()["assets"]}
+    assert states["tagged"] == "fresh" and states["other"] != "fresh"

@@ -207,8 +207,8 @@ class _Handlers:
     def launch(self, project, request: Request) -> Response:
         body = _body(request)
         selection = body.get("selection") or []
-        if isinstance(selection, str):
-            selection = selection.split()
+        if isinstance(selection, str):  # one selection text: quotes keep their spaces (tag:team="data eng")
+            selection = [selection] if selection.strip() else []
         partition = body.get("partition") or None
         if not all(isinstance(s, str) for s in selection) or not isinstance(partition, (str, type(None))):
             return JSONResponse({"error": "selection must be a list of strings, partition a string"},

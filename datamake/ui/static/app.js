@@ -193,7 +193,7 @@ function graphView(view) {
   const sel = h("input", {id: "selection", placeholder: "selection: report  group:sales  …", "aria-label": "selection"});
   const part = h("input", {id: "partition", placeholder: "partitions (optional)", class: "narrow"});
   const toolbar = h("div", {class: "toolbar"},
-    makeControls(() => ({selection: sel.value.split(/\s+/).filter(Boolean), partition: part.value.trim()}), [sel, part]),
+    makeControls(() => ({selection: sel.value.trim() ? [sel.value.trim()] : [], partition: part.value.trim()}), [sel, part]),
     h("span", {id: "legend", class: "legend"}),
     h("button", {type: "button", onclick: () => { state.expanded.clear(); draw(); }, text: "collapse groups"}),
     h("button", {type: "button", onclick: () => fit(), text: "fit"}));
