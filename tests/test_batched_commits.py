@@ -82,7 +82,9 @@ def test_a_corrupt_pack_is_never_trusted_and_its_assets_are_rebuilt(project):
     assert ast.literal_eval(project.run("show", "small", check=True).stdout) == list(range(10))
 
 
-def test_gc_keeps_what_packs_reference_and_merges_them(project):
+def test_gc_keeps_what_packs_reference_and_merges_them(project, tmp_path, monkeypatch):
+    machine_cache = tmp_path / "machine-cache"
+    monkeypatch.setenv("DATAMAKE_CACHE_DIR", str(machine_cache))
     project.pipeline(PIPELINE)
     project.run("make", check=True, env={"DATAMAKE_INLINE_LIMIT": "0"})  # every value a file
     source = (project.root / "pipeline.py").read_text()
@@ -94,6 +96,8 @@ def test_gc_keeps_what_packs_reference_and_merges_them(project):
     assert len(files_under(project.root, "packs")) == 1
     assert project.states() == dict.fromkeys(["small", "large", "total"], "fresh")
     assert ast.literal_eval(project.run("show", "total", check=True).stdout) == {"total": 55, "words": 500}
+    # a local store's packs are read where they are: no copy of them in the machine's cache
+    assert not (machine_cache / "packs").exists()
 
 
 SLOW = '''

@@ -111,21 +111,24 @@ def pack_path(root: str, raw: bytes) -> str:
 
 
 def write(store: Store, manifests: Sequence[Manifest], actions: Sequence[Manifest] = ()) -> str:
-    """Write a pack to ``store`` in one request (kept in this machine's cache too); returns its path."""
+    """Write a pack to ``store`` in one request (a remote's is kept in this machine's cache too); returns its path."""
     raw = encode(manifests, actions)
     path = pack_path(store.root, raw)
     store.write_small(path, raw)
-    _cache_put(path, raw)
+    if not store.is_local:
+        _cache_put(path, raw)
     return path
 
 
 def read_all(store: Store, on_corrupt: Callable[[str, str], None]) -> List[Pack]:
     """Every good pack of ``store``, oldest first: one listing, then a GET for each pack not cached here.
 
-    ``on_corrupt(path, why)`` is told of each pack that fails its check; it is left out.
+    ``on_corrupt(path, why)`` is told of each pack that fails its check; it is left out. A local
+    store's packs are read where they are: the machine's cache holds only remote stores' packs.
     """
     listed = store.objects.files_under(f"{store.root}/{FOLDER}")
-    raws = {p: _cache_get(p) for p in listed}
+    cached = not store.is_local
+    raws = {p: _cache_get(p) if cached else None for p in listed}
     raws.update(store.objects.cat_many([p for p, raw in raws.items() if raw is None]))
     packs = []
     for path, info in listed.items():
@@ -137,7 +140,8 @@ def read_all(store: Store, on_corrupt: Callable[[str, str], None]) -> List[Pack]
         except CorruptPack as exc:
             on_corrupt(path, str(exc))
             continue
-        _cache_put(path, raw)
+        if cached:
+            _cache_put(path, raw)
     # S3 dates objects to the second: two pushes within one second are ordered by their writers' clocks
     return sorted(packs, key=lambda p: (p.modified, p.written, p.path))
 
