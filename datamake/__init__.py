@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from datamake._version import __version__
 
-from datamake.define.assets import AssetDef, Definitions, asset
-from datamake.core.errors import DatamakeError
-from datamake.define.sources import Output, ResourceDef, SourceDef, resource, source
-from datamake.jobs.definition import Job, job
-
 __all__ = [
     "AllPartitionsMapping",
     "AssetCheckResult",
@@ -75,7 +70,24 @@ _AUTOMATION_NAMES = ("RunRequest", "SkipReason", "asset_sensor", "run_status_sen
                      "source_sensor")
 
 
+# Names resolved on first use, like every other name here: ``datamake make``'s no-op shortcut imports
+# ``datamake.shortcut.check``, which imports this package first, and must not pay for the definitions layer.
+_DEFINE_NAMES = {
+    "AssetDef": "datamake.define.assets", "Definitions": "datamake.define.assets", "asset": "datamake.define.assets",
+    "DatamakeError": "datamake.core.errors", "Output": "datamake.define.sources",
+    "ResourceDef": "datamake.define.sources", "SourceDef": "datamake.define.sources",
+    "resource": "datamake.define.sources", "source": "datamake.define.sources",
+    "Job": "datamake.jobs.definition", "job": "datamake.jobs.definition",
+}
+
+
 def __getattr__(name: str):
+    if name in _DEFINE_NAMES:
+        import importlib  # lazy: import datamake stays fast
+
+        value = getattr(importlib.import_module(_DEFINE_NAMES[name]), name)
+        globals()[name] = value  # resolved once
+        return value
     if name in _AUTOMATION_NAMES:
         from datamake.automation.rules import definitions  # lazy: import datamake stays fast
 

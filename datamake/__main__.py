@@ -1,3 +1,3 @@
-from datamake.cli.main import run
+from datamake.cli.launch import run
 
 run()

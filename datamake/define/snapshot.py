@@ -170,6 +170,11 @@ def snapshot_of(path: str) -> Optional[Snapshot]:
     return _snapshots.get(os.path.abspath(path))
 
 
+def snapshots() -> List[Tuple[Snapshot, str]]:
+    """Every project module's snapshot with its source text, as imported."""
+    return [(snap, "".join(_lines.get(path, ()))) for path, snap in list(_snapshots.items())]
+
+
 def source_digest(path: str) -> Optional[str]:
     """The digest of the bytes a snapshotted module was compiled from (None for any other file)."""
     snap = _snapshots.get(path) or _snapshots.get(os.path.abspath(path))

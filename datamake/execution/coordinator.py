@@ -10,7 +10,6 @@ import dataclasses
 import signal
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Set
@@ -23,6 +22,7 @@ from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
 from datamake.core.scope import Scope
+from datamake.core.textout import new_run_id
 from datamake.define.sources import source_at
 from datamake.storage.artifacts import inline_limit
 from datamake.storage.observe import ObservationCache, SourceError, observe
@@ -43,10 +43,6 @@ class RunOptions:
 def _config_values(instance) -> dict:
     """The config's fields, shallowly: a nested dataclass stays a dataclass (``asdict`` would make it a dict)."""
     return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)} if instance is not None else {}
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 class Coordinator:

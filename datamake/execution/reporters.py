@@ -11,6 +11,7 @@ from typing import IO, Dict, Iterator, List, Optional, Sequence
 
 from datamake.core.describe import describe_reasons
 from datamake.core.planner import Reason
+from datamake.core.textout import summary_text
 from datamake.execution.progress import OutputAbove, Ticker, write_all
 from datamake.execution.results import AssetOutcome, RunResult
 
@@ -73,14 +74,8 @@ class MultiReporter(Reporter):
 
 
 def summary_line(result: RunResult) -> str:
-    counts = result.counts()
-    parts = [f"{counts['built']} built", f"{counts['cached']} cached", f"{counts['skipped']} up to date"]
-    if counts["failed"]:
-        parts.append(f"{counts['failed']} failed")
-    if counts["blocked"]:
-        parts.append(f"{counts['blocked']} blocked")
     head = "interrupted" if result.interrupted else ("done" if result.ok else "FAILED")
-    return f"{head}: {', '.join(parts)} in {result.seconds:.2f}s (run {result.run_id})"
+    return summary_text(head, result.counts(), result.seconds, result.run_id)
 
 
 class LineReporter(Reporter):

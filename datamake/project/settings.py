@@ -12,10 +12,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from datamake._paths import CONFIG_NAME, nearest_config
 from datamake.core.errors import ConfigError, ProjectNotFoundError, did_you_mean
 from datamake.core.executor_names import check_executor
 
-CONFIG_NAME = "datamake.toml"
 
 _SCHEMA: Dict[str, Dict[str, type]] = {
     "project": {"definitions": str, "name": str, "params": str},
@@ -55,21 +55,14 @@ class ProjectConfig:
 
 def find_config(start: str) -> str:
     """The nearest ``datamake.toml`` in ``start`` or its parents."""
-    here = os.path.abspath(start)
-    if os.path.isfile(here):
-        return here
-    while True:
-        candidate = os.path.join(here, CONFIG_NAME)
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(here)
-        if parent == here:
-            raise ProjectNotFoundError(
-                f"no {CONFIG_NAME} in {os.path.abspath(start)} or any parent directory",
-                hint=f"run datamake inside a project, pass -C DIR, or create a {CONFIG_NAME} with\n"
-                '  [project]\n  definitions = "pipeline.py"',
-            )
-        here = parent
+    found = nearest_config(start)
+    if found is None:
+        raise ProjectNotFoundError(
+            f"no {CONFIG_NAME} in {os.path.abspath(start)} or any parent directory",
+            hint=f"run datamake inside a project, pass -C DIR, or create a {CONFIG_NAME} with\n"
+            '  [project]\n  definitions = "pipeline.py"',
+        )
+    return found
 
 
 def _is_url(path: str) -> bool:

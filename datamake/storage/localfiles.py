@@ -15,20 +15,13 @@ import time
 import uuid
 from typing import Any, Dict, Mapping, Optional, Union
 
+from datamake._paths import cache_dir  # noqa: F401 (re-exported: where caches live)
 from datamake.storage.liveness import HOST, process_gone
 
 # Renames are atomic against a killed process without fsync (the page cache
 # survives it); fsync only adds safety against power loss, at a large cost per
 # file on most disks. DATAMAKE_FSYNC=1 turns it on.
 FSYNC = os.environ.get("DATAMAKE_FSYNC", "") not in ("", "0")
-
-
-def cache_dir() -> str:
-    """Where datamake keeps machine-local caches (``DATAMAKE_CACHE_DIR``, else the XDG cache)."""
-    base = os.environ.get("DATAMAKE_CACHE_DIR")
-    if base:
-        return base
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "datamake")
 
 
 def durable(f) -> None:

@@ -1,0 +1,139 @@
+"""Whether a project module's top level is *pure*: its globals cannot depend on the environment,
+files, the clock or anything else that a certificate does not record.
+
+Code versions hash the *values* of the globals an asset reads, so a module computing a global
+from ``os.environ`` or a file could change an asset's version with no edit to any file. A module
+is pure when its top-level statements are only imports, ``def``/``class`` (decorators, defaults,
+annotations, bases and class bodies pure), assignments of pure expressions to names, docstrings,
+``if`` with a pure test around pure statements (``if __name__ == "__main__":`` around anything)
+and ``try``/``except ImportError`` around pure statements. A pure expression is built from
+literals, names and attributes of names with operators, containers, comprehensions and f-strings,
+and calls whose callee is a name imported from ``datamake``.
+"""
+from __future__ import annotations
+
+import ast
+from typing import List, Set
+
+_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
+_DYNAMIC = {"environ", "environb", "argv", "path", "modules", "stdin", "getenv"}  # os.environ, sys.argv...
+
+
+def impurities(source: str, filename: str = "<module>") -> List[str]:
+    """What makes the module impure, one message per statement ("file:line: why"); [] when pure."""
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as exc:
+        return [f"{filename}: does not parse ({exc.msg})"]
+    checker = _Checker(filename, _datamake_names(tree))
+    checker.statements(tree.body)
+    return checker.problems
+
+
+def _datamake_names(tree: ast.Module) -> Set[str]:
+    """Names bound at top level by ``import datamake`` / ``from datamake[...] import ...``."""
+    names: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "datamake":
+            names.update(a.asname or a.name for a in node.names if a.name != "*")
+        elif isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] == "datamake")
+    return names
+
+
+class _Checker:
+    def __init__(self, filename: str, datamake_names: Set[str]):
+        self.filename = filename
+        self.datamake = datamake_names
+        self.problems: List[str] = []
+
+    def fail(self, node: ast.AST, why: str) -> None:
+        self.problems.append(f"{self.filename}:{getattr(node, 'lineno', 0)}: {why}")
+
+    def statements(self, body: List[ast.stmt]) -> None:
+        for stmt in body:
+            self.statement(stmt)
+
+    def statement(self, s: ast.stmt) -> None:
+        if isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass)):
+            return
+        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
+            return  # a docstring
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.expressions(s, [*s.decorator_list, *s.args.defaults, *[d for d in s.args.kw_defaults if d],
+                                 *_annotations(s)])
+        elif isinstance(s, ast.ClassDef):
+            self.expressions(s, [*s.decorator_list, *s.bases, *[k.value for k in s.keywords]])
+            self.statements(s.body)
+        elif isinstance(s, (ast.Assign, ast.AnnAssign)):
+            targets = s.targets if isinstance(s, ast.Assign) else [s.target]
+            if not all(_plain_target(t) for t in targets):
+                self.fail(s, "assigns to something other than a name")
+            self.expressions(s, [s.value] if s.value is not None else [])
+        elif isinstance(s, ast.If):
+            if _is_main_guard(s.test):
+                self.statements(s.orelse)
+                return
+            self.expressions(s, [s.test])
+            self.statements(s.body)
+            self.statements(s.orelse)
+        elif isinstance(s, ast.Try) and all(_catches_import_error(h) for h in s.handlers) and s.handlers:
+            for part in (s.body, *[h.body for h in s.handlers], s.orelse, s.finalbody):
+                self.statements(part)
+        else:
+            self.fail(s, f"runs a {type(s).__name__.lower()} statement at import")
+
+    def expressions(self, owner: ast.AST, nodes: List[ast.expr]) -> None:
+        for node in nodes:
+            why = self.impure(node)
+            if why:
+                self.fail(owner, why)
+
+    def impure(self, node: ast.expr) -> str:
+        """Why ``node`` is not a pure expression ('' when it is)."""
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call) and not self.datamake_callee(sub.func):
+                return f"calls {_describe(sub.func)} at import"
+            if isinstance(sub, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+                return f"uses {type(sub).__name__.lower()} at import"
+            if isinstance(sub, ast.Attribute) and sub.attr in _DYNAMIC:
+                return f"reads {_describe(sub)} at import"
+        return ""
+
+    def datamake_callee(self, func: ast.expr) -> bool:
+        while isinstance(func, ast.Attribute):
+            func = func.value
+        return isinstance(func, ast.Name) and func.id in self.datamake
+
+
+def _annotations(f: ast.AST) -> List[ast.expr]:
+    args = f.args  # type: ignore[attr-defined]
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, *[a for a in (args.vararg, args.kwarg) if a]]
+    found = [a.annotation for a in every if a.annotation is not None]
+    return found + ([f.returns] if f.returns is not None else [])  # type: ignore[attr-defined]
+
+
+def _plain_target(t: ast.expr) -> bool:
+    if isinstance(t, ast.Name):
+        return True
+    if isinstance(t, ast.Starred):
+        return _plain_target(t.value)
+    return isinstance(t, (ast.Tuple, ast.List)) and all(_plain_target(e) for e in t.elts)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__")
+
+
+def _catches_import_error(h: ast.ExceptHandler) -> bool:
+    kinds = h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]
+    return all(isinstance(k, ast.Name) and k.id in _IMPORT_ERRORS for k in kinds)
+
+
+def _describe(node: ast.expr) -> str:
+    try:
+        return ast.unparse(node)
+    except AttributeError:  # Python 3.8 has no unparse; 3.9+ does
+        return type(node).__name__

@@ -1,0 +1,190 @@
+"""After a ``make`` that found its whole scope fresh: write the certificate that lets the same
+command answer "up to date" without loading the project (see :mod:`datamake.shortcut.check`).
+
+A project gets a certificate only when everything its answer depends on is a file whose stat (or
+content) the check can compare: no sources, partitions, workspace paths, remote cache or warnings,
+every asset a plain ``@asset`` of a project module, every project module pure (see
+:mod:`datamake.shortcut.purity`), and a local store. The files are: the project's modules (with the
+digest of the source that was imported), every other module file loaded, the folders on
+``sys.path`` and those of the project's modules, ``datamake.toml``, the pins and params files, and in
+the store the manifest files, packs and artifacts the planner read (or the folder that shows they
+are missing). Each is recorded with its change time, and only when that is older than this process
+(less :data:`~datamake.shortcut.check.RACY_NS`): what the planner read is then what is recorded, and
+any later change to a file changes its stat.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from datamake.define import snapshot
+from datamake.define.assets import AssetDef
+from datamake.project import pins as pins_mod
+from datamake.project.workspace import Project
+from datamake.shortcut import check
+from datamake.shortcut.purity import impurities
+from datamake.storage.localfiles import atomic_write
+
+
+class Ineligible(Exception):
+    """Why a command gets no certificate (the message says)."""
+
+
+def certify(project: Project, result: Any, selection: Sequence[str], only: bool, output: Dict[str, bool]) -> Optional[str]:
+    """Write the certificate of this process's ``make`` command line; returns why not (None: written)."""
+    argv = check.launched
+    if argv is None or check.disabled():
+        return "not started as the datamake program, or DATAMAKE_NO_SHORTCUT is set"
+    try:
+        cert = certificate(project, result, only, output, argv)
+    except Ineligible as exc:
+        return str(exc)
+    try:
+        atomic_write(check.certificate_path(argv, project.config.path), json.dumps(cert, separators=(",", ":")))
+    except OSError as exc:
+        return f"could not write the certificate ({exc})"
+    return None
+
+
+def certificate(project: Project, result: Any, only: bool, output: Dict[str, bool], argv: List[str]) -> Dict[str, Any]:
+    """The certificate's content; :class:`Ineligible` when the project or the run cannot have one."""
+    if not result.ok or result.interrupted or any(a.outcome != "skipped" for a in result.assets):
+        raise Ineligible("the run built, restored or failed something")
+    nodes = [a.key for a in result.assets]
+    modules = _eligible_project(project, nodes)
+    facts = _Facts(int(project.loaded_at * 1e9) - check.RACY_NS)
+    for snap, _ in modules:
+        facts.file(snap.path, digest=snap.digest, expected=(snap.size, snap.mtime_ns))
+        facts.folder(os.path.dirname(snap.path))
+    facts.library_files(s.path for s, _ in modules)
+    for folder in {*check._START_PATH, *sys.path}:
+        facts.folder(os.path.abspath(folder or "."), may_be_missing=True)
+    facts.config_files(project)
+    facts.store_files(project, [*nodes, *_outside(project, nodes)])
+    assets = [a.to_dict() for a in result.assets] if output["json"] or output["verbose"] else []
+    return {"key": check.key(argv, project.config.path), "written_ns": time.time_ns(),
+            "files": facts.files, "missing": facts.missing,
+            "output": {**output, "count": len(result.assets), "assets": assets}}
+
+
+def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str]]:
+    """The project's modules (snapshot, source) when the project can have a certificate."""
+    defs = project.defs
+    if defs.sources or defs.warnings or project.store.warnings or not project.store.is_local:
+        raise Ineligible("the project has sources or warnings, or its store is not a local folder")
+    if project.config.cache_remote is not None:
+        raise Ineligible("the project has a remote cache")
+    if project.code_warnings(nodes):
+        raise Ineligible("code versions with warnings")
+    modules = snapshot.snapshots()
+    names = {snap.module for snap, _ in modules}
+    for a in defs.assets.values():
+        if type(a) is not AssetDef or a.partitions is not None or a.path is not None or a.fn.__module__ not in names:
+            raise Ineligible(f"asset '{a.key}' is not a plain @asset of a project module")
+    if not modules:
+        raise Ineligible("no project module")
+    for snap, source in modules:
+        problems = impurities(source, snap.path)
+        if problems:
+            raise Ineligible(f"project module not pure: {problems[0]}")
+    return modules
+
+
+def _outside(project: Project, nodes: List[str]) -> List[str]:
+    """Dependencies of the scope outside it (``--only``): their manifests are read too."""
+    inside = set(nodes)
+    return sorted({d for n in nodes for d in project.graph.deps.get(n, ())} - inside)
+
+
+class _Facts:
+    """The files of a certificate, grouped by folder, and the paths that must stay missing."""
+
+    def __init__(self, before_ns: int):
+        self.before_ns = before_ns  # every file recorded must have last changed before this
+        self.files: Dict[str, List[list]] = {}
+        self.missing: List[str] = []
+        self._seen: set = set()
+
+    def file(self, path: str, digest: Optional[str] = None, expected: Optional[Tuple[int, int]] = None,
+             may_be_missing: bool = False) -> None:
+        """Record ``path``'s stat (its content digest too, if given: a changed stat then compares content)."""
+        path = os.path.abspath(path)
+        if path in self._seen:
+            return
+        self._seen.add(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            if not may_be_missing:
+                raise Ineligible(f"{path} is gone") from None
+            self._absent(path)
+            return
+        if st.st_ctime_ns >= self.before_ns:
+            raise Ineligible(f"{path} changed while (or just before) the project was loaded")
+        if expected is not None and (st.st_size, st.st_mtime_ns) != expected:
+            raise Ineligible(f"{path} changed since it was imported")
+        folder, name = os.path.split(path)
+        self.files.setdefault(folder, []).append([name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, digest])
+
+    def folder(self, path: str, may_be_missing: bool = False) -> None:
+        """Record a folder's stat: a file added to or removed from it changes it."""
+        self.file(path, may_be_missing=may_be_missing)
+
+    def _absent(self, path: str, with_folder: bool = True) -> None:
+        """``path`` is missing: record it, and (``with_folder``) the stat of the nearest folder above it
+        that exists: a path removed while the project was loaded changed that folder."""
+        top = path
+        while not os.path.exists(os.path.dirname(top)) and os.path.dirname(top) != top:
+            top = os.path.dirname(top)
+        self.missing.append(top)
+        if with_folder:
+            self.folder(os.path.dirname(top))
+
+    def content_file(self, path: str) -> None:
+        """A config file: its stat and its content digest, or that it is missing."""
+        self.file(path, digest=check.file_digest(path), may_be_missing=True)
+
+    def library_files(self, project_paths: Iterable[str]) -> None:
+        """Every other module file loaded in this process (installed packages, datamake, the standard library)."""
+        own = set(project_paths)
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if path and os.path.abspath(path) not in own and os.path.isfile(path):
+                self.file(path)
+
+    def config_files(self, project: Project) -> None:
+        self.content_file(project.config.path)
+        self.content_file(pins_mod.pins_path(project.directory))
+        if project.config.params_file:
+            self.content_file(os.path.join(project.directory, project.config.params_file))
+
+    def store_files(self, project: Project, nodes: List[str]) -> None:
+        """The manifest files (or the folder that shows they are missing), packs and artifacts read."""
+        store = project.store
+        manifests = store.read_manifests(nodes)
+        # The store's own folder changes at every command (its SQLite files come and go): not recorded.
+        folder = f"{store.root}/manifests"
+        if os.path.isdir(folder):
+            self.folder(folder)
+            for node in nodes:
+                path = store.manifest_path(node)
+                if os.path.dirname(path) != folder:
+                    self.folder(os.path.dirname(path), may_be_missing=True)
+                self.file(path, may_be_missing=True)
+        else:
+            self._absent(folder, with_folder=False)
+        packs = f"{store.root}/packs"
+        if os.path.isdir(packs):
+            self.folder(packs)
+            for name in os.listdir(packs):
+                self.file(os.path.join(packs, name))
+        else:
+            self._absent(packs, with_folder=False)
+        for node, m in manifests.items():
+            if m is None:
+                raise Ineligible(f"{node} has no manifest")
+            if m.inline is None:
+                self.file(store.artifact_path(m.artifact))
