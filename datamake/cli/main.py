@@ -163,15 +163,15 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
     _execute(ctx, project, as_json, quiet, verbose, lambda reporter: api.make(
         project, selection, jobs=jobs, executor=executor, keep_going=keep_going, force=force, only=only,
         reporter=reporter, partition=partition), after=None if force or partition or config_pairs else
-        _certify(project, selection, only, {"json": as_json, "quiet": quiet, "verbose": verbose}))
+        _certify(project, {"json": as_json, "quiet": quiet, "verbose": verbose}))
 
 
-def _certify(project, selection, only, output):
+def _certify(project, output):
     """After a ``make`` that found everything fresh: the certificate its next run can answer from."""
     def after(result):
         from datamake.shortcut import record  # lazy: only after a make
 
-        record.certify(project, result, selection, only, output)
+        record.certify(project, result, output)
     return after
 
 

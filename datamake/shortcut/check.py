@@ -19,8 +19,9 @@ from datamake._paths import cache_dir, nearest_config
 
 FORMAT = 1
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was looked at may change again unseen
-# Shell bookkeeping that changes between two identical commands and that no program reads for data.
-_VOLATILE_ENV = ("_", "OLDPWD", "SHLVL")
+# Shell bookkeeping that changes between two identical commands and that no program reads for data,
+# and the switch that turns the shortcut off (checked on its own).
+_VOLATILE_ENV = ("_", "OLDPWD", "SHLVL", "DATAMAKE_NO_SHORTCUT")
 _START_PATH = list(sys.path)  # before the project is loaded (which may add its folder)
 launched: "list[str] | None" = None  # the arguments, when this process was started by the launcher
 

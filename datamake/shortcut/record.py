@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from datamake.define import snapshot
 from datamake.define.assets import AssetDef
@@ -33,15 +33,19 @@ class Ineligible(Exception):
     """Why a command gets no certificate (the message says)."""
 
 
-def certify(project: Project, result: Any, selection: Sequence[str], only: bool, output: Dict[str, bool]) -> Optional[str]:
-    """Write the certificate of this process's ``make`` command line; returns why not (None: written)."""
+def certify(project: Project, result: Any, output: Dict[str, bool]) -> Optional[str]:
+    """Write the certificate of this process's ``make`` command line (``output``: its ``json``, ``quiet``
+    and ``verbose`` flags); returns why none was written (None: written). Never raises: a make that
+    succeeded stays a success whatever happens here."""
     argv = check.launched
     if argv is None or check.disabled():
         return "not started as the datamake program, or DATAMAKE_NO_SHORTCUT is set"
     try:
-        cert = certificate(project, result, only, output, argv)
+        cert = certificate(project, result, output, argv)
     except Ineligible as exc:
         return str(exc)
+    except Exception as exc:  # a bug here must not fail the make: the next one takes the full path
+        return f"could not gather the certificate ({type(exc).__name__}: {exc})"
     try:
         atomic_write(check.certificate_path(argv, project.config.path), json.dumps(cert, separators=(",", ":")))
     except OSError as exc:
@@ -49,7 +53,7 @@ def certify(project: Project, result: Any, selection: Sequence[str], only: bool,
     return None
 
 
-def certificate(project: Project, result: Any, only: bool, output: Dict[str, bool], argv: List[str]) -> Dict[str, Any]:
+def certificate(project: Project, result: Any, output: Dict[str, bool], argv: List[str]) -> Dict[str, Any]:
     """The certificate's content; :class:`Ineligible` when the project or the run cannot have one."""
     if not result.ok or result.interrupted or any(a.outcome != "skipped" for a in result.assets):
         raise Ineligible("the run built, restored or failed something")

@@ -1,0 +1,239 @@
+"""The no-op shortcut never says "up to date" where the full path would do or say anything else.
+
+Every test drives the real ``datamake`` program (``python -m datamake``) on real files. A project is
+first brought to a state where the shortcut answers (its certificate is written by a no-op whose
+files all changed more than the racy window before it started); then one or more edits are made,
+and the shortcut's run is compared with the full path's (``DATAMAKE_NO_SHORTCUT=1``) run right
+after it: when the shortcut answered, the full path must find nothing to do either.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ProjectDir
+
+NOTE = "up to date without loading the project"
+FULL = {"DATAMAKE_NO_SHORTCUT": "1"}
+
+PIPELINE = '''\
+from datamake import asset
+from helpers import scale
+
+@asset
+def a():
+    return 1
+
+@asset
+def big():
+    return "x" * 6000
+
+@asset
+def b(a, big):
+    return scale(a) + len(big)
+'''
+HELPERS = "def scale(x):\n    return x * 2\n"
+
+
+def new_project(root: Path) -> ProjectDir:
+    p = ProjectDir(root)
+    p.write("pipeline.py", PIPELINE)
+    p.write("helpers.py", HELPERS)
+    p.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n\n[storage]\nroot = "store"\n')
+    return p
+
+
+def env_of(p: ProjectDir, **extra: str) -> dict:
+    """Each project keeps its certificates in a cache folder of its own."""
+    return {"DATAMAKE_CACHE_DIR": str(p.root / "cache"), **extra}
+
+
+def shortcut_answers(p: ProjectDir, *args: str, **env: str):
+    proc = p.run("make", "-v", *args, env=env_of(p, **env))
+    return NOTE in proc.stderr, proc
+
+
+def certify(projects) -> None:
+    """Run ``make -v`` on each project until the shortcut answers it (bounded: the certificate is
+    written once the project's files are older than the racy window)."""
+    waiting = list(projects)
+    deadline = time.monotonic() + 30
+    while waiting:
+        assert time.monotonic() < deadline, f"no certificate for {[str(p.root) for p in waiting]}"
+        for p in list(waiting):
+            answered, proc = shortcut_answers(p)
+            assert proc.returncode == 0, proc.stderr
+            if answered:
+                waiting.remove(p)
+        if waiting:
+            time.sleep(0.3)  # not for luck: the next run is simply one more try, bounded by the deadline
+
+
+# ---------------------------------------------------------------- edits
+
+
+def _same_size_and_mtime(path: Path, old: str, new: str) -> None:
+    assert len(old) == len(new)
+    st = path.stat()
+    path.write_text(path.read_text().replace(old, new))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _artifact_of(p: ProjectDir) -> Path:
+    """The artifact file of ``big`` (the only value above the inline limit)."""
+    for path in (p.root / "store" / "artifacts").rglob("*"):
+        if path.is_file() and path.stat().st_size == 6000:
+            return path
+    raise AssertionError("no artifact of 6000 bytes")
+
+
+def edit_source(p: ProjectDir, env: dict) -> None:
+    _same_size_and_mtime(p.root / "pipeline.py", "return 1\n", "return 7\n")
+
+
+def edit_helper(p: ProjectDir, env: dict) -> None:
+    _same_size_and_mtime(p.root / "helpers.py", "x * 2", "x * 3")
+
+
+def edit_toml(p: ProjectDir, env: dict) -> None:
+    _same_size_and_mtime(p.root / "datamake.toml", 'root = "store"', 'root = "stor2"')
+
+
+def edit_pins(p: ProjectDir, env: dict) -> None:
+    p.write("datamake.pins.toml", '[pins]\na = { code_version = "zzz", source = "" }\n')
+
+
+def delete_artifact(p: ProjectDir, env: dict) -> None:
+    _artifact_of(p).unlink()
+
+
+def replace_artifact(p: ProjectDir, env: dict) -> None:
+    path = _artifact_of(p)
+    path.chmod(0o644)
+    path.write_bytes(b"y" * 6000)
+
+
+def other_project_builds(p: ProjectDir, env: dict) -> None:
+    other = ProjectDir(p.root / "other")
+    other.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 5\n",
+                   '\n[storage]\nroot = "../store"\n')
+    other.run("make", check=True, env={**env_of(p), **FULL})
+
+
+def lose_pack(p: ProjectDir, env: dict) -> None:
+    packs = sorted((p.root / "store" / "packs").iterdir())
+    assert packs, "the store has no pack"
+    packs[0].unlink()
+
+
+def bad_env_var(p: ProjectDir, env: dict) -> None:
+    env["DATAMAKE_RUN_TAGS"] = "not json"
+
+
+def other_selection(p: ProjectDir, env: dict) -> None:
+    env["args"] = "no_such_asset"
+
+
+EDITS = {f.__name__: f for f in (edit_source, edit_helper, edit_toml, edit_pins, delete_artifact, replace_artifact,
+                                 other_project_builds, lose_pack, bad_env_var, other_selection)}
+
+
+def check_against_full_path(p: ProjectDir, env: dict) -> bool:
+    """The shortcut's run, then the full path's: when the shortcut answered, the full path finds nothing
+    to do (and exits 0). Returns whether the shortcut answered."""
+    args = [env.pop("args")] if "args" in env else []
+    answered, proc = shortcut_answers(p, *args, **env)
+    full = p.run("make", "--json", *args, env=env_of(p, **env, **FULL))
+    if answered:
+        assert proc.returncode == 0 and full.returncode == 0, (proc.stderr, full.stderr)
+        outcomes = {a["key"]: a["outcome"] for a in json.loads(full.stdout)["assets"]}
+        assert set(outcomes.values()) == {"skipped"}, f"the shortcut said up to date, the full path: {outcomes}"
+    else:  # the full path had something to do or say (an edit that changes nothing is not drawn)
+        assert full.returncode != 0 or "built" in proc.stdout or proc.returncode != 0, proc.stdout
+    return answered
+
+
+def test_each_edit_the_certificate_records_sends_make_down_the_full_path(tmp_path):
+    projects = {name: new_project(tmp_path / name) for name in EDITS}
+    for p in projects.values():
+        p.run("make", check=True, env=env_of(p))
+    certify(projects.values())
+    answered = []
+    for name, p in projects.items():
+        env: dict = {}
+        EDITS[name](p, env)
+        if check_against_full_path(p, env):
+            answered.append(name)
+    assert not answered, f"the shortcut answered after these edits: {answered}"
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+@given(st.lists(st.sampled_from(sorted(EDITS)), min_size=1, max_size=3, unique=True))
+def test_random_edits_never_get_an_answer_the_full_path_disagrees_with(tmp_path_factory, edits):
+    p = new_project(tmp_path_factory.mktemp("edits"))
+    p.run("make", check=True, env=env_of(p))
+    certify([p])
+    env: dict = {}
+    for name in edits:
+        EDITS[name](p, env)
+    check_against_full_path(p, env)
+
+
+def _without_run(text: str) -> str:
+    return re.sub(r"in \d+\.\d\ds \(run [^)]*\)", "in …s (run …)", text)
+
+
+def test_the_shortcut_prints_what_the_full_path_prints(project):
+    p = new_project(project.root)
+    p.run("make", check=True, env=env_of(p))
+    certify([p])
+    for args in (["--json"], [], ["-q"]):
+        runs = []
+        deadline = time.monotonic() + 30
+        while True:  # until this command line has its own certificate
+            shortcut = p.run("make", *args, env=env_of(p))
+            full = p.run("make", *args, env=env_of(p, **FULL))
+            log = p.run("log", "--json", "-n", "1000", env=env_of(p, **FULL))
+            runs.append(len(json.loads(log.stdout).get("runs", [])))
+            if len(runs) > 1 and runs[-1] == runs[-2] + 1:  # only the full path's run was recorded
+                break
+            assert time.monotonic() < deadline, "the shortcut never answered"
+        assert shortcut.returncode == full.returncode == 0
+        if args == ["--json"]:
+            a, b = json.loads(shortcut.stdout), json.loads(full.stdout)
+            assert a["run_id"] != b["run_id"]
+            assert {**a, "run_id": None} == {**b, "run_id": None}
+        else:
+            assert _without_run(shortcut.stdout) == _without_run(full.stdout)
+        assert shortcut.stderr == full.stderr == ""
+
+
+def test_a_project_whose_globals_come_from_the_environment_never_gets_a_certificate(project):
+    p = project
+    p.pipeline("import os\nfrom datamake import asset\n\nLIMIT = int(os.environ.get('LIMIT', '1'))\n\n"
+               "@asset\ndef a():\n    return LIMIT\n")
+    p.run("make", check=True, env=env_of(p))
+    started = time.monotonic()
+    while time.monotonic() - started < 3:  # past the racy window, when an eligible project has one
+        answered, proc = shortcut_answers(p)
+        assert not answered and proc.returncode == 0
+    assert not (p.root / "cache" / "uptodate").exists()
+    answered, proc = shortcut_answers(p, LIMIT="2")
+    assert not answered and "built    a" in proc.stdout
+
+
+def test_datamake_no_shortcut_turns_it_off(project):
+    p = new_project(project.root)
+    p.run("make", check=True, env=env_of(p))
+    certify([p])
+    answered, proc = shortcut_answers(p, DATAMAKE_NO_SHORTCUT="1")
+    assert not answered and proc.returncode == 0
+    assert "skipped  b" in proc.stdout
