@@ -92,6 +92,7 @@ def make(
     history: bool = True,
     partition: Optional[str] = None,
     tags: Optional[Dict[str, Any]] = None,
+    on_end: Optional[Callable[[RunResult], None]] = None,
 ) -> RunResult:
     """Bring the selection (and the upstream it needs) up to date.
 
@@ -99,7 +100,8 @@ def make(
     thread executors only: objects do not travel to other processes).
     ``history=False`` leaves the run out of the event log. ``tags`` are
     recorded with the run, together with those in ``DATAMAKE_RUN_TAGS``
-    (see :mod:`datamake.history.tags`; the variable's win).
+    (see :mod:`datamake.history.tags`; the variable's win). ``on_end`` is
+    called with the result while the store lock is still held.
     """
     reporter = reporter or Reporter()
     tags = run_tags(tags)  # a bad DATAMAKE_RUN_TAGS is a usage error before anything runs
@@ -110,8 +112,11 @@ def make(
 
     # One make at a time on a local store: the second waits, then plans what is still stale.
     with store_lock(project.store, on_wait=waiting):
-        return _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources,
-                            history, partition, tags)
+        result = _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources,
+                              history, partition, tags)
+        if on_end is not None:
+            on_end(result)
+        return result
 
 
 def _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources, history,

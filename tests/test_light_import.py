@@ -3,6 +3,7 @@ contract: tests/test_architecture.py.)"""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -94,3 +95,24 @@ def test_commands_in_modules_of_their_own_still_run_and_are_listed(project):
     project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n")
     result = CliRunner().invoke(main, ["-C", str(project.root), "jobs"])
     assert result.exit_code == 0 and "no jobs defined" in result.output, result.output
+
+
+def test_a_no_op_answered_by_its_certificate_loads_neither_the_project_nor_click(project):
+    """The second identical no-op is answered from the certificate the first one wrote: the launcher
+    then imports no CLI framework, no definitions layer and not the project's code."""
+    project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n")
+    code = ("import sys, json\nsys.argv = ['datamake', 'make', '--json']\nfrom datamake.cli.launch import run\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
+    env = {**os.environ, "DATAMAKE_CACHE_DIR": str(project.root / "cache")}
+    env.pop("DATAMAKE_NO_SHORTCUT", None)
+    # The first builds (creating the store and bytecode in the project's folder, which a certificate
+    # records), the second finds everything fresh and writes the certificate, the third is answered.
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project.root,
+                              env=env, check=True)
+    assert [a["outcome"] for a in json.loads(proc.stdout)["assets"]] == ["skipped"]
+    loaded = set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    unwanted = {"click", "pipeline", "datamake.define", "datamake.api", "datamake.project", "datamake.storage",
+                "sqlite3", "fsspec", "typing"}
+    assert not loaded & unwanted, sorted(loaded & unwanted)

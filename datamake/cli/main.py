@@ -162,17 +162,19 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
         return
     _execute(ctx, project, as_json, quiet, verbose, lambda reporter: api.make(
         project, selection, jobs=jobs, executor=executor, keep_going=keep_going, force=force, only=only,
-        reporter=reporter, partition=partition), after=None if force or partition or config_pairs else
-        _certify(project, {"json": as_json, "quiet": quiet, "verbose": verbose}))
+        reporter=reporter, partition=partition, on_end=None if force or partition or config_pairs else
+        _certify(project, selection, only, {"json": as_json, "quiet": quiet, "verbose": verbose})))
 
 
-def _certify(project, output):
-    """After a ``make`` that found everything fresh: the certificate its next run can answer from."""
-    def after(result):
+def _certify(project, selection, only, output):
+    """At the end of a ``make`` (store lock held): the certificate the next identical command can answer from."""
+    def on_end(result):
         from datamake.shortcut import record  # lazy: only after a make
 
-        record.certify(project, result, output)
-    return after
+        why = record.certify(project, result, selection, only, output)
+        if why and output["verbose"]:
+            click.echo(f"datamake: the next make cannot be answered without loading the project: {why}", err=True)
+    return on_end
 
 
 def _print_plan(project, plan, as_json: bool, **extra_json) -> None:
@@ -182,7 +184,7 @@ def _print_plan(project, plan, as_json: bool, **extra_json) -> None:
     _emit_json({**extra_json, **_status_json(plan, code_warnings)}) if as_json else click.echo(_render().status_text(plan))
 
 
-def _execute(ctx, project, as_json: bool, quiet: bool, verbose: bool, call, after=None, **extra_json) -> None:
+def _execute(ctx, project, as_json: bool, quiet: bool, verbose: bool, call, **extra_json) -> None:
     """Run ``call(reporter)`` (a make) with the reporter the output calls for, print its result, exit."""
     from datamake.execution.reporters import LineReporter, LiveReporter, MessagesOnly  # lazy: a fast --help
 
@@ -202,8 +204,6 @@ def _execute(ctx, project, as_json: bool, quiet: bool, verbose: bool, call, afte
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
-    if after is not None:
-        after(result)
     ctx.exit(0 if result.ok else 1)
 
 

@@ -18,10 +18,11 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from datamake.define import snapshot
 from datamake.define.assets import AssetDef
+from datamake.execution.results import AssetOutcome
 from datamake.project import pins as pins_mod
 from datamake.project.workspace import Project
 from datamake.shortcut import check
@@ -29,19 +30,24 @@ from datamake.shortcut.purity import impurities
 from datamake.storage.localfiles import atomic_write
 
 
+FINE_NS = 20_000_000  # the margin for file systems with fine times: twice the coarsest Linux clock tick
+
+
 class Ineligible(Exception):
     """Why a command gets no certificate (the message says)."""
 
 
-def certify(project: Project, result: Any, output: Dict[str, bool]) -> Optional[str]:
-    """Write the certificate of this process's ``make`` command line (``output``: its ``json``, ``quiet``
-    and ``verbose`` flags); returns why none was written (None: written). Never raises: a make that
-    succeeded stays a success whatever happens here."""
+def certify(project: Project, result: Any, selection: Sequence[str], only: bool,
+            output: Dict[str, bool]) -> Optional[str]:
+    """Write the certificate of this process's ``make`` command line, at the end of its run with the
+    store lock still held (``output``: its ``json``, ``quiet`` and ``verbose`` flags); returns why none
+    was written (None: written, or not asked for: a process not started as the ``datamake`` program, or
+    ``DATAMAKE_NO_SHORTCUT`` set). Never raises: a make that succeeded stays a success whatever happens."""
     argv = check.launched
     if argv is None or check.disabled():
-        return "not started as the datamake program, or DATAMAKE_NO_SHORTCUT is set"
+        return None
     try:
-        cert = certificate(project, result, output, argv)
+        cert = certificate(project, result, selection, only, output, argv)
     except Ineligible as exc:
         return str(exc)
     except Exception as exc:  # a bug here must not fail the make: the next one takes the full path
@@ -53,13 +59,28 @@ def certify(project: Project, result: Any, output: Dict[str, bool]) -> Optional[
     return None
 
 
-def certificate(project: Project, result: Any, output: Dict[str, bool], argv: List[str]) -> Dict[str, Any]:
-    """The certificate's content; :class:`Ineligible` when the project or the run cannot have one."""
-    if not result.ok or result.interrupted or any(a.outcome != "skipped" for a in result.assets):
-        raise Ineligible("the run built, restored or failed something")
+def certificate(project: Project, result: Any, selection: Sequence[str], only: bool, output: Dict[str, bool],
+                argv: List[str]) -> Dict[str, Any]:
+    """The certificate's content; :class:`Ineligible` when the project or the run cannot have one.
+
+    Files must have last changed before the planner read them: before the project was loaded for a
+    run that found everything fresh; for a run that built, the scope is planned again (everything
+    must be fresh) and the store's files must predate that plan."""
+    if not result.ok or result.interrupted:
+        raise Ineligible("the run failed or was interrupted")
+    loaded_ns = int(project.loaded_at * 1e9)
     nodes = [a.key for a in result.assets]
+    if any(a.outcome != "skipped" for a in result.assets):
+        time.sleep(FINE_NS / 1e9)  # what the run wrote is then older than the plan, at any clock tick
+        planned_ns = time.time_ns()
+        scope = project.scope(tuple(selection), only=only)
+        if scope.plan.stale:
+            raise Ineligible("still stale after the run")
+        nodes = list(scope.keys)
+    else:
+        planned_ns = loaded_ns
     modules = _eligible_project(project, nodes)
-    facts = _Facts(int(project.loaded_at * 1e9) - check.RACY_NS)
+    facts = _Facts(loaded_ns)
     for snap, _ in modules:
         facts.file(snap.path, digest=snap.digest, expected=(snap.size, snap.mtime_ns))
         facts.folder(os.path.dirname(snap.path))
@@ -67,18 +88,20 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
     for folder in {*check._START_PATH, *sys.path}:
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True)
     facts.config_files(project)
-    facts.store_files(project, [*nodes, *_outside(project, nodes)])
-    assets = [a.to_dict() for a in result.assets] if output["json"] or output["verbose"] else []
+    facts.before_ns = planned_ns
+    manifests = facts.store_files(project, [*nodes, *_outside(project, nodes)])
+    assets = [AssetOutcome(n, "skipped", data_version=manifests[n].data_version).to_dict() for n in nodes] \
+        if output["json"] or output["verbose"] else []
     return {"key": check.key(argv, project.config.path), "written_ns": time.time_ns(),
             "files": facts.files, "missing": facts.missing,
-            "output": {**output, "count": len(result.assets), "assets": assets}}
+            "output": {**output, "count": len(nodes), "assets": assets}}
 
 
 def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str]]:
     """The project's modules (snapshot, source) when the project can have a certificate."""
     defs = project.defs
-    if defs.sources or defs.warnings or project.store.warnings or not project.store.is_local:
-        raise Ineligible("the project has sources or warnings, or its store is not a local folder")
+    if defs.sources or defs.checks or defs.warnings or project.store.warnings or not project.store.is_local:
+        raise Ineligible("the project has sources, checks or warnings, or its store is not a local folder")
     if project.config.cache_remote is not None:
         raise Ineligible("the project has a remote cache")
     if project.code_warnings(nodes):
@@ -90,6 +113,11 @@ def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str
             raise Ineligible(f"asset '{a.key}' is not a plain @asset of a project module")
     if not modules:
         raise Ineligible("no project module")
+    paths = {snap.path for snap, _ in modules}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if snapshot.is_under_roots(path) and os.path.abspath(path) not in paths:
+            raise Ineligible(f"{path} is a project module imported without a snapshot")
     for snap, source in modules:
         problems = impurities(source, snap.path)
         if problems:
@@ -107,7 +135,7 @@ class _Facts:
     """The files of a certificate, grouped by folder, and the paths that must stay missing."""
 
     def __init__(self, before_ns: int):
-        self.before_ns = before_ns  # every file recorded must have last changed before this
+        self.before_ns = before_ns  # every file recorded must have last changed before this (less a margin)
         self.files: Dict[str, List[list]] = {}
         self.missing: List[str] = []
         self._seen: set = set()
@@ -126,8 +154,11 @@ class _Facts:
                 raise Ineligible(f"{path} is gone") from None
             self._absent(path)
             return
-        if st.st_ctime_ns >= self.before_ns:
-            raise Ineligible(f"{path} changed while (or just before) the project was loaded")
+        # A file system whose times are whole milliseconds (or coarser) may keep one time for changes up
+        # to seconds apart; the others' times move at every clock tick (at most 10 ms on Linux).
+        margin = check.RACY_NS if st.st_ctime_ns % 1_000_000 == 0 else FINE_NS
+        if st.st_ctime_ns >= self.before_ns - margin:
+            raise Ineligible(f"{path} changed while (or just before) the project was loaded or planned")
         if expected is not None and (st.st_size, st.st_mtime_ns) != expected:
             raise Ineligible(f"{path} changed since it was imported")
         folder, name = os.path.split(path)
@@ -165,7 +196,7 @@ class _Facts:
         if project.config.params_file:
             self.content_file(os.path.join(project.directory, project.config.params_file))
 
-    def store_files(self, project: Project, nodes: List[str]) -> None:
+    def store_files(self, project: Project, nodes: List[str]) -> Dict[str, Any]:
         """The manifest files (or the folder that shows they are missing), packs and artifacts read."""
         store = project.store
         manifests = store.read_manifests(nodes)
@@ -192,3 +223,4 @@ class _Facts:
                 raise Ineligible(f"{node} has no manifest")
             if m.inline is None:
                 self.file(store.artifact_path(m.artifact))
+        return manifests
