@@ -89,7 +89,8 @@ def valid_certificate(argv: list) -> dict | None:
 
 def files_hold(files: dict, missing: list) -> bool:
     """Each ``[name, size, mtime_ns, inode, ctime_ns, digest]`` under its folder still has that stat
-    or, failing that, when it has a digest, that content; each missing path is still missing."""
+    or, failing that, when it has a digest, that content (a folder's: its listing); each missing path
+    is still missing."""
     stat = os.stat
     for folder, entries in files.items():
         for name, size, mtime_ns, ino, ctime_ns, digest in entries:
@@ -100,7 +101,7 @@ def files_hold(files: dict, missing: list) -> bool:
                 return False
             if st.st_ctime_ns == ctime_ns and st.st_mtime_ns == mtime_ns and st.st_size == size and st.st_ino == ino:
                 continue
-            if digest is None or file_digest(path) != digest:
+            if digest is None or (listing_digest(path) if digest.startswith("ls:") else file_digest(path)) != digest:
                 return False
     for path in missing:
         try:
@@ -120,6 +121,17 @@ def file_digest(path: str) -> str | None:
             return xxhash.xxh3_128_hexdigest(f.read())
     except OSError:
         return None
+
+
+def listing_digest(path: str) -> "str | None":
+    """``ls:`` and the xxh3-128 of a folder's sorted entry names (None when it cannot be listed)."""
+    import xxhash  # lazy: only a folder whose stat moved is listed
+
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return None
+    return "ls:" + xxhash.xxh3_128_hexdigest("\0".join(names).encode("utf-8", "surrogateescape"))
 
 
 def answer(argv: list) -> bool:

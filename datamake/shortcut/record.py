@@ -46,14 +46,16 @@ def certify(project: Project, result: Any, selection: Sequence[str], only: bool,
     argv = check.launched
     if argv is None or check.disabled():
         return None
+    path = check.certificate_path(argv, project.config.path)
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # before the folders are listed: it may be in one
         cert = certificate(project, result, selection, only, output, argv)
     except Ineligible as exc:
         return str(exc)
     except Exception as exc:  # a bug here must not fail the make: the next one takes the full path
         return f"could not gather the certificate ({type(exc).__name__}: {exc})"
     try:
-        atomic_write(check.certificate_path(argv, project.config.path), json.dumps(cert, separators=(",", ":")))
+        atomic_write(path, json.dumps(cert, separators=(",", ":")))
     except OSError as exc:
         return f"could not write the certificate ({exc})"
     return None
@@ -81,12 +83,13 @@ def certificate(project: Project, result: Any, selection: Sequence[str], only: b
         planned_ns = loaded_ns
     modules = _eligible_project(project, nodes)
     facts = _Facts(loaded_ns)
+    ours = [project.store.root, check.cache_dir()] + [os.path.join(os.path.dirname(snap.path), "__pycache__") for snap, _ in modules]
     for snap, _ in modules:
         facts.file(snap.path, digest=snap.digest, expected=(snap.size, snap.mtime_ns))
-        facts.folder(os.path.dirname(snap.path))
+        facts.folder(os.path.dirname(snap.path), ours=ours)
     facts.library_files(s.path for s, _ in modules)
     for folder in {*check._START_PATH, *sys.path}:
-        facts.folder(os.path.abspath(folder or "."), may_be_missing=True)
+        facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
     facts.before_ns = planned_ns
     manifests = facts.store_files(project, [*nodes, *_outside(project, nodes)])
@@ -154,19 +157,41 @@ class _Facts:
                 raise Ineligible(f"{path} is gone") from None
             self._absent(path)
             return
-        # A file system whose times are whole milliseconds (or coarser) may keep one time for changes up
-        # to seconds apart; the others' times move at every clock tick (at most 10 ms on Linux).
-        margin = check.RACY_NS if st.st_ctime_ns % 1_000_000 == 0 else FINE_NS
-        if st.st_ctime_ns >= self.before_ns - margin:
+        if self._recent(st):
             raise Ineligible(f"{path} changed while (or just before) the project was loaded or planned")
         if expected is not None and (st.st_size, st.st_mtime_ns) != expected:
             raise Ineligible(f"{path} changed since it was imported")
+        self._add(path, st, digest)
+
+    def _recent(self, st: os.stat_result) -> bool:
+        """Whether a file changed too late to be known unchanged since it was read. A file system whose
+        times are whole milliseconds (or coarser) may keep one time for changes up to seconds apart; the
+        others' times move at every clock tick (at most 10 ms on Linux)."""
+        margin = check.RACY_NS if st.st_ctime_ns % 1_000_000 == 0 else FINE_NS
+        return st.st_ctime_ns >= self.before_ns - margin
+
+    def _add(self, path: str, st: os.stat_result, digest: Optional[str]) -> None:
         folder, name = os.path.split(path)
         self.files.setdefault(folder, []).append([name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, digest])
 
-    def folder(self, path: str, may_be_missing: bool = False) -> None:
-        """Record a folder's stat: a file added to or removed from it changes it."""
-        self.file(path, may_be_missing=may_be_missing)
+    def folder(self, path: str, may_be_missing: bool = False, ours: Iterable[str] = ()) -> None:
+        """Record a folder's stat: a file added to or removed from it changes it. ``ours``: paths this
+        process may have created in it (the store, bytecode): a folder changed by those alone is recorded
+        with its listing, which the check compares when the folder's stat moved."""
+        path = os.path.abspath(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is None or not ours or not self._recent(st) or path in self._seen:
+            self.file(path, may_be_missing=may_be_missing)
+            return
+        self._seen.add(path)
+        ours = {os.path.abspath(p) for p in ours}
+        for entry in os.scandir(path):
+            if entry.path not in ours and self._recent(entry.stat(follow_symlinks=False)):
+                raise Ineligible(f"{entry.path} appeared while the project was loaded")
+        self._add(path, st, check.listing_digest(path))
 
     def _absent(self, path: str, with_folder: bool = True) -> None:
         """``path`` is missing: record it, and (``with_folder``) the stat of the nearest folder above it
