@@ -82,9 +82,27 @@ def valid_certificate(argv: list) -> dict | None:
     if not isinstance(cert, dict) or cert.get("key") != key(argv, config):
         return None
     try:
-        return cert if files_hold(cert["files"], cert["missing"]) else None
+        return cert if files_hold(cert["files"], cert["missing"]) and not locked(cert["lock"]) else None
     except (KeyError, TypeError, ValueError):  # a certificate of another shape: not trusted
         return None
+
+
+def locked(path: str) -> bool:
+    """Whether a ``make`` holds the store's lock (file ``path``): the full path then waits for it and
+    plans what it left."""
+    try:
+        import fcntl  # lazy: POSIX only (elsewhere nothing is ever certified: a local store needs fcntl)
+
+        fd = os.open(path, os.O_RDONLY)
+    except (ImportError, OSError):
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # (closing it releases the shared lock)
 
 
 def files_hold(files: dict, missing: list) -> bool:

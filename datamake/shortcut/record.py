@@ -1,16 +1,18 @@
-"""After a ``make`` that found its whole scope fresh: write the certificate that lets the same
-command answer "up to date" without loading the project (see :mod:`datamake.shortcut.check`).
+"""At the end of a ``make`` whose scope ends fresh (store lock held): write the certificate that lets
+the same command answer "up to date" without loading the project (see :mod:`datamake.shortcut.check`).
 
 A project gets a certificate only when everything its answer depends on is a file whose stat (or
-content) the check can compare: no sources, partitions, workspace paths, remote cache or warnings,
-every asset a plain ``@asset`` of a project module, every project module pure (see
+content) the check can compare: no sources, partitions, checks, workspace paths, remote cache or
+warnings, every asset a plain ``@asset`` of a project module, every project module pure (see
 :mod:`datamake.shortcut.purity`), and a local store. The files are: the project's modules (with the
 digest of the source that was imported), every other module file loaded, the folders on
 ``sys.path`` and those of the project's modules, ``datamake.toml``, the pins and params files, and in
 the store the manifest files, packs and artifacts the planner read (or the folder that shows they
-are missing). Each is recorded with its change time, and only when that is older than this process
-(less :data:`~datamake.shortcut.check.RACY_NS`): what the planner read is then what is recorded, and
-any later change to a file changes its stat.
+are missing). Each is recorded with its change time (ctime, which no program can set back), and
+only when that is older, by a clock tick, than the moment its content was read: the load of the
+project for code and config, the planning of the scope for the store (after a run that built, the
+scope is planned again). What the planner read is then what is recorded, and any later change to
+a file changes its stat.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from datamake.project.workspace import Project
 from datamake.shortcut import check
 from datamake.shortcut.purity import impurities
 from datamake.storage.localfiles import atomic_write
+from datamake.storage.lock import LOCK_NAME
 
 
 FINE_NS = 20_000_000  # the margin for file systems with fine times: twice the coarsest Linux clock tick
@@ -96,7 +99,7 @@ def certificate(project: Project, result: Any, selection: Sequence[str], only: b
     assets = [AssetOutcome(n, "skipped", data_version=manifests[n].data_version).to_dict() for n in nodes] \
         if output["json"] or output["verbose"] else []
     return {"key": check.key(argv, project.config.path), "written_ns": time.time_ns(),
-            "files": facts.files, "missing": facts.missing,
+            "files": facts.files, "missing": facts.missing, "lock": f"{project.store.root}/{LOCK_NAME}",
             "output": {**output, "count": len(nodes), "assets": assets}}
 
 
