@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from datamake.core.hashing import hash_value
 from datamake.define import snapshot
 from datamake.define.assets import AssetDef
 from datamake.execution.results import AssetOutcome
@@ -29,7 +30,7 @@ from datamake.project import pins as pins_mod
 from datamake.project.workspace import Project
 from datamake.shortcut import check
 from datamake.shortcut.purity import impurities
-from datamake.storage.localfiles import atomic_write
+from datamake.storage.localfiles import atomic_write, read_json_cache, write_json_cache
 from datamake.storage.lock import LOCK_NAME
 
 
@@ -75,6 +76,7 @@ def certificate(project: Project, result: Any, selection: Sequence[str], only: b
         raise Ineligible("the run failed or was interrupted")
     loaded_ns = int(project.loaded_at * 1e9)
     nodes = [a.key for a in result.assets]
+    modules = _eligible_project(project, nodes)  # before planning again: an ineligible project pays little
     if any(a.outcome != "skipped" for a in result.assets):
         time.sleep(FINE_NS / 1e9)  # what the run wrote is then older than the plan, at any clock tick
         planned_ns = time.time_ns()
@@ -84,7 +86,6 @@ def certificate(project: Project, result: Any, selection: Sequence[str], only: b
         nodes = list(scope.keys)
     else:
         planned_ns = loaded_ns
-    modules = _eligible_project(project, nodes)
     facts = _Facts(loaded_ns)
     ours = [project.store.root, check.cache_dir()] + [os.path.join(os.path.dirname(snap.path), "__pycache__") for snap, _ in modules]
     for snap, _ in modules:
@@ -124,11 +125,24 @@ def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str
         path = getattr(module, "__file__", None)
         if snapshot.is_under_roots(path) and os.path.abspath(path) not in paths:
             raise Ineligible(f"{path} is a project module imported without a snapshot")
-    for snap, source in modules:
-        problems = impurities(source, snap.path)
-        if problems:
-            raise Ineligible(f"project module not pure: {problems[0]}")
+    _check_purity(modules, project.config.path)
     return modules
+
+
+def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
+    """:class:`Ineligible` unless every module is pure; verdicts are kept per project by source digest
+    (parsing a module of 10,000 assets takes longer than the rest of the certificate)."""
+    path = os.path.join(check.cache_dir(), "uptodate", f"purity-{hash_value('purity', config)[:16]}.json")
+    known = read_json_cache(path)
+    verdicts = {snap.digest: known.get(snap.digest) for snap, _ in modules}
+    for snap, source in modules:
+        if not isinstance(verdicts[snap.digest], list):
+            verdicts[snap.digest] = impurities(source, snap.path)
+    if verdicts != known:
+        write_json_cache(path, verdicts)  # the verdicts of the project's current modules only
+    for snap, _ in modules:
+        if verdicts[snap.digest]:
+            raise Ineligible(f"project module not pure: {verdicts[snap.digest][0]}")
 
 
 def _outside(project: Project, nodes: List[str]) -> List[str]:
