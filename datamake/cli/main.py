@@ -163,15 +163,15 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
     _execute(ctx, project, as_json, quiet, verbose, lambda reporter: api.make(
         project, selection, jobs=jobs, executor=executor, keep_going=keep_going, force=force, only=only,
         reporter=reporter, partition=partition, on_end=None if force or partition or config_pairs else
-        _certify(project, selection, only, {"json": as_json, "quiet": quiet, "verbose": verbose})))
+        _certify(project, {"json": as_json, "quiet": quiet, "verbose": verbose})))
 
 
-def _certify(project, selection, only, output):
+def _certify(project, output):
     """At the end of a ``make`` (store lock held): the certificate the next identical command can answer from."""
     def on_end(result):
         from datamake.shortcut import record  # lazy: only after a make
 
-        why = record.certify(project, result, selection, only, output)
+        why = record.certify(project, result, output)
         if why and output["verbose"]:
             click.echo(f"datamake: the next make cannot be answered without loading the project: {why}", err=True)
     return on_end

@@ -9,10 +9,8 @@ digest of the source that was imported), every other module file loaded, the fol
 ``sys.path`` and those of the project's modules, ``datamake.toml``, the pins and params files, and in
 the store the manifest files, packs and artifacts the planner read (or the folder that shows they
 are missing). Each is recorded with its change time (ctime, which no program can set back), and
-only when that is older, by a clock tick, than the moment its content was read: the load of the
-project for code and config, the planning of the scope for the store (after a run that built, the
-scope is planned again). What the planner read is then what is recorded, and any later change to
-a file changes its stat.
+only when that is older, by a clock tick, than the load of the project, before anything was read:
+what the planner read is then what is recorded, and any later change to a file changes its stat.
 """
 from __future__ import annotations
 
@@ -20,7 +18,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from datamake.core.hashing import hash_value
 from datamake.define import snapshot
@@ -41,8 +39,7 @@ class Ineligible(Exception):
     """Why a command gets no certificate (the message says)."""
 
 
-def certify(project: Project, result: Any, selection: Sequence[str], only: bool,
-            output: Dict[str, bool]) -> Optional[str]:
+def certify(project: Project, result: Any, output: Dict[str, bool]) -> Optional[str]:
     """Write the certificate of this process's ``make`` command line, at the end of its run with the
     store lock still held (``output``: its ``json``, ``quiet`` and ``verbose`` flags); returns why none
     was written (None: written, or not asked for: a process not started as the ``datamake`` program, or
@@ -53,7 +50,7 @@ def certify(project: Project, result: Any, selection: Sequence[str], only: bool,
     path = check.certificate_path(argv, project.config.path)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)  # before the folders are listed: it may be in one
-        cert = certificate(project, result, selection, only, output, argv)
+        cert = certificate(project, result, output, argv)
     except Ineligible as exc:
         return str(exc)
     except Exception as exc:  # a bug here must not fail the make: the next one takes the full path
@@ -65,27 +62,18 @@ def certify(project: Project, result: Any, selection: Sequence[str], only: bool,
     return None
 
 
-def certificate(project: Project, result: Any, selection: Sequence[str], only: bool, output: Dict[str, bool],
-                argv: List[str]) -> Dict[str, Any]:
+def certificate(project: Project, result: Any, output: Dict[str, bool], argv: List[str]) -> Dict[str, Any]:
     """The certificate's content; :class:`Ineligible` when the project or the run cannot have one.
 
-    Files must have last changed before the planner read them: before the project was loaded for a
-    run that found everything fresh; for a run that built, the scope is planned again (everything
-    must be fresh) and the store's files must predate that plan."""
-    if not result.ok or result.interrupted:
-        raise Ineligible("the run failed or was interrupted")
+    Only a run that found its whole scope fresh has one (after a run that built, checking that
+    everything is now fresh would cost planning again: about a no-op's planning, a quarter of a cold
+    build of 10,000 assets; the next no-op writes it instead). Every file must have last changed
+    before the project was loaded, when the planner had not read it yet."""
+    if not result.ok or result.interrupted or any(a.outcome != "skipped" for a in result.assets):
+        raise Ineligible("the run built, restored or failed something: the next no-op writes the certificate")
     loaded_ns = int(project.loaded_at * 1e9)
     nodes = [a.key for a in result.assets]
-    modules = _eligible_project(project, nodes)  # before planning again: an ineligible project pays little
-    if any(a.outcome != "skipped" for a in result.assets):
-        time.sleep(FINE_NS / 1e9)  # what the run wrote is then older than the plan, at any clock tick
-        planned_ns = time.time_ns()
-        scope = project.scope(tuple(selection), only=only)
-        if scope.plan.stale:
-            raise Ineligible("still stale after the run")
-        nodes = list(scope.keys)
-    else:
-        planned_ns = loaded_ns
+    modules = _eligible_project(project, nodes)
     facts = _Facts(loaded_ns)
     ours = [project.store.root, check.cache_dir()] + [os.path.join(os.path.dirname(snap.path), "__pycache__") for snap, _ in modules]
     for snap, _ in modules:
@@ -95,7 +83,6 @@ def certificate(project: Project, result: Any, selection: Sequence[str], only: b
     for folder in {*check._START_PATH, *sys.path}:
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
-    facts.before_ns = planned_ns
     manifests = facts.store_files(project, [*nodes, *_outside(project, nodes)])
     assets = [AssetOutcome(n, "skipped", data_version=manifests[n].data_version).to_dict() for n in nodes] \
         if output["json"] or output["verbose"] else []
