@@ -26,7 +26,12 @@ FULL = {"DATAMAKE_NO_SHORTCUT": "1"}
 
 PIPELINE = '''\
 from datamake import asset
+from envlib import LIMIT
 from helpers import scale
+
+@asset
+def c():
+    return LIMIT
 
 @asset
 def a():
@@ -41,19 +46,28 @@ def b(a, big):
     return scale(a) + len(big)
 '''
 HELPERS = "def scale(x):\n    return x * 2\n"
+# An installed library (outside the project's folders) whose global comes from the environment.
+ENVLIB = "import os\n\nLIMIT = os.environ.get('LIMIT', '1')\n"
 
 
 def new_project(root: Path) -> ProjectDir:
     p = ProjectDir(root)
     p.write("pipeline.py", PIPELINE)
     p.write("helpers.py", HELPERS)
+    site = _site(p)
+    site.mkdir(exist_ok=True)
+    (site / "envlib.py").write_text(ENVLIB)
     p.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n\n[storage]\nroot = "store"\n')
     return p
 
 
+def _site(p: ProjectDir) -> Path:
+    return p.root.parent / f"{p.root.name}-site"
+
+
 def env_of(p: ProjectDir, **extra: str) -> dict:
-    """Each project keeps its certificates in a cache folder of its own."""
-    return {"DATAMAKE_CACHE_DIR": str(p.root / "cache"), **extra}
+    """Each project keeps its certificates in a cache folder of its own, and finds its library."""
+    return {"DATAMAKE_CACHE_DIR": str(p.root / "cache"), "PYTHONPATH": str(_site(p)), **extra}
 
 
 def shortcut_answers(p: ProjectDir, *args: str, **env: str):
@@ -138,12 +152,17 @@ def bad_env_var(p: ProjectDir, env: dict) -> None:
     env["DATAMAKE_RUN_TAGS"] = "not json"
 
 
+def library_reads_another_environment(p: ProjectDir, env: dict) -> None:
+    env["LIMIT"] = "2"
+
+
 def other_selection(p: ProjectDir, env: dict) -> None:
     env["args"] = "no_such_asset"
 
 
 EDITS = {f.__name__: f for f in (edit_source, edit_helper, edit_toml, edit_pins, delete_artifact, replace_artifact,
-                                 other_project_builds, lose_pack, bad_env_var, other_selection)}
+                                 other_project_builds, lose_pack, bad_env_var, library_reads_another_environment,
+                                 other_selection)}
 
 
 def check_against_full_path(p: ProjectDir, env: dict) -> bool:

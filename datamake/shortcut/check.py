@@ -27,8 +27,9 @@ launched: "list[str] | None" = None  # the arguments, when this process was star
 
 
 def disabled() -> bool:
-    """``DATAMAKE_NO_SHORTCUT=1`` (any value but empty or 0): always take the full path."""
-    return os.environ.get("DATAMAKE_NO_SHORTCUT", "") not in ("", "0")
+    """``DATAMAKE_NO_SHORTCUT=1`` (any value but empty or 0): always take the full path; so does a run
+    given ``DATAMAKE_RUN_TAGS`` (a launcher that tags its runs wants them in the event log)."""
+    return os.environ.get("DATAMAKE_NO_SHORTCUT", "") not in ("", "0") or bool(os.environ.get("DATAMAKE_RUN_TAGS"))
 
 
 def project_of(argv: list) -> str | None:
