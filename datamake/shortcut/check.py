@@ -11,7 +11,6 @@ answer without loading the project; any difference, or any doubt, sends it down 
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -62,6 +61,7 @@ def key(argv: list, config: str) -> dict:
 
 def certificate_path(argv: list, config: str) -> str:
     """Where the certificate of this command line in this folder lives (a machine-local cache)."""
+    import json  # lazy: every other command starts here too
     import xxhash  # lazy: only once a project file was found
 
     name = xxhash.xxh3_64_hexdigest(json.dumps([config, os.getcwd(), list(argv)]).encode("utf-8", "surrogateescape"))
@@ -75,6 +75,8 @@ def valid_certificate(argv: list) -> dict | None:
     config = project_of(argv)
     if config is None:
         return None
+    import json  # lazy: every other command starts here too
+
     try:
         with open(certificate_path(argv, config), "rb") as f:
             cert = json.loads(f.read())
