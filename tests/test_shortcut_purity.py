@@ -13,6 +13,9 @@ PURE = {
     "main guard": "import sys\nif __name__ == '__main__':\n    print(sys.argv)\n",
     "optional import": "try:\n    import ujson as json\nexcept ImportError:\n    import json\n",
     "datamake call": "import datamake\nDEFS = datamake.Definitions([])\n",
+    "standard decorators": ("import functools\nfrom dataclasses import dataclass, field\n\n@dataclass(frozen=True)\n"
+                            "class P:\n    x: int = field(default=1)\n\n    @property\n    def y(self):\n"
+                            "        return self.x\n\n@functools.lru_cache(maxsize=None)\ndef f():\n    return 1\n"),
 }
 
 IMPURE = {
@@ -22,7 +25,12 @@ IMPURE = {
     "project function": "def f():\n    return 1\nX = f()\n",
     "loop making assets": "from datamake import asset\nfor i in range(3):\n    pass\n",
     "call in a default": "import time\ndef f(t=time.time()):\n    return t\n",
-    "call in a decorator": "import functools\n@functools.lru_cache(maxsize=None)\ndef f():\n    return 1\n",
+    "call in a decorator": "import mylib\n@mylib.register('x')\ndef f():\n    return 1\n",
+    "project decorator": "def traced(fn):\n    return fn\n\n@traced\ndef f():\n    return 1\n",
+    "imported decorator": "from helpers import traced\n\n@traced\ndef f():\n    return 1\n",
+    "decorated method": "class C:\n    @helpers.cached\n    def f(self):\n        return 1\n",
+    "own metaclass": "class Meta(type):\n    pass\n\nclass C(metaclass=Meta):\n    pass\n",
+    "subclass hook": "class Base:\n    def __init_subclass__(cls):\n        cls.seen = 1\n",
     "mutation": "import sys\nsys.path.append('x')\n",
     "attribute assignment": "import os\nos.environ['A'] = '1'\n",
     "broad try": "try:\n    import x\nexcept Exception:\n    pass\n",

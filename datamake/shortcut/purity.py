@@ -8,15 +8,32 @@ annotations, bases and class bodies pure), assignments of pure expressions to na
 ``if`` with a pure test around pure statements (``if __name__ == "__main__":`` around anything)
 and ``try``/``except ImportError`` around pure statements. A pure expression is built from
 literals, names and attributes of names with operators, containers, comprehensions and f-strings,
-and calls whose callee is a name imported from ``datamake``.
+and calls whose callee is a name imported from ``datamake`` or one of the standard library's
+decorators and class helpers below.
+
+Decorators, metaclasses and ``__init_subclass__``/``__set_name__`` hooks run code at import even
+without a call in the text: a decorator must be datamake's, a builtin one (``property``,
+``staticmethod``, ``classmethod``) or one of those standard-library names; a module that defines
+a class hook or names a metaclass of its own is not pure.
 """
 from __future__ import annotations
 
 import ast
-from typing import List, Set
+from typing import List, Set, Tuple
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 _DYNAMIC = {"environ", "environb", "argv", "path", "modules", "stdin", "getenv"}  # os.environ, sys.argv...
+# Standard-library names that only wrap, register or describe what they are given when run at import.
+_TRUSTED = {
+    "functools": {"cache", "lru_cache", "cached_property", "wraps", "total_ordering", "singledispatch",
+                  "singledispatchmethod"},
+    "dataclasses": {"dataclass", "field"},
+    "abc": {"ABC", "ABCMeta", "abstractmethod"},
+    "typing": {"NamedTuple", "TypedDict", "TypeVar", "overload", "final", "runtime_checkable"},
+    "enum": {"Enum", "IntEnum", "Flag", "IntFlag", "unique", "auto"},
+}
+_BUILTIN_DECORATORS = {"property", "staticmethod", "classmethod"}
+_CLASS_HOOKS = {"__init_subclass__", "__set_name__", "__prepare__", "__class_getitem__"}
 
 
 def impurities(source: str, filename: str = "<module>") -> List[str]:
@@ -25,26 +42,34 @@ def impurities(source: str, filename: str = "<module>") -> List[str]:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
         return [f"{filename}: does not parse ({exc.msg})"]
-    checker = _Checker(filename, _datamake_names(tree))
+    checker = _Checker(filename, *_imported_names(tree))
     checker.statements(tree.body)
     return checker.problems
 
 
-def _datamake_names(tree: ast.Module) -> Set[str]:
-    """Names bound at top level by ``import datamake`` / ``from datamake[...] import ...``."""
+def _imported_names(tree: ast.Module) -> Tuple[Set[str], Set[str]]:
+    """Names bound by ``import datamake`` / ``from datamake[...] import ...``, and the dotted names
+    (``lru_cache``, ``functools.lru_cache``) of the trusted standard-library helpers imported."""
     names: Set[str] = set()
+    trusted: Set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "datamake":
             names.update(a.asname or a.name for a in node.names if a.name != "*")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in _TRUSTED:
+            trusted.update(a.asname or a.name for a in node.names if a.name in _TRUSTED[node.module])
         elif isinstance(node, ast.Import):
             names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] == "datamake")
-    return names
+            for a in node.names:
+                if a.name in _TRUSTED:
+                    trusted.update(f"{a.asname or a.name}.{attr}" for attr in _TRUSTED[a.name])
+    return names, trusted
 
 
 class _Checker:
-    def __init__(self, filename: str, datamake_names: Set[str]):
+    def __init__(self, filename: str, datamake_names: Set[str], trusted: Set[str]):
         self.filename = filename
         self.datamake = datamake_names
+        self.trusted = trusted
         self.problems: List[str] = []
 
     def fail(self, node: ast.AST, why: str) -> None:
@@ -60,9 +85,16 @@ class _Checker:
         if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
             return  # a docstring
         if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if s.name in _CLASS_HOOKS:
+                self.fail(s, f"defines {s.name}, which runs when a class is made at import")
+            self.decorators(s)
             self.expressions(s, [*s.decorator_list, *s.args.defaults, *[d for d in s.args.kw_defaults if d],
                                  *_annotations(s)])
         elif isinstance(s, ast.ClassDef):
+            self.decorators(s)
+            for k in s.keywords:
+                if k.arg == "metaclass" and not self.trusted_callee(k.value):
+                    self.fail(s, f"makes its class with the metaclass {_describe(k.value)} at import")
             self.expressions(s, [*s.decorator_list, *s.bases, *[k.value for k in s.keywords]])
             self.statements(s.body)
         elif isinstance(s, (ast.Assign, ast.AnnAssign)):
@@ -89,10 +121,17 @@ class _Checker:
             if why:
                 self.fail(owner, why)
 
+    def decorators(self, s: ast.stmt) -> None:
+        """A decorator runs at import: it must be datamake's, a builtin one or a trusted one."""
+        for d in s.decorator_list:  # type: ignore[attr-defined]
+            func = d.func if isinstance(d, ast.Call) else d
+            if not (self.trusted_callee(func) or (isinstance(func, ast.Name) and func.id in _BUILTIN_DECORATORS)):
+                self.fail(s, f"runs the decorator {_describe(func)} at import")
+
     def impure(self, node: ast.expr) -> str:
         """Why ``node`` is not a pure expression ('' when it is)."""
         for sub in ast.walk(node):
-            if isinstance(sub, ast.Call) and not self.datamake_callee(sub.func):
+            if isinstance(sub, ast.Call) and not self.trusted_callee(sub.func):
                 return f"calls {_describe(sub.func)} at import"
             if isinstance(sub, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
                 return f"uses {type(sub).__name__.lower()} at import"
@@ -100,10 +139,22 @@ class _Checker:
                 return f"reads {_describe(sub)} at import"
         return ""
 
-    def datamake_callee(self, func: ast.expr) -> bool:
+    def trusted_callee(self, func: ast.expr) -> bool:
+        """A name (or attribute) imported from datamake, or a trusted standard-library helper."""
+        if _dotted(func) in self.trusted:
+            return True
         while isinstance(func, ast.Attribute):
             func = func.value
         return isinstance(func, ast.Name) and func.id in self.datamake
+
+
+def _dotted(node: ast.expr) -> str:
+    """``a.b.c`` for a chain of attributes of a name ('' for anything else)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else ""
 
 
 def _annotations(f: ast.AST) -> List[ast.expr]:
