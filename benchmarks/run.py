@@ -15,6 +15,7 @@ between its RESULTS markers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -182,6 +183,11 @@ def tree_scenario(
             figs.add(f"noop_rss_{n}", t.name, r.max_rss_kib / 1024.0)
         if r.ok and built:
             figs.note(f"noop_build_{n}", t.name, f"rebuilt {built} when all fresh")
+        # the same no-op again: a tool may keep what the first one learnt (datamake's certificate)
+        r, built = t.build(wd)
+        figs.record_run(f"noop_again_{n}", t.name, r)
+        if r.ok and built:
+            figs.note(f"noop_again_{n}", t.name, f"rebuilt {built} when all fresh")
         if not full:
             return
 
@@ -215,6 +221,16 @@ def tree_scenario(
         figs.note(f"cold_{n}", t.name, f"error: {e!r}"[:300])
     finally:
         shutil.rmtree(wd, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def full_path():
+    """``DATAMAKE_NO_SHORTCUT=1`` for the commands started meanwhile: a no-op loads the project."""
+    os.environ["DATAMAKE_NO_SHORTCUT"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["DATAMAKE_NO_SHORTCUT"]
 
 
 def noop_big(
@@ -260,12 +276,19 @@ def noop_big(
             figs.record_run(f"noop_status_{n}", name, r)
             if r.ok and stale:
                 figs.note(f"noop_status_{n}", name, f"reported {stale} stale when all fresh")
-            r, built = t.build(wd)
+            with full_path():  # datamake loads the project, as after an edit (other tools ignore it)
+                r, built = t.build(wd)
             if figs.record_run(f"noop_build_{n}", name, r):
                 figs.add(f"noop_rss_{n}", name, r.max_rss_kib / 1024.0)
             if r.ok and built:
                 figs.note(f"noop_build_{n}", name, f"rebuilt {built} when all fresh")
-            log(f"[N={n}] rep {rep} {name}: status {figs.median(f'noop_status_{n}', name)} build {r.seconds:.2f} s")
+            # datamake: the first round's writes the certificate, the later ones are answered by it
+            again, built = t.build(wd)
+            figs.record_run(f"noop_again_{n}", name, again)
+            if again.ok and built:
+                figs.note(f"noop_again_{n}", name, f"rebuilt {built} when all fresh")
+            log(f"[N={n}] rep {rep} {name}: status {figs.median(f'noop_status_{n}', name)} build {r.seconds:.2f} s"
+                f" again {again.seconds:.2f} s")
     for wd in wds.values():
         shutil.rmtree(wd, ignore_errors=True)
 
@@ -483,6 +506,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         figs.define(f"cold_rate_{size}", f"cold build, N={size:,}: assets/s", "assets/s", "rate")
         figs.define(f"noop_status_{size}", f"no-op dry run / status, N={size:,}", "s", "time")
         figs.define(f"noop_build_{size}", f"no-op build, N={size:,}", "s", "time")
+        figs.define(f"noop_again_{size}", f"the same no-op build again, N={size:,}", "s", "time")
         figs.define(f"noop_rss_{size}", f"peak RSS, no-op build, N={size:,}", "MiB", "mem")
     figs.define("changed_stale_count", f"a1 edited: assets reported stale (N={n:,})", "assets", "count", expected_stale)
     figs.define("changed_rebuild_s", f"a1 edited: rebuild (N={n:,})", "s", "time")
@@ -548,8 +572,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     elapsed = time.perf_counter() - t_start
     order = (
         ["startup", "import"]
-        + [f"cold_{n}", f"cold_rate_{n}", f"noop_status_{n}", f"noop_build_{n}"]
-        + ([f"cold_{big_n}", f"cold_rate_{big_n}", f"noop_status_{big_n}", f"noop_build_{big_n}"] if big_n else [])
+        + [f"cold_{n}", f"cold_rate_{n}", f"noop_status_{n}", f"noop_build_{n}", f"noop_again_{n}"]
+        + ([f"cold_{big_n}", f"cold_rate_{big_n}", f"noop_status_{big_n}", f"noop_build_{big_n}",
+             f"noop_again_{big_n}"] if big_n else [])
         + ([f"flat_{args.flat_n}", f"flat_rate_{args.flat_n}"] if "flat" not in skip else [])
         + ["changed_stale_count", "changed_rebuilt_count", "changed_rebuild_s",
            "cutoff_stale_count", "cutoff_rebuilt_count", "cutoff_rebuild_s",
