@@ -160,6 +160,8 @@ class Coordinator:
         """What workers in other processes cannot reach: an in-memory store, resource objects."""
         if getattr(self.executor, "shares_memory", True):
             return
+        if self.store.is_local:  # a folder: every process reaches it (and fsspec stays unimported)
+            return self._check_resources()
         protocol = self.store.fs.protocol
         protocols = protocol if isinstance(protocol, tuple) else (protocol,)
         if "memory" in protocols:
@@ -168,6 +170,9 @@ class Coordinator:
                 "its workers are other processes",
                 hint="use a local folder or an object store as [storage] root, or executor = \"thread\"",
             )
+        self._check_resources()
+
+    def _check_resources(self) -> None:
         if self.run_context.resources:
             raise DatamakeError(
                 f"executor '{self.executor.name}' cannot use the resources given to make() "

@@ -1,0 +1,48 @@
+"""A build pays only for what it uses: start-up costs that only a build adds stay small (checked in fresh
+processes, on a real local store and real worker processes)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+WORKER_PROBE = """\
+import sys
+from datamake import asset
+
+
+@asset
+def a():
+    if "fsspec" in sys.modules:
+        raise RuntimeError("the worker loaded fsspec")
+    return 1
+
+
+@asset
+def b(a):
+    if "fsspec" in sys.modules:
+        raise RuntimeError("the worker loaded fsspec")
+    return a + 1
+"""
+
+
+def _make_modules(project, *args: str):
+    """The outcomes of a fresh ``datamake make --json ARGS`` process and the modules it had loaded."""
+    code = ("import json, sys\nfrom datamake.cli.main import run\n"
+            f"sys.argv = ['datamake', 'make', '--json', *{list(args)!r}]\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+            "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project.root,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outcomes = {a["key"]: (a["outcome"], a["error"]) for a in json.loads(proc.stdout)["assets"]}
+    return outcomes, set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+def test_a_process_pool_build_on_a_local_store_loads_no_filesystem_layer(project):
+    """Neither the coordinator nor its worker processes import fsspec for a local folder store
+    (it and what it pulls in were most of the pool's start-up)."""
+    project.pipeline(WORKER_PROBE, '[execution]\nexecutor = "process"\n')
+    outcomes, loaded = _make_modules(project, "-j", "2")
+    assert outcomes == {"a": ("built", None), "b": ("built", None)}
+    assert "fsspec" not in loaded
