@@ -19,9 +19,20 @@ def hash_bytes(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
+# One encoder each, made once: json.dumps with any option builds a new JSONEncoder per call (same bytes).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+_RECORD = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def canonical(value: Any) -> bytes:
     """The canonical byte encoding of a JSON-compatible value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return _CANONICAL.encode(value).encode()
+
+
+def record_json(value: Any) -> str:
+    """Compact JSON with sorted keys, ``str()`` of what JSON cannot hold: how manifests, packs and
+    event-log fields are written."""
+    return _RECORD.encode(value)
 
 
 def hash_value(tag: str, *parts: Any) -> str:

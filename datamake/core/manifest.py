@@ -9,7 +9,7 @@ from sys import intern
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
-from datamake.core.hashing import hash_bytes
+from datamake.core.hashing import hash_bytes, record_json
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
 _FORMAT_1_CHECKS = "datamake/checks"
@@ -71,7 +71,7 @@ class Manifest:
 
     def to_json(self) -> bytes:
         # compact: the C encoder (an indented dump runs the pure-Python one, three times slower)
-        return json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"), default=str).encode()
+        return record_json(self.to_data()).encode()
 
     def to_data(self) -> Dict[str, Any]:
         """The manifest as plain JSON values (what :meth:`to_json` encodes)."""

@@ -1,6 +1,7 @@
 """The ``context`` object an asset function receives when it asks for one."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -26,10 +27,15 @@ class AssetContext:
         self.run_id = run_id
         self.partition_key = partition_key
         self.partition_time_window = partition_time_window
-        # named with its partition: `make -v` says which partition logged a line
-        self.log = _own_logger(f"datamake.asset.{node_id(asset_key, partition_key)}", f"datamake.asset.{asset_key}")
         self.metadata: Dict[str, Any] = {}
         self._output_dir: Optional[str] = None
+
+    @functools.cached_property
+    def log(self) -> logging.Logger:
+        """The materialization's logger, made when first used (most assets never log): named with its
+        partition, so `make -v` says which partition logged a line."""
+        return _own_logger(f"datamake.asset.{node_id(self.asset_key, self.partition_key)}",
+                           f"datamake.asset.{self.asset_key}")
 
     @property
     def output_path(self) -> str:

@@ -20,7 +20,6 @@ and recording stops.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -28,13 +27,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from datamake.history.events import History, HistoryError, command_line
 from datamake.core.describe import describe_reasons
+from datamake.core.hashing import record_json
 from datamake.core.keys import split_node
 from datamake.execution.reporters import Reporter
 from datamake.execution.results import AssetOutcome, RunResult
 
 
 def _json(value: Any) -> Optional[str]:
-    return json.dumps(value, default=str, sort_keys=True, separators=(",", ":")) if value else None
+    return record_json(value) if value else None
 
 
 class HistoryReporter(Reporter):

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from datamake.core.hashing import hash_bytes
+from datamake.core.hashing import hash_bytes, record_json
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
 from datamake.storage.localfiles import atomic_write, cache_dir
@@ -62,7 +62,7 @@ def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = (), writ
     ``written`` (the writer's clock; now by default)."""
     body = {"datamake_pack": FORMAT, "manifests": [_data(m) for m in manifests],
             "actions": [_data(m) for m in actions], "written": time.time() if written is None else written}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return record_json(body).encode()
 
 
 def _data(entry: Any) -> Any:
