@@ -329,11 +329,13 @@ class Coordinator:
     def _wait_some(self) -> None:
         import concurrent.futures as cf  # lazy: a no-op waits for nothing
 
-        self.interruptible = True
-        try:
-            done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
-        finally:
-            self.interruptible = False
+        done = [future for future in self.running if future.done()]  # the in-process executor's always are
+        if not done:
+            self.interruptible = True
+            try:
+                done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            finally:
+                self.interruptible = False
         if not done and self.history is not None:
             self.history.flush()  # a quiet moment: readers of the log (datamake ui) see what runs now
         if not done:
