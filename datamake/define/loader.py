@@ -23,13 +23,27 @@ def load_definitions(project_dir: str, ref: str, reload_changed: bool = False) -
     loading the project, not a task of a run already planned), every project module is
     imported afresh when one of them changed on disk since: a long-lived process picks up edits.
     """
-    cache_key = (os.path.abspath(project_dir), ref)
+    cache_key = (_absolute(project_dir), ref)
     if reload_changed and cache_key in _loaded and snapshot.changed_modules():
         forget_project_code(definition_roots(project_dir, ref))
     if cache_key not in _loaded:
         _loaded[cache_key] = definitions_from_module(_import(project_dir, ref))
     snapshot.refresh_linecache()
     return _loaded[cache_key]
+
+
+def _absolute(path: str) -> str:
+    """``os.path.abspath``; remembered for an absolute path (each task of a run asks again), while a
+    relative one is resolved anew: the working directory may have changed since."""
+    absolute = _absolute_paths.get(path)
+    if absolute is None:
+        absolute = os.path.abspath(path)
+        if os.path.isabs(path):
+            _absolute_paths[path] = absolute
+    return absolute
+
+
+_absolute_paths: Dict[str, str] = {}
 
 
 def forget_project_code(roots: Iterable[str] = ()) -> None:

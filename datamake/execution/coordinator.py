@@ -45,6 +45,19 @@ def _config_values(instance) -> dict:
     return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)} if instance is not None else {}
 
 
+_AssetTask = None
+
+
+def _asset_task():
+    """The AssetTask class, imported at the first task (a no-op builds none; a build makes thousands)."""
+    global _AssetTask
+    if _AssetTask is None:
+        from datamake.execution.tasks import AssetTask  # lazy: see above
+
+        _AssetTask = AssetTask
+    return _AssetTask
+
+
 class Coordinator:
     """One run of ``make`` over a planned scope."""
 
@@ -282,9 +295,7 @@ class Coordinator:
         inputs = tuple((param, self._input(spec)) for param, spec in specs if not self._is_source(spec))
         source_partitions = tuple((param, spec) for param, spec in specs
                                   if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
-        from datamake.execution.tasks import AssetTask  # lazy: a no-op builds no task
-
-        return AssetTask(
+        return _asset_task()(
             key=facts.key,
             partition=facts.partition,
             run_id=self.run_id,

@@ -28,13 +28,34 @@ class InProcessExecutor:
     def __init__(self, jobs: int = 1):
         self.capacity = 1
 
-    def submit(self, task: AssetTask, run=run_task) -> cf.Future:
-        future: cf.Future = cf.Future()
-        future.set_result(run(task))
-        return future
+    def submit(self, task: AssetTask, run=run_task) -> "Done":
+        return Done(run(task))
 
     def shutdown(self, cancel: bool = False) -> None:
         pass
+
+
+class Done:
+    """A finished task's future, as the in-process executor returns it: ``done()`` is always True and
+    ``result()`` gives the value (a ``concurrent.futures.Future`` would cost a lock and a condition
+    per asset, for nothing to wait on)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value
+
+    def done(self) -> bool:
+        return True
+
+    def cancelled(self) -> bool:
+        return False
+
+    def result(self, timeout: Optional[float] = None):
+        return self._value
+
+    def exception(self, timeout: Optional[float] = None) -> None:
+        return None
 
 
 class ThreadExecutor:

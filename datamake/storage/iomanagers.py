@@ -148,8 +148,7 @@ class JsonIO:
     def dump(self, value: Any, f: IO[bytes]) -> None:
         # sort_keys: equal dicts built in a different order must give equal bytes (early cutoff)
         try:
-            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True, sort_keys=True,
-                              default=_not_json)
+            text = _JSON_VALUE.encode(value)
         except (TypeError, ValueError) as exc:  # keys JSON cannot hold, or that cannot be sorted
             raise ValueTypeError(f"io_manager 'json' stores {self.stores}; the value holds what JSON cannot: {exc}",
                                  hint=_WRONG_TYPE_HINT) from None
@@ -340,6 +339,11 @@ def choose(value: Any, name: Optional[str] = None, key: str = "") -> IOManager:
 def _not_json(value: Any) -> Any:
     """``json.dumps``'s fallback: name the value JSON cannot hold."""
     raise TypeError(f"a {type(value).__name__}")
+
+
+# the json manager's encoder, made once (json.dumps would build one per value; the bytes are the same)
+_JSON_VALUE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True, sort_keys=True,
+                               default=_not_json)
 
 
 _WRONG_TYPE_HINT = "return that, or drop io_manager= to store the value by its type"
