@@ -46,3 +46,19 @@ def test_a_process_pool_build_on_a_local_store_loads_no_filesystem_layer(project
     outcomes, loaded = _make_modules(project, "-j", "2")
     assert outcomes == {"a": ("built", None), "b": ("built", None)}
     assert "fsspec" not in loaded
+
+
+def test_an_in_process_build_loads_no_pool_or_logging_machinery(project):
+    """A cold build on the in-process executor (-j 1) waits on no pool and its assets log nothing: neither
+    concurrent.futures nor logging is imported; an asset that logs through its context still works."""
+    project.pipeline(
+        "from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n\n"
+        "@asset\ndef c(context, b):\n    context.log.info('saw %s', b)\n    return b + 1\n")
+    outcomes, loaded = _make_modules(project, "a", "b")
+    assert outcomes == {"a": ("built", None), "b": ("built", None)}
+    assert not loaded & {"concurrent.futures", "logging", "traceback"}, sorted(loaded & {"concurrent.futures", "logging"})
+    outcomes, loaded = _make_modules(project, "c")
+    assert outcomes == {"a": ("skipped", None), "b": ("skipped", None), "c": ("built", None)}
+    assert "logging" in loaded
+    proc = project.run("make", "c", "--force", "-v")
+    assert proc.returncode == 0 and "saw 2" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -12,10 +12,13 @@ its own records (check results, log lines) in fields of their own.
 """
 from __future__ import annotations
 
-import logging
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional
+
+if TYPE_CHECKING:
+    import logging
 
 _MAX_LOG_LINES = 1000
 
@@ -62,17 +65,25 @@ def finish(metadata: Mapping[str, Any], value: Any) -> Dict[str, Any]:
     return {**table_metadata(value), **metadata}
 
 
-class _Collect(logging.Handler):
-    def __init__(self, lines: List[str]):
-        super().__init__(logging.DEBUG)
-        self.lines = lines
+@functools.lru_cache(maxsize=None)
+def _collector() -> type:
+    """The handler class that collects an asset's lines (made at first use: logging is imported by the
+    first asset that logs, not by every build)."""
+    import logging
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if len(self.lines) < _MAX_LOG_LINES:
-            try:
-                self.lines.append(f"{record.levelname} {record.getMessage()}")
-            except Exception:  # noqa: BLE001 - a bad format string must not fail the asset
-                self.lines.append(f"{record.levelname} {record.msg!r}")
+    class _Collect(logging.Handler):
+        def __init__(self, lines: List[str]):
+            super().__init__(logging.DEBUG)
+            self.lines = lines
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if len(self.lines) < _MAX_LOG_LINES:
+                try:
+                    self.lines.append(f"{record.levelname} {record.getMessage()}")
+                except Exception:  # noqa: BLE001 - a bad format string must not fail the asset
+                    self.lines.append(f"{record.levelname} {record.msg!r}")
+
+    return _Collect
 
 
 @contextmanager
@@ -83,7 +94,9 @@ def capture_logs(context: Any, enabled: bool = True) -> Iterator[List[str]]:
     if logger is None:
         yield lines
         return
-    handler = _Collect(lines)
+    import logging  # already loaded: it made the logger
+
+    handler = _collector()(lines)
     previous = logger.level
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)

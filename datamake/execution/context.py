@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from datamake.core.errors import ValueTypeError
 from datamake.core.keys import node_id
+
+if TYPE_CHECKING:  # logging is imported by the first logger made: most assets never log
+    import logging
 
 
 class AssetContext:
@@ -87,6 +89,8 @@ def _own_logger(name: str, parent: str) -> logging.Logger:
     the usual logging configuration still sees every line, through the parent.
     It is not registered with ``logging``, so it goes away with the context.
     """
+    import logging
+
     logger = logging.Logger(name)
     logger.parent = logging.getLogger(parent)
     return logger

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -56,6 +57,12 @@ def _asset_task():
 
         _AssetTask = AssetTask
     return _AssetTask
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is a cancelled future's error (no concurrent.futures loaded: no such future)."""
+    cf = sys.modules.get("concurrent.futures")
+    return cf is not None and isinstance(exc, cf.CancelledError)
 
 
 class Coordinator:
@@ -338,10 +345,10 @@ class Coordinator:
         return dataclasses.replace(outcome, key=facts.key, partition=facts.partition)
 
     def _wait_some(self) -> None:
-        import concurrent.futures as cf  # lazy: a no-op waits for nothing
-
         done = [future for future in self.running if future.done()]  # the in-process executor's always are
         if not done:
+            import concurrent.futures as cf  # lazy: an in-process build waits for nothing
+
             self.interruptible = True
             try:
                 done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -359,10 +366,10 @@ class Coordinator:
                 continue
             try:
                 result: TaskResult = future.result()
-            except cf.CancelledError:
-                self._settle(AssetOutcome(key, "blocked", error="cancelled"))
-                continue
             except BaseException as exc:  # a worker died (killed process, lost Dask worker)
+                if _cancelled(exc):
+                    self._settle(AssetOutcome(key, "blocked", error="cancelled"))
+                    continue
                 result = TaskResult(key, ok=False, error=f"worker failed: {type(exc).__name__}: {exc}")
             self._finish(key, prov, inputs, wall_start, result)
 

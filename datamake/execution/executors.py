@@ -6,17 +6,19 @@ Future`` and ``shutdown(cancel)``. The coordinator never knows which it has.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from datamake.core.executor_names import check_executor
 from datamake.execution.queued import Tickets, adopt, run_queued
 from datamake.execution.tasks import AssetTask, run_task
+
+if TYPE_CHECKING:  # imported where a pool is made: an in-process build needs none of it
+    import concurrent.futures as cf
 
 
 class InProcessExecutor:
@@ -65,6 +67,8 @@ class ThreadExecutor:
     shares_memory = True
 
     def __init__(self, jobs: int = 1):
+        import concurrent.futures as cf
+
         self.capacity = max(1, jobs)
         self._pool = cf.ThreadPoolExecutor(self.capacity, thread_name_prefix="datamake")
         self.task_cpu_seconds = 0.0  # CPU time of the worker threads in tasks, summed (for the GIL hint)
@@ -113,6 +117,8 @@ class ProcessExecutor:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
+        import concurrent.futures as cf
+
         pool = cf.ProcessPoolExecutor(self.capacity, mp_context=self._context, initializer=_worker_init,
                                       initargs=(os.getpid(), self._tickets.flags))
         # The first submit forks every worker (start method "fork"), while this process has no other
@@ -121,6 +127,8 @@ class ProcessExecutor:
         return pool
 
     def submit(self, task: AssetTask, run=run_task) -> cf.Future:
+        import concurrent.futures as cf
+
         ticket = self._tickets.take() if run is run_task else None
         args = (run, task) if ticket is None else (run_queued, run, task, ticket, self.stop_on_failure)
         try:

@@ -10,8 +10,10 @@ Ctrl-C), makes the workers hand the queued ones back unrun.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+if TYPE_CHECKING:
+    import concurrent.futures as cf
 
 _HOLD = 0  # index of the hold flag; tickets are 1..size
 

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -630,6 +629,8 @@ def _failure(key: str, exc: BaseException, started: float, attempts: int, what: 
     if isinstance(exc, DatamakeError):  # datamake's own message says what is wrong: no traceback
         message, trace = f"{exc.message}; {exc.hint}" if exc.hint else exc.message, None
     else:
+        import traceback  # lazy: only a failure formats one
+
         message = f"{type(exc).__name__}: {exc}"
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if ours else format_user_traceback(exc)
     if what:
