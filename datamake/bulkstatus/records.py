@@ -14,6 +14,12 @@ vouched for. It is vouched for by folder stats, not a stat per partition:
 
 A folder changed less than :data:`~datamake.storage.state.RACY_NS` before it
 was seen is not trusted (it could change again within the same mtime tick).
+
+``make`` keeps the summaries of the folders it writes into current
+(:mod:`~datamake.bulkstatus.extend`): such a row names the folder's stat
+after the run and a digest of the listing it expects (each manifest's name
+and inode), ``?STAT DIGEST``; the next command lists the folder once and
+trusts the row only where the listing is exactly that.
 What folder stats cannot see is a file changed in place (artifacts are
 written read-only, and no datamake command edits a manifest in place):
 ``make`` still checks each of its partitions' files. A table that cannot be
@@ -71,8 +77,10 @@ class Records:
         self.snapshot = hash_value("artifact-folders", self.folders)
         self._known = self._load_heads()
         self._snapshots: Dict[str, Optional[Dict[str, Optional[str]]]] = {}
-        self._save: List[Tuple[str, str, Summary]] = []
+        self._save: List[Tuple[str, str, str, Summary]] = []  # (key, folder stat text, artifacts snapshot, summary)
         self._touched: List[str] = []  # keys whose saved summary now holds for the current artifact folders
+        self._listed: List[Tuple[str, str]] = []  # (stat, key): rows kept by make, now vouched for by their stat
+        self._forget: List[str] = []  # keys whose rows are dropped
 
     def record(self, key: str, order: Sequence[str]) -> Record:
         """The summary of ``key``'s partition manifests, partitions in the order of ``order`` (the asset's
@@ -86,6 +94,11 @@ class Records:
         stat = _stat_text(st)
         keep = seen - st.st_mtime_ns > RACY_NS
         known = self._known.get(key)
+        text = stat  # what a row kept now says of the folder
+        if known is not None and known[0] != stat and known[0].startswith("?"):
+            text = self._as_listed(key, folder, stat, known[0], keep)
+            known = None if text is None else (stat, known[1], known[2])
+            text = text or stat
         if known is not None and known[0] == stat:
             if known[1] == self.snapshot and None not in self.folders.values():
                 return Record(None, known[2], lambda: self._body(key, known[2]) or self._build(key, folder, order))
@@ -94,17 +107,48 @@ class Records:
                 self._touched.append(key)
                 return Record(None, known[2], lambda: self._body(key, known[2]) or self._build(key, folder, order))
             if summary is not None:
-                self._keep(key, stat, summary)
+                self._keep(key, text, summary)
                 return Record(summary)
         summary = self._build(key, folder, order)
         if keep:
             self._keep(key, stat, summary)
         return Record(summary)
 
-    def _keep(self, key: str, stat: str, summary: Summary) -> None:
-        self._save.append((key, stat, summary))
-        if sum(len(s.pks) for _, _, s in self._save) > _SAVE_EVERY:
+    def _as_listed(self, key: str, folder: str, stat: str, row: str, keep: bool) -> Optional[str]:
+        """For a row ``?STAT DIGEST`` kept by ``make``: None unless the folder has that stat and its listing that
+        digest (stat again after listing); else what the row says of the folder now, ``stat`` where the folder
+        is old enough for its stat alone to vouch for it (the row is updated so), else the row as it was."""
+        expected, _, digest = row[1:].partition(" ")
+        try:
+            if expected != stat or listing_digest(_listing(folder).items()) != digest or \
+                    _stat_text(os.stat(folder)) != stat:
+                return None
+        except OSError:
+            return None
+        if not keep:
+            return row
+        self._listed.append((stat, key))
+        return stat
+
+    def keep(self, key: str, text: str, summary: Summary, snapshot: Optional[str] = None) -> None:
+        """Save ``summary`` as the row of ``key`` (with :meth:`save`): its folder's stat text ``text``, its
+        intact flags checked after the artifact folders had ``snapshot`` (default: as this command found them)."""
+        self._keep(key, text, summary, snapshot)
+
+    def _keep(self, key: str, text: str, summary: Summary, snapshot: Optional[str] = None) -> None:
+        self._save.append((key, text, snapshot or self.snapshot, summary))
+        if sum(len(s.pks) for _, _, _, s in self._save) > _SAVE_EVERY:
             self.save()
+
+    def saved(self, key: str) -> Optional[Tuple[str, str, Summary]]:
+        """``(folder stat text, artifacts snapshot, summary)`` of the row kept for ``key``, if it can be read."""
+        known = self._known.get(key)
+        summary = None if known is None else self._body(key, known[2])
+        return None if summary is None else (known[0], known[1], summary)
+
+    def forget_others(self, keys) -> None:
+        """Drop (with :meth:`save`) the rows of assets not among ``keys`` (assets removed from the project)."""
+        self._forget = [k for k in self._known if k not in keys]
 
     def _checked_again(self, key: str, snapshot: str, head: Dict[str, Any]) -> Union[None, bool, Summary]:
         """The saved summary with its artifacts in folders that moved since its snapshot checked again:
@@ -133,32 +177,14 @@ class Records:
 
     def _build(self, key: str, folder: str, order: Sequence[str]) -> Summary:
         try:
-            names = set(os.listdir(folder))
+            listing = _listing(folder)
         except OSError:
-            names = set()
-        present = {unquote(n[:-5]) for n in names if n.endswith(".json")}
-        present = {pk for pk in present if quote(pk, safe="") + ".json" in names}  # only names a partition maps to
-        pks = [pk for pk in order if pk in present]
-        pks += sorted(present.difference(pks))
+            listing = {}
+        present = {unquote(n[:-5]): ino for n, ino in listing.items()}
+        pks = in_order(order, present)
         paths = self.store.partition_manifest_paths(key, pks)
         texts = self.store.manifest_index.read(paths, folder=f"{key}/@partitions")
-        entries: List[Optional[Dict[str, Any]]] = []
-        artifacts: List[Optional[Tuple[str, int]]] = []
-        inline: Dict[int, bool] = {}
-        for i, path in enumerate(paths):
-            m, text = None, texts.get(path)
-            if text is not None:
-                try:
-                    m = decode(text)
-                except ValueError:
-                    pass  # read again by the planner, which says what is wrong with it
-            entries.append(None if m is None else entry(m))
-            artifacts.append(None if m is None or m.get("inline") is not None else (m["artifact"], m["size"]))
-            if m is not None and m.get("inline") is not None:
-                inline[i] = Manifest.from_json(text).inline_intact
-        sizes = self.store.artifact_sizes(a[0] for a in artifacts if a is not None)
-        intact = [inline.get(i, False) if a is None else sizes.get(a[0]) == a[1] for i, a in enumerate(artifacts)]
-        return Summary(pks, entries, intact, artifacts)
+        return columns(self.store, pks, [texts.get(p) for p in paths], [present[pk] for pk in pks])
 
     def _body(self, key: str, head: Dict[str, Any]) -> Optional[Summary]:
         rows = self._query("SELECT body FROM partition_columns WHERE key = ?", (key,))
@@ -170,24 +196,28 @@ class Records:
     def save(self) -> None:
         """Keep the summaries built or checked again by this command (best effort: a cache)."""
         self._close()
-        if not self._save and not self._touched:
+        if not self._save and not self._touched and not self._listed and not self._forget:
             return
-        rows = [(key, stat, self.snapshot, json.dumps(s.head)) for key, stat, s in self._save]
-        columns = [(key, json.dumps(s.to_json(), separators=(",", ":"))) for key, _, s in self._save]
-        artifacts = [(key, folder, json.dumps(items)) for key, _, s in self._save
+        rows = [(key, text, snapshot, json.dumps(s.head)) for key, text, snapshot, s in self._save]
+        bodies = [(key, json.dumps(s.to_json(), separators=(",", ":"))) for key, _, _, s in self._save]
+        artifacts = [(key, folder, json.dumps(items)) for key, _, _, s in self._save
                      for folder, items in _by_folder(s).items()]
-        keys = [(key,) for key, _, _ in self._save]
+        keys = [(key,) for key, _, _, _ in self._save]
         touched, self._save, self._touched = [(self.snapshot, key) for key in self._touched], [], []
+        listed, forget, self._listed, self._forget = self._listed, [(k,) for k in self._forget], [], []
         try:
             db = connect_state(self.db_path, _SCHEMA)
             try:
                 db.executescript(_SNAPSHOTS)
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany("INSERT OR REPLACE INTO partition_heads VALUES (?, ?, ?, ?)", rows)
-                db.executemany("INSERT OR REPLACE INTO partition_columns VALUES (?, ?)", columns)
+                db.executemany("INSERT OR REPLACE INTO partition_columns VALUES (?, ?)", bodies)
                 db.executemany("DELETE FROM partition_artifacts WHERE key = ?", keys)
                 db.executemany("INSERT INTO partition_artifacts VALUES (?, ?, ?)", artifacts)
                 db.executemany("UPDATE partition_heads SET snapshot = ? WHERE key = ?", touched)
+                db.executemany("UPDATE partition_heads SET folder = ? WHERE key = ?", listed)
+                for table in ("partition_heads", "partition_columns", "partition_artifacts"):
+                    db.executemany(f"DELETE FROM {table} WHERE key = ?", forget)
                 db.execute("INSERT OR REPLACE INTO artifact_folders VALUES (?, ?)",
                            (self.snapshot, json.dumps(self.folders)))
                 db.execute("DELETE FROM artifact_folders WHERE id NOT IN (SELECT snapshot FROM partition_heads)")
@@ -232,6 +262,52 @@ class Records:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def columns(store: Store, pks: List[str], texts: Sequence[Union[None, str, bytes]],
+            inos: Optional[List[int]], few: bool = False) -> Summary:
+    """The summary of partitions ``pks`` from the text of each one's manifest (None: unreadable), its value
+    checked now (:meth:`~datamake.storage.artifacts.ArtifactStore.artifact_sizes`; ``few``: of many)."""
+    entries: List[Optional[Dict[str, Any]]] = []
+    artifacts: List[Optional[Tuple[str, int]]] = []
+    inline: Dict[int, bool] = {}
+    for i, text in enumerate(texts):
+        m = None
+        if text is not None:
+            try:
+                m = decode(text)
+            except ValueError:
+                pass  # read again by the planner, which says what is wrong with it
+        entries.append(None if m is None else entry(m))
+        artifacts.append(None if m is None or m.get("inline") is not None else (m["artifact"], m["size"]))
+        if m is not None and m.get("inline") is not None:
+            inline[i] = Manifest.from_json(text).inline_intact
+    sizes = store.artifact_sizes((a[0] for a in artifacts if a is not None), few=few)
+    intact = [inline.get(i, False) if a is None else sizes.get(a[0]) == a[1] for i, a in enumerate(artifacts)]
+    return Summary(pks, entries, intact, artifacts, inos)
+
+
+def in_order(order: Sequence[str], present) -> List[str]:
+    """The partitions ``present`` in the order of ``order`` (the asset's partition keys), any others after them."""
+    pks = [pk for pk in order if pk in present]
+    return pks + sorted(set(present).difference(pks))
+
+
+def listing_digest(names_inodes) -> str:
+    """One digest of a folder's manifests as ``(file name, inode)`` pairs, in any order."""
+    return hash_value("partition-listing", sorted(names_inodes))
+
+
+def manifest_names(summary: Summary) -> List[Tuple[str, int]]:
+    """The ``(file name, inode)`` of each partition manifest of ``summary`` (its inodes known)."""
+    return [(quote(pk, safe="") + ".json", ino) for pk, ino in zip(summary.pks, summary.inos or ())]
+
+
+def _listing(folder: str) -> Dict[str, int]:
+    """The inode of each file in ``folder`` whose name a partition maps to (raises OSError without the folder)."""
+    with os.scandir(folder) as entries:
+        listed = {e.name: e.inode() for e in entries if e.name.endswith(".json")}
+    return {n: ino for n, ino in listed.items() if quote(unquote(n[:-5]), safe="") + ".json" == n}
 
 
 def _by_folder(summary: Summary) -> Dict[str, List[Tuple[int, str, int]]]:

@@ -17,7 +17,7 @@ from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id, split_node
 
 FIELDS = ("code_version", "config_hash", "inputs", "data_version", "checks")  # what is_fresh reads, and the result
-FORMAT = 3  # of a head and its columns, as kept between commands
+FORMAT = 4  # of a head and its columns, as kept between commands
 Artifact = Optional[Tuple[str, int]]  # (content hash, size) of a value kept in a file; None when inline
 
 
@@ -33,13 +33,14 @@ def entry(manifest: Mapping[str, Any]) -> Dict[str, Any]:
 
 class Summary:
     """Columns over the partitions ``pks`` (each with a manifest): ``entries[i]`` (None where the manifest
-    could not be decoded), ``intact[i]`` (its value was intact when checked) and ``artifacts[i]``."""
+    could not be decoded), ``intact[i]`` (its value was intact when checked), ``artifacts[i]`` and
+    ``inos[i]``, the inode of its manifest file as listed (None: not known)."""
 
-    __slots__ = ("pks", "entries", "intact", "artifacts", "_head")
+    __slots__ = ("pks", "entries", "intact", "artifacts", "inos", "_head")
 
     def __init__(self, pks: List[str], entries: List[Optional[Dict[str, Any]]], intact: List[bool],
-                 artifacts: List[Artifact]):
-        self.pks, self.entries, self.intact, self.artifacts = pks, entries, intact, artifacts
+                 artifacts: List[Artifact], inos: Optional[List[int]] = None):
+        self.pks, self.entries, self.intact, self.artifacts, self.inos = pks, entries, intact, artifacts, inos
         self._head: Optional[Dict[str, Any]] = None
 
     @property
@@ -52,12 +53,12 @@ class Summary:
 
     def to_json(self) -> Dict[str, Any]:
         return {"pks": self.pks, "entries": self.entries, "intact": "".join("1" if ok else "0" for ok in self.intact),
-                "artifacts": self.artifacts}
+                "artifacts": self.artifacts, "inos": self.inos}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], head: Optional[Dict[str, Any]] = None) -> "Summary":
         artifacts = [None if a is None else (a[0], a[1]) for a in data["artifacts"]]
-        summary = cls(data["pks"], data["entries"], [c == "1" for c in data["intact"]], artifacts)
+        summary = cls(data["pks"], data["entries"], [c == "1" for c in data["intact"]], artifacts, data.get("inos"))
         summary._head = head
         return summary
 
