@@ -11,9 +11,11 @@ a whole asset is decided by comparing digests with its dependencies' (see
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.hashing import hash_value
+import xxhash
+
 from datamake.core.keys import node_id, split_node
 
 FIELDS = ("code_version", "config_hash", "inputs", "data_version", "checks")  # what is_fresh reads, and the result
@@ -21,9 +23,24 @@ FORMAT = 4  # of a head and its columns, as kept between commands
 Artifact = Optional[Tuple[str, int]]  # (content hash, size) of a value kept in a file; None when inline
 
 
-def digest(values: Sequence[Any]) -> str:
-    """One hash for a column of JSON values, in order (equal digests: equal columns)."""
-    return hash_value("partition-column", list(values))
+_MASK = (1 << 128) - 1
+
+
+def _term(i: int, value: Any) -> int:
+    text = f"{i}\x00s{value}" if type(value) is str else f"{i}\x00j{json.dumps(value, sort_keys=True)}"
+    return xxhash.xxh3_128_intdigest(text.encode())
+
+
+def digest(values: Iterable[Any]) -> str:
+    """One hash for a column of JSON values, in order (equal digests: equal columns): the sum of a hash of
+    each value with its position, so that :func:`shifted` updates it for a few values changed or added."""
+    return format(sum(_term(i, v) for i, v in enumerate(values)) & _MASK, "032x")
+
+
+def shifted(column: str, removed: Iterable[Tuple[int, Any]], added: Iterable[Tuple[int, Any]]) -> str:
+    """The :func:`digest` ``column`` with the ``(position, value)`` pairs ``removed`` taken out, ``added`` put in."""
+    total = int(column, 16) - sum(_term(i, v) for i, v in removed) + sum(_term(i, v) for i, v in added)
+    return format(total & _MASK, "032x")
 
 
 def entry(manifest: Mapping[str, Any]) -> Dict[str, Any]:
@@ -86,6 +103,33 @@ def _alike(s: Summary) -> Optional[Dict[str, Any]]:
             "inputs": {d: digest(c) for d, c in columns.items()}, "dv": digest([e["data_version"] for e in s.entries])}
 
 
+def extended_head(head: Mapping[str, Any], changes: Sequence[Tuple[int, str, Optional[Dict[str, Any]],
+                                                                    Dict[str, Any], bool]]) -> Optional[Dict[str, Any]]:
+    """The head of a summary whose partitions are all alike (``"dv"`` in ``head``) once ``changes`` are made,
+    each ``(position, partition, entry there before (None: appended), new entry, its value intact)``, where
+    every new entry is alike too; None otherwise (the columns then decide). Appended positions follow on."""
+    n = head["n"]
+    added = sorted(i for i, _, old, _, _ in changes if old is None)
+    if "dv" not in head or added != list(range(n, n + len(added))):
+        return None
+    code, config, deps = head["code_version"], head["config"][0], head["deps"]
+    for _, pk, _, e, ok in changes:
+        if not ok or e["checks"] or e["code_version"] != code or e["config_hash"] != config:
+            return None
+        recorded = dict(e["inputs"] or ())
+        if len(recorded) != len(deps) or any(type(recorded.get(node_id(d, pk))) is not str for d in deps):
+            return None
+    replaced = [(i, pk, dict(old["inputs"] or ()), old) for i, pk, old, _, _ in changes if old is not None]
+    new = [(i, pk, dict(e["inputs"] or ()), e) for i, pk, _, e, _ in changes]
+    return {"format": FORMAT, "n": n + len(added),
+            "pks": shifted(head["pks"], (), [(i, pk) for i, pk, old, _, _ in changes if old is None]),
+            "code_version": code, "config": [config], "deps": deps,
+            "inputs": {d: shifted(head["inputs"][d], [(i, r.get(node_id(d, pk))) for i, pk, r, _ in replaced],
+                                  [(i, r[node_id(d, pk)]) for i, pk, r, _ in new]) for d in deps},
+            "dv": shifted(head["dv"], [(i, e.get("data_version")) for i, _, _, e in replaced],
+                          [(i, e.get("data_version")) for i, _, _, e in new])}
+
+
 def well_formed(head: Any) -> bool:
     """True when ``head`` (as read back from JSON) has the shape :attr:`Summary.head` gives."""
     if not isinstance(head, dict) or head.get("format") != FORMAT or not isinstance(head.get("pks"), str):
@@ -111,4 +155,4 @@ def aligned(head: Mapping[str, Any], wanted: str, code_version: str, config_hash
     return all(up is not None and up == (wanted, head["inputs"][d]) for d, up in zip(deps, upstream))
 
 
-__all__ = ["FIELDS", "FORMAT", "Summary", "aligned", "digest", "entry", "well_formed"]
+__all__ = ["FIELDS", "FORMAT", "Summary", "aligned", "digest", "entry", "extended_head", "shifted", "well_formed"]

@@ -46,6 +46,7 @@ class BatchError(OSError):
 
 
 MERGE_PACKS_AT = 16  # packs in a local store past which the run that wrote one merges them all
+KEEP_REPLACED = 4096  # replaced partition manifests of one asset kept in memory per process, at most
 
 class Store(ArtifactStore):
     """Artifacts (see :class:`ArtifactStore`), current manifests and the action cache under one fsspec URL."""
@@ -64,8 +65,9 @@ class Store(ArtifactStore):
         self._action_files: Optional[bool] = None  # whether actions/ exists (local stores), once looked at
         self._files_read: set = set()  # nodes whose manifest file this process read (a batch supersedes it)
         # key -> ((mtime_ns, inode) of its folder of partition manifests before this process first wrote
-        # into it, None without a folder; {partition: inode of the manifest file written}), local stores
-        self.partition_writes: Dict[str, Tuple[Optional[Tuple[int, int]], Dict[str, int]]] = {}
+        # into it, None without a folder; {partition: (inode of the manifest file written, (inode, bytes) of
+        # the one it replaced, None without one, False past KEEP_REPLACED)}), local stores
+        self.partition_writes: Dict[str, Tuple[Optional[Tuple[int, int]], Dict[str, Tuple[int, Any]]]] = {}
 
     def keep_parsed_manifests(self) -> None:
         """Remember each manifest parsed, keyed by its path and text, for a long-lived process (the daemon,
@@ -133,7 +135,8 @@ class Store(ArtifactStore):
             writes = self.partition_writes.get(manifest.key)
             if writes is None:  # the folder as it was before this process's first write into it
                 writes = self.partition_writes[manifest.key] = (_folder_stat(os.path.dirname(current)), {})
-            writes[1][manifest.partition] = self.files.write_linked(action, current, data)
+            old = _inode_and_bytes(current) if len(writes[1]) < KEEP_REPLACED else False
+            writes[1][manifest.partition] = (self.files.write_linked(action, current, data), old)
             return
         self._atomic_write(action, data)
         self._atomic_write(current, data)
@@ -275,6 +278,17 @@ class Store(ArtifactStore):
         if manifest is None or not self.value_intact(manifest):
             return None
         return manifest
+
+
+def _inode_and_bytes(path: str) -> Any:
+    """``(inode, bytes)`` of a file, None where there is none, False where it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return os.fstat(f.fileno()).st_ino, f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
 
 
 def _folder_stat(path: str) -> Optional[Tuple[int, int]]:
