@@ -46,7 +46,8 @@ class BatchError(OSError):
 
 
 MERGE_PACKS_AT = 16  # packs in a local store past which the run that wrote one merges them all
-KEEP_REPLACED = 4096  # replaced partition manifests of one asset kept in memory per process, at most
+KEEP_REPLACED = 64  # replaced partition manifests of one asset kept in memory per run, at most (past it the
+# asset's kept summary is merged in full, see datamake.bulkstatus.extend)
 
 class Store(ArtifactStore):
     """Artifacts (see :class:`ArtifactStore`), current manifests and the action cache under one fsspec URL."""
