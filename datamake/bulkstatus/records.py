@@ -22,6 +22,7 @@ folders it writes into current (:mod:`~datamake.bulkstatus.extend`), as a row
 with the partitions it wrote as patches over the columns kept before; the
 next command lists the folder once and trusts the row only where the listing
 is exactly that.
+
 What folder stats cannot see is a file changed in place (artifacts are
 written read-only, and no datamake command edits a manifest in place):
 ``make`` still checks each of its partitions' files. A table that cannot be
