@@ -132,7 +132,8 @@ class Records:
         ``STAT LISTING`` where the folder is old enough for its stat alone to vouch for it (the row is updated
         so), else the row as it was."""
         try:
-            if listing_digest(_listing(folder).items()) != parse_row(row)[2] or _stat_text(os.stat(folder)) != stat:
+            if listing_digest(_listing(folder, every=True).items()) != parse_row(row)[2] or \
+                    _stat_text(os.stat(folder)) != stat:
                 return None
         except OSError:
             return None
@@ -383,11 +384,12 @@ def _save_patch(db: sqlite3.Connection, key: str, text: str, snapshot: str, head
         db.execute("INSERT OR REPLACE INTO partition_artifacts VALUES (?, ?, ?)", (key, folder, json.dumps(items)))
 
 
-def _listing(folder: str) -> Dict[str, int]:
-    """The inode of each file in ``folder`` whose name a partition maps to (raises OSError without the folder)."""
+def _listing(folder: str, every: bool = False) -> Dict[str, int]:
+    """The inode of each file in ``folder`` whose name a partition maps to (``every``: each ``.json`` file, a
+    listing that equals the manifests' only where nothing else is there); raises OSError without the folder."""
     with os.scandir(folder) as entries:
         listed = {e.name: e.inode() for e in entries if e.name.endswith(".json")}
-    return {n: ino for n, ino in listed.items() if quote(unquote(n[:-5]), safe="") + ".json" == n}
+    return listed if every else {n: ino for n, ino in listed.items() if quote(unquote(n[:-5]), safe="") + ".json" == n}
 
 
 def _by_folder(summary: Summary) -> Dict[str, List[Tuple[int, str, int]]]:
