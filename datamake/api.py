@@ -133,9 +133,14 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
     options = RunOptions(keep_going=keep_going, force=force, only=only)
     recorder = _recorder(project, selection, tags) if history else None
     remote, lease = _open_remote(project, scope, force)
+    project.store.partition_writes.clear()  # what an earlier, interrupted run wrote is not vouched for
     try:
         result = Coordinator(_run_context(project, scope, resources), scope, runner, reporter, options,
                              history=recorder, remote=remote).run()
+        if project.store.partition_writes:
+            from datamake.bulkstatus.extend import after_make  # lazy: only after partitions were written
+
+            after_make(project)
         _check_out(project, scope)
         return result
     except BaseException as exc:

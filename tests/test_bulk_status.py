@@ -34,21 +34,24 @@ def pipeline(rng: random.Random, n: int):
     return [(k, sorted(rng.sample(keys[:i], min(i, rng.randint(0, 2))))) for i, k in enumerate(keys)]
 
 
-def definitions(shape, partitions, code):
+def definitions(shape, partitions, code, salt=None):
+    """Assets ``shape`` whose values hold their partition key, code version and inputs' values, and the text of
+    the file ``salt`` where one is named (data that changes without a code change)."""
     out = []
     for key, deps in shape:
         params = ", ".join(["context", *deps])
-        body = " + ".join(['context.partition_key', f'"v{code.get(key, "1")}"', *[f'"|" + {d}' for d in deps]])
-        namespace = {}
+        body = " + ".join(['context.partition_key', f'"v{code.get(key, "1")}"', *[f'"|" + {d}' for d in deps],
+                           *(["open(SALT).read()"] if salt else [])])
+        namespace = {"SALT": salt}
         exec(textwrap.dedent(f"def {key}({params}):\n    return {body}\n"), namespace)
         out.append(asset(namespace[key], code_version=code.get(key, "1"), io_manager="text", partitions=partitions))
     return Definitions(out)
 
 
-def new_project(folder, shape, partitions, code=None) -> Project:
+def new_project(folder, shape, partitions, code=None, salt=False) -> Project:
     config = ProjectConfig(path=os.path.join(folder, "datamake.toml"), definitions="pipeline.py",
                            storage_root=os.path.join(folder, "store"), executor="inprocess")
-    return Project(config, definitions(shape, partitions, code or {}))
+    return Project(config, definitions(shape, partitions, code or {}, os.path.join(folder, "salt") if salt else None))
 
 
 def age(store_root: str) -> None:
@@ -63,11 +66,13 @@ def age(store_root: str) -> None:
                 os.utime(folder, ns=(st.st_atime_ns, past))
 
 
-def both(project: Project, selection=(), partition=None, now=None):
+def both(project: Project, selection=(), partition=None, now=None, aged=True):
     """(compact, per-partition) plans, with the store warnings each gave. The compact plan is made twice after
-    the store's folders are aged: from the summaries kept before (or built now), then from those kept now."""
+    the store's folders are aged (unless ``aged`` is False): from the summaries kept before (or built now),
+    then from those kept now."""
     project.store.warnings.clear()
-    age(project.store.root)
+    if aged:
+        age(project.store.root)
     compact = gather.status(project, selection, partition=partition, now=now)
     assert compact is not None, "the compact path applies to this scope"
     fast_warnings = sorted(set(project.store.warnings))
@@ -85,8 +90,8 @@ def replace(path: str, data: bytes) -> None:
     os.replace(path + ".new", path)
 
 
-def assert_same(project, selection=(), partition=None, now=None):
-    compact, full, fast_warnings, warnings = both(project, selection, partition, now)
+def assert_same(project, selection=(), partition=None, now=None, aged=True):
+    compact, full, fast_warnings, warnings = both(project, selection, partition, now, aged)
     assert [d.to_dict() for d in compact.decisions] == [d.to_dict() for d in full.decisions]
     assert compact.stale == full.stale
     assert status_text(compact) == status_text(full) and status_text(compact, True) == status_text(full, True)
@@ -264,3 +269,238 @@ def test_the_days_after_a_build_its_partitions_are_planned_from_the_kept_summari
     api.make(new_project(str(tmp_path), shape, daily), ["a1"], partition=first_day, force=True, only=True,
              executor="inprocess", history=False)  # its folder changed: a1's summary is built again
     assert_same(new_project(str(tmp_path), shape, daily), now=later)
+
+
+OTHER_MAKE = '''
+import json, sys
+from datamake import api
+from datamake.core.partitions import DailyPartitions, StaticPartitions
+from tests.test_bulk_status import new_project
+folder, shape, kind, arg, code, key, pk, old = json.loads(sys.argv[1])
+if old:  # as a datamake from before make kept the summaries: it only writes the manifest files
+    import datamake.bulkstatus.extend
+    datamake.bulkstatus.extend.after_make = lambda project: None
+partitions = DailyPartitions(**arg) if kind == "daily" else StaticPartitions(arg)
+api.make(new_project(folder, shape, partitions, code, salt=True), [key], partition=pk, only=True, force=True,
+         executor="inprocess", history=False)
+'''
+
+
+def folder_stat(folder: str, key: str):
+    try:
+        st = os.stat(os.path.join(folder, "store", "manifests", key, "@partitions"))
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_ino
+
+
+def rows(folder: str):
+    """The folder text of each kept summary (``?...``: kept by make, vouched for by a listing)."""
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(folder, "store", "state.sqlite"))
+    try:
+        return dict(db.execute("SELECT key, folder FROM partition_heads"))
+    except sqlite3.OperationalError:  # no table: no summary kept yet
+        return {}
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_status_after_makes_of_some_partitions_equals_the_per_partition_plan(tmp_path, monkeypatch, seed):
+    """``make`` extends the summaries it can vouch for with the partitions it commits; makes by another process,
+    by this datamake or by one that keeps no summaries (a manifest file per partition), come in between."""
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "2048" if seed % 3 == 2 else "0")
+    rng = random.Random(seed)
+    folder = str(tmp_path)
+    shape = pipeline(rng, rng.randint(2, 4))
+    if seed % 2 == 0:
+        kind, arg = "daily", {"start": "2024-01-29", "end": f"2024-02-0{rng.randint(3, 6)}"}
+        partitions = DailyPartitions(**arg)
+    else:
+        kind, arg = "static", ["eu", "us", "asia"]
+        partitions = StaticPartitions(arg)
+    all_keys = list(partitions.keys(None)) if kind == "static" else None
+    code: dict = {}
+    salt = os.path.join(folder, "salt")
+    with open(salt, "w") as f:
+        f.write("")
+    if rng.random() < 0.5:  # everything built, summaries kept; else the makes below start from nothing
+        api.make(new_project(folder, shape, partitions, salt=True), executor="inprocess", history=False)
+        assert_same(new_project(folder, shape, partitions, salt=True))
+    all_keys = all_keys or sorted({d.partition for d in new_project(folder, shape, partitions, salt=True).scope().plan.decisions})
+    for _ in range(3):
+        current = set()  # assets whose folder only this datamake wrote into since the last status
+        old = set()
+        for _ in range(rng.randint(1, 3)):
+            who, key = rng.choice(["here", "here", "other", "old"]), rng.choice(shape)[0]
+            if rng.random() < 0.4:  # another code version (a new value, or one built before)
+                code[key] = rng.choice(["1", "2", "3"])
+            elif rng.random() < 0.6:  # other data, the same code: new values where the partitions were alike
+                with open(salt, "w") as f:
+                    f.write(rng.choice(["", "x", "y"]))
+            pk = rng.choice(all_keys) if rng.random() < 0.8 else f"{all_keys[0]},{all_keys[-1]}"
+            before = folder_stat(folder, key)
+            if who == "here":
+                api.make(new_project(folder, shape, partitions, code, salt=True), [key], partition=pk, only=True, force=True,
+                         executor="inprocess", history=False)
+            else:
+                env = {**os.environ, "DATAMAKE_BATCH_COMMITS": "0", "PYTHONPATH": os.getcwd()}
+                subprocess.run([sys.executable, "-c", OTHER_MAKE,
+                                json.dumps([folder, shape, kind, arg, code, key, pk, who == "old"])],
+                               check=True, env=env, cwd=os.getcwd())
+            if folder_stat(folder, key) != before:  # it wrote partitions (an upstream partition missing: none)
+                (old if who == "old" else current).add(key)
+        kept = rows(folder)
+        for key in current - old:
+            assert kept[key].startswith("?"), f"make kept the summary of {key} current"
+        assert_rows_hold(new_project(folder, shape, partitions, code, salt=True), current - old)
+        if rng.random() < 0.5:  # an edit not built yet: what the manifests record is compared with it
+            code[rng.choice(shape)[0]] = rng.choice(["1", "2", "3"])
+        project = new_project(folder, shape, partitions, code, salt=True)
+        assert_same(project, aged=False)  # from the summaries make kept, checked by listing their folders
+        assert_same(project)  # the folders' stats moved: the summaries are built again
+        if rng.random() < 0.5:  # everything brought up to date, by this process
+            api.make(new_project(folder, shape, partitions, code, salt=True), executor="inprocess", history=False)
+            assert_same(new_project(folder, shape, partitions, code, salt=True), aged=False)
+
+
+def test_a_summary_kept_by_make_is_trusted_by_its_folder_stat_once_listed(tmp_path, monkeypatch):
+    """The first status after a make lists the folder; once the folder is old enough, its stat alone vouches."""
+    from datamake.bulkstatus import records
+
+    shape = [("a0", []), ("a1", ["a0"])]
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-06")
+    api.make(new_project(str(tmp_path), shape, daily), ["a0", "a1"], partition="2024-01-01...2024-01-04",
+             executor="inprocess", history=False)
+    assert_same(new_project(str(tmp_path), shape, daily))
+    api.make(new_project(str(tmp_path), shape, daily), executor="inprocess", history=False)  # the last day
+    assert all(text.startswith("?") for text in rows(str(tmp_path)).values())
+    assert patches(str(tmp_path)) == 2  # the new day of each asset, over the columns kept before
+    monkeypatch.setattr(records, "RACY_NS", -1)  # as if seconds had passed since the make
+    plan = assert_same(new_project(str(tmp_path), shape, daily), aged=False)
+    assert not plan.stale and len(plan.decisions) == 10
+    assert not any(text.startswith("?") for text in rows(str(tmp_path)).values())
+    assert patches(str(tmp_path)) == 2  # the listing was as make said: nothing built again
+    store = new_project(str(tmp_path), shape, daily).store
+    os.unlink(store.manifest_path(node_id("a0", "2024-01-05")))  # the folder moves: built again
+    plan = assert_same(new_project(str(tmp_path), shape, daily), aged=False)
+    assert [(d.key, d.partition) for d in plan.decisions if d.stale] == [("a0", "2024-01-05"), ("a1", "2024-01-05")]
+
+
+def assert_rows_hold(project: Project, keys) -> None:
+    """The rows make kept for ``keys`` say what a summary built from the manifests would: the same head, and
+    the listing digest of the folder as it is."""
+    from datamake.bulkstatus import records
+    from datamake.bulkstatus.summary import Summary
+
+    kept = records.Records(project.store)
+    for key in keys:
+        text, _, head = kept.known(key)
+        s = kept.columns_of(key)
+        assert head == Summary(s.pks, s.entries, s.intact, s.artifacts, s.inos).head
+        folder = os.path.join(project.store.root, "manifests", key, "@partitions")
+        assert records.parse_row(text)[2] == records.listing_digest(records._listing(folder).items())
+        built = kept._build(key, folder, s.pks)
+        assert (built.pks, built.entries, built.inos) == (s.pks, s.entries, s.inos)
+
+
+def patches(folder: str) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(folder, "store", "state.sqlite"))
+    try:
+        return db.execute("SELECT count(*) FROM partition_patches").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_a_daily_make_with_new_data_shifts_the_summaries(tmp_path):
+    """The same code, another value for one day of each asset: the rows are updated without reading the
+    columns, and the next status sees the new data versions (and what they make stale)."""
+    shape = [("a0", []), ("a1", ["a0"]), ("a2", ["a1"])]
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-06")
+    salt = os.path.join(str(tmp_path), "salt")
+    with open(salt, "w") as f:
+        f.write("")
+    api.make(new_project(str(tmp_path), shape, daily, salt=True), executor="inprocess", history=False)
+    assert_same(new_project(str(tmp_path), shape, daily, salt=True))
+    with open(salt, "w") as f:
+        f.write("new data")
+    api.make(new_project(str(tmp_path), shape, daily, salt=True), ["a0", "a1"], partition="2024-01-03", force=True,
+             executor="inprocess", history=False)
+    assert patches(str(tmp_path)) == 2
+    assert_rows_hold(new_project(str(tmp_path), shape, daily, salt=True), ["a0", "a1"])
+    plan = assert_same(new_project(str(tmp_path), shape, daily, salt=True), aged=False)
+    assert [(d.key, d.partition) for d in plan.decisions if d.stale] == [("a2", "2024-01-03")]
+    api.make(new_project(str(tmp_path), shape, daily, salt=True), ["a0"], partition="2024-01-05", force=True,
+             only=True, executor="inprocess", history=False)
+    plan = assert_same(new_project(str(tmp_path), shape, daily, salt=True), aged=False)
+    assert [(d.key, d.partition) for d in plan.decisions if d.stale] == [
+        ("a1", "2024-01-05"), ("a2", "2024-01-03"), ("a2", "2024-01-05")]
+
+
+def test_a_make_that_finds_another_writer_in_the_folder_keeps_no_summary(tmp_path):
+    """A manifest replaced behind make's back, before it wrote into the folder, is not vouched for."""
+    shape = [("a0", [])]
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-04")
+    api.make(new_project(str(tmp_path), shape, daily), executor="inprocess", history=False)
+    assert_same(new_project(str(tmp_path), shape, daily))
+    store = new_project(str(tmp_path), shape, daily).store
+    path = store.manifest_path(node_id("a0", "2024-01-01"))
+    with open(path, "rb") as f:
+        data = f.read()
+    replace(path, data.replace(b'"code_version":"', b'"code_version":"x'))  # now stale (another code version)
+    api.make(new_project(str(tmp_path), shape, daily), ["a0"], partition="2024-01-02", force=True, only=True,
+             executor="inprocess", history=False)
+    assert not rows(str(tmp_path))["a0"].startswith("?")
+    plan = assert_same(new_project(str(tmp_path), shape, daily), aged=False)
+    assert [(d.key, d.partition) for d in plan.decisions if d.stale] == [("a0", "2024-01-01")]
+
+
+def test_summaries_of_assets_removed_from_the_project_are_dropped(tmp_path):
+    shape = [("a0", []), ("a1", ["a0"])]
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-03")
+    api.make(new_project(str(tmp_path), shape, daily), executor="inprocess", history=False)
+    assert_same(new_project(str(tmp_path), shape, daily))
+    assert set(rows(str(tmp_path))) == {"a0", "a1"}
+    assert_same(new_project(str(tmp_path), shape[:1], daily))
+    assert set(rows(str(tmp_path))) == {"a0"}
+
+
+def test_a_manifest_replaced_while_make_writes_the_folder_is_seen(tmp_path):
+    """Another process replaces a manifest after make's first write into the folder, before its last: the
+    summary make kept does not list that file, and the next status builds it again from the manifests."""
+    import dataclasses
+
+    from datamake.core.manifest import Manifest
+
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-05")
+    store_root = os.path.join(str(tmp_path), "store")
+    calls = []
+
+    def a0(context):
+        calls.append(context.partition_key)
+        if len(calls) == 4:  # the second partition of the second make: the first one is committed
+            path = os.path.join(store_root, "manifests", "a0", "@partitions", "2024-01-01.json")
+            with open(path, "rb") as f:
+                m = Manifest.from_json(f.read())
+            replace(path, dataclasses.replace(m, code_version="another").to_json())
+        return context.partition_key
+
+    def project():
+        config = ProjectConfig(path=os.path.join(str(tmp_path), "datamake.toml"), definitions="pipeline.py",
+                               storage_root=store_root, executor="inprocess")
+        return Project(config, Definitions([asset(a0, code_version="1", io_manager="text", partitions=daily)]))
+
+    api.make(project(), partition="2024-01-01...2024-01-02", history=False)
+    assert_same(project())
+    api.make(project(), partition="2024-01-03...2024-01-04", history=False)
+    assert rows(str(tmp_path))["a0"].startswith("?")  # make did not see the other writer
+    plan = assert_same(project(), aged=False)
+    assert [d.partition for d in plan.decisions if d.stale] == ["2024-01-01"]

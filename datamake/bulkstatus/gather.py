@@ -84,6 +84,7 @@ def _status(project: Project, selection: Sequence[str], partition: Optional[str]
             consumers[dep] -= 1
             if consumers[dep] == 0:
                 seen.pop(dep, None)
+    records.forget_others(project.defs.assets)  # summaries of assets removed from the project
     records.save()
     project.save_code_cache()
     return CompactPlan(rows)

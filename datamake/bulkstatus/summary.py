@@ -11,19 +11,36 @@ a whole asset is decided by comparing digests with its dependencies' (see
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.hashing import hash_value
+import xxhash
+
 from datamake.core.keys import node_id, split_node
 
 FIELDS = ("code_version", "config_hash", "inputs", "data_version", "checks")  # what is_fresh reads, and the result
-FORMAT = 3  # of a head and its columns, as kept between commands
+FORMAT = 4  # of a head and its columns, as kept between commands
 Artifact = Optional[Tuple[str, int]]  # (content hash, size) of a value kept in a file; None when inline
 
 
-def digest(values: Sequence[Any]) -> str:
-    """One hash for a column of JSON values, in order (equal digests: equal columns)."""
-    return hash_value("partition-column", list(values))
+_MASK = (1 << 128) - 1
+
+
+def _term(i: int, value: Any) -> int:
+    text = f"{i}\x00s{value}" if type(value) is str else f"{i}\x00j{json.dumps(value, sort_keys=True)}"
+    return xxhash.xxh3_128_intdigest(text.encode())
+
+
+def digest(values: Iterable[Any]) -> str:
+    """One hash for a column of JSON values, in order (equal digests: equal columns): the sum of a hash of
+    each value with its position, so that :func:`shifted` updates it for a few values changed or added."""
+    return format(sum(_term(i, v) for i, v in enumerate(values)) & _MASK, "032x")
+
+
+def shifted(column: str, removed: Iterable[Tuple[int, Any]], added: Iterable[Tuple[int, Any]]) -> str:
+    """The :func:`digest` ``column`` with the ``(position, value)`` pairs ``removed`` taken out, ``added`` put in."""
+    total = int(column, 16) - sum(_term(i, v) for i, v in removed) + sum(_term(i, v) for i, v in added)
+    return format(total & _MASK, "032x")
 
 
 def entry(manifest: Mapping[str, Any]) -> Dict[str, Any]:
@@ -33,13 +50,14 @@ def entry(manifest: Mapping[str, Any]) -> Dict[str, Any]:
 
 class Summary:
     """Columns over the partitions ``pks`` (each with a manifest): ``entries[i]`` (None where the manifest
-    could not be decoded), ``intact[i]`` (its value was intact when checked) and ``artifacts[i]``."""
+    could not be decoded), ``intact[i]`` (its value was intact when checked), ``artifacts[i]`` and
+    ``inos[i]``, the inode of its manifest file as listed (None: not known)."""
 
-    __slots__ = ("pks", "entries", "intact", "artifacts", "_head")
+    __slots__ = ("pks", "entries", "intact", "artifacts", "inos", "_head")
 
     def __init__(self, pks: List[str], entries: List[Optional[Dict[str, Any]]], intact: List[bool],
-                 artifacts: List[Artifact]):
-        self.pks, self.entries, self.intact, self.artifacts = pks, entries, intact, artifacts
+                 artifacts: List[Artifact], inos: Optional[List[int]] = None):
+        self.pks, self.entries, self.intact, self.artifacts, self.inos = pks, entries, intact, artifacts, inos
         self._head: Optional[Dict[str, Any]] = None
 
     @property
@@ -52,12 +70,12 @@ class Summary:
 
     def to_json(self) -> Dict[str, Any]:
         return {"pks": self.pks, "entries": self.entries, "intact": "".join("1" if ok else "0" for ok in self.intact),
-                "artifacts": self.artifacts}
+                "artifacts": self.artifacts, "inos": self.inos}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], head: Optional[Dict[str, Any]] = None) -> "Summary":
         artifacts = [None if a is None else (a[0], a[1]) for a in data["artifacts"]]
-        summary = cls(data["pks"], data["entries"], [c == "1" for c in data["intact"]], artifacts)
+        summary = cls(data["pks"], data["entries"], [c == "1" for c in data["intact"]], artifacts, data.get("inos"))
         summary._head = head
         return summary
 
@@ -85,6 +103,33 @@ def _alike(s: Summary) -> Optional[Dict[str, Any]]:
             "inputs": {d: digest(c) for d, c in columns.items()}, "dv": digest([e["data_version"] for e in s.entries])}
 
 
+def extended_head(head: Mapping[str, Any], changes: Sequence[Tuple[int, str, Optional[Dict[str, Any]],
+                                                                    Dict[str, Any], bool]]) -> Optional[Dict[str, Any]]:
+    """The head of a summary whose partitions are all alike (``"dv"`` in ``head``) once ``changes`` are made,
+    each ``(position, partition, entry there before (None: appended), new entry, its value intact)``, where
+    every new entry is alike too; None otherwise (the columns then decide). Appended positions follow on."""
+    n = head["n"]
+    added = sorted(i for i, _, old, _, _ in changes if old is None)
+    if "dv" not in head or added != list(range(n, n + len(added))):
+        return None
+    code, config, deps = head["code_version"], head["config"][0], head["deps"]
+    for _, pk, _, e, ok in changes:
+        if not ok or e["checks"] or e["code_version"] != code or e["config_hash"] != config:
+            return None
+        recorded = dict(e["inputs"] or ())
+        if len(recorded) != len(deps) or any(type(recorded.get(node_id(d, pk))) is not str for d in deps):
+            return None
+    replaced = [(i, pk, dict(old["inputs"] or ()), old) for i, pk, old, _, _ in changes if old is not None]
+    new = [(i, pk, dict(e["inputs"] or ()), e) for i, pk, _, e, _ in changes]
+    return {"format": FORMAT, "n": n + len(added),
+            "pks": shifted(head["pks"], (), [(i, pk) for i, pk, old, _, _ in changes if old is None]),
+            "code_version": code, "config": [config], "deps": deps,
+            "inputs": {d: shifted(head["inputs"][d], [(i, r.get(node_id(d, pk))) for i, pk, r, _ in replaced],
+                                  [(i, r[node_id(d, pk)]) for i, pk, r, _ in new]) for d in deps},
+            "dv": shifted(head["dv"], [(i, e.get("data_version")) for i, _, _, e in replaced],
+                          [(i, e.get("data_version")) for i, _, _, e in new])}
+
+
 def well_formed(head: Any) -> bool:
     """True when ``head`` (as read back from JSON) has the shape :attr:`Summary.head` gives."""
     if not isinstance(head, dict) or head.get("format") != FORMAT or not isinstance(head.get("pks"), str):
@@ -110,4 +155,4 @@ def aligned(head: Mapping[str, Any], wanted: str, code_version: str, config_hash
     return all(up is not None and up == (wanted, head["inputs"][d]) for d, up in zip(deps, upstream))
 
 
-__all__ = ["FIELDS", "FORMAT", "Summary", "aligned", "digest", "entry", "well_formed"]
+__all__ = ["FIELDS", "FORMAT", "Summary", "aligned", "digest", "entry", "extended_head", "shifted", "well_formed"]

@@ -141,11 +141,11 @@ class LocalFiles:
             os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
 
-    def write_linked(self, first: str, last: str, data: bytes) -> None:
+    def write_linked(self, first: str, last: str, data: bytes) -> int:
         """Replace ``first``, then ``last``, with ``data``, each atomically: one file with two names where
         the file system has hard links (creating a file costs far more than linking one), else two copies.
         The file is written whole under a temporary name, linked as ``first`` (a new name at once, an
-        existing one through :meth:`link`), then renamed to ``last``."""
+        existing one through :meth:`link`), then renamed to ``last``. Returns the inode of ``last``."""
         tmp = self.tmp_path()
         self.makedirs(os.path.dirname(tmp))
         self.makedirs(os.path.dirname(first))
@@ -153,6 +153,7 @@ class LocalFiles:
             with self.create(tmp) as f:
                 f.write(data)
                 durable(f)
+                ino = os.fstat(f.fileno()).st_ino
             try:
                 os.link(tmp, first)
             except FileExistsError:
@@ -165,6 +166,7 @@ class LocalFiles:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return ino
 
     def link(self, source: str, target: str) -> bool:
         """Make ``target`` a hard link to ``source``, atomically (link to a temporary name, then

@@ -46,6 +46,8 @@ class BatchError(OSError):
 
 
 MERGE_PACKS_AT = 16  # packs in a local store past which the run that wrote one merges them all
+KEEP_REPLACED = 64  # replaced partition manifests of one asset kept in memory per run, at most (past it the
+# asset's kept summary is merged in full, see datamake.bulkstatus.extend)
 
 class Store(ArtifactStore):
     """Artifacts (see :class:`ArtifactStore`), current manifests and the action cache under one fsspec URL."""
@@ -63,6 +65,10 @@ class Store(ArtifactStore):
         self._batch_lock = threading.Lock()
         self._action_files: Optional[bool] = None  # whether actions/ exists (local stores), once looked at
         self._files_read: set = set()  # nodes whose manifest file this process read (a batch supersedes it)
+        # key -> ((mtime_ns, inode) of its folder of partition manifests before this process first wrote
+        # into it, None without a folder; {partition: (inode of the manifest file written, (inode, bytes) of
+        # the one it replaced, None without one, False past KEEP_REPLACED)}), local stores
+        self.partition_writes: Dict[str, Tuple[Optional[Tuple[int, int]], Dict[str, Tuple[int, Any]]]] = {}
 
     def keep_parsed_manifests(self) -> None:
         """Remember each manifest parsed, keyed by its path and text, for a long-lived process (the daemon,
@@ -124,7 +130,14 @@ class Store(ArtifactStore):
         current = self.manifest_path(node_id(manifest.key, manifest.partition))
         if self.is_local:  # one file, linked as the action entry first
             self._action_files = True
-            self.files.write_linked(action, current, data)
+            if manifest.partition is None:
+                self.files.write_linked(action, current, data)
+                return
+            writes = self.partition_writes.get(manifest.key)
+            if writes is None:  # the folder as it was before this process's first write into it
+                writes = self.partition_writes[manifest.key] = (_folder_stat(os.path.dirname(current)), {})
+            old = _inode_and_bytes(current) if len(writes[1]) < KEEP_REPLACED else False
+            writes[1][manifest.partition] = (self.files.write_linked(action, current, data), old)
             return
         self._atomic_write(action, data)
         self._atomic_write(current, data)
@@ -266,6 +279,25 @@ class Store(ArtifactStore):
         if manifest is None or not self.value_intact(manifest):
             return None
         return manifest
+
+
+def _inode_and_bytes(path: str) -> Any:
+    """``(inode, bytes)`` of a file, None where there is none, False where it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return os.fstat(f.fileno()).st_ino, f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+
+
+def _folder_stat(path: str) -> Optional[Tuple[int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ino
 
 
 def _mtime_ns(path: str) -> Optional[int]:
