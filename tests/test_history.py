@@ -353,3 +353,56 @@ def test_a_log_of_schema_2_gains_the_tags_column(tmp_path):
     history.begin_run("new", [], "datamake run nightly", 2.0, {"job": "nightly"})
     assert history.run("new")["tags"] == {"job": "nightly"} and history.run("old")["tags"] == {}
     history.close()
+
+
+def test_a_no_op_run_records_its_up_to_date_assets_once_for_all_runs(project):
+    project.pipeline("from datamake import asset\n" + "".join(
+        f"\n@asset\ndef asset_number_{i}():\n    return {i}\n" for i in range(60)))
+    project.json("make")
+    noops = [project.json("make")["run_id"] for _ in range(3)]
+    names = [f"asset_number_{i}" for i in range(60)]
+
+    for run_id in noops:  # each no-op shows the assets it found up to date
+        (summary,) = project.json("log", "--run", run_id)["events"]
+        assert summary["kind"] == "skipped" and sorted(summary["metadata"]["assets"]) == sorted(names)
+        assert summary["message"] == "60 assets up to date"
+    every = project.json("log", "asset_number_7", "--all")["materializations"]
+    assert [(r["kind"], r["run_id"]) for r in every][:3] == [("skipped", r) for r in reversed(noops)]
+
+    import sqlite3
+
+    db = sqlite3.connect(str(project.root / ".datamake" / "history.sqlite"))
+    sizes = [db.execute("SELECT SUM(LENGTH(metadata)) FROM events WHERE run_id = ?", (r,)).fetchone()[0]
+             for r in noops]
+    assert max(sizes) < 60  # a reference to the list, not the 60 names
+    assert db.execute("SELECT COUNT(*) FROM asset_sets").fetchone()[0] == 1  # one list for the three runs
+    db.close()
+
+    project.json("log", "--prune", "2999-01-01")  # the list goes with the last run that named it
+    db = sqlite3.connect(str(project.root / ".datamake" / "history.sqlite"))
+    assert db.execute("SELECT COUNT(*) FROM asset_sets").fetchone()[0] == 0
+    db.close()
+
+
+def test_a_log_of_schema_4_keeps_showing_the_assets_its_no_op_runs_listed(project):
+    import sqlite3
+
+    project.pipeline(CHAIN.format(value=1))
+    project.json("make")
+    path = str(project.root / ".datamake" / "history.sqlite")
+    db = sqlite3.connect(path)  # as a datamake of schema 4 recorded a no-op: the names in the row itself
+    db.executescript("""
+        DROP TABLE asset_sets;
+        INSERT INTO runs (run_id, started, finished, status, counts) VALUES ('older', 1, 2, 'ok', '{"skipped": 2}');
+        INSERT INTO events (run_id, ts, kind, metadata, message)
+            VALUES ('older', 1.5, 'skipped', '{"assets":["a","b"]}', '2 assets up to date');
+        PRAGMA user_version = 4;
+    """)
+    db.close()
+    assert [r["run_id"] for r in project.json("log", "b", "--all")["materializations"] if r["kind"] == "skipped"] \
+        == ["older"]
+    noop = project.json("make")["run_id"]  # the log is brought to schema 5 and the new summary refers to a list
+    skipped = [r["run_id"] for r in project.json("log", "b", "--all")["materializations"] if r["kind"] == "skipped"]
+    assert skipped == [noop, "older"]
+    (summary,) = project.json("log", "--run", "older")["events"]
+    assert summary["metadata"] == {"assets": ["a", "b"]}

@@ -12,7 +12,8 @@ first manifest commit, waits for it: :meth:`HistoryReporter.ready`). Rows
 are buffered and committed every :attr:`FLUSH_SECONDS` or
 :attr:`FLUSH_EVENTS` rows, and at the end of the run, which keeps the cost per
 trivial asset to a few microseconds. Assets found up to date are listed in
-one ``skipped`` row per run (``metadata.assets``), not one row each, so a
+one ``skipped`` row per run (``metadata.assets`` as it reads; the list itself is
+kept once for all the runs that found the same assets), not one row each, so a
 no-op run over thousands of assets stays cheap. The run's own row is committed at once,
 so a crash leaves a ``running`` run that the next start marks ``interrupted``.
 A broken log never fails a build: the first error is reported as a warning
@@ -171,12 +172,9 @@ class HistoryReporter(Reporter):
         if not self.ready():
             return
         rows, self.rows = self.rows, []
-        if self.skipped:
-            rows.append((self.run_id, time.time(), "skipped", None, None, None, None, None, None, None, None,
-                         _json({"assets": self.skipped}), f"{len(self.skipped)} assets up to date"))
-            self.skipped = []
+        skipped, self.skipped = self.skipped, []
         try:
-            self.history.finish_run(self.run_id, status, counts, seconds, rows)
+            self.history.finish_run(self.run_id, status, counts, seconds, rows, skipped)
         except sqlite3.Error as exc:
             self._broken(exc)
         finally:

@@ -8,7 +8,10 @@ see :mod:`datamake.history.tags`).
 ``cached``, ``skipped``, ``failed``, ``blocked``, ``check`` (an asset check's
 result), ``log`` (a line the asset logged through ``context.log``) and
 ``message``; with the code version, provenance, data version, input data
-versions, duration, size and metadata where they apply.
+versions, duration, size and metadata where they apply. The assets a run
+found up to date are one ``skipped`` row per run that names its list in
+``asset_sets`` (kept once however many runs found the same assets: a no-op
+adds a row of a few dozen bytes, not one name per asset).
 
 The database runs in WAL mode and each process writes through one connection
 (the coordinator's thread), in batched transactions: readers (``datamake
@@ -39,12 +42,13 @@ from urllib.parse import quote
 
 from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import ConfigError, DatamakeError
+from datamake.core.hashing import hash_bytes
 from datamake.core.keys import split_node
 from datamake._version import __version__
 from datamake.core.compat import fromisoformat
 from datamake.storage.liveness import HOST, process_gone
 
-SCHEMA_VERSION = 4  # in PRAGMA user_version (and, for SQL readers, in the meta table)
+SCHEMA_VERSION = 5  # in PRAGMA user_version (and, for SQL readers, in the meta table)
 DEFAULT_NAME = "history.sqlite"
 REMOTE_STORE_NAME = ".datamake-history.sqlite"
 MATERIALIZATIONS = ("built", "cached", "failed", "blocked")
@@ -64,6 +68,8 @@ CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running';
 """
+# The lists of up-to-date assets that runs' ``skipped`` summary rows name (metadata {"assets_set": DIGEST}).
+_ASSET_SETS_SCHEMA = "CREATE TABLE IF NOT EXISTS asset_sets (digest TEXT PRIMARY KEY, assets TEXT NOT NULL)"
 # The daemon's state (datamake.automation.runtime.state): ticks, cursors and on/off, the run queue, the daemon.
 _AUTOMATION_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS automation_ticks (id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,"
@@ -78,17 +84,21 @@ _AUTOMATION_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS automation_daemon (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT,"
     " started REAL, heartbeat REAL)",
 )
-_SCHEMA += "".join(f"{statement};\n" for statement in _AUTOMATION_SCHEMA)
+_SCHEMA += "".join(f"{statement};\n" for statement in (*_AUTOMATION_SCHEMA, _ASSET_SETS_SCHEMA))
 # What each schema version added to the one before, applied in order to an older log opened for writing.
 _MIGRATIONS: Dict[int, Tuple[str, ...]] = {
     2: ("CREATE INDEX IF NOT EXISTS runs_running ON runs (host) WHERE status = 'running'",),  # recover() at each
     # make start reads the few running runs, not every run ever recorded
     3: ("ALTER TABLE runs ADD COLUMN tags TEXT",),  # run tags: the job, schedule or sensor a run came from
     4: _AUTOMATION_SCHEMA,  # schedules, sensors and the daemon's run queue
+    5: (_ASSET_SETS_SCHEMA,),  # a no-op run names the list of its up-to-date assets, kept once
 }
 _EVENT_COLUMNS = ("run_id", "ts", "kind", "asset", "partition", "code_version", "provenance", "data_version",
                   "inputs", "seconds", "size", "metadata", "message")
 _INSERT = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+
+_SET_FIELD = "assets_set"  # a summary row's metadata: {"assets_set": DIGEST} names its list in asset_sets
+_SET_REF = "'{\"%s\":\"' || digest || '\"}'" % _SET_FIELD  # that metadata's text, in SQL, for a row of asset_sets
 
 _active_runs: set = set()  # run ids this process is writing now (never "interrupted" by ourselves)
 
@@ -295,14 +305,26 @@ class History:
                 self.conn.executemany(_INSERT, rows)
 
     def finish_run(self, run_id: str, status: str, counts: Mapping[str, int], seconds: float,
-                   rows: Sequence[tuple] = ()) -> None:
-        """Write the last events and the run's final status together."""
+                   rows: Sequence[tuple] = (), skipped: Sequence[str] = ()) -> None:
+        """Write the last events, the summary of the nodes found up to date (``skipped``) and the run's
+        final status together."""
         with self.transaction():
+            if skipped:
+                rows = [*rows, self._skipped_summary(run_id, skipped)]
             if rows:
                 self.conn.executemany(_INSERT, rows)
             self.conn.execute("UPDATE runs SET finished = ?, status = ?, counts = ?, seconds = ? WHERE run_id = ?",
                               (time.time(), status, json.dumps(dict(counts)), seconds, run_id))
         _active_runs.discard(run_id)
+
+    def _skipped_summary(self, run_id: str, nodes: Sequence[str]) -> tuple:
+        """The ``skipped`` row of a run that found ``nodes`` up to date; their list is kept once in
+        ``asset_sets`` (the next no-op over the same assets adds no copy of it)."""
+        assets = json.dumps(list(nodes), separators=(",", ":"))
+        digest = hash_bytes(assets.encode())
+        self.conn.execute("INSERT OR IGNORE INTO asset_sets VALUES (?, ?)", (digest, assets))
+        return (run_id, time.time(), "skipped", None, None, None, None, None, None, None, None,
+                _dumps({_SET_FIELD: digest}), f"{len(nodes)} assets up to date")
 
     def recover(self) -> List[str]:
         """Mark runs left ``running`` by a dead process on this host as ``interrupted``; returns their ids."""
@@ -325,6 +347,9 @@ class History:
             old = "SELECT run_id FROM runs WHERE started < ? AND status != 'running'"
             events = self.conn.execute(f"DELETE FROM events WHERE run_id IN ({old})", (before,)).rowcount
             runs = self.conn.execute("DELETE FROM runs WHERE started < ? AND status != 'running'", (before,)).rowcount
+            if self.version is not None and self.version >= 5:  # the lists no summary names any more
+                self.conn.execute(f"DELETE FROM asset_sets WHERE {_SET_REF} NOT IN (SELECT metadata FROM events"
+                                  " WHERE kind = 'skipped' AND asset IS NULL AND metadata IS NOT NULL)")
         return runs, events
 
     # -- reading -------------------------------------------------------------
@@ -367,7 +392,7 @@ class History:
             args.extend(kinds)
         sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
         cursor = self.conn.execute(f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id", (*args, limit))
-        return [_event_dict(cursor, row) for row in cursor.fetchall()]
+        return self._with_asset_lists([_event_dict(cursor, row) for row in cursor.fetchall()])
 
     def materializations(self, asset: str, limit: int = 20, kinds: Sequence[str] = MATERIALIZATIONS
                          ) -> List[Dict[str, Any]]:
@@ -401,17 +426,33 @@ class History:
 
     def _skipped_in_summaries(self, asset: str, limit: int) -> List[Dict[str, Any]]:
         """The runs whose summary row lists ``asset`` (or a partition of it) as up to date."""
+        named = (f'%"{asset}"%', f'%"{asset}[%')  # the key, or one of its partitions, in a JSON list
+        listed = "metadata LIKE ? OR metadata LIKE ?"  # a summary that lists its assets (logs before schema 5)
+        if self.version is not None and self.version >= 5:
+            listed += f" OR metadata IN (SELECT {_SET_REF} FROM asset_sets WHERE assets LIKE ? OR assets LIKE ?)"
+            named += named
         cursor = self.conn.execute(
-            "SELECT * FROM events WHERE kind = 'skipped' AND asset IS NULL AND (metadata LIKE ? OR metadata LIKE ?)"
-            " ORDER BY id DESC LIMIT ?", (f'%"{asset}"%', f'%"{asset}[%', limit))
+            f"SELECT * FROM events WHERE kind = 'skipped' AND asset IS NULL AND ({listed}) ORDER BY id DESC LIMIT ?",
+            (*named, limit))
         out = []
-        for row in cursor.fetchall():
-            e = _event_dict(cursor, row)
+        for e in self._with_asset_lists([_event_dict(cursor, row) for row in cursor.fetchall()]):
             for node in e["metadata"].get("assets", ()):
                 key, partition = split_node(node)
                 if key == asset:
                     out.append({**e, "asset": key, "partition": partition, "metadata": {}, "message": None})
         return out
+
+    def _with_asset_lists(self, events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """``events`` with each summary of up-to-date assets as it reads: ``metadata.assets`` lists them."""
+        lists: Dict[str, List[str]] = {}
+        for e in events:
+            digest = e["metadata"].get(_SET_FIELD) if e["kind"] == "skipped" and e["asset"] is None else None
+            if isinstance(digest, str):
+                if digest not in lists:
+                    row = self.conn.execute("SELECT assets FROM asset_sets WHERE digest = ?", (digest,)).fetchone()
+                    lists[digest] = _loads(row[0] if row else None, [])
+                e["metadata"] = {"assets": lists[digest]}
+        return events
 
     def find_version(self, asset: str, data_version: str) -> Optional[Dict[str, Any]]:
         """The latest materialization of ``asset`` (a key, or a partition's ``key[pk]``) that produced ``data_version``."""
