@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import threading
 import time
@@ -275,6 +274,8 @@ def _columns(fd: Optional[int]) -> int:
     if fd is not None:
         with contextlib.suppress(OSError):
             return os.get_terminal_size(fd).columns or 100
+    import shutil  # lazy: only where the stream has no terminal of its own
+
     return shutil.get_terminal_size((100, 20)).columns
 
 

@@ -11,8 +11,6 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, Mapping
 
-import tomli_w
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -60,11 +58,15 @@ def read_pins(project_dir: str) -> Dict[str, Pin]:
 
 def _quote(key: str) -> str:
     """``key`` as a TOML key (bare when it can be)."""
+    import tomli_w  # lazy: only `datamake pin` writes the file (and the three functions here)
+
     return tomli_w.dumps({key: 0}).rstrip("\n").rsplit(" = ", 1)[0]
 
 
 def _string(value: str) -> str:
     """``value`` as a one-line TOML string."""
+    import tomli_w
+
     return tomli_w.dumps({"v": value}).rstrip("\n")[len("v = "):]
 
 
@@ -85,6 +87,8 @@ def write_pins(project_dir: str, pins: Mapping[str, Pin]) -> None:
     text = "\n".join(lines) + "\n"
     if _parse(text) != {"pins": {k: {"code_version": p.code_version, "source": p.source} for k, p in pins.items()}}:
         # never write a file that would not read back as these pins: fall back to tomli-w's own layout
+        import tomli_w
+
         text = lines[0] + "\n" + tomli_w.dumps(
             {"pins": {k: {"code_version": pins[k].code_version, "source": pins[k].source} for k in sorted(pins)}})
     atomic_write(path, text)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.errors import ConfigError, StoreError
@@ -276,6 +275,8 @@ class ArtifactStore:
 
     def _load_remote(self, manifest: Manifest, verify: bool) -> Any:
         """Download once into a local temporary file (hashing as it streams), then load from there."""
+        import tempfile  # lazy: a no-op reads no value
+
         with tempfile.TemporaryFile(prefix="datamake-") as local:
             writer = HashingWriter(local)
             with self.open_artifact(manifest.artifact) as f:
@@ -346,6 +347,8 @@ class _Part:
                 self.store.files.makedirs(os.path.dirname(self.path))
                 self.file = self.store.files.create(self.path)
             else:  # object storage: stage in a local temporary file, then upload under the hash
+                import tempfile  # lazy: a no-op writes no value
+
                 self.file = tempfile.NamedTemporaryFile(prefix="datamake-", suffix=".part")
         return self.file
 

@@ -7,8 +7,6 @@ version: early cutoff). Downstream assets receive the path of an extracted copy.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import IO, Any, Iterator, Tuple
 
 
@@ -41,6 +39,8 @@ class FolderIO:
                         tar.addfile(info, src)
 
     def load(self, f: IO[bytes]) -> Any:
+        import tempfile  # lazy: a no-op reads no folder
+
         target = tempfile.mkdtemp(prefix="datamake-input-")
         extract(f, target)
         return target
@@ -74,6 +74,9 @@ def _entries(root: str) -> Iterator[Tuple[str, str]]:
 
 def replace_tree(source: str, target: str) -> None:
     """Make ``target`` a copy of the folder ``source`` (written beside it, then swapped in)."""
+    import shutil
+    import tempfile  # lazy: only a run that places a folder copies one
+
     parent = os.path.dirname(os.path.abspath(target))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".datamake-", dir=parent)

@@ -10,9 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
-import shutil
-import tempfile
 from typing import IO, Any, Dict, List, Optional, Protocol
 
 from datamake.core.errors import DefinitionError, ValueTypeError, did_you_mean
@@ -177,6 +174,8 @@ class FileIO:
         return isinstance(value, (str, os.PathLike)) and os.path.isfile(value)
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
+        import shutil  # lazy: only a run that stores a file copies one
+
         with open(value, "rb") as src:
             shutil.copyfileobj(src, f, 1 << 20)
 
@@ -185,75 +184,13 @@ class FileIO:
         if path is not None:
             return path
 
+        import shutil
+        import tempfile  # lazy, as above
+
         with tempfile.NamedTemporaryFile(prefix="datamake-input-", delete=False) as out:
             shutil.copyfileobj(f, out, 1 << 20)
         return out.name
 
-
-class _SetSpotter(pickle.Pickler):
-    """Pickles to nowhere, only to learn whether a value holds a set or a frozenset anywhere."""
-
-    def persistent_id(self, obj: Any) -> None:  # called for every object, unlike reducer_override
-        kind = type(obj)
-        if kind is set or kind is frozenset:
-            raise _HasSets
-        return None
-
-
-class _HasSets(Exception):
-    pass
-
-
-class _Discard:
-    def write(self, data) -> int:
-        return len(data)
-
-
-class _CanonicalPickler(pickle._Pickler):  # type: ignore[name-defined]
-    """Pickle protocol 4 with the elements of each set and frozenset in a canonical order.
-
-    A set iterates in hash order, and the hash of a str changes with each
-    interpreter's hash seed, so plain pickle writes other bytes (another data
-    version: no early cutoff) for an equal value on every run. Here elements are
-    written ordered by their own canonical pickled bytes, with the standard
-    opcodes: plain ``pickle.load`` reads the result. This is the pure-Python
-    pickler (the C one cannot be told how to write a set): it serves only
-    values that hold sets.
-    """
-
-    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
-
-    def save_set(self, obj: Any) -> None:
-        self.write(pickle.EMPTY_SET)
-        self.memoize(obj)
-        items = sorted(obj, key=_canonical_bytes)
-        for i in range(0, len(items), self._BATCHSIZE):
-            self.write(pickle.MARK)
-            for item in items[i:i + self._BATCHSIZE]:
-                self.save(item)
-            self.write(pickle.ADDITEMS)
-
-    def save_frozenset(self, obj: Any) -> None:
-        self.write(pickle.MARK)
-        for item in sorted(obj, key=_canonical_bytes):
-            self.save(item)
-        if id(obj) in self.memo:  # recursive: drop what was pushed, fetch it from the memo
-            self.write(pickle.POP_MARK + self.get(self.memo[id(obj)][0]))
-            return
-        self.write(pickle.FROZENSET)
-        self.memoize(obj)
-
-    dispatch[set] = save_set
-    dispatch[frozenset] = save_frozenset
-
-
-def _canonical_bytes(value: Any) -> bytes:
-    buffer = io.BytesIO()
-    _CanonicalPickler(buffer, protocol=4).dump(value)
-    return buffer.getvalue()
-
-
-_SPOOL = 16 << 20
 
 
 class PickleIO:
@@ -265,29 +202,14 @@ class PickleIO:
         return True
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
-        # The C pickler first (fast); its bytes are kept only if the value holds no set. Without the
-        # EMPTY_SET and FROZENSET opcode bytes anywhere there can be none; with them, look closer.
-        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-            pickle.dump(value, spool, protocol=4)
-            spool.seek(0)
-            if _may_hold_sets(spool):
-                try:
-                    _SetSpotter(_Discard(), protocol=4).dump(value)
-                except _HasSets:
-                    _CanonicalPickler(f, protocol=4).dump(value)
-                    return
-            spool.seek(0)
-            shutil.copyfileobj(spool, f, 1 << 20)
+        from datamake.storage import canonicalpickle  # lazy: a no-op pickles nothing
+
+        canonicalpickle.dump(value, f)
 
     def load(self, f: IO[bytes]) -> Any:
+        import pickle  # lazy: a no-op unpickles nothing
+
         return pickle.load(f)
-
-
-def _may_hold_sets(f: IO[bytes]) -> bool:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-        if pickle.EMPTY_SET in chunk or pickle.FROZENSET in chunk:
-            return True
-    return False
 
 
 _REGISTRY: Dict[str, IOManager] = {}
