@@ -13,6 +13,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_value
 from datamake.core.keys import index_by_node
+from datamake.core.records import filled
 from datamake.core.manifest import Manifest
 
 FRESH = "fresh"
@@ -317,5 +318,5 @@ def plan(
         f = facts[key]
         reasons = decide(f, status, sources)
         status[key] = upstream_status(f, reasons)
-        decisions.append(AssetDecision(f.key, f.partition, reasons))
+        decisions.append(filled(AssetDecision, key=f.key, partition=f.partition, reasons=reasons))
     return Plan(tuple(decisions))

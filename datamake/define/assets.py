@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 
 from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
 from datamake.core.keys import validate_key
+from datamake.core.records import filled
 from datamake.define.checkdef import AssetCheckDef, group_checks
 from datamake.define.sources import ResourceDef, SourceDef
 from datamake.jobs.definition import Job
@@ -79,9 +80,6 @@ class AssetDef:
 
     def __repr__(self) -> str:
         return f"<asset {self.key}>"
-
-
-_ASSET_DEF_DEFAULTS = {f.name: f.default for f in dataclasses.fields(AssetDef) if f.default is not dataclasses.MISSING}
 
 
 def asset(
@@ -264,7 +262,10 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
     if code_version is not None and not isinstance(code_version, str):
         code_version = str(code_version)
     doc = inspect.cleandoc(func.__doc__) if isinstance(getattr(func, "__doc__", None), str) else None
-    return _new_asset_def(
+    # not AssetDef(...): its frozen __init__ was a third of the decorator's time, and a project's
+    # every @asset runs on each command's start-up; every field without a plain default is named here
+    return filled(
+        AssetDef,
         key=key,
         fn=func,
         params=tuple(params),
@@ -287,15 +288,6 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         path=_check_path(key, path, partitions),
         metric=bool(metric),
     )
-
-
-def _new_asset_def(**values: Any) -> AssetDef:
-    """``AssetDef(**values)`` without the frozen dataclass's ``__init__`` (one ``object.__setattr__`` per
-    field, a third of the decorator's time): a project's every ``@asset`` runs on each command's start-up.
-    ``values`` name every field that has no plain default (as :func:`_make_asset_def` does)."""
-    a = object.__new__(AssetDef)
-    a.__dict__.update(_ASSET_DEF_DEFAULTS, **values)
-    return a
 
 
 def _check_path(key: str, path: Any, partitions: Any = None) -> Optional[str]:

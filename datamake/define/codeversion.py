@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from datamake.core.hashing import hash_bytes, hash_value
+from datamake.core.records import filled
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
 
@@ -496,7 +497,7 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
         value = _resolve(head, namespace)
         if value is None or not _is_datamake(value):
             return None
-    return CodeFingerprint(_version({"<self>": digest}), {"<self>": digest})
+    return filled(CodeFingerprint, version=_version({"<self>": digest}), parts={"<self>": digest})
 
 
 # -- the persistent cache -----------------------------------------------------------------

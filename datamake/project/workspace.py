@@ -28,6 +28,7 @@ from datamake.core.nodegraph import Expander, existing_edges, selection_partitio
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id, split_node
+from datamake.core.records import filled
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
@@ -252,8 +253,9 @@ class Project:
             logic, parts = fp.version, fp.parts  # copied below only if something is added
             warnings = list(getattr(fp, "warnings", ()) or ())
             extra: Dict[str, str] = {}
-            versioned = {n: self.defs.resources[n].version for n in self.defs.resource_params[key]}
-            versioned = {n: v for n, v in versioned.items() if v is not None}
+            used = self.defs.resource_params[key]
+            versioned = {n: self.defs.resources[n].version for n in used} if used else _NO_PARTS
+            versioned = {n: v for n, v in versioned.items() if v is not None} if versioned else _NO_PARTS
             if versioned:  # a resource that declares a version is part of the code version
                 extra.update({f"resource:{n}": v for n, v in versioned.items()})
             if a.config is not None:  # the config class's methods and properties are code the asset runs
@@ -275,8 +277,9 @@ class Project:
                 cached = CodeVersion(with_definition(pin.code_version, definition), "pin", auto,
                                      drifted=pin.source not in (logic, auto), parts=parts, logic=logic,
                                      warnings=tuple(warnings))
-            else:
-                cached = CodeVersion(auto, "auto", auto, parts=parts, logic=logic, warnings=tuple(warnings))
+            else:  # most assets: built without the frozen dataclass's __init__ (see core.records)
+                cached = filled(CodeVersion, value=auto, origin="auto", auto=auto, parts=parts, logic=logic,
+                                warnings=tuple(warnings))
             self._code_versions[key] = cached
         return cached
 
@@ -441,7 +444,8 @@ class Project:
                    checks: Optional[Tuple[CheckFact, ...]] = None) -> AssetFacts:
         """The planner's facts for one node (asset ``key``, its ``partition``) with its current manifest."""
         cv = self.code_version(key)
-        return AssetFacts(
+        return filled(  # AssetFacts(...) without its frozen __init__: one per node of every plan
+            AssetFacts,
             key=key,
             code_version=cv.value,
             deps=deps,
