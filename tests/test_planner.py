@@ -239,3 +239,23 @@ def test_provenance_depends_on_everything_that_determines_the_value():
     assert base != provenance("k", "1", {"a": "x"})
     assert base != provenance("k", "1", {"a": "x", "b": "y"}, config_hash="c")
     assert base != provenance("k", "1", {"a": "x", "b": "y"}, partition="2024-01-01")
+
+
+def test_the_dependency_order_is_by_layers_each_sorted_whatever_the_declaration_order():
+    from datamake.core.graph import AssetGraph
+
+    deps = {"report": ("clean", "raw"), "clean": ("raw",), "raw": (), "b_side": (), "a_side": ("b_side",),
+            "zz": ()}
+    expected = ("b_side", "raw", "zz", "a_side", "clean", "report")
+    assert AssetGraph(deps).order == expected
+    assert AssetGraph(dict(reversed(list(deps.items())))).order == expected
+
+
+def test_a_cycle_below_assets_that_are_fine_is_named():
+    from datamake.core.errors import CycleError
+    from datamake.core.graph import AssetGraph
+
+    with pytest.raises(CycleError) as err:
+        AssetGraph({"raw": (), "first": ("raw", "third"), "second": ("first",), "third": ("second",),
+                    "report": ("first",)})
+    assert {"first", "second", "third"} <= set(err.value.message.replace(" -> ", " ").split()[2:])

@@ -26,6 +26,28 @@ class AssetGraph:
         self.position = {k: i for i, k in enumerate(self.order)}
 
     def _topological_order(self) -> Tuple[str, ...]:
+        """Kahn's algorithm, a layer at a time, each layer sorted: the order graphlib's ``get_ready``
+        and ``done`` give (one pass over the edges; graphlib also walks the whole graph for a cycle
+        before it starts, which is left for when there is one)."""
+        waiting = {k: len(v) for k, v in self.deps.items()}
+        layer = sorted(k for k, n in waiting.items() if not n)
+        order: List[str] = []
+        children = self.children
+        while layer:
+            order.extend(layer)
+            ready = []
+            for key in layer:
+                for child in children[key]:
+                    waiting[child] -= 1
+                    if not waiting[child]:
+                        ready.append(child)
+            layer = sorted(ready)
+        if len(order) < len(waiting):
+            self._raise_cycle()
+        return tuple(order)
+
+    def _raise_cycle(self) -> None:
+        """The CycleError naming one cycle of the graph (found by graphlib)."""
         sorter = TopologicalSorter()
         for key in sorted(self.deps):
             sorter.add(key, *self.deps[key])
@@ -37,12 +59,7 @@ class AssetGraph:
                 "dependency cycle: " + " -> ".join(cycle),
                 hint="remove one of these dependencies (a parameter or a deps= entry) to break the loop",
             ) from None
-        order: List[str] = []
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready())
-            order.extend(ready)
-            sorter.done(*ready)
-        return tuple(order)
+        raise AssertionError("a graph with no cycle was left unordered")  # pragma: no cover
 
     def __contains__(self, key: str) -> bool:
         return key in self.deps
