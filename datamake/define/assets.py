@@ -233,7 +233,7 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
     wants_context = False
     all_params = _parameters(func)
     names = [n for n, _, variadic in all_params if not variadic]
-    for param_name in (ins or {}):
+    for param_name in ins or ():
         if param_name not in names:
             raise DefinitionError(
                 f"asset '{key}': ins= maps parameter '{param_name}', which {_describe_fn(func)} does not have",
@@ -269,12 +269,12 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         key=key,
         fn=func,
         params=tuple(params),
-        ins={p: _key_of(k, key, f"ins= for parameter '{p}'") for p, k in (ins or {}).items()},
-        deps=tuple(_key_of(d, key, "deps=") for d in deps),
+        ins={p: _key_of(k, key, f"ins= for parameter '{p}'") for p, k in ins.items()} if ins else {},
+        deps=tuple([_key_of(d, key, "deps=") for d in deps]) if deps else (),
         code_version=code_version,
         group=group or "default",
         io_manager=io_manager,
-        metadata=dict(metadata or {}),
+        metadata=dict(metadata) if metadata else {},
         description=doc.splitlines()[0] if doc else None,
         wants_context=wants_context,
         optional_params=tuple(optional),
@@ -283,7 +283,8 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         config=config,
         packages=packages,
         partitions=_check_partitions(key, partitions),
-        partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in (partition_mapping or {}).items()},
+        partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in partition_mapping.items()}
+        if partition_mapping else {},
         tags=_check_tags(key, tags),
         path=_check_path(key, path, partitions),
         metric=bool(metric),
