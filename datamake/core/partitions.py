@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import AbstractSet, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from datamake.core.compat import fromisoformat
 from datamake.core.errors import DefinitionError, SelectionError

@@ -39,7 +39,7 @@ from datamake.core.errors import DefinitionError
 from datamake.core.keys import node_id, validate_key
 from datamake.core.planner import CheckFact, checks_match
 from datamake.define.assets import AssetDef
-from datamake.define.checkdef import AssetCheckDef, group_checks
+from datamake.define.checkdef import AssetCheckDef
 from datamake.define.codeversion import fingerprint
 
 _NAME_RE_HINT = "check names are like 'has_rows': letters, digits and '_'"

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Dict, Iterator, List, Optional, Sequence
+from typing import IO, Dict, Iterator, Optional, Sequence
 
 from datamake.core.describe import describe_reasons
 from datamake.core.planner import Reason

@@ -31,7 +31,7 @@ from datamake.core.keys import node_id, split_node
 from datamake.core.records import filled
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
-from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, Plan, current_data_version, plan
+from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, plan
 from datamake.core.scope import Scope
 from datamake.storage import iomanagers, partitionstate
 from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
@@ -223,7 +223,7 @@ class Project:
             raise unknown_key(key, self.graph.deps)
         if key in self.defs.sources:
             raise SelectionError(f"'{key}' is a source: datamake observes it but does not build it",
-                                 hint=f"name an asset that uses it; `datamake ls` lists both")
+                                 hint="name an asset that uses it; `datamake ls` lists both")
         return self.defs.assets[key]
 
     def _fingerprint(self, fn: Any, packages: Sequence[str] = ()) -> Any:

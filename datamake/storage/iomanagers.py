@@ -7,7 +7,6 @@ pyarrow and pandas are imported only when a manager that needs them runs.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from typing import IO, Any, Dict, List, Optional, Protocol

@@ -21,7 +21,7 @@ Nothing here runs anything: the daemon (``datamake daemon``) evaluates them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 from datamake.automation.rules.targets import Target, as_target
 from datamake.core.errors import DefinitionError
