@@ -30,6 +30,8 @@ IMPURE = {
     "imported decorator": "from helpers import traced\n\n@traced\ndef f():\n    return 1\n",
     "decorated method": "class C:\n    @helpers.cached\n    def f(self):\n        return 1\n",
     "own metaclass": "class Meta(type):\n    pass\n\nclass C(metaclass=Meta):\n    pass\n",
+    "datamake name rebound": "from datamake import asset\nimport helpers\nasset = helpers.traced\n\n@asset\ndef f():\n    return 1\n",
+    "trusted name redefined": "from functools import cache\n\ndef cache(fn):\n    return fn\n\n@cache\ndef f():\n    return 1\n",
     "subclass hook": "class Base:\n    def __init_subclass__(cls):\n        cls.seen = 1\n",
     "mutation": "import sys\nsys.path.append('x')\n",
     "attribute assignment": "import os\nos.environ['A'] = '1'\n",

@@ -49,10 +49,20 @@ def impurities(source: str, filename: str = "<module>") -> List[str]:
 
 def _imported_names(tree: ast.Module) -> Tuple[Set[str], Set[str]]:
     """Names bound by ``import datamake`` / ``from datamake[...] import ...``, and the dotted names
-    (``lru_cache``, ``functools.lru_cache``) of the trusted standard-library helpers imported."""
+    (``lru_cache``, ``functools.lru_cache``) of the trusted standard-library helpers imported. A name
+    the module also binds otherwise (``asset = my_wrapper``, ``def dataclass(...)``, another import)
+    is trusted in neither."""
     names: Set[str] = set()
     trusted: Set[str] = set()
+    rebound: Set[str] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            rebound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            rebound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            rebound.update((a.asname or a.name).split(".")[0] for a in node.names
+                           if not _trusted_import(node, a))
         if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "datamake":
             names.update(a.asname or a.name for a in node.names if a.name != "*")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in _TRUSTED:
@@ -62,7 +72,15 @@ def _imported_names(tree: ast.Module) -> Tuple[Set[str], Set[str]]:
             for a in node.names:
                 if a.name in _TRUSTED:
                     trusted.update(f"{a.asname or a.name}.{attr}" for attr in _TRUSTED[a.name])
-    return names, trusted
+    return names - rebound, {t for t in trusted if t.split(".")[0] not in rebound}
+
+
+def _trusted_import(node: ast.stmt, alias: ast.alias) -> bool:
+    """Whether an import binds datamake or a trusted standard-library module or helper."""
+    if isinstance(node, ast.ImportFrom):
+        module = node.module or ""
+        return node.level == 0 and (module.split(".")[0] == "datamake" or alias.name in _TRUSTED.get(module, ()))
+    return alias.name.split(".")[0] == "datamake" or alias.name in _TRUSTED
 
 
 class _Checker:
