@@ -397,6 +397,48 @@ def f(x):
     check(tmp_path, base, base.replace("fn.k = k", "fn.k = k + 1"))
 
 
+# -- 6b. names reached by a computed lookup ---------------------------------------------------
+
+DYNAMIC = '''
+RATE = 2
+UNUSED = "x"
+
+def helper(x):
+    return x + 1
+
+def f():
+    return {body}
+'''
+
+
+@pytest.mark.parametrize("body", [
+    'globals()["RATE"]',
+    'globals()["RA" + "TE"]',
+    'eval("RATE * 3")',
+    'helper(eval("RATE"))',
+])
+def test_a_global_read_through_globals_or_eval_counts(tmp_path, body):
+    """The name is not in the text: every global of the module counts, so an edit to any of them
+    makes the asset stale (a cosmetic edit still does not)."""
+    base = DYNAMIC.format(body=body)
+    check(tmp_path, base, base.replace("RATE = 2", "RATE = 5"), base.replace("RATE = 2", "RATE = (2)  # same"))
+    check(tmp_path, base, base.replace("return x + 1", "return x + 2"))
+    check(tmp_path, base, base.replace('UNUSED = "x"', 'UNUSED = "y"'))
+
+
+def test_a_function_that_names_its_globals_does_not_depend_on_the_others(tmp_path):
+    base = DYNAMIC.format(body="RATE")
+    before = fp(tmp_path, base)
+    assert fp(tmp_path, base.replace('UNUSED = "x"', 'UNUSED = "y"')).version == before.version
+    assert "UNUSED" not in before.parts
+
+
+def test_a_local_named_globals_is_not_the_builtin(tmp_path):
+    base = DYNAMIC.format(body="globals()").replace("RATE = 2", "RATE = 2\n\ndef globals():\n    return {}")
+    before = fp(tmp_path, base)
+    assert fp(tmp_path, base.replace('UNUSED = "x"', 'UNUSED = "y"')).version == before.version
+
+
 # -- 7. loud, never silent -------------------------------------------------------------------
 
 def test_an_unversionable_global_is_named_in_a_warning(tmp_path):

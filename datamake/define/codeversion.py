@@ -373,6 +373,20 @@ def _global_names(code: types.CodeType) -> Set[str]:
     return names
 
 
+_DYNAMIC_READERS = ("globals", "eval", "exec")
+
+
+def _reads_any_global(reads: Set[str], namespace: Mapping[str, Any]) -> bool:
+    """Does the code call the builtin ``globals``, ``eval`` or ``exec``? A name reached through
+    ``globals()["RATE"]`` or an evaluated string is not in the text, so every global may be read."""
+    return any(name in reads and name not in namespace for name in _DYNAMIC_READERS)
+
+
+def _every_global(namespace: Mapping[str, Any]) -> List[str]:
+    """The module's own globals, in a stable order (dunder names are the module's machinery)."""
+    return sorted(name for name in namespace if not (name.startswith("__") and name.endswith("__")))
+
+
 def _local_imports(code: types.CodeType) -> List[Tuple[str, int, Tuple[str, ...]]]:
     """The ``import`` statements inside the code (nested code included): (name, level, names imported)."""
     found: List[Tuple[str, int, Tuple[str, ...]]] = []
@@ -740,13 +754,17 @@ class _Walker:
         namespace = fn.__globals__
         if entry is None:  # no source at all (exec'd): the bytecode and the globals it names
             self._imported(code, namespace)
-            for name in sorted(_global_names(code)):
+            reads = _global_names(code)
+            for name in _every_global(namespace) if _reads_any_global(reads, namespace) else sorted(reads):
                 self._follow(name, namespace)
             return hash_value("bytecode", _bytecode_basis(code), self._captured(fn, label))
         digest, names, decorators = entry
         self._imported(code, namespace)
         kept = [d for d in decorators if not self._is_datamake_decorator(d[1], namespace)]
         reads = _global_names(code)
+        if _reads_any_global(reads, namespace):
+            reads = set(_every_global(namespace)) | reads
+            names = sorted(set(names) | reads)
         for name in names:
             if name.split(".", 1)[0] in reads:
                 self._follow(name, namespace)
