@@ -129,16 +129,26 @@ class Samples:
         return median(self.values)
 
 
-def calibrate_burn(target_seconds: float = 0.5) -> int:
-    """Number of iterations of the pure-Python busy loop that takes ``target_seconds``."""
+def calibrate_burn(target_seconds: float = 0.5, samples: int = 5) -> int:
+    """Number of iterations of the pure-Python busy loop that takes ``target_seconds``.
+
+    The median of ``samples`` timed runs of about a fifth of the target each: one run on a shared
+    machine can be slowed (or sped up) by a neighbour, and every par figure is judged against it."""
     n = 200_000
     while True:
         t0 = time.perf_counter()
         burn(n)
         dt = time.perf_counter() - t0
         if dt > 0.1:
-            return max(1, int(n * target_seconds / dt))
+            break
         n *= 2
+    n = max(1, int(n * target_seconds / 5 / dt))
+    rates = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        burn(n)
+        rates.append(n / (time.perf_counter() - t0))
+    return max(1, int(statistics.median(rates) * target_seconds))
 
 
 def burn(n: int) -> int:
