@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 import datamake.api as dm
-from datamake.define import loader
+from datamake.define import loader, snapshot
 from datamake.storage.lock import store_lock
 from datamake.storage.store import Store
 
@@ -121,3 +121,72 @@ def test_tracebacks_of_an_asset_show_the_code_that_ran(project):
     proc = project.run("make")
     assert proc.returncode == 1
     assert "from the imported code" in proc.stdout + proc.stderr
+
+
+LIB_READING_A_FILE = '''
+import os
+
+with open(os.path.join(os.path.dirname(__file__), "factor.txt")) as f:
+    FACTOR = int(f.read())
+
+def compute():
+    return FACTOR
+'''
+
+
+def test_a_long_lived_process_loads_again_when_a_file_read_at_import_changes(project, monkeypatch):
+    """A global computed from a data file at import holds the old file's value: the next load of a
+    long-lived process (the daemon, the web UI) imports the module again instead of calling the
+    asset fresh, and planning tells the stored value is stale."""
+    project.pipeline(PIPELINE)
+    project.write("lib.py", LIB_READING_A_FILE)
+    factor = project.write("factor.txt", "1")
+    monkeypatch.syspath_prepend(str(project.root))
+    # A file changed within this window of its read counts as changed (a write in the same tick of
+    # its timestamps would not show): none here, so that only real changes count below.
+    monkeypatch.setattr(snapshot, "_SETTLED_SECONDS", 0.0)
+    try:
+        first = dm.load(str(project.root))
+        assert dm.make(first).ok and dm.show(first, "value") == 1
+        assert not first.changed_since(first.loaded_at)
+        factor.write_text("2")  # same size
+        assert first.changed_since(first.loaded_at)  # the daemon and the UI load it again
+        second = dm.load(str(project.root))
+        assert [d.state for d in dm.status(second).decisions] == ["stale"]
+        assert dm.make(second).ok and dm.show(second, "value") == 2
+        assert not second.changed_since(second.loaded_at)
+        factor.unlink()  # gone: importing again would fail, which the user must hear of
+        assert second.changed_since(second.loaded_at)
+    finally:
+        loader.forget_project_code()
+
+
+def test_a_file_read_at_import_just_after_it_was_written_counts_as_changed(project, monkeypatch):
+    """Its timestamps may not move for another write within the same tick: until it has settled,
+    the next load imports the module again rather than trust them."""
+    project.pipeline(PIPELINE)
+    project.write("lib.py", LIB_READING_A_FILE)
+    project.write("factor.txt", "1")
+    monkeypatch.syspath_prepend(str(project.root))
+    monkeypatch.setattr(snapshot, "_SETTLED_SECONDS", 3600.0)
+    try:
+        loaded = dm.load(str(project.root))
+        assert loaded.changed_since(loaded.loaded_at)
+    finally:
+        loader.forget_project_code()
+
+
+def test_files_written_or_installed_at_import_are_not_watched(project, monkeypatch):
+    project.pipeline(PIPELINE)
+    project.write("lib.py", "import os, json, email.mime.text\n"
+                  "with open(os.path.join(os.path.dirname(__file__), 'out.log'), 'w') as f:\n"
+                  "    f.write('imported')\n"
+                  "def compute():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(project.root))
+    try:
+        loaded = dm.load(str(project.root))
+        assert snapshot.import_reads() == {}
+        (project.root / "out.log").write_text("rewritten")
+        assert not loaded.changed_since(loaded.loaded_at)
+    finally:
+        loader.forget_project_code()

@@ -40,7 +40,7 @@ def daemon(ctx, once, wait, as_json):
     from datamake.automation.runtime.state import DaemonRunning  # lazy: a fast --help
     from datamake.core.errors import DatamakeError  # lazy: a fast --help
 
-    project = _main()._project(ctx)
+    project = _main()._project(ctx, long_lived=True)  # loaded again when its files change
     out = ctx.meta.get(_main()._JSON_OUT, sys.stdout)  # with --json, stdout holds the JSON lines alone
 
     def emit(decision: Dict[str, Any]) -> None:

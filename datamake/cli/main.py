@@ -69,8 +69,9 @@ def run() -> None:
     main(prog_name="datamake", obj={_ONE_SHOT: True})
 
 
-def _project(ctx: click.Context, config_pairs=()):
+def _project(ctx: click.Context, config_pairs=(), long_lived: bool = False):
     from datamake import api  # lazy: a fast --help
+    from datamake.define import snapshot  # lazy: a fast --help
     from datamake.project.assetconfig import parse_overrides  # lazy: a fast --help
 
     if ctx.params.get("as_json") and _JSON_OUT not in ctx.meta:
@@ -79,6 +80,8 @@ def _project(ctx: click.Context, config_pairs=()):
         ctx.meta[_JSON_OUT] = sys.stdout
         ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
     one_shot = bool(ctx.obj.get(_ONE_SHOT))  # this command is the whole process: what loading builds lives until exit
+    if one_shot and not long_lived:
+        snapshot.note_import_reads(False)  # loaded once: what a later load would see is not asked
     with heap.planning(freeze=one_shot):
         project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
     project.one_shot = one_shot

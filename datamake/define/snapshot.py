@@ -13,7 +13,9 @@ are imported through :class:`SnapshotLoader`, which
   edit within the same second at the same size cannot run a stale ``.pyc``.
 
 :func:`changed_modules` tells which snapshots no longer match the disk, so a
-long-lived process (or a Dask worker) can re-import the project before a run.
+long-lived process (or a Dask worker) can re-import the project before a run. A module
+whose import read a data file (``RATE = json.load(open("rates.json"))``) counts as
+changed when that file does: the value it holds came from the old file.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ import linecache
 import marshal
 import os
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -50,7 +54,21 @@ _OWN_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os
 
 
 class SnapshotLoader(importlib.machinery.SourceFileLoader):
-    """A source loader that keeps the source it compiled and trusts only hash-checked bytecode."""
+    """A source loader that keeps the source it compiled and trusts only hash-checked bytecode,
+    and notes the files the module's code opens while it is imported."""
+
+    def exec_module(self, module) -> None:
+        if not _noting_reads:
+            return super().exec_module(module)
+        path = os.path.abspath(self.path)
+        _install_read_hook()
+        stack = _importing.__dict__.setdefault("stack", [])
+        stack.append(path)
+        _reads[path] = {}  # imported afresh: what it reads now is what counts
+        try:
+            super().exec_module(module)
+        finally:
+            stack.pop()
 
     def get_code(self, fullname: str):
         path = self.get_filename(fullname)
@@ -109,6 +127,86 @@ def _remember(module: str, path: str, source: bytes, stat: os.stat_result) -> No
     _snapshots[path] = Snapshot(module, path, hash_bytes(source), stat.st_size, stat.st_mtime_ns)
     _lines[path] = lines
     _prime(path, lines)
+
+
+# -- files read while a project module is imported ----------------------------------------
+FileStat = Optional[Tuple[int, int, int, int]]  # (size, mtime_ns, ctime_ns, inode); None: missing
+_reads: Dict[str, Dict[str, FileStat]] = {}  # module path -> {file it opened at import: its stat then}
+_importing = threading.local()  # .stack: paths of the project modules being executed on this thread
+_hook_installed = False
+CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")  # files that are code, not data
+_SETTLED_SECONDS = 2.0  # a file changed this recently may change again within its timestamp's tick
+_WRITE_ONLY = os.O_WRONLY
+
+
+_noting_reads = True
+
+
+def note_import_reads(on: bool) -> None:
+    """Whether to note the files project modules read at import (on by default). A process that
+    loads the project once and exits (a CLI command) turns it off: no later load asks what changed,
+    and the audit hook it needs would cost every audited call of the process a Python call."""
+    global _noting_reads
+    _noting_reads = on
+
+
+def _install_read_hook() -> None:
+    global _hook_installed
+    if not _hook_installed:
+        sys.addaudithook(_on_audit)  # for the life of the process; returns at once outside an import
+        _hook_installed = True
+
+
+def _on_audit(event: str, args: tuple) -> None:
+    if event != "open":
+        return
+    stack = getattr(_importing, "stack", None)
+    if not stack:
+        return
+    try:
+        _saw_open(stack[-1], *args[:3])
+    except Exception:  # noqa: BLE001 - noting a read must never break the user's import
+        pass
+
+
+def _saw_open(module_path: str, file, mode, flags) -> None:
+    if isinstance(file, int) or file is None:
+        return  # a file descriptor: opened before, by path
+    if mode is not None:
+        if "r" not in mode and "+" not in mode:
+            return  # written, not read
+    elif flags is not None and flags & os.O_ACCMODE == _WRITE_ONLY:
+        return
+    path = os.path.abspath(os.fsdecode(file))
+    if path.endswith(CODE_SUFFIXES) or _is_installed_file(path):
+        return  # code is snapshotted or imported; installed packages' own data is theirs
+    _reads[module_path].setdefault(path, _file_stat(path))
+
+
+def _is_installed_file(path: str) -> bool:
+    return any(path.startswith(prefix + os.sep) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+
+
+def _file_stat(path: str) -> FileStat:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _read_file_changed(path: str, then: FileStat) -> bool:
+    """Did ``path`` change since a module read it at import? One changed too recently to tell (its
+    timestamps may not have moved yet for a write in the same tick) counts as changed."""
+    now = _file_stat(path)
+    if now != then:
+        return True
+    return then is not None and time.time_ns() - then[2] < _SETTLED_SECONDS * 1e9
+
+
+def import_reads() -> Dict[str, List[str]]:
+    """{project module path: the data files its import opened for reading}."""
+    return {path: sorted(files) for path, files in _reads.items() if files}
 
 
 def _prime(path: str, lines: List[str]) -> None:
@@ -189,6 +287,10 @@ def changed_modules() -> List[Snapshot]:
     """
     changed = []
     for snap in list(_snapshots.values()):
+        reads = _reads.get(snap.path)
+        if reads and any(_read_file_changed(path, then) for path, then in list(reads.items())):
+            changed.append(snap)
+            continue
         try:
             stat = os.stat(snap.path)
         except OSError:
@@ -227,6 +329,7 @@ def forget_all(roots: Iterable[str] = ()) -> List[str]:
         linecache.cache.pop(path, None)
     _snapshots.clear()
     _lines.clear()
+    _reads.clear()
     importlib.invalidate_caches()
     return dropped
 

@@ -405,7 +405,6 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
 _watching = threading.local()  # .watch: the _ReadWatch of the asset running on this thread, if any
 _hook_lock = threading.Lock()
 _hook_installed = False
-_CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")
 
 
 def _on_audit(event: str, args: tuple) -> None:
@@ -483,7 +482,7 @@ class _ReadWatch:
         if not reads:  # an output of its own; a path constant naming it is no undeclared input
             self.written.add(os.path.abspath(path))
             return
-        if path.endswith(_CODE_SUFFIXES):
+        if path.endswith(snapshot.CODE_SUFFIXES):
             return
         full = os.path.abspath(path)
         root = next((r for r in self.roots if full.startswith(r + os.sep)), None)

@@ -132,8 +132,9 @@ class Project:
                 pdef.bind(keys)
 
     def changed_since(self, since: float) -> bool:
-        """True when the project's code, ``datamake.toml``, pins or params file changed on disk after
-        ``since`` (a ``time.time()`` taken before it was loaded): a long-lived process then loads it again."""
+        """True when the project's code (or a file its modules read at import), ``datamake.toml``, pins
+        or params file changed on disk after ``since`` (a ``time.time()`` taken before it was loaded):
+        a long-lived process then loads it again."""
         if changed_modules():
             return True
         paths = [self.config.path, pins_mod.pins_path(self.directory)]
