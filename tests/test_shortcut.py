@@ -253,3 +253,33 @@ def test_datamake_no_shortcut_turns_it_off(project):
     answered, proc = shortcut_answers(p, DATAMAKE_NO_SHORTCUT="1")
     assert not answered and proc.returncode == 0
     assert "skipped  b" in proc.stdout
+
+
+LOCATED = '''\
+import os
+from pathlib import Path
+from datamake import asset
+
+DATA = Path(__file__).parent / "data"
+HERE = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
+PARTS = [f"p{i}" for i in range(3)]
+
+@asset
+def where():
+    return [HERE, DATA.name, PARTS]
+'''
+
+
+@pytest.mark.parametrize("change", ["move the project", "edit a literal"])
+def test_globals_made_from_the_module_location_are_certified_and_what_they_depend_on_is_seen(tmp_path, change):
+    p = ProjectDir(tmp_path / "one")
+    p.pipeline(LOCATED, '\n[storage]\nroot = "store"\n')
+    p.run("make", check=True, env=env_of(p))
+    certify([p])  # the project is eligible: its globals come from its location and literals only
+    if change == "move the project":  # (its store and certificates move with it)
+        shutil.move(str(p.root), str(tmp_path / "two"))
+        p = ProjectDir(tmp_path / "two")
+    else:
+        _same_size_and_mtime(p.root / "pipeline.py", "range(3)", "range(4)")
+    answered, proc = shortcut_answers(p)
+    assert not answered and "built    where" in proc.stdout, proc.stdout + proc.stderr

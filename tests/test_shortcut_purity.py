@@ -18,7 +18,35 @@ PURE = {
                             "        return self.x\n\n@functools.lru_cache(maxsize=None)\ndef f():\n    return 1\n"),
 }
 
+# Globals computed from the module's own location and literals alone: the certificate records both.
+LOCATIONS = {
+    "path of the module's folder": "from pathlib import Path\nDATA = Path(__file__).parent / 'data'\n",
+    "pathlib module": "import pathlib\nROOT = pathlib.Path(__file__).parents[1].joinpath('in', 'x.csv')\n",
+    "os.path": "import os\nHERE = os.path.dirname(os.path.abspath(__file__))\nIN = os.path.join(HERE, 'in')\n",
+    "os.path imported as": "import os.path as osp\nfrom os.path import join\nIN = join(osp.dirname(__file__), 'x')\n",
+    "range in a global": "N = 3\nSIZES = list(range(1, N + 1))\nNAMES = [f'p{i}' for i in range(N)]\n",
+    "range in a comprehension": "from pathlib import Path\nFILES = {i: Path(__file__).with_name(f'{i}.csv') for i in range(2)}\n",
+    "string methods": "from pathlib import Path\nNAME = Path(__file__).stem.upper().replace('_', '-')\n",
+    "in a decorator": "from datamake import asset\nimport os\n\n@asset(group=os.path.basename(os.path.dirname(__file__)))\ndef a():\n    return 1\n",
+}
+
 IMPURE = {
+    "reads the module's file": "from pathlib import Path\nTEXT = Path(__file__).read_text()\n",
+    "resolves links": "from pathlib import Path\nHERE = Path(__file__).resolve().parent\n",
+    "realpath": "import os\nHERE = os.path.realpath(__file__)\n",
+    "looks for a file": "import os\nHAS = os.path.exists(os.path.join(os.path.dirname(__file__), 'x'))\n",
+    "lists a folder": "from pathlib import Path\nFILES = sorted(Path(__file__).parent.glob('*.csv'))\n",
+    "working folder": "from pathlib import Path\nHERE = Path.cwd() / 'data'\n",
+    "path from the environment": "import os\nfrom pathlib import Path\nP = Path(os.environ['DATA'])\n",
+    "range of an imported value": "from helpers import N\nSIZES = list(range(N))\n",
+    "range of a call": "import random\nSIZES = list(range(random.randint(1, 3)))\n",
+    "builtin rebound": "import helpers\nrange = helpers.myrange\nSIZES = list(range(3))\n",
+    "star import may rebind": "from pathlib import Path\nfrom helpers import *\nDATA = Path(__file__).parent\n",
+    "Path from elsewhere": "from helpers import Path\nDATA = Path(__file__).parent\n",
+    "__file__ rebound": "from pathlib import Path\nimport helpers\n__file__ = helpers.WHERE\nDATA = Path(__file__).parent\n",
+    "constant assigned twice": "N = 3\nN = 4\nSIZES = list(range(N))\n",
+    "method of another object": "import helpers\nX = helpers.REGISTRY.join(['a'])\n",
+
     "environment": "import os\nLIMIT = int(os.environ.get('LIMIT', '1'))\n",
     "environ attribute": "import os\nENV = os.environ\n",
     "file read": "TEXT = open('x.txt').read()\n",
@@ -43,6 +71,11 @@ IMPURE = {
 @pytest.mark.parametrize("name", sorted(PURE))
 def test_pure_modules_are_accepted(name):
     assert impurities(PURE[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(LOCATIONS))
+def test_globals_made_from_the_module_location_and_literals_are_accepted(name):
+    assert impurities(LOCATIONS[name]) == []
 
 
 @pytest.mark.parametrize("name", sorted(IMPURE))

@@ -9,7 +9,9 @@ annotations, bases and class bodies pure), assignments of pure expressions to na
 and ``try``/``except ImportError`` around pure statements. A pure expression is built from
 literals, names and attributes of names with operators, containers, comprehensions and f-strings,
 and calls whose callee is a name imported from ``datamake`` or one of the standard library's
-decorators and class helpers below.
+decorators and class helpers below, and calls that compute from the module's own file path and
+literals alone (``Path(__file__).parent / "data"``, ``list(range(3))``: see
+:mod:`~datamake.shortcut.locations`).
 
 Decorators, metaclasses and ``__init_subclass__``/``__set_name__`` hooks run code at import even
 without a call in the text: a decorator must be datamake's, a builtin one (``property``,
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import ast
 from typing import List, Set, Tuple
+
+from datamake.shortcut.locations import Locations
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 _DYNAMIC = {"environ", "environb", "argv", "path", "modules", "stdin", "getenv"}  # os.environ, sys.argv...
@@ -32,6 +36,7 @@ _TRUSTED = {
     "typing": {"NamedTuple", "TypedDict", "TypeVar", "overload", "final", "runtime_checkable"},
     "enum": {"Enum", "IntEnum", "Flag", "IntFlag", "unique", "auto"},
 }
+_COMPUTED = (ast.Call, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)  # where a location may be made
 _BUILTIN_DECORATORS = {"property", "staticmethod", "classmethod"}
 _CLASS_HOOKS = {"__init_subclass__", "__set_name__", "__prepare__", "__class_getitem__"}
 
@@ -42,7 +47,7 @@ def impurities(source: str, filename: str = "<module>") -> List[str]:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
         return [f"{filename}: does not parse ({exc.msg})"]
-    checker = _Checker(filename, *_imported_names(tree))
+    checker = _Checker(filename, *_imported_names(tree), Locations(tree))
     checker.statements(tree.body)
     return checker.problems
 
@@ -84,10 +89,11 @@ def _trusted_import(node: ast.stmt, alias: ast.alias) -> bool:
 
 
 class _Checker:
-    def __init__(self, filename: str, datamake_names: Set[str], trusted: Set[str]):
+    def __init__(self, filename: str, datamake_names: Set[str], trusted: Set[str], locations: Locations):
         self.filename = filename
         self.datamake = datamake_names
         self.trusted = trusted
+        self.locations = locations
         self.problems: List[str] = []
 
     def fail(self, node: ast.AST, why: str) -> None:
@@ -147,14 +153,20 @@ class _Checker:
                 self.fail(s, f"runs the decorator {_describe(func)} at import")
 
     def impure(self, node: ast.expr) -> str:
-        """Why ``node`` is not a pure expression ('' when it is)."""
-        for sub in ast.walk(node):
+        """Why ``node`` is not a pure expression ('' when it is). A call that computes from the module's
+        file path and literals alone (:mod:`~datamake.shortcut.locations`) is pure, arguments included."""
+        todo = [node]
+        while todo:
+            sub = todo.pop()
+            if isinstance(sub, _COMPUTED) and self.locations.determined(sub):
+                continue
             if isinstance(sub, ast.Call) and not self.trusted_callee(sub.func):
                 return f"calls {_describe(sub.func)} at import"
             if isinstance(sub, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
                 return f"uses {type(sub).__name__.lower()} at import"
             if isinstance(sub, ast.Attribute) and sub.attr in _DYNAMIC:
                 return f"reads {_describe(sub)} at import"
+            todo.extend(reversed(list(ast.iter_child_nodes(sub))))
         return ""
 
     def trusted_callee(self, func: ast.expr) -> bool:
