@@ -21,7 +21,7 @@ a class hook or names a metaclass of its own is not pure.
 from __future__ import annotations
 
 import ast
-from typing import List, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 from datamake.shortcut.locations import Locations
 
@@ -36,7 +36,7 @@ _TRUSTED = {
     "typing": {"NamedTuple", "TypedDict", "TypeVar", "overload", "final", "runtime_checkable"},
     "enum": {"Enum", "IntEnum", "Flag", "IntFlag", "unique", "auto"},
 }
-_COMPUTED = (ast.Call, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)  # where a location may be made
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _BUILTIN_DECORATORS = {"property", "staticmethod", "classmethod"}
 _CLASS_HOOKS = {"__init_subclass__", "__set_name__", "__prepare__", "__class_getitem__"}
 
@@ -47,7 +47,7 @@ def impurities(source: str, filename: str = "<module>") -> List[str]:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
         return [f"{filename}: does not parse ({exc.msg})"]
-    checker = _Checker(filename, *_imported_names(tree), Locations(tree))
+    checker = _Checker(filename, *_imported_names(tree), tree)
     checker.statements(tree.body)
     return checker.problems
 
@@ -89,12 +89,20 @@ def _trusted_import(node: ast.stmt, alias: ast.alias) -> bool:
 
 
 class _Checker:
-    def __init__(self, filename: str, datamake_names: Set[str], trusted: Set[str], locations: Locations):
+    def __init__(self, filename: str, datamake_names: Set[str], trusted: Set[str], tree: ast.Module):
         self.filename = filename
         self.datamake = datamake_names
         self.trusted = trusted
-        self.locations = locations
+        self.tree = tree
+        self._locations: Optional[Locations] = None
         self.problems: List[str] = []
+
+    @property
+    def locations(self) -> Locations:
+        """The module's deterministic expressions, worked out on first need (most modules have none)."""
+        if self._locations is None:
+            self._locations = Locations(self.tree)
+        return self._locations
 
     def fail(self, node: ast.AST, why: str) -> None:
         self.problems.append(f"{self.filename}:{getattr(node, 'lineno', 0)}: {why}")
@@ -158,10 +166,13 @@ class _Checker:
         todo = [node]
         while todo:
             sub = todo.pop()
-            if isinstance(sub, _COMPUTED) and self.locations.determined(sub):
-                continue
-            if isinstance(sub, ast.Call) and not self.trusted_callee(sub.func):
-                return f"calls {_describe(sub.func)} at import"
+            if isinstance(sub, ast.Call) and self.trusted_callee(sub.func):
+                pass
+            elif isinstance(sub, ast.Call) or isinstance(sub, _COMPREHENSIONS) and _calls(sub):
+                if self.locations.determined(sub):
+                    continue
+                if isinstance(sub, ast.Call):
+                    return f"calls {_describe(sub.func)} at import"
             if isinstance(sub, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
                 return f"uses {type(sub).__name__.lower()} at import"
             if isinstance(sub, ast.Attribute) and sub.attr in _DYNAMIC:
@@ -176,6 +187,10 @@ class _Checker:
         while isinstance(func, ast.Attribute):
             func = func.value
         return isinstance(func, ast.Name) and func.id in self.datamake
+
+
+def _calls(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) for n in ast.walk(node))
 
 
 def _dotted(node: ast.expr) -> str:
