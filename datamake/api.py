@@ -121,7 +121,7 @@ def make(
 
 def _make_locked(project, selection, jobs, executor, keep_going, force, only, reporter, resources, history,
                  partition, tags) -> RunResult:
-    scope = project.scope(selection, only=only, force=force, partition=partition)
+    scope = project.made_scope = project.scope(selection, only=only, force=force, partition=partition)
     jobs = jobs or project.config.jobs
     name = executor or project.config.executor
     if force or any(not keeps_value(d.reasons) for d in scope.plan.decisions):

@@ -239,14 +239,26 @@ class _SnapshotFinder:
 _finder = _SnapshotFinder()
 
 
-def is_under_roots(path: Optional[str]) -> bool:
-    """True for a file under a project root that is not part of an installed package."""
+def is_under_roots(path: Optional[str], real_folders: Optional[Dict[str, str]] = None) -> bool:
+    """True for a file under a project root that is not part of an installed package. ``real_folders``:
+    the real path of each folder resolved so far, for a caller that asks about many files at once."""
     if not path:
         return False
-    real = os.path.realpath(path)
+    real = os.path.realpath(path) if real_folders is None else _real_path(path, real_folders)
     if "site-packages" in real or "dist-packages" in real or real.startswith(_OWN_PACKAGE):
         return False
     return any(real.startswith(root) for root in _roots)
+
+
+def _real_path(path: str, real_folders: Dict[str, str]) -> str:
+    """``os.path.realpath(path)``, resolving each folder once: a file that is no link is where its
+    folder really is."""
+    folder, name = os.path.split(os.path.abspath(path))
+    real_folder = real_folders.get(folder)
+    if real_folder is None:
+        real_folder = real_folders[folder] = os.path.realpath(folder)
+    real = os.path.join(real_folder, name)
+    return os.path.realpath(real) if os.path.islink(real) else real
 
 
 def install(roots: Iterable[str]) -> None:

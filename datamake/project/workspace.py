@@ -99,6 +99,7 @@ class Project:
         self._store: Optional[Store] = None
         self.one_shot = False  # True in a process that ends with its command: planning may freeze its objects
         self.last_pass: Optional[LastPass] = None  # set by a long-lived process that plans again and again
+        self.made_scope: Optional[Scope] = None  # what the last make planned (its certificate reuses what it read)
         self.loaded_at = time.time()  # before its files were read (Project.load): see changed_since
         self._code_versions: Dict[str, CodeVersion] = {}
         self._check_versions: Dict[Tuple[str, str], str] = {}

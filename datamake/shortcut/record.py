@@ -83,7 +83,7 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
     for folder in {*check._START_PATH, *sys.path}:
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
-    manifests = facts.store_files(project, [*nodes, *_outside(project, nodes)])
+    manifests = facts.store_files(project, _planned(project, nodes))
     assets = [AssetOutcome(n, "skipped", data_version=manifests[n].data_version).to_dict() for n in nodes] \
         if output["json"] or output["verbose"] else []
     return {"key": check.key(argv, project.config.path), "written_ns": time.time_ns(),
@@ -108,9 +108,10 @@ def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str
     if not modules:
         raise Ineligible("no project module")
     paths = {snap.path for snap, _ in modules}
+    real_folders: Dict[str, str] = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
-        if snapshot.is_under_roots(path) and os.path.abspath(path) not in paths:
+        if path and os.path.abspath(path) not in paths and snapshot.is_under_roots(path, real_folders):
             raise Ineligible(f"{path} is a project module imported without a snapshot")
     _check_purity(modules, project.config.path)
     return modules
@@ -132,10 +133,14 @@ def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
             raise Ineligible(f"project module not pure: {verdicts[snap.digest][0]}")
 
 
-def _outside(project: Project, nodes: List[str]) -> List[str]:
-    """Dependencies of the scope outside it (``--only``): their manifests are read too."""
-    inside = set(nodes)
-    return sorted({d for n in nodes for d in project.graph.deps.get(n, ())} - inside)
+def _planned(project: Project, nodes: List[str]) -> Dict[str, Any]:
+    """The manifests the planner read for this run: of the scope and of its dependencies outside it
+    (``--only``). Each file they came from is recorded with a stat older than the load of the project,
+    so what the planner read is what the certificate vouches for."""
+    scope = project.made_scope
+    if scope is None or set(scope.keys) != set(nodes):
+        raise Ineligible("the run planned no scope of its own")
+    return scope.manifests
 
 
 class _Facts:
@@ -225,15 +230,15 @@ class _Facts:
         if project.config.params_file:
             self.content_file(os.path.join(project.directory, project.config.params_file))
 
-    def store_files(self, project: Project, nodes: List[str]) -> Dict[str, Any]:
-        """The manifest files (or the folder that shows they are missing), packs and artifacts read."""
+    def store_files(self, project: Project, manifests: Dict[str, Any]) -> Dict[str, Any]:
+        """The manifest files (or the folder that shows they are missing), packs and artifacts the
+        planner read (``manifests``: what it read, by node)."""
         store = project.store
-        manifests = store.read_manifests(nodes)
         # The store's own folder changes at every command (its SQLite files come and go): not recorded.
         folder = f"{store.root}/manifests"
         if os.path.isdir(folder):
             self.folder(folder)
-            for node in nodes:
+            for node in manifests:
                 path = store.manifest_path(node)
                 if os.path.dirname(path) != folder:
                     self.folder(os.path.dirname(path), may_be_missing=True)
