@@ -45,6 +45,8 @@ IMPURE = {
     "Path from elsewhere": "from helpers import Path\nDATA = Path(__file__).parent\n",
     "__file__ rebound": "from pathlib import Path\nimport helpers\n__file__ = helpers.WHERE\nDATA = Path(__file__).parent\n",
     "constant assigned twice": "N = 3\nN = 4\nSIZES = list(range(N))\n",
+    "a folder from sys.path": "import os, sys\nIN = os.path.join(sys.path[0], 'in')\n",
+    "home folder": "from pathlib import Path\nCACHE = Path(__file__).parent.expanduser()\n",
     "method of another object": "import helpers\nX = helpers.REGISTRY.join(['a'])\n",
 
     "environment": "import os\nLIMIT = int(os.environ.get('LIMIT', '1'))\n",
