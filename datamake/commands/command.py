@@ -21,7 +21,6 @@ import re
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.checkout.place import content_hash, place_local
@@ -29,6 +28,7 @@ from datamake.commands import PARAMS_FILE_ONLY
 from datamake.commands.scripts import command_version, is_script, named_scripts
 from datamake.core.errors import DefinitionError
 from datamake.core.hashing import hash_value
+from datamake.core.records import record
 from datamake.define.assets import AssetDef, _make_asset_def
 from datamake.define.multiasset import AssetOut, MultiAssetDef, output_named, with_outputs
 from datamake.define.sources import Output, SourceDef, source
@@ -42,7 +42,7 @@ class CommandFailed(Exception):
     """A command asset's command exited with a non-zero status (its stderr's end in the message)."""
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CommandAssetDef:
     """What ``command_asset`` declares: its outputs' assets and the sources it reads."""
 

@@ -6,16 +6,17 @@ import binascii
 import functools
 import json
 from sys import intern
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, field, fields
 from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
 from datamake.core.hashing import hash_bytes, record_json
+from datamake.core.records import record
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
 _FORMAT_1_CHECKS = "datamake/checks"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Manifest:
     """What one materialization produced and what it was built from.
 

@@ -7,12 +7,12 @@ lists the nodes a command needs in a valid dependency order.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, AbstractSet, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from datamake.core.graph import AssetGraph
 from datamake.core.errors import SelectionError
 from datamake.core.keys import node_id
+from datamake.core.records import record
 
 if TYPE_CHECKING:  # the definitions layer sits above the core: only its type is named here
     from datamake.core.partitions import ResolvedMapping
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the definitions layer sits above the core: only its type is
 InputSpec = Union[str, Tuple[Tuple[Optional[str], str], ...]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NodeGraph:
     order: Tuple[str, ...]                 # nodes in dependency order (assets and sources)
     deps: Dict[str, Tuple[str, ...]]       # node -> upstream nodes

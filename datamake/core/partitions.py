@@ -25,11 +25,12 @@ import bisect
 import datetime as dt
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import AbstractSet, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from datamake.core.compat import fromisoformat
 from datamake.core.errors import DefinitionError, SelectionError
+from datamake.core.records import record
 
 MULTI_SEPARATOR = "|"
 RANGE_SEPARATOR = "..."
@@ -68,7 +69,7 @@ class PartitionsDefinition:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TimeWindowPartitions(PartitionsDefinition):
     """Consecutive time windows of one ``unit`` (hour, day, week, month) from ``start``."""
 
@@ -196,7 +197,7 @@ def MonthlyPartitions(start, end=None, timezone: str = "UTC", name: str = "month
     return TimeWindowPartitions("month", str(start), None if end is None else str(end), timezone, name)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StaticPartitions(PartitionsDefinition):
     """A fixed list of partition keys, e.g. regions."""
 
@@ -219,7 +220,7 @@ class StaticPartitions(PartitionsDefinition):
         return list(self.values)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DynamicPartitions(PartitionsDefinition):
     """Partition keys added at run time, one per arriving file, customer, experiment…
 
@@ -269,7 +270,7 @@ def dynamic_definitions(pdefs: Iterable[Optional[PartitionsDefinition]]) -> List
     return found
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MultiPartitions(PartitionsDefinition):
     """The product of two partition definitions, keyed ``first|second``."""
 
@@ -300,7 +301,7 @@ class MultiPartitions(PartitionsDefinition):
 
 # -- mappings ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TimeWindowMapping:
     """Map a time partition to the upstream windows from ``start_offset`` to ``end_offset``
     downstream windows around it: ``TimeWindowMapping(start_offset=-6)`` is a 7-day rolling input."""
@@ -310,7 +311,7 @@ class TimeWindowMapping:
     concat: bool = False  # pass the windows as one table (see AllPartitionsMapping)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AllPartitionsMapping:
     """Every upstream partition: what an unpartitioned downstream reads by default.
 
@@ -322,7 +323,7 @@ class AllPartitionsMapping:
     concat: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExistingPartitionsMapping:
     """The upstream partitions that exist: those with a value, and those the same run builds.
 
@@ -335,14 +336,14 @@ class ExistingPartitionsMapping:
     concat: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FunctionMapping:
     """Map a downstream partition key to upstream keys with a function of your own."""
 
     fn: Callable[[str], Iterable[str]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ResolvedMapping:
     """How one dependency edge maps partitions: ``upstream(pk)`` and whether the value is a dict."""
 

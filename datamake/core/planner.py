@@ -8,12 +8,12 @@ inputs have finished: that is early cutoff.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_value
 from datamake.core.keys import index_by_node
-from datamake.core.records import filled
+from datamake.core.records import filled, record
 from datamake.core.manifest import Manifest
 
 FRESH = "fresh"
@@ -42,7 +42,7 @@ CHECK_REASONS = frozenset({"check_failed", "checks_changed"})
 DEFINITION_PREFIX = "<definition:"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reason:
     """Why an asset is stale: a code from :data:`REASON_CODES`, a sentence, and the input it concerns."""
 
@@ -54,7 +54,7 @@ class Reason:
         return {"code": self.code, "message": self.message}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CheckFact:
     """One check of an asset: declared now (``passed`` is None) or recorded with the current value."""
 
@@ -65,7 +65,7 @@ class CheckFact:
     message: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AssetFacts:
     """Everything the planner needs to know about one asset, gathered beforehand.
 
@@ -87,7 +87,7 @@ class AssetFacts:
     recorded_checks: Tuple[CheckFact, ...] = ()  # the results recorded with the current value
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AssetDecision:
     key: str
     partition: Optional[str]
@@ -110,7 +110,7 @@ class AssetDecision:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     """Decisions for every asset in scope, in dependency order."""
 

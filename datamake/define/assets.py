@@ -23,13 +23,13 @@ from collections import abc
 import inspect
 import sys
 import types
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
 from datamake.core.keys import validate_key
-from datamake.core.records import filled
+from datamake.core.records import filled, record
 from datamake.define.checkdef import AssetCheckDef, group_checks
 from datamake.define.sources import ResourceDef, SourceDef
 from datamake.jobs.definition import Job
@@ -44,7 +44,7 @@ CONFIG_PARAM = "config"
 CONTEXT_PARAM = "context"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class AssetDef:
     """One asset: its key, function and declared options.
 

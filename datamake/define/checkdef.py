@@ -1,13 +1,13 @@
 """What an asset check is, as ``Definitions`` holds it (declared with :func:`datamake.define.checks.asset_check`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.errors import DefinitionError, MissingDependencyError, did_you_mean
+from datamake.core.records import record
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class AssetCheckDef:
     """One check on one asset. Callable like the function it wraps."""
 

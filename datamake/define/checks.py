@@ -32,12 +32,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DefinitionError
 from datamake.core.keys import node_id, validate_key
 from datamake.core.planner import CheckFact, checks_match
+from datamake.core.records import record
 from datamake.define.assets import AssetDef
 from datamake.define.checkdef import AssetCheckDef
 from datamake.define.codeversion import fingerprint
@@ -45,7 +46,7 @@ from datamake.define.codeversion import fingerprint
 _NAME_RE_HINT = "check names are like 'has_rows': letters, digits and '_'"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AssetCheckResult:
     """What a check function may return instead of a bool: a verdict, a message and metadata."""
 
@@ -54,7 +55,7 @@ class AssetCheckResult:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CheckOutcome:
     """The recorded result of running one check (a plain, JSON-friendly value)."""
 

@@ -24,11 +24,10 @@ import os
 import sys
 import textwrap
 import types
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from datamake.core.hashing import hash_bytes, hash_value
-from datamake.core.records import filled
+from datamake.core.records import filled, record
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
 
@@ -46,7 +45,7 @@ _cache_dirty = False
 _WARNING = "reads {what} {name} of type {type}, which datamake cannot version; give it a code_version= or pin it"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CodeFingerprint:
     """An asset's automatic code version, the code dependencies behind it, and what it cannot version."""
 

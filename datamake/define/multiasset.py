@@ -14,18 +14,19 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DefinitionError
 from datamake.core.hashing import hash_value
 from datamake.core.keys import validate_key
+from datamake.core.records import record
 from datamake.define.assets import AssetDef, _make_asset_def, _packages
 
 _WHOLE = "outputs"  # the parameter through which an output receives the function's value
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AssetOut:
     """One output of a :func:`multi_asset`: the options ``@asset`` would take for it."""
 
@@ -37,7 +38,7 @@ class AssetOut:
     metric: bool = False
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class MultiAssetDef:
     """The function's own asset and one asset per output; callable like the function."""
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional
+
+from datamake.core.records import record
 
 if TYPE_CHECKING:
     import logging
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 _MAX_LOG_LINES = 1000
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MaterializeResult:
     """Return this from an asset to attach metadata to the value it materializes.
 

@@ -27,15 +27,15 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_bytes
+from datamake.core.records import record
 
 _CHECKED_HASH_FLAGS = 0b11  # a hash-based .pyc whose hash is checked against the source
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Snapshot:
     """What one project module's source was when it was imported."""
 

@@ -22,16 +22,17 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Callable, Mapping, Optional, Union
 
 from datamake.core.errors import DefinitionError
 from datamake.core.keys import validate_key
+from datamake.core.records import record
 
 _LOADERS = ("path", "text", "bytes", "csv", "parquet", "json")
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class SourceDef:
     """An observed source: a URL or path, how to load it, and how to observe its version."""
 
@@ -145,7 +146,7 @@ def _pattern_stem(url: str) -> str:
     return stem.strip("-_. ") or os.path.basename(os.path.dirname(head.rstrip("/")))
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ResourceDef:
     """A named client built by ``factory(**settings)``; settings come from ``[resources.NAME]``."""
 
@@ -172,7 +173,7 @@ def resource(name: str, factory: Callable[..., Any], *, version: Optional[str] =
     return ResourceDef(name, factory, None if version is None else str(version), description)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Output:
     """An asset's return value with an explicit data version (and optional metadata).
 

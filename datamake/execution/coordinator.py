@@ -12,12 +12,12 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Set
 
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.core.keys import node_id, split_node
+from datamake.core.records import record
 from datamake.define import checks as checks_mod
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
@@ -34,7 +34,7 @@ from datamake.execution.results import AssetOutcome, RunResult, TaskResult
 from datamake.execution.runcontext import RunContext
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunOptions:
     keep_going: bool = False
     force: bool = False

@@ -1,16 +1,17 @@
 """Plain, picklable values describing what happened to each asset in a run."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import index_by_node
+from datamake.core.records import record
 from datamake.define.checks import CheckOutcome
 
 OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TaskResult:
     """What a worker reports back after running one asset function."""
 
@@ -33,7 +34,7 @@ class TaskResult:
     inline: Optional[bytes] = None  # a small value's bytes, for its manifest to keep (no artifact file)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AssetOutcome:
     """One asset's outcome in a run (an element of ``make --json``'s ``assets``)."""
 
@@ -57,7 +58,7 @@ class AssetOutcome:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunResult:
     """The whole run: its id, whether everything asked for is up to date, and each outcome."""
 

@@ -5,14 +5,15 @@ execution layer never sees the project itself.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Mapping
 
+from datamake.core.records import record
 from datamake.define.assets import Definitions
 from datamake.storage.store import Store
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunContext:
     """The project facts a run reads: where the code is, the definitions, the store, versions."""
 

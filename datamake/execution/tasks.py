@@ -18,9 +18,10 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from datamake.core.records import record
 from datamake.storage import iomanagers
 from datamake.define import outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError
@@ -178,7 +179,7 @@ class _Scratch:
             self.path = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AssetTask:
     """Everything a worker needs to materialize one asset, as plain data."""
 

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DatamakeError, DefinitionError, did_you_mean
 from datamake.core.executor_names import EXECUTORS
+from datamake.core.records import record
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Job:
     """A job: a selection of assets or a graph of ops, with what a run of it uses.
 

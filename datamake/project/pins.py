@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from typing import Dict, Mapping
 
 if sys.version_info >= (3, 11):
@@ -17,13 +16,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from datamake.core.errors import ConfigError
+from datamake.core.records import record
 from datamake.project.settings import read_toml, toml_kind
 from datamake.storage.localfiles import atomic_write
 
 PINS_NAME = "datamake.pins.toml"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pin:
     code_version: str
     source: str  # the automatic code version when the pin was taken

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 if sys.version_info >= (3, 11):
@@ -15,6 +15,7 @@ else:  # pragma: no cover
 from datamake._paths import CONFIG_NAME, nearest_config
 from datamake.core.errors import ConfigError, ProjectNotFoundError, did_you_mean
 from datamake.core.executor_names import check_executor
+from datamake.core.records import record
 
 
 _SCHEMA: Dict[str, Dict[str, type]] = {
@@ -28,7 +29,7 @@ _SCHEMA: Dict[str, Dict[str, type]] = {
 _FREEFORM_TABLES = ("config", "resources")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProjectConfig:
     """The validated contents of one ``datamake.toml``."""
 

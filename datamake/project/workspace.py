@@ -11,7 +11,7 @@ import inspect
 import os
 import time
 import types
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from datamake.project import heap
@@ -28,7 +28,7 @@ from datamake.core.nodegraph import Expander, existing_edges, selection_partitio
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id, split_node
-from datamake.core.records import filled
+from datamake.core.records import filled, record
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, plan
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from datamake.selection import Universe
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CodeVersion:
     """An asset's effective code version and where it comes from."""
 

@@ -7,16 +7,16 @@ anything part of a word: ``tag:team="data eng"``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Optional
 
+from datamake.core.records import record
 from datamake.selection.errors import located
 
 WORD, LPAREN, RPAREN, PLUS, END = "word", "(", ")", "+", "end"
 _BREAK = set(" \t\r\n()+")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Token:
     """One token: ``kind``, its raw ``text`` as typed, and for a ``+`` its ``depth`` (None: every level)
     and whether the depth was written before it (``2+``: ``depth_first``)."""

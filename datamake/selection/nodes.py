@@ -5,11 +5,12 @@ evaluation error points at its column.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
+from datamake.core.records import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Key:
     """An asset key, or a glob of keys when ``pattern`` holds ``*``."""
 
@@ -18,7 +19,7 @@ class Key:
     end: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attr:
     """A filter on what an asset declares: ``group:NAME``, ``tag:K``, ``tag:K=V``, ``kind:NAME``."""
 
@@ -29,7 +30,7 @@ class Attr:
     end: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Traverse:
     """``expr`` plus its upstream (``up`` levels) and downstream (``down`` levels).
 
@@ -41,22 +42,22 @@ class Traverse:
     down: Optional[int] = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Not:
     expr: "Expr"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class And:
     parts: Tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Or:
     parts: Tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Everything:
     """No selection at all: every asset."""
 

@@ -28,10 +28,10 @@ import errno
 import json
 import os
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional
 
 from datamake.core.errors import DatamakeError, StoreError
+from datamake.core.records import record
 from datamake.storage.liveness import HOST
 
 try:  # pragma: no cover - platform dependent
@@ -44,7 +44,7 @@ _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 _held_fds: List[int] = []
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LockHolder:
     """Who holds a store lock, as written in the lock file (all fields may be unknown)."""
 

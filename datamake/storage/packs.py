@@ -26,12 +26,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_bytes, record_json
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
+from datamake.core.records import record
 from datamake.storage.localfiles import atomic_write, cache_dir
 from datamake.storage.objects import modified_time
 
@@ -46,7 +46,7 @@ class CorruptPack(ValueError):
     """A pack whose bytes do not match its name, or that does not decode."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pack:
     """One pack as read: where it is, when it was written, and its entries."""
 
