@@ -56,7 +56,7 @@ def _define(cls: Any, frozen: bool, eq: bool) -> Any:
     explicit_hash = "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own)
     has_doc = bool(own.get("__doc__"))
     if not has_doc:
-        cls.__doc__ = cls.__name__  # keeps dataclasses from asking for a signature before there is one
+        cls.__doc__ = cls.__name__  # for now: dataclasses would ask for a signature
     # Below a dataclass, dataclasses checks (and makes) frozen-ness itself; nothing else is compiled here.
     below = any("__dataclass_fields__" in b.__dict__ for b in cls.__mro__[1:])
     dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=frozen and below)
@@ -78,7 +78,7 @@ def _define(cls: Any, frozen: bool, eq: bool) -> Any:
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
             _put(cls, name, fn)
     if not has_doc:
-        cls.__doc__ = cls.__name__ + str(cls.__signature__).replace(" -> None", "")
+        cls.__doc__ = _Doc()  # @dataclass's: the signature, worked out when first read
     return cls
 
 
@@ -135,12 +135,71 @@ def _frozen(cls: Any, names: Tuple[str, ...]) -> Tuple[Tuple[str, Callable], Tup
     return ("__setattr__", __setattr__), ("__delattr__", __delattr__)
 
 
+COMPILE_AFTER = 256  # instances made by the shared __init__ before a record's own is compiled
+
+
 def _lazy_init(cls: Any, frozen: bool) -> Callable:
-    """An ``__init__`` that puts ``@dataclass``'s own ``__init__`` in its place when first called."""
+    """An ``__init__`` that fills the first instances of a frozen record from its fields, then puts
+    ``@dataclass``'s own ``__init__`` in its place (at once for a call it cannot bind, which the
+    compiled ``__init__`` then answers, or an error it raises, exactly as ``@dataclass``'s would)."""
+    spec = _init_spec(cls) if frozen else None
+    post_init = hasattr(cls, "__post_init__")
+    made = [0]
+
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if spec is not None and made[0] < COMPILE_AFTER:
+            made[0] += 1
+            values = _bound(spec, args, kwargs)
+            if values is not None:
+                self.__dict__.update(values)
+                if post_init:
+                    self.__post_init__()
+                return
         _compiled_init(cls, frozen)(self, *args, **kwargs)
     __init__.__record_placeholder__ = True  # type: ignore[attr-defined]
     return __init__
+
+
+Spec = Tuple[Tuple[str, bool, Any, Any], ...]  # each field in order: name, in __init__, default, factory
+
+
+def _init_spec(cls: Any) -> Any:
+    """What the shared ``__init__`` needs, or None when only the compiled one is exact: a field that
+    is an ``InitVar``, ``ClassVar`` or keyword-only, or whose class attribute is a descriptor."""
+    every = fields(cls)
+    if len(every) != len(cls.__dataclass_fields__) or any(getattr(f, "kw_only", False) is True for f in every):
+        return None
+    for f in every:
+        for klass in cls.__mro__:
+            if f.name in klass.__dict__:
+                if hasattr(type(klass.__dict__[f.name]), "__set__"):
+                    return None
+                break
+    return tuple((f.name, f.init, f.default, f.default_factory) for f in every)
+
+
+def _bound(spec: Spec, args: Tuple, kwargs: Dict[str, Any]) -> Any:
+    """The instance's field values in field order, as ``@dataclass``'s ``__init__`` sets them, or None
+    for a call it would refuse (too many arguments, one missing, unknown or given twice)."""
+    values: Dict[str, Any] = {}
+    given, at, used = len(args), 0, 0
+    for name, init, default, factory in spec:
+        if not init:
+            if factory is not MISSING:
+                values[name] = factory()
+        elif at < given:
+            values[name] = args[at]
+            at += 1
+        elif name in kwargs:
+            values[name] = kwargs[name]
+            used += 1
+        elif default is not MISSING:
+            values[name] = default
+        elif factory is not MISSING:
+            values[name] = factory()
+        else:
+            return None
+    return values if at == given and used == len(kwargs) else None
 
 
 def _compiled_init(cls: Any, frozen: bool) -> Callable:
@@ -159,6 +218,13 @@ def _compiled_init(cls: Any, frozen: bool) -> Callable:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init
     return init
+
+
+class _Doc:
+    """An undocumented record's ``__doc__``, ``Name(field: type, ...)`` as ``@dataclass`` writes it."""
+
+    def __get__(self, obj: Any, owner: type) -> str:
+        return owner.__name__ + str(owner.__signature__).replace(" -> None", "")
 
 
 class _Signature:
