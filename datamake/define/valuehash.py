@@ -15,13 +15,13 @@ import enum
 import functools
 import json
 import os
-import pathlib
 import re
 import sys
 import types
 from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
 
 from datamake.core.hashing import hash_bytes
+from datamake.core.loadedkinds import LoadedKinds, PurePaths
 
 _MAX_TEXT = 10_000
 PLACEHOLDER = "<project>"
@@ -154,7 +154,7 @@ class Encoder:
         owner = self.code(cls, f"{path}.__class__") or f"{cls.__module__}.{cls.__qualname__}"
         return f"enum:{owner}.{v.name}={self.encode(v.value, path)}"
 
-    def _path(self, v: pathlib.PurePath, path: str) -> str:
+    def _path(self, v: Any, path: str) -> str:
         return f"{type(v).__name__}:{_json(portable_text(v.as_posix(), self.roots))}"
 
     def _partial(self, v: functools.partial, path: str) -> str:
@@ -238,21 +238,12 @@ def _namespace(enc: Encoder, v: Any, path: str) -> str:
     return f"namespace:{enc.state(v, path)}"
 
 
-class _LoadedNumberKinds(type):
-    """``isinstance(v, _Numbers)``: v is a Decimal or a Fraction. Their modules are looked up among those
-    already loaded, since no value of a module never imported exists: importing datamake loads neither."""
+class _Numbers(metaclass=LoadedKinds):
+    """``isinstance(v, _Numbers)``: v is a Decimal or a Fraction (importing datamake loads neither)."""
 
-    def __instancecheck__(cls, value: Any) -> bool:
-        return any(isinstance(value, getattr(sys.modules[module], name))
-                   for module, name in _NUMBER_TYPES if module in sys.modules)
+    # decimal.Decimal is _decimal.Decimal (the C module, which can be imported alone)
+    kinds = (("_decimal", "Decimal"), ("decimal", "Decimal"), ("fractions", "Fraction"))
 
-
-class _Numbers(metaclass=_LoadedNumberKinds):
-    pass
-
-
-# decimal.Decimal is _decimal.Decimal (the C module, which can be imported alone)
-_NUMBER_TYPES = (("_decimal", "Decimal"), ("decimal", "Decimal"), ("fractions", "Fraction"))
 
 _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (enum.Enum, Encoder._enum),  # before int/str: IntEnum members are ints too
@@ -264,7 +255,7 @@ _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     ((datetime.datetime, datetime.date, datetime.time), Encoder._when),
     (datetime.timedelta, Encoder._timedelta),
     (re.Pattern, Encoder._pattern),
-    (pathlib.PurePath, Encoder._path),
+    (PurePaths, Encoder._path),
     (functools.partial, Encoder._partial),
     ((range, slice), _range),
     (bytearray, lambda enc, v, p: f"bytearray:{v.hex()}"),

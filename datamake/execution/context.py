@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import tempfile
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from datamake.core.errors import ValueTypeError
@@ -45,6 +43,8 @@ class AssetContext:
         format). Write the file there and return None: datamake hashes it as the artifact, and
         downstream assets receive the path of a read-only copy."""
         if self._output_dir is None:
+            import tempfile  # lazy: slow to import, and only an asset that writes its own file asks
+
             self._output_dir = tempfile.mkdtemp(prefix="datamake-output-")
         return os.path.join(self._output_dir, self.asset_key.rsplit("/", 1)[-1])
 
@@ -70,6 +70,8 @@ class AssetContext:
 
     def cleanup(self) -> None:
         if self._output_dir is not None:
+            import shutil  # lazy: see output_path
+
             shutil.rmtree(self._output_dir, ignore_errors=True)
             self._output_dir = None
 

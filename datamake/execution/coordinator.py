@@ -18,7 +18,6 @@ from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.core.keys import node_id, split_node
 from datamake.core.records import record
-from datamake.define import checks as checks_mod
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
@@ -57,6 +56,13 @@ def _asset_task():
 
         _AssetTask = AssetTask
     return _AssetTask
+
+
+def _checks():
+    """The checks module, loaded by the first asset that has checks or recorded results (most have none)."""
+    from datamake.define import checks  # lazy: see above
+
+    return checks
 
 
 def _cancelled(exc: BaseException) -> bool:
@@ -393,7 +399,7 @@ class Coordinator:
         if moved:  # the value may come from other source bytes than the versions it would be recorded with
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
                               result.seconds)
-        checks = checks_mod.stamp_versions(result.checks, self._check_versions(facts.key))
+        checks = _checks().stamp_versions(result.checks, self._check_versions(facts.key)) if result.checks else []
         manifest = Manifest(
             key=facts.key,
             code_version=facts.code_version,
@@ -410,7 +416,7 @@ class Coordinator:
             seconds=round(result.seconds, 6),
             metadata=dict(result.metadata),
             code_parts=dict(self.run_context.code_parts.get(facts.key, {})),
-            checks=checks_mod.as_records(checks),
+            checks=_checks().as_records(checks) if checks else (),
             config=config_record(_config_values(self.scope.configs.get(facts.key))),
             inline=None if result.inline is None else inline_text(result.inline),
         )
@@ -419,7 +425,7 @@ class Coordinator:
         if self.remote is not None and self.remote.push_auto:
             self.remote.push_one(manifest, self.store)
         self._settle_checked(AssetOutcome(key, "built", data_version=manifest.data_version, seconds=result.seconds),
-                             manifest, checks_mod.recorded(key, manifest.checks), result.logs)
+                             manifest, _checks().recorded(key, manifest.checks) if manifest.checks else [], result.logs)
 
     def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
         """Make ``manifest`` current; a store that cannot record it (disk full, read-only) fails the asset
@@ -477,6 +483,7 @@ class Coordinator:
             return self._settle(outcome, manifest, (), logs)
         fresh = ran is not None
         versions = self._check_versions(self.facts[key].key)
+        checks_mod = _checks()
         if ran is None and checks_mod.needs_rerun(key, manifest.checks, checks, versions):
             manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions)
             if not self._commit(key, manifest, outcome.seconds):

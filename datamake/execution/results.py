@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import index_by_node
 from datamake.core.records import record
-from datamake.define.checks import CheckOutcome
+
+if TYPE_CHECKING:  # a run of assets without checks never loads the checks module
+    from datamake.define.checks import CheckOutcome
 
 OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
 

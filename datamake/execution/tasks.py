@@ -7,26 +7,22 @@ action cache are written by the coordinator.
 """
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
 import re
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from dataclasses import field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.records import record
 from datamake.storage import iomanagers
 from datamake.define import outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of, hash_value
-from datamake.define.checks import run_checks
 from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
 from datamake.define.metricvalues import metric_values
 from datamake.define.sources import Output, ResourceDef, source_at
@@ -167,6 +163,8 @@ class _Scratch:
 
     def folder(self) -> str:
         if self.path is None:
+            import tempfile  # lazy: slow to import, and only an asset with file inputs copies one
+
             self.path = tempfile.mkdtemp(prefix="datamake-inputs-")
         self._n += 1
         folder = os.path.join(self.path, str(self._n))
@@ -175,6 +173,8 @@ class _Scratch:
 
     def cleanup(self) -> None:
         if self.path is not None:
+            import shutil  # lazy: see folder()
+
             shutil.rmtree(self.path, ignore_errors=True)
             self.path = None
 
@@ -394,7 +394,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         seconds=time.perf_counter() - started,
         metadata=results_meta.finish(context.metadata, value),  # + table facts
         attempts=attempts,
-        checks=tuple(run_checks(defs.checks.get(task.key, ()), value)),  # on the value in hand, once stored
+        checks=_run_checks(defs.checks.get(task.key, ()), value),  # on the value in hand, once stored
         logs=tuple(logs),
         undeclared_reads=undeclared,
         artifact_stat=None if inline is not None else store.written_stat(artifact),
@@ -500,10 +500,22 @@ class _ReadWatch:
         for allowed in self.allowed:
             if full == allowed or full.startswith(allowed.rstrip(os.sep) + os.sep):
                 return True
-            if any(c in allowed for c in "*?[") and fnmatch.fnmatchcase(full, allowed):
-                return True
+            if any(c in allowed for c in "*?["):
+                import fnmatch  # lazy: only a declared pattern
+
+                if fnmatch.fnmatchcase(full, allowed):
+                    return True
         real = os.path.realpath(full)
         return real != full and self._declared(real)
+
+
+def _run_checks(checks: Sequence[Any], value: Any) -> tuple:
+    """The asset's checks run on ``value``; the checks module is loaded only for an asset that has some."""
+    if not checks:
+        return ()
+    from datamake.define.checks import run_checks  # lazy: see above
+
+    return tuple(run_checks(checks, value))
 
 
 def _kept_paths(defs: Any, key: str) -> List[str]:

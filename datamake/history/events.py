@@ -38,12 +38,12 @@ import sqlite3
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import quote
 
 from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import ConfigError, DatamakeError
 from datamake.core.hashing import hash_bytes
 from datamake.core.keys import split_node
+from datamake.core.urlquote import quote
 from datamake._version import __version__
 from datamake.core.compat import fromisoformat
 from datamake.storage.liveness import HOST, process_gone

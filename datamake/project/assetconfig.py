@@ -6,7 +6,6 @@ import dataclasses
 import datetime
 import enum
 import json
-import pathlib
 import types
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -15,6 +14,7 @@ from datamake.core.compat import type_hints
 from datamake.project.settings import toml_kind
 from datamake.core.errors import ConfigError, did_you_mean
 from datamake.core.hashing import hash_value
+from datamake.core.loadedkinds import PurePaths
 
 CONFIG_PARAM = "config"
 
@@ -224,7 +224,7 @@ def canonical_value(value: Any) -> Any:
         return {"__date__": value.isoformat()}
     if isinstance(value, (datetime.time, datetime.timedelta)):
         return {f"__{type(value).__name__}__": str(value)}
-    if isinstance(value, pathlib.PurePath):
+    if isinstance(value, PurePaths):
         return {"__path__": value.as_posix()}
     if isinstance(value, bytes):
         return {"__bytes__": value.hex()}

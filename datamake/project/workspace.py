@@ -19,7 +19,6 @@ from datamake.project.lastpass import NO_REUSE, LastPass
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
 from datamake.define import codeversion
-from datamake.define.checks import recorded
 from datamake.define.codeversion import fingerprint
 from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
 from datamake.define.assets import AssetDef, Definitions
@@ -554,6 +553,8 @@ def _recorded_checks(manifest: Optional[Manifest]) -> Tuple[CheckFact, ...]:
     """The check results recorded with a value, as planner facts."""
     if manifest is None or not manifest.checks:
         return ()
+    from datamake.define.checks import recorded  # lazy: a project without checks never loads the module
+
     return tuple(CheckFact(r.name, r.version, r.blocking, r.passed, r.message)
                  for r in recorded(manifest.key, manifest.checks))
 

@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import time
-import uuid
 from typing import Any, Dict, Mapping, Optional, Union
 
 from datamake._paths import cache_dir  # noqa: F401 (re-exported: where caches live)
@@ -35,7 +34,7 @@ def atomic_write(path: str, data: Union[bytes, str]) -> None:
     """Replace ``path`` with ``data`` (text as UTF-8, line ends unchanged), making its folder if needed."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     data = data.encode("utf-8") if isinstance(data, str) else data
-    _write_and_replace(f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp", path, data, _open_new, os.replace)
+    _write_and_replace(f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp", path, data, _open_new, os.replace)
 
 
 def _open_new(path: str):
@@ -83,7 +82,7 @@ def _token() -> str:
     pid = os.getpid()
     token = _tokens.get(pid)
     if token is None:
-        token = _tokens[pid] = uuid.uuid4().hex[:16]
+        token = _tokens[pid] = os.urandom(8).hex()  # not uuid: slow to import
     return token
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from typing import Iterable, List, Set
-from urllib.parse import unquote
 
 from datamake.core.errors import StoreError
+from datamake.core.urlquote import unquote
 from datamake.storage.lock import store_lock
 
 LOCK_NAME = "partitions.lock"

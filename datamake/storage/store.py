@@ -22,10 +22,10 @@ import functools
 import os
 import threading
 import time
-from urllib.parse import quote
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import node_id, split_node
+from datamake.core.urlquote import quote
 from datamake.core.manifest import Manifest
 from datamake.storage.artifacts import BATCH_LISTING_THRESHOLD, ArtifactStore, CorruptArtifactError
 from datamake.storage.localpacks import LocalPacks, write_batch
