@@ -1,15 +1,13 @@
 """``urllib.parse.quote`` and ``unquote`` that load ``urllib.parse`` (slow to import) only for a text they change."""
 from __future__ import annotations
 
-import re
-
 # What quote() never changes: letters, digits and _.-~ (its always-safe set), plus the characters of ``safe``.
-_UNCHANGED = {safe: re.compile(r"[A-Za-z0-9_.\-~%s]*" % re.escape(safe)) for safe in ("", "/")}
+_ALWAYS_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
 
 
 def quote(text: str, safe: str = "/") -> str:
-    """``urllib.parse.quote(text, safe)`` for ``safe`` "" or "/"."""
-    if _UNCHANGED[safe].fullmatch(text):
+    """``urllib.parse.quote(text, safe)`` (``safe``: ASCII characters)."""
+    if not text.lstrip(_ALWAYS_SAFE + safe):
         return text
     from urllib.parse import quote as full  # lazy: only a text with characters to escape
 

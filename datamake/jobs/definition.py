@@ -9,7 +9,7 @@ from datamake.core.errors import DatamakeError, DefinitionError, did_you_mean
 from datamake.core.executor_names import EXECUTORS
 from datamake.core.records import record
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"  # compiled at the first job (re caches it)
 
 
 @record(frozen=True, eq=False)
@@ -57,7 +57,7 @@ def job(name: str, selection: Union[str, Any, Sequence[Union[str, Any]], None] =
 
         nightly = job("nightly", selection=["+report", "tag:tier=gold"], jobs=4)
     """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not re.fullmatch(_NAME, name):
         raise DefinitionError(f"job name {name!r} is not a valid name",
                               hint="use letters, digits, '_', '.' and '-', starting with a letter")
     if (selection is None) == (graph is None):

@@ -13,12 +13,13 @@ from typing import Any, Dict, Mapping, Optional
 
 from datamake.commands import PARAMS_FILE_ONLY
 from datamake.core.errors import ConfigError
-from datamake.project.settings import tomllib
+from datamake.project.tomlcache import parser
 
 
 def parse_params(text: str, name: str) -> Dict[str, Any]:
     """The sections of a params file's text; TOML by its ``.toml`` suffix, YAML otherwise."""
     if name.endswith(".toml"):
+        tomllib = parser()
         try:
             data: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

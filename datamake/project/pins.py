@@ -7,17 +7,12 @@ source at that moment; later edits keep the pinned version (no rebuild) and
 from __future__ import annotations
 
 import os
-import sys
 from typing import Dict, Mapping
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from datamake.core.errors import ConfigError
 from datamake.core.records import record
 from datamake.project.settings import read_toml, toml_kind
+from datamake.project.tomlcache import parser
 from datamake.storage.localfiles import atomic_write
 
 PINS_NAME = "datamake.pins.toml"
@@ -71,6 +66,7 @@ def _string(value: str) -> str:
 
 
 def _parse(text: str):
+    tomllib = parser()
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:

@@ -3,19 +3,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 from dataclasses import field
 from typing import Any, Dict, Iterable, Mapping, Optional
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from datamake._paths import CONFIG_NAME, nearest_config
 from datamake.core.errors import ConfigError, ProjectNotFoundError, did_you_mean
 from datamake.core.executor_names import check_executor
 from datamake.core.records import record
+from datamake.project import tomlcache
 
 
 _SCHEMA: Dict[str, Dict[str, type]] = {
@@ -86,10 +81,16 @@ def read_toml(path: str, hint: Optional[str] = None) -> Dict[str, Any]:
             f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} on line {line} cannot be decoded",
             hint="TOML files must be UTF-8: save it with UTF-8 encoding (e.g. in your editor, or with iconv)",
         ) from None
+    data = tomlcache.cached(path, raw)
+    if data is not None:
+        return data
+    tomllib = tomlcache.parser()
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint=hint) from None
+    tomlcache.keep(path, raw, data)
+    return data
 
 
 def load_config(path: str) -> ProjectConfig:

@@ -1,0 +1,44 @@
+"""TOML files parsed once per content: an unchanged ``datamake.toml`` (or pins file) is read back from the
+cache folder as the parser left it, so that a command does not import the TOML parser (slow to import)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional
+
+from datamake._paths import cache_dir
+from datamake.core.hashing import hash_bytes
+from datamake.storage.localfiles import read_json_cache, write_json_cache
+
+
+def parser():
+    """``tomllib`` (``tomli`` before Python 3.11), imported at the first TOML text not in the cache."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.9 and 3.10
+        import tomli as tomllib
+    return tomllib
+
+
+def _cache_path(path: str) -> str:
+    return os.path.join(cache_dir(), f"toml-{hash_bytes(os.path.abspath(path).encode())[:16]}.json")
+
+
+def cached(path: str, raw: bytes) -> Optional[Dict[str, Any]]:
+    """What the parser made of the file at ``path`` when it held exactly ``raw``; None when not kept."""
+    kept = read_json_cache(_cache_path(path))
+    data = kept.get("data")
+    return data if kept.get("digest") == hash_bytes(raw) and isinstance(data, dict) else None
+
+
+def keep(path: str, raw: bytes, data: Dict[str, Any]) -> None:
+    """Remember the parse of ``raw``, when JSON holds it exactly (no TOML dates or times)."""
+    if _json_exact(data):
+        write_json_cache(_cache_path(path), {"digest": hash_bytes(raw), "data": data})
+
+
+def _json_exact(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_json_exact(v) for v in value.values())  # TOML keys are strings
+    if isinstance(value, list):
+        return all(_json_exact(v) for v in value)
+    return isinstance(value, (str, int, float))  # bool is an int
