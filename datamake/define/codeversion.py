@@ -22,7 +22,6 @@ import json
 import linecache
 import os
 import sys
-import textwrap
 import types
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
@@ -174,9 +173,15 @@ def _entry(nodes: List[ast.AST]) -> Entry:
     return digest, _used_names(body_nodes), tuple(decorators)
 
 
+def _dedent(source: str) -> str:
+    import textwrap  # lazy: slow to import, and only a source not found in the cache is parsed
+
+    return textwrap.dedent(source)
+
+
 def normalized_source(source: str) -> str:
     """The canonical text of ``source`` with docstrings and its top-level decorators left out."""
-    tree = ast.parse(textwrap.dedent(source))
+    tree = ast.parse(_dedent(source))
     return canonical_dump(ast.Module(body=[_undecorated(s) for s in tree.body], type_ignores=[]))
 
 
@@ -231,7 +236,7 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Op
         if entry is not None or raw in _normalized_cache:
             return entry
     try:
-        tree = ast.parse(textwrap.dedent(source))
+        tree = ast.parse(_dedent(source))
         nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
         entry = _entry(nodes) if nodes else None
     except SyntaxError:
