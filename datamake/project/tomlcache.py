@@ -1,8 +1,11 @@
 """TOML files parsed once per content: an unchanged ``datamake.toml`` (or pins file) is read back from the
-cache folder as the parser left it, so that a command does not import the TOML parser (slow to import)."""
+cache folder as the parser left it, so that a command does not import the TOML parser (slow to import).
+The parse is kept per interpreter version: the standard library's tomllib is part of it (before Python
+3.11, when tomli is used, nothing is kept)."""
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Dict, Optional
 
 from datamake._paths import cache_dir
@@ -19,21 +22,30 @@ def parser():
     return tomllib
 
 
+_KEPT = sys.version_info >= (3, 11)  # tomllib is the interpreter's own: its parse of given bytes never changes
+
+
+def _digest(raw: bytes) -> str:
+    return hash_bytes(sys.version.encode() + b"\0" + raw)
+
+
 def _cache_path(path: str) -> str:
     return os.path.join(cache_dir(), f"toml-{hash_bytes(os.path.abspath(path).encode())[:16]}.json")
 
 
 def cached(path: str, raw: bytes) -> Optional[Dict[str, Any]]:
     """What the parser made of the file at ``path`` when it held exactly ``raw``; None when not kept."""
+    if not _KEPT:
+        return None
     kept = read_json_cache(_cache_path(path))
     data = kept.get("data")
-    return data if kept.get("digest") == hash_bytes(raw) and isinstance(data, dict) else None
+    return data if kept.get("digest") == _digest(raw) and isinstance(data, dict) else None
 
 
 def keep(path: str, raw: bytes, data: Dict[str, Any]) -> None:
     """Remember the parse of ``raw``, when JSON holds it exactly (no TOML dates or times)."""
-    if _json_exact(data):
-        write_json_cache(_cache_path(path), {"digest": hash_bytes(raw), "data": data})
+    if _KEPT and _json_exact(data):
+        write_json_cache(_cache_path(path), {"digest": _digest(raw), "data": data})
 
 
 def _json_exact(value: Any) -> bool:
