@@ -11,6 +11,8 @@ from typing import IO, Any, Iterable
 
 import xxhash
 
+from datamake.core.textout import one_shot
+
 CHUNK_SIZE = 1 << 20
 
 
@@ -20,19 +22,19 @@ def hash_bytes(data: bytes) -> str:
 
 
 # One encoder each, made once: json.dumps with any option builds a new JSONEncoder per call (same bytes).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-_RECORD = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_CANONICAL = one_shot(json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True))
+_RECORD = one_shot(json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str))
 
 
 def canonical(value: Any) -> bytes:
     """The canonical byte encoding of a JSON-compatible value."""
-    return _CANONICAL.encode(value).encode()
+    return _CANONICAL(value).encode()
 
 
 def record_json(value: Any) -> str:
     """Compact JSON with sorted keys, ``str()`` of what JSON cannot hold: how manifests, packs and
     event-log fields are written."""
-    return _RECORD.encode(value)
+    return _RECORD(value)
 
 
 def hash_value(tag: str, *parts: Any) -> str:

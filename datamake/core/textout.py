@@ -12,7 +12,20 @@ class Encoded(list):
     """A list of items already encoded as JSON (by ``json.JSONEncoder(default=str).encode``)."""
 
 
-_DUMP = json.JSONEncoder(default=str).encode
+def one_shot(encoder: json.JSONEncoder):  # -> Callable[[object], str] (typing stays unimported here)
+    """``encoder.encode``, the same text, without its set-up per call: json's C encoder is made once here
+    (``encode`` makes one for every value, which costs more than encoding a small record). Without
+    circular-reference checks: for datamake's own records, which never refer to themselves."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.indent is not None:  # no C accelerator: the pure-Python path as it is
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    c_encode = make(None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+                    encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    return lambda value: "".join(c_encode(value, 0))
+
+
+_DUMP = one_shot(json.JSONEncoder(default=str))
 
 
 def json_text(data: "object") -> str:

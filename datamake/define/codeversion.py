@@ -18,9 +18,10 @@ import dis
 import functools
 import importlib.machinery
 import importlib.util
-import json
+from json.encoder import encode_basestring_ascii as _json_string  # json.dumps of a str, as is
 import linecache
 import os
+import re
 import sys
 import types
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
@@ -65,7 +66,7 @@ def _is_docstring(stmt: ast.AST) -> bool:
 
 def _constant(value: Any) -> str:
     if isinstance(value, str):
-        return "str:" + json.dumps(value, ensure_ascii=True)
+        return "str:" + _json_string(value)
     if isinstance(value, bytes):
         return "bytes:" + value.hex()
     return f"{type(value).__name__}:{value!r}"
@@ -91,31 +92,47 @@ def _merge_strings(values: List[ast.AST]) -> List[ast.AST]:
     return out
 
 
-def _dump(node: Any, out: List[str], top: bool = False) -> None:
-    """Append the canonical text of ``node``; ``top`` leaves out its own decorators."""
+_shapes: Dict[type, Tuple[str, Tuple[str, ...], bool]] = {}  # node class -> "Name(", its fields, has a docstring
+
+
+def _shape(cls: type) -> Tuple[str, Tuple[str, ...], bool]:
+    shape = _shapes.get(cls)
+    if shape is None:
+        fields = tuple(f for f in cls._fields if f not in _SKIP_FIELDS)  # type: ignore[attr-defined]
+        shape = _shapes[cls] = (cls.__name__ + "(", fields, issubclass(cls, _DOC_OWNERS))
+    return shape
+
+
+def _dump(node: Any, out: List[str], top: bool = False, names: Optional[Set[str]] = None) -> None:
+    """Append the canonical text of ``node``; ``top`` leaves out its own decorators. With ``names``,
+    also add to it the names the dumped nodes read (:func:`_note_read`), in the same pass."""
     if isinstance(node, list):
         out.append("[")
         for item in node:
-            _dump(item, out)
+            _dump(item, out, False, names)
             out.append(",")
         out.append("]")
         return
     if not isinstance(node, ast.AST):
         out.append(_constant(node))
         return
-    name = type(node).__name__
+    cls = type(node)
+    name = cls.__name__
     if name == "Index":  # Python 3.8
-        return _dump(node.value, out)  # type: ignore[attr-defined]
+        return _dump(node.value, out, False, names)  # type: ignore[attr-defined]
     if name == "ExtSlice":
-        return _dump(ast.Tuple(elts=node.dims), out)  # type: ignore[attr-defined]
-    out.append(name + "(")
-    for field, value in _fields(node):
+        return _dump(ast.Tuple(elts=node.dims), out, False, names)  # type: ignore[attr-defined]
+    if names is not None:
+        _note_read(node, names)
+    head, fields, doc_owner = _shape(cls)
+    out.append(head)
+    for field, value in (_fields(node) if cls is ast.JoinedStr else ((f, getattr(node, f, None)) for f in fields)):
         if value is None or (isinstance(value, list) and not value) or (top and field == "decorator_list"):
             continue
-        if field == "body" and isinstance(node, _DOC_OWNERS) and value and _is_docstring(value[0]):
+        if doc_owner and field == "body" and value and _is_docstring(value[0]):
             value = value[1:] or [ast.Pass()]
         out.append(field + "=")
-        _dump(value, out)
+        _dump(value, out, False, names)
         out.append(";")
     out.append(")")
 
@@ -127,23 +144,19 @@ def canonical_dump(node: ast.AST, top: bool = False) -> str:
     return "".join(out)
 
 
-def _used_names(nodes: Iterable[Any]) -> Tuple[str, ...]:
-    """Global-looking names and dotted attribute chains (``mod.helper``) read in ``nodes``."""
-    names: Set[str] = set()
-    for tree in nodes:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-                chain = []
-                current: ast.AST = node
-                while isinstance(current, ast.Attribute):
-                    chain.append(current.attr)
-                    current = current.value
-                if isinstance(current, ast.Name):
-                    chain.append(current.id)
-                    names.add(".".join(reversed(chain)))
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                names.add(node.id)
-    return tuple(sorted(names))
+def _note_read(node: ast.AST, names: Set[str]) -> None:
+    """Add the name or dotted attribute chain ``node`` reads, if it is one."""
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+        chain = []
+        current: ast.AST = node
+        while isinstance(current, ast.Attribute):
+            chain.append(current.attr)
+            current = current.value
+        if isinstance(current, ast.Name):
+            chain.append(current.id)
+            names.add(".".join(reversed(chain)))
+    elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        names.add(node.id)
 
 
 def _head(expr: ast.AST) -> str:
@@ -160,17 +173,23 @@ def _head(expr: ast.AST) -> str:
 
 
 def _entry(nodes: List[ast.AST]) -> Entry:
-    """Digest, names and decorators of one definition (several: all of them, conservatively)."""
-    texts, body_nodes, decorators = [], [], []
+    """Digest, names and decorators of one definition (several: all of them, conservatively).
+
+    One pass over each tree gives both its canonical text and the names it reads."""
+    texts: List[str] = []
+    names: Set[str] = set()
+    decorators = []
     for node in nodes:
-        texts.append(canonical_dump(node, top=True))
-        for field, value in ast.iter_fields(node):
-            if field != "decorator_list":
-                body_nodes.extend(value if isinstance(value, list) else [value] if isinstance(value, ast.AST) else [])
+        out: List[str] = []
+        _dump(node, out, True, names)
+        texts.append("".join(out))
         for dec in getattr(node, "decorator_list", ()):
-            decorators.append((hash_bytes(canonical_dump(dec).encode()), _head(dec), _used_names([dec])))
+            read: Set[str] = set()
+            out = []
+            _dump(dec, out, False, read)
+            decorators.append((hash_bytes("".join(out).encode()), _head(dec), tuple(sorted(read))))
     digest = hash_bytes("\n".join(texts).encode())
-    return digest, _used_names(body_nodes), tuple(decorators)
+    return digest, tuple(sorted(names)), tuple(decorators)
 
 
 def _dedent(source: str) -> str:
@@ -226,6 +245,14 @@ def _raw_key(source: str, code: types.CodeType) -> str:
     return hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
 
 
+_BLANK_LINE = re.compile("^[ \t]+$", re.MULTILINE)  # what textwrap.dedent empties
+
+
+def _dedented(source: str) -> str:
+    """``textwrap.dedent(source)``: for a text whose first line is not indented, only its blank lines emptied."""
+    return _BLANK_LINE.sub("", source) if source[:1].strip() else _dedent(source)
+
+
 def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Optional[Entry]:
     """The entry of the function ``code`` whose lines are ``source``, or None when they do not
     parse on their own; cached by the raw text."""
@@ -236,7 +263,7 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Op
         if entry is not None or raw in _normalized_cache:
             return entry
     try:
-        tree = ast.parse(_dedent(source))
+        tree = ast.parse(_dedented(source))
         nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
         entry = _entry(nodes) if nodes else None
     except SyntaxError:

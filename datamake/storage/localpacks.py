@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Un
 
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
-from datamake.storage.packs import FOLDER, CorruptPack, decode_body, encode, pack_path
+from datamake.storage.packs import FOLDER, CorruptPack, Texts, decode_body, encode, pack_path
 
 Order = Tuple[int, float, str]  # (mtime_ns of the pack, the time its writer recorded, its path)
 Entry = Union[Manifest, Dict[str, Any]]  # a manifest, or its JSON values until it is first asked for
@@ -46,6 +46,7 @@ class LocalPacks:
         self.warnings: List[str] = []
         self.corrupt: Set[str] = set()  # packs that failed their check: never merged, never deleted here
         self.latest_written = 0.0  # the newest writer's clock among the packs taken in
+        self.texts: Texts = {}  # the JSON text of each entry this process encoded (a merge reuses it)
 
     def refresh(self) -> "LocalPacks":
         """Take in the packs written since the last look (one listing); start over when one was removed
@@ -70,6 +71,7 @@ class LocalPacks:
         self.latest_written = 0.0
         self.newest.clear()
         self.actions.clear()
+        self.texts.clear()
 
     def _take(self, path: str) -> bool:
         """Read one pack; False when it is gone."""
@@ -155,7 +157,7 @@ class LocalPacks:
                        if order[2] not in self.corrupt and not _file_newer(file_mtime_ns(node), order[0])}
             provenances = {_field(e, "provenance") for e in current.values()}
             actions = [e for prov, e in self.actions.items() if prov not in provenances]
-            raw = encode(current.values(), actions, written=self.latest_written)
+            raw = encode(current.values(), actions, written=self.latest_written, texts=self.texts)
             path = pack_path(self.root, raw)
             files.write(path, raw, mtime_ns=newest_ns)
             replaced = [p for p in good if p != path]
@@ -175,10 +177,11 @@ def _field(entry: Entry, name: str) -> Any:
         else entry.get(name)
 
 
-def write_batch(files, root: str, manifests: List[Manifest]) -> Tuple[str, int, float]:
-    """Write ``manifests`` as one pack through ``files`` (:class:`LocalFiles`); returns (path, mtime_ns, written)."""
+def write_batch(files, root: str, manifests: List[Manifest], texts: Optional[Texts] = None) -> Tuple[str, int, float]:
+    """Write ``manifests`` as one pack through ``files`` (:class:`LocalFiles`); returns (path, mtime_ns, written).
+    ``texts`` keeps their JSON text for a later merge (:meth:`LocalPacks.merge`)."""
     written = time.time()
-    raw = encode(manifests, written=written)
+    raw = encode(manifests, written=written, texts=texts)
     path = pack_path(root, raw)
     files.write(path, raw)
     return path, os.stat(path).st_mtime_ns, written

@@ -57,12 +57,34 @@ class Pack:
     written: float = 0.0  # the writer's clock: orders two packs the store dates to the same second
 
 
-def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = (), written: Optional[float] = None) -> bytes:
+Texts = Dict[int, Tuple[Any, str]]  # id of an entry -> (the entry, its JSON text)
+
+
+def encode(manifests: Iterable[Manifest], actions: Iterable[Manifest] = (), written: Optional[float] = None,
+           texts: Optional[Texts] = None) -> bytes:
     """The bytes of a pack holding ``manifests`` (current versions) and ``actions`` (entries only), dated
-    ``written`` (the writer's clock; now by default)."""
-    body = {"datamake_pack": FORMAT, "manifests": [_data(m) for m in manifests],
-            "actions": [_data(m) for m in actions], "written": time.time() if written is None else written}
-    return record_json(body).encode()
+    ``written`` (the writer's clock; now by default): ``record_json`` of the pack's body.
+
+    ``texts`` remembers the JSON text of each entry encoded: an entry encoded before (a merge of packs
+    this process wrote) is not encoded again."""
+    known: Texts = {} if texts is None else texts
+
+    def part(entries: Iterable[Any]) -> str:
+        return ",".join([_text(entry, known) for entry in entries])
+
+    stamp = record_json(time.time() if written is None else written)
+    # the keys in record_json's (sorted) order: the same bytes as encoding the body as one value
+    return (f'{{"actions":[{part(actions)}],"datamake_pack":{FORMAT},"manifests":[{part(manifests)}],'
+            f'"written":{stamp}}}').encode()
+
+
+def _text(entry: Any, known: Texts) -> str:
+    hit = known.get(id(entry))
+    if hit is not None and hit[0] is entry:
+        return hit[1]
+    text = record_json(_data(entry))
+    known[id(entry)] = (entry, text)
+    return text
 
 
 def _data(entry: Any) -> Any:

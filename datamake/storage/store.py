@@ -167,7 +167,7 @@ class Store(ArtifactStore):
                 return []
             try:
                 manifests = list(batch.values())
-                path, mtime_ns, written = write_batch(self.files, self.root, manifests)
+                path, mtime_ns, written = write_batch(self.files, self.root, manifests, self.local_packs.texts)
                 self.local_packs.add(path, mtime_ns, written, manifests)
                 self._wrote_packs = True
             except OSError as exc:
