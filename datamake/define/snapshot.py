@@ -136,9 +136,7 @@ _importing = threading.local()  # .stack: paths of the project modules being exe
 _hook_installed = False
 CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")  # files that are code, not data
 _SETTLED_SECONDS = 2.0  # a file changed this recently may change again within its timestamp's tick
-_WRITE_ONLY = os.O_WRONLY
-
-
+_INSTALLED = tuple({prefix + os.sep for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 _noting_reads = True
 
 
@@ -175,16 +173,12 @@ def _saw_open(module_path: str, file, mode, flags) -> None:
     if mode is not None:
         if "r" not in mode and "+" not in mode:
             return  # written, not read
-    elif flags is not None and flags & os.O_ACCMODE == _WRITE_ONLY:
+    elif flags is not None and flags & os.O_ACCMODE == os.O_WRONLY:
         return
     path = os.path.abspath(os.fsdecode(file))
-    if path.endswith(CODE_SUFFIXES) or _is_installed_file(path):
+    if path.endswith(CODE_SUFFIXES) or path.startswith(_INSTALLED):
         return  # code is snapshotted or imported; installed packages' own data is theirs
     _reads[module_path].setdefault(path, _file_stat(path))
-
-
-def _is_installed_file(path: str) -> bool:
-    return any(path.startswith(prefix + os.sep) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix})
 
 
 def _file_stat(path: str) -> FileStat:

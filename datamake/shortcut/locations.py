@@ -31,6 +31,14 @@ PROPERTIES = {"parent", "parents", "name", "stem", "suffix", "suffixes", "parts"
 _MODULES = {"os", "os.path", "posixpath", "pathlib", "builtins"}
 
 
+def dotted(node: ast.expr) -> str:
+    """``a.b.c`` for a chain of attributes of a name ('' for anything else)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else ""
+
 class Locations:
     """The deterministic expressions of one module (see the module's docstring)."""
 
@@ -63,19 +71,16 @@ class Locations:
 
     def canonical(self, node: ast.expr) -> str:
         """``os.path.join`` for ``join``, ``osp.join`` or ``os.path.join`` as this module binds them ('' if unknown)."""
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if not isinstance(node, ast.Name):
+        name, dot, rest = dotted(node).partition(".")
+        if not name:
             return ""
-        if node.id in self.names:
-            head = self.names[node.id]
-        elif self.counts[node.id] == 0:
-            head = f"builtins.{node.id}"
+        if name in self.names:
+            head = self.names[name]
+        elif self.counts[name] == 0:
+            head = f"builtins.{name}"
         else:
             return ""
-        return ".".join([head, *reversed(parts)])
+        return head + dot + rest
 
     def determined(self, node: Optional[ast.expr], local: FrozenSet[str] = frozenset()) -> bool:
         """Whether ``node``'s value is a function of the module's file path and literals alone."""

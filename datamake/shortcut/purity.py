@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 from typing import List, Optional, Set, Tuple
 
-from datamake.shortcut.locations import Locations
+from datamake.shortcut.locations import Locations, dotted as _dotted
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 _DYNAMIC = {"environ", "environb", "argv", "path", "modules", "stdin", "getenv"}  # os.environ, sys.argv...
@@ -191,15 +191,6 @@ class _Checker:
 
 def _calls(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) for n in ast.walk(node))
-
-
-def _dotted(node: ast.expr) -> str:
-    """``a.b.c`` for a chain of attributes of a name ('' for anything else)."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else ""
 
 
 def _annotations(f: ast.AST) -> List[ast.expr]:
