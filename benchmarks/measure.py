@@ -159,6 +159,37 @@ def burn(n: int) -> int:
     return x
 
 
+NO_TOOL = "no tool"  # the par rows' floor: the same loops in bare forked Python processes
+
+_BARE_PAR = """\
+import os
+def burn(n):
+    x = 0
+    for i in range(n):
+        x = (x + i * i) % 1000003
+    return x
+pids = []
+for share in {shares!r}:
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(share):
+            burn({iters})
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+"""
+
+
+def bare_parallel_argv(python: str, iters: int, assets: int, jobs: int) -> List[str]:
+    """A command that does the par workload's work with no tool at all: one Python process forks
+    ``jobs`` children that run the ``assets`` busy loops between them. What two cores give for the
+    work: on a shared machine two loops side by side each run slower than one alone, so the ideal
+    ``assets × 0.5 s / jobs`` is out of reach for every tool."""
+    shares = [assets // jobs + (1 if k < assets % jobs else 0) for k in range(jobs)]
+    return [python, "-c", _BARE_PAR.format(shares=shares, iters=iters)]
+
+
 def wait_quiet(threshold: float = 1.0, max_wait: float = 10.0) -> float:
     """Wait (at most ``max_wait`` s) for the 1-minute load average to drop below
     ``threshold``; the machine may be shared.  Returns the load average seen."""

@@ -296,9 +296,15 @@ def noop_big(
 def fig_parallel(tools: Dict[str, peers.Tool], figs: Figures, tmp: str, reps: int, iters: int) -> None:
     for j in (1, 2):
         figs.define(f"par_j{j}", f"8 × 0.5 s CPU-bound assets, {j} worker(s)", "s", "time", expected=8 * 0.5 / j)
-    names = list(tools)
+    names = list(tools) + [measure.NO_TOOL]
     for rep in range(reps):
         for name in rotate(names, rep):
+            if name == measure.NO_TOOL:
+                for j in (1, 2):
+                    r = measure.run(measure.bare_parallel_argv(sys.executable, iters, wl.PAR_ASSETS, j))
+                    figs.record_run(f"par_j{j}", name, r)
+                    log(f"[par] rep {rep} {name} j={j}: {r.seconds:.2f} s rc={r.rc}")
+                continue
             t = tools[name]
             for j in (1, 2):
                 if j > 1 and not t.parallel:
@@ -378,6 +384,9 @@ def render_table(figs: Figures, tools: List[str], order: List[str]) -> str:
         kind = meta["kind"]
         exp = meta.get("expected")
         exp_s = fmt(exp, kind) if exp is not None else ""
+        floor = figs.median(fid, measure.NO_TOOL)
+        if floor is not None:  # what the machine gives for the work with no tool (the par rows)
+            exp_s += f"; {measure.NO_TOOL}: {fmt(floor, kind)}"
         dm = figs.median(fid, "datamake")
         cells = []
         for tool in tools:
