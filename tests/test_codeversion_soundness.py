@@ -23,10 +23,11 @@ from datamake.define.codeversion import fingerprint
 MODULE = "pipe_sound"
 
 
-def load(tmp_path: Path, source: str):
-    """Import ``source`` as module ``pipe_sound`` from a fresh folder; returns (module, folder)."""
-    folder = tmp_path / uuid.uuid4().hex
-    folder.mkdir()
+def load(tmp_path: Path, source: str, folder: Path = None):
+    """Import ``source`` as module ``pipe_sound`` from a fresh folder (or ``folder``); returns (module, folder)."""
+    if folder is None:
+        folder = tmp_path / uuid.uuid4().hex
+        folder.mkdir()
     path = folder / f"{MODULE}.py"
     path.write_text(textwrap.dedent(source))
     spec = importlib.util.spec_from_file_location(MODULE, path)
@@ -437,6 +438,59 @@ def test_a_local_named_globals_is_not_the_builtin(tmp_path):
     base = DYNAMIC.format(body="globals()").replace("RATE = 2", "RATE = 2\n\ndef globals():\n    return {}")
     before = fp(tmp_path, base)
     assert fp(tmp_path, base.replace('UNUSED = "x"', 'UNUSED = "y"')).version == before.version
+
+
+SETTINGS = """
+RATE = 2
+LABEL = "x"
+
+def unit():
+    return 1
+"""
+
+GETATTR = """
+import pipe_settings
+
+def f(name="RATE"):
+    return {body}
+"""
+
+
+def fp_beside_settings(tmp_path: Path, source: str, settings: str = SETTINGS):
+    """The fingerprint of ``f`` of a module that imports a project module ``pipe_settings``."""
+    folder = tmp_path / uuid.uuid4().hex
+    folder.mkdir()
+    (folder / "pipe_settings.py").write_text(textwrap.dedent(settings))
+    sys.modules.pop("pipe_settings", None)
+    sys.path.insert(0, str(folder))
+    try:
+        module, _ = load(tmp_path, source, folder)
+        return fingerprint(module.f, [str(folder)])
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("pipe_settings", None)
+
+
+@pytest.mark.parametrize("body", [
+    'getattr(pipe_settings, "RATE")',
+    'getattr(pipe_settings, "RATE", 0)',
+    'pipe_settings.RATE if hasattr(pipe_settings, "RATE") else 0',
+])
+def test_an_attribute_read_through_getattr_with_a_literal_name_counts(tmp_path, body):
+    source = GETATTR.format(body=body)
+    before = fp_beside_settings(tmp_path, source)
+    assert "pipe_settings.RATE" in before.parts
+    assert fp_beside_settings(tmp_path, source, SETTINGS.replace("RATE = 2", "RATE = 5")).version != before.version
+    assert fp_beside_settings(tmp_path, source, SETTINGS.replace('LABEL = "x"', 'LABEL = "y"')).version == before.version
+
+
+def test_an_attribute_read_through_getattr_with_a_computed_name_follows_every_global(tmp_path):
+    source = GETATTR.format(body="getattr(pipe_settings, name)")
+    before = fp_beside_settings(tmp_path, source)
+    for edit in (("RATE = 2", "RATE = 5"), ('LABEL = "x"', 'LABEL = "y"'), ("return 1", "return 2")):
+        assert fp_beside_settings(tmp_path, source, SETTINGS.replace(*edit)).version != before.version, edit
+    cosmetic = SETTINGS.replace("RATE = 2", "RATE = (2)  # same")
+    assert fp_beside_settings(tmp_path, source, cosmetic).version == before.version
 
 
 # -- 7. loud, never silent -------------------------------------------------------------------

@@ -31,7 +31,7 @@ from datamake.core.records import filled, record
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
 
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3  # 3: names read through getattr/hasattr
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -145,31 +145,42 @@ def canonical_dump(node: ast.AST, top: bool = False) -> str:
 
 
 def _note_read(node: ast.AST, names: Set[str]) -> None:
-    """Add the name or dotted attribute chain ``node`` reads, if it is one."""
+    """Add the name or dotted attribute chain ``node`` reads, if it is one. ``getattr(settings,
+    "RATE")`` (or ``hasattr``) reads ``settings.RATE``; with a computed name, ``settings.*``: any
+    attribute (:meth:`_Versioner._follow` then follows every global of a project module)."""
     if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-        chain = []
-        current: ast.AST = node
-        while isinstance(current, ast.Attribute):
-            chain.append(current.attr)
-            current = current.value
-        if isinstance(current, ast.Name):
-            chain.append(current.id)
-            names.add(".".join(reversed(chain)))
+        dotted = _dotted(node)
+        if dotted:
+            names.add(dotted)
     elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
         names.add(node.id)
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _ATTRIBUTE_READERS
+          and len(node.args) >= 2):
+        owner, attr = _dotted(node.args[0]), node.args[1]
+        if owner:
+            literal = isinstance(attr, ast.Constant) and isinstance(attr.value, str)
+            names.add(f"{owner}.{attr.value if literal else _ANY_ATTRIBUTE}")  # type: ignore[union-attr]
+
+
+_ATTRIBUTE_READERS = ("getattr", "hasattr")
+_ANY_ATTRIBUTE = "*"
+
+
+def _dotted(node: ast.AST) -> str:
+    """``a.b.c`` for a name or an attribute chain on a name; "" for anything else."""
+    chain = []
+    while isinstance(node, ast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    chain.append(node.id)
+    return ".".join(reversed(chain))
 
 
 def _head(expr: ast.AST) -> str:
     """The dotted name a decorator expression calls or is (``asset`` for ``@asset(...)``)."""
-    if isinstance(expr, ast.Call):
-        expr = expr.func
-    chain = []
-    while isinstance(expr, ast.Attribute):
-        chain.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
-        return ""
-    return ".".join([expr.id, *reversed(chain)])
+    return _dotted(expr.func if isinstance(expr, ast.Call) else expr)
 
 
 def _entry(nodes: List[ast.AST]) -> Entry:
@@ -890,11 +901,22 @@ class _Walker:
             self.home = module
         label = head if module == self.home else f"{module}.{head}"
         for attr in rest:
+            if attr == _ANY_ATTRIBUTE:  # getattr(module, computed name): any of its globals
+                self._follow_every_global(value)
+                return
             if not isinstance(value, types.ModuleType) or not hasattr(value, attr):
                 break
             value = getattr(value, attr)
             label = f"{label}.{attr}"
         self._record(label, value)
+
+    def _follow_every_global(self, module: Any) -> None:
+        """Every global of a project module that code reads by a computed name."""
+        if not isinstance(module, types.ModuleType) or not is_project_file(getattr(module, "__file__", None), self.roots):
+            return  # an object's attributes are in its encoding; an installed module is its package's
+        namespace = vars(module)
+        for name in _every_global(namespace):
+            self._follow(name, namespace)
 
     def _record(self, label: str, value: Any) -> None:
         if label in self.parts or isinstance(value, types.ModuleType):
