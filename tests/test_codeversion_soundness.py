@@ -101,6 +101,51 @@ def f(year):
     check(tmp_path, base, base.replace("0.25", "0.3"), base.replace("def rate(year):", "def rate(year):  # by year"))
 
 
+CONTEXT_MANAGER = '''
+from contextlib import contextmanager
+
+@contextmanager
+def scaled():
+    yield 2
+
+def f():
+    with scaled() as k:
+        return k * 3
+'''
+
+SINGLE_DISPATCH = '''
+from functools import singledispatch
+
+@singledispatch
+def process(x):
+    return 0
+
+@process.register(int)
+def _(x):
+    return x + 1
+
+@process.register(str)
+def _(x):
+    return x * 2
+
+def f():
+    return process(3)
+'''
+
+
+def test_a_context_manager_helper_is_followed(tmp_path):
+    """``@contextmanager`` wraps the generator in a function of ``contextlib``: its body counts."""
+    check(tmp_path, CONTEXT_MANAGER, CONTEXT_MANAGER.replace("yield 2", "yield 5"),
+          CONTEXT_MANAGER.replace("yield 2", "yield (2)  # same"))
+
+
+@pytest.mark.parametrize("edit", [("return 0", "return 9"), ("x + 1", "x + 2"), ("x * 2", "x * 3"),
+                                  ("register(str)", "register(bytes)")])
+def test_a_singledispatch_helper_and_its_implementations_are_followed(tmp_path, edit):
+    check(tmp_path, SINGLE_DISPATCH, SINGLE_DISPATCH.replace(*edit),
+          SINGLE_DISPATCH.replace("x + 1", "x+1  # same"))
+
+
 def test_lru_cache_settings_count(tmp_path):
     base = '''
 import functools

@@ -644,6 +644,11 @@ def _is_datamake(obj: Any) -> bool:
     return name == "datamake" or name.startswith("datamake.")
 
 
+def _class_name(cls: Any) -> str:
+    """``module.Qualname`` of a class (a singledispatch registry's key)."""
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
+
+
 def _file_of(value: Any) -> Optional[str]:
     code = getattr(value, "__code__", None)
     if code is not None:
@@ -715,6 +720,8 @@ class _Walker:
 
     def _code(self, obj: Any, path: str) -> Optional[str]:
         if type(obj) is types.FunctionType:
+            if hasattr(obj, "__wrapped__") and self._where(obj) != "project":
+                return self._installed_wrapper(obj, path)
             return self._named(obj, path, self._function)
         kind = type(obj).__name__
         if _is_datamake(type(obj)):
@@ -783,6 +790,20 @@ class _Walker:
         settings = obj.cache_parameters() if hasattr(obj, "cache_parameters") else {}
         inner = self.code(obj.__wrapped__, f"{path}.__wrapped__")
         return hash_value("wrapped", type_name(obj), inner, self.encoder.encode(dict(sorted(settings.items())), path))
+
+    def _installed_wrapper(self, obj: types.FunctionType, path: str) -> str:
+        """A function made by an installed decorator around project code (``@contextmanager``,
+        ``@singledispatch`` and its registered implementations, a library's ``functools.wraps``
+        wrapper): the wrapped function (whose own decorator text holds the decorator's arguments)."""
+        inner = [self.code(obj.__wrapped__, f"{path}.__wrapped__")]
+        registry = getattr(obj, "registry", None)
+        if callable(getattr(obj, "dispatch", None)) and hasattr(registry, "items"):  # singledispatch
+            for name, impl in sorted(((_class_name(cls), impl) for cls, impl in registry.items()), key=lambda item: item[0]):
+                if impl is not obj.__wrapped__:
+                    inner.append(f"{name}:{self.code(impl, f'{path}.registry')}")
+        digest = hash_value("wrapper", inner)
+        self.parts.setdefault(path, digest)
+        return digest
 
     def _source_def(self, src: Any, path: str) -> str:
         described = [src.key, src.url, src.load, src.observe, dict(src.storage_options)]
