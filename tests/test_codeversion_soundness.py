@@ -529,6 +529,15 @@ def test_an_attribute_read_through_getattr_with_a_literal_name_counts(tmp_path, 
     assert fp_beside_settings(tmp_path, source, SETTINGS.replace('LABEL = "x"', 'LABEL = "y"')).version == before.version
 
 
+@pytest.mark.parametrize("body", ['importlib.import_module("pipe_settings").RATE',
+                                  '__import__("pipe_settings").RATE'])
+def test_a_project_module_named_to_import_module_counts_by_its_source(tmp_path, body):
+    source = "import importlib\n" + GETATTR.format(body=body).replace("import pipe_settings\n", "")
+    before = fp_beside_settings(tmp_path, source)
+    assert "import:pipe_settings" in before.parts
+    assert fp_beside_settings(tmp_path, source, SETTINGS.replace("RATE = 2", "RATE = 5")).version != before.version
+
+
 def test_an_attribute_read_through_getattr_with_a_computed_name_follows_every_global(tmp_path):
     source = GETATTR.format(body="getattr(pipe_settings, name)")
     before = fp_beside_settings(tmp_path, source)

@@ -31,7 +31,7 @@ from datamake.core.records import filled, record
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
 
-_CACHE_FORMAT = 3  # 3: names read through getattr/hasattr
+_CACHE_FORMAT = 4  # 3: names read through getattr/hasattr; 4: modules named to import_module
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -154,16 +154,21 @@ def _note_read(node: ast.AST, names: Set[str]) -> None:
             names.add(dotted)
     elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
         names.add(node.id)
-    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _ATTRIBUTE_READERS
-          and len(node.args) >= 2):
-        owner, attr = _dotted(node.args[0]), node.args[1]
-        if owner:
-            literal = isinstance(attr, ast.Constant) and isinstance(attr.value, str)
-            names.add(f"{owner}.{attr.value if literal else _ANY_ATTRIBUTE}")  # type: ignore[union-attr]
+    elif isinstance(node, ast.Call) and node.args:
+        called, first = _dotted(node.func), node.args[0]
+        if called in _ATTRIBUTE_READERS and len(node.args) >= 2:
+            owner, attr = _dotted(first), node.args[1]
+            if owner:
+                literal = isinstance(attr, ast.Constant) and isinstance(attr.value, str)
+                names.add(f"{owner}.{attr.value if literal else _ANY_ATTRIBUTE}")  # type: ignore[union-attr]
+        elif called.endswith(_IMPORTERS) and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            names.add(_IMPORT + first.value)
 
 
 _ATTRIBUTE_READERS = ("getattr", "hasattr")
 _ANY_ATTRIBUTE = "*"
+_IMPORTERS = ("import_module", "__import__")  # importlib.import_module("settings"): an import
+_IMPORT = "import:"  # the part of a project module imported inside a function
 
 
 def _dotted(node: ast.AST) -> str:
@@ -831,6 +836,8 @@ class _Walker:
         for name in names:
             if name.split(".", 1)[0] in reads:
                 self._follow(name, namespace)
+            elif name.startswith(_IMPORT):  # importlib.import_module("settings")
+                self._module_part(name[len(_IMPORT):])
         for _d, _h, dec_names in kept:
             for name in dec_names:
                 self._follow(name, namespace)
@@ -900,17 +907,21 @@ class _Walker:
             except (ImportError, ValueError):
                 continue
             for module in (full, *(f"{full}.{n}" for n in names)):
-                path = _module_file(module)
-                if path is None or not is_project_file(path, self.roots) or f"import:{module}" in self.parts:
-                    continue
-                digest = source_digest(path)
-                if digest is None:
-                    try:
-                        with open(path, "rb") as f:
-                            digest = hash_bytes(f.read())
-                    except OSError:
-                        continue
-                self.parts[f"import:{module}"] = hash_value("module source", digest)
+                self._module_part(module)
+
+    def _module_part(self, module: str) -> None:
+        """A project module the code imports: a part, the digest of the module's whole source."""
+        path = _module_file(module)
+        if path is None or not is_project_file(path, self.roots) or f"{_IMPORT}{module}" in self.parts:
+            return
+        digest = source_digest(path)
+        if digest is None:
+            try:
+                with open(path, "rb") as f:
+                    digest = hash_bytes(f.read())
+            except OSError:
+                return
+        self.parts[f"{_IMPORT}{module}"] = hash_value("module source", digest)
 
     def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:
         head, *rest = dotted.split(".")
