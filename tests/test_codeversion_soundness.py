@@ -192,10 +192,20 @@ VALUES = [
     ("uuid", "uuid.UUID(int=1)", "uuid.UUID(int=2)"),
     ("namespace", "types.SimpleNamespace(a=1)", "types.SimpleNamespace(a=2)"),
     ("bytearray", "bytearray(b'a')", "bytearray(b'b')"),
+    ("arrow table", "pa.table({'a': [1, 2]})", "pa.table({'a': [1, 3]})"),
+    ("arrow column name", "pa.table({'a': [1, 2]})", "pa.table({'b': [1, 2]})"),
+    ("arrow type", "pa.table({'a': pa.array([1, 2], pa.int64())})", "pa.table({'a': pa.array([1, 2], pa.int32())})"),
+    ("arrow array", "pa.array(['x', None])", "pa.array(['y', None])"),
+    ("arrow schema", "pa.schema([('a', pa.int64())])", "pa.schema([('a', pa.float64())])"),
+    ("pandas frame", "pd.DataFrame({'a': [1, 2]})", "pd.DataFrame({'a': [1, 3]})"),
+    ("pandas column name", "pd.DataFrame({'a': [1, 2]})", "pd.DataFrame({'b': [1, 2]})"),
+    ("pandas dtype", "pd.DataFrame({'a': [1, 2]})", "pd.DataFrame({'a': [1.0, 2.0]})"),
+    ("pandas index", "pd.Series([1, 2], index=['x', 'y'])", "pd.Series([1, 2], index=['x', 'z'])"),
 ]
 
 VALUE_MODULE = '''
 import dataclasses, datetime, decimal, enum, fractions, functools, pathlib, re, types, uuid
+import pandas as pd, pyarrow as pa
 
 class Color(enum.Enum):
     RED = 1

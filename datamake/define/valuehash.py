@@ -170,6 +170,10 @@ class Encoder:
         if isinstance(v, types.ModuleType):
             return f"module:{v.__name__}"
         array = _numpy_array(v)
+        if array is None:
+            array = _arrow_data(v)
+        if array is None:
+            array = _pandas_data(v)
         if array is not None:
             return array
         uuid = sys.modules.get("uuid")  # not imported here: it is slow to import
@@ -228,6 +232,42 @@ def _numpy_array(v: Any) -> Optional[str]:
         return None
     data = np.ascontiguousarray(v).tobytes()
     return f"ndarray:{v.dtype.str}:{list(np.shape(v))}:{hash_bytes(data)}"
+
+
+def _arrow_data(v: Any) -> Optional[str]:
+    """Tables, record batches, arrays and schemas of pyarrow (when it is loaded), by their Arrow
+    IPC bytes: schema (with its metadata), chunks and values."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return None
+    if isinstance(v, pa.Schema):
+        return f"arrow-schema:{hash_bytes(v.serialize().to_pybytes())}"
+    if isinstance(v, (pa.Array, pa.ChunkedArray)):
+        v = pa.table({"values": v})
+    elif isinstance(v, pa.RecordBatch):
+        v = pa.Table.from_batches([v])
+    elif not isinstance(v, pa.Table):
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, v.schema) as writer:
+        writer.write_table(v)
+    return f"arrow:{hash_bytes(sink.getvalue().to_pybytes())}"
+
+
+def _pandas_data(v: Any) -> Optional[str]:
+    """DataFrames, Series and indexes of pandas (when it is loaded): their values and index (pandas'
+    own row hashes), column names and dtypes."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(v, (pd.DataFrame, pd.Series, pd.Index)):
+        return None
+    try:
+        rows = pd.util.hash_pandas_object(v, index=not isinstance(v, pd.Index)).to_numpy().tobytes()
+    except TypeError:  # values pandas cannot hash (lists, dicts in cells)
+        raise Unversionable(type_name(v)) from None
+    columns = list(map(str, v.columns)) if isinstance(v, pd.DataFrame) else [str(v.name)]
+    dtypes = list(map(str, v.dtypes)) if isinstance(v, pd.DataFrame) else [str(v.dtype)]
+    shape = f"{type(v).__name__}:{columns}:{dtypes}:{list(v.shape)}"
+    return f"pandas:{hash_bytes(shape.encode())}:{hash_bytes(rows)}"
 
 
 def _range(enc: Encoder, v: Any, path: str) -> str:
