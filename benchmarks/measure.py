@@ -29,6 +29,7 @@ class RunResult:
     max_rss_kib: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system time of the process and the children it waited for
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,7 @@ def run(
             max_rss_kib=maxrss,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
+            cpu_seconds=float(getattr(usage, "ru_utime", 0.0) + getattr(usage, "ru_stime", 0.0)),
         )
 
 
