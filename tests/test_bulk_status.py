@@ -48,10 +48,16 @@ def definitions(shape, partitions, code, salt=None):
     return Definitions(out)
 
 
+def salt_path(folder) -> str:
+    """The salt file: outside the project folder, so that reading it is no undeclared read of a project
+    file (such a read is recorded, and its assets are planned partition by partition)."""
+    return os.path.normpath(str(folder)) + ".salt"
+
+
 def new_project(folder, shape, partitions, code=None, salt=False) -> Project:
     config = ProjectConfig(path=os.path.join(folder, "datamake.toml"), definitions="pipeline.py",
                            storage_root=os.path.join(folder, "store"), executor="inprocess")
-    return Project(config, definitions(shape, partitions, code or {}, os.path.join(folder, "salt") if salt else None))
+    return Project(config, definitions(shape, partitions, code or {}, salt_path(folder) if salt else None))
 
 
 def age(store_root: str) -> None:
@@ -327,7 +333,7 @@ def test_status_after_makes_of_some_partitions_equals_the_per_partition_plan(tmp
         partitions = StaticPartitions(arg)
     all_keys = list(partitions.keys(None)) if kind == "static" else None
     code: dict = {}
-    salt = os.path.join(folder, "salt")
+    salt = salt_path(folder)
     with open(salt, "w") as f:
         f.write("")
     if rng.random() < 0.5:  # everything built, summaries kept; else the makes below start from nothing
@@ -425,7 +431,7 @@ def test_a_daily_make_with_new_data_shifts_the_summaries(tmp_path):
     columns, and the next status sees the new data versions (and what they make stale)."""
     shape = [("a0", []), ("a1", ["a0"]), ("a2", ["a1"])]
     daily = DailyPartitions(start="2024-01-01", end="2024-01-06")
-    salt = os.path.join(str(tmp_path), "salt")
+    salt = salt_path(tmp_path)
     with open(salt, "w") as f:
         f.write("")
     api.make(new_project(str(tmp_path), shape, daily, salt=True), executor="inprocess", history=False)

@@ -44,6 +44,9 @@ CASES = [
      ["upstream_stale"]),
     ("upstream without value", AssetFacts("b", "1", ("a",), manifest=RECORDED), {}, (), ["upstream_stale"]),
     ("source_changed", AssetFacts("b", "1", ("a",), manifest=RECORDED), {"a": "va2"}, ("a",), ["source_changed"]),
+    ("source_changed (a file read undeclared)", AssetFacts("b", "1", ("a",), manifest=RECORDED,
+                                                         reads_changed=("queries/b.sql",)), {"a": "va"}, (),
+     ["source_changed"]),
     ("artifact_missing", AssetFacts("b", "1", ("a",), manifest=RECORDED, artifact_ok=False), {"a": "va"}, (),
      ["artifact_missing"]),
     ("forced", AssetFacts("b", "1", ("a",), manifest=RECORDED, forced=True), {"a": "va"}, (), ["forced"]),
@@ -93,6 +96,18 @@ def test_messages_name_what_changed():
     assert "a" in inp.message
     (up,) = decide(AssetFacts("b", "1", ("a",), manifest=RECORDED), {"a": UPSTREAM_STALE})
     assert up.message == "a will be rebuilt first"
+
+
+def test_the_files_an_asset_read_undeclared_round_trip_and_leave_other_manifests_unchanged():
+    read = RECORDED.replace(reads=(("queries/b.sql", "v1"),))
+    assert Manifest.from_json(read.to_json()) == read
+    assert b"reads" not in RECORDED.to_json()  # a manifest without such reads keeps its bytes
+    (reason,) = decide(AssetFacts("b", "1", ("a",), manifest=read, reads_changed=("queries/b.sql",)), {"a": "va"})
+    assert "queries/b.sql" in reason.message
+    bad = read.to_data()
+    bad["reads"] = [["queries/b.sql"]]
+    with pytest.raises(ValueError, match="reads holds"):
+        Manifest.from_data(bad)
 
 
 def test_decide_is_pure_and_repeatable():

@@ -17,10 +17,11 @@ def is_fresh(manifest: Mapping, code_version: str, config_hash: Optional[str], i
              artifact_ok: bool) -> bool:
     """True when a node whose asset declares no checks is fresh: ``manifest`` (decoded, well-formed) records
     this code version and config, exactly ``inputs``' keys, each at the data version it has now (``inputs``:
-    dependency node -> its status for dependents), no check results, and its artifact is intact."""
+    dependency node -> its status for dependents), no check results, no undeclared reads, and its artifact
+    is intact."""
     if not artifact_ok or manifest["code_version"] != code_version or manifest.get("config_hash") != config_hash:
         return False
-    if manifest.get("checks"):
+    if manifest.get("checks") or manifest.get("reads"):  # files it read undeclared: the planner compares them
         return False
     recorded = dict(manifest.get("inputs", ()))
     if len(recorded) != len(inputs):

@@ -2,7 +2,7 @@
 
 A :class:`Summary` holds, for every partition with a manifest, what
 :func:`~datamake.bulkstatus.plan.is_fresh` reads of it (code version, config,
-inputs, data version, check results), whether its value was intact, and its
+inputs, data version, check results, files read undeclared), whether its value was intact, and its
 artifact. Its :attr:`~Summary.head` is a few digests over those columns: when
 every partition is well formed, intact and built alike (one code version, one
 config, input ``d[pk]`` of partition ``pk`` for the same dependencies ``d``),
@@ -18,8 +18,8 @@ import xxhash
 
 from datamake.core.keys import node_id, split_node
 
-FIELDS = ("code_version", "config_hash", "inputs", "data_version", "checks")  # what is_fresh reads, and the result
-FORMAT = 4  # of a head and its columns, as kept between commands
+FIELDS = ("code_version", "config_hash", "inputs", "data_version", "checks", "reads")  # what is_fresh reads
+FORMAT = 5  # of a head and its columns, as kept between commands (5: with the files each read undeclared)
 Artifact = Optional[Tuple[str, int]]  # (content hash, size) of a value kept in a file; None when inline
 
 
@@ -82,7 +82,7 @@ class Summary:
 
 def _alike(s: Summary) -> Optional[Dict[str, Any]]:
     """The head's digests when every partition is decoded, intact, without check results and built alike."""
-    if not s.pks or not all(s.intact) or any(e is None or e["checks"] for e in s.entries):
+    if not s.pks or not all(s.intact) or any(e is None or _planned_one_by_one(e) for e in s.entries):
         return None
     first = s.entries[0]
     code, config = first["code_version"], first["config_hash"]
@@ -103,6 +103,11 @@ def _alike(s: Summary) -> Optional[Dict[str, Any]]:
             "inputs": {d: digest(c) for d, c in columns.items()}, "dv": digest([e["data_version"] for e in s.entries])}
 
 
+def _planned_one_by_one(e: Mapping[str, Any]) -> bool:
+    """A partition with check results or files it read undeclared: the planner decides it on its own."""
+    return bool(e["checks"] or e.get("reads"))
+
+
 def extended_head(head: Mapping[str, Any], changes: Sequence[Tuple[int, str, Optional[Dict[str, Any]],
                                                                     Dict[str, Any], bool]]) -> Optional[Dict[str, Any]]:
     """The head of a summary whose partitions are all alike (``"dv"`` in ``head``) once ``changes`` are made,
@@ -114,7 +119,7 @@ def extended_head(head: Mapping[str, Any], changes: Sequence[Tuple[int, str, Opt
         return None
     code, config, deps = head["code_version"], head["config"][0], head["deps"]
     for _, pk, _, e, ok in changes:
-        if not ok or e["checks"] or e["code_version"] != code or e["config_hash"] != config:
+        if not ok or _planned_one_by_one(e) or e["code_version"] != code or e["config_hash"] != config:
             return None
         recorded = dict(e["inputs"] or ())
         if len(recorded) != len(deps) or any(type(recorded.get(node_id(d, pk))) is not str for d in deps):

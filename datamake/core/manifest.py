@@ -43,6 +43,8 @@ class Manifest:
     checks: Tuple[Mapping[str, Any], ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)  # the config's field values, as JSON
     inline: Optional[str] = None  # a small artifact's bytes (base64), kept here instead of in a file
+    # project files the asset read without declaring them: (path relative to the project, version read)
+    reads: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def input_versions(self) -> Dict[str, str]:
@@ -87,6 +89,10 @@ class Manifest:
             del data["config"]
         if self.inline is None:  # written only when there is one: manifests of stored files keep their bytes
             del data["inline"]
+        if self.reads:  # written only when there are some: the other manifests keep their bytes
+            data["reads"] = [list(pair) for pair in self.reads]
+        else:
+            del data["reads"]
         data["format"] = FORMAT
         return data
 
@@ -112,6 +118,8 @@ class Manifest:
         values.update(data)
         values["inputs"] = tuple((intern(k), v) for k, v in data.get("inputs", ()))
         values["checks"] = tuple(data.get("checks", ()))
+        if "reads" in data:
+            values["reads"] = tuple(tuple(pair) for pair in data["reads"])
         for name in ("key", "io_manager", "run_id"):
             if values[name] is not None:
                 values[name] = intern(values[name])
@@ -125,6 +133,7 @@ class Manifest:
         values = {**asdict(self), **changes}
         values["inputs"] = tuple(tuple(p) for p in values["inputs"])
         values["checks"] = tuple(values["checks"])
+        values["reads"] = tuple(tuple(p) for p in values["reads"])
         return Manifest(**values)
 
 
@@ -177,7 +186,7 @@ _TYPES = {"key": _STR, "code_version": _STR, "provenance": _STR, "data_version":
           "size": frozenset({int}), "io_manager": _STR, "inputs": frozenset({list}), "config_hash": _OPT_STR,
           "partition": _OPT_STR, "run_id": _OPT_STR, "created": _NUMBER, "seconds": _NUMBER,
           "metadata": frozenset({dict}), "code_parts": frozenset({dict}), "checks": frozenset({list}),
-          "config": frozenset({dict}), "format": frozenset({int}), "inline": _OPT_STR}
+          "config": frozenset({dict}), "format": frozenset({int}), "inline": _OPT_STR, "reads": frozenset({list})}
 _REQUIRED = frozenset(f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
 _JSON_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object",
                type(None): "null"}
@@ -197,9 +206,10 @@ def _shape_problem(data: Any) -> Optional[str]:
             return problem
         if len(_GOOD_SHAPES) < 256:
             _GOOD_SHAPES.add(shape)
-    for pair in data.get("inputs", ()):
-        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
-            return f"inputs holds {json.dumps(pair)[:40]}, expected [key, data version] pairs of strings"
+    for field, what in _PAIRS:
+        for pair in data.get(field, ()):
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
+                return f"{field} holds {json.dumps(pair)[:40]}, expected [{what}] pairs of strings"
     for value in data.get("code_parts", {}).values():
         if type(value) is not str:
             return f"code_parts holds {json.dumps(value)[:40]}, expected strings"
@@ -209,6 +219,7 @@ def _shape_problem(data: Any) -> Optional[str]:
     return None
 
 
+_PAIRS = (("inputs", "key, data version"), ("reads", "path, version"))
 _GOOD_SHAPES: Set[Tuple[Tuple[str, ...], Tuple[type, ...]]] = set()  # (field names, their types) found well-formed
 
 

@@ -85,6 +85,7 @@ class AssetFacts:
     code_pinned: bool = False  # the code version is pinned: only definition parts are compared
     checks: Tuple[CheckFact, ...] = ()  # the checks declared now, with their versions
     recorded_checks: Tuple[CheckFact, ...] = ()  # the results recorded with the current value
+    reads_changed: Tuple[str, ...] = ()  # files the value was built reading (undeclared) that differ now
 
 
 @record(frozen=True)
@@ -185,6 +186,9 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
         parts = ([f"added {', '.join(added)}"] if added else []) + ([f"removed {', '.join(removed)}"] if removed else [])
         reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
     reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
+    for path in facts.reads_changed:
+        reasons.append(Reason("source_changed", f"file {path}, which it read without declaring it, changed "
+                                                f"since it was built"))
     if facts.artifact_ok:
         reasons.extend(_check_reasons(facts))
     return tuple(reasons)

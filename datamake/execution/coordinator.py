@@ -81,6 +81,7 @@ class Coordinator:
     def __init__(self, run: RunContext, scope: Scope, executor, reporter: Reporter, options: RunOptions,
                  run_id: Optional[str] = None, remote=None, history=None):
         self.run_context = run
+        self._reads = None  # versions of files read undeclared, once a cached value that read some is found
         self.defs = run.defs
         self.scope = scope
         self.executor = executor
@@ -298,7 +299,16 @@ class Coordinator:
         hit = self.store.lookup_action(prov)
         if hit is None and self.remote is not None:
             hit = self.remote.fetch_action(prov, self.store)
+        if hit is not None and hit.reads and self._read_versions().changed(self.run_context.project_dir, hit.reads):
+            return None  # built from other bytes of a file it read without declaring it: not this value
         return hit
+
+    def _read_versions(self):  # -> storage.reads.ReadVersions
+        if self._reads is None:
+            from datamake.storage.reads import ReadVersions  # lazy: only a value that read undeclared files
+
+            self._reads = ReadVersions()
+        return self._reads
 
     def _task(self, key: str):
         facts = self.facts[key]
@@ -394,7 +404,7 @@ class Coordinator:
             return self._settle(AssetOutcome(key, "failed", seconds=result.seconds, error=result.error,
                                              traceback=result.traceback))
         self.store.note_verified(result.artifact, result.artifact_stat)
-        self._warn_undeclared_reads(facts.key, result.undeclared_reads)
+        self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads])
         moved = self._sources_moved(facts, inputs)
         if moved:  # the value may come from other source bytes than the versions it would be recorded with
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
@@ -418,6 +428,7 @@ class Coordinator:
             code_parts=dict(self.run_context.code_parts.get(facts.key, {})),
             checks=_checks().as_records(checks) if checks else (),
             config=config_record(_config_values(self.scope.configs.get(facts.key))),
+            reads=result.undeclared_reads,
             inline=None if result.inline is None else inline_text(result.inline),
         )
         if not self._commit(key, manifest, result.seconds):
@@ -551,8 +562,9 @@ class Coordinator:
     def _warn_undeclared_reads(self, key: str, paths) -> None:
         for path in paths or ():
             self.reporter.message(
-                f"warning: asset '{key}' read {path}, which is not a declared source, so changing it will not "
-                f"make '{key}' stale; declare it with source(\"{path}\") and take it as a parameter")
+                f"warning: asset '{key}' read {path}, which is not a declared source: its content is recorded, "
+                f"so editing it makes '{key}' stale, but declare it with source(\"{path}\") and take it as a "
+                f"parameter to make it an input like any other (in the lineage, the action cache and `why`)")
 
     def _save_local_records(self) -> None:
         """Keep what this run learned about artifacts and sources (a cache: losing it costs only hashing)."""

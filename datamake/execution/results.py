@@ -30,7 +30,8 @@ class TaskResult:
     attempts: int = 1
     checks: Tuple[CheckOutcome, ...] = ()  # the asset's checks, run on the new value
     logs: Tuple[str, ...] = ()  # what the asset logged through ``context.log`` (for the event log)
-    undeclared_reads: Tuple[str, ...] = ()  # project files it read without declaring them as sources
+    # project files it read without declaring them as sources: (path in the project, version read)
+    undeclared_reads: Tuple[Tuple[str, str], ...] = ()
     artifact_stat: Optional[Any] = None  # how the new artifact looked when written (``Store.written_stat``)
     corrupt_inputs: Tuple[str, ...] = ()  # failed because these inputs failed their hash check: rebuild them
     inline: Optional[bytes] = None  # a small value's bytes, for its manifest to keep (no artifact file)

@@ -19,7 +19,7 @@ from dataclasses import field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.records import record
-from datamake.storage import iomanagers
+from datamake.storage import iomanagers, reads as read_files
 from datamake.define import outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of, hash_value
@@ -344,12 +344,12 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             _watching.watch = None
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
-    undeclared: Tuple[str, ...] = ()
+    undeclared: Tuple[Tuple[str, str], ...] = ()
     if watch is not None:
         for path in _paths_named_by(asset.fn):
             if os.path.isfile(path) and os.path.abspath(path) not in watch.written:
                 watch.saw((path, "r", 0))
-        undeclared = tuple(sorted(watch.reads))
+        undeclared = watch.versions()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
         try:
@@ -442,7 +442,7 @@ class _ReadWatch:
         self._setup_args = (defs, task, store)
         self.context = context
         self.scratch = scratch
-        self.reads: Dict[str, None] = {}
+        self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
         self.written: set = set()
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
@@ -494,7 +494,15 @@ class _ReadWatch:
             return
         if self._declared(full) or os.path.isdir(full):
             return
-        self.reads[os.path.relpath(full, root).replace(os.sep, "/")] = None
+        name = os.path.relpath(full, root).replace(os.sep, "/")
+        if name not in self.reads:  # the file as it is about to be read (the event comes before the open)
+            self.reads[name] = (full, read_files.opened_stat(full))
+
+    def versions(self) -> Tuple[Tuple[str, str], ...]:
+        """Each undeclared file read, with the version of the bytes the asset read from it; not a file the
+        asset also wrote (a file of its own, such as a counter it keeps: not an input)."""
+        return tuple((name, read_files.version_read(full, opened)) for name, (full, opened) in sorted(self.reads.items())
+                     if os.path.abspath(full) not in self.written)
 
     def _declared(self, full: str) -> bool:
         for allowed in self.allowed:

@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Hashable, Optional, Tuple
 
 # A node's inputs to its planner facts: (manifest, artifact ok, config hash, forced, checks,
-# code version, dependencies). Objects are compared by identity, the rest by equality.
-FactInputs = Tuple[Any, bool, Optional[str], bool, Tuple[Any, ...], Any, Tuple[str, ...]]
+# code version, dependencies, files read undeclared that changed). Objects are compared by identity,
+# the rest by equality.
+FactInputs = Tuple[Any, bool, Optional[str], bool, Tuple[Any, ...], Any, Tuple[str, ...], Tuple[str, ...]]
 
 
 class LastPass:
@@ -101,7 +102,7 @@ NO_REUSE: LastPass = _NoReuse()
 
 def _same(old: FactInputs, new: FactInputs) -> bool:
     return (old[0] is new[0] and old[1] == new[1] and old[2] == new[2] and old[3] == new[3]
-            and old[4] == new[4] and old[5] is new[5] and old[6] == new[6])
+            and old[4] == new[4] and old[5] is new[5] and old[6] == new[6] and old[7] == new[7])
 
 
 __all__ = ["NO_REUSE", "LastPass"]

@@ -42,6 +42,7 @@ from datamake.define.sources import source_at
 from datamake.define.snapshot import changed_modules
 
 if TYPE_CHECKING:
+    from datamake.storage.reads import ReadVersions
     from datamake.core.partitions import DynamicPartitions
     from datamake.selection import Universe
 
@@ -414,12 +415,13 @@ class Project:
             checks = check_facts[key] if key in check_facts else check_facts.setdefault(key, self._check_facts(key))
             ok, config_hash, deps, is_forced = m is None or intact[id(m)], self._config_hashes[key], nodes.deps[node], \
                 node in forced
+            moved = self.reads_changed(m)
             if last_facts is None:
-                facts[node] = self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks)
+                facts[node] = self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks, moved)
             else:
                 facts[node] = last.facts(
-                    last_facts, node, (m, ok, config_hash, is_forced, checks, self.code_version(key), deps),
-                    lambda: self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks))
+                    last_facts, node, (m, ok, config_hash, is_forced, checks, self.code_version(key), deps, moved),
+                    lambda: self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks, moved))
         outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store))
         for node in asset_outside:
             m = manifests[node]
@@ -442,7 +444,8 @@ class Project:
 
     def node_facts(self, key: str, partition: Optional[str], deps: Tuple[str, ...], manifest: Optional[Manifest],
                    artifact_ok: bool, config_hash: Optional[str], forced: bool = False,
-                   checks: Optional[Tuple[CheckFact, ...]] = None) -> AssetFacts:
+                   checks: Optional[Tuple[CheckFact, ...]] = None,
+                   reads_changed: Optional[Tuple[str, ...]] = None) -> AssetFacts:
         """The planner's facts for one node (asset ``key``, its ``partition``) with its current manifest."""
         cv = self.code_version(key)
         return filled(  # AssetFacts(...) without its frozen __init__: one per node of every plan
@@ -459,7 +462,21 @@ class Project:
             code_pinned=cv.origin != "auto",
             checks=self._check_facts(key) if checks is None else checks,
             recorded_checks=_recorded_checks(manifest),
+            reads_changed=self.reads_changed(manifest) if reads_changed is None else reads_changed,
         )
+
+    @functools.cached_property
+    def read_versions(self) -> "ReadVersions":
+        """Current versions of files assets read without declaring them (hashed once per stat)."""
+        from datamake.storage.reads import ReadVersions  # lazy: only a project whose assets read such files
+
+        return ReadVersions()
+
+    def reads_changed(self, manifest: Optional[Manifest]) -> Tuple[str, ...]:
+        """The files ``manifest``'s value was built reading, without declaring them, that differ now."""
+        if manifest is None or not manifest.reads:
+            return ()
+        return self.read_versions.changed(self.directory, manifest.reads)
 
     def save_code_cache(self) -> None:
         """Keep the normalized-source hashes computed so far for the next command (if any are new)."""

@@ -255,6 +255,8 @@ class _Facts:
         for node, m in manifests.items():
             if m is None:
                 raise Ineligible(f"{node} has no manifest")
+            if m.reads:
+                raise Ineligible(f"{node} read files it does not declare (their content decides its state)")
             if m.inline is None:
                 self.file(store.artifact_path(m.artifact))
         return manifests
