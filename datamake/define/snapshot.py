@@ -25,12 +25,12 @@ import linecache
 import marshal
 import os
 import sys
-import threading
 import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_bytes
 from datamake.core.records import record
+from datamake.define import openwatch
 
 _CHECKED_HASH_FLAGS = 0b11  # a hash-based .pyc whose hash is checked against the source
 
@@ -61,14 +61,12 @@ class SnapshotLoader(importlib.machinery.SourceFileLoader):
         if not _noting_reads:
             return super().exec_module(module)
         path = os.path.abspath(self.path)
-        _install_read_hook()
-        stack = _importing.__dict__.setdefault("stack", [])
-        stack.append(path)
         _reads[path] = {}  # imported afresh: what it reads now is what counts
+        openwatch.push(lambda args: _saw_open(path, *args[:3]))  # and what the modules it imports read
         try:
             super().exec_module(module)
         finally:
-            stack.pop()
+            openwatch.pop()
 
     def get_code(self, fullname: str):
         path = self.get_filename(fullname)
@@ -132,8 +130,6 @@ def _remember(module: str, path: str, source: bytes, stat: os.stat_result) -> No
 # -- files read while a project module is imported ----------------------------------------
 FileStat = Optional[Tuple[int, int, int, int]]  # (size, mtime_ns, ctime_ns, inode); None: missing
 _reads: Dict[str, Dict[str, FileStat]] = {}  # module path -> {file it opened at import: its stat then}
-_importing = threading.local()  # .stack: paths of the project modules being executed on this thread
-_hook_installed = False
 CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")  # files that are code, not data
 _SETTLED_SECONDS = 2.0  # a file changed this recently may change again within its timestamp's tick
 _INSTALLED = tuple({prefix + os.sep for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
@@ -146,25 +142,6 @@ def note_import_reads(on: bool) -> None:
     and the audit hook it needs would cost every audited call of the process a Python call."""
     global _noting_reads
     _noting_reads = on
-
-
-def _install_read_hook() -> None:
-    global _hook_installed
-    if not _hook_installed:
-        sys.addaudithook(_on_audit)  # for the life of the process; returns at once outside an import
-        _hook_installed = True
-
-
-def _on_audit(event: str, args: tuple) -> None:
-    if event != "open":
-        return
-    stack = getattr(_importing, "stack", None)
-    if not stack:
-        return
-    try:
-        _saw_open(stack[-1], *args[:3])
-    except Exception:  # noqa: BLE001 - noting a read must never break the user's import
-        pass
 
 
 def _saw_open(module_path: str, file, mode, flags) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import sys
 import threading
 import time
 import weakref
@@ -20,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.records import record
 from datamake.storage import iomanagers, reads as read_files
-from datamake.define import outputs as results_meta, snapshot
+from datamake.define import openwatch, outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of, hash_value
 from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
@@ -330,18 +329,22 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             kwargs["context"] = context
             context._task, context._store = task, store  # a graph asset runs its ops with these
         watch = _read_watch(defs, task, store, scratch, context)
-        _watching.watch = watch
+        if watch is not None:
+            openwatch.push(watch.saw)
         try:
             with results_meta.capture_logs(context, asset.wants_context) as logs:
                 value = asset.fn(**kwargs)
             break
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
-            _watching.watch = None
+            if watch is not None:
+                openwatch.pop()
+                watch = None
             if attempts > task.retries:
                 return _failure(task.key, exc, started, attempts)
             time.sleep(task.retry_delay * (2 ** (attempts - 1)))
         finally:
-            _watching.watch = None
+            if watch is not None:
+                openwatch.pop()
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
@@ -403,33 +406,6 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
 
 
 # -- files an asset reads without declaring them ---------------------------
-_watching = threading.local()  # .watch: the _ReadWatch of the asset running on this thread, if any
-_hook_lock = threading.Lock()
-_hook_installed = False
-
-
-def _on_audit(event: str, args: tuple) -> None:
-    if event != "open":
-        return
-    watch = getattr(_watching, "watch", None)
-    if watch is not None:
-        _watching.watch = None  # what the watch itself does is not the asset's reading
-        try:
-            watch.saw(args)
-        except Exception:  # noqa: BLE001 - a diagnostic must never break the asset
-            pass
-        finally:
-            _watching.watch = watch
-
-
-def _install_hook() -> None:
-    global _hook_installed
-    with _hook_lock:
-        if not _hook_installed:
-            sys.addaudithook(_on_audit)  # for the life of the process; idle unless a watch is set
-            _hook_installed = True
-
-
 class _ReadWatch:
     """Collects the project files an asset function opens for reading that it did not declare.
 
@@ -592,8 +568,6 @@ def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
                 context: AssetContext) -> Optional[_ReadWatch]:
     if not task.project_dir:
         return None
-    if not _hook_installed:
-        _install_hook()
     return _ReadWatch(defs, task, store, context, scratch)
 
 
