@@ -449,6 +449,29 @@ def test_a_partitioned_asset_that_read_an_undeclared_file_is_stale_in_every_part
     assert states() == {"a": "fresh", "b": "fresh"}
 
 
+def test_a_source_rewritten_with_the_same_size_and_its_old_mtime_is_a_change(project):
+    """``touch -d`` or ``rsync -t`` can give new bytes the old modification time; the change time moves."""
+    project.pipeline('''
+        from datamake import asset, source
+
+        raw = source("data/in.txt", load="text")
+
+        @asset
+        def upper(raw):
+            return raw.upper()
+    ''')
+    path = project.write("data/in.txt", "abc")
+    old = 1_700_000_000 * 10**9
+    os.utime(path, ns=(old, old))
+    assert project.outcomes() == {"upper": "built"}
+    assert project.states() == {"upper": "fresh"}
+    path.write_text("xyz")
+    os.utime(path, ns=(old, old))
+    assert project.states() == {"upper": "stale"}
+    assert project.outcomes() == {"upper": "built"}
+    assert stored_value(project, "upper") == "XYZ"
+
+
 def test_an_empty_source_folder_is_observed_and_a_new_file_in_it_is_a_change(project):
     project.pipeline('''
         from datamake import asset, source

@@ -133,16 +133,28 @@ def _file_version(fs, name: str, info: Mapping[str, Any], cache: ObservationCach
     mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
     mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
     url = fs.unstrip_protocol(name)
-    known = cache.get(url, size, mtime)
+    stamp = _stamp(info, mtime)
+    known = cache.get(url, size, stamp)
     if known is not None:
         return known
     with fs.open(name, "rb") as f:
         digest = hash_file(f)
-    if isinstance(mtime, (int, float)) and time.time() - mtime > _RACY_SECONDS:
-        cache.put(url, size, mtime, digest)
+    changed = max(mtime, info.get("created") or 0) if isinstance(mtime, (int, float)) else None
+    if changed is not None and time.time() - changed > _RACY_SECONDS:
+        cache.put(url, size, stamp, digest)
     # else: changed within the last mtime tick or so, a same-size write could still keep (size,
     # mtime) as they are: such a file is hashed again at its next observation rather than trusted.
     return digest
+
+
+def _stamp(info: Mapping[str, Any], mtime: Any) -> Any:
+    """What must stay the same for a cached hash to hold: the modification time, and for a local file
+    its change time and inode too (``touch -d`` or ``rsync -t`` can set a new file's mtime to the old
+    one's; nothing sets a change time back)."""
+    created, ino = info.get("created"), info.get("ino")
+    if isinstance(created, (int, float)) and isinstance(ino, int):
+        return [mtime, created, ino]
+    return mtime
 
 
 def observe_all(sources: Mapping[str, SourceDef], store) -> Dict[str, str]:
