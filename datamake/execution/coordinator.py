@@ -307,7 +307,7 @@ class Coordinator:
         if self._reads is None:
             from datamake.storage.reads import ReadVersions  # lazy: only a value that read undeclared files
 
-            self._reads = ReadVersions()
+            self._reads = ReadVersions(self.store)
         return self._reads
 
     def _task(self, key: str):

@@ -470,7 +470,7 @@ class Project:
         """Current versions of files assets read without declaring them (hashed once per stat)."""
         from datamake.storage.reads import ReadVersions  # lazy: only a project whose assets read such files
 
-        return ReadVersions()
+        return ReadVersions(self.store)
 
     def reads_changed(self, manifest: Optional[Manifest]) -> Tuple[str, ...]:
         """The files ``manifest``'s value was built reading, without declaring them, that differ now."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_file
 
@@ -49,28 +49,47 @@ def _content_version(path: str) -> str:
 
 
 class ReadVersions:
-    """Current versions of read files, each hashed once per stat: a file whose size, modification time
-    and inode are as they were when it was last hashed (and that changed more than a clock tick before
-    that) keeps its version. Kept by a long-lived process across plans."""
+    """Current versions of read files, each hashed once per stat: a file whose size, modification and
+    change times and inode are as they were when it was hashed (more than a clock tick after its last
+    change) keeps its version. Kept in memory by a long-lived process, and between commands in the
+    store's observation cache (``observations.json``, shared with sources: the same keys and hashes)."""
 
-    def __init__(self) -> None:
-        self._known: Dict[str, Tuple[Tuple[int, int, int, int], str]] = {}
+    def __init__(self, store: Any = None) -> None:
+        self._store = store
+        self._cache: Any = None  # the store's ObservationCache, read at the first file hashed or looked up
+        self._known: Dict[str, Tuple[Any, str]] = {}
 
     def version(self, path: str) -> str:
         try:
             st = os.stat(path)
         except OSError:
             return MISSING
-        stat = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        stamp = [st.st_mtime, st.st_ctime, st.st_ino]  # as observe keys a local file
         known = self._known.get(path)
-        if known is not None and known[0] == stat:
+        if known is not None and known[0] == (st.st_size, stamp):
             return known[1]
-        version = _content_version(path)
-        if time.time_ns() - st.st_ctime_ns > RACY_NS:  # a later write in the same tick could keep the stat
-            self._known[path] = (stat, version)
+        url, cache = "file://" + path, self._observations()
+        version = cache.get(url, st.st_size, stamp) if cache is not None else None
+        if version is None:
+            version = _content_version(path)
+            if time.time_ns() - st.st_ctime_ns <= RACY_NS:  # a later write in the same tick could keep the stat
+                return version
+            if cache is not None:
+                cache.put(url, st.st_size, stamp, version)
+        self._known[path] = ((st.st_size, stamp), version)
         return version
 
     def changed(self, project_dir: str, reads: Iterable[Sequence[str]]) -> Tuple[str, ...]:
         """The recorded ``(path, version)`` reads (paths relative to ``project_dir``) whose file differs now."""
-        return tuple(path for path, version in reads
-                     if self.version(os.path.join(project_dir, path)) != version)
+        moved = tuple(path for path, version in reads
+                      if self.version(os.path.abspath(os.path.join(project_dir, path))) != version)
+        if self._cache is not None:
+            self._cache.save()  # (only when something was hashed)
+        return moved
+
+    def _observations(self) -> Any:
+        if self._cache is None and self._store is not None:
+            from datamake.storage.observe import ObservationCache  # lazy: it loads the source definitions
+
+            self._cache = ObservationCache(self._store)
+        return self._cache
