@@ -174,6 +174,7 @@ class Coordinator:
             tuple(self._public(self.outcomes[k]) for k in self.scope.keys),
             seconds=time.perf_counter() - started,
             interrupted=self.stop_reason == "interrupted",
+            manifests=self.current,
         )
         hint = gil_hint(self.executor.name, self.executor.capacity, result.seconds,
                         time.process_time() - cpu_started, self._asset_seconds,

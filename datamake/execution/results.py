@@ -69,6 +69,8 @@ class RunResult:
     assets: Tuple[AssetOutcome, ...]
     seconds: float = 0.0
     interrupted: bool = False
+    # node -> its current manifest at the end of the run, as the coordinator committed or kept it
+    manifests: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _index: Dict[str, AssetOutcome] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

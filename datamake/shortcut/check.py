@@ -16,7 +16,7 @@ import sys
 import time
 from datamake._paths import cache_dir, nearest_config
 
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was looked at may change again unseen
 # Shell bookkeeping that changes between two identical commands and that no program reads for data,
 # and the switch that turns the shortcut off (checked on its own).
@@ -111,7 +111,10 @@ def locked(path: str) -> bool:
 def files_hold(files: dict, missing: list) -> bool:
     """Each ``[name, size, mtime_ns, inode, ctime_ns, digest]`` under its folder still has that stat
     or, failing that, when it has a digest, that content (a folder's: its listing); each missing path
-    is still missing."""
+    is still missing. A digest marked ``=`` (a store file the run wrote) also needs the same size and
+    modification time (the store orders versions by it); one marked ``!`` (a file or folder that
+    changed within a clock tick of being recorded: a later change may leave its stat as it was) has
+    its content compared every time, whatever its stat."""
     stat = os.stat
     for folder, entries in files.items():
         for name, size, mtime_ns, ino, ctime_ns, digest in entries:
@@ -120,7 +123,13 @@ def files_hold(files: dict, missing: list) -> bool:
                 st = stat(path)
             except OSError:
                 return False
-            if st.st_ctime_ns == ctime_ns and st.st_mtime_ns == mtime_ns and st.st_size == size and st.st_ino == ino:
+            mark = digest[0] if digest else ""
+            if mark in ("=", "!"):
+                digest = digest[1:]
+                if not digest.startswith("ls:") and (st.st_size != size or st.st_mtime_ns != mtime_ns):
+                    return False
+            if mark != "!" and st.st_ctime_ns == ctime_ns and st.st_mtime_ns == mtime_ns and st.st_size == size \
+                    and st.st_ino == ino:
                 continue
             if digest is None or (listing_digest(path) if digest.startswith("ls:") else file_digest(path)) != digest:
                 return False

@@ -18,25 +18,25 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from datamake.core.hashing import hash_value
+from datamake.core.hashing import hash_bytes, hash_value
+from datamake.core.manifest import Manifest
+from datamake.core.scope import Scope
 from datamake.define import snapshot
 from datamake.define.assets import AssetDef
 from datamake.execution.results import AssetOutcome
 from datamake.project import pins as pins_mod
 from datamake.project.workspace import Project
-from datamake.shortcut import check
+from datamake.shortcut import check, replan
 from datamake.shortcut.purity import impurities
+from datamake.shortcut.replan import Ineligible
 from datamake.storage.localfiles import atomic_write, read_json_cache, write_json_cache
 from datamake.storage.lock import LOCK_NAME
+from datamake.storage.state import stat_of
 
 
 FINE_NS = 20_000_000  # the margin for file systems with fine times: twice the coarsest Linux clock tick
-
-
-class Ineligible(Exception):
-    """Why a command gets no certificate (the message says)."""
 
 
 def certify(project: Project, result: Any, output: Dict[str, bool]) -> Optional[str]:
@@ -65,15 +65,19 @@ def certify(project: Project, result: Any, output: Dict[str, bool]) -> Optional[
 def certificate(project: Project, result: Any, output: Dict[str, bool], argv: List[str]) -> Dict[str, Any]:
     """The certificate's content; :class:`Ineligible` when the project or the run cannot have one.
 
-    Only a run that found its whole scope fresh has one (after a run that built, checking that
-    everything is now fresh would cost planning again: about a no-op's planning, a quarter of a cold
-    build of 10,000 assets; the next no-op writes it instead). Every file must have last changed
-    before the project was loaded, when the planner had not read it yet."""
-    if not result.ok or result.interrupted or any(a.outcome != "skipped" for a in result.assets):
-        raise Ineligible("the run built, restored or failed something: the next no-op writes the certificate")
+    Only a run whose whole scope is fresh at its end has one: it found it so, or every asset in scope
+    ended built, restored or skipped and planning again over what the store now holds (the manifests
+    the run committed, :mod:`datamake.shortcut.replan`) finds nothing stale. Every file must have last
+    changed before the project was loaded, when the planner had not read it yet, except the store's
+    files this run wrote under the store lock: those are recorded with their content digest."""
+    if not result.ok or result.interrupted:
+        raise Ineligible("the run failed or was interrupted")
+    if any(a.outcome not in ("skipped", "built", "cached") for a in result.assets):
+        raise Ineligible("an asset in scope did not end up to date")
     loaded_ns = int(project.loaded_at * 1e9)
     nodes = [a.key for a in result.assets]
     modules = _eligible_project(project, nodes)
+    built = any(a.outcome != "skipped" for a in result.assets)
     facts = _Facts(loaded_ns)
     ours = [project.store.root, check.cache_dir()] + [os.path.join(os.path.dirname(snap.path), "__pycache__") for snap, _ in modules]
     for snap, _ in modules:
@@ -83,7 +87,9 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
     for folder in {*check._START_PATH, *sys.path}:
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
-    manifests = facts.store_files(project, _planned(project, nodes))
+    scope = _planned(project, nodes)
+    manifests = replan.fresh_after_run(project.store, scope, result.manifests) if built else scope.manifests
+    facts.store_files(project, manifests, written=built)
     assets = [AssetOutcome(n, "skipped", data_version=manifests[n].data_version).to_dict() for n in nodes] \
         if output["json"] or output["verbose"] else []
     return {"key": check.key(argv, project.config.path), "written_ns": time.time_ns(),
@@ -133,14 +139,14 @@ def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
             raise Ineligible(f"project module not pure: {verdicts[snap.digest][0]}")
 
 
-def _planned(project: Project, nodes: List[str]) -> Dict[str, Any]:
-    """The manifests the planner read for this run: of the scope and of its dependencies outside it
-    (``--only``). Each file they came from is recorded with a stat older than the load of the project,
-    so what the planner read is what the certificate vouches for."""
+def _planned(project: Project, nodes: List[str]) -> Scope:
+    """The scope this run planned. Its manifests are those the planner read: of the scope and of its
+    dependencies outside it (``--only``). Each file they came from is recorded with a stat older than
+    the load of the project, so what the planner read is what the certificate vouches for."""
     scope = project.made_scope
     if scope is None or set(scope.keys) != set(nodes):
         raise Ineligible("the run planned no scope of its own")
-    return scope.manifests
+    return scope
 
 
 class _Facts:
@@ -148,13 +154,18 @@ class _Facts:
 
     def __init__(self, before_ns: int):
         self.before_ns = before_ns  # every file recorded must have last changed before this (less a margin)
+        self.started_ns = time.time_ns()  # before any stat is taken (a file the run wrote is racy against it)
         self.files: Dict[str, List[list]] = {}
         self.missing: List[str] = []
         self._seen: set = set()
 
     def file(self, path: str, digest: Optional[str] = None, expected: Optional[Tuple[int, int]] = None,
-             may_be_missing: bool = False) -> None:
-        """Record ``path``'s stat (its content digest too, if given: a changed stat then compares content)."""
+             may_be_missing: bool = False, written: Optional[Callable[[os.stat_result], str]] = None,
+             racy_too: bool = True) -> None:
+        """Record ``path``'s stat (its content digest too, if given: a changed stat then compares content).
+        ``written``: a store file this run may have written under the store lock; when it changed after
+        the load, it is recorded with the digest ``written(stat)`` returns (:class:`Ineligible` if its
+        content is not what the run committed) instead (see :meth:`_written` for ``racy_too``)."""
         path = os.path.abspath(path)
         if path in self._seen:
             return
@@ -167,7 +178,9 @@ class _Facts:
             self._absent(path)
             return
         if self._recent(st):
-            raise Ineligible(f"{path} changed while (or just before) the project was loaded or planned")
+            if written is None:
+                raise Ineligible(f"{path} changed while (or just before) the project was loaded or planned")
+            return self._written(path, st, written(st), racy_too)
         if expected is not None and (st.st_size, st.st_mtime_ns) != expected:
             raise Ineligible(f"{path} changed since it was imported")
         self._add(path, st, digest)
@@ -176,22 +189,34 @@ class _Facts:
         """Whether a file changed too late to be known unchanged since it was read. A file system whose
         times are whole milliseconds (or coarser) may keep one time for changes up to seconds apart; the
         others' times move at every clock tick (at most 10 ms on Linux)."""
-        margin = check.RACY_NS if st.st_ctime_ns % 1_000_000 == 0 else FINE_NS
-        return st.st_ctime_ns >= self.before_ns - margin
+        return st.st_ctime_ns >= self.before_ns - _margin(st)
+
+    def _written(self, path: str, st: os.stat_result, digest: str, racy_too: bool = True) -> None:
+        """Record a store file (or folder: an ``ls:`` digest) changed after the load, by this run: its
+        stat cannot show that the planner read what is there now, its content can. A file keeps its size
+        and modification time too (``=``). One whose change time is within a clock tick of now may change
+        again without a trace in its stat: its content is compared at every check (``!``; ``racy_too``
+        False: compared only when the stat moved, as the full path does for artifacts)."""
+        racy = racy_too and st.st_ctime_ns >= self.started_ns - _margin(st)
+        self._add(path, st, ("!" if racy else "" if digest.startswith("ls:") else "=") + digest)
 
     def _add(self, path: str, st: os.stat_result, digest: Optional[str]) -> None:
         folder, name = os.path.split(path)
         self.files.setdefault(folder, []).append([name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, digest])
 
-    def folder(self, path: str, may_be_missing: bool = False, ours: Iterable[str] = ()) -> None:
+    def folder(self, path: str, may_be_missing: bool = False, ours: Iterable[str] = (), written: bool = False) -> None:
         """Record a folder's stat: a file added to or removed from it changes it. ``ours``: paths this
         process may have created in it (the store, bytecode): a folder changed by those alone is recorded
-        with its listing, which the check compares when the folder's stat moved."""
+        with its listing, which the check compares when the folder's stat moved. ``written``: a folder of
+        the store this run may have changed under the store lock: recorded with its listing."""
         path = os.path.abspath(path)
         try:
             st = os.stat(path)
         except OSError:
             st = None
+        if written and st is not None and self._recent(st) and path not in self._seen:
+            self._seen.add(path)
+            return self._written(path, st, check.listing_digest(path) or "")
         if st is None or not ours or not self._recent(st) or path in self._seen:
             self.file(path, may_be_missing=may_be_missing)
             return
@@ -230,26 +255,27 @@ class _Facts:
         if project.config.params_file:
             self.content_file(os.path.join(project.directory, project.config.params_file))
 
-    def store_files(self, project: Project, manifests: Dict[str, Any]) -> Dict[str, Any]:
+    def store_files(self, project: Project, manifests: Dict[str, Any], written: bool = False) -> None:
         """The manifest files (or the folder that shows they are missing), packs and artifacts the
-        planner read (``manifests``: what it read, by node)."""
+        planner read (``manifests``: what it read, by node; ``written``: what the store holds after this
+        run, which wrote some of those files)."""
         store = project.store
         # The store's own folder changes at every command (its SQLite files come and go): not recorded.
         folder = f"{store.root}/manifests"
         if os.path.isdir(folder):
-            self.folder(folder)
+            self.folder(folder, written=written)
             for node in manifests:
                 path = store.manifest_path(node)
                 if os.path.dirname(path) != folder:
                     self.folder(os.path.dirname(path), may_be_missing=True)
-                self.file(path, may_be_missing=True)
+                self.file(path, may_be_missing=True, written=_manifest_file(path, manifests[node]) if written else None)
         else:
             self._absent(folder, with_folder=False)
         packs = f"{store.root}/packs"
         if os.path.isdir(packs):
-            self.folder(packs)
+            self.folder(packs, written=written)
             for name in os.listdir(packs):
-                self.file(os.path.join(packs, name))
+                self.file(os.path.join(packs, name), written=_pack_file(os.path.join(packs, name)) if written else None)
         else:
             self._absent(packs, with_folder=False)
         for node, m in manifests.items():
@@ -258,5 +284,48 @@ class _Facts:
             if m.reads:
                 raise Ineligible(f"{node} read files it does not declare (their content decides its state)")
             if m.inline is None:
-                self.file(store.artifact_path(m.artifact))
-        return manifests
+                path = store.artifact_path(m.artifact)
+                self.file(path, written=_artifact_file(store, path, m.artifact) if written else None, racy_too=False)
+
+
+def _margin(st: os.stat_result) -> int:
+    """How long after a change a file's times may still show the same values: a file system whose
+    times are whole milliseconds (or coarser) may keep one time for changes up to seconds apart; the
+    others' times move at every clock tick (at most 10 ms on Linux)."""
+    return check.RACY_NS if st.st_ctime_ns % 1_000_000 == 0 else FINE_NS
+
+
+def _artifact_file(store: Any, path: str, content_hash: str) -> Callable[[os.stat_result], str]:
+    """An artifact is named by the digest of its bytes; one this run wrote must have the stat recorded
+    when it was written: the full path's check compares that stat (hashing the bytes only when it
+    moved), and so does the certificate's."""
+    def digest(st: os.stat_result) -> str:
+        if not store.state.matches(content_hash, stat_of(st)):
+            raise Ineligible(f"{path} changed since it was written")
+        return content_hash
+    return digest
+
+
+def _pack_file(path: str) -> Callable[[os.stat_result], str]:
+    """A pack is named by the digest of its bytes: any other content is not what its writer wrote."""
+    def digest(st: os.stat_result) -> str:
+        found = check.file_digest(path)
+        if found is None or os.path.basename(path) != f"{found}.json":
+            raise Ineligible(f"{path} does not hold the bytes it is named after")
+        return found
+    return digest
+
+
+def _manifest_file(path: str, manifest: Any) -> Callable[[os.stat_result], str]:
+    """A manifest file must hold the manifest planned again after the run."""
+    def digest(st: os.stat_result) -> str:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+            same = manifest is not None and Manifest.from_json(raw) == manifest
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            raise Ineligible(f"{path} is not the manifest the run committed")
+        return hash_bytes(raw)
+    return digest
