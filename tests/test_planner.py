@@ -4,10 +4,13 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datamake.core.manifest import Manifest
 from datamake.core.planner import (
-    REASON_CODES, UPSTREAM_STALE, AssetFacts, CheckFact, Reason, current_data_version, decide, plan, provenance,
+    REASON_CODES, UPSTREAM_STALE, AssetFacts, CheckFact, Reason, _reasons, current_data_version, decide, fresh, plan,
+    provenance,
 )
 from datamake.execution.results import AssetOutcome, RunResult
 
@@ -274,3 +277,35 @@ def test_a_cycle_below_assets_that_are_fine_is_named():
         AssetGraph({"raw": (), "first": ("raw", "third"), "second": ("first",), "third": ("second",),
                     "report": ("first",)})
     assert {"first", "second", "third"} <= set(err.value.message.replace(" -> ", " ").split()[2:])
+
+
+# -- fresh(): decide()'s fast answer agrees with the reasons it would gather -----------------
+
+_VERSIONS = st.sampled_from(["va", "vb"])
+_STATUS = st.one_of(_VERSIONS, st.just(UPSTREAM_STALE), st.none())
+
+
+@given(deps=st.lists(st.sampled_from("axyz"), max_size=3, unique=True), recorded=st.dictionaries(st.sampled_from("axyz"), _VERSIONS,
+       max_size=3), upstream=st.dictionaries(st.sampled_from("axyz"), _STATUS), code=st.sampled_from("12"),
+       config=st.sampled_from([None, "c"]), has_manifest=st.booleans(), ok=st.booleans(), forced=st.booleans(),
+       checked=st.booleans(), reads_changed=st.sampled_from([(), ("notes.txt",)]))
+def test_fresh_is_true_exactly_when_decide_finds_no_reason(deps, recorded, upstream, code, config, has_manifest, ok,
+                                                           forced, checked, reads_changed):
+    m = manifest("b", inputs=recorded) if has_manifest else None
+    checks = (CheckFact("c", "v1", True),) if checked else ()
+    facts = AssetFacts("b", code, tuple(deps), config_hash=config, manifest=m, artifact_ok=ok, forced=forced,
+                       checks=checks, recorded_checks=tuple(CheckFact(c.name, c.version, True, True) for c in checks),
+                       reads_changed=reads_changed)
+    no_reason = _reasons(facts, upstream, ()) == ()
+    assert fresh(facts, m, ok, upstream) == (no_reason and not checked)
+    assert (decide(facts, upstream) == ()) == no_reason
+
+
+def test_every_planner_fact_is_known_to_fresh():
+    """A new fact the planner decides by must be one fresh() looks at too (or leaves to the reasons):
+    this list is the reminder, kept in step with fresh() and the property test above."""
+    from dataclasses import fields
+
+    assert {f.name for f in fields(AssetFacts)} == {
+        "key", "code_version", "deps", "config_hash", "partition", "manifest", "artifact_ok", "forced", "code_parts",
+        "code_pinned", "checks", "recorded_checks", "reads_changed"}, "a new planner fact: teach fresh() about it"

@@ -158,6 +158,29 @@ def current_data_version(facts: AssetFacts) -> Optional[str]:
 UPSTREAM_STALE = object()
 
 
+def fresh(facts: AssetFacts, manifest: Optional[Manifest], artifact_ok: bool, upstream: Mapping[str, object]) -> bool:
+    """Whether ``facts.key`` is up to date with ``manifest`` as its current value (``artifact_ok``: its
+    value intact), given its upstream's status (as for :func:`decide`): the common case, answered
+    without gathering reasons. True implies :func:`decide` finds no reason; False, that it may find one
+    (an asset with checks is always left to :func:`decide`)."""
+    if manifest is None or facts.forced or not artifact_ok or facts.checks or facts.recorded_checks \
+            or facts.reads_changed:
+        return False
+    if manifest.code_version != facts.code_version or manifest.config_hash != facts.config_hash:
+        return False
+    inputs, deps = manifest.inputs, facts.deps
+    if len(inputs) != len(deps):
+        return False
+    get = upstream.get
+    for dep, version in inputs:
+        status = get(dep)  # a data version; the sentinels and None never equal a recorded one
+        if status is None or status != version:
+            return False
+    if len(deps) == 1:
+        return inputs[0][0] == deps[0]
+    return not deps or {d for d, _ in inputs} == set(deps)
+
+
 def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[str] = ()) -> Tuple[Reason, ...]:
     """All the reasons ``facts.key`` is stale, given its upstream's status.
 
@@ -165,6 +188,12 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
     :data:`UPSTREAM_STALE`, or to None (no value and none coming). ``sources``
     names the dependencies that are observed sources.
     """
+    if fresh(facts, facts.manifest, facts.artifact_ok, upstream):
+        return ()
+    return _reasons(facts, upstream, sources)
+
+
+def _reasons(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[str]) -> Tuple[Reason, ...]:
     reasons: List[Reason] = []
     if facts.forced:
         reasons.append(Reason("forced", "rebuild forced (--force)"))

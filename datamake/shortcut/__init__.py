@@ -3,5 +3,6 @@
 - :mod:`~datamake.shortcut.check`: the certificate's key and its check (standard library and xxhash
   only: the launcher imports it before anything else of datamake);
 - :mod:`~datamake.shortcut.purity`: whether a project module's top level is pure (pure, like ``core``);
-- :mod:`~datamake.shortcut.record`: after a ``make`` that found everything fresh, write the certificate.
+- :mod:`~datamake.shortcut.record`: after a ``make`` whose scope is fresh at its end, write the certificate;
+- :mod:`~datamake.shortcut.replan`: after a ``make`` that built, whether its scope is now fresh (planned again).
 """

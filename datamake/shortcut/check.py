@@ -1,8 +1,8 @@
 """The up-to-date certificate of a ``make`` command line, and its check: what the launcher runs before
 anything else of datamake is imported (standard library and xxhash only).
 
-A certificate is written after a ``make`` that found its whole scope fresh (see
-:mod:`datamake.shortcut.record`). It holds the command's *key* (its arguments, folder, project file,
+A certificate is written after a ``make`` whose whole scope is fresh at its end: it found it so, or
+built what was stale (see :mod:`datamake.shortcut.record`). It holds the command's *key* (its arguments, folder, project file,
 interpreter, datamake's version and location, and a digest of the whole environment) and the
 *files* the full path's answer depends on: each with the stat it had, and for the project's own
 sources and config files the digest of their content too. The next identical command whose every

@@ -11,6 +11,9 @@ the store the manifest files, packs and artifacts the planner read (or the folde
 are missing). Each is recorded with its change time (ctime, which no program can set back), and
 only when that is older, by a clock tick, than the load of the project, before anything was read:
 what the planner read is then what is recorded, and any later change to a file changes its stat.
+After a run that built, the store files it wrote under the store lock changed after the load: they
+are recorded with the digest of their content, checked against what the run committed, and the
+scope is planned again over the run's manifests (:mod:`datamake.shortcut.replan`).
 """
 from __future__ import annotations
 
@@ -66,8 +69,8 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
     """The certificate's content; :class:`Ineligible` when the project or the run cannot have one.
 
     Only a run whose whole scope is fresh at its end has one: it found it so, or every asset in scope
-    ended built, restored or skipped and planning again over what the store now holds (the manifests
-    the run committed, :mod:`datamake.shortcut.replan`) finds nothing stale. Every file must have last
+    ended built, restored or skipped and planning again over the manifests the run committed
+    (:mod:`datamake.shortcut.replan`) finds nothing stale. Every file must have last
     changed before the project was loaded, when the planner had not read it yet, except the store's
     files this run wrote under the store lock: those are recorded with their content digest."""
     if not result.ok or result.interrupted:
@@ -88,7 +91,7 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
     scope = _planned(project, nodes)
-    manifests = replan.fresh_after_run(project.store, scope, result.manifests) if built else scope.manifests
+    manifests = replan.fresh_after_run(scope, result.manifests) if built else scope.manifests
     facts.store_files(project, manifests, written=built)
     assets = [AssetOutcome(n, "skipped", data_version=manifests[n].data_version).to_dict() for n in nodes] \
         if output["json"] or output["verbose"] else []
