@@ -2,10 +2,11 @@
 anything else of datamake is imported (standard library and xxhash only).
 
 A certificate is written after a ``make`` whose whole scope is fresh at its end: it found it so, or
-built what was stale (see :mod:`datamake.shortcut.record`). It holds the command's *key* (its arguments, folder, project file,
-interpreter, datamake's version and location, and a digest of the whole environment) and the
-*files* the full path's answer depends on: each with the stat it had, and for the project's own
-sources and config files the digest of their content too. The next identical command whose every
+built what was stale (see :mod:`datamake.shortcut.record`). It holds the command's *key* (its
+arguments, folder, project file, interpreter, datamake's version and location, and a digest of the
+whole environment) and the *files* the full path's answer depends on: each with the stat it had,
+and for the project's own sources and config files the digest of their content too (and for the
+store files a run wrote, see :func:`files_hold`). The next identical command whose every
 file still has its recorded stat (or, for a file with a digest, the same content) gets the same
 answer without loading the project; any difference, or any doubt, sends it down the full path.
 """
