@@ -3,7 +3,9 @@
 For each repetition and each install in turn (alternating, so a drift of the machine's speed hits
 them alike): a cold build of tree(N) from an empty store and no certificate (the purity verdict of
 the module kept, as after a change of data only), then the first no-op ``make`` after it. Each is timed as a whole process (wall, and CPU of the child from the
-operating system's accounting); medians are printed per install.
+operating system's accounting); medians are printed per install. The build column is context, not
+an A/B of the builds (each build follows the other install's no-op): compare those by instruction
+counts or by alternating whole builds.
 
 Usage: python benchmarks/bench_first_noop.py N RUNS PYTHON [PYTHON ...]
 (each PYTHON: the interpreter of a virtual environment with datamake installed, non-editable)
