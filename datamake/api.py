@@ -26,12 +26,9 @@ from datamake.execution.results import RunResult
 from datamake.execution.runcontext import RunContext
 from datamake.core.planner import Plan, keeps_value
 from datamake.project.workspace import Project
-from datamake.history import lineage as lineage_mod
-from datamake.history import opevents
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
 from datamake.history.tags import run_tags
 from datamake.storage import partitionstate
-from datamake.storage import preview as preview_mod
 from datamake.storage.lock import store_lock
 
 __all__ = ["activity", "add_partitions", "changed", "dynamic_partitions", "gc", "graph", "history_file", "jobs", "lineage",
@@ -245,7 +242,7 @@ def why(project: Project, key: str, partition: Optional[str] = None) -> Dict[str
                    "changed_fields": _changed_fields(manifest, scope.configs.get(key))},
         "warnings": project.code_warnings([key]),
         "inputs": inputs,
-        "ops": (_from_history(project, lambda history: opevents.invocations(history, asset=key)) or [])
+        "ops": (_from_history(project, lambda history: _opevents().invocations(history, asset=key)) or [])
         if manifest is not None else [],  # a graph asset's op invocations in the run that built it
         "materialization": None if manifest is None else {
             "run_id": manifest.run_id, "created": manifest.created, "data_version": manifest.data_version,
@@ -404,6 +401,8 @@ def preview(project: Project, key: str, partition: Optional[str] = None, offset:
     manifest = project.current_manifest(key, partition)
     if manifest is None:
         raise NotMaterializedError(f"'{key}' has never been materialized", hint=f"run `datamake make {key}`")
+    from datamake.storage import preview as preview_mod  # lazy: a make does not show values
+
     data = preview_mod.preview(project.store, manifest, offset, limit)
     return {"key": key, "partition": partition, "io_manager": manifest.io_manager, "size": manifest.size, **data}
 
@@ -494,7 +493,7 @@ def log(project: Project, key: Optional[str] = None, *, run_id: Optional[str] = 
             run = history.run(run_id) if history is not None else None
             if run is None:
                 raise SelectionError(f"no run '{run_id}' in the event log", hint="`datamake log` lists the runs")
-            return {"run": run, "events": history.events(run_id=run_id), "ops": opevents.invocations(history, run_id)}
+            return {"run": run, "events": history.events(run_id=run_id), "ops": _opevents().invocations(history, run_id)}
         if key is not None:
             kinds = (*MATERIALIZATIONS, "skipped", "started") if every else MATERIALIZATIONS
             if history is None:
@@ -546,7 +545,7 @@ def prune_log(project: Project, older_than: str) -> Dict[str, Any]:
     with _history(project) as history:
         runs, events = history.prune(cutoff) if history is not None else (0, 0)
         if history is not None:
-            events += opevents.prune(history)  # the op invocations of the runs deleted
+            events += _opevents().prune(history)  # the op invocations of the runs deleted
     return {"pruned_runs": runs, "pruned_events": events, "before": cutoff}
 
 
@@ -561,6 +560,8 @@ def lineage(project: Project, key: str) -> Dict[str, Any]:
         """Current manifests of nodes (``key`` or a partition's ``key[pk]``), each read once."""
         manifests.update(project.store.read_manifests([n for n in dict.fromkeys(nodes) if n not in manifests]))
         return {n: manifests[n] for n in nodes}
+
+    from datamake.history import lineage as lineage_mod  # lazy: a make does not trace lineage
 
     sources = getattr(project.defs, "sources", {})
     up = _from_history(project, lambda history: lineage_mod.upstream(key, read, history.find_version, sources))
@@ -590,6 +591,12 @@ def _produced_by(project: Project, manifest) -> Optional[Dict[str, Any]]:
     if latest is not None and latest["run_id"] != manifest.run_id:
         out["restored_in"] = latest["run_id"]  # a cache hit: built elsewhere, restored by this run
     return out
+
+
+def _opevents():
+    from datamake.history import opevents  # lazy: a make does not read the op invocations
+
+    return opevents
 
 
 def _from_history(project: Project, read: Callable[[Any], Any]) -> Any:

@@ -80,6 +80,7 @@ def test_a_no_op_make_loads_only_what_its_project_uses(project):
     unwanted = {"datamake.selection", "datamake.jobs.resolve", "datamake.automation.rules.definitions",
                 "datamake.bulkstatus.gather", "datamake.core.graphview", "datamake.execution.assetlogs",
                 "datamake.core.partitions",
+                "datamake.history.lineage", "datamake.history.opevents", "datamake.storage.preview",
                 "datamake.cli.jobs", "datamake.cli.metrics", "datamake.cli.graph", "datamake.cli.init",
                 "datamake.cli.partitions", "datamake.cli.automation", "datamake.cli.ui",
                 "logging", "socket", "tarfile", "zoneinfo", "sysconfig", "difflib", "traceback",
