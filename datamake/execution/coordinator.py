@@ -316,9 +316,12 @@ class Coordinator:
         asset = self.defs.assets[facts.key]
         run = self.run_context
         specs = self.scope.nodes.inputs[key].items()
-        inputs = tuple((param, self._input(spec)) for param, spec in specs if not self._is_source(spec))
-        source_partitions = tuple((param, spec) for param, spec in specs
-                                  if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
+        if self.scope.sources:
+            inputs = tuple((param, self._input(spec)) for param, spec in specs if not self._is_source(spec))
+            source_partitions = tuple((param, spec) for param, spec in specs
+                                      if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
+        else:  # nothing observed in this run: every input is built
+            inputs, source_partitions = tuple((param, self._input(spec)) for param, spec in specs), ()
         return _asset_task()(
             key=facts.key,
             partition=facts.partition,
@@ -405,7 +408,8 @@ class Coordinator:
             return self._settle(AssetOutcome(key, "failed", seconds=result.seconds, error=result.error,
                                              traceback=result.traceback))
         self.store.note_verified(result.artifact, result.artifact_stat)
-        self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads])
+        if result.undeclared_reads:
+            self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads])
         moved = self._sources_moved(facts, inputs)
         if moved:  # the value may come from other source bytes than the versions it would be recorded with
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
@@ -545,6 +549,8 @@ class Coordinator:
         committed: a value computed from other bytes than the recorded version
         must neither become current nor enter the action cache.
         """
+        if not self.scope.sources:
+            return []
         sources = [d for d in facts.deps if d in self.scope.sources and split_node(d)[0] in self.defs.sources]
         if not sources:
             return []

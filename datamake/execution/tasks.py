@@ -314,8 +314,10 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         if corrupt:
             return _corrupt_inputs(task.key, corrupt, started)
         concat_inputs(defs, task.key, task.inputs, kwargs)
-        kwargs.update(_source_inputs(defs, task))
-        kwargs.update(_resource_inputs(defs, task))
+        if defs.sources:
+            kwargs.update(_source_inputs(defs, task))
+        if defs.resource_params[task.key]:
+            kwargs.update(_resource_inputs(defs, task))
         if asset.config is not None:
             kwargs["config"] = asset.config(**task.config)
     except Exception as exc:  # noqa: BLE001 - reported as the asset's failure
