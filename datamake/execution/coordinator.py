@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.core.keys import node_id, split_node
-from datamake.core.records import record
+from datamake.core.records import filled, record
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
@@ -322,7 +322,8 @@ class Coordinator:
                                       if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
         else:  # nothing observed in this run: every input is built
             inputs, source_partitions = tuple((param, self._input(spec)) for param, spec in specs), ()
-        return _asset_task()(
+        return filled(  # AssetTask(...) without its frozen __init__ (see core.records): one per built asset
+            _asset_task(),
             key=facts.key,
             partition=facts.partition,
             run_id=self.run_id,
@@ -415,7 +416,8 @@ class Coordinator:
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
                               result.seconds)
         checks = _checks().stamp_versions(result.checks, self._check_versions(facts.key)) if result.checks else []
-        manifest = Manifest(
+        manifest = filled(  # Manifest(...) without its frozen __init__: one per built asset
+            Manifest,
             key=facts.key,
             code_version=facts.code_version,
             provenance=prov,

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.records import record
+from datamake.core.records import filled, record
 from datamake.storage import iomanagers, reads as read_files
 from datamake.define import openwatch, outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError
@@ -389,7 +389,8 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         blob = capture.getvalue()
         if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
             _shared.put_blob((artifact, manager.name), blob)
-    return TaskResult(
+    return filled(  # TaskResult(...) without its frozen __init__: one per built asset
+        TaskResult,
         key=task.key,
         ok=True,
         artifact=artifact,
