@@ -119,10 +119,12 @@ class HistoryReporter(Reporter):
         partition = partition or outcome.partition
         rows = [self._outcome_row(outcome, asset, partition, manifest, now, bool(checks))]
         dv = manifest.data_version if manifest is not None else None
-        rows.extend((self.run_id, now, "check", asset, partition, None, None, dv, None, c.seconds, None,
-                     _json(c.to_dict()), f"{c.name}: {'passed' if c.passed else 'failed'}") for c in checks)
-        rows.extend((self.run_id, now, "log", asset, partition, None, None, None, None, None, None, None,
-                     line) for line in logs)
+        if checks:
+            rows.extend((self.run_id, now, "check", asset, partition, None, None, dv, None, c.seconds, None,
+                         _json(c.to_dict()), f"{c.name}: {'passed' if c.passed else 'failed'}") for c in checks)
+        if logs:
+            rows.extend((self.run_id, now, "log", asset, partition, None, None, None, None, None, None, None,
+                         line) for line in logs)
         self._add(*rows)
 
     def run_finished(self, result: RunResult) -> None:

@@ -46,18 +46,21 @@ class MultiReporter(Reporter):
 
     def __init__(self, *reporters: Reporter):
         self.reporters = [r for r in reporters if r is not None]
+        # the per-asset events go only to the reporters that do something with them
+        self._started = [r.asset_started for r in self.reporters if _overrides(r, "asset_started")]
+        self._finished = [r.asset_finished for r in self.reporters if _overrides(r, "asset_finished")]
 
     def run_started(self, run_id, scope):
         for r in self.reporters:
             r.run_started(run_id, scope)
 
     def asset_started(self, key, reasons):
-        for r in self.reporters:
-            r.asset_started(key, reasons)
+        for started in self._started:
+            started(key, reasons)
 
     def asset_finished(self, outcome):
-        for r in self.reporters:
-            r.asset_finished(outcome)
+        for finished in self._finished:
+            finished(outcome)
 
     def run_finished(self, result):
         for r in self.reporters:
@@ -70,6 +73,11 @@ class MultiReporter(Reporter):
     def asset_log(self, key, level, text):
         for r in self.reporters:
             r.asset_log(key, level, text)
+
+
+def _overrides(reporter: Reporter, event: str) -> bool:
+    """Whether ``reporter`` handles ``event`` (not only the base class's no-op)."""
+    return getattr(getattr(reporter, event), "__func__", None) is not getattr(Reporter, event)
 
 
 def summary_line(result: RunResult) -> str:
