@@ -240,6 +240,13 @@ def test_module_values_are_versioned_by_content(tmp_path, name, before, after):
     assert fp(tmp_path, base).warnings == ()
 
 
+def test_a_pandas_frame_pandas_cannot_hash_is_named_in_a_warning(tmp_path):
+    base = VALUE_MODULE.format(value="pd.DataFrame({'a': [[1, 2], [3]]})")
+    result = fp(tmp_path, base)
+    assert result.warnings == ("reads global VALUE of type pandas.DataFrame, which datamake cannot version; "
+                               "give it a code_version= or pin it",)
+
+
 def test_editing_a_function_inside_a_container_or_partial_counts(tmp_path):
     base = VALUE_MODULE.format(value="{'s': functools.partial(scale, k=2), 'l': [lambda x: x + 1]}")
     check(tmp_path, base, base.replace("return x * k\n", "return x * k * 2\n", 1))
@@ -546,6 +553,20 @@ def test_a_project_module_named_to_import_module_counts_by_its_source(tmp_path, 
     before = fp_beside_settings(tmp_path, source)
     assert "import:pipe_settings" in before.parts
     assert fp_beside_settings(tmp_path, source, SETTINGS.replace("RATE = 2", "RATE = 5")).version != before.version
+
+
+@pytest.mark.parametrize("body", ["importlib.import_module(name).RATE", "__import__(name).RATE"])
+def test_a_module_imported_by_a_computed_name_is_named_in_a_warning(tmp_path, body):
+    source = "import importlib\n" + GETATTR.format(body=body).replace("import pipe_settings\n", "")
+    result = fp_beside_settings(tmp_path, source)
+    assert result.warnings == ("imports a module by a computed name in its own body, which datamake cannot "
+                               "follow; give it a code_version= or pin it",)
+
+
+def test_a_function_named_like_an_importer_is_not_one(tmp_path):
+    source = GETATTR.format(body="my_import_module(name)").replace(
+        "import pipe_settings\n", "def my_import_module(name):\n    return name\n")
+    assert fp_beside_settings(tmp_path, source).warnings == ()
 
 
 def test_an_attribute_read_through_getattr_with_a_computed_name_follows_every_global(tmp_path):

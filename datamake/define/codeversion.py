@@ -31,7 +31,7 @@ from datamake.core.records import filled, record
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
 
-_CACHE_FORMAT = 4  # 3: names read through getattr/hasattr; 4: modules named to import_module
+_CACHE_FORMAT = 5  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -161,13 +161,16 @@ def _note_read(node: ast.AST, names: Set[str]) -> None:
             if owner:
                 literal = isinstance(attr, ast.Constant) and isinstance(attr.value, str)
                 names.add(f"{owner}.{attr.value if literal else _ANY_ATTRIBUTE}")  # type: ignore[union-attr]
-        elif called.endswith(_IMPORTERS) and isinstance(first, ast.Constant) and isinstance(first.value, str):
-            names.add(_IMPORT + first.value)
+        elif called in _IMPORTERS or called.endswith(".import_module"):
+            literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
+            names.add(_IMPORT + (first.value if literal else _ANY_ATTRIBUTE))  # type: ignore[union-attr]
 
 
 _ATTRIBUTE_READERS = ("getattr", "hasattr")
 _ANY_ATTRIBUTE = "*"
 _IMPORTERS = ("import_module", "__import__")  # importlib.import_module("settings"): an import
+_DYNAMIC_IMPORT = ("imports a module by a computed name in {name}, which datamake cannot follow; "
+                   "give it a code_version= or pin it")
 _IMPORT = "import:"  # the part of a project module imported inside a function
 
 
@@ -688,7 +691,9 @@ class _Walker:
         return _file_of(_unwrap(self.root))
 
     def warn(self, what: str, name: str, type_: str) -> None:
-        sentence = _WARNING.format(what=what, name=name, type=type_)
+        self._say(_WARNING.format(what=what, name=name, type=type_))
+
+    def _say(self, sentence: str) -> None:
         if sentence not in self.warnings:
             self.warnings.append(sentence)
 
@@ -836,6 +841,8 @@ class _Walker:
         for name in names:
             if name.split(".", 1)[0] in reads:
                 self._follow(name, namespace)
+            elif name == _IMPORT + _ANY_ATTRIBUTE:  # importlib.import_module(name): which module, no one knows
+                self._say(_DYNAMIC_IMPORT.format(name="its own body" if label == "<self>" else label))
             elif name.startswith(_IMPORT):  # importlib.import_module("settings")
                 self._module_part(name[len(_IMPORT):])
         for _d, _h, dec_names in kept:
