@@ -336,17 +336,15 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         try:
             with results_meta.capture_logs(context, asset.wants_context) as logs:
                 value = asset.fn(**kwargs)
-            break
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
-            if watch is not None:
-                openwatch.pop()
-                watch = None
             if attempts > task.retries:
                 return _failure(task.key, exc, started, attempts)
             time.sleep(task.retry_delay * (2 ** (attempts - 1)))
+            continue
         finally:
-            if watch is not None:
+            if watch is not None:  # the watch ends with the attempt
                 openwatch.pop()
+        break
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()

@@ -15,6 +15,7 @@ from datamake.core.errors import DatamakeError
 from datamake.core.hashing import hash_file, hash_value
 from datamake.define.sources import SourceDef
 from datamake.storage.fsio import filesystem
+from datamake.storage.reads import local_stamp
 
 _CHECKSUM_FIELDS = ("ETag", "etag", "md5Hash", "crc32c", "checksum")
 _GLOB_CHARS = "*?["
@@ -149,11 +150,10 @@ def _file_version(fs, name: str, info: Mapping[str, Any], cache: ObservationCach
 
 def _stamp(info: Mapping[str, Any], mtime: Any) -> Any:
     """What must stay the same for a cached hash to hold: the modification time, and for a local file
-    its change time and inode too (``touch -d`` or ``rsync -t`` can set a new file's mtime to the old
-    one's; nothing sets a change time back)."""
+    (fsspec gives its change time as ``created``) :func:`~datamake.storage.reads.local_stamp`."""
     created, ino = info.get("created"), info.get("ino")
     if isinstance(created, (int, float)) and isinstance(ino, int):
-        return [mtime, created, ino]
+        return local_stamp(mtime, created, ino)
     return mtime
 
 

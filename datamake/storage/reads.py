@@ -48,6 +48,13 @@ def _content_version(path: str) -> str:
         return MISSING
 
 
+def local_stamp(mtime: float, ctime: float, ino: int) -> list:
+    """What must stay the same for a local file's cached hash to hold in the observation cache (for
+    sources and for files read undeclared alike): its modification time, and its change time and inode,
+    which no program can set back (``touch -d`` or ``rsync -t`` can give new bytes the old mtime)."""
+    return [mtime, ctime, ino]
+
+
 class ReadVersions:
     """Current versions of read files, each hashed once per stat: a file whose size, modification and
     change times and inode are as they were when it was hashed (more than a clock tick after its last
@@ -64,7 +71,7 @@ class ReadVersions:
             st = os.stat(path)
         except OSError:
             return MISSING
-        stamp = [st.st_mtime, st.st_ctime, st.st_ino]  # as observe keys a local file
+        stamp = local_stamp(st.st_mtime, st.st_ctime, st.st_ino)
         known = self._known.get(path)
         if known is not None and known[0] == (st.st_size, stamp):
             return known[1]
