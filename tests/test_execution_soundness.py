@@ -490,6 +490,184 @@ def test_an_empty_source_folder_is_observed_and_a_new_file_in_it_is_a_change(pro
     assert project.states() == {"count": "stale"}
 
 
+LISTS_FOLDERS = '''
+import glob, os
+from pathlib import Path
+from datamake import asset
+
+HERE = Path(__file__).parent
+
+
+@asset
+def by_glob():
+    return sum(int(Path(p).read_text()) for p in sorted(glob.glob(str(HERE / "data" / "*.txt"))))
+
+
+@asset
+def by_listdir():
+    return sorted(os.listdir("data"))
+
+
+@asset
+def by_pathlib():
+    return sorted(p.name for p in (HERE / "data").iterdir())
+
+
+@asset
+def by_walk():
+    return sorted(name for _, _, names in os.walk("nested") for name in names)
+
+
+@asset
+def unrelated():
+    return 1
+'''
+
+
+def _listing_project(project):
+    project.pipeline(LISTS_FOLDERS)
+    project.write("data/a.txt", "1")
+    project.write("data/b.txt", "2")
+    project.write("nested/deep/x.txt", "x")
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: asset 'by_listdir' listed folder data/, which is not a declared source: the names in it are "
+            "recorded, so adding or removing a file makes 'by_listdir' stale") in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+
+
+def test_a_file_added_to_a_folder_an_asset_listed_without_declaring_it_makes_that_asset_stale(project):
+    """Reading every file of a folder (glob, os.listdir, pathlib, os.walk): a new file is a new input."""
+    _listing_project(project)
+    project.write("data/c.txt", "5")
+    assert project.states() == {"by_glob": "stale", "by_listdir": "stale", "by_pathlib": "stale",
+                                "by_walk": "fresh", "unrelated": "fresh"}
+    status = {a["key"]: a for a in project.json("status")["assets"]}
+    assert [r["message"] for r in status["by_listdir"]["reasons"]] == [
+        "folder data/, which it listed without declaring it, gained or lost files since it was built"]
+    assert project.outcomes()["by_glob"] == "built"
+    assert stored_value(project, "by_glob") == 8
+    assert stored_value(project, "by_listdir") == ["a.txt", "b.txt", "c.txt"]
+    assert set(project.states().values()) == {"fresh"}
+    project.write("nested/deep/y.txt", "y")  # a sub-folder os.walk went through
+    assert project.states()["by_walk"] == "stale"
+    assert project.outcomes()["by_walk"] == "built"
+    (project.root / "data" / "a.txt").unlink()
+    assert project.states() == {"by_glob": "stale", "by_listdir": "stale", "by_pathlib": "stale",
+                                "by_walk": "fresh", "unrelated": "fresh"}
+
+
+def test_listing_the_project_folder_or_a_folder_it_writes_to_settles(project):
+    """An asset that lists the folder it writes its own files into: the listing it saw lacked the file it
+    wrote, so one more build reads it; from then on it is fresh. Listing the project folder is stable."""
+    project.pipeline('''
+        import os
+        from datamake import asset
+
+        @asset
+        def at_top():
+            return sorted(n for n in os.listdir(".") if n.endswith(".txt"))
+
+        @asset
+        def keeps_a_log():
+            os.makedirs("logs", exist_ok=True)
+            seen = sorted(os.listdir("logs"))
+            with open("logs/runs.txt", "a") as f:
+                f.write("ran\\n")
+            return seen
+    ''')
+    project.write("top.txt", "t")
+    project.write("logs/.keep", "")
+    assert project.outcomes() == {"at_top": "built", "keeps_a_log": "built"}
+    assert project.outcomes() == {"at_top": "skipped", "keeps_a_log": "built"}  # it lists runs.txt now
+    assert stored_value(project, "keeps_a_log") == [".keep", "runs.txt"]
+    assert project.outcomes() == {"at_top": "skipped", "keeps_a_log": "skipped"}
+    project.write("more.txt", "m")
+    assert project.states()["at_top"] == "stale"
+
+
+def test_the_folders_python_lists_to_import_a_module_are_not_listings_of_the_asset(project):
+    project.pipeline('''
+        from datamake import asset
+
+        @asset
+        def doubled():
+            from lib.helpers import double  # imported here first: Python lists lib/ to find it
+            return double(2)
+    ''')
+    project.write("lib/__init__.py", "")
+    project.write("lib/helpers.py", "def double(x):\n    return 2 * x\n")
+    proc = project.run("make")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+    project.write("lib/notes.txt", "not code")
+    assert project.states() == {"doubled": "fresh"}
+
+
+def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
+    project.pipeline('''
+        import os
+        from datamake import asset, source
+
+        inbox = source("inbox")
+
+        @asset
+        def count(inbox):
+            return len(os.listdir(inbox))
+    ''')
+    project.write("inbox/a.csv", "x")
+    proc = project.run("make")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+    project.write("inbox/b.csv", "y")
+    assert project.states() == {"count": "stale"}
+    assert reasons(project, "count") == ["source_changed"]
+
+
+def test_a_sqlite_database_an_asset_reads_is_an_input_and_one_it_writes_is_its_own(project):
+    project.pipeline('''
+        import sqlite3
+        from datamake import asset
+
+        def rows(path):
+            con = sqlite3.connect(path)
+            try:
+                return [v for (v,) in con.execute("select v from t order by v")]
+            finally:
+                con.close()
+
+        @asset
+        def reader():
+            return rows("src.db")
+
+        @asset
+        def loader():
+            con = sqlite3.connect("warehouse.db")
+            with con:
+                con.execute("create table if not exists loads(n)")
+                con.execute("insert into loads values (1)")
+            con.close()
+            return "loaded"
+    ''')
+    import sqlite3
+
+    def add(value):
+        con = sqlite3.connect(str(project.root / "src.db"))
+        with con:
+            con.execute("create table if not exists t(v)")
+            con.execute("insert into t values (?)", (value,))
+        con.close()
+
+    add(1)
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'reader' read src.db" in proc.stderr
+    assert "warehouse.db" not in proc.stderr  # written during the run: the asset's own database
+    assert project.states() == {"reader": "fresh", "loader": "fresh"}
+    add(2)
+    assert project.states() == {"reader": "stale", "loader": "fresh"}
+    assert project.outcomes() == {"reader": "built", "loader": "skipped"}
+    assert stored_value(project, "reader") == [1, 2]
+
+
 def test_a_nested_config_dataclass_reaches_the_asset_as_a_dataclass(project):
     project.pipeline('''
         from dataclasses import dataclass, field

@@ -1,6 +1,7 @@
-"""The one audit hook for opened files: listeners per thread, nested, never breaking the code that opens."""
+"""The one audit hook for opened files and listed folders: listeners per thread, nested, never breaking the code."""
 from __future__ import annotations
 
+import os
 import threading
 
 from datamake.define import openwatch
@@ -10,9 +11,9 @@ def test_nested_listeners_each_see_the_files_their_thread_opens(tmp_path):
     data = tmp_path / "data.txt"
     data.write_text("x")
     outer, inner = [], []
-    openwatch.push(lambda args: outer.append(args[0]))
+    openwatch.push(lambda event, args: outer.append(args[0]))
     try:
-        openwatch.push(lambda args: inner.append(args[0]))
+        openwatch.push(lambda event, args: inner.append(args[0]))
         try:
             data.read_text()
         finally:
@@ -30,7 +31,7 @@ def test_a_listener_that_raises_or_opens_files_itself_breaks_nothing(tmp_path):
     data.write_text("x")
     seen = []
 
-    def noisy(args):
+    def noisy(event, args):
         seen.append(args[0])
         data.read_text()  # what a listener opens is not reported (no endless recursion)
         raise RuntimeError("a bug in a listener")
@@ -47,7 +48,7 @@ def test_other_threads_are_not_watched(tmp_path):
     data = tmp_path / "data.txt"
     data.write_text("x")
     seen = []
-    openwatch.push(lambda args: seen.append(args[0]))
+    openwatch.push(lambda event, args: seen.append(args[0]))
     try:
         reader = threading.Thread(target=data.read_text)
         reader.start()
@@ -55,3 +56,30 @@ def test_other_threads_are_not_watched(tmp_path):
     finally:
         openwatch.pop()
     assert seen == []
+
+
+def test_listings_and_sqlite_databases_are_reported_but_not_the_folders_imports_search(tmp_path):
+    import glob
+    import importlib
+    import sqlite3
+    import sys
+
+    (tmp_path / "pkg_for_openwatch").mkdir()
+    (tmp_path / "pkg_for_openwatch" / "__init__.py").write_text("")
+    (tmp_path / "pkg_for_openwatch" / "mod.py").write_text("X = 1\n")
+    seen = []
+    sys.path.insert(0, str(tmp_path))
+    openwatch.push(lambda event, args: seen.append((event, args[0])))
+    try:
+        importlib.invalidate_caches()
+        importlib.import_module("pkg_for_openwatch.mod")  # lists tmp_path and the package: not reported
+        glob.glob(str(tmp_path / "*.txt"))
+        sqlite3.connect(str(tmp_path / "x.db")).close()
+    finally:
+        openwatch.pop()
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("pkg_for_openwatch.mod", None)
+        sys.modules.pop("pkg_for_openwatch", None)
+    listed = [(event, str(path)) for event, path in seen if event in (openwatch.LIST, openwatch.SCAN)]
+    assert listed == [(openwatch.SCAN, str(tmp_path))]
+    assert [(e, os.fsdecode(p)) for e, p in seen if e == openwatch.SQLITE] == [(openwatch.SQLITE, str(tmp_path / "x.db"))]

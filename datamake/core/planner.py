@@ -216,8 +216,12 @@ def _reasons(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterabl
         reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
     reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
     for path in facts.reads_changed:
-        reasons.append(Reason("source_changed", f"file {path}, which it read without declaring it, changed "
-                                                f"since it was built"))
+        if path.endswith("/"):
+            reasons.append(Reason("source_changed", f"folder {path}, which it listed without declaring it, gained "
+                                                    f"or lost files since it was built"))
+        else:
+            reasons.append(Reason("source_changed", f"file {path}, which it read without declaring it, changed "
+                                                    f"since it was built"))
     if facts.artifact_ok:
         reasons.extend(_check_reasons(facts))
     return tuple(reasons)

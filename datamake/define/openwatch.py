@@ -1,12 +1,15 @@
-"""One audit hook for the files Python code opens, shared by everything in datamake that watches them.
+"""One audit hook for the files Python code opens or lists, shared by everything in datamake that watches them.
 
 Two parts of datamake note the files opened on a thread while it does something: the snapshot of a
 project module notes what the module reads while it is imported (:mod:`datamake.define.snapshot`),
-and a running asset's read watch notes the project files it reads without declaring them
-(``datamake.execution.tasks``). Each pushes a listener for its thread and pops it when done. The
-hook (``sys.addaudithook``, which cannot be removed) is installed once, at the first listener, and
-calls every listener of the thread on each ``open`` event with the event's arguments ``(file, mode,
-flags)``; what a listener itself opens is not reported, and a listener that raises is ignored.
+and a running asset's read watch notes the project files it reads, the folders it lists and the
+SQLite databases it opens without declaring them (``datamake.execution.tasks``). Each pushes a
+listener for its thread and pops it when done. The hook (``sys.addaudithook``, which cannot be
+removed) is installed once, at the first listener, and calls every listener of the thread with
+``(event, args)`` on each of :data:`EVENTS`: ``open`` ``(file, mode, flags)``, ``os.listdir`` and
+``os.scandir`` ``(path,)`` (``None`` for the working folder; ``glob``, ``os.walk`` and pathlib list
+through them) and ``sqlite3.connect`` ``(database,)``. What a listener itself does is not reported,
+and a listener that raises is ignored; nor are the folders the import system lists to find modules.
 """
 from __future__ import annotations
 
@@ -14,7 +17,11 @@ import sys
 import threading
 from typing import Callable, List
 
-Listener = Callable[[tuple], None]
+Listener = Callable[[str, tuple], None]
+
+OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
+EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE))
+_IMPORT_SYSTEM = "<frozen importlib"
 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running
 _install_lock = threading.Lock()
@@ -22,7 +29,7 @@ _installed = False
 
 
 def push(listener: Listener) -> None:
-    """Call ``listener(args)`` for each file this thread opens until :func:`pop`."""
+    """Call ``listener(event, args)`` for each of :data:`EVENTS` on this thread until :func:`pop`."""
     if not _installed:
         _install()
     listeners: List[Listener] = _local.__dict__.setdefault("listeners", [])
@@ -43,16 +50,18 @@ def _install() -> None:
 
 
 def _on_audit(event: str, args: tuple) -> None:
-    if event != "open":
+    if event not in EVENTS:
         return
     listeners = getattr(_local, "listeners", None)
     if not listeners or getattr(_local, "busy", False):
         return
-    _local.busy = True  # what a listener opens is not what the watched code read
+    if event != OPEN and sys._getframe(1).f_code.co_filename.startswith(_IMPORT_SYSTEM):
+        return  # the import system listing a folder of modules: what the code imports is versioned as code
+    _local.busy = True  # what a listener opens or lists is not what the watched code read
     try:
         for listener in tuple(listeners):
             try:
-                listener(args)
+                listener(event, args)
             except Exception:  # noqa: BLE001 - noting a read must never break the code that opened the file
                 pass
     finally:

@@ -62,7 +62,7 @@ class SnapshotLoader(importlib.machinery.SourceFileLoader):
             return super().exec_module(module)
         path = os.path.abspath(self.path)
         _reads[path] = {}  # imported afresh: what it reads now is what counts
-        openwatch.push(lambda args: _saw_open(path, *args[:3]))  # and what the modules it imports read
+        openwatch.push(lambda event, args: event == openwatch.OPEN and _saw_open(path, *args[:3]))  # and what the modules it imports read
         try:
             super().exec_module(module)
         finally:

@@ -570,9 +570,11 @@ class Coordinator:
 
     def _warn_undeclared_reads(self, key: str, paths) -> None:
         for path in paths or ():
+            what, recorded, change = ("listed folder", "the names in it are", "adding or removing a file") \
+                if path.endswith("/") else ("read", "its content is", "editing it")
             self.reporter.message(
-                f"warning: asset '{key}' read {path}, which is not a declared source: its content is recorded, "
-                f"so editing it makes '{key}' stale, but declare it with source(\"{path}\") and take it as a "
+                f"warning: asset '{key}' {what} {path}, which is not a declared source: {recorded} recorded, "
+                f"so {change} makes '{key}' stale, but declare it with source(\"{path}\") and take it as a "
                 f"parameter to make it an input like any other (in the lineage, the action cache and `why`)")
 
     def _save_local_records(self) -> None:

@@ -351,7 +351,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     if watch is not None:
         for path in _paths_named_by(asset.fn):
             if os.path.isfile(path) and os.path.abspath(path) not in watch.written:
-                watch.saw((path, "r", 0))
+                watch.saw(openwatch.OPEN, (path, "r", 0))
         undeclared = watch.versions()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
@@ -420,6 +420,8 @@ class _ReadWatch:
         self.context = context
         self.scratch = scratch
         self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
+        self.databases: set = set()  # those of ``reads`` opened as SQLite databases
+        self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
         self.written: set = set()
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
@@ -446,10 +448,16 @@ class _ReadWatch:
         self.roots = roots  # the project folder, as given and with symbolic links resolved
         self.skip_dirs = [store.root] if store.is_local else []
 
-    def saw(self, args: tuple) -> None:
+    def saw(self, event: str, args: tuple) -> None:
         if self._setup_args is not None:
             self._setup()
-        path, mode, flags = (tuple(args) + (None, None, None))[:3]
+        if event == openwatch.OPEN:
+            path, mode, flags = (tuple(args) + (None, None, None))[:3]
+        elif event == openwatch.SQLITE:  # the database file is read (rollback journal; a WAL's are not seen)
+            path, mode, flags = _sqlite_file(args[0] if args else None), "r", None
+        else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
+            path, mode, flags = (args[0] if args else None), None, None
+            path = "." if path is None else path
         if isinstance(path, int) or path is None:
             return
         path = os.fsdecode(os.fspath(path))
@@ -463,23 +471,36 @@ class _ReadWatch:
         if path.endswith(snapshot.CODE_SUFFIXES):
             return
         full = os.path.abspath(path)
-        root = next((r for r in self.roots if full.startswith(r + os.sep)), None)
+        root = full if full in self.roots else next((r for r in self.roots if full.startswith(r + os.sep)), None)
         if root is None:
             return
         skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]  # the asset's own files
         if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)) for d in skip):
             return
-        if self._declared(full) or os.path.isdir(full):
+        if self._declared(full):
             return
         name = os.path.relpath(full, root).replace(os.sep, "/")
-        if name not in self.reads:  # the file as it is about to be read (the event comes before the open)
+        if event in (openwatch.LIST, openwatch.SCAN):
+            name += read_files.FOLDER  # the project folder itself is "./"
+            if name not in self.listed:  # the names as the asset is about to list them
+                self.listed[name] = (full, read_files.listing(full))
+        elif os.path.isdir(full):
+            return
+        elif name not in self.reads:  # the file as it is about to be read (the event comes before the open)
             self.reads[name] = (full, read_files.opened_stat(full))
+            if event == openwatch.SQLITE:
+                self.databases.add(name)
 
     def versions(self) -> Tuple[Tuple[str, str], ...]:
-        """Each undeclared file read, with the version of the bytes the asset read from it; not a file the
-        asset also wrote (a file of its own, such as a counter it keeps: not an input)."""
-        return tuple((name, read_files.version_read(full, opened)) for name, (full, opened) in sorted(self.reads.items())
-                     if os.path.abspath(full) not in self.written)
+        """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
+        listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
+        as a counter it keeps, or a SQLite database it changed: not an input)."""
+        files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
+                 if os.path.abspath(full) not in self.written
+                 and not (name in self.databases and read_files.opened_stat(full) != opened)]
+        folders = [(name, read_files.version_listed(full, seen, self.written))
+                   for name, (full, seen) in self.listed.items()]
+        return tuple(sorted(files + folders))
 
     def _declared(self, full: str) -> bool:
         for allowed in self.allowed:
@@ -488,10 +509,22 @@ class _ReadWatch:
             if any(c in allowed for c in "*?["):
                 import fnmatch  # lazy: only a declared pattern
 
-                if fnmatch.fnmatchcase(full, allowed):
+                if fnmatch.fnmatchcase(full, allowed) or full == os.path.dirname(allowed):  # or its folder
                     return True
         real = os.path.realpath(full)
         return real != full and self._declared(real)
+
+
+def _sqlite_file(database: Any) -> Optional[str]:
+    """The file a ``sqlite3.connect(database)`` opens; ``None`` for an in-memory database."""
+    if isinstance(database, bytes):
+        database = os.fsdecode(database)
+    if not isinstance(database, (str, os.PathLike)):
+        return None
+    database = os.fspath(database)
+    if database.startswith("file:"):  # a URI: file:path?mode=ro
+        database = database[len("file:"):].split("?", 1)[0]
+    return None if database in ("", ":memory:") else database
 
 
 def _run_checks(checks: Sequence[Any], value: Any) -> tuple:

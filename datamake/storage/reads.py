@@ -1,25 +1,28 @@
-"""Files an asset read without declaring them: their content versions.
+"""Files an asset read and folders it listed without declaring them: their versions.
 
 A run notes the project files an asset opens for reading that are not among its declared
-inputs (``execution.tasks``' read watch). Each is recorded in the asset's manifest
-(``Manifest.reads``) with the version it had when the asset read it, and planning compares
-that with the version it has now: editing such a file makes the asset stale
-(``source_changed``), and a value in the action cache built from other bytes of it is
-not restored. A version is the xxh3 hash of the file's bytes (``missing`` for a file that
-is not there), the same as a declared source's; a file whose stat moved while the asset
-ran gets a version that never matches, so the next plan rebuilds the asset.
+inputs, and the project folders it lists (``execution.tasks``' read watch). Each is recorded in
+the asset's manifest (``Manifest.reads``) with the version it had when the asset read it, and
+planning compares that with the version it has now: editing such a file, or adding a file to
+(or removing one from) such a folder, makes the asset stale (``source_changed``), and a value in
+the action cache built from other bytes of it is not restored. A file's version is the xxh3 hash
+of its bytes (``missing`` for a file that is not there), the same as a declared source's; a file
+whose stat moved while the asset ran gets a version that never matches, so the next plan rebuilds
+the asset. A folder is recorded under its path with a trailing ``/`` (:data:`FOLDER`), and its
+version is the hash of the names in it.
 """
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Container, Dict, Iterable, Optional, Sequence, Tuple
 
-from datamake.core.hashing import hash_file
+from datamake.core.hashing import hash_bytes, hash_file
 
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was hashed may change again, same stat
 
 MISSING = "missing"
+FOLDER = "/"  # the end of a recorded folder's path: its version is its listing's
 MOVED = "moved:"  # prefix of the version of a file that changed while the asset was reading it
 Opened = Optional[Tuple[int, int, int]]  # (size, mtime_ns, inode) when the asset opened it; None: missing
 
@@ -48,6 +51,33 @@ def _content_version(path: str) -> str:
         return MISSING
 
 
+def listing(path: str) -> Optional[Tuple[str, ...]]:
+    """The names in folder ``path``, sorted; ``None`` when it is not a folder."""
+    try:
+        return tuple(sorted(os.listdir(path)))
+    except OSError:
+        return None
+
+
+def listing_version(names: Optional[Tuple[str, ...]]) -> str:
+    """The version of a folder that holds ``names`` (``missing`` for no folder)."""
+    if names is None:
+        return MISSING
+    return hash_bytes("\0".join(names).encode("utf-8", "surrogateescape"))
+
+
+def version_listed(path: str, seen: Optional[Tuple[str, ...]], written: Container[str]) -> str:
+    """The version of the listing of ``path`` an asset saw (``seen``, taken at its listing). One that
+    changed since by more than the files the asset wrote itself gets a version no later look matches."""
+    version = listing_version(seen)
+    now = listing(path)
+    if now == seen:
+        return version
+    changed = set(now or ()).symmetric_difference(seen or ())
+    ours = all(os.path.join(path, name) in written for name in changed)
+    return version if ours else MOVED + version
+
+
 def local_stamp(mtime: float, ctime: float, ino: int) -> list:
     """What must stay the same for a local file's cached hash to hold in the observation cache (for
     sources and for files read undeclared alike): its modification time, and its change time and inode,
@@ -67,6 +97,8 @@ class ReadVersions:
         self._known: Dict[str, Tuple[Any, str]] = {}
 
     def version(self, path: str) -> str:
+        if path.endswith(FOLDER):
+            return listing_version(listing(path))
         try:
             st = os.stat(path)
         except OSError:
@@ -88,8 +120,7 @@ class ReadVersions:
 
     def changed(self, project_dir: str, reads: Iterable[Sequence[str]]) -> Tuple[str, ...]:
         """The recorded ``(path, version)`` reads (paths relative to ``project_dir``) whose file differs now."""
-        moved = tuple(path for path, version in reads
-                      if self.version(os.path.abspath(os.path.join(project_dir, path))) != version)
+        moved = tuple(path for path, version in reads if self.version(_full(project_dir, path)) != version)
         if self._cache is not None:
             self._cache.save()  # (only when something was hashed)
         return moved
@@ -100,3 +131,9 @@ class ReadVersions:
 
             self._cache = ObservationCache(self._store)
         return self._cache
+
+
+def _full(project_dir: str, path: str) -> str:
+    """The absolute path of a recorded read (a folder's keeps its trailing ``/``)."""
+    full = os.path.abspath(os.path.join(project_dir, path))
+    return full + FOLDER if path.endswith(FOLDER) else full
