@@ -161,6 +161,40 @@ def test_a_long_lived_process_loads_again_when_a_file_read_at_import_changes(pro
         loader.forget_project_code()
 
 
+def test_a_long_lived_process_loads_again_when_a_file_a_memoized_helper_read_changes(project, monkeypatch):
+    """A helper that keeps what it read (``lru_cache``) holds the old file's value in a long-lived
+    process: once the file changes, the next load imports the project again, so the rebuild reads
+    the new file instead of the cached value."""
+    project.pipeline('''
+        import functools
+        from datamake import asset
+
+        @functools.lru_cache(maxsize=None)
+        def factor():
+            with open("factor.txt") as f:
+                return int(f.read())
+
+        @asset
+        def value():
+            return factor()
+    ''')
+    factor = project.write("factor.txt", "1")
+    monkeypatch.chdir(project.root)
+    monkeypatch.setattr(snapshot, "_SETTLED_SECONDS", 0.0)
+    try:
+        first = dm.load(str(project.root))
+        assert dm.make(first).ok and dm.show(first, "value") == 1
+        assert not first.changed_since(first.loaded_at)
+        factor.write_text("2")
+        assert first.changed_since(first.loaded_at)
+        second = dm.load(str(project.root))
+        assert [d.state for d in dm.status(second).decisions] == ["stale"]
+        assert dm.make(second).ok and dm.show(second, "value") == 2
+        assert [d.state for d in dm.status(dm.load(str(project.root))).decisions] == ["fresh"]
+    finally:
+        loader.forget_project_code()
+
+
 def test_a_file_read_at_import_just_after_it_was_written_counts_as_changed(project, monkeypatch):
     """Its timestamps may not move for another write within the same tick: until it has settled,
     the next load imports the module again rather than trust them."""

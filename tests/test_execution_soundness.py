@@ -603,6 +603,54 @@ def test_the_folders_python_lists_to_import_a_module_are_not_listings_of_the_ass
     assert project.states() == {"doubled": "fresh"}
 
 
+MEMOIZED_HELPER = '''
+import functools, glob, json
+from datamake import asset
+
+
+@functools.lru_cache(maxsize=None)
+def settings():
+    with open("settings.json") as f:  # read once per process, by whichever asset calls it first
+        return json.load(f)
+
+
+@functools.lru_cache(maxsize=None)
+def inputs():
+    return tuple(sorted(glob.glob("inbox/*.csv")))
+
+
+@asset
+def first():
+    return settings()["a"], len(inputs())
+
+
+@asset
+def second():
+    return settings()["b"], inputs()
+
+
+@asset
+def unrelated():
+    return 1
+'''
+
+
+def test_assets_sharing_a_memoized_helper_are_all_stale_when_the_file_it_read_changes(project):
+    """The second asset gets the helper's cached value and opens nothing; it was built from the file
+    all the same."""
+    project.pipeline(MEMOIZED_HELPER)
+    project.write("settings.json", '{"a": 1, "b": 2}')
+    project.write("inbox/x.csv", "x")
+    assert project.outcomes() == {"first": "built", "second": "built", "unrelated": "built"}
+    assert project.states() == {"first": "fresh", "second": "fresh", "unrelated": "fresh"}
+    project.write("settings.json", '{"a": 1, "b": 5}')
+    assert project.states() == {"first": "stale", "second": "stale", "unrelated": "fresh"}
+    assert project.outcomes() == {"first": "built", "second": "built", "unrelated": "skipped"}
+    assert stored_value(project, "second") == (5, ("inbox/x.csv",))
+    project.write("inbox/y.csv", "y")
+    assert project.states() == {"first": "stale", "second": "stale", "unrelated": "fresh"}
+
+
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
     project.pipeline('''
         import os

@@ -158,6 +158,17 @@ def _saw_open(module_path: str, file, mode, flags) -> None:
     _reads[module_path].setdefault(path, _file_stat(path))
 
 
+def note_run_read(module_paths: Iterable[str], path: str) -> None:
+    """Note that code of these project modules read ``path`` (a file or a folder) while an asset ran. A
+    helper may keep what it read (``functools.lru_cache``), so a long-lived process imports the module
+    afresh once the file changes, as for a file read at import."""
+    if not _noting_reads:
+        return
+    for module_path in module_paths:
+        if module_path in _snapshots:
+            _reads.setdefault(module_path, {}).setdefault(path, _file_stat(path))
+
+
 def _file_stat(path: str) -> FileStat:
     try:
         st = os.stat(path)

@@ -31,6 +31,7 @@ from datamake.storage.observe import load_source
 from datamake.execution.concat import concat_inputs
 from datamake.storage.artifacts import INLINE_LIMIT
 from datamake.storage.store import CorruptArtifactError, Store
+from datamake.execution import helperreads
 from datamake.execution.context import AssetContext
 from datamake.execution.results import TaskResult
 
@@ -415,8 +416,11 @@ class _ReadWatch:
     Set up at the first file the asset opens: most assets open none.
     """
 
-    def __init__(self, defs: Any, task: "AssetTask", store: Store, context: AssetContext, scratch: _Scratch):
+    def __init__(self, defs: Any, task: "AssetTask", store: Store, context: AssetContext, scratch: _Scratch,
+                 fn: Any = None):
         self._setup_args = (defs, task, store)
+        self.fn = fn
+        self.via: Dict[str, set] = {}  # a path read or listed -> the project functions on the stack then
         self.context = context
         self.scratch = scratch
         self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
@@ -490,6 +494,9 @@ class _ReadWatch:
             self.reads[name] = (full, read_files.opened_stat(full))
             if event == openwatch.SQLITE:
                 self.databases.add(name)
+        codes = helperreads.callers(self.roots)
+        self.via.setdefault(name, set()).update(codes)
+        snapshot.note_run_read({code.co_filename for code in codes}, full)
 
     def versions(self) -> Tuple[Tuple[str, str], ...]:
         """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
@@ -500,7 +507,16 @@ class _ReadWatch:
                  and not (name in self.databases and read_files.opened_stat(full) != opened)]
         folders = [(name, read_files.version_listed(full, seen, self.written))
                    for name, (full, seen) in self.listed.items()]
-        return tuple(sorted(files + folders))
+        own = dict(files + folders)
+        for name, version in own.items():
+            helperreads.remember(self.via.get(name, ()), name, version)
+        if self._setup_args is not None and helperreads.anything_remembered():
+            self._setup()
+        # what the helpers it reaches read when they ran for an earlier asset (a memoized value it got)
+        noted = helperreads.reached(self.fn, self.roots) if self.roots else {}
+        own.update((name, version) for name, version in noted.items() if name not in own
+                   and os.path.join(self.roots[0], name.rstrip("/")) not in self.written)
+        return tuple(sorted(own.items()))
 
     def _declared(self, full: str) -> bool:
         for allowed in self.allowed:
@@ -602,7 +618,7 @@ def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
                 context: AssetContext) -> Optional[_ReadWatch]:
     if not task.project_dir:
         return None
-    return _ReadWatch(defs, task, store, context, scratch)
+    return _ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
 
 
 _project_roots: Dict[str, Tuple[str, ...]] = {}

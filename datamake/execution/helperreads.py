@@ -1,0 +1,117 @@
+"""Files a project helper read, remembered for the life of the process.
+
+A memoized helper (``@functools.lru_cache def settings(): return json.load(open("settings.json"))``)
+opens its file in the first asset that calls it; every later caller in the same process gets the
+cached value and opens nothing, yet its value comes from that file all the same. So the read watch
+notes, for each undeclared file read or folder listed, the project functions on the stack at that
+moment (:func:`callers`), and :func:`remember` keeps the version read against each of them. An asset's
+record of what it read then also holds what was noted for the project functions its code reaches by
+name (:func:`reached`), with the version the helper read: if the file changed since, the asset is
+stale, as the value the helper handed it is. Reaching a helper by name is enough (it may or may not
+have been called this time): more reads than were made, never fewer.
+"""
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any, Dict, Iterable, List, Set, Tuple
+
+_by_code: Dict[types.CodeType, Dict[str, str]] = {}  # a project function's code -> {path in the project: version}
+_reach: Dict[Any, Tuple[types.CodeType, ...]] = {}  # an asset function -> the project code it reaches by name
+_LIMIT = 100_000
+
+
+def callers(roots: Tuple[str, ...]) -> Set[types.CodeType]:
+    """The code of the project functions on this thread's stack."""
+    found: Set[types.CodeType] = set()
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if _in_project(code, roots):
+            found.add(code)
+        frame = frame.f_back
+    return found
+
+
+def remember(codes: Iterable[types.CodeType], name: str, version: str) -> None:
+    """Keep that the functions of ``codes`` read ``name`` (a path in the project) at ``version``."""
+    if len(_by_code) > _LIMIT:
+        _by_code.clear()
+    for code in codes:
+        _by_code.setdefault(code, {})[name] = version
+
+
+def anything_remembered() -> bool:
+    """Whether any project function was noted reading anything (most processes: never)."""
+    return bool(_by_code)
+
+
+def reached(fn: Any, roots: Tuple[str, ...]) -> Dict[str, str]:
+    """What the project functions ``fn`` reaches by name were noted to read (``{}`` most of the time)."""
+    if not _by_code:
+        return {}
+    codes = _reach.get(fn)
+    if codes is None:
+        if len(_reach) > _LIMIT:
+            _reach.clear()
+        codes = _reach[fn] = _reachable(fn, roots)
+    out: Dict[str, str] = {}
+    for code in codes:
+        out.update(_by_code.get(code, ()))
+    return out
+
+
+def _in_project(code: types.CodeType, roots: Tuple[str, ...]) -> bool:
+    return any(code.co_filename.startswith(root) for root in roots)
+
+
+def _reachable(fn: Any, roots: Tuple[str, ...]) -> Tuple[types.CodeType, ...]:
+    """The code of the project functions reachable from ``fn`` through the names its code reads (globals,
+    attributes of the modules and classes they name), the functions they wrap and their closures."""
+    seen: Dict[types.CodeType, None] = {}
+    visited: Dict[int, Any] = {}  # id -> the object (kept alive while walking, so no id is reused)
+    todo: List[Any] = [fn]
+    while todo:
+        current = todo.pop()
+        if id(current) in visited:
+            continue
+        visited[id(current)] = current
+        wrapped = getattr(current, "__wrapped__", None)  # lru_cache, functools.wraps: the function inside
+        if wrapped is not None:
+            todo.append(wrapped)
+        code = getattr(current, "__code__", None)
+        if not isinstance(code, types.CodeType) or code in seen or not _in_project(code, roots):
+            continue
+        seen[code] = None
+        names = _names(code)
+        namespace = getattr(current, "__globals__", {}) or {}
+        for cell in getattr(current, "__closure__", None) or ():
+            try:
+                todo.append(cell.cell_contents)
+            except ValueError:
+                pass
+        for name in names:
+            value = namespace.get(name)
+            if isinstance(value, types.ModuleType):  # helpers.settings: the module's attribute of each name
+                todo.extend(getattr(value, other, None) for other in names)
+            elif isinstance(value, type):
+                todo.extend(_class_functions(value))
+            elif value is not None:
+                todo.append(value)
+    return tuple(seen)
+
+
+def _names(code: types.CodeType) -> Set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _class_functions(cls: type) -> List[Any]:
+    out: List[Any] = []
+    for value in vars(cls).values():
+        value = getattr(value, "__func__", value)  # staticmethod, classmethod
+        out.append(getattr(value, "fget", value))  # property
+    return out
