@@ -651,6 +651,59 @@ def test_assets_sharing_a_memoized_helper_are_all_stale_when_the_file_it_read_ch
     assert project.states() == {"first": "stale", "second": "stale", "unrelated": "fresh"}
 
 
+def test_the_files_a_command_started_by_an_asset_names_are_inputs_and_the_ones_it_writes_are_not(project):
+    """``subprocess.run([python, script, data])`` or a shell line: the script and the data file it is
+    given are read by another process, which no audit hook sees; the command line names them."""
+    project.pipeline('''
+        import os, subprocess, sys
+        from datamake import asset
+
+        @asset
+        def listed():
+            out = subprocess.run([sys.executable, "count.py", "--in=data/a.txt"], capture_output=True,
+                                 text=True, check=True)
+            return out.stdout.strip()
+
+        @asset
+        def shell():
+            subprocess.run(f"{sys.executable} count.py --in=data/b.txt > result.txt", shell=True, check=True)
+            with open("result.txt") as f:
+                return f.read().strip()
+    ''')
+    project.write("count.py", "import sys\nprint(open(sys.argv[1][5:]).read().strip())\n")
+    project.write("data/a.txt", "1")
+    project.write("data/b.txt", "2")
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'listed' read count.py" in proc.stderr and "asset 'listed' read data/a.txt" in proc.stderr
+    assert project.outcomes() == {"listed": "skipped", "shell": "skipped"}  # result.txt, its own, settled
+    project.write("data/a.txt", "7")
+    assert project.states() == {"listed": "stale", "shell": "fresh"}
+    project.write("data/b.txt", "8")
+    assert project.states() == {"listed": "stale", "shell": "stale"}
+    assert project.outcomes() == {"listed": "built", "shell": "built"}
+    assert (stored_value(project, "listed"), stored_value(project, "shell")) == ("7", "8")
+    project.write("count.py", "import sys\nprint(open(sys.argv[1][5:]).read().strip() * 2)\n")  # the script
+    assert project.states() == {"listed": "stale", "shell": "stale"}
+    assert project.outcomes() == {"listed": "built", "shell": "built"}
+    assert project.outcomes() == {"listed": "skipped", "shell": "skipped"}
+
+
+def test_a_command_asset_is_not_warned_about_the_scripts_its_code_version_covers(project):
+    project.pipeline('''
+        from datamake import command_asset
+
+        doubled = command_asset("python src/double.py data/in.txt out.txt", inputs=["data/in.txt"],
+                                outputs=["out.txt"])
+    ''')
+    project.write("src/double.py", "import sys\nopen(sys.argv[2], 'w').write(open(sys.argv[1]).read() * 2)\n")
+    project.write("data/in.txt", "ab")
+    proc = project.run("make")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+    assert (project.root / "out.txt").read_text() == "abab"
+    assert project.outcomes() == {"double": "skipped"}
+
+
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
     project.pipeline('''
         import os

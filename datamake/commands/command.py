@@ -29,6 +29,7 @@ from datamake.commands.scripts import command_version, is_script, named_scripts
 from datamake.core.errors import DefinitionError
 from datamake.core.hashing import hash_value
 from datamake.core.records import record
+from datamake.define import openwatch
 from datamake.define.assets import AssetDef, _make_asset_def
 from datamake.define.multiasset import AssetOut, MultiAssetDef, output_named, with_outputs
 from datamake.define.sources import Output, SourceDef, source
@@ -108,6 +109,7 @@ def command_asset(
     config = _params_class(base_name, _listed(params))
     run = _Runner(cmd, base, {p: path for p, (_, path) in upstream.placed.items()}, outs)
     fn = run.function(base_name, ["context", *(["config"] if config else []), *upstream.placed])
+    setattr(fn, openwatch.VERSIONED_FILES, tuple(os.path.abspath(os.path.join(base, rel)) for rel in scripts))
     ins = {p: key for p, (key, _) in upstream.placed.items()}
     metrics = _listed(metrics)
     unknown = [m for m in metrics if m not in outs]

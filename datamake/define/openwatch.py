@@ -8,7 +8,9 @@ listener for its thread and pops it when done. The hook (``sys.addaudithook``, w
 removed) is installed once, at the first listener, and calls every listener of the thread with
 ``(event, args)`` on each of :data:`EVENTS`: ``open`` ``(file, mode, flags)``, ``os.listdir`` and
 ``os.scandir`` ``(path,)`` (``None`` for the working folder; ``glob``, ``os.walk`` and pathlib list
-through them) and ``sqlite3.connect`` ``(database,)``. What a listener itself does is not reported,
+through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``subprocess.Popen``
+``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``.
+What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system lists to find modules.
 """
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Callable, List
 Listener = Callable[[str, tuple], None]
 
 OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
-EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE))
+POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
+EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN))
 _IMPORT_SYSTEM = "<frozen importlib"
+VERSIONED_FILES = "__datamake_versioned_files__"  # on an asset function: files its code version covers (not reads)
 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running
 _install_lock = threading.Lock()

@@ -424,7 +424,7 @@ class _ReadWatch:
         self.context = context
         self.scratch = scratch
         self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
-        self.databases: set = set()  # those of ``reads`` opened as SQLite databases
+        self.maybe_written: set = set()  # those of ``reads`` a database connection or a command may change
         self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
         self.written: set = set()
         self.roots: Tuple[str, ...] = ()
@@ -444,6 +444,7 @@ class _ReadWatch:
                 self.allowed.append(os.path.abspath(url))  # absolute paths, folders or glob patterns
         for kept in _kept_paths(defs, task.key):  # declared workspace copies: its own and its neighbours'
             self.allowed.append(os.path.abspath(os.path.join(task.project_dir, kept)))
+        self.allowed.extend(getattr(self.fn, openwatch.VERSIONED_FILES, ()))  # a command asset's scripts: its code
         roots = _project_roots.get(task.project_dir)
         if roots is None:  # resolving links costs a few system calls: once per project folder
             project_dir = os.path.abspath(task.project_dir)
@@ -459,6 +460,10 @@ class _ReadWatch:
             path, mode, flags = (tuple(args) + (None, None, None))[:3]
         elif event == openwatch.SQLITE:  # the database file is read (rollback journal; a WAL's are not seen)
             path, mode, flags = _sqlite_file(args[0] if args else None), "r", None
+        elif event in _COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
+            for path in _command_files(event, args):
+                self.saw(openwatch.SQLITE, (path,))
+            return
         else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
             path, mode, flags = (args[0] if args else None), None, None
             path = "." if path is None else path
@@ -472,7 +477,7 @@ class _ReadWatch:
         if not reads:  # an output of its own; a path constant naming it is no undeclared input
             self.written.add(os.path.abspath(path))
             return
-        if path.endswith(snapshot.CODE_SUFFIXES):
+        if path.endswith(snapshot.CODE_SUFFIXES) and event == openwatch.OPEN:  # imports open modules
             return
         full = os.path.abspath(path)
         root = full if full in self.roots else next((r for r in self.roots if full.startswith(r + os.sep)), None)
@@ -493,7 +498,7 @@ class _ReadWatch:
         elif name not in self.reads:  # the file as it is about to be read (the event comes before the open)
             self.reads[name] = (full, read_files.opened_stat(full))
             if event == openwatch.SQLITE:
-                self.databases.add(name)
+                self.maybe_written.add(name)
         codes = helperreads.callers(self.roots)
         self.via.setdefault(name, set()).update(codes)
         snapshot.note_run_read({code.co_filename for code in codes}, full)
@@ -501,10 +506,10 @@ class _ReadWatch:
     def versions(self) -> Tuple[Tuple[str, str], ...]:
         """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
         listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
-        as a counter it keeps, or a SQLite database it changed: not an input)."""
+        as a counter it keeps, or a SQLite database or a command's file it changed: not an input)."""
         files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
                  if os.path.abspath(full) not in self.written
-                 and not (name in self.databases and read_files.opened_stat(full) != opened)]
+                 and not (name in self.maybe_written and read_files.opened_stat(full) != opened)]
         folders = [(name, read_files.version_listed(full, seen, self.written))
                    for name, (full, seen) in self.listed.items()]
         own = dict(files + folders)
@@ -529,6 +534,51 @@ class _ReadWatch:
                     return True
         real = os.path.realpath(full)
         return real != full and self._declared(real)
+
+
+_COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
+
+
+def _command_files(event: str, args: tuple) -> List[str]:
+    """The existing files a started command names (a word, what follows ``=`` in ``--in=x.csv``, a word of
+    the command line a shell is given)."""
+    if event == openwatch.POPEN:
+        executable, argv, cwd = (tuple(args) + (None, None, None))[:3]
+        words = [executable, *_words(argv)]
+    elif event == openwatch.SYSTEM:
+        words, cwd = _words(args[0] if args else None), None
+    else:
+        words, cwd = [args[0] if args else None, *_words(args[1] if len(args) > 1 else None)], None
+    base = os.fsdecode(os.fspath(cwd)) if isinstance(cwd, (str, bytes, os.PathLike)) else os.getcwd()
+    found = []
+    for word in words:
+        if not isinstance(word, (str, bytes, os.PathLike)):
+            continue
+        word = os.fsdecode(os.fspath(word))
+        for part in [word, *(_words(word) if " " in word else ())]:  # sh -c "python count.py data/a.txt"
+            for candidate in (part, part.partition("=")[2]):
+                if candidate and len(candidate) < 4096 and "\0" not in candidate:
+                    full = os.path.join(base, candidate)
+                    if os.path.isfile(full):
+                        found.append(full)
+    return found
+
+
+def _words(argv: Any) -> List[Any]:
+    """A command's words: a list as given, a string (run by the shell) split as the shell would."""
+    if isinstance(argv, (str, bytes)):
+        import shlex  # lazy: only an asset that starts a command through the shell
+
+        try:
+            return shlex.split(os.fsdecode(argv))
+        except ValueError:
+            return os.fsdecode(argv).split()
+    if isinstance(argv, os.PathLike):
+        return [argv]
+    try:
+        return list(argv or ())
+    except TypeError:
+        return []
 
 
 def _sqlite_file(database: Any) -> Optional[str]:
