@@ -704,6 +704,32 @@ def test_a_command_asset_is_not_warned_about_the_scripts_its_code_version_covers
     assert project.outcomes() == {"double": "skipped"}
 
 
+def test_a_data_file_outside_the_project_counts_but_system_and_installed_files_do_not(project, tmp_path_factory):
+    shared = tmp_path_factory.mktemp("shared-data")
+    (shared / "rates.csv").write_text("1")
+    project.pipeline(f'''
+        import importlib.metadata
+        from datamake import asset
+
+        @asset
+        def rates():
+            with open("/etc/passwd") as f:  # the system's
+                f.read(1)
+            importlib.metadata.version("click")  # reads an installed package's metadata
+            with open({str(shared / "rates.csv")!r}) as f:
+                return int(f.read())
+    ''')
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert f"asset 'rates' read {shared / 'rates.csv'}, which is not a declared source" in proc.stderr
+    assert "/etc/passwd" not in proc.stderr and "METADATA" not in proc.stderr
+    assert project.states() == {"rates": "fresh"}
+    (shared / "rates.csv").write_text("2")
+    assert project.states() == {"rates": "stale"}
+    assert project.outcomes() == {"rates": "built"}
+    assert stored_value(project, "rates") == 2
+
+
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
     project.pipeline('''
         import os

@@ -11,10 +11,12 @@ removed) is installed once, at the first listener, and calls every listener of t
 through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``subprocess.Popen``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``.
 What a listener itself does is not reported,
-and a listener that raises is ignored; nor are the folders the import system lists to find modules.
+and a listener that raises is ignored; nor are the folders the import system (and
+``importlib.metadata``, ``pkgutil``) lists to find modules and installed packages.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Callable, List
@@ -24,7 +26,9 @@ Listener = Callable[[str, tuple], None]
 OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
 POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN))
-_IMPORT_SYSTEM = "<frozen importlib"
+_STDLIB = os.path.dirname(os.__file__)
+# the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
+_IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))
 VERSIONED_FILES = "__datamake_versioned_files__"  # on an asset function: files its code version covers (not reads)
 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running
@@ -60,7 +64,7 @@ def _on_audit(event: str, args: tuple) -> None:
     if not listeners or getattr(_local, "busy", False):
         return
     if event != OPEN and sys._getframe(1).f_code.co_filename.startswith(_IMPORT_SYSTEM):
-        return  # the import system listing a folder of modules: what the code imports is versioned as code
+        return  # the import system searching for modules or distributions: code, not data
     _local.busy = True  # what a listener opens or lists is not what the watched code read
     try:
         for listener in tuple(listeners):

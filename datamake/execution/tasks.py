@@ -481,14 +481,14 @@ class _ReadWatch:
             return
         full = os.path.abspath(path)
         root = full if full in self.roots else next((r for r in self.roots if full.startswith(r + os.sep)), None)
-        if root is None:
+        if root is None and not _outside_data(full):
             return
         skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]  # the asset's own files
         if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)) for d in skip):
             return
         if self._declared(full):
             return
-        name = os.path.relpath(full, root).replace(os.sep, "/")
+        name = full if root is None else os.path.relpath(full, root).replace(os.sep, "/")
         if event in (openwatch.LIST, openwatch.SCAN):
             name += read_files.FOLDER  # the project folder itself is "./"
             if name not in self.listed:  # the names as the asset is about to list them
@@ -537,6 +537,26 @@ class _ReadWatch:
 
 
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
+_NOT_DATA: Optional[Tuple[str, ...]] = None  # where files outside the project are software, not data
+
+
+def _outside_data(full: str) -> bool:
+    """A file or folder outside the project that may be data (``/mnt/data/orders.csv``), not the system's,
+    an installed package's or a tool's own (``/usr``, ``/etc``, the interpreter's prefixes, ``~/.cache``...)."""
+    global _NOT_DATA
+    if _NOT_DATA is None:
+        import site
+        import sys
+
+        home = os.path.expanduser("~")
+        installed = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()]
+        _NOT_DATA = tuple({os.path.join(os.path.abspath(p), "") for p in [
+            *installed, os.path.join(home, "."), *("/" + d for d in ("usr", "lib", "lib64", "bin", "sbin", "etc",
+                                                                     "proc", "sys", "dev", "run", "var", "snap"))]})
+        _NOT_DATA += (os.path.join(home, ""), os.sep)  # (a listing of the home folder or the root itself)
+    if full + os.sep in _NOT_DATA[-2:]:
+        return False
+    return not full.startswith(_NOT_DATA[:-2])
 
 
 def _command_files(event: str, args: tuple) -> List[str]:
