@@ -49,9 +49,10 @@ def definitions(shape, partitions, code, salt=None):
 
 
 def salt_path(folder) -> str:
-    """The salt file: outside the project folder, so that reading it is no undeclared read of a project
-    file (such a read is recorded, and its assets are planned partition by partition)."""
-    return os.path.normpath(str(folder)) + ".salt"
+    """The salt file: in the store's folder, so that reading it is no undeclared read (such a read is
+    recorded, and its assets are planned partition by partition)."""
+    os.makedirs(os.path.join(str(folder), "store"), exist_ok=True)
+    return os.path.join(str(folder), "store", "test.salt")
 
 
 def new_project(folder, shape, partitions, code=None, salt=False) -> Project:
