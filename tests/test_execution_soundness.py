@@ -730,6 +730,72 @@ def test_a_data_file_outside_the_project_counts_but_system_and_installed_files_d
     assert stored_value(project, "rates") == 2
 
 
+C_READERS = '''
+from pathlib import Path
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from datamake import asset
+
+HERE = Path(__file__).parent  # the project folder: named by every path below, never recorded whole
+TABLE = HERE / "data" / "t.parquet"
+FOLDER = HERE / "parts"
+
+
+def load():
+    return pq.read_table(TABLE)  # a helper's global: opened in C++, no audit event
+
+
+@asset
+def by_helper():
+    return load().column("a").to_pylist()
+
+
+@asset
+def by_literal():
+    return pq.read_table("data/t.parquet").num_rows
+
+
+@asset
+def by_folder():
+    return sorted(ds.dataset(FOLDER, format="parquet").to_table().column("a").to_pylist())
+
+
+@asset
+def unrelated():
+    return str(HERE / "nothing-read")
+'''
+
+
+def test_files_and_folders_that_readers_written_in_c_open_are_found_through_the_code_that_names_them(project):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def table(path, values):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"a": values}), str(path))
+
+    project.pipeline(C_READERS)
+    table(project.root / "data" / "t.parquet", [1, 2])
+    table(project.root / "parts" / "p1.parquet", [5])
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert ("asset 'by_folder' names folder parts/, which is not a declared source: every file in it is "
+            "recorded") in proc.stderr
+    assert "unrelated" not in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    table(project.root / "data" / "t.parquet", [1, 2, 3])
+    assert project.states() == {"by_helper": "stale", "by_literal": "stale", "by_folder": "fresh",
+                                "unrelated": "fresh"}
+    table(project.root / "parts" / "p1.parquet", [6])  # same name, new content
+    assert project.states()["by_folder"] == "stale"
+    assert reasons(project, "by_folder") == ["source_changed"]
+    assert project.outcomes() == {"by_helper": "built", "by_literal": "built", "by_folder": "built",
+                                  "unrelated": "skipped"}
+    assert stored_value(project, "by_folder") == [6]
+    table(project.root / "parts" / "p2.parquet", [7])  # a new file
+    assert project.states()["by_folder"] == "stale"
+
+
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
     project.pipeline('''
         import os

@@ -216,7 +216,10 @@ def _reasons(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterabl
         reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
     reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
     for path in facts.reads_changed:
-        if path.endswith("/"):
+        if path.endswith("/**"):
+            reasons.append(Reason("source_changed", f"folder {path[:-2]}, which its code names without declaring "
+                                                    f"it, changed since it was built"))
+        elif path.endswith("/"):
             reasons.append(Reason("source_changed", f"folder {path}, which it listed without declaring it, gained "
                                                     f"or lost files since it was built"))
         else:

@@ -71,6 +71,12 @@ def _cancelled(exc: BaseException) -> bool:
     return cf is not None and isinstance(exc, cf.CancelledError)
 
 
+# what is recorded of a file read, a folder listed, a folder named (for readers written in C)
+_UNDECLARED = (("read", "its content is", "editing it"),
+               ("listed folder", "the names in it are", "adding or removing a file"),
+               ("names folder", "every file in it is", "editing, adding or removing a file"))
+
+
 class Coordinator:
     """One run of ``make`` over a planned scope."""
 
@@ -570,8 +576,8 @@ class Coordinator:
 
     def _warn_undeclared_reads(self, key: str, paths) -> None:
         for path in paths or ():
-            what, recorded, change = ("listed folder", "the names in it are", "adding or removing a file") \
-                if path.endswith("/") else ("read", "its content is", "editing it")
+            what, recorded, change = _UNDECLARED[2 if path.endswith("/**") else int(path.endswith("/"))]
+            path = path[:-2] if path.endswith("/**") else path
             self.reporter.message(
                 f"warning: asset '{key}' {what} {path}, which is not a declared source: {recorded} recorded, "
                 f"so {change} makes '{key}' stale, but declare it with source(\"{path}\") and take it as a "

@@ -66,9 +66,13 @@ def _in_project(code: types.CodeType, roots: Tuple[str, ...]) -> bool:
 
 
 def _reachable(fn: Any, roots: Tuple[str, ...]) -> Tuple[types.CodeType, ...]:
-    """The code of the project functions reachable from ``fn`` through the names its code reads (globals,
-    attributes of the modules and classes they name), the functions they wrap and their closures."""
-    seen: Dict[types.CodeType, None] = {}
+    return tuple(f.__code__ for f in reachable_functions(fn, roots))
+
+
+def reachable_functions(fn: Any, roots: Tuple[str, ...]) -> List[types.FunctionType]:
+    """The project functions reachable from ``fn`` (itself first) through the names their code reads
+    (globals, attributes of the modules and classes they name), the functions they wrap and their closures."""
+    seen: Dict[types.CodeType, types.FunctionType] = {}
     visited: Dict[int, Any] = {}  # id -> the object (kept alive while walking, so no id is reused)
     todo: List[Any] = [fn]
     while todo:
@@ -82,8 +86,8 @@ def _reachable(fn: Any, roots: Tuple[str, ...]) -> Tuple[types.CodeType, ...]:
         code = getattr(current, "__code__", None)
         if not isinstance(code, types.CodeType) or code in seen or not _in_project(code, roots):
             continue
-        seen[code] = None
-        names = _names(code)
+        seen[code] = current
+        names = code_names(code)
         namespace = getattr(current, "__globals__", {}) or {}
         for cell in getattr(current, "__closure__", None) or ():
             try:
@@ -98,15 +102,25 @@ def _reachable(fn: Any, roots: Tuple[str, ...]) -> Tuple[types.CodeType, ...]:
                 todo.extend(_class_functions(value))
             elif value is not None:
                 todo.append(value)
-    return tuple(seen)
+    return list(seen.values())
 
 
-def _names(code: types.CodeType) -> Set[str]:
+def code_names(code: types.CodeType) -> Set[str]:
+    """The names the code (nested code included) reads as globals or attributes."""
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _names(const)
+            names |= code_names(const)
     return names
+
+
+def code_strings(code: types.CodeType) -> Set[str]:
+    """The string constants of the code, nested code included."""
+    found = {c for c in code.co_consts if isinstance(c, str)}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= code_strings(const)
+    return found
 
 
 def _class_functions(cls: type) -> List[Any]:

@@ -350,9 +350,12 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
     if watch is not None:
-        for path in _paths_named_by(asset.fn):
-            if os.path.isfile(path) and os.path.abspath(path) not in watch.written:
-                watch.saw(openwatch.OPEN, (path, "r", 0))
+        for path in _paths_named_by(asset.fn, _roots_of(task.project_dir)):
+            if os.path.isfile(path):
+                if os.path.abspath(path) not in watch.written:
+                    watch.saw(openwatch.OPEN, (path, "r", 0))
+            elif os.path.isdir(path):
+                watch.named_folder(path)
         undeclared = watch.versions()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
@@ -426,6 +429,7 @@ class _ReadWatch:
         self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
         self.maybe_written: set = set()  # those of ``reads`` a database connection or a command may change
         self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
+        self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
         self.written: set = set()
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
@@ -445,12 +449,7 @@ class _ReadWatch:
         for kept in _kept_paths(defs, task.key):  # declared workspace copies: its own and its neighbours'
             self.allowed.append(os.path.abspath(os.path.join(task.project_dir, kept)))
         self.allowed.extend(getattr(self.fn, openwatch.VERSIONED_FILES, ()))  # a command asset's scripts: its code
-        roots = _project_roots.get(task.project_dir)
-        if roots is None:  # resolving links costs a few system calls: once per project folder
-            project_dir = os.path.abspath(task.project_dir)
-            roots = _project_roots[task.project_dir] = tuple(dict.fromkeys([project_dir,
-                                                                            os.path.realpath(project_dir)]))
-        self.roots = roots  # the project folder, as given and with symbolic links resolved
+        self.roots = _roots_of(task.project_dir)
         self.skip_dirs = [store.root] if store.is_local else []
 
     def saw(self, event: str, args: tuple) -> None:
@@ -503,6 +502,28 @@ class _ReadWatch:
         self.via.setdefault(name, set()).update(codes)
         snapshot.note_run_read({code.co_filename for code in codes}, full)
 
+    def named_folder(self, path: str) -> None:
+        """A folder the asset's code names (``DATA = Path(...) / "data"``): a reader written in C may have
+        read any file in it. Unless the asset read, listed or wrote something there itself (then that is
+        what counts), every file in it is recorded (``data/**``); not the project folder, nor one holding it."""
+        full = os.path.abspath(path)
+        if self._setup_args is not None:
+            self._setup()
+        inside = next((r for r in self.roots if full.startswith(r + os.sep)), None)
+        if inside is None and (any(r.startswith(os.path.join(full, "")) or r == full for r in self.roots)
+                               or not _outside_data(full)):
+            return
+        skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]
+        if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)
+                      or d.startswith(os.path.join(full, ""))) for d in skip) or self._declared(full):
+            return
+        within = os.path.join(full, "")
+        if any(f.startswith(within) or f == full for f in [*(f for f, _ in self.reads.values()),
+                                                          *(f for f, _ in self.listed.values()), *self.written]):
+            return
+        name = (full if inside is None else os.path.relpath(full, inside).replace(os.sep, "/")) + read_files.TREE
+        self.trees[name] = full
+
     def versions(self) -> Tuple[Tuple[str, str], ...]:
         """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
         listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
@@ -512,7 +533,8 @@ class _ReadWatch:
                  and not (name in self.maybe_written and read_files.opened_stat(full) != opened)]
         folders = [(name, read_files.version_listed(full, seen, self.written))
                    for name, (full, seen) in self.listed.items()]
-        own = dict(files + folders)
+        trees = [(name, read_files.ReadVersions().version(full + read_files.TREE)) for name, full in self.trees.items()]
+        own = dict(files + folders + trees)
         for name, version in own.items():
             helperreads.remember(self.via.get(name, ()), name, version)
         if self._setup_args is not None and helperreads.anything_remembered():
@@ -640,24 +662,25 @@ def _kept_paths(defs: Any, key: str) -> List[str]:
 _named_paths: Dict[Any, Tuple[str, ...]] = {}
 
 
-def _paths_named_by(fn: Any) -> Tuple[str, ...]:
-    """Strings and paths the function's code reaches by name without receiving them: the globals it
-    uses, its closure and its defaults. Readers written in C (pyarrow's) open files without any
-    audit event; a module-level ``DATA = Path(...)`` constant is how they are usually given a file."""
+def _paths_named_by(fn: Any, roots: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Strings and paths the function's code, and the project helpers it reaches, name without receiving
+    them: the globals they use, their closures, defaults and string constants that look like paths.
+    Readers written in C (pyarrow's) open files without any audit event; a module-level ``DATA =
+    Path(...)`` constant or a literal ``"data/t.parquet"`` is how they are usually given a file or folder."""
     fn = getattr(fn, "__wrapped__", fn)
     cached = _named_paths.get(fn)
     if cached is not None:
         return cached
-    code = getattr(fn, "__code__", None)
-    namespace = getattr(fn, "__globals__", {}) or {}
     values: List[Any] = []
-    todo = [code] if code is not None else []
-    while todo:
-        current = todo.pop()
-        values += [namespace[n] for n in current.co_names if n in namespace and _names_a_path(n, namespace[n])]
-        todo.extend(c for c in current.co_consts if hasattr(c, "co_names"))
-    values += [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ()) if _has_contents(cell)]
-    values += list(getattr(fn, "__defaults__", None) or ())
+    for current in helperreads.reachable_functions(fn, roots) or [fn]:
+        code = getattr(current, "__code__", None)
+        namespace = getattr(current, "__globals__", {}) or {}
+        if code is not None:
+            values += [namespace[n] for n in helperreads.code_names(code)
+                       if n in namespace and _names_a_path(n, namespace[n])]
+            values += [c for c in helperreads.code_strings(code) if "/" in c or "." in c.strip(".")]
+        values += [cell.cell_contents for cell in (getattr(current, "__closure__", None) or ()) if _has_contents(cell)]
+        values += list(getattr(current, "__defaults__", None) or ())
     found = []
     for value in values:
         if isinstance(value, os.PathLike) or (isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value):
@@ -667,7 +690,7 @@ def _paths_named_by(fn: Any) -> Tuple[str, ...]:
                 pass
     if len(_named_paths) > 100_000:
         _named_paths.clear()
-    _named_paths[fn] = result = tuple(found)
+    _named_paths[fn] = result = tuple(dict.fromkeys(found))
     return result
 
 
@@ -692,6 +715,16 @@ def _read_watch(defs: Any, task: AssetTask, store: Store, scratch: _Scratch,
 
 
 _project_roots: Dict[str, Tuple[str, ...]] = {}
+
+
+def _roots_of(project_dir: str) -> Tuple[str, ...]:
+    """The project folder, as given and with symbolic links resolved (once per project folder: resolving
+    links costs a few system calls)."""
+    roots = _project_roots.get(project_dir)
+    if roots is None:
+        full = os.path.abspath(project_dir)
+        roots = _project_roots[project_dir] = tuple(dict.fromkeys([full, os.path.realpath(full)]))
+    return roots
 
 
 def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:

@@ -9,7 +9,8 @@ the action cache built from other bytes of it is not restored. A file's version 
 of its bytes (``missing`` for a file that is not there), the same as a declared source's; a file
 whose stat moved while the asset ran gets a version that never matches, so the next plan rebuilds
 the asset. A folder is recorded under its path with a trailing ``/`` (:data:`FOLDER`), and its
-version is the hash of the names in it.
+version is the hash of the names in it; a folder the asset's code names (and a reader written in C
+may read) with a trailing ``/**`` (:data:`TREE`), and its version covers every file under it.
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ import os
 import time
 from typing import Any, Container, Dict, Iterable, Optional, Sequence, Tuple
 
-from datamake.core.hashing import hash_bytes, hash_file
+from datamake.core.hashing import canonical, hash_bytes, hash_file
 
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was hashed may change again, same stat
 
 MISSING = "missing"
 FOLDER = "/"  # the end of a recorded folder's path: its version is its listing's
+TREE = "/**"  # the end of a recorded folder's path whose every file counts: its version is theirs
 MOVED = "moved:"  # prefix of the version of a file that changed while the asset was reading it
 Opened = Optional[Tuple[int, int, int]]  # (size, mtime_ns, inode) when the asset opened it; None: missing
 
@@ -97,6 +99,8 @@ class ReadVersions:
         self._known: Dict[str, Tuple[Any, str]] = {}
 
     def version(self, path: str) -> str:
+        if path.endswith(TREE):
+            return self._tree_version(path[:-len(TREE)])
         if path.endswith(FOLDER):
             return listing_version(listing(path))
         try:
@@ -118,6 +122,18 @@ class ReadVersions:
         self._known[path] = ((st.st_size, stamp), version)
         return version
 
+    def _tree_version(self, folder: str) -> str:
+        """The version of every file under ``folder`` (names and contents; ``missing`` for no folder)."""
+        if not os.path.isdir(folder):
+            return MISSING
+        files = []
+        for top, dirs, names in os.walk(folder):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(top, name)
+                files.append([os.path.relpath(full, folder), self.version(full)])
+        return hash_bytes(canonical(files))
+
     def changed(self, project_dir: str, reads: Iterable[Sequence[str]]) -> Tuple[str, ...]:
         """The recorded ``(path, version)`` reads (paths relative to ``project_dir``) whose file differs now."""
         moved = tuple(path for path, version in reads if self.version(_full(project_dir, path)) != version)
@@ -135,5 +151,7 @@ class ReadVersions:
 
 def _full(project_dir: str, path: str) -> str:
     """The absolute path of a recorded read (a folder's keeps its trailing ``/``)."""
-    full = os.path.abspath(os.path.join(project_dir, path))
-    return full + FOLDER if path.endswith(FOLDER) else full
+    for end in (TREE, FOLDER):
+        if path.endswith(end):
+            return os.path.abspath(os.path.join(project_dir, path[:-len(end)] or ".")) + end
+    return os.path.abspath(os.path.join(project_dir, path))
