@@ -671,6 +671,11 @@ def _paths_named_by(fn: Any, roots: Tuple[str, ...]) -> Tuple[str, ...]:
     cached = _named_paths.get(fn)
     if cached is not None:
         return cached
+    code = getattr(fn, "__code__", None)
+    if code is not None and not (code.co_names or fn.__closure__ or fn.__defaults__
+                                 or any(isinstance(c, (str, type(code))) for c in code.co_consts)):
+        _named_paths[fn] = ()  # names nothing at all (a generated pipeline's trivial assets)
+        return ()
     values: List[Any] = []
     for current in helperreads.reachable_functions(fn, roots) or [fn]:
         code = getattr(current, "__code__", None)
