@@ -30,6 +30,7 @@ from datamake.core.manifest import Manifest
 from datamake.storage.observe import load_source
 from datamake.execution.concat import concat_inputs
 from datamake.storage.artifacts import INLINE_LIMIT
+from datamake.storage.folderio import INPUT_COPY_PREFIX
 from datamake.storage.store import CorruptArtifactError, Store
 from datamake.execution import helperreads
 from datamake.execution.context import AssetContext
@@ -484,6 +485,8 @@ class _ReadWatch:
             return
         skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]  # the asset's own files
         if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)) for d in skip):
+            return
+        if root is None and INPUT_COPY_PREFIX in full:  # a copy of a stored input value, in the temporary folder
             return
         if self._declared(full):
             return

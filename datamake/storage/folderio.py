@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import IO, Any, Iterator, Tuple
 
+INPUT_COPY_PREFIX = "datamake-input-"  # the temporary copy of a stored file or folder handed to an asset
+
 
 class FolderIO:
     """A local folder ↔ a tar archive of its files."""
@@ -41,7 +43,7 @@ class FolderIO:
     def load(self, f: IO[bytes]) -> Any:
         import tempfile  # lazy: a no-op reads no folder
 
-        target = tempfile.mkdtemp(prefix="datamake-input-")
+        target = tempfile.mkdtemp(prefix=INPUT_COPY_PREFIX)
         extract(f, target)
         return target
 

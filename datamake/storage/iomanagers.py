@@ -12,7 +12,7 @@ import os
 from typing import IO, Any, Dict, List, Optional, Protocol
 
 from datamake.core.errors import DefinitionError, ValueTypeError, did_you_mean
-from datamake.storage.folderio import FolderIO
+from datamake.storage.folderio import INPUT_COPY_PREFIX, FolderIO
 
 
 class IOManager(Protocol):
@@ -186,7 +186,7 @@ class FileIO:
         import shutil
         import tempfile  # lazy, as above
 
-        with tempfile.NamedTemporaryFile(prefix="datamake-input-", delete=False) as out:
+        with tempfile.NamedTemporaryFile(prefix=INPUT_COPY_PREFIX, delete=False) as out:
             shutil.copyfileobj(f, out, 1 << 20)
         return out.name
 
