@@ -796,6 +796,30 @@ def test_files_and_folders_that_readers_written_in_c_open_are_found_through_the_
     assert project.states()["by_folder"] == "stale"
 
 
+def test_reading_the_copy_of_a_stored_folder_input_is_no_undeclared_read(project):
+    """A folder value reaches its consumer as an extracted copy in the temporary folder: that is the
+    declared input, not data outside the project."""
+    project.pipeline('''
+        import os
+        from datamake import asset
+
+        @asset
+        def parts(context):
+            os.makedirs(context.output_path)
+            for name in ("a", "b"):
+                with open(os.path.join(context.output_path, name + ".txt"), "w") as f:
+                    f.write(name)
+
+        @asset
+        def joined(parts):
+            return "".join(open(os.path.join(parts, n)).read() for n in sorted(os.listdir(parts)))
+    ''')
+    proc = project.run("make")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+    assert stored_value(project, "joined") == "ab"
+    assert project.states() == {"parts": "fresh", "joined": "fresh"}
+
+
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
     project.pipeline('''
         import os
