@@ -470,10 +470,11 @@ class _ReadWatch:
         if isinstance(path, int) or path is None:
             return
         path = os.fsdecode(os.fspath(path))
-        if isinstance(mode, str):
-            reads = "r" in mode or "+" in mode
+        if isinstance(mode, str):  # "w+" and "x+" start from nothing: what they read back, the asset wrote
+            reads = "r" in mode or ("a" in mode and "+" in mode)
         else:
-            reads = not (isinstance(flags, int) and flags & os.O_ACCMODE == os.O_WRONLY)
+            reads = not (isinstance(flags, int) and (flags & os.O_ACCMODE == os.O_WRONLY
+                                                     or flags & os.O_TRUNC or flags & os.O_CREAT and flags & os.O_EXCL))
         if not reads:  # an output of its own; a path constant naming it is no undeclared input
             self.written.add(os.path.abspath(path))
             return
