@@ -614,9 +614,14 @@ def settings():
         return json.load(f)
 
 
-@functools.lru_cache(maxsize=None)
+_INPUTS = None
+
+
 def inputs():
-    return tuple(sorted(glob.glob("inbox/*.csv")))
+    global _INPUTS  # a cache of its own: kept in a module global
+    if _INPUTS is None:
+        _INPUTS = tuple(sorted(glob.glob("inbox/*.csv")))
+    return _INPUTS
 
 
 @asset
@@ -818,6 +823,32 @@ def test_reading_the_copy_of_a_stored_folder_input_is_no_undeclared_read(project
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
     assert stored_value(project, "joined") == "ab"
     assert project.states() == {"parts": "fresh", "joined": "fresh"}
+
+
+def test_partitions_that_each_read_their_own_file_do_not_take_on_each_others(project):
+    """One process builds every partition with the same function: a file one partition read is not
+    another's (only a memoizing helper hands a value read for one caller to the next)."""
+    project.pipeline('''
+        from datamake import StaticPartitions, asset
+
+        def load(key):
+            with open(f"inbox/{key}.txt") as f:
+                return f.read()
+
+        @asset(partitions=StaticPartitions(["a", "b", "c"]))
+        def lines(context):
+            return load(context.partition_key)
+    ''')
+    for key in "abc":
+        project.write(f"inbox/{key}.txt", key)
+    assert project.run("make").returncode == 0
+    store = Store(str(project.root / ".datamake"))
+    manifests = store.read_manifests([f"lines[{k}]" for k in "abc"])
+    assert {k: [path for path, _ in m.reads] for k, m in manifests.items()} == {
+        f"lines[{k}]": [f"inbox/{k}.txt"] for k in "abc"}
+    project.write("inbox/b.txt", "B")
+    states = {a["partition"]: a["state"] for a in project.json("status")["assets"]}
+    assert states == {"a": "fresh", "b": "stale", "c": "fresh"}
 
 
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):

@@ -1,39 +1,48 @@
-"""Files a project helper read, remembered for the life of the process.
+"""Files a memoizing project helper read, remembered for the life of the process.
 
-A memoized helper (``@functools.lru_cache def settings(): return json.load(open("settings.json"))``)
+A memoizing helper (``@functools.lru_cache def settings(): return json.load(open("settings.json"))``)
 opens its file in the first asset that calls it; every later caller in the same process gets the
 cached value and opens nothing, yet its value comes from that file all the same. So the read watch
 notes, for each undeclared file read or folder listed, the project functions on the stack at that
 moment (:func:`callers`), and :func:`remember` keeps the version read against each of them. An asset's
-record of what it read then also holds what was noted for the project functions its code reaches by
-name (:func:`reached`), with the version the helper read: if the file changed since, the asset is
-stale, as the value the helper handed it is. Reaching a helper by name is enough (it may or may not
-have been called this time): more reads than were made, never fewer.
+record of what it read then also holds what was noted for the memoizing project functions its code
+reaches by name (:func:`reached`), with the version the helper read: if the file changed since, the
+asset is stale, as the value the helper handed it is. Reaching such a helper by name is enough (it may
+or may not have been called this time): more reads than were made, never fewer.
+
+A helper counts as memoizing when it is reached through a cache wrapper (``functools.lru_cache`` and
+``cache``, ``cached_property``, or any wrapper with ``cache_clear``/``cache_info``/``cache``) or when its
+code assigns a module global (``global _SETTINGS``). A helper that keeps values in a dict of its module
+(``_CACHE[key] = ...``) is not recognised. Functions are told apart by their code object *and* file:
+equal code in two projects (the same pipeline copied) is not the same function.
 """
 from __future__ import annotations
 
+import dis
 import sys
 import types
 from typing import Any, Dict, Iterable, List, Set, Tuple
 
-_by_code: Dict[types.CodeType, Dict[str, str]] = {}  # a project function's code -> {path in the project: version}
-_reach: Dict[Any, Tuple[types.CodeType, ...]] = {}  # an asset function -> the project code it reaches by name
+CodeKey = Tuple[str, types.CodeType]  # (file, code): code objects compare equal across files
+_by_code: Dict[CodeKey, Dict[str, str]] = {}  # a project function's code -> {path read: version}
+_reach: Dict[Any, Tuple[CodeKey, ...]] = {}  # an asset function -> the memoizing project code it reaches
 _LIMIT = 100_000
+_STORE_GLOBAL = dis.opmap["STORE_GLOBAL"]
 
 
-def callers(roots: Tuple[str, ...]) -> Set[types.CodeType]:
+def callers(roots: Tuple[str, ...]) -> Set[CodeKey]:
     """The code of the project functions on this thread's stack."""
-    found: Set[types.CodeType] = set()
+    found: Set[CodeKey] = set()
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
         if _in_project(code, roots):
-            found.add(code)
+            found.add((code.co_filename, code))
         frame = frame.f_back
     return found
 
 
-def remember(codes: Iterable[types.CodeType], name: str, version: str) -> None:
+def remember(codes: Iterable[CodeKey], name: str, version: str) -> None:
     """Keep that the functions of ``codes`` read ``name`` (a path in the project) at ``version``."""
     if len(_by_code) > _LIMIT:
         _by_code.clear()
@@ -47,14 +56,16 @@ def anything_remembered() -> bool:
 
 
 def reached(fn: Any, roots: Tuple[str, ...]) -> Dict[str, str]:
-    """What the project functions ``fn`` reaches by name were noted to read (``{}`` most of the time)."""
+    """What the memoizing project functions ``fn`` reaches by name were noted to read (``{}`` most of
+    the time)."""
     if not _by_code:
         return {}
     codes = _reach.get(fn)
     if codes is None:
         if len(_reach) > _LIMIT:
             _reach.clear()
-        codes = _reach[fn] = _reachable(fn, roots)
+        codes = _reach[fn] = tuple((f.__code__.co_filename, f.__code__)
+                                   for f, memo in _walk(fn, roots) if memo or _assigns_a_global(f.__code__))
     out: Dict[str, str] = {}
     for code in codes:
         out.update(_by_code.get(code, ()))
@@ -65,44 +76,57 @@ def _in_project(code: types.CodeType, roots: Tuple[str, ...]) -> bool:
     return any(code.co_filename.startswith(root) for root in roots)
 
 
-def _reachable(fn: Any, roots: Tuple[str, ...]) -> Tuple[types.CodeType, ...]:
-    return tuple(f.__code__ for f in reachable_functions(fn, roots))
-
-
 def reachable_functions(fn: Any, roots: Tuple[str, ...]) -> List[types.FunctionType]:
     """The project functions reachable from ``fn`` (itself first) through the names their code reads
     (globals, attributes of the modules and classes they name), the functions they wrap and their closures."""
-    seen: Dict[types.CodeType, types.FunctionType] = {}
+    return [f for f, _memo in _walk(fn, roots)]
+
+
+def _walk(fn: Any, roots: Tuple[str, ...]) -> List[Tuple[types.FunctionType, bool]]:
+    """:func:`reachable_functions`, each with whether it was reached through a cache wrapper."""
+    seen: Dict[int, Tuple[types.FunctionType, bool]] = {}
     visited: Dict[int, Any] = {}  # id -> the object (kept alive while walking, so no id is reused)
-    todo: List[Any] = [fn]
+    todo: List[Tuple[Any, bool]] = [(fn, False)]
     while todo:
-        current = todo.pop()
+        current, memo = todo.pop()
         if id(current) in visited:
             continue
         visited[id(current)] = current
-        wrapped = getattr(current, "__wrapped__", None)  # lru_cache, functools.wraps: the function inside
+        wrapped = getattr(current, "__wrapped__", None) or getattr(current, "func", None)  # (cached_property)
         if wrapped is not None:
-            todo.append(wrapped)
+            todo.append((wrapped, memo or _caches(current)))
         code = getattr(current, "__code__", None)
-        if not isinstance(code, types.CodeType) or code in seen or not _in_project(code, roots):
+        if not isinstance(code, types.CodeType) or not _in_project(code, roots):
             continue
-        seen[code] = current
+        seen[id(current)] = (current, memo)
         names = code_names(code)
         namespace = getattr(current, "__globals__", {}) or {}
         for cell in getattr(current, "__closure__", None) or ():
             try:
-                todo.append(cell.cell_contents)
+                todo.append((cell.cell_contents, False))
             except ValueError:
                 pass
         for name in names:
             value = namespace.get(name)
             if isinstance(value, types.ModuleType):  # helpers.settings: the module's attribute of each name
-                todo.extend(getattr(value, other, None) for other in names)
+                todo.extend((getattr(value, other, None), False) for other in names)
             elif isinstance(value, type):
-                todo.extend(_class_functions(value))
+                todo.extend((f, False) for f in _class_functions(value))
             elif value is not None:
-                todo.append(value)
+                todo.append((value, False))
     return list(seen.values())
+
+
+def _caches(wrapper: Any) -> bool:
+    """A wrapper that keeps what the function returned (lru_cache, cache, cached_property, cachetools)."""
+    return any(hasattr(wrapper, name) for name in ("cache_info", "cache_clear", "cache", "attrname"))
+
+
+def _assigns_a_global(code: types.CodeType) -> bool:
+    """The code (nested code included) rebinds a module global (``global _SETTINGS; _SETTINGS = ...``)."""
+    if any(op == _STORE_GLOBAL for op in code.co_code[::2]):
+        return True
+    return any(_assigns_a_global(c) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
 def code_names(code: types.CodeType) -> Set[str]:

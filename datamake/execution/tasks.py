@@ -504,7 +504,7 @@ class _ReadWatch:
                 self.maybe_written.add(name)
         codes = helperreads.callers(self.roots)
         self.via.setdefault(name, set()).update(codes)
-        snapshot.note_run_read({code.co_filename for code in codes}, full)
+        snapshot.note_run_read({filename for filename, _code in codes}, full)
 
     def named_folder(self, path: str) -> None:
         """A folder the asset's code names (``DATA = Path(...) / "data"``): a reader written in C may have
