@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from stat import S_ISLNK, S_ISREG
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from datamake.core.hashing import hash_bytes, hash_value
@@ -79,14 +80,14 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
         raise Ineligible("an asset in scope did not end up to date")
     loaded_ns = int(project.loaded_at * 1e9)
     nodes = [a.key for a in result.assets]
-    modules = _eligible_project(project, nodes)
+    modules, loaded = _eligible_project(project, nodes)
     built = any(a.outcome != "skipped" for a in result.assets)
     facts = _Facts(loaded_ns)
     ours = [project.store.root, check.cache_dir()] + [os.path.join(os.path.dirname(snap.path), "__pycache__") for snap, _ in modules]
     for snap, _ in modules:
         facts.file(snap.path, digest=snap.digest, expected=(snap.size, snap.mtime_ns))
         facts.folder(os.path.dirname(snap.path), ours=ours)
-    facts.library_files(s.path for s, _ in modules)
+    facts.library_files([s.path for s, _ in modules], loaded)
     for folder in {*check._START_PATH, *sys.path}:
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
@@ -100,8 +101,9 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
             "output": {**output, "count": len(nodes), "assets": assets}}
 
 
-def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str]]:
-    """The project's modules (snapshot, source) when the project can have a certificate."""
+def _eligible_project(project: Project, nodes: List[str]) -> Tuple[List[Tuple[Any, str]], Dict[str, Any]]:
+    """The project's modules (snapshot, source) when the project can have a certificate, and the
+    ``lstat`` of every other module file loaded (None: missing), by absolute path."""
     defs = project.defs
     if defs.sources or defs.checks or defs.warnings or project.store.warnings or not project.store.is_local:
         raise Ineligible("the project has sources, checks or warnings, or its store is not a local folder")
@@ -118,12 +120,29 @@ def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str
         raise Ineligible("no project module")
     paths = {snap.path for snap, _ in modules}
     real_folders: Dict[str, str] = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and os.path.abspath(path) not in paths and snapshot.is_under_roots(path, real_folders):
+    loaded = _loaded_files(paths)
+    for path, st in loaded.items():
+        if snapshot.real_under_roots(snapshot.real_path(path, real_folders, st is not None and S_ISLNK(st.st_mode))):
             raise Ineligible(f"{path} is a project module imported without a snapshot")
     _check_purity(modules, project.config.path)
-    return modules
+    return modules, loaded
+
+
+def _loaded_files(skip: Iterable[str]) -> Dict[str, Any]:
+    """Each module file loaded in this process but those in ``skip``: its ``lstat`` (None: missing) by
+    absolute path, taken once for both the project's own files and the library files recorded."""
+    skip = set(skip)
+    files: Dict[str, Any] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path:
+            path = os.path.abspath(path)
+            if path not in skip and path not in files:
+                try:
+                    files[path] = os.lstat(path)
+                except OSError:
+                    files[path] = None
+    return files
 
 
 def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
@@ -164,17 +183,18 @@ class _Facts:
 
     def file(self, path: str, digest: Optional[str] = None, expected: Optional[Tuple[int, int]] = None,
              may_be_missing: bool = False, written: Optional[Callable[[os.stat_result], str]] = None,
-             racy_too: bool = True) -> None:
+             racy_too: bool = True, known: Optional[os.stat_result] = None) -> None:
         """Record ``path``'s stat (its content digest too, if given: a changed stat then compares content).
         ``written``: a store file this run may have written under the store lock; when it changed after
         the load, it is recorded with the digest ``written(stat)`` returns (:class:`Ineligible` if its
-        content is not what the run committed) instead (see :meth:`_written` for ``racy_too``)."""
+        content is not what the run committed) instead (see :meth:`_written` for ``racy_too``).
+        ``known``: its stat, taken already in this run."""
         path = os.path.abspath(path)
         if path in self._seen:
             return
         self._seen.add(path)
         try:
-            st = os.stat(path)
+            st = known if known is not None else os.stat(path)
         except OSError:
             if not may_be_missing:
                 raise Ineligible(f"{path} is gone") from None
@@ -244,12 +264,19 @@ class _Facts:
         """A config file: its stat and its content digest, or that it is missing."""
         self.file(path, digest=check.file_digest(path), may_be_missing=True)
 
-    def library_files(self, project_paths: Iterable[str]) -> None:
-        """Every other module file loaded in this process (installed packages, datamake, the standard library)."""
+    def library_files(self, project_paths: Iterable[str], loaded: Dict[str, Any]) -> None:
+        """Every other module file loaded in this process (installed packages, datamake, the standard
+        library); ``loaded``: the ``lstat`` of those known already (:func:`_loaded_files`)."""
         own = set(project_paths)
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
-            if path and os.path.abspath(path) not in own and os.path.isfile(path):
+            path = path and os.path.abspath(path)
+            if not path or path in own:
+                continue
+            st = loaded.get(path)
+            if st is not None and S_ISREG(st.st_mode):  # a regular file, no link: its stat is the lstat
+                self.file(path, known=st)
+            elif os.path.isfile(path):
                 self.file(path)
 
     def config_files(self, project: Project) -> None:
