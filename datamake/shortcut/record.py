@@ -24,6 +24,7 @@ import time
 from stat import S_ISLNK, S_ISREG
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from datamake._version import __version__
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.manifest import Manifest
 from datamake.core.scope import Scope
@@ -33,7 +34,6 @@ from datamake.execution.results import AssetOutcome
 from datamake.project import pins as pins_mod
 from datamake.project.workspace import Project
 from datamake.shortcut import check, replan
-from datamake.shortcut.purity import impurities
 from datamake.shortcut.replan import Ineligible
 from datamake.storage.localfiles import atomic_write, read_json_cache, write_json_cache
 from datamake.storage.lock import LOCK_NAME
@@ -145,20 +145,42 @@ def _loaded_files(skip: Iterable[str]) -> Dict[str, Any]:
     return files
 
 
+SHARED_PURE = 4096  # the digests of pure module sources kept for every project (the most recent ones)
+
+
 def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
     """:class:`Ineligible` unless every module is pure; verdicts are kept per project by source digest
-    (parsing a module of 10,000 assets takes longer than the rest of the certificate)."""
-    path = os.path.join(check.cache_dir(), "uptodate", f"purity-{hash_value('purity', config)[:16]}.json")
+    (parsing a module of 10,000 assets takes longer than the rest of the certificate). A source found
+    pure is pure wherever it lies (its path only names it in a verdict's messages): the digests of pure
+    sources are also kept for all projects, so that a fresh copy of a project does not parse them again."""
+    folder = os.path.join(check.cache_dir(), "uptodate")
+    path = os.path.join(folder, f"purity-{hash_value('purity', config)[:16]}.json")
     known = read_json_cache(path)
     verdicts = {snap.digest: known.get(snap.digest) for snap, _ in modules}
-    for snap, source in modules:
-        if not isinstance(verdicts[snap.digest], list):
-            verdicts[snap.digest] = impurities(source, snap.path)
+    if not all(isinstance(v, list) for v in verdicts.values()):
+        _judge(modules, verdicts, os.path.join(folder, f"purity-shared-{hash_value('purity', __version__)[:16]}.json"))
     if verdicts != known:
         write_json_cache(path, verdicts)  # the verdicts of the project's current modules only
     for snap, _ in modules:
         if verdicts[snap.digest]:
             raise Ineligible(f"project module not pure: {verdicts[snap.digest][0]}")
+
+
+def _judge(modules: List[Tuple[Any, str]], verdicts: Dict[str, Any], shared_path: str) -> None:
+    """Fill in the verdicts not kept for this project: from the pure sources kept for all projects
+    (``shared_path``, by this version of datamake), else by reading the source (and keep it there if pure)."""
+    from datamake.shortcut.purity import impurities  # lazy: most makes find every verdict kept
+
+    shared = read_json_cache(shared_path).get("pure")
+    pure = dict.fromkeys(shared if isinstance(shared, list) else ())
+    before = len(pure)
+    for snap, source in modules:
+        if not isinstance(verdicts[snap.digest], list):
+            verdicts[snap.digest] = [] if snap.digest in pure else impurities(source, snap.path)
+            if not verdicts[snap.digest]:
+                pure[snap.digest] = None
+    if len(pure) != before:
+        write_json_cache(shared_path, {"pure": list(pure)[-SHARED_PURE:]})
 
 
 def _planned(project: Project, nodes: List[str]) -> Scope:
