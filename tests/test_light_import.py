@@ -94,7 +94,11 @@ def test_a_no_op_make_loads_only_what_its_project_uses(project):
 # What a build of plain assets (no checks, file inputs, output paths or partitions) does not need: the checks
 # module, and standard modules slow to import that only such assets (or a value of theirs) use.
 PLAIN_BUILD_UNWANTED = {"datamake.define.checks", "pathlib", "urllib.parse", "ipaddress", "shutil", "tempfile",
-                        "fnmatch", "datamake.storage.gc", "datamake.storage.remote"}
+                        "fnmatch", "datamake.storage.gc", "datamake.storage.remote",
+                        # nor what only listings of a store, the manifest index, a terminal's status line,
+                        # dynamic or mapped partitions or config classes use
+                        "datamake.storage.objects", "datamake.storage.manifest_index", "datamake.execution.progress",
+                        "datamake.storage.partitionstate", "datamake.project.paramsfile", "datamake.commands"}
 
 
 def test_a_cold_build_of_plain_assets_loads_neither_the_checks_module_nor_what_only_other_assets_need(project):
