@@ -28,7 +28,6 @@ from datamake.core.planner import Plan, keeps_value
 from datamake.project.workspace import Project
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
 from datamake.history.tags import run_tags
-from datamake.storage import partitionstate
 from datamake.storage.lock import store_lock
 
 __all__ = ["activity", "add_partitions", "changed", "dynamic_partitions", "gc", "graph", "history_file", "jobs", "lineage",
@@ -371,6 +370,8 @@ def add_partitions(project: Project, name: str, keys: Sequence[str]) -> List[str
     The keys are stored with the project's state, so every later command (and
     every teammate on the same store) sees them; ``project`` sees them at once.
     """
+    from datamake.storage import partitionstate  # lazy: only the partitions command changes them
+
     _dynamic_name(project, name)
     added = partitionstate.add_dynamic(project.store, name, keys)
     project.bind_dynamic_partitions()
@@ -379,6 +380,8 @@ def add_partitions(project: Project, name: str, keys: Sequence[str]) -> List[str
 
 def remove_partitions(project: Project, name: str, keys: Sequence[str]) -> List[str]:
     """Remove partition keys from the dynamic partitions ``name``; returns those that were there."""
+    from datamake.storage import partitionstate  # lazy: only the partitions command changes them
+
     _dynamic_name(project, name)
     removed = partitionstate.remove_dynamic(project.store, name, keys)
     project.bind_dynamic_partitions()

@@ -62,3 +62,29 @@ def test_an_in_process_build_loads_no_pool_or_logging_machinery(project):
     assert "logging" in loaded
     proc = project.run("make", "c", "--force", "-v")
     assert proc.returncode == 0 and "saw 2" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+COLLECTOR_PROBE = """\
+import gc
+from datamake import asset
+
+
+@asset
+def a():
+    if not gc.isenabled():
+        raise RuntimeError("the cyclic garbage collector is off while an asset runs")
+    return 1
+"""
+
+
+def test_the_garbage_collector_paused_at_start_up_runs_again_for_the_assets(project):
+    """The ``datamake`` program pauses the cyclic collector while it imports (nothing there for it to
+    find); an asset's own code, which may build and drop cycles, runs with it on: in a first build and
+    in a forced one."""
+    project.pipeline(COLLECTOR_PROBE)
+    built = project.run("make", "--json", env={"DATAMAKE_NO_SHORTCUT": "1"})
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert [(x["key"], x["outcome"], x["error"]) for x in json.loads(built.stdout)["assets"]] == [("a", "built", None)]
+    forced = project.run("make", "-B", "--json")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert [x["outcome"] for x in json.loads(forced.stdout)["assets"]] == ["built"]

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("pyarrow", "pandas", "fsspec", "sqlite3", "numpy", "dask", "s3fs")
 
 
@@ -92,7 +94,11 @@ def test_a_no_op_make_loads_only_what_its_project_uses(project):
 # What a build of plain assets (no checks, file inputs, output paths or partitions) does not need: the checks
 # module, and standard modules slow to import that only such assets (or a value of theirs) use.
 PLAIN_BUILD_UNWANTED = {"datamake.define.checks", "pathlib", "urllib.parse", "ipaddress", "shutil", "tempfile",
-                        "fnmatch", "datamake.storage.gc", "datamake.storage.remote"}
+                        "fnmatch", "datamake.storage.gc", "datamake.storage.remote",
+                        # nor what only listings of a store, the manifest index, a terminal's status line,
+                        # dynamic or mapped partitions or config classes use
+                        "datamake.storage.objects", "datamake.storage.manifest_index", "datamake.execution.progress",
+                        "datamake.storage.partitionstate", "datamake.project.paramsfile", "datamake.commands"}
 
 
 def test_a_cold_build_of_plain_assets_loads_neither_the_checks_module_nor_what_only_other_assets_need(project):
@@ -141,3 +147,28 @@ def test_a_no_op_answered_by_its_certificate_loads_neither_the_project_nor_click
     unwanted = {"click", "pipeline", "datamake.define", "datamake.api", "datamake.project", "datamake.storage",
                 "sqlite3", "fsspec", "typing"}
     assert not loaded & unwanted, sorted(loaded & unwanted)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="the parse is kept only for the standard library's tomllib")
+def test_a_fresh_copy_of_a_project_reads_its_unchanged_toml_back_without_the_parser(tmp_path):
+    """The parse of a ``datamake.toml`` is kept by its content: a project copied to a new folder (a new
+    clone, a CI job) builds without importing the TOML parser; an edited file is parsed again."""
+    env = {**os.environ, "DATAMAKE_CACHE_DIR": str(tmp_path / "cache"), "DATAMAKE_NO_SHORTCUT": "1"}
+    code = ("import sys, json\nsys.argv = ['datamake', 'make', '--json']\nfrom datamake.cli.launch import run\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
+
+    def build_in(folder: str, toml: str) -> set:
+        root = tmp_path / folder
+        root.mkdir()
+        (root / "pipeline.py").write_text("from datamake import asset\n\n@asset\ndef a():\n    return 1\n")
+        (root / "datamake.toml").write_text(toml)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env,
+                              check=True)
+        assert [a["outcome"] for a in json.loads(proc.stdout)["assets"]] == ["built"]
+        return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+    toml = '[project]\ndefinitions = "pipeline.py"\n'
+    assert "tomllib" in build_in("first", toml)
+    assert "tomllib" not in build_in("copy", toml)
+    assert "tomllib" in build_in("edited", toml + '\n[execution]\njobs = 1\n')

@@ -19,7 +19,7 @@ import pytest
 from datamake.shortcut import check
 from tests.conftest import ProjectDir
 from tests.polling import wait_for
-from tests.test_shortcut import FULL, NOTE, _without_run, certify, env_of, new_project, shortcut_answers
+from tests.test_shortcut import FULL, HELPERS, NOTE, _without_run, certify, env_of, new_project, shortcut_answers
 
 
 def fresh_build(p: ProjectDir, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -181,3 +181,25 @@ def test_a_failed_run_writes_no_certificate(project):
     assert certificates(p) == []
     answered, proc = shortcut_answers(p, "-k")
     assert not answered and proc.returncode == 1 and "skipped  a" in proc.stdout
+
+
+def test_a_copy_of_a_project_elsewhere_is_certified_and_an_impure_copy_is_not(tmp_path):
+    """Which module sources are pure is kept for every project on the machine, so a copy of a certified
+    project in a new folder (a new clone, a CI checkout) does not read them again; a copy whose module
+    differs (here: a global read from the environment at import) is judged anew and gets no certificate."""
+    shared = {"DATAMAKE_CACHE_DIR": str(tmp_path / "cache")}
+    first, copy, impure = (new_project(tmp_path / name) for name in ("first", "copy", "impure"))
+    impure.write("helpers.py", HELPERS.replace("def scale", "import os\n\nFACTOR = os.environ.get('F')\n\n\ndef scale"))
+
+    def answered(p: ProjectDir) -> bool:
+        proc = p.run("make", "-v", env=env_of(p, **shared))
+        assert proc.returncode == 0, proc.stderr
+        assert "project module not pure" not in proc.stderr, proc.stderr
+        return NOTE in proc.stderr
+
+    for p in (first, copy):  # the copy's first make runs after the first project was certified
+        assert wait_for(lambda: answered(p), timeout=30), f"no certificate for {p.root}"
+    built = impure.run("make", "-v", env=env_of(impure, **shared))
+    assert built.returncode == 0 and "project module not pure" in built.stderr and "helpers.py:3" in built.stderr, built.stderr
+    again = impure.run("make", "-v", env=env_of(impure, **shared))
+    assert NOTE not in again.stderr and "project module not pure" in again.stderr, again.stderr

@@ -3,11 +3,13 @@ here, importing almost nothing (:mod:`datamake.shortcut.check`); everything else
 :mod:`datamake.cli.main`."""
 from __future__ import annotations
 
+import gc
 import sys
 
 
 def run() -> None:
     """``datamake``: the no-op shortcut when it applies, else the full command line interface."""
+    gc.disable()  # start-up builds only long-lived objects (modules, classes): nothing for the collector
     from datamake.shortcut import check
 
     try:
@@ -17,6 +19,9 @@ def run() -> None:
     if done:
         sys.stdout.flush()
         return
+    from datamake.project import heap  # lazy: what the shortcut avoids loading
+
+    heap.pause_at_start()  # the collector stays off while the command line and its library load
     from datamake.cli.main import run as full  # lazy: what the shortcut avoids loading
 
     full()

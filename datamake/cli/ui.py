@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from datamake.core.errors import ConfigError
+from datamake.project import heap
 
 
 @click.command(name="ui")
@@ -14,6 +15,7 @@ from datamake.core.errors import ConfigError
 @click.pass_context
 def ui_command(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
     """Serve the web UI: the asset graph, why things are stale, runs, and launching them."""
+    heap.resume()  # a long-lived process: the collector runs from here on
     try:
         from datamake.ui.server import serve  # lazy: the web stack is an optional extra, never loaded otherwise
     except ImportError as exc:

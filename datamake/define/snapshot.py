@@ -226,21 +226,27 @@ def is_under_roots(path: Optional[str], real_folders: Optional[Dict[str, str]] =
     the real path of each folder resolved so far, for a caller that asks about many files at once."""
     if not path:
         return False
-    real = os.path.realpath(path) if real_folders is None else _real_path(path, real_folders)
+    return real_under_roots(os.path.realpath(path) if real_folders is None else real_path(path, real_folders))
+
+
+def real_under_roots(real: str) -> bool:
+    """:func:`is_under_roots` of a path already resolved (``os.path.realpath``)."""
     if "site-packages" in real or "dist-packages" in real or real.startswith(_OWN_PACKAGE):
         return False
     return any(real.startswith(root) for root in _roots)
 
 
-def _real_path(path: str, real_folders: Dict[str, str]) -> str:
+def real_path(path: str, real_folders: Dict[str, str], is_link: Optional[bool] = None) -> str:
     """``os.path.realpath(path)``, resolving each folder once: a file that is no link is where its
-    folder really is."""
+    folder really is (``is_link``: whether ``path`` is a link, when the caller has its ``lstat``)."""
     folder, name = os.path.split(os.path.abspath(path))
     real_folder = real_folders.get(folder)
     if real_folder is None:
         real_folder = real_folders[folder] = os.path.realpath(folder)
     real = os.path.join(real_folder, name)
-    return os.path.realpath(real) if os.path.islink(real) else real
+    if is_link is None:
+        is_link = os.path.islink(real)
+    return os.path.realpath(real) if is_link else real
 
 
 def install(roots: Iterable[str]) -> None:

@@ -6,13 +6,15 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Dict, Iterator, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Dict, Iterator, Optional, Sequence
 
 from datamake.core.describe import describe_reasons
 from datamake.core.planner import Reason
 from datamake.core.textout import summary_text
-from datamake.execution.progress import OutputAbove, Ticker, write_all
 from datamake.execution.results import AssetOutcome, RunResult
+
+if TYPE_CHECKING:  # the live status line's machinery: loaded when a terminal shows one
+    from datamake.execution.progress import Ticker
 
 
 class Reporter:
@@ -156,6 +158,8 @@ class LiveReporter(LineReporter):
         if 1 not in fds or _fileno(self.out) != 1:
             yield
             return
+        from datamake.execution.progress import OutputAbove  # lazy: only a terminal's live status line
+
         streams = self.out, self.err
         with OutputAbove(self._write_above, fds) as above:
             self.out, self.err = (_reopened(s, above.saved) for s in streams)
@@ -172,6 +176,8 @@ class LiveReporter(LineReporter):
             self._terminal = None
 
     def _write_above(self, data: bytes, original: int) -> None:
+        from datamake.execution.progress import write_all  # lazy: only a terminal's live status line
+
         with self._lock:
             self._erase()
             self.err.flush()
@@ -183,6 +189,8 @@ class LiveReporter(LineReporter):
     def run_started(self, run_id, scope):
         self.total = len(scope.keys)
         if not self.quiet:
+            from datamake.execution.progress import Ticker  # lazy: only a terminal's live status line
+
             self._ticker = Ticker(lambda: self._draw(force=True)).start()
 
     def asset_started(self, key, reasons):

@@ -1,7 +1,8 @@
 """TOML files parsed once per content: an unchanged ``datamake.toml`` (or pins file) is read back from the
 cache folder as the parser left it, so that a command does not import the TOML parser (slow to import).
 The parse is kept per interpreter version: the standard library's tomllib is part of it (before Python
-3.11, when tomli is used, nothing is kept)."""
+3.11, when tomli is used, nothing is kept). It is found by the file's content, not its path: a fresh
+copy or checkout of a project (a CI job, a new clone, a benchmark's folder) reads it back too."""
 from __future__ import annotations
 
 import os
@@ -29,23 +30,25 @@ def _digest(raw: bytes) -> str:
     return hash_bytes(sys.version.encode() + b"\0" + raw)
 
 
-def _cache_path(path: str) -> str:
-    return os.path.join(cache_dir(), f"toml-{hash_bytes(os.path.abspath(path).encode())[:16]}.json")
+def _cache_path(digest: str) -> str:
+    return os.path.join(cache_dir(), f"toml-{digest[:24]}.json")
 
 
 def cached(path: str, raw: bytes) -> Optional[Dict[str, Any]]:
-    """What the parser made of the file at ``path`` when it held exactly ``raw``; None when not kept."""
+    """What the parser made of a file (``path``) holding exactly ``raw``, wherever it lay; None when not kept."""
     if not _KEPT:
         return None
-    kept = read_json_cache(_cache_path(path))
+    digest = _digest(raw)
+    kept = read_json_cache(_cache_path(digest))
     data = kept.get("data")
-    return data if kept.get("digest") == _digest(raw) and isinstance(data, dict) else None
+    return data if kept.get("digest") == digest and isinstance(data, dict) else None
 
 
 def keep(path: str, raw: bytes, data: Dict[str, Any]) -> None:
-    """Remember the parse of ``raw``, when JSON holds it exactly (no TOML dates or times)."""
+    """Remember the parse of ``raw`` (read from ``path``), when JSON holds it exactly (no TOML dates or times)."""
     if _KEPT and _json_exact(data):
-        write_json_cache(_cache_path(path), {"digest": _digest(raw), "data": data})
+        digest = _digest(raw)
+        write_json_cache(_cache_path(digest), {"digest": digest, "data": data})
 
 
 def _json_exact(value: Any) -> bool:

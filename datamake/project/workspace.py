@@ -32,11 +32,10 @@ from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, plan
 from datamake.core.scope import Scope
-from datamake.storage import iomanagers, partitionstate
+from datamake.storage import iomanagers
 from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
 from datamake.storage.store import Store
 from datamake.project.assetconfig import canonical_value
-from datamake.project.paramsfile import load_params, params_only, with_params
 from datamake.storage.observe import observe_all
 from datamake.define.sources import source_at
 from datamake.define.snapshot import changed_modules
@@ -128,6 +127,8 @@ class Project:
     def bind_dynamic_partitions(self) -> None:
         """Give each dynamic partitions definition the keys the store holds for it now."""
         for name, pdefs in self.dynamic_partitions().items():
+            from datamake.storage import partitionstate  # lazy: only a project with dynamic partitions
+
             keys = partitionstate.read_dynamic(self.store, name)
             for pdef in pdefs:
                 pdef.bind(keys)
@@ -172,14 +173,19 @@ class Project:
         if a.config is None and key not in self.config.asset_config and key not in self.config_overrides:
             return None, None  # the common case, and what resolve() says of it
         toml_values, overrides = self.config.asset_config.get(key, {}), self.config_overrides.get(key, {})
-        if a.config is not None and (self.config.params_file or params_only(a.config)):
-            toml_values = with_params(a.config, key, self.params, self.config.params_file, toml_values, overrides)
+        if a.config is not None:
+            from datamake.project.paramsfile import params_only, with_params  # lazy: only assets with a config
+
+            if self.config.params_file or params_only(a.config):
+                toml_values = with_params(a.config, key, self.params, self.config.params_file, toml_values, overrides)
         return assetconfig.resolve(a.config, key, toml_values, overrides)
 
     @property
     def params(self) -> Dict[str, Any]:
         """The sections of the params file (``[project] params``), read once; {} without one."""
         if self._params is None:
+            from datamake.project.paramsfile import load_params  # lazy: only a project with config classes
+
             name = self.config.params_file
             self._params = load_params(os.path.join(self.directory, name)) if name else {}
         return self._params
@@ -388,7 +394,7 @@ class Project:
         last = self.last_pass or NO_REUSE  # a one-shot process keeps nothing
         selected_keys = last.selected((tuple(selection), only, partition),
                                       lambda: self.selected_keys(selection, only, partition))
-        existing = {k: partitionstate.materialized_partitions(self.store, k) for k in existing_edges(self.defs)}
+        existing = _materialized(self.store, existing_edges(self.defs))
         expander = Expander(self.defs, self.graph, now or datetime.datetime.now(datetime.timezone.utc), existing)
         expander.validate()
         nodes = last.expansion((tuple(selected_keys), only, partition), expander.partitioned, lambda: expander.expand(
@@ -557,6 +563,16 @@ class Project:
         pins_mod.write_pins(self.directory, self.pins)
         self._code_versions.clear()
         return removed
+
+
+def _materialized(store: Any, keys: Iterable[str]) -> Dict[str, Any]:
+    """Which partitions of each asset in ``keys`` hold a value (the assets a partition mapping reads)."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    from datamake.storage import partitionstate  # lazy: only a project whose partitions map onto others
+
+    return {k: partitionstate.materialized_partitions(store, k) for k in keys}
 
 
 def _describe(obj: Any, fn_version: Optional[Callable[[Callable], str]] = None) -> Any:

@@ -21,8 +21,10 @@ import json
 import os
 import sys
 import time
+from stat import S_ISLNK, S_ISREG
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from datamake._version import __version__
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.manifest import Manifest
 from datamake.core.scope import Scope
@@ -32,7 +34,6 @@ from datamake.execution.results import AssetOutcome
 from datamake.project import pins as pins_mod
 from datamake.project.workspace import Project
 from datamake.shortcut import check, replan
-from datamake.shortcut.purity import impurities
 from datamake.shortcut.replan import Ineligible
 from datamake.storage.localfiles import atomic_write, read_json_cache, write_json_cache
 from datamake.storage.lock import LOCK_NAME
@@ -79,14 +80,14 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
         raise Ineligible("an asset in scope did not end up to date")
     loaded_ns = int(project.loaded_at * 1e9)
     nodes = [a.key for a in result.assets]
-    modules = _eligible_project(project, nodes)
+    modules, loaded = _eligible_project(project, nodes)
     built = any(a.outcome != "skipped" for a in result.assets)
     facts = _Facts(loaded_ns)
     ours = [project.store.root, check.cache_dir()] + [os.path.join(os.path.dirname(snap.path), "__pycache__") for snap, _ in modules]
     for snap, _ in modules:
         facts.file(snap.path, digest=snap.digest, expected=(snap.size, snap.mtime_ns))
         facts.folder(os.path.dirname(snap.path), ours=ours)
-    facts.library_files(s.path for s, _ in modules)
+    facts.library_files([s.path for s, _ in modules], loaded)
     for folder in {*check._START_PATH, *sys.path}:
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
@@ -100,8 +101,9 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
             "output": {**output, "count": len(nodes), "assets": assets}}
 
 
-def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str]]:
-    """The project's modules (snapshot, source) when the project can have a certificate."""
+def _eligible_project(project: Project, nodes: List[str]) -> Tuple[List[Tuple[Any, str]], Dict[str, Any]]:
+    """The project's modules (snapshot, source) when the project can have a certificate, and the
+    ``lstat`` of every other module file loaded (None: missing), by absolute path."""
     defs = project.defs
     if defs.sources or defs.checks or defs.warnings or project.store.warnings or not project.store.is_local:
         raise Ineligible("the project has sources, checks or warnings, or its store is not a local folder")
@@ -118,28 +120,67 @@ def _eligible_project(project: Project, nodes: List[str]) -> List[Tuple[Any, str
         raise Ineligible("no project module")
     paths = {snap.path for snap, _ in modules}
     real_folders: Dict[str, str] = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and os.path.abspath(path) not in paths and snapshot.is_under_roots(path, real_folders):
+    loaded = _loaded_files(paths)
+    for path, st in loaded.items():
+        if snapshot.real_under_roots(snapshot.real_path(path, real_folders, st is not None and S_ISLNK(st.st_mode))):
             raise Ineligible(f"{path} is a project module imported without a snapshot")
     _check_purity(modules, project.config.path)
-    return modules
+    return modules, loaded
+
+
+def _loaded_files(skip: Iterable[str]) -> Dict[str, Any]:
+    """Each module file loaded in this process but those in ``skip``: its ``lstat`` (None: missing) by
+    absolute path, taken once for both the project's own files and the library files recorded."""
+    skip = set(skip)
+    files: Dict[str, Any] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path:
+            path = os.path.abspath(path)
+            if path not in skip and path not in files:
+                try:
+                    files[path] = os.lstat(path)
+                except OSError:
+                    files[path] = None
+    return files
+
+
+SHARED_PURE = 4096  # the digests of pure module sources kept for every project (the most recent ones)
 
 
 def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
     """:class:`Ineligible` unless every module is pure; verdicts are kept per project by source digest
-    (parsing a module of 10,000 assets takes longer than the rest of the certificate)."""
-    path = os.path.join(check.cache_dir(), "uptodate", f"purity-{hash_value('purity', config)[:16]}.json")
+    (parsing a module of 10,000 assets takes longer than the rest of the certificate). A source found
+    pure is pure wherever it lies (its path only names it in a verdict's messages): the digests of pure
+    sources are also kept for all projects, so that a fresh copy of a project does not parse them again."""
+    folder = os.path.join(check.cache_dir(), "uptodate")
+    path = os.path.join(folder, f"purity-{hash_value('purity', config)[:16]}.json")
     known = read_json_cache(path)
     verdicts = {snap.digest: known.get(snap.digest) for snap, _ in modules}
-    for snap, source in modules:
-        if not isinstance(verdicts[snap.digest], list):
-            verdicts[snap.digest] = impurities(source, snap.path)
+    if not all(isinstance(v, list) for v in verdicts.values()):
+        _judge(modules, verdicts, os.path.join(folder, f"purity-shared-{hash_value('purity', __version__)[:16]}.json"))
     if verdicts != known:
         write_json_cache(path, verdicts)  # the verdicts of the project's current modules only
     for snap, _ in modules:
         if verdicts[snap.digest]:
             raise Ineligible(f"project module not pure: {verdicts[snap.digest][0]}")
+
+
+def _judge(modules: List[Tuple[Any, str]], verdicts: Dict[str, Any], shared_path: str) -> None:
+    """Fill in the verdicts not kept for this project: from the pure sources kept for all projects
+    (``shared_path``, by this version of datamake), else by reading the source (and keep it there if pure)."""
+    from datamake.shortcut.purity import impurities  # lazy: most makes find every verdict kept
+
+    shared = read_json_cache(shared_path).get("pure")
+    pure = dict.fromkeys(shared if isinstance(shared, list) else ())
+    before = len(pure)
+    for snap, source in modules:
+        if not isinstance(verdicts[snap.digest], list):
+            verdicts[snap.digest] = [] if snap.digest in pure else impurities(source, snap.path)
+            if not verdicts[snap.digest]:
+                pure[snap.digest] = None
+    if len(pure) != before:
+        write_json_cache(shared_path, {"pure": list(pure)[-SHARED_PURE:]})
 
 
 def _planned(project: Project, nodes: List[str]) -> Scope:
@@ -164,17 +205,18 @@ class _Facts:
 
     def file(self, path: str, digest: Optional[str] = None, expected: Optional[Tuple[int, int]] = None,
              may_be_missing: bool = False, written: Optional[Callable[[os.stat_result], str]] = None,
-             racy_too: bool = True) -> None:
+             racy_too: bool = True, known: Optional[os.stat_result] = None) -> None:
         """Record ``path``'s stat (its content digest too, if given: a changed stat then compares content).
         ``written``: a store file this run may have written under the store lock; when it changed after
         the load, it is recorded with the digest ``written(stat)`` returns (:class:`Ineligible` if its
-        content is not what the run committed) instead (see :meth:`_written` for ``racy_too``)."""
+        content is not what the run committed) instead (see :meth:`_written` for ``racy_too``).
+        ``known``: its stat, taken already in this run."""
         path = os.path.abspath(path)
         if path in self._seen:
             return
         self._seen.add(path)
         try:
-            st = os.stat(path)
+            st = known if known is not None else os.stat(path)
         except OSError:
             if not may_be_missing:
                 raise Ineligible(f"{path} is gone") from None
@@ -244,12 +286,19 @@ class _Facts:
         """A config file: its stat and its content digest, or that it is missing."""
         self.file(path, digest=check.file_digest(path), may_be_missing=True)
 
-    def library_files(self, project_paths: Iterable[str]) -> None:
-        """Every other module file loaded in this process (installed packages, datamake, the standard library)."""
+    def library_files(self, project_paths: Iterable[str], loaded: Dict[str, Any]) -> None:
+        """Every other module file loaded in this process (installed packages, datamake, the standard
+        library); ``loaded``: the ``lstat`` of those known already (:func:`_loaded_files`)."""
         own = set(project_paths)
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
-            if path and os.path.abspath(path) not in own and os.path.isfile(path):
+            path = path and os.path.abspath(path)
+            if not path or path in own:
+                continue
+            st = loaded.get(path)
+            if st is not None and S_ISREG(st.st_mode):  # a regular file, no link: its stat is the lstat
+                self.file(path, known=st)
+            elif os.path.isfile(path):
                 self.file(path)
 
     def config_files(self, project: Project) -> None:

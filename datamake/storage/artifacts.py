@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.errors import ConfigError, StoreError
 from datamake.core.hashing import HashingWriter, hash_bytes, hash_file
@@ -18,8 +18,10 @@ from datamake.core.manifest import Manifest
 from datamake.storage import iomanagers
 from datamake.storage.fsio import content_validator, filesystem, is_local, local_root, upload_options
 from datamake.storage.localfiles import LocalFiles, clean_tmp, durable
-from datamake.storage.objects import Objects
 from datamake.storage.state import MTIME_BACKDATE_NS, ArtifactState, Stat
+
+if TYPE_CHECKING:  # a local make lists and reads no objects in batches: loaded where first used
+    from datamake.storage.objects import Objects
 
 BATCH_LISTING_THRESHOLD = 32  # from this many objects on, one paged listing beats a request each
 # Values of at most this many bytes are kept in their manifest (and action entry), not in a file of their
@@ -71,6 +73,8 @@ class ArtifactStore:
     def objects(self) -> Objects:
         """Batched reads and listings of the store's objects."""
         if self._objects is None:
+            from datamake.storage.objects import Objects  # lazy: a build on a local folder lists nothing
+
             self._objects = Objects(self.fs, self.url, self.is_local)
         return self._objects
 

@@ -33,7 +33,6 @@ from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
 from datamake.core.records import record
 from datamake.storage.localfiles import atomic_write, cache_dir
-from datamake.storage.objects import modified_time
 
 if TYPE_CHECKING:  # the store reads packs too (localpacks): only its type here
     from datamake.storage.store import Store
@@ -158,7 +157,7 @@ def read_all(store: Store, on_corrupt: Callable[[str, str], None]) -> List[Pack]
         if raw is None:  # deleted since the listing (gc merged it): its entries are in a newer pack
             continue
         try:
-            packs.append(decode(path, raw, modified_time(info)))
+            packs.append(decode(path, raw, _modified_time(info)))
         except CorruptPack as exc:
             on_corrupt(path, str(exc))
             continue
@@ -202,7 +201,7 @@ class RemoteView:
             packed = self.newest.get(node)
             path = self.store.manifest_path(node)
             info = self.legacy.get(path)
-            if info is not None and (packed is None or modified_time(info) > packed[1]):
+            if info is not None and (packed is None or _modified_time(info) > packed[1]):
                 from_objects[path] = node
             out[node] = packed[0] if packed is not None else None
         if from_objects:
@@ -236,3 +235,9 @@ def _cache_put(path: str, raw: bytes) -> None:
             atomic_write(target, raw)
         except OSError:  # a cache that cannot be written is simply not kept
             pass
+
+
+def _modified_time(info: Dict[str, Any]) -> float:
+    from datamake.storage.objects import modified_time  # lazy: only a store that lists its packs reads them
+
+    return modified_time(info)

@@ -22,14 +22,16 @@ import functools
 import os
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import node_id, split_node
 from datamake.core.urlquote import quote
 from datamake.core.manifest import Manifest
 from datamake.storage.artifacts import BATCH_LISTING_THRESHOLD, ArtifactStore, CorruptArtifactError
 from datamake.storage.localpacks import LocalPacks, write_batch
-from datamake.storage.manifest_index import ManifestIndex
+
+if TYPE_CHECKING:  # a make that builds reads no index of manifest files: loaded where first used
+    from datamake.storage.manifest_index import ManifestIndex
 
 __all__ = ["BatchError", "CorruptArtifactError", "Store"]
 
@@ -82,6 +84,8 @@ class Store(ArtifactStore):
     def manifest_index(self) -> ManifestIndex:
         """The local index of manifest files (local stores only), kept beside the artifact record."""
         if self._manifest_index is None:
+            from datamake.storage.manifest_index import ManifestIndex  # lazy: a cold build never reads it
+
             self._manifest_index = ManifestIndex(f"{self.root}/state.sqlite", f"{self.root}/manifests")
         return self._manifest_index
 
