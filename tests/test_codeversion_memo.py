@@ -122,6 +122,38 @@ def test_an_edit_of_the_same_size_and_mtime_is_seen(project):
     assert stale(project) == {"a0": ["code_changed"]}
 
 
+def test_a_copy_in_a_new_folder_starts_from_the_analyses_of_the_last_new_folder_and_still_sees_edits(project, tmp_path):
+    """A fresh clone or copy reads the analyses its first folder left (found by content, not path): the same
+    versions, no analysis to redo, and an edit in the copy is still seen."""
+    import shutil
+
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
+    project.write("helpers.py", "def double(x):\n    return 2 * x\n")
+    project.write("pipeline.py", "from datamake import asset\nfrom helpers import double\n\n"
+                                 "@asset\ndef a0():\n    return double(1)\n\n@asset\ndef a1():\n    return 1 + 0\n")
+    built(project)
+    cache = tmp_path / "cache"
+    assert (cache / "code-seed.json").exists()
+    copy = type(project)(tmp_path / "copy")
+    shutil.copytree(project.root, copy.root, ignore=shutil.ignore_patterns(".datamake", "__pycache__"))
+    own = set(cache.glob("code-*.json"))
+    assert stale(copy) == {"a0": ["never_materialized"], "a1": ["never_materialized"]}
+    assert set(cache.glob("code-*.json")) == own  # nothing new was analysed: nothing to keep for the copy
+    built(copy)
+    from datamake.storage.store import Store
+
+    def versions(p):
+        manifests = Store(str(p.root / ".datamake")).read_manifests(["a0", "a1"])
+        return {k: m.code_version for k, m in manifests.items()}
+
+    assert versions(copy) == versions(project)
+    path = copy.root / "helpers.py"
+    st = os.stat(path)
+    path.write_text(path.read_text().replace("2 * x", "3 * x"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert stale(copy) == {"a0": ["code_changed"]}
+
+
 # -- the shortcut itself: the same answer as the full walk, or none -----------------------------------
 
 SOURCE = '''
@@ -187,7 +219,7 @@ def test_the_shortcut_gives_the_full_walks_answer_and_only_for_closed_functions(
 def test_a_damaged_cache_of_analyses_costs_time_not_correctness(project, tmp_path):
     project.pipeline("from datamake import asset\n\n@asset\ndef a0():\n    return 1\n\n@asset\ndef a1(a0):\n    return a0 + 1\n")
     built(project)
-    [cache] = (tmp_path / "cache").glob("code-*.json")
+    [cache] = [p for p in (tmp_path / "cache").glob("code-*.json") if p.name != "code-seed.json"]
     data = json.loads(cache.read_text())
     assert data["located"], "the lines of both assets are remembered"
     cache.write_text(json.dumps({**data, "entries": {raw: [1] for raw in data["entries"]}}))

@@ -108,7 +108,7 @@ class Project:
         self._config_hashes: Dict[str, Optional[str]] = {}
         self._params: Optional[Dict[str, Any]] = None
         self._code_roots = self._project_roots()
-        codeversion.load_cache(read_json_cache(self._code_cache_path()))
+        self._load_code_cache()
         self._check_config_targets()
         self.bind_dynamic_partitions()
 
@@ -153,6 +153,14 @@ class Project:
     def _code_cache_path(self) -> str:
         """Where normalized-source hashes are kept between runs: a per-user cache, not the project."""
         return os.path.join(cache_dir(), f"code-{hash_value('project', self.directory)[:16]}.json")
+
+    def _load_code_cache(self) -> None:
+        """Read the analyses kept for this folder. A folder seen for the first time (a fresh clone, a copy,
+        a CI checkout) starts from those of the last new folder (``code-seed.json``): every entry is found
+        by the exact bytes of a module file, never by its path, so another folder's entries are as good."""
+        data = read_json_cache(self._code_cache_path())
+        self._code_cache_new = not data
+        codeversion.load_cache(data or read_json_cache(os.path.join(cache_dir(), "code-seed.json")))
 
     def _project_roots(self) -> Tuple[str, ...]:
         """Folders whose code counts as the project's own (followed for helper code)."""
@@ -489,6 +497,8 @@ class Project:
         saved = codeversion.cache_to_save()
         if saved is not None:
             write_json_cache(self._code_cache_path(), saved)
+            if self._code_cache_new:  # the seed of the next new folder
+                write_json_cache(os.path.join(cache_dir(), "code-seed.json"), saved)
 
     def _check_facts(self, key: str) -> Tuple[CheckFact, ...]:
         if key not in self.defs.checks:
