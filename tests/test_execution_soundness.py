@@ -851,6 +851,36 @@ def test_partitions_that_each_read_their_own_file_do_not_take_on_each_others(pro
     assert states == {"a": "fresh", "b": "stale", "c": "fresh"}
 
 
+def test_a_lazy_client_whose_getattr_raises_breaks_neither_loading_nor_the_search_for_what_an_asset_reads(project):
+    """Finding the definitions of a module and what an asset's code names look at objects statically: a
+    lazy client whose ``__getattr__`` connects (here: raises) is not asked for attributes it lacks."""
+    project.pipeline('''
+        import json
+        from datamake import asset
+
+        class LazyClient:
+            def __getattr__(self, name):
+                raise RuntimeError(f"connected to look up {name}")
+
+        CLIENT = LazyClient()
+
+        def settings():
+            with open("settings.json") as f:
+                return json.load(f)
+
+        @asset
+        def uses_client():
+            return [type(CLIENT).__name__, settings()["a"]]
+    ''')
+    project.write("settings.json", '{"a": 1}')
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert stored_value(project, "uses_client") == ["LazyClient", 1]
+    project.write("settings.json", '{"a": 2}')
+    assert project.states() == {"uses_client": "stale"}
+
+
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
     project.pipeline('''
         import os

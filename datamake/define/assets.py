@@ -544,7 +544,11 @@ def _where(item: Any) -> str:
 
 def _bundle(item: Any) -> Optional[Tuple[Any, ...]]:
     """The definitions a bundle (``@multi_asset``, ``command_asset``) stands for, or None."""
-    parts = getattr(item, "asset_defs", None) if not isinstance(item, (AssetDef, SourceDef)) else None
+    if isinstance(item, (AssetDef, SourceDef)):
+        return None
+    # looked up on the class: an object of the project whose __getattr__ connects or raises is not touched
+    prop = inspect.getattr_static(type(item), "asset_defs", None)
+    parts = prop.fget(item) if isinstance(prop, property) else None
     return parts if isinstance(parts, tuple) else None
 
 

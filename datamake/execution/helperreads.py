@@ -19,6 +19,8 @@ equal code in two projects (the same pipeline copied) is not the same function.
 from __future__ import annotations
 
 import dis
+import functools
+import inspect
 import sys
 import types
 from typing import Any, Dict, Iterable, List, Set, Tuple
@@ -83,43 +85,76 @@ def reachable_functions(fn: Any, roots: Tuple[str, ...]) -> List[types.FunctionT
 
 
 def _walk(fn: Any, roots: Tuple[str, ...]) -> List[Tuple[types.FunctionType, bool]]:
-    """:func:`reachable_functions`, each with whether it was reached through a cache wrapper."""
+    """:func:`reachable_functions`, each with whether it was reached through a cache wrapper. Objects are
+    looked at statically (``inspect.getattr_static``): no user ``__getattr__`` or property runs."""
     seen: Dict[int, Tuple[types.FunctionType, bool]] = {}
     visited: Dict[int, Any] = {}  # id -> the object (kept alive while walking, so no id is reused)
     todo: List[Tuple[Any, bool]] = [(fn, False)]
     while todo:
         current, memo = todo.pop()
-        if id(current) in visited:
+        if current is None or id(current) in visited or not _followed(current):
             continue
         visited[id(current)] = current
-        wrapped = getattr(current, "__wrapped__", None) or getattr(current, "func", None)  # (cached_property)
-        if wrapped is not None:
+        for wrapped in _inner(current):
             todo.append((wrapped, memo or _caches(current)))
-        code = getattr(current, "__code__", None)
+        code = current.__code__ if isinstance(current, types.FunctionType) else None
         if not isinstance(code, types.CodeType) or not _in_project(code, roots):
+            if isinstance(current, type):
+                todo.extend((f, False) for f in _class_functions(current))
             continue
         seen[id(current)] = (current, memo)
         names = code_names(code)
-        namespace = getattr(current, "__globals__", {}) or {}
-        for cell in getattr(current, "__closure__", None) or ():
+        namespace = current.__globals__
+        for cell in current.__closure__ or ():
             try:
                 todo.append((cell.cell_contents, False))
             except ValueError:
                 pass
         for name in names:
             value = namespace.get(name)
-            if isinstance(value, types.ModuleType):  # helpers.settings: the module's attribute of each name
-                todo.extend((getattr(value, other, None), False) for other in names)
-            elif isinstance(value, type):
-                todo.extend((f, False) for f in _class_functions(value))
+            if isinstance(value, types.ModuleType):  # helpers.settings: a project module's attribute of each name
+                if _in_project_file(getattr(value, "__file__", None), roots):
+                    todo.extend((vars(value).get(other), False) for other in names)
             elif value is not None:
                 todo.append((value, False))
     return list(seen.values())
 
 
+def _followed(value: Any) -> bool:
+    """A function, a class, or a wrapper around one (never an arbitrary instance)."""
+    return isinstance(value, (types.FunctionType, type, types.MethodType, functools.partial, staticmethod,
+                              classmethod, property, functools.cached_property)) or _caches(value)
+
+
+def _inner(value: Any) -> List[Any]:
+    """The functions a wrapper holds: ``__wrapped__`` (functools.wraps, lru_cache), a partial's or a
+    cached_property's ``func``, a method's or staticmethod's ``__func__``."""
+    found = [_static(value, "__wrapped__")]
+    if isinstance(value, (functools.partial, functools.cached_property)):
+        found.append(value.func)
+    elif isinstance(value, (types.MethodType, staticmethod, classmethod)):
+        found.append(value.__func__)
+    return [f for f in found if f is not None and _followed(f)]
+
+
+def _static(value: Any, name: str) -> Any:
+    try:
+        return inspect.getattr_static(value, name, None)
+    except Exception:  # noqa: BLE001 - a strange object: not followed
+        return None
+
+
+def _in_project_file(path: Any, roots: Tuple[str, ...]) -> bool:
+    return isinstance(path, str) and any(path.startswith(root) for root in roots)
+
+
 def _caches(wrapper: Any) -> bool:
     """A wrapper that keeps what the function returned (lru_cache, cache, cached_property, cachetools)."""
-    return any(hasattr(wrapper, name) for name in ("cache_info", "cache_clear", "cache", "attrname"))
+    if isinstance(wrapper, functools.cached_property):
+        return True
+    if not callable(wrapper) or isinstance(wrapper, type):
+        return False
+    return any(_static(wrapper, name) is not None for name in ("cache_info", "cache_clear", "cache"))
 
 
 def _assigns_a_global(code: types.CodeType) -> bool:
@@ -150,6 +185,5 @@ def code_strings(code: types.CodeType) -> Set[str]:
 def _class_functions(cls: type) -> List[Any]:
     out: List[Any] = []
     for value in vars(cls).values():
-        value = getattr(value, "__func__", value)  # staticmethod, classmethod
-        out.append(getattr(value, "fget", value))  # property
+        out.append(value.fget if isinstance(value, property) else value)  # the rest: followed as wrappers
     return out
