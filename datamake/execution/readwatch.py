@@ -1,0 +1,350 @@
+"""What an asset reads without declaring it: the read watch of one attempt.
+
+While the asset function runs, :class:`ReadWatch` hears (through :mod:`datamake.define.openwatch`) the
+files its thread opens, the folders it lists, the SQLite databases it connects to and the commands it
+starts, and keeps those that are inputs no declaration covers: project files and data outside the
+project, not the store, code, the asset's own outputs and input copies, the sources it depends on, nor
+the system's or installed packages' files. When the function returns, :meth:`ReadWatch.finish` adds
+the files and folders its code names (readers written in C raise no audit event) and what the memoizing
+helpers it reaches read for earlier callers (:mod:`datamake.execution.helperreads`), and gives each its
+version (:mod:`datamake.storage.reads`) for the manifest.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from datamake.define import openwatch, snapshot
+from datamake.execution import helperreads
+from datamake.execution.context import AssetContext
+from datamake.storage import reads as read_files
+from datamake.storage.folderio import INPUT_COPY_PREFIX
+from datamake.storage.store import Store
+
+
+class ReadWatch:
+    """Collects the project files an asset function opens for reading that it did not declare.
+
+    Declared: a source the asset depends on. Never reported: files under the
+    store, code (``.py``, ``.pyc``...), and the asset's own output and input copies.
+    Set up at the first file the asset opens: most assets open none.
+    """
+
+    def __init__(self, defs: Any, task: Any, store: Store, context: AssetContext, scratch: Any, fn: Any = None):
+        self._setup_args = (defs, task, store)
+        self._project_dir = task.project_dir
+        self.fn = fn
+        self.via: Dict[str, set] = {}  # a path read or listed -> the project functions on the stack then
+        self.context = context
+        self.scratch = scratch
+        self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
+        self.maybe_written: set = set()  # those of ``reads`` a database connection or a command may change
+        self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
+        self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
+        self.written: set = set()
+        self.roots: Tuple[str, ...] = ()
+        self.allowed: List[str] = []
+        self.skip_dirs: List[str] = []
+
+    def _setup(self) -> None:
+        defs, task, store = self._setup_args
+        self._setup_args = None
+        for dep in defs.deps.get(task.key, ()):
+            src = defs.sources.get(dep)
+            url = getattr(src, "url", None)
+            if url and getattr(src, "partitions", None) is not None:  # a file pattern: any of its partitions
+                url = re.sub(r"{[^{}]*}", "*", url)
+            if url and ("://" not in url or url.startswith("file://")):
+                url = url[len("file://"):] if url.startswith("file://") else url
+                self.allowed.append(os.path.abspath(url))  # absolute paths, folders or glob patterns
+        for kept in _kept_paths(defs, task.key):  # declared workspace copies: its own and its neighbours'
+            self.allowed.append(os.path.abspath(os.path.join(task.project_dir, kept)))
+        self.allowed.extend(getattr(self.fn, openwatch.VERSIONED_FILES, ()))  # a command asset's scripts: its code
+        self.roots = _roots_of(task.project_dir)
+        self.skip_dirs = [store.root] if store.is_local else []
+
+    def saw(self, event: str, args: tuple) -> None:
+        if self._setup_args is not None:
+            self._setup()
+        if event == openwatch.OPEN:
+            path, mode, flags = (tuple(args) + (None, None, None))[:3]
+        elif event == openwatch.SQLITE:  # the database file is read (rollback journal; a WAL's are not seen)
+            path, mode, flags = _sqlite_file(args[0] if args else None), "r", None
+        elif event in _COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
+            for path in _command_files(event, args):
+                self.saw(openwatch.SQLITE, (path,))
+            return
+        else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
+            path, mode, flags = (args[0] if args else None), None, None
+            path = "." if path is None else path
+        if isinstance(path, int) or path is None:
+            return
+        path = os.fsdecode(os.fspath(path))
+        if isinstance(mode, str):  # "w+" and "x+" start from nothing: what they read back, the asset wrote
+            reads = "r" in mode or ("a" in mode and "+" in mode)
+        else:
+            reads = not (isinstance(flags, int) and (flags & os.O_ACCMODE == os.O_WRONLY
+                                                     or flags & os.O_TRUNC or flags & os.O_CREAT and flags & os.O_EXCL))
+        if not reads:  # an output of its own; a path constant naming it is no undeclared input
+            self.written.add(os.path.abspath(path))
+            return
+        if path.endswith(snapshot.CODE_SUFFIXES) and event == openwatch.OPEN:  # imports open modules
+            return
+        full = os.path.abspath(path)
+        root = full if full in self.roots else next((r for r in self.roots if full.startswith(r + os.sep)), None)
+        if root is None and not _outside_data(full):
+            return
+        skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]  # the asset's own files
+        if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)) for d in skip):
+            return
+        if root is None and INPUT_COPY_PREFIX in full:  # a copy of a stored input value, in the temporary folder
+            return
+        if self._declared(full):
+            return
+        name = full if root is None else os.path.relpath(full, root).replace(os.sep, "/")
+        if event in (openwatch.LIST, openwatch.SCAN):
+            name += read_files.FOLDER  # the project folder itself is "./"
+            if name not in self.listed:  # the names as the asset is about to list them
+                self.listed[name] = (full, read_files.listing(full))
+        elif os.path.isdir(full):
+            return
+        elif name not in self.reads:  # the file as it is about to be read (the event comes before the open)
+            self.reads[name] = (full, read_files.opened_stat(full))
+            if event == openwatch.SQLITE:
+                self.maybe_written.add(name)
+        codes = helperreads.callers(self.roots)
+        self.via.setdefault(name, set()).update(codes)
+        snapshot.note_run_read({filename for filename, _code in codes}, full)
+
+    def named_folder(self, path: str) -> None:
+        """A folder the asset's code names (``DATA = Path(...) / "data"``): a reader written in C may have
+        read any file in it. Unless the asset read, listed or wrote something there itself (then that is
+        what counts), every file in it is recorded (``data/**``); not the project folder, nor one holding it."""
+        full = os.path.abspath(path)
+        if self._setup_args is not None:
+            self._setup()
+        inside = next((r for r in self.roots if full.startswith(r + os.sep)), None)
+        if inside is None and (any(r.startswith(os.path.join(full, "")) or r == full for r in self.roots)
+                               or not _outside_data(full)):
+            return
+        skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]
+        if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)
+                      or d.startswith(os.path.join(full, ""))) for d in skip) or self._declared(full):
+            return
+        within = os.path.join(full, "")
+        if any(f.startswith(within) or f == full for f in [*(f for f, _ in self.reads.values()),
+                                                          *(f for f, _ in self.listed.values()), *self.written]):
+            return
+        name = (full if inside is None else os.path.relpath(full, inside).replace(os.sep, "/")) + read_files.TREE
+        self.trees[name] = full
+
+    def finish(self) -> Tuple[Tuple[str, str], ...]:
+        """After the function returned: the files and folders its code names (for readers written in C),
+        then every undeclared read with its version (:meth:`versions`)."""
+        for path in _paths_named_by(self.fn, _roots_of(self._project_dir)):
+            if os.path.isfile(path):
+                if os.path.abspath(path) not in self.written:
+                    self.saw(openwatch.OPEN, (path, "r", 0))
+            elif os.path.isdir(path):
+                self.named_folder(path)
+        return self.versions()
+
+    def versions(self) -> Tuple[Tuple[str, str], ...]:
+        """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
+        listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
+        as a counter it keeps, or a SQLite database or a command's file it changed: not an input)."""
+        files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
+                 if os.path.abspath(full) not in self.written
+                 and not (name in self.maybe_written and read_files.opened_stat(full) != opened)]
+        folders = [(name, read_files.version_listed(full, seen, self.written))
+                   for name, (full, seen) in self.listed.items()]
+        trees = [(name, read_files.ReadVersions().version(full + read_files.TREE)) for name, full in self.trees.items()]
+        own = dict(files + folders + trees)
+        for name, version in own.items():
+            helperreads.remember(self.via.get(name, ()), name, version)
+        if self._setup_args is not None and helperreads.anything_remembered():
+            self._setup()
+        # what the helpers it reaches read when they ran for an earlier asset (a memoized value it got)
+        noted = helperreads.reached(self.fn, self.roots) if self.roots else {}
+        own.update((name, version) for name, version in noted.items() if name not in own
+                   and os.path.join(self.roots[0], name.rstrip("/")) not in self.written)
+        return tuple(sorted(own.items()))
+
+    def _declared(self, full: str) -> bool:
+        for allowed in self.allowed:
+            if full == allowed or full.startswith(allowed.rstrip(os.sep) + os.sep):
+                return True
+            if any(c in allowed for c in "*?["):
+                import fnmatch  # lazy: only a declared pattern
+
+                if fnmatch.fnmatchcase(full, allowed) or full == os.path.dirname(allowed):  # or its folder
+                    return True
+        real = os.path.realpath(full)
+        return real != full and self._declared(real)
+
+
+_COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
+_NOT_DATA: Optional[Tuple[str, ...]] = None  # where files outside the project are software, not data
+
+
+def _outside_data(full: str) -> bool:
+    """A file or folder outside the project that may be data (``/mnt/data/orders.csv``), not the system's,
+    an installed package's or a tool's own (``/usr``, ``/etc``, the interpreter's prefixes, ``~/.cache``...)."""
+    global _NOT_DATA
+    if _NOT_DATA is None:
+        import site
+        import sys
+
+        home = os.path.expanduser("~")
+        installed = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()]
+        _NOT_DATA = tuple({os.path.join(os.path.abspath(p), "") for p in [
+            *installed, os.path.join(home, "."), *("/" + d for d in ("usr", "lib", "lib64", "bin", "sbin", "etc",
+                                                                     "proc", "sys", "dev", "run", "var", "snap"))]})
+        _NOT_DATA += (os.path.join(home, ""), os.sep)  # (a listing of the home folder or the root itself)
+    if full + os.sep in _NOT_DATA[-2:]:
+        return False
+    return not full.startswith(_NOT_DATA[:-2])
+
+
+def _command_files(event: str, args: tuple) -> List[str]:
+    """The existing files a started command names (a word, what follows ``=`` in ``--in=x.csv``, a word of
+    the command line a shell is given)."""
+    if event == openwatch.POPEN:
+        executable, argv, cwd = (tuple(args) + (None, None, None))[:3]
+        words = [executable, *_words(argv)]
+    elif event == openwatch.SYSTEM:
+        words, cwd = _words(args[0] if args else None), None
+    else:
+        words, cwd = [args[0] if args else None, *_words(args[1] if len(args) > 1 else None)], None
+    base = os.fsdecode(os.fspath(cwd)) if isinstance(cwd, (str, bytes, os.PathLike)) else os.getcwd()
+    found = []
+    for word in words:
+        if not isinstance(word, (str, bytes, os.PathLike)):
+            continue
+        word = os.fsdecode(os.fspath(word))
+        for part in [word, *(_words(word) if " " in word else ())]:  # sh -c "python count.py data/a.txt"
+            for candidate in (part, part.partition("=")[2]):
+                if candidate and len(candidate) < 4096 and "\0" not in candidate:
+                    full = os.path.join(base, candidate)
+                    if os.path.isfile(full):
+                        found.append(full)
+    return found
+
+
+def _words(argv: Any) -> List[Any]:
+    """A command's words: a list as given, a string (run by the shell) split as the shell would."""
+    if isinstance(argv, (str, bytes)):
+        import shlex  # lazy: only an asset that starts a command through the shell
+
+        try:
+            return shlex.split(os.fsdecode(argv))
+        except ValueError:
+            return os.fsdecode(argv).split()
+    if isinstance(argv, os.PathLike):
+        return [argv]
+    try:
+        return list(argv or ())
+    except TypeError:
+        return []
+
+
+def _sqlite_file(database: Any) -> Optional[str]:
+    """The file a ``sqlite3.connect(database)`` opens; ``None`` for an in-memory database."""
+    if isinstance(database, bytes):
+        database = os.fsdecode(database)
+    if not isinstance(database, (str, os.PathLike)):
+        return None
+    database = os.fspath(database)
+    if database.startswith("file:"):  # a URI: file:path?mode=ro
+        database = database[len("file:"):].split("?", 1)[0]
+    return None if database in ("", ":memory:") else database
+
+
+def _kept_paths(defs: Any, key: str) -> List[str]:
+    """The workspace paths (``@asset(path=...)``) of the asset, of its upstream assets and of its
+    direct dependents (a multi-asset's outputs): files a command asset reads by declaration."""
+    near = defs.__dict__.get("_kept_paths")
+    if near is None:  # built once per definitions, at the first asset that opens a file
+        near = {}
+        for k, a in defs.assets.items():
+            if getattr(a, "path", None):
+                for other in (k, *defs.deps.get(k, ())):  # the asset itself and what it reads from
+                    near.setdefault(other, []).append(a.path)
+        defs.__dict__["_kept_paths"] = near
+    upstream = [getattr(defs.assets.get(dep), "path", None) for dep in defs.deps.get(key, ())]
+    return [*near.get(key, ()), *(p for p in upstream if p)]
+
+
+_named_paths: Dict[Any, Tuple[str, ...]] = {}
+
+
+def _paths_named_by(fn: Any, roots: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Strings and paths the function's code, and the project helpers it reaches, name without receiving
+    them: the globals they use, their closures, defaults and string constants that look like paths.
+    Readers written in C (pyarrow's) open files without any audit event; a module-level ``DATA =
+    Path(...)`` constant or a literal ``"data/t.parquet"`` is how they are usually given a file or folder."""
+    fn = getattr(fn, "__wrapped__", fn)
+    cached = _named_paths.get(fn)
+    if cached is not None:
+        return cached
+    code = getattr(fn, "__code__", None)
+    if code is not None and not (code.co_names or fn.__closure__ or fn.__defaults__
+                                 or any(isinstance(c, (str, type(code))) for c in code.co_consts)):
+        _named_paths[fn] = ()  # names nothing at all (a generated pipeline's trivial assets)
+        return ()
+    values: List[Any] = []
+    for current in helperreads.reachable_functions(fn, roots) or [fn]:
+        code = getattr(current, "__code__", None)
+        namespace = getattr(current, "__globals__", {}) or {}
+        if code is not None:
+            values += [namespace[n] for n in helperreads.code_names(code)
+                       if n in namespace and _names_a_path(n, namespace[n])]
+            values += [c for c in helperreads.code_strings(code) if "/" in c or "." in c.strip(".")]
+        values += [cell.cell_contents for cell in (getattr(current, "__closure__", None) or ()) if _has_contents(cell)]
+        values += list(getattr(current, "__defaults__", None) or ())
+    found = []
+    for value in values:
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value):
+            try:
+                found.append(os.fsdecode(os.fspath(value)))
+            except (TypeError, ValueError):
+                pass
+    if len(_named_paths) > 100_000:
+        _named_paths.clear()
+    _named_paths[fn] = result = tuple(dict.fromkeys(found))
+    return result
+
+
+def _names_a_path(name: str, value: Any) -> bool:
+    """A global holding a string or a path (not a module's own ``__file__``, ``__name__``...)."""
+    return isinstance(value, (str, os.PathLike)) and not (name.startswith("__") and name.endswith("__"))
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContext) -> Optional[ReadWatch]:
+    """A read watch for one attempt of ``task`` (None for a task run outside a project folder); the caller
+    pushes its :meth:`ReadWatch.saw` with :func:`datamake.define.openwatch.push` around the function."""
+    if not task.project_dir:
+        return None
+    return ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
+
+
+_project_roots: Dict[str, Tuple[str, ...]] = {}
+
+
+def _roots_of(project_dir: str) -> Tuple[str, ...]:
+    """The project folder, as given and with symbolic links resolved (once per project folder: resolving
+    links costs a few system calls)."""
+    roots = _project_roots.get(project_dir)
+    if roots is None:
+        full = os.path.abspath(project_dir)
+        roots = _project_roots[project_dir] = tuple(dict.fromkeys([full, os.path.realpath(full)]))
+    return roots
