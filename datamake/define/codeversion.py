@@ -16,7 +16,6 @@ import ast
 from sys import intern
 import dis
 import functools
-import importlib.machinery
 import importlib.util
 from json.encoder import encode_basestring_ascii as _json_string  # json.dumps of a str, as is
 import linecache
@@ -28,6 +27,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
+from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
 
@@ -455,31 +455,6 @@ def _local_imports(code: types.CodeType) -> List[Tuple[str, int, Tuple[str, ...]
 
 
 _IMPORT_NAME = bytes([dis.opmap["IMPORT_NAME"]])
-
-
-def _module_file(name: str) -> Optional[str]:
-    """The source file of module ``name`` (dotted), found without importing anything new."""
-    module = sys.modules.get(name)
-    if module is not None:
-        path = getattr(module, "__file__", None)
-        return path if isinstance(path, str) else None
-    parent, _, last = name.rpartition(".")
-    if parent:
-        parent_module = sys.modules.get(parent)
-        search = getattr(parent_module, "__path__", None) if parent_module is not None else None
-        if search is None:
-            parent_file = _module_file(parent)
-            if parent_file is None or os.path.basename(parent_file) != "__init__.py":
-                return None
-            search = [os.path.dirname(parent_file)]
-    else:
-        search = None
-    try:
-        spec = importlib.machinery.PathFinder.find_spec(last, search)
-    except (ImportError, ValueError):
-        return None
-    origin = getattr(spec, "origin", None) if spec is not None else None
-    return origin if isinstance(origin, str) and origin.endswith(".py") else None
 
 
 def _bytecode_basis(code: types.CodeType) -> list:
@@ -917,7 +892,8 @@ class _Walker:
                 self._module_part(module)
 
     def _module_part(self, module: str) -> None:
-        """A project module the code imports: a part, the digest of the module's whole source."""
+        """A project module the code imports: a part, the digest of the module's whole source; and
+        so, in turn, each project module its source imports (what it runs is in those)."""
         path = _module_file(module)
         if path is None or not is_project_file(path, self.roots) or f"{_IMPORT}{module}" in self.parts:
             return
@@ -929,6 +905,8 @@ class _Walker:
             except OSError:
                 return
         self.parts[f"{_IMPORT}{module}"] = hash_value("module source", digest)
+        for name in imported_modules(path, module):
+            self._module_part(name)
 
     def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:
         head, *rest = dotted.split(".")
