@@ -75,3 +75,73 @@ def test_project_modules_imported_inside_a_function_are_followed_to_what_they_im
     assert_sound(project, files,
                  real=[("deep.py", "x + 1", "x + 2"), ("nspkg/util.py", "x + 1", "x + 3")],
                  cosmetic=[])
+
+
+CLASS_PATCHES = """
+from datamake import asset
+import registry
+
+class Cleaner:
+    def run(self, x):
+        return x.strip()
+
+def shout(self, x):
+    return x.strip().upper()
+
+Cleaner.run = shout          # replaced after the class statement
+CLEANER = Cleaner()
+
+class Limits:
+    RATE = 3
+
+Limits.RATE = 5              # rebound after the class statement
+setattr(Limits, "CAP", 10)   # added after it
+
+class Steps:
+    pass
+
+for name, fn in [("double", lambda x: x * 2)]:
+    setattr(Steps, name, staticmethod(fn))
+
+@asset
+def replaced_method():
+    return CLEANER.run(" a ")
+
+@asset
+def rebound_constant():
+    return Limits.RATE
+
+@asset
+def added_constant():
+    return Limits.CAP
+
+@asset
+def added_method():
+    return Steps.double(2)
+
+@asset
+def registered_elsewhere():
+    return sorted(registry.Registry.names)
+"""
+
+REGISTRY = """
+class Registry:
+    names = []
+
+def register(name):
+    Registry.names.append(name)
+"""
+
+
+def test_what_is_done_to_a_class_after_its_statement_counts(project):
+    """A method replaced, a class constant rebound or added, a method set in a loop, a class list
+    filled by another module at import: none of it is in the class's text, all of it is versioned."""
+    files = {"pipeline.py": CLASS_PATCHES, "registry.py": REGISTRY,
+             "plugins.py": "import registry\nregistry.register('a')\n"}
+    files["pipeline.py"] = files["pipeline.py"].replace("import registry\n", "import registry\nimport plugins\n")
+    assert_sound(project, files,
+                 real=[("pipeline.py", ".upper()", ".lower()"), ("pipeline.py", "RATE = 5", "RATE = 6"),
+                       ("pipeline.py", '"CAP", 10', '"CAP", 11'), ("pipeline.py", "x * 2", "x * 3"),
+                       ("plugins.py", "register('a')", "register('b')")],
+                 cosmetic=[("pipeline.py", "return x.strip().upper()", "return x.strip().upper()  # loud"),
+                           ("pipeline.py", "# rebound after", "# set again after")])

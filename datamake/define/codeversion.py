@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
+from datamake.define.classpatches import Bindings, accessor, body_bindings, functions_of, unaccounted
 from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
@@ -300,6 +301,7 @@ class _ModuleSource:
         self.tree = tree
         self.by_line: Dict[int, List[ast.AST]] = {}
         self.classes: Dict[str, Optional[Entry]] = {}
+        self.bodies: Dict[str, Bindings] = {}  # a class's qualified name -> what its body binds
         for node in ast.walk(tree):
             if isinstance(node, ast.Lambda):
                 self.by_line.setdefault(node.lineno, []).append(node)
@@ -333,11 +335,15 @@ def _module_entry(fn: Any) -> Optional[Entry]:
     return _entry(nodes) if nodes else None
 
 
-def _class_entry(cls: type) -> Optional[Entry]:
-    """The entry of a class, found in its module file by qualified name."""
+def _class_source(cls: type) -> Optional[_ModuleSource]:
     module = sys.modules.get(cls.__module__)
     filename = getattr(module, "__file__", None)
-    source = _module_source(filename, vars(module)) if filename else None
+    return _module_source(filename, vars(module)) if filename else None
+
+
+def _class_entry(cls: type) -> Optional[Entry]:
+    """The entry of a class, found in its module file by qualified name."""
+    source = _class_source(cls)
     if source is None:
         return None
     if cls.__qualname__ not in source.classes:
@@ -345,7 +351,17 @@ def _class_entry(cls: type) -> Optional[Entry]:
     return source.classes[cls.__qualname__]
 
 
-def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
+def _class_bindings(cls: type) -> Bindings:
+    """What the body of the class statement binds (see :mod:`~datamake.define.classpatches`)."""
+    source = _class_source(cls)
+    if source is None:
+        return {}
+    if cls.__qualname__ not in source.bodies:
+        source.bodies[cls.__qualname__] = body_bindings(_class_nodes(source.tree, cls.__qualname__))
+    return source.bodies[cls.__qualname__]
+
+
+def _class_nodes(tree: ast.Module, qualname: str) -> List[ast.ClassDef]:
     nodes: List[ast.AST] = [tree]
     for segment in qualname.split("."):
         if segment == "<locals>":
@@ -353,7 +369,11 @@ def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
         nodes = [n for parent in nodes for n in ast.walk(parent)
                  if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == segment
                  and n is not parent]
-    nodes = [n for n in nodes if isinstance(n, ast.ClassDef)]  # all of them: the same on every Python
+    return [n for n in nodes if isinstance(n, ast.ClassDef)]  # all of them: the same on every Python
+
+
+def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
+    nodes: List[ast.AST] = list(_class_nodes(tree, qualname))
     if not nodes:
         return None
     digest, names, decorators = _entry(nodes)
@@ -855,7 +875,7 @@ class _Walker:
         bases = [self.code(b, f"{label}.__base__") for b in cls.__mro__[1:] if b is not object]
         if entry is None:  # made by a call (namedtuple, Enum("E", ...)): its attributes
             attrs = {k: v for k, v in vars(cls).items() if not (k.startswith("__") and k.endswith("__"))
-                     and not _accessor(v)}
+                     and not accessor(v)}
             return hash_value("class?", cls.__qualname__, bases, self._encode_or_warn(attrs, label, "class"))
         digest, names, decorators = entry
         for name in names:
@@ -863,7 +883,26 @@ class _Walker:
         for _d, _h, dec_names in decorators:
             for name in dec_names:
                 self._follow(name, namespace)
+        patched = self._patched(cls, label)
+        if patched:
+            return hash_value("class", digest, [d[0] for d in decorators], bases, patched)
         return hash_value("class", digest, [d[0] for d in decorators], bases)
+
+    def _patched(self, cls: type, label: str) -> List[str]:
+        """The attributes set on the class after its statement (``Cls.run = other_fn``, ``Cls.RATE = 5``),
+        which its source does not show."""
+        out = []
+        for name, value in unaccounted(cls, _class_bindings(cls), lambda f: self._where(f) == "project"):
+            functions = functions_of(value)
+            if functions:
+                text = ",".join(self.code(f, f"{label}.{name}") or "" for f in functions)
+            else:
+                try:
+                    text = self.encoder.encode(value, f"{label}.{name}")
+                except Exception:  # noqa: BLE001 - what a library's class machinery sets: left out, as before
+                    continue
+            out.append(f"{name}={text}")
+        return out
 
     def _is_datamake_decorator(self, head: str, namespace: Mapping[str, Any]) -> bool:
         value = _resolve(head, namespace)
@@ -950,12 +989,6 @@ class _Walker:
             return  # installed code: covered by track_packages=
         big = len(text) >= 10_000
         self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
-
-
-def _accessor(value: Any) -> bool:
-    """A field accessor made for a class (a namedtuple's, a slot's): its name is the content."""
-    kept = (property, types.FunctionType)
-    return hasattr(type(value), "__get__") and not callable(value) and not isinstance(value, kept)
 
 
 def _resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
