@@ -26,6 +26,7 @@ def _stale(project) -> List[str]:
     proc = project.run("status", "--json", env={"DATAMAKE_NO_SHORTCUT": "1"})
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
+    assert doc.get("warnings", []) == []  # versioned exactly, not named in a warning
     return sorted(a["key"] for a in doc["assets"] if a["state"] == "stale")
 
 
@@ -145,3 +146,55 @@ def test_what_is_done_to_a_class_after_its_statement_counts(project):
                        ("plugins.py", "register('a')", "register('b')")],
                  cosmetic=[("pipeline.py", "return x.strip().upper()", "return x.strip().upper()  # loud"),
                            ("pipeline.py", "# rebound after", "# set again after")])
+
+
+LIBRARY_VALUES = """
+import collections
+import datetime
+import operator
+import string
+import typing
+
+from datamake import asset
+
+Status = typing.Literal["open", "closed"]
+BY_SECOND = operator.itemgetter(1)
+GREETING = string.Template("hello $name")
+OFFSET = datetime.timezone(datetime.timedelta(hours=1))
+
+class Window(collections.deque):
+    pass
+
+LAST = Window([1, 2], maxlen=3)
+
+@asset
+def literal_alias():
+    return [s for s in ["open", "closed", "new"] if s in typing.get_args(Status)]
+
+@asset
+def sort_key():
+    return sorted([(1, "b"), (2, "a")], key=BY_SECOND)
+
+@asset
+def template():
+    return GREETING.substitute(name="x")
+
+@asset
+def time_zone():
+    return datetime.datetime(2024, 1, 1, tzinfo=OFFSET).isoformat()
+
+@asset
+def deque_subclass():
+    return list(LAST)
+"""
+
+
+def test_typing_forms_and_standard_library_values_are_versioned_by_their_content(project):
+    """``Literal[...]`` read with ``get_args``, ``operator.itemgetter``, ``string.Template``, a fixed
+    time zone and a project subclass of ``deque`` (whose items are no attributes) count by what they
+    hold: an edit makes their readers stale, with no warning."""
+    assert_sound(project, {"pipeline.py": LIBRARY_VALUES},
+                 real=[("pipeline.py", '"closed"]', '"new"]'), ("pipeline.py", "itemgetter(1)", "itemgetter(0)"),
+                       ("pipeline.py", "hello $name", "bye $name"), ("pipeline.py", "hours=1", "hours=2"),
+                       ("pipeline.py", "[1, 2], maxlen=3", "[1, 3], maxlen=3")],
+                 cosmetic=[("pipeline.py", 'Template("hello $name")', 'Template(  "hello $name"  )  # greeting')])

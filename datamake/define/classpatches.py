@@ -108,7 +108,8 @@ def unaccounted(cls: type, bindings: Bindings, is_project: Callable[[Any], bool]
     attributes the body binds to another literal, or does not bind (unless a library's metaclass,
     whose machinery they are, made the class)."""
     out = []
-    own = {f"{prefix}.{suffix}" for prefix in (cls.__qualname__, cls.__name__) for suffix in ("<lambda>", *vars(cls))}
+    prefixes = (cls.__qualname__, cls.__name__, _DATACLASS_MADE)
+    own = {f"{prefix}.{suffix}" for prefix in prefixes for suffix in ("<lambda>", *vars(cls))}
     plain = type(cls).__module__.split(".")[0] in _PLAIN_METACLASSES or is_project(type(cls))
     for name, value in vars(cls).items():
         functions = functions_of(value)
@@ -122,6 +123,7 @@ def unaccounted(cls: type, bindings: Bindings, is_project: Callable[[Any], bool]
     return out
 
 
+_DATACLASS_MADE = "__create_fn__.<locals>"  # what @dataclass names the methods it makes, before Python 3.11
 _PLAIN_METACLASSES = ("builtins", "abc", "enum", "typing", "collections")  # type, ABCMeta, EnumMeta...
 
 

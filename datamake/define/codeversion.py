@@ -30,7 +30,7 @@ from datamake.core.records import filled, record
 from datamake.define.classpatches import Bindings, accessor, body_bindings, functions_of, unaccounted
 from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
-from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
+from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
 _CACHE_FORMAT = 5  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones
 _CACHE_LIMIT = 200_000
@@ -977,7 +977,7 @@ class _Walker:
     def _record(self, label: str, value: Any) -> None:
         if label in self.parts or isinstance(value, types.ModuleType):
             return
-        if isinstance(value, (types.FunctionType, type)):
+        if isinstance(value, (types.FunctionType, type)) and typing_form(value) is None:  # list[int] is a type on 3.9
             try:
                 self.code(value, label)  # records its own part under its qualified name
             except Exception:  # noqa: BLE001 - planning must go on; the warning says why

@@ -164,6 +164,11 @@ class Encoder:
         return f"partial:{type_name(v)}({func};{args};{keywords})"
 
     def _object(self, v: Any, path: str) -> str:
+        form = typing_form(v)
+        if form is not None:
+            return self._typing(v, form, path)
+        if _reducible(v):
+            return self._reduced(v, path)
         digest = self.code(v, path)
         if digest is not None:
             return f"code:{digest}"
@@ -183,6 +188,34 @@ class Encoder:
         if logging is not None and isinstance(v, (logging.Logger, logging.LoggerAdapter)):
             return f"logger:{type_name(v)}:{getattr(v, 'name', '')}"  # logs do not change values
         raise Unversionable(type_name(v))
+
+    def _typing(self, v: Any, origin: Any, path: str) -> str:
+        """A typing form (``List[int]``, ``Literal["a"]``, ``int | None``) by its origin and arguments."""
+        typing = sys.modules["typing"]
+        if isinstance(v, typing.TypeVar):
+            return f"TypeVar:{v.__name__}"
+        if not isinstance(origin, type):
+            owner = repr(origin)  # typing.Literal, typing.Union
+        elif origin.__module__ in _TYPING_MODULES:
+            owner = f"{origin.__module__}.{origin.__qualname__}"  # typing.Annotated: a class on some Pythons only
+        else:
+            owner = self.code(origin, f"{path}.__origin__") or type_name(origin)
+        return f"typing:{owner}[{self.encode(typing.get_args(v), path)}]"
+
+    def _reduced(self, v: Any, path: str) -> str:
+        """A standard-library value by what pickling it records (its class, arguments and state)."""
+        if type(v).__name__ == "Struct":
+            return f"Struct:{v.format}"
+        try:
+            reduced = list(v.__reduce_ex__(4))
+        except Exception:  # noqa: BLE001 - a lock, a connection: no canonical form
+            raise Unversionable(type_name(v)) from None
+        reduced[3:] = [None if x is None else list(x) for x in reduced[3:]]  # iterators of items
+        if len(reduced) > 2 and reduced[2] == {}:
+            reduced[2] = None  # no state: Python 3.9 says {} where 3.11 says None
+        while reduced[-1] is None:
+            reduced.pop()  # the same on every Python: some give trailing Nones, others leave them out
+        return f"reduced:{type_name(v)}:{self.encode(tuple(reduced), path)}"
 
     def state(self, v: Any, path: str) -> str:
         """An instance's attributes (``__dict__`` and slots), in a canonical order."""
@@ -270,6 +303,32 @@ def _pandas_data(v: Any) -> Optional[str]:
     return f"pandas:{hash_bytes(shape.encode())}:{hash_bytes(rows)}"
 
 
+_TYPING_MODULES = ("typing", "types", "typing_extensions")
+# Standard-library modules whose values pickle to exactly their content (no connection, file or lock),
+# and the C containers whose items are not attributes (a project subclass of theirs too).
+_REDUCED_MODULES = frozenset({"collections", "array", "ipaddress", "zoneinfo", "datetime", "string", "operator",
+                              "decimal", "textwrap", "_struct", "json.encoder", "json.decoder"})
+_HIDDEN_ITEMS = (("collections", "deque"), ("array", "array"))
+
+
+def typing_form(v: Any) -> Any:
+    """The origin of a subscripted typing form (``list`` for ``List[int]``), or None for anything else
+    (``typing.List`` alone is installed code, named as such)."""
+    typing = sys.modules["typing"]
+    if isinstance(v, typing.TypeVar):
+        return typing.TypeVar
+    if type(v).__module__ not in _TYPING_MODULES or not typing.get_args(v):
+        return None
+    return typing.get_origin(v)
+
+
+def _reducible(v: Any) -> bool:
+    t = type(v)
+    if t.__module__ in _REDUCED_MODULES or t is object:
+        return True
+    return any((base.__module__, base.__name__) in _HIDDEN_ITEMS for base in t.__mro__[1:])
+
+
 def _range(enc: Encoder, v: Any, path: str) -> str:
     return f"{type(v).__name__}:{','.join(enc.encode(x, path) for x in (v.start, v.stop, v.step))}"
 
@@ -301,4 +360,6 @@ _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (bytearray, lambda enc, v, p: f"bytearray:{v.hex()}"),
     (types.SimpleNamespace, _namespace),
     (type(Ellipsis), lambda enc, v, p: "Ellipsis"),
+    (types.MappingProxyType, lambda enc, v, p: f"mappingproxy{enc._dict(dict(v), p)}"),
+    (memoryview, lambda enc, v, p: f"memoryview:{v.format}:{list(v.shape or ())}:{v.tobytes().hex()}"),
 )
