@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Dict, List, Tuple
 
+import pytest
+
 Edit = Tuple[str, str, str]  # file, old text, new text
 
 
@@ -198,3 +200,19 @@ def test_typing_forms_and_standard_library_values_are_versioned_by_their_content
                        ("pipeline.py", "hello $name", "bye $name"), ("pipeline.py", "hours=1", "hours=2"),
                        ("pipeline.py", "[1, 2], maxlen=3", "[1, 3], maxlen=3")],
                  cosmetic=[("pipeline.py", 'Template("hello $name")', 'Template(  "hello $name"  )  # greeting')])
+
+
+def _encoded(value) -> str:
+    from datamake.define.valuehash import Encoder
+
+    return Encoder(lambda obj, path: None).encode(value, "X")
+
+
+def test_numpy_dtypes_and_arrow_types_and_fields_are_versioned_by_content():
+    np = pytest.importorskip("numpy")
+    pa = pytest.importorskip("pyarrow")
+    kinds = [np.dtype("int32"), np.dtype("int64"), np.dtype([("a", "<i4")]), np.dtype([("b", "<i4")]),
+             pa.int32(), pa.int64(), pa.list_(pa.string()), pa.field("a", pa.int32()), pa.field("a", pa.int32(), nullable=False)]
+    texts = [_encoded(kind) for kind in kinds]
+    assert len(set(texts)) == len(kinds)
+    assert texts == [_encoded(kind) for kind in kinds]  # the same every time

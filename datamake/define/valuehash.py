@@ -259,8 +259,10 @@ def _tz_text(tz: Any, when: Any) -> str:
 
 
 def _numpy_array(v: Any) -> Optional[str]:
-    """Arrays and scalars of numpy (when it is loaded), by dtype, shape and bytes."""
+    """Arrays, scalars and dtypes of numpy (when it is loaded), by dtype, shape and bytes."""
     np = sys.modules.get("numpy")
+    if np is not None and isinstance(v, np.dtype):
+        return f"dtype:{v.str}:{v.descr!r}"
     if np is None or not isinstance(v, (np.ndarray, np.generic)) or v.dtype.hasobject:
         return None
     data = np.ascontiguousarray(v).tobytes()
@@ -268,11 +270,13 @@ def _numpy_array(v: Any) -> Optional[str]:
 
 
 def _arrow_data(v: Any) -> Optional[str]:
-    """Tables, record batches, arrays and schemas of pyarrow (when it is loaded), by their Arrow
-    IPC bytes: schema (with its metadata), chunks and values."""
+    """Tables, record batches, arrays, schemas, fields and data types of pyarrow (when it is loaded),
+    by their Arrow IPC bytes: schema (with its metadata), chunks and values."""
     pa = sys.modules.get("pyarrow")
     if pa is None:
         return None
+    if isinstance(v, (pa.DataType, pa.Field)):  # as the only field of a schema
+        v = pa.schema([v if isinstance(v, pa.Field) else pa.field("", v)])
     if isinstance(v, pa.Schema):
         return f"arrow-schema:{hash_bytes(v.serialize().to_pybytes())}"
     if isinstance(v, (pa.Array, pa.ChunkedArray)):
