@@ -216,3 +216,60 @@ def test_numpy_dtypes_and_arrow_types_and_fields_are_versioned_by_content():
     texts = [_encoded(kind) for kind in kinds]
     assert len(set(texts)) == len(kinds)
     assert texts == [_encoded(kind) for kind in kinds]  # the same every time
+
+
+DOCSTRINGS = '''
+import inspect
+
+from datamake import asset
+
+def query():
+    """select 1"""
+
+class Report:
+    """Totals"""
+
+    def title(self):
+        """Weekly"""
+        return self.title.__doc__
+
+REPORT = Report()
+
+def scaled(x):
+    """Scale by two."""
+    return x * 2
+
+@asset
+def sql():
+    return query.__doc__
+
+@asset
+def heading():
+    return inspect.getdoc(Report)
+
+@asset
+def method_doc():
+    return REPORT.title()
+
+@asset
+def own_doc():
+    """own text"""
+    return own_doc.__doc__
+
+@asset
+def plain():
+    return scaled(2)
+'''
+
+
+def test_a_docstring_that_code_reads_counts(project):
+    """Docstrings are left out of code versions, unless the code reads one (``f.__doc__``,
+    ``inspect.getdoc``): then the docstrings of what it follows count. Elsewhere a docstring edit stays
+    cosmetic."""
+    files = {"pipeline.py": DOCSTRINGS}
+    assert_sound(project, files,
+                 real=[("pipeline.py", "select 1", "select 2"), ("pipeline.py", '"""Totals"""', '"""Sums"""'),
+                       ("pipeline.py", "Weekly", "Daily"), ("pipeline.py", "own text", "other text"),
+                       ("pipeline.py", "x * 2", "x * 3")],
+                 cosmetic=[("pipeline.py", "Scale by two.", "Double it."),
+                           ("pipeline.py", "return query.__doc__", "return query.__doc__  # the query")])

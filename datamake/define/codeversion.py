@@ -674,6 +674,7 @@ class _Walker:
         self.keep: List[Any] = []  # objects whose id is memoized stay alive
         self.home: Optional[str] = None  # the asset's own module: its names are not qualified
         self._encoder: Optional[Encoder] = None
+        self.reads_docstrings = False  # some code it follows reads a __doc__: docstrings are data then
 
     @property
     def encoder(self) -> Encoder:
@@ -684,6 +685,13 @@ class _Walker:
     @functools.cached_property
     def root_file(self) -> Optional[str]:
         return _file_of(_unwrap(self.root))
+
+    def docstrings(self) -> str:
+        """The docstrings of the project functions and classes followed (for code that reads ``__doc__``)."""
+        followed = [obj for obj in self.keep if isinstance(obj, (types.FunctionType, type)) and self._where(obj) == "project"]
+        methods = [f for cls in followed if isinstance(cls, type) for v in vars(cls).values() for f in functions_of(v)]
+        found = {(_label_of(obj), obj.__doc__) for obj in followed + methods if isinstance(obj.__doc__, str)}
+        return hash_value("docstrings", [list(item) for item in sorted(found)])
 
     def warn(self, what: str, name: str, type_: str) -> None:
         self._say(_WARNING.format(what=what, name=name, type=type_))
@@ -827,6 +835,7 @@ class _Walker:
                 self._follow(name, namespace)
             return hash_value("bytecode", _bytecode_basis(code), self._captured(fn, label))
         digest, names, decorators = entry
+        self.reads_docstrings = self.reads_docstrings or _reads_docstrings(names)
         self._imported(code, namespace)
         kept = [d for d in decorators if not self._is_datamake_decorator(d[1], namespace)]
         reads = _global_names(code)
@@ -878,6 +887,7 @@ class _Walker:
                      and not accessor(v)}
             return hash_value("class?", cls.__qualname__, bases, self._encode_or_warn(attrs, label, "class"))
         digest, names, decorators = entry
+        self.reads_docstrings = self.reads_docstrings or _reads_docstrings(names)
         for name in names:
             self._follow(name, namespace)
         for _d, _h, dec_names in decorators:
@@ -991,6 +1001,18 @@ class _Walker:
         self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
 
 
+def _reads_docstrings(names: Iterable[str]) -> bool:
+    """Does code that reads these names read a docstring (``query.__doc__``, ``inspect.getdoc(query)``)?"""
+    return any(name.rpartition(".")[2] in _DOC_READERS for name in names)
+
+
+_DOC_READERS = ("__doc__", "getdoc")
+
+
+def _label_of(obj: Any) -> str:
+    return f"{_module_name(obj)}.{getattr(obj, '__qualname__', '?')}"
+
+
 def _resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
     if not dotted:
         return None
@@ -1036,6 +1058,8 @@ def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Ite
         if "<self>" not in walker.parts:
             walker.parts["<self>"] = hash_value("callable", text)
     parts = dict(walker.parts)
+    if walker.reads_docstrings:
+        parts["<docstrings>"] = walker.docstrings()
     for package in packages:
         parts[f"package:{package}"] = _package_version(package)
     return CodeFingerprint(_version(parts), parts, tuple(sorted(walker.warnings)))
