@@ -273,3 +273,18 @@ def test_a_docstring_that_code_reads_counts(project):
                        ("pipeline.py", "x * 2", "x * 3")],
                  cosmetic=[("pipeline.py", "Scale by two.", "Double it."),
                            ("pipeline.py", "return query.__doc__", "return query.__doc__  # the query")])
+
+
+def test_a_name_a_project_module_puts_into_builtins_is_followed(project):
+    """``builtins.RATE = 3`` (or a helper function put there) is read like a global: an edit to it
+    makes its readers stale."""
+    files = {
+        "setup_names.py": "import builtins\n\ndef _scale(x):\n    return x * 2\n\n"
+                          "builtins.PROJECT_RATE = 3\nbuiltins.project_scale = _scale\n",
+        "pipeline.py": "import setup_names\nfrom datamake import asset\n\n"
+                       "@asset\ndef rate():\n    return PROJECT_RATE + 1\n\n"
+                       "@asset\ndef scaled():\n    return project_scale(2)\n",
+    }
+    assert_sound(project, files,
+                 real=[("setup_names.py", "PROJECT_RATE = 3", "PROJECT_RATE = 4"), ("setup_names.py", "x * 2", "x * 3")],
+                 cosmetic=[("setup_names.py", "return x * 2", "return x * 2  # twice")])

@@ -13,6 +13,7 @@ A global that cannot be versioned exactly is named in a warning: sound or loud.
 from __future__ import annotations
 
 import ast
+import builtins
 from sys import intern
 import dis
 import functools
@@ -550,7 +551,7 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     reads = _global_names(code)
     for name in names:
         head = name.split(".", 1)[0]
-        if head in reads and head in namespace:
+        if head in reads and (head in namespace or _injected_builtin(head)):
             return None
     for _d, head, _n in decorators:
         value = _resolve(head, namespace)
@@ -960,7 +961,9 @@ class _Walker:
     def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:
         head, *rest = dotted.split(".")
         if head not in namespace:
-            return  # a local, a builtin, or a parameter
+            if not _injected_builtin(head):
+                return  # a local, a builtin, or a parameter
+            namespace = vars(builtins)  # ``builtins.RATE = 3`` by a project module: read like a global
         value = namespace[head]
         module = namespace.get("__name__")
         if self.home is None:
@@ -999,6 +1002,18 @@ class _Walker:
             return  # installed code: covered by track_packages=
         big = len(text) >= 10_000
         self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
+
+
+_BUILTIN_CONSTANTS = ("None", "True", "False", "Ellipsis", "NotImplemented")
+_BUILTIN_MODULES = ("builtins", "_sitebuiltins", "io", "_io")  # len, int, ValueError; help, exit; open
+
+
+def _injected_builtin(name: str) -> bool:
+    """Is ``name`` a builtin that code set or replaced (``builtins.RATE = 3``, ``builtins._ = gettext``)?"""
+    value = vars(builtins).get(name, _BUILTIN_CONSTANTS)
+    if value is _BUILTIN_CONSTANTS or name in _BUILTIN_CONSTANTS or name.startswith("__"):
+        return False
+    return getattr(value, "__module__", None) not in _BUILTIN_MODULES
 
 
 def _reads_docstrings(names: Iterable[str]) -> bool:
