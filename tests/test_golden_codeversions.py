@@ -194,6 +194,36 @@ Patched.scaled = helper
 
 def uses_library_values():
     return LIBRARY_VALUES, Patched.RATE, Patched().scaled()
+
+
+import abc as _abc
+import enum as _enum
+
+
+class Level(_enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Perm(_enum.Flag):
+    R = 1
+    W = 2
+    X = 4
+
+
+class Base(_abc.ABC):
+    limit: _typing.ClassVar[int] = 3
+
+    @_abc.abstractmethod
+    def run(self):
+        ...
+
+
+READ_WRITE = Perm.R | Perm.W
+
+
+def uses_standard_library(parts):
+    return os.path.join(*parts), os.path.basename(parts[0]), Level.HIGH, READ_WRITE, Base.limit
 '''
 
 GOLDEN = {
@@ -216,6 +246,7 @@ GOLDEN = {
     "Model": "c7f855d3e35c772d",
     "uses_class": "515fa5d78d032893",
     "uses_library_values": "26e9b1018f8fc829",
+    "uses_standard_library": "2390a0b06e3d14ef",
 }
 
 

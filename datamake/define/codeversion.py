@@ -710,6 +710,8 @@ class _Walker:
         path = _file_of(obj)
         if not path:
             return "installed"  # builtins, C extensions
+        if path.startswith("<frozen "):
+            return "installed"  # a frozen standard-library module's code (posixpath, os, abc on 3.11+)
         if path.startswith("<"):
             return "project"  # exec'd code: versioned by its bytecode
         if not os.path.isabs(path):
@@ -792,6 +794,8 @@ class _Walker:
     def _importable(self, obj: Any) -> Optional[str]:
         """Installed code reachable by its own qualified name (a ufunc, a typing form): by name."""
         module, qualname = _module_name(obj), getattr(obj, "__qualname__", None)
+        if qualname is None and module == "typing":
+            qualname = getattr(obj, "_name", None)  # typing.ClassVar on Python 3.9 and 3.10: no __qualname__
         if not isinstance(qualname, str) or not module or _is_datamake(obj):
             return None
         target: Any = sys.modules.get(module)
@@ -882,7 +886,7 @@ class _Walker:
         entry = _class_entry(cls)
         module = sys.modules.get(cls.__module__)
         namespace = vars(module) if module else {}
-        bases = [self.code(b, f"{label}.__base__") for b in cls.__mro__[1:] if b is not object]
+        bases = [self.code(b, f"{label}.__base__") for b in cls.__mro__[1:] if b is not object and not _helper_base(b)]
         if entry is None:  # made by a call (namedtuple, Enum("E", ...)): its attributes
             attrs = {k: v for k, v in vars(cls).items() if not (k.startswith("__") and k.endswith("__"))
                      and not accessor(v)}
@@ -990,6 +994,8 @@ class _Walker:
     def _record(self, label: str, value: Any) -> None:
         if label in self.parts or isinstance(value, types.ModuleType):
             return
+        if any(value is reader for reader in _ENV_READERS):  # os.getenv("RATE"): the environment at run time
+            self.warn("global", "os.environ", type_name(os.environ))
         if isinstance(value, (types.FunctionType, type)) and typing_form(value) is None:  # list[int] is a type on 3.9
             try:
                 self.code(value, label)  # records its own part under its qualified name
@@ -1004,6 +1010,7 @@ class _Walker:
         self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
 
 
+_ENV_READERS = tuple(getattr(os, name) for name in ("getenv", "getenvb") if hasattr(os, name))
 _BUILTIN_CONSTANTS = ("None", "True", "False", "Ellipsis", "NotImplemented")
 _BUILTIN_MODULES = ("builtins", "_sitebuiltins", "io", "_io")  # len, int, ValueError; help, exit; open
 
@@ -1014,6 +1021,12 @@ def _injected_builtin(name: str) -> bool:
     if value is _BUILTIN_CONSTANTS or name in _BUILTIN_CONSTANTS or name.startswith("__"):
         return False
     return getattr(value, "__module__", None) not in _BUILTIN_MODULES
+
+
+def _helper_base(cls: type) -> bool:
+    """A base class that only some Pythons put in a class's MRO (``enum.ReprEnum``, 3.11+, under
+    ``IntEnum``): left out, so that the same class has the same version on every Python."""
+    return cls.__module__ == "enum" and cls.__name__ == "ReprEnum"
 
 
 def _reads_docstrings(names: Iterable[str]) -> bool:

@@ -152,7 +152,7 @@ class Encoder:
     def _enum(self, v: enum.Enum, path: str) -> str:
         cls = type(v)
         owner = self.code(cls, f"{path}.__class__") or f"{cls.__module__}.{cls.__qualname__}"
-        return f"enum:{owner}.{v.name}={self.encode(v.value, path)}"
+        return f"enum:{owner}.{_member_name(v)}={self.encode(v.value, path)}"
 
     def _path(self, v: Any, path: str) -> str:
         return f"{type(v).__name__}:{_json(portable_text(v.as_posix(), self.roots))}"
@@ -227,6 +227,17 @@ class Encoder:
                     attrs[name] = getattr(v, name)
         body = [f"{_json(k)}:{self.encode(attrs[k], f'{path}.{k}')}" for k in sorted(attrs)]
         return "{" + ",".join(body) + "}"
+
+
+def _member_name(v: enum.Enum) -> Optional[str]:
+    """An enum member's name; for a combination of flags, its members' names joined by ``|`` in their
+    order (``R|W``, as Python 3.11+ names it; 3.9 and 3.10 name it None)."""
+    cls = type(v)
+    if v.name is not None or not isinstance(v, enum.Flag):
+        return v.name
+    value = v.value
+    parts = [m.name for m in cls if m.value and m.value & (m.value - 1) == 0 and value & m.value == m.value]
+    return "|".join(parts) if parts else None
 
 
 def _label(key: Any) -> str:
