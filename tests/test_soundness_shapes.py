@@ -288,3 +288,34 @@ def test_a_name_a_project_module_puts_into_builtins_is_followed(project):
     assert_sound(project, files,
                  real=[("setup_names.py", "PROJECT_RATE = 3", "PROJECT_RATE = 4"), ("setup_names.py", "x * 2", "x * 3")],
                  cosmetic=[("setup_names.py", "return x * 2", "return x * 2  # twice")])
+
+
+CONFIG_CALLABLE = """
+import dataclasses
+from typing import Callable
+
+from datamake import asset
+
+def normalize(x):
+    return x + 1
+
+class Sentinel:
+    pass
+
+@dataclasses.dataclass
+class Settings:
+    fn: Callable = normalize
+    marker: object = Sentinel()
+
+@asset(config=Settings)
+def configured(config):
+    return config.fn(1)
+"""
+
+
+def test_a_config_holding_a_function_is_fresh_after_make_and_stale_after_the_function_changes(project):
+    """A config field whose default is a function (or an object with no content of its own) hashes
+    the same in every process, so the asset is fresh after ``make``; the function's code counts."""
+    assert_sound(project, {"pipeline.py": CONFIG_CALLABLE},
+                 real=[("pipeline.py", "x + 1", "x + 2")],
+                 cosmetic=[("pipeline.py", "return x + 1", "return x + 1  # one more")])
