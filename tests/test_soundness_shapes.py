@@ -319,3 +319,60 @@ def test_a_config_holding_a_function_is_fresh_after_make_and_stale_after_the_fun
     assert_sound(project, {"pipeline.py": CONFIG_CALLABLE},
                  real=[("pipeline.py", "x + 1", "x + 2")],
                  cosmetic=[("pipeline.py", "return x + 1", "return x + 1  # one more")])
+
+
+SUBCLASSED_VALUES = """
+import datetime
+import decimal
+import fractions
+import pathlib
+
+from datamake import asset
+
+class Money(decimal.Decimal):
+    def fmt(self):
+        return "$" + str(self)
+
+class Day(datetime.date):
+    def label(self):
+        return self.isoformat()
+
+class Ratio(fractions.Fraction):
+    def pct(self):
+        return float(self) * 100
+
+class TablePath(type(pathlib.PurePosixPath())):
+    def table(self):
+        return self.stem
+
+PRICE = Money("1.5")
+START = Day(2024, 1, 1)
+SHARE = Ratio(1, 4)
+ORDERS = TablePath("data/orders.csv")
+
+@asset
+def price():
+    return PRICE.fmt()
+
+@asset
+def start():
+    return START.label()
+
+@asset
+def share():
+    return SHARE.pct()
+
+@asset
+def table():
+    return ORDERS.table()
+"""
+
+
+def test_a_value_of_a_project_subclass_of_decimal_date_fraction_or_path_counts_with_its_class(project):
+    """``PRICE = Money("1.5")`` where ``Money(Decimal)`` has methods of its own: an edit to a method
+    makes its readers stale (the value alone was hashed before)."""
+    assert_sound(project, {"pipeline.py": SUBCLASSED_VALUES},
+                 real=[("pipeline.py", '"$" + str(self)', '"EUR " + str(self)'),
+                       ("pipeline.py", "self.isoformat()", 'self.strftime("%d/%m")'),
+                       ("pipeline.py", "* 100", "* 1000"), ("pipeline.py", "self.stem", "self.suffix")],
+                 cosmetic=[("pipeline.py", "return self.stem", "return self.stem  # the name")])

@@ -110,8 +110,19 @@ class Encoder:
     def _compound(self, v: Any, path: str) -> str:
         for kinds, method in _DISPATCH:
             if isinstance(v, kinds):
-                return method(self, v, path)
+                text = method(self, v, path)
+                if method in _CLASS_AWARE or type(v).__module__ in _STANDARD_MODULES:
+                    return text
+                return self._project_subclass(v, path) + text
         return self._object(v, path)
+
+    def _project_subclass(self, v: Any, path: str) -> str:
+        """``class Money(Decimal)`` with methods of its own: the class's code and attributes, a prefix to
+        the value's text ("" for a class of an installed library: a pandas Timestamp is a datetime)."""
+        owner = self.code(type(v), f"{path}.__class__")
+        if owner is None or owner.startswith(("ext:", "datamake:")):
+            return ""
+        return f"{owner}{self.state(v, path) if getattr(v, '__dict__', None) else ''}|"
 
     def _items(self, items: Iterable[Any], path: str) -> List[str]:
         return [self.encode(x, f"{path}[{i}]") for i, x in enumerate(items)]
@@ -344,6 +355,10 @@ def _reducible(v: Any) -> bool:
     return any((base.__module__, base.__name__) in _HIDDEN_ITEMS for base in t.__mro__[1:])
 
 
+def _scalar_subclass(enc: Encoder, v: Any, path: str) -> str:
+    return f"{_builtin_subclass_prefix(enc, v, ())}:{v!r}"
+
+
 def _range(enc: Encoder, v: Any, path: str) -> str:
     return f"{type(v).__name__}:{','.join(enc.encode(x, path) for x in (v.start, v.stop, v.step))}"
 
@@ -359,12 +374,16 @@ class _Numbers(metaclass=LoadedKinds):
     kinds = (("_decimal", "Decimal"), ("decimal", "Decimal"), ("fractions", "Fraction"))
 
 
+# Modules whose classes the dispatch below describes fully (a subclass elsewhere may add methods).
+_STANDARD_MODULES = frozenset({"builtins", "datetime", "decimal", "_decimal", "fractions", "pathlib", "pathlib._local",
+                               "functools", "types", "re", "enum", "uuid"})
+
 _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (enum.Enum, Encoder._enum),  # before int/str: IntEnum members are ints too
     ((list, tuple), Encoder._sequence),
     (dict, Encoder._dict),
     ((set, frozenset), Encoder._set),
-    ((int, float, str, bytes, complex), lambda enc, v, p: f"{_builtin_subclass_prefix(enc, v, ())}:{v!r}"),
+    ((int, float, str, bytes, complex), _scalar_subclass),
     (_Numbers, Encoder._simple_text),
     ((datetime.datetime, datetime.date, datetime.time), Encoder._when),
     (datetime.timedelta, Encoder._timedelta),
@@ -378,3 +397,5 @@ _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (types.MappingProxyType, lambda enc, v, p: f"mappingproxy{enc._dict(dict(v), p)}"),
     (memoryview, lambda enc, v, p: f"memoryview:{v.format}:{list(v.shape or ())}:{v.tobytes().hex()}"),
 )
+# Descriptions that name a subclass's code themselves (enum members, builtin containers and scalars).
+_CLASS_AWARE = frozenset({Encoder._enum, Encoder._sequence, Encoder._dict, Encoder._set, _scalar_subclass})
