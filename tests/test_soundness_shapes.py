@@ -8,6 +8,7 @@ only once.
 """
 from __future__ import annotations
 
+import decimal
 import json
 from typing import Dict, List, Tuple
 
@@ -376,3 +377,36 @@ def test_a_value_of_a_project_subclass_of_decimal_date_fraction_or_path_counts_w
                        ("pipeline.py", "self.isoformat()", 'self.strftime("%d/%m")'),
                        ("pipeline.py", "* 100", "* 1000"), ("pipeline.py", "self.stem", "self.suffix")],
                  cosmetic=[("pipeline.py", "return self.stem", "return self.stem  # the name")])
+
+
+DECIMAL_CONTEXT = """
+import decimal
+
+from datamake import asset
+
+decimal.getcontext().prec = 6
+
+@asset
+def seventh():
+    return str(decimal.Decimal(1) / decimal.Decimal(7))
+"""
+
+
+def test_the_decimal_context_set_at_import_counts_for_assets_that_use_decimal(project):
+    """``decimal.getcontext().prec = 6`` binds no name, yet changes what ``Decimal`` computes."""
+    assert_sound(project, {"pipeline.py": DECIMAL_CONTEXT},
+                 real=[("pipeline.py", "(6)", "(8)")],
+                 cosmetic=[("pipeline.py", "prec = 6", "prec = (6)  # digits")])
+
+
+def _third():
+    return decimal.Decimal(1) / decimal.Decimal(3)
+
+
+def test_python_s_default_decimal_context_adds_nothing_to_a_version():
+    from datamake.define.codeversion import fingerprint
+
+    assert "<decimal context>" not in fingerprint(_third).parts
+    with decimal.localcontext() as context:
+        context.prec = 5
+        assert "<decimal context>" in fingerprint(_third).parts

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
 from datamake.define.classpatches import Bindings, accessor, body_bindings, functions_of, unaccounted
+from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
 from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
@@ -994,8 +995,12 @@ class _Walker:
     def _record(self, label: str, value: Any) -> None:
         if label in self.parts or isinstance(value, types.ModuleType):
             return
-        if any(value is reader for reader in _ENV_READERS):  # os.getenv("RATE"): the environment at run time
+        if any(value is reader for reader in _ENV_READERS):  # os.getenv: reads the environment at run time
             self.warn("global", "os.environ", type_name(os.environ))
+        if _module_name(value) in DECIMAL_MODULES and DECIMAL_PART not in self.parts:
+            context = decimal_context()  # decimal.getcontext().prec = 6 at import changes what Decimal computes
+            if context is not None:
+                self.parts[DECIMAL_PART] = context
         if isinstance(value, (types.FunctionType, type)) and typing_form(value) is None:  # list[int] is a type on 3.9
             try:
                 self.code(value, label)  # records its own part under its qualified name
