@@ -410,3 +410,52 @@ def test_python_s_default_decimal_context_adds_nothing_to_a_version():
     with decimal.localcontext() as context:
         context.prec = 5
         assert "<decimal context>" in fingerprint(_third).parts
+
+
+LATE_ATTACHMENTS = """
+import functools
+
+from datamake import asset
+
+def scale(x):
+    return x * scale.factor
+
+scale.factor = 3              # an attribute of the function, read by it
+
+class Parser:
+    @functools.singledispatchmethod
+    def parse(self, x):
+        return "any"
+
+    @property
+    def label(self):
+        return "one"
+
+def _parse_int(self, x):
+    return "int"
+
+def _label(self):
+    return "two"
+
+Parser.parse.register(int, _parse_int)   # registered after the class statement
+Parser.label = property(_label)          # a property replaced after it
+
+@asset
+def scaled():
+    return scale(2)
+
+@asset
+def parsed():
+    return Parser().parse(3)
+
+@asset
+def labelled():
+    return Parser().label
+"""
+
+
+def test_function_attributes_and_what_is_registered_or_replaced_after_a_class_count(project):
+    assert_sound(project, {"pipeline.py": LATE_ATTACHMENTS},
+                 real=[("pipeline.py", "scale.factor = 3", "scale.factor = 4"), ('pipeline.py', 'return "int"', 'return "INT"'),
+                       ("pipeline.py", 'return "two"', 'return "three"')],
+                 cosmetic=[("pipeline.py", "# registered after", "# added after")])

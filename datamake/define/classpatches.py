@@ -52,12 +52,24 @@ def _bind_all(node: ast.AST, found: Bindings) -> None:
     everything: FrozenSet[str] = frozenset(_identifiers(node))
     for sub in _walk_scope(node):
         if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            decorated = bool(sub.decorator_list)  # what a decorator returns is any function
-            found.setdefault(sub.name, []).append(frozenset({sub.name, _ANY} if decorated else {sub.name}))
+            opaque = any(not _keeps_name(d) for d in sub.decorator_list)  # what it returns is any function
+            found.setdefault(sub.name, []).append(frozenset({sub.name, _ANY} if opaque else {sub.name}))
         elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             found.setdefault(sub.id, []).append(everything)
         elif isinstance(sub, ast.alias):
             found.setdefault((sub.asname or sub.name).split(".")[0], []).append(frozenset({sub.name.split(".")[-1]}))
+
+
+# Decorators that keep the function they are given, under its own name (``@property``, ``@x.setter``).
+_KEEPING = frozenset({"property", "staticmethod", "classmethod", "cached_property", "abstractmethod",
+                      "singledispatchmethod", "setter", "getter", "deleter", "register", "overload", "override",
+                      "final"})
+
+
+def _keeps_name(decorator: ast.expr) -> bool:
+    node = decorator.func if isinstance(decorator, ast.Call) else decorator
+    last = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return last in _KEEPING
 
 
 def _walk_scope(node: ast.AST) -> Iterable[ast.AST]:
@@ -99,6 +111,9 @@ def functions_of(value: Any) -> List[types.FunctionType]:
         return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
     if isinstance(value, functools.cached_property):
         value = value.func
+    if isinstance(value, functools.singledispatchmethod):  # with what was registered, here or later
+        registered = value.dispatcher.registry.values()  # type: ignore[attr-defined]
+        return [f for f in registered if isinstance(f, types.FunctionType)]
     return [value] if isinstance(value, types.FunctionType) else []
 
 

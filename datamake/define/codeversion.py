@@ -979,6 +979,8 @@ class _Walker:
                 self._follow_every_global(value)
                 return
             if not isinstance(value, types.ModuleType) or not hasattr(value, attr):
+                if isinstance(value, types.FunctionType) and attr in vars(value) and attr != "__wrapped__":
+                    self._record(f"{label}.{attr}", vars(value)[attr])  # helper.factor = 3: the function's data
                 break
             value = getattr(value, attr)
             label = f"{label}.{attr}"
