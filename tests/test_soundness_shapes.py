@@ -82,6 +82,8 @@ def test_project_modules_imported_inside_a_function_are_followed_to_what_they_im
 
 
 CLASS_PATCHES = """
+import functools
+
 from datamake import asset
 import registry
 
@@ -126,6 +128,18 @@ def added_method():
 @asset
 def registered_elsewhere():
     return sorted(registry.Registry.names)
+
+def scale(x, k):
+    return x * k
+
+class Ops:
+    step = functools.partial(scale, k=2)
+
+Ops.step = functools.partial(scale, k=3)   # a computed value set again
+
+@asset
+def rebound_partial():
+    return Ops.step(2)
 """
 
 REGISTRY = """
@@ -146,7 +160,7 @@ def test_what_is_done_to_a_class_after_its_statement_counts(project):
     assert_sound(project, files,
                  real=[("pipeline.py", ".upper()", ".lower()"), ("pipeline.py", "RATE = 5", "RATE = 6"),
                        ("pipeline.py", '"CAP", 10', '"CAP", 11'), ("pipeline.py", "x * 2", "x * 3"),
-                       ("plugins.py", "register('a')", "register('b')")],
+                       ("plugins.py", "register('a')", "register('b')"), ("pipeline.py", "k=3)", "k=4)")],
                  cosmetic=[("pipeline.py", "return x.strip().upper()", "return x.strip().upper()  # loud"),
                            ("pipeline.py", "# rebound after", "# set again after")])
 

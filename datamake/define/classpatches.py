@@ -34,6 +34,32 @@ def body_bindings(nodes: Iterable[ast.ClassDef]) -> Bindings:
     return found
 
 
+def attribute_stores(tree: ast.Module) -> Dict[str, List[str]]:
+    """Name -> the attributes a module sets on it (``Cls.RATE = 5``, ``setattr(Cls, "RATE", 5)``),
+    found once per module."""
+    found: Dict[str, List[str]] = {}
+    for node in ast.walk(tree):
+        targets: List[ast.AST] = []
+        if isinstance(node, ast.Assign):
+            targets = [t for target in node.targets for t in ast.walk(target)]
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr":
+            if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+                targets = [ast.Attribute(value=node.args[0], attr=node.args[1].value)]
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                found.setdefault(target.value.id, []).append(target.attr)
+    return found
+
+
+def add_rebinds(attributes: Iterable[str], found: Bindings) -> None:
+    """Mark attributes set on the class outside its statement: what the body binds them to is then no
+    longer what they hold."""
+    for attr in attributes:
+        found.setdefault(attr, []).append(_REBOUND)
+
+
 def _bind_statement(stmt: ast.stmt, found: Bindings) -> None:
     if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -83,6 +109,7 @@ def _walk_scope(node: ast.AST) -> Iterable[ast.AST]:
 
 
 _ANY = "*"  # any function may be what the body binds there
+_REBOUND: FrozenSet[str] = frozenset({"<set outside the class statement>"})
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
@@ -151,8 +178,11 @@ def _data_accounted(cls: type, name: str, value: Any, bindings: Bindings, plain:
         return name.startswith("_") or not plain  # a named tuple's _fields, an enum's maps, a model's config
     if isinstance(value, enum.Enum) and type(value) is cls:
         value = value.value  # an enum member: its value is what the body wrote
+    rebound = _REBOUND in bindings[name]
     for how in bindings[name]:
         if not isinstance(how, Literal):
+            if rebound:
+                continue  # a computed value set again elsewhere: the body's text does not say which
             return True  # computed in the body: what it is computed from is followed by name
         try:
             if type(how.value) is type(value) and how.value == value:

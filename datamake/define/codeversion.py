@@ -28,7 +28,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
-from datamake.define.classpatches import Bindings, accessor, body_bindings, functions_of, unaccounted
+from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
+                                          functions_of, unaccounted)
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
 from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
@@ -304,6 +305,7 @@ class _ModuleSource:
         self.by_line: Dict[int, List[ast.AST]] = {}
         self.classes: Dict[str, Optional[Entry]] = {}
         self.bodies: Dict[str, Bindings] = {}  # a class's qualified name -> what its body binds
+        self.stores: Optional[Dict[str, List[str]]] = None  # name -> attributes the module sets on it
         for node in ast.walk(tree):
             if isinstance(node, ast.Lambda):
                 self.by_line.setdefault(node.lineno, []).append(node)
@@ -359,7 +361,11 @@ def _class_bindings(cls: type) -> Bindings:
     if source is None:
         return {}
     if cls.__qualname__ not in source.bodies:
-        source.bodies[cls.__qualname__] = body_bindings(_class_nodes(source.tree, cls.__qualname__))
+        bindings = body_bindings(_class_nodes(source.tree, cls.__qualname__))
+        if source.stores is None:
+            source.stores = attribute_stores(source.tree)
+        add_rebinds(source.stores.get(cls.__name__, ()), bindings)
+        source.bodies[cls.__qualname__] = bindings
     return source.bodies[cls.__qualname__]
 
 
