@@ -473,3 +473,23 @@ def test_function_attributes_and_what_is_registered_or_replaced_after_a_class_co
                  real=[("pipeline.py", "scale.factor = 3", "scale.factor = 4"), ('pipeline.py', 'return "int"', 'return "INT"'),
                        ("pipeline.py", 'return "two"', 'return "three"')],
                  cosmetic=[("pipeline.py", "# registered after", "# added after")])
+
+
+def test_an_object_set_on_a_class_outside_its_statement_that_has_no_content_is_named_in_a_warning(project):
+    project.pipeline("""
+        import sqlite3
+        from datamake import asset
+
+        class Db:
+            pass
+
+        Db.CONN = sqlite3.connect(":memory:")
+
+        @asset
+        def one():
+            return Db.CONN.execute("select 1").fetchone()[0]
+    """)
+    proc = project.run("status", "--json")
+    assert json.loads(proc.stdout)["warnings"] == [
+        "asset one reads class attribute pipeline.Db.CONN of type sqlite3.Connection, which datamake cannot "
+        "version; give it a code_version= or pin it"]

@@ -53,6 +53,11 @@ def attribute_stores(tree: ast.Module) -> Dict[str, List[str]]:
     return found
 
 
+def rebound(bindings: Bindings, name: str) -> bool:
+    """Does the class's module set attribute ``name`` outside the class statement?"""
+    return _REBOUND in bindings.get(name, ())
+
+
 def add_rebinds(attributes: Iterable[str], found: Bindings) -> None:
     """Mark attributes set on the class outside its statement: what the body binds them to is then no
     longer what they hold."""
@@ -178,10 +183,10 @@ def _data_accounted(cls: type, name: str, value: Any, bindings: Bindings, plain:
         return name.startswith("_") or not plain  # a named tuple's _fields, an enum's maps, a model's config
     if isinstance(value, enum.Enum) and type(value) is cls:
         value = value.value  # an enum member: its value is what the body wrote
-    rebound = _REBOUND in bindings[name]
+    set_again = rebound(bindings, name)
     for how in bindings[name]:
         if not isinstance(how, Literal):
-            if rebound:
+            if set_again:
                 continue  # a computed value set again elsewhere: the body's text does not say which
             return True  # computed in the body: what it is computed from is followed by name
         try:

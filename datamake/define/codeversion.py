@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
 from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
-                                          functions_of, unaccounted)
+                                          functions_of, rebound, unaccounted)
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
 from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
@@ -914,10 +914,13 @@ class _Walker:
         """The attributes set on the class after its statement (``Cls.run = other_fn``, ``Cls.RATE = 5``),
         which its source does not show."""
         out = []
-        for name, value in unaccounted(cls, _class_bindings(cls), lambda f: self._where(f) == "project"):
+        bindings = _class_bindings(cls)
+        for name, value in unaccounted(cls, bindings, lambda f: self._where(f) == "project"):
             functions = functions_of(value)
             if functions:
                 text = ",".join(self.code(f, f"{label}.{name}") or "" for f in functions)
+            elif rebound(bindings, name):  # Cls.CONN = connect(...) in the project's text: sound or loud
+                text = self._encode_or_warn(value, f"{label}.{name}", "class attribute")
             else:
                 try:
                     text = self.encoder.encode(value, f"{label}.{name}")
