@@ -493,3 +493,26 @@ def test_an_object_set_on_a_class_outside_its_statement_that_has_no_content_is_n
     assert json.loads(proc.stdout)["warnings"] == [
         "asset one reads class attribute pipeline.Db.CONN of type sqlite3.Connection, which datamake cannot "
         "version; give it a code_version= or pin it"]
+
+
+def test_a_module_imported_inside_a_function_is_read_afresh_for_what_it_imports(tmp_path, monkeypatch):
+    """In a long-lived process, a helper module that a function imports when it runs (not imported
+    yet) is read as it is now: an import added to it is followed at once."""
+    import importlib.util
+    import sys
+
+    from datamake.define.codeversion import fingerprint
+
+    (tmp_path / "pipe_fresh.py").write_text("def f():\n    from fresh_helpers import g\n    return g()\n")
+    (tmp_path / "fresh_helpers.py").write_text("from fresh_a import g\n")
+    (tmp_path / "fresh_a.py").write_text("def g():\n    return 1\n")
+    (tmp_path / "fresh_b.py").write_text("def g():\n    return 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = importlib.util.spec_from_file_location("pipe_fresh", tmp_path / "pipe_fresh.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "import:fresh_a" in fingerprint(module.f, [str(tmp_path)]).parts
+    (tmp_path / "fresh_helpers.py").write_text("from fresh_b import g\n")
+    parts = fingerprint(module.f, [str(tmp_path)]).parts
+    assert "import:fresh_b" in parts and "import:fresh_a" not in parts
+    assert "fresh_helpers" not in sys.modules

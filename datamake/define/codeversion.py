@@ -961,15 +961,16 @@ class _Walker:
         path = _module_file(module)
         if path is None or not is_project_file(path, self.roots) or f"{_IMPORT}{module}" in self.parts:
             return
-        digest = source_digest(path)
-        if digest is None:
+        digest, source = source_digest(path), None
+        if digest is None:  # not imported (yet): the file as it is now
             try:
                 with open(path, "rb") as f:
-                    digest = hash_bytes(f.read())
+                    source = f.read()
             except OSError:
                 return
+            digest = hash_bytes(source)
         self.parts[f"{_IMPORT}{module}"] = hash_value("module source", digest)
-        for name in imported_modules(path, module):
+        for name in imported_modules(path, module, source):
             self._module_part(name)
 
     def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:

@@ -56,10 +56,14 @@ def _find_spec(name: str, search: Optional[List[str]]) -> Optional[importlib.mac
         return None
 
 
-def imported_modules(path: str, name: str) -> Tuple[str, ...]:
+def imported_modules(path: str, name: str, source: Optional[bytes] = None) -> Tuple[str, ...]:
     """The absolute names of the modules the source of module ``name`` (file ``path``) imports, and of
-    the names ``from X import a`` takes from them (``X.a``: a module when it is one)."""
-    text = "".join(linecache.getlines(path))  # the snapshot the module was imported from, if any
+    the names ``from X import a`` takes from them (``X.a``: a module when it is one). ``source``: the
+    file's bytes as just read; without it, the text the module was imported from."""
+    if source is not None:
+        text = source.decode("utf-8", "surrogateescape")
+    else:
+        text = "".join(linecache.getlines(path))  # the snapshot the module was imported from
     key = (path, hash_bytes(text.encode("utf-8", "surrogateescape")))
     found = _imports.get(key)
     if found is None:
