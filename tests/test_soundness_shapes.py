@@ -516,3 +516,31 @@ def test_a_module_imported_inside_a_function_is_read_afresh_for_what_it_imports(
     parts = fingerprint(module.f, [str(tmp_path)]).parts
     assert "import:fresh_b" in parts and "import:fresh_a" not in parts
     assert "fresh_helpers" not in sys.modules
+
+
+def test_a_project_module_read_whole_counts_by_all_its_globals(project):
+    """``vars(settings)["RATE"]``, ``settings.__dict__["RATE"]`` or a module handed to a library call
+    (``operator.attrgetter("RATE")(settings)``) may read any of its globals: all of them count."""
+    files = {
+        "settings.py": "RATE = 1\nLIMIT = 5\n",
+        "pipeline.py": """
+            import operator
+
+            import settings
+            from datamake import asset
+
+            @asset
+            def through_vars():
+                return vars(settings)["RATE"]
+
+            @asset
+            def through_dict():
+                return settings.__dict__["LIMIT"]
+
+            @asset
+            def handed_over():
+                return operator.attrgetter("RATE")(settings)
+        """,
+    }
+    assert_sound(project, files, real=[("settings.py", "RATE = 1", "RATE = 2")],
+                 cosmetic=[("settings.py", "RATE = 1", "RATE = 1  # per day")])

@@ -35,7 +35,8 @@ from datamake.define.moduleimports import imported_modules, module_file as _modu
 from datamake.define.snapshot import source_digest
 from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
-_CACHE_FORMAT = 5  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones
+_CACHE_FORMAT = 6  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
+# 6: names handed to a call (``vars(settings)``: ``settings.*``)
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -168,6 +169,11 @@ def _note_read(node: ast.AST, names: Set[str]) -> None:
         elif called in _IMPORTERS or called.endswith(".import_module"):
             literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
             names.add(_IMPORT + (first.value if literal else _ANY_ATTRIBUTE))  # type: ignore[union-attr]
+        else:  # vars(settings), attrgetter("RATE")(settings): a module handed to a call may be read whole
+            for arg in node.args:
+                passed = _dotted(arg)
+                if passed:
+                    names.add(f"{passed}.{_ANY_ATTRIBUTE}")
 
 
 _ATTRIBUTE_READERS = ("getattr", "hasattr")
@@ -986,6 +992,9 @@ class _Walker:
         label = head if module == self.home else f"{module}.{head}"
         for attr in rest:
             if attr == _ANY_ATTRIBUTE:  # getattr(module, computed name): any of its globals
+                self._follow_every_global(value)
+                return
+            if attr == "__dict__" and isinstance(value, types.ModuleType):  # settings.__dict__["RATE"]
                 self._follow_every_global(value)
                 return
             if not isinstance(value, types.ModuleType) or not hasattr(value, attr):
