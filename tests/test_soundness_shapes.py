@@ -544,3 +544,27 @@ def test_a_project_module_read_whole_counts_by_all_its_globals(project):
     }
     assert_sound(project, files, real=[("settings.py", "RATE = 1", "RATE = 2")],
                  cosmetic=[("settings.py", "RATE = 1", "RATE = 1  # per day")])
+
+
+def test_the_shortcut_sees_an_edit_to_a_module_imported_inside_a_function(project):
+    """A no-op ``make`` need not import a module that an asset imports only when it runs; the
+    certificate it writes still holds that module's content (and that of what it imports), so an
+    edit sends the next ``make`` down the full path, which rebuilds."""
+    from tests.test_shortcut import certify, env_of, shortcut_answers
+
+    project.write("pipeline.py", """
+        from datamake import asset
+
+        @asset
+        def local():
+            from helpers import f
+            return f(1)
+    """)
+    project.write("helpers.py", "from deep import g\n\ndef f(x):\n    return g(x)\n")
+    project.write("deep.py", "def g(x):\n    return x + 1\n")
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
+    assert project.run("make", env=env_of(project)).returncode == 0
+    certify([project])  # a no-op that did not import helpers or deep wrote the certificate
+    _apply(project, [("deep.py", "x + 1", "x + 2")])
+    answered, proc = shortcut_answers(project)
+    assert not answered and "1 built" in proc.stdout + proc.stderr

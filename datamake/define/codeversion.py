@@ -181,7 +181,7 @@ _ANY_ATTRIBUTE = "*"
 _IMPORTERS = ("import_module", "__import__")  # importlib.import_module("settings"): an import
 _DYNAMIC_IMPORT = ("imports a module by a computed name in {name}, which datamake cannot follow; "
                    "give it a code_version= or pin it")
-_IMPORT = "import:"  # the part of a project module imported inside a function
+_IMPORT = IMPORT_PART = "import:"  # the part of a project module imported inside a function
 
 
 def _dotted(node: ast.AST) -> str:
