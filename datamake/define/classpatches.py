@@ -36,17 +36,24 @@ def body_bindings(nodes: Iterable[ast.ClassDef]) -> Bindings:
 
 def attribute_stores(tree: ast.Module) -> Dict[str, List[str]]:
     """Name -> the attributes a module sets on it (``Cls.RATE = 5``, ``setattr(Cls, "RATE", 5)``),
-    found once per module."""
+    found once per module, in its statements only (at any depth: in functions, loops, branches)."""
     found: Dict[str, List[str]] = {}
-    for node in ast.walk(tree):
+    todo: List[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            todo.extend(getattr(node, field, None) or ())
         targets: List[ast.AST] = []
         if isinstance(node, ast.Assign):
             targets = [t for target in node.targets for t in ast.walk(target)]
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
             targets = [node.target]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr":
-            if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
-                targets = [ast.Attribute(value=node.args[0], attr=node.args[1].value)]
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            call = node.value
+            if isinstance(call.func, ast.Name) and call.func.id == "setattr" and len(call.args) >= 2:
+                name = call.args[1]
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    targets = [ast.Attribute(value=call.args[0], attr=name.value)]
         for target in targets:
             if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
                 found.setdefault(target.value.id, []).append(target.attr)
