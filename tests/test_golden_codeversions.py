@@ -167,6 +167,63 @@ class Model:
 
 def uses_class(x):
     return Model.make(x).run(x)
+
+
+import collections as _collections
+import datetime as _datetime
+import operator as _operator
+import string as _string
+import typing as _typing
+
+
+class Queue(_collections.deque):
+    pass
+
+
+LIBRARY_VALUES = (_operator.itemgetter(1), _string.Template("$a"), _datetime.timezone(_datetime.timedelta(hours=1)),
+                  Queue([1]), _typing.Literal["a"], _typing.Dict[str, _typing.List[int]], _typing.Optional[str])
+
+
+class Patched:
+    RATE = 1
+
+
+Patched.RATE = 2
+Patched.scaled = helper
+
+
+def uses_library_values():
+    return LIBRARY_VALUES, Patched.RATE, Patched().scaled()
+
+
+import abc as _abc
+import enum as _enum
+
+
+class Level(_enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Perm(_enum.Flag):
+    R = 1
+    W = 2
+    X = 4
+
+
+class Base(_abc.ABC):
+    limit: _typing.ClassVar[int] = 3
+
+    @_abc.abstractmethod
+    def run(self):
+        ...
+
+
+READ_WRITE = Perm.R | Perm.W
+
+
+def uses_standard_library(parts):
+    return os.path.join(*parts), os.path.basename(parts[0]), Level.HIGH, READ_WRITE, Base.limit
 '''
 
 GOLDEN = {
@@ -188,6 +245,8 @@ GOLDEN = {
     "trying": "eb54995a6dc83b51",
     "Model": "c7f855d3e35c772d",
     "uses_class": "515fa5d78d032893",
+    "uses_library_values": "26e9b1018f8fc829",
+    "uses_standard_library": "2390a0b06e3d14ef",
 }
 
 

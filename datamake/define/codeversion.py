@@ -13,10 +13,10 @@ A global that cannot be versioned exactly is named in a warning: sound or loud.
 from __future__ import annotations
 
 import ast
+import builtins
 from sys import intern
 import dis
 import functools
-import importlib.machinery
 import importlib.util
 from json.encoder import encode_basestring_ascii as _json_string  # json.dumps of a str, as is
 import linecache
@@ -28,10 +28,15 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
+from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
+                                          functions_of, rebound, unaccounted)
+from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
+from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
-from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name
+from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
-_CACHE_FORMAT = 5  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones
+_CACHE_FORMAT = 6  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
+# 6: names handed to a call (``vars(settings)``: ``settings.*``)
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -164,6 +169,11 @@ def _note_read(node: ast.AST, names: Set[str]) -> None:
         elif called in _IMPORTERS or called.endswith(".import_module"):
             literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
             names.add(_IMPORT + (first.value if literal else _ANY_ATTRIBUTE))  # type: ignore[union-attr]
+        else:  # vars(settings), attrgetter("RATE")(settings): a module handed to a call may be read whole
+            for arg in node.args:
+                passed = _dotted(arg)
+                if passed:
+                    names.add(f"{passed}.{_ANY_ATTRIBUTE}")
 
 
 _ATTRIBUTE_READERS = ("getattr", "hasattr")
@@ -171,7 +181,7 @@ _ANY_ATTRIBUTE = "*"
 _IMPORTERS = ("import_module", "__import__")  # importlib.import_module("settings"): an import
 _DYNAMIC_IMPORT = ("imports a module by a computed name in {name}, which datamake cannot follow; "
                    "give it a code_version= or pin it")
-_IMPORT = "import:"  # the part of a project module imported inside a function
+_IMPORT = IMPORT_PART = "import:"  # the part of a project module imported inside a function
 
 
 def _dotted(node: ast.AST) -> str:
@@ -300,6 +310,8 @@ class _ModuleSource:
         self.tree = tree
         self.by_line: Dict[int, List[ast.AST]] = {}
         self.classes: Dict[str, Optional[Entry]] = {}
+        self.bodies: Dict[str, Bindings] = {}  # a class's qualified name -> what its body binds
+        self.stores: Optional[Dict[str, List[str]]] = None  # name -> attributes the module sets on it
         for node in ast.walk(tree):
             if isinstance(node, ast.Lambda):
                 self.by_line.setdefault(node.lineno, []).append(node)
@@ -333,11 +345,15 @@ def _module_entry(fn: Any) -> Optional[Entry]:
     return _entry(nodes) if nodes else None
 
 
-def _class_entry(cls: type) -> Optional[Entry]:
-    """The entry of a class, found in its module file by qualified name."""
+def _class_source(cls: type) -> Optional[_ModuleSource]:
     module = sys.modules.get(cls.__module__)
     filename = getattr(module, "__file__", None)
-    source = _module_source(filename, vars(module)) if filename else None
+    return _module_source(filename, vars(module)) if filename else None
+
+
+def _class_entry(cls: type) -> Optional[Entry]:
+    """The entry of a class, found in its module file by qualified name."""
+    source = _class_source(cls)
     if source is None:
         return None
     if cls.__qualname__ not in source.classes:
@@ -345,7 +361,21 @@ def _class_entry(cls: type) -> Optional[Entry]:
     return source.classes[cls.__qualname__]
 
 
-def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
+def _class_bindings(cls: type) -> Bindings:
+    """What the body of the class statement binds (see :mod:`~datamake.define.classpatches`)."""
+    source = _class_source(cls)
+    if source is None:
+        return {}
+    if cls.__qualname__ not in source.bodies:
+        bindings = body_bindings(_class_nodes(source.tree, cls.__qualname__))
+        if source.stores is None:
+            source.stores = attribute_stores(source.tree)
+        add_rebinds(source.stores.get(cls.__name__, ()), bindings)
+        source.bodies[cls.__qualname__] = bindings
+    return source.bodies[cls.__qualname__]
+
+
+def _class_nodes(tree: ast.Module, qualname: str) -> List[ast.ClassDef]:
     nodes: List[ast.AST] = [tree]
     for segment in qualname.split("."):
         if segment == "<locals>":
@@ -353,7 +383,11 @@ def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
         nodes = [n for parent in nodes for n in ast.walk(parent)
                  if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == segment
                  and n is not parent]
-    nodes = [n for n in nodes if isinstance(n, ast.ClassDef)]  # all of them: the same on every Python
+    return [n for n in nodes if isinstance(n, ast.ClassDef)]  # all of them: the same on every Python
+
+
+def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
+    nodes: List[ast.AST] = list(_class_nodes(tree, qualname))
     if not nodes:
         return None
     digest, names, decorators = _entry(nodes)
@@ -457,31 +491,6 @@ def _local_imports(code: types.CodeType) -> List[Tuple[str, int, Tuple[str, ...]
 _IMPORT_NAME = bytes([dis.opmap["IMPORT_NAME"]])
 
 
-def _module_file(name: str) -> Optional[str]:
-    """The source file of module ``name`` (dotted), found without importing anything new."""
-    module = sys.modules.get(name)
-    if module is not None:
-        path = getattr(module, "__file__", None)
-        return path if isinstance(path, str) else None
-    parent, _, last = name.rpartition(".")
-    if parent:
-        parent_module = sys.modules.get(parent)
-        search = getattr(parent_module, "__path__", None) if parent_module is not None else None
-        if search is None:
-            parent_file = _module_file(parent)
-            if parent_file is None or os.path.basename(parent_file) != "__init__.py":
-                return None
-            search = [os.path.dirname(parent_file)]
-    else:
-        search = None
-    try:
-        spec = importlib.machinery.PathFinder.find_spec(last, search)
-    except (ImportError, ValueError):
-        return None
-    origin = getattr(spec, "origin", None) if spec is not None else None
-    return origin if isinstance(origin, str) and origin.endswith(".py") else None
-
-
 def _bytecode_basis(code: types.CodeType) -> list:
     """Bytecode, names and constants (nested code objects recursively, never by address)."""
     return [code.co_code.hex(), list(code.co_names), [_const_basis(c) for c in code.co_consts]]
@@ -555,7 +564,7 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     reads = _global_names(code)
     for name in names:
         head = name.split(".", 1)[0]
-        if head in reads and head in namespace:
+        if head in reads and (head in namespace or _injected_builtin(head)):
             return None
     for _d, head, _n in decorators:
         value = _resolve(head, namespace)
@@ -679,6 +688,7 @@ class _Walker:
         self.keep: List[Any] = []  # objects whose id is memoized stay alive
         self.home: Optional[str] = None  # the asset's own module: its names are not qualified
         self._encoder: Optional[Encoder] = None
+        self.reads_docstrings = False  # some code it follows reads a __doc__: docstrings are data then
 
     @property
     def encoder(self) -> Encoder:
@@ -689,6 +699,13 @@ class _Walker:
     @functools.cached_property
     def root_file(self) -> Optional[str]:
         return _file_of(_unwrap(self.root))
+
+    def docstrings(self) -> str:
+        """The docstrings of the project functions and classes followed (for code that reads ``__doc__``)."""
+        followed = [obj for obj in self.keep if isinstance(obj, (types.FunctionType, type)) and self._where(obj) == "project"]
+        methods = [f for cls in followed if isinstance(cls, type) for v in vars(cls).values() for f in functions_of(v)]
+        found = {(_label_of(obj), obj.__doc__) for obj in followed + methods if isinstance(obj.__doc__, str)}
+        return hash_value("docstrings", [list(item) for item in sorted(found)])
 
     def warn(self, what: str, name: str, type_: str) -> None:
         self._say(_WARNING.format(what=what, name=name, type=type_))
@@ -706,6 +723,8 @@ class _Walker:
         path = _file_of(obj)
         if not path:
             return "installed"  # builtins, C extensions
+        if path.startswith("<frozen "):
+            return "installed"  # a frozen standard-library module's code (posixpath, os, abc on 3.11+)
         if path.startswith("<"):
             return "project"  # exec'd code: versioned by its bytecode
         if not os.path.isabs(path):
@@ -788,6 +807,8 @@ class _Walker:
     def _importable(self, obj: Any) -> Optional[str]:
         """Installed code reachable by its own qualified name (a ufunc, a typing form): by name."""
         module, qualname = _module_name(obj), getattr(obj, "__qualname__", None)
+        if qualname is None and module == "typing":
+            qualname = getattr(obj, "_name", None)  # typing.ClassVar on Python 3.9 and 3.10: no __qualname__
         if not isinstance(qualname, str) or not module or _is_datamake(obj):
             return None
         target: Any = sys.modules.get(module)
@@ -832,6 +853,7 @@ class _Walker:
                 self._follow(name, namespace)
             return hash_value("bytecode", _bytecode_basis(code), self._captured(fn, label))
         digest, names, decorators = entry
+        self.reads_docstrings = self.reads_docstrings or _reads_docstrings(names)
         self._imported(code, namespace)
         kept = [d for d in decorators if not self._is_datamake_decorator(d[1], namespace)]
         reads = _global_names(code)
@@ -877,18 +899,41 @@ class _Walker:
         entry = _class_entry(cls)
         module = sys.modules.get(cls.__module__)
         namespace = vars(module) if module else {}
-        bases = [self.code(b, f"{label}.__base__") for b in cls.__mro__[1:] if b is not object]
+        bases = [self.code(b, f"{label}.__base__") for b in cls.__mro__[1:] if b is not object and not _helper_base(b)]
         if entry is None:  # made by a call (namedtuple, Enum("E", ...)): its attributes
             attrs = {k: v for k, v in vars(cls).items() if not (k.startswith("__") and k.endswith("__"))
-                     and not _accessor(v)}
+                     and not accessor(v)}
             return hash_value("class?", cls.__qualname__, bases, self._encode_or_warn(attrs, label, "class"))
         digest, names, decorators = entry
+        self.reads_docstrings = self.reads_docstrings or _reads_docstrings(names)
         for name in names:
             self._follow(name, namespace)
         for _d, _h, dec_names in decorators:
             for name in dec_names:
                 self._follow(name, namespace)
+        patched = self._patched(cls, label)
+        if patched:
+            return hash_value("class", digest, [d[0] for d in decorators], bases, patched)
         return hash_value("class", digest, [d[0] for d in decorators], bases)
+
+    def _patched(self, cls: type, label: str) -> List[str]:
+        """The attributes set on the class after its statement (``Cls.run = other_fn``, ``Cls.RATE = 5``),
+        which its source does not show."""
+        out = []
+        bindings = _class_bindings(cls)
+        for name, value in unaccounted(cls, bindings, lambda f: self._where(f) == "project"):
+            functions = functions_of(value)
+            if functions:
+                text = ",".join(self.code(f, f"{label}.{name}") or "" for f in functions)
+            elif rebound(bindings, name):  # Cls.CONN = connect(...) in the project's text: sound or loud
+                text = self._encode_or_warn(value, f"{label}.{name}", "class attribute")
+            else:
+                try:
+                    text = self.encoder.encode(value, f"{label}.{name}")
+                except Exception:  # noqa: BLE001 - what a library's class machinery sets: left out, as before
+                    continue
+            out.append(f"{name}={text}")
+        return out
 
     def _is_datamake_decorator(self, head: str, namespace: Mapping[str, Any]) -> bool:
         value = _resolve(head, namespace)
@@ -917,23 +962,29 @@ class _Walker:
                 self._module_part(module)
 
     def _module_part(self, module: str) -> None:
-        """A project module the code imports: a part, the digest of the module's whole source."""
+        """A project module the code imports: a part, the digest of the module's whole source; and
+        so, in turn, each project module its source imports (what it runs is in those)."""
         path = _module_file(module)
         if path is None or not is_project_file(path, self.roots) or f"{_IMPORT}{module}" in self.parts:
             return
-        digest = source_digest(path)
-        if digest is None:
+        digest, source = source_digest(path), None
+        if digest is None:  # not imported (yet): the file as it is now
             try:
                 with open(path, "rb") as f:
-                    digest = hash_bytes(f.read())
+                    source = f.read()
             except OSError:
                 return
+            digest = hash_bytes(source)
         self.parts[f"{_IMPORT}{module}"] = hash_value("module source", digest)
+        for name in imported_modules(path, module, source):
+            self._module_part(name)
 
     def _follow(self, dotted: str, namespace: Mapping[str, Any]) -> None:
         head, *rest = dotted.split(".")
         if head not in namespace:
-            return  # a local, a builtin, or a parameter
+            if not _injected_builtin(head):
+                return  # a local, a builtin, or a parameter
+            namespace = vars(builtins)  # ``builtins.RATE = 3`` by a project module: read like a global
         value = namespace[head]
         module = namespace.get("__name__")
         if self.home is None:
@@ -943,7 +994,12 @@ class _Walker:
             if attr == _ANY_ATTRIBUTE:  # getattr(module, computed name): any of its globals
                 self._follow_every_global(value)
                 return
+            if attr == "__dict__" and isinstance(value, types.ModuleType):  # settings.__dict__["RATE"]
+                self._follow_every_global(value)
+                return
             if not isinstance(value, types.ModuleType) or not hasattr(value, attr):
+                if isinstance(value, types.FunctionType) and attr in vars(value) and attr != "__wrapped__":
+                    self._record(f"{label}.{attr}", vars(value)[attr])  # helper.factor = 3: the function's data
                 break
             value = getattr(value, attr)
             label = f"{label}.{attr}"
@@ -960,7 +1016,13 @@ class _Walker:
     def _record(self, label: str, value: Any) -> None:
         if label in self.parts or isinstance(value, types.ModuleType):
             return
-        if isinstance(value, (types.FunctionType, type)):
+        if any(value is reader for reader in _ENV_READERS):  # os.getenv: reads the environment at run time
+            self.warn("global", "os.environ", type_name(os.environ))
+        if _module_name(value) in DECIMAL_MODULES and DECIMAL_PART not in self.parts:
+            context = decimal_context()  # decimal.getcontext().prec = 6 at import changes what Decimal computes
+            if context is not None:
+                self.parts[DECIMAL_PART] = context
+        if isinstance(value, (types.FunctionType, type)) and typing_form(value) is None:  # list[int] is a type on 3.9
             try:
                 self.code(value, label)  # records its own part under its qualified name
             except Exception:  # noqa: BLE001 - planning must go on; the warning says why
@@ -974,10 +1036,35 @@ class _Walker:
         self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
 
 
-def _accessor(value: Any) -> bool:
-    """A field accessor made for a class (a namedtuple's, a slot's): its name is the content."""
-    kept = (property, types.FunctionType)
-    return hasattr(type(value), "__get__") and not callable(value) and not isinstance(value, kept)
+_ENV_READERS = tuple(getattr(os, name) for name in ("getenv", "getenvb") if hasattr(os, name))
+_BUILTIN_CONSTANTS = ("None", "True", "False", "Ellipsis", "NotImplemented")
+_BUILTIN_MODULES = ("builtins", "_sitebuiltins", "io", "_io")  # len, int, ValueError; help, exit; open
+
+
+def _injected_builtin(name: str) -> bool:
+    """Is ``name`` a builtin that code set or replaced (``builtins.RATE = 3``, ``builtins._ = gettext``)?"""
+    value = vars(builtins).get(name, _BUILTIN_CONSTANTS)
+    if value is _BUILTIN_CONSTANTS or name in _BUILTIN_CONSTANTS or name.startswith("__"):
+        return False
+    return getattr(value, "__module__", None) not in _BUILTIN_MODULES
+
+
+def _helper_base(cls: type) -> bool:
+    """A base class that only some Pythons put in a class's MRO (``enum.ReprEnum``, 3.11+, under
+    ``IntEnum``): left out, so that the same class has the same version on every Python."""
+    return cls.__module__ == "enum" and cls.__name__ == "ReprEnum"
+
+
+def _reads_docstrings(names: Iterable[str]) -> bool:
+    """Does code that reads these names read a docstring (``query.__doc__``, ``inspect.getdoc(query)``)?"""
+    return any(name.rpartition(".")[2] in _DOC_READERS for name in names)
+
+
+_DOC_READERS = ("__doc__", "getdoc")
+
+
+def _label_of(obj: Any) -> str:
+    return f"{_module_name(obj)}.{getattr(obj, '__qualname__', '?')}"
 
 
 def _resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
@@ -1025,6 +1112,8 @@ def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Ite
         if "<self>" not in walker.parts:
             walker.parts["<self>"] = hash_value("callable", text)
     parts = dict(walker.parts)
+    if walker.reads_docstrings:
+        parts["<docstrings>"] = walker.docstrings()
     for package in packages:
         parts[f"package:{package}"] = _package_version(package)
     return CodeFingerprint(_version(parts), parts, tuple(sorted(walker.warnings)))

@@ -110,8 +110,19 @@ class Encoder:
     def _compound(self, v: Any, path: str) -> str:
         for kinds, method in _DISPATCH:
             if isinstance(v, kinds):
-                return method(self, v, path)
+                text = method(self, v, path)
+                if method in _CLASS_AWARE or type(v).__module__ in _STANDARD_MODULES:
+                    return text
+                return self._project_subclass(v, path) + text
         return self._object(v, path)
+
+    def _project_subclass(self, v: Any, path: str) -> str:
+        """``class Money(Decimal)`` with methods of its own: the class's code and attributes, a prefix to
+        the value's text ("" for a class of an installed library: a pandas Timestamp is a datetime)."""
+        owner = self.code(type(v), f"{path}.__class__")
+        if owner is None or owner.startswith(("ext:", "datamake:")):
+            return ""
+        return f"{owner}{self.state(v, path) if getattr(v, '__dict__', None) else ''}|"
 
     def _items(self, items: Iterable[Any], path: str) -> List[str]:
         return [self.encode(x, f"{path}[{i}]") for i, x in enumerate(items)]
@@ -152,7 +163,7 @@ class Encoder:
     def _enum(self, v: enum.Enum, path: str) -> str:
         cls = type(v)
         owner = self.code(cls, f"{path}.__class__") or f"{cls.__module__}.{cls.__qualname__}"
-        return f"enum:{owner}.{v.name}={self.encode(v.value, path)}"
+        return f"enum:{owner}.{_member_name(v)}={self.encode(v.value, path)}"
 
     def _path(self, v: Any, path: str) -> str:
         return f"{type(v).__name__}:{_json(portable_text(v.as_posix(), self.roots))}"
@@ -164,6 +175,11 @@ class Encoder:
         return f"partial:{type_name(v)}({func};{args};{keywords})"
 
     def _object(self, v: Any, path: str) -> str:
+        form = typing_form(v)
+        if form is not None:
+            return self._typing(v, form, path)
+        if _reducible(v):
+            return self._reduced(v, path)
         digest = self.code(v, path)
         if digest is not None:
             return f"code:{digest}"
@@ -184,6 +200,34 @@ class Encoder:
             return f"logger:{type_name(v)}:{getattr(v, 'name', '')}"  # logs do not change values
         raise Unversionable(type_name(v))
 
+    def _typing(self, v: Any, origin: Any, path: str) -> str:
+        """A typing form (``List[int]``, ``Literal["a"]``, ``int | None``) by its origin and arguments."""
+        typing = sys.modules["typing"]
+        if isinstance(v, typing.TypeVar):
+            return f"TypeVar:{v.__name__}"
+        if not isinstance(origin, type):
+            owner = repr(origin)  # typing.Literal, typing.Union
+        elif origin.__module__ in _TYPING_MODULES:
+            owner = f"{origin.__module__}.{origin.__qualname__}"  # typing.Annotated: a class on some Pythons only
+        else:
+            owner = self.code(origin, f"{path}.__origin__") or type_name(origin)
+        return f"typing:{owner}[{self.encode(typing.get_args(v), path)}]"
+
+    def _reduced(self, v: Any, path: str) -> str:
+        """A standard-library value by what pickling it records (its class, arguments and state)."""
+        if type(v).__name__ == "Struct":
+            return f"Struct:{v.format}"
+        try:
+            reduced = list(v.__reduce_ex__(4))
+        except Exception:  # noqa: BLE001 - a lock, a connection: no canonical form
+            raise Unversionable(type_name(v)) from None
+        reduced[3:] = [None if x is None else list(x) for x in reduced[3:]]  # iterators of items
+        if len(reduced) > 2 and reduced[2] == {}:
+            reduced[2] = None  # no state: Python 3.9 says {} where 3.11 says None
+        while reduced[-1] is None:
+            reduced.pop()  # the same on every Python: some give trailing Nones, others leave them out
+        return f"reduced:{type_name(v)}:{self.encode(tuple(reduced), path)}"
+
     def state(self, v: Any, path: str) -> str:
         """An instance's attributes (``__dict__`` and slots), in a canonical order."""
         attrs = dict(getattr(v, "__dict__", {}) or {})
@@ -194,6 +238,17 @@ class Encoder:
                     attrs[name] = getattr(v, name)
         body = [f"{_json(k)}:{self.encode(attrs[k], f'{path}.{k}')}" for k in sorted(attrs)]
         return "{" + ",".join(body) + "}"
+
+
+def _member_name(v: enum.Enum) -> Optional[str]:
+    """An enum member's name; for a combination of flags, its members' names joined by ``|`` in their
+    order (``R|W``, as Python 3.11+ names it; 3.9 and 3.10 name it None)."""
+    cls = type(v)
+    if v.name is not None or not isinstance(v, enum.Flag):
+        return v.name
+    value = v.value
+    parts = [m.name for m in cls if m.value and m.value & (m.value - 1) == 0 and value & m.value == m.value]
+    return "|".join(parts) if parts else None
 
 
 def _label(key: Any) -> str:
@@ -226,8 +281,10 @@ def _tz_text(tz: Any, when: Any) -> str:
 
 
 def _numpy_array(v: Any) -> Optional[str]:
-    """Arrays and scalars of numpy (when it is loaded), by dtype, shape and bytes."""
+    """Arrays, scalars and dtypes of numpy (when it is loaded), by dtype, shape and bytes."""
     np = sys.modules.get("numpy")
+    if np is not None and isinstance(v, np.dtype):
+        return f"dtype:{v.str}:{v.descr!r}"
     if np is None or not isinstance(v, (np.ndarray, np.generic)) or v.dtype.hasobject:
         return None
     data = np.ascontiguousarray(v).tobytes()
@@ -235,11 +292,13 @@ def _numpy_array(v: Any) -> Optional[str]:
 
 
 def _arrow_data(v: Any) -> Optional[str]:
-    """Tables, record batches, arrays and schemas of pyarrow (when it is loaded), by their Arrow
-    IPC bytes: schema (with its metadata), chunks and values."""
+    """Tables, record batches, arrays, schemas, fields and data types of pyarrow (when it is loaded),
+    by their Arrow IPC bytes: schema (with its metadata), chunks and values."""
     pa = sys.modules.get("pyarrow")
     if pa is None:
         return None
+    if isinstance(v, (pa.DataType, pa.Field)):  # as the only field of a schema
+        v = pa.schema([v if isinstance(v, pa.Field) else pa.field("", v)])
     if isinstance(v, pa.Schema):
         return f"arrow-schema:{hash_bytes(v.serialize().to_pybytes())}"
     if isinstance(v, (pa.Array, pa.ChunkedArray)):
@@ -270,6 +329,36 @@ def _pandas_data(v: Any) -> Optional[str]:
     return f"pandas:{hash_bytes(shape.encode())}:{hash_bytes(rows)}"
 
 
+_TYPING_MODULES = ("typing", "types", "typing_extensions")
+# Standard-library modules whose values pickle to exactly their content (no connection, file or lock),
+# and the C containers whose items are not attributes (a project subclass of theirs too).
+_REDUCED_MODULES = frozenset({"collections", "array", "ipaddress", "zoneinfo", "datetime", "string", "operator",
+                              "decimal", "textwrap", "_struct", "json.encoder", "json.decoder"})
+_HIDDEN_ITEMS = (("collections", "deque"), ("array", "array"))
+
+
+def typing_form(v: Any) -> Any:
+    """The origin of a subscripted typing form (``list`` for ``List[int]``), or None for anything else
+    (``typing.List`` alone is installed code, named as such)."""
+    typing = sys.modules["typing"]
+    if isinstance(v, typing.TypeVar):
+        return typing.TypeVar
+    if type(v).__module__ not in _TYPING_MODULES or not typing.get_args(v):
+        return None
+    return typing.get_origin(v)
+
+
+def _reducible(v: Any) -> bool:
+    t = type(v)
+    if t.__module__ in _REDUCED_MODULES or t is object:
+        return True
+    return any((base.__module__, base.__name__) in _HIDDEN_ITEMS for base in t.__mro__[1:])
+
+
+def _scalar_subclass(enc: Encoder, v: Any, path: str) -> str:
+    return f"{_builtin_subclass_prefix(enc, v, ())}:{v!r}"
+
+
 def _range(enc: Encoder, v: Any, path: str) -> str:
     return f"{type(v).__name__}:{','.join(enc.encode(x, path) for x in (v.start, v.stop, v.step))}"
 
@@ -285,12 +374,16 @@ class _Numbers(metaclass=LoadedKinds):
     kinds = (("_decimal", "Decimal"), ("decimal", "Decimal"), ("fractions", "Fraction"))
 
 
+# Modules whose classes the dispatch below describes fully (a subclass elsewhere may add methods).
+_STANDARD_MODULES = frozenset({"builtins", "datetime", "decimal", "_decimal", "fractions", "pathlib", "pathlib._local",
+                               "functools", "types", "re", "enum", "uuid"})
+
 _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (enum.Enum, Encoder._enum),  # before int/str: IntEnum members are ints too
     ((list, tuple), Encoder._sequence),
     (dict, Encoder._dict),
     ((set, frozenset), Encoder._set),
-    ((int, float, str, bytes, complex), lambda enc, v, p: f"{_builtin_subclass_prefix(enc, v, ())}:{v!r}"),
+    ((int, float, str, bytes, complex), _scalar_subclass),
     (_Numbers, Encoder._simple_text),
     ((datetime.datetime, datetime.date, datetime.time), Encoder._when),
     (datetime.timedelta, Encoder._timedelta),
@@ -301,4 +394,8 @@ _DISPATCH: Tuple[Tuple[Any, Callable[[Encoder, Any, str], str]], ...] = (
     (bytearray, lambda enc, v, p: f"bytearray:{v.hex()}"),
     (types.SimpleNamespace, _namespace),
     (type(Ellipsis), lambda enc, v, p: "Ellipsis"),
+    (types.MappingProxyType, lambda enc, v, p: f"mappingproxy{enc._dict(dict(v), p)}"),
+    (memoryview, lambda enc, v, p: f"memoryview:{v.format}:{list(v.shape or ())}:{v.tobytes().hex()}"),
 )
+# Descriptions that name a subclass's code themselves (enum members, builtin containers and scalars).
+_CLASS_AWARE = frozenset({Encoder._enum, Encoder._sequence, Encoder._dict, Encoder._set, _scalar_subclass})

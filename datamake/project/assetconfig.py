@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import enum
 import json
+import re
 import types
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -195,7 +196,8 @@ def canonical_value(value: Any) -> Any:
     tagged, so that a tuple and a list, or a date and its string, differ: sets
     by their sorted elements (never by iteration order, which varies between
     processes for strings), tuples, nested dataclasses, enums, dates and times,
-    paths. Anything else is written as its type and ``repr``.
+    paths; functions and classes by their qualified names (their code is the config class's, a
+    default of it). Anything else is written as its type and ``repr``, memory addresses left out.
     """
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -228,7 +230,14 @@ def canonical_value(value: Any) -> Any:
         return {"__path__": value.as_posix()}
     if isinstance(value, bytes):
         return {"__bytes__": value.hex()}
-    return {"__repr__": f"{type(value).__module__}.{type(value).__qualname__}", "value": repr(value)}
+    if callable(value) and isinstance(getattr(value, "__qualname__", None), str):
+        # a function or class default (``fn: Callable = norm``): by name; its code is the config class's
+        return {"__callable__": f"{getattr(value, '__module__', None)}.{value.__qualname__}"}
+    return {"__repr__": f"{type(value).__module__}.{type(value).__qualname__}",
+            "value": _ADDRESS.sub("", repr(value))}  # "<... at 0x7f...>" differs in every process
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def config_hash(instance: Any) -> str:

@@ -29,6 +29,8 @@ from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.manifest import Manifest
 from datamake.core.scope import Scope
 from datamake.define import snapshot
+from datamake.define.codeversion import IMPORT_PART
+from datamake.define.moduleimports import module_file
 from datamake.define.assets import AssetDef
 from datamake.execution.results import AssetOutcome
 from datamake.project import pins as pins_mod
@@ -88,6 +90,8 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
         facts.file(snap.path, digest=snap.digest, expected=(snap.size, snap.mtime_ns))
         facts.folder(os.path.dirname(snap.path), ours=ours)
     facts.library_files([s.path for s, _ in modules], loaded)
+    for path in _imported_when_run(project, nodes):
+        facts.content_file(path)  # not loaded now: its content, as the code version read it
     for folder in {*check._START_PATH, *sys.path}:
         facts.folder(os.path.abspath(folder or "."), may_be_missing=True, ours=ours)
     facts.config_files(project)
@@ -146,6 +150,19 @@ def _loaded_files(skip: Iterable[str]) -> Dict[str, Any]:
 
 
 SHARED_PURE = 4096  # the digests of pure module sources kept for every project (the most recent ones)
+
+
+def _imported_when_run(project: Project, nodes: List[str]) -> List[str]:
+    """The files of the project modules the assets import inside their functions, in turn (the
+    ``import:`` parts of their code versions): a no-op need not have loaded them."""
+    paths = set()
+    for key in nodes:
+        for part in project.code_version(key).parts:
+            if part.startswith(IMPORT_PART):
+                path = module_file(part[len(IMPORT_PART):])
+                if path is not None:
+                    paths.add(path)
+    return sorted(paths)
 
 
 def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
