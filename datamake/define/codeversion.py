@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
+from datamake.define.codenames import code_names
 from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
                                           functions_of, rebound, unaccounted)
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
@@ -448,13 +449,7 @@ def _last_line(code: types.CodeType) -> int:
     return last
 
 
-def _global_names(code: types.CodeType) -> Set[str]:
-    """Names the code (nested code included) may read as globals or attributes."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
+_global_names = code_names  # names the code (nested code included) may read as globals or attributes
 
 
 _DYNAMIC_READERS = ("globals", "eval", "exec")

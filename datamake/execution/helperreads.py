@@ -25,6 +25,8 @@ import sys
 import types
 from typing import Any, Dict, Iterable, List, Set, Tuple
 
+from datamake.define.codenames import code_names
+
 CodeKey = Tuple[str, types.CodeType]  # (file, code): code objects compare equal across files
 _by_code: Dict[CodeKey, Dict[str, str]] = {}  # a project function's code -> {path read: version}
 _reach: Dict[Any, Tuple[CodeKey, ...]] = {}  # an asset function -> the memoizing project code it reaches
@@ -162,24 +164,6 @@ def _assigns_a_global(code: types.CodeType) -> bool:
     if any(op == _STORE_GLOBAL for op in code.co_code[::2]):
         return True
     return any(_assigns_a_global(c) for c in code.co_consts if isinstance(c, types.CodeType))
-
-
-def code_names(code: types.CodeType) -> Set[str]:
-    """The names the code (nested code included) reads as globals or attributes."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= code_names(const)
-    return names
-
-
-def code_strings(code: types.CodeType) -> Set[str]:
-    """The string constants of the code, nested code included."""
-    found = {c for c in code.co_consts if isinstance(c, str)}
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            found |= code_strings(const)
-    return found
 
 
 def _class_functions(cls: type) -> List[Any]:

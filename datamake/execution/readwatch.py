@@ -16,6 +16,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from datamake.define import openwatch, snapshot
+from datamake.define.codenames import code_names, code_strings
 from datamake.execution import helperreads
 from datamake.execution.context import AssetContext
 from datamake.storage import reads as read_files
@@ -298,9 +299,9 @@ def _paths_named_by(fn: Any, roots: Tuple[str, ...]) -> Tuple[str, ...]:
         code = getattr(current, "__code__", None)
         namespace = getattr(current, "__globals__", {}) or {}
         if code is not None:
-            values += [namespace[n] for n in helperreads.code_names(code)
+            values += [namespace[n] for n in code_names(code)
                        if n in namespace and _names_a_path(n, namespace[n])]
-            values += [c for c in helperreads.code_strings(code) if "/" in c or "." in c.strip(".")]
+            values += [c for c in code_strings(code) if "/" in c or "." in c.strip(".")]
         values += [cell.cell_contents for cell in (getattr(current, "__closure__", None) or ()) if _has_contents(cell)]
         values += list(getattr(current, "__defaults__", None) or ())
     found = []
