@@ -881,6 +881,45 @@ def test_a_lazy_client_whose_getattr_raises_breaks_neither_loading_nor_the_searc
     assert project.states() == {"uses_client": "stale"}
 
 
+def test_a_scratch_folder_an_asset_makes_and_removes_is_not_an_input(project):
+    """Folders it makes (tempfile.mkdtemp, os.makedirs) and removes (shutil.rmtree), and what it lists
+    and reads there, are its own: no warning, and fresh after the build (not stale for ever)."""
+    project.pipeline('''
+        import os, shutil, subprocess, sys, tempfile
+        from datamake import asset
+
+        @asset
+        def scratch():
+            d = tempfile.mkdtemp()
+            os.makedirs(os.path.join(d, "sub"))
+            with open(os.path.join(d, "sub", "a.txt"), "w") as f:
+                f.write("x")
+            subprocess.run([sys.executable, "-c", f"open({os.path.join(d, 'b.txt')!r}, 'w').write('y')"], check=True)
+            out = sorted(os.listdir(d)) + [open(os.path.join(d, "b.txt")).read()]
+            shutil.rmtree(d)
+            return out
+
+        @asset
+        def in_project():
+            os.makedirs("data", exist_ok=True)  # there already: its files stay inputs
+            os.makedirs("work", exist_ok=True)
+            with open("work/t.txt", "w") as f:
+                f.write("t")
+            names = os.listdir("work")
+            shutil.rmtree("work")
+            with open("data/in.txt") as f:
+                return names + [f.read()]
+    ''')
+    project.write("data/in.txt", "1")
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("warning") == 1 and "read data/in.txt" in proc.stderr, proc.stderr
+    assert project.states() == {"scratch": "fresh", "in_project": "fresh"}
+    assert stored_value(project, "scratch") == ["b.txt", "sub", "y"]
+    project.write("data/in.txt", "2")
+    assert project.states() == {"scratch": "fresh", "in_project": "stale"}
+
+
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):
     project.pipeline('''
         import os

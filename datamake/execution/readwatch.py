@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from datamake.define import openwatch, snapshot
@@ -44,6 +45,7 @@ class ReadWatch:
         self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
         self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
         self.written: set = set()
+        self.own_dirs: set = set()  # folders it made (os.mkdir, tempfile.mkdtemp) or removed (shutil.rmtree)
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
         self.skip_dirs: List[str] = []
@@ -76,10 +78,18 @@ class ReadWatch:
             for path in _command_files(event, args):
                 self.saw(openwatch.SQLITE, (path,))
             return
+        elif event in _OWN:  # a folder it makes or removes, a file it removes: its own, not inputs
+            if args and isinstance(args[0], (str, bytes, os.PathLike)) and (len(args) < 2 or args[-1] is None):
+                full = os.path.abspath(os.fsdecode(os.fspath(args[0])))
+                if event == openwatch.REMOVE:
+                    self.written.add(full)
+                elif event == openwatch.RMTREE or not os.path.exists(full):  # (makedirs(exist_ok=True) of data)
+                    self.own_dirs.add(full)
+            return
         else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
             path, mode, flags = (args[0] if args else None), None, None
             path = "." if path is None else path
-        if isinstance(path, int) or path is None:
+        if isinstance(path, int) or path is None or _in_rmtree():
             return
         path = os.fsdecode(os.fspath(path))
         if isinstance(mode, str):  # "w+" and "x+" start from nothing: what they read back, the asset wrote
@@ -156,10 +166,12 @@ class ReadWatch:
         listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
         as a counter it keeps, or a SQLite database or a command's file it changed: not an input)."""
         files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
-                 if os.path.abspath(full) not in self.written
+                 if os.path.abspath(full) not in self.written and not self._own(full)
                  and not (name in self.maybe_written and read_files.opened_stat(full) != opened)]
         folders = [(name, read_files.version_listed(full, seen, self.written))
-                   for name, (full, seen) in self.listed.items()]
+                   for name, (full, seen) in self.listed.items()
+                   if not self._own(full, folder=True) and not all(os.path.join(full, n) in self.written
+                                                                   for n in seen or ("",))]
         trees = [(name, read_files.ReadVersions().version(full + read_files.TREE)) for name, full in self.trees.items()]
         own = dict(files + folders + trees)
         for name, version in own.items():
@@ -171,6 +183,10 @@ class ReadWatch:
         own.update((name, version) for name, version in noted.items() if name not in own
                    and os.path.join(self.roots[0], name.rstrip("/")) not in self.written)
         return tuple(sorted(own.items()))
+
+    def _own(self, full: str, folder: bool = False) -> bool:
+        """Under a folder the asset made or removed itself (a scratch folder), or that folder itself."""
+        return any(full.startswith(os.path.join(d, "")) or (folder and full == d) for d in self.own_dirs)
 
     def _declared(self, full: str) -> bool:
         for allowed in self.allowed:
@@ -186,6 +202,19 @@ class ReadWatch:
 
 
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
+_OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
+
+
+def _in_rmtree() -> bool:
+    """Whether ``shutil.rmtree`` is what lists and opens (relative to folder descriptors): never inputs."""
+    frame = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            return False
+        if frame.f_code.co_name.startswith(("_rmtree", "rmtree")) and frame.f_code.co_filename.endswith("shutil.py"):
+            return True
+        frame = frame.f_back
+    return False
 _NOT_DATA: Optional[Tuple[str, ...]] = None  # where files outside the project are software, not data
 
 
