@@ -26,11 +26,12 @@ from datamake.storage.store import Store
 
 
 class ReadWatch:
-    """Collects the project files an asset function opens for reading that it did not declare.
+    """Collects what one attempt of an asset function reads without declaring it: files opened for
+    reading, folders listed, SQLite databases, the files a command it starts names.
 
-    Declared: a source the asset depends on. Never reported: files under the
-    store, code (``.py``, ``.pyc``...), and the asset's own output and input copies.
-    Set up at the first file the asset opens: most assets open none.
+    Declared: a source the asset depends on. Never reported: files under the store, code (``.py``,
+    ``.pyc``...), the asset's own output and input copies, what it writes, makes or removes itself,
+    and the system's or installed packages' files. Set up at the first event: most assets have none.
     """
 
     def __init__(self, defs: Any, task: Any, store: Store, context: AssetContext, scratch: Any, fn: Any = None):

@@ -1,7 +1,7 @@
 """Files an asset read and folders it listed without declaring them: their versions.
 
-A run notes the project files an asset opens for reading that are not among its declared
-inputs, and the project folders it lists (``execution.tasks``' read watch). Each is recorded in
+A run notes the files an asset opens for reading that are not among its declared inputs, and
+the folders it lists (``execution.readwatch``). Each is recorded in
 the asset's manifest (``Manifest.reads``) with the version it had when the asset read it, and
 planning compares that with the version it has now: editing such a file, or adding a file to
 (or removing one from) such a folder, makes the asset stale (``source_changed``), and a value in
