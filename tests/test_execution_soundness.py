@@ -694,6 +694,24 @@ def test_the_files_a_command_started_by_an_asset_names_are_inputs_and_the_ones_i
     assert project.outcomes() == {"listed": "skipped", "shell": "skipped"}
 
 
+def test_a_shell_line_that_cannot_be_split_still_has_its_files_found(project):
+    """An unbalanced quote (the shell fails on it): the run goes on, and the words are still looked at."""
+    project.pipeline('''
+        import subprocess
+        from datamake import asset
+
+        @asset
+        def broken_line():
+            proc = subprocess.run("cat data/a.txt \'unbalanced", shell=True, capture_output=True, text=True)
+            return proc.returncode != 0
+    ''')
+    project.write("data/a.txt", "1")
+    proc = project.run("make")
+    assert proc.returncode == 0 and "asset 'broken_line' read data/a.txt" in proc.stderr, proc.stderr
+    project.write("data/a.txt", "2")
+    assert project.states() == {"broken_line": "stale"}
+
+
 def test_a_command_asset_is_not_warned_about_the_scripts_its_code_version_covers(project):
     project.pipeline('''
         from datamake import command_asset

@@ -69,53 +69,49 @@ class ReadWatch:
         self.skip_dirs = [store.root] if store.is_local else []
 
     def saw(self, event: str, args: tuple) -> None:
+        """One audit event of the asset's thread (:data:`datamake.define.openwatch.EVENTS`)."""
         if self._setup_args is not None:
             self._setup()
         if event == openwatch.OPEN:
             path, mode, flags = (tuple(args) + (None, None, None))[:3]
+            path = _as_text(path)
+            if path is None:
+                return  # a file descriptor
+            if not _opens_for_reading(mode, flags):  # an output of its own: no undeclared input
+                self.written.add(os.path.abspath(path))
+            elif not path.endswith(snapshot.CODE_SUFFIXES):  # imports open modules: code, versioned as such
+                self._note(path)
         elif event == openwatch.SQLITE:  # the database file is read (rollback journal; a WAL's are not seen)
-            path, mode, flags = _sqlite_file(args[0] if args else None), "r", None
+            self._note(_sqlite_file(args[0] if args else None), maybe_written=True)
         elif event in _COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
             for path in _command_files(event, args):
-                self.saw(openwatch.SQLITE, (path,))
-            return
+                self._note(path, maybe_written=True)
         elif event in _OWN:  # a folder it makes or removes, a file it removes: its own, not inputs
-            if args and isinstance(args[0], (str, bytes, os.PathLike)) and (len(args) < 2 or args[-1] is None):
-                full = os.path.abspath(os.fsdecode(os.fspath(args[0])))
+            path = _as_text(args[0]) if args and (len(args) < 2 or args[-1] is None) else None  # (no dir_fd)
+            if path is not None:
+                full = os.path.abspath(path)
                 if event == openwatch.REMOVE:
                     self.written.add(full)
                 elif event == openwatch.RMTREE or not os.path.exists(full):  # (makedirs(exist_ok=True) of data)
                     self.own_dirs.add(full)
-            return
         else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
-            path, mode, flags = (args[0] if args else None), None, None
-            path = "." if path is None else path
-        if isinstance(path, int) or path is None or _in_rmtree():
-            return
-        path = os.fsdecode(os.fspath(path))
-        if isinstance(mode, str):  # "w+" and "x+" start from nothing: what they read back, the asset wrote
-            reads = "r" in mode or ("a" in mode and "+" in mode)
-        else:
-            reads = not (isinstance(flags, int) and (flags & os.O_ACCMODE == os.O_WRONLY
-                                                     or flags & os.O_TRUNC or flags & os.O_CREAT and flags & os.O_EXCL))
-        if not reads:  # an output of its own; a path constant naming it is no undeclared input
-            self.written.add(os.path.abspath(path))
-            return
-        if path.endswith(snapshot.CODE_SUFFIXES) and event == openwatch.OPEN:  # imports open modules
-            return
+            path = args[0] if args else None
+            self._note("." if path is None else path, listing=True)
+
+    def _note(self, path: Any, listing: bool = False, maybe_written: bool = False) -> None:
+        """A file read (``maybe_written``: one a database connection or a command may change) or a folder
+        listed, unless it is declared, the asset's own, or not data."""
+        path = _as_text(path)
+        if path is None or _in_rmtree():  # (rmtree lists and opens relative to folder descriptors)
+            return  # a file descriptor, an in-memory database
         full = os.path.abspath(path)
-        root = full if full in self.roots else next((r for r in self.roots if full.startswith(r + os.sep)), None)
-        if root is None and not _outside_data(full):
+        root = self._root_of(full)
+        if root is None and (not _outside_data(full) or INPUT_COPY_PREFIX in full):  # (a stored input's copy)
             return
-        skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]  # the asset's own files
-        if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)) for d in skip):
-            return
-        if root is None and INPUT_COPY_PREFIX in full:  # a copy of a stored input value, in the temporary folder
-            return
-        if self._declared(full):
+        if self._asset_files(full) or self._declared(full):
             return
         name = full if root is None else os.path.relpath(full, root).replace(os.sep, "/")
-        if event in (openwatch.LIST, openwatch.SCAN):
+        if listing:
             name += read_files.FOLDER  # the project folder itself is "./"
             if name not in self.listed:  # the names as the asset is about to list them
                 self.listed[name] = (full, read_files.listing(full))
@@ -123,11 +119,23 @@ class ReadWatch:
             return
         elif name not in self.reads:  # the file as it is about to be read (the event comes before the open)
             self.reads[name] = (full, read_files.opened_stat(full))
-            if event == openwatch.SQLITE:
+            if maybe_written:
                 self.maybe_written.add(name)
         codes = helperreads.callers(self.roots)
         self.via.setdefault(name, set()).update(codes)
         snapshot.note_run_read({filename for filename, _code in codes}, full)
+
+    def _root_of(self, full: str) -> Optional[str]:
+        """The project root ``full`` is (or is under); None outside the project."""
+        return full if full in self.roots else next((r for r in self.roots if full.startswith(r + os.sep)), None)
+
+    def _asset_files(self, full: str, holding: bool = False) -> bool:
+        """Under the store, the asset's scratch copies or its output (``holding``: or a folder holding one)."""
+        for d in (*self.skip_dirs, self.scratch.path, self.context._output_dir):
+            d = d and os.path.abspath(d)
+            if d and (full == d or full.startswith(d + os.sep) or holding and d.startswith(full + os.sep)):
+                return True
+        return False
 
     def named_folder(self, path: str) -> None:
         """A folder the asset's code names (``DATA = Path(...) / "data"``): a reader written in C may have
@@ -140,9 +148,7 @@ class ReadWatch:
         if inside is None and (any(r.startswith(os.path.join(full, "")) or r == full for r in self.roots)
                                or not _outside_data(full)):
             return
-        skip = [*self.skip_dirs, self.scratch.path, self.context._output_dir]
-        if any(d and (full == d or full.startswith(os.path.abspath(d) + os.sep)
-                      or d.startswith(os.path.join(full, ""))) for d in skip) or self._declared(full):
+        if self._asset_files(full, holding=True) or self._declared(full):
             return
         within = os.path.join(full, "")
         if any(f.startswith(within) or f == full for f in [*(f for f, _ in self.reads.values()),
@@ -174,16 +180,16 @@ class ReadWatch:
                    if not self._own(full, folder=True) and not all(os.path.join(full, n) in self.written
                                                                    for n in seen or ("",))]
         trees = [(name, read_files.ReadVersions().version(full + read_files.TREE)) for name, full in self.trees.items()]
-        own = dict(files + folders + trees)
-        for name, version in own.items():
+        recorded = dict(files + folders + trees)
+        for name, version in recorded.items():
             helperreads.remember(self.via.get(name, ()), name, version)
         if self._setup_args is not None and helperreads.anything_remembered():
             self._setup()
         # what the helpers it reaches read when they ran for an earlier asset (a memoized value it got)
         noted = helperreads.reached(self.fn, self.roots) if self.roots else {}
-        own.update((name, version) for name, version in noted.items() if name not in own
-                   and os.path.join(self.roots[0], name.rstrip("/")) not in self.written)
-        return tuple(sorted(own.items()))
+        recorded.update((name, version) for name, version in noted.items() if name not in recorded
+                        and read_files.full_path(self._project_dir, name) not in self.written)
+        return tuple(sorted(recorded.items()))
 
     def _own(self, full: str, folder: bool = False) -> bool:
         """Under a folder the asset made or removed itself (a scratch folder), or that folder itself."""
@@ -216,26 +222,39 @@ def _in_rmtree() -> bool:
             return True
         frame = frame.f_back
     return False
-_NOT_DATA: Optional[Tuple[str, ...]] = None  # where files outside the project are software, not data
+
+
+def _as_text(path: Any) -> Optional[str]:
+    """An audit event's path as text; None for a file descriptor or anything else."""
+    return os.fsdecode(os.fspath(path)) if isinstance(path, (str, bytes, os.PathLike)) else None
+
+
+def _opens_for_reading(mode: Any, flags: Any) -> bool:
+    """An ``open`` event that reads what was there: not a write-only open, nor one that creates or
+    truncates (``w+``, ``x+``, ``O_TRUNC``, ``O_CREAT|O_EXCL``: what it reads back, the asset wrote)."""
+    if isinstance(mode, str):
+        return "r" in mode or ("a" in mode and "+" in mode)
+    return not (isinstance(flags, int) and (flags & os.O_ACCMODE == os.O_WRONLY
+                                            or flags & os.O_TRUNC or flags & os.O_CREAT and flags & os.O_EXCL))
+
+
+_SOFTWARE: Optional[Tuple[str, ...]] = None  # folders (with a trailing separator) of software, not data
 
 
 def _outside_data(full: str) -> bool:
     """A file or folder outside the project that may be data (``/mnt/data/orders.csv``), not the system's,
-    an installed package's or a tool's own (``/usr``, ``/etc``, the interpreter's prefixes, ``~/.cache``...)."""
-    global _NOT_DATA
-    if _NOT_DATA is None:
+    an installed package's or a tool's own (``/usr``, ``/etc``, the interpreter's prefixes, ``~/.cache``...);
+    nor the home folder or the root themselves (a library looking around)."""
+    global _SOFTWARE
+    home = os.path.expanduser("~")
+    if _SOFTWARE is None:
         import site
-        import sys
 
-        home = os.path.expanduser("~")
-        installed = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()]
-        _NOT_DATA = tuple({os.path.join(os.path.abspath(p), "") for p in [
-            *installed, os.path.join(home, "."), *("/" + d for d in ("usr", "lib", "lib64", "bin", "sbin", "etc",
-                                                                     "proc", "sys", "dev", "run", "var", "snap"))]})
-        _NOT_DATA += (os.path.join(home, ""), os.sep)  # (a listing of the home folder or the root itself)
-    if full + os.sep in _NOT_DATA[-2:]:
-        return False
-    return not full.startswith(_NOT_DATA[:-2])
+        system = ("usr", "lib", "lib64", "bin", "sbin", "etc", "proc", "sys", "dev", "run", "var", "snap")
+        _SOFTWARE = tuple({os.path.join(os.path.abspath(p), "") for p in [
+            sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
+            os.path.join(home, "."), *(os.sep + d for d in system)]})
+    return full not in (home, os.sep) and not full.startswith(_SOFTWARE)
 
 
 def _command_files(event: str, args: tuple) -> List[str]:

@@ -136,7 +136,7 @@ class ReadVersions:
 
     def changed(self, project_dir: str, reads: Iterable[Sequence[str]]) -> Tuple[str, ...]:
         """The recorded ``(path, version)`` reads (paths relative to ``project_dir``) whose file differs now."""
-        moved = tuple(path for path, version in reads if self.version(_full(project_dir, path)) != version)
+        moved = tuple(path for path, version in reads if self.version(full_path(project_dir, path)) != version)
         if self._cache is not None:
             self._cache.save()  # (only when something was hashed)
         return moved
@@ -149,8 +149,8 @@ class ReadVersions:
         return self._cache
 
 
-def _full(project_dir: str, path: str) -> str:
-    """The absolute path of a recorded read (a folder's keeps its trailing ``/``)."""
+def full_path(project_dir: str, path: str) -> str:
+    """The absolute path of a recorded read (a folder's keeps its trailing ``/`` or ``/**``)."""
     for end in (TREE, FOLDER):
         if path.endswith(end):
             return os.path.abspath(os.path.join(project_dir, path[:-len(end)] or ".")) + end
