@@ -28,6 +28,15 @@ settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+def pytest_configure(config):
+    """The suite keeps datamake's machine-local caches in a folder of its own (shared by the xdist
+    workers, which inherit it), not in the cache of the user who runs the tests."""
+    if "DATAMAKE_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["DATAMAKE_CACHE_DIR"] = tempfile.mkdtemp(prefix="datamake-test-cache-")
+
+
 # Modules whose tests run on one pytest-xdist worker (``-n``): the browser tests share one Chromium,
 # and the tour's tests pick up its project where the one before left it.
 ONE_WORKER = {"tests/test_ui_browser.py": "browser"}

@@ -371,6 +371,7 @@ def test_observations_of_the_wrong_shape_are_ignored(tmp_path, content):
 
 
 def test_per_user_code_cache_of_the_wrong_shape_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATAMAKE_CACHE_DIR", raising=False)  # the suite's own: this test looks for the XDG one
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     from datamake import api
 

@@ -90,7 +90,7 @@ def scenarios(draw):
 def run(folder: Path, source: str) -> dict:
     (folder / "pipeline.py").write_text(source)
     (folder / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
-    env = {**os.environ, "XDG_CACHE_HOME": str(folder.parent / "cache")}
+    env = {**os.environ, "DATAMAKE_CACHE_DIR": str(folder.parent / "cache")}
     proc = subprocess.run([sys.executable, "-c", DRIVER], cwd=folder, capture_output=True, text=True, env=env,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr

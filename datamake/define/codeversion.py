@@ -46,6 +46,7 @@ Decorator = Tuple[str, str, Tuple[str, ...]]
 Entry = Tuple[str, Tuple[str, ...], Tuple[Decorator, ...]]
 _normalized_cache: Dict[str, Optional[Entry]] = {}
 _from_file: Dict[str, Any] = {}  # entries read from the cache file, converted when first used
+_used: Set[str] = set()  # raw keys looked up or analysed since the cache file was read
 _cache_dirty = False
 
 _WARNING = "reads {what} {name} of type {type}, which datamake cannot version; give it a code_version= or pin it"
@@ -292,6 +293,7 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Op
         entry = _cached(raw)
         if entry is not None or raw in _normalized_cache:
             return entry
+    _used.add(raw)
     try:
         tree = ast.parse(_dedented(source))
         nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
@@ -571,8 +573,13 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
 # -- the persistent cache -----------------------------------------------------------------
 
 def load_cache(data: Any) -> None:
-    """Take normalized-source hashes computed by earlier runs (a pure speed-up), as read from the cache file."""
+    """Take normalized-source hashes computed by earlier runs (a pure speed-up), as read from the cache file.
+
+    What another file left unread is dropped (the analyses already made stay in memory), and which
+    entries are used is counted from here on: see :func:`cache_to_save`."""
     global _cache_dirty
+    _from_file.clear()
+    _used.clear()
     try:
         if data.get("format") == _CACHE_FORMAT:
             entries = data["entries"]
@@ -593,6 +600,7 @@ def _cached(raw: str) -> Optional[Entry]:
             _normalized_cache[raw] = _entry_from_json(_from_file.pop(raw))
         except (ValueError, TypeError):  # of another shape: analysed again
             return None
+    _used.add(raw)
     return _normalized_cache.get(raw)
 
 
@@ -603,13 +611,17 @@ def _entry_from_json(entry: Any) -> Optional[Entry]:
     return digest, tuple(map(intern, names)), tuple((d, h, tuple(map(intern, n))) for d, h, n in decorators)
 
 
-def cache_to_save() -> Optional[Dict[str, Any]]:
-    """What to write back to the cache file, once, if this run added to it (else None)."""
+def cache_to_save(keep_unused: bool = True) -> Optional[Dict[str, Any]]:
+    """What to write back to the cache file, once, if this run added to it (else None): the entries
+    used since the file was read, and with ``keep_unused`` those of the file that were not. A folder
+    seeded from another folder's entries passes False, so that it keeps only what it uses: the
+    entries of every folder seen before would otherwise pile up in each new one."""
     global _cache_dirty
     if not _cache_dirty:
         return None
     _cache_dirty = False
-    entries = dict(list({**_from_file, **_normalized_cache}.items())[-_CACHE_LIMIT:])
+    used = {raw: _normalized_cache[raw] for raw in _used if raw in _normalized_cache}
+    entries = dict(list(({**_from_file, **used} if keep_unused else used).items())[-_CACHE_LIMIT:])
     located = {where: raw for where, raw in list(_located.items())[-_CACHE_LIMIT:] if raw in entries}
     return {"format": _CACHE_FORMAT, "entries": entries, "located": located}
 

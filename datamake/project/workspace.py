@@ -33,7 +33,7 @@ from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, plan
 from datamake.core.scope import Scope
 from datamake.storage import iomanagers
-from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
+from datamake.storage.localfiles import cache_dir, prune_folder_caches, read_json_cache, write_json_cache
 from datamake.storage.store import Store
 from datamake.project.assetconfig import canonical_value
 from datamake.storage.observe import observe_all
@@ -494,11 +494,12 @@ class Project:
 
     def save_code_cache(self) -> None:
         """Keep the normalized-source hashes computed so far for the next command (if any are new)."""
-        saved = codeversion.cache_to_save()
+        saved = codeversion.cache_to_save(keep_unused=not self._code_cache_new)
         if saved is not None:
             write_json_cache(self._code_cache_path(), saved)
             if self._code_cache_new:  # the seed of the next new folder
                 write_json_cache(os.path.join(cache_dir(), "code-seed.json"), saved)
+                prune_folder_caches(cache_dir())
 
     def _check_facts(self, key: str) -> Tuple[CheckFact, ...]:
         if key not in self.defs.checks:

@@ -73,6 +73,36 @@ def write_json_cache(path: str, data: Mapping[str, Any]) -> bool:
         return False
 
 
+# Machine-local caches kept per project folder or per command line: (subfolder, name prefix). A new
+# folder (a fresh clone, a CI checkout, a temporary copy) adds one of each; only the newest are kept.
+PER_FOLDER_CACHES = (("", "code-"), ("", "workspace-"), ("uptodate", ""))
+PER_FOLDER_CACHES_KEPT = 256
+
+
+def prune_folder_caches(folder: str, keep: int = PER_FOLDER_CACHES_KEPT) -> int:
+    """Remove all but the ``keep`` newest per-folder cache files under ``folder``; returns how many
+    went. They are speed-ups only: a folder whose file went is analysed again when next used."""
+    removed = 0
+    for sub, prefix in PER_FOLDER_CACHES:
+        where = os.path.join(folder, sub)
+        try:
+            with os.scandir(where) as it:
+                found = [e for e in it if e.name.startswith(prefix) and e.name.endswith(".json")
+                         and e.name != "code-seed.json" and e.is_file(follow_symlinks=False)]
+        except OSError:
+            continue
+        if len(found) <= keep:
+            continue
+        found.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+        for entry in found[keep:]:
+            try:
+                os.remove(entry.path)
+                removed += 1
+            except OSError:  # gone already, or not ours to remove: left alone
+                pass
+    return removed
+
+
 _counter = itertools.count()  # next() on it is atomic under the GIL
 _tokens: Dict[int, str] = {}
 

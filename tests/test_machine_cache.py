@@ -1,0 +1,79 @@
+"""The machine-local cache stays the size of what is in use.
+
+Every folder a project is built in (a fresh clone, a CI checkout, a temporary copy) keeps its code
+analyses in the per-user cache, and a folder seen for the first time starts from those of the last
+new one. Neither may carry every earlier folder's analyses along, or each new folder would read
+more than the one before it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from .conftest import ProjectDir
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("DATAMAKE_CACHE_DIR", str(folder))
+    return folder
+
+
+def _pipeline(prefix: str, count: int) -> str:
+    lines = ["from datamake import asset", ""]
+    for i in range(count):
+        lines += ["@asset", f"def {prefix}{i}():", f"    return {i} * 3 + len({prefix!r})", ""]
+    return "\n".join(lines)
+
+
+def _entries(path) -> int:
+    return len(json.loads(path.read_text())["entries"])
+
+
+def test_a_new_folder_keeps_only_the_analyses_it_uses_not_every_earlier_folders(tmp_path, cache):
+    big = ProjectDir(tmp_path / "big")
+    big.pipeline(_pipeline("wide", 60))
+    big.run("make", check=True)
+    seed = cache / "code-seed.json"
+    assert _entries(seed) >= 60
+
+    small = ProjectDir(tmp_path / "small")
+    small.pipeline(_pipeline("narrow", 3))
+    small.run("make", check=True)
+    own = [p for p in cache.glob("code-*.json") if p.name != "code-seed.json"]
+    sizes = sorted(_entries(p) for p in own)
+    assert sizes[0] < 20, f"the small folder's cache holds the big one's analyses too: {sizes}"
+    assert _entries(seed) < 20, "the seed of the next new folder grew with every folder before it"
+
+    # Still a speed-up only: the small folder's second look agrees, and a third folder is right.
+    assert small.run("status", "--json", check=True).returncode == 0
+    third = ProjectDir(tmp_path / "third")
+    third.pipeline(_pipeline("narrow", 3).replace("* 3", "* 4"))
+    third.run("make", check=True)
+    third.pipeline(_pipeline("narrow", 3).replace("* 3", "* 5"))
+    out = json.loads(third.run("status", "--json", check=True).stdout)
+    assert sorted(a["key"] for a in out["assets"] if a["reasons"]) == ["narrow0", "narrow1", "narrow2"]
+
+
+def test_only_the_newest_per_folder_caches_are_kept(cache):
+    from datamake.storage.localfiles import prune_folder_caches
+
+    (cache / "uptodate").mkdir(parents=True)
+    now = time.time()
+    for i in range(12):
+        for path in (cache / f"code-{i:016x}.json", cache / f"workspace-{i:016x}.json",
+                     cache / "uptodate" / f"{i:016x}.json"):
+            path.write_text("{}")
+            os.utime(path, (now - i * 60, now - i * 60))  # file i is i minutes old
+    (cache / "code-seed.json").write_text("{}")
+    (cache / "toml-abc.json").write_text("{}")
+
+    assert prune_folder_caches(str(cache), keep=5) == 3 * 7
+    assert sorted(p.name for p in cache.glob("code-*.json")) == sorted(["code-seed.json"] + [f"code-{i:016x}.json" for i in range(5)])
+    assert len(list(cache.glob("workspace-*.json"))) == 5
+    assert len(list((cache / "uptodate").iterdir())) == 5
+    assert (cache / "toml-abc.json").exists()
