@@ -91,6 +91,31 @@ def test_helper_edited_in_the_same_second_at_the_same_size_never_runs_stale_byte
     assert project.states() == {"value": "fresh"}
 
 
+def test_a_fresh_copy_reuses_the_bytecode_of_the_same_source_and_names_its_own_files(project, tmp_path):
+    """A copy of a project (no ``__pycache__`` of its own) runs the bytecode compiled from the same bytes
+    elsewhere, yet its tracebacks name its own files; an edit in the copy is compiled and run."""
+    import shutil
+
+    env = {"PYTHONDONTWRITEBYTECODE": "", "DATAMAKE_CACHE_DIR": str(tmp_path / "cache")}
+    failing = "\n@asset\ndef broken():\n    raise ValueError('from here')\n"
+    project.pipeline(PIPELINE + failing)
+    project.write("lib.py", lib_returning(1))
+    project.run("make", "value", check=True, env=env)
+    assert list((tmp_path / "cache" / "bytecode").glob("pipeline.*.pyc"))
+    copy = tmp_path / "copy"
+    shutil.copytree(project.root, copy, ignore=shutil.ignore_patterns(".datamake", "__pycache__", "cache", "copy"))
+    proc = subprocess.run([sys.executable, "-m", "datamake", "make", "broken"], cwd=copy, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "from here" in proc.stderr + proc.stdout
+    assert str(copy / "pipeline.py") in proc.stderr + proc.stdout
+    assert str(project.root / "pipeline.py") not in proc.stderr + proc.stdout
+    (copy / "lib.py").write_text(lib_returning(5))
+    subprocess.run([sys.executable, "-m", "datamake", "make", "value"], cwd=copy, env={**os.environ, **env},
+                   capture_output=True, text=True, timeout=120, check=True)
+    assert stored_value(copy) == 5
+    assert stored_value(project.root) == 1
+
+
 def test_a_definitions_file_that_fails_to_import_is_not_half_loaded_later(project, monkeypatch):
     project.pipeline(PIPELINE + "\nraise RuntimeError('boom')\n")
     project.write("lib.py", lib_returning(1))

@@ -77,3 +77,25 @@ def test_only_the_newest_per_folder_caches_are_kept(cache):
     assert len(list(cache.glob("workspace-*.json"))) == 5
     assert len(list((cache / "uptodate").iterdir())) == 5
     assert (cache / "toml-abc.json").exists()
+
+
+def test_a_seed_that_piled_up_is_cut_to_what_the_next_new_folder_uses(tmp_path, cache):
+    """A seed left by an earlier version (every folder's analyses) that holds all a new folder needs is
+    still cut down, once, to what that folder used: otherwise every fresh copy would read it all."""
+    big, small = ProjectDir(tmp_path / "big"), ProjectDir(tmp_path / "small")
+    big.pipeline(_pipeline("wide", 60))
+    big.run("make", check=True)
+    small.pipeline(_pipeline("narrow", 3))
+    small.run("make", check=True)
+    caches = [json.loads(p.read_text()) for p in cache.glob("code-*.json") if p.name != "code-seed.json"]
+    piled = {part: {k: v for c in caches for k, v in c[part].items()} for part in ("entries", "located")}
+    seed = cache / "code-seed.json"
+    seed.write_text(json.dumps({**caches[0], **piled}))
+    assert _entries(seed) >= 63
+
+    copy = ProjectDir(tmp_path / "copy")
+    copy.pipeline(_pipeline("narrow", 3))  # the same bytes as small's: every analysis is in the seed
+    copy.run("make", check=True)
+    assert _entries(seed) < 20, "a fresh copy read, and left, every earlier folder's analyses"
+    out = json.loads(copy.run("status", "--json", check=True).stdout)
+    assert not [a["key"] for a in out["assets"] if a["reasons"]]

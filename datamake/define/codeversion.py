@@ -615,12 +615,15 @@ def cache_to_save(keep_unused: bool = True) -> Optional[Dict[str, Any]]:
     """What to write back to the cache file, once, if this run added to it (else None): the entries
     used since the file was read, and with ``keep_unused`` those of the file that were not. A folder
     seeded from another folder's entries passes False, so that it keeps only what it uses: the
-    entries of every folder seen before would otherwise pile up in each new one."""
+    entries of every folder seen before would otherwise pile up in each new one; it is written, once,
+    even with nothing added when most of what it was seeded with went unused (a seed that had piled up)."""
     global _cache_dirty
-    if not _cache_dirty:
+    used = {raw: _normalized_cache[raw] for raw in _used if raw in _normalized_cache}
+    if not _cache_dirty and (keep_unused or len(_from_file) <= len(used)):
         return None
     _cache_dirty = False
-    used = {raw: _normalized_cache[raw] for raw in _used if raw in _normalized_cache}
+    if not keep_unused:
+        _from_file.clear()  # not carried on: and once written, not written again
     entries = dict(list(({**_from_file, **used} if keep_unused else used).items())[-_CACHE_LIMIT:])
     located = {where: raw for where, raw in list(_located.items())[-_CACHE_LIMIT:] if raw in entries}
     return {"format": _CACHE_FORMAT, "entries": entries, "located": located}

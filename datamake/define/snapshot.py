@@ -19,6 +19,7 @@ changed when that file does: the value it holds came from the old file.
 """
 from __future__ import annotations
 
+import _imp
 import importlib.machinery
 import importlib.util
 import linecache
@@ -28,6 +29,7 @@ import sys
 import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from datamake._paths import cache_dir
 from datamake.core.hashing import hash_bytes
 from datamake.core.records import record
 from datamake.define import openwatch
@@ -73,34 +75,47 @@ class SnapshotLoader(importlib.machinery.SourceFileLoader):
         stat = os.stat(path)
         source = self.get_data(path)
         _remember(fullname, path, source, stat)
-        return self._cached_code(path, source) or self._compile(path, source)
-
-    def _cached_code(self, path: str, source: bytes):
-        if sys.dont_write_bytecode and not os.path.exists(importlib.util.cache_from_source(path)):
-            return None
-        try:
-            data = self.get_data(importlib.util.cache_from_source(path))
-        except (OSError, NotImplementedError):
-            return None
-        if data[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(data[4:8], "little") != _CHECKED_HASH_FLAGS:
-            return None
-        if data[8:16] != importlib.util.source_hash(source):
-            return None
-        try:
-            return marshal.loads(data[16:])
-        except (EOFError, ValueError, TypeError):
-            return None
-
-    def _compile(self, path: str, source: bytes):
+        own = importlib.util.cache_from_source(path)
+        code = _read_pyc(own, source)
+        if code is not None:
+            return code
+        shared = _shared_pyc(fullname)
+        code = _read_pyc(shared, source)
+        if code is not None:  # compiled from the same bytes in another folder (a copy, a fresh clone)
+            _imp._fix_co_filename(code, path)
+            return code
         code = self.source_to_code(source, path)
         if not sys.dont_write_bytecode:
-            _write_pyc(path, source, code)
+            _write_pyc(own, source, code)
+            _write_pyc(shared, source, code)
         return code
 
 
-def _write_pyc(path: str, source: bytes, code) -> None:
+def _shared_pyc(module: str) -> str:
+    """The machine's bytecode of the last module of this name compiled: a fresh copy of a project,
+    whose folder has no ``__pycache__`` yet, compiles nothing that another folder already did."""
+    return os.path.join(cache_dir(), "bytecode", f"{module}.{sys.implementation.cache_tag}.pyc")
+
+
+def _read_pyc(cached: str, source: bytes):
+    """The code in a hash-checked .pyc written from exactly ``source`` (None: none, or not for these bytes)."""
+    try:
+        with open(cached, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if data[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(data[4:8], "little") != _CHECKED_HASH_FLAGS:
+        return None
+    if data[8:16] != importlib.util.source_hash(source):
+        return None
+    try:
+        return marshal.loads(data[16:])
+    except (EOFError, ValueError, TypeError):
+        return None
+
+
+def _write_pyc(cached: str, source: bytes, code) -> None:
     """Write a hash-checked .pyc atomically; a read-only folder just has no cache."""
-    cached = importlib.util.cache_from_source(path)
     data = (importlib.util.MAGIC_NUMBER + _CHECKED_HASH_FLAGS.to_bytes(4, "little")
             + importlib.util.source_hash(source) + marshal.dumps(code))
     tmp = f"{cached}.{os.getpid()}.tmp"
