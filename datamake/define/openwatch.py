@@ -10,7 +10,9 @@ removed) is installed once, at the first listener, and calls every listener of t
 ``os.scandir`` ``(path,)`` (``None`` for the working folder; ``glob``, ``os.walk`` and pathlib list
 through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``subprocess.Popen``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
-and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``.
+and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
+or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
+installed with the hook) ``(path,)``, and ``socket.connect`` ``(socket, address)``.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
 ``importlib.metadata``, ``pkgutil``) lists to find modules and installed packages.
@@ -22,12 +24,15 @@ import sys
 import threading
 from typing import Callable, List
 
+from datamake.define import entrywatch
+
 Listener = Callable[[str, tuple], None]
 
 OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
 POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
 MKDIR, RMTREE, REMOVE = "os.mkdir", "shutil.rmtree", "os.remove"  # (path, ...): folders and files of its own
-EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE))
+READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader outside Python; (socket, address)
+EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))
@@ -56,6 +61,7 @@ def _install() -> None:
     with _install_lock:
         if not _installed:
             sys.addaudithook(_on_audit)  # for the life of the process; idle on threads without listeners
+            entrywatch.install()
             _installed = True
 
 

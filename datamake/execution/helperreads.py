@@ -11,9 +11,9 @@ asset is stale, as the value the helper handed it is. Reaching such a helper by 
 or may not have been called this time): more reads than were made, never fewer.
 
 A helper counts as memoizing when it is reached through a cache wrapper (``functools.lru_cache`` and
-``cache``, ``cached_property``, or any wrapper with ``cache_clear``/``cache_info``/``cache``) or when its
-code assigns a module global (``global _SETTINGS``). A helper that keeps values in a dict of its module
-(``_CACHE[key] = ...``) is not recognised. Functions are told apart by their code object *and* file:
+``cache``, ``cached_property``, or any wrapper with ``cache_clear``/``cache_info``/``cache``), when its
+code assigns a module global (``global _SETTINGS``), or when it fills a dict, list or set of its module
+(``_CACHE[key] = ...``, ``_SEEN.append(...)``, ``_CACHE.setdefault(...)``). Functions are told apart by their code object *and* file:
 equal code in two projects (the same pipeline copied) is not the same function.
 """
 from __future__ import annotations
@@ -69,7 +69,8 @@ def reached(fn: Any, roots: Tuple[str, ...]) -> Dict[str, str]:
         if len(_reach) > _LIMIT:
             _reach.clear()
         codes = _reach[fn] = tuple((f.__code__.co_filename, f.__code__)
-                                   for f, memo in _walk(fn, roots) if memo or _assigns_a_global(f.__code__))
+                                   for f, memo in _walk(fn, roots)
+                                   if memo or _assigns_a_global(f.__code__) or _fills_a_global(f))
     out: Dict[str, str] = {}
     for code in codes:
         out.update(_by_code.get(code, ()))
@@ -164,6 +165,26 @@ def _assigns_a_global(code: types.CodeType) -> bool:
     if any(op == _STORE_GLOBAL for op in code.co_code[::2]):
         return True
     return any(_assigns_a_global(c) for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_FILLS = frozenset(("setdefault", "update", "append", "extend", "add", "insert", "__setitem__"))
+
+
+def _fills_a_global(fn: types.FunctionType) -> bool:
+    """The function keeps values in a dict, list or set of its module (``_CACHE[key] = ...``,
+    ``_SEEN.append(...)``, ``_CACHE.setdefault(...)``): a memo table."""
+    namespace = fn.__globals__
+    names = code_names(fn.__code__)
+    if not any(isinstance(namespace.get(name), (dict, list, set)) for name in names):
+        return False
+    return bool(_FILLS.intersection(names)) or _stores_an_item(fn.__code__)
+
+
+def _stores_an_item(code: types.CodeType) -> bool:
+    if any(op == _STORE_SUBSCR for op in code.co_code[::2]):
+        return True
+    return any(_stores_an_item(c) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
 def _class_functions(cls: type) -> List[Any]:

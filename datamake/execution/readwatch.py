@@ -47,6 +47,8 @@ class ReadWatch:
         self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
         self.written: set = set()
         self.own_dirs: set = set()  # folders it made (os.mkdir, tempfile.mkdtemp) or removed (shutil.rmtree)
+        self.remote: Dict[str, None] = {}  # network addresses and remote URLs it reached, in order
+        self._observes = False  # it depends on an observed or remote source: what it fetches is declared
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
         self.skip_dirs: List[str] = []
@@ -57,6 +59,8 @@ class ReadWatch:
         for dep in defs.deps.get(task.key, ()):
             src = defs.sources.get(dep)
             url = getattr(src, "url", None)
+            if getattr(src, "observe", None) is not None or (url and "://" in url and not url.startswith("file://")):
+                self._observes = True
             if url and getattr(src, "partitions", None) is not None:  # a file pattern: any of its partitions
                 url = re.sub(r"{[^{}]*}", "*", url)
             if url and ("://" not in url or url.startswith("file://")):
@@ -85,7 +89,16 @@ class ReadWatch:
             self._note(_sqlite_file(args[0] if args else None), maybe_written=True)
         elif event in _COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
             for path in _command_files(event, args):
-                self._note(path, maybe_written=True)
+                if os.path.isdir(path):  # a folder handed to the command: every file in it
+                    self.named_folder(path)
+                else:
+                    self._note(path, maybe_written=True)
+        elif event == openwatch.READ:  # a path or URL handed to a reader that opens it outside Python
+            self._handed(args[0] if args else None)
+        elif event == openwatch.CONNECT:  # a network connection: nothing datamake can version
+            address = args[1] if len(args) > 1 else None
+            if isinstance(address, tuple) and len(address) >= 2:
+                self.remote.setdefault(f"{address[0]}:{address[1]}", None)
         elif event in _OWN:  # a folder it makes or removes, a file it removes: its own, not inputs
             path = _as_text(args[0]) if args and (len(args) < 2 or args[-1] is None) else None  # (no dir_fd)
             if path is not None:
@@ -97,6 +110,35 @@ class ReadWatch:
         else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
             path = args[0] if args else None
             self._note("." if path is None else path, listing=True)
+
+    def _handed(self, where: Any) -> None:
+        """A path, glob or URL handed to a reader written in C or to fsspec: a file read, every file of
+        a folder (of the folder a pattern starts in), or a remote location datamake cannot version."""
+        if not isinstance(where, str):
+            return
+        protocol, sep, rest = where.partition("://")
+        if sep:
+            if protocol in ("file", "local"):
+                where = rest
+            elif protocol not in _IN_PROCESS:
+                self.remote.setdefault(where if rest else protocol + "://", None)
+                return
+            else:
+                return
+        if any(c in where for c in "*?["):
+            base = where[:min(where.index(c) for c in "*?[" if c in where)]
+            self.named_folder(os.path.dirname(base) or ".")
+        elif os.path.isdir(where):
+            self.named_folder(where)
+        else:
+            self._note(where)
+
+    def untracked(self) -> Tuple[str, ...]:
+        """The network addresses and remote URLs the asset reached (none when it depends on a source that
+        is observed or remote: what it fetches is declared)."""
+        if not self.remote or self._observes:
+            return ()
+        return tuple(self.remote)
 
     def _note(self, path: Any, listing: bool = False, maybe_written: bool = False) -> None:
         """A file read (``maybe_written``: one a database connection or a command may change) or a folder
@@ -209,6 +251,7 @@ class ReadWatch:
 
 
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
+_IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
 
 
@@ -277,7 +320,7 @@ def _command_files(event: str, args: tuple) -> List[str]:
             for candidate in (part, part.partition("=")[2]):
                 if candidate and len(candidate) < 4096 and "\0" not in candidate:
                     full = os.path.join(base, candidate)
-                    if os.path.isfile(full):
+                    if os.path.isfile(full) or os.path.isdir(full):
                         found.append(full)
     return found
 
