@@ -282,3 +282,74 @@ def test_a_folder_handed_to_a_command_counts_by_every_file_in_it(project):
     assert project.states() == {"total": "stale"}
     assert project.outcomes() == {"total": "built"}
     assert stored_value(project, "total") == 7
+
+
+LONG_LIVED = '''
+import json
+import sys
+
+from datamake import api
+from datamake.execution.reporters import Reporter
+
+
+class Say(Reporter):
+    def message(self, text):
+        print(text)
+
+
+project = api.load(".")
+api.make(project, reporter=Say())
+with open("settings.json", "w") as f:
+    f.write('{"a": 2}')
+with open("rates.json", "w") as f:
+    f.write('{"r": 2}')
+api.make(project, reporter=Say())  # the same process: the helpers' memos are still there
+print(json.dumps({d.key: [r.code for r in d.reasons] for d in api.status(project).decisions}))
+'''
+
+
+def test_a_second_run_in_the_same_process_clears_an_outdated_lru_cache_and_names_a_memo_it_cannot_clear(project):
+    """A long-lived process (the Python API called twice, the daemon, the UI): after the file a memoizing
+    helper read changed, its ``lru_cache`` is cleared before an asset that reaches it runs again, and a
+    memo of its own (a module dict) that cannot be cleared is named in a warning; that asset stays stale."""
+    import json
+    import subprocess
+    import sys
+
+    project.pipeline('''
+        import functools, json
+        from datamake import asset
+
+        _CACHE = {}
+
+        def settings(name):
+            if name not in _CACHE:
+                with open(name + ".json") as f:
+                    _CACHE[name] = json.load(f)
+            return _CACHE[name]
+
+        @functools.lru_cache(maxsize=None)
+        def rates(name):
+            with open(name + ".json") as f:
+                return json.load(f)
+
+        @asset
+        def by_dict():
+            return settings("settings")["a"]
+
+        @asset
+        def by_lru_cache():
+            return rates("rates")["r"]
+    ''')
+    project.write("settings.json", '{"a": 1}')
+    project.write("rates.json", '{"r": 1}')
+    project.write("drive.py", LONG_LIVED)
+    proc = subprocess.run([sys.executable, "drive.py"], cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    *said, states = proc.stdout.strip().splitlines()
+    said = "\n".join(said)
+    assert said.count("asset 'by_dict' got a value that settings() keeps in a memo of its own") == 1, said
+    assert "from settings.json as it was before it changed" in said
+    assert "'by_lru_cache' got" not in said
+    assert json.loads(states) == {"by_dict": ["source_changed"], "by_lru_cache": []}
+    assert stored_value(project, "by_lru_cache") == 2

@@ -49,6 +49,7 @@ class ReadWatch:
         self.own_dirs: set = set()  # folders it made (os.mkdir, tempfile.mkdtemp) or removed (shutil.rmtree)
         self.remote: Dict[str, None] = {}  # network addresses and remote URLs it reached, in order
         self._observes = False  # it depends on an observed or remote source: what it fetches is declared
+        self.stale_memos: List[Tuple[str, str]] = []  # (helper, path): a memo built from older bytes of path
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
         self.skip_dirs: List[str] = []
@@ -133,12 +134,33 @@ class ReadWatch:
         else:
             self._note(where)
 
-    def untracked(self) -> Tuple[str, ...]:
-        """The network addresses and remote URLs the asset reached (none when it depends on a source that
-        is observed or remote: what it fetches is declared)."""
-        if not self.remote or self._observes:
-            return ()
-        return tuple(self.remote)
+    def refresh_memos(self) -> None:
+        """Before the function runs: the memos of helpers it reaches that were built from files changed
+        since are cleared where they can be (``lru_cache``), or named in a warning."""
+        project_dir, versions = self._project_dir, read_files.ReadVersions()
+        self.stale_memos = helperreads.refresh(self.fn, _roots_of(project_dir),
+                                               lambda name: versions.version(read_files.full_path(project_dir, name)))
+
+    def warnings(self) -> Tuple[str, ...]:
+        """What the asset's value depends on that datamake cannot version: the network addresses and remote
+        URLs it reached (unless it depends on an observed or remote source: what it fetches is declared),
+        memos built from older bytes of a file that could not be cleared."""
+        key, said = self.context.asset_key, []
+        if self.remote and not self._observes:
+            where = list(self.remote)
+            shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+            said.append(
+                f"asset '{key}' reached {shown} over the network, which datamake cannot version: a change "
+                f"there does not make '{key}' stale; declare what it fetches with source(\"URL\") or "
+                f"source(observe=fn, name=...) (a version such as an ETag or a date) and take it as a parameter, "
+                f"or rebuild it with make -B {key} when the remote data changes")
+        for helper, name in self.stale_memos:
+            said.append(
+                f"asset '{key}' got a value that {helper}() keeps in a memo of its own (a module global, dict, "
+                f"list or set) from {name} as it was before it changed: its value is built from the old file, "
+                f"so '{key}' stays stale; start the process again, or clear that memo when the file changes "
+                f"(functools.lru_cache is cleared by datamake)")
+        return tuple(said)
 
     def _note(self, path: Any, listing: bool = False, maybe_written: bool = False) -> None:
         """A file read (``maybe_written``: one a database connection or a command may change) or a folder
@@ -427,7 +449,10 @@ def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContex
     pushes its :meth:`ReadWatch.saw` with :func:`datamake.define.openwatch.push` around the function."""
     if not task.project_dir:
         return None
-    return ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
+    watch = ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
+    if helperreads.anything_remembered():  # a process that ran helpers which read files: memos of them
+        watch.refresh_memos()
+    return watch
 
 
 _project_roots: Dict[str, Tuple[str, ...]] = {}

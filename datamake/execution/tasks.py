@@ -348,9 +348,9 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
-    untracked: Tuple[str, ...] = ()
+    warnings: Tuple[str, ...] = ()
     if watch is not None:
-        undeclared, untracked = watch.finish(), watch.untracked()
+        undeclared, warnings = watch.finish(), watch.warnings()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
         try:
@@ -399,7 +399,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         checks=_run_checks(defs.checks.get(task.key, ()), value),  # on the value in hand, once stored
         logs=tuple(logs),
         undeclared_reads=undeclared,
-        untracked=untracked,
+        warnings=warnings,
         artifact_stat=None if inline is not None else store.written_stat(artifact),
         inline=inline,
     )
