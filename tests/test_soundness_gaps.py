@@ -353,3 +353,40 @@ def test_a_second_run_in_the_same_process_clears_an_outdated_lru_cache_and_names
     assert "'by_lru_cache' got" not in said
     assert json.loads(states) == {"by_dict": ["source_changed"], "by_lru_cache": []}
     assert stored_value(project, "by_lru_cache") == 2
+
+
+def test_files_read_by_threads_an_asset_starts_are_its_reads(project):
+    """A thread pool's workers open the files; the asset's thread opens nothing."""
+    project.pipeline('''
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        from datamake import asset
+
+        def read(name):
+            with open(name + ".txt") as f:
+                return f.read().strip()
+
+        @asset
+        def pooled():
+            with ThreadPoolExecutor(2) as pool:
+                return sorted(pool.map(read, ["a", "b"]))
+
+        @asset
+        def one_thread():
+            out = []
+            t = threading.Thread(target=lambda: out.append(read("c")))
+            t.start()
+            t.join()
+            return out
+    ''')
+    for name in "abc":
+        project.write(f"{name}.txt", "1")
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'pooled' read a.txt" in proc.stderr and "asset 'one_thread' read c.txt" in proc.stderr
+    assert project.states() == {"pooled": "fresh", "one_thread": "fresh"}
+    project.write("b.txt", "2")
+    project.write("c.txt", "3")
+    assert project.states() == {"pooled": "stale", "one_thread": "stale"}
+    assert project.outcomes() == {"pooled": "built", "one_thread": "built"}
+    assert stored_value(project, "one_thread") == ["3"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from datamake.define import openwatch, snapshot
@@ -55,8 +56,12 @@ class ReadWatch:
         self.skip_dirs: List[str] = []
 
     def _setup(self) -> None:
-        defs, task, store = self._setup_args
-        self._setup_args = None
+        with _SETUP_LOCK:  # (threads the asset started report too)
+            if self._setup_args is not None:
+                self._setup_once(*self._setup_args)
+                self._setup_args = None
+
+    def _setup_once(self, defs: Any, task: Any, store: Store) -> None:
         for dep in defs.deps.get(task.key, ()):
             src = defs.sources.get(dep)
             url = getattr(src, "url", None)
@@ -272,6 +277,7 @@ class ReadWatch:
         return real != full and self._declared(real)
 
 
+_SETUP_LOCK = threading.Lock()
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
