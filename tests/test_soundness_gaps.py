@@ -227,15 +227,24 @@ def test_rows_in_the_write_ahead_log_of_a_sqlite_database_count(project):
     not come while a connection (the application writing it) stays open."""
     project.pipeline('''
         import sqlite3
-        from datamake import asset
+        from datamake import asset, source
 
-        @asset
-        def reader():
-            con = sqlite3.connect("src.db")
+        db = source("src.db")
+
+        def rows(path):
+            con = sqlite3.connect(path)
             try:
                 return [v for (v,) in con.execute("select v from t order by v")]
             finally:
                 con.close()
+
+        @asset
+        def reader():
+            return rows("src.db")
+
+        @asset
+        def declared(db):
+            return rows(db)
     ''')
     writer = sqlite3.connect(str(project.root / "src.db"))
     try:
@@ -243,16 +252,16 @@ def test_rows_in_the_write_ahead_log_of_a_sqlite_database_count(project):
         with writer:
             writer.execute("create table t(v)")
             writer.execute("insert into t values (1)")
-        assert project.outcomes() == {"reader": "built"}
+        assert project.outcomes() == {"reader": "built", "declared": "built"}
         assert stored_value(project, "reader") == [1]
-        assert project.states() == {"reader": "fresh"}
+        assert project.states() == {"reader": "fresh", "declared": "fresh"}
         with writer:
             writer.execute("insert into t values (2)")
         assert (project.root / "src.db-wal").stat().st_size > 0
-        assert project.states() == {"reader": "stale"}
-        assert project.outcomes() == {"reader": "built"}
-        assert stored_value(project, "reader") == [1, 2]
-        assert project.states() == {"reader": "fresh"}
+        assert project.states() == {"reader": "stale", "declared": "stale"}
+        assert project.outcomes() == {"reader": "built", "declared": "built"}
+        assert stored_value(project, "reader") == stored_value(project, "declared") == [1, 2]
+        assert project.states() == {"reader": "fresh", "declared": "fresh"}
     finally:
         writer.close()
 

@@ -52,7 +52,7 @@ def _content_version(path: str) -> str:
             version = hash_file(f)
     except (FileNotFoundError, NotADirectoryError):
         return MISSING
-    return _with_wal(path, version)
+    return with_wal(path, version)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -68,7 +68,7 @@ def _wal_stat(path: str) -> list:
     return [st.st_size, st.st_mtime, st.st_ctime, st.st_ino] if st.st_size else []
 
 
-def _with_wal(path: str, version: str) -> str:
+def with_wal(path: str, version: str) -> str:
     """A SQLite database's version covers the rows its write-ahead log holds (a database in WAL mode
     commits there, and its file changes only at a checkpoint); any other file's is its bytes'."""
     if not _wal_stat(path):
