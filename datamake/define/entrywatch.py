@@ -1,7 +1,7 @@
 """The paths handed to readers that open files outside Python, reported as audit events.
 
 Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
-``numpy.fromfile``, polars) open their files without Python's ``open``, so no ``open`` audit event
+``numpy.fromfile``, polars, duckdb's ``read_*``) open their files without Python's ``open``, so no ``open`` audit event
 tells the read watch about them; fsspec's remote filesystems fetch on an event loop of their own
 thread. Their Python entry points receive the path or URL, though: :func:`install` replaces each
 entry point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit event
@@ -34,6 +34,7 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "numpy": {"fromfile": "file"},
     "polars": {name: "source" for name in ("read_csv", "read_parquet", "read_ipc", "read_ndjson", "read_json",
                                            "read_avro", "scan_csv", "scan_parquet", "scan_ipc", "scan_ndjson")},
+    "duckdb": {"read_csv": "path_or_buffer", "read_json": "path_or_buffer", "read_parquet": "file_glob"},
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
 }
