@@ -364,11 +364,13 @@ def test_a_second_run_in_the_same_process_clears_an_outdated_lru_cache_and_names
     assert stored_value(project, "by_lru_cache") == 2
 
 
-def test_files_read_by_threads_an_asset_starts_are_its_reads(project):
-    """A thread pool's workers open the files; the asset's thread opens nothing."""
+def test_files_read_by_threads_and_forked_processes_an_asset_starts_are_its_reads(project):
+    """A thread pool's workers, a thread, a process pool's forked workers open the files; the asset's own
+    thread opens nothing."""
     project.pipeline('''
+        import multiprocessing
         import threading
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
         from datamake import asset
 
         def read(name):
@@ -387,15 +389,21 @@ def test_files_read_by_threads_an_asset_starts_are_its_reads(project):
             t.start()
             t.join()
             return out
+
+        @asset
+        def forked():
+            with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+                return sorted(pool.map(read, ["d", "e"]))
     ''')
-    for name in "abc":
+    for name in "abcde":
         project.write(f"{name}.txt", "1")
     proc = project.run("make")
     assert proc.returncode == 0, proc.stderr
-    assert "asset 'pooled' read a.txt" in proc.stderr and "asset 'one_thread' read c.txt" in proc.stderr
-    assert project.states() == {"pooled": "fresh", "one_thread": "fresh"}
-    project.write("b.txt", "2")
-    project.write("c.txt", "3")
-    assert project.states() == {"pooled": "stale", "one_thread": "stale"}
-    assert project.outcomes() == {"pooled": "built", "one_thread": "built"}
-    assert stored_value(project, "one_thread") == ["3"]
+    for key, name in [("pooled", "a"), ("one_thread", "c"), ("forked", "d"), ("forked", "e")]:
+        assert f"asset '{key}' read {name}.txt" in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    for name in "bce":
+        project.write(f"{name}.txt", "2")
+    assert set(project.states().values()) == {"stale"}
+    assert set(project.outcomes().values()) == {"built"}
+    assert [stored_value(project, k) for k in ("pooled", "one_thread", "forked")] == [["1", "2"], ["2"], ["1", "2"]]

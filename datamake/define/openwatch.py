@@ -12,7 +12,7 @@ through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
 and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
-installed with the hook) ``(path,)``, and ``socket.connect`` ``(socket, address)``. A thread started
+installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)`` and ``os.fork`` ``()``. A thread started
 while listeners watch a thread is watched by them too, until they are popped.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
@@ -33,7 +33,8 @@ OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
 POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
 MKDIR, RMTREE, REMOVE = "os.mkdir", "shutil.rmtree", "os.remove"  # (path, ...): folders and files of its own
 READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader outside Python; (socket, address)
-EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT))
+FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's fork start method)
+EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from datamake.define import openwatch, snapshot
 from datamake.define.codenames import code_names, code_strings
-from datamake.execution import helperreads
+from datamake.execution import childreads, helperreads
 from datamake.execution.context import AssetContext
 from datamake.storage import reads as read_files
 from datamake.storage.folderio import INPUT_COPY_PREFIX
@@ -51,6 +51,9 @@ class ReadWatch:
         self.remote: Dict[str, None] = {}  # network addresses and remote URLs it reached, in order
         self._observes = False  # it depends on an observed or remote source: what it fetches is declared
         self.stale_memos: List[Tuple[str, str]] = []  # (helper, path): a memo built from older bytes of path
+        self._pid = os.getpid()  # another pid: a child the asset forked, which tells the asset through a log
+        self._child_log: Optional[str] = None  # made when the asset forks (childreads)
+        self._opened: Any = _NOW  # a replayed open: the stat the child saw
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
         self.skip_dirs: List[str] = []
@@ -80,6 +83,16 @@ class ReadWatch:
 
     def saw(self, event: str, args: tuple) -> None:
         """One audit event of the asset's thread (:data:`datamake.define.openwatch.EVENTS`)."""
+        if self._pid != os.getpid():  # in a child the asset forked: logged for the asset
+            if self._child_log is not None:
+                path = _as_text(args[0]) if event == openwatch.OPEN and args else None
+                childreads.forward(self._child_log, event, args,
+                                   read_files.opened_stat(os.path.abspath(path)) if path else None)
+            return
+        if event == openwatch.FORK:
+            if self._child_log is None:
+                self._child_log = childreads.new_log()
+            return
         if self._setup_args is not None:
             self._setup()
         if event == openwatch.OPEN:
@@ -139,6 +152,12 @@ class ReadWatch:
         else:
             self._note(where)
 
+    def discard(self) -> None:
+        """The attempt failed: nothing is recorded (the forked children's log is removed)."""
+        for _ in childreads.replay(self._child_log):
+            pass
+        self._child_log = None
+
     def refresh_memos(self) -> None:
         """Before the function runs: the memos of helpers it reaches that were built from files changed
         since are cleared where they can be (``lru_cache``), or named in a warning."""
@@ -187,7 +206,7 @@ class ReadWatch:
         elif os.path.isdir(full):
             return
         elif name not in self.reads:  # the file as it is about to be read (the event comes before the open)
-            self.reads[name] = (full, read_files.opened_stat(full))
+            self.reads[name] = (full, read_files.opened_stat(full) if self._opened is _NOW else self._opened)
             if maybe_written:
                 self.maybe_written.add(name)
         codes = helperreads.callers(self.roots)
@@ -228,7 +247,15 @@ class ReadWatch:
 
     def finish(self) -> Tuple[Tuple[str, str], ...]:
         """After the function returned: the files and folders its code names (for readers written in C),
-        then every undeclared read with its version (:meth:`versions`)."""
+        then every undeclared read with its version (:meth:`versions`). What the processes it forked
+        read is replayed first."""
+        for event, args, stat in childreads.replay(self._child_log):
+            self._opened = stat
+            try:
+                self.saw(event, args)
+            finally:
+                self._opened = _NOW
+        self._child_log = None
         for path in _paths_named_by(self.fn, _roots_of(self._project_dir)):
             if os.path.isfile(path):
                 if os.path.abspath(path) not in self.written:
@@ -278,6 +305,7 @@ class ReadWatch:
 
 
 _SETUP_LOCK = threading.Lock()
+_NOW = object()  # a file's stat is taken as the event comes (not replayed from a child)
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)

@@ -337,6 +337,8 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             with results_meta.capture_logs(context, asset.wants_context) as logs:
                 value = asset.fn(**kwargs)
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+            if watch is not None:
+                watch.discard()
             if attempts > task.retries:
                 return _failure(task.key, exc, started, attempts)
             time.sleep(task.retry_delay * (2 ** (attempts - 1)))
