@@ -15,18 +15,32 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from datamake.define import openwatch, snapshot
 from datamake.define.codenames import code_names, code_strings
-from datamake.execution import childreads, helperreads
+from datamake.execution import helperreads
 from datamake.execution.context import AssetContext
 from datamake.storage import reads as read_files
 from datamake.storage.folderio import INPUT_COPY_PREFIX
 from datamake.storage.store import Store
 
 
-class ReadWatch:
+_NOW = object()  # a file's stat is taken as the event comes (not replayed from a child)
+
+
+class _Rare:
+    """What few assets have, set at the first use (a trivial asset pays nothing for it)."""
+
+    remote: Any = ()  # network addresses and remote URLs it reached, in order (a dict, at the first)
+    _observes = False  # it depends on an observed or remote source: what it fetches is declared
+    stale_memos: Sequence[Tuple[str, str]] = ()  # (helper, path): a memo built from older bytes of path
+    _pid = 0  # the asset's process, once it forked: another pid is a child, which tells it through a log
+    _child_log: Optional[str] = None  # made when the asset forks (childreads)
+    _opened: Any = _NOW  # a replayed open: the stat the child saw (_NOW: taken as the event comes)
+
+
+class ReadWatch(_Rare):
     """Collects what one attempt of an asset function reads without declaring it: files opened for
     reading, folders listed, SQLite databases, the files a command it starts names.
 
@@ -48,12 +62,6 @@ class ReadWatch:
         self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
         self.written: set = set()
         self.own_dirs: set = set()  # folders it made (os.mkdir, tempfile.mkdtemp) or removed (shutil.rmtree)
-        self.remote: Dict[str, None] = {}  # network addresses and remote URLs it reached, in order
-        self._observes = False  # it depends on an observed or remote source: what it fetches is declared
-        self.stale_memos: List[Tuple[str, str]] = []  # (helper, path): a memo built from older bytes of path
-        self._pid = os.getpid()  # another pid: a child the asset forked, which tells the asset through a log
-        self._child_log: Optional[str] = None  # made when the asset forks (childreads)
-        self._opened: Any = _NOW  # a replayed open: the stat the child saw
         self.roots: Tuple[str, ...] = ()
         self.allowed: List[str] = []
         self.skip_dirs: List[str] = []
@@ -83,15 +91,18 @@ class ReadWatch:
 
     def saw(self, event: str, args: tuple) -> None:
         """One audit event of the asset's thread (:data:`datamake.define.openwatch.EVENTS`)."""
-        if self._pid != os.getpid():  # in a child the asset forked: logged for the asset
-            if self._child_log is not None:
-                path = _as_text(args[0]) if event == openwatch.OPEN and args else None
-                childreads.forward(self._child_log, event, args,
-                                   read_files.opened_stat(os.path.abspath(path)) if path else None)
+        if self._child_log is not None and self._pid != os.getpid():  # a child the asset forked: logged
+            from datamake.execution import childreads  # (imported when the asset forked)
+
+            path = _as_text(args[0]) if event == openwatch.OPEN and args else None
+            childreads.forward(self._child_log, event, args,
+                               read_files.opened_stat(os.path.abspath(path)) if path else None)
             return
         if event == openwatch.FORK:
             if self._child_log is None:
-                self._child_log = childreads.new_log()
+                from datamake.execution import childreads  # lazy: only an asset that forks
+
+                self._child_log, self._pid = childreads.new_log(), os.getpid()
             return
         if self._setup_args is not None:
             self._setup()
@@ -117,7 +128,7 @@ class ReadWatch:
         elif event == openwatch.CONNECT:  # a network connection: nothing datamake can version
             address = args[1] if len(args) > 1 else None
             if isinstance(address, tuple) and len(address) >= 2:
-                self.remote.setdefault(f"{address[0]}:{address[1]}", None)
+                self._reached(f"{address[0]}:{address[1]}")
         elif event in _OWN:  # a folder it makes or removes, a file it removes: its own, not inputs
             path = _as_text(args[0]) if args and (len(args) < 2 or args[-1] is None) else None  # (no dir_fd)
             if path is not None:
@@ -140,7 +151,7 @@ class ReadWatch:
             if protocol in ("file", "local"):
                 where = rest
             elif protocol not in _IN_PROCESS:
-                self.remote.setdefault(where if rest else protocol + "://", None)
+                self._reached(where if rest else protocol + "://")
                 return
             else:
                 return
@@ -152,11 +163,19 @@ class ReadWatch:
         else:
             self._note(where)
 
+    def _reached(self, where: str) -> None:
+        if not self.remote:
+            self.remote = {}
+        self.remote.setdefault(where, None)
+
     def discard(self) -> None:
         """The attempt failed: nothing is recorded (the forked children's log is removed)."""
-        for _ in childreads.replay(self._child_log):
-            pass
-        self._child_log = None
+        if self._child_log is not None:
+            from datamake.execution import childreads
+
+            for _ in childreads.replay(self._child_log):
+                pass
+            self._child_log = None
 
     def refresh_memos(self) -> None:
         """Before the function runs: the memos of helpers it reaches that were built from files changed
@@ -169,6 +188,8 @@ class ReadWatch:
         """What the asset's value depends on that datamake cannot version: the network addresses and remote
         URLs it reached (unless it depends on an observed or remote source: what it fetches is declared),
         memos built from older bytes of a file that could not be cleared."""
+        if not self.remote and not self.stale_memos:
+            return ()
         key, said = self.context.asset_key, []
         if self.remote and not self._observes:
             where = list(self.remote)
@@ -249,13 +270,16 @@ class ReadWatch:
         """After the function returned: the files and folders its code names (for readers written in C),
         then every undeclared read with its version (:meth:`versions`). What the processes it forked
         read is replayed first."""
-        for event, args, stat in childreads.replay(self._child_log):
-            self._opened = stat
-            try:
-                self.saw(event, args)
-            finally:
-                self._opened = _NOW
-        self._child_log = None
+        if self._child_log is not None:
+            from datamake.execution import childreads
+
+            for event, args, stat in childreads.replay(self._child_log):
+                self._opened = stat
+                try:
+                    self.saw(event, args)
+                finally:
+                    del self._opened
+            self._child_log = None
         for path in _paths_named_by(self.fn, _roots_of(self._project_dir)):
             if os.path.isfile(path):
                 if os.path.abspath(path) not in self.written:
@@ -305,7 +329,6 @@ class ReadWatch:
 
 
 _SETUP_LOCK = threading.Lock()
-_NOW = object()  # a file's stat is taken as the event comes (not replayed from a child)
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
