@@ -407,3 +407,24 @@ def test_files_read_by_threads_and_forked_processes_an_asset_starts_are_its_read
     assert set(project.states().values()) == {"stale"}
     assert set(project.outcomes().values()) == {"built"}
     assert [stored_value(project, k) for k in ("pooled", "one_thread", "forked")] == [["1", "2"], ["2"], ["1", "2"]]
+    assert "start method" not in proc.stderr
+
+
+def test_an_asset_that_starts_processes_no_hook_watches_is_named_in_a_warning(project):
+    """multiprocessing's ``spawn`` start method runs a fresh interpreter: what it reads is not seen."""
+    project.pipeline('''
+        import multiprocessing
+        import time
+        from datamake import asset
+
+        @asset
+        def spawned():
+            process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+            process.start()
+            process.join()
+            return process.exitcode
+    ''')
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'spawned' started processes with multiprocessing's 'spawn' start method" in proc.stderr
+    assert "use the 'fork' start method" in proc.stderr

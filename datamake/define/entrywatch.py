@@ -1,13 +1,15 @@
 """The paths handed to readers that open files outside Python, reported as audit events.
 
 Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
-``numpy.fromfile``, polars, duckdb's ``read_*``) open their files without Python's ``open``, so no ``open`` audit event
-tells the read watch about them; fsspec's remote filesystems fetch on an event loop of their own
-thread. Their Python entry points receive the path or URL, though: :func:`install` replaces each
-entry point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit event
-:data:`READ` ``(path,)`` and calls the original, for the modules already imported and, through an
-import hook, for those imported later (before the code that imports them can bind the original
-with ``from pyarrow.csv import read_csv``). A wrapper holds its original as ``__wrapped__`` and in
+``numpy.fromfile``, polars, duckdb's ``read_*``) open their files without Python's ``open``, so no
+``open`` audit event tells the read watch about them; fsspec's remote filesystems fetch on an event
+loop of their own thread. Their Python entry points receive the path or URL, though: :func:`install`
+replaces each entry point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit
+event :data:`READ` ``(path,)`` and calls the original, for the modules already imported and, through
+an import hook, for those imported later (before the code that imports them can bind the original
+with ``from pyarrow.csv import read_csv``). Likewise a multiprocessing process started with the
+``spawn`` or ``forkserver`` method is a fresh interpreter that no hook watches: its start raises
+:data:`STARTED` ``(start method,)``. A wrapper holds its original as ``__wrapped__`` and in
 :data:`ORIGINAL`: code versions see the original, so a version is the same with the watch or without.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 READ = "datamake.read"  # (path or URL,): a reader outside Python is handed it
+STARTED = "datamake.process"  # (start method,): a multiprocessing process is started
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
 
 # module -> {entry point: the keyword that names its path (else its first argument)}
@@ -37,6 +40,7 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "duckdb": {"read_csv": "path_or_buffer", "read_json": "path_or_buffer", "read_parquet": "file_glob"},
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
+    "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
 }
 
 _lock = threading.RLock()
@@ -67,12 +71,23 @@ def _wrap_module(name: str, module: Any) -> None:
             return
         _done[name] = True
         for attr, keyword in ENTRY_POINTS[name].items():
-            fn = module.__dict__.get(attr)
+            owner_name, _, attr = attr.rpartition(".")  # a method: "BaseProcess.start"
+            owner = module.__dict__.get(owner_name) if owner_name else module
+            fn = vars(owner).get(attr) if owner is not None else None
             if callable(fn) and not isinstance(fn, type) and ORIGINAL not in getattr(fn, "__dict__", {}):
-                module.__dict__[attr] = _wrapper(fn, keyword)
+                setattr(owner, attr, _wrapper(fn, keyword))
 
 
 def _wrapper(fn: Any, keyword: str) -> Any:
+    if not keyword:
+        @functools.wraps(fn)
+        def started(process: Any, *args: Any, **kwargs: Any) -> Any:
+            sys.audit(STARTED, getattr(process, "_start_method", None) or _default_start_method())
+            return fn(process, *args, **kwargs)
+
+        started.__dict__[ORIGINAL] = fn
+        return started
+
     @functools.wraps(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
         where = args[0] if args else kwargs.get(keyword)
@@ -87,6 +102,13 @@ def _wrapper(fn: Any, keyword: str) -> Any:
 
     entry_point.__dict__[ORIGINAL] = fn
     return entry_point
+
+
+def _default_start_method() -> str:
+    """The start method a process of multiprocessing's default context is about to be started with."""
+    import multiprocessing  # (imported already: a process is being started)
+
+    return multiprocessing.get_start_method()
 
 
 def _report(where: Any) -> None:

@@ -12,7 +12,8 @@ through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
 and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
-installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)`` and ``os.fork`` ``()``. A thread started
+installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()`` and a multiprocessing process's
+start ``(start method,)``. A thread started
 while listeners watch a thread is watched by them too, until they are popped.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
@@ -34,7 +35,9 @@ POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
 MKDIR, RMTREE, REMOVE = "os.mkdir", "shutil.rmtree", "os.remove"  # (path, ...): folders and files of its own
 READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader outside Python; (socket, address)
 FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's fork start method)
-EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK))
+STARTED = entrywatch.STARTED  # (start method,): a multiprocessing process is started
+EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
+                    STARTED))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))

@@ -37,6 +37,7 @@ class _Rare:
     stale_memos: Sequence[Tuple[str, str]] = ()  # (helper, path): a memo built from older bytes of path
     _pid = 0  # the asset's process, once it forked: another pid is a child, which tells it through a log
     _child_log: Optional[str] = None  # made when the asset forks (childreads)
+    unwatched: Optional[str] = None  # the start method of processes it started that no hook watches
     _opened: Any = _NOW  # a replayed open: the stat the child saw (_NOW: taken as the event comes)
 
 
@@ -97,6 +98,10 @@ class ReadWatch(_Rare):
             path = _as_text(args[0]) if event == openwatch.OPEN and args else None
             childreads.forward(self._child_log, event, args,
                                read_files.opened_stat(os.path.abspath(path)) if path else None)
+            return
+        if event == openwatch.STARTED:  # a process of a fresh interpreter (not forked): unwatched
+            if args and args[0] != "fork":
+                self.unwatched = args[0]
             return
         if event == openwatch.FORK:
             if self._child_log is None:
@@ -187,8 +192,9 @@ class ReadWatch(_Rare):
     def warnings(self) -> Tuple[str, ...]:
         """What the asset's value depends on that datamake cannot version: the network addresses and remote
         URLs it reached (unless it depends on an observed or remote source: what it fetches is declared),
-        memos built from older bytes of a file that could not be cleared."""
-        if not self.remote and not self.stale_memos:
+        processes it started as fresh interpreters, memos built from older bytes of a file that could not
+        be cleared."""
+        if not self.remote and not self.stale_memos and self.unwatched is None:
             return ()
         key, said = self.context.asset_key, []
         if self.remote and not self._observes:
@@ -199,6 +205,12 @@ class ReadWatch(_Rare):
                 f"there does not make '{key}' stale; declare what it fetches with source(\"URL\") or "
                 f"source(observe=fn, name=...) (a version such as an ETag or a date) and take it as a parameter, "
                 f"or rebuild it with make -B {key} when the remote data changes")
+        if self.unwatched is not None:
+            said.append(
+                f"asset '{key}' started processes with multiprocessing's '{self.unwatched}' start method, fresh "
+                f"interpreters whose reads datamake cannot see: a file only they read does not make '{key}' "
+                f"stale; declare the files they read with source() and pass them in, or use the 'fork' start "
+                f"method (multiprocessing.get_context(\"fork\")), whose children's reads are recorded")
         for helper, name in self.stale_memos:
             said.append(
                 f"asset '{key}' got a value that {helper}() keeps in a memo of its own (a module global, dict, "
