@@ -44,18 +44,35 @@ def test_a_listener_that_raises_or_opens_files_itself_breaks_nothing(tmp_path):
     assert [str(p) for p in seen] == [str(data)]
 
 
-def test_other_threads_are_not_watched(tmp_path):
+def test_other_threads_are_not_watched_but_the_threads_a_watched_thread_starts_are_until_it_pops(tmp_path):
     data = tmp_path / "data.txt"
     data.write_text("x")
     seen = []
-    openwatch.push(lambda event, args: seen.append(args[0]))
+    go, done = threading.Event(), threading.Event()
+
+    def started_before():
+        go.wait()
+        data.read_text()
+        done.set()
+
+    other = threading.Thread(target=started_before)  # started by a thread no listener watches
+    other.start()
+    later = threading.Event()
+    openwatch.push(lambda event, args: event == openwatch.OPEN and seen.append(args[0]))
     try:
-        reader = threading.Thread(target=data.read_text)
+        go.set()
+        done.wait()
+        reader = threading.Thread(target=data.read_text)  # started by the watched thread
         reader.start()
         reader.join()
+        lingering = threading.Thread(target=lambda: (later.wait(), data.read_text()))
+        lingering.start()
     finally:
         openwatch.pop()
-    assert seen == []
+    later.set()  # it reads after its watcher stopped: not reported
+    lingering.join()
+    other.join()
+    assert seen == [str(data)]
 
 
 def test_listings_and_sqlite_databases_are_reported_but_not_the_folders_imports_search(tmp_path):

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
+from datamake.define import entrywatch
 from datamake.define.codenames import code_names
 from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
                                           functions_of, rebound, unaccounted)
@@ -759,6 +760,8 @@ class _Walker:
 
     def _code(self, obj: Any, path: str) -> Optional[str]:
         if type(obj) is types.FunctionType:
+            if entrywatch.ORIGINAL in obj.__dict__:  # a watched reader's entry point: the reader itself
+                return self.code(obj.__dict__[entrywatch.ORIGINAL], path)
             if hasattr(obj, "__wrapped__") and self._where(obj) != "project":
                 return self._installed_wrapper(obj, path)
             return self._named(obj, path, self._function)

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Dict, Iterable, Tuple
 
-from datamake.define import snapshot
+from datamake.define import entrywatch, snapshot
 from datamake.define.assets import Definitions, definitions_from_module
 from datamake.core.errors import ConfigError, DatamakeError, DefinitionsImportError
 
@@ -70,6 +70,7 @@ def _import(project_dir: str, ref: str):
     if project_dir not in sys.path:
         sys.path.insert(0, project_dir)
     snapshot.install([project_dir])
+    entrywatch.install()  # before the project imports a reader written in C: its entry points report paths
     if ref.endswith(".py") or os.sep in ref or "/" in ref:
         path = os.path.normpath(os.path.join(project_dir, ref))
         if not os.path.isfile(path):

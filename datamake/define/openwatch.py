@@ -10,7 +10,11 @@ removed) is installed once, at the first listener, and calls every listener of t
 ``os.scandir`` ``(path,)`` (``None`` for the working folder; ``glob``, ``os.walk`` and pathlib list
 through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``subprocess.Popen``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
-and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``.
+and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
+or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
+installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()`` and a multiprocessing process's
+start ``(start method,)``. A thread started
+while listeners watch a thread is watched by them too, until they are popped.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
 ``importlib.metadata``, ``pkgutil``) lists to find modules and installed packages.
@@ -20,14 +24,20 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Callable, List
+from typing import Callable, Dict, List
+
+from datamake.define import entrywatch
 
 Listener = Callable[[str, tuple], None]
 
 OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
 POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
 MKDIR, RMTREE, REMOVE = "os.mkdir", "shutil.rmtree", "os.remove"  # (path, ...): folders and files of its own
-EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE))
+READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader outside Python; (socket, address)
+FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's fork start method)
+STARTED = entrywatch.STARTED  # (start method,): a multiprocessing process is started
+EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
+                    STARTED))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))
@@ -36,6 +46,8 @@ VERSIONED_FILES = "__datamake_versioned_files__"  # on an asset function: files 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running
 _install_lock = threading.Lock()
 _installed = False
+_live: Dict[int, Listener] = {}  # id -> each listener pushed and not popped yet, on any thread
+_thread_start = threading.Thread.start
 
 
 def push(listener: Listener) -> None:
@@ -44,11 +56,30 @@ def push(listener: Listener) -> None:
         _install()
     listeners: List[Listener] = _local.__dict__.setdefault("listeners", [])
     listeners.append(listener)
+    _live[id(listener)] = listener
 
 
 def pop() -> None:
-    """Stop the listener this thread pushed last."""
-    _local.listeners.pop()
+    """Stop the listener this thread pushed last (in the threads it started too)."""
+    _live.pop(id(_local.listeners.pop()), None)
+
+
+def _start_watched(thread: threading.Thread) -> None:
+    """``Thread.start``: a thread started while listeners watch this one is watched by them as long as
+    they are (a pool's workers reading files for an asset)."""
+    listeners = getattr(_local, "listeners", None)
+    if listeners and not getattr(_local, "busy", False):
+        inherited, run = tuple(listeners), thread.run
+
+        def run_watched() -> None:
+            _local.listeners = list(inherited)
+            try:
+                run()
+            finally:
+                _local.listeners = []
+
+        thread.run = run_watched  # type: ignore[method-assign]
+    _thread_start(thread)
 
 
 def _install() -> None:
@@ -56,6 +87,8 @@ def _install() -> None:
     with _install_lock:
         if not _installed:
             sys.addaudithook(_on_audit)  # for the life of the process; idle on threads without listeners
+            entrywatch.install()
+            threading.Thread.start = _start_watched  # type: ignore[method-assign]
             _installed = True
 
 
@@ -70,6 +103,8 @@ def _on_audit(event: str, args: tuple) -> None:
     _local.busy = True  # what a listener opens or lists is not what the watched code read
     try:
         for listener in tuple(listeners):
+            if id(listener) not in _live:  # inherited by a thread its watcher started, and popped since
+                continue
             try:
                 listener(event, args)
             except Exception:  # noqa: BLE001 - noting a read must never break the code that opened the file

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
@@ -126,6 +126,7 @@ class Coordinator:
         self._observations = None  # the sources' observation cache, for re-observing after an asset ran
         self._asset_seconds = 0.0  # wall seconds of the assets that ran, summed (for the GIL hint)
         self._unrecorded: List[BatchError] = []  # batches of manifests that could not be written
+        self._warned_untracked: Set[Tuple[str, str]] = set()  # (asset, what) already said in this run
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -417,6 +418,8 @@ class Coordinator:
         self.store.note_verified(result.artifact, result.artifact_stat)
         if result.undeclared_reads:
             self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads])
+        if result.warnings:
+            self._warn_untracked(facts.key, result.warnings)
         moved = self._sources_moved(facts, inputs)
         if moved:  # the value may come from other source bytes than the versions it would be recorded with
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
@@ -582,6 +585,14 @@ class Coordinator:
                 f"warning: asset '{key}' {what} {path}, which is not a declared source: {recorded} recorded, "
                 f"so {change} makes '{key}' stale, but declare it with source(\"{path}\") and take it as a "
                 f"parameter to make it an input like any other (in the lineage, the action cache and `why`)")
+
+    def _warn_untracked(self, key: str, sentences: Tuple[str, ...]) -> None:
+        """What an asset's value depends on that datamake cannot version: said once per asset and run."""
+        for sentence in sentences:
+            kind = sentence.split(" ", 3)[2]  # "asset 'x' reached ...", "asset 'x' got ..."
+            if (key, kind) not in self._warned_untracked:
+                self._warned_untracked.add((key, kind))
+                self.reporter.message(f"warning: {sentence}")
 
     def _save_local_records(self) -> None:
         """Keep what this run learned about artifacts and sources (a cache: losing it costs only hashing)."""

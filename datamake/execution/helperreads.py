@@ -11,9 +11,9 @@ asset is stale, as the value the helper handed it is. Reaching such a helper by 
 or may not have been called this time): more reads than were made, never fewer.
 
 A helper counts as memoizing when it is reached through a cache wrapper (``functools.lru_cache`` and
-``cache``, ``cached_property``, or any wrapper with ``cache_clear``/``cache_info``/``cache``) or when its
-code assigns a module global (``global _SETTINGS``). A helper that keeps values in a dict of its module
-(``_CACHE[key] = ...``) is not recognised. Functions are told apart by their code object *and* file:
+``cache``, ``cached_property``, or any wrapper with ``cache_clear``/``cache_info``/``cache``), when its
+code assigns a module global (``global _SETTINGS``), or when it fills a dict, list or set of its module
+(``_CACHE[key] = ...``, ``_SEEN.append(...)``, ``_CACHE.setdefault(...)``). Functions are told apart by their code object *and* file:
 equal code in two projects (the same pipeline copied) is not the same function.
 """
 from __future__ import annotations
@@ -23,13 +23,15 @@ import functools
 import inspect
 import sys
 import types
-from typing import Any, Dict, Iterable, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Set, Tuple
 
 from datamake.define.codenames import code_names
 
 CodeKey = Tuple[str, types.CodeType]  # (file, code): code objects compare equal across files
 _by_code: Dict[CodeKey, Dict[str, str]] = {}  # a project function's code -> {path read: version}
-_reach: Dict[Any, Tuple[CodeKey, ...]] = {}  # an asset function -> the memoizing project code it reaches
+# an asset function -> the memoizing project code it reaches, each with the cache wrapper it is reached
+# through (None for a memo of its own: a module global, dict, list or set it fills)
+_reach: Dict[Any, Tuple[Tuple[CodeKey, Any], ...]] = {}
 _LIMIT = 100_000
 _STORE_GLOBAL = dis.opmap["STORE_GLOBAL"]
 
@@ -64,16 +66,44 @@ def reached(fn: Any, roots: Tuple[str, ...]) -> Dict[str, str]:
     the time)."""
     if not _by_code:
         return {}
-    codes = _reach.get(fn)
-    if codes is None:
-        if len(_reach) > _LIMIT:
-            _reach.clear()
-        codes = _reach[fn] = tuple((f.__code__.co_filename, f.__code__)
-                                   for f, memo in _walk(fn, roots) if memo or _assigns_a_global(f.__code__))
     out: Dict[str, str] = {}
-    for code in codes:
+    for code, _wrapper in _memos(fn, roots):
         out.update(_by_code.get(code, ()))
     return out
+
+
+def refresh(fn: Any, roots: Tuple[str, ...], current: Callable[[str], str]) -> List[Tuple[str, str]]:
+    """Before ``fn`` runs in a process where helpers it reaches memoized values read from files that
+    changed since (``current(path)``: a path's version now): clear the caches that can be cleared
+    (``lru_cache``, ``cache``), so the helper reads the file again. The ``(helper, path)`` of the memos
+    that cannot be cleared (a module global, dict, list or set of its own): the value ``fn`` gets from
+    them is built from the old file."""
+    if not _by_code:
+        return []
+    kept: List[Tuple[str, str]] = []
+    for code, wrapper in _memos(fn, roots):
+        noted = _by_code.get(code)
+        moved = [name for name, version in (noted or {}).items() if current(name) != version]
+        if not moved:
+            continue
+        clear = _static(wrapper, "cache_clear") if wrapper is not None else None
+        if callable(clear):
+            wrapper.cache_clear()
+            _by_code.pop(code, None)
+        else:
+            kept.extend((getattr(code[1], "co_qualname", code[1].co_name), name) for name in moved)
+    return kept
+
+
+def _memos(fn: Any, roots: Tuple[str, ...]) -> Tuple[Tuple[CodeKey, Any], ...]:
+    """The memoizing project functions ``fn`` reaches, each with the cache wrapper it is reached through."""
+    found = _reach.get(fn)
+    if found is None:
+        if len(_reach) > _LIMIT:
+            _reach.clear()
+        found = _reach[fn] = tuple(((f.__code__.co_filename, f.__code__), memo) for f, memo in _walk(fn, roots)
+                                   if memo is not None or _assigns_a_global(f.__code__) or _fills_a_global(f))
+    return found
 
 
 def _in_project(code: types.CodeType, roots: Tuple[str, ...]) -> bool:
@@ -86,39 +116,39 @@ def reachable_functions(fn: Any, roots: Tuple[str, ...]) -> List[types.FunctionT
     return [f for f, _memo in _walk(fn, roots)]
 
 
-def _walk(fn: Any, roots: Tuple[str, ...]) -> List[Tuple[types.FunctionType, bool]]:
-    """:func:`reachable_functions`, each with whether it was reached through a cache wrapper. Objects are
-    looked at statically (``inspect.getattr_static``): no user ``__getattr__`` or property runs."""
-    seen: Dict[int, Tuple[types.FunctionType, bool]] = {}
+def _walk(fn: Any, roots: Tuple[str, ...]) -> List[Tuple[types.FunctionType, Any]]:
+    """:func:`reachable_functions`, each with the cache wrapper it was reached through (None when not).
+    Objects are looked at statically (``inspect.getattr_static``): no user ``__getattr__`` or property runs."""
+    seen: Dict[int, Tuple[types.FunctionType, Any]] = {}
     visited: Dict[int, Any] = {}  # id -> the object (kept alive while walking, so no id is reused)
-    todo: List[Tuple[Any, bool]] = [(fn, False)]
+    todo: List[Tuple[Any, Any]] = [(fn, None)]
     while todo:
         current, memo = todo.pop()
         if current is None or id(current) in visited or not _followed(current):
             continue
         visited[id(current)] = current
         for wrapped in _inner(current):
-            todo.append((wrapped, memo or _caches(current)))
+            todo.append((wrapped, memo if memo is not None else current if _caches(current) else None))
         code = current.__code__ if isinstance(current, types.FunctionType) else None
         if not isinstance(code, types.CodeType) or not _in_project(code, roots):
             if isinstance(current, type):
-                todo.extend((f, False) for f in _class_functions(current))
+                todo.extend((f, None) for f in _class_functions(current))
             continue
         seen[id(current)] = (current, memo)
         names = code_names(code)
         namespace = current.__globals__
         for cell in current.__closure__ or ():
             try:
-                todo.append((cell.cell_contents, False))
+                todo.append((cell.cell_contents, None))
             except ValueError:
                 pass
         for name in names:
             value = namespace.get(name)
             if isinstance(value, types.ModuleType):  # helpers.settings: a project module's attribute of each name
                 if _in_project_file(getattr(value, "__file__", None), roots):
-                    todo.extend((vars(value).get(other), False) for other in names)
+                    todo.extend((vars(value).get(other), None) for other in names)
             elif value is not None:
-                todo.append((value, False))
+                todo.append((value, None))
     return list(seen.values())
 
 
@@ -164,6 +194,26 @@ def _assigns_a_global(code: types.CodeType) -> bool:
     if any(op == _STORE_GLOBAL for op in code.co_code[::2]):
         return True
     return any(_assigns_a_global(c) for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_FILLS = frozenset(("setdefault", "update", "append", "extend", "add", "insert", "__setitem__"))
+
+
+def _fills_a_global(fn: types.FunctionType) -> bool:
+    """The function keeps values in a dict, list or set of its module (``_CACHE[key] = ...``,
+    ``_SEEN.append(...)``, ``_CACHE.setdefault(...)``): a memo table."""
+    namespace = fn.__globals__
+    names = code_names(fn.__code__)
+    if not any(isinstance(namespace.get(name), (dict, list, set)) for name in names):
+        return False
+    return bool(_FILLS.intersection(names)) or _stores_an_item(fn.__code__)
+
+
+def _stores_an_item(code: types.CodeType) -> bool:
+    if any(op == _STORE_SUBSCR for op in code.co_code[::2]):
+        return True
+    return any(_stores_an_item(c) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
 def _class_functions(cls: type) -> List[Any]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+import threading
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from datamake.define import openwatch, snapshot
 from datamake.define.codenames import code_names, code_strings
@@ -25,7 +26,22 @@ from datamake.storage.folderio import INPUT_COPY_PREFIX
 from datamake.storage.store import Store
 
 
-class ReadWatch:
+_NOW = object()  # a file's stat is taken as the event comes (not replayed from a child)
+
+
+class _Rare:
+    """What few assets have, set at the first use (a trivial asset pays nothing for it)."""
+
+    remote: Any = ()  # network addresses and remote URLs it reached, in order (a dict, at the first)
+    _observes = False  # it depends on an observed or remote source: what it fetches is declared
+    stale_memos: Sequence[Tuple[str, str]] = ()  # (helper, path): a memo built from older bytes of path
+    _pid = 0  # the asset's process, once it forked: another pid is a child, which tells it through a log
+    _child_log: Optional[str] = None  # made when the asset forks (childreads)
+    unwatched: Optional[str] = None  # the start method of processes it started that no hook watches
+    _opened: Any = _NOW  # a replayed open: the stat the child saw (_NOW: taken as the event comes)
+
+
+class ReadWatch(_Rare):
     """Collects what one attempt of an asset function reads without declaring it: files opened for
     reading, folders listed, SQLite databases, the files a command it starts names.
 
@@ -52,11 +68,17 @@ class ReadWatch:
         self.skip_dirs: List[str] = []
 
     def _setup(self) -> None:
-        defs, task, store = self._setup_args
-        self._setup_args = None
+        with _SETUP_LOCK:  # (threads the asset started report too)
+            if self._setup_args is not None:
+                self._setup_once(*self._setup_args)
+                self._setup_args = None
+
+    def _setup_once(self, defs: Any, task: Any, store: Store) -> None:
         for dep in defs.deps.get(task.key, ()):
             src = defs.sources.get(dep)
             url = getattr(src, "url", None)
+            if getattr(src, "observe", None) is not None or (url and "://" in url and not url.startswith("file://")):
+                self._observes = True
             if url and getattr(src, "partitions", None) is not None:  # a file pattern: any of its partitions
                 url = re.sub(r"{[^{}]*}", "*", url)
             if url and ("://" not in url or url.startswith("file://")):
@@ -70,6 +92,23 @@ class ReadWatch:
 
     def saw(self, event: str, args: tuple) -> None:
         """One audit event of the asset's thread (:data:`datamake.define.openwatch.EVENTS`)."""
+        if self._child_log is not None and self._pid != os.getpid():  # a child the asset forked: logged
+            from datamake.execution import childreads  # (imported when the asset forked)
+
+            path = _as_text(args[0]) if event == openwatch.OPEN and args else None
+            childreads.forward(self._child_log, event, args,
+                               read_files.opened_stat(os.path.abspath(path)) if path else None)
+            return
+        if event == openwatch.STARTED:  # a process of a fresh interpreter (not forked): unwatched
+            if args and args[0] != "fork":
+                self.unwatched = args[0]
+            return
+        if event == openwatch.FORK:
+            if self._child_log is None:
+                from datamake.execution import childreads  # lazy: only an asset that forks
+
+                self._child_log, self._pid = childreads.new_log(), os.getpid()
+            return
         if self._setup_args is not None:
             self._setup()
         if event == openwatch.OPEN:
@@ -85,7 +124,16 @@ class ReadWatch:
             self._note(_sqlite_file(args[0] if args else None), maybe_written=True)
         elif event in _COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
             for path in _command_files(event, args):
-                self._note(path, maybe_written=True)
+                if os.path.isdir(path):  # a folder handed to the command: every file in it
+                    self.named_folder(path)
+                else:
+                    self._note(path, maybe_written=True)
+        elif event == openwatch.READ:  # a path or URL handed to a reader that opens it outside Python
+            self._handed(args[0] if args else None)
+        elif event == openwatch.CONNECT:  # a network connection: nothing datamake can version
+            address = args[1] if len(args) > 1 else None
+            if isinstance(address, tuple) and len(address) >= 2:
+                self._reached(f"{address[0]}:{address[1]}")
         elif event in _OWN:  # a folder it makes or removes, a file it removes: its own, not inputs
             path = _as_text(args[0]) if args and (len(args) < 2 or args[-1] is None) else None  # (no dir_fd)
             if path is not None:
@@ -97,6 +145,79 @@ class ReadWatch:
         else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
             path = args[0] if args else None
             self._note("." if path is None else path, listing=True)
+
+    def _handed(self, where: Any) -> None:
+        """A path, glob or URL handed to a reader written in C or to fsspec: a file read, every file of
+        a folder (of the folder a pattern starts in), or a remote location datamake cannot version."""
+        if not isinstance(where, str):
+            return
+        protocol, sep, rest = where.partition("://")
+        if sep:
+            if protocol in ("file", "local"):
+                where = rest
+            elif protocol not in _IN_PROCESS:
+                self._reached(where if rest else protocol + "://")
+                return
+            else:
+                return
+        if any(c in where for c in "*?["):
+            base = where[:min(where.index(c) for c in "*?[" if c in where)]
+            self.named_folder(os.path.dirname(base) or ".")
+        elif os.path.isdir(where):
+            self.named_folder(where)
+        else:
+            self._note(where)
+
+    def _reached(self, where: str) -> None:
+        if not self.remote:
+            self.remote = {}
+        self.remote.setdefault(where, None)
+
+    def discard(self) -> None:
+        """The attempt failed: nothing is recorded (the forked children's log is removed)."""
+        if self._child_log is not None:
+            from datamake.execution import childreads
+
+            for _ in childreads.replay(self._child_log):
+                pass
+            self._child_log = None
+
+    def refresh_memos(self) -> None:
+        """Before the function runs: the memos of helpers it reaches that were built from files changed
+        since are cleared where they can be (``lru_cache``), or named in a warning."""
+        project_dir, versions = self._project_dir, read_files.ReadVersions()
+        self.stale_memos = helperreads.refresh(self.fn, _roots_of(project_dir),
+                                               lambda name: versions.version(read_files.full_path(project_dir, name)))
+
+    def warnings(self) -> Tuple[str, ...]:
+        """What the asset's value depends on that datamake cannot version: the network addresses and remote
+        URLs it reached (unless it depends on an observed or remote source: what it fetches is declared),
+        processes it started as fresh interpreters, memos built from older bytes of a file that could not
+        be cleared."""
+        if not self.remote and not self.stale_memos and self.unwatched is None:
+            return ()
+        key, said = self.context.asset_key, []
+        if self.remote and not self._observes:
+            where = list(self.remote)
+            shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+            said.append(
+                f"asset '{key}' reached {shown} over the network, which datamake cannot version: a change "
+                f"there does not make '{key}' stale; declare what it fetches with source(\"URL\") or "
+                f"source(observe=fn, name=...) (a version such as an ETag or a date) and take it as a parameter, "
+                f"or rebuild it with make -B {key} when the remote data changes")
+        if self.unwatched is not None:
+            said.append(
+                f"asset '{key}' started processes with multiprocessing's '{self.unwatched}' start method, fresh "
+                f"interpreters whose reads datamake cannot see: a file only they read does not make '{key}' "
+                f"stale; declare the files they read with source() and pass them in, or use the 'fork' start "
+                f"method (multiprocessing.get_context(\"fork\")), whose children's reads are recorded")
+        for helper, name in self.stale_memos:
+            said.append(
+                f"asset '{key}' got a value that {helper}() keeps in a memo of its own (a module global, dict, "
+                f"list or set) from {name} as it was before it changed: its value is built from the old file, "
+                f"so '{key}' stays stale; start the process again, or clear that memo when the file changes "
+                f"(functools.lru_cache is cleared by datamake)")
+        return tuple(said)
 
     def _note(self, path: Any, listing: bool = False, maybe_written: bool = False) -> None:
         """A file read (``maybe_written``: one a database connection or a command may change) or a folder
@@ -118,7 +239,7 @@ class ReadWatch:
         elif os.path.isdir(full):
             return
         elif name not in self.reads:  # the file as it is about to be read (the event comes before the open)
-            self.reads[name] = (full, read_files.opened_stat(full))
+            self.reads[name] = (full, read_files.opened_stat(full) if self._opened is _NOW else self._opened)
             if maybe_written:
                 self.maybe_written.add(name)
         codes = helperreads.callers(self.roots)
@@ -159,7 +280,18 @@ class ReadWatch:
 
     def finish(self) -> Tuple[Tuple[str, str], ...]:
         """After the function returned: the files and folders its code names (for readers written in C),
-        then every undeclared read with its version (:meth:`versions`)."""
+        then every undeclared read with its version (:meth:`versions`). What the processes it forked
+        read is replayed first."""
+        if self._child_log is not None:
+            from datamake.execution import childreads
+
+            for event, args, stat in childreads.replay(self._child_log):
+                self._opened = stat
+                try:
+                    self.saw(event, args)
+                finally:
+                    del self._opened
+            self._child_log = None
         for path in _paths_named_by(self.fn, _roots_of(self._project_dir)):
             if os.path.isfile(path):
                 if os.path.abspath(path) not in self.written:
@@ -208,7 +340,9 @@ class ReadWatch:
         return real != full and self._declared(real)
 
 
+_SETUP_LOCK = threading.Lock()
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
+_IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
 
 
@@ -277,7 +411,7 @@ def _command_files(event: str, args: tuple) -> List[str]:
             for candidate in (part, part.partition("=")[2]):
                 if candidate and len(candidate) < 4096 and "\0" not in candidate:
                     full = os.path.join(base, candidate)
-                    if os.path.isfile(full):
+                    if os.path.isfile(full) or os.path.isdir(full):
                         found.append(full)
     return found
 
@@ -384,7 +518,10 @@ def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContex
     pushes its :meth:`ReadWatch.saw` with :func:`datamake.define.openwatch.push` around the function."""
     if not task.project_dir:
         return None
-    return ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
+    watch = ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
+    if helperreads.anything_remembered():  # a process that ran helpers which read files: memos of them
+        watch.refresh_memos()
+    return watch
 
 
 _project_roots: Dict[str, Tuple[str, ...]] = {}

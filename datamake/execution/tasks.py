@@ -337,6 +337,8 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             with results_meta.capture_logs(context, asset.wants_context) as logs:
                 value = asset.fn(**kwargs)
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+            if watch is not None:
+                watch.discard()
             if attempts > task.retries:
                 return _failure(task.key, exc, started, attempts)
             time.sleep(task.retry_delay * (2 ** (attempts - 1)))
@@ -348,8 +350,9 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
+    warnings: Tuple[str, ...] = ()
     if watch is not None:
-        undeclared = watch.finish()
+        undeclared, warnings = watch.finish(), watch.warnings()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
         try:
@@ -398,6 +401,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         checks=_run_checks(defs.checks.get(task.key, ()), value),  # on the value in hand, once stored
         logs=tuple(logs),
         undeclared_reads=undeclared,
+        warnings=warnings,
         artifact_stat=None if inline is not None else store.written_stat(artifact),
         inline=inline,
     )

@@ -15,7 +15,7 @@ from datamake.core.errors import DatamakeError
 from datamake.core.hashing import hash_file, hash_value
 from datamake.define.sources import SourceDef
 from datamake.storage.fsio import filesystem
-from datamake.storage.reads import local_stamp
+from datamake.storage.reads import local_stamp, with_wal
 
 _CHECKSUM_FIELDS = ("ETag", "etag", "md5Hash", "crc32c", "checksum")
 _GLOB_CHARS = "*?["
@@ -100,7 +100,8 @@ def observe(source: SourceDef, cache: ObservationCache) -> str:
         )
     versions = sorted((name, _file_version(fs, name, info, cache)) for name, info in files.items())
     if len(versions) == 1 and not _is_glob(path):
-        return versions[0][1]
+        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        return with_wal(versions[0][0], versions[0][1]) if local else versions[0][1]  # (a SQLite database's log)
     root = _glob_prefix(path)
     return hash_value("source-set", [[n[len(root):], v] for n, v in versions])
 

@@ -8,7 +8,8 @@ planning compares that with the version it has now: editing such a file, or addi
 the action cache built from other bytes of it is not restored. A file's version is the xxh3 hash
 of its bytes (``missing`` for a file that is not there), the same as a declared source's; a file
 whose stat moved while the asset ran gets a version that never matches, so the next plan rebuilds
-the asset. A folder is recorded under its path with a trailing ``/`` (:data:`FOLDER`), and its
+the asset. A SQLite database's version also covers its write-ahead log (``-wal``), where a database
+in WAL mode keeps the rows committed since its last checkpoint. A folder is recorded under its path with a trailing ``/`` (:data:`FOLDER`), and its
 version is the hash of the names in it; a folder the asset's code names (and a reader written in C
 may read) with a trailing ``/**`` (:data:`TREE`), and its version covers every file under it.
 """
@@ -48,9 +49,38 @@ def version_read(path: str, opened: Opened) -> str:
 def _content_version(path: str) -> str:
     try:
         with open(path, "rb") as f:
-            return hash_file(f)
+            version = hash_file(f)
     except (FileNotFoundError, NotADirectoryError):
         return MISSING
+    return with_wal(path, version)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+WAL = "-wal"  # a SQLite database's write-ahead log: rows committed but not yet copied into the file
+
+
+def _wal_stat(path: str) -> list:
+    """The stat of the write-ahead log beside ``path`` (``[]`` for none, or an empty one)."""
+    try:
+        st = os.stat(path + WAL)
+    except OSError:
+        return []
+    return [st.st_size, st.st_mtime, st.st_ctime, st.st_ino] if st.st_size else []
+
+
+def with_wal(path: str, version: str) -> str:
+    """A SQLite database's version covers the rows its write-ahead log holds (a database in WAL mode
+    commits there, and its file changes only at a checkpoint); any other file's is its bytes'."""
+    if not _wal_stat(path):
+        return version
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return version
+        with open(path + WAL, "rb") as f:
+            return hash_bytes(f"{version}\0{hash_file(f)}".encode())
+    except OSError:
+        return version
 
 
 def listing(path: str) -> Optional[Tuple[str, ...]]:
@@ -107,7 +137,7 @@ class ReadVersions:
             st = os.stat(path)
         except OSError:
             return MISSING
-        stamp = local_stamp(st.st_mtime, st.st_ctime, st.st_ino)
+        stamp = local_stamp(st.st_mtime, st.st_ctime, st.st_ino) + _wal_stat(path)
         known = self._known.get(path)
         if known is not None and known[0] == (st.st_size, stamp):
             return known[1]
@@ -115,7 +145,8 @@ class ReadVersions:
         version = cache.get(url, st.st_size, stamp) if cache is not None else None
         if version is None:
             version = _content_version(path)
-            if time.time_ns() - st.st_ctime_ns <= RACY_NS:  # a later write in the same tick could keep the stat
+            changed = max(st.st_ctime_ns, int(stamp[-2] * 1e9) if len(stamp) > 3 else 0)  # (or its log's)
+            if time.time_ns() - changed <= RACY_NS:  # a later write in the same tick could keep the stat
                 return version
             if cache is not None:
                 cache.put(url, st.st_size, stamp, version)

@@ -1,0 +1,170 @@
+"""The paths handed to readers that open files outside Python, reported as audit events.
+
+Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
+``numpy.fromfile``, polars, duckdb's ``read_*``) open their files without Python's ``open``, so no
+``open`` audit event tells the read watch about them; fsspec's remote filesystems fetch on an event
+loop of their own thread. Their Python entry points receive the path or URL, though: :func:`install`
+replaces each entry point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit
+event :data:`READ` ``(path,)`` and calls the original, for the modules already imported and, through
+an import hook, for those imported later (before the code that imports them can bind the original
+with ``from pyarrow.csv import read_csv``). Likewise a multiprocessing process started with the
+``spawn`` or ``forkserver`` method is a fresh interpreter that no hook watches: its start raises
+:data:`STARTED` ``(start method,)``. A wrapper holds its original as ``__wrapped__`` and in
+:data:`ORIGINAL`: code versions see the original, so a version is the same with the watch or without.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+from typing import Any, Dict, Optional, Tuple
+
+READ = "datamake.read"  # (path or URL,): a reader outside Python is handed it
+STARTED = "datamake.process"  # (start method,): a multiprocessing process is started
+ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
+
+# module -> {entry point: the keyword that names its path (else its first argument)}
+ENTRY_POINTS: Dict[str, Dict[str, str]] = {
+    "pyarrow.csv": {"read_csv": "input_file", "open_csv": "input_file"},
+    "pyarrow.json": {"read_json": "input_file"},
+    "pyarrow.parquet": {"read_table": "source", "read_metadata": "where", "read_schema": "where",
+                        "read_pandas": "source"},
+    "pyarrow.feather": {"read_table": "source", "read_feather": "source"},
+    "pyarrow.orc": {"read_table": "source"},
+    "pyarrow.ipc": {"open_file": "source", "open_stream": "source"},
+    "pyarrow.dataset": {"dataset": "source"},
+    "numpy": {"fromfile": "file"},
+    "polars": {name: "source" for name in ("read_csv", "read_parquet", "read_ipc", "read_ndjson", "read_json",
+                                           "read_avro", "scan_csv", "scan_parquet", "scan_ipc", "scan_ndjson")},
+    "duckdb": {"read_csv": "path_or_buffer", "read_json": "path_or_buffer", "read_parquet": "file_glob"},
+    "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
+    "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
+    "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
+}
+
+_lock = threading.RLock()
+_done: Dict[str, bool] = {}  # modules whose entry points were wrapped
+
+
+def install() -> None:
+    """Wrap the entry points of the modules imported so far, and of those imported from now on."""
+    with _lock:
+        if not any(isinstance(f, _Finder) for f in sys.meta_path):
+            sys.meta_path.insert(0, _Finder())
+        for name in ENTRY_POINTS:
+            module = sys.modules.get(name)
+            if module is not None:
+                _wrap_module(name, module)
+
+
+def original(obj: Any) -> Any:
+    """The function a wrapper stands for; anything else as it is."""
+    if type(obj).__name__ == "function":
+        return obj.__dict__.get(ORIGINAL, obj)
+    return obj
+
+
+def _wrap_module(name: str, module: Any) -> None:
+    with _lock:
+        if _done.get(name):
+            return
+        _done[name] = True
+        for attr, keyword in ENTRY_POINTS[name].items():
+            owner_name, _, attr = attr.rpartition(".")  # a method: "BaseProcess.start"
+            owner = module.__dict__.get(owner_name) if owner_name else module
+            fn = vars(owner).get(attr) if owner is not None else None
+            if callable(fn) and not isinstance(fn, type) and ORIGINAL not in getattr(fn, "__dict__", {}):
+                setattr(owner, attr, _wrapper(fn, keyword))
+
+
+def _wrapper(fn: Any, keyword: str) -> Any:
+    if not keyword:
+        @functools.wraps(fn)
+        def started(process: Any, *args: Any, **kwargs: Any) -> Any:
+            sys.audit(STARTED, getattr(process, "_start_method", None) or _default_start_method())
+            return fn(process, *args, **kwargs)
+
+        started.__dict__[ORIGINAL] = fn
+        return started
+
+    @functools.wraps(fn)
+    def entry_point(*args: Any, **kwargs: Any) -> Any:
+        where = args[0] if args else kwargs.get(keyword)
+        if keyword == "protocol" and isinstance(where, str):  # fsspec.filesystem("s3")
+            where = where + "://"
+        if isinstance(where, (list, tuple)):  # several files (polars, pyarrow datasets)
+            for each in where[:1000]:
+                _report(each)
+        else:
+            _report(where)
+        return fn(*args, **kwargs)
+
+    entry_point.__dict__[ORIGINAL] = fn
+    return entry_point
+
+
+def _default_start_method() -> str:
+    """The start method a process of multiprocessing's default context is about to be started with."""
+    import multiprocessing  # (imported already: a process is being started)
+
+    return multiprocessing.get_start_method()
+
+
+def _report(where: Any) -> None:
+    if isinstance(where, (str, bytes, os.PathLike)):
+        try:
+            sys.audit(READ, os.fsdecode(os.fspath(where)))
+        except (TypeError, ValueError):
+            pass
+
+
+class _Finder:
+    """A meta path entry that finds nothing itself: for a module of :data:`ENTRY_POINTS`, it lets the
+    other finders find it and wraps its entry points once it has run."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Optional[Any]:
+        if fullname not in ENTRY_POINTS or _done.get(fullname):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                loader = spec.loader
+                if loader is not None and hasattr(loader, "exec_module"):
+                    spec.loader = _Loader(loader, fullname)
+                return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+class _Loader:
+    """A module's own loader, then its entry points wrapped."""
+
+    def __init__(self, loader: Any, name: str) -> None:
+        self._loader, self._name = loader, name
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        try:
+            self._loader.exec_module(module)
+        finally:
+            spec = getattr(module, "__spec__", None)
+            if spec is not None and spec.loader is self:  # the module keeps its own loader
+                spec.loader = self._loader
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self._loader
+        _wrap_module(self._name, module)
+
+    def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package...
+        return getattr(self._loader, name)
+
+
+def entries() -> Tuple[str, ...]:
+    """``module.function`` of each entry point watched (for the documentation)."""
+    return tuple(f"{m}.{f}" for m, fns in ENTRY_POINTS.items() for f in fns)
