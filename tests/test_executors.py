@@ -241,6 +241,50 @@ def test_process_worker_death_fails_only_its_asset(project):
     assert "worker failed" in by_key["dies"]["error"]
 
 
+DIES_BESIDE_A_RUNNING_ASSET = '''
+import os
+import time
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@asset
+def dies():
+    while not os.path.exists(os.path.join(HERE, "running")):  # the other worker is busy with `runs`
+        time.sleep(0.01)
+    with open(os.path.join(HERE, "dying"), "w") as f:
+        f.write(str(os.getpid()))
+    os._exit(3)
+
+
+@asset
+def runs():
+    open(os.path.join(HERE, "running"), "w").close()
+    path = os.path.join(HERE, "dying")
+    while not os.path.exists(path) or not os.path.getsize(path):
+        time.sleep(0.01)
+    pid = int(open(path).read())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the dead worker has been reaped by the pool
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    return 1
+'''
+
+
+def test_a_dying_worker_fails_only_the_asset_it_ran(project):
+    # Two workers: `dies` ends its process while `runs` is running in the other one, which goes on.
+    project.pipeline(DIES_BESIDE_A_RUNNING_ASSET, '[execution]\nexecutor = "process"\njobs = 2\n')
+    report = project.json("make", "-k", expect=1)
+    by_key = {a["key"]: a for a in report["assets"]}
+    assert {k: a["outcome"] for k, a in by_key.items()} == {"dies": "failed", "runs": "built"}
+    assert "worker failed" in by_key["dies"]["error"] and "exit code 3" in by_key["dies"]["error"]
+
+
 @pytest.mark.parametrize("executor", ["process", "dask"])
 def test_other_processes_cannot_use_a_memory_store(project, executor):
     project.pipeline(FAILING, f'[storage]\nroot = "memory://dm-{executor}"\n[execution]\nexecutor = "{executor}"\n')
