@@ -21,6 +21,8 @@ from datamake.execution.tasks import AssetTask, run_task
 if TYPE_CHECKING:  # imported where a pool is made: an in-process build needs none of it
     import concurrent.futures as cf
 
+    from datamake.execution.forkpool import Outcome
+
 
 class InProcessExecutor:
     """Runs each task immediately in the calling thread: the fastest path for cheap assets."""
@@ -121,10 +123,14 @@ class ProcessExecutor:
         return (self.stop_on_failure and isinstance(value, TaskResult) and not value.ok
                 and not value.corrupt_inputs)
 
-    def submit(self, task: AssetTask, run=run_task) -> cf.Future:
+    def submit(self, task: AssetTask, run=run_task) -> Outcome:
         return self._pool.submit(run, task)
 
-    def began(self, future: cf.Future) -> bool:
+    def wait(self, futures, timeout: Optional[float] = None) -> set:
+        """The finished ones of ``futures`` (this pool's own), waiting at most ``timeout`` s for one."""
+        return self._pool.wait(futures, timeout)
+
+    def began(self, future: Outcome) -> bool:
         """Whether the task of a finished ``future`` began in a worker (one held back did not: its
         result is None, and it may be submitted again)."""
         return self._pool.began(future)

@@ -11,7 +11,9 @@ a fresh worker takes its place.
 
 Only ``os``, ``pickle`` and ``select`` are needed: ``concurrent.futures.ProcessPoolExecutor`` and the
 ``multiprocessing`` machinery under it were about a quarter of the instructions a ``make -j 2`` of
-a small project spent before its first asset could start.
+a small project spent before its first asset could start. The futures are the pool's own too
+(:class:`Outcome`; wait for them with :meth:`ForkPool.wait`): ``concurrent.futures`` alone, with the
+``logging`` it imports, was another 6 %.
 """
 from __future__ import annotations
 
@@ -22,15 +24,48 @@ import signal
 import sys
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
-
-import concurrent.futures as cf
+from typing import Any, Callable, Deque, Dict, Iterable, Optional, Set, Tuple
 
 _HEADER = 4  # bytes of the big-endian length before each message
 
 
 class WorkerLost(Exception):
     """The worker process running a task ended before handing back its outcome."""
+
+
+class Outcome:
+    """A task's future: ``done()``, ``cancelled()``, ``result()`` and ``exception()`` as
+    ``concurrent.futures.Future`` has them; it is settled by its pool, which wakes its waiters."""
+
+    __slots__ = ("_pool", "_state", "_value", "_error")
+
+    def __init__(self, pool: "ForkPool"):
+        self._pool = pool
+        self._state = _PENDING
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+
+    def done(self) -> bool:
+        return self._state >= _DONE
+
+    def cancelled(self) -> bool:
+        return self._state == _CANCELLED
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        error = self.exception(timeout)
+        if error is not None:
+            raise error
+        return self._value
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        if not self._pool.wait([self], timeout):
+            raise TimeoutError("the task is still running")
+        if self._state == _CANCELLED:
+            return WorkerLost("the task was cancelled: its pool was shut down")
+        return self._error
+
+
+_PENDING, _RUNNING, _DONE, _CANCELLED = range(4)
 
 
 class _Worker:
@@ -40,7 +75,7 @@ class _Worker:
         self.pid = pid
         self.tasks = tasks  # the parent's end of the task pipe (write)
         self.outcomes = outcomes  # the parent's end of the outcome pipe (read)
-        self.future: Optional[cf.Future] = None  # the task it runs
+        self.future: Optional[Outcome] = None  # the task it runs
 
 
 class ForkPool:
@@ -55,9 +90,10 @@ class ForkPool:
         self.capacity = max(1, workers)
         self._initializer, self._initargs, self._stops = initializer, initargs, stops
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # notified as each future settles
         self._workers: Dict[int, _Worker] = {}  # by the fd of its outcome pipe
-        self._waiting: Deque[Tuple[cf.Future, bytes]] = deque()
-        self._unbegun: Set[cf.Future] = set()
+        self._waiting: Deque[Tuple[Outcome, bytes]] = deque()
+        self._unbegun: Set[Outcome] = set()
         self._held = self._closing = False
         self._wake_r, self._wake_w = os.pipe()
         for _ in range(self.capacity):  # before the reading thread exists: fork with one thread
@@ -66,12 +102,12 @@ class ForkPool:
         self._reader.start()
 
     # -- the coordinator's side ----------------------------------------------
-    def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
-        future: cf.Future = cf.Future()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Outcome:
+        future = Outcome(self)
         try:
             payload = pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - an argument that cannot travel: that task fails
-            future.set_exception(exc)
+            future._state, future._error = _DONE, exc
             return future
         with self._lock:
             if self._closing:
@@ -84,7 +120,14 @@ class ForkPool:
             self._hand_out()
         return future
 
-    def began(self, future: cf.Future) -> bool:
+    def wait(self, futures: Iterable[Outcome], timeout: Optional[float] = None) -> Set[Outcome]:
+        """The settled ones of ``futures``, waiting (at most ``timeout`` seconds) until there is one."""
+        futures = list(futures)
+        with self._settled:
+            self._settled.wait_for(lambda: any(f._state >= _DONE for f in futures), timeout)
+            return {f for f in futures if f._state >= _DONE}
+
+    def began(self, future: Outcome) -> bool:
         """Whether the task of a finished ``future`` was handed to a worker (one held back was not)."""
         with self._lock:
             if future in self._unbegun:
@@ -110,7 +153,7 @@ class ForkPool:
             if not self._closing:
                 self._closing = True
                 while self._waiting:
-                    self._waiting.popleft()[0].cancel()
+                    self._settle(self._waiting.popleft()[0], state=_CANCELLED)
                 for worker in self._workers.values():
                     _close(worker.tasks)
                     worker.tasks = -1
@@ -159,17 +202,23 @@ class ForkPool:
                 return
             if worker.future is None:
                 future, payload = self._waiting.popleft()
-                if not future.set_running_or_notify_cancel():
-                    continue
+                future._state = _RUNNING
                 worker.future = future
                 try:
                     _write_all(worker.tasks, len(payload).to_bytes(_HEADER, "big") + payload)
                 except OSError:  # it died: the reading thread sees the end of its pipe and fails the task
                     pass
 
-    def _return_unbegun(self, future: cf.Future) -> None:
+    def _return_unbegun(self, future: Outcome) -> None:
+        """(lock held) ``future`` comes back unrun: None, not begun."""
         self._unbegun.add(future)
-        future.set_result(None)
+        self._settle(future)
+
+    def _settle(self, future: Outcome, value: Any = None, error: Optional[BaseException] = None,
+                state: int = _DONE) -> None:
+        """(lock held) ``future`` is settled; whoever waits for it wakes up."""
+        future._value, future._error, future._state = value, error, state
+        self._settled.notify_all()
 
     # -- the reading thread ----------------------------------------------------
     def _read(self) -> None:
@@ -205,15 +254,15 @@ class ForkPool:
         if outcome is None:
             return self._lost(worker)
         ok, value = outcome
-        future, worker.future = worker.future, None
         stop = ok and self._stops is not None and self._stops(value)
-        with self._lock:
+        with self._lock:  # the worker is idle from here: held, or given its next task, at once
+            future, worker.future = worker.future, None
             if stop:
-                self._held = True  # nothing begins after this failure; the waiting come back below
+                self._held = True  # nothing begins after this failure; the waiting come back next
             else:
                 self._hand_out()  # the worker starts its next task before anyone looks at this one
-        if future is not None:
-            future.set_result(value) if ok else future.set_exception(value)
+            if future is not None:
+                self._settle(future, value, None) if ok else self._settle(future, None, value)
 
     def _lost(self, worker: _Worker) -> None:
         """A worker ended (its outcome pipe reached EOF): reap it; fail its task; replace it."""
@@ -224,9 +273,9 @@ class ForkPool:
             _close(worker.tasks)
             self._refill()
             self._hand_out()
-        if worker.future is not None:
-            worker.future.set_exception(WorkerLost(
-                f"worker process {worker.pid} ended ({status}) while running this task"))
+            if worker.future is not None:
+                self._settle(worker.future, error=WorkerLost(
+                    f"worker process {worker.pid} ended ({status}) while running this task"))
 
 
 def _serve(tasks: int, outcomes: int) -> None:
