@@ -151,14 +151,34 @@ def _worker_init(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
-            import ctypes  # lazy: only process-pool workers on Linux use it
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            _prctl()(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # pragma: no cover - exotic libc
             pass
     if os.getppid() != parent:  # the parent died before we could ask to die with it
         os._exit(1)
+
+
+def _prctl():
+    """libc's ``prctl``, called through ``_ctypes`` itself: the ``ctypes`` package would cost each
+    worker about 7 M instructions (a few ms) before its first asset, for one call."""
+    try:
+        import _ctypes  # lazy: only process-pool workers on Linux use it
+
+        class _Int(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class _Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = _Int
+
+        class _Process:  # what a function pointer is looked up in: the running program (dlopen(NULL))
+            _handle = _ctypes.dlopen(None)
+
+        return _Function(("prctl", _Process()))
+    except Exception:  # noqa: BLE001 - another ctypes inside: the package's own way
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
 
 
 def make_executor(name: str, jobs: int, address: Optional[str] = None):
