@@ -101,3 +101,20 @@ def test_shutdown_ends_idle_workers_without_waiting_and_reaps_them(pool):
     for pid in pids:
         with pytest.raises(ProcessLookupError):  # exited and reaped: no zombie left
             os.kill(pid, 0)
+
+
+def _ignore_sigterm_and_wait(path: str) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    open(path, "w").close()
+    threading.Event().wait(120)
+
+
+def test_cancelling_ends_a_busy_worker_whatever_its_task_does_with_signals(pool, tmp_path):
+    p = pool(1)
+    started = str(tmp_path / "started")
+    busy = p.submit(_ignore_sigterm_and_wait, started)
+    _wait_for(started)
+    p.shutdown(wait=True, cancel=True)  # returns once the worker is gone
+    assert isinstance(busy.exception(timeout=5), WorkerLost)

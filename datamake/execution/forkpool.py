@@ -148,7 +148,8 @@ class ForkPool:
 
     def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
         """End the workers: idle ones at once (their task pipe closes); with ``cancel``, busy ones too
-        (SIGTERM), else they end after their task. ``wait``: until every worker has been reaped."""
+        (SIGKILL: a task's own signal handlers cannot keep it), else they end after their task.
+        ``wait``: until every worker has been reaped."""
         with self._lock:
             if not self._closing:
                 self._closing = True
@@ -160,7 +161,7 @@ class ForkPool:
             if cancel:
                 for worker in self._workers.values():
                     if worker.future is not None:
-                        _kill(worker.pid, signal.SIGTERM)
+                        _kill(worker.pid, signal.SIGKILL)
         _wake(self._wake_w)
         if wait and self._reader is not threading.current_thread():
             self._reader.join()
