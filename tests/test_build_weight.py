@@ -48,6 +48,37 @@ def test_a_process_pool_build_on_a_local_store_loads_no_filesystem_layer(project
     assert "fsspec" not in loaded
 
 
+POOL_PROBE = """\
+import sys
+from datamake import asset
+
+HEAVY = ("multiprocessing", "concurrent.futures", "logging", "ctypes")
+
+
+@asset
+def a():
+    loaded = [name for name in HEAVY if name in sys.modules]
+    if loaded:
+        raise RuntimeError(f"the worker loaded {loaded}")
+    return 1
+
+
+@asset
+def b():
+    return 2
+"""
+
+
+def test_a_process_pool_build_loads_no_multiprocessing_futures_logging_or_ctypes(project):
+    """The process executor's pool is datamake's own: neither the coordinator nor its workers import
+    multiprocessing, concurrent.futures (with the logging it imports) or the ctypes package (those were
+    about a quarter of the coordinator's instructions before the first asset could start)."""
+    project.pipeline(POOL_PROBE, '[execution]\nexecutor = "process"\n')
+    outcomes, loaded = _make_modules(project, "-j", "2")
+    assert outcomes == {"a": ("built", None), "b": ("built", None)}
+    assert not loaded & {"multiprocessing", "concurrent.futures", "logging", "ctypes"}, sorted(loaded)
+
+
 def test_an_in_process_build_loads_no_pool_or_logging_machinery(project):
     """A cold build on the in-process executor (-j 1) waits on no pool and its assets log nothing: neither
     concurrent.futures nor logging is imported; an asset that logs through its context still works."""

@@ -8,7 +8,10 @@ prove that an edited pipeline is re-imported between runs.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -239,6 +242,98 @@ def test_process_worker_death_fails_only_its_asset(project):
     by_key = {a["key"]: a for a in report["assets"]}
     assert {k: a["outcome"] for k, a in by_key.items()} == {"dies": "failed", "survivor": "built", "later": "built"}
     assert "worker failed" in by_key["dies"]["error"]
+
+
+DIES_BESIDE_A_RUNNING_ASSET = '''
+import os
+import time
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@asset
+def dies():
+    while not os.path.exists(os.path.join(HERE, "running")):  # the other worker is busy with `runs`
+        time.sleep(0.01)
+    with open(os.path.join(HERE, "dying"), "w") as f:
+        f.write(str(os.getpid()))
+    os._exit(3)
+
+
+@asset
+def runs():
+    open(os.path.join(HERE, "running"), "w").close()
+    path = os.path.join(HERE, "dying")
+    while not os.path.exists(path) or not os.path.getsize(path):
+        time.sleep(0.01)
+    pid = int(open(path).read())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the dead worker has been reaped by the pool
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    return 1
+'''
+
+
+def test_a_dying_worker_fails_only_the_asset_it_ran(project):
+    # Two workers: `dies` ends its process while `runs` is running in the other one, which goes on.
+    project.pipeline(DIES_BESIDE_A_RUNNING_ASSET, '[execution]\nexecutor = "process"\njobs = 2\n')
+    report = project.json("make", "-k", expect=1)
+    by_key = {a["key"]: a for a in report["assets"]}
+    assert {k: a["outcome"] for k, a in by_key.items()} == {"dies": "failed", "runs": "built"}
+    assert "worker failed" in by_key["dies"]["error"] and "exit code 3" in by_key["dies"]["error"]
+
+
+WAITS_FOR_EVER = '''
+import os
+import time
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@asset
+def waits():
+    with open(os.path.join(HERE, "worker.pid"), "w") as f:
+        f.write(str(os.getpid()))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+'''
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_process_workers_die_with_a_killed_make(project):
+    project.pipeline(WAITS_FOR_EVER, '[execution]\nexecutor = "process"\n')
+    make = subprocess.Popen([sys.executable, "-m", "datamake", "make"], cwd=project.root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid_file = project.root / "worker.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert make.poll() is None and time.monotonic() < deadline, "the asset never started"
+            time.sleep(0.01)
+        worker = int(pid_file.read_text())
+        assert worker != make.pid and _running(worker)
+    finally:
+        make.send_signal(signal.SIGKILL)
+        make.wait()
+    deadline = time.monotonic() + 30
+    while _running(worker):
+        assert time.monotonic() < deadline, "the worker outlived its killed parent"
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("executor", ["process", "dask"])

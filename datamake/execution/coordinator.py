@@ -31,6 +31,7 @@ from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
 from datamake.execution.runcontext import RunContext
+from datamake.execution.waiting import wait_first
 
 
 @record(frozen=True)
@@ -375,11 +376,9 @@ class Coordinator:
     def _wait_some(self) -> None:
         done = [future for future in self.running if future.done()]  # the in-process executor's always are
         if not done:
-            import concurrent.futures as cf  # lazy: an in-process build waits for nothing
-
             self.interruptible = True
             try:
-                done, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                done = wait_first(self.executor, list(self.running), 0.5)
             finally:
                 self.interruptible = False
         if not done and self.history is not None:

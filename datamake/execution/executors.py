@@ -13,12 +13,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Optional
 
+from datamake.core.errors import DatamakeError
 from datamake.core.executor_names import check_executor
-from datamake.execution.queued import Tickets, adopt, run_queued
+from datamake.execution.results import TaskResult
 from datamake.execution.tasks import AssetTask, run_task
 
 if TYPE_CHECKING:  # imported where a pool is made: an in-process build needs none of it
     import concurrent.futures as cf
+
+    from datamake.execution.forkpool import Outcome
 
 
 class InProcessExecutor:
@@ -90,91 +93,92 @@ class ThreadExecutor:
 
 
 class ProcessExecutor:
-    """A process pool for CPU-bound Python assets; values travel through the store.
+    """A pool of forked worker processes for CPU-bound Python assets; values travel through the store.
 
-    Workers are forked once, up front (before any reporter thread starts), so
-    they inherit the loaded definitions; nothing waits for them to come up (they
-    do while the coordinator gets ready). They ignore SIGINT (Ctrl-C is the
-    coordinator's to handle) and die with their parent on Linux. A worker that
-    dies takes the pool with it: the tasks it ran fail and a fresh pool serves
-    the rest of the run. One asset per worker may wait in the pool's queue
-    (``queue_ahead``, see :mod:`datamake.execution.queued`), so that no worker
-    waits for the coordinator between two assets.
+    Workers are forked once, up front (before any reporter thread starts), so they inherit the
+    loaded definitions; nothing waits for them to come up (they do while the coordinator gets
+    ready). They ignore SIGINT (Ctrl-C is the coordinator's to handle) and die with their parent on
+    Linux. A worker that dies fails the task it ran; a fresh worker serves the rest of the run. One
+    asset per worker may wait in the pool (``queue_ahead``), handed to the first worker that frees
+    up, so that no worker waits for the coordinator between two assets (see
+    :mod:`datamake.execution.forkpool`).
     """
 
     name = "process"
     shares_memory = False
 
     def __init__(self, jobs: int = 1):
-        import multiprocessing  # lazy: a tenth of start-up, and only this executor needs it
+        if not hasattr(os, "fork"):
+            raise DatamakeError("the process executor forks its workers, and this system has no fork()",
+                                hint='use executor = "thread" or "dask"')
+        from datamake.execution.forkpool import ForkPool  # lazy: only this executor needs it
 
         self.capacity = max(1, jobs)
         self.queue_ahead = self.capacity  # tasks the coordinator may submit beyond ``capacity``
-        self.stop_on_failure = False  # set by a run without -k: a failed asset holds the queued ones back
-        methods = multiprocessing.get_all_start_methods()
-        self._context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        self._tickets = Tickets(self._context, 2 * (self.capacity + self.queue_ahead))
-        self._pool = self._new_pool()
+        self.stop_on_failure = False  # set by a run without -k: a failed asset holds the waiting ones back
+        self._pool = ForkPool(self.capacity, _worker_init, (os.getpid(),), stops=self._stops)
 
-    def _new_pool(self) -> cf.ProcessPoolExecutor:
-        import concurrent.futures as cf
+    def _stops(self, value) -> bool:
+        """Whether a task's value stops the run from starting more (a failed asset, without -k)."""
+        return (self.stop_on_failure and isinstance(value, TaskResult) and not value.ok
+                and not value.corrupt_inputs)
 
-        pool = cf.ProcessPoolExecutor(self.capacity, mp_context=self._context, initializer=_worker_init,
-                                      initargs=(os.getpid(), self._tickets.flags))
-        # The first submit forks every worker (start method "fork"), while this process has no other
-        # threads; nothing waits for them to be up: they start while the coordinator gets ready.
-        pool.submit(_ready)
-        return pool
+    def submit(self, task: AssetTask, run=run_task) -> Outcome:
+        return self._pool.submit(run, task)
 
-    def submit(self, task: AssetTask, run=run_task) -> cf.Future:
-        import concurrent.futures as cf
+    def wait(self, futures, timeout: Optional[float] = None) -> set:
+        """The finished ones of ``futures`` (this pool's own), waiting at most ``timeout`` s for one."""
+        return self._pool.wait(futures, timeout)
 
-        ticket = self._tickets.take() if run is run_task else None
-        args = (run, task) if ticket is None else (run_queued, run, task, ticket, self.stop_on_failure)
-        try:
-            future = self._pool.submit(*args)
-        except cf.BrokenExecutor:  # BrokenProcessPool: its module is not imported before a pool exists
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
-            future = self._pool.submit(*args)
-        if ticket is not None:
-            self._tickets.bind(future, ticket)
-        return future
-
-    def began(self, future: cf.Future) -> bool:
-        """Whether the task of a finished ``future`` began in a worker (one that did not returns None,
-        or failed with its pool, and may be submitted again)."""
-        return self._tickets.began(future)
+    def began(self, future: Outcome) -> bool:
+        """Whether the task of a finished ``future`` began in a worker (one held back did not: its
+        result is None, and it may be submitted again)."""
+        return self._pool.began(future)
 
     def hold(self) -> None:
-        """Begin no queued task from now on (the run stops starting assets)."""
-        self._tickets.hold()
+        """Begin no waiting task from now on (the run stops starting assets)."""
+        self._pool.hold()
 
     def shutdown(self, cancel: bool = False) -> None:
-        if cancel:  # abandon running tasks: end the workers now; they only ever wrote to tmp/
-            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-                process.terminate()
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        """End the workers. At the end of a run they are idle: nothing waits for them to exit (they
+        read the end of their task pipe and leave; the pool's thread reaps them). ``cancel``: running
+        tasks are abandoned, their workers terminated (they only ever wrote to tmp/)."""
+        self._pool.shutdown(wait=cancel, cancel=cancel)
 
 
-def _ready() -> bool:
-    return True
-
-
-def _worker_init(parent: int, flags=None) -> None:
-    """In each pool worker: leave Ctrl-C to the parent, die with it (Linux), share the queue's flags."""
-    adopt(flags)
+def _worker_init(parent: int) -> None:
+    """In each pool worker: leave Ctrl-C to the parent, die with it (Linux)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
-            import ctypes  # lazy: only process-pool workers on Linux use it
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            _prctl()(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # pragma: no cover - exotic libc
             pass
     if os.getppid() != parent:  # the parent died before we could ask to die with it
         os._exit(1)
+
+
+def _prctl():
+    """libc's ``prctl``, called through ``_ctypes`` itself: the ``ctypes`` package would cost each
+    worker about 7 M instructions (a few ms) before its first asset, for one call."""
+    try:
+        import _ctypes  # lazy: only process-pool workers on Linux use it
+
+        class _Int(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class _Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = _Int
+
+        class _Process:  # what a function pointer is looked up in: the running program (dlopen(NULL))
+            _handle = _ctypes.dlopen(None)
+
+        return _Function(("prctl", _Process()))
+    except Exception:  # noqa: BLE001 - another ctypes inside: the package's own way
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
 
 
 def make_executor(name: str, jobs: int, address: Optional[str] = None):

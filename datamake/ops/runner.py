@@ -21,6 +21,7 @@ from datamake.core.hashing import hash_value
 from datamake.core.manifest import Manifest
 from datamake.ops.trace import GraphPlan, Node, Source, const_version, op_provenance
 from datamake.ops.work import OpResult, OpTask, op_reference, output_key, run_op_task, store_value
+from datamake.execution.waiting import wait_first
 from datamake.storage.store import Store
 
 Outputs = Dict[str, Any]  # out name -> Manifest, or for a dynamic output a list of (mapping key, Manifest)
@@ -107,7 +108,7 @@ class GraphRunner:
                 else:
                     self._start(inv, running)
             if running:
-                done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+                done = wait_first(self.executor, list(running))
                 for future in done:
                     self._settle(running.pop(future), future)
         for parked in self.waiting.values():  # only in a dry run: after an op that would run
