@@ -753,6 +753,25 @@ def test_a_data_file_outside_the_project_counts_but_system_and_installed_files_d
     assert stored_value(project, "rates") == 2
 
 
+def test_datamake_s_own_cache_folder_is_never_an_input_wherever_it_is(project, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("machine-cache")  # outside the home folder, as DATAMAKE_CACHE_DIR may put it
+    project.pipeline('''
+        import os
+        from datamake import asset
+
+        @asset
+        def peek():
+            with open(os.path.join(os.environ["DATAMAKE_CACHE_DIR"], "code-seed.json")) as f:
+                return len(f.read()) > 0
+    ''')
+    env = {"DATAMAKE_CACHE_DIR": str(cache)}
+    project.run("make", check=True, env=env)  # writes the seed
+    proc = project.run("make", check=True, env=env)
+    assert "not a declared source" not in proc.stderr, proc.stderr
+    (cache / "code-seed.json").write_text("{}")  # any later command may rewrite it
+    assert project.run("status", "--json", check=True, env=env).stdout.count('"fresh"') == 1
+
+
 C_READERS = '''
 from pathlib import Path
 import pyarrow.dataset as ds

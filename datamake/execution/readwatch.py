@@ -17,6 +17,7 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from datamake._paths import cache_dir
 from datamake.define import openwatch, snapshot
 from datamake.define.codenames import code_names, code_strings
 from datamake.execution import helperreads
@@ -377,7 +378,8 @@ _SOFTWARE: Optional[Tuple[str, ...]] = None  # folders (with a trailing separato
 
 def _outside_data(full: str) -> bool:
     """A file or folder outside the project that may be data (``/mnt/data/orders.csv``), not the system's,
-    an installed package's or a tool's own (``/usr``, ``/etc``, the interpreter's prefixes, ``~/.cache``...);
+    an installed package's or a tool's own (``/usr``, ``/etc``, the interpreter's prefixes, ``~/.cache``,
+datamake's own cache folder wherever ``DATAMAKE_CACHE_DIR`` puts it...);
     nor the home folder or the root themselves (a library looking around)."""
     global _SOFTWARE
     home = os.path.expanduser("~")
@@ -387,7 +389,7 @@ def _outside_data(full: str) -> bool:
         system = ("usr", "lib", "lib64", "bin", "sbin", "etc", "proc", "sys", "dev", "run", "var", "snap")
         _SOFTWARE = tuple({os.path.join(os.path.abspath(p), "") for p in [
             sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
-            os.path.join(home, "."), *(os.sep + d for d in system)]})
+            os.path.join(home, "."), cache_dir(), *(os.sep + d for d in system)]})
     return full not in (home, os.sep) and not full.startswith(_SOFTWARE)
 
 
