@@ -71,3 +71,21 @@ def test_a_wrapped_reader_counts_in_a_code_version_as_the_reader_itself(reader_m
         assert auto_code_version(pipeline.load, [str(tmp_path)]) == wrapped
     finally:
         sys.modules.pop("dm_fake_pipeline", None)
+
+
+def test_an_import_hook_added_after_the_watch_does_not_hide_a_reader_module(reader_module, tmp_path, monkeypatch):
+    """Another meta path hook put first later (a plugin, an editable install's finder) that finds the
+    reader's module itself: the next watch's start puts the entry-point watch back in front."""
+    import importlib.machinery
+
+    entrywatch.install()
+
+    class Claims:
+        def find_spec(self, name, path=None, target=None):
+            return importlib.machinery.PathFinder.find_spec(name, [str(tmp_path)]) if name == reader_module else None
+
+    monkeypatch.setattr(sys, "meta_path", [Claims(), *sys.meta_path])
+    entrywatch.install()
+    module = importlib.import_module(reader_module)
+    assert entrywatch.original(module.read) is not module.read
+    assert _reported(lambda: module.read("f.bin")) == ["f.bin"]

@@ -50,8 +50,8 @@ _done: Dict[str, bool] = {}  # modules whose entry points were wrapped
 def install() -> None:
     """Wrap the entry points of the modules imported so far, and of those imported from now on."""
     with _lock:
-        if not any(isinstance(f, _Finder) for f in sys.meta_path):
-            sys.meta_path.insert(0, _Finder())
+        if not (sys.meta_path and isinstance(sys.meta_path[0], _Finder)):  # first: ahead of finders added since
+            sys.meta_path[:] = [_Finder(), *(f for f in sys.meta_path if not isinstance(f, _Finder))]
         for name in ENTRY_POINTS:
             module = sys.modules.get(name)
             if module is not None:
