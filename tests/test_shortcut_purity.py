@@ -84,3 +84,26 @@ def test_globals_made_from_the_module_location_and_literals_are_accepted(name):
 def test_impure_modules_are_refused_with_the_line_that_makes_them_so(name):
     problems = impurities(IMPURE[name], "m.py")
     assert problems and all(p.startswith("m.py:") for p in problems), problems
+
+
+def test_modules_are_judged_with_the_collector_paused_and_it_runs_again_after(monkeypatch, tmp_path):
+    """A large module's syntax tree is a million objects and no cycles: the collector, scanning them as
+    they age, doubled the time of judging a 10,000-function module. It is paused for the judging only,
+    and a long-lived process (the daemon, the API) gets it back on."""
+    import gc
+    import types
+
+    from datamake.shortcut import purity, record
+
+    seen = []
+
+    def judged(source, filename="<module>"):
+        seen.append(gc.isenabled())
+        return []
+
+    monkeypatch.setattr(purity, "impurities", judged)
+    verdicts = {"d1": None}
+    assert gc.isenabled()
+    record._judge([(types.SimpleNamespace(digest="d1", path="m.py"), "x = 1\n")], verdicts, str(tmp_path / "pure.json"))
+    assert seen == [False] and verdicts == {"d1": []}
+    assert gc.isenabled()

@@ -33,6 +33,7 @@ from datamake.define.codeversion import IMPORT_PART
 from datamake.define.moduleimports import module_file
 from datamake.define.assets import AssetDef
 from datamake.execution.results import AssetOutcome
+from datamake.project import heap
 from datamake.project import pins as pins_mod
 from datamake.project.workspace import Project
 from datamake.shortcut import check, replan
@@ -191,11 +192,12 @@ def _judge(modules: List[Tuple[Any, str]], verdicts: Dict[str, Any], shared_path
     shared = read_json_cache(shared_path).get("pure")
     pure = dict.fromkeys(shared if isinstance(shared, list) else ())
     before = len(pure)
-    for snap, source in modules:
-        if not isinstance(verdicts[snap.digest], list):
-            verdicts[snap.digest] = [] if snap.digest in pure else impurities(source, snap.path)
-            if not verdicts[snap.digest]:
-                pure[snap.digest] = None
+    with heap.planning():  # a module's syntax tree is many objects and no cycles: the collector only slows it
+        for snap, source in modules:
+            if not isinstance(verdicts[snap.digest], list):
+                verdicts[snap.digest] = [] if snap.digest in pure else impurities(source, snap.path)
+                if not verdicts[snap.digest]:
+                    pure[snap.digest] = None
     if len(pure) != before:
         write_json_cache(shared_path, {"pure": list(pure)[-SHARED_PURE:]})
 
