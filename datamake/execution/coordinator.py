@@ -585,10 +585,9 @@ class Coordinator:
                 f"so {change} makes '{key}' stale, but declare it with source(\"{path}\") and take it as a "
                 f"parameter to make it an input like any other (in the lineage, the action cache and `why`)")
 
-    def _warn_untracked(self, key: str, sentences: Tuple[str, ...]) -> None:
-        """What an asset's value depends on that datamake cannot version: said once per asset and run."""
-        for sentence in sentences:
-            kind = sentence.split(" ", 3)[2]  # "asset 'x' reached ...", "asset 'x' got ..."
+    def _warn_untracked(self, key: str, warnings: Tuple[Tuple[str, str], ...]) -> None:
+        """What an asset's value depends on that datamake cannot version: each kind said once per asset and run."""
+        for kind, sentence in warnings:
             if (key, kind) not in self._warned_untracked:
                 self._warned_untracked.add((key, kind))
                 self.reporter.message(f"warning: {sentence}")

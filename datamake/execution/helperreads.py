@@ -191,9 +191,14 @@ def _caches(wrapper: Any) -> bool:
 
 def _assigns_a_global(code: types.CodeType) -> bool:
     """The code (nested code included) rebinds a module global (``global _SETTINGS; _SETTINGS = ...``)."""
-    if any(op == _STORE_GLOBAL for op in code.co_code[::2]):
+    return _uses_op(code, _STORE_GLOBAL)
+
+
+def _uses_op(code: types.CodeType, opcode: int) -> bool:
+    """Whether ``code`` or code nested in it has an instruction ``opcode``."""
+    if any(op == opcode for op in code.co_code[::2]):
         return True
-    return any(_assigns_a_global(c) for c in code.co_consts if isinstance(c, types.CodeType))
+    return any(_uses_op(c, opcode) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
@@ -207,13 +212,7 @@ def _fills_a_global(fn: types.FunctionType) -> bool:
     names = code_names(fn.__code__)
     if not any(isinstance(namespace.get(name), (dict, list, set)) for name in names):
         return False
-    return bool(_FILLS.intersection(names)) or _stores_an_item(fn.__code__)
-
-
-def _stores_an_item(code: types.CodeType) -> bool:
-    if any(op == _STORE_SUBSCR for op in code.co_code[::2]):
-        return True
-    return any(_stores_an_item(c) for c in code.co_consts if isinstance(c, types.CodeType))
+    return bool(_FILLS.intersection(names)) or _uses_op(fn.__code__, _STORE_SUBSCR)
 
 
 def _class_functions(cls: type) -> List[Any]:

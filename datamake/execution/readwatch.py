@@ -153,14 +153,11 @@ class ReadWatch(_Rare):
         if not isinstance(where, str):
             return
         protocol, sep, rest = where.partition("://")
-        if sep:
-            if protocol in ("file", "local"):
-                where = rest
-            elif protocol not in _IN_PROCESS:
+        if sep and protocol not in ("file", "local"):  # remote, or in this process (memory://, a cache)
+            if protocol not in _IN_PROCESS:
                 self._reached(where if rest else protocol + "://")
-                return
-            else:
-                return
+            return
+        where = rest if sep else where
         if any(c in where for c in "*?["):
             base = where[:min(where.index(c) for c in "*?[" if c in where)]
             self.named_folder(os.path.dirname(base) or ".")
@@ -190,34 +187,34 @@ class ReadWatch(_Rare):
         self.stale_memos = helperreads.refresh(self.fn, _roots_of(project_dir),
                                                lambda name: versions.version(read_files.full_path(project_dir, name)))
 
-    def warnings(self) -> Tuple[str, ...]:
-        """What the asset's value depends on that datamake cannot version: the network addresses and remote
-        URLs it reached (unless it depends on an observed or remote source: what it fetches is declared),
-        processes it started as fresh interpreters, memos built from older bytes of a file that could not
-        be cleared."""
+    def warnings(self) -> Tuple[Tuple[str, str], ...]:
+        """What the asset's value depends on that datamake cannot version, as ``(kind, sentence)``: the
+        network addresses and remote URLs it reached (``network``; unless it depends on an observed or
+        remote source: what it fetches is declared), processes it started as fresh interpreters
+        (``processes``), memos built from older bytes of a file that could not be cleared (``memo``)."""
         if not self.remote and not self.stale_memos and self.unwatched is None:
             return ()
         key, said = self.context.asset_key, []
         if self.remote and not self._observes:
             where = list(self.remote)
             shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
-            said.append(
+            said.append(("network",
                 f"asset '{key}' reached {shown} over the network, which datamake cannot version: a change "
                 f"there does not make '{key}' stale; declare what it fetches with source(\"URL\") or "
                 f"source(observe=fn, name=...) (a version such as an ETag or a date) and take it as a parameter, "
-                f"or rebuild it with make -B {key} when the remote data changes")
+                f"or rebuild it with make -B {key} when the remote data changes"))
         if self.unwatched is not None:
-            said.append(
+            said.append(("processes",
                 f"asset '{key}' started processes with multiprocessing's '{self.unwatched}' start method, fresh "
                 f"interpreters whose reads datamake cannot see: a file only they read does not make '{key}' "
                 f"stale; declare the files they read with source() and pass them in, or use the 'fork' start "
-                f"method (multiprocessing.get_context(\"fork\")), whose children's reads are recorded")
+                f"method (multiprocessing.get_context(\"fork\")), whose children's reads are recorded"))
         for helper, name in self.stale_memos:
-            said.append(
+            said.append(("memo",
                 f"asset '{key}' got a value that {helper}() keeps in a memo of its own (a module global, dict, "
                 f"list or set) from {name} as it was before it changed: its value is built from the old file, "
                 f"so '{key}' stays stale; start the process again, or clear that memo when the file changes "
-                f"(functools.lru_cache is cleared by datamake)")
+                f"(functools.lru_cache is cleared by datamake)"))
         return tuple(said)
 
     def _note(self, path: Any, listing: bool = False, maybe_written: bool = False) -> None:
@@ -379,7 +376,7 @@ _SOFTWARE: Optional[Tuple[str, ...]] = None  # folders (with a trailing separato
 def _outside_data(full: str) -> bool:
     """A file or folder outside the project that may be data (``/mnt/data/orders.csv``), not the system's,
     an installed package's or a tool's own (``/usr``, ``/etc``, the interpreter's prefixes, ``~/.cache``,
-datamake's own cache folder wherever ``DATAMAKE_CACHE_DIR`` puts it...);
+    datamake's own cache folder wherever ``DATAMAKE_CACHE_DIR`` puts it...);
     nor the home folder or the root themselves (a library looking around)."""
     global _SOFTWARE
     home = os.path.expanduser("~")

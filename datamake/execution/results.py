@@ -32,7 +32,8 @@ class TaskResult:
     logs: Tuple[str, ...] = ()  # what the asset logged through ``context.log`` (for the event log)
     # project files it read without declaring them as sources: (path in the project, version read)
     undeclared_reads: Tuple[Tuple[str, str], ...] = ()
-    warnings: Tuple[str, ...] = ()  # what its value depends on that datamake cannot version (network reads...)
+    # what its value depends on that datamake cannot version: (kind, sentence), kind "network", "memo"...
+    warnings: Tuple[Tuple[str, str], ...] = ()
     artifact_stat: Optional[Any] = None  # how the new artifact looked when written (``Store.written_stat``)
     corrupt_inputs: Tuple[str, ...] = ()  # failed because these inputs failed their hash check: rebuild them
     inline: Optional[bytes] = None  # a small value's bytes, for its manifest to keep (no artifact file)

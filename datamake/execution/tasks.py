@@ -350,7 +350,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     value, user_version, user_metadata = _unwrap(value)
     context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
-    warnings: Tuple[str, ...] = ()
+    warnings: Tuple[Tuple[str, str], ...] = ()
     if watch is not None:
         undeclared, warnings = watch.finish(), watch.warnings()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
