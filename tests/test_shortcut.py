@@ -117,6 +117,12 @@ def edit_helper(p: ProjectDir, env: dict) -> None:
     _same_size_and_mtime(p.root / "helpers.py", "x * 2", "x * 3")
 
 
+def edit_library(p: ProjectDir, env: dict) -> None:
+    """A library file edited in place (same size and modification time, its folder unchanged): only its
+    own stat shows it, so the certificate must hold the stat of each library file, not of its folder."""
+    _same_size_and_mtime(_site(p) / "envlib.py", "'1')", "'3')")
+
+
 def edit_toml(p: ProjectDir, env: dict) -> None:
     _same_size_and_mtime(p.root / "datamake.toml", 'root = "store"', 'root = "stor2"')
 
@@ -160,7 +166,7 @@ def other_selection(p: ProjectDir, env: dict) -> None:
     env["args"] = "no_such_asset"
 
 
-EDITS = {f.__name__: f for f in (edit_source, edit_helper, edit_toml, edit_pins, delete_artifact, replace_artifact,
+EDITS = {f.__name__: f for f in (edit_source, edit_helper, edit_library, edit_toml, edit_pins, delete_artifact, replace_artifact,
                                  other_project_builds, lose_pack, bad_env_var, library_reads_another_environment,
                                  other_selection)}
 

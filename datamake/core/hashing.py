@@ -24,6 +24,7 @@ def hash_bytes(data: bytes) -> str:
 # One encoder each, made once: json.dumps with any option builds a new JSONEncoder per call (same bytes).
 _CANONICAL = one_shot(json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True))
 _RECORD = one_shot(json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str))
+_RECORD_ORDERED = one_shot(json.JSONEncoder(separators=(",", ":"), default=str))
 
 
 def canonical(value: Any) -> bytes:
@@ -35,6 +36,11 @@ def record_json(value: Any) -> str:
     """Compact JSON with sorted keys, ``str()`` of what JSON cannot hold: how manifests, packs and
     event-log fields are written."""
     return _RECORD(value)
+
+
+def record_json_ordered(value: Any) -> str:
+    """:func:`record_json` of a value whose every mapping has its keys in sorted order already."""
+    return _RECORD_ORDERED(value)
 
 
 def hash_value(tag: str, *parts: Any) -> str:

@@ -9,7 +9,7 @@ from sys import intern
 from dataclasses import MISSING, asdict, field, fields
 from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
-from datamake.core.hashing import hash_bytes, record_json
+from datamake.core.hashing import hash_bytes, record_json, record_json_ordered
 from datamake.core.records import record
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
@@ -74,7 +74,24 @@ class Manifest:
 
     def to_json(self) -> bytes:
         # compact: the C encoder (an indented dump runs the pure-Python one, three times slower)
-        return record_json(self.to_data()).encode()
+        return self.record_text().encode()
+
+    def record_text(self) -> str:
+        """``record_json(self.to_data())``, the text a pack holds: for a manifest whose only mapping is its
+        code parts (most), the keys are laid out in sorted order here and the encoder does not sort them."""
+        if self.metadata or self.checks or self.config or self.reads:
+            return record_json(self.to_data())
+        parts = self.code_parts
+        data = {"artifact": self.artifact, "checks": [],
+                "code_parts": dict(sorted(parts.items()) if len(parts) > 1 else parts),
+                "code_version": self.code_version, "config_hash": self.config_hash, "created": self.created,
+                "data_version": self.data_version, "format": FORMAT}
+        if self.inline is not None:
+            data["inline"] = self.inline
+        data.update(inputs=[list(pair) for pair in self.inputs], io_manager=self.io_manager, key=self.key,
+                    metadata={}, partition=self.partition, provenance=self.provenance, run_id=self.run_id,
+                    seconds=self.seconds, size=self.size)
+        return record_json_ordered(data)
 
     def to_data(self) -> Dict[str, Any]:
         """The manifest as plain JSON values (what :meth:`to_json` encodes)."""

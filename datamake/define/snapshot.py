@@ -251,10 +251,11 @@ def real_under_roots(real: str) -> bool:
     return any(real.startswith(root) for root in _roots)
 
 
-def real_path(path: str, real_folders: Dict[str, str], is_link: Optional[bool] = None) -> str:
+def real_path(path: str, real_folders: Dict[str, str], is_link: Optional[bool] = None, absolute: bool = False) -> str:
     """``os.path.realpath(path)``, resolving each folder once: a file that is no link is where its
-    folder really is (``is_link``: whether ``path`` is a link, when the caller has its ``lstat``)."""
-    folder, name = os.path.split(os.path.abspath(path))
+    folder really is (``is_link``: whether ``path`` is a link, when the caller has its ``lstat``;
+    ``absolute``: ``path`` is absolute and normalized already)."""
+    folder, name = os.path.split(path if absolute else os.path.abspath(path))
     real_folder = real_folders.get(folder)
     if real_folder is None:
         real_folder = real_folders[folder] = os.path.realpath(folder)

@@ -110,8 +110,15 @@ class Coordinator:
         self.waiting = {k: sum(1 for d in scope.facts[k].deps if d in scope.facts) for k in scope.keys}
         self.ready = deque(k for k in scope.keys if self.waiting[k] == 0)
         # fresh in the plan: still fresh when each input in the scope was kept as planned (decided once, not twice)
-        self.fresh = {k for k, d in zip(scope.keys, scope.plan.decisions)
-                      if not d.reasons and node_id(d.key, d.partition) == k}
+        self.fresh: Set[str] = set()
+        # stale in the plan with no input: decide() would find the same reasons again (its facts are the plan's)
+        self.planned: Dict[str, tuple] = {}
+        for k, d in zip(scope.keys, scope.plan.decisions):
+            if node_id(d.key, d.partition) == k:
+                if not d.reasons:
+                    self.fresh.add(k)
+                elif not scope.facts[k].deps:
+                    self.planned[k] = d.reasons
         self.running: Dict[Any, tuple] = {}  # concurrent.futures.Future -> what it is running
         # a process pool takes one asset more per worker, queued, so no worker waits for us between two
         self.limit = executor.capacity + getattr(executor, "queue_ahead", 0)
@@ -128,6 +135,7 @@ class Coordinator:
         self._asset_seconds = 0.0  # wall seconds of the assets that ran, summed (for the GIL hint)
         self._unrecorded: List[BatchError] = []  # batches of manifests that could not be written
         self._warned_untracked: Set[Tuple[str, str]] = set()  # (asset, what) already said in this run
+        self._task_fields: Optional[Dict[str, Any]] = None  # what every task of this run shares
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -269,6 +277,8 @@ class Coordinator:
             return self._settle(AssetOutcome(key, "blocked", error=f"upstream {describe_nodes(broken)} did not materialize"))
         if key in self.fresh and all(d not in self.facts or self._kept_as_planned(d) for d in facts.deps):
             reasons: tuple = ()
+        elif key in self.planned:
+            reasons = self.planned[key]
         else:
             reasons = decide(facts, self.status, self.scope.sources)
         if keeps_value(reasons):  # fresh, or only its checks changed or failed: the value stays
@@ -322,7 +332,6 @@ class Coordinator:
     def _task(self, key: str):
         facts = self.facts[key]
         asset = self.defs.assets[facts.key]
-        run = self.run_context
         specs = self.scope.nodes.inputs[key].items()
         if self.scope.sources:
             inputs = tuple((param, self._input(spec)) for param, spec in specs if not self._is_source(spec))
@@ -332,27 +341,35 @@ class Coordinator:
             inputs, source_partitions = tuple((param, self._input(spec)) for param, spec in specs), ()
         return filled(  # AssetTask(...) without its frozen __init__ (see core.records): one per built asset
             _asset_task(),
+            **(self._task_fields or self._run_task_fields()),  # what every task of the run shares, then its own
             key=facts.key,
             partition=facts.partition,
+            inputs=inputs,
+            io_manager=asset.io_manager,
+            retries=asset.retries,
+            retry_delay=asset.retry_delay,
+            config=_config_values(self.scope.configs.get(facts.key)),
+            source_partitions=source_partitions,
+        )
+
+    def _run_task_fields(self) -> Dict[str, Any]:
+        """The fields every task of this run shares (made at the first task)."""
+        run = self.run_context
+        self._task_fields = dict(
             run_id=self.run_id,
             project_dir=run.project_dir,
             definitions=run.definitions,
             store_url=self.store.url,
             store_options=self.store.storage_options,
-            inputs=inputs,
-            io_manager=asset.io_manager,
-            retries=asset.retries,
-            retry_delay=asset.retry_delay,
             share_values=self.shares_memory,
-            config=_config_values(self.scope.configs.get(facts.key)),
             resource_settings=run.resource_settings,
             resources=run.resources if self.shares_memory else {},
             store=self.store if self.shares_memory else None,
             code_digests=self.code_digests,
             history_file=self.history.path if self.history is not None else None,
-            source_partitions=source_partitions,
             inline_limit=self.inline_limit,
         )
+        return self._task_fields
 
     def _is_source(self, spec) -> bool:
         """Whether a parameter's input (a node, or (partition, node) pairs) is observed, not built."""
@@ -621,6 +638,7 @@ class Coordinator:
             self.reporter.message(f"artifact_missing: the artifact of '{dep}' failed its hash check; rebuilding it")
             self.facts[dep] = dataclasses.replace(self.facts[dep], artifact_ok=False)
             self.fresh.discard(dep)  # no longer as planned: decided again
+            self.planned.pop(dep, None)
             self.outcomes.pop(dep, None)
             self.ready.append(dep)
         return True

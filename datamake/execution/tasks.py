@@ -334,8 +334,11 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         if watch is not None:
             openwatch.push(watch.saw)
         try:
-            with results_meta.capture_logs(context, asset.wants_context) as logs:
-                value = asset.fn(**kwargs)
+            if asset.wants_context:
+                with results_meta.capture_logs(context) as logs:
+                    value = asset.fn(**kwargs)
+            else:  # no context, no logger to collect from: no context manager either (one per built asset)
+                logs, value = (), asset.fn(**kwargs)
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
             if watch is not None:
                 watch.discard()

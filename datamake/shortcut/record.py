@@ -123,30 +123,41 @@ def _eligible_project(project: Project, nodes: List[str]) -> Tuple[List[Tuple[An
             raise Ineligible(f"asset '{a.key}' is not a plain @asset of a project module")
     if not modules:
         raise Ineligible("no project module")
-    paths = {snap.path for snap, _ in modules}
     real_folders: Dict[str, str] = {}
-    loaded = _loaded_files(paths)
-    for path, st in loaded.items():
-        if snapshot.real_under_roots(snapshot.real_path(path, real_folders, st is not None and S_ISLNK(st.st_mode))):
+    loaded = _loaded_files({snap.path for snap, _ in modules})
+    for path, st in loaded.values():
+        if st is not _PROJECT and snapshot.real_under_roots(
+                snapshot.real_path(path, real_folders, st is not None and S_ISLNK(st.st_mode), absolute=True)):
             raise Ineligible(f"{path} is a project module imported without a snapshot")
     _check_purity(modules, project.config.path)
     return modules, loaded
 
 
-def _loaded_files(skip: Iterable[str]) -> Dict[str, Any]:
-    """Each module file loaded in this process but those in ``skip``: its ``lstat`` (None: missing) by
-    absolute path, taken once for both the project's own files and the library files recorded."""
-    skip = set(skip)
-    files: Dict[str, Any] = {}
+_PROJECT = object()  # in :func:`_loaded_files`: a project module's file (its snapshot is recorded instead)
+
+
+def _loaded_files(project: Iterable[str]) -> Dict[str, Tuple[str, Any]]:
+    """Each module file loaded in this process, by its ``__file__``: its absolute path and its ``lstat``
+    (None: missing; ``_PROJECT`` for the files in ``project``), each taken once for both the check
+    that no project file was imported without a snapshot and the library files recorded."""
+    project = set(project)
+    files: Dict[str, Tuple[str, Any]] = {}
+    stats: Dict[str, Any] = {}  # by absolute path: two names of one file are stated once
     for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path:
-            path = os.path.abspath(path)
-            if path not in skip and path not in files:
-                try:
-                    files[path] = os.lstat(path)
-                except OSError:
-                    files[path] = None
+        name = getattr(module, "__file__", None)
+        if name and name not in files:
+            path = os.path.abspath(name)
+            st = stats.get(path, stats)
+            if st is stats:
+                if path in project:
+                    st = _PROJECT
+                else:
+                    try:
+                        st = os.lstat(path)
+                    except OSError:
+                        st = None
+                stats[path] = st
+            files[name] = (path, st)
     return files
 
 
@@ -230,7 +241,12 @@ class _Facts:
         the load, it is recorded with the digest ``written(stat)`` returns (:class:`Ineligible` if its
         content is not what the run committed) instead (see :meth:`_written` for ``racy_too``).
         ``known``: its stat, taken already in this run."""
-        path = os.path.abspath(path)
+        self._file(os.path.abspath(path), digest, expected, may_be_missing, written, racy_too, known)
+
+    def _file(self, path: str, digest: Optional[str] = None, expected: Optional[Tuple[int, int]] = None,
+              may_be_missing: bool = False, written: Optional[Callable[[os.stat_result], str]] = None,
+              racy_too: bool = True, known: Optional[os.stat_result] = None) -> None:
+        """:meth:`file` of an absolute, normalized ``path``."""
         if path in self._seen:
             return
         self._seen.add(path)
@@ -305,20 +321,21 @@ class _Facts:
         """A config file: its stat and its content digest, or that it is missing."""
         self.file(path, digest=check.file_digest(path), may_be_missing=True)
 
-    def library_files(self, project_paths: Iterable[str], loaded: Dict[str, Any]) -> None:
+    def library_files(self, project_paths: Iterable[str], loaded: Dict[str, Tuple[str, Any]]) -> None:
         """Every other module file loaded in this process (installed packages, datamake, the standard
-        library); ``loaded``: the ``lstat`` of those known already (:func:`_loaded_files`)."""
+        library); ``loaded``: the absolute path and ``lstat`` of those known already (:func:`_loaded_files`)."""
         own = set(project_paths)
         for module in list(sys.modules.values()):
-            path = getattr(module, "__file__", None)
-            path = path and os.path.abspath(path)
-            if not path or path in own:
+            name = getattr(module, "__file__", None)
+            if not name:
                 continue
-            st = loaded.get(path)
+            path, st = loaded.get(name) or (os.path.abspath(name), None)  # (loaded since: stated here)
+            if st is _PROJECT or path in own:
+                continue
             if st is not None and S_ISREG(st.st_mode):  # a regular file, no link: its stat is the lstat
-                self.file(path, known=st)
+                self._file(path, known=st)
             elif os.path.isfile(path):
-                self.file(path)
+                self._file(path)
 
     def config_files(self, project: Project) -> None:
         self.content_file(project.config.path)

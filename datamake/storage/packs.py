@@ -81,14 +81,9 @@ def _text(entry: Any, known: Texts) -> str:
     hit = known.get(id(entry))
     if hit is not None and hit[0] is entry:
         return hit[1]
-    text = record_json(_data(entry))
+    text = record_json(entry) if isinstance(entry, dict) else entry.record_text()
     known[id(entry)] = (entry, text)
     return text
-
-
-def _data(entry: Any) -> Any:
-    """A manifest's JSON values (an entry read from a pack but not parsed yet is those values already)."""
-    return entry if isinstance(entry, dict) else entry.to_data()
 
 
 def decode(path: str, raw: bytes, modified: float) -> Pack:
