@@ -120,3 +120,24 @@ def test_a_fresh_build_of_independent_assets_starts_each_for_never_materialized(
     assert [a.outcome for a in result.assets] == ["built"] * 3
     started = {asset: message for _kind, asset, message in _events(tmp_path)}
     assert started == {"a": "never_materialized", "b": "never_materialized", "c": "never_materialized"}
+
+
+@pytest.mark.parametrize("value", [3, 2.5, True, None, "text", b"raw", [1], {"a": 1}, Level.HIGH])
+def test_the_manager_chosen_for_a_value_is_the_first_that_handles_it(value):
+    first = next(iomanagers._REGISTRY[n] for n in iomanagers._ORDER if iomanagers._REGISTRY[n].handles(value))
+    assert iomanagers.choose(value) is first
+
+
+def test_a_registered_manager_is_still_tried_first(monkeypatch):
+    class Ints:
+        name = "ints"
+
+        def handles(self, value):
+            return type(value) is int
+
+    monkeypatch.setattr(iomanagers, "_REGISTRY", dict(iomanagers._REGISTRY))
+    monkeypatch.setattr(iomanagers, "_ORDER", list(iomanagers._ORDER))
+    monkeypatch.setattr(iomanagers, "_only_built_in", iomanagers._only_built_in)
+    iomanagers.register(Ints())
+    assert iomanagers.choose(3).name == "ints"
+    assert iomanagers.choose(None).name == "json"

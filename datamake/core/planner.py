@@ -261,7 +261,10 @@ def _check_reasons(facts: AssetFacts) -> List[Reason]:
 
 def keeps_value(reasons: Iterable[Reason]) -> bool:
     """True when the current value stays: no reasons, or only reasons about its checks."""
-    return all(r.code in CHECK_REASONS for r in reasons)
+    for r in reasons:  # (a loop, not all() over a generator: once per asset of every make)
+        if r.code not in CHECK_REASONS:
+            return False
+    return True
 
 
 # An upstream asset whose current value failed a blocking check: its dependents wait.

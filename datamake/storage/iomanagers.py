@@ -213,13 +213,19 @@ class PickleIO:
 
 _REGISTRY: Dict[str, IOManager] = {}
 _ORDER: List[str] = []
+# What the built-in managers, tried in their order, choose for a value of these exact types (the first
+# whose ``handles`` is true); used while every manager tried is a built-in one.
+_BUILT_IN_CHOICE = {int: "json", float: "json", bool: "json", type(None): "json", str: "text"}
+_only_built_in = True
 
 
 def register(manager: IOManager, *, auto: bool = True) -> None:
     """Add an IO manager; with ``auto`` it is tried, before the built-ins, when none is named."""
+    global _only_built_in
     _REGISTRY[manager.name] = manager
     if auto and manager.name not in _ORDER:
         _ORDER.insert(0, manager.name)
+    _only_built_in = all(type(_REGISTRY[n]).__module__ == __name__ for n in _ORDER)
 
 
 for _m in (PickleIO(), JsonIO(), TextIO_(), BytesIO_(), PandasIO(), ArrowIO()):
@@ -246,6 +252,9 @@ def choose(value: Any, name: Optional[str] = None, key: str = "") -> IOManager:
     naming the manager, what it stores and what asset ``key`` returned.
     """
     if not name:
+        built_in = _BUILT_IN_CHOICE.get(type(value)) if _only_built_in else None
+        if built_in is not None:  # (one per built asset: a number, a string)
+            return _REGISTRY[built_in]
         return next(_REGISTRY[n] for n in _ORDER if _REGISTRY[n].handles(value))
     manager = get(name)
     accepts = getattr(manager, "accepts", None)

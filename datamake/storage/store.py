@@ -267,15 +267,18 @@ class Store(ArtifactStore):
 
     def lookup_action(self, provenance: str) -> Optional[Manifest]:
         """The manifest recorded for ``provenance`` if its artifact is still there."""
-        path = self.action_path(provenance)
         if self.is_local:
             manifest = self._batch_actions.get(provenance) or self.local_packs.action(provenance)
             if manifest is not None:
                 return manifest if self.value_intact(manifest) else None
             if self._action_files is None:  # a store made by batched commits only has none: no open per asset
                 self._action_files = os.path.isdir(f"{self.root}/actions")
-            raw = _read_file(path) if self._action_files else None  # no fsspec for one local file
+            if not self._action_files:
+                return None
+            path = self.action_path(provenance)
+            raw = _read_file(path)  # no fsspec for one local file
         else:
+            path = self.action_path(provenance)
             raw = self.objects.cat_many([path]).get(path)
         if raw is None:
             return None
