@@ -141,3 +141,24 @@ def test_a_registered_manager_is_still_tried_first(monkeypatch):
     iomanagers.register(Ints())
     assert iomanagers.choose(3).name == "ints"
     assert iomanagers.choose(None).name == "json"
+
+
+def test_real_paths_resolved_folder_by_folder_are_the_real_paths(tmp_path):
+    """The certificate resolves the folder of every loaded module file from its parent's: the same
+    answer as ``os.path.realpath`` through links to folders, relative links, links to files, and
+    paths that do not exist."""
+    import os
+    import sys
+
+    from datamake.define.snapshot import real_path
+
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "c" / "x.py").write_text("")
+    os.symlink(tmp_path / "a" / "b", tmp_path / "link")
+    os.symlink("../../a", tmp_path / "a" / "b" / "up")
+    os.symlink(tmp_path / "a" / "b" / "c" / "x.py", tmp_path / "a" / "y.py")
+    paths = [str(tmp_path / p) for p in ("link/c/x.py", "a/b/up/b/c/x.py", "a/b/up/b/up/b/c/x.py", "a/y.py",
+                                         "missing/z.py", "link/missing/q.py")]
+    paths += [m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+    folders: dict = {}
+    assert [real_path(p, folders) for p in paths] == [os.path.realpath(p) for p in paths]

@@ -256,13 +256,26 @@ def real_path(path: str, real_folders: Dict[str, str], is_link: Optional[bool] =
     folder really is (``is_link``: whether ``path`` is a link, when the caller has its ``lstat``;
     ``absolute``: ``path`` is absolute and normalized already)."""
     folder, name = os.path.split(path if absolute else os.path.abspath(path))
-    real_folder = real_folders.get(folder)
-    if real_folder is None:
-        real_folder = real_folders[folder] = os.path.realpath(folder)
-    real = os.path.join(real_folder, name)
+    real = os.path.join(_real_folder(folder, real_folders), name)
     if is_link is None:
         is_link = os.path.islink(real)
     return os.path.realpath(real) if is_link else real
+
+
+def _real_folder(folder: str, real_folders: Dict[str, str]) -> str:
+    """``os.path.realpath`` of an absolute, normalized ``folder``, from its parent's (kept in
+    ``real_folders``): the folders of many files share their parents, each resolved once."""
+    real = real_folders.get(folder)
+    if real is None:
+        parent, name = os.path.split(folder)
+        if not name:  # the root
+            real = folder
+        else:
+            real = os.path.join(_real_folder(parent, real_folders), name)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+        real_folders[folder] = real
+    return real
 
 
 def install(roots: Iterable[str]) -> None:

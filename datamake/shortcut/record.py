@@ -99,7 +99,8 @@ def certificate(project: Project, result: Any, output: Dict[str, bool], argv: Li
     scope = _planned(project, nodes)
     manifests = replan.fresh_after_run(scope, result.manifests) if built else scope.manifests
     facts.store_files(project, manifests, written=built)
-    assets = [AssetOutcome(n, "skipped", data_version=manifests[n].data_version).to_dict() for n in nodes] \
+    skipped = AssetOutcome("", "skipped").to_dict()  # each node's entry is this one with its key and version
+    assets = [{**skipped, "key": n, "data_version": manifests[n].data_version} for n in nodes] \
         if output["json"] or output["verbose"] else []
     return {"key": check.key(argv, project.config.path), "written_ns": time.time_ns(),
             "files": facts.files, "missing": facts.missing, "lock": f"{project.store.root}/{LOCK_NAME}",
