@@ -271,7 +271,6 @@ def _not_json(value: Any) -> Any:
     raise TypeError(f"a {type(value).__name__}")
 
 
-# the json manager's encoder, made once (json.dumps would build one per value; the bytes are the same)
 def _scalar_text(value: Any) -> Optional[str]:
     """The JSON text of an int, a bool or None, as the encoder writes it, without the encoder's set-up
     per call (which costs ten times the encoding of a number); None for any other value."""
@@ -280,6 +279,7 @@ def _scalar_text(value: Any) -> Optional[str]:
     return "null" if value is None else "true" if value is True else "false" if value is False else None
 
 
+# the json manager's encoder, made once (json.dumps would build one per value; the bytes are the same)
 _JSON_VALUE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True, sort_keys=True,
                                default=_not_json)
 
