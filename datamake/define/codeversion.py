@@ -18,7 +18,6 @@ from sys import intern
 import dis
 import functools
 import importlib.util
-from json.encoder import encode_basestring_ascii as _json_string  # json.dumps of a str, as is
 import linecache
 import os
 import re
@@ -29,6 +28,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
 from datamake.define import entrywatch
+from datamake.define.canonical import (ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, canonical_dump,
+                                       constant as _constant, dotted as _dotted, dump as _dump)
 from datamake.define.codenames import code_names
 from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
                                           functions_of, rebound, unaccounted)
@@ -62,141 +63,11 @@ class CodeFingerprint:
     warnings: Tuple[str, ...] = ()
 
 
-# -- canonical syntax trees -------------------------------------------------------------
+# -- a definition's analysis ------------------------------------------------------------
 
-_SKIP_FIELDS = frozenset({"ctx", "type_comment", "kind", "type_ignores"})
-_DOC_OWNERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
-
-
-def _is_docstring(stmt: ast.AST) -> bool:
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
-
-
-def _constant(value: Any) -> str:
-    if isinstance(value, str):
-        return "str:" + _json_string(value)
-    if isinstance(value, bytes):
-        return "bytes:" + value.hex()
-    return f"{type(value).__name__}:{value!r}"
-
-
-def _fields(node: ast.AST) -> Iterable[Tuple[str, Any]]:
-    """A node's fields as seen on every Python: 3.8 slices unwrapped, f-string parts merged."""
-    if isinstance(node, ast.JoinedStr):
-        return [("values", _merge_strings(node.values))]
-    return ((f, getattr(node, f, None)) for f in node._fields if f not in _SKIP_FIELDS)
-
-
-def _merge_strings(values: List[ast.AST]) -> List[ast.AST]:
-    out: List[ast.AST] = []
-    for v in values:
-        if isinstance(v, ast.Constant) and isinstance(v.value, str):
-            if not v.value:
-                continue
-            if out and isinstance(out[-1], ast.Constant) and isinstance(out[-1].value, str):
-                out[-1] = ast.Constant(out[-1].value + v.value)
-                continue
-        out.append(v)
-    return out
-
-
-_shapes: Dict[type, Tuple[str, Tuple[str, ...], bool]] = {}  # node class -> "Name(", its fields, has a docstring
-
-
-def _shape(cls: type) -> Tuple[str, Tuple[str, ...], bool]:
-    shape = _shapes.get(cls)
-    if shape is None:
-        fields = tuple(f for f in cls._fields if f not in _SKIP_FIELDS)  # type: ignore[attr-defined]
-        shape = _shapes[cls] = (cls.__name__ + "(", fields, issubclass(cls, _DOC_OWNERS))
-    return shape
-
-
-def _dump(node: Any, out: List[str], top: bool = False, names: Optional[Set[str]] = None) -> None:
-    """Append the canonical text of ``node``; ``top`` leaves out its own decorators. With ``names``,
-    also add to it the names the dumped nodes read (:func:`_note_read`), in the same pass."""
-    if isinstance(node, list):
-        out.append("[")
-        for item in node:
-            _dump(item, out, False, names)
-            out.append(",")
-        out.append("]")
-        return
-    if not isinstance(node, ast.AST):
-        out.append(_constant(node))
-        return
-    cls = type(node)
-    name = cls.__name__
-    if name == "Index":  # Python 3.8
-        return _dump(node.value, out, False, names)  # type: ignore[attr-defined]
-    if name == "ExtSlice":
-        return _dump(ast.Tuple(elts=node.dims), out, False, names)  # type: ignore[attr-defined]
-    if names is not None:
-        _note_read(node, names)
-    head, fields, doc_owner = _shape(cls)
-    out.append(head)
-    for field, value in (_fields(node) if cls is ast.JoinedStr else ((f, getattr(node, f, None)) for f in fields)):
-        if value is None or (isinstance(value, list) and not value) or (top and field == "decorator_list"):
-            continue
-        if doc_owner and field == "body" and value and _is_docstring(value[0]):
-            value = value[1:] or [ast.Pass()]
-        out.append(field + "=")
-        _dump(value, out, False, names)
-        out.append(";")
-    out.append(")")
-
-
-def canonical_dump(node: ast.AST, top: bool = False) -> str:
-    """A text of ``node`` that is the same on Python 3.9 to 3.13 (positions and docstrings left out)."""
-    out: List[str] = []
-    _dump(node, out, top)
-    return "".join(out)
-
-
-def _note_read(node: ast.AST, names: Set[str]) -> None:
-    """Add the name or dotted attribute chain ``node`` reads, if it is one. ``getattr(settings,
-    "RATE")`` (or ``hasattr``) reads ``settings.RATE``; with a computed name, ``settings.*``: any
-    attribute (:meth:`_Versioner._follow` then follows every global of a project module)."""
-    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-        dotted = _dotted(node)
-        if dotted:
-            names.add(dotted)
-    elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-        names.add(node.id)
-    elif isinstance(node, ast.Call) and node.args:
-        called, first = _dotted(node.func), node.args[0]
-        if called in _ATTRIBUTE_READERS and len(node.args) >= 2:
-            owner, attr = _dotted(first), node.args[1]
-            if owner:
-                literal = isinstance(attr, ast.Constant) and isinstance(attr.value, str)
-                names.add(f"{owner}.{attr.value if literal else _ANY_ATTRIBUTE}")  # type: ignore[union-attr]
-        elif called in _IMPORTERS or called.endswith(".import_module"):
-            literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
-            names.add(_IMPORT + (first.value if literal else _ANY_ATTRIBUTE))  # type: ignore[union-attr]
-        else:  # vars(settings), attrgetter("RATE")(settings): a module handed to a call may be read whole
-            for arg in node.args:
-                passed = _dotted(arg)
-                if passed:
-                    names.add(f"{passed}.{_ANY_ATTRIBUTE}")
-
-
-_ATTRIBUTE_READERS = ("getattr", "hasattr")
-_ANY_ATTRIBUTE = "*"
-_IMPORTERS = ("import_module", "__import__")  # importlib.import_module("settings"): an import
+IMPORT_PART = _IMPORT  # the part of a project module imported inside a function
 _DYNAMIC_IMPORT = ("imports a module by a computed name in {name}, which datamake cannot follow; "
                    "give it a code_version= or pin it")
-_IMPORT = IMPORT_PART = "import:"  # the part of a project module imported inside a function
-
-
-def _dotted(node: ast.AST) -> str:
-    """``a.b.c`` for a name or an attribute chain on a name; "" for anything else."""
-    chain = []
-    while isinstance(node, ast.Attribute):
-        chain.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return ""
-    chain.append(node.id)
-    return ".".join(reversed(chain))
 
 
 def _head(expr: ast.AST) -> str:
