@@ -184,6 +184,18 @@ def with_default(up, k=2):
 @deco
 def decorated(up):
     return up
+
+@asset
+def reads_doc(up):
+    return up.__doc__
+
+@asset
+def evaluates(up):
+    return eval("up + 1")
+
+@asset
+def imports_by_name(up):
+    return __import__("json").dumps(up)
 '''
 
 
@@ -199,21 +211,37 @@ def snapshotted(tmp_path):
     sys.modules.pop("memo_pipe", None)
 
 
-def test_the_shortcut_gives_the_full_walks_answer_and_only_for_closed_functions(snapshotted):
+def test_the_shortcut_gives_the_full_walks_answer_and_only_for_closed_functions(snapshotted, monkeypatch):
+    """The first time a function is seen (analysed now) and later (its analysis remembered), the
+    shortcut answers only for a closed function, and with what walking it gives."""
     module, root = snapshotted
-    names = ["closed", "reads_global", "with_default", "decorated"]
-    walked = {}
-    for name in names:
-        codeversion._located.clear()
-        fn = getattr(module, name).fn
-        assert codeversion._closed_fingerprint(fn) is None  # nothing located yet: walked
-        walked[name] = fingerprint(fn, [root])
-    for name in names:
-        fingerprint(getattr(module, name).fn, [root])  # locates its lines
-    shortcut = {n: codeversion._closed_fingerprint(getattr(module, n).fn) for n in names}
-    assert shortcut["closed"] == walked["closed"]
-    assert {n for n, fp in shortcut.items() if fp is None} == {"reads_global", "with_default", "decorated"}
-    assert {n: fingerprint(getattr(module, n).fn, [root]) for n in names} == walked
+    names = ["closed", "reads_global", "with_default", "decorated", "reads_doc", "evaluates", "imports_by_name"]
+    with monkeypatch.context() as m:
+        m.setattr(codeversion, "_closed_fingerprint", lambda fn: None)
+        walked = {n: fingerprint(getattr(module, n).fn, [root]) for n in names}
+    for remembered in (False, True):
+        if not remembered:
+            codeversion._located.clear()
+            codeversion._normalized_cache.clear()
+        shortcut = {n: codeversion._closed_fingerprint(getattr(module, n).fn) for n in names}
+        assert shortcut["closed"] == walked["closed"]
+        assert {n for n, fp in shortcut.items() if fp is None} == set(names) - {"closed"}
+        assert {n: fingerprint(getattr(module, n).fn, [root]) for n in names} == walked
+
+
+@pytest.mark.parametrize("body", ["return str(a0.__doc__)", "return eval('a0 + 1')",
+                                  "return __import__('settings').RATE * a0"])
+def test_one_version_from_the_first_build_on(project, body):
+    """A function that reads a docstring, calls eval or imports a module by name had one version when
+    first analysed and another once its analysis was remembered: every build after the first found
+    it stale (and a module it imports by name was not followed from the second on)."""
+    project.write("settings.py", "RATE = 2\n")
+    project.pipeline(f"from datamake import asset\n\n@asset\ndef a0():\n    return 1\n\n"
+                     f"@asset\ndef a1(a0):\n    {body}\n")
+    built(project)
+    if "settings" in body:
+        project.write("settings.py", "RATE = 3\n")
+        assert stale(project) == {"a1": ["code_changed"]}
 
 
 def test_a_damaged_cache_of_analyses_costs_time_not_correctness(project, tmp_path):

@@ -413,28 +413,33 @@ def _source_entry(fn: types.FunctionType) -> Optional[Entry]:
 
 def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     """The fingerprint of a function that reads no global, captures nothing and has only datamake's
-    decorators, from its located analysis alone (None when any of that is not so: then it is walked).
+    decorators, from its analysis alone (None when any of that is not so: then it is walked, and the
+    walk gives what this would have).
 
     Whether it reads globals is checked now, in its module as imported: the analysis says which names
-    it may read, the module says whether any of them is bound.
+    it may read, the module says whether any of them is bound. The analysis is the remembered one, or
+    made now: a first build's functions are not walked either.
     """
     if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__ or getattr(fn, "__wrapped__", None) is not None:
         return None
     code = fn.__code__
-    if _local_imports(code):
-        return None  # what it imports when it runs is walked (see Walker._imported)
-    where = _location(code)
-    raw = _located.get(where) if where is not None else None
-    entry = _cached(raw) if raw is not None else None
+    if _local_imports(code) or entrywatch.ORIGINAL in fn.__dict__:
+        return None  # what it imports when it runs is walked (see Walker._imported); a watched reader's entry point
+    try:
+        entry = _source_entry(fn)
+    except Exception:  # noqa: BLE001 - the walk meets it again and says why
+        return None
     if entry is None:
         return None
     digest, names, decorators = entry
     namespace = fn.__globals__
     reads = _global_names(code)
+    if _reads_docstrings(names) or _reads_any_global(reads, namespace):
+        return None  # docstrings become a part; globals(), eval or exec: every global is followed
     for name in names:
         head = name.split(".", 1)[0]
-        if head in reads and (head in namespace or _injected_builtin(head)):
-            return None
+        if head in reads and (head in namespace or _injected_builtin(head)) or name.startswith(_IMPORT):
+            return None  # a global, or a module imported by name (``__import__("settings")``)
     for _d, head, _n in decorators:
         value = _resolve(head, namespace)
         if value is None or not _is_datamake(value):
