@@ -61,6 +61,16 @@ IMPURE = {
     "decorated method": "class C:\n    @helpers.cached\n    def f(self):\n        return 1\n",
     "own metaclass": "class Meta(type):\n    pass\n\nclass C(metaclass=Meta):\n    pass\n",
     "datamake name rebound": "from datamake import asset\nimport helpers\nasset = helpers.traced\n\n@asset\ndef f():\n    return 1\n",
+    "datamake name bound in a function": ("from datamake import asset\n\ndef f():\n    asset = 1\n    return asset\n\n"
+                                          "@asset\ndef g():\n    return 1\n"),
+    "datamake name rebound in a class": "from datamake import asset\n\nclass C:\n    asset = 1\n\n@asset\ndef g():\n    return 1\n",
+    "datamake name rebound by a comprehension in a decorator": ("from datamake import asset\n\n"
+                                                                "@asset(deps=[asset for asset in 'ab'])\ndef g():\n    return 1\n"),
+    "datamake name rebound under another spelling": ("from datamake import asset\nimport helpers\n\uff41sset = helpers.traced\n\n"
+                                                     "@asset\ndef f():\n    return 1\n"),
+    "datamake name rebound, Windows line ends": ("from datamake import asset\r\nimport helpers\r\nasset = helpers.traced\r\n\r\n"
+                                                 "@asset\r\ndef f():\r\n    return 1\r\n"),
+    "datamake imported in a function": "def f():\n    from datamake import asset\n\nasset = 1\n\n@asset\ndef g():\n    return 1\n",
     "trusted name redefined": "from functools import cache\n\ndef cache(fn):\n    return fn\n\n@cache\ndef f():\n    return 1\n",
     "subclass hook": "class Base:\n    def __init_subclass__(cls):\n        cls.seen = 1\n",
     "mutation": "import sys\nsys.path.append('x')\n",

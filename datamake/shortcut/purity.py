@@ -21,6 +21,8 @@ a class hook or names a metaclass of its own is not pure.
 from __future__ import annotations
 
 import ast
+import re
+from itertools import accumulate
 from typing import List, Optional, Set, Tuple
 
 from datamake.shortcut.locations import Locations, dotted as _dotted
@@ -36,6 +38,7 @@ _TRUSTED = {
     "typing": {"NamedTuple", "TypedDict", "TypeVar", "overload", "final", "runtime_checkable"},
     "enum": {"Enum", "IntEnum", "Flag", "IntFlag", "unique", "auto"},
 }
+_LEAVES = (ast.Name, ast.Constant)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _BUILTIN_DECORATORS = {"property", "staticmethod", "classmethod"}
 _CLASS_HOOKS = {"__init_subclass__", "__set_name__", "__prepare__", "__class_getitem__"}
@@ -47,19 +50,56 @@ def impurities(source: str, filename: str = "<module>") -> List[str]:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
         return [f"{filename}: does not parse ({exc.msg})"]
-    checker = _Checker(filename, *_imported_names(tree), tree)
+    checker = _Checker(filename, *_imported_names(tree, source), tree)
     checker.statements(tree.body)
     return checker.problems
 
 
-def _imported_names(tree: ast.Module) -> Tuple[Set[str], Set[str]]:
+def _imported_names(tree: ast.Module, source: str = "") -> Tuple[Set[str], Set[str]]:
     """Names bound by ``import datamake`` / ``from datamake[...] import ...``, and the dotted names
     (``lru_cache``, ``functools.lru_cache``) of the trusted standard-library helpers imported. A name
-    the module also binds otherwise (``asset = my_wrapper``, ``def dataclass(...)``, another import)
-    is trusted in neither."""
+    the module also binds otherwise (``asset = my_wrapper``, ``def dataclass(...)``, another import),
+    anywhere in it, is trusted in neither.
+
+    Given the module's ``source``, only the parts whose text could change that answer are walked:
+    every import is in a top-level statement whose text holds "import", and a statement can bind a name
+    only if its text holds it. So the statements with "import" give every imported name, and of the
+    others only those holding one of those names are walked, and decorators (``@asset`` names it)."""
     names: Set[str] = set()
     trusted: Set[str] = set()
     rebound: Set[str] = set()
+    starts = _line_starts(source)
+    if starts is None:
+        _note_bindings(tree, names, trusted, rebound)
+    else:
+        rest = []
+        for stmt in tree.body:
+            if source.find("import", starts[stmt.lineno - 1], starts[stmt.end_lineno]) >= 0:  # type: ignore[index]
+                _note_bindings(stmt, names, trusted, rebound)
+            else:
+                rest.append(stmt)
+        wanted = names | {t.split(".")[0] for t in trusted}
+        holds = re.compile("|".join(map(re.escape, sorted(wanted)))).search if wanted else None
+        for stmt in rest if holds else ():
+            for decorator in getattr(stmt, "decorator_list", ()):
+                if decorator.__class__ is not ast.Name:  # @asset binds nothing
+                    _note_bindings(decorator, names, trusted, rebound)
+            if holds(source, starts[stmt.lineno - 1], starts[stmt.end_lineno]):  # type: ignore[index, misc]
+                _note_bindings(stmt, names, trusted, rebound)
+    return names - rebound, {t for t in trusted if t.split(".")[0] not in rebound}
+
+
+def _line_starts(source: str) -> Optional[List[int]]:
+    """Where each line of ``source`` begins, as the parser counts lines (1 is at [0]; one more after the
+    last); None where text search could miss a name: other line ends than "\\n", or non-ASCII text
+    (an identifier is read NFKC-normalized, so ``ａsset`` binds ``asset``)."""
+    if not source or "\r" in source or not source.isascii():
+        return None
+    return [0, *accumulate(len(line) + 1 for line in source.split("\n"))]
+
+
+def _note_bindings(tree: ast.AST, names: Set[str], trusted: Set[str], rebound: Set[str]) -> None:
+    """Add what ``tree`` imports from datamake or trusts, and every name it binds, to the three sets."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             rebound.add(node.id)
@@ -77,7 +117,6 @@ def _imported_names(tree: ast.Module) -> Tuple[Set[str], Set[str]]:
             for a in node.names:
                 if a.name in _TRUSTED:
                     trusted.update(f"{a.asname or a.name}.{attr}" for attr in _TRUSTED[a.name])
-    return names - rebound, {t for t in trusted if t.split(".")[0] not in rebound}
 
 
 def _trusted_import(node: ast.stmt, alias: ast.alias) -> bool:
@@ -166,6 +205,8 @@ class _Checker:
         todo = [node]
         while todo:
             sub = todo.pop()
+            if sub.__class__ in _LEAVES:
+                continue  # a name or a literal (a decorator, most defaults): nothing below it
             if isinstance(sub, ast.Call) and self.trusted_callee(sub.func):
                 pass
             elif isinstance(sub, ast.Call) or isinstance(sub, _COMPREHENSIONS) and _calls(sub):
