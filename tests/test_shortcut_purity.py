@@ -107,7 +107,7 @@ def test_modules_are_judged_with_the_collector_paused_and_it_runs_again_after(mo
 
     seen = []
 
-    def judged(source, filename="<module>"):
+    def judged(source, filename="<module>", tree=None):
         seen.append(gc.isenabled())
         return []
 

@@ -156,9 +156,11 @@ def _dedented(source: str) -> str:
     return _BLANK_LINE.sub("", source) if source[:1].strip() else _dedent(source)
 
 
-def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Optional[Entry]:
+def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
+             in_module: Callable[[], Optional[List[ast.AST]]] = lambda: None) -> Optional[Entry]:
     """The entry of the function ``code`` whose lines are ``source``, or None when they do not
-    parse on their own; cached by the raw text."""
+    parse on their own; cached by the raw text. ``in_module`` may give the definition as its module's
+    parse holds it, when that is what parsing ``source`` alone gives (:func:`_module_nodes`)."""
     global _cache_dirty
     raw = raw or _raw_key(source, code)
     if raw in _normalized_cache or raw in _from_file:
@@ -167,8 +169,10 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Op
             return entry
     _used.add(raw)
     try:
-        tree = ast.parse(_dedented(source))
-        nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
+        nodes = in_module()
+        if nodes is None:
+            tree = ast.parse(_dedented(source))
+            nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
         entry = _entry(nodes) if nodes else None
     except SyntaxError:
         entry = None
@@ -180,18 +184,29 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None) -> Op
 class _ModuleSource:
     """A parsed module file, indexed by the first line of its functions and lambdas (once per process)."""
 
-    def __init__(self, lines: List[str], tree: ast.Module):
+    def __init__(self, lines: List[str], tree: ast.Module, aligned: bool = False):
         self.lines = lines
         self.tree = tree
-        self.by_line: Dict[int, List[ast.AST]] = {}
+        self.aligned = aligned  # its lines are the parser's (no other line break than "\n")
         self.classes: Dict[str, Optional[Entry]] = {}
         self.bodies: Dict[str, Bindings] = {}  # a class's qualified name -> what its body binds
         self.stores: Optional[Dict[str, List[str]]] = None  # name -> attributes the module sets on it
-        for node in ast.walk(tree):
+
+    @functools.cached_property
+    def by_line(self) -> Dict[int, List[ast.AST]]:
+        found: Dict[int, List[ast.AST]] = {}
+        for node in ast.walk(self.tree):
             if isinstance(node, ast.Lambda):
-                self.by_line.setdefault(node.lineno, []).append(node)
+                found.setdefault(node.lineno, []).append(node)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self.by_line.setdefault(_first_line(node), []).append(node)
+                found.setdefault(_first_line(node), []).append(node)
+        return found
+
+    @functools.cached_property
+    def top_level(self) -> Dict[int, ast.AST]:
+        """The module's own functions (not nested ones) by their first line."""
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        return {_first_line(n): n for n in self.tree.body if isinstance(n, defs)}
 
 
 _modules: Dict[str, _ModuleSource] = {}
@@ -204,7 +219,8 @@ def _module_source(filename: str, namespace: Optional[Mapping[str, Any]]) -> Opt
     cached = _modules.get(filename)
     if cached is None or cached.lines is not lines:  # linecache hands out the same list until it reloads
         try:
-            cached = _modules[filename] = _ModuleSource(lines, ast.parse("".join(lines)))
+            text = "".join(lines)
+            cached = _modules[filename] = _ModuleSource(lines, ast.parse(text), not _OTHER_BREAKS.search(text))
         except SyntaxError:
             return None
     return cached
@@ -218,6 +234,41 @@ def _module_entry(fn: Any) -> Optional[Entry]:
         return None
     nodes = _candidates(source.by_line.get(code.co_firstlineno, []), code, code.co_firstlineno)
     return _entry(nodes) if nodes else None
+
+
+_OTHER_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # lines of their own to linecache, not to the parser
+_PARSE_WHOLE_AFTER = 32  # functions of one module analysed one by one before its whole text is parsed once
+_analysed_alone: Dict[str, int] = {}  # module file -> functions analysed one by one
+
+
+def _module_nodes(fn: types.FunctionType, text: str) -> Optional[List[ast.AST]]:
+    """``fn``'s definition as the parse of its whole module holds it, where that is exactly what parsing its
+    lines ``text`` alone gives (a module-level ``def`` whose lines are ``text``, no line of only blanks),
+    and the module is parsed already or has had many functions analysed one by one: one parse of the whole
+    text then costs what parsing the rest one by one would, and the purity check takes the same tree."""
+    code = fn.__code__
+    if code.co_name == "<lambda>" or not text[:1].strip() or _BLANK_LINE.search(text):
+        return None
+    filename = code.co_filename
+    if filename not in _modules:
+        if source_digest(filename) is None:
+            return None  # the lines of a snapshot only: what was imported
+        count = _analysed_alone[filename] = _analysed_alone.get(filename, 0) + 1
+        if count <= _PARSE_WHOLE_AFTER:
+            return None
+    source = _module_source(filename, fn.__globals__)
+    if source is None or not source.aligned:
+        return None
+    node = source.top_level.get(code.co_firstlineno)
+    if node is None or node.name != code.co_name or node.end_lineno != code.co_firstlineno + text.count("\n") - 1:  # type: ignore[attr-defined]
+        return None
+    return [node]
+
+
+def parsed_module(path: str, source: str) -> Optional[ast.Module]:
+    """The syntax tree of the module file ``path`` if it was parsed whole from exactly ``source`` (else None)."""
+    parsed = _modules.get(path)
+    return parsed.tree if parsed is not None and "".join(parsed.lines) == source else None
 
 
 def _class_source(cls: type) -> Optional[_ModuleSource]:
@@ -404,7 +455,7 @@ def _source_entry(fn: types.FunctionType) -> Optional[Entry]:
     if text is None:
         return None
     raw = _raw_key(text, code)
-    entry = _analyse(text, code, raw)
+    entry = _analyse(text, code, raw, lambda: _module_nodes(fn, text))
     if where is not None and _located.get(where) != raw:
         _located[where] = raw
         _cache_dirty = True

@@ -44,12 +44,14 @@ _BUILTIN_DECORATORS = {"property", "staticmethod", "classmethod"}
 _CLASS_HOOKS = {"__init_subclass__", "__set_name__", "__prepare__", "__class_getitem__"}
 
 
-def impurities(source: str, filename: str = "<module>") -> List[str]:
-    """What makes the module impure, one message per statement ("file:line: why"); [] when pure."""
-    try:
-        tree = ast.parse(source, filename)
-    except SyntaxError as exc:
-        return [f"{filename}: does not parse ({exc.msg})"]
+def impurities(source: str, filename: str = "<module>", tree: Optional[ast.Module] = None) -> List[str]:
+    """What makes the module impure, one message per statement ("file:line: why"); [] when pure.
+    ``tree``: the module's syntax tree, if ``source`` was parsed already."""
+    if tree is None:
+        try:
+            tree = ast.parse(source, filename)
+        except SyntaxError as exc:
+            return [f"{filename}: does not parse ({exc.msg})"]
     checker = _Checker(filename, *_imported_names(tree, source), tree)
     checker.statements(tree.body)
     return checker.problems

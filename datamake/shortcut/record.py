@@ -29,7 +29,7 @@ from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.manifest import Manifest
 from datamake.core.scope import Scope
 from datamake.define import snapshot
-from datamake.define.codeversion import IMPORT_PART
+from datamake.define.codeversion import IMPORT_PART, parsed_module
 from datamake.define.moduleimports import module_file
 from datamake.define.assets import AssetDef
 from datamake.execution.results import AssetOutcome
@@ -207,7 +207,8 @@ def _judge(modules: List[Tuple[Any, str]], verdicts: Dict[str, Any], shared_path
     with heap.planning():  # a module's syntax tree is many objects and no cycles: the collector only slows it
         for snap, source in modules:
             if not isinstance(verdicts[snap.digest], list):
-                verdicts[snap.digest] = [] if snap.digest in pure else impurities(source, snap.path)
+                verdicts[snap.digest] = [] if snap.digest in pure else impurities(source, snap.path,
+                                                                                  parsed_module(snap.path, source))
                 if not verdicts[snap.digest]:
                     pure[snap.digest] = None
     if len(pure) != before:
