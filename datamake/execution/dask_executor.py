@@ -163,27 +163,48 @@ class DaskExecutor:
             return
         with self._lock:
             pending = list(self._futures.values())
-        if cancel:
-            if pending:
-                with contextlib.suppress(Exception):
-                    client.cancel(pending, force=True)
-            if self._cluster is not None:
-                self._kill_local_workers()
-        with contextlib.suppress(Exception):
-            client.close(timeout=5)
-        if self._cluster is not None:
+        with _quiet_abort_logs() if cancel else contextlib.nullcontext():
+            if cancel:
+                if pending:
+                    with contextlib.suppress(Exception):
+                        client.cancel(pending, force=True)
+                if self._cluster is not None:
+                    self._kill_local_workers()
             with contextlib.suppress(Exception):
-                self._cluster.close(timeout=5)
-            self._cluster = None
+                client.close(timeout=5)
+            if self._cluster is not None:
+                with contextlib.suppress(Exception):
+                    self._cluster.close(timeout=5)
+                self._cluster = None
 
     def _kill_local_workers(self) -> None:
         """End local worker processes at once: what they were writing lies in tmp/ only."""
-        logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)  # its "worker died" tracebacks (3.13)
         for nanny in list(getattr(self._cluster, "workers", {}).values()):
             pid = getattr(getattr(nanny, "process", None), "pid", None)
             if pid:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+
+
+# What reports, with a traceback, the connections an abort cuts: "worker died", a closed comm, a callback
+# or task that failed on the way out. The user asked to stop now; none of it is news to them.
+_ABORT_NOISE = ("distributed", "tornado", "asyncio")
+
+
+@contextlib.contextmanager
+def _quiet_abort_logs() -> Iterator[None]:
+    """Silence the loggers of :data:`_ABORT_NOISE` (and their children) while an abort tears the cluster
+    down; their levels are put back after, for a process that goes on (the API, the daemon)."""
+    names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in _ABORT_NOISE]
+    loggers = [logging.getLogger(n) for n in {*names, *_ABORT_NOISE}]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _probe(address: str) -> None:
