@@ -40,6 +40,7 @@ CHECK_REASONS = frozenset({"check_failed", "checks_changed"})
 # Code parts that describe the decorator and source arguments (``ins``,
 # ``io_manager``, partitions, mappings, source loaders), not the function's logic.
 DEFINITION_PREFIX = "<definition:"
+ENV_READ = "env:"  # a recorded read of an environment variable: env:NAME (datamake.define.envwatch)
 
 
 @record(frozen=True)
@@ -85,7 +86,7 @@ class AssetFacts:
     code_pinned: bool = False  # the code version is pinned: only definition parts are compared
     checks: Tuple[CheckFact, ...] = ()  # the checks declared now, with their versions
     recorded_checks: Tuple[CheckFact, ...] = ()  # the results recorded with the current value
-    reads_changed: Tuple[str, ...] = ()  # files the value was built reading (undeclared) that differ now
+    reads_changed: Tuple[str, ...] = ()  # files (and env:NAME variables) the value was built reading that differ now
 
 
 @record(frozen=True)
@@ -216,7 +217,10 @@ def _reasons(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterabl
         reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
     reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
     for path in facts.reads_changed:
-        if path.endswith("/**"):
+        if path.startswith(ENV_READ):  # never the value: it may be a secret
+            reasons.append(Reason("source_changed", f"environment variable {path[len(ENV_READ):]}, which it read, "
+                                                    f"changed since it was built"))
+        elif path.endswith("/**"):
             reasons.append(Reason("source_changed", f"folder {path[:-2]}, which its code names without declaring "
                                                     f"it, changed since it was built"))
         elif path.endswith("/"):

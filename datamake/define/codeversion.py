@@ -956,8 +956,8 @@ class _Walker:
     def _record(self, label: str, value: Any) -> None:
         if label in self.parts or isinstance(value, types.ModuleType):
             return
-        if any(value is reader for reader in _ENV_READERS):  # os.getenv: reads the environment at run time
-            self.warn("global", "os.environ", type_name(os.environ))
+        if any(value is env for env in _ENVIRONMENT):  # read at run time: each variable is versioned then (envwatch)
+            return
         if _module_name(value) in DECIMAL_MODULES and DECIMAL_PART not in self.parts:
             context = decimal_context()  # decimal.getcontext().prec = 6 at import changes what Decimal computes
             if context is not None:
@@ -976,7 +976,7 @@ class _Walker:
         self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
 
 
-_ENV_READERS = tuple(getattr(os, name) for name in ("getenv", "getenvb") if hasattr(os, name))
+_ENVIRONMENT = tuple(getattr(os, name) for name in ("environ", "environb") if hasattr(os, name))
 _BUILTIN_CONSTANTS = ("None", "True", "False", "Ellipsis", "NotImplemented")
 _BUILTIN_MODULES = ("builtins", "_sitebuiltins", "io", "_io")  # len, int, ValueError; help, exit; open
 

@@ -13,7 +13,8 @@ through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``
 and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
 installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()`` and a multiprocessing process's
-start ``(start method,)``. A thread started
+start ``(start method,)``; and, from :mod:`datamake.define.envwatch`, the environment variables
+project code reads ``(name, version)`` and sets ``(name,)``. A thread started
 while listeners watch a thread is watched by them too, until they are popped.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
@@ -26,7 +27,7 @@ import sys
 import threading
 from typing import Callable, Dict, List
 
-from datamake.define import entrywatch
+from datamake.define import entrywatch, envwatch
 
 Listener = Callable[[str, tuple], None]
 
@@ -36,6 +37,7 @@ MKDIR, RMTREE, REMOVE = "os.mkdir", "shutil.rmtree", "os.remove"  # (path, ...):
 READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader outside Python; (socket, address)
 FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's fork start method)
 STARTED = entrywatch.STARTED  # (start method,): a multiprocessing process is started
+ENV, ENV_SET = envwatch.READ, envwatch.WRITTEN  # (name, version): a variable project code read; (name,): set
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
                     STARTED))
 _STDLIB = os.path.dirname(os.__file__)
@@ -88,6 +90,7 @@ def _install() -> None:
         if not _installed:
             sys.addaudithook(_on_audit)  # for the life of the process; idle on threads without listeners
             entrywatch.install()
+            envwatch.install(_watching, _tell)
             threading.Thread.start = _start_watched  # type: ignore[method-assign]
             _installed = True
 
@@ -100,6 +103,17 @@ def _on_audit(event: str, args: tuple) -> None:
         return
     if event != OPEN and sys._getframe(1).f_code.co_filename.startswith(_IMPORT_SYSTEM):
         return  # the import system searching for modules or distributions: code, not data
+    _tell(event, args)
+
+
+def _watching() -> bool:
+    """Whether listeners watch this thread (and none of them is running)."""
+    return bool(getattr(_local, "listeners", None)) and not getattr(_local, "busy", False)
+
+
+def _tell(event: str, args: tuple) -> None:
+    """Call this thread's listeners with one event (``args``: as for :data:`EVENTS`, or :data:`ENV`...)."""
+    listeners = _local.listeners
     _local.busy = True  # what a listener opens or lists is not what the watched code read
     try:
         for listener in tuple(listeners):

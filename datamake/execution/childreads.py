@@ -4,7 +4,8 @@
 A forked child inherits the audit hook and the read watch of the thread that forked it, but notes into
 its own copy of the watch, which the asset never sees. So the watch, told of the fork (``os.fork``,
 raised in the parent), makes a log file first; in the child it appends each event there as a JSON line
-(absolute paths, and for a file opened its stat at the open), and when the asset returns the watch
+(absolute paths, and for a file opened its stat at the open; for a variable read, its name and
+version), and when the asset returns the watch
 replays the lines as its own events.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 from datamake.define import openwatch
 
 _FORWARDED = (openwatch.OPEN, openwatch.LIST, openwatch.SCAN, openwatch.SQLITE, openwatch.READ,
-              openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
+              openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE, openwatch.ENV,
+              openwatch.ENV_SET)
 
 
 def new_log() -> str:
@@ -35,6 +37,8 @@ def forward(log: str, event: str, args: tuple, stat: Any) -> None:
     if event == openwatch.CONNECT:
         address = args[1] if len(args) > 1 else None
         values: List[Any] = [None, list(address) if isinstance(address, tuple) else None]
+    elif event in (openwatch.ENV, openwatch.ENV_SET):  # a variable's name and its value's hash (never the value)
+        values = list(args)
     else:
         values = [_absolute(a) if i == 0 else (a if isinstance(a, (str, int, type(None))) else None)
                   for i, a in enumerate(args[:3])]

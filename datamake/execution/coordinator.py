@@ -20,7 +20,7 @@ from datamake.core.keys import node_id, split_node
 from datamake.core.records import filled, record
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
-from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
+from datamake.core.planner import ENV_READ, UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
 from datamake.core.scope import Scope
 from datamake.core.textout import new_run_id
 from datamake.define.sources import source_at
@@ -433,7 +433,8 @@ class Coordinator:
                                              traceback=result.traceback))
         self.store.note_verified(result.artifact, result.artifact_stat)
         if result.undeclared_reads:
-            self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads])
+            self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads
+                                                    if not path.startswith(ENV_READ)])  # (variables: versioned, quietly)
         if result.warnings:
             self._warn_untracked(facts.key, result.warnings)
         moved = self._sources_moved(facts, inputs)

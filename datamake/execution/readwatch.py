@@ -4,7 +4,8 @@ While the asset function runs, :class:`ReadWatch` hears (through :mod:`datamake.
 files its thread opens, the folders it lists, the SQLite databases it connects to and the commands it
 starts, and keeps those that are inputs no declaration covers: project files and data outside the
 project, not the store, code, the asset's own outputs and input copies, the sources it depends on, nor
-the system's or installed packages' files. When the function returns, :meth:`ReadWatch.finish` adds
+the system's or installed packages' files. It also hears the environment variables project code reads
+(:mod:`datamake.define.envwatch`), recorded as ``env:NAME`` with a hash of the value. When the function returns, :meth:`ReadWatch.finish` adds
 the files and folders its code names (readers written in C raise no audit event) and what the memoizing
 helpers it reaches read for earlier callers (:mod:`datamake.execution.helperreads`), and gives each its
 version (:mod:`datamake.storage.reads`) for the manifest.
@@ -40,6 +41,8 @@ class _Rare:
     _child_log: Optional[str] = None  # made when the asset forks (childreads)
     unwatched: Optional[str] = None  # the start method of processes it started that no hook watches
     _opened: Any = _NOW  # a replayed open: the stat the child saw (_NOW: taken as the event comes)
+    env: Any = {}  # environment variable -> its version when project code first read it (its own dict, at the first)
+    env_set: Any = ()  # variables it set or removed before reading them: its own values
 
 
 class ReadWatch(_Rare):
@@ -100,6 +103,9 @@ class ReadWatch(_Rare):
             childreads.forward(self._child_log, event, args,
                                read_files.opened_stat(os.path.abspath(path)) if path else None)
             return
+        if event in _ENV_EVENTS:
+            self._variable(event, args)
+            return
         if event == openwatch.STARTED:  # a process of a fresh interpreter (not forked): unwatched
             if args and args[0] != "fork":
                 self.unwatched = args[0]
@@ -146,6 +152,19 @@ class ReadWatch(_Rare):
         else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
             path = args[0] if args else None
             self._note("." if path is None else path, listing=True)
+
+    def _variable(self, event: str, args: tuple) -> None:
+        """A variable project code read (its first read counts) or set (then what it reads is its own)."""
+        name = args[0]
+        if "env" not in self.__dict__:
+            with _SETUP_LOCK:  # (threads the asset started report too)
+                self.__dict__.setdefault("env", {})
+                self.__dict__.setdefault("env_set", set())
+        if event == openwatch.ENV_SET:
+            if name not in self.env:
+                self.env_set.add(name)
+        elif name not in self.env_set:
+            self.env.setdefault(name, args[1])
 
     def _handed(self, where: Any) -> None:
         """A path, glob or URL handed to a reader written in C or to fsspec: a file read, every file of
@@ -206,8 +225,8 @@ class ReadWatch(_Rare):
         if self.unwatched is not None:
             said.append(("processes",
                 f"asset '{key}' started processes with multiprocessing's '{self.unwatched}' start method, fresh "
-                f"interpreters whose reads datamake cannot see: a file only they read does not make '{key}' "
-                f"stale; declare the files they read with source() and pass them in, or use the 'fork' start "
+                f"interpreters whose reads datamake cannot see: a file or an environment variable only they "
+                f"read does not make '{key}' stale; declare the files they read with source() and pass them in, or use the 'fork' start "
                 f"method (multiprocessing.get_context(\"fork\")), whose children's reads are recorded"))
         for helper, name in self.stale_memos:
             said.append(("memo",
@@ -230,6 +249,8 @@ class ReadWatch(_Rare):
         if self._asset_files(full) or self._declared(full):
             return
         name = full if root is None else os.path.relpath(full, root).replace(os.sep, "/")
+        if name.startswith(read_files.ENV):  # a file named env:...: not a variable
+            name = "./" + name
         if listing:
             name += read_files.FOLDER  # the project folder itself is "./"
             if name not in self.listed:  # the names as the asset is about to list them
@@ -321,6 +342,7 @@ class ReadWatch(_Rare):
         noted = helperreads.reached(self.fn, self.roots) if self.roots else {}
         recorded.update((name, version) for name, version in noted.items() if name not in recorded
                         and read_files.full_path(self._project_dir, name) not in self.written)
+        recorded.update((read_files.ENV + name, version) for name, version in self.env.items())
         return tuple(sorted(recorded.items()))
 
     def _own(self, full: str, folder: bool = False) -> bool:
@@ -344,6 +366,7 @@ _SETUP_LOCK = threading.Lock()
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
+_ENV_EVENTS = (openwatch.ENV, openwatch.ENV_SET)
 
 
 def _in_rmtree() -> bool:

@@ -21,7 +21,7 @@ FORMAT = 2
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was looked at may change again unseen
 # Shell bookkeeping that changes between two identical commands and that no program reads for data,
 # and the switch that turns the shortcut off (checked on its own).
-_VOLATILE_ENV = ("_", "OLDPWD", "SHLVL", "DATAMAKE_NO_SHORTCUT")
+VOLATILE_ENV = ("_", "OLDPWD", "SHLVL", "DATAMAKE_NO_SHORTCUT")
 _START_PATH = list(sys.path)  # before the project is loaded (which may add its folder)
 launched: "list[str] | None" = None  # the arguments, when this process was started by the launcher
 
@@ -51,7 +51,7 @@ def key(argv: list, config: str) -> dict:
     """Everything about the command and its process that the answer may depend on, besides files."""
     import xxhash  # lazy: only once a project file was found
 
-    env = "\0".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k not in _VOLATILE_ENV)
+    env = "\0".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k not in VOLATILE_ENV)
     from datamake._version import __version__
 
     return {"format": FORMAT, "argv": list(argv), "cwd": os.getcwd(), "config": config,

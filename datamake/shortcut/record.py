@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from datamake._version import __version__
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.manifest import Manifest
+from datamake.core.planner import ENV_READ
 from datamake.core.scope import Scope
 from datamake.define import snapshot
 from datamake.define.codeversion import IMPORT_PART, parsed_module
@@ -371,11 +372,17 @@ class _Facts:
         for node, m in manifests.items():
             if m is None:
                 raise Ineligible(f"{node} has no manifest")
-            if m.reads:
+            if m.reads and not _only_variables(m.reads):
                 raise Ineligible(f"{node} read files it does not declare (their content decides its state)")
             if m.inline is None:
                 path = store.artifact_path(m.artifact)
                 self.file(path, written=_artifact_file(store, path, m.artifact) if written else None, racy_too=False)
+
+
+def _only_variables(reads: Any) -> bool:
+    """Whether the undeclared reads are all environment variables the certificate's key covers (its digest
+    of the whole environment; not the shell's bookkeeping it leaves out)."""
+    return all(path.startswith(ENV_READ) and path[len(ENV_READ):] not in check.VOLATILE_ENV for path, _ in reads)
 
 
 def _margin(st: os.stat_result) -> int:

@@ -11,7 +11,9 @@ whose stat moved while the asset ran gets a version that never matches, so the n
 the asset. A SQLite database's version also covers its write-ahead log (``-wal``), where a database
 in WAL mode keeps the rows committed since its last checkpoint. A folder is recorded under its path with a trailing ``/`` (:data:`FOLDER`), and its
 version is the hash of the names in it; a folder the asset's code names (and a reader written in C
-may read) with a trailing ``/**`` (:data:`TREE`), and its version covers every file under it.
+may read) with a trailing ``/**`` (:data:`TREE`), and its version covers every file under it. An
+environment variable project code read is recorded as ``env:NAME`` (:data:`ENV`), its version a hash of
+its value (``missing`` when unset); a file of the project named so is recorded as ``./env:...``.
 """
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ import time
 from typing import Any, Container, Dict, Iterable, Optional, Sequence, Tuple
 
 from datamake.core.hashing import canonical, hash_bytes, hash_file
+from datamake.define import envwatch
 
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was hashed may change again, same stat
 
 MISSING = "missing"
 FOLDER = "/"  # the end of a recorded folder's path: its version is its listing's
 TREE = "/**"  # the end of a recorded folder's path whose every file counts: its version is theirs
+ENV = envwatch.PREFIX  # the start of a recorded environment variable's name (env:NAME): its version is its value's
 MOVED = "moved:"  # prefix of the version of a file that changed while the asset was reading it
 Opened = Optional[Tuple[int, int, int]]  # (size, mtime_ns, inode) when the asset opened it; None: missing
 
@@ -129,6 +133,8 @@ class ReadVersions:
         self._known: Dict[str, Tuple[Any, str]] = {}
 
     def version(self, path: str) -> str:
+        if path.startswith(ENV):
+            return envwatch.version(path[len(ENV):])
         if path.endswith(TREE):
             return self._tree_version(path[:-len(TREE)])
         if path.endswith(FOLDER):
@@ -181,7 +187,10 @@ class ReadVersions:
 
 
 def full_path(project_dir: str, path: str) -> str:
-    """The absolute path of a recorded read (a folder's keeps its trailing ``/`` or ``/**``)."""
+    """The absolute path of a recorded read (a folder's keeps its trailing ``/`` or ``/**``; a variable's
+    ``env:NAME`` stays as it is)."""
+    if path.startswith(ENV):
+        return path
     for end in (TREE, FOLDER):
         if path.endswith(end):
             return os.path.abspath(os.path.join(project_dir, path[:-len(end)] or ".")) + end
