@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from datamake.storage.store import Store
 from tests.test_execution_soundness import stored_value
 
@@ -200,3 +202,11 @@ def test_the_no_op_certificate_answers_while_the_variable_holds_and_not_after_it
     assert "up to date without loading the project" not in proc.stderr
     assert "built    scaled" in proc.stdout
     assert stored_value(project, "scaled") == 30
+
+
+def test_with_the_dask_executor_the_variable_a_worker_read_is_recorded(project):
+    pytest.importorskip("distributed")
+    project.pipeline(SCALED, '[execution]\nexecutor = "dask"\njobs = 2\n')  # a cluster of its own, started by make
+    assert outcomes(project, SCALE="2") == {"scaled": "built", "plain": "built"}
+    assert states(project, SCALE="2") == {"scaled": "fresh", "plain": "fresh"}
+    assert status_reasons(project, "scaled", SCALE="3") == [("source_changed", MESSAGE.format("SCALE"))]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Tuple
+import threading
+from typing import Any, Callable, Optional, Tuple
 
 from datamake.core.hashing import hash_bytes
 from datamake.core.planner import ENV_READ
@@ -40,7 +41,6 @@ def install(watching: Callable[[], bool], tell: Callable[[str, tuple], None]) ->
     global _installed
     if _installed:
         return
-    libraries = _libraries()  # (before the wrapping: finding them reads the environment)
     environ = os._Environ  # type: ignore[attr-defined]
     get, put, remove = environ.__getitem__, environ.__setitem__, environ.__delitem__
 
@@ -48,12 +48,12 @@ def install(watching: Callable[[], bool], tell: Callable[[str, tuple], None]) ->
         if not watching():
             return get(self, key)
         name = os.fsdecode(key) if isinstance(key, bytes) else key
-        if isinstance(name, str) and _by_project(sys._getframe(1), libraries):
+        if isinstance(name, str) and _by_project(sys._getframe(1)):
             tell(READ, (name, version(name)))
         return get(self, key)
 
     def changed(key: Any) -> None:
-        if watching() and _by_project(sys._getframe(2), libraries):
+        if watching() and _by_project(sys._getframe(2)):
             tell(WRITTEN, (os.fsdecode(key) if isinstance(key, bytes) else key,))
 
     def __setitem__(self: Any, key: Any, value: Any) -> None:
@@ -68,11 +68,13 @@ def install(watching: Callable[[], bool], tell: Callable[[str, tuple], None]) ->
     _installed = True
 
 
-def _by_project(frame: Any, libraries: Tuple[str, ...]) -> bool:
+def _by_project(frame: Any) -> bool:
     """Whether the read (or write) ``frame`` made is project code's: the first frame out of the standard
     library (``os``, ``_collections_abc``...) is neither installed code nor datamake's; and not a copy of
     the whole environment (C code such as ``dict()`` reading every variable, or ``items()`` iterated)."""
-    direct = True
+    libraries, direct = _libraries(), True
+    if libraries is None:  # (what finding them reads)
+        return False
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename.startswith(libraries):
@@ -97,10 +99,27 @@ def _subscript(frame: Any) -> bool:
 _COPIES = ("CALL", "PRECALL", "DICT_", "BUILD_MAP_UNPACK")  # instructions by which C code reads every variable
 
 
-def _libraries() -> Tuple[str, ...]:
-    """The folders of installed packages and of datamake itself (their reads are their configuration)."""
-    import site
+_LIBRARIES: Optional[Tuple[str, ...]] = None  # folders of installed code and datamake's, found at the first read
+_finding = False  # the thread holding _lock is finding them (and reads the environment to)
+_lock = threading.RLock()
 
-    found = [*site.getsitepackages(), site.getusersitepackages(), *(p for p in sys.path if p.endswith("-packages")),
-             os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    return tuple({os.path.join(os.path.abspath(p), "") for p in found if p})
+
+def _libraries() -> Optional[Tuple[str, ...]]:
+    """The folders of installed packages and of datamake itself (their reads are their configuration);
+    None to the thread that is finding them."""
+    global _LIBRARIES, _finding
+    if _LIBRARIES is None:
+        with _lock:  # (another thread waits for them)
+            if _finding:
+                return None
+            if _LIBRARIES is None:
+                import site
+
+                _finding = True
+                try:
+                    found = [*site.getsitepackages(), site.getusersitepackages(),
+                             *(p for p in sys.path if p.endswith("-packages")), os.path.dirname(os.path.dirname(__file__))]
+                    _LIBRARIES = tuple({os.path.join(os.path.abspath(p), "") for p in found if p})
+                finally:
+                    _finding = False
+    return _LIBRARIES
