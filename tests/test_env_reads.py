@@ -210,3 +210,35 @@ def test_with_the_dask_executor_the_variable_a_worker_read_is_recorded(project):
     assert outcomes(project, SCALE="2") == {"scaled": "built", "plain": "built"}
     assert states(project, SCALE="2") == {"scaled": "fresh", "plain": "fresh"}
     assert status_reasons(project, "scaled", SCALE="3") == [("source_changed", MESSAGE.format("SCALE"))]
+
+
+MEMO = '''
+import functools
+import os
+from datamake import asset
+
+
+@functools.lru_cache(maxsize=None)
+def scale():
+    return int(os.environ.get("SCALE", "1"))
+
+
+@asset
+def first():
+    return scale()
+
+
+@asset
+def second(first):
+    return scale() * 10  # the memo's value: no read of its own in this process
+'''
+
+
+def test_a_variable_a_memoizing_helper_read_for_an_earlier_asset_counts_for_every_asset_it_serves(project):
+    project.pipeline(MEMO, '[execution]\nexecutor = "inprocess"\n')
+    assert outcomes(project, SCALE="2") == {"first": "built", "second": "built"}
+    for key in ("first", "second"):
+        assert Store(str(project.root / ".datamake")).read_manifests([key])[key].reads[0][0] == "env:SCALE"
+    assert states(project, SCALE="3") == {"first": "stale", "second": "stale"}
+    assert outcomes(project, SCALE="3") == {"first": "built", "second": "built"}
+    assert stored_value(project, "second") == 30

@@ -163,8 +163,11 @@ class ReadWatch(_Rare):
         if event == openwatch.ENV_SET:
             if name not in self.env:
                 self.env_set.add(name)
-        elif name not in self.env_set:
-            self.env.setdefault(name, args[1])
+        elif name not in self.env_set and name not in self.env:
+            self.env[name] = args[1]
+            if self._setup_args is not None:
+                self._setup()
+            self.via[read_files.ENV + name] = helperreads.callers(self.roots)  # (a memoizing helper's read)
 
     def _handed(self, where: Any) -> None:
         """A path, glob or URL handed to a reader written in C or to fsspec: a file read, every file of
@@ -334,6 +337,7 @@ class ReadWatch(_Rare):
                                                                    for n in seen or ("",))]
         trees = [(name, read_files.ReadVersions().version(full + read_files.TREE)) for name, full in self.trees.items()]
         recorded = dict(files + folders + trees)
+        recorded.update((read_files.ENV + name, version) for name, version in self.env.items())
         for name, version in recorded.items():
             helperreads.remember(self.via.get(name, ()), name, version)
         if self._setup_args is not None and helperreads.anything_remembered():
@@ -342,7 +346,6 @@ class ReadWatch(_Rare):
         noted = helperreads.reached(self.fn, self.roots) if self.roots else {}
         recorded.update((name, version) for name, version in noted.items() if name not in recorded
                         and read_files.full_path(self._project_dir, name) not in self.written)
-        recorded.update((read_files.ENV + name, version) for name, version in self.env.items())
         return tuple(sorted(recorded.items()))
 
     def _own(self, full: str, folder: bool = False) -> bool:
