@@ -337,7 +337,8 @@ class ReadWatch(_Rare):
                                                                    for n in seen or ("",))]
         trees = [(name, read_files.ReadVersions().version(full + read_files.TREE)) for name, full in self.trees.items()]
         recorded = dict(files + folders + trees)
-        recorded.update((read_files.ENV + name, version) for name, version in self.env.items())
+        if self.env:  # (most assets read no variable)
+            recorded.update((read_files.ENV + name, version) for name, version in self.env.items())
         for name, version in recorded.items():
             helperreads.remember(self.via.get(name, ()), name, version)
         if self._setup_args is not None and helperreads.anything_remembered():
