@@ -242,3 +242,21 @@ def test_a_variable_a_memoizing_helper_read_for_an_earlier_asset_counts_for_ever
     assert states(project, SCALE="3") == {"first": "stale", "second": "stale"}
     assert outcomes(project, SCALE="3") == {"first": "built", "second": "built"}
     assert stored_value(project, "second") == 30
+
+
+def test_what_a_spawned_interpreter_reads_is_still_named_in_a_warning(project):
+    project.pipeline('import multiprocessing\nimport os\nfrom datamake import asset\n\n@asset\ndef a():\n'
+                     '    p = multiprocessing.get_context("spawn").Process(target=os.getpid)\n'
+                     '    p.start()\n    p.join()\n    return 1\n')
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "a file or an environment variable only they read does not make 'a' stale" in proc.stderr
+
+
+def test_a_copy_of_the_whole_environment_records_no_variable(project):
+    project.pipeline('import os\nfrom datamake import asset\n\n@asset\ndef a():\n'
+                     '    copies = [dict(os.environ), {**os.environ}, os.environ.copy(), dict(os.environ.items())]\n'
+                     '    return len(copies)\n')
+    assert outcomes(project, SOME_VAR="1") == {"a": "built"}
+    assert not Store(str(project.root / ".datamake")).read_manifests(["a"])["a"].reads
+    assert states(project, SOME_VAR="2") == {"a": "fresh"}

@@ -6,9 +6,9 @@ through) and its ``__setitem__``/``__delitem__``. On a watched thread, a read wh
 the standard library is project code is reported as :data:`READ` ``(name, version)`` (:func:`version`: a
 hash of the value, never the value, or ``missing``), and a variable the code sets or removes as
 :data:`WRITTEN` ``(name,)``. Not reported: what an installed library (or datamake) reads for its own
-configuration, and a copy of the whole environment (``dict(os.environ)``, ``{**os.environ}``, iterating
-``os.environ.items()``: for a command's environment, not one variable). A thread nobody watches pays
-one check per read.
+configuration, and a copy of the whole environment (``dict(os.environ)``, ``{**os.environ}``,
+``os.environ.copy()``, iterating ``os.environ.items()``: for a command's environment, not one
+variable). A thread nobody watches pays one check per read.
 """
 from __future__ import annotations
 
@@ -72,24 +72,25 @@ def _by_project(frame: Any) -> bool:
     """Whether the read (or write) ``frame`` made is project code's: the first frame out of the standard
     library (``os``, ``_collections_abc``...) is neither installed code nor datamake's; and not a copy of
     the whole environment (C code such as ``dict()`` reading every variable, or ``items()`` iterated)."""
-    libraries, direct = _libraries(), True
-    if libraries is None:  # (what finding them reads)
+    libraries = _libraries()
+    if libraries is None or not _subscript(frame):  # (what finding them reads; C code copying every variable)
         return False
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename.startswith(libraries):
             return False
         if not filename.startswith(_STDLIB):
-            return not direct or _subscript(frame)
+            return True
         if frame.f_code.co_name == "__iter__":  # ItemsView / ValuesView: every variable, in turn
             return False
-        frame, direct = frame.f_back, False
+        frame = frame.f_back
     return False
 
 
 def _subscript(frame: Any) -> bool:
-    """Project code reached ``__getitem__`` itself: ``os.environ[name]``, not a copy made by C code it
-    called (the instruction it ran is a call or a dict merge: ``dict(os.environ)``, ``{**os.environ}``)."""
+    """Python code (``frame``) reached ``__getitem__`` itself (``os.environ[name]``), not C code it called
+    that copies every variable (the instruction it ran is a call or a dict merge: ``dict(os.environ)``,
+    ``{**os.environ}``, ``os.environ.copy()``)."""
     import opcode  # lazy: only a variable read by project code on a watched thread
 
     code, lasti = frame.f_code.co_code, frame.f_lasti
@@ -118,7 +119,8 @@ def _libraries() -> Optional[Tuple[str, ...]]:
                 _finding = True
                 try:
                     found = [*site.getsitepackages(), site.getusersitepackages(),
-                             *(p for p in sys.path if p.endswith("-packages")), os.path.dirname(os.path.dirname(__file__))]
+                             *(p for p in sys.path if p.endswith("-packages")),
+                             os.path.dirname(os.path.dirname(__file__))]
                     _LIBRARIES = tuple({os.path.join(os.path.abspath(p), "") for p in found if p})
                 finally:
                     _finding = False

@@ -433,8 +433,8 @@ class Coordinator:
                                              traceback=result.traceback))
         self.store.note_verified(result.artifact, result.artifact_stat)
         if result.undeclared_reads:
-            self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads
-                                                    if not path.startswith(ENV_READ)])  # (variables: versioned, quietly)
+            self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads  # (variables:
+                                                    if not path.startswith(ENV_READ)])  # versioned, quietly)
         if result.warnings:
             self._warn_untracked(facts.key, result.warnings)
         moved = self._sources_moved(facts, inputs)

@@ -4,11 +4,12 @@ While the asset function runs, :class:`ReadWatch` hears (through :mod:`datamake.
 files its thread opens, the folders it lists, the SQLite databases it connects to and the commands it
 starts, and keeps those that are inputs no declaration covers: project files and data outside the
 project, not the store, code, the asset's own outputs and input copies, the sources it depends on, nor
-the system's or installed packages' files. It also hears the environment variables project code reads
-(:mod:`datamake.define.envwatch`), recorded as ``env:NAME`` with a hash of the value. When the function returns, :meth:`ReadWatch.finish` adds
-the files and folders its code names (readers written in C raise no audit event) and what the memoizing
-helpers it reaches read for earlier callers (:mod:`datamake.execution.helperreads`), and gives each its
-version (:mod:`datamake.storage.reads`) for the manifest.
+the system's or installed packages' files; and the environment variables project code reads
+(:mod:`datamake.define.envwatch`), recorded as ``env:NAME`` with a hash of the value. When the function
+returns, :meth:`ReadWatch.finish` adds the files and folders its code names (readers written in C raise
+no audit event) and what the memoizing helpers it reaches read for earlier callers
+(:mod:`datamake.execution.helperreads`), and gives each its version (:mod:`datamake.storage.reads`) for
+the manifest.
 """
 from __future__ import annotations
 
@@ -229,8 +230,9 @@ class ReadWatch(_Rare):
             said.append(("processes",
                 f"asset '{key}' started processes with multiprocessing's '{self.unwatched}' start method, fresh "
                 f"interpreters whose reads datamake cannot see: a file or an environment variable only they "
-                f"read does not make '{key}' stale; declare the files they read with source() and pass them in, or use the 'fork' start "
-                f"method (multiprocessing.get_context(\"fork\")), whose children's reads are recorded"))
+                f"read does not make '{key}' stale; declare the files they read with source() and pass them in, "
+                f"or use the 'fork' start method (multiprocessing.get_context(\"fork\")), whose children's "
+                f"reads are recorded"))
         for helper, name in self.stale_memos:
             said.append(("memo",
                 f"asset '{key}' got a value that {helper}() keeps in a memo of its own (a module global, dict, "
