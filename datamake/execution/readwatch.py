@@ -328,7 +328,7 @@ class ReadWatch(_Rare):
         """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
         listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
         as a counter it keeps, or a SQLite database or a command's file it changed: not an input)."""
-        if not (self.reads or self.listed or self.trees or helperreads.anything_remembered()):
+        if not (self.reads or self.listed or self.trees or self.env or helperreads.anything_remembered()):
             return ()  # read nothing, and no helper noted reading anything (most assets): nothing to version
         files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
                  if os.path.abspath(full) not in self.written and not self._own(full)
