@@ -364,9 +364,10 @@ def test_a_second_run_in_the_same_process_clears_an_outdated_lru_cache_and_names
     assert stored_value(project, "by_lru_cache") == 2
 
 
-def test_files_read_by_threads_and_forked_processes_an_asset_starts_are_its_reads(project):
-    """A thread pool's workers, a thread, a process pool's forked workers open the files; the asset's own
-    thread opens nothing."""
+def test_files_read_by_threads_and_processes_an_asset_starts_are_its_reads(project):
+    """A thread pool's workers, a thread, a process pool's forked workers, processes started with the
+    ``spawn`` and ``forkserver`` methods (fresh interpreters) open the files; the asset's own thread opens
+    nothing."""
     project.pipeline('''
         import multiprocessing
         import threading
@@ -390,41 +391,128 @@ def test_files_read_by_threads_and_forked_processes_an_asset_starts_are_its_read
             t.join()
             return out
 
+        def in_pool(method, names):
+            with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(method)) as pool:
+                return sorted(pool.map(read, names))
+
         @asset
         def forked():
-            with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
-                return sorted(pool.map(read, ["d", "e"]))
-    ''')
-    for name in "abcde":
-        project.write(f"{name}.txt", "1")
-    proc = project.run("make")
-    assert proc.returncode == 0, proc.stderr
-    for key, name in [("pooled", "a"), ("one_thread", "c"), ("forked", "d"), ("forked", "e")]:
-        assert f"asset '{key}' read {name}.txt" in proc.stderr
-    assert set(project.states().values()) == {"fresh"}
-    for name in "bce":
-        project.write(f"{name}.txt", "2")
-    assert set(project.states().values()) == {"stale"}
-    assert set(project.outcomes().values()) == {"built"}
-    assert [stored_value(project, k) for k in ("pooled", "one_thread", "forked")] == [["1", "2"], ["2"], ["1", "2"]]
-    assert "start method" not in proc.stderr
+            return in_pool("fork", ["d", "e"])
 
-
-def test_an_asset_that_starts_processes_no_hook_watches_is_named_in_a_warning(project):
-    """multiprocessing's ``spawn`` start method runs a fresh interpreter: what it reads is not seen."""
-    project.pipeline('''
-        import multiprocessing
-        import time
-        from datamake import asset
+        @asset
+        def spawned_pool():
+            return in_pool("spawn", ["f", "g"])
 
         @asset
         def spawned():
-            process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
-            process.start()
-            process.join()
-            return process.exitcode
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                return pool.apply(read, ("h",))
+
+        @asset
+        def forkserver():
+            with multiprocessing.get_context("forkserver").Pool(1) as pool:
+                return pool.apply(read, ("i",))
     ''')
+    for name in "abcdefghi":
+        project.write(f"{name}.txt", "1")
     proc = project.run("make")
     assert proc.returncode == 0, proc.stderr
+    for key, name in [("pooled", "a"), ("one_thread", "c"), ("forked", "d"), ("forked", "e"), ("spawned_pool", "f"),
+                      ("spawned", "h"), ("forkserver", "i")]:
+        assert f"asset '{key}' read {name}.txt" in proc.stderr
+    assert "start method" not in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    for name in "bcegi":
+        project.write(f"{name}.txt", "2")
+    project.write("h.txt", "1")  # the same bytes: an edit that changes nothing
+    status = {a["key"]: a for a in project.json("status")["assets"]}
+    assert {k for k, a in status.items() if a["state"] == "stale"} == set(status) - {"spawned"}
+    assert status["forkserver"]["reasons"][0]["code"] == "source_changed"
+    assert "i.txt" in status["forkserver"]["reasons"][0]["message"]
+    assert project.outcomes() == {**{k: "built" for k in status}, "spawned": "skipped"}
+    assert [stored_value(project, k) for k in ("pooled", "one_thread", "forked", "spawned_pool", "forkserver")] == [
+        ["1", "2"], ["2"], ["1", "2"], ["1", "2"], "2"]
+
+
+def test_an_asset_that_starts_processes_no_hook_watches_is_named_in_a_warning(project):
+    """A spawned child run by an interpreter that cannot import datamake (``multiprocessing.set_executable``)
+    runs the asset's target all the same, unwatched: ``make`` names the asset."""
+    import stat
+    import sys
+
+    project.write("no_datamake.sh", f'#!/bin/sh\nexec "{sys.executable}" -S -E "$@"\n')  # no site-packages
+    (project.root / "no_datamake.sh").chmod(stat.S_IRWXU)
+    project.write("helpers.py", '''
+        def read(name):
+            with open(name) as f:
+                return f.read()
+    ''')
+    project.pipeline('''
+        import multiprocessing
+        import os
+        from datamake import asset
+        from helpers import read
+
+        @asset
+        def spawned():
+            context = multiprocessing.get_context("spawn")
+            context.set_executable(os.path.abspath("no_datamake.sh"))
+            with context.Pool(1) as pool:
+                return pool.apply(read, ("a.txt",))
+    ''')
+    project.write("a.txt", "1")
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert stored_value(project, "spawned") == "1"
     assert "asset 'spawned' started processes with multiprocessing's 'spawn' start method" in proc.stderr
     assert "use the 'fork' start method" in proc.stderr
+
+
+def test_a_spawned_process_started_with_a_process_object_logs_its_reads_and_none_outside_a_run(project):
+    """``Process(...).start()`` with the ``spawn`` method; the same start after the run, in the same
+    process, carries nothing for the child, and the child's program runs as it would without datamake."""
+    import subprocess
+    import sys
+
+    project.write("helpers.py", '''
+        def send(name, queue):
+            with open(name + ".txt") as f:
+                queue.put(f.read())
+    ''')
+    project.pipeline('''
+        import multiprocessing
+        from multiprocessing import spawn
+        from datamake import asset
+        from helpers import send
+
+        def start(name):
+            context = multiprocessing.get_context("spawn")
+            queue = context.Queue()
+            process = context.Process(target=send, args=(name, queue))
+            process.start()
+            value = queue.get()
+            process.join()
+            return value
+
+        @asset
+        def spawned():
+            return start("a")
+
+        if __name__ == "__main__":  # after a run, in the same process
+            from datamake import api
+
+            api.make(api.load("."))
+            print(start("a"), sorted(k for k in spawn.get_preparation_data("x") if "datamake" in k))
+    ''')
+    project.write("a.txt", "1")
+    assert set(project.outcomes().values()) == {"built"}
+    assert stored_value(project, "spawned") == "1"
+    project.write("a.txt", "2")
+    assert project.states() == {"spawned": "stale"}
+    assert set(project.outcomes().values()) == {"built"}
+    assert stored_value(project, "spawned") == "2"
+    project.write("a.txt", "3")
+    outside = subprocess.run([sys.executable, "pipeline.py"], cwd=project.root, capture_output=True, text=True,
+                             timeout=120)
+    assert outside.returncode == 0, outside.stderr
+    assert outside.stdout.split() == ["3", "[]"]

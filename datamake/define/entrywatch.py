@@ -9,7 +9,9 @@ event :data:`READ` ``(path,)`` and calls the original, for the modules already i
 an import hook, for those imported later (before the code that imports them can bind the original
 with ``from pyarrow.csv import read_csv``). Likewise a multiprocessing process started with the
 ``spawn`` or ``forkserver`` method is a fresh interpreter that no hook watches: its start raises
-:data:`STARTED` ``(start method,)``. A wrapper holds its original as ``__wrapped__`` and in
+:data:`STARTED` ``(start method,)``, and the data it is sent to prepare itself (``multiprocessing.spawn.
+get_preparation_data``), :data:`PREPARED` ``(data,)``, where a listener may add what makes the child
+watch itself (:mod:`datamake.execution.childreads`). A wrapper holds its original as ``__wrapped__`` and in
 :data:`ORIGINAL`: code versions see the original, so a version is the same with the watch or without.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Dict, Optional, Tuple
 
 READ = "datamake.read"  # (path or URL,): a reader outside Python is handed it
 STARTED = "datamake.process"  # (start method,): a multiprocessing process is started
+PREPARED = "datamake.prepare"  # (data,): the dict a spawned or forkserver child prepares itself from
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
 
 # module -> {entry point: the keyword that names its path (else its first argument)}
@@ -41,6 +44,7 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
     "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
+    "multiprocessing.spawn": {"get_preparation_data": "->"},  # "->": its result is reported (PREPARED)
 }
 
 _lock = threading.RLock()
@@ -87,6 +91,15 @@ def _wrapper(fn: Any, keyword: str) -> Any:
 
         started.__dict__[ORIGINAL] = fn
         return started
+    if keyword == "->":
+        @functools.wraps(fn)
+        def prepared(*args: Any, **kwargs: Any) -> Any:
+            data = fn(*args, **kwargs)
+            sys.audit(PREPARED, data)
+            return data
+
+        prepared.__dict__[ORIGINAL] = fn
+        return prepared
 
     @functools.wraps(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:

@@ -12,9 +12,10 @@ through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
 and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
-installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()`` and a multiprocessing process's
-start ``(start method,)``; and, from :mod:`datamake.define.envwatch`, the environment variables
-project code reads ``(name, version)`` and sets ``(name,)``. A thread started
+installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()``, a multiprocessing process's
+start ``(start method,)`` and the data a spawned or forkserver child is sent ``(data,)``; and, from
+:mod:`datamake.define.envwatch`, the environment variables project code reads ``(name, version)`` and
+sets ``(name,)``. A thread started
 while listeners watch a thread is watched by them too, until they are popped.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
@@ -38,11 +39,13 @@ READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader ou
 FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's fork start method)
 STARTED = entrywatch.STARTED  # (start method,): a multiprocessing process is started
 ENV, ENV_SET = envwatch.READ, envwatch.WRITTEN  # (name, version): a variable project code read; (name,): set
+PREPARED = entrywatch.PREPARED  # (data,): what a spawned or forkserver child is sent to prepare itself
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
-                    STARTED))
+                    STARTED, PREPARED))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))
+CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")  # files that are code, not data
 VERSIONED_FILES = "__datamake_versioned_files__"  # on an asset function: files its code version covers (not reads)
 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running

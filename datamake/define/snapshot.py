@@ -145,7 +145,7 @@ def _remember(module: str, path: str, source: bytes, stat: os.stat_result) -> No
 # -- files read while a project module is imported ----------------------------------------
 FileStat = Optional[Tuple[int, int, int, int]]  # (size, mtime_ns, ctime_ns, inode); None: missing
 _reads: Dict[str, Dict[str, FileStat]] = {}  # module path -> {file it opened at import: its stat then}
-CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")  # files that are code, not data
+CODE_SUFFIXES = openwatch.CODE_SUFFIXES
 _SETTLED_SECONDS = 2.0  # a file changed this recently may change again within its timestamp's tick
 _INSTALLED = tuple({prefix + os.sep for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 _noting_reads = True

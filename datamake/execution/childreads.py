@@ -1,12 +1,15 @@
-"""What the processes an asset forks read (``multiprocessing`` and ``ProcessPoolExecutor`` with the
-``fork`` start method), told back to the asset's read watch.
+"""What the processes an asset starts read (``multiprocessing`` and ``ProcessPoolExecutor``, with any
+start method), told back to the asset's read watch.
 
 A forked child inherits the audit hook and the read watch of the thread that forked it, but notes into
 its own copy of the watch, which the asset never sees. So the watch, told of the fork (``os.fork``,
 raised in the parent), makes a log file first; in the child it appends each event there as a JSON line
 (absolute paths, and for a file opened its stat at the open; for a variable read, its name and
-version), and when the asset returns the watch
-replays the lines as its own events.
+version), and when the asset returns the watch replays the lines as its own events. A child started
+with the ``spawn`` or ``forkserver`` method is a fresh interpreter: the watch adds a :class:`Spawned` to
+the data it is sent to prepare itself, whose unpickling there, before the child's target runs, pushes a
+listener (:func:`watch`) that appends to the same log; a child that cannot import datamake logs that it
+is unwatched (:data:`openwatch.STARTED`).
 """
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ import os
 from typing import Any, Iterator, List, Optional, Tuple
 
 from datamake.define import openwatch
+from datamake.storage.reads import opened_stat
 
 _FORWARDED = (openwatch.OPEN, openwatch.LIST, openwatch.SCAN, openwatch.SQLITE, openwatch.READ,
               openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE, openwatch.ENV,
-              openwatch.ENV_SET)
+              openwatch.ENV_SET, openwatch.STARTED)
 
 
 def new_log() -> str:
@@ -30,10 +34,47 @@ def new_log() -> str:
     return path
 
 
-def forward(log: str, event: str, args: tuple, stat: Any) -> None:
-    """In a forked child: append one event (``stat``: a file's as it is about to be opened)."""
+class Spawned:
+    """In the data a spawned or forkserver child prepares itself from: unpickled there, it makes the child
+    log what it reads to ``log``. Its unpickling names only ``exec``, so that a child that cannot import
+    datamake (another interpreter) still runs, and logs that it is unwatched instead."""
+
+    def __init__(self, log: str, method: str) -> None:
+        self.log, self.method = log, method
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        unwatched = json.dumps([openwatch.STARTED, [self.method], None]) + "\n"
+        return exec, (_IN_CHILD, {"log": self.log, "unwatched": unwatched.encode()})
+
+
+_IN_CHILD = """
+try:
+    from datamake.execution.childreads import watch
+except Exception:
+    import os
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, unwatched)
+    os.close(fd)
+else:
+    watch(log)
+"""
+
+
+def watch(log: str) -> None:
+    """In a spawned or forkserver child: log what its main thread (and the threads it starts) read."""
+    openwatch.push(lambda event, args: forward(log, event, args))
+
+
+def forward(log: str, event: str, args: tuple) -> None:
+    """In a child: append one event (a file opened with its stat as it is about to be opened; not code)."""
     if event not in _FORWARDED:
         return
+    stat = None
+    if event == openwatch.OPEN:
+        path = _absolute(args[0]) if args else None
+        if path is None or path.endswith(openwatch.CODE_SUFFIXES):
+            return  # a file descriptor; a module imported (code: versioned as such)
+        stat = opened_stat(path)
     if event == openwatch.CONNECT:
         address = args[1] if len(args) > 1 else None
         values: List[Any] = [None, list(address) if isinstance(address, tuple) else None]

@@ -41,6 +41,7 @@ class _Rare:
     _pid = 0  # the asset's process, once it forked: another pid is a child, which tells it through a log
     _child_log: Optional[str] = None  # made when the asset forks (childreads)
     unwatched: Optional[str] = None  # the start method of processes it started that no hook watches
+    _starting: Optional[str] = None  # the start method of a process being started, until it is prepared
     _opened: Any = _NOW  # a replayed open: the stat the child saw (_NOW: taken as the event comes)
     env: Any = {}  # environment variable -> its version when project code first read it (its own dict, at the first)
     env_set: Any = ()  # variables it set or removed before reading them: its own values
@@ -100,22 +101,24 @@ class ReadWatch(_Rare):
         if self._child_log is not None and self._pid != os.getpid():  # a child the asset forked: logged
             from datamake.execution import childreads  # (imported when the asset forked)
 
-            path = _as_text(args[0]) if event == openwatch.OPEN and args else None
-            childreads.forward(self._child_log, event, args,
-                               read_files.opened_stat(os.path.abspath(path)) if path else None)
+            childreads.forward(self._child_log, event, args)
             return
         if event in _ENV_EVENTS:
             self._variable(event, args)
             return
-        if event == openwatch.STARTED:  # a process of a fresh interpreter (not forked): unwatched
+        if event == openwatch.STARTED:  # a fresh interpreter (not forked): watched once it is prepared
             if args and args[0] != "fork":
-                self.unwatched = args[0]
+                self.unwatched, self._starting = self._starting or self.unwatched, args[0]
+            return
+        if event == openwatch.PREPARED:  # what it is sent to prepare itself: it logs its reads too
+            if self._starting is not None and args and isinstance(args[0], dict):
+                from datamake.execution import childreads  # lazy: only an asset that starts processes
+
+                args[0][_WATCH_KEY] = childreads.Spawned(self._log(), self._starting)
+                self._starting = None
             return
         if event == openwatch.FORK:
-            if self._child_log is None:
-                from datamake.execution import childreads  # lazy: only an asset that forks
-
-                self._child_log, self._pid = childreads.new_log(), os.getpid()
+            self._log()
             return
         if self._setup_args is not None:
             self._setup()
@@ -169,6 +172,14 @@ class ReadWatch(_Rare):
             if self._setup_args is not None:
                 self._setup()
             self.via[read_files.ENV + name] = helperreads.callers(self.roots)  # (a memoizing helper's read)
+
+    def _log(self) -> str:
+        """The file the processes it starts log their events to, made at the first."""
+        if self._child_log is None:
+            from datamake.execution import childreads  # lazy: only an asset that starts processes
+
+            self._child_log, self._pid = childreads.new_log(), os.getpid()
+        return self._child_log
 
     def _handed(self, where: Any) -> None:
         """A path, glob or URL handed to a reader written in C or to fsspec: a file read, every file of
@@ -316,6 +327,8 @@ class ReadWatch(_Rare):
                 finally:
                     del self._opened
             self._child_log = None
+        if self._starting is not None:  # never prepared (or started by a child): unwatched
+            self.unwatched, self._starting = self._starting, None
         for path in _paths_named_by(self.fn, _roots_of(self._project_dir)):
             if os.path.isfile(path):
                 if os.path.abspath(path) not in self.written:
@@ -369,6 +382,7 @@ class ReadWatch(_Rare):
 
 
 _SETUP_LOCK = threading.Lock()
+_WATCH_KEY = "datamake_watch"  # in a spawned child's preparation data (which ignores keys it does not know)
 _COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
