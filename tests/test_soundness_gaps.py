@@ -516,3 +516,16 @@ def test_a_spawned_process_started_with_a_process_object_logs_its_reads_and_none
                              timeout=120)
     assert outside.returncode == 0, outside.stderr
     assert outside.stdout.split() == ["3", "[]"]
+
+
+def test_what_a_spawned_child_imports_to_watch_itself_stays_small():
+    """The child imports the log's writer and the audit hook, not the store, hashing or planning."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from datamake.execution.childreads import watch; watch('unused'); "
+            "print(sorted(m for m in sys.modules if m.startswith('datamake') or m == 'xxhash'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == str(["datamake", "datamake._version", "datamake.define", "datamake.define.entrywatch",
+                                      "datamake.define.openwatch", "datamake.execution",
+                                      "datamake.execution.childreads"]).split()

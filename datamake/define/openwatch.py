@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 from datamake.define import entrywatch, envwatch
 
@@ -53,6 +53,18 @@ _install_lock = threading.Lock()
 _installed = False
 _live: Dict[int, Listener] = {}  # id -> each listener pushed and not popped yet, on any thread
 _thread_start = threading.Thread.start
+
+
+Opened = Optional[Tuple[int, int, int]]  # (size, mtime_ns, inode) of a file when it was opened; None: missing
+
+
+def opened_stat(path: str) -> Opened:
+    """What a read file looked like when it was opened."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def push(listener: Listener) -> None:

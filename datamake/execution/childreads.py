@@ -18,7 +18,6 @@ import os
 from typing import Any, Iterator, List, Optional, Tuple
 
 from datamake.define import openwatch
-from datamake.storage.reads import opened_stat
 
 _FORWARDED = (openwatch.OPEN, openwatch.LIST, openwatch.SCAN, openwatch.SQLITE, openwatch.READ,
               openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE, openwatch.ENV,
@@ -74,7 +73,7 @@ def forward(log: str, event: str, args: tuple) -> None:
         path = _absolute(args[0]) if args else None
         if path is None or path.endswith(openwatch.CODE_SUFFIXES):
             return  # a file descriptor; a module imported (code: versioned as such)
-        stat = opened_stat(path)
+        stat = openwatch.opened_stat(path)
     if event == openwatch.CONNECT:
         address = args[1] if len(args) > 1 else None
         values: List[Any] = [None, list(address) if isinstance(address, tuple) else None]

@@ -23,6 +23,7 @@ from typing import Any, Container, Dict, Iterable, Optional, Sequence, Tuple
 
 from datamake.core.hashing import canonical, hash_bytes, hash_file
 from datamake.define import envwatch
+from datamake.define.openwatch import Opened, opened_stat
 
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was hashed may change again, same stat
 
@@ -31,18 +32,6 @@ FOLDER = "/"  # the end of a recorded folder's path: its version is its listing'
 TREE = "/**"  # the end of a recorded folder's path whose every file counts: its version is theirs
 ENV = envwatch.PREFIX  # the start of a recorded environment variable's name (env:NAME): its version is its value's
 MOVED = "moved:"  # prefix of the version of a file that changed while the asset was reading it
-Opened = Optional[Tuple[int, int, int]]  # (size, mtime_ns, inode) when the asset opened it; None: missing
-
-
-def opened_stat(path: str) -> Opened:
-    """What a read file looked like when the asset opened it."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
-
-
 def version_read(path: str, opened: Opened) -> str:
     """The version of the bytes an asset read from ``path`` (``opened``: its stat at the open). One whose
     stat moved since gets a version no later look matches."""
