@@ -244,13 +244,19 @@ def test_a_variable_a_memoizing_helper_read_for_an_earlier_asset_counts_for_ever
     assert stored_value(project, "second") == 30
 
 
-def test_what_a_spawned_interpreter_reads_is_still_named_in_a_warning(project):
-    project.pipeline('import multiprocessing\nimport os\nfrom datamake import asset\n\n@asset\ndef a():\n'
-                     '    p = multiprocessing.get_context("spawn").Process(target=os.getpid)\n'
-                     '    p.start()\n    p.join()\n    return 1\n')
-    proc = project.run("make")
+def test_a_variable_only_a_spawned_interpreter_reads_is_an_input(project):
+    project.pipeline('import multiprocessing\nimport os\nfrom datamake import asset\n\n'
+                     'def scale(_):\n    return os.environ.get("SCALE")\n\n@asset\ndef a():\n'
+                     '    with multiprocessing.get_context("spawn").Pool(1) as pool:\n'
+                     '        return pool.apply(scale, (0,))\n')
+    proc = project.run("make", env={"SCALE": "2"})
     assert proc.returncode == 0, proc.stderr
-    assert "a file or an environment variable only they read does not make 'a' stale" in proc.stderr
+    assert "start method" not in proc.stderr
+    assert stored_value(project, "a") == "2"
+    assert states(project, SCALE="2") == {"a": "fresh"}
+    assert states(project, SCALE="3") == {"a": "stale"}
+    assert outcomes(project, SCALE="3") == {"a": "built"}
+    assert stored_value(project, "a") == "3"
 
 
 def test_a_copy_of_the_whole_environment_records_no_variable(project):
