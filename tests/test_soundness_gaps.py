@@ -519,7 +519,8 @@ def test_a_spawned_process_started_with_a_process_object_logs_its_reads_and_none
 
 
 def test_what_a_spawned_child_imports_to_watch_itself_stays_small():
-    """The child imports the log's writer and the audit hooks, not the store, the read watch or the loader."""
+    """The child imports the log's writer and the audit hooks, not the store, the read watch, the loader or
+    the planner and its records (a spawned pool worker pays for each module it imports)."""
     import subprocess
     import sys
 
@@ -530,4 +531,5 @@ def test_what_a_spawned_child_imports_to_watch_itself_stays_small():
     assert "datamake.execution.childreads" in imported
     assert not [m for m in imported if m.startswith(("datamake.storage", "datamake.execution.readwatch",
                                                      "datamake.define.loader", "datamake.define.snapshot",
-                                                     "fsspec", "pyarrow"))], imported
+                                                     "datamake.core.planner", "datamake.core.manifest",
+                                                     "datamake.core.records", "fsspec", "pyarrow"))], imported

@@ -15,6 +15,7 @@ from datamake.core.hashing import hash_value
 from datamake.core.keys import index_by_node
 from datamake.core.records import filled, record
 from datamake.core.manifest import Manifest
+from datamake.core.readnames import ENV_READ
 
 FRESH = "fresh"
 STALE = "stale"
@@ -40,7 +41,6 @@ CHECK_REASONS = frozenset({"check_failed", "checks_changed"})
 # Code parts that describe the decorator and source arguments (``ins``,
 # ``io_manager``, partitions, mappings, source loaders), not the function's logic.
 DEFINITION_PREFIX = "<definition:"
-ENV_READ = "env:"  # a recorded read of an environment variable: env:NAME (datamake.define.envwatch)
 
 
 @record(frozen=True)

@@ -18,7 +18,7 @@ import threading
 from typing import Any, Callable, Optional, Tuple
 
 from datamake.core.hashing import hash_bytes
-from datamake.core.planner import ENV_READ
+from datamake.core.readnames import ENV_READ
 
 READ = "datamake.environ"  # (name, version): project code read a variable
 WRITTEN = "datamake.environ.set"  # (name,): project code set or removed one (its own value, not an input)

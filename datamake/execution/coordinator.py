@@ -20,7 +20,8 @@ from datamake.core.keys import node_id, split_node
 from datamake.core.records import filled, record
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
-from datamake.core.planner import ENV_READ, UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
+from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
+from datamake.core.readnames import ENV_READ
 from datamake.core.scope import Scope
 from datamake.core.textout import new_run_id
 from datamake.define.sources import source_at

@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from datamake._version import __version__
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.manifest import Manifest
-from datamake.core.planner import ENV_READ
+from datamake.core.readnames import ENV_READ
 from datamake.core.scope import Scope
 from datamake.define import snapshot
 from datamake.define.codeversion import IMPORT_PART, parsed_module
