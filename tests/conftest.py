@@ -35,6 +35,13 @@ def pytest_configure(config):
         import tempfile
 
         os.environ["DATAMAKE_CACHE_DIR"] = tempfile.mkdtemp(prefix="datamake-test-cache-")
+    # Ctrl-C, as the tests send it to the processes they start: a suite started in the background by a
+    # script (no job control) ignores SIGINT, and every process it starts would inherit that and ignore
+    # the tests' Ctrl-C too (a launch cancelled from the web UI waited for ever).
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # Modules whose tests run on one pytest-xdist worker (``-n``): the browser tests share one Chromium,
