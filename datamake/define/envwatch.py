@@ -18,11 +18,9 @@ import threading
 from typing import Any, Callable, Optional, Tuple
 
 from datamake.core.hashing import hash_bytes
-from datamake.core.readnames import ENV_READ
 
 READ = "datamake.environ"  # (name, version): project code read a variable
 WRITTEN = "datamake.environ.set"  # (name,): project code set or removed one (its own value, not an input)
-PREFIX = ENV_READ  # a recorded read of a variable: env:NAME
 MISSING = "missing"
 _STDLIB = (os.path.join(os.path.dirname(os.__file__), ""), "<frozen ")
 _installed = False

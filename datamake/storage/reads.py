@@ -22,6 +22,7 @@ import time
 from typing import Any, Container, Dict, Iterable, Optional, Sequence, Tuple
 
 from datamake.core.hashing import canonical, hash_bytes, hash_file
+from datamake.core.readnames import ENV_READ as ENV  # the start of a recorded variable's name: env:NAME
 from datamake.define import envwatch
 from datamake.define.openwatch import Opened, opened_stat
 
@@ -30,8 +31,9 @@ RACY_NS = 2_000_000_000  # a file changed this shortly before it was hashed may 
 MISSING = "missing"
 FOLDER = "/"  # the end of a recorded folder's path: its version is its listing's
 TREE = "/**"  # the end of a recorded folder's path whose every file counts: its version is theirs
-ENV = envwatch.PREFIX  # the start of a recorded environment variable's name (env:NAME): its version is its value's
 MOVED = "moved:"  # prefix of the version of a file that changed while the asset was reading it
+
+
 def version_read(path: str, opened: Opened) -> str:
     """The version of the bytes an asset read from ``path`` (``opened``: its stat at the open). One whose
     stat moved since gets a version no later look matches."""
