@@ -28,10 +28,16 @@ _installed = False
 
 def version(name: str) -> str:
     """The version of variable ``name`` as it is now: a hash of its value, or ``missing``."""
-    value = os.environ._data.get(os.environ.encodekey(name))  # type: ignore[attr-defined]  # (no report)
+    value = encoded(name)
     if value is None:
         return MISSING
     return hash_bytes(b"env\0" + (value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")))
+
+
+def encoded(name: str) -> Any:
+    """The value of variable ``name`` as the environment keeps it (bytes on POSIX), read without a
+    report; None when it is unset."""
+    return os.environ._data.get(os.environ.encodekey(name))  # type: ignore[attr-defined]
 
 
 def install(watching: Callable[[], bool], tell: Callable[[str, tuple], None]) -> None:

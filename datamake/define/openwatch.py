@@ -34,6 +34,7 @@ Listener = Callable[[str, tuple], None]
 
 OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
 POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
+COMMANDS = (POPEN, SYSTEM, SPAWN)  # a command started
 MKDIR, RMTREE, REMOVE = "os.mkdir", "shutil.rmtree", "os.remove"  # (path, ...): folders and files of its own
 READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader outside Python; (socket, address)
 FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's fork start method)

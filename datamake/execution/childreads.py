@@ -5,11 +5,11 @@ A forked child inherits the audit hook and the read watch of the thread that for
 its own copy of the watch, which the asset never sees. So the watch, told of the fork (``os.fork``,
 raised in the parent), makes a log file first; in the child it appends each event there as a JSON line
 (absolute paths, and for a file opened its stat at the open; for a variable read, its name and
-version), and when the asset returns the watch replays the lines as its own events. A child started
-with the ``spawn`` or ``forkserver`` method is a fresh interpreter: the watch adds a :class:`Spawned` to
-the data it is sent to prepare itself, whose unpickling there, before the child's target runs, pushes a
-listener (:func:`watch`) that appends to the same log; a child that cannot import datamake logs that it
-is unwatched (:data:`openwatch.STARTED`).
+version, as for each variable the line of a command it starts names), and when the asset returns the
+watch replays the lines as its own events. A child started with the ``spawn`` or ``forkserver`` method
+is a fresh interpreter: the watch adds a :class:`Spawned` to the data it is sent to prepare itself,
+whose unpickling there, before the child's target runs, pushes a listener (:func:`watch`) that appends
+to the same log; a child that cannot import datamake logs that it is unwatched (:data:`openwatch.STARTED`).
 """
 from __future__ import annotations
 
@@ -66,6 +66,12 @@ def watch(log: str) -> None:
 
 def forward(log: str, event: str, args: tuple) -> None:
     """In a child: append one event (a file opened with its stat as it is about to be opened; not code)."""
+    if event in openwatch.COMMANDS:  # a command it starts: the variables its line names, as reads of its own
+        from datamake.define import commandvars  # lazy: only a child that starts a command
+
+        for name, version in commandvars.read(event, args):
+            forward(log, openwatch.ENV, (name, version))
+        return
     if event not in _FORWARDED:
         return
     stat = None

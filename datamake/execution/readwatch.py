@@ -133,7 +133,11 @@ class ReadWatch(_Rare):
                 self._note(path)
         elif event == openwatch.SQLITE:  # the database file is read (rollback journal; a WAL's are not seen)
             self._note(_sqlite_file(args[0] if args else None), maybe_written=True)
-        elif event in _COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
+        elif event in openwatch.COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
+            from datamake.define import commandvars  # lazy: only an asset that starts a command
+
+            for name, version in commandvars.read(event, args):  # and the variables it names ($SCALE)
+                self._variable(openwatch.ENV, (name, version))
             for path in _command_files(event, args):
                 if os.path.isdir(path):  # a folder handed to the command: every file in it
                     self.named_folder(path)
@@ -383,7 +387,6 @@ class ReadWatch(_Rare):
 
 _SETUP_LOCK = threading.Lock()
 _WATCH_KEY = "datamake_watch"  # in a spawned child's preparation data (which ignores keys it does not know)
-_COMMANDS = (openwatch.POPEN, openwatch.SYSTEM, openwatch.SPAWN)
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
 _ENV_EVENTS = (openwatch.ENV, openwatch.ENV_SET)
@@ -438,13 +441,9 @@ def _outside_data(full: str) -> bool:
 def _command_files(event: str, args: tuple) -> List[str]:
     """The existing files a started command names (a word, what follows ``=`` in ``--in=x.csv``, a word of
     the command line a shell is given)."""
-    if event == openwatch.POPEN:
-        executable, argv, cwd = (tuple(args) + (None, None, None))[:3]
-        words = [executable, *_words(argv)]
-    elif event == openwatch.SYSTEM:
-        words, cwd = _words(args[0] if args else None), None
-    else:
-        words, cwd = [args[0] if args else None, *_words(args[1] if len(args) > 1 else None)], None
+    from datamake.define.commandvars import command_line
+
+    words, cwd, _env = command_line(event, args)
     base = os.fsdecode(os.fspath(cwd)) if isinstance(cwd, (str, bytes, os.PathLike)) else os.getcwd()
     found = []
     for word in words:
@@ -460,21 +459,14 @@ def _command_files(event: str, args: tuple) -> List[str]:
     return found
 
 
-def _words(argv: Any) -> List[Any]:
-    """A command's words: a list as given, a string (run by the shell) split as the shell would."""
-    if isinstance(argv, (str, bytes)):
-        import shlex  # lazy: only an asset that starts a command through the shell
+def _words(line: Any) -> List[str]:
+    """A command line run by the shell, split into words as the shell would."""
+    import shlex  # lazy: only an asset that starts a command through the shell
 
-        try:
-            return shlex.split(os.fsdecode(argv))
-        except ValueError:
-            return os.fsdecode(argv).split()
-    if isinstance(argv, os.PathLike):
-        return [argv]
     try:
-        return list(argv or ())
-    except TypeError:
-        return []
+        return shlex.split(line)
+    except ValueError:
+        return line.split()
 
 
 def _sqlite_file(database: Any) -> Optional[str]:
