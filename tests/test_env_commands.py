@@ -106,7 +106,7 @@ def test_the_action_cache_does_not_restore_a_value_built_with_another_value_of_t
     assert stored_value(project, "system") == 2
 
 
-FORKED = '''
+CHILD = '''
 import multiprocessing
 import os
 from datamake import asset
@@ -117,19 +117,20 @@ def run(_):
 
 
 @asset
-def forked():  # the command is started by a forked child
-    with multiprocessing.get_context("fork").Pool(1) as pool:
+def child():  # the command is started by a child process
+    with multiprocessing.get_context("{method}").Pool(1) as pool:
         return pool.map(run, [0])[0]
 '''
 
 
-def test_a_command_a_forked_child_starts_counts_for_the_asset(project):
-    project.pipeline(FORKED)
-    assert outcomes(project, SCALE="2") == {"forked": "built"}
-    assert stored_value(project, "forked") == "2"
-    assert reads(project, "forked") == ["env:SCALE"]
-    assert states(project, SCALE="2") == {"forked": "fresh"}
-    assert status_reasons(project, "forked", SCALE="3") == [("source_changed", MESSAGE.format("SCALE"))]
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_command_a_child_process_starts_counts_for_the_asset(project, method):
+    project.pipeline(CHILD.format(method=method))
+    assert outcomes(project, SCALE="2") == {"child": "built"}
+    assert stored_value(project, "child") == "2"
+    assert reads(project, "child") == ["env:SCALE"]
+    assert states(project, SCALE="2") == {"child": "fresh"}
+    assert status_reasons(project, "child", SCALE="3") == [("source_changed", MESSAGE.format("SCALE"))]
 
 
 def test_a_command_asset_is_stale_when_a_variable_its_command_names_changes(project):
