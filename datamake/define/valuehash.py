@@ -198,6 +198,8 @@ class Encoder:
         logging = sys.modules.get("logging")
         if logging is not None and isinstance(v, (logging.Logger, logging.LoggerAdapter)):
             return f"logger:{type_name(v)}:{getattr(v, 'name', '')}"  # logs do not change values
+        if _is_pool(v):
+            return f"pool:{type_name(v)}"  # where work runs does not change it (its functions are versioned)
         raise Unversionable(type_name(v))
 
     def _typing(self, v: Any, origin: Any, path: str) -> str:
@@ -346,6 +348,13 @@ def typing_form(v: Any) -> Any:
     if type(v).__module__ not in _TYPING_MODULES or not typing.get_args(v):
         return None
     return typing.get_origin(v)
+
+
+def _is_pool(v: Any) -> bool:
+    """A process or thread pool (a ``concurrent.futures`` executor, a ``multiprocessing`` pool)."""
+    futures = sys.modules.get("concurrent.futures._base")
+    pools = sys.modules.get("multiprocessing.pool")
+    return (futures is not None and isinstance(v, futures.Executor)) or (pools is not None and isinstance(v, pools.Pool))
 
 
 def _reducible(v: Any) -> bool:
