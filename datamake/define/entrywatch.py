@@ -11,8 +11,14 @@ with ``from pyarrow.csv import read_csv``). Likewise a multiprocessing process s
 ``spawn`` or ``forkserver`` method is a fresh interpreter that no hook watches: its start raises
 :data:`STARTED` ``(start method,)``, and the data it is sent to prepare itself (``multiprocessing.spawn.
 get_preparation_data``), :data:`PREPARED` ``(data,)``, where a listener may add what makes the child
-watch itself (:mod:`datamake.execution.childreads`). A wrapper holds its original as ``__wrapped__`` and in
-:data:`ORIGINAL`: code versions see the original, so a version is the same with the watch or without.
+watch itself (:mod:`datamake.execution.childreads`); a process started, and a multiprocessing queue
+made, is marked with the listeners watching the thread that made it (:func:`made_with`). Work handed
+to a process pool (``ProcessPoolExecutor.submit``, ``Pool.apply_async``, ``map``...) raises
+:data:`POOLED` ``([pool, function],)``, where a listener may replace the function by one that watches
+the worker (:mod:`datamake.execution.poolreads`); work handed to a Dask or Ray client and an item put
+on a multiprocessing queue, :data:`AWAY` ``(name, object)``. A wrapper holds its original as
+``__wrapped__`` and in :data:`ORIGINAL`: code versions see the original, so a version is the same with
+the watch or without.
 """
 from __future__ import annotations
 
@@ -20,12 +26,15 @@ import functools
 import os
 import sys
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 READ = "datamake.read"  # (path or URL,): a reader outside Python is handed it
 STARTED = "datamake.process"  # (start method,): a multiprocessing process is started
 PREPARED = "datamake.prepare"  # (data,): the dict a spawned or forkserver child prepares itself from
+POOLED = "datamake.pool"  # ([pool, function],): work handed to a process pool; a listener may replace the function
+AWAY = "datamake.away"  # (name, object): work handed to processes no listener follows (a client's method, a queue)
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
+_POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
 
 # module -> {entry point: the keyword that names its path (else its first argument)}
 ENTRY_POINTS: Dict[str, Dict[str, str]] = {
@@ -45,14 +54,35 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
     "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
     "multiprocessing.spawn": {"get_preparation_data": "->"},  # "->": its result is reported (PREPARED)
+    # "<-": the function handed to a pool is reported (POOLED); "!": the call is reported (AWAY); "@": the
+    # object is marked with the listeners of the thread that made it (made_with)
+    "concurrent.futures.process": {"ProcessPoolExecutor.submit": "<-"},
+    "multiprocessing.pool": {"Pool." + name: "<-" for name in _POOL_METHODS},  # (ThreadPool's too: told apart later)
+    "multiprocessing.queues": {f"{queue}.{method}": "!" if method == "put" else "@"
+                               for queue in ("Queue", "JoinableQueue", "SimpleQueue")
+                               for method in ("__init__", "put")},
+    "distributed.client": {"Client.submit": "!", "Client.map": "!", "Client.compute": "!"},
+    "ray.remote_function": {"RemoteFunction._remote": "!"},
 }
 
 _lock = threading.RLock()
 _done: Dict[str, bool] = {}  # modules whose entry points were wrapped
+_watchers: Callable[[], Tuple[Any, ...]] = tuple  # the listeners watching this thread now (set by install)
+# a multiprocessing process or queue -> the listeners of the thread that made it (not in its __dict__: a
+# process is pickled with it for a spawned child)
+_made_with: Any = None  # (a weakref.WeakKeyDictionary, made at the first)
 
 
-def install() -> None:
-    """Wrap the entry points of the modules imported so far, and of those imported from now on."""
+def made_with(made: Any) -> Tuple[Any, ...]:
+    """The listeners watching the thread that started a multiprocessing process or made a queue."""
+    return _made_with.get(made, ()) if _made_with is not None else ()
+
+
+def install(watchers: Callable[[], Tuple[Any, ...]] = tuple) -> None:
+    """Wrap the entry points of the modules imported so far, and of those imported from now on;
+    ``watchers()``: the listeners watching the calling thread (a process started is marked with them)."""
+    global _watchers
+    _watchers = watchers
     with _lock:
         if not (sys.meta_path and isinstance(sys.meta_path[0], _Finder)):  # first: ahead of finders added since
             sys.meta_path[:] = [_Finder(), *(f for f in sys.meta_path if not isinstance(f, _Finder))]
@@ -74,34 +104,65 @@ def _wrap_module(name: str, module: Any) -> None:
         if _done.get(name):
             return
         _done[name] = True
-        for attr, keyword in ENTRY_POINTS[name].items():
-            owner_name, _, attr = attr.rpartition(".")  # a method: "BaseProcess.start"
+        for entry, keyword in ENTRY_POINTS[name].items():
+            owner_name, _, attr = entry.rpartition(".")  # a method: "BaseProcess.start"
             owner = module.__dict__.get(owner_name) if owner_name else module
             fn = vars(owner).get(attr) if owner is not None else None
             if callable(fn) and not isinstance(fn, type) and ORIGINAL not in getattr(fn, "__dict__", {}):
-                setattr(owner, attr, _wrapper(fn, keyword))
+                setattr(owner, attr, _wrapper(fn, keyword, f"{name}.{entry}"))
 
 
-def _wrapper(fn: Any, keyword: str) -> Any:
+def _standing_for(fn: Any) -> Callable[[Any], Any]:
+    """Makes a wrapper look like ``fn`` and hold it (:data:`ORIGINAL`)."""
+    def stand(wrapper: Any) -> Any:
+        wrapper = functools.wraps(fn)(wrapper)
+        wrapper.__dict__[ORIGINAL] = fn
+        return wrapper
+
+    return stand
+
+
+def _wrapper(fn: Any, keyword: str, name: str) -> Any:
     if not keyword:
-        @functools.wraps(fn)
+        @_standing_for(fn)
         def started(process: Any, *args: Any, **kwargs: Any) -> Any:
             sys.audit(STARTED, getattr(process, "_start_method", None) or _default_start_method())
+            _mark(process)
             return fn(process, *args, **kwargs)
 
-        started.__dict__[ORIGINAL] = fn
         return started
+    if keyword == "<-":
+        @_standing_for(fn)
+        def pooled(pool: Any, *args: Any, **kwargs: Any) -> Any:
+            box = [pool, args[0] if args else kwargs.get("func")]
+            sys.audit(POOLED, box)
+            if args:
+                args = (box[1], *args[1:])
+            elif "func" in kwargs:
+                kwargs["func"] = box[1]
+            return fn(pool, *args, **kwargs)
+
+        return pooled
+    if keyword in ("@", "!"):
+        @_standing_for(fn)
+        def away(owner: Any, *args: Any, **kwargs: Any) -> Any:
+            if keyword == "@":
+                _mark(owner)
+            else:
+                sys.audit(AWAY, name, owner)
+            return fn(owner, *args, **kwargs)
+
+        return away
     if keyword == "->":
-        @functools.wraps(fn)
+        @_standing_for(fn)
         def prepared(*args: Any, **kwargs: Any) -> Any:
             data = fn(*args, **kwargs)
             sys.audit(PREPARED, data)
             return data
 
-        prepared.__dict__[ORIGINAL] = fn
         return prepared
 
-    @functools.wraps(fn)
+    @_standing_for(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
         where = args[0] if args else kwargs.get(keyword)
         if keyword == "protocol" and isinstance(where, str):  # fsspec.filesystem("s3")
@@ -113,8 +174,18 @@ def _wrapper(fn: Any, keyword: str) -> Any:
             _report(where)
         return fn(*args, **kwargs)
 
-    entry_point.__dict__[ORIGINAL] = fn
     return entry_point
+
+
+def _mark(made: Any) -> None:
+    global _made_with
+    watchers = _watchers()
+    if watchers:
+        if _made_with is None:
+            import weakref  # lazy: only a process or queue made while an asset runs
+
+            _made_with = weakref.WeakKeyDictionary()
+        _made_with[made] = watchers
 
 
 def _default_start_method() -> str:

@@ -13,7 +13,8 @@ through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``
 and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
 installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()``, a multiprocessing process's
-start ``(start method,)`` and the data a spawned or forkserver child is sent ``(data,)``; and, from
+start ``(start method,)`` and the data a spawned or forkserver child is sent ``(data,)``, the work handed to a
+process pool ``([pool, function],)`` or to processes no listener follows ``(name, object)``; and, from
 :mod:`datamake.define.envwatch`, the environment variables project code reads ``(name, version)`` and
 sets ``(name,)``. A thread started
 while listeners watch a thread is watched by them too, until they are popped.
@@ -41,8 +42,10 @@ FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's
 STARTED = entrywatch.STARTED  # (start method,): a multiprocessing process is started
 ENV, ENV_SET = envwatch.READ, envwatch.WRITTEN  # (name, version): a variable project code read; (name,): set
 PREPARED = entrywatch.PREPARED  # (data,): what a spawned or forkserver child is sent to prepare itself
+POOLED = entrywatch.POOLED  # ([pool, function],): work handed to a process pool (a listener may wrap the function)
+AWAY = entrywatch.AWAY  # (name, object): work handed to a Dask or Ray client, an item put on a process queue
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
-                    STARTED, PREPARED))
+                    STARTED, PREPARED, POOLED, AWAY))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))
@@ -82,6 +85,24 @@ def pop() -> None:
     _live.pop(id(_local.listeners.pop()), None)
 
 
+def alone(listener: Listener) -> List[Listener]:
+    """Call only ``listener`` on this thread until :func:`back` (a pool worker running one item for an
+    asset: not the listeners it inherited, which may be another asset's); the listeners it had."""
+    if not _installed:
+        _install()
+    previous = getattr(_local, "listeners", None) or []
+    _local.listeners = [listener]
+    _live[id(listener)] = listener
+    return previous
+
+
+def back(previous: List[Listener]) -> None:
+    """Give this thread back the listeners :func:`alone` replaced."""
+    for listener in _local.listeners:
+        _live.pop(id(listener), None)
+    _local.listeners = previous
+
+
 def _start_watched(thread: threading.Thread) -> None:
     """``Thread.start``: a thread started while listeners watch this one is watched by them as long as
     they are (a pool's workers reading files for an asset)."""
@@ -105,10 +126,22 @@ def _install() -> None:
     with _install_lock:
         if not _installed:
             sys.addaudithook(_on_audit)  # for the life of the process; idle on threads without listeners
-            entrywatch.install()
+            entrywatch.install(_watchers)
             envwatch.install(_watching, _tell)
             threading.Thread.start = _start_watched  # type: ignore[method-assign]
             _installed = True
+
+
+def _watchers() -> Tuple[Listener, ...]:
+    """The listeners watching this thread now (a process started here is marked with them)."""
+    return tuple(listener for listener in getattr(_local, "listeners", None) or () if id(listener) in _live)
+
+
+def made_elsewhere(made: object) -> bool:
+    """Whether a multiprocessing process or queue was started or made where none of this thread's
+    listeners watched (before the asset ran, by an earlier one)."""
+    made_with = entrywatch.made_with(made)
+    return not any(listener in made_with for listener in getattr(_local, "listeners", None) or ())
 
 
 def _on_audit(event: str, args: tuple) -> None:

@@ -65,14 +65,26 @@ def watch(log: str) -> None:
 
 
 def forward(log: str, event: str, args: tuple) -> None:
-    """In a child: append one event (a file opened with its stat as it is about to be opened; not code)."""
+    """In a child: append one event (a file opened with its stat as it is about to be opened; not code);
+    work it hands to a pool logs there too (:mod:`datamake.execution.poolreads`)."""
     if event in openwatch.COMMANDS:  # a command it starts: the variables its line names, as reads of its own
         from datamake.define import commandvars  # lazy: only a child that starts a command
 
         for name, version in commandvars.read(event, args):
             forward(log, openwatch.ENV, (name, version))
         return
-    if event not in _FORWARDED:
+    if event == openwatch.POOLED:
+        from datamake.execution import poolreads  # lazy: only a child that hands work to a pool
+
+        poolreads.hand(args[0], lambda: log)
+        return
+    if event == openwatch.AWAY:
+        from datamake.execution import unfollowed  # lazy: only a child that hands work on
+
+        args = (unfollowed.kind(args),)
+        if args[0] is None:
+            return
+    elif event not in _FORWARDED:
         return
     stat = None
     if event == openwatch.OPEN:
@@ -83,7 +95,7 @@ def forward(log: str, event: str, args: tuple) -> None:
     if event == openwatch.CONNECT:
         address = args[1] if len(args) > 1 else None
         values: List[Any] = [None, list(address) if isinstance(address, tuple) else None]
-    elif event in (openwatch.ENV, openwatch.ENV_SET):  # a variable's name and its value's hash (never the value)
+    elif event in (openwatch.ENV, openwatch.ENV_SET, openwatch.AWAY):  # a variable's name and hash; a kind
         values = list(args)
     else:
         values = [_absolute(a) if i == 0 else (a if isinstance(a, (str, int, type(None))) else None)

@@ -45,6 +45,7 @@ class _Rare:
     _opened: Any = _NOW  # a replayed open: the stat the child saw (_NOW: taken as the event comes)
     env: Any = {}  # environment variable -> its version when project code first read it (its own dict, at the first)
     env_set: Any = ()  # variables it set or removed before reading them: its own values
+    away: Any = ()  # kinds of work it handed where no watch follows it (unfollowed; a dict, at the first)
 
 
 class ReadWatch(_Rare):
@@ -105,6 +106,9 @@ class ReadWatch(_Rare):
             return
         if event in _ENV_EVENTS:
             self._variable(event, args)
+            return
+        if event in _HANDED:
+            self._handed_work(event, args)
             return
         if event == openwatch.STARTED:  # a fresh interpreter (not forked): watched once it is prepared
             if args and args[0] != "fork":
@@ -177,6 +181,21 @@ class ReadWatch(_Rare):
                 self._setup()
             self.via[read_files.ENV + name] = helperreads.callers(self.roots)  # (a memoizing helper's read)
 
+    def _handed_work(self, event: str, args: tuple) -> None:
+        """Work handed to a process pool (watched in its worker), or where no watch follows it (named)."""
+        if event == openwatch.POOLED:
+            from datamake.execution import poolreads  # lazy: only an asset that hands work to a pool
+
+            poolreads.hand(args[0], self._log)
+            return
+        from datamake.execution import unfollowed  # lazy: only an asset that hands work on
+
+        kind = unfollowed.kind(args)
+        if kind is not None:
+            if not self.away:
+                self.away = {}
+            self.away[kind] = None
+
     def _log(self) -> str:
         """The file the processes it starts log their events to, made at the first."""
         if self._child_log is None:
@@ -229,8 +248,9 @@ class ReadWatch(_Rare):
         """What the asset's value depends on that datamake cannot version, as ``(kind, sentence)``: the
         network addresses and remote URLs it reached (``network``; unless it depends on an observed or
         remote source: what it fetches is declared), processes it started as fresh interpreters
-        (``processes``), memos built from older bytes of a file that could not be cleared (``memo``)."""
-        if not self.remote and not self.stale_memos and self.unwatched is None:
+        (``processes``), work handed where no watch follows it (``pool``, ``queue``, ``client``), memos
+        built from older bytes of a file that could not be cleared (``memo``)."""
+        if not self.remote and not self.stale_memos and self.unwatched is None and not self.away:
             return ()
         key, said = self.context.asset_key, []
         if self.remote and not self._observes:
@@ -248,6 +268,10 @@ class ReadWatch(_Rare):
                 f"read does not make '{key}' stale; declare the files they read with source() and pass them in, "
                 f"or use the 'fork' start method (multiprocessing.get_context(\"fork\")), whose children's "
                 f"reads are recorded"))
+        if self.away:
+            from datamake.execution import unfollowed
+
+            said.extend(unfollowed.warnings(key, self.away))
         for helper, name in self.stale_memos:
             said.append(("memo",
                 f"asset '{key}' got a value that {helper}() keeps in a memo of its own (a module global, dict, "
@@ -390,6 +414,7 @@ _WATCH_KEY = "datamake_watch"  # in a spawned child's preparation data (which ig
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
 _OWN = (openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE)
 _ENV_EVENTS = (openwatch.ENV, openwatch.ENV_SET)
+_HANDED = (openwatch.POOLED, openwatch.AWAY)
 
 
 def _in_rmtree() -> bool:
