@@ -1,6 +1,6 @@
 """The ``datamake`` program's entry point: a ``make`` whose up-to-date certificate holds is answered
-here, importing almost nothing (:mod:`datamake.shortcut.check`); everything else goes to
-:mod:`datamake.cli.main`."""
+here, importing almost nothing (:mod:`datamake.shortcut.check`); a ``make`` of plain options runs without
+click (:mod:`datamake.cli.quick`); everything else goes to :mod:`datamake.cli.main`."""
 from __future__ import annotations
 
 import gc
@@ -22,6 +22,11 @@ def run() -> None:
     from datamake.project import heap  # lazy: what the shortcut avoids loading
 
     heap.pause_at_start()  # the collector stays off while the command line and its library load
+    from datamake.cli import quick  # a make of plain options: run without loading click
+
+    code = quick.run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     from datamake.cli.main import run as full  # lazy: what the shortcut avoids loading
 
     full()

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import sys
 from typing import Any, Optional
 
 import click
 
 from datamake._version import __version__
+from datamake.cli import makerun
 from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import DatamakeError
 from datamake.core.executor_names import EXECUTORS
 from datamake.core.textout import _DUMP, Encoded, json_text  # noqa: F401 (json_text: also for callers of main)
 from datamake.core.keys import node_id
-from datamake.project import heap
 
 
 def _render():
@@ -31,10 +30,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except DatamakeError as exc:
-            click.echo(f"datamake: error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {exc.hint}", err=True)
-            ctx.exit(exc.exit_code)
+            ctx.exit(makerun.print_error(exc, click.echo))
 
 
 class _Main(_Group):
@@ -70,24 +66,14 @@ def run() -> None:
 
 
 def _project(ctx: click.Context, config_pairs=(), long_lived: bool = False):
-    from datamake import api  # lazy: a fast --help
-    from datamake.define import snapshot  # lazy: a fast --help
-    from datamake.project.assetconfig import parse_overrides  # lazy: a fast --help
-
+    """The project of the command's folder; with ``--json``, stdout is the JSON document's alone."""
     if ctx.params.get("as_json") and _JSON_OUT not in ctx.meta:
         # The JSON document must be the only thing on stdout: whatever the user's code prints
         # (on import or while an asset runs) goes to stderr for the rest of the command.
         ctx.meta[_JSON_OUT] = sys.stdout
         ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
-    one_shot = bool(ctx.obj.get(_ONE_SHOT))  # this command is the whole process: what loading builds lives until exit
-    if one_shot and not long_lived:
-        snapshot.note_import_reads(False)  # loaded once: what a later load would see is not asked
-    with heap.planning(freeze=one_shot):
-        project = api.load(ctx.obj["dir"], parse_overrides(tuple(config_pairs)))
-    project.one_shot = one_shot
-    for w in project.defs.warnings:
-        click.echo(f"datamake: warning: {w}", err=True)
-    return project
+    return makerun.open_project(ctx.obj["dir"], config_pairs, one_shot=bool(ctx.obj.get(_ONE_SHOT)),
+                                long_lived=long_lived, echo=click.echo)
 
 
 _partition_option = click.option(
@@ -106,9 +92,7 @@ def _emit_json(data: Any) -> None:
 
 def _warnings(project, code_warnings=()) -> None:
     """Print the store's warnings and the code-version warnings of the assets in scope, each once."""
-    for w in dict.fromkeys([*code_warnings, *project.store.warnings]):
-        click.echo(f"datamake: warning: {w}", err=True)
-    project.store.warnings.clear()
+    makerun.print_warnings(project, click.echo, code_warnings)
 
 
 def _status_json(plan, code_warnings, freshness=None) -> dict:
@@ -162,21 +146,9 @@ def make(ctx, selection, jobs, dry_run, keep_going, force, only, executor, as_js
     if dry_run:
         _print_plan(project, api.status(project, selection, only=only, force=force, partition=partition), as_json)
         return
-    _execute(ctx, project, as_json, quiet, verbose, lambda reporter: api.make(
-        project, selection, jobs=jobs, executor=executor, keep_going=keep_going, force=force, only=only,
-        reporter=reporter, partition=partition, on_end=None if force or partition or config_pairs else
-        _certify(project, {"json": as_json, "quiet": quiet, "verbose": verbose})))
-
-
-def _certify(project, output):
-    """At the end of a ``make`` (store lock held): the certificate the next identical command can answer from."""
-    def on_end(result):
-        from datamake.shortcut import record  # lazy: only after a make
-
-        why = record.certify(project, result, output)
-        if why and output["verbose"]:
-            click.echo(f"datamake: the next make cannot be answered without loading the project: {why}", err=True)
-    return on_end
+    _execute(ctx, project, as_json, quiet, verbose, makerun.make_call(
+        project, selection, jobs, executor, keep_going, force, only, as_json, quiet, verbose, partition,
+        bool(config_pairs), click.echo))
 
 
 def _print_plan(project, plan, as_json: bool, **extra_json) -> None:
@@ -188,33 +160,7 @@ def _print_plan(project, plan, as_json: bool, **extra_json) -> None:
 
 def _execute(ctx, project, as_json: bool, quiet: bool, verbose: bool, call, **extra_json) -> None:
     """Run ``call(reporter)`` (a make) with the reporter the output calls for, print its result, exit."""
-    from datamake.execution.reporters import LineReporter, LiveReporter, MessagesOnly  # lazy: a fast --help
-
-    if as_json:
-        reporter = MessagesOnly()
-    elif sys.stdout.isatty():
-        reporter = LiveReporter(verbose=verbose, quiet=quiet)
-    else:
-        reporter = LineReporter(verbose=verbose, quiet=quiet)
-    above = reporter.output_above() if isinstance(reporter, LiveReporter) else contextlib.nullcontext()
-    with above, _asset_logs(reporter, verbose and not as_json):
-        result = call(reporter)
-    _warnings(project, project.code_warnings(a.key for a in result.assets))
-    if as_json:
-        _emit_json({**extra_json, **result.to_dict()})
-    if result.interrupted:  # exit now: a worker thread abandoned by a second Ctrl-C must not hold the exit
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    ctx.exit(0 if result.ok else 1)
-
-
-def _asset_logs(reporter, enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext()
-    from datamake.execution.assetlogs import show_asset_logs  # lazy: logging is loaded only for make -v
-
-    return show_asset_logs(reporter)
+    ctx.exit(makerun.execute(project, as_json, quiet, verbose, call, click.echo, _emit_json, **extra_json))
 
 
 @main.command()

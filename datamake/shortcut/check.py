@@ -32,9 +32,9 @@ def disabled() -> bool:
     return os.environ.get("DATAMAKE_NO_SHORTCUT", "") not in ("", "0") or bool(os.environ.get("DATAMAKE_RUN_TAGS"))
 
 
-def project_of(argv: list) -> str | None:
-    """The ``datamake.toml`` a ``datamake [-C DIR] make ...`` command line works on (None: not such a
-    command line, or no project file)."""
+def make_at(argv: list) -> "tuple[str, int] | None":
+    """(the folder given by ``-C``/``--project``, else ".", and the index of ``make``) of a
+    ``datamake [-C DIR] make ...`` command line; None for any other command line."""
     start, i = ".", 0
     while i < len(argv) and argv[i] != "make":
         arg = argv[i]
@@ -44,7 +44,14 @@ def project_of(argv: list) -> str | None:
             start, i = arg[len("--project="):], i + 1
         else:
             return None
-    return nearest_config(start) if i < len(argv) else None
+    return (start, i) if i < len(argv) else None
+
+
+def project_of(argv: list) -> str | None:
+    """The ``datamake.toml`` a ``datamake [-C DIR] make ...`` command line works on (None: not such a
+    command line, or no project file)."""
+    found = make_at(argv)
+    return nearest_config(found[0]) if found is not None else None
 
 
 def key(argv: list, config: str) -> dict:

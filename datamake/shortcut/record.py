@@ -200,20 +200,23 @@ def _check_purity(modules: List[Tuple[Any, str]], config: str) -> None:
 def _judge(modules: List[Tuple[Any, str]], verdicts: Dict[str, Any], shared_path: str) -> None:
     """Fill in the verdicts not kept for this project: from the pure sources kept for all projects
     (``shared_path``, by this version of datamake), else by reading the source (and keep it there if pure)."""
-    from datamake.shortcut.purity import impurities  # lazy: most makes find every verdict kept
-
     shared = read_json_cache(shared_path).get("pure")
     pure = dict.fromkeys(shared if isinstance(shared, list) else ())
     before = len(pure)
     with heap.planning():  # a module's syntax tree is many objects and no cycles: the collector only slows it
         for snap, source in modules:
             if not isinstance(verdicts[snap.digest], list):
-                verdicts[snap.digest] = [] if snap.digest in pure else impurities(source, snap.path,
-                                                                                  parsed_module(snap.path, source))
+                verdicts[snap.digest] = [] if snap.digest in pure else _impurities(snap, source)
                 if not verdicts[snap.digest]:
                     pure[snap.digest] = None
     if len(pure) != before:
         write_json_cache(shared_path, {"pure": list(pure)[-SHARED_PURE:]})
+
+
+def _impurities(snap: Any, source: str) -> List[str]:
+    from datamake.shortcut.purity import impurities  # lazy: a module kept as pure (a fresh copy's) is not read
+
+    return impurities(source, snap.path, parsed_module(snap.path, source))
 
 
 def _planned(project: Project, nodes: List[str]) -> Scope:
