@@ -98,7 +98,10 @@ PLAIN_BUILD_UNWANTED = {"datamake.define.checks", "pathlib", "urllib.parse", "ip
                         # nor what only listings of a store, the manifest index, a terminal's status line,
                         # dynamic or mapped partitions or config classes use
                         "datamake.storage.objects", "datamake.storage.manifest_index", "datamake.execution.progress",
-                        "datamake.storage.partitionstate", "datamake.project.paramsfile", "datamake.commands"}
+                        "datamake.storage.partitionstate", "datamake.project.paramsfile", "datamake.commands",
+                        # nor, for functions that read no global (versioned from their analysis alone), what
+                        # following a function's reads uses: hashing values, what a class statement binds
+                        "datamake.define.valuehash", "datamake.define.classpatches"}
 
 
 def test_a_cold_build_of_plain_assets_loads_neither_the_checks_module_nor_what_only_other_assets_need(project):

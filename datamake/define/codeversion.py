@@ -31,12 +31,9 @@ from datamake.define import entrywatch
 from datamake.define.canonical import (ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, canonical_dump,
                                        constant as _constant, dotted as _dotted, dump as _dump)
 from datamake.define.codenames import code_names
-from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
-                                          functions_of, rebound, unaccounted)
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
 from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
-from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
 _CACHE_FORMAT = 6  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
 # 6: names handed to a call (``vars(settings)``: ``settings.*``)
@@ -614,10 +611,22 @@ def _file_of(value: Any) -> Optional[str]:
 
 # -- following what a function reads ------------------------------------------------------
 
+def _bind_walk_helpers() -> None:
+    """Bind what only the walk uses (hashing values, what a class statement binds): a run whose
+    functions are all closed, each versioned from its analysis alone, does not import it."""
+    global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, functions_of, rebound, unaccounted
+    global Encoder, Unversionable, root_variants, type_name, typing_form
+    from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
+                                              functions_of, rebound, unaccounted)
+    from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
+
+
 class _Walker:
     """Follows what a callable reads to project code and data, recording a hash for each."""
 
     def __init__(self, roots: Iterable[str], root: Any):
+        if "type_name" not in globals():
+            _bind_walk_helpers()
         self.roots = tuple(roots)
         self.root = root
         self.parts: Dict[str, str] = {}
