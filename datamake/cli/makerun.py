@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable
 
 
 def open_project(directory: str, config_pairs: Iterable[str] = (), one_shot: bool = False,
-                 long_lived: bool = False, echo: Callable[..., None] = None):
+                 long_lived: bool = False, *, echo: Callable[..., None]):
     """Load the project found from ``directory`` with ``--config`` overrides; print its definition warnings."""
     from datamake import api
     from datamake.define import snapshot
