@@ -406,3 +406,22 @@ def test_a_log_of_schema_4_keeps_showing_the_assets_its_no_op_runs_listed(projec
     assert skipped == [noop, "older"]
     (summary,) = project.json("log", "--run", "older")["events"]
     assert summary["metadata"] == {"assets": ["a", "b"]}
+
+
+def test_a_column_an_event_has_no_value_for_is_sql_null(project):
+    """Queries on the log (``WHERE message IS NULL``, ``datamake log``'s empty fields) see NULL, never a
+    stand-in: not a NaN, not the text 'nan', wherever the row was written from."""
+    import sqlite3
+
+    project.pipeline(CHAIN.format(value=1))
+    project.json("make")
+    path = history_path(str(project.root), None, str(project.root / ".datamake"), True)
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT kind, typeof(partition), typeof(code_version), typeof(inputs), typeof(seconds),"
+                            " typeof(size), typeof(metadata), typeof(message) FROM events ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["started", "built", "started", "built"]
+    assert rows[0][1:] == ("null", "null", "null", "null", "null", "null", "text")  # started: only its reasons
+    assert rows[1][1:] == ("null", "text", "null", "real", "integer", "null", "null")  # built a: no inputs
+    assert rows[3][3] == "text"  # built b: its input
+    events = project.json("log", "a", "--all")["materializations"]
+    assert all(e["partition"] is None and e["metadata"] in (None, {}) for e in events)
