@@ -11,7 +11,8 @@ instance is made: classes a command never instantiates compile nothing.
 
 A frozen dataclass's ``__init__`` sets each field with ``object.__setattr__``: a few microseconds
 for a record of a dozen fields, paid for every asset of a no-op ``make`` (its definition, code
-version, planner facts and decision). :func:`filled` sets them in one ``__dict__`` update.
+version, planner facts and decision). :func:`filled` makes the dict of its keyword arguments the
+instance's ``__dict__``.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from typing import Any, Callable, Dict, Tuple, Type, TypeVar
 T = TypeVar("T")
 
 _DEFAULTS: Dict[type, Dict[str, Any]] = {}  # a dataclass -> its fields' plain defaults
+_SIZES: Dict[type, int] = {}  # a dataclass -> how many fields it has
+_set = object.__setattr__
 
 
 def filled(cls: Type[T], **values: Any) -> T:
@@ -34,8 +37,12 @@ def filled(cls: Type[T], **values: Any) -> T:
     defaults = _DEFAULTS.get(cls)
     if defaults is None:
         defaults = _DEFAULTS[cls] = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        _SIZES[cls] = len(fields(cls))
+    if len(values) < _SIZES[cls]:
+        for name, default in defaults.items():
+            values.setdefault(name, default)
     obj = object.__new__(cls)
-    obj.__dict__.update(defaults, **values)
+    _set(obj, "__dict__", values)  # the call's own new dict becomes the instance's: not copied again
     return obj
 
 
