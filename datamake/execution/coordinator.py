@@ -334,12 +334,15 @@ class Coordinator:
         facts = self.facts[key]
         asset = self.defs.assets[facts.key]
         specs = self.scope.nodes.inputs[key].items()
+        config = self.scope.configs.get(facts.key)
         if self.scope.sources:
             inputs = tuple((param, self._input(spec)) for param, spec in specs if not self._is_source(spec))
             source_partitions = tuple((param, spec) for param, spec in specs
                                       if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
-        else:  # nothing observed in this run: every input is built
-            inputs, source_partitions = tuple((param, self._input(spec)) for param, spec in specs), ()
+        else:  # nothing observed in this run: every input is built (most of them one node each)
+            current = self.current
+            inputs = tuple((param, current[spec] if type(spec) is str else self._input(spec)) for param, spec in specs)
+            source_partitions = ()
         return filled(  # AssetTask(...) without its frozen __init__ (see core.records): one per built asset
             _asset_task(),
             **(self._task_fields or self._run_task_fields()),  # what every task of the run shares, then its own
@@ -349,7 +352,7 @@ class Coordinator:
             io_manager=asset.io_manager,
             retries=asset.retries,
             retry_delay=asset.retry_delay,
-            config=_config_values(self.scope.configs.get(facts.key)),
+            config=_config_values(config) if config is not None else {},
             source_partitions=source_partitions,
         )
 
@@ -443,6 +446,7 @@ class Coordinator:
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
                               result.seconds)
         checks = _checks().stamp_versions(result.checks, self._check_versions(facts.key)) if result.checks else []
+        config = self.scope.configs.get(facts.key)
         manifest = filled(  # Manifest(...) without its frozen __init__: one per built asset
             Manifest,
             key=facts.key,
@@ -461,7 +465,7 @@ class Coordinator:
             metadata=dict(result.metadata),
             code_parts=dict(self.run_context.code_parts.get(facts.key, {})),
             checks=_checks().as_records(checks) if checks else (),
-            config=config_record(_config_values(self.scope.configs.get(facts.key))),
+            config=config_record(_config_values(config)) if config is not None else {},
             reads=result.undeclared_reads,
             inline=None if result.inline is None else inline_text(result.inline),
         )
