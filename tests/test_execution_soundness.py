@@ -946,15 +946,25 @@ def test_a_scratch_folder_an_asset_makes_and_removes_is_not_an_input(project):
             shutil.rmtree("work")
             with open("data/in.txt") as f:
                 return names + [f.read()]
+
+        @asset
+        def by_hand():  # os.mkdir, a command writing there, os.remove and os.rmdir (no rmtree)
+            os.mkdir("parts")
+            subprocess.run([sys.executable, "-c", "open('parts/p.txt', 'w').write('p')"], check=True)
+            with open("parts/p.txt") as f:
+                value = f.read()
+            os.remove("parts/p.txt")
+            os.rmdir("parts")
+            return value
     ''')
     project.write("data/in.txt", "1")
     proc = project.run("make")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("warning") == 1 and "read data/in.txt" in proc.stderr, proc.stderr
-    assert project.states() == {"scratch": "fresh", "in_project": "fresh"}
+    assert project.states() == {"scratch": "fresh", "in_project": "fresh", "by_hand": "fresh"}
     assert stored_value(project, "scratch") == ["b.txt", "sub", "y"]
     project.write("data/in.txt", "2")
-    assert project.states() == {"scratch": "fresh", "in_project": "stale"}
+    assert project.states() == {"scratch": "fresh", "in_project": "stale", "by_hand": "fresh"}
 
 
 def test_a_declared_source_folder_that_its_asset_lists_is_no_undeclared_read(project):

@@ -154,7 +154,8 @@ class ReadWatch(_Rare):
             if isinstance(address, tuple) and len(address) >= 2:
                 self._reached(f"{address[0]}:{address[1]}")
         elif event in _OWN:  # a folder it makes or removes, a file it removes: its own, not inputs
-            path = _as_text(args[0]) if args and (len(args) < 2 or args[-1] is None) else None  # (no dir_fd)
+            no_dir_fd = len(args) < 2 or args[-1] in (None, -1)  # -1 from os.mkdir/os.remove, None from rmtree
+            path = _as_text(args[0]) if args and no_dir_fd else None
             if path is not None:
                 full = os.path.abspath(path)
                 if event == openwatch.REMOVE:
