@@ -5,8 +5,9 @@ A forked child inherits the audit hook and the read watch of the thread that for
 its own copy of the watch, which the asset never sees. So the watch, told of the fork (``os.fork``,
 raised in the parent), makes a log file first; in the child it appends each event there as a JSON line
 (absolute paths, and for a file opened its stat at the open; for a variable read, its name and
-version, as for each variable the line of a command it starts names), and when the asset returns the
-watch replays the lines as its own events. A child started with the ``spawn`` or ``forkserver`` method
+version, as for each variable the line of a command it starts names; for each file or folder that line
+names, its path and the stat as the command started), and when the asset returns the watch replays the
+lines as its own events. A child started with the ``spawn`` or ``forkserver`` method
 is a fresh interpreter: the watch adds a :class:`Spawned` to the data it is sent to prepare itself,
 whose unpickling there, before the child's target runs, pushes a listener (:func:`watch`) that appends
 to the same log; a child that cannot import datamake logs that it is unwatched (:data:`openwatch.STARTED`).
@@ -22,6 +23,9 @@ from datamake.define import openwatch
 _FORWARDED = (openwatch.OPEN, openwatch.LIST, openwatch.SCAN, openwatch.SQLITE, openwatch.READ,
               openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE, openwatch.ENV,
               openwatch.ENV_SET, openwatch.STARTED)
+
+
+COMMAND_FILE = "datamake.command_file"  # (path, what it is): named by the line of a command a child started
 
 
 def new_log() -> str:
@@ -67,11 +71,13 @@ def watch(log: str) -> None:
 def forward(log: str, event: str, args: tuple) -> None:
     """In a child: append one event (a file opened with its stat as it is about to be opened; not code);
     work it hands to a pool logs there too (:mod:`datamake.execution.poolreads`)."""
-    if event in openwatch.COMMANDS:  # a command it starts: the variables its line names, as reads of its own
-        from datamake.define import commandvars  # lazy: only a child that starts a command
+    if event in openwatch.COMMANDS:  # a command it starts: the variables and files its line names
+        from datamake.define import commandfiles, commandvars  # lazy: only a child that starts a command
 
         for name, version in commandvars.read(event, args):
             forward(log, openwatch.ENV, (name, version))
+        for path, what in commandfiles.named(event, args):  # (absolute: its own folder may differ)
+            _append(log, COMMAND_FILE, [path, what], openwatch.opened_stat(path) if what == commandfiles.FILE else None)
         return
     if event == openwatch.POOLED:
         from datamake.execution import poolreads  # lazy: only a child that hands work to a pool
@@ -100,6 +106,10 @@ def forward(log: str, event: str, args: tuple) -> None:
     else:
         values = [_absolute(a) if i == 0 else (a if isinstance(a, (str, int, type(None))) else None)
                   for i, a in enumerate(args[:3])]
+    _append(log, event, values, stat)
+
+
+def _append(log: str, event: str, values: List[Any], stat: Any) -> None:
     line = json.dumps([event, values, list(stat) if stat else None]) + "\n"
     fd = os.open(log, os.O_WRONLY | os.O_APPEND)  # one write per line: lines of several children do not mix
     try:

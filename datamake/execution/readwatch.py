@@ -142,11 +142,10 @@ class ReadWatch(_Rare):
 
             for name, version in commandvars.read(event, args):  # and the variables it names ($SCALE)
                 self._variable(openwatch.ENV, (name, version))
-            for path in _command_files(event, args):
-                if os.path.isdir(path):  # a folder handed to the command: every file in it
-                    self.named_folder(path)
-                else:
-                    self._note(path, maybe_written=True)
+            from datamake.define import commandfiles  # (imported with commandvars)
+
+            for path, what in commandfiles.named(event, args):
+                self.command_file(path, what)
         elif event == openwatch.READ:  # a path or URL handed to a reader that opens it outside Python
             self._handed(args[0] if args else None)
         elif event == openwatch.CONNECT:  # a network connection: nothing datamake can version
@@ -306,9 +305,20 @@ class ReadWatch(_Rare):
             self.reads[name] = (full, read_files.opened_stat(full) if self._opened is _NOW else self._opened)
             if maybe_written:
                 self.maybe_written.add(name)
+        elif maybe_written and self._opened is not _NOW and name not in self.maybe_written:
+            self._replayed_after_read(name, full)
         codes = helperreads.callers(self.roots)
         self.via.setdefault(name, set()).update(codes)
         snapshot.note_run_read({filename for filename, _code in codes}, full)
+
+    def _replayed_after_read(self, name: str, full: str) -> None:
+        """A file the asset read that a child's command (or database connection) also names, replayed
+        when the asset returns: whichever came first. Read with another stat than the child's as its
+        command started, the asset read what the command wrote: the command's file, not an input
+        (unless left as the command found it)."""
+        if self._opened != self.reads[name][1]:
+            self.reads[name] = (full, self._opened)
+            self.maybe_written.add(name)
 
     def _root_of(self, full: str) -> Optional[str]:
         """The project root ``full`` is (or is under); None outside the project."""
@@ -321,6 +331,22 @@ class ReadWatch(_Rare):
             if d and (full == d or full.startswith(d + os.sep) or holding and d.startswith(full + os.sep)):
                 return True
         return False
+
+    def command_file(self, path: str, what: str) -> None:
+        """A path the line of a command it (or a process it started) started names
+        (:func:`datamake.define.commandfiles.named`): a folder, every file in it; a file, read by the
+        command or rewritten by it (then not an input); an absent one, made by it (its own)."""
+        from datamake.define import commandfiles  # (imported with the command's event)
+
+        if what == commandfiles.FOLDER:
+            self.named_folder(path)
+        elif what == commandfiles.ABSENT:  # (and a folder it makes there: what it writes in it)
+            self.written.add(os.path.abspath(path))
+            self.own_dirs.add(os.path.abspath(path))
+        else:
+            if self._setup_args is not None:
+                self._setup()
+            self._note(path, maybe_written=True)
 
     def named_folder(self, path: str) -> None:
         """A folder the asset's code names (``DATA = Path(...) / "data"``): a reader written in C may have
@@ -352,7 +378,10 @@ class ReadWatch(_Rare):
             for event, args, stat in childreads.replay(self._child_log):
                 self._opened = stat
                 try:
-                    self.saw(event, args)
+                    if event == childreads.COMMAND_FILE:  # a file a child's command line names
+                        self.command_file(*args)
+                    else:
+                        self.saw(event, args)
                 finally:
                     del self._opened
             self._child_log = None
@@ -462,37 +491,6 @@ def _outside_data(full: str) -> bool:
             sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
             os.path.join(home, "."), cache_dir(), *(os.sep + d for d in system)]})
     return full not in (home, os.sep) and not full.startswith(_SOFTWARE)
-
-
-def _command_files(event: str, args: tuple) -> List[str]:
-    """The existing files a started command names (a word, what follows ``=`` in ``--in=x.csv``, a word of
-    the command line a shell is given)."""
-    from datamake.define.commandvars import command_line
-
-    words, cwd, _env = command_line(event, args)
-    base = os.fsdecode(os.fspath(cwd)) if isinstance(cwd, (str, bytes, os.PathLike)) else os.getcwd()
-    found = []
-    for word in words:
-        if not isinstance(word, (str, bytes, os.PathLike)):
-            continue
-        word = os.fsdecode(os.fspath(word))
-        for part in [word, *(_words(word) if " " in word else ())]:  # sh -c "python count.py data/a.txt"
-            for candidate in (part, part.partition("=")[2]):
-                if candidate and len(candidate) < 4096 and "\0" not in candidate:
-                    full = os.path.join(base, candidate)
-                    if os.path.isfile(full) or os.path.isdir(full):
-                        found.append(full)
-    return found
-
-
-def _words(line: Any) -> List[str]:
-    """A command line run by the shell, split into words as the shell would."""
-    import shlex  # lazy: only an asset that starts a command through the shell
-
-    try:
-        return shlex.split(line)
-    except ValueError:
-        return line.split()
 
 
 def _sqlite_file(database: Any) -> Optional[str]:

@@ -1,0 +1,46 @@
+"""The files and folders a command an asset starts names on its command line: the scripts it runs and
+the data it is given, read (or written) by another process, which no audit hook sees.
+
+A word names a path relative to the folder the command runs in (its ``cwd=``, else this process's): a
+plain argument, what follows ``=`` in ``--in=data/a.csv``, and each word of a line a shell is given
+(``sh -c "python count.py data/a.txt"``). A file there is read by the command (or rewritten), a folder
+is read whole, and a path where nothing is yet may be made by it (``> result.txt``). Used where the asset runs
+and in the processes it starts, which tell the asset (:mod:`datamake.execution.childreads`).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, List, Tuple
+
+from datamake.define.commandvars import command_line
+
+
+FILE, FOLDER, ABSENT = "file", "folder", "absent"  # what a path a command names is as it starts
+
+
+def named(event: str, args: tuple) -> List[Tuple[str, str]]:
+    """``(absolute path, FILE, FOLDER or ABSENT)`` of each path the command of one audit event names, in
+    order: an absent one is a file the command may make (its output)."""
+    words, cwd, _env = command_line(event, args)
+    base = os.fsdecode(os.fspath(cwd)) if isinstance(cwd, (str, bytes, os.PathLike)) else os.getcwd()
+    found = []
+    for word in words:
+        if not isinstance(word, (str, bytes, os.PathLike)):
+            continue
+        word = os.fsdecode(os.fspath(word))
+        for part in [word, *(_words(word) if " " in word else ())]:
+            for candidate in (part, part.partition("=")[2]):
+                if candidate and len(candidate) < 4096 and "\0" not in candidate:
+                    full = os.path.abspath(os.path.join(base, candidate))
+                    found.append((full, FILE if os.path.isfile(full) else FOLDER if os.path.isdir(full) else ABSENT))
+    return found
+
+
+def _words(line: Any) -> List[str]:
+    """A command line run by the shell, split into words as the shell would."""
+    import shlex  # lazy: only a command started through the shell
+
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()
