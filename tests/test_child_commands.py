@@ -10,14 +10,12 @@ import pytest
 from tests.test_execution_soundness import stored_value
 
 HELPERS = '''
-    import os, subprocess, sys, threading
-    from multiprocessing import context as contexts
+    import multiprocessing, os, subprocess, sys, threading
 
 
     def context(method):
-        """A start method's context (``multiprocessing.get_context`` is a global no code version covers)."""
-        return {"fork": contexts.ForkContext, "spawn": contexts.SpawnContext,
-                "forkserver": contexts.ForkServerContext}[method]()
+        """A start method's context."""
+        return multiprocessing.get_context(method)
 
 
     def transform(_=None):

@@ -168,3 +168,32 @@ def test_work_handed_to_a_dask_client_names_the_asset(project, dask_address):
     assert proc.returncode == 0, proc.stderr
     assert stored_value(project, "on_dask") == "1"
     assert "asset 'on_dask' handed work to a Dask client (Client.submit), whose workers' reads" in proc.stderr
+
+
+def test_a_pool_made_through_multiprocessing_in_the_asset_draws_no_warning_and_stays_fresh(project):
+    """``multiprocessing.get_context`` and ``multiprocessing.Pool`` are methods of the default context: the
+    code version counts them by type, as a pool, instead of warning on every make."""
+    project.pipeline('''
+        import multiprocessing
+        from datamake import asset
+
+        def square(x):
+            return x * x
+
+        @asset
+        def squares():
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                return pool.map(square, [1, 2, 3])
+
+        @asset
+        def cubes():
+            with multiprocessing.Pool(1) as pool:
+                return [x * y for x, y in zip(pool.map(square, [1, 2]), [1, 2])]
+    ''')
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr, proc.stderr
+    assert stored_value(project, "squares") == [1, 4, 9]
+    again = project.run("make")
+    assert "warning" not in again.stderr and "2 up to date" in again.stdout, again.stdout + again.stderr
+    assert project.states() == {"squares": "fresh", "cubes": "fresh"}

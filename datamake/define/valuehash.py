@@ -351,10 +351,13 @@ def typing_form(v: Any) -> Any:
 
 
 def _is_pool(v: Any) -> bool:
-    """A process or thread pool (a ``concurrent.futures`` executor, a ``multiprocessing`` pool)."""
+    """A process or thread pool (a ``concurrent.futures`` executor, a ``multiprocessing`` pool), or a
+    ``multiprocessing`` context (``multiprocessing.get_context`` is a method of the default one)."""
     futures = sys.modules.get("concurrent.futures._base")
     pools = sys.modules.get("multiprocessing.pool")
-    return (futures is not None and isinstance(v, futures.Executor)) or (pools is not None and isinstance(v, pools.Pool))
+    contexts = sys.modules.get("multiprocessing.context")
+    return ((futures is not None and isinstance(v, futures.Executor)) or (pools is not None and isinstance(v, pools.Pool))
+            or (contexts is not None and isinstance(v, contexts.BaseContext)))
 
 
 def _reducible(v: Any) -> bool:
