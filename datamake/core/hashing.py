@@ -45,7 +45,7 @@ def record_json_ordered(value: Any) -> str:
 
 def hash_value(tag: str, *parts: Any) -> str:
     """Hash a tagged structure: ``hash_value("provenance", key, ...)``."""
-    return hash_bytes(canonical([tag, *parts]))
+    return xxhash.xxh3_128_hexdigest(_CANONICAL([tag, *parts]).encode())  # hash_bytes(canonical(...)), inline
 
 
 def data_version_of(io_manager: str, content_hash: str) -> str:

@@ -485,7 +485,7 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     if _reads_docstrings(names) or _reads_any_global(reads, namespace):
         return None  # docstrings become a part; globals(), eval or exec: every global is followed
     for name in names:
-        head = name.split(".", 1)[0]
+        head = name.partition(".")[0]
         if head in reads and (head in namespace or _injected_builtin(head)) or name.startswith(_IMPORT):
             return None  # a global, or a module imported by name (``__import__("settings")``)
     for _d, head, _n in decorators:
@@ -1006,7 +1006,10 @@ def _helper_base(cls: type) -> bool:
 
 def _reads_docstrings(names: Iterable[str]) -> bool:
     """Does code that reads these names read a docstring (``query.__doc__``, ``inspect.getdoc(query)``)?"""
-    return any(name.rpartition(".")[2] in _DOC_READERS for name in names)
+    for name in names:  # (a loop, not any() over a generator: once per asset of every plan)
+        if name.endswith(_DOC_READERS) and name.rpartition(".")[2] in _DOC_READERS:
+            return True
+    return False
 
 
 _DOC_READERS = ("__doc__", "getdoc")
@@ -1071,6 +1074,9 @@ def fingerprint(fn: Callable[..., Any], roots: Iterable[str] = (), packages: Ite
 def _version(parts: Mapping[str, str]) -> str:
     # A flat, unambiguous encoding (names and hashes hold no NUL or newline) is
     # cheaper than canonical JSON, and this runs for every asset on every plan.
+    if len(parts) == 1:  # most functions: their own text alone (the same text, without sorting)
+        (name, digest), = parts.items()
+        return hash_bytes(f"code\0{name}\0{digest}".encode())[:16]
     text = "code\0" + "\n".join(f"{name}\0{digest}" for name, digest in sorted(parts.items()))
     return hash_bytes(text.encode())[:16]
 
