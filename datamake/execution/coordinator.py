@@ -273,7 +273,7 @@ class Coordinator:
         if self.stop_reason:
             return self._settle(AssetOutcome(key, "blocked", error=self._not_started_message()))
         facts = self.facts[key]
-        broken = [d for d in facts.deps if d in self.outcomes and self.outcomes[d].outcome in ("failed", "blocked")]
+        broken, missing, inputs = self._upstream_of(facts.deps)
         if broken:
             return self._settle(AssetOutcome(key, "blocked", error=f"upstream {describe_nodes(broken)} did not materialize"))
         if key in self.fresh and all(d not in self.facts or self._kept_as_planned(d) for d in facts.deps):
@@ -285,12 +285,10 @@ class Coordinator:
         if keeps_value(reasons):  # fresh, or only its checks changed or failed: the value stays
             m = facts.manifest
             return self._settle_checked(AssetOutcome(key, "skipped", data_version=m.data_version), m)
-        missing = [d for d in facts.deps if self.status.get(d) is None or self.status.get(d) is UPSTREAM_STALE]
         if missing:
             return self._settle(AssetOutcome(
                 key, "blocked",
                 error=f"upstream {describe_nodes(missing)} has no materialized value and is not in the selection (drop --only)"))
-        inputs = {d: self.status[d] for d in facts.deps}
         prov = provenance(facts.key, facts.code_version, inputs, facts.config_hash, facts.partition)
         hit = self._lookup(prov)
         if hit is not None:
@@ -308,6 +306,22 @@ class Coordinator:
             self.interruptible = False
         self.running[future] = (key, prov, inputs, time.time(), reasons)
         self.submitting = None
+
+    def _upstream_of(self, deps: Tuple[str, ...]) -> Tuple[List[str], List[str], Dict[str, Any]]:
+        """Of an asset's dependencies, in one pass: those that failed or were blocked, those without a
+        value (none, or one still to be rebuilt), and the data version of each."""
+        broken: List[str] = []
+        missing: List[str] = []
+        inputs: Dict[str, Any] = {}
+        outcomes, status = self.outcomes, self.status
+        for dep in deps:
+            outcome = outcomes.get(dep)
+            if outcome is not None and outcome.outcome in ("failed", "blocked"):
+                broken.append(dep)
+            version = inputs[dep] = status.get(dep)
+            if version is None or version is UPSTREAM_STALE:
+                missing.append(dep)
+        return broken, missing, inputs
 
     def _kept_as_planned(self, node: str) -> bool:
         """True when ``node`` was fresh in the plan and kept its value in this run."""
