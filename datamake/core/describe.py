@@ -40,6 +40,8 @@ def describe_nodes(nodes: Sequence[str], limit: int = MAX_NAMED) -> str:
 
 def describe_reasons(reasons: Sequence) -> str:
     """Reasons grouped by code, each naming what it concerns: ``input_changed: orders, customers``."""
+    if len(reasons) == 1 and not getattr(reasons[0], "subject", None):
+        return reasons[0].code  # one reason about the asset itself ("never_materialized"): its code
     subjects: Dict[str, List[str]] = {}
     for r in reasons:
         named = subjects.setdefault(r.code, [])

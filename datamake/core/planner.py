@@ -194,14 +194,18 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
     return _reasons(facts, upstream, sources)
 
 
+_NEVER_MATERIALIZED = Reason("never_materialized", "never materialized")  # one for all (records are immutable)
+
+
 def _reasons(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[str]) -> Tuple[Reason, ...]:
     reasons: List[Reason] = []
     if facts.forced:
         reasons.append(Reason("forced", "rebuild forced (--force)"))
     manifest = facts.manifest
     if manifest is None:
-        reasons.append(Reason("never_materialized", "never materialized"))
-        reasons.extend(_upstream_reasons(facts, upstream, {}, set(sources)))
+        reasons.append(_NEVER_MATERIALIZED)
+        if facts.deps:
+            reasons.extend(_upstream_reasons(facts, upstream, {}, sources))
         return tuple(reasons)
     if not facts.artifact_ok:
         reasons.append(Reason("artifact_missing", f"artifact {manifest.artifact[:12]} is missing or corrupt"))
