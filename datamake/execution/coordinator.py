@@ -487,7 +487,9 @@ class Coordinator:
             return None
         if self.remote is not None and self.remote.push_auto:
             self.remote.push_one(manifest, self.store)
-        self._settle_checked(AssetOutcome(key, "built", data_version=manifest.data_version, seconds=result.seconds),
+        built = filled(AssetOutcome, key=key, outcome="built", data_version=manifest.data_version,  # one per built
+                       seconds=result.seconds)  # asset: without the frozen __init__ (see core.records)
+        self._settle_checked(built,
                              manifest, _checks().recorded(key, manifest.checks) if manifest.checks else [], result.logs)
 
     def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
