@@ -337,8 +337,8 @@ def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorde
     reasons: List[Reason] = []
     for dep in facts.deps:
         status = upstream.get(dep)
-        if status is UPSTREAM_STALE:
-            reasons.append(Reason("upstream_stale", f"{dep} will be rebuilt first", dep))
+        if status is UPSTREAM_STALE:  # the commonest (each input of a cold plan): without the frozen __init__
+            reasons.append(filled(Reason, code="upstream_stale", message=f"{dep} will be rebuilt first", subject=dep))
         elif status is UPSTREAM_FLAGGED:
             reasons.append(Reason("upstream_stale", f"{dep} failed a blocking check and blocks its dependents", dep))
         elif status is None:
