@@ -380,7 +380,10 @@ _DYNAMIC_READERS = ("globals", "eval", "exec")
 def _reads_any_global(reads: Set[str], namespace: Mapping[str, Any]) -> bool:
     """Does the code call the builtin ``globals``, ``eval`` or ``exec``? A name reached through
     ``globals()["RATE"]`` or an evaluated string is not in the text, so every global may be read."""
-    return any(name in reads and name not in namespace for name in _DYNAMIC_READERS)
+    for name in _DYNAMIC_READERS:  # (a loop, not any() over a generator: once per asset of every plan)
+        if name in reads and name not in namespace:
+            return True
+    return False
 
 
 def _every_global(namespace: Mapping[str, Any]) -> List[str]:

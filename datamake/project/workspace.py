@@ -374,14 +374,16 @@ class Project:
         """Warnings about code the versions of ``keys`` (asset keys or node ids) cannot cover, each once."""
         out: List[str] = []
         seen: Set[str] = set()
-        for node in keys:
-            key = node.split("[", 1)[0]
-            if key not in self.defs.assets or key in seen:
+        assets, checks, versions = self.defs.assets, self.defs.checks, self._code_versions
+        for node in keys:  # (every node of a make, twice: its calls kept few)
+            key = node.split("[", 1)[0] if "[" in node else node
+            if key in seen or key not in assets:
                 continue
             seen.add(key)
-            for w in self.code_version(key).warnings:
+            version = versions.get(key)
+            for w in (self.code_version(key) if version is None else version).warnings:
                 out.append(_warning_text(f"asset {key}", w))
-            for check in self.defs.checks.get(key, ()):
+            for check in checks[key] if key in checks else ():
                 self.check_version(check)
                 for w in self._check_warnings.get((key, check.name), ()):
                     out.append(_warning_text(f"check {key}:{check.name}", w))
