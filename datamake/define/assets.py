@@ -421,6 +421,8 @@ class Definitions:
         return cached
 
     def _add(self, item: Any) -> None:
+        if type(item) is AssetDef:  # most items: an @asset, none of the kinds below
+            return self._add_node(item)
         bundle = _bundle(item)
         if bundle is not None:  # a multi-asset or command asset: the definitions it stands for
             for part in bundle:
@@ -440,6 +442,10 @@ class Definitions:
             return
         if not isinstance(item, (AssetDef, SourceDef)):
             raise DefinitionError(f"Definitions(assets=...) got {item!r}, which is not an @asset, source() or resource()")
+        self._add_node(item)
+
+    def _add_node(self, item: Any) -> None:
+        """An asset or a source, under a key no other definition has."""
         other = self.assets.get(item.key) or self.sources.get(item.key)
         if other is not None and other is not item:
             raise DuplicateKeyError(
