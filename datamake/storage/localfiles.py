@@ -93,7 +93,7 @@ def prune_folder_caches(folder: str, keep: int = PER_FOLDER_CACHES_KEPT) -> int:
             continue
         if len(found) <= keep:
             continue
-        found.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+        found.sort(key=_mtime, reverse=True)
         for entry in found[keep:]:
             try:
                 os.remove(entry.path)
@@ -101,6 +101,14 @@ def prune_folder_caches(folder: str, keep: int = PER_FOLDER_CACHES_KEPT) -> int:
             except OSError:  # gone already, or not ours to remove: left alone
                 pass
     return removed
+
+
+def _mtime(entry: os.DirEntry) -> float:
+    """When a cache file was last written; one another process removed meanwhile sorts as the oldest."""
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return float("-inf")
 
 
 _counter = itertools.count()  # next() on it is atomic under the GIL
