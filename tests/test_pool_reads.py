@@ -66,6 +66,17 @@ def test_reads_of_a_pool_made_at_import_count_for_the_asset_that_mapped_over_it(
     assert project.states() == {"mapped": "fresh"}
 
 
+def assert_each_stale_by_its_own_reads(project) -> None:
+    """Assets 'left' (which read a.txt and b.txt) and 'right' (c.txt and d.txt), fresh after their build:
+    an edit makes only the asset that read the file stale."""
+    assert project.states() == {"left": "fresh", "right": "fresh"}
+    project.write("c.txt", "2")
+    assert project.states() == {"left": "fresh", "right": "stale"}
+    project.write("c.txt", "1")
+    project.write("a.txt", "2")
+    assert project.states() == {"left": "stale", "right": "fresh"}
+
+
 def test_two_assets_sharing_a_pool_at_once_each_record_their_own_reads(project):
     """On the thread executor with two workers, both assets hand items to one pool made at import; each
     item logs to the asset that handed it."""
@@ -80,12 +91,7 @@ def test_two_assets_sharing_a_pool_at_once_each_record_their_own_reads(project):
     for key, names in (("left", "cd"), ("right", "ab")):
         for name in names:
             assert f"asset '{key}' read {name}.txt" not in proc.stderr, proc.stderr
-    assert project.states() == {"left": "fresh", "right": "fresh"}
-    project.write("c.txt", "2")
-    assert project.states() == {"left": "fresh", "right": "stale"}
-    project.write("c.txt", "1")
-    project.write("a.txt", "2")
-    assert project.states() == {"left": "stale", "right": "fresh"}
+    assert_each_stale_by_its_own_reads(project)
 
 
 def test_a_pool_whose_workers_cannot_import_datamake_runs_the_work_and_names_the_asset(project):

@@ -11,9 +11,10 @@ with ``from pyarrow.csv import read_csv``). Likewise a multiprocessing process s
 ``spawn`` or ``forkserver`` method is a fresh interpreter that no hook watches: its start raises
 :data:`STARTED` ``(start method,)``, and the data it is sent to prepare itself (``multiprocessing.spawn.
 get_preparation_data``), :data:`PREPARED` ``(data,)``, where a listener may add what makes the child
-watch itself (:mod:`datamake.execution.childreads`); a process started, and a multiprocessing queue
-made, is marked with the listeners watching the thread that made it (:func:`made_with`). Work handed
-to a process pool (``ProcessPoolExecutor.submit``, ``Pool.apply_async``, ``map``...) raises
+watch itself (:mod:`datamake.execution.childreads`); loky, which starts joblib's workers as fresh
+interpreters its own way, is sent the same from its ``backend.spawn.get_preparation_data``. A process
+started, and a multiprocessing queue made, is marked with the listeners watching the thread that made it (:func:`made_with`). Work handed
+to a process pool (``ProcessPoolExecutor.submit``, loky's too, ``Pool.apply_async``, ``map``...) raises
 :data:`POOLED` ``([pool, function],)``, where a listener may replace the function by one that watches
 the worker (:mod:`datamake.execution.poolreads`); work handed to a Dask or Ray client and an item put
 on a multiprocessing queue, :data:`AWAY` ``(name, object)``. A wrapper holds its original as
@@ -34,6 +35,7 @@ PREPARED = "datamake.prepare"  # (data,): the dict a spawned or forkserver child
 POOLED = "datamake.pool"  # ([pool, function],): work handed to a process pool; a listener may replace the function
 AWAY = "datamake.away"  # (name, object): work handed to processes no listener follows (a client's method, a queue)
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
+LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
 
 # module -> {entry point: the keyword that names its path (else its first argument)}
@@ -57,6 +59,8 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     # "<-": the function handed to a pool is reported (POOLED); "!": the call is reported (AWAY); "@": the
     # object is marked with the listeners of the thread that made it (made_with)
     "concurrent.futures.process": {"ProcessPoolExecutor.submit": "<-"},
+    **{f"{loky}.process_executor": {"ProcessPoolExecutor.submit": "<-"} for loky in LOKY},  # joblib's workers
+    **{f"{loky}.backend.spawn": {"get_preparation_data": "->"} for loky in LOKY},  # loky's fresh interpreters
     "multiprocessing.pool": {"Pool." + name: "<-" for name in _POOL_METHODS},  # (ThreadPool's too: told apart later)
     "multiprocessing.queues": {f"{queue}.{method}": "!" if method == "put" else "@"
                                for queue in ("Queue", "JoinableQueue", "SimpleQueue")

@@ -290,6 +290,10 @@ def _serve(tasks: int, outcomes: int) -> None:
             outcome: Tuple[bool, Any] = (True, fn(*args))
         except BaseException as exc:  # noqa: BLE001 - handed back, as the task's failure
             outcome = (False, exc)
+        if "joblib" in sys.modules or "loky" in sys.modules:  # loky workers it started: not left behind
+            from datamake.execution import lokyworkers
+
+            lokyworkers.end()
         try:
             payload = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - an outcome that cannot travel

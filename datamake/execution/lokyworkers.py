@@ -1,0 +1,42 @@
+"""The loky workers (joblib's ``Parallel``) an asset started in a process executor's worker, ended with
+its task.
+
+loky ends its executors' workers when the interpreter exits (an exit hook of ``threading``), and joblib
+removes the folders of the arrays it handed them as memory maps (``atexit``); a worker of
+:mod:`datamake.execution.forkpool` leaves with ``os._exit``, which runs neither, or is killed with the
+``make``. The loky workers an asset started there outlived the ``make`` until loky's idle timeout
+(300 s), holding its output open (``datamake make | tee log`` waited that long), and loky's resource
+tracker warned of the semaphores and folders left. So :func:`end` ends them as the task ends, before
+its outcome goes back: the next asset on that worker starts its own.
+"""
+from __future__ import annotations
+
+import sys
+
+from datamake.define.entrywatch import LOKY
+
+
+def end() -> None:
+    """End the loky executors whose threads run in this process: workers stopped and joined, joblib's
+    temporary folders removed, the reusable executor forgotten (the next use makes a new one)."""
+    for name in LOKY:
+        reusable = sys.modules.get(name + ".reusable_executor")
+        executor = getattr(reusable, "_executor", None)
+        if _running_here(executor):
+            getattr(executor, "terminate", executor.shutdown)()  # (joblib's: its memory-mapped arrays too)
+            reusable._executor = reusable._executor_kwargs = executor = None
+            import gc  # lazy: only a task that started loky workers
+
+            gc.collect()  # its queues and locks, in reference cycles: their semaphores unlinked now
+        executors = sys.modules.get(name + ".process_executor")
+        for thread, (lock, wakeup) in list(getattr(executors, "_threads_wakeups", {}).items()):
+            if thread.is_alive():  # another executor started here (not one inherited from the parent)
+                executor = thread.executor_reference()
+                if executor is not None:
+                    executor.shutdown()
+
+
+def _running_here(executor: object) -> bool:
+    """Whether a loky executor's thread runs in this process (not one inherited from the parent)."""
+    thread = getattr(executor, "_executor_manager_thread", None)
+    return thread is not None and thread.is_alive()
