@@ -178,6 +178,10 @@ class ForkPool:
                 for fd in [tasks_w, outcomes_r, self._wake_r, self._wake_w,
                            *(fd for w in self._workers.values() for fd in (w.tasks, w.outcomes))]:
                     _close(fd)
+                if "joblib" in sys.modules or "loky" in sys.modules:  # loky's executors: not usable here
+                    from datamake.execution import lokyworkers
+
+                    lokyworkers.forked()
                 self._initializer(*self._initargs)
                 _serve(tasks_r, outcomes_w)
                 code = 0

@@ -1,5 +1,9 @@
-"""The loky workers (joblib's ``Parallel``) an asset started in a process executor's worker, ended with
-its task.
+"""loky's executors (joblib's ``Parallel``) in a process executor's worker: those inherited from the
+parent marked broken, those an asset started ended with its task.
+
+An executor started before the worker was forked (at import) has no thread in the worker, so work handed
+to it waited for ever: :func:`forked` marks it broken, with what to do instead, and joblib and
+``get_reusable_executor()`` start a new one in the asset, whose workers are watched from their start.
 
 loky ends its executors' workers when the interpreter exits (an exit hook of ``threading``), and joblib
 removes the folders of the arrays it handed them as memory maps (``atexit``); a worker of
@@ -34,6 +38,20 @@ def end() -> None:
                 executor = thread.executor_reference()
                 if executor is not None:
                     executor.shutdown()
+
+
+def forked() -> None:
+    """In a worker just forked: the loky executors it inherited (their threads stayed in the parent)
+    raise when handed work, instead of leaving it waiting."""
+    for name in LOKY:
+        executors = sys.modules.get(name + ".process_executor")
+        for thread in list(getattr(executors, "_threads_wakeups", {})):
+            executor = thread.executor_reference()
+            if executor is not None and not executor._flags.broken:
+                executor._flags.broken = executors.BrokenProcessPool(
+                    "this loky executor was started before datamake forked its worker process (at import), so "
+                    "its workers and threads are not in this process: start it in the asset (joblib's "
+                    "Parallel and get_reusable_executor() do), or make with --executor thread")
 
 
 def _running_here(executor: object) -> bool:
