@@ -16,6 +16,7 @@ its outcome goes back: the next asset on that worker starts its own.
 from __future__ import annotations
 
 import sys
+from typing import Any, List
 
 from datamake.define.entrywatch import LOKY
 
@@ -23,38 +24,45 @@ from datamake.define.entrywatch import LOKY
 def end() -> None:
     """End the loky executors whose threads run in this process: workers stopped and joined, joblib's
     temporary folders removed, the reusable executor forgotten (the next use makes a new one)."""
-    for name in LOKY:
-        reusable = sys.modules.get(name + ".reusable_executor")
-        executor = getattr(reusable, "_executor", None)
-        if _running_here(executor):
-            getattr(executor, "terminate", executor.shutdown)()  # (joblib's: its memory-mapped arrays too)
-            reusable._executor = reusable._executor_kwargs = executor = None
-            import gc  # lazy: only a task that started loky workers
+    try:
+        for name in LOKY:
+            reusable = sys.modules.get(name + ".reusable_executor")
+            executor = getattr(reusable, "_executor", None)
+            if _running_here(executor):
+                getattr(executor, "terminate", executor.shutdown)()  # (joblib's: its memory-mapped arrays too)
+                reusable._executor = reusable._executor_kwargs = executor = None
+                import gc  # lazy: only a task that started loky workers
 
-            gc.collect()  # its queues and locks, in reference cycles: their semaphores unlinked now
-        executors = sys.modules.get(name + ".process_executor")
-        for thread, (lock, wakeup) in list(getattr(executors, "_threads_wakeups", {}).items()):
-            if thread.is_alive():  # another executor started here (not one inherited from the parent)
-                executor = thread.executor_reference()
-                if executor is not None:
+                gc.collect()  # its queues and locks, in reference cycles: their semaphores unlinked now
+            for executor in _executors(name):
+                if _running_here(executor):  # another one started here
                     executor.shutdown()
+    except Exception:  # noqa: BLE001 - loky's internals are private: another version's are left as they are
+        pass
 
 
 def forked() -> None:
     """In a worker just forked: the loky executors it inherited (their threads stayed in the parent)
     raise when handed work, instead of leaving it waiting."""
-    for name in LOKY:
-        executors = sys.modules.get(name + ".process_executor")
-        for thread in list(getattr(executors, "_threads_wakeups", {})):
-            executor = thread.executor_reference()
-            if executor is not None and not executor._flags.broken:
-                executor._flags.broken = executors.BrokenProcessPool(
-                    "this loky executor was started before datamake forked its worker process (at import), so "
-                    "its workers and threads are not in this process: start it in the asset (joblib's "
-                    "Parallel and get_reusable_executor() do), or make with --executor thread")
+    try:
+        for name in LOKY:
+            for executor in _executors(name):
+                if not executor._flags.broken:
+                    executor._flags.broken = sys.modules[name + ".process_executor"].BrokenProcessPool(
+                        "this loky executor was started before datamake forked its worker process (at import), "
+                        "so its workers and threads are not in this process: start it in the asset (joblib's "
+                        "Parallel and get_reusable_executor() do), or make with --executor thread")
+    except Exception:  # noqa: BLE001 - loky's internals are private: another version's are left as they are
+        pass
 
 
-def _running_here(executor: object) -> bool:
+def _executors(name: str) -> List[Any]:
+    """The executors of the loky at ``name`` that started their thread (here or in the parent)."""
+    threads = getattr(sys.modules.get(name + ".process_executor"), "_threads_wakeups", {})
+    return [e for e in (t.executor_reference() for t in list(threads)) if e is not None]
+
+
+def _running_here(executor: Any) -> bool:
     """Whether a loky executor's thread runs in this process (not one inherited from the parent)."""
     thread = getattr(executor, "_executor_manager_thread", None)
     return thread is not None and thread.is_alive()
