@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterable, Optional, Set, Tuple
 
 _HEADER = 4  # bytes of the big-endian length before each message
+_POOL_MODULES = ("concurrent.futures.process", "multiprocessing.pool", "joblib", "loky")  # pools a worker may inherit
 
 
 class WorkerLost(Exception):
@@ -178,14 +179,18 @@ class ForkPool:
                 for fd in [tasks_w, outcomes_r, self._wake_r, self._wake_w,
                            *(fd for w in self._workers.values() for fd in (w.tasks, w.outcomes))]:
                     _close(fd)
-                if "joblib" in sys.modules or "loky" in sys.modules:  # loky's executors: not usable here
-                    from datamake.execution import lokyworkers
+                if any(name in sys.modules for name in _POOL_MODULES):  # pools made at import: not usable here
+                    from datamake.execution import inheritedpools
 
-                    lokyworkers.forked()
+                    inheritedpools.forked()
                 self._initializer(*self._initargs)
                 _serve(tasks_r, outcomes_w)
                 code = 0
             finally:
+                if any(name in sys.modules for name in _POOL_MODULES):  # pools started here: not left behind
+                    from datamake.execution import inheritedpools
+
+                    inheritedpools.end_started_here()
                 _flush_std_streams()
                 os._exit(code)
         os.close(tasks_r)
