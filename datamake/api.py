@@ -9,7 +9,6 @@ Example::
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -25,6 +24,7 @@ from datamake.execution.reporters import Reporter
 from datamake.execution.results import RunResult
 from datamake.execution.runcontext import RunContext
 from datamake.core.planner import Plan, keeps_value
+from datamake.core.records import field_values
 from datamake.project.workspace import Project
 from datamake.history.events import MATERIALIZATIONS, HistoryError, history_path, parse_older_than, reading
 from datamake.history.tags import run_tags
@@ -255,8 +255,7 @@ def _changed_fields(manifest, instance) -> List[Dict[str, Any]]:
     """The config fields whose value differs from the recorded build's: name, recorded and current value."""
     if manifest is None or manifest.config_hash is None and instance is None:
         return []
-    current = config_record({f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
-                            if instance is not None else {})
+    current = config_record(field_values(instance) if instance is not None else {})
     recorded = dict(manifest.config)
     if not recorded and manifest.config_hash is not None:
         return []  # built before config values were recorded: only the hashes can be compared
@@ -316,7 +315,7 @@ def ls(project: Project, selection: Sequence[str] = ()) -> List[Dict[str, Any]]:
 def _ls_details(project: Project, key: str) -> Dict[str, Any]:
     """What ``ls`` adds about an asset: its partitions (and how many exist now), config values, resources."""
     config, _hash = project.asset_config(key)
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} if config is not None else None
+    values = field_values(config) if config is not None else None
     return {"partitions": _partitions_detail(project.defs.assets[key].partitions), "config": values,
             "resources": sorted(project.defs.resource_params[key])}
 

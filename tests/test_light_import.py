@@ -52,11 +52,12 @@ def test_the_web_ui_is_loaded_only_by_its_command():
 def _no_op_make_modules(project, outcome: str = "skipped") -> set:
     """The modules a fresh ``datamake make --json`` process has loaded when it finds everything fresh
     (or, with ``outcome="built"``, when it builds everything); not those the interpreter started with (an
-    editable install's import hook loads some of them at start-up)."""
+    editable install's import hook loads some of them at start-up), nor those imported lazily that never ran."""
     code = ("import sys\nstarted = set(sys.modules)\nfrom datamake.cli.main import run\n"
             "sys.argv = ['datamake', 'make', '--json']\n"
             "try:\n    run()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-            "print(json.dumps(sorted(set(sys.modules) - started)), file=sys.stderr)\n")
+            "ran = {n for n, m in list(sys.modules.items()) if type(m).__name__ != '_LazyModule'}\n"
+            "print(json.dumps(sorted(ran - started)), file=sys.stderr)\n")
     proc = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True,
                           cwd=project.root, check=True)
     assert [a["outcome"] for a in json.loads(proc.stdout)["assets"]] == [outcome, outcome]
@@ -175,3 +176,31 @@ def test_a_fresh_copy_of_a_project_reads_its_unchanged_toml_back_without_the_par
     assert "tomllib" in build_in("first", toml)
     assert "tomllib" not in build_in("copy", toml)
     assert "tomllib" in build_in("edited", toml + '\n[execution]\njobs = 1\n')
+
+
+def test_a_cold_build_started_by_the_launcher_parses_nothing_and_loads_no_dataclasses(tmp_path):
+    """A fresh folder (a new clone, a CI job) whose functions' analysis is known from another build: the
+    launcher's ``make`` (no CLI framework) imports neither ``dataclasses`` (datamake's records do without
+    it) nor ``inspect``, ``ast`` or ``dis`` (start-up time); building a function never seen still works."""
+    env = {**os.environ, "DATAMAKE_CACHE_DIR": str(tmp_path / "cache"), "DATAMAKE_NO_SHORTCUT": "1"}
+    code = ("import sys, json\nsys.argv = ['datamake', 'make', '--json']\nfrom datamake.cli.launch import run\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "ran = [n for n, m in list(sys.modules.items()) if type(m).__name__ != '_LazyModule']\n"
+            "print(json.dumps(sorted(ran)), file=sys.stderr)\n")
+
+    def build_in(folder: str, pipeline: str) -> set:
+        root = tmp_path / folder
+        root.mkdir()
+        (root / "pipeline.py").write_text(pipeline)
+        (root / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env,
+                              check=True)
+        assert {a["outcome"] for a in json.loads(proc.stdout)["assets"]} == {"built"}
+        return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+    pipeline = "from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n"
+    build_in("first", pipeline)
+    loaded = build_in("copy", pipeline)
+    unwanted = {"dataclasses", "inspect", "ast", "dis", "copy", "click"}
+    assert not loaded & unwanted, sorted(loaded & unwanted)
+    assert "ast" in build_in("edited", pipeline.replace("a + 1", "a + 2"))  # a new function is parsed

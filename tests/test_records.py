@@ -18,7 +18,7 @@ from datamake.core import records
 from datamake.core.records import record
 
 
-def _point(deco, **options):
+def _point(deco, field=field, **options):
     @deco(**options)
     class Point:
         """A point."""
@@ -57,8 +57,10 @@ def _outcomes(cls) -> list:
 
 
 @pytest.mark.parametrize("options", [{}, {"frozen": True}, {"eq": False}, {"frozen": True, "eq": False}])
-def test_a_record_behaves_as_the_same_dataclass(options):
-    assert _outcomes(_point(record, **options)) == _outcomes(_point(dataclass, **options))
+@pytest.mark.parametrize("record_field", [field, records.field], ids=["dataclasses.field", "records.field"])
+def test_a_record_behaves_as_the_same_dataclass(options, record_field):
+    """Declared with ``dataclasses.field`` (made by dataclasses) or the records' own (made without it)."""
+    assert _outcomes(_point(record, record_field, **options)) == _outcomes(_point(dataclass, **options))
 
 
 def test_an_undocumented_record_is_documented_as_the_same_dataclass():
@@ -72,9 +74,10 @@ def test_an_undocumented_record_is_documented_as_the_same_dataclass():
     assert undocumented(record).__doc__ == doc and doc.startswith("Pair(left: ")
 
 
-def test_instances_are_the_same_before_and_after_the_record_compiles_its_init():
-    """The first instances are filled by a shared ``__init__``; later ones by ``@dataclass``'s own."""
-    point = _point(record, frozen=True)
+@pytest.mark.parametrize("record_field", [field, records.field], ids=["dataclasses.field", "records.field"])
+def test_instances_are_the_same_before_and_after_the_record_compiles_its_init(record_field):
+    """The first instances are filled by a shared ``__init__``; later ones by a compiled one."""
+    point = _point(record, record_field, frozen=True)
     made = [point(i, y=i, tags=[i]) for i in range(records.COMPILE_AFTER + 2)]
     assert point.__init__.__code__.co_filename == "<string>"  # compiled by dataclasses by now
     expected = _point(dataclass, frozen=True)

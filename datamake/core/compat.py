@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import inspect
 import sys
 import typing
 from typing import Any, Callable, Dict
@@ -15,6 +14,7 @@ from typing import Any, Callable, Dict
 
 @functools.lru_cache(maxsize=None)
 def _parameters(fn: Callable[..., Any]) -> frozenset:
+    import inspect  # only a store of an optional dependency asks
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

@@ -6,11 +6,10 @@ import binascii
 import functools
 import json
 from sys import intern
-from dataclasses import MISSING, asdict, field, fields
 from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
 from datamake.core.hashing import hash_bytes, record_json, record_json_ordered
-from datamake.core.records import record
+from datamake.core.records import MISSING, field, record, record_fields
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
 _FORMAT_1_CHECKS = "datamake/checks"
@@ -147,6 +146,7 @@ class Manifest:
         return manifest
 
     def replace(self, **changes: Any) -> "Manifest":  # noqa: D102
+        from dataclasses import asdict  # deep copies as before; no plain make replaces a manifest
         values = {**asdict(self), **changes}
         values["inputs"] = tuple(tuple(p) for p in values["inputs"])
         values["checks"] = tuple(values["checks"])
@@ -192,8 +192,8 @@ def _checks_out_of_metadata(data: Dict[str, Any]) -> None:
         data["checks"] = [c for c in metadata[_FORMAT_1_CHECKS] if type(c) is dict]
 
 
-_FIELDS = tuple(f.name for f in fields(Manifest))
-_DEFAULTS = {f.name: f.default for f in fields(Manifest) if f.default is not MISSING}
+_FIELDS = tuple(f.name for f in record_fields(Manifest))
+_DEFAULTS = {f.name: f.default for f in record_fields(Manifest) if f.default is not MISSING}
 
 
 _STR = frozenset({str})
@@ -204,7 +204,7 @@ _TYPES = {"key": _STR, "code_version": _STR, "provenance": _STR, "data_version":
           "partition": _OPT_STR, "run_id": _OPT_STR, "created": _NUMBER, "seconds": _NUMBER,
           "metadata": frozenset({dict}), "code_parts": frozenset({dict}), "checks": frozenset({list}),
           "config": frozenset({dict}), "format": frozenset({int}), "inline": _OPT_STR, "reads": frozenset({list})}
-_REQUIRED = frozenset(f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
+_REQUIRED = frozenset(f.name for f in record_fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
 _JSON_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object",
                type(None): "null"}
 

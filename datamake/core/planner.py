@@ -8,12 +8,11 @@ inputs have finished: that is early cutoff.
 """
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.hashing import hash_value
 from datamake.core.keys import index_by_node
-from datamake.core.records import filled, record
+from datamake.core.records import field, filled, record
 from datamake.core.manifest import Manifest
 from datamake.core.readnames import ENV_READ
 

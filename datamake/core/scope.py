@@ -1,13 +1,12 @@
 """A planned scope: the nodes a command works on, the facts gathered for them and their plan."""
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from datamake.core.manifest import Manifest
 from datamake.core.nodegraph import NodeGraph
 from datamake.core.planner import AssetFacts, Plan
-from datamake.core.records import record
+from datamake.core.records import field, record
 
 
 @record(frozen=True)

@@ -18,18 +18,15 @@ Example::
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import abc
-import inspect
 import sys
 import types
-from dataclasses import field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DefinitionError, DuplicateKeyError, MissingDependencyError, did_you_mean
 from datamake.core.keys import validate_key
-from datamake.core.records import filled, record
+from datamake.core.records import field, filled, record, replace
 from datamake.define.checkdef import AssetCheckDef, group_checks
 from datamake.define.sources import ResourceDef, SourceDef
 from datamake.jobs.definition import Job
@@ -155,7 +152,7 @@ def asset(
             return a
         from datamake.automation.rules.goals import parse_goal  # lazy: import datamake stays fast (no cronsim)
 
-        return dataclasses.replace(a, goal=parse_goal(a.key, fresh_within, fresh_by, automation))
+        return replace(a, goal=parse_goal(a.key, fresh_within, fresh_by, automation))
 
     return wrap(fn) if fn is not None else wrap
 
@@ -257,11 +254,11 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         params.append(param_name)
         if has_default:
             optional.append(param_name)
-    if config is not None and not dataclasses.is_dataclass(config):
+    if config is not None and not _is_dataclass(config):
         raise DefinitionError(f"asset '{key}': config= must be a dataclass, got {config!r}")
     if code_version is not None and not isinstance(code_version, str):
         code_version = str(code_version)
-    doc = inspect.cleandoc(func.__doc__) if isinstance(getattr(func, "__doc__", None), str) else None
+    doc = _cleandoc(func.__doc__) if isinstance(getattr(func, "__doc__", None), str) else None
     # not AssetDef(...): its frozen __init__ was a third of the decorator's time, and a project's
     # every @asset runs on each command's start-up; every field without a plain default is named here
     return filled(
@@ -305,6 +302,30 @@ def _check_path(key: str, path: Any, partitions: Any = None) -> Optional[str]:
 
 
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
+_CO_COROUTINE, _CO_ASYNC_GENERATOR = 0x80, 0x200  # inspect.CO_COROUTINE, inspect.CO_ASYNC_GENERATOR
+
+
+def _is_dataclass(value: Any) -> bool:
+    import dataclasses  # a config is the user's dataclass: its module imported dataclasses
+    return dataclasses.is_dataclass(value)
+
+
+def _cleandoc(doc: str) -> str:
+    """``inspect.cleandoc(doc)``; a one-line docstring without importing ``inspect`` (and its ``ast``, ``dis``)."""
+    if "\n" not in doc and "\t" not in doc:
+        text = doc.lstrip(" ")
+        if not text[:1].isspace():  # then every Python's cleandoc strips just these spaces
+            return text
+    import inspect
+    return inspect.cleandoc(doc)
+
+
+def _unwrapped(fn: Any) -> Any:
+    """``inspect.unwrap(fn)`` (``inspect`` imported only for a function decorated with ``functools.wraps``)."""
+    if not hasattr(fn, "__wrapped__"):
+        return fn
+    import inspect
+    return inspect.unwrap(fn)
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -313,9 +334,8 @@ def _is_async(func: Callable[..., Any]) -> bool:
     Read from the code flags: ``inspect.iscoroutinefunction`` costs more than all the rest of
     ``@asset`` for thousands of assets.
     """
-    target = inspect.unwrap(func) if hasattr(func, "__wrapped__") else func
-    code = getattr(target, "__code__", None)
-    return code is not None and bool(code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR))
+    code = getattr(_unwrapped(func), "__code__", None)
+    return code is not None and bool(code.co_flags & (_CO_COROUTINE | _CO_ASYNC_GENERATOR))
 
 
 def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
@@ -326,6 +346,7 @@ def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
     """
     code = getattr(func, "__code__", None)
     if code is None or hasattr(func, "__wrapped__") or not isinstance(func, types.FunctionType):
+        import inspect
         return [(p.name, p.default is not p.empty, p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
                 for p in inspect.signature(func).parameters.values()]
     positional = code.co_argcount
@@ -516,7 +537,7 @@ class Definitions:
         """
         fn = a.fn
         try:
-            fn = inspect.unwrap(fn)
+            fn = _unwrapped(fn)
         except ValueError:
             pass
         value = getattr(fn, "__globals__", {}).get(param)
@@ -553,7 +574,11 @@ def _bundle(item: Any) -> Optional[Tuple[Any, ...]]:
     if isinstance(item, (AssetDef, SourceDef)):
         return None
     # looked up on the class: an object of the project whose __getattr__ connects or raises is not touched
-    prop = inspect.getattr_static(type(item), "asset_defs", None)
+    cls = type(item)
+    if type(cls) is type and not any("asset_defs" in vars(k) for k in cls.__mro__):
+        return None  # what inspect.getattr_static finds on a plain class that no class of it defines
+    import inspect
+    prop = inspect.getattr_static(cls, "asset_defs", None)
     parts = prop.fget(item) if isinstance(prop, property) else None
     return parts if isinstance(parts, tuple) else None
 

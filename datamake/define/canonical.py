@@ -12,12 +12,16 @@ does no more than read and append.
 """
 from __future__ import annotations
 
-import ast
+import _ast
 from json.encoder import encode_basestring_ascii as _json_string  # json.dumps of a str, as is
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from datamake.define.lazymodules import lazy
+
+ast = lazy("ast")  # the node classes are _ast's: importing ast itself waits for a parse
+
 _SKIP_FIELDS = frozenset({"ctx", "type_comment", "kind", "type_ignores"})
-_DOC_OWNERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+_DOC_OWNERS = (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef, _ast.Module)
 
 
 def is_docstring(stmt: ast.AST) -> bool:
@@ -51,8 +55,8 @@ def _merge_strings(values: List[ast.AST]) -> List[ast.AST]:
 Layout = Tuple[str, Tuple[Tuple[str, str], ...], bool, bool, bool]
 _layouts: Dict[type, Optional[Layout]] = {}
 _UNWRAP = ("Index", "ExtSlice")  # Python 3.8's slice wrappers: dumped as what they hold, as 3.9+ parses it
-_READERS = (ast.Name, ast.Attribute, ast.Call)
-_Name, _Constant, _Load = ast.Name, ast.Constant, ast.Load
+_READERS = (_ast.Name, _ast.Attribute, _ast.Call)
+_Name, _Constant, _Load = _ast.Name, _ast.Constant, _ast.Load
 _names: Dict[str, str] = {}  # identifier -> the text of a Name node of it (the most common node)
 
 

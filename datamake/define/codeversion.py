@@ -12,13 +12,12 @@ A global that cannot be versioned exactly is named in a warning: sound or loud.
 """
 from __future__ import annotations
 
-import ast
 import builtins
 from sys import intern
-import dis
 import functools
 import importlib.util
 import linecache
+from opcode import opmap
 import os
 import re
 import sys
@@ -27,6 +26,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
+from datamake.define.lazymodules import lazy
 from datamake.define import entrywatch
 from datamake.define.canonical import (ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, canonical_dump,
                                        constant as _constant, dotted as _dotted, dump as _dump)
@@ -34,6 +34,9 @@ from datamake.define.codenames import code_names
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
 from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
+
+ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
+dis = lazy("dis")
 
 _CACHE_FORMAT = 6  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
 # 6: names handed to a call (``vars(settings)``: ``settings.*``)
@@ -408,7 +411,7 @@ def _local_imports(code: types.CodeType) -> List[Tuple[str, int, Tuple[str, ...]
     return found
 
 
-_IMPORT_NAME = bytes([dis.opmap["IMPORT_NAME"]])
+_IMPORT_NAME = bytes([opmap["IMPORT_NAME"]])
 
 
 def _bytecode_basis(code: types.CodeType) -> list:

@@ -8,7 +8,6 @@ functions), for the code version to follow them as well.
 """
 from __future__ import annotations
 
-import ast
 import importlib.machinery
 import importlib.util
 import linecache
@@ -17,6 +16,9 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 from datamake.core.hashing import hash_bytes
+from datamake.define.lazymodules import lazy
+
+ast = lazy("ast")  # parsing: only for a module not scanned before
 
 _imports: Dict[Tuple[str, str], Tuple[str, ...]] = {}  # (path, digest of its text) -> modules it imports
 

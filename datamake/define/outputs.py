@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional
 
-from datamake.core.records import record
+from datamake.core.records import field, record
 
 if TYPE_CHECKING:
     import logging

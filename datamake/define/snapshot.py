@@ -33,6 +33,7 @@ from datamake._paths import cache_dir
 from datamake.core.hashing import hash_bytes
 from datamake.core.records import record
 from datamake.define import openwatch
+from datamake.define.lazymodules import file_of
 
 _CHECKED_HASH_FLAGS = 0b11  # a hash-based .pyc whose hash is checked against the source
 
@@ -348,7 +349,7 @@ def forget_all(roots: Iterable[str] = ()) -> List[str]:
     under = tuple(os.path.realpath(r) + os.sep for r in roots)
     dropped = []
     for name, module in list(sys.modules.items()):
-        path = os.path.abspath(getattr(module, "__file__", None) or "")
+        path = os.path.abspath(file_of(module) or "")
         if not path.endswith(".py") or path.startswith(_OWN_PACKAGE):
             continue
         if path in _snapshots or (under and os.path.realpath(path).startswith(under)):
@@ -383,7 +384,7 @@ def mismatches(expected: Sequence[Tuple[str, str]], relative_to: str) -> List[st
                 differ.append(path)
             continue
         if loaded is None:
-            loaded = {os.path.abspath(getattr(m, "__file__", None) or "") for m in list(sys.modules.values())}
+            loaded = {os.path.abspath(file_of(m) or "") for m in list(sys.modules.values())}
         if os.path.abspath(os.path.join(relative_to, path)) in loaded:
             differ.append(path)
     return sorted(differ)

@@ -22,12 +22,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import field, replace
 from typing import Any, Callable, Mapping, Optional, Union
 
 from datamake.core.errors import DefinitionError
 from datamake.core.keys import validate_key
-from datamake.core.records import record
+from datamake.core.records import field, record, replace
 
 _LOADERS = ("path", "text", "bytes", "csv", "parquet", "json")
 

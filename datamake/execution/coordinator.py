@@ -6,7 +6,6 @@ then hands a task to the executor. It alone writes manifests.
 """
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
 import threading
@@ -17,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.core.keys import node_id, split_node
-from datamake.core.records import filled, record
+from datamake.core.records import field_values, filled, record, replace
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
@@ -40,11 +39,6 @@ class RunOptions:
     keep_going: bool = False
     force: bool = False
     only: bool = False
-
-
-def _config_values(instance) -> dict:
-    """The config's fields, shallowly: a nested dataclass stays a dataclass (``asdict`` would make it a dict)."""
-    return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)} if instance is not None else {}
 
 
 _AssetTask = None
@@ -366,7 +360,7 @@ class Coordinator:
             io_manager=asset.io_manager,
             retries=asset.retries,
             retry_delay=asset.retry_delay,
-            config=_config_values(config) if config is not None else {},
+            config=field_values(config) if config is not None else {},
             source_partitions=source_partitions,
         )
 
@@ -406,7 +400,7 @@ class Coordinator:
         facts = self.facts[outcome.key]
         if facts.key == outcome.key and facts.partition is None:
             return outcome
-        return dataclasses.replace(outcome, key=facts.key, partition=facts.partition)
+        return replace(outcome, key=facts.key, partition=facts.partition)
 
     def _wait_some(self) -> None:
         done = [future for future in self.running if future.done()]  # the in-process executor's always are
@@ -479,7 +473,7 @@ class Coordinator:
             metadata=dict(result.metadata),
             code_parts=dict(self.run_context.code_parts.get(facts.key, {})),
             checks=_checks().as_records(checks) if checks else (),
-            config=config_record(_config_values(config)) if config is not None else {},
+            config=config_record(field_values(config)) if config is not None else {},
             reads=result.undeclared_reads,
             inline=None if result.inline is None else inline_text(result.inline),
         )
@@ -519,7 +513,7 @@ class Coordinator:
             for key in exc.nodes:
                 outcome = self.outcomes.get(key)
                 if outcome is not None and outcome.outcome != "failed":
-                    self.outcomes[key] = dataclasses.replace(outcome, outcome="failed", error=error)
+                    self.outcomes[key] = replace(outcome, outcome="failed", error=error)
                     self.reporter.asset_finished(self.outcomes[key])
             if not self.options.keep_going and not self.stop_reason and exc.nodes:
                 self.stop_reason = exc.nodes[0]
@@ -658,7 +652,7 @@ class Coordinator:
                 continue
             self.rebuilding[dep] = [key]
             self.reporter.message(f"artifact_missing: the artifact of '{dep}' failed its hash check; rebuilding it")
-            self.facts[dep] = dataclasses.replace(self.facts[dep], artifact_ok=False)
+            self.facts[dep] = replace(self.facts[dep], artifact_ok=False)
             self.fresh.discard(dep)  # no longer as planned: decided again
             self.planned.pop(dep, None)
             self.outcomes.pop(dep, None)

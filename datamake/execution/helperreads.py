@@ -18,11 +18,10 @@ equal code in two projects (the same pipeline copied) is not the same function.
 """
 from __future__ import annotations
 
-import dis
 import functools
-import inspect
 import sys
 import types
+from opcode import opmap
 from typing import Any, Callable, Dict, Iterable, List, Set, Tuple
 
 from datamake.define.codenames import code_names
@@ -33,7 +32,7 @@ _by_code: Dict[CodeKey, Dict[str, str]] = {}  # a project function's code -> {pa
 # through (None for a memo of its own: a module global, dict, list or set it fills)
 _reach: Dict[Any, Tuple[Tuple[CodeKey, Any], ...]] = {}
 _LIMIT = 100_000
-_STORE_GLOBAL = dis.opmap["STORE_GLOBAL"]
+_STORE_GLOBAL = opmap["STORE_GLOBAL"]
 
 
 def callers(roots: Tuple[str, ...]) -> Set[CodeKey]:
@@ -170,6 +169,7 @@ def _inner(value: Any) -> List[Any]:
 
 
 def _static(value: Any, name: str) -> Any:
+    import inspect  # only a build that follows a helper's reads
     try:
         return inspect.getattr_static(value, name, None)
     except Exception:  # noqa: BLE001 - a strange object: not followed
@@ -201,7 +201,7 @@ def _uses_op(code: types.CodeType, opcode: int) -> bool:
     return any(_uses_op(c, opcode) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
-_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_STORE_SUBSCR = opmap["STORE_SUBSCR"]
 _FILLS = frozenset(("setdefault", "update", "append", "extend", "add", "insert", "__setitem__"))
 
 

@@ -1,11 +1,10 @@
 """Plain, picklable values describing what happened to each asset in a run."""
 from __future__ import annotations
 
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import index_by_node
-from datamake.core.records import record
+from datamake.core.records import field, record
 
 if TYPE_CHECKING:  # a run of assets without checks never loads the checks module
     from datamake.define.checks import CheckOutcome

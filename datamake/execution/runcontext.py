@@ -5,10 +5,9 @@ execution layer never sees the project itself.
 """
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any, Mapping
 
-from datamake.core.records import record
+from datamake.core.records import field, record
 from datamake.define.assets import Definitions
 from datamake.storage.store import Store
 

@@ -13,10 +13,9 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from dataclasses import field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.records import filled, record
+from datamake.core.records import field, filled, record
 from datamake.storage import iomanagers
 from datamake.define import openwatch, outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError

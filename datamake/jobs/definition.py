@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.errors import DatamakeError, DefinitionError, did_you_mean
 from datamake.core.executor_names import EXECUTORS
-from datamake.core.records import record
+from datamake.core.records import field, record
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"  # compiled at the first job (re caches it)
 

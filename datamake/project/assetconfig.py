@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections.abc
-import dataclasses
 import datetime
 import enum
 import json
@@ -16,6 +15,9 @@ from datamake.project.settings import toml_kind
 from datamake.core.errors import ConfigError, did_you_mean
 from datamake.core.hashing import hash_value
 from datamake.core.loadedkinds import PurePaths
+from datamake.define.lazymodules import lazy
+
+dataclasses = lazy("dataclasses")  # only a config class needs it (and its module imported it)
 
 CONFIG_PARAM = "config"
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import field
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from datamake._paths import CONFIG_NAME, nearest_config
 from datamake.core.errors import ConfigError, ProjectNotFoundError, did_you_mean
 from datamake.core.executor_names import check_executor
-from datamake.core.records import record
+from datamake.core.records import field, record
 from datamake.project import tomlcache
 
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import datetime
 import functools
-import inspect
 import os
 import time
 import types
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from datamake.project import heap
@@ -27,7 +25,7 @@ from datamake.core.nodegraph import Expander, existing_edges, selection_partitio
 from datamake.core.graph import AssetGraph
 from datamake.core.hashing import hash_value
 from datamake.core.keys import node_id, split_node
-from datamake.core.records import filled, record
+from datamake.core.records import field, filled, record
 from datamake.define.loader import definition_roots, load_definitions, remember
 from datamake.core.manifest import Manifest
 from datamake.core.planner import DEFINITION_PREFIX, AssetFacts, CheckFact, plan
@@ -44,6 +42,10 @@ if TYPE_CHECKING:
     from datamake.storage.reads import ReadVersions
     from datamake.core.partitions import DynamicPartitions
     from datamake.selection import Universe
+
+
+# what inspect.isfunction, ismethod, isclass or isbuiltin accepts
+_PLAIN_CALLABLES = (types.FunctionType, types.MethodType, type, types.BuiltinFunctionType)
 
 
 @record(frozen=True)
@@ -336,7 +338,7 @@ class Project:
         a memory address).
         """
 
-        plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) or inspect.isbuiltin(fn)
+        plain = isinstance(fn, _PLAIN_CALLABLES)
         fp = self._fingerprint(fn if plain else type(fn))
         if warnings is not None:
             warnings.extend(w for w in getattr(fp, "warnings", ()) or () if w not in warnings)

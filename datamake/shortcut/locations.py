@@ -13,9 +13,12 @@ names used (``range = ...``, ``from helpers import *``) gets none of this.
 """
 from __future__ import annotations
 
-import ast
 from collections import Counter
 from typing import Dict, FrozenSet, Optional
+
+from datamake.define.lazymodules import lazy
+
+ast = lazy("ast")  # parsing: only for a module not checked before
 
 _PATHS = {f"pathlib.{n}" for n in ("Path", "PurePath", "PurePosixPath", "PureWindowsPath", "PosixPath", "WindowsPath")}
 _OS_PATH = {f"{m}.{n}" for m in ("os.path", "posixpath")

@@ -20,12 +20,15 @@ a class hook or names a metaclass of its own is not pure.
 """
 from __future__ import annotations
 
-import ast
+import _ast
 import re
 from itertools import accumulate
 from typing import List, Optional, Set, Tuple
 
+from datamake.define.lazymodules import lazy
 from datamake.shortcut.locations import Locations, dotted as _dotted
+
+ast = lazy("ast")  # parsing: only for a module not checked before
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 _DYNAMIC = {"environ", "environb", "argv", "path", "modules", "stdin", "getenv"}  # os.environ, sys.argv...
@@ -38,8 +41,8 @@ _TRUSTED = {
     "typing": {"NamedTuple", "TypedDict", "TypeVar", "overload", "final", "runtime_checkable"},
     "enum": {"Enum", "IntEnum", "Flag", "IntFlag", "unique", "auto"},
 }
-_LEAVES = (ast.Name, ast.Constant)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_LEAVES = (_ast.Name, _ast.Constant)
+_COMPREHENSIONS = (_ast.ListComp, _ast.SetComp, _ast.GeneratorExp, _ast.DictComp)
 _BUILTIN_DECORATORS = {"property", "staticmethod", "classmethod"}
 _CLASS_HOOKS = {"__init_subclass__", "__set_name__", "__prepare__", "__class_getitem__"}
 

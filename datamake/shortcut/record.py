@@ -31,6 +31,7 @@ from datamake.core.readnames import ENV_READ
 from datamake.core.scope import Scope
 from datamake.define import snapshot
 from datamake.define.codeversion import IMPORT_PART, parsed_module
+from datamake.define.lazymodules import file_of
 from datamake.define.moduleimports import module_file
 from datamake.define.assets import AssetDef
 from datamake.execution.results import AssetOutcome
@@ -146,7 +147,7 @@ def _loaded_files(project: Iterable[str]) -> Dict[str, Tuple[str, Any]]:
     files: Dict[str, Tuple[str, Any]] = {}
     stats: Dict[str, Any] = {}  # by absolute path: two names of one file are stated once
     for module in list(sys.modules.values()):
-        name = getattr(module, "__file__", None)
+        name = file_of(module)
         if name and name not in files:
             path = os.path.abspath(name)
             st = stats.get(path, stats)
@@ -332,7 +333,7 @@ class _Facts:
         library); ``loaded``: the absolute path and ``lstat`` of those known already (:func:`_loaded_files`)."""
         own = set(project_paths)
         for module in list(sys.modules.values()):
-            name = getattr(module, "__file__", None)
+            name = file_of(module)
             if not name:
                 continue
             path, st = loaded.get(name) or (os.path.abspath(name), None)  # (loaded since: stated here)
