@@ -12,7 +12,6 @@ does no more than read and append.
 """
 from __future__ import annotations
 
-import _ast
 from json.encoder import encode_basestring_ascii as _json_string  # json.dumps of a str, as is
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -21,7 +20,6 @@ from datamake.define.lazymodules import lazy
 ast = lazy("ast")  # the node classes are _ast's: importing ast itself waits for a parse
 
 _SKIP_FIELDS = frozenset({"ctx", "type_comment", "kind", "type_ignores"})
-_DOC_OWNERS = (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef, _ast.Module)
 
 
 def is_docstring(stmt: ast.AST) -> bool:
@@ -55,8 +53,12 @@ def _merge_strings(values: List[ast.AST]) -> List[ast.AST]:
 Layout = Tuple[str, Tuple[Tuple[str, str], ...], bool, bool, bool]
 _layouts: Dict[type, Optional[Layout]] = {}
 _UNWRAP = ("Index", "ExtSlice")  # Python 3.8's slice wrappers: dumped as what they hold, as 3.9+ parses it
-_READERS = (_ast.Name, _ast.Attribute, _ast.Call)
-_Name, _Constant, _Load = _ast.Name, _ast.Constant, _ast.Load
+# the node classes dump() tells apart: bound when it meets its first node (importing _ast costs 10 M instructions)
+_DOC_OWNERS: Tuple[type, ...] = ()
+_READERS: Tuple[type, ...] = ()
+_Name: Any = None
+_Constant: Any = None
+_Load: Any = None
 _names: Dict[str, str] = {}  # identifier -> the text of a Name node of it (the most common node)
 
 
@@ -69,6 +71,13 @@ def _layout(cls: type) -> Optional[Layout]:
                   cls is ast.JoinedStr)
     _layouts[cls] = layout
     return layout
+
+
+def _bind_node_classes() -> None:
+    global _DOC_OWNERS, _READERS, _Name, _Constant, _Load
+    _DOC_OWNERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+    _READERS = (ast.Name, ast.Attribute, ast.Call)
+    _Name, _Constant, _Load = ast.Name, ast.Constant, ast.Load
 
 
 def dump(node: Any, out: List[str], top: bool = False, names: Optional[Set[str]] = None) -> None:
@@ -91,6 +100,9 @@ def dump(node: Any, out: List[str], top: bool = False, names: Optional[Set[str]]
     try:
         layout = _layouts[cls]
     except KeyError:
+        if _Name is None:
+            _bind_node_classes()
+            return dump(node, out, top, names)
         layout = _layout(cls)
     if layout is None:
         if cls is list:

@@ -20,7 +20,6 @@ a class hook or names a metaclass of its own is not pure.
 """
 from __future__ import annotations
 
-import _ast
 import re
 from itertools import accumulate
 from typing import List, Optional, Set, Tuple
@@ -41,8 +40,6 @@ _TRUSTED = {
     "typing": {"NamedTuple", "TypedDict", "TypeVar", "overload", "final", "runtime_checkable"},
     "enum": {"Enum", "IntEnum", "Flag", "IntFlag", "unique", "auto"},
 }
-_LEAVES = (_ast.Name, _ast.Constant)
-_COMPREHENSIONS = (_ast.ListComp, _ast.SetComp, _ast.GeneratorExp, _ast.DictComp)
 _BUILTIN_DECORATORS = {"property", "staticmethod", "classmethod"}
 _CLASS_HOOKS = {"__init_subclass__", "__set_name__", "__prepare__", "__class_getitem__"}
 
@@ -207,14 +204,15 @@ class _Checker:
     def impure(self, node: ast.expr) -> str:
         """Why ``node`` is not a pure expression ('' when it is). A call that computes from the module's
         file path and literals alone (:mod:`~datamake.shortcut.locations`) is pure, arguments included."""
+        leaves, comprehensions = (ast.Name, ast.Constant), (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
         todo = [node]
         while todo:
             sub = todo.pop()
-            if sub.__class__ in _LEAVES:
+            if sub.__class__ in leaves:
                 continue  # a name or a literal (a decorator, most defaults): nothing below it
             if isinstance(sub, ast.Call) and self.trusted_callee(sub.func):
                 pass
-            elif isinstance(sub, ast.Call) or isinstance(sub, _COMPREHENSIONS) and _calls(sub):
+            elif isinstance(sub, ast.Call) or isinstance(sub, comprehensions) and _calls(sub):
                 if self.locations.determined(sub):
                     continue
                 if isinstance(sub, ast.Call):
