@@ -19,6 +19,7 @@ instance's ``__dict__``.
 """
 from __future__ import annotations
 
+import sys
 from operator import attrgetter
 from reprlib import recursive_repr
 from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
@@ -192,7 +193,7 @@ def _define(cls: Any, own_fields: Tuple[Field, ...], frozen: bool, eq: bool) -> 
     cls.__record_frozen__ = frozen
     cls.__dataclass_fields__ = _DataclassFields(cls)
     cls.__dataclass_params__ = _DataclassParams(cls, eq, frozen)
-    if "__match_args__" not in own:
+    if "__match_args__" not in own and sys.version_info >= (3, 10):  # (as dataclasses: pattern matching)
         cls.__match_args__ = tuple(f.name for f in own_fields if f.init)
     _methods(cls, own_fields, frozen, eq, explicit_hash, below=False)
     return cls
