@@ -39,10 +39,8 @@ def forked() -> None:
 def end_started_here() -> None:
     """As a worker leaves: end the pools whose threads run in this process (started here)."""
     try:
-        futures = sys.modules.get("concurrent.futures.process")
-        for thread in list(getattr(futures, "_threads_wakeups", None) or ()):
-            executor = thread.executor_reference() if thread.is_alive() else None
-            if executor is not None:
+        for executor in started_executors("concurrent.futures.process"):
+            if running_here(executor):
                 executor.shutdown(wait=True)
         for pool in _running_pools():
             if pool._worker_handler.is_alive():
@@ -53,11 +51,22 @@ def end_started_here() -> None:
 
 def _executors() -> None:
     """``concurrent.futures`` process pools: those whose manager thread was started (in the parent)."""
-    futures = sys.modules.get("concurrent.futures.process")
-    for thread in list(getattr(futures, "_threads_wakeups", None) or ()):
-        executor = thread.executor_reference()
-        if executor is not None and not executor._broken:
+    for executor in started_executors("concurrent.futures.process"):
+        if not executor._broken:
             executor._broken = REFUSED.format(what="ProcessPoolExecutor")
+
+
+def started_executors(module: str) -> List[Any]:
+    """The executors of the process-pool module named ``module`` (``concurrent.futures.process`` or
+    loky's ``process_executor``) that started their manager thread, here or in the parent."""
+    threads = getattr(sys.modules.get(module), "_threads_wakeups", None) or ()
+    return [e for e in (t.executor_reference() for t in list(threads)) if e is not None]
+
+
+def running_here(executor: Any) -> bool:
+    """Whether an executor's manager thread runs in this process (not one inherited from the parent)."""
+    thread = getattr(executor, "_executor_manager_thread", None)
+    return thread is not None and thread.is_alive()
 
 
 def _pools() -> None:

@@ -16,9 +16,9 @@ its outcome goes back: the next asset on that worker starts its own.
 from __future__ import annotations
 
 import sys
-from typing import Any, List
 
 from datamake.define.entrywatch import LOKY
+from datamake.execution.inheritedpools import running_here, started_executors
 
 
 def end() -> None:
@@ -28,14 +28,14 @@ def end() -> None:
         for name in LOKY:
             reusable = sys.modules.get(name + ".reusable_executor")
             executor = getattr(reusable, "_executor", None)
-            if _running_here(executor):
+            if running_here(executor):
                 getattr(executor, "terminate", executor.shutdown)()  # (joblib's: its memory-mapped arrays too)
                 reusable._executor = reusable._executor_kwargs = executor = None
                 import gc  # lazy: only a task that started loky workers
 
                 gc.collect()  # its queues and locks, in reference cycles: their semaphores unlinked now
-            for executor in _executors(name):
-                if _running_here(executor):  # another one started here
+            for executor in started_executors(name + ".process_executor"):
+                if running_here(executor):  # another one started here
                     executor.shutdown()
     except Exception:  # noqa: BLE001 - loky's internals are private: another version's are left as they are
         pass
@@ -46,7 +46,7 @@ def forked() -> None:
     raise when handed work, instead of leaving it waiting."""
     try:
         for name in LOKY:
-            for executor in _executors(name):
+            for executor in started_executors(name + ".process_executor"):
                 if not executor._flags.broken:
                     executor._flags.broken = sys.modules[name + ".process_executor"].BrokenProcessPool(
                         "this loky executor was started before datamake forked its worker process (at import), "
@@ -55,14 +55,3 @@ def forked() -> None:
     except Exception:  # noqa: BLE001 - loky's internals are private: another version's are left as they are
         pass
 
-
-def _executors(name: str) -> List[Any]:
-    """The executors of the loky at ``name`` that started their thread (here or in the parent)."""
-    threads = getattr(sys.modules.get(name + ".process_executor"), "_threads_wakeups", {})
-    return [e for e in (t.executor_reference() for t in list(threads)) if e is not None]
-
-
-def _running_here(executor: Any) -> bool:
-    """Whether a loky executor's thread runs in this process (not one inherited from the parent)."""
-    thread = getattr(executor, "_executor_manager_thread", None)
-    return thread is not None and thread.is_alive()
