@@ -146,7 +146,7 @@ def asset(
     def wrap(func: Callable[..., Any]) -> AssetDef:
         a = _make_asset_def(
             func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-            config, _packages(track_packages), partitions, partition_mapping, tags, path, metric,
+            config, _packages(track_packages) if track_packages else (), partitions, partition_mapping, tags, path, metric,
         )
         if fresh_within is None and fresh_by is None and automation is None:
             return a
@@ -220,7 +220,7 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         )
     if isinstance(deps, (str, AssetDef, SourceDef)):
         deps = (deps,)  # one upstream, as Dagster users write it: deps="orders"
-    elif not isinstance(deps, abc.Iterable):  # collections.abc: typing's isinstance is slow
+    elif type(deps) not in (tuple, list) and not isinstance(deps, abc.Iterable):  # (an ABC's check costs more)
         raise DefinitionError(f"asset '{key}': deps= must be a list of upstream keys, got {deps!r}",
                               hint='e.g. deps=["orders"] or deps=[orders]')
     if ins is not None and not isinstance(ins, abc.Mapping):
@@ -229,7 +229,7 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
     params, optional = [], []
     wants_context = False
     all_params = _parameters(func)
-    names = [n for n, _, variadic in all_params if not variadic]
+    names = [n for n, _, variadic in all_params if not variadic] if ins or config is not None else []
     for param_name in ins or ():
         if param_name not in names:
             raise DefinitionError(
@@ -279,19 +279,18 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         retry_delay=float(retry_delay),
         config=config,
         packages=packages,
-        partitions=_check_partitions(key, partitions),
+        partitions=None if partitions is None else _check_partitions(key, partitions),
         partition_mapping={_key_of(k, key, "partition_mapping="): v for k, v in partition_mapping.items()}
         if partition_mapping else {},
-        tags=_check_tags(key, tags),
-        path=_check_path(key, path, partitions),
-        metric=bool(metric),
+        tags={} if tags is None else _check_tags(key, tags),
+        path=None if path is None else _check_path(key, path, partitions),
+        metric=metric if type(metric) is bool else bool(metric),
+        goal=None,  # (every field named: no merge with the defaults)
     )
 
 
 def _check_path(key: str, path: Any, partitions: Any = None) -> Optional[str]:
-    """A workspace path: relative to the project, inside it; for an unpartitioned asset."""
-    if path is None:
-        return None
+    """A given workspace path: relative to the project, inside it; for an unpartitioned asset."""
     if partitions is not None:
         raise DefinitionError(f"asset '{key}': path= keeps one value at one path, and the asset is partitioned",
                               hint="drop path=, or write each partition's file from an unpartitioned asset")
@@ -353,6 +352,8 @@ def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
     names = code.co_varnames[:positional + code.co_kwonlyargcount]
     defaults = len(func.__defaults__ or ())
     kwdefaults = func.__kwdefaults__ or {}
+    if not defaults and not kwdefaults and not code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS):
+        return [(n, False, False) for n in names]  # most assets: plain parameters
     out = [(n, i >= positional - defaults if i < positional else n in kwdefaults, False) for i, n in enumerate(names)]
     extra = positional + code.co_kwonlyargcount
     for flag in (_CO_VARARGS, _CO_VARKEYWORDS):
@@ -363,9 +364,7 @@ def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
 
 
 def _check_tags(key: str, tags: Any) -> Dict[str, str]:
-    """``tags=``: a mapping of names to string values, as selections match them (``tag:tier=gold``)."""
-    if tags is None:
-        return {}
+    """A given ``tags=``: a mapping of names to string values, as selections match them (``tag:tier=gold``)."""
     if not isinstance(tags, abc.Mapping) or not all(isinstance(n, str) and n and isinstance(v, (str, int, float, bool))
                                                     for n, v in tags.items()):
         raise DefinitionError(f"asset '{key}': tags= must map names to string values, got {tags!r}",
@@ -378,8 +377,7 @@ def _check_tags(key: str, tags: Any) -> Dict[str, str]:
 
 
 def _check_partitions(key: str, partitions: Any) -> Any:
-    if partitions is None:
-        return None
+    """A given ``partitions=``: a partitions definition."""
     from datamake.core.partitions import PartitionsDefinition  # lazy: import datamake stays fast
 
     if not isinstance(partitions, PartitionsDefinition):
@@ -424,13 +422,13 @@ class Definitions:
         self.deps: Dict[str, Tuple[str, ...]] = {k: () for k in self.sources}
         self._by_base: Dict[str, List[str]] = {}
         for k in self.nodes:
-            self._by_base.setdefault(k.rsplit("/", 1)[-1], []).append(k)
+            self._by_base.setdefault(k.rsplit("/", 1)[-1] if "/" in k else k, []).append(k)
         for a in self.assets.values():
             inputs, used_resources = self._resolve_params(a)
             self.inputs[a.key] = inputs
             self.resource_params[a.key] = used_resources
-            ordering = [self._check_dep(a, d) for d in a.deps]
-            self.deps[a.key] = tuple(dict.fromkeys([*inputs.values(), *ordering]))
+            ordering = [self._check_dep(a, d) for d in a.deps] if a.deps else ()
+            self.deps[a.key] = tuple(dict.fromkeys([*inputs.values(), *ordering] if ordering else inputs.values()))
         self.checks = group_checks(self._checks, self.assets)  # asset key -> its checks
 
     @property
@@ -501,8 +499,7 @@ class Definitions:
             if param in a.ins:
                 inputs[param] = self._check_dep(a, a.ins[param], param)
                 continue
-            candidates = [param, prefix + param] if prefix else [param]
-            found = next((c for c in candidates if c in nodes), None)
+            found = param if param in nodes else prefix + param if prefix and prefix + param in nodes else None
             matches = self._by_base.get(param, ())
             if found is None and len(matches) == 1:
                 found = matches[0]
