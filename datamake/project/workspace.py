@@ -319,12 +319,15 @@ class Project:
             described["io_manager"] = a.io_manager
         if a.partitions is not None:
             described["partitions"] = _describe(a.partitions)
-        for up, mapping in sorted(a.partition_mapping.items()):
-            described[f"partition_mapping {up}"] = _describe(mapping, version)
-        for param, dep in sorted(self.defs.inputs.get(a.key, {}).items()):
-            src = self.defs.sources.get(dep)
-            if src is not None and src.load != "path":
-                described[f"load {dep}"] = self._loader_description(src.load, version)
+        if a.partition_mapping:
+            for up, mapping in sorted(a.partition_mapping.items()):
+                described[f"partition_mapping {up}"] = _describe(mapping, version)
+        sources = self.defs.sources
+        if sources:  # (most projects have none: their assets' inputs are not looked up)
+            for param, dep in sorted(self.defs.inputs.get(a.key, {}).items()):
+                src = sources.get(dep)
+                if src is not None and src.load != "path":
+                    described[f"load {dep}"] = self._loader_description(src.load, version)
         if not described:
             return _NO_PARTS  # most assets: one shared empty mapping, not an empty dict each
         return {f"{DEFINITION_PREFIX}{name}>": hash_value("definition", name, value)[:16]
