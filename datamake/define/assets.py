@@ -143,18 +143,25 @@ def asset(
             return f"{clean_orders.num_rows} orders"
     """
 
-    def wrap(func: Callable[..., Any]) -> AssetDef:
-        a = _make_asset_def(
-            func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-            config, _packages(track_packages) if track_packages else (), partitions, partition_mapping, tags, path, metric,
-        )
-        if fresh_within is None and fresh_by is None and automation is None:
-            return a
-        from datamake.automation.rules.goals import parse_goal  # lazy: import datamake stays fast (no cronsim)
+    options = (name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay, config,
+               track_packages, partitions, partition_mapping, tags, path, metric, fresh_within, fresh_by, automation)
+    if fn is not None:  # bare ``@asset``: no decorator made (a closure over every option costs a cell each)
+        return _asset_of(fn, *options)
+    return lambda func: _asset_of(func, *options)
 
-        return replace(a, goal=parse_goal(a.key, fresh_within, fresh_by, automation))
 
-    return wrap(fn) if fn is not None else wrap
+def _asset_of(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay, config,
+              track_packages, partitions, partition_mapping, tags, path, metric, fresh_within, fresh_by, automation):
+    """What ``@asset(...)`` makes of ``func`` with those options."""
+    a = _make_asset_def(
+        func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
+        config, _packages(track_packages) if track_packages else (), partitions, partition_mapping, tags, path, metric,
+    )
+    if fresh_within is None and fresh_by is None and automation is None:
+        return a
+    from datamake.automation.rules.goals import parse_goal  # lazy: import datamake stays fast (no cronsim)
+
+    return replace(a, goal=parse_goal(a.key, fresh_within, fresh_by, automation))
 
 
 def _packages(track_packages: Union[str, Sequence[str]]) -> Tuple[str, ...]:
