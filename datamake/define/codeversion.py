@@ -397,7 +397,8 @@ def _every_global(namespace: Mapping[str, Any]) -> List[str]:
 def _local_imports(code: types.CodeType) -> List[Tuple[str, int, Tuple[str, ...]]]:
     """The ``import`` statements inside the code (nested code included): (name, level, names imported)."""
     found: List[Tuple[str, int, Tuple[str, ...]]] = []
-    if _IMPORT_NAME in code.co_code[::2]:  # opcodes sit at even offsets: most functions import nothing
+    raw = code.co_code
+    if _IMPORT_NAME in raw and _IMPORT_NAME in raw[::2]:  # opcodes sit at even offsets: most functions import nothing
         consts: List[Any] = []
         for ins in dis.get_instructions(code):
             if ins.opname == "IMPORT_NAME":
@@ -498,7 +499,8 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
         value = _resolve(head, namespace)
         if value is None or not _is_datamake(value):
             return None
-    return filled(CodeFingerprint, version=_version({"<self>": digest}), parts={"<self>": digest})
+    parts = {"<self>": digest}
+    return filled(CodeFingerprint, version=_version(parts), parts=parts)
 
 
 # -- the persistent cache -----------------------------------------------------------------
@@ -539,7 +541,7 @@ def _entry_from_json(entry: Any) -> Optional[Entry]:
     if entry is None:
         return None
     digest, names, decorators = entry  # names are identifiers: interned, as the code's own are
-    return digest, tuple(map(intern, names)), tuple((d, h, tuple(map(intern, n))) for d, h, n in decorators)
+    return digest, tuple(map(intern, names)), tuple([(d, h, tuple(map(intern, n))) for d, h, n in decorators])
 
 
 def cache_to_save(keep_unused: bool = True) -> Optional[Dict[str, Any]]:
@@ -1026,8 +1028,8 @@ def _label_of(obj: Any) -> str:
 
 
 def _resolve(dotted: str, namespace: Mapping[str, Any]) -> Any:
-    if not dotted:
-        return None
+    if "." not in dotted:  # most: a plain name (``asset``)
+        return namespace.get(dotted) if dotted else None
     head, *rest = dotted.split(".")
     value = namespace.get(head)
     for attr in rest:
