@@ -220,7 +220,8 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
         raise DefinitionError(f"@asset must decorate a function, got {func!r}")
     base = name or func.__name__
     key = validate_key(_prefix(key_prefix, base))
-    if _is_async(func):
+    code = _plain_code(func)
+    if _is_async(func, code):
         raise DefinitionError(
             f"asset '{key}': {_describe_fn(func)} is an async function; datamake calls asset functions synchronously",
             hint="make it a plain def; to await inside it, wrap the async code: return asyncio.run(fetch())",
@@ -235,7 +236,7 @@ def _make_asset_def(func, name, key_prefix, deps, ins, code_version, group, io_m
                               hint="e.g. ins={'orders': 'sales/orders'}")
     params, optional = [], []
     wants_context = False
-    all_params = _parameters(func)
+    all_params = _parameters(func, code)
     names = [n for n, _, variadic in all_params if not variadic] if ins or config is not None else []
     for param_name in ins or ():
         if param_name not in names:
@@ -334,35 +335,49 @@ def _unwrapped(fn: Any) -> Any:
     return inspect.unwrap(fn)
 
 
-def _is_async(func: Callable[..., Any]) -> bool:
-    """An ``async def`` (or async generator), seen through ``functools.wraps`` decorators.
+def _plain_code(func: Any) -> Optional[types.CodeType]:
+    """The code of a plain function (not one decorated with ``functools.wraps``), else None.
+
+    Read once for ``@asset``: each read of a function's ``__code__``, ``__defaults__`` or
+    ``__kwdefaults__`` raises an audit event, which datamake's audit hook (:mod:`~datamake.define.openwatch`)
+    receives, and that costs more than the rest of the read."""
+    return func.__code__ if type(func) is types.FunctionType and not hasattr(func, "__wrapped__") else None
+
+
+def _is_async(func: Callable[..., Any], code: Optional[types.CodeType] = None) -> bool:
+    """An ``async def`` (or async generator), seen through ``functools.wraps`` decorators (``code``:
+    its :func:`_plain_code`, when read already).
 
     Read from the code flags: ``inspect.iscoroutinefunction`` costs more than all the rest of
     ``@asset`` for thousands of assets.
     """
-    code = getattr(_unwrapped(func), "__code__", None)
+    if code is None:
+        code = getattr(_unwrapped(func), "__code__", None)
     return code is not None and bool(code.co_flags & (_CO_COROUTINE | _CO_ASYNC_GENERATOR))
 
 
-def _parameters(func: Callable[..., Any]) -> List[Tuple[str, bool, bool]]:
-    """(name, has a default, is *args/**kwargs) of each parameter.
+def _parameters(func: Callable[..., Any], code: Optional[types.CodeType] = None) -> List[Tuple[str, bool, bool]]:
+    """(name, has a default, is *args/**kwargs) of each parameter (``code``: its :func:`_plain_code`,
+    when read already).
 
     Read from the code object for plain functions (``inspect.signature`` costs
     tens of microseconds, which adds up over thousands of assets).
     """
-    code = getattr(func, "__code__", None)
-    if code is None or hasattr(func, "__wrapped__") or not isinstance(func, types.FunctionType):
+    if code is None:
+        code = _plain_code(func)
+    if code is None:
         import inspect
         return [(p.name, p.default is not p.empty, p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
                 for p in inspect.signature(func).parameters.values()]
-    positional = code.co_argcount
-    names = code.co_varnames[:positional + code.co_kwonlyargcount]
-    defaults = len(func.__defaults__ or ())
-    kwdefaults = func.__kwdefaults__ or {}
+    positional, keyword_only = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames[:positional + keyword_only]
+    # defaults read only where they can apply (each read is audited, see _plain_code)
+    defaults = len(func.__defaults__ or ()) if positional else 0
+    kwdefaults = (func.__kwdefaults__ or {}) if keyword_only else {}
     if not defaults and not kwdefaults and not code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS):
         return [(n, False, False) for n in names]  # most assets: plain parameters
     out = [(n, i >= positional - defaults if i < positional else n in kwdefaults, False) for i, n in enumerate(names)]
-    extra = positional + code.co_kwonlyargcount
+    extra = positional + keyword_only
     for flag in (_CO_VARARGS, _CO_VARKEYWORDS):
         if code.co_flags & flag:
             out.append((code.co_varnames[extra], False, True))

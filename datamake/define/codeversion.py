@@ -446,10 +446,10 @@ def _location(code: types.CodeType) -> Optional[str]:
     return None if digest is None else f"{_PYTHON}\0{digest}\0{code.co_name}\0{code.co_firstlineno}"
 
 
-def _source_entry(fn: types.FunctionType) -> Optional[Entry]:
-    """The analysis of ``fn``'s own lines (None when they cannot be found or parsed on their own)."""
+def _source_entry(fn: types.FunctionType, code: types.CodeType) -> Optional[Entry]:
+    """The analysis of ``fn``'s own lines (None when they cannot be found or parsed on their own); ``code``
+    is its ``__code__``, read once by the caller (each read raises an audit event)."""
     global _cache_dirty
-    code = fn.__code__
     where = _location(code)
     raw = _located.get(where) if where is not None else None
     entry = _cached(raw) if raw is not None else None
@@ -481,7 +481,7 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     if _local_imports(code) or entrywatch.ORIGINAL in fn.__dict__:
         return None  # what it imports when it runs is walked (see Walker._imported); a watched reader's entry point
     try:
-        entry = _source_entry(fn)
+        entry = _source_entry(fn, code)
     except Exception:  # noqa: BLE001 - the walk meets it again and says why
         return None
     if entry is None:
@@ -799,7 +799,7 @@ class _Walker:
 
     def _function(self, fn: types.FunctionType, label: str) -> str:
         code = fn.__code__
-        entry = _source_entry(fn)
+        entry = _source_entry(fn, code)
         if entry is None:
             entry = _module_entry(fn)
         namespace = fn.__globals__
