@@ -45,8 +45,8 @@ class Expander:
         self._keys: Dict[str, List[Optional[str]]] = {}
         self._mappings: Dict[Tuple[str, str], ResolvedMapping] = {}
         self._existing: Dict[str, Set[str]] = {k: set(v) for k, v in (existing or {}).items()}
-        self.partitioned = any(a.partitions is not None for a in defs.assets.values()) or any(
-            getattr(s, "partitions", None) is not None for s in defs.sources.values())
+        self.partitioned = any([a.partitions is not None for a in defs.assets.values()]) or any(
+            getattr(s, "partitions", None) is not None for s in defs.sources.values())  # (a list: no generator resumed per asset)
 
     def partitions_def(self, key: str):
         a = self.defs.assets.get(key) or self.defs.sources.get(key)

@@ -178,7 +178,7 @@ def fresh(facts: AssetFacts, manifest: Optional[Manifest], artifact_ok: bool, up
             return False
     if len(deps) == 1:
         return inputs[0][0] == deps[0]
-    return not deps or {d for d, _ in inputs} == set(deps)
+    return not deps or dict(inputs).keys() == set(deps)  # (the recorded inputs' keys, without a comprehension)
 
 
 def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[str] = ()) -> Tuple[Reason, ...]:
@@ -188,7 +188,8 @@ def decide(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterable[
     :data:`UPSTREAM_STALE`, or to None (no value and none coming). ``sources``
     names the dependencies that are observed sources.
     """
-    if fresh(facts, facts.manifest, facts.artifact_ok, upstream):
+    manifest = facts.manifest
+    if manifest is not None and fresh(facts, manifest, facts.artifact_ok, upstream):  # (no value: never fresh)
         return ()
     return _reasons(facts, upstream, sources)
 
@@ -286,9 +287,8 @@ def upstream_status(facts: AssetFacts, reasons: Sequence[Reason]) -> object:
     """
     if not reasons:
         return current_data_version(facts)
-    codes = {r.code for r in reasons}
-    if codes <= CHECK_REASONS:
-        if "check_failed" in codes:
+    if keeps_value(reasons):  # only reasons about its checks (most stale assets have others: no set built)
+        if any(r.code == "check_failed" for r in reasons):
             return UPSTREAM_FLAGGED
         if not any(c.blocking for c in facts.checks):
             return current_data_version(facts)

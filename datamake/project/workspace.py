@@ -171,7 +171,8 @@ class Project:
     def _check_config_targets(self) -> None:
         check_resource_settings(self.config, self.defs.resources)
         for a in self.defs.assets.values():
-            _check_io_manager(a)
+            if a.io_manager is not None:  # (most assets: the IO manager is chosen by the value)
+                _check_io_manager(a)
         for key in [*self.config.asset_config, *self.config_overrides]:
             if key not in self.defs.assets:
                 raise ConfigError(f"config given for unknown asset '{key}'",
@@ -414,7 +415,7 @@ class Project:
         expander.validate()
         nodes = last.expansion((tuple(selected_keys), only, partition), expander.partitioned, lambda: expander.expand(
             selection_partitions(expander, selected_keys, partition), only))
-        keys = tuple(n for n in nodes.order if nodes.asset_of[n][0] not in sources)
+        keys = tuple([n for n in nodes.order if nodes.asset_of[n][0] not in sources])
         in_scope = set(keys)
         outside_keys = sorted({d for n in keys for d in nodes.deps[n]} - in_scope)
         source_keys = [n for n in outside_keys if split_node(n)[0] in sources]  # a source, or one of its partitions
@@ -620,9 +621,7 @@ def _warning_text(who: str, warning: str) -> str:
 
 
 def _check_io_manager(a: AssetDef) -> None:
-    """Reject an unknown ``io_manager=`` when the project loads, not when the asset has run."""
-    if a.io_manager is None:
-        return
+    """Reject an unknown ``io_manager=`` (one is given) when the project loads, not when the asset has run."""
     known = iomanagers.names()
     if a.io_manager not in known:
         raise DefinitionError(
