@@ -438,15 +438,19 @@ class Definitions:
                 raise DefinitionError(f"Definitions(sources=...) got {item!r}, which is not a source()",
                                       hint="put assets in assets= and resources in resources=")
         for item in [*assets, *sources, *resources, *jobs]:
-            self._add(item)
+            if type(item) is AssetDef:  # most items: an @asset, none of the kinds _add looks for
+                self._add_node(item)
+            else:
+                self._add(item)
         self.inputs: Dict[str, Dict[str, str]] = {}
         self.resource_params: Dict[str, Dict[str, str]] = {}
         self.deps: Dict[str, Tuple[str, ...]] = {k: () for k in self.sources}
         self._by_base: Dict[str, List[str]] = {}
-        for k in self.nodes:
+        nodes = self.nodes
+        for k in nodes:
             self._by_base.setdefault(k.rsplit("/", 1)[-1] if "/" in k else k, []).append(k)
         for a in self.assets.values():
-            inputs, used_resources = self._resolve_params(a)
+            inputs, used_resources = self._resolve_params(a, nodes)
             self.inputs[a.key] = inputs
             self.resource_params[a.key] = used_resources
             ordering = [self._check_dep(a, d) for d in a.deps] if a.deps else ()
@@ -462,8 +466,6 @@ class Definitions:
         return cached
 
     def _add(self, item: Any) -> None:
-        if type(item) is AssetDef:  # most items: an @asset, none of the kinds below
-            return self._add_node(item)
         bundle = _bundle(item)
         if bundle is not None:  # a multi-asset or command asset: the definitions it stands for
             for part in bundle:
@@ -512,10 +514,10 @@ class Definitions:
             raise DuplicateKeyError(f"two schedules or sensors are named '{item.name}'", hint="give one of them name=")
         (self.schedules if isinstance(item, ScheduleDef) else self.sensors)[item.name] = item
 
-    def _resolve_params(self, a: AssetDef) -> Tuple[Dict[str, str], Dict[str, str]]:
+    def _resolve_params(self, a: AssetDef, nodes: Dict[str, Any]) -> Tuple[Dict[str, str], Dict[str, str]]:
+        """The upstream key each parameter of ``a`` names, and the resources it names (``nodes``: :attr:`nodes`)."""
         inputs: Dict[str, str] = {}
         used_resources: Dict[str, str] = {}
-        nodes = self.nodes
         prefix = a.key.rsplit("/", 1)[0] + "/" if "/" in a.key else ""
         for param in a.params:
             if param in a.ins:
