@@ -551,8 +551,10 @@ def cache_to_save(keep_unused: bool = True) -> Optional[Dict[str, Any]]:
     entries of every folder seen before would otherwise pile up in each new one; it is written, once,
     even with nothing added when most of what it was seeded with went unused (a seed that had piled up)."""
     global _cache_dirty
+    if not _cache_dirty and (keep_unused or not _from_file):
+        return None  # nothing added, and nothing left unread (most runs): the entries used are not gathered
     used = {raw: _normalized_cache[raw] for raw in _used if raw in _normalized_cache}
-    if not _cache_dirty and (keep_unused or len(_from_file) <= len(used)):
+    if not _cache_dirty and len(_from_file) <= len(used):
         return None
     _cache_dirty = False
     if not keep_unused:
