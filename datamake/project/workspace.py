@@ -437,7 +437,7 @@ class Project:
             checks = check_facts[key] if key in check_facts else check_facts.setdefault(key, self._check_facts(key))
             ok, config_hash, deps, is_forced = m is None or intact[id(m)], self._config_hashes[key], nodes.deps[node], \
                 node in forced
-            moved = self.reads_changed(m)
+            moved = self.reads_changed(m) if m is not None else ()  # (no value yet: nothing it read has moved)
             if last_facts is None:
                 facts[node] = self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks, moved)
             else:
@@ -483,7 +483,7 @@ class Project:
             code_parts=cv.parts if cv.origin == "auto" else cv.definition_parts,
             code_pinned=cv.origin != "auto",
             checks=self._check_facts(key) if checks is None else checks,
-            recorded_checks=_recorded_checks(manifest),
+            recorded_checks=_recorded_checks(manifest) if manifest is not None else (),
             reads_changed=self.reads_changed(manifest) if reads_changed is None else reads_changed,
         )
 
