@@ -151,12 +151,14 @@ def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional
     names nothing of (``region=eu`` on a daily asset) is left out of the selection.
     It is an error when it names no partition of any selected asset.
     """
+    if spec is None:  # no --partition (most commands): all partitions of every asset, none looked up
+        return dict.fromkeys(keys)
     out: Dict[str, Optional[List[str]]] = {}
     errors: List[SelectionError] = []
     partitioned = 0
     for key in keys:
         pdef = expander.partitions_def(key)
-        if spec is None or pdef is None:
+        if pdef is None:
             out[key] = None
             continue
         partitioned += 1
@@ -167,7 +169,7 @@ def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional
         except SelectionError as exc:
             out[key] = []
             errors.append(exc)
-    if spec is not None and partitioned == 0:
+    if partitioned == 0:
         raise SelectionError(f"--partition {spec!r}: none of the selected assets is partitioned",
                              hint="drop --partition, or select a partitioned asset")
     if errors and len(errors) == partitioned:
