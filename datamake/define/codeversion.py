@@ -518,8 +518,8 @@ def load_cache(data: Any) -> None:
             entries = data["entries"]
             if isinstance(entries, dict):
                 _from_file.update(entries)
-            for where, raw in data.get("located", {}).items():
-                _located.setdefault(where, raw)
+            # each place kept as it is, the new ones added in the file's order (not a loop of setdefault)
+            _located.update({**data.get("located", {}), **_located})
     except (AttributeError, ValueError, KeyError, TypeError):  # of another shape: not used
         pass
     _cache_dirty = False
