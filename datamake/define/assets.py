@@ -153,9 +153,10 @@ def asset(
 def _asset_of(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay, config,
               track_packages, partitions, partition_mapping, tags, path, metric, fresh_within, fresh_by, automation):
     """What ``@asset(...)`` makes of ``func`` with those options."""
+    packages = () if type(track_packages) is tuple and not track_packages else _packages(track_packages)  # (the default)
     a = _make_asset_def(
         func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
-        config, _packages(track_packages) if track_packages else (), partitions, partition_mapping, tags, path, metric,
+        config, packages, partitions, partition_mapping, tags, path, metric,
     )
     if fresh_within is None and fresh_by is None and automation is None:
         return a
