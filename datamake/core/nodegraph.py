@@ -45,8 +45,9 @@ class Expander:
         self._keys: Dict[str, List[Optional[str]]] = {}
         self._mappings: Dict[Tuple[str, str], ResolvedMapping] = {}
         self._existing: Dict[str, Set[str]] = {k: set(v) for k, v in (existing or {}).items()}
+        # (a list, not a generator resumed per asset)
         self.partitioned = any([a.partitions is not None for a in defs.assets.values()]) or any(
-            getattr(s, "partitions", None) is not None for s in defs.sources.values())  # (a list: no generator resumed per asset)
+            getattr(s, "partitions", None) is not None for s in defs.sources.values())
 
     def partitions_def(self, key: str):
         a = self.defs.assets.get(key) or self.defs.sources.get(key)

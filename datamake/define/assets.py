@@ -150,10 +150,11 @@ def asset(
     return lambda func: _asset_of(func, *options)
 
 
-def _asset_of(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay, config,
-              track_packages, partitions, partition_mapping, tags, path, metric, fresh_within, fresh_by, automation):
+def _asset_of(func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
+              config, track_packages, partitions, partition_mapping, tags, path, metric, fresh_within, fresh_by,
+              automation):
     """What ``@asset(...)`` makes of ``func`` with those options."""
-    packages = () if type(track_packages) is tuple and not track_packages else _packages(track_packages)  # (the default)
+    packages = () if type(track_packages) is tuple and not track_packages else _packages(track_packages)  # (default)
     a = _make_asset_def(
         func, name, key_prefix, deps, ins, code_version, group, io_manager, metadata, retries, retry_delay,
         config, packages, partitions, partition_mapping, tags, path, metric,
