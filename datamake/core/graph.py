@@ -1,8 +1,6 @@
 """The asset graph: dependency order and cycle detection (selections: :mod:`datamake.selection`)."""
 from __future__ import annotations
 
-from graphlib import CycleError as _GraphlibCycle  # stdlib since Python 3.9
-from graphlib import TopologicalSorter
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from datamake.core.errors import CycleError
@@ -48,6 +46,8 @@ class AssetGraph:
 
     def _raise_cycle(self) -> None:
         """The CycleError naming one cycle of the graph (found by graphlib)."""
+        from graphlib import CycleError as _GraphlibCycle, TopologicalSorter  # lazy: only for a cycle
+
         sorter = TopologicalSorter()
         for key in sorted(self.deps):
             sorter.add(key, *self.deps[key])

@@ -7,7 +7,6 @@ Future`` and ``shutdown(cancel)``. The coordinator never knows which it has.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -148,6 +147,8 @@ class ProcessExecutor:
 
 def _worker_init(parent: int) -> None:
     """In each pool worker: leave Ctrl-C to the parent, die with it (Linux)."""
+    import signal  # lazy: only pool workers (an in-process build needs none of its enums)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
