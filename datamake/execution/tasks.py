@@ -11,7 +11,6 @@ import io
 import os
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -439,7 +438,7 @@ def _source_inputs(defs, task: AssetTask) -> Dict[str, Any]:
 
 # declared resource -> {settings: the object its factory built}, in this process; a resource declared
 # again (definitions imported afresh, another project) is another key, so it gets objects of its own
-_resources: "weakref.WeakKeyDictionary[ResourceDef, Dict[str, Any]]" = weakref.WeakKeyDictionary()
+_resources: Any = None  # a weakref.WeakKeyDictionary, made at the first resource (weakref: only then imported)
 _resources_lock = threading.Lock()
 
 
@@ -455,7 +454,12 @@ def _resource_inputs(defs, task: AssetTask) -> Dict[str, Any]:
 
 def _resource(resource: ResourceDef, settings: Mapping[str, Any]) -> Any:
     """The object ``resource``'s factory built with ``settings``: once per process."""
+    global _resources
     with _resources_lock:
+        if _resources is None:
+            import weakref
+
+            _resources = weakref.WeakKeyDictionary()
         built = _resources.setdefault(resource, {})
     cache_key = repr(sorted(settings.items()))
     if cache_key not in built:
