@@ -1,7 +1,6 @@
 """The manifest: the record of one materialization, as a plain value."""
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import json
@@ -54,6 +53,8 @@ class Manifest:
         ``b""`` never stands for "not inline"). Raises ValueError when the text is not base64."""
         if self.inline is None:
             return None
+        import base64  # lazy: only a manifest read back (writing one needs binascii alone)
+
         try:
             return base64.b64decode(self.inline, validate=True)
         except binascii.Error as exc:
@@ -156,7 +157,7 @@ class Manifest:
 
 def inline_text(data: bytes) -> str:
     """How a manifest keeps a small artifact's bytes (:attr:`Manifest.inline`)."""
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")  # base64.b64encode, without importing base64
 
 
 def decode(raw: Union[bytes, str]) -> Dict[str, Any]:
