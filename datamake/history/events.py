@@ -29,11 +29,9 @@ URL); by default ``history.sqlite`` in a local store's root, or
 from __future__ import annotations
 
 import contextlib
-import getpass
 import itertools
 import json
 import os
-import shlex
 import sqlite3
 import sys
 import time
@@ -505,8 +503,15 @@ def _event_dict(cursor: sqlite3.Cursor, row: tuple) -> Dict[str, Any]:
 
 
 def _user() -> str:
+    """``getpass.getuser()``, without importing getpass (and termios): a login variable, else the passwords."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser's, in its order
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        return getpass.getuser()
+        import pwd  # lazy: not on Windows, and only without a login variable
+
+        return pwd.getpwuid(os.getuid())[0]
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         return str(os.getuid()) if hasattr(os, "getuid") else "?"
 
@@ -516,7 +521,14 @@ def command_line(argv: Optional[Sequence[str]] = None) -> str:
     argv = list(sys.argv if argv is None else argv)
     if argv and (os.path.basename(argv[0]) == "datamake" or argv[0].endswith(os.path.join("datamake", "__main__.py"))):
         argv[0] = "datamake"
+    if all(arg and _SHELL_SAFE.issuperset(arg) for arg in argv):
+        return " ".join(argv)  # what shlex.join gives when nothing needs quoting, without importing shlex
+    import shlex
+
     return shlex.join(argv)
+
+
+_SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")  # shlex.quote's
 
 
 def parse_older_than(text: str, now: Optional[float] = None) -> float:
