@@ -16,7 +16,6 @@ import builtins
 from sys import intern
 import functools
 import importlib.util
-import linecache
 from opcode import opmap
 import os
 import re
@@ -213,6 +212,8 @@ _modules: Dict[str, _ModuleSource] = {}
 
 
 def _module_source(filename: str, namespace: Optional[Mapping[str, Any]]) -> Optional[_ModuleSource]:
+    import linecache  # lazy: only source analysed afresh (it imports tokenize)
+
     lines = linecache.getlines(filename, namespace)
     if not lines:
         return None
@@ -336,6 +337,8 @@ def _function_text(fn: Any) -> Optional[str]:
     """The function's source lines, found from its code object: much cheaper than
     ``inspect.getsource`` (no tokenizing). From the first line (decorators
     included) to the last line any of its bytecode, nested code included, spans."""
+    import linecache  # lazy: only source analysed afresh (it imports tokenize)
+
     code = fn.__code__
     lines = linecache.getlines(code.co_filename, getattr(fn, "__globals__", None))
     last = _last_line(code)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import linecache
 import os
 import sys
 from typing import Dict, List, Optional, Tuple
@@ -65,6 +64,8 @@ def imported_modules(path: str, name: str, source: Optional[bytes] = None) -> Tu
     if source is not None:
         text = source.decode("utf-8", "surrogateescape")
     else:
+        import linecache  # lazy: only a module scanned afresh (it imports tokenize)
+
         text = "".join(linecache.getlines(path))  # the snapshot the module was imported from
     key = (path, hash_bytes(text.encode("utf-8", "surrogateescape")))
     found = _imports.get(key)

@@ -22,12 +22,12 @@ from __future__ import annotations
 import _imp
 import importlib.machinery
 import importlib.util
-import linecache
+import io
 import marshal
 import os
 import sys
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from datamake._paths import cache_dir
 from datamake.core.hashing import hash_bytes
@@ -134,13 +134,24 @@ def _write_pyc(cached: str, source: bytes, code) -> None:
 
 def _remember(module: str, path: str, source: bytes, stat: os.stat_result) -> None:
     path = os.path.abspath(path)
-    text = importlib.util.decode_source(source)
+    text = _source_text(source)
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     _snapshots[path] = Snapshot(module, path, hash_bytes(source), stat.st_size, stat.st_mtime_ns)
     _lines[path] = lines
     _prime(path, lines)
+
+
+def _source_text(source: bytes) -> str:
+    """``importlib.util.decode_source(source)``: a UTF-8 source that declares no encoding (no BOM, no
+    ``coding`` in its first two lines) is decoded without importing ``tokenize``, which looks for one."""
+    if not source.startswith(b"\xef\xbb\xbf") and not any(b"coding" in line for line in source.split(b"\n", 2)[:2]):
+        try:
+            return io.IncrementalNewlineDecoder(None, True).decode(source.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass  # decode_source raises what it raises
+    return importlib.util.decode_source(source)
 
 
 # -- files read while a project module is imported ----------------------------------------
@@ -208,16 +219,35 @@ def import_reads() -> Dict[str, List[str]]:
 
 
 def _prime(path: str, lines: List[str]) -> None:
-    # An entry whose mtime is None is never re-read by linecache.checkcache().
-    linecache.cache[path] = (sum(map(len, lines)), None, lines, path)
+    """Put a snapshot's lines in ``linecache``, once it is imported (it imports ``tokenize``: a build
+    that formats no traceback and analyses no source needs neither); importing it later puts them all
+    (:class:`_LinecacheLoader`)."""
+    cache = _line_cache()
+    if cache is not None:
+        # An entry whose mtime is None is never re-read by linecache.checkcache().
+        cache[path] = (sum(map(len, lines)), None, lines, path)
 
 
 def refresh_linecache() -> None:
     """Put every snapshot back into ``linecache`` (after someone called ``linecache.clearcache``)."""
-    for path, lines in _lines.items():
-        entry = linecache.cache.get(path)
+    cache = _line_cache() or {}
+    for path, lines in list(_lines.items()):
+        entry = cache.get(path)
         if entry is None or entry[2] is not lines:
             _prime(path, lines)
+
+
+def _line_cache() -> Optional[Dict[str, Any]]:
+    """``linecache.cache``; None while linecache is not imported."""
+    return getattr(sys.modules.get("linecache"), "cache", None)
+
+
+class _LinecacheLoader(importlib.machinery.SourceFileLoader):
+    """Imports ``linecache`` and puts every snapshot in it (see :func:`_prime`)."""
+
+    def exec_module(self, module) -> None:
+        super().exec_module(module)
+        refresh_linecache()
 
 
 class _SnapshotFinder:
@@ -227,6 +257,9 @@ class _SnapshotFinder:
     def find_spec(self, fullname, path=None, target=None):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return spec
+        if fullname == "linecache" and spec.origin:
+            spec.loader = _LinecacheLoader(fullname, spec.origin)
             return spec
         if not is_under_roots(spec.origin):
             return spec
@@ -355,8 +388,9 @@ def forget_all(roots: Iterable[str] = ()) -> List[str]:
         if path in _snapshots or (under and os.path.realpath(path).startswith(under)):
             del sys.modules[name]
             dropped.append(name)
+    cache = _line_cache() or {}
     for path in list(_snapshots):
-        linecache.cache.pop(path, None)
+        cache.pop(path, None)
     _snapshots.clear()
     _lines.clear()
     _reads.clear()
