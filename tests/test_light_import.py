@@ -185,7 +185,9 @@ def test_a_fresh_copy_of_a_project_reads_its_unchanged_toml_back_without_the_par
 def test_a_cold_build_started_by_the_launcher_parses_nothing_and_loads_no_dataclasses(tmp_path):
     """A fresh folder (a new clone, a CI job) whose functions' analysis is known from another build: the
     launcher's ``make`` (no CLI framework) imports neither ``dataclasses`` (datamake's records do without
-    it) nor ``inspect``, ``ast`` or ``dis`` (start-up time); building a function never seen still works."""
+    it) nor ``inspect``, ``ast`` or ``dis``, nor standard modules only a traceback, a pool worker, a
+    resource, a cycle or an inline value read back uses (start-up time); building a function never seen
+    still works."""
     env = {**os.environ, "DATAMAKE_CACHE_DIR": str(tmp_path / "cache"), "DATAMAKE_NO_SHORTCUT": "1"}
     code = ("import sys, json\nsys.argv = ['datamake', 'make', '--json']\nfrom datamake.cli.launch import run\n"
             "try:\n    run()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
@@ -205,6 +207,18 @@ def test_a_cold_build_started_by_the_launcher_parses_nothing_and_loads_no_datacl
     pipeline = "from datamake import asset\n\n@asset\ndef a():\n    return 1\n\n@asset\ndef b(a):\n    return a + 1\n"
     build_in("first", pipeline)
     loaded = build_in("copy", pipeline)
-    unwanted = {"dataclasses", "inspect", "ast", "_ast", "dis", "copy", "click"}
+    unwanted = {"dataclasses", "inspect", "ast", "_ast", "dis", "copy", "click", "linecache", "tokenize", "signal",
+                "getpass", "termios", "shlex", "weakref", "base64", "struct", "graphlib"}
     assert not loaded & unwanted, sorted(loaded & unwanted)
     assert "ast" in build_in("edited", pipeline.replace("a + 1", "a + 2"))  # a new function is parsed
+
+
+def test_linecache_imported_after_the_project_holds_the_source_as_imported(project):
+    """The project's modules are imported before ``linecache`` is: importing it later still gives it
+    their snapshots (tracebacks and code versions read the source that runs, not the file on disk)."""
+    project.pipeline("from datamake import asset\n\n@asset\ndef a():\n    return 1\n")
+    code = ("import os, sys\nimport datamake.api as dm\ndm.load('.')\nassert 'linecache' not in sys.modules\n"
+            "import linecache\nsize, mtime, lines, _ = linecache.cache[os.path.abspath('pipeline.py')]\n"
+            "print(mtime, ''.join(lines) == open('pipeline.py').read())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project.root, check=True)
+    assert proc.stdout.split() == ["None", "True"], proc.stdout + proc.stderr
