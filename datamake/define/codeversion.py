@@ -147,12 +147,12 @@ def _raw_key(source: str, code: types.CodeType) -> str:
     return hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
 
 
-_BLANK_LINE = re.compile("^[ \t]+$", re.MULTILINE)  # what textwrap.dedent empties
+_BLANK_LINE = "(?m)^[ \t]+$"  # what textwrap.dedent empties (compiled at its first use: re keeps it)
 
 
 def _dedented(source: str) -> str:
     """``textwrap.dedent(source)``: for a text whose first line is not indented, only its blank lines emptied."""
-    return _BLANK_LINE.sub("", source) if source[:1].strip() else _dedent(source)
+    return re.sub(_BLANK_LINE, "", source) if source[:1].strip() else _dedent(source)
 
 
 def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
@@ -221,7 +221,7 @@ def _module_source(filename: str, namespace: Optional[Mapping[str, Any]]) -> Opt
     if cached is None or cached.lines is not lines:  # linecache hands out the same list until it reloads
         try:
             text = "".join(lines)
-            cached = _modules[filename] = _ModuleSource(lines, ast.parse(text), not _OTHER_BREAKS.search(text))
+            cached = _modules[filename] = _ModuleSource(lines, ast.parse(text), not re.search(_OTHER_BREAKS, text))
         except SyntaxError:
             return None
     return cached
@@ -237,7 +237,7 @@ def _module_entry(fn: Any) -> Optional[Entry]:
     return _entry(nodes) if nodes else None
 
 
-_OTHER_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # lines of their own to linecache, not to the parser
+_OTHER_BREAKS = "[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]"  # lines of their own to linecache, not to the parser (as above)
 _PARSE_WHOLE_AFTER = 32  # functions of one module analysed one by one before its whole text is parsed once
 _analysed_alone: Dict[str, int] = {}  # module file -> functions analysed one by one
 
@@ -248,7 +248,7 @@ def _module_nodes(fn: types.FunctionType, text: str) -> Optional[List[ast.AST]]:
     and the module is parsed already or has had many functions analysed one by one: one parse of the whole
     text then costs what parsing the rest one by one would, and the purity check takes the same tree."""
     code = fn.__code__
-    if code.co_name == "<lambda>" or not text[:1].strip() or _BLANK_LINE.search(text):
+    if code.co_name == "<lambda>" or not text[:1].strip() or re.search(_BLANK_LINE, text):
         return None
     filename = code.co_filename
     if filename not in _modules:

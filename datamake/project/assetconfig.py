@@ -236,10 +236,10 @@ def canonical_value(value: Any) -> Any:
         # a function or class default (``fn: Callable = norm``): by name; its code is the config class's
         return {"__callable__": f"{getattr(value, '__module__', None)}.{value.__qualname__}"}
     return {"__repr__": f"{type(value).__module__}.{type(value).__qualname__}",
-            "value": _ADDRESS.sub("", repr(value))}  # "<... at 0x7f...>" differs in every process
+            "value": re.sub(_ADDRESS, "", repr(value))}  # "<... at 0x7f...>" differs in every process
 
 
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_ADDRESS = r" at 0x[0-9a-fA-F]+"  # compiled at its first use (re keeps it): most projects never need it
 
 
 def config_hash(instance: Any) -> str:
