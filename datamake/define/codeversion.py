@@ -31,7 +31,6 @@ from datamake.define.canonical import (ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT a
                                        constant as _constant, dotted as _dotted, dump as _dump)
 from datamake.define.codenames import code_names
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
-from datamake.define.moduleimports import imported_modules, module_file as _module_file
 from datamake.define.snapshot import source_digest
 
 ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
@@ -926,7 +925,9 @@ class _Walker:
     def _module_part(self, module: str) -> None:
         """A project module the code imports: a part, the digest of the module's whole source; and
         so, in turn, each project module its source imports (what it runs is in those)."""
-        path = _module_file(module)
+        from datamake.define.moduleimports import imported_modules, module_file  # lazy: only code that imports
+
+        path = module_file(module)
         if path is None or not is_project_file(path, self.roots) or f"{_IMPORT}{module}" in self.parts:
             return
         digest, source = source_digest(path), None

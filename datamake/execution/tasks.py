@@ -20,7 +20,6 @@ from datamake.define import openwatch, outputs as results_meta, snapshot
 from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of, hash_value
 from datamake.define.loader import definition_roots, forget_project_code, format_user_traceback, load_definitions
-from datamake.define.metricvalues import metric_values
 from datamake.define.sources import Output, ResourceDef, source_at
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
@@ -356,6 +355,8 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         undeclared, warnings = watch.finish(), watch.warnings()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
+        from datamake.define.metricvalues import metric_values  # lazy: only a metric asset
+
         try:
             context.metadata.update(metric_values(value, task.key))  # the event log keeps each run's numbers
         except Exception as exc:  # noqa: BLE001 - not a dict of numbers: the asset fails, saying why

@@ -37,7 +37,6 @@ import sys
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.durations import DURATION_FORMS, parse_duration
 from datamake.core.errors import ConfigError, DatamakeError
 from datamake.core.hashing import hash_bytes
 from datamake.core.keys import split_node
@@ -533,6 +532,8 @@ _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 def parse_older_than(text: str, now: Optional[float] = None) -> float:
     """A cut-off Unix time from an age (``30d``, ``12h``, ``2w``: see :mod:`datamake.core.durations`) or a date."""
+    from datamake.core.durations import DURATION_FORMS, parse_duration  # lazy: only a command given an age
+
     now = time.time() if now is None else now
     try:
         return now - parse_duration(text)

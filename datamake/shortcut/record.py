@@ -32,7 +32,6 @@ from datamake.core.scope import Scope
 from datamake.define import snapshot
 from datamake.define.codeversion import IMPORT_PART, parsed_module
 from datamake.define.lazymodules import file_of
-from datamake.define.moduleimports import module_file
 from datamake.define.assets import AssetDef
 from datamake.execution.results import AssetOutcome
 from datamake.project import heap
@@ -174,6 +173,8 @@ def _imported_when_run(project: Project, nodes: List[str]) -> List[str]:
     for key in nodes:
         for part in project.code_version(key).parts:
             if part.startswith(IMPORT_PART):
+                from datamake.define.moduleimports import module_file  # lazy: only code importing in a function
+
                 path = module_file(part[len(IMPORT_PART):])
                 if path is not None:
                     paths.add(path)
