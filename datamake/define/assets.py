@@ -29,12 +29,13 @@ from datamake.core.keys import validate_key
 from datamake.core.records import field, filled, record, replace
 from datamake.define.checkdef import AssetCheckDef, group_checks
 from datamake.define.sources import ResourceDef, SourceDef
-from datamake.jobs.definition import Job
 
 if TYPE_CHECKING:
     from datamake.automation.rules.definitions import ScheduleDef, SensorDef
+    from datamake.jobs.definition import Job
 
 _AUTOMATION = "datamake.automation.rules.definitions"  # loaded by a project that defines a schedule or sensor
+_JOBS = "datamake.jobs.definition"  # loaded by a project that defines a job
 
 CONFIG_PARAM = "config"
 
@@ -479,7 +480,7 @@ class Definitions:
         if isinstance(item, ResourceDef):
             self.resources[item.name] = item
             return
-        if isinstance(item, Job):
+        if isinstance(item, _job_types()):
             self._add_job(item)
             return
         if isinstance(item, _automation_types()):
@@ -615,7 +616,7 @@ def definitions_from_module(module: ModuleType) -> Definitions:
         return defs
     found: List[AssetDef] = []
     seen = set()
-    kinds = (AssetDef, SourceDef, ResourceDef, AssetCheckDef, Job, *_automation_types())
+    kinds = (AssetDef, SourceDef, ResourceDef, AssetCheckDef, *_job_types(), *_automation_types())
     for value in vars(module).values():
         group = value if isinstance(value, (list, tuple)) else (value,)
         for item in group:
@@ -629,8 +630,17 @@ def definitions_from_module(module: ModuleType) -> Definitions:
 def _automation_types() -> Tuple[type, ...]:
     """The schedule and sensor classes, or none when their module was never imported (then nothing is one of
     them): ``import datamake`` and a project without automation do not load it."""
-    module = sys.modules.get(_AUTOMATION)
-    return (module.ScheduleDef, module.SensorDef) if module is not None else ()
+    return _classes_if_loaded(_AUTOMATION, "ScheduleDef", "SensorDef")
+
+
+def _job_types() -> Tuple[type, ...]:
+    """The job class, or none when its module was never imported (as :func:`_automation_types`)."""
+    return _classes_if_loaded(_JOBS, "Job")
+
+
+def _classes_if_loaded(module_name: str, *names: str) -> Tuple[type, ...]:
+    module = sys.modules.get(module_name)
+    return tuple(getattr(module, name) for name in names) if module is not None else ()
 
 
 def _warn_left_out_checks(module: ModuleType, defs: Definitions) -> None:
