@@ -31,7 +31,6 @@ from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
 from datamake.execution.results import AssetOutcome, RunResult, TaskResult
 from datamake.execution.runcontext import RunContext
-from datamake.execution.waiting import wait_first
 
 
 @record(frozen=True)
@@ -405,6 +404,8 @@ class Coordinator:
     def _wait_some(self) -> None:
         done = [future for future in self.running if future.done()]  # the in-process executor's always are
         if not done:
+            from datamake.execution.waiting import wait_first  # lazy: only tasks running in a pool
+
             self.interruptible = True
             try:
                 done = wait_first(self.executor, list(self.running), 0.5)

@@ -42,7 +42,6 @@ from datamake.core.hashing import hash_bytes
 from datamake.core.keys import split_node
 from datamake.core.urlquote import quote
 from datamake._version import __version__
-from datamake.core.compat import fromisoformat
 from datamake.storage.liveness import HOST, process_gone
 from datamake.storage.localfiles import FSYNC
 
@@ -532,7 +531,8 @@ _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 def parse_older_than(text: str, now: Optional[float] = None) -> float:
     """A cut-off Unix time from an age (``30d``, ``12h``, ``2w``: see :mod:`datamake.core.durations`) or a date."""
-    from datamake.core.durations import DURATION_FORMS, parse_duration  # lazy: only a command given an age
+    from datamake.core.compat import fromisoformat  # lazy: only a command given an age or a date
+    from datamake.core.durations import DURATION_FORMS, parse_duration
 
     now = time.time() if now is None else now
     try:

@@ -10,7 +10,6 @@ import types
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from datamake.core.compat import type_hints
 from datamake.project.settings import toml_kind
 from datamake.core.errors import ConfigError, did_you_mean
 from datamake.core.hashing import hash_value
@@ -135,6 +134,8 @@ _CONTAINERS = {list: list, tuple: tuple, set: set, frozenset: frozenset,
 
 
 def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    from datamake.core.compat import type_hints  # lazy: only a config class
+
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = type_hints(cls) if fields else {}
     kwargs: Dict[str, Any] = {}
@@ -158,6 +159,8 @@ class _Unknown(Exception):
 def build_config(cls: type, values: Mapping[str, Any], asset_key: str) -> Any:
     """An instance of the dataclass ``cls`` from ``values``; ConfigError names the asset, the field,
     the expected type and the value."""
+    from datamake.core.compat import type_hints  # lazy: only a config class
+
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = type_hints(cls) if fields else {}
     kwargs: Dict[str, Any] = {}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from datamake.core.compat import accepts_keyword
 from datamake.core.errors import StoreError
 
 _BULK_BATCH = 64  # requests in flight at once in bulk operations on object stores
@@ -144,6 +143,8 @@ def download_options(fs) -> Dict[str, Any]:
 
 def plain_get(fs) -> Dict[str, Any]:
     """``cat_file`` keyword arguments for one bare GET (s3fs otherwise HEADs first, to split large reads)."""
+    from datamake.core.compat import accepts_keyword  # lazy: only a remote store
+
     return {"max_concurrency": 1} if hasattr(fs, "_call_s3") and accepts_keyword(fs._cat_file, "max_concurrency") else {}
 
 
