@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import threading
+from types import MappingProxyType
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from datamake._paths import cache_dir
@@ -46,6 +47,18 @@ class _Rare:
     env: Any = {}  # environment variable -> its version when project code first read it (its own dict, at the first)
     env_set: Any = ()  # variables it set or removed before reading them: its own values
     away: Any = ()  # kinds of work it handed where no watch follows it (unfollowed; a dict, at the first)
+    # what it read, listed, wrote and may read (see ReadWatch._setup_once): empty and read-only until the
+    # first event that needs them sets the watch up
+    via: Any = MappingProxyType({})
+    reads: Any = MappingProxyType({})
+    maybe_written: Any = frozenset()
+    listed: Any = MappingProxyType({})
+    trees: Any = MappingProxyType({})
+    written: Any = frozenset()
+    own_dirs: Any = frozenset()
+    roots: Tuple[str, ...] = ()
+    allowed: Any = ()
+    skip_dirs: Any = ()
 
 
 class ReadWatch(_Rare):
@@ -61,18 +74,8 @@ class ReadWatch(_Rare):
         self._setup_args = (defs, task, store)
         self._project_dir = task.project_dir
         self.fn = fn
-        self.via: Dict[str, set] = {}  # a path read or listed -> the project functions on the stack then
         self.context = context
         self.scratch = scratch
-        self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
-        self.maybe_written: set = set()  # those of ``reads`` a database connection or a command may change
-        self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
-        self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
-        self.written: set = set()
-        self.own_dirs: set = set()  # folders it made (os.mkdir, tempfile.mkdtemp) or removed (shutil.rmtree)
-        self.roots: Tuple[str, ...] = ()
-        self.allowed: List[str] = []
-        self.skip_dirs: List[str] = []
 
     def _setup(self) -> None:
         with _SETUP_LOCK:  # (threads the asset started report too)
@@ -81,6 +84,14 @@ class ReadWatch(_Rare):
                 self._setup_args = None
 
     def _setup_once(self, defs: Any, task: Any, store: Store) -> None:
+        self.via: Dict[str, set] = {}  # a path read or listed -> the project functions on the stack then
+        self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
+        self.maybe_written: set = set()  # those of ``reads`` a database connection or a command may change
+        self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
+        self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
+        self.written: set = set()
+        self.own_dirs: set = set()  # folders it made (os.mkdir, tempfile.mkdtemp) or removed (shutil.rmtree)
+        self.allowed: List[str] = []
         for dep in defs.deps.get(task.key, ()):
             src = defs.sources.get(dep)
             url = getattr(src, "url", None)
@@ -338,14 +349,14 @@ class ReadWatch(_Rare):
         command or rewritten by it (then not an input); an absent one, made by it (its own)."""
         from datamake.define import commandfiles  # (imported with the command's event)
 
+        if self._setup_args is not None:
+            self._setup()
         if what == commandfiles.FOLDER:
             self.named_folder(path)
         elif what == commandfiles.ABSENT:  # (and a folder it makes there: what it writes in it)
             self.written.add(os.path.abspath(path))
             self.own_dirs.add(os.path.abspath(path))
         else:
-            if self._setup_args is not None:
-                self._setup()
             self._note(path, maybe_written=True)
 
     def named_folder(self, path: str) -> None:
@@ -387,7 +398,7 @@ class ReadWatch(_Rare):
             self._child_log = None
         if self._starting is not None:  # never prepared (or started by a child): unwatched
             self.unwatched, self._starting = self._starting, None
-        for path in _paths_named_by(self.fn, _roots_of(self._project_dir)):
+        for path in _paths_named_by(self.fn, self._project_dir):
             if os.path.isfile(path):
                 if os.path.abspath(path) not in self.written:
                     self.saw(openwatch.OPEN, (path, "r", 0))
@@ -523,7 +534,7 @@ def _kept_paths(defs: Any, key: str) -> List[str]:
 _named_paths: Dict[Any, Tuple[str, ...]] = {}
 
 
-def _paths_named_by(fn: Any, roots: Tuple[str, ...]) -> Tuple[str, ...]:
+def _paths_named_by(fn: Any, project_dir: str) -> Tuple[str, ...]:
     """Strings and paths the function's code, and the project helpers it reaches, name without receiving
     them: the globals they use, their closures, defaults and string constants that look like paths.
     Readers written in C (pyarrow's) open files without any audit event; a module-level ``DATA =
@@ -538,7 +549,7 @@ def _paths_named_by(fn: Any, roots: Tuple[str, ...]) -> Tuple[str, ...]:
         _named_paths[fn] = ()  # names nothing at all (a generated pipeline's trivial assets)
         return ()
     values: List[Any] = []
-    for current in helperreads.reachable_functions(fn, roots) or [fn]:
+    for current in helperreads.reachable_functions(fn, _roots_of(project_dir)) or [fn]:
         code = getattr(current, "__code__", None)
         namespace = getattr(current, "__globals__", {}) or {}
         if code is not None:
