@@ -104,8 +104,9 @@ class LocalPacks:
             for m in actions:
                 self.actions.setdefault(_field(m, "provenance"), m)
             for m in manifests:
-                self.actions[_field(m, "provenance")] = m
-                node = node_id(_field(m, "key"), _field(m, "partition"))
+                provenance, key, partition = _identity(m)
+                self.actions[provenance] = m
+                node = node_id(key, partition)
                 known = self.newest.get(node)
                 if known is None or known[1] < order:
                     self.newest[node] = (m, order)
@@ -170,6 +171,13 @@ class LocalPacks:
 
 def _file_newer(file_ns: Optional[int], pack_ns: int) -> bool:
     return file_ns is not None and file_ns > pack_ns
+
+
+def _identity(entry: Entry) -> Tuple[str, str, Optional[str]]:
+    """(provenance, key, partition) of an entry, read at once (:func:`_field` of each)."""
+    if isinstance(entry, Manifest):
+        return entry.provenance, entry.key, entry.partition
+    return entry["provenance"], entry["key"], entry.get("partition")
 
 
 def _field(entry: Entry, name: str) -> Any:
