@@ -44,6 +44,14 @@ def _json(value: Any) -> Any:
     return record_json(value) if value else _NULL
 
 
+def _json_of_pairs(pairs: Any) -> Any:
+    """``_json(dict(pairs))`` of a mapping or of (key, value) pairs, without the copy when there are none."""
+    return record_json(dict(pairs)) if pairs else _NULL
+
+
+_NOTHING_NOTED: Tuple[Any, Sequence[Any], Sequence[str]] = (None, (), ())
+
+
 def _null(value: Any) -> Any:
     return _NULL if value is None else value
 
@@ -110,24 +118,27 @@ class HistoryReporter(Reporter):
 
     def asset_started(self, key: str, reasons: Sequence[Any]) -> None:
         asset, partition = split_node(key)  # a partition's node id: sales[2024-01-05]
-        self._add((self.run_id, time.time(), "started", asset, _null(partition), _NULL, _NULL, _NULL, _NULL, _NULL,
-                   _NULL, _NULL, describe_reasons(reasons)))
+        self._add((self.run_id, time.time(), "started", asset, _NULL if partition is None else partition,
+                   _NULL, _NULL, _NULL, _NULL, _NULL, _NULL, _NULL, describe_reasons(reasons)))
 
     def note(self, key: str, manifest: Any, checks: Sequence[Any] = (), logs: Sequence[str] = ()) -> None:
         """The coordinator's hook: what ``asset_finished(outcome)`` for ``key`` should also record."""
         self.notes[key] = (manifest, checks, logs)
 
     def asset_finished(self, outcome: AssetOutcome) -> None:
-        if self._off:
+        if self._opening is None and self.history is None:  # (self._off, inline: one call per asset)
             return
-        manifest, checks, logs = self.notes.pop(outcome.key, (None, (), ()))
+        manifest, checks, logs = self.notes.pop(outcome.key, _NOTHING_NOTED)
         if outcome.outcome == "skipped" and not checks and not logs and not outcome.error:
             self.skipped.append(outcome.key)  # no-op runs are frequent and large: keep them cheap
             return
         now = time.time()
         asset, partition = split_node(outcome.key)
         partition = partition or outcome.partition
-        rows = [self._outcome_row(outcome, asset, partition, manifest, now, bool(checks))]
+        row = self._outcome_row(outcome, asset, partition, manifest, now, bool(checks))
+        if not checks and not logs:
+            return self._add(row)
+        rows = [row]
         dv = manifest.data_version if manifest is not None else None
         if checks:
             rows.extend((self.run_id, now, "check", asset, partition, None, None, dv, None, c.seconds, None,
@@ -156,14 +167,15 @@ class HistoryReporter(Reporter):
             failure = _json({"traceback": outcome.traceback}) if outcome.traceback else _NULL
             return (self.run_id, now, outcome.outcome, asset, _null(partition), _NULL, _NULL,
                     _null(outcome.data_version), _NULL, outcome.seconds or _NULL, _NULL, failure, _null(outcome.error))
-        full = outcome.outcome != "skipped" or checked  # keep the rows of no-op runs small
+        if outcome.outcome == "skipped" and not checked:  # keep the rows of no-op runs small
+            return (self.run_id, now, "skipped", asset, _null(partition), manifest.code_version, manifest.provenance,
+                    manifest.data_version, _NULL, _NULL, _NULL, _NULL, _null(outcome.error))
         return (self.run_id, now, outcome.outcome, asset, _null(partition), manifest.code_version,
-                manifest.provenance, manifest.data_version, _json(dict(manifest.inputs)) if full else _NULL,
-                _null(outcome.seconds) if full else _NULL, manifest.size if full else _NULL,
-                _json(dict(manifest.metadata)) if full else _NULL, _null(outcome.error))
+                manifest.provenance, manifest.data_version, _json_of_pairs(manifest.inputs), _null(outcome.seconds),
+                manifest.size, _json_of_pairs(manifest.metadata), _null(outcome.error))
 
     def _add(self, *rows: tuple) -> None:
-        if self._off:
+        if self._opening is None and self.history is None:  # (self._off, inline: two calls per asset)
             return
         self.rows.extend(rows)
         if len(self.rows) >= self.FLUSH_EVENTS or time.monotonic() - self.last_flush >= self.FLUSH_SECONDS:
