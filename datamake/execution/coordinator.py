@@ -60,6 +60,11 @@ def _checks():
     return checks
 
 
+def _always_began(future: Any) -> bool:
+    """An executor that runs what it takes (none queued ahead): each finished task began."""
+    return True
+
+
 def _cancelled(exc: BaseException) -> bool:
     """Whether ``exc`` is a cancelled future's error (no concurrent.futures loaded: no such future)."""
     cf = sys.modules.get("concurrent.futures")
@@ -130,6 +135,8 @@ class Coordinator:
         self._unrecorded: List[BatchError] = []  # batches of manifests that could not be written
         self._warned_untracked: Set[Tuple[str, str]] = set()  # (asset, what) already said in this run
         self._task_fields: Optional[Dict[str, Any]] = None  # what every task of this run shares
+        # whether a finished task began: an executor that queues tasks ahead knows; the others run what they take
+        self._began = getattr(executor, "began", None) or _always_began
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -153,13 +160,15 @@ class Coordinator:
         try:
             while self.ready or self.running:
                 while self.ready and len(self.running) < self.limit:
-                    self._check_interrupts()
+                    if self.interrupts != self.handled_interrupts:  # (the test of _check_interrupts, inline)
+                        self._check_interrupts()
                     self._start(self.ready.popleft())
                 self._check_interrupts()
                 if self.running:
                     self._wait_some()
-                if self.store.batched and (self.store.batched >= self.BATCH or
-                                           time.monotonic() - self.store.batch_started >= self.BATCH_SECONDS):
+                batched = self.store.batched
+                if batched and (batched >= self.BATCH or
+                                time.monotonic() - self.store.batch_started >= self.BATCH_SECONDS):
                     self._flush()
                 if self.stop_reason:
                     self._hold()
@@ -348,7 +357,8 @@ class Coordinator:
                                       if self._is_source(spec) and (not isinstance(spec, str) or "[" in spec))
         else:  # nothing observed in this run: every input is built (most of them one node each)
             current = self.current
-            inputs = tuple((param, current[spec] if type(spec) is str else self._input(spec)) for param, spec in specs)
+            inputs = tuple([(param, current[spec] if type(spec) is str else self._input(spec))
+                            for param, spec in specs])
             source_partitions = ()
         return filled(  # AssetTask(...) without its frozen __init__ (see core.records): one per built asset
             _asset_task(),
@@ -430,11 +440,6 @@ class Coordinator:
                 result = TaskResult(key, ok=False, error=f"worker failed: {type(exc).__name__}: {exc}")
             self._finish(key, prov, inputs, wall_start, result)
 
-    def _began(self, future: Any) -> bool:  # a concurrent.futures.Future
-        """Whether a finished task began (an executor that queues tasks ahead knows; the others run what they take)."""
-        began = getattr(self.executor, "began", None)
-        return True if began is None else began(future)
-
     def _finish(self, key: str, prov: str, inputs: Dict[str, object], wall_start: float, result: TaskResult) -> None:
         facts: AssetFacts = self.facts[key]
         if not result.ok:
@@ -444,13 +449,14 @@ class Coordinator:
                 self.stop_reason = key
             return self._settle(AssetOutcome(key, "failed", seconds=result.seconds, error=result.error,
                                              traceback=result.traceback))
-        self.store.note_verified(result.artifact, result.artifact_stat)
+        if result.artifact_stat is not None:  # (a value kept in its manifest has no file)
+            self.store.note_verified(result.artifact, result.artifact_stat)
         if result.undeclared_reads:
             self._warn_undeclared_reads(facts.key, [path for path, _ in result.undeclared_reads  # (variables:
                                                     if not path.startswith(ENV_READ)])  # versioned, quietly)
         if result.warnings:
             self._warn_untracked(facts.key, result.warnings)
-        moved = self._sources_moved(facts, inputs)
+        moved = self._sources_moved(facts, inputs) if self.scope.sources else None
         if moved:  # the value may come from other source bytes than the versions it would be recorded with
             return self._fail(key, f"source {', '.join(moved)} changed while {key} was running; run make again",
                               result.seconds)
@@ -465,7 +471,7 @@ class Coordinator:
             artifact=result.artifact,
             size=result.size,
             io_manager=result.io_manager,
-            inputs=tuple(sorted((k, str(v)) for k, v in inputs.items())),
+            inputs=tuple(sorted(zip(inputs, map(str, inputs.values())))),
             config_hash=facts.config_hash,
             partition=facts.partition,
             run_id=self.run_id,
@@ -579,10 +585,12 @@ class Coordinator:
         self._release(self.scope.children(key))
 
     def _release(self, children) -> None:
+        waiting = self.waiting
         for child in children:
-            if child in self.waiting:
-                self.waiting[child] -= 1
-                if self.waiting[child] == 0:
+            left = waiting.get(child)
+            if left is not None:
+                waiting[child] = left - 1
+                if left == 1:
                     self.ready.append(child)
 
     # -- sound or loud: what an asset read while it ran ----------------------
