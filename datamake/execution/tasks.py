@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from datamake.core.records import field, filled, record
 from datamake.storage import iomanagers
@@ -52,9 +52,8 @@ class _SharedValues:
         self._blobs: "OrderedDict[Tuple[str, str], bytes]" = OrderedDict()
         self._blob_bytes = 0
         self._values: Dict[Tuple[str, str], Any] = {}
-
-    def value(self, key: Tuple[str, str]) -> Any:
-        return self._values.get(key, _MISSING)
+        # value(key, _MISSING): the value kept for key, else _MISSING (the dict's own get: no call of ours)
+        self.value: Callable[[Tuple[str, str], Any], Any] = self._values.get
 
     def blob(self, key: Tuple[str, str]) -> Optional[bytes]:
         return self._blobs.get(key)
@@ -115,13 +114,7 @@ def _round_trips(value: Any, manager: str) -> bool:
     return kinds is not None and type(value) in kinds and _decodes_from_memory(manager) and value == value
 
 
-def _decodes_from_memory(name: str) -> bool:
-    """Built-in managers read a BytesIO as they read the stored file; a user's own may need a path."""
-    try:
-        manager = iomanagers.get(name)
-    except Exception:  # noqa: BLE001
-        return False
-    return name != "file" and type(manager).__module__ == iomanagers.__name__
+_decodes_from_memory = iomanagers.decodes_from_memory  # built-in managers read a BytesIO as the stored file
 
 
 class _Capture:
@@ -224,7 +217,7 @@ def _load_input(store: Store, manifest: Manifest, share: bool, scratch: _Scratch
     if not share or manifest.size > _VALUE_CACHE_MAX_BYTES or not _decodes_from_memory(manifest.io_manager):
         return store.load(manifest)
     cache_key = (manifest.artifact, manifest.io_manager)  # equal bytes read by another manager differ
-    value = _shared.value(cache_key)
+    value = _shared.value(cache_key, _MISSING)
     if value is not _MISSING:
         return value
     blob = _shared.blob(cache_key)
@@ -348,7 +341,8 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
                 openwatch.pop()
         break
     value, user_version, user_metadata = _unwrap(value)
-    context.metadata.update(user_metadata)
+    if user_metadata:
+        context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
     warnings: Tuple[Tuple[str, str], ...] = ()
     if watch is not None:
@@ -423,7 +417,10 @@ def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
     if isinstance(value, Output):
         version = None if value.data_version is None else hash_value("user-data-version", str(value.data_version))
         return value.value, version, dict(value.metadata)
-    return value, None, {}
+    return value, None, _NO_METADATA
+
+
+_NO_METADATA: Mapping[str, Any] = {}  # (never changed: read only)
 
 
 def _source_inputs(defs, task: AssetTask) -> Dict[str, Any]:

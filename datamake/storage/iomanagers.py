@@ -217,12 +217,19 @@ _ORDER: List[str] = []
 # whose ``handles`` is true); used while every manager tried is a built-in one.
 _BUILT_IN_CHOICE = {int: "json", float: "json", bool: "json", type(None): "json", str: "text"}
 _only_built_in = True
+# The names of the registered managers that read a BytesIO as they read the stored file: the built-in
+# ones, but ``file`` (which hands over a path). A user's own manager may need the file itself.
+_FROM_MEMORY = set()
 
 
 def register(manager: IOManager, *, auto: bool = True) -> None:
     """Add an IO manager; with ``auto`` it is tried, before the built-ins, when none is named."""
     global _only_built_in
     _REGISTRY[manager.name] = manager
+    if manager.name != "file" and type(manager).__module__ == __name__:
+        _FROM_MEMORY.add(manager.name)
+    else:
+        _FROM_MEMORY.discard(manager.name)
     if auto and manager.name not in _ORDER:
         _ORDER.insert(0, manager.name)
     _only_built_in = all(type(_REGISTRY[n]).__module__ == __name__ for n in _ORDER)
@@ -232,6 +239,12 @@ for _m in (PickleIO(), JsonIO(), TextIO_(), BytesIO_(), PandasIO(), ArrowIO()):
     register(_m)
 register(FileIO(), auto=False)
 register(FolderIO(), auto=False)
+
+
+def decodes_from_memory(name: str) -> bool:
+    """Whether the manager called ``name`` reads the bytes of a value from memory (a ``BytesIO``) as it
+    reads them from the stored file: a built-in one, but ``file``."""
+    return name in _FROM_MEMORY
 
 
 def get(name: str) -> IOManager:
