@@ -55,7 +55,10 @@ VERSIONED_FILES = "__datamake_versioned_files__"  # on an asset function: files 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running
 _install_lock = threading.Lock()
 _installed = False
-_live: Dict[int, Listener] = {}  # id -> each listener pushed and not popped yet, on any thread
+_live: Dict[int, Listener] = {}  # _identity -> each listener pushed and not popped yet, on any thread
+# A live object's identity as a number, as id() tells it apart, without the audit event id() raises (which
+# this module's own hook would hear: two per asset run)
+_identity = object.__hash__
 _thread_start = threading.Thread.start
 
 
@@ -77,12 +80,12 @@ def push(listener: Listener) -> None:
         _install()
     listeners: List[Listener] = _local.__dict__.setdefault("listeners", [])
     listeners.append(listener)
-    _live[id(listener)] = listener
+    _live[_identity(listener)] = listener
 
 
 def pop() -> None:
     """Stop the listener this thread pushed last (in the threads it started too)."""
-    _live.pop(id(_local.listeners.pop()), None)
+    _live.pop(_identity(_local.listeners.pop()), None)
 
 
 def alone(listener: Listener) -> List[Listener]:
@@ -92,14 +95,14 @@ def alone(listener: Listener) -> List[Listener]:
         _install()
     previous = getattr(_local, "listeners", None) or []
     _local.listeners = [listener]
-    _live[id(listener)] = listener
+    _live[_identity(listener)] = listener
     return previous
 
 
 def back(previous: List[Listener]) -> None:
     """Give this thread back the listeners :func:`alone` replaced."""
     for listener in _local.listeners:
-        _live.pop(id(listener), None)
+        _live.pop(_identity(listener), None)
     _local.listeners = previous
 
 
@@ -134,7 +137,7 @@ def _install() -> None:
 
 def _watchers() -> Tuple[Listener, ...]:
     """The listeners watching this thread now (a process started here is marked with them)."""
-    return tuple(listener for listener in getattr(_local, "listeners", None) or () if id(listener) in _live)
+    return tuple(listener for listener in getattr(_local, "listeners", None) or () if _identity(listener) in _live)
 
 
 def made_elsewhere(made: object) -> bool:
@@ -166,7 +169,7 @@ def _tell(event: str, args: tuple) -> None:
     _local.busy = True  # what a listener opens or lists is not what the watched code read
     try:
         for listener in tuple(listeners):
-            if id(listener) not in _live:  # inherited by a thread its watcher started, and popped since
+            if _identity(listener) not in _live:  # inherited by a thread its watcher started, and popped since
                 continue
             try:
                 listener(event, args)
