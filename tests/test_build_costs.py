@@ -34,6 +34,9 @@ MANIFESTS = [
     Manifest(**BASE, checks=({"name": "positive", "passed": True},)),
     Manifest(**BASE, config={"z": 1, "a": [1, 2]}, reads=(("data/x.csv", "v1"),)),
     Manifest(**BASE, created=float("nan"), seconds=float("inf")),
+    # strings the encoder escapes, numbers of other types than usual, a missing run id
+    Manifest(**{**BASE, "key": 'we"ird\\key\n\x7f\x00'}, run_id=None, created=1796225064, seconds=-0.0,
+             inputs=(("x\ty", "é"),), inline="a/b+c=", partition='p"1'),
 ]
 
 
@@ -42,6 +45,20 @@ def test_a_manifests_text_is_its_sorted_compact_json(manifest):
     assert manifest.record_text() == record_json(manifest.to_data())
     assert manifest.to_json() == record_json(manifest.to_data()).encode()
     assert Manifest.from_json(manifest.to_json()).to_json() == manifest.to_json()
+
+
+# fields of other types than a manifest read back has (a parsed one is refused): written as the encoder writes them
+ODD_MANIFESTS = [
+    Manifest(**{**BASE, "size": True}, created=1e-300, seconds=float("-inf")),
+    Manifest(**BASE, config_hash=7, code_parts={"<self>": 3}),
+    Manifest(**{**BASE, "io_manager": None}, inputs=(("a", 1),)),
+    Manifest(**BASE, inputs=(("a", "b", "c"),)),
+]
+
+
+@pytest.mark.parametrize("manifest", ODD_MANIFESTS, ids=range(len(ODD_MANIFESTS)))
+def test_a_manifest_with_odd_fields_is_written_as_the_encoder_writes_it(manifest):
+    assert manifest.record_text() == record_json(manifest.to_data())
 
 
 class Level(IntEnum):

@@ -7,7 +7,7 @@ import json
 from sys import intern
 from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
-from datamake.core.hashing import hash_bytes, record_json, record_json_ordered
+from datamake.core.hashing import hash_bytes, record_json
 from datamake.core.records import MISSING, field, record, record_fields
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
@@ -78,20 +78,36 @@ class Manifest:
 
     def record_text(self) -> str:
         """``record_json(self.to_data())``, the text a pack holds: for a manifest whose only mapping is its
-        code parts (most), the keys are laid out in sorted order here and the encoder does not sort them."""
-        if self.metadata or self.checks or self.config or self.reads:
-            return record_json(self.to_data())
+        code parts (most), written field by field (:meth:`_plain_text`), the encoder's set-up per key not paid."""
+        if not (self.metadata or self.checks or self.config or self.reads):
+            try:
+                return self._plain_text()
+            except (TypeError, ValueError):  # a field of another type than its own: the encoder writes it
+                pass
+        return record_json(self.to_data())
+
+    def _plain_text(self) -> str:
+        """The text of a manifest without metadata, checks, config or reads, its keys in sorted order: strings
+        escaped by json's own function, numbers written as the encoder writes them. TypeError or ValueError
+        for a field of another type (a number given as text, no time, a NaN), left to the encoder."""
+        created, seconds, size = self.created, self.seconds, self.size
+        if not (type(created) is float and type(seconds) is float and type(size) is int
+                and created - created == 0.0 == seconds - seconds):  # (a NaN or an infinity: spelt otherwise)
+            raise TypeError("not the usual numbers")
         parts = self.code_parts
-        data = {"artifact": self.artifact, "checks": [],
-                "code_parts": dict(sorted(parts.items()) if len(parts) > 1 else parts),
-                "code_version": self.code_version, "config_hash": self.config_hash, "created": self.created,
-                "data_version": self.data_version, "format": FORMAT}
-        if self.inline is not None:
-            data["inline"] = self.inline
-        data.update(inputs=[list(pair) for pair in self.inputs], io_manager=self.io_manager, key=self.key,
-                    metadata={}, partition=self.partition, provenance=self.provenance, run_id=self.run_id,
-                    seconds=self.seconds, size=self.size)
-        return record_json_ordered(data)
+        code_parts = ",".join([f"{_quoted(k)}:{_quoted(v)}" for k, v in (sorted(parts.items()) if len(parts) > 1
+                                                                          else parts.items())])
+        inputs = ",".join([f"[{_quoted(k)},{_quoted(v)}]" for k, v in self.inputs])
+        inline = "" if self.inline is None else f',"inline":{_quoted(self.inline)}'
+        config_hash, partition, run_id = self.config_hash, self.partition, self.run_id
+        return (f'{{"artifact":{_quoted(self.artifact)},"checks":[],"code_parts":{{{code_parts}}},'
+                f'"code_version":{_quoted(self.code_version)},'
+                f'"config_hash":{"null" if config_hash is None else _quoted(config_hash)},'
+                f'"created":{float.__repr__(created)},"data_version":{_quoted(self.data_version)},"format":{FORMAT}'
+                f'{inline},"inputs":[{inputs}],"io_manager":{_quoted(self.io_manager)},"key":{_quoted(self.key)},'
+                f'"metadata":{{}},"partition":{"null" if partition is None else _quoted(partition)},'
+                f'"provenance":{_quoted(self.provenance)},"run_id":{"null" if run_id is None else _quoted(run_id)},'
+                f'"seconds":{float.__repr__(seconds)},"size":{int.__repr__(size)}}}')
 
     def to_data(self) -> Dict[str, Any]:
         """The manifest as plain JSON values (what :meth:`to_json` encodes)."""
@@ -153,6 +169,10 @@ class Manifest:
         values["checks"] = tuple(values["checks"])
         values["reads"] = tuple(tuple(p) for p in values["reads"])
         return Manifest(**values)
+
+
+# A string as json's encoder writes it (its own function: the same escapes); TypeError for anything else.
+_quoted = json.encoder.encode_basestring_ascii
 
 
 def inline_text(data: bytes) -> str:
