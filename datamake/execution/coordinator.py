@@ -163,7 +163,8 @@ class Coordinator:
                     if self.interrupts != self.handled_interrupts:  # (the test of _check_interrupts, inline)
                         self._check_interrupts()
                     self._start(self.ready.popleft())
-                self._check_interrupts()
+                if self.interrupts != self.handled_interrupts:
+                    self._check_interrupts()
                 if self.running:
                     self._wait_some()
                 batched = self.store.batched
@@ -361,7 +362,7 @@ class Coordinator:
                             for param, spec in specs])
             source_partitions = ()
         return filled(  # AssetTask(...) without its frozen __init__ (see core.records): one per built asset
-            _asset_task(),
+            _AssetTask or _asset_task(),
             **(self._task_fields or self._run_task_fields()),  # what every task of the run shares, then its own
             key=facts.key,
             partition=facts.partition,

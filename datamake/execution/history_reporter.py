@@ -170,9 +170,11 @@ class HistoryReporter(Reporter):
         if outcome.outcome == "skipped" and not checked:  # keep the rows of no-op runs small
             return (self.run_id, now, "skipped", asset, _null(partition), manifest.code_version, manifest.provenance,
                     manifest.data_version, _NULL, _NULL, _NULL, _NULL, _null(outcome.error))
-        return (self.run_id, now, outcome.outcome, asset, _null(partition), manifest.code_version,
-                manifest.provenance, manifest.data_version, _json_of_pairs(manifest.inputs), _null(outcome.seconds),
-                manifest.size, _json_of_pairs(manifest.metadata), _null(outcome.error))
+        seconds, error = outcome.seconds, outcome.error  # (_null of each, inline: one row per built asset)
+        return (self.run_id, now, outcome.outcome, asset, _NULL if partition is None else partition,
+                manifest.code_version, manifest.provenance, manifest.data_version, _json_of_pairs(manifest.inputs),
+                _NULL if seconds is None else seconds, manifest.size, _json_of_pairs(manifest.metadata),
+                _NULL if error is None else error)
 
     def _add(self, *rows: tuple) -> None:
         if self._opening is None and self.history is None:  # (self._off, inline: two calls per asset)

@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # a run of assets without checks never loads the checks modul
 OUTCOMES = ("built", "cached", "skipped", "failed", "blocked")
 
 
+_BROKEN = frozenset(("failed", "blocked"))  # the outcomes that make a run not ok
+
 @record(frozen=True)
 class TaskResult:
     """What a worker reports back after running one asset function."""
@@ -79,7 +81,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.interrupted and all(a.outcome not in ("failed", "blocked") for a in self.assets)
+        return not self.interrupted and _BROKEN.isdisjoint([a.outcome for a in self.assets])
 
     def counts(self) -> Dict[str, int]:
         counts = dict.fromkeys(OUTCOMES, 0)

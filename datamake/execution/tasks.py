@@ -211,22 +211,28 @@ def store_for(task: AssetTask) -> Store:
     return store
 
 
-def _load_input(store: Store, manifest: Manifest, share: bool, scratch: _Scratch) -> Any:
-    if manifest.io_manager == "file":  # a private copy: what the consumer does to it never reaches the store
-        return store.copy_artifact(manifest, scratch.folder())
-    if not share or manifest.size > _VALUE_CACHE_MAX_BYTES or not _decodes_from_memory(manifest.io_manager):
-        return store.load(manifest)
-    cache_key = (manifest.artifact, manifest.io_manager)  # equal bytes read by another manager differ
-    value = _shared.value(cache_key, _MISSING)
-    if value is not _MISSING:
+def _load_checked(store: Store, manifest: Manifest, share: bool, corrupt: List[Tuple[str, str]],
+                  scratch: _Scratch) -> Any:
+    """The value of one input; None, with ``(node, message)`` added to ``corrupt``, when its artifact is bad."""
+    try:
+        if manifest.io_manager == "file":  # a private copy: what the consumer does to it never reaches the store
+            return store.copy_artifact(manifest, scratch.folder())
+        if not share or manifest.size > _VALUE_CACHE_MAX_BYTES or not _decodes_from_memory(manifest.io_manager):
+            return store.load(manifest)
+        cache_key = (manifest.artifact, manifest.io_manager)  # equal bytes read by another manager differ
+        value = _shared.value(cache_key, _MISSING)
+        if value is not _MISSING:
+            return value
+        blob = _shared.blob(cache_key)
+        if blob is None:
+            blob = store.read_artifact(manifest)
+            _shared.put_blob(cache_key, blob)
+        value = iomanagers.get(manifest.io_manager).load(io.BytesIO(blob))
+        _shared.keep_value(cache_key, value)
         return value
-    blob = _shared.blob(cache_key)
-    if blob is None:
-        blob = store.read_artifact(manifest)
-        _shared.put_blob(cache_key, blob)
-    value = iomanagers.get(manifest.io_manager).load(io.BytesIO(blob))
-    _shared.keep_value(cache_key, value)
-    return value
+    except CorruptArtifactError as exc:
+        corrupt.append((node_id(manifest.key, manifest.partition), exc.message))
+        return None
 
 
 def _load_inputs(store: Store, task: AssetTask, scratch: _Scratch) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
@@ -240,15 +246,6 @@ def _load_inputs(store: Store, task: AssetTask, scratch: _Scratch) -> Tuple[Dict
             value = {pk: _load_checked(store, m, task.share_values, corrupt, scratch) for pk, m in spec}
         kwargs[param] = value
     return kwargs, corrupt
-
-
-def _load_checked(store: Store, manifest: Manifest, share: bool, corrupt: List[Tuple[str, str]],
-                  scratch: _Scratch) -> Any:
-    try:
-        return _load_input(store, manifest, share, scratch)
-    except CorruptArtifactError as exc:
-        corrupt.append((node_id(manifest.key, manifest.partition), exc.message))
-        return None
 
 
 def _corrupt_inputs(key: str, corrupt: List[Tuple[str, str]], started: float) -> TaskResult:
@@ -340,8 +337,9 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             if watch is not None:  # the watch ends with the attempt
                 openwatch.pop()
         break
-    value, user_version, user_metadata = _unwrap(value)
-    if user_metadata:
+    user_version = None
+    if isinstance(value, Output):  # (a plain value, most: no call of _unwrap)
+        value, user_version, user_metadata = _unwrap(value)
         context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
     warnings: Tuple[Tuple[str, str], ...] = ()
@@ -383,6 +381,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         blob = capture.getvalue()
         if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
             _shared.put_blob((artifact, manager.name), blob)
+    checks = defs.checks.get(task.key)
     return filled(  # TaskResult(...) without its frozen __init__: one per built asset
         TaskResult,
         key=task.key,
@@ -394,7 +393,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         seconds=time.perf_counter() - started,
         metadata=results_meta.finish(context.metadata, value),  # + table facts
         attempts=attempts,
-        checks=_run_checks(defs.checks.get(task.key, ()), value),  # on the value in hand, once stored
+        checks=_run_checks(checks, value) if checks else (),  # on the value in hand, once stored
         logs=tuple(logs),
         undeclared_reads=undeclared,
         warnings=warnings,
@@ -405,8 +404,6 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
 
 def _run_checks(checks: Sequence[Any], value: Any) -> tuple:
     """The asset's checks run on ``value``; the checks module is loaded only for an asset that has some."""
-    if not checks:
-        return ()
     from datamake.define.checks import run_checks  # lazy: see above
 
     return tuple(run_checks(checks, value))
@@ -417,10 +414,7 @@ def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
     if isinstance(value, Output):
         version = None if value.data_version is None else hash_value("user-data-version", str(value.data_version))
         return value.value, version, dict(value.metadata)
-    return value, None, _NO_METADATA
-
-
-_NO_METADATA: Mapping[str, Any] = {}  # (never changed: read only)
+    return value, None, {}
 
 
 def _source_inputs(defs, task: AssetTask) -> Dict[str, Any]:
