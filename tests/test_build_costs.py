@@ -61,6 +61,13 @@ def test_a_manifest_with_odd_fields_is_written_as_the_encoder_writes_it(manifest
     assert manifest.record_text() == record_json(manifest.to_data())
 
 
+@pytest.mark.parametrize("manager, content", [("json", "f" * 32), ("my\"io\\é\n", "x"), (None, "f"), ("json", 3)])
+def test_a_data_version_is_the_hash_of_its_canonical_parts(manager, content):
+    from datamake.core.hashing import data_version_of, hash_value
+
+    assert data_version_of(manager, content) == hash_value("data", manager, content)
+
+
 class Level(IntEnum):
     HIGH = 3
 
