@@ -490,7 +490,8 @@ class Coordinator:
         if self.remote is not None and self.remote.push_auto:
             self.remote.push_one(manifest, self.store)
         built = filled(AssetOutcome, key=key, outcome="built", data_version=manifest.data_version,  # one per built
-                       seconds=result.seconds)  # asset: without the frozen __init__ (see core.records)
+                       seconds=result.seconds,  # asset: without the frozen __init__ (see core.records), and
+                       partition=None, error=None, reasons=(), traceback=None)  # every field given: no merge
         self._settle_checked(built,
                              manifest, _checks().recorded(key, manifest.checks) if manifest.checks else [], result.logs)
 

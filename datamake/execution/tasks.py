@@ -382,10 +382,13 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
         if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
             _shared.put_blob((artifact, manager.name), blob)
     checks = defs.checks.get(task.key)
-    return filled(  # TaskResult(...) without its frozen __init__: one per built asset
-        TaskResult,
+    return filled(  # TaskResult(...) without its frozen __init__: one per built asset (every field given: no
+        TaskResult,  # merge with the defaults)
         key=task.key,
         ok=True,
+        error=None,
+        traceback=None,
+        corrupt_inputs=(),
         artifact=artifact,
         data_version=user_version or data_version_of(manager.name, artifact),
         size=size,
