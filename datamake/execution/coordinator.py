@@ -135,6 +135,7 @@ class Coordinator:
         self._unrecorded: List[BatchError] = []  # batches of manifests that could not be written
         self._warned_untracked: Set[Tuple[str, str]] = set()  # (asset, what) already said in this run
         self._task_fields: Optional[Dict[str, Any]] = None  # what every task of this run shares
+        self._history_ready = False  # the event log was opened (or found broken) before a first commit
         # whether a finished task began: an executor that queues tasks ahead knows; the others run what they take
         self._began = getattr(executor, "began", None) or _always_began
 
@@ -498,8 +499,9 @@ class Coordinator:
     def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
         """Make ``manifest`` current; a store that cannot record it (disk full, read-only) fails the asset
         as a failed artifact write does, its previous manifest and value kept."""
-        if self.history is not None:
+        if self.history is not None and not self._history_ready:
             self.history.ready()  # the run is in the event log before anything it made becomes current
+            self._history_ready = True
         if manifest.partition is not None and self.store.batched:
             self._flush()  # a partition's manifest is a file of its own: what was built before it is written first
         try:

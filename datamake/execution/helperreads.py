@@ -55,9 +55,9 @@ def remember(codes: Iterable[CodeKey], name: str, version: str) -> None:
         _by_code.setdefault(code, {})[name] = version
 
 
-def anything_remembered() -> bool:
-    """Whether any project function was noted reading anything (most processes: never)."""
-    return bool(_by_code)
+# The memos themselves, truthy when any project function was noted reading anything (most processes:
+# never); read, not called, by the read watch (twice per asset run)
+remembered = _by_code
 
 
 def reached(fn: Any, roots: Tuple[str, ...]) -> Dict[str, str]:

@@ -410,7 +410,7 @@ class ReadWatch(_Rare):
         """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
         listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
         as a counter it keeps, or a SQLite database or a command's file it changed: not an input)."""
-        if not (self.reads or self.listed or self.trees or self.env or helperreads.anything_remembered()):
+        if not (self.reads or self.listed or self.trees or self.env or helperreads.remembered):
             return ()  # read nothing, and no helper noted reading anything (most assets): nothing to version
         files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
                  if os.path.abspath(full) not in self.written and not self._own(full)
@@ -425,7 +425,7 @@ class ReadWatch(_Rare):
             recorded.update((read_files.ENV + name, version) for name, version in self.env.items())
         for name, version in recorded.items():
             helperreads.remember(self.via.get(name, ()), name, version)
-        if self._setup_args is not None and helperreads.anything_remembered():
+        if self._setup_args is not None and helperreads.remembered:
             self._setup()
         # what the helpers it reaches read when they ran for an earlier asset (a memoized value it got)
         noted = helperreads.reached(self.fn, self.roots) if self.roots else {}
@@ -590,7 +590,7 @@ def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContex
     if not task.project_dir:
         return None
     watch = ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
-    if helperreads.anything_remembered():  # a process that ran helpers which read files: memos of them
+    if helperreads.remembered:  # a process that ran helpers which read files: memos of them
         watch.refresh_memos()
     return watch
 

@@ -296,7 +296,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
     try:
         defs = _definitions_planned_with(task)
         asset = defs.assets[task.key]
-        store = store_for(task)
+        store = task.store if task.store is not None else store_for(task)  # (the coordinator's: no call)
         kwargs, corrupt = _load_inputs(store, task, scratch)
         if corrupt:
             return _corrupt_inputs(task.key, corrupt, started)

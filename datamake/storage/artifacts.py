@@ -101,20 +101,20 @@ class ArtifactStore:
                     limit: Optional[int] = INLINE_LIMIT) -> Tuple[str, int, Optional[bytes]]:
         """Like :meth:`write_artifact`, but bytes that stay within ``limit`` (None: no limit) are
         returned (third item) instead of stored, for the manifest to keep: no file for a small value."""
-        part = _Part(self)
-        spool = _Spool(limit, part.open)
+        spool = _Spool(limit, self)
         writer = HashingWriter(spool)
         try:
             dump(writer)
             digest, size = writer.hexdigest(), writer.size
-            if spool.file is None:
+            if spool.part is None:
                 if limit is not None:
                     return digest, size, spool.getvalue()
-                part.open().write(spool.getvalue())
-            part.commit(digest, size)
+                spool.open().write(spool.getvalue())
+            spool.part.commit(digest, size)
             return digest, size, None
         finally:
-            part.discard()
+            if spool.part is not None:  # (a value kept inline has none)
+                spool.part.discard()
 
     def put_artifact_file(self, local_path: str, content_hash: str) -> None:
         """Upload an already-hashed local file under its content hash."""
@@ -309,20 +309,28 @@ def _inline(manifest: Manifest) -> Optional[bytes]:
 
 
 class _Spool:
-    """Where a value is dumped: its first ``limit`` bytes in memory, moved to ``open_file()`` once past it."""
+    """Where a value is dumped: its first ``limit`` bytes in memory, moved to a :class:`_Part` of ``store``
+    (made then: a value kept inline has none) once past it."""
 
-    def __init__(self, limit: Optional[int], open_file: Callable[[], IO[bytes]]):
+    def __init__(self, limit: Optional[int], store: "ArtifactStore"):
         self._buffer = bytearray()
         self._limit = -1 if limit is None else limit
-        self._open = open_file
+        self._store = store
+        self.part: Optional[_Part] = None
         self.file: Optional[IO[bytes]] = None
+
+    def open(self) -> IO[bytes]:
+        """The part's file, the part made at the first call."""
+        if self.part is None:
+            self.part = _Part(self._store)
+        return self.part.open()
 
     def write(self, data) -> int:
         if self.file is None:
             if len(self._buffer) + len(data) <= self._limit:
                 self._buffer += data
                 return len(data)
-            self.file = self._open()
+            self.file = self.open()
             self.file.write(self._buffer)
             self._buffer = bytearray()
         return self.file.write(data)
