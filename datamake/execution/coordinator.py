@@ -60,11 +60,6 @@ def _checks():
     return checks
 
 
-def _always_began(future: Any) -> bool:
-    """An executor that runs what it takes (none queued ahead): each finished task began."""
-    return True
-
-
 def _cancelled(exc: BaseException) -> bool:
     """Whether ``exc`` is a cancelled future's error (no concurrent.futures loaded: no such future)."""
     cf = sys.modules.get("concurrent.futures")
@@ -136,8 +131,8 @@ class Coordinator:
         self._warned_untracked: Set[Tuple[str, str]] = set()  # (asset, what) already said in this run
         self._task_fields: Optional[Dict[str, Any]] = None  # what every task of this run shares
         self._history_ready = False  # the event log was opened (or found broken) before a first commit
-        # whether a finished task began: an executor that queues tasks ahead knows; the others run what they take
-        self._began = getattr(executor, "began", None) or _always_began
+        # whether a finished task began: an executor that queues tasks ahead knows; the others (None) run what they take
+        self._began = getattr(executor, "began", None)
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -430,9 +425,9 @@ class Coordinator:
         for future in done:
             key, prov, inputs, wall_start, reasons = self.running.pop(future)
             self._asset_seconds += time.time() - wall_start
-            if not self._began(future):  # it was still queued: held back, or lost with a dead worker's pool
-                self.ready.appendleft(key)  # decided again: blocked if the run stops, else submitted anew
-                continue
+            if self._began is not None and not self._began(future):  # still queued: held back, or lost with
+                self.ready.appendleft(key)  # a dead worker's pool; decided again: blocked if the run stops, else
+                continue  # submitted anew
             try:
                 result: TaskResult = future.result()
             except BaseException as exc:  # a worker died (killed process, lost Dask worker)

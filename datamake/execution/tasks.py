@@ -266,7 +266,8 @@ def run_task(task: AssetTask) -> TaskResult:
     try:
         return _run_task(task, scratch)
     finally:
-        scratch.cleanup()
+        if scratch.path is not None:  # (most tasks copy no input: nothing to remove)
+            scratch.cleanup()
 
 
 def _definitions_planned_with(task: AssetTask):
