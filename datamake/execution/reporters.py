@@ -35,6 +35,10 @@ class Reporter:
     def asset_log(self, key: str, level: str, text: str) -> None:
         """A line the asset logged through ``context.log`` (only while ``make -v`` shows them)."""
 
+    def hears(self, event: str) -> bool:
+        """Whether this reporter does anything with the per-asset ``event`` (not only the base class's no-op)."""
+        return _overrides(self, event)
+
 
 class MessagesOnly(Reporter):
     """Only the run's messages (waiting for a lock, interrupts), on stderr: for ``--json`` runs."""
@@ -48,9 +52,14 @@ class MultiReporter(Reporter):
 
     def __init__(self, *reporters: Reporter):
         self.reporters = [r for r in reporters if r is not None]
-        # the per-asset events go only to the reporters that do something with them
-        self._started = [r.asset_started for r in self.reporters if _overrides(r, "asset_started")]
-        self._finished = [r.asset_finished for r in self.reporters if _overrides(r, "asset_finished")]
+        # the per-asset events go only to the reporters that do something with them; to the one directly
+        # when only one does (the history, in most runs: no call of ours in between)
+        self._started = [r.asset_started for r in self.reporters if _hears(r, "asset_started")]
+        self._finished = [r.asset_finished for r in self.reporters if _hears(r, "asset_finished")]
+        if len(self._started) == 1:
+            self.asset_started = self._started[0]  # type: ignore[method-assign]
+        if len(self._finished) == 1:
+            self.asset_finished = self._finished[0]  # type: ignore[method-assign]
 
     def run_started(self, run_id, scope):
         for r in self.reporters:
@@ -77,6 +86,11 @@ class MultiReporter(Reporter):
             r.asset_log(key, level, text)
 
 
+def _hears(reporter: Reporter, event: str) -> bool:
+    """:meth:`Reporter.hears`; for an object that only looks like a reporter, whether it has its own ``event``."""
+    return reporter.hears(event) if isinstance(reporter, Reporter) else _overrides(reporter, event)
+
+
 def _overrides(reporter: Reporter, event: str) -> bool:
     """Whether ``reporter`` handles ``event`` (not only the base class's no-op)."""
     return getattr(getattr(reporter, event), "__func__", None) is not getattr(Reporter, event)
@@ -98,6 +112,11 @@ class LineReporter(Reporter):
     def asset_started(self, key, reasons):
         if self.verbose:
             self._print(f"start    {key}  ({describe_reasons(reasons)})")
+
+    def hears(self, event: str) -> bool:
+        if event == "asset_started" and type(self).asset_started is LineReporter.asset_started:
+            return self.verbose  # (its own asset_started prints only with -v)
+        return super().hears(event)
 
     def asset_finished(self, outcome: AssetOutcome) -> None:
         if (self.quiet and outcome.outcome != "failed") or (outcome.outcome == "skipped" and not self.verbose):
