@@ -122,6 +122,12 @@ def filled(cls: Type[T], **values: Any) -> T:
 
     A field with a plain default may be left out; one with a ``default_factory`` must be given.
     """
+    return filled_from(cls, values)
+
+
+def filled_from(cls: Type[T], values: Dict[str, Any]) -> T:
+    """:func:`filled` from a dict of the fields that the caller hands over: it becomes the instance's
+    own ``__dict__`` when every field is in it (not copied again: the caller must not keep using it)."""
     defaults = _DEFAULTS.get(cls)
     if defaults is None:
         every = record_fields(cls)

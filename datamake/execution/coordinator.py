@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 from datamake.core.describe import describe_nodes
 from datamake.core.errors import DatamakeError, StoreError
 from datamake.core.keys import node_id, split_node
-from datamake.core.records import field_values, filled, record, replace
+from datamake.core.records import field_values, filled, filled_from, record, replace
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
 from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
@@ -357,18 +357,18 @@ class Coordinator:
             inputs = tuple([(param, current[spec] if type(spec) is str else self._input(spec))
                             for param, spec in specs])
             source_partitions = ()
-        return filled(  # AssetTask(...) without its frozen __init__ (see core.records): one per built asset
-            _AssetTask or _asset_task(),
-            **(self._task_fields or self._run_task_fields()),  # what every task of the run shares, then its own
-            key=facts.key,
-            partition=facts.partition,
-            inputs=inputs,
-            io_manager=asset.io_manager,
-            retries=asset.retries,
-            retry_delay=asset.retry_delay,
-            config=field_values(config) if config is not None else {},
-            source_partitions=source_partitions,
-        )
+        return filled_from(  # AssetTask(...) without its frozen __init__ (see core.records): one per built asset
+            _AssetTask or _asset_task(), {
+                **(self._task_fields or self._run_task_fields()),  # what every task of the run shares, then its own
+                "key": facts.key,
+                "partition": facts.partition,
+                "inputs": inputs,
+                "io_manager": asset.io_manager,
+                "retries": asset.retries,
+                "retry_delay": asset.retry_delay,
+                "config": field_values(config) if config is not None else {},
+                "source_partitions": source_partitions,
+            })
 
     def _run_task_fields(self) -> Dict[str, Any]:
         """The fields every task of this run shares (made at the first task)."""
