@@ -92,7 +92,14 @@ _MIGRATIONS: Dict[int, Tuple[str, ...]] = {
 }
 _EVENT_COLUMNS = ("run_id", "ts", "kind", "asset", "partition", "code_version", "provenance", "data_version",
                   "inputs", "seconds", "size", "metadata", "message")
-_INSERT = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+_ROW_VALUES = f"({', '.join('?' * len(_EVENT_COLUMNS))})"
+_INSERT = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {_ROW_VALUES}"
+# Each statement costs fixed work besides its rows (stepped, reset, its cursors opened and closed):
+# a batch of rows goes in as few multi-row statements of these sizes as fit, largest first, in its
+# order (so the rows' ids keep it); the last few one by one.
+_ROWS_PER_INSERT = (64, 8, 2)  # (64 rows bind 832 values: within every SQLite's limit of 999)
+_INSERT_ROWS = {size: f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {', '.join([_ROW_VALUES] * size)}"
+                for size in _ROWS_PER_INSERT}
 
 _SET_FIELD = "assets_set"  # a summary row's metadata: {"assets_set": DIGEST} names its list in asset_sets
 _SET_REF = "'{\"%s\":\"' || digest || '\"}'" % _SET_FIELD  # that metadata's text, in SQL, for a row of asset_sets
@@ -302,7 +309,7 @@ class History:
         """Insert event rows (tuples in ``_EVENT_COLUMNS`` order) in one transaction."""
         if rows:
             with self.transaction():
-                self.conn.executemany(_INSERT, rows)
+                self._insert_events(rows)
 
     def finish_run(self, run_id: str, status: str, counts: Mapping[str, int], seconds: float,
                    rows: Sequence[tuple] = (), skipped: Sequence[str] = ()) -> None:
@@ -312,10 +319,20 @@ class History:
             if skipped:
                 rows = [*rows, self._skipped_summary(run_id, skipped)]
             if rows:
-                self.conn.executemany(_INSERT, rows)
+                self._insert_events(rows)
             self.conn.execute("UPDATE runs SET finished = ?, status = ?, counts = ?, seconds = ? WHERE run_id = ?",
                               (time.time(), status, json.dumps(dict(counts)), seconds, run_id))
         _active_runs.discard(run_id)
+
+    def _insert_events(self, rows: Sequence[tuple]) -> None:
+        """Insert event rows in their order, in multi-row statements (see :data:`_ROWS_PER_INSERT`)."""
+        start = 0
+        for size in _ROWS_PER_INSERT:
+            while len(rows) - start >= size:
+                self.conn.execute(_INSERT_ROWS[size], list(itertools.chain.from_iterable(rows[start:start + size])))
+                start += size
+        if start < len(rows):
+            self.conn.executemany(_INSERT, rows[start:])
 
     def _skipped_summary(self, run_id: str, nodes: Sequence[str]) -> tuple:
         """The ``skipped`` row of a run that found ``nodes`` up to date; their list is kept once in
