@@ -15,6 +15,7 @@ from __future__ import annotations
 from json.encoder import encode_basestring_ascii as _json_string  # json.dumps of a str, as is
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from datamake.define.codenames import ANY_ATTRIBUTE, IMPORT
 from datamake.define.lazymodules import lazy
 
 ast = lazy("ast")  # the node classes are _ast's: importing ast itself waits for a parse
@@ -174,9 +175,7 @@ def note_read(node: ast.AST, names: Set[str]) -> None:
 
 
 ATTRIBUTE_READERS = ("getattr", "hasattr")
-ANY_ATTRIBUTE = "*"
 IMPORTERS = ("import_module", "__import__")  # importlib.import_module("settings"): an import
-IMPORT = "import:"  # the part of a project module imported inside a function
 
 
 def dotted(node: ast.AST) -> str:

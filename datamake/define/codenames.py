@@ -9,6 +9,9 @@ from __future__ import annotations
 import types
 from typing import Set
 
+ANY_ATTRIBUTE = "*"  # a name read as ``module.*``: any attribute (``getattr(module, computed)``)
+IMPORT = "import:"  # the part of a project module imported inside a function
+
 
 def code_names(code: types.CodeType) -> Set[str]:
     """Names the code (nested code included) may read as globals or attributes."""

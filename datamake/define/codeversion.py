@@ -27,14 +27,13 @@ from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
 from datamake.define.lazymodules import lazy
 from datamake.define import entrywatch
-from datamake.define.canonical import (ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, canonical_dump,
-                                       constant as _constant, dotted as _dotted, dump as _dump)
-from datamake.define.codenames import code_names
+from datamake.define.codenames import ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, code_names
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
 from datamake.define.snapshot import source_digest
 
 ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
 dis = lazy("dis")
+canonical = lazy("datamake.define.canonical")  # the canonical text of source: only for code not analysed before
 
 _CACHE_FORMAT = 6  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
 # 6: names handed to a call (``vars(settings)``: ``settings.*``)
@@ -70,7 +69,7 @@ _DYNAMIC_IMPORT = ("imports a module by a computed name in {name}, which datamak
 
 def _head(expr: ast.AST) -> str:
     """The dotted name a decorator expression calls or is (``asset`` for ``@asset(...)``)."""
-    return _dotted(expr.func if isinstance(expr, ast.Call) else expr)
+    return canonical.dotted(expr.func if isinstance(expr, ast.Call) else expr)
 
 
 def _entry(nodes: List[ast.AST]) -> Entry:
@@ -82,12 +81,12 @@ def _entry(nodes: List[ast.AST]) -> Entry:
     decorators = []
     for node in nodes:
         out: List[str] = []
-        _dump(node, out, True, names)
+        canonical.dump(node, out, True, names)
         texts.append("".join(out))
         for dec in getattr(node, "decorator_list", ()):
             read: Set[str] = set()
             out = []
-            _dump(dec, out, False, read)
+            canonical.dump(dec, out, False, read)
             decorators.append((hash_bytes("".join(out).encode()), _head(dec), tuple(sorted(read))))
     digest = hash_bytes("\n".join(texts).encode())
     return digest, tuple(sorted(names)), tuple(decorators)
@@ -102,7 +101,7 @@ def _dedent(source: str) -> str:
 def normalized_source(source: str) -> str:
     """The canonical text of ``source`` with docstrings and its top-level decorators left out."""
     tree = ast.parse(_dedent(source))
-    return canonical_dump(ast.Module(body=[_undecorated(s) for s in tree.body], type_ignores=[]))
+    return canonical.canonical_dump(ast.Module(body=[_undecorated(s) for s in tree.body], type_ignores=[]))
 
 
 def _undecorated(stmt: ast.stmt) -> ast.stmt:
@@ -428,7 +427,7 @@ def _const_basis(const: Any) -> Any:
     if isinstance(const, (tuple, frozenset)):
         items = [_const_basis(c) for c in const]
         return sorted(items, key=repr) if isinstance(const, frozenset) else items
-    return _constant(const)
+    return canonical.constant(const)
 
 
 # -- where a function's lines are --------------------------------------------------------
