@@ -88,7 +88,7 @@ def test_a_seed_that_piled_up_is_cut_to_what_the_next_new_folder_uses(tmp_path, 
     small.pipeline(_pipeline("narrow", 3))
     small.run("make", check=True)
     caches = [json.loads(p.read_text()) for p in cache.glob("code-*.json") if p.name != "code-seed.json"]
-    piled = {part: {k: v for c in caches for k, v in c[part].items()} for part in ("entries", "located")}
+    piled = {part: {k: v for c in caches for k, v in c[part].items()} for part in ("entries", "decorators", "located")}
     seed = cache / "code-seed.json"
     seed.write_text(json.dumps({**caches[0], **piled}))
     assert _entries(seed) >= 63
@@ -114,3 +114,55 @@ def test_a_cache_file_another_make_removed_while_pruning_sorts_as_oldest(cache):
     os.remove(listed[0].path)  # the other make was quicker
     assert localfiles._mtime(listed[0]) == float("-inf")
     assert localfiles._mtime(listed[1]) == os.stat(listed[1].path).st_mtime
+
+
+ENTRIES = [
+    None,
+    ("d" * 32, (), ()),
+    ("d" * 32, ("a1", "os.path.join", "settings.*", "import:pkg.mod"), (("e" * 32, "asset", ("asset",)),)),
+    ("d" * 32, ("x",), (("e" * 32, "asset", ("asset",)), ("f" * 32, "dm.asset", ("dm", "dm.asset")),
+                        ("0" * 32, "", ()))),
+    # names the entry's text cannot hold: kept as a list
+    ("d" * 32, ("import:a b", "import:a|b", "import:\t", "import:"), (("e" * 32, "asset", ("asset",)),)),
+    ("d" * 32, ("x",), (("1" * 32, "cache", ("import:a b",)),)),
+]
+
+
+@pytest.fixture
+def analyses(monkeypatch):
+    """The code-version analyses of this process, empty for the test (and put back after it)."""
+    from datamake.define import codeversion
+
+    for name in ("_normalized_cache", "_from_file", "_file_decorators", "_located"):
+        monkeypatch.setattr(codeversion, name, {})
+    monkeypatch.setattr(codeversion, "_used", set())
+    monkeypatch.setattr(codeversion, "_cache_dirty", False)
+    return codeversion
+
+
+def _stored(codeversion, entries):
+    """``entries`` written as the cache file holds them (through JSON), then read back into a fresh state."""
+    codeversion._normalized_cache.update({f"raw{i}": e for i, e in enumerate(entries)})
+    codeversion._used.update(f"raw{i}" for i in range(len(entries)))
+    codeversion._cache_dirty = True
+    saved = json.loads(json.dumps(codeversion.cache_to_save()))
+    codeversion._normalized_cache.clear()
+    codeversion.load_cache(saved)
+    return saved, [codeversion._cached(f"raw{i}") for i in range(len(entries))]
+
+
+def test_the_analyses_read_back_from_the_cache_file_are_those_written(analyses):
+    saved, read = _stored(analyses, ENTRIES)
+    assert read == ENTRIES
+    assert all(isinstance(saved["entries"][f"raw{i}"], str) for i in (1, 2, 3)), "one text for each"
+    assert all(isinstance(saved["entries"][f"raw{i}"], list) for i in (4, 5))
+
+
+def test_a_cache_file_of_another_shape_is_not_read(analyses):
+    codeversion = analyses
+    old = {"format": 6, "entries": {"raw0": ["d" * 32, ["x"], [["e" * 32, "asset", ["asset"]]]]}, "located": {}}
+    for data in (old, {**old, "format": 7}, {"format": 7, "entries": {"raw0": "d|x|e"}, "decorators": {"e": 3}},
+                 {"format": 7, "entries": {"raw0": "d|x|e"}, "decorators": {}}, {"format": 7, "entries": {"raw0": "d|x"},
+                                                                                  "decorators": {}}, [], None):
+        codeversion.load_cache(data)
+        assert codeversion._cached("raw0") is None  # no entry: it is analysed again

@@ -35,8 +35,8 @@ ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
 dis = lazy("dis")
 canonical = lazy("datamake.define.canonical")  # the canonical text of source: only for code not analysed before
 
-_CACHE_FORMAT = 6  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
-# 6: names handed to a call (``vars(settings)``: ``settings.*``)
+_CACHE_FORMAT = 7  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
+# 6: names handed to a call (``vars(settings)``: ``settings.*``); 7: an entry as one text, decorators kept once
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -45,6 +45,7 @@ Decorator = Tuple[str, str, Tuple[str, ...]]
 Entry = Tuple[str, Tuple[str, ...], Tuple[Decorator, ...]]
 _normalized_cache: Dict[str, Optional[Entry]] = {}
 _from_file: Dict[str, Any] = {}  # entries read from the cache file, converted when first used
+_file_decorators: Dict[str, Decorator] = {}  # the file's decorators by digest (read with the file: a few)
 _used: Set[str] = set()  # raw keys looked up or analysed since the cache file was read
 _cache_dirty = False
 
@@ -513,11 +514,14 @@ def load_cache(data: Any) -> None:
     entries are used is counted from here on: see :func:`cache_to_save`."""
     global _cache_dirty
     _from_file.clear()
+    _file_decorators.clear()
     _used.clear()
     try:
-        if data.get("format") == _CACHE_FORMAT:
-            entries = data["entries"]
-            if isinstance(entries, dict):
+        if data.get("format") == _CACHE_FORMAT:  # (another format, older or newer: not read, written anew)
+            entries, decorators = data["entries"], data["decorators"]
+            if isinstance(entries, dict) and isinstance(decorators, dict):
+                _file_decorators.update({d: (d, head, tuple(map(intern, names)))
+                                         for d, (head, names) in decorators.items()})
                 _from_file.update(entries)
             # each place kept as it is, the new ones added in the file's order (not a loop of setdefault)
             _located.update({**data.get("located", {}), **_located})
@@ -532,17 +536,60 @@ def _cached(raw: str) -> Optional[Entry]:
     if raw not in _normalized_cache and raw in _from_file:
         try:
             _normalized_cache[raw] = _entry_from_json(_from_file.pop(raw))
-        except (ValueError, TypeError):  # of another shape: analysed again
+        except (ValueError, TypeError, KeyError, AttributeError):  # of another shape: analysed again
             return None
     _used.add(raw)
     return _normalized_cache.get(raw)
 
 
+# An entry in the cache file: None, or the text "digest|name name|decorator-digest decorator-digest", each
+# decorator's head and names kept once under its digest (the same text has the same analysis). An entry
+# with a name that the text cannot hold (a space or "|": ``import_module("a b")``) is kept as a list,
+# [digest, [name, ...], [[decorator digest, head, [name, ...]], ...]].
+_FIELDS = "|"
+
+
 def _entry_from_json(entry: Any) -> Optional[Entry]:
+    """An entry as the cache file holds it, in the form the analysis gives (names interned, as the
+    code's own are). ValueError, TypeError, KeyError or AttributeError for one of another shape."""
     if entry is None:
         return None
-    digest, names, decorators = entry  # names are identifiers: interned, as the code's own are
+    if entry.__class__ is str:
+        digest, names, decorators = entry.split(_FIELDS)
+        return digest, tuple(map(intern, names.split())), tuple([_file_decorators[d] for d in decorators.split()])
+    digest, names, decorators = entry
     return digest, tuple(map(intern, names)), tuple([(d, h, tuple(map(intern, n))) for d, h, n in decorators])
+
+
+def _names_fit(names: Iterable[str]) -> bool:
+    """Whether ``names`` can be written in an entry's text (and read back from it the same)."""
+    for name in names:
+        if _FIELDS in name or name.split() != [name]:
+            return False
+    return True
+
+
+def _entry_to_json(entry: Optional[Entry], decorators: Dict[str, Any]) -> Any:
+    """``entry`` as the cache file holds it, its decorators added to ``decorators``."""
+    if entry is None:
+        return None
+    digest, names, decs = entry
+    if not _names_fit(names) or not all(_names_fit(n) for _d, _h, n in decs):
+        return [digest, list(names), [[d, h, list(n)] for d, h, n in decs]]
+    for d, h, n in decs:
+        decorators[d] = [h, list(n)]
+    return f"{digest}{_FIELDS}{' '.join(names)}{_FIELDS}{' '.join([d for d, _h, _n in decs])}"
+
+
+def _unread_entries() -> Dict[str, Optional[Entry]]:
+    """The entries of the cache file not used in this run, converted (any of another shape left out)."""
+    unread = {}
+    for raw, stored in _from_file.items():
+        try:
+            unread[raw] = _entry_from_json(stored)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+    return unread
 
 
 def cache_to_save(keep_unused: bool = True) -> Optional[Dict[str, Any]]:
@@ -560,9 +607,11 @@ def cache_to_save(keep_unused: bool = True) -> Optional[Dict[str, Any]]:
     _cache_dirty = False
     if not keep_unused:
         _from_file.clear()  # not carried on: and once written, not written again
-    entries = dict(list(({**_from_file, **used} if keep_unused else used).items())[-_CACHE_LIMIT:])
+    kept = list(({**_unread_entries(), **used} if keep_unused else used).items())[-_CACHE_LIMIT:]
+    decorators: Dict[str, Any] = {}
+    entries = {raw: _entry_to_json(entry, decorators) for raw, entry in kept}
     located = {where: raw for where, raw in list(_located.items())[-_CACHE_LIMIT:] if raw in entries}
-    return {"format": _CACHE_FORMAT, "entries": entries, "located": located}
+    return {"format": _CACHE_FORMAT, "entries": entries, "decorators": decorators, "located": located}
 
 
 # -- where code lives -------------------------------------------------------------------
