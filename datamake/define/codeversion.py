@@ -36,7 +36,8 @@ dis = lazy("dis")
 canonical = lazy("datamake.define.canonical")  # the canonical text of source: only for code not analysed before
 
 _CACHE_FORMAT = 7  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
-# 6: names handed to a call (``vars(settings)``: ``settings.*``); 7: an entry as one text, decorators kept once
+# 6: names handed to a call (``vars(settings)``: ``settings.*``); 7: an entry as one text, decorators kept once,
+# a place written with spaces
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -445,7 +446,8 @@ def _location(code: types.CodeType) -> Optional[str]:
     if code.co_name == "<lambda>":
         return None  # several lambdas may start on one line
     digest = source_digest(code.co_filename)
-    return None if digest is None else f"{_PYTHON}\0{digest}\0{code.co_name}\0{code.co_firstlineno}"
+    # (spaces between: JSON writes them as they are, a NUL as "\\u0000", slower to read back)
+    return None if digest is None else f"{_PYTHON} {digest} {code.co_name} {code.co_firstlineno}"
 
 
 def _source_entry(fn: types.FunctionType, code: types.CodeType) -> Optional[Entry]:
