@@ -332,12 +332,25 @@ def part_label(name: str) -> str:
     return name
 
 
+# The reason "X will be rebuilt first", one for each X that its dependents share (reasons are immutable):
+# made again for each plan, so that it holds the current scope's assets only.
+_REBUILT_FIRST: Dict[str, Reason] = {}
+
+
+def _rebuilt_first(dep: str) -> Reason:
+    reason = _REBUILT_FIRST.get(dep)
+    if reason is None:  # (without the frozen __init__)
+        reason = _REBUILT_FIRST[dep] = filled(Reason, code="upstream_stale", message=f"{dep} will be rebuilt first",
+                                              subject=dep)
+    return reason
+
+
 def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorded: Mapping[str, str], sources) -> List[Reason]:
     reasons: List[Reason] = []
     for dep in facts.deps:
         status = upstream.get(dep)
-        if status is UPSTREAM_STALE:  # the commonest (each input of a cold plan): without the frozen __init__
-            reasons.append(filled(Reason, code="upstream_stale", message=f"{dep} will be rebuilt first", subject=dep))
+        if status is UPSTREAM_STALE:  # the commonest (each input of a cold plan)
+            reasons.append(_rebuilt_first(dep))
         elif status is UPSTREAM_FLAGGED:
             reasons.append(Reason("upstream_stale", f"{dep} failed a blocking check and blocks its dependents", dep))
         elif status is None:
@@ -363,6 +376,7 @@ def plan(
     """
     status: Dict[str, object] = dict(outside or {})
     sources = set(sources)
+    _REBUILT_FIRST.clear()
     decisions = []
     for key in order:
         f = facts[key]
