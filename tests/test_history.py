@@ -425,3 +425,15 @@ def test_a_column_an_event_has_no_value_for_is_sql_null(project):
     assert rows[3][3] == "text"  # built b: its input
     events = project.json("log", "a", "--all")["materializations"]
     assert all(e["partition"] is None and e["metadata"] in (None, {}) for e in events)
+
+
+def test_an_event_row_of_the_wrong_width_is_refused_whole(tmp_path):
+    """Rows go into SQLite in multi-row statements: one short row must not shift the values of the next."""
+    from datamake.history.events import _EVENT_COLUMNS, History
+
+    history = History(str(tmp_path / "history.sqlite"))
+    good = ("run", 1.0, "finished", "a", None, None, None, None, None, None, None, None, None)
+    assert len(good) == len(_EVENT_COLUMNS)
+    with pytest.raises(ValueError, match="13 values"):
+        history.add_events([good, good[:-1]] + [good] * 70)
+    assert history.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0

@@ -326,6 +326,9 @@ class History:
 
     def _insert_events(self, rows: Sequence[tuple]) -> None:
         """Insert event rows in their order, in multi-row statements (see :data:`_ROWS_PER_INSERT`)."""
+        width = len(_EVENT_COLUMNS)
+        if any(len(row) != width for row in rows):  # (a multi-row statement would shift the values of the next)
+            raise ValueError(f"an event row must have {width} values: {_EVENT_COLUMNS}")
         start = 0
         for size in _ROWS_PER_INSERT:
             while len(rows) - start >= size:
