@@ -230,7 +230,9 @@ def _prime(path: str, lines: List[str]) -> None:
 
 def refresh_linecache() -> None:
     """Put every snapshot back into ``linecache`` (after someone called ``linecache.clearcache``)."""
-    cache = _line_cache() or {}
+    cache = _line_cache()
+    if cache is None:
+        return  # (importing linecache puts them all: _LinecacheLoader)
     for path, lines in list(_lines.items()):
         entry = cache.get(path)
         if entry is None or entry[2] is not lines:
