@@ -25,7 +25,9 @@ def hash_bytes(data: bytes) -> str:
 _CANONICAL = one_shot(json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True))
 _RECORD = one_shot(json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str))
 _RECORD_ORDERED = one_shot(json.JSONEncoder(separators=(",", ":"), default=str))
-_quoted = json.encoder.encode_basestring_ascii  # a string as _CANONICAL writes it (ensure_ascii: the same escapes)
+# A string as the record and canonical encoders write it (json's own function, ensure_ascii: the same
+# escapes); TypeError for anything else.
+json_string = json.encoder.encode_basestring_ascii
 
 
 def canonical(value: Any) -> bytes:
@@ -56,7 +58,7 @@ def data_version_of(io_manager: str, content_hash: str) -> str:
     ``hash_value("data", io_manager, content_hash)``, its canonical text written directly (one per built
     asset: the encoder's set-up costs more than the text), with json's own escaping of each string."""
     try:
-        text = f'["data",{_quoted(io_manager)},{_quoted(content_hash)}]'
+        text = f'["data",{json_string(io_manager)},{json_string(content_hash)}]'
     except TypeError:  # not two strings: the encoder writes them
         return hash_value("data", io_manager, content_hash)
     return xxhash.xxh3_128_hexdigest(text.encode())

@@ -7,7 +7,7 @@ import json
 from sys import intern
 from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
-from datamake.core.hashing import hash_bytes, record_json
+from datamake.core.hashing import hash_bytes, json_string as _quoted, record_json
 from datamake.core.records import MISSING, field, record, record_fields
 
 FORMAT = 2  # 2: check results in ``checks``; format 1 kept them in the metadata
@@ -169,10 +169,6 @@ class Manifest:
         values["checks"] = tuple(values["checks"])
         values["reads"] = tuple(tuple(p) for p in values["reads"])
         return Manifest(**values)
-
-
-# A string as json's encoder writes it (its own function: the same escapes); TypeError for anything else.
-_quoted = json.encoder.encode_basestring_ascii
 
 
 def inline_text(data: bytes) -> str:
