@@ -34,7 +34,7 @@ def pytest_configure(config):
     if "DATAMAKE_CACHE_DIR" not in os.environ:
         import tempfile
 
-        os.environ["DATAMAKE_CACHE_DIR"] = tempfile.mkdtemp(prefix="datamake-test-cache-")
+        os.environ["DATAMAKE_CACHE_DIR"] = config._datamake_test_cache = tempfile.mkdtemp(prefix="datamake-test-cache-")
     # Ctrl-C, as the tests send it to the processes they start: a suite started in the background by a
     # script (no job control) ignores SIGINT, and every process it starts would inherit that and ignore
     # the tests' Ctrl-C too (a launch cancelled from the web UI waited for ever).
@@ -42,6 +42,16 @@ def pytest_configure(config):
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_unconfigure(config):
+    """The suite's cache folder goes with the session that made it (xdist workers inherit it: they keep it)."""
+    made = getattr(config, "_datamake_test_cache", None)
+    if made is not None:
+        import shutil
+
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop("DATAMAKE_CACHE_DIR", None)
 
 
 # Modules whose tests run on one pytest-xdist worker (``-n``): the browser tests share one Chromium,

@@ -218,10 +218,11 @@ def blocking_failure(results: Sequence[CheckOutcome], fresh: bool = True, run_id
 
 
 def recheck(store: Any, manifest: Any, checks: Sequence[AssetCheckDef],
-            versions: Mapping[str, str]) -> Tuple[Any, List[CheckOutcome]]:
-    """Run ``checks`` on a stored value; its manifest with the new results (for the caller to commit)."""
+            versions: Mapping[str, str], scratch: Any) -> Tuple[Any, List[CheckOutcome]]:
+    """Run ``checks`` on a stored value; its manifest with the new results (for the caller to commit).
+    A file or folder value is a private copy in ``scratch`` (the caller removes it)."""
     try:
-        value = store.load(manifest)
+        value = store.load_private(manifest, scratch)
     except Exception as exc:  # noqa: BLE001 - a missing or corrupt artifact fails every check
         results = [CheckOutcome(c.name, manifest.key, False, c.blocking, f"cannot load the value: {exc}",
                                 version=versions.get(c.name)) for c in checks]

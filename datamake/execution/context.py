@@ -48,6 +48,25 @@ class AssetContext:
             self._output_dir = tempfile.mkdtemp(prefix="datamake-output-")
         return os.path.join(self._output_dir, self.asset_key.rsplit("/", 1)[-1])
 
+    def written_for(self, value: Any) -> Optional[str]:
+        """The file or folder to store for the returned ``value``: what the asset wrote at
+        :attr:`output_path` when it returned None or a path there (``return context.output_path``
+        after writing it); None when ``value`` itself is the value."""
+        if value is None:
+            return self.written_file()
+        if self._output_dir is None or not isinstance(value, (str, os.PathLike)):
+            return None  # (the common case: no output path asked for: two checks, no call)
+        returned = os.path.abspath(os.fspath(value))
+        if returned != self._output_dir and not returned.startswith(self._output_dir + os.sep):
+            return None  # a path elsewhere is a plain string value
+        written = self.written_file()
+        if written is None:
+            raise ValueTypeError(
+                f"asset '{self.asset_key}' returned {returned} (its context.output_path), but wrote nothing there",
+                hint="write the file or folder at context.output_path before returning, or return the value itself",
+            )
+        return written
+
     def written_file(self) -> Optional[str]:
         """What the asset wrote at :attr:`output_path`: that file, a folder there, or one file of
         another name beside it (``np.save`` adds ``.npy``, ``savefig`` adds ``.png``); None if

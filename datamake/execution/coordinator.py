@@ -26,6 +26,7 @@ from datamake.core.textout import new_run_id
 from datamake.define.sources import source_at
 from datamake.storage.artifacts import inline_limit
 from datamake.storage.observe import ObservationCache, SourceError, observe
+from datamake.storage.scratch import Scratch
 from datamake.storage.store import BatchError
 from datamake.execution.gilhint import gil_hint
 from datamake.execution.reporters import MultiReporter, Reporter
@@ -550,7 +551,8 @@ class Coordinator:
         versions = self._check_versions(self.facts[key].key)
         checks_mod = _checks()
         if ran is None and checks_mod.needs_rerun(key, manifest.checks, checks, versions):
-            manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions)
+            with Scratch() as scratch:
+                manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions, scratch)
             if not self._commit(key, manifest, outcome.seconds):
                 return None
             fresh = True

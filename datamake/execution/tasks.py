@@ -26,6 +26,7 @@ from datamake.core.manifest import Manifest
 from datamake.storage.observe import load_source
 from datamake.execution.concat import concat_inputs
 from datamake.storage.artifacts import INLINE_LIMIT
+from datamake.storage.scratch import Scratch
 from datamake.storage.store import CorruptArtifactError, Store
 from datamake.execution import readwatch
 from datamake.execution.context import AssetContext
@@ -33,6 +34,7 @@ from datamake.execution.results import TaskResult
 
 _stores: Dict[Tuple[str, str], Store] = {}
 _VALUE_CACHE_LIMIT = 4096
+_PRIVATE_COPIES = frozenset({"file", "folder"})  # values handed out as a path: each consumer gets its own copy
 _VALUE_CACHE_MAX_BYTES = 1 << 20  # artifacts up to this size are shared in memory (in-process, threads)
 _SHARED_BYTES_BUDGET = 64 << 20
 _MISSING = object()
@@ -143,31 +145,6 @@ class _Capture:
         return getattr(self._raw, name)
 
 
-class _Scratch:
-    """A task's private temporary folder: copies of ``file`` inputs, removed when the task ends."""
-
-    def __init__(self) -> None:
-        self.path: Optional[str] = None
-        self._n = 0
-
-    def folder(self) -> str:
-        if self.path is None:
-            import tempfile  # lazy: slow to import, and only an asset with file inputs copies one
-
-            self.path = tempfile.mkdtemp(prefix="datamake-inputs-")
-        self._n += 1
-        folder = os.path.join(self.path, str(self._n))
-        os.mkdir(folder)
-        return folder
-
-    def cleanup(self) -> None:
-        if self.path is not None:
-            import shutil  # lazy: see folder()
-
-            shutil.rmtree(self.path, ignore_errors=True)
-            self.path = None
-
-
 @record(frozen=True)
 class AssetTask:
     """Everything a worker needs to materialize one asset, as plain data."""
@@ -212,11 +189,11 @@ def store_for(task: AssetTask) -> Store:
 
 
 def _load_checked(store: Store, manifest: Manifest, share: bool, corrupt: List[Tuple[str, str]],
-                  scratch: _Scratch) -> Any:
+                  scratch: Scratch) -> Any:
     """The value of one input; None, with ``(node, message)`` added to ``corrupt``, when its artifact is bad."""
     try:
-        if manifest.io_manager == "file":  # a private copy: what the consumer does to it never reaches the store
-            return store.copy_artifact(manifest, scratch.folder())
+        if manifest.io_manager in _PRIVATE_COPIES:  # what the consumer does to its path never reaches the store
+            return store.load_private(manifest, scratch)
         if not share or manifest.size > _VALUE_CACHE_MAX_BYTES or not _decodes_from_memory(manifest.io_manager):
             return store.load(manifest)
         cache_key = (manifest.artifact, manifest.io_manager)  # equal bytes read by another manager differ
@@ -235,7 +212,7 @@ def _load_checked(store: Store, manifest: Manifest, share: bool, corrupt: List[T
         return None
 
 
-def _load_inputs(store: Store, task: AssetTask, scratch: _Scratch) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
+def _load_inputs(store: Store, task: AssetTask, scratch: Scratch) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
     """The input values by parameter, and ``(key, message)`` for each input whose artifact is bad."""
     kwargs: Dict[str, Any] = {}
     corrupt: List[Tuple[str, str]] = []
@@ -262,11 +239,11 @@ def _corrupt_inputs(key: str, corrupt: List[Tuple[str, str]], started: float) ->
 
 def run_task(task: AssetTask) -> TaskResult:
     """Materialize one asset; never raises for the user's own errors."""
-    scratch = _Scratch()
+    scratch = Scratch()
     try:
         return _run_task(task, scratch)
     finally:
-        if scratch.path is not None:  # (most tasks copy no input: nothing to remove)
+        if scratch.used:  # (most tasks copy no input: nothing to remove)
             scratch.cleanup()
 
 
@@ -292,7 +269,7 @@ def _definitions_planned_with(task: AssetTask):
     return defs
 
 
-def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
+def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
     started = time.perf_counter()
     try:
         defs = _definitions_planned_with(task)
@@ -357,7 +334,7 @@ def _run_task(task: AssetTask, scratch: _Scratch) -> TaskResult:
             return _failure(task.key, exc, started, attempts, what="reading its metrics")
     capture: Optional[_Capture] = None
     try:
-        written = context.written_file() if value is None else None
+        written = context.written_for(value) if value is None or context._output_dir is not None else None
         if written is not None:  # the asset wrote its own file (or folder) at context.output_path
             value, manager = written, iomanagers.get("folder" if os.path.isdir(written) else "file")
         else:

@@ -22,6 +22,7 @@ from datamake.define.loader import format_user_traceback, load_definitions
 from datamake.execution.tasks import _resource
 from datamake.ops.definition import DynamicOutput, OpDef
 from datamake.storage import iomanagers
+from datamake.storage.scratch import Scratch
 from datamake.storage.store import Store
 
 _stores: Dict[Tuple[str, str], Store] = {}
@@ -89,7 +90,15 @@ def run_op_task(task: OpTask) -> OpResult:
     try:
         op = task.op or find_op(task)
         store = task.store or _store(task)
-        kwargs = _inputs(task, op, store)
+    except Exception as exc:  # noqa: BLE001 - reported as the invocation's failure
+        return _failure(task, exc, started, 0)
+    with Scratch() as scratch:  # the op's copies of file and folder inputs, removed when it ends
+        return _run_op(task, op, store, scratch, started)
+
+
+def _run_op(task: OpTask, op: OpDef, store: Store, scratch: Scratch, started: float) -> OpResult:
+    try:
+        kwargs = _inputs(task, op, store, scratch)
     except Exception as exc:  # noqa: BLE001 - reported as the invocation's failure
         return _failure(task, exc, started, 0)
     attempts = 0
@@ -133,15 +142,15 @@ def _store(task: OpTask) -> Store:
     return store
 
 
-def _inputs(task: OpTask, op: OpDef, store: Store) -> Dict[str, Any]:
+def _inputs(task: OpTask, op: OpDef, store: Store, scratch: Scratch) -> Dict[str, Any]:
     kwargs: Dict[str, Any] = {}
     for param, spec in task.inputs:
         if isinstance(spec, Manifest):
-            kwargs[param] = store.load(spec)
+            kwargs[param] = store.load_private(spec, scratch)
         elif isinstance(spec, tuple) and spec and spec[0] == "const":
             kwargs[param] = spec[1]
         else:
-            kwargs[param] = [store.load(m) for m in spec]
+            kwargs[param] = [store.load_private(m, scratch) for m in spec]
     for name in op.resources:
         kwargs[name] = task.resources[name] if name in task.resources else _project_resource(task, name)
     if op.config is not None:

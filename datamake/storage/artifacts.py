@@ -22,6 +22,7 @@ from datamake.storage.state import MTIME_BACKDATE_NS, ArtifactState, Stat
 
 if TYPE_CHECKING:  # a local make lists and reads no objects in batches: loaded where first used
     from datamake.storage.objects import Objects
+    from datamake.storage.scratch import Scratch
 
 BATCH_LISTING_THRESHOLD = 32  # from this many objects on, one paged listing beats a request each
 # Values of at most this many bytes are kept in their manifest (and action entry), not in a file of their
@@ -262,6 +263,16 @@ class ArtifactStore:
                 return hash_file(f) == content_hash
         except CorruptArtifactError:
             return False
+
+    def load_private(self, manifest: Manifest, scratch: "Scratch") -> Any:
+        """An input's value for one consumer. A ``file`` is copied into ``scratch`` and a ``folder``
+        extracted there: what the consumer does to the path never reaches the store or other consumers,
+        and the copy is removed with ``scratch``. Any other value is loaded."""
+        if manifest.io_manager == "file":
+            return self.copy_artifact(manifest, scratch.folder())
+        if manifest.io_manager == "folder":
+            return scratch.adopt(self.load(manifest))
+        return self.load(manifest)
 
     def load(self, manifest: Manifest, verify: bool = True) -> Any:
         """Load an artifact's value with its IO manager, checking its hash first."""
