@@ -100,9 +100,17 @@ def test_a_pool_whose_workers_cannot_import_datamake_runs_the_work_and_names_the
     import stat
     import sys
 
-    project.write("no_datamake.sh", f'#!/bin/sh\nexec "{sys.executable}" -S -E "$@"\n')  # no site-packages
-    (project.root / "no_datamake.sh").chmod(stat.S_IRWXU)
-    context = ('(lambda c: (c.set_executable(os.path.abspath("no_datamake.sh")), c)[1])'
+    # The worker is started with the parent's sys.path, where datamake is importable however it was
+    # installed: this interpreter refuses the import itself, before the worker's own code runs.
+    project.write("no_datamake.py", f"""#!{sys.executable}
+import os, sys
+args = sys.argv[1:]
+at = args.index("-c") + 1
+args[at] = "import sys; sys.modules['datamake'] = None; " + args[at]
+os.execv(sys.executable, [sys.executable, *args])
+""")
+    (project.root / "no_datamake.py").chmod(stat.S_IRWXU)
+    context = ('(lambda c: (c.set_executable(os.path.abspath("no_datamake.py")), c)[1])'
                '(multiprocessing.get_context("spawn"))')
     _pipeline(project, f"{context}.Pool(1)", "sorted(POOL.map(read, names))")
     project.write("a.txt", "1")
