@@ -266,7 +266,7 @@ def pin(ctx, assets, everything):
 def unpin(ctx, assets, everything):
     """Release pins: ASSETS go back to automatic code versions."""
     project = _project(ctx)
-    keys = list(project.pins) if everything else _pin_keys(project, assets, False)
+    keys = list(project.pins) if everything else _pin_keys(project, assets, False, verb="unpin")
     removed = project.unpin(keys)
     for key in removed:
         click.echo(f"unpinned {key}")
@@ -274,11 +274,11 @@ def unpin(ctx, assets, everything):
         click.echo(f"skipped  {key}: not pinned")
 
 
-def _pin_keys(project, assets, everything):
+def _pin_keys(project, assets, everything, verb: str = "pin"):
     if everything:
         return [k for k in project.graph.order if k in project.defs.assets]
     if not assets:
-        raise click.UsageError("name the assets to pin (or pass --all)")
+        raise click.UsageError(f"name the assets to {verb} (or pass --all)")
     return [k for k in project.graph.ordered(project.select(assets)) if k in project.defs.assets]
 
 
