@@ -18,3 +18,9 @@ def test_unpin_without_assets_asks_for_assets_to_unpin(inprocess_project):
     assert result.returncode == 2
     assert "name the assets to unpin (or pass --all)" in result.stderr
 
+
+def test_partitions_list_without_dynamic_partitions_says_so_and_how_to_declare_them(inprocess_project):
+    inprocess_project.pipeline(PIPELINE)
+    result = inprocess_project.run("partitions", "list")
+    assert result.returncode == 0
+    assert "no dynamic partitions defined" in result.stdout and "DynamicPartitions(" in result.stdout

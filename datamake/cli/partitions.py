@@ -28,6 +28,8 @@ def list_command(ctx, name, as_json):
     if as_json:
         _emit_json({"partitions": found})
         return
+    if not found:
+        click.echo('no dynamic partitions defined (declare them with @asset(partitions=DynamicPartitions("NAME")))')
     for each, keys in found.items():
         listed = f": {', '.join(keys)}" if keys else ""
         click.echo(f"{each}: {len(keys)} {'key' if len(keys) == 1 else 'keys'}{listed}")
