@@ -24,3 +24,33 @@ def test_partitions_list_without_dynamic_partitions_says_so_and_how_to_declare_t
     result = inprocess_project.run("partitions", "list")
     assert result.returncode == 0
     assert "no dynamic partitions defined" in result.stdout and "DynamicPartitions(" in result.stdout
+
+
+LEFT_OUT_SOURCE = '''
+from datamake import Definitions, asset, source
+
+inbox = source("inbox.csv")
+
+
+@asset
+def parsed(inbox):
+    return inbox
+
+
+defs = Definitions(assets=[parsed])
+'''
+
+
+def test_a_parameter_naming_a_source_that_definitions_leaves_out_says_to_add_it(inprocess_project):
+    inprocess_project.pipeline(LEFT_OUT_SOURCE)
+    inprocess_project.write("inbox.csv", "a\n")
+    result = inprocess_project.run("status")
+    assert result.returncode == 2
+    assert "'inbox' is a source that Definitions(...) leaves out" in result.stderr
+    assert "Definitions(sources=[inbox, ...])" in result.stderr
+
+
+def test_a_parameter_naming_an_asset_that_definitions_leaves_out_says_to_add_it(inprocess_project):
+    inprocess_project.pipeline(LEFT_OUT_SOURCE.replace('inbox = source("inbox.csv")', "@asset\ndef inbox():\n    return 1"))
+    result = inprocess_project.run("status")
+    assert result.returncode == 2 and "Definitions(assets=[inbox, ...])" in result.stderr

@@ -545,7 +545,7 @@ class Definitions:
                     continue  # a plain keyword argument with a default, not an upstream asset
                 raise MissingDependencyError(
                     f"asset '{a.key}' has parameter '{param}', which names no asset",
-                    hint=did_you_mean(param, [*nodes, *self.resources])
+                    hint=_left_out_hint(a, param) or did_you_mean(param, [*nodes, *self.resources])
                     or "define an asset, source or resource with that name, or rename the parameter",
                 )
             if found == a.key:
@@ -559,12 +559,7 @@ class Definitions:
         ``orders_csv = source("data/orders.csv")`` is keyed ``orders`` (the file's stem); a
         parameter named ``orders_csv`` after the variable receives it too.
         """
-        fn = a.fn
-        try:
-            fn = _unwrapped(fn)
-        except ValueError:
-            pass
-        value = getattr(fn, "__globals__", {}).get(param)
+        value = _module_global(a, param)
         if isinstance(value, SourceDef) and self.sources.get(value.key) is value:
             return value.key
         return None
@@ -583,6 +578,26 @@ class Definitions:
 
     def __repr__(self) -> str:
         return f"<Definitions: {len(self.assets)} assets, {len(self.sources)} sources>"
+
+
+def _module_global(a: AssetDef, name: str) -> Any:
+    """The value of the global ``name`` of the module that defines ``a``'s function, or None."""
+    fn = a.fn
+    try:
+        fn = _unwrapped(fn)
+    except ValueError:
+        pass
+    return getattr(fn, "__globals__", {}).get(name)
+
+
+def _left_out_hint(a: AssetDef, param: str) -> Optional[str]:
+    """The fix when ``param`` names a source or asset of the module that ``Definitions(...)`` leaves out."""
+    value = _module_global(a, param)
+    if isinstance(value, SourceDef):
+        return f"'{param}' is a source that Definitions(...) leaves out: add it, Definitions(sources=[{param}, ...])"
+    if isinstance(value, AssetDef):
+        return f"'{param}' is an asset that Definitions(...) leaves out: add it, Definitions(assets=[{param}, ...])"
+    return None
 
 
 def _where(item: Any) -> str:
