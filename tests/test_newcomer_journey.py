@@ -54,3 +54,16 @@ def test_a_parameter_naming_an_asset_that_definitions_leaves_out_says_to_add_it(
     inprocess_project.pipeline(LEFT_OUT_SOURCE.replace('inbox = source("inbox.csv")', "@asset\ndef inbox():\n    return 1"))
     result = inprocess_project.run("status")
     assert result.returncode == 2 and "Definitions(assets=[inbox, ...])" in result.stderr
+
+
+def test_pin_of_a_command_asset_says_its_command_and_scripts_are_its_code_version(inprocess_project):
+    inprocess_project.pipeline('''
+from datamake import command_asset
+
+count = command_asset("python count.py", name="count", outputs=["count.json"])
+''')
+    inprocess_project.write("count.py", "open('count.json', 'w').write('{}')\n")
+    result = inprocess_project.run("pin", "count")
+    assert result.returncode == 0
+    assert "skipped  count: its code version is set in code" in result.stdout
+    assert "a command asset's command and scripts" in result.stdout

@@ -256,7 +256,8 @@ def pin(ctx, assets, everything):
         if key in project.pin_notes:
             click.echo(f"note: {key}: {project.pin_notes[key]}", err=True)
     for key in skipped:
-        click.echo(f"skipped  {key}: code_version= is set in its decorator")
+        click.echo(f"skipped  {key}: its code version is set in code (code_version= in its decorator, "
+                   "or a command asset's command and scripts), which pin does not override")
 
 
 @main.command()
