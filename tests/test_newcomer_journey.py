@@ -67,3 +67,11 @@ count = command_asset("python count.py", name="count", outputs=["count.json"])
     assert result.returncode == 0
     assert "skipped  count: its code version is set in code" in result.stdout
     assert "a command asset's command and scripts" in result.stdout
+
+
+def test_show_refuses_a_negative_number_of_rows(inprocess_project):
+    inprocess_project.pipeline(PIPELINE)
+    inprocess_project.run("make", check=True)
+    result = inprocess_project.run("show", "-n", "-1", "orders")
+    assert result.returncode == 2
+    assert "-1 is not in the range x>=0" in result.stderr and "more items" not in result.stdout

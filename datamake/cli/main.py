@@ -229,7 +229,7 @@ def ls_command(ctx, selection, as_json):
 
 @main.command()
 @click.argument("asset")
-@click.option("-n", "--rows", default=10, show_default=True,
+@click.option("-n", "--rows", type=click.IntRange(min=0), default=10, show_default=True,
               help="Rows of a table (entries of a list or dict, lines of text) to print.")
 @click.option("-p", "--partition", default=None, metavar="KEY", help="The partition to show (partitioned assets).")
 @click.pass_context
