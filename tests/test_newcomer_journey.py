@@ -75,3 +75,11 @@ def test_show_refuses_a_negative_number_of_rows(inprocess_project):
     result = inprocess_project.run("show", "-n", "-1", "orders")
     assert result.returncode == 2
     assert "-1 is not in the range x>=0" in result.stderr and "more items" not in result.stdout
+
+
+def test_pin_of_a_source_says_a_source_has_no_code_version(inprocess_project):
+    inprocess_project.pipeline(PIPELINE + 'from datamake import source\n\nraw = source("raw.csv")\n')
+    inprocess_project.write("raw.csv", "a\n")
+    result = inprocess_project.run("pin", "raw")
+    assert result.returncode == 2
+    assert "raw names no asset to pin: a source has no code version" in result.stderr

@@ -280,7 +280,12 @@ def _pin_keys(project, assets, everything, verb: str = "pin"):
         return [k for k in project.graph.order if k in project.defs.assets]
     if not assets:
         raise click.UsageError(f"name the assets to {verb} (or pass --all)")
-    return [k for k in project.graph.ordered(project.select(assets)) if k in project.defs.assets]
+    selected = project.graph.ordered(project.select(assets))
+    keys = [k for k in selected if k in project.defs.assets]
+    if not keys:
+        why = ": a source has no code version" if selected else ""
+        raise click.UsageError(f"{' '.join(assets)} names no asset to {verb}{why}")
+    return keys
 
 
 def _sync_text(verb: str, report) -> None:
