@@ -205,3 +205,53 @@ def test_the_custom_io_manager_example_of_the_api_page_builds_and_reads_back(tmp
     assert datamake.api.show(project, "events") == [{"id": 1}, {"id": 2}]
     stored = project.store.read_manifests(["events"])["events"]  # a file, or inline in the manifest
     assert project.store.read_artifact(stored) == b'{"id": 1}\n{"id": 2}\n'
+
+
+# -- command lines shown in the docs --------------------------------------------------------------
+
+def _shown_command_lines(text: str):
+    """Each ``datamake …`` command line of a page: ``$ datamake …`` in code blocks, a code block's
+    synopsis line (``datamake make [OPTIONS]``) and inline code; with whether it is a ``$`` line."""
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif fenced and re.match(r"\$ (?:\S+=\S+ )*datamake ", line):
+            yield line[line.index("datamake "):], True
+        elif fenced and line.startswith("datamake "):
+            yield line, False
+        if not fenced:
+            yield from ((m, True) for m in re.findall(r"`(datamake [^`\\]+)`", line))
+
+
+def _unknown_parts(line: str, known_command: bool):
+    """The command words and options of ``line`` that the `datamake` command does not have."""
+    import click
+
+    from datamake.cli.main import main
+
+    words = re.split(r"\s+(?:#|\||&&|;|>|2>)", line)[0].replace("[", " ").replace("]", " ").split()[1:]
+    command, unknown = main, []
+    while words and words[0] in ("-C", "--project"):
+        words = words[2:]
+    while isinstance(command, click.Group) and words and not words[0].startswith("-"):
+        sub = command.get_command(click.Context(command), words[0])
+        if sub is None:
+            return [words[0]] if known_command and words[0].islower() and words[0].isidentifier() else []
+        command, words = sub, words[1:]
+    options = {"-h", "--help", *(o for p in command.params for o in (*p.opts, *p.secondary_opts))}
+    for option in (o for word in words for o in word.split("=", 1)[0].split("/")):
+        if not option.startswith("-") or option in ("-", "--") or option[1:2].isdigit() or option in options:
+            continue
+        if not option.startswith("--") and all(f"-{c}" in options for c in option[1:]):
+            continue  # short flags together: -qk
+        unknown.append(option)
+    return unknown
+
+
+def test_every_command_and_option_the_docs_show_exists():
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    unknown = [f"{p.name}: {line!r}: {', '.join(bad)}"
+               for p in pages for line, known in _shown_command_lines(p.read_text("utf-8"))
+               for bad in [_unknown_parts(line, known)] if bad]
+    assert unknown == []
