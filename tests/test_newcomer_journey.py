@@ -83,3 +83,18 @@ def test_pin_of_a_source_says_a_source_has_no_code_version(inprocess_project):
     result = inprocess_project.run("pin", "raw")
     assert result.returncode == 2
     assert "raw names no asset to pin: a source has no code version" in result.stderr
+
+
+def test_definitions_without_any_asset_warn_that_the_decorator_is_missing(inprocess_project):
+    inprocess_project.pipeline("def orders():\n    return [1, 2, 3]\n")
+    result = inprocess_project.run("make")
+    assert result.returncode == 0
+    assert "pipeline" in result.stderr and "defines no asset: decorate each function that makes one with @asset" \
+        in result.stderr
+
+
+def test_a_definitions_module_that_does_not_exist_says_how_to_name_it(inprocess_project):
+    inprocess_project.write("datamake.toml", '[project]\ndefinitions = "shop.assets"\n')
+    result = inprocess_project.run("status")
+    assert result.returncode == 2
+    assert "no module named 'shop'" in result.stderr and 'hint: give a .py path relative to datamake.toml' in result.stderr

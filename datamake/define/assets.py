@@ -639,7 +639,12 @@ def definitions_from_module(module: ModuleType) -> Definitions:
                     and item not in seen:
                 seen.add(item)  # compared by identity (eq=False)
                 found.append(item)
-    return Definitions(found)
+    defs = Definitions(found)
+    if not found:
+        where = f" ({module.__file__})" if getattr(module, "__file__", None) else ""
+        defs.warnings.append(f"{module.__name__}{where} defines no asset: "
+                             "decorate each function that makes one with @asset")
+    return defs
 
 
 def _automation_types() -> Tuple[type, ...]:

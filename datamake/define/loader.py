@@ -99,7 +99,9 @@ def _import(project_dir: str, ref: str):
         return _run_user_code(lambda: importlib.import_module(ref), ref)
     except ModuleNotFoundError as exc:
         if exc.name == ref.split(".")[0] or exc.name == ref:
-            raise ConfigError(f"[project] definitions = '{ref}': no module named {exc.name!r}") from None
+            raise ConfigError(f"[project] definitions = '{ref}': no module named {exc.name!r}",
+                              hint="give a .py path relative to datamake.toml (\"shop/assets.py\"), or a module "
+                                   "importable from the project folder") from None
         raise
 
 
