@@ -98,3 +98,22 @@ def test_a_definitions_module_that_does_not_exist_says_how_to_name_it(inprocess_
     result = inprocess_project.run("status")
     assert result.returncode == 2
     assert "no module named 'shop'" in result.stderr and 'hint: give a .py path relative to datamake.toml' in result.stderr
+
+
+FAILING = '''
+from datamake import asset
+
+
+@asset
+def orders():
+    raise ValueError("no rows in the export")
+'''
+
+
+def test_log_prints_the_whole_traceback_of_a_failed_asset(inprocess_project):
+    inprocess_project.pipeline(FAILING)
+    run_id = inprocess_project.json("make", expect=1)["run_id"]
+    for args in (("log", "--run", run_id), ("log", "orders")):
+        shown = inprocess_project.run(*args, check=True).stdout
+        assert 'raise ValueError("no rows in the export")' in shown, args
+        assert "metadata: traceback=" not in shown

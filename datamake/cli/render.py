@@ -281,9 +281,12 @@ def materializations_text(key: str, rows: List[Dict[str, Any]]) -> str:
                          f"{r.get('size') if r.get('size') is not None else '-'} bytes  inputs: {inputs or '-'}")
         if r.get("message"):
             lines.append(f"    {r['message']}")
-        meta = {k: v for k, v in (r.get("metadata") or {}).items() if not k.startswith("datamake/")}
+        traceback = _failure_traceback(r)
+        meta = {k: v for k, v in (r.get("metadata") or {}).items()
+                if not k.startswith("datamake/") and not (traceback and k == "traceback")}
         if meta:
             lines.append("    metadata: " + ", ".join(f"{k}={_compact(v)}" for k, v in sorted(meta.items())))
+        lines.extend(f"    {line}" for line in traceback)
         for c in r.get("checks") or ():
             verdict = "passed" if c.get("passed") else ("FAILED (blocking)" if c.get("blocking") else "FAILED")
             lines.append(f"    check {c.get('name')}: {verdict}" + (f" - {c['message']}" if c.get("message") else ""))
@@ -299,10 +302,17 @@ def run_events_text(run: Dict[str, Any], events: List[Dict[str, Any]], ops: Sequ
         detail = e.get("message") or (f"data {_short(e['data_version'])}" if e.get("data_version") else "")
         node = node_id(e["asset"], e.get("partition")) if e.get("asset") else ""
         lines.append(f"  {_when(e['ts'])}  {what:<8} {node:<24} {detail}")
+        lines.extend(f"      {line}" for line in _failure_traceback(e))
     if ops:
         lines.append("op invocations:")
         lines.extend(_op_lines(ops))
     return "\n".join(lines)
+
+
+def _failure_traceback(event: Dict[str, Any]) -> List[str]:
+    """The lines of the traceback a ``failed`` event recorded (the asset's own code's), or none."""
+    traceback = (event.get("metadata") or {}).get("traceback") if event.get("kind") == "failed" else None
+    return traceback.splitlines() if isinstance(traceback, str) else []
 
 
 def _op_lines(ops: Sequence[Dict[str, Any]]) -> List[str]:
