@@ -2,6 +2,9 @@
 command and the fix, with the documented exit code."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 PIPELINE = '''
 from datamake import asset
 
@@ -117,3 +120,10 @@ def test_log_prints_the_whole_traceback_of_a_failed_asset(inprocess_project):
         shown = inprocess_project.run(*args, check=True).stdout
         assert 'raise ValueError("no rows in the export")' in shown, args
         assert "metadata: traceback=" not in shown
+
+
+def test_ui_refuses_port_0_whose_address_it_could_not_print(process_project):
+    process_project.pipeline(PIPELINE)
+    result = subprocess.run([sys.executable, "-m", "datamake", "ui", "--port", "0"], cwd=process_project.root,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "0 is not in the range 1<=x<=65535" in result.stderr

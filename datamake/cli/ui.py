@@ -10,7 +10,7 @@ from datamake.project import heap
 @click.command(name="ui")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Any other than loopback requires a token, printed at start.")
-@click.option("--port", default=3000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
 @click.pass_context
 def ui_command(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
