@@ -127,3 +127,17 @@ def test_ui_refuses_port_0_whose_address_it_could_not_print(process_project):
     result = subprocess.run([sys.executable, "-m", "datamake", "ui", "--port", "0"], cwd=process_project.root,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "0 is not in the range 1<=x<=65535" in result.stderr
+
+
+def test_a_partition_range_written_with_two_dots_says_a_range_takes_three(inprocess_project):
+    inprocess_project.pipeline('''
+from datamake import DailyPartitions, asset
+
+
+@asset(partitions=DailyPartitions(start="2024-03-01", end="2024-03-10"))
+def sales(context):
+    return context.partition_key
+''')
+    result = inprocess_project.run("make", "-p", "2024-03-01..2024-03-03")
+    assert result.returncode == 2
+    assert "a range is FIRST...LAST, with three dots" in result.stderr

@@ -561,7 +561,10 @@ def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec:
             chosen.extend(k for k in all_keys if k == part or (isinstance(pdef, MultiPartitions) and part in k.split(MULTI_SEPARATOR)))
     if not chosen:
         sample = ", ".join(all_keys[:3]) + (" … " + all_keys[-1] if len(all_keys) > 3 else "")
-        raise SelectionError(f"--partition {spec!r} matches no partition", hint=f"partitions are {sample or 'none yet'}")
+        hint = f"partitions are {sample or 'none yet'}"
+        if ".." in spec and RANGE_SEPARATOR not in spec:
+            hint += f"; a range is FIRST{RANGE_SEPARATOR}LAST, with three dots"
+        raise SelectionError(f"--partition {spec!r} matches no partition", hint=hint)
     return list(dict.fromkeys(chosen))
 
 
