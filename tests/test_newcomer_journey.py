@@ -141,3 +141,31 @@ def sales(context):
     result = inprocess_project.run("make", "-p", "2024-03-01..2024-03-03")
     assert result.returncode == 2
     assert "a range is FIRST...LAST, with three dots" in result.stderr
+
+
+def test_a_dagster_spelling_in_a_declaration_gets_datamakes(inprocess_project):
+    inprocess_project.pipeline('''
+from datamake import asset
+
+
+@asset(group_name="sales")
+def orders():
+    return [1]
+''')
+    result = inprocess_project.run("status")
+    assert result.returncode == 2
+    assert "hint: asset() has no group_name= (Dagster's spelling): write group=" in result.stderr
+
+
+def test_a_misspelt_argument_of_a_declaration_gets_a_did_you_mean(inprocess_project):
+    inprocess_project.pipeline('from datamake import source\n\nraw = source("raw.csv", descripton="the export")\n')
+    result = inprocess_project.run("status")
+    assert result.returncode == 2 and "hint: source() has no descripton=; did you mean 'description'?" in result.stderr
+
+
+def test_dagsters_asset_checks_in_definitions_gets_datamakes_checks(inprocess_project):
+    definitions = "\nfrom datamake import Definitions\n\ndefs = Definitions(assets=[orders], asset_checks=[])\n"
+    inprocess_project.pipeline(PIPELINE + definitions)
+    result = inprocess_project.run("status")
+    assert result.returncode == 2
+    assert "hint: Definitions() has no asset_checks= (Dagster's spelling): write checks=" in result.stderr

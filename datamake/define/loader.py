@@ -5,11 +5,11 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 from datamake.define import entrywatch, snapshot
 from datamake.define.assets import Definitions, definitions_from_module
-from datamake.core.errors import ConfigError, DatamakeError, DefinitionsImportError
+from datamake.core.errors import ConfigError, DatamakeError, DefinitionsImportError, did_you_mean
 
 _loaded: Dict[Tuple[str, str], Definitions] = {}
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # datamake/, not define/
@@ -117,8 +117,32 @@ def _run_user_code(fn, where: str):
             raise
         raise DefinitionsImportError(
             f"importing the definitions in {where} failed:\n{format_user_traceback(exc)}",
-            hint="fix the error above in your code; datamake itself is fine",
+            hint=_keyword_hint(exc) or "fix the error above in your code; datamake itself is fine",
         ) from None
+
+
+# Dagster's spelling of a declaration's argument -> datamake's
+_DAGSTER_KEYWORDS = {"group_name": "group=", "partitions_def": "partitions=", "io_manager_key": "io_manager=",
+                     "required_resource_keys": "a parameter named after each resource",
+                     "description": "the function's docstring", "asset_checks": "checks="}
+
+
+def _keyword_hint(exc: BaseException) -> Optional[str]:
+    """For ``@asset(group_name=...)``: the argument of datamake's declaration that was meant, or None."""
+    import inspect  # lazy: only for an error
+    import re
+
+    match = re.match(r"(\w+)(?:\.__init__)?\(\) got an unexpected keyword argument '(\w+)'", str(exc)) \
+        if isinstance(exc, TypeError) else None
+    public = sys.modules.get("datamake")  # loaded: the definitions called one of its declarations
+    declaration = getattr(public, match.group(1), None) if match else None
+    if not callable(declaration):
+        return None
+    name, keyword = match.groups()
+    if keyword in _DAGSTER_KEYWORDS:
+        return f"{name}() has no {keyword}= (Dagster's spelling): write {_DAGSTER_KEYWORDS[keyword]}"
+    close = did_you_mean(keyword, inspect.signature(declaration).parameters)
+    return f"{name}() has no {keyword}=; {close}" if close else None
 
 
 def format_user_traceback(exc: BaseException) -> str:
