@@ -255,3 +255,33 @@ def test_every_command_and_option_the_docs_show_exists():
                for p in pages for line, known in _shown_command_lines(p.read_text("utf-8"))
                for bad in [_unknown_parts(line, known)] if bad]
     assert unknown == []
+
+
+# -- the getting-started page, run as written -----------------------------------------------------
+
+def _masked(text: str, root: str) -> str:
+    """``text`` without what differs between runs: timings, run ids, hashes, the project's folder."""
+    text = text.replace(root, "/home/me/shop")
+    text = re.sub(r"\d{8}T\d{6}-[0-9a-f]{8}", "RUN", text)
+    text = re.sub(r"\b[0-9a-f]{12,16}\b", "HASH", text)
+    return re.sub(r"\d+\.\d+s\b", "0.00s", text)
+
+
+def _sessions(block: str):
+    """Each ``$ datamake ...`` command of a console block with the lines it prints."""
+    for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+        command, _, output = chunk.partition("\n")
+        yield command.split(), output.rstrip("\n")
+
+
+def test_the_getting_started_page_prints_what_it_shows(inprocess_project):
+    text = page("getting-started.md")
+    inprocess_project.write("data/orders.csv", re.search(r"```csv\n(.*?)```", text, re.S).group(1))
+    inprocess_project.write("datamake.toml", re.search(r"```toml\n(.*?)```", text, re.S).group(1))
+    inprocess_project.write("pipeline.py", re.search(r"```python\n(.*?)```", text, re.S).group(1))
+    root = str(inprocess_project.root)
+    for heading in ("## See what there is", "## Build"):
+        block = re.search(r"```console\n(.*?)```", section(text, heading), re.S).group(1)
+        for command, shown in _sessions(block):
+            printed = inprocess_project.run(*command[1:], check=True).stdout.rstrip("\n")
+            assert _masked(printed, root) == _masked(shown, root), command
