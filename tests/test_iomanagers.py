@@ -235,3 +235,19 @@ def test_reading_a_table_back_never_aborts_the_process(process_project):
         proc = project.run("show", "table", "-n", "1")
         assert proc.returncode == 0, proc.stderr
         assert "500 rows" in proc.stdout
+
+
+def test_a_value_pickle_cannot_store_fails_naming_its_type_and_the_ways_out(project):
+    project.pipeline('''
+        import threading
+        from datamake import asset
+
+        @asset
+        def lock():
+            return threading.Lock()
+    ''')
+    proc = project.run("make")
+    assert proc.returncode == 1
+    assert "pickle cannot store a _thread.lock" in proc.stdout
+    assert "context.output_path" in proc.stdout and "register an IO manager" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -201,9 +201,18 @@ class PickleIO:
         return True
 
     def dump(self, value: Any, f: IO[bytes]) -> None:
-        from datamake.storage import canonicalpickle  # lazy: a no-op pickles nothing
+        import pickle  # lazy: a no-op pickles nothing
 
-        canonicalpickle.dump(value, f)
+        from datamake.storage import canonicalpickle
+
+        try:
+            canonicalpickle.dump(value, f)
+        except (TypeError, AttributeError, pickle.PicklingError) as exc:  # a lock, a connection, a local class
+            raise ValueTypeError(
+                f"pickle cannot store a {type(value).__module__}.{type(value).__qualname__} ({exc})",
+                hint="return data (a table, a dict, numbers, text), write a file at context.output_path and return "
+                     "None, or register an IO manager for this type (docs/api.md, IO managers)",
+            ) from exc
 
     def load(self, f: IO[bytes]) -> Any:
         import pickle  # lazy: a no-op unpickles nothing
