@@ -129,6 +129,18 @@ def test_a_check_added_later_runs_on_the_stored_value(project):
     assert "not_empty" not in project.run("make", check=True).stderr
 
 
+def test_a_blocking_check_that_fails_on_the_kept_value_says_it_ran_now_on_it(project):
+    """A check changed since the value was built runs on the kept value: the failure says so, and
+    neither that a new value was kept nor that it was recorded in the run that built the value."""
+    write(project, blocking=True, minimum=0)
+    built = project.json("make")["run_id"]
+    write(project, blocking=True, minimum=5)  # the check changed, the asset did not
+    outcomes = {a["key"]: a for a in project.json("make", "orders", expect=1)["assets"]}
+    error = outcomes["orders"]["error"]
+    assert "has_many_rows" in error and "checked now" in error
+    assert "new value" not in error and built not in error
+
+
 def test_check_on_unknown_asset_is_a_definition_error(project):
     project.pipeline("""
         from datamake import asset, asset_check

@@ -200,20 +200,20 @@ def stamp_versions(results: Sequence[CheckOutcome], versions: Mapping[str, str])
     return [dataclasses.replace(r, version=versions.get(r.name, r.version)) for r in results]
 
 
-def blocking_failure(results: Sequence[CheckOutcome], fresh: bool = True, run_id: Optional[str] = None) -> Optional[str]:
+def blocking_failure(results: Sequence[CheckOutcome], ran: str = "built", run_id: Optional[str] = None) -> Optional[str]:
     """A message naming the failed blocking checks, or None when there are none.
 
-    ``fresh`` says whether they ran on a value built just now, or were recorded
-    earlier (in run ``run_id``) for the current value.
+    ``ran`` says when they ran: on a value ``"built"`` just now, ``"now"`` on the kept value (a check
+    added or changed since), or ``"recorded"`` earlier (in run ``run_id``) for the current value.
     """
     failed = [r for r in results if r.blocking and not r.passed]
     if not failed:
         return None
     names = ", ".join(f"'{r.name}'" + (f" ({r.message})" if r.message else "") for r in failed)
-    if fresh:
+    if ran == "built":
         return f"blocking check {names} failed; the new value is kept but flagged, dependents are blocked"
-    where = f" in run {run_id}" if run_id else ""
-    return (f"blocking check {names} failed on the current value (recorded{where}); "
+    where = "checked now" if ran == "now" else "recorded" + (f" in run {run_id}" if run_id else "")
+    return (f"blocking check {names} failed on the current value ({where}); dependents are blocked: "
             "fix the asset or the check, then make again")
 
 

@@ -547,7 +547,7 @@ class Coordinator:
         checks = self.defs.checks.get(self.facts[key].key, ())
         if not checks and not manifest.checks:
             return self._settle(outcome, manifest, (), logs)
-        fresh = ran is not None
+        when = "built" if ran is not None else "recorded"  # (the worker ran them on the new value)
         versions = self._check_versions(self.facts[key].key)
         checks_mod = _checks()
         if ran is None and checks_mod.needs_rerun(key, manifest.checks, checks, versions):
@@ -555,12 +555,12 @@ class Coordinator:
                 manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions, scratch)
             if not self._commit(key, manifest, outcome.seconds):
                 return None
-            fresh = True
+            when = "now"
         quiet = getattr(self.console, "quiet", False)
         for check in ran or ():
             if not (quiet and check.passed):
                 self.console.message(check.line())
-        failure = checks_mod.blocking_failure(checks_mod.recorded(key, manifest.checks), fresh, manifest.run_id)
+        failure = checks_mod.blocking_failure(checks_mod.recorded(key, manifest.checks), when, manifest.run_id)
         if failure:
             if not self.options.keep_going and not self.stop_reason:
                 self.stop_reason = key
