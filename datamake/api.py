@@ -302,7 +302,7 @@ def ls(project: Project, selection: Sequence[str] = ()) -> List[Dict[str, Any]]:
             "deps": list(project.graph.deps[key]),
             "group": a.group,
             "code_version": cv.value,
-            "pinned": cv.origin != "auto",
+            "pinned": cv.origin in ("code", "pin"),
             "pin_origin": cv.origin,
             "drifted": cv.drifted,
             "description": a.description,

@@ -62,6 +62,14 @@ def test_a_script_change_makes_its_command_stale(built):
     assert (built.root / "parts" / "a.txt").read_text() == "6"
     assert out["report"] == "built"  # the folder parts/ changed (a.txt), so its reader runs again
 
+def test_a_command_asset_is_versioned_automatically_not_pinned(built):
+    """ls and why say where a command asset's version comes from; nobody pinned it."""
+    rows = {r["key"]: r for r in built.json("ls")["assets"]}
+    assert rows["count"]["pinned"] is False and rows["count"]["pin_origin"] == "command"
+    assert "(pinned)" not in built.run("ls", check=True).stdout
+    assert "automatic, from its command and scripts" in built.run("why", "count", check=True).stdout
+
+
 def test_a_comment_change_in_a_python_script_keeps_it_fresh(built):
     built.write("src/count.py", COUNT.replace("# count the words", "# count every word, twice checked"))
     assert set(built.states().values()) == {"fresh"}

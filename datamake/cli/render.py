@@ -92,7 +92,8 @@ def why_text(info: Dict[str, Any]) -> str:
     lines = [f"{label}: {info['state']}"]
     for r in info["reasons"]:
         lines.append(f"  because {r['code']}: {r['message']}")
-    origin = {"code": "pinned in code", "pin": "pinned in datamake.pins.toml", "auto": "automatic"}[cv["origin"]]
+    origin = {"code": "pinned in code", "pin": "pinned in datamake.pins.toml", "auto": "automatic",
+              "command": "automatic, from its command and scripts"}[cv["origin"]]
     lines.append(f"code version: recorded {cv['recorded'] or '-'}, current {cv['current']} ({origin})")
     for part in cv.get("changed_parts", []):
         if part == "<self>":

@@ -16,7 +16,7 @@ from datamake.project import heap
 from datamake.project.lastpass import NO_REUSE, LastPass
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
-from datamake.define import codeversion
+from datamake.define import codeversion, openwatch
 from datamake.define.codeversion import fingerprint
 from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
 from datamake.define.assets import AssetDef, Definitions
@@ -53,7 +53,8 @@ class CodeVersion:
     """An asset's effective code version and where it comes from."""
 
     value: str
-    origin: str  # "code" (code_version= in the decorator), "pin" (pins file) or "auto"
+    origin: str  # "code" (code_version= in the decorator), "command" (a command asset's command and scripts),
+    # "pin" (pins file) or "auto"; any but "auto" stands for the function's logic
     auto: str  # the automatic version of the current source
     drifted: bool = False  # pinned, and the source has changed since the pin
     parts: Mapping[str, str] = field(default_factory=dict)  # code dependencies behind ``auto``
@@ -290,7 +291,8 @@ class Project:
             auto = with_definition(logic, definition)
             pin = self.pins.get(key)
             if a.code_version is not None:
-                cached = CodeVersion(with_definition(a.code_version, definition), "code", auto, parts=parts,
+                origin = "command" if hasattr(a.fn, openwatch.VERSIONED_FILES) else "code"
+                cached = CodeVersion(with_definition(a.code_version, definition), origin, auto, parts=parts,
                                      logic=logic, warnings=tuple(warnings))
             elif pin is not None:
                 cached = CodeVersion(with_definition(pin.code_version, definition), "pin", auto,
@@ -534,7 +536,7 @@ class Project:
         done = []
         for key in keys:
             cv = self.code_version(key)
-            if cv.origin == "code":
+            if cv.origin in ("code", "command"):
                 continue
             value = self.pins[key].code_version if cv.origin == "pin" else (recorded.get(key) or cv.logic)
             self.pins[key] = pins_mod.Pin(value, cv.logic)

@@ -503,7 +503,8 @@ function whyCard(why) {
   if (why.error) return section("Why", errorBox(why.error));
   const cv = why.code_version;
   const rows = [
-    ["code version", cv.current + (cv.origin !== "auto" ? ` (pinned: ${cv.origin}${cv.drifted ? ", source drifted since the pin" : ""})` : " (automatic)"),
+    ["code version", cv.current + (cv.origin === "code" || cv.origin === "pin" ? ` (pinned: ${cv.origin}${cv.drifted ? ", source drifted since the pin" : ""})`
+                                   : cv.origin === "command" ? " (automatic, from its command and scripts)" : " (automatic)"),
       cv.recorded || "—"],
     ["config", why.config.current || "—", why.config.recorded || "—"],
   ];
