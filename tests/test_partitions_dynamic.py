@@ -165,12 +165,28 @@ def test_a_source_partitioned_by_file_pattern_has_a_version_per_file(project):
     assert ls["landing"]["partitions"]["count"] == 3 and ls["landing"]["url"].endswith("landing/{date}.csv")
 
 
-def test_a_missing_partition_file_is_named(project):
+def test_a_missing_partition_file_blocks_its_partition_only_naming_the_file(project):
+    """A day whose file has not arrived (yet) holds back that day and what reads every day; the other
+    days build, status says which file is missing, and once it is there the next make builds the rest."""
     project.pipeline(PATTERN)
     project.write("landing/2024-01-01.csv", "x\n")
-    failed = project.run("make", "rows", "-p", "2024-01-02")
-    assert failed.returncode != 0
-    assert "2024-01-02.csv" in failed.stderr
+    project.write("landing/2024-01-03.csv", "x\nx\nx\n")
+    made = project.run("make", "-k")
+    assert made.returncode == 1
+    assert "source landing[2024-01-02] has no file" in made.stdout and "2024-01-02.csv" in made.stdout
+    outcomes = {(a["key"], a["partition"]): a["outcome"] for a in project.json("make", "-k", expect=1)["assets"]}
+    assert outcomes[("rows", "2024-01-01")] == "skipped" and outcomes[("rows", "2024-01-03")] == "skipped"
+    assert outcomes[("rows", "2024-01-02")] == "blocked" and outcomes[("every_day", None)] == "blocked"
+    status = {(a["key"], a["partition"]): a for a in project.json("status")["assets"]}
+    assert [r["message"] for r in status[("rows", "2024-01-02")]["reasons"]] == [
+        "never materialized", "source landing[2024-01-02] has no file"]
+
+    project.write("landing/2024-01-02.csv", "x\nx\n")
+    assert project.outcomes("-p", "2024-01-02") == {"rows": "built"}
+    assert project.run("show", "rows", "-p", "2024-01-02").stdout.strip() == "2"
+    (project.root / "landing" / "2024-01-01.csv").unlink()  # a file that goes away: its value stays
+    assert project.run("make", "rows", "-p", "2024-01-01").returncode == 1
+    assert project.run("show", "rows", "-p", "2024-01-01").stdout.strip() == "1"
 
 
 def test_a_file_pattern_must_name_the_partition_dimension(project):

@@ -354,7 +354,10 @@ def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorde
         elif status is UPSTREAM_FLAGGED:
             reasons.append(Reason("upstream_stale", f"{dep} failed a blocking check and blocks its dependents", dep))
         elif status is None:
-            reasons.append(Reason("upstream_stale", f"{dep} has no materialized value", dep))
+            if dep in sources:  # a partition of a source whose file is not there (yet)
+                reasons.append(Reason("source_changed", f"source {dep} has no file", dep))
+            else:
+                reasons.append(Reason("upstream_stale", f"{dep} has no materialized value", dep))
         elif dep in recorded and recorded[dep] != status:
             code = "source_changed" if dep in sources else "input_changed"
             what = "source" if dep in sources else "input"

@@ -286,9 +286,7 @@ class Coordinator:
             m = facts.manifest
             return self._settle_checked(AssetOutcome(key, "skipped", data_version=m.data_version), m)
         if missing:
-            return self._settle(AssetOutcome(
-                key, "blocked",
-                error=f"upstream {describe_nodes(missing)} has no materialized value and is not in the selection (drop --only)"))
+            return self._settle(AssetOutcome(key, "blocked", error=self._missing_message(missing)))
         prov = provenance(facts.key, facts.code_version, inputs, facts.config_hash, facts.partition)
         hit = self._lookup(prov)
         if hit is not None:
@@ -306,6 +304,15 @@ class Coordinator:
             self.interruptible = False
         self.running[future] = (key, prov, inputs, time.time(), reasons)
         self.submitting = None
+
+    def _missing_message(self, missing: List[str]) -> str:
+        """Why an asset whose inputs ``missing`` have no value cannot run: a source partition's file is not
+        there, or an upstream asset left out of the selection has never been built."""
+        files = [d for d in missing if d in self.scope.sources]
+        if files:
+            where = ", ".join(source_at(self.defs.sources, d).url for d in files[:3]) + (" …" if len(files) > 3 else "")
+            return f"source {describe_nodes(files)} has no file ({where}): make it again once the file is there"
+        return f"upstream {describe_nodes(missing)} has no materialized value and is not in the selection (drop --only)"
 
     def _upstream_of(self, deps: Tuple[str, ...]) -> Tuple[List[str], List[str], Dict[str, Any]]:
         """Of an asset's dependencies, in one pass: those that failed or were blocked, those without a

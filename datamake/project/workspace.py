@@ -446,7 +446,7 @@ class Project:
                 facts[node] = last.facts(
                     last_facts, node, (m, ok, config_hash, is_forced, checks, self.code_version(key), deps, moved),
                     lambda: self.node_facts(key, pk, deps, m, ok, config_hash, is_forced, checks, moved))
-        outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store))
+        outside: Dict[str, Optional[str]] = dict(observe_all({k: source_at(sources, k) for k in source_keys}, self.store, gaps=True))
         for node in asset_outside:
             m = manifests[node]
             ok = m is not None and intact[id(m)]

@@ -23,9 +23,10 @@ _RACY_SECONDS = 2.0
 
 
 class SourceError(DatamakeError):
-    """A source is missing or cannot be observed."""
+    """A source is missing (``missing``) or cannot be observed."""
 
     exit_code = 1
+    missing = False
 
 
 class ObservationCache:
@@ -94,10 +95,12 @@ def observe(source: SourceDef, cache: ObservationCache) -> str:
         return hash_value("source-set", [])  # an existing, empty folder: a version like any other
     if not files:
         what = "matches no file" if files == {} else "not found"
-        raise SourceError(
+        error = SourceError(
             f"source '{source.key}' {what}: {source.url}",
             hint="create it, or fix the path given to source()",
         )
+        error.missing = True
+        raise error
     versions = sorted((name, _file_version(fs, name, info, cache)) for name, info in files.items())
     if len(versions) == 1 and not _is_glob(path):
         local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
@@ -158,12 +161,21 @@ def _stamp(info: Mapping[str, Any], mtime: Any) -> Any:
     return mtime
 
 
-def observe_all(sources: Mapping[str, SourceDef], store) -> Dict[str, str]:
-    """Versions of several sources, sharing one observation cache."""
+def observe_all(sources: Mapping[str, SourceDef], store, gaps: bool = False) -> Dict[str, Optional[str]]:
+    """Versions of several sources, sharing one observation cache. With ``gaps``, a partition of a
+    partitioned source whose file is missing has None (its dependents wait for it) instead of
+    stopping everything; a missing source of another kind is always an error."""
     if not sources:
         return {}
     cache = ObservationCache(store)
-    versions = {key: observe(src, cache) for key, src in sources.items()}
+    versions: Dict[str, Optional[str]] = {}
+    for key, src in sources.items():
+        try:
+            versions[key] = observe(src, cache)
+        except SourceError as exc:
+            if not (gaps and exc.missing and key.endswith("]")):  # (a partition's node id: ``key[partition]``)
+                raise
+            versions[key] = None
     cache.save()
     return versions
 
