@@ -97,3 +97,27 @@ def test_a_check_run_again_on_a_stored_folder_leaves_no_copy(project):
     assert proc.returncode == 0, proc.stderr
     assert "two_parts passed" in proc.stdout + proc.stderr
     assert left_in(tmp) == []
+
+
+def test_a_file_read_that_became_a_folder_makes_its_reader_stale_without_a_crash(project):
+    """``x.txt`` read at build time is a folder now: status says stale, and make rebuilds."""
+    project.pipeline('''
+        from datamake import asset
+
+        @asset
+        def text():
+            try:
+                with open("x.txt") as f:
+                    return f.read()
+            except OSError:
+                return "no file"
+    ''')
+    project.write("x.txt", "hello")
+    assert project.run("make").returncode == 0
+    (project.root / "x.txt").unlink()
+    (project.root / "x.txt").mkdir()
+    proc = project.run("status")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert project.states() == {"text": "stale"}
+    assert project.run("make").returncode == 0
+    assert stored_value(project, "text") == "no file"

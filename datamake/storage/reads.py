@@ -29,6 +29,8 @@ from datamake.define.openwatch import Opened, opened_stat
 RACY_NS = 2_000_000_000  # a file changed this shortly before it was hashed may change again, same stat
 
 MISSING = "missing"
+A_FOLDER = "a folder"  # the version of a path read as a file that is a folder now
+UNREADABLE = "unreadable"  # ... that this user may no longer read
 FOLDER = "/"  # the end of a recorded folder's path: its version is its listing's
 TREE = "/**"  # the end of a recorded folder's path whose every file counts: its version is theirs
 MOVED = "moved:"  # prefix of the version of a file that changed while the asset was reading it
@@ -47,6 +49,10 @@ def _content_version(path: str) -> str:
             version = hash_file(f)
     except (FileNotFoundError, NotADirectoryError):
         return MISSING
+    except IsADirectoryError:
+        return A_FOLDER
+    except PermissionError:
+        return UNREADABLE
     return with_wal(path, version)
 
 
