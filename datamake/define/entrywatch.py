@@ -42,8 +42,10 @@ _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", 
 ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "pyarrow.csv": {"read_csv": "input_file", "open_csv": "input_file"},
     "pyarrow.json": {"read_json": "input_file"},
+    "pyarrow": {"memory_map": "path", "input_stream": "source"},
     "pyarrow.parquet": {"read_table": "source", "read_metadata": "where", "read_schema": "where",
-                        "read_pandas": "source"},
+                        "read_pandas": "source", "ParquetFile.__init__": "source",
+                        "ParquetDataset.__init__": "path_or_paths"},
     "pyarrow.feather": {"read_table": "source", "read_feather": "source"},
     "pyarrow.orc": {"read_table": "source"},
     "pyarrow.ipc": {"open_file": "source", "open_stream": "source"},
@@ -113,7 +115,7 @@ def _wrap_module(name: str, module: Any) -> None:
             owner = module.__dict__.get(owner_name) if owner_name else module
             fn = vars(owner).get(attr) if owner is not None else None
             if callable(fn) and not isinstance(fn, type) and ORIGINAL not in getattr(fn, "__dict__", {}):
-                setattr(owner, attr, _wrapper(fn, keyword, f"{name}.{entry}"))
+                setattr(owner, attr, _wrapper(fn, keyword, f"{name}.{entry}", bool(owner_name)))
 
 
 def _standing_for(fn: Any) -> Callable[[Any], Any]:
@@ -126,7 +128,8 @@ def _standing_for(fn: Any) -> Callable[[Any], Any]:
     return stand
 
 
-def _wrapper(fn: Any, keyword: str, name: str) -> Any:
+def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
+    """The wrapper of entry point ``fn`` (``method``: a class's, whose first argument is the instance)."""
     if not keyword:
         @_standing_for(fn)
         def started(process: Any, *args: Any, **kwargs: Any) -> Any:
@@ -168,7 +171,8 @@ def _wrapper(fn: Any, keyword: str, name: str) -> Any:
 
     @_standing_for(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
-        where = args[0] if args else kwargs.get(keyword)
+        first = 1 if method else 0  # (a method: after the instance)
+        where = args[first] if len(args) > first else kwargs.get(keyword)
         if keyword == "protocol" and isinstance(where, str):  # fsspec.filesystem("s3")
             where = where + "://"
         if isinstance(where, (list, tuple)):  # several files (polars, pyarrow datasets)

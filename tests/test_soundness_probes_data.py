@@ -1,0 +1,88 @@
+"""Never fresh with a value built from older data: files read through less common readers, and the
+environment, each changed once after a build.
+
+Each test builds a small project with the real ``datamake`` command, changes one data file (or
+variable), checks that ``status`` says the asset is stale and names what changed, then that ``make``
+rebuilds it to the value the new data gives.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_execution_soundness import stored_value
+
+
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project
+
+
+def stale_because(project, key: str) -> list:
+    """The messages of the reasons ``status`` gives for ``key`` (none when it is fresh)."""
+    [entry] = [a for a in project.json("status")["assets"] if a["key"] == key]
+    assert entry["state"] == "stale", entry
+    return [r["message"] for r in entry["reasons"]]
+
+
+def write_parquet(path: Path, value: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"x": [value]}), str(path))
+
+
+def write_arrow_file(path: Path, value: int) -> None:
+    import pyarrow as pa
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"x": [value]})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+# Each opens files found at run time (no path in the code): only the reader's entry point sees them.
+PYARROW_OPENERS = {
+    "parquet_file": ("data/a.parquet", write_parquet, '''
+        import pyarrow.parquet as pq
+
+        def first(path):
+            return pq.ParquetFile(path).read().column("x")[0].as_py()
+    '''),
+    "parquet_dataset": ("data/a.parquet", write_parquet, '''
+        import pyarrow.parquet as pq
+
+        def first(path):
+            return pq.ParquetDataset(path).read().column("x")[0].as_py()
+    '''),
+    "memory_map": ("data/a.arrow", write_arrow_file, '''
+        import pyarrow as pa
+
+        def first(path):
+            with pa.memory_map(path) as source:
+                return pa.ipc.open_file(source).read_all().column("x")[0].as_py()
+    '''),
+}
+
+
+@pytest.mark.parametrize("opener", sorted(PYARROW_OPENERS))
+def test_a_file_a_pyarrow_reader_opens_by_a_path_found_at_run_time_is_an_input(project, opener):
+    data, write, first = PYARROW_OPENERS[opener]
+    project.pipeline(first + '''
+        import os
+        from datamake import asset
+
+        @asset
+        def total():
+            folder = os.path.join(os.path.dirname(__file__), "data")
+            return sum(first(os.path.join(folder, name)) for name in sorted(os.listdir(folder)))
+    ''')
+    write(project.root / data, 1)
+    assert project.outcomes() == {"total": "built"}
+    assert stored_value(project, "total") == 1
+    write(project.root / data, 5)
+    assert stale_because(project, "total") == [f"file {data}, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"total": "built"}
+    assert stored_value(project, "total") == 5
