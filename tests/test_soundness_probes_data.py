@@ -86,3 +86,53 @@ def test_a_file_a_pyarrow_reader_opens_by_a_path_found_at_run_time_is_an_input(p
     assert stale_because(project, "total") == [f"file {data}, which it read without declaring it, changed since it was built"]
     assert project.outcomes() == {"total": "built"}
     assert stored_value(project, "total") == 5
+
+
+# A pool of threads made at import: its threads start with the first asset that hands it work, and
+# serve the next ones too.
+SHARED_THREAD_POOLS = {
+    "ThreadPoolExecutor": ("from concurrent.futures import ThreadPoolExecutor\nPOOL = ThreadPoolExecutor(1)\n",
+                           "POOL.submit(read, name).result()"),
+    "ThreadPool": ("from multiprocessing.pool import ThreadPool\nPOOL = ThreadPool(1)\n", "POOL.apply(read, (name,))"),
+}
+
+
+@pytest.mark.parametrize("pool", sorted(SHARED_THREAD_POOLS))
+@pytest.mark.parametrize("executor", ["inprocess", "thread"])
+def test_a_file_read_on_a_thread_pool_an_earlier_asset_started_is_an_input(project, pool, executor):
+    made, call = SHARED_THREAD_POOLS[pool]
+    project.pipeline(made + f'''
+import json
+import os
+from datamake import asset
+
+
+def read(name):
+    with open(os.path.join(os.path.dirname(__file__), name)) as f:
+        return f.read()
+
+
+def settings():
+    with open(os.path.join(os.path.dirname(__file__), "settings.json")) as f:
+        return json.load(f)
+
+
+@asset
+def first():
+    name = settings()["first"]
+    return {call}
+
+
+@asset
+def second(first):
+    name = settings()["second"]
+    return {call}
+''', f'[execution]\nexecutor = "{executor}"\n')
+    project.write("settings.json", '{"first": "a.txt", "second": "b.txt"}')
+    project.write("a.txt", "a")
+    project.write("b.txt", "b")
+    assert project.outcomes() == {"first": "built", "second": "built"}
+    project.write("b.txt", "B")
+    assert stale_because(project, "second") == ["file b.txt, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"first": "skipped", "second": "built"}
+    assert stored_value(project, "second") == "B"

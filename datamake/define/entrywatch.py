@@ -61,6 +61,7 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     # "<-": the function handed to a pool is reported (POOLED); "!": the call is reported (AWAY); "@": the
     # object is marked with the listeners of the thread that made it (made_with)
     "concurrent.futures.process": {"ProcessPoolExecutor.submit": "<-"},
+    "concurrent.futures.thread": {"ThreadPoolExecutor.submit": "<-"},  # (its items run on threads it keeps)
     **{f"{loky}.process_executor": {"ProcessPoolExecutor.submit": "<-"} for loky in LOKY},  # joblib's workers
     **{f"{loky}.backend.spawn": {"get_preparation_data": "->"} for loky in LOKY},  # loky's fresh interpreters
     "multiprocessing.pool": {"Pool." + name: "<-" for name in _POOL_METHODS},  # (ThreadPool's too: told apart later)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from datamake.define import entrywatch, envwatch
 
@@ -50,6 +50,7 @@ _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))
 CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")  # files that are code, not data
+CARRIED = "__datamake_carried__"  # on a function made by carried()
 VERSIONED_FILES = "__datamake_versioned_files__"  # on an asset function: files its code version covers (not reads)
 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running
@@ -104,6 +105,25 @@ def back(previous: List[Listener]) -> None:
     for listener in _local.listeners:
         _live.pop(_identity(listener), None)
     _local.listeners = previous
+
+
+def carried(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, to run on another thread with the listeners watching this one: work handed to a pool of
+    threads started at import or by an earlier asset, whose threads no listener of this one watches."""
+    listeners = _watchers()
+    if not listeners:
+        return fn
+
+    def run_carried(*args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_local, "listeners", None)
+        _local.listeners = list(listeners)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _local.listeners = previous if previous is not None else []
+
+    run_carried.__dict__[CARRIED] = True
+    return run_carried
 
 
 def _start_watched(thread: threading.Thread) -> None:

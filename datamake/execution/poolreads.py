@@ -1,4 +1,4 @@
-"""Work an asset hands to a process pool, watched in the worker that runs it, whenever that worker was started.
+"""Work an asset hands to a pool, watched in the worker that runs it, whenever that worker was started.
 
 A pool made at import (``POOL = ProcessPoolExecutor()``), or by an earlier asset, has workers that no
 watch of this asset was there to prepare. So each work item an asset hands to a pool
@@ -8,7 +8,9 @@ child-read log (:mod:`datamake.execution.childreads`). Unpickled in the worker, 
 :class:`Watched` that runs the function with only a listener logging there, so the reads count for the
 asset that handed the item, even when two assets running at once share the pool. A worker that cannot
 import datamake (another interpreter) runs the function as it is, and logs that it was not watched
-(:data:`openwatch.AWAY`, named in a warning by :mod:`datamake.execution.unfollowed`).
+(:data:`openwatch.AWAY`, named in a warning by :mod:`datamake.execution.unfollowed`). An item handed to
+a pool of threads (``ThreadPoolExecutor.submit`` and ``map``, a ``ThreadPool``'s) runs with the listeners
+of the thread that handed it (:func:`openwatch.carried`).
 """
 from __future__ import annotations
 
@@ -24,17 +26,25 @@ POOL = "pool"  # what a worker that cannot import datamake logs (an AWAY event)
 
 def hand(box: List[Any], log: Callable[[], str]) -> None:
     """The ``[pool, function]`` of a :data:`openwatch.POOLED` event: the function, wrapped to log what it
-    reads in the worker to ``log()``; not for a pool of threads (watched as threads the asset started),
-    nor one whose workers the asset started itself (watched from their start: no cost per item)."""
+    reads in the worker to ``log()``; for a pool of threads, to run with the listeners of the thread that
+    hands it (its threads may have been started at import or by an earlier asset); not for a pool of
+    processes whose workers the asset started itself (watched from their start: no cost per item)."""
     pool, fn = box
-    if fn is None or isinstance(fn, Item) or _of_threads(pool) or _started_here(pool):
+    if fn is None or isinstance(fn, Item) or getattr(fn, "__dict__", {}).get(openwatch.CARRIED):
         return
-    box[1] = Item(log(), fn)
+    if _of_threads(pool):
+        box[1] = openwatch.carried(fn)
+    elif not _started_here(pool):
+        box[1] = Item(log(), fn)
 
 
 def _of_threads(pool: Any) -> bool:
-    threads = getattr(sys.modules.get("multiprocessing.pool"), "ThreadPool", None)
-    return threads is not None and isinstance(pool, threads)
+    """A ``ThreadPoolExecutor`` or a ``multiprocessing`` ``ThreadPool``."""
+    for module, name in (("concurrent.futures.thread", "ThreadPoolExecutor"), ("multiprocessing.pool", "ThreadPool")):
+        threads = getattr(sys.modules.get(module), name, None)
+        if threads is not None and isinstance(pool, threads):
+            return True
+    return False
 
 
 def _started_here(pool: Any) -> bool:
