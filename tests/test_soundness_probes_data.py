@@ -136,3 +136,34 @@ def second(first):
     assert stale_because(project, "second") == ["file b.txt, which it read without declaring it, changed since it was built"]
     assert project.outcomes() == {"first": "skipped", "second": "built"}
     assert stored_value(project, "second") == "B"
+
+
+def test_a_file_rewritten_while_its_reader_ran_with_its_old_size_and_modification_time_leaves_it_stale(project):
+    """Another program (``cp -p``, ``rsync -t``) puts new bytes of the same size in the file after the
+    asset read it, and sets its modification time back: the value holds the old bytes."""
+    project.pipeline('''
+        import os, subprocess, sys
+        from pathlib import Path
+        from datamake import asset
+
+        SETTINGS = Path(__file__).parent / "settings.txt"
+
+        @asset
+        def reader():
+            text = SETTINGS.read_text()
+            once = SETTINGS.with_name("rewrite-once")
+            if once.exists():
+                once.unlink()
+                code = (f"import os; p = {str(SETTINGS)!r}; st = os.stat(p); open(p, 'w').write('v2'); "
+                        "os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))")
+                subprocess.run([sys.executable, "-c", code], check=True)
+            return text
+    ''')
+    project.write("settings.txt", "v1")
+    project.write("rewrite-once", "")
+    assert project.outcomes() == {"reader": "built"}
+    assert stored_value(project, "reader") == "v1"
+    assert stale_because(project, "reader") == ["file settings.txt, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"reader": "built"}
+    assert stored_value(project, "reader") == "v2"
+    assert project.states() == {"reader": "fresh"}

@@ -63,16 +63,17 @@ _identity = object.__hash__
 _thread_start = threading.Thread.start
 
 
-Opened = Optional[Tuple[int, int, int]]  # (size, mtime_ns, inode) of a file when it was opened; None: missing
+Opened = Optional[Tuple[int, int, int, int]]  # (size, mtime_ns, inode, ctime_ns) of a file when opened; None: missing
 
 
 def opened_stat(path: str) -> Opened:
-    """What a read file looked like when it was opened."""
+    """What a read file looked like when it was opened (with its change time, which no program can set
+    back as ``cp -p`` or ``rsync -t`` set back the modification time of new bytes)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
 def push(listener: Listener) -> None:
