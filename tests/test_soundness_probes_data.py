@@ -167,3 +167,63 @@ def test_a_file_rewritten_while_its_reader_ran_with_its_old_size_and_modificatio
     assert project.outcomes() == {"reader": "built"}
     assert stored_value(project, "reader") == "v2"
     assert project.states() == {"reader": "fresh"}
+
+
+CHECKS_FOR_FILES = {
+    "os.path.exists": "os.path.exists(path)",
+    "os.path.isfile": "os.path.isfile(path)",
+    "Path.exists": "Path(path).exists()",
+    "Path.is_file": "Path(path).is_file()",
+    "glob without a wildcard": "bool(glob.glob(path))",
+}
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS_FOR_FILES))
+def test_a_file_its_asset_checked_for_and_did_not_find_is_an_input_once_it_appears(project, check):
+    project.pipeline(f'''
+        import glob, os
+        from pathlib import Path
+        from datamake import asset
+
+        @asset
+        def settings():
+            path = os.path.join(os.path.dirname(__file__), "local" + os.extsep + "txt")
+            if {CHECKS_FOR_FILES[check]}:
+                return Path(path).read_text()
+            return "defaults"
+    ''')
+    assert project.outcomes() == {"settings": "built"}
+    assert stored_value(project, "settings") == "defaults"
+    project.write("local.txt", "overridden")
+    assert stale_because(project, "settings") == ["file local.txt, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"settings": "built"}
+    assert stored_value(project, "settings") == "overridden"
+
+
+def test_a_flag_file_its_asset_found_and_did_not_read_is_an_input_when_it_goes(project):
+    """And a folder or file it checks for and makes itself (a scratch folder, a cache) is not."""
+    project.pipeline('''
+        import os
+        from pathlib import Path
+        from datamake import asset
+
+        @asset
+        def rows():
+            here = os.path.dirname(__file__)
+            scratch = os.path.join(here, "scratch" + os.extsep + "d")
+            if not os.path.exists(scratch):
+                os.makedirs(scratch)
+            cache = Path(scratch, "cache" + os.extsep + "txt")
+            if not cache.exists():
+                cache.write_text("computed")
+            return 1000 if os.path.exists(os.path.join(here, "FULL" + os.extsep + "flag")) else 10
+    ''')
+    project.write("FULL.flag", "")
+    assert project.outcomes() == {"rows": "built"}
+    assert stored_value(project, "rows") == 1000
+    assert project.outcomes() == {"rows": "skipped"}
+    (project.root / "FULL.flag").unlink()
+    assert stale_because(project, "rows") == ["file FULL.flag, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"rows": "built"}
+    assert stored_value(project, "rows") == 10
+

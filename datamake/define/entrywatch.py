@@ -29,11 +29,14 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from datamake.define import envwatch
+
 READ = "datamake.read"  # (path or URL,): a reader outside Python is handed it
 STARTED = "datamake.process"  # (start method,): a multiprocessing process is started
 PREPARED = "datamake.prepare"  # (data,): the dict a spawned or forkserver child prepares itself from
 POOLED = "datamake.pool"  # ([pool, function],): work handed to a process pool; a listener may replace the function
 AWAY = "datamake.away"  # (name, object): work handed to processes no listener follows (a client's method, a queue)
+CHECKED = "datamake.checked"  # (path,): project code checked whether a file is there (os.path.exists...)
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
 LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
@@ -70,11 +73,15 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
                                for method in ("__init__", "put")},
     "distributed.client": {"Client.submit": "!", "Client.map": "!", "Client.compute": "!"},
     "ray.remote_function": {"RemoteFunction._remote": "!"},
+    # "?": whether a file is there, asked by project code (CHECKED): no audit event tells of a stat
+    os.path.__name__: {"exists": "?", "isfile": "?", "lexists": "?"},
+    "pathlib": {"Path.exists": "?", "Path.is_file": "?"},
 }
 
 _lock = threading.RLock()
 _done: Dict[str, bool] = {}  # modules whose entry points were wrapped
 _watchers: Callable[[], Tuple[Any, ...]] = tuple  # the listeners watching this thread now (set by install)
+_watching: Callable[[], bool] = bool  # whether listeners watch this thread, none of them running (set by install)
 # a multiprocessing process or queue -> the listeners of the thread that made it (not in its __dict__: a
 # process is pickled with it for a spawned child)
 _made_with: Any = None  # (a weakref.WeakKeyDictionary, made at the first)
@@ -85,11 +92,13 @@ def made_with(made: Any) -> Tuple[Any, ...]:
     return _made_with.get(made, ()) if _made_with is not None else ()
 
 
-def install(watchers: Callable[[], Tuple[Any, ...]] = tuple) -> None:
+def install(watchers: Optional[Callable[[], Tuple[Any, ...]]] = None,
+            watching: Optional[Callable[[], bool]] = None) -> None:
     """Wrap the entry points of the modules imported so far, and of those imported from now on;
-    ``watchers()``: the listeners watching the calling thread (a process started is marked with them)."""
-    global _watchers
-    _watchers = watchers
+    ``watchers()``: the listeners watching the calling thread (a process started is marked with them);
+    ``watching()``: whether any does (a file checked is told to them). Either kept as it was when not given."""
+    global _watchers, _watching
+    _watchers, _watching = watchers or _watchers, watching or _watching
     with _lock:
         if not (sys.meta_path and isinstance(sys.meta_path[0], _Finder)):  # first: ahead of finders added since
             sys.meta_path[:] = [_Finder(), *(f for f in sys.meta_path if not isinstance(f, _Finder))]
@@ -161,6 +170,14 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
             return fn(owner, *args, **kwargs)
 
         return away
+    if keyword == "?":
+        @_standing_for(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if _watching() and args and envwatch.by_project_code(sys._getframe(1)):
+                _report(args[0], CHECKED)
+            return fn(*args, **kwargs)
+
+        return checked
     if keyword == "->":
         @_standing_for(fn)
         def prepared(*args: Any, **kwargs: Any) -> Any:
@@ -204,10 +221,10 @@ def _default_start_method() -> str:
     return multiprocessing.get_start_method()
 
 
-def _report(where: Any) -> None:
+def _report(where: Any, event: str = READ) -> None:
     if isinstance(where, (str, bytes, os.PathLike)):
         try:
-            sys.audit(READ, os.fsdecode(os.fspath(where)))
+            sys.audit(event, os.fsdecode(os.fspath(where)))
         except (TypeError, ValueError):
             pass
 

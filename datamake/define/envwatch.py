@@ -76,8 +76,14 @@ def _by_project(frame: Any) -> bool:
     """Whether the read (or write) ``frame`` made is project code's: the first frame out of the standard
     library (``os``, ``_collections_abc``...) is neither installed code nor datamake's; and not a copy of
     the whole environment (C code such as ``dict()`` reading every variable, or ``items()`` iterated)."""
+    return _subscript(frame) and by_project_code(frame)  # (not C code copying every variable)
+
+
+def by_project_code(frame: Any) -> bool:
+    """Whether the first frame out of the standard library, from ``frame`` outward, is project code:
+    neither installed code nor datamake's (nor ``ItemsView.__iter__``'s caller: every variable in turn)."""
     libraries = _libraries()
-    if libraries is None or not _subscript(frame):  # (what finding them reads; C code copying every variable)
+    if libraries is None:  # (what finding them reads)
         return False
     while frame is not None:
         filename = frame.f_code.co_filename

@@ -12,7 +12,8 @@ through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
 and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
-installed with the hook) ``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()``, a multiprocessing process's
+installed with the hook) ``(path,)``, a file project code checks for (``os.path.exists``, ``Path.is_file``...)
+``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()``, a multiprocessing process's
 start ``(start method,)`` and the data a spawned or forkserver child is sent ``(data,)``, the work handed to a
 process pool ``([pool, function],)`` or to processes no listener follows ``(name, object)``; and, from
 :mod:`datamake.define.envwatch`, the environment variables project code reads ``(name, version)`` and
@@ -44,8 +45,9 @@ ENV, ENV_SET = envwatch.READ, envwatch.WRITTEN  # (name, version): a variable pr
 PREPARED = entrywatch.PREPARED  # (data,): what a spawned or forkserver child is sent to prepare itself
 POOLED = entrywatch.POOLED  # ([pool, function],): work handed to a process pool (a listener may wrap the function)
 AWAY = entrywatch.AWAY  # (name, object): work handed to a Dask or Ray client, an item put on a process queue
+CHECKED = entrywatch.CHECKED  # (path,): project code checked whether a file is there (os.path.exists, Path.is_file)
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
-                    STARTED, PREPARED, POOLED, AWAY))
+                    STARTED, PREPARED, POOLED, AWAY, CHECKED))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(_STDLIB, "importlib", ""), os.path.join(_STDLIB, "pkgutil.py"))
@@ -150,7 +152,7 @@ def _install() -> None:
     with _install_lock:
         if not _installed:
             sys.addaudithook(_on_audit)  # for the life of the process; idle on threads without listeners
-            entrywatch.install(_watchers)
+            entrywatch.install(_watchers, _watching)
             envwatch.install(_watching, _tell)
             threading.Thread.start = _start_watched  # type: ignore[method-assign]
             _installed = True

@@ -1,7 +1,7 @@
 """What an asset reads without declaring it: the read watch of one attempt.
 
 While the asset function runs, :class:`ReadWatch` hears (through :mod:`datamake.define.openwatch`) the
-files its thread opens, the folders it lists, the SQLite databases it connects to and the commands it
+files its thread opens or checks for, the folders it lists, the SQLite databases it connects to and the commands it
 starts, and keeps those that are inputs no declaration covers: project files and data outside the
 project, not the store, code, the asset's own outputs and input copies, the sources it depends on, nor
 the system's or installed packages' files; and the environment variables project code reads
@@ -157,6 +157,8 @@ class ReadWatch(_Rare):
 
             for path, what in commandfiles.named(event, args):
                 self.command_file(path, what)
+        elif event == openwatch.CHECKED:  # whether a file is there: the asset read that it is, or is not
+            self._note(args[0] if args else None)
         elif event == openwatch.READ:  # a path or URL handed to a reader that opens it outside Python
             self._handed(args[0] if args else None)
         elif event == openwatch.CONNECT:  # a network connection: nothing datamake can version
@@ -413,7 +415,7 @@ class ReadWatch(_Rare):
         if not (self.reads or self.listed or self.trees or self.env or helperreads.remembered):
             return ()  # read nothing, and no helper noted reading anything (most assets): nothing to version
         files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
-                 if os.path.abspath(full) not in self.written and not self._own(full)
+                 if os.path.abspath(full) not in self.written and not self._own(full, folder=True)
                  and not (name in self.maybe_written and read_files.opened_stat(full) != opened)]
         folders = [(name, read_files.version_listed(full, seen, self.written))
                    for name, (full, seen) in self.listed.items()
