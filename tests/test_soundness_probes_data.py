@@ -227,3 +227,25 @@ def test_a_flag_file_its_asset_found_and_did_not_read_is_an_input_when_it_goes(p
     assert project.outcomes() == {"rows": "built"}
     assert stored_value(project, "rows") == 10
 
+
+
+def test_a_folder_handed_to_a_pyarrow_dataset_counts_whole_when_the_asset_also_lists_it(project):
+    project.pipeline('''
+        import os
+        import pyarrow.dataset as ds
+        from datamake import asset
+
+        @asset
+        def total():
+            folder = os.path.join(os.path.dirname(__file__), "da" + "ta".lower())
+            print(f"{len(os.listdir(folder))} files")
+            return sum(ds.dataset(folder, format="csv").to_table().column("x").to_pylist())
+    ''')
+    project.write("data/a.csv", "x\n1\n")
+    project.write("data/b.csv", "x\n2\n")
+    assert project.outcomes() == {"total": "built"}
+    assert stored_value(project, "total") == 3
+    project.write("data/a.csv", "x\n7\n")  # the same names: only its content changed
+    assert stale_because(project, "total") == ["folder data/, which its code names without declaring it, changed since it was built"]
+    assert project.outcomes() == {"total": "built"}
+    assert stored_value(project, "total") == 9

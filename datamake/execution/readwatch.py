@@ -230,9 +230,9 @@ class ReadWatch(_Rare):
         where = rest if sep else where
         if any(c in where for c in "*?["):
             base = where[:min(where.index(c) for c in "*?[" if c in where)]
-            self.named_folder(os.path.dirname(base) or ".")
+            self.named_folder(os.path.dirname(base) or ".", handed=True)
         elif os.path.isdir(where):
-            self.named_folder(where)
+            self.named_folder(where, handed=True)
         else:
             self._note(where)
 
@@ -361,10 +361,12 @@ class ReadWatch(_Rare):
         else:
             self._note(path, maybe_written=True)
 
-    def named_folder(self, path: str) -> None:
+    def named_folder(self, path: str, handed: bool = False) -> None:
         """A folder the asset's code names (``DATA = Path(...) / "data"``): a reader written in C may have
         read any file in it. Unless the asset read, listed or wrote something there itself (then that is
-        what counts), every file in it is recorded (``data/**``); not the project folder, nor one holding it."""
+        what counts), every file in it is recorded (``data/**``); not the project folder, nor one holding it.
+        A folder ``handed`` to such a reader counts whole even when the asset read or listed it too (it
+        reads every file); not when the asset made it or wrote in it (its own files)."""
         full = os.path.abspath(path)
         if self._setup_args is not None:
             self._setup()
@@ -375,8 +377,8 @@ class ReadWatch(_Rare):
         if self._asset_files(full, holding=True) or self._declared(full):
             return
         within = os.path.join(full, "")
-        if any(f.startswith(within) or f == full for f in [*(f for f, _ in self.reads.values()),
-                                                          *(f for f, _ in self.listed.values()), *self.written]):
+        seen = () if handed else [*(f for f, _ in self.reads.values()), *(f for f, _ in self.listed.values())]
+        if any(f.startswith(within) or f == full for f in [*seen, *self.written]) or handed and self._own(full, True):
             return
         name = (full if inside is None else os.path.relpath(full, inside).replace(os.sep, "/")) + read_files.TREE
         self.trees[name] = full
