@@ -249,3 +249,23 @@ def test_a_folder_handed_to_a_pyarrow_dataset_counts_whole_when_the_asset_also_l
     assert stale_because(project, "total") == ["folder data/, which its code names without declaring it, changed since it was built"]
     assert project.outcomes() == {"total": "built"}
     assert stored_value(project, "total") == 9
+
+
+@pytest.mark.parametrize("check", ["os.path.isdir(folder)", "Path(folder).is_dir()"])
+def test_a_folder_its_asset_checked_for_and_did_not_find_is_an_input_once_it_appears(project, check):
+    project.pipeline(f'''
+        import os
+        from pathlib import Path
+        from datamake import asset
+
+        @asset
+        def incoming():
+            folder = os.path.join(os.path.dirname(__file__), "in" + "coming".lower())
+            return sorted(os.listdir(folder)) if {check} else []
+    ''')
+    assert project.outcomes() == {"incoming": "built"}
+    assert stored_value(project, "incoming") == []
+    project.write("incoming/a.csv", "x\n1\n")
+    assert stale_because(project, "incoming") == ["folder incoming/, which it listed without declaring it, gained or lost files since it was built"]
+    assert project.outcomes() == {"incoming": "built"}
+    assert stored_value(project, "incoming") == ["a.csv"]

@@ -36,7 +36,7 @@ STARTED = "datamake.process"  # (start method,): a multiprocessing process is st
 PREPARED = "datamake.prepare"  # (data,): the dict a spawned or forkserver child prepares itself from
 POOLED = "datamake.pool"  # ([pool, function],): work handed to a process pool; a listener may replace the function
 AWAY = "datamake.away"  # (name, object): work handed to processes no listener follows (a client's method, a queue)
-CHECKED = "datamake.checked"  # (path,): project code checked whether a file is there (os.path.exists...)
+CHECKED = "datamake.checked"  # (path, folder): project code checked whether a file (a folder) is there
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
 LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
@@ -73,9 +73,9 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
                                for method in ("__init__", "put")},
     "distributed.client": {"Client.submit": "!", "Client.map": "!", "Client.compute": "!"},
     "ray.remote_function": {"RemoteFunction._remote": "!"},
-    # "?": whether a file is there, asked by project code (CHECKED): no audit event tells of a stat
-    os.path.__name__: {"exists": "?", "isfile": "?", "lexists": "?"},
-    "pathlib": {"Path.exists": "?", "Path.is_file": "?"},
+    # "?": whether a file is there, "?/": a folder, asked by project code (CHECKED): no audit event tells of a stat
+    os.path.__name__: {"exists": "?", "isfile": "?", "lexists": "?", "isdir": "?/"},
+    "pathlib": {"Path.exists": "?", "Path.is_file": "?", "Path.is_dir": "?/"},
 }
 
 _lock = threading.RLock()
@@ -170,11 +170,13 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
             return fn(owner, *args, **kwargs)
 
         return away
-    if keyword == "?":
+    if keyword in ("?", "?/"):
+        folder = keyword == "?/"
+
         @_standing_for(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
             if _watching() and args and envwatch.by_project_code(sys._getframe(1)):
-                _report(args[0], CHECKED)
+                _report(args[0], CHECKED, folder)
             return fn(*args, **kwargs)
 
         return checked
@@ -221,10 +223,10 @@ def _default_start_method() -> str:
     return multiprocessing.get_start_method()
 
 
-def _report(where: Any, event: str = READ) -> None:
+def _report(where: Any, event: str = READ, *more: Any) -> None:
     if isinstance(where, (str, bytes, os.PathLike)):
         try:
-            sys.audit(event, os.fsdecode(os.fspath(where)))
+            sys.audit(event, os.fsdecode(os.fspath(where)), *more)
         except (TypeError, ValueError):
             pass
 

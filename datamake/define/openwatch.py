@@ -12,8 +12,8 @@ through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
 and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
-installed with the hook) ``(path,)``, a file project code checks for (``os.path.exists``, ``Path.is_file``...)
-``(path,)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()``, a multiprocessing process's
+installed with the hook) ``(path,)``, a file or folder project code checks for (``os.path.exists``, ``Path.is_dir``...)
+``(path, folder)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()``, a multiprocessing process's
 start ``(start method,)`` and the data a spawned or forkserver child is sent ``(data,)``, the work handed to a
 process pool ``([pool, function],)`` or to processes no listener follows ``(name, object)``; and, from
 :mod:`datamake.define.envwatch`, the environment variables project code reads ``(name, version)`` and
@@ -45,7 +45,7 @@ ENV, ENV_SET = envwatch.READ, envwatch.WRITTEN  # (name, version): a variable pr
 PREPARED = entrywatch.PREPARED  # (data,): what a spawned or forkserver child is sent to prepare itself
 POOLED = entrywatch.POOLED  # ([pool, function],): work handed to a process pool (a listener may wrap the function)
 AWAY = entrywatch.AWAY  # (name, object): work handed to a Dask or Ray client, an item put on a process queue
-CHECKED = entrywatch.CHECKED  # (path,): project code checked whether a file is there (os.path.exists, Path.is_file)
+CHECKED = entrywatch.CHECKED  # (path, folder): project code checked whether a file (a folder) is there (os.path.exists...)
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
                     STARTED, PREPARED, POOLED, AWAY, CHECKED))
 _STDLIB = os.path.dirname(os.__file__)

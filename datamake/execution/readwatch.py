@@ -157,8 +157,8 @@ class ReadWatch(_Rare):
 
             for path, what in commandfiles.named(event, args):
                 self.command_file(path, what)
-        elif event == openwatch.CHECKED:  # whether a file is there: the asset read that it is, or is not
-            self._note(args[0] if args else None)
+        elif event == openwatch.CHECKED:  # whether a file (a folder) is there: the asset read that it is, or is not
+            self._checked(*args)
         elif event == openwatch.READ:  # a path or URL handed to a reader that opens it outside Python
             self._handed(args[0] if args else None)
         elif event == openwatch.CONNECT:  # a network connection: nothing datamake can version
@@ -323,6 +323,14 @@ class ReadWatch(_Rare):
         codes = helperreads.callers(self.roots)
         self.via.setdefault(name, set()).update(codes)
         snapshot.note_run_read({filename for filename, _code in codes}, full)
+
+    def _checked(self, path: Any, folder: bool = False) -> None:
+        """A file the asset checked for: read (missing when absent). A folder: only one that is not there
+        counts, as an empty listing (one that is, the asset lists or reads next)."""
+        if not folder:
+            self._note(path)
+        elif isinstance(path, str) and not os.path.lexists(path):
+            self._note(path, listing=True)
 
     def _replayed_after_read(self, name: str, full: str) -> None:
         """A file the asset read that a child's command (or database connection) also names, replayed
