@@ -175,7 +175,7 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
 
         @_standing_for(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            if _watching() and args and envwatch.by_project_code(sys._getframe(1)):
+            if _watching() and args and _asked_by_project(sys._getframe(1), folder):
                 _report(args[0], CHECKED, folder)
             return fn(*args, **kwargs)
 
@@ -203,6 +203,14 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
         return fn(*args, **kwargs)
 
     return entry_point
+
+
+def _asked_by_project(caller: Any, folder: bool) -> bool:
+    """Whether project code asks (through the standard library: ``glob.glob(path)``); whether a folder is
+    there, only when it asks itself (``shutil.copy`` asks whether its destination is one, to write in it)."""
+    if folder and caller.f_code.co_filename.startswith(envwatch.STDLIB):
+        return False
+    return envwatch.by_project_code(caller)
 
 
 def _mark(made: Any) -> None:

@@ -22,7 +22,7 @@ from datamake.core.hashing import hash_bytes
 READ = "datamake.environ"  # (name, version): project code read a variable
 WRITTEN = "datamake.environ.set"  # (name,): project code set or removed one (its own value, not an input)
 MISSING = "missing"
-_STDLIB = (os.path.join(os.path.dirname(os.__file__), ""), "<frozen ")
+STDLIB = (os.path.join(os.path.dirname(os.__file__), ""), "<frozen ")  # the standard library's files
 _installed = False
 
 
@@ -89,7 +89,7 @@ def by_project_code(frame: Any) -> bool:
         filename = frame.f_code.co_filename
         if filename.startswith(libraries):
             return False
-        if not filename.startswith(_STDLIB):
+        if not filename.startswith(STDLIB):
             return True
         if frame.f_code.co_name == "__iter__":  # ItemsView / ValuesView: every variable, in turn
             return False
