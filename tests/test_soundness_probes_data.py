@@ -269,3 +269,31 @@ def test_a_folder_its_asset_checked_for_and_did_not_find_is_an_input_once_it_app
     assert stale_because(project, "incoming") == ["folder incoming/, which it listed without declaring it, gained or lost files since it was built"]
     assert project.outcomes() == {"incoming": "built"}
     assert stored_value(project, "incoming") == ["a.csv"]
+
+
+def test_a_file_of_a_folder_handed_to_a_pyarrow_dataset_changed_while_its_reader_ran_leaves_it_stale(project):
+    project.pipeline('''
+        import os, subprocess, sys
+        import pyarrow.dataset as ds
+        from datamake import asset
+
+        @asset
+        def total():
+            here = os.path.dirname(__file__)
+            value = sum(ds.dataset(os.path.join(here, "da" + "ta".lower()), format="csv").to_table().column("x").to_pylist())
+            once = os.path.join(here, "rewrite-once")
+            if os.path.exists(once):  # another program edits a file of the folder after the dataset was read
+                os.remove(once)
+                code = "import os; open(os.path.join('data', 'a.csv'), 'w').write('x\\\\n7\\\\n')"
+                subprocess.run([sys.executable, "-c", code], check=True, cwd=here)
+            return value
+    ''')
+    project.write("data/a.csv", "x\n1\n")
+    project.write("data/b.csv", "x\n2\n")
+    project.write("rewrite-once", "")
+    assert project.outcomes() == {"total": "built"}
+    assert stored_value(project, "total") == 3
+    assert stale_because(project, "total") == ["folder data/, which its code names without declaring it, changed since it was built"]
+    assert project.outcomes() == {"total": "built"}
+    assert stored_value(project, "total") == 9
+    assert project.states() == {"total": "fresh"}

@@ -54,6 +54,8 @@ class _Rare:
     maybe_written: Any = frozenset()
     listed: Any = MappingProxyType({})
     trees: Any = MappingProxyType({})
+    tree_files: Any = MappingProxyType({})
+    _versions: Any = None  # read_files.ReadVersions, at the first folder handed to a reader
     written: Any = frozenset()
     own_dirs: Any = frozenset()
     roots: Tuple[str, ...] = ()
@@ -89,6 +91,7 @@ class ReadWatch(_Rare):
         self.maybe_written: set = set()  # those of ``reads`` a database connection or a command may change
         self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
         self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
+        self.tree_files: Dict[str, Dict[str, str]] = {}  # "folder/**" handed to a reader -> its files' versions then
         self.written: set = set()
         self.own_dirs: set = set()  # folders it made (os.mkdir, tempfile.mkdtemp) or removed (shutil.rmtree)
         self.allowed: List[str] = []
@@ -390,6 +393,8 @@ class ReadWatch(_Rare):
             return
         name = (full if inside is None else os.path.relpath(full, inside).replace(os.sep, "/")) + read_files.TREE
         self.trees[name] = full
+        if handed and name not in self.tree_files:  # (a file changed after the reader read it: not what it read)
+            self.tree_files[name] = _file_versions(self._tree_versions(), full)
 
     def finish(self) -> Tuple[Tuple[str, str], ...]:
         """After the function returned: the files and folders its code names (for readers written in C),
@@ -431,7 +436,7 @@ class ReadWatch(_Rare):
                    for name, (full, seen) in self.listed.items()
                    if not self._own(full, folder=True) and not all(os.path.join(full, n) in self.written
                                                                    for n in seen or ("",))]
-        trees = [(name, read_files.ReadVersions().version(full + read_files.TREE)) for name, full in self.trees.items()]
+        trees = [(name, self._tree_version(name, full)) for name, full in self.trees.items()]
         recorded = dict(files + folders + trees)
         if self.env:  # (most assets read no variable)
             recorded.update((read_files.ENV + name, version) for name, version in self.env.items())
@@ -444,6 +449,22 @@ class ReadWatch(_Rare):
         recorded.update((name, version) for name, version in noted.items() if name not in recorded
                         and read_files.full_path(self._project_dir, name) not in self.written)
         return tuple(sorted(recorded.items()))
+
+    def _tree_version(self, name: str, full: str) -> str:
+        """The version of every file under folder ``full``; one no later look matches when a file that was
+        in it when the asset handed it to a reader changed since (or went)."""
+        versions = self._tree_versions()
+        version = versions.version(full + read_files.TREE)
+        if any(versions.version(path) != seen for path, seen in self.tree_files.get(name, {}).items()):
+            return read_files.MOVED + version
+        return version
+
+    def _tree_versions(self) -> "read_files.ReadVersions":
+        """File versions kept for this attempt (a file hashed when its folder was handed to a reader is
+        not hashed again at the end while its stat holds)."""
+        if self._versions is None:
+            self._versions = read_files.ReadVersions()
+        return self._versions
 
     def _own(self, full: str, folder: bool = False) -> bool:
         """Under a folder the asset made or removed itself (a scratch folder), or that folder itself."""
@@ -480,6 +501,12 @@ def _in_rmtree() -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def _file_versions(versions: "read_files.ReadVersions", folder: str) -> Dict[str, str]:
+    """The version of each file under ``folder``."""
+    return {os.path.join(top, n): versions.version(os.path.join(top, n)) for top, _, names in os.walk(folder)
+            for n in names}
 
 
 def _as_text(path: Any) -> Optional[str]:
