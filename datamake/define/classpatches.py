@@ -12,7 +12,7 @@ import ast
 import enum
 import functools
 import types
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Set, Tuple, Union
 
 Binding = Union["Literal", FrozenSet[str]]  # a literal value, or the identifiers of a computed one
 Bindings = Dict[str, List[Binding]]
@@ -124,6 +124,102 @@ _ANY = "*"  # any function may be what the body binds there
 _REBOUND: FrozenSet[str] = frozenset({"<set outside the class statement>"})
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def global_reads(classes: Iterable[ast.ClassDef]) -> Set[str]:
+    """The names the class statements may read as globals: every name read in a class body (which
+    looks in the module after its own namespace: ``LIMIT = LIMIT``), and every name read in a function,
+    lambda or comprehension of it that neither that scope nor an enclosing function binds (a method's
+    parameter or local hides the global of its name in that method only, not in the others)."""
+    found: Set[str] = set()
+    for node in classes:
+        for part in _outer_parts(node):  # decorators, bases, keywords: read in the module (conservatively all)
+            found.update(n.id for n in ast.walk(part) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+        _scope_reads(node, frozenset(), found)
+    return found
+
+
+def _scope_reads(scope: ast.AST, enclosing: FrozenSet[str], found: Set[str]) -> None:
+    """Add to ``found`` the names ``scope`` (and the scopes in it) may read as globals; ``enclosing``
+    are the names the functions around it bind."""
+    nodes, nested = _scope_parts(scope)
+    if isinstance(scope, ast.ClassDef):
+        hidden = enclosing  # a class body's own names do not hide a global, nor reach its methods
+    else:
+        declared = {n for node in nodes if isinstance(node, ast.Global) for n in node.names}
+        hidden = (enclosing | _bound_in(scope, nodes)) - declared
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in hidden:
+            found.add(node.id)
+    for inner in nested:
+        _scope_reads(inner, hidden, found)
+
+
+def _scope_parts(scope: ast.AST) -> Tuple[List[ast.AST], List[ast.AST]]:
+    """The nodes evaluated in ``scope`` itself (with what nested scopes evaluate there: decorators,
+    defaults, annotations, bases, a comprehension's first iterable), and the scopes nested in it."""
+    nodes: List[ast.AST] = []
+    nested: List[ast.AST] = []
+    todo = list(_inner_parts(scope))
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if isinstance(node, _SCOPES):
+            nested.append(node)
+            todo.extend(_outer_parts(node))
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return nodes, nested
+
+
+def _outer_parts(scope: ast.AST) -> List[ast.AST]:
+    """What a scope's statement or expression evaluates in the scope around it."""
+    if isinstance(scope, ast.ClassDef):
+        return [*scope.decorator_list, *scope.bases, *scope.keywords]
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = scope.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        annotations = [a.annotation for a in every if a is not None and a.annotation is not None]
+        outer = [*args.defaults, *(d for d in args.kw_defaults if d is not None), *annotations]
+        if isinstance(scope, ast.Lambda):
+            return outer
+        return [*scope.decorator_list, *outer, *([scope.returns] if scope.returns is not None else [])]
+    return [scope.generators[0].iter]  # a comprehension  # type: ignore[attr-defined]
+
+
+def _inner_parts(scope: ast.AST) -> List[ast.AST]:
+    """What a scope evaluates in its own namespace."""
+    if isinstance(scope, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return list(scope.body)
+    if isinstance(scope, ast.Lambda):
+        return [scope.body]
+    generators = scope.generators  # type: ignore[attr-defined]
+    parts = [getattr(scope, f) for f in ("elt", "key", "value") if hasattr(scope, f)]
+    for i, generator in enumerate(generators):
+        parts += [generator.target, *generator.ifs, *([generator.iter] if i else [])]
+    return parts
+
+
+def _bound_in(scope: ast.AST, nodes: Iterable[ast.AST]) -> Set[str]:
+    """The names a function, lambda or comprehension binds: its parameters, and what ``nodes`` (those
+    evaluated in it) assign, delete, import, define or catch (``nonlocal`` names: an enclosing one's)."""
+    bound: Set[str] = set()
+    args = getattr(scope, "args", None)
+    if args is not None:
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        bound.update(a.arg for a in every if a is not None)
+    for node in nodes:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.Nonlocal):
+            bound.update(node.names)
+        else:  # a def or class statement; ``except E as name``; match captures (``case {**rest}``)
+            name = getattr(node, "name", None) or getattr(node, "rest", None)
+            if isinstance(name, str):
+                bound.add(name)
+    return bound
 
 
 def _binding(value: ast.expr) -> Binding:

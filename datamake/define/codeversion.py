@@ -318,19 +318,8 @@ def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
     if not nodes:
         return None
     digest, names, decorators = _entry(nodes)
-    return digest, tuple(n for n in names if n not in _bound_names(nodes)), decorators
-
-
-def _bound_names(nodes: List[ast.AST]) -> Set[str]:
-    """Names a class body binds itself (parameters, assignments): not globals."""
-    bound: Set[str] = set()
-    for tree in nodes:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.arg):
-                bound.add(node.arg)
-            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                bound.add(node.id)
-    return bound
+    reads = global_reads(nodes)  # a method's parameter named like a global hides it in that method only
+    return digest, tuple(n for n in names if n in reads or not n.isidentifier()), decorators
 
 
 def _function_text(fn: Any) -> Optional[str]:
@@ -676,10 +665,10 @@ def _file_of(value: Any) -> Optional[str]:
 def _bind_walk_helpers() -> None:
     """Bind what only the walk uses (hashing values, what a class statement binds): a run whose
     functions are all closed, each versioned from its analysis alone, does not import it."""
-    global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, functions_of, rebound, unaccounted
-    global Encoder, Unversionable, root_variants, type_name, typing_form
+    global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, functions_of, global_reads, rebound
+    global unaccounted, Encoder, Unversionable, root_variants, type_name, typing_form
     from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
-                                              functions_of, rebound, unaccounted)
+                                              functions_of, global_reads, rebound, unaccounted)
     from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
 

@@ -1,0 +1,108 @@
+"""Code edits that change what an asset computes, in shapes data code is written in, each driven
+through real ``datamake`` processes: after the edit ``status`` says the asset is stale, naming what
+changed, and ``make`` rebuilds it to the value a first build of the edited project gives.
+"""
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Tuple
+
+Edit = Tuple[str, str, str]  # file, old text, new text
+
+
+def _apply(project, edits: List[Edit]) -> None:
+    for relpath, old, new in edits:
+        path = project.root / relpath
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relpath}"
+        path.write_text(text.replace(old, new))
+
+
+def _stale_reasons(project) -> Dict[str, str]:
+    """Each stale asset's reason messages, joined."""
+    proc = project.run("status", "--json", env={"DATAMAKE_NO_SHORTCUT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc.get("warnings", []) == []
+    return {a["key"]: "; ".join(r["message"] for r in a["reasons"]) for a in doc["assets"] if a["state"] == "stale"}
+
+
+def _value(project, key: str) -> str:
+    proc = project.run("show", key)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def assert_edit_rebuilds(project, files: Dict[str, str], edits: List[Edit], expected: Dict[str, Tuple[str, str]]) -> None:
+    """Make ``files``; after ``edits`` each asset of ``expected`` (key -> (what the reason names, the
+    value after the rebuild)) is stale for its own edit, and ``make`` rebuilds it to that value."""
+    for relpath, text in files.items():
+        project.write(relpath, text)
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
+    assert set(project.outcomes().values()) == {"built"}
+    _apply(project, edits)
+    reasons = _stale_reasons(project)
+    assert sorted(reasons) == sorted(expected)
+    for key, (named, _value_after) in expected.items():
+        assert "code version" in reasons[key] and named in reasons[key], reasons[key]
+    outcomes = project.outcomes()
+    assert {key: outcomes[key] for key in expected} == {key: "built" for key in expected}
+    for key, (_named, value_after) in expected.items():
+        assert _value(project, key) == value_after
+
+
+def test_a_method_parameter_or_local_named_like_a_global_hides_it_in_that_method_only(project):
+    """``def __init__(self, normalize=True)`` in one method does not make the global helper
+    ``normalize`` that another method calls a local name; nor does a local ``RATE = 10`` in one method,
+    or a class attribute ``LIMIT = LIMIT`` (which reads the global), hide the module's constant."""
+    files = {"pipeline.py": """
+        from datamake import asset
+
+        RATE = 2
+        LIMIT = 5
+
+        def normalize(x):
+            return x + 1
+
+        class Cleaner:
+            def __init__(self, normalize=True):
+                self.normalize = normalize
+
+            def run(self, rows):
+                return [normalize(r) for r in rows]
+
+        class Pricer:
+            LIMIT = LIMIT
+
+            def setup(self):
+                RATE = 10
+                return RATE
+
+            def price(self, x):
+                return min(x * RATE, self.LIMIT)
+
+        class Capped:
+            LIMIT = LIMIT
+
+            def cap(self, x):
+                return min(x, self.LIMIT)
+
+        @asset
+        def cleaned():
+            return Cleaner().run([1, 2])
+
+        @asset
+        def priced():
+            return Pricer().price(1)
+
+        @asset
+        def capped():
+            return Capped().cap(30)
+    """}
+    edits = [("pipeline.py", "x + 1", "x + 2"), ("pipeline.py", "RATE = 2", "RATE = 3"),
+             ("pipeline.py", "LIMIT = 5", "LIMIT = 6")]
+    assert_edit_rebuilds(project, files, edits, {
+        "cleaned": ("normalize", "[3, 4]"),
+        "priced": ("RATE", "3"),
+        "capped": ("LIMIT", "6"),
+    })
