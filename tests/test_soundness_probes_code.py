@@ -106,3 +106,57 @@ def test_a_method_parameter_or_local_named_like_a_global_hides_it_in_that_method
         "priced": ("RATE", "3"),
         "capped": ("LIMIT", "6"),
     })
+
+
+def test_a_class_attribute_computed_at_import_counts_by_its_content(project):
+    """``COLUMNS = json.load(open("schema.json"))`` in a class body (or an enum member's value read
+    from a file, or a constant a project function reads from a file) is data the class statement's
+    text does not show: editing the file makes the assets that read it stale, as it does for the
+    same line at module level."""
+    files = {
+        "pipeline.py": """
+            import enum
+            import json
+
+            import lib
+            from datamake import asset
+
+            class Schema:
+                COLUMNS = json.load(open("schema.json"))
+
+                def width(self):
+                    return len(self.COLUMNS)
+
+            class Pricer:
+                RATE = lib.load_rate()
+
+            class Level(enum.Enum):
+                LOW = json.load(open("levels.json"))["low"]
+
+            @asset
+            def width():
+                return Schema().width()
+
+            @asset
+            def price():
+                return Pricer.RATE * 2
+
+            @asset
+            def level():
+                return Level.LOW.value
+        """,
+        "lib.py": """
+            def load_rate():
+                with open("rate.txt") as f:
+                    return int(f.read())
+        """,
+        "schema.json": '["a", "b"]',
+        "rate.txt": "3",
+        "levels.json": '{"low": 1}',
+    }
+    edits = [("schema.json", '"b"]', '"b", "c"]'), ("rate.txt", "3", "4"), ("levels.json", "1", "2")]
+    assert_edit_rebuilds(project, files, edits, {
+        "width": ("pipeline.Schema", "3"),
+        "price": ("pipeline.Pricer", "8"),
+        "level": ("pipeline.Level", "2"),
+    })

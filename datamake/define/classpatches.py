@@ -4,7 +4,8 @@ A class is versioned by its source; what is done to it after the class statement
 text: a method replaced or added (``Cls.run = other_fn``, a class decorator of the project, a
 ``setattr`` loop), a class constant rebound or added (``Cls.RATE = 5``). :func:`unaccounted`
 compares the class's attributes with what its body binds, so that those are versioned as well.
-Attributes the body accounts for are left out, so the version of an untouched class is unchanged.
+Attributes the body accounts for (a literal it still holds, a function or class it defines) are left
+out; data the body computes at import (``COLUMNS = json.load(...)``) is not in its text, and counts.
 """
 from __future__ import annotations
 
@@ -255,8 +256,8 @@ def functions_of(value: Any) -> List[types.FunctionType]:
 def unaccounted(cls: type, bindings: Bindings, is_project: Callable[[Any], bool]) -> List[Tuple[str, Any]]:
     """The attributes of ``cls`` (name, value) that its body does not account for: functions of the
     project defined elsewhere and not named where the body binds that attribute, and public data
-    attributes the body binds to another literal, or does not bind (unless a library's metaclass,
-    whose machinery they are, made the class)."""
+    attributes the body computes, binds to another literal, or does not bind (unless a library's
+    metaclass, whose machinery they are, made the class)."""
     out = []
     prefixes = (cls.__qualname__, cls.__name__, _DATACLASS_MADE)
     own = {f"{prefix}.{suffix}" for prefix in prefixes for suffix in ("<lambda>", *vars(cls))}
@@ -291,13 +292,18 @@ def _data_accounted(cls: type, name: str, value: Any, bindings: Bindings, plain:
         if not isinstance(how, Literal):
             if set_again:
                 continue  # a computed value set again elsewhere: the body's text does not say which
-            return True  # computed in the body: what it is computed from is followed by name
+            # computed in the body: code (a nested class, a def) is in its text; data may come from
+            # a file or anything else read at import (``COLUMNS = json.load(...)``): it counts by content
+            return isinstance(value, _CODE)
         try:
             if type(how.value) is type(value) and how.value == value:
                 return True
         except Exception:  # noqa: BLE001 - a user type's == may fail
             continue
     return False
+
+
+_CODE = (type, types.FunctionType, types.ModuleType)
 
 
 def accessor(value: Any) -> bool:
