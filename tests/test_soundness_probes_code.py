@@ -160,3 +160,26 @@ def test_a_class_attribute_computed_at_import_counts_by_its_content(project):
         "price": ("pipeline.Pricer", "8"),
         "level": ("pipeline.Level", "2"),
     })
+
+
+def test_a_project_in_a_folder_whose_name_holds_site_packages_is_followed(tmp_path):
+    """Only a folder named ``site-packages`` holds installed packages: the helpers of a project kept
+    in ``site-packages-audit/`` are project code, and editing one makes its users stale."""
+    from tests.conftest import ProjectDir
+
+    project = ProjectDir(tmp_path / "site-packages-audit")
+    files = {
+        "pipeline.py": """
+            import helpers
+            from datamake import asset
+
+            @asset
+            def total():
+                return helpers.f(1)
+        """,
+        "helpers.py": """
+            def f(x):
+                return x + 1
+        """,
+    }
+    assert_edit_rebuilds(project, files, [("helpers.py", "x + 1", "x + 2")], {"total": ("helpers.f", "3")})

@@ -29,7 +29,7 @@ from datamake.define.lazymodules import lazy
 from datamake.define import entrywatch
 from datamake.define.codenames import ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, code_names
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
-from datamake.define.snapshot import source_digest
+from datamake.define.snapshot import in_package_folder, source_digest
 
 ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
 dis = lazy("dis")
@@ -620,7 +620,7 @@ def _installed_roots() -> Tuple[str, ...]:
 
 
 def _installed(real: str) -> bool:
-    return real.startswith(_installed_roots()) or "site-packages" in real or "dist-packages" in real
+    return real.startswith(_installed_roots()) or in_package_folder(real)
 
 
 def is_project_file(path: Optional[str], roots: Iterable[str]) -> bool:

@@ -280,9 +280,18 @@ def is_under_roots(path: Optional[str], real_folders: Optional[Dict[str, str]] =
     return real_under_roots(os.path.realpath(path) if real_folders is None else real_path(path, real_folders))
 
 
+_PACKAGE_FOLDERS = tuple(f"{os.sep}{name}{os.sep}" for name in ("site-packages", "dist-packages"))
+
+
+def in_package_folder(real: str) -> bool:
+    """Is the resolved path ``real`` in a folder installed packages go to (a folder named
+    ``site-packages``, not one whose name merely holds it: ``site-packages-audit/`` is a project)?"""
+    return _PACKAGE_FOLDERS[0] in real or _PACKAGE_FOLDERS[1] in real
+
+
 def real_under_roots(real: str) -> bool:
     """:func:`is_under_roots` of a path already resolved (``os.path.realpath``)."""
-    if "site-packages" in real or "dist-packages" in real or real.startswith(_OWN_PACKAGE):
+    if in_package_folder(real) or real.startswith(_OWN_PACKAGE):
         return False
     return any(real.startswith(root) for root in _roots)
 
