@@ -183,3 +183,58 @@ def test_a_project_in_a_folder_whose_name_holds_site_packages_is_followed(tmp_pa
         """,
     }
     assert_edit_rebuilds(project, files, [("helpers.py", "x + 1", "x + 2")], {"total": ("helpers.f", "3")})
+
+
+def test_what_a_method_imports_or_reads_by_a_computed_name_counts(project):
+    """A method runs what it imports (``import plugins``, ``importlib.import_module("plugins")``) and
+    may read any global through ``globals()``, as a function does; ``import pkg.sub`` runs
+    ``pkg/__init__.py`` as well, whose functions the code may call through ``pkg``."""
+    files = {
+        "pipeline.py": """
+            import importlib
+
+            from datamake import asset
+
+            RATE = 2
+
+            class Plugins:
+                def run(self):
+                    import plugins
+                    return plugins.p()
+
+                def run_named(self):
+                    return importlib.import_module("named").p()
+
+                def setting(self, name):
+                    return globals()[name]
+
+            @asset
+            def imported():
+                return Plugins().run()
+
+            @asset
+            def imported_by_name():
+                return Plugins().run_named()
+
+            @asset
+            def rate():
+                return Plugins().setting("RATE")
+
+            @asset
+            def package():
+                import pkg.sub
+                return pkg.sub.f() + pkg.base()
+        """,
+        "plugins.py": "def p():\n    return 1\n",
+        "named.py": "def p():\n    return 1\n",
+        "pkg/__init__.py": "def base():\n    return 10\n",
+        "pkg/sub.py": "def f():\n    return 1\n",
+    }
+    edits = [("plugins.py", "1", "2"), ("named.py", "1", "3"), ("pipeline.py", "RATE = 2", "RATE = 4"),
+             ("pkg/__init__.py", "10", "20")]
+    assert_edit_rebuilds(project, files, edits, {
+        "imported": ("import:plugins", "2"),
+        "imported_by_name": ("import:named", "3"),
+        "rate": ("RATE", "4"),
+        "package": ("import:pkg", "21"),
+    })

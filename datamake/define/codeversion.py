@@ -687,6 +687,7 @@ class _Walker:
         self.home: Optional[str] = None  # the asset's own module: its names are not qualified
         self._encoder: Optional[Encoder] = None
         self.reads_docstrings = False  # some code it follows reads a __doc__: docstrings are data then
+        self.modules: Set[str] = set()  # the modules imported by the code followed, looked at once each
 
     @property
     def encoder(self) -> Encoder:
@@ -863,10 +864,8 @@ class _Walker:
         for name in names:
             if name.split(".", 1)[0] in reads:
                 self._follow(name, namespace)
-            elif name == _IMPORT + _ANY_ATTRIBUTE:  # importlib.import_module(name): which module, no one knows
-                self._say(_DYNAMIC_IMPORT.format(name="its own body" if label == "<self>" else label))
             elif name.startswith(_IMPORT):  # importlib.import_module("settings")
-                self._module_part(name[len(_IMPORT):])
+                self._import_named(name, label)
         for _d, _h, dec_names in kept:
             for name in dec_names:
                 self._follow(name, namespace)
@@ -874,6 +873,14 @@ class _Walker:
         if not kept and not captured:
             return digest
         return hash_value("fn", digest, [d[0] for d in kept], captured)
+
+    def _import_named(self, name: str, label: str) -> None:
+        """``importlib.import_module("settings")`` (or ``__import__``) read as ``import:settings``: the
+        module's part; with a computed name (``import:*``), which module no one knows: a warning."""
+        if name == _IMPORT + _ANY_ATTRIBUTE:
+            self._say(_DYNAMIC_IMPORT.format(name="its own body" if label == "<self>" else label))
+        else:
+            self._module_part(name[len(_IMPORT):])
 
     def _captured(self, fn: types.FunctionType, label: str) -> List[str]:
         """Closure cells, defaults and the wrapped function, canonically encoded."""
@@ -906,8 +913,16 @@ class _Walker:
             return hash_value("class?", cls.__qualname__, bases, self._encode_or_warn(attrs, label, "class"))
         digest, names, decorators = entry
         self.reads_docstrings = self.reads_docstrings or _reads_docstrings(names)
+        if _reads_any_global(set(names), namespace):  # globals(), eval or exec in a method: any global
+            names = (*names, *_every_global(namespace))
         for name in names:
-            self._follow(name, namespace)
+            if name.startswith(_IMPORT):
+                self._import_named(name, label)
+            else:
+                self._follow(name, namespace)
+        for value in vars(cls).values():  # ``import plugins`` in a method runs plugins too
+            for method in functions_of(value):
+                self._imported(method.__code__, method.__globals__)
         for _d, _h, dec_names in decorators:
             for name in dec_names:
                 self._follow(name, namespace)
@@ -966,8 +981,14 @@ class _Walker:
         so, in turn, each project module its source imports (what it runs is in those)."""
         from datamake.define.moduleimports import imported_modules, module_file  # lazy: only code that imports
 
+        if module in self.modules:
+            return
+        self.modules.add(module)
+        package = module.rpartition(".")[0]
+        if package:  # importing pkg.sub runs pkg/__init__.py first
+            self._module_part(package)
         path = module_file(module)
-        if path is None or not is_project_file(path, self.roots) or f"{_IMPORT}{module}" in self.parts:
+        if path is None or not is_project_file(path, self.roots):
             return
         digest, source = source_digest(path), None
         if digest is None:  # not imported (yet): the file as it is now
