@@ -238,3 +238,42 @@ def test_what_a_method_imports_or_reads_by_a_computed_name_counts(project):
         "rate": ("RATE", "4"),
         "package": ("import:pkg", "21"),
     })
+
+
+def test_what_a_method_captures_counts(project):
+    """A class made by a factory (``Cleaner = make_cleaner(5)``) holds the factory's argument in its
+    methods' closures, and a method's default computed at import (``cols=json.load(...)``) is not in
+    its text: changing either makes the assets that use the class stale."""
+    files = {
+        "pipeline.py": """
+            import json
+
+            from datamake import asset
+
+            def make_cleaner(threshold):
+                class Cleaner:
+                    def run(self, xs):
+                        return [x for x in xs if x > threshold]
+                return Cleaner
+
+            Cleaner = make_cleaner(5)
+
+            class Reader:
+                def columns(self, wanted=json.load(open("cols.json")), sep=","):
+                    return sep.join(wanted)
+
+            @asset
+            def kept():
+                return Cleaner().run([4, 5, 6, 7])
+
+            @asset
+            def columns():
+                return Reader().columns()
+        """,
+        "cols.json": '["a"]',
+    }
+    edits = [("pipeline.py", "make_cleaner(5)", "make_cleaner(6)"), ("cols.json", '["a"]', '["a", "b"]')]
+    assert_edit_rebuilds(project, files, edits, {
+        "kept": ("Cleaner", "[7]"),
+        "columns": ("pipeline.Reader", "a,b"),
+    })

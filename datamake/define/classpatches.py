@@ -223,6 +223,22 @@ def _bound_in(scope: ast.AST, nodes: Iterable[ast.AST]) -> Set[str]:
     return bound
 
 
+def defaults_are_literals(args: ast.arguments, defaults: Tuple[Any, ...], kwdefaults: Dict[str, Any]) -> bool:
+    """Is each default value the literal its parameter's text writes (of the same type)?"""
+    written = [*zip(args.defaults, defaults)]
+    written += [(node, kwdefaults.get(a.arg)) for a, node in zip(args.kwonlyargs, args.kw_defaults) if node is not None]
+    if len(written) != len(defaults) + len(kwdefaults):
+        return False
+    for node, value in written:
+        how = _binding(node)
+        try:
+            if not isinstance(how, Literal) or type(how.value) is not type(value) or how.value != value:
+                return False
+        except Exception:  # noqa: BLE001 - a user type's == may fail
+            return False
+    return True
+
+
 def _binding(value: ast.expr) -> Binding:
     try:
         return Literal(ast.literal_eval(value))

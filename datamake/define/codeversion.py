@@ -313,6 +313,16 @@ def _class_nodes(tree: ast.Module, qualname: str) -> List[ast.ClassDef]:
     return [n for n in nodes if isinstance(n, ast.ClassDef)]  # all of them: the same on every Python
 
 
+def _method_nodes(cls: type) -> Dict[Tuple[str, int], ast.AST]:
+    """The functions in the statement of ``cls`` by name and first line (empty without its source)."""
+    source = _class_source(cls)
+    if source is None:
+        return {}
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return {(sub.name, _first_line(sub)): sub for node in _class_nodes(source.tree, cls.__qualname__)
+            for sub in ast.walk(node) if isinstance(sub, defs)}
+
+
 def _find_class(tree: ast.Module, qualname: str) -> Optional[Entry]:
     nodes: List[ast.AST] = list(_class_nodes(tree, qualname))
     if not nodes:
@@ -665,10 +675,11 @@ def _file_of(value: Any) -> Optional[str]:
 def _bind_walk_helpers() -> None:
     """Bind what only the walk uses (hashing values, what a class statement binds): a run whose
     functions are all closed, each versioned from its analysis alone, does not import it."""
-    global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, functions_of, global_reads, rebound
-    global unaccounted, Encoder, Unversionable, root_variants, type_name, typing_form
+    global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, defaults_are_literals, functions_of
+    global global_reads, rebound, unaccounted, Encoder, Unversionable, root_variants, type_name, typing_form
     from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
-                                              functions_of, global_reads, rebound, unaccounted)
+                                              defaults_are_literals, functions_of, global_reads, rebound,
+                                              unaccounted)
     from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
 
@@ -926,10 +937,36 @@ class _Walker:
         for _d, _h, dec_names in decorators:
             for name in dec_names:
                 self._follow(name, namespace)
-        patched = self._patched(cls, label)
+        patched = self._patched(cls, label) + self._methods_captured(cls, label, getattr(module, "__file__", None))
         if patched:
             return hash_value("class", digest, [d[0] for d in decorators], bases, patched)
         return hash_value("class", digest, [d[0] for d in decorators], bases)
+
+    def _methods_captured(self, cls: type, label: str, filename: Optional[str]) -> List[str]:
+        """What the methods the class statement defines hold besides their text: closure cells (a class
+        made in a factory: ``make_cleaner(5)``), default values computed at import (``cols=load()``;
+        a literal default is in the text already)."""
+        out = []
+        prefix = f"{cls.__qualname__}."
+        nodes: Optional[Dict[Tuple[str, int], ast.AST]] = None
+        for name, value in vars(cls).items():
+            for method in functions_of(value):
+                code = method.__code__
+                if not method.__qualname__.startswith(prefix) or code.co_filename != filename:
+                    continue  # made elsewhere (by @dataclass, or set on the class: see _patched)
+                closes = any(n != "__class__" for n in code.co_freevars)  # (``super()`` closes over the class)
+                if not closes and not method.__defaults__ and not method.__kwdefaults__:
+                    continue  # most methods
+                if not closes:
+                    nodes = _method_nodes(cls) if nodes is None else nodes
+                    node = nodes.get((method.__name__, code.co_firstlineno))
+                    if node is not None and defaults_are_literals(node.args, method.__defaults__ or (),
+                                                                  method.__kwdefaults__ or {}):
+                        continue
+                captured = self._captured(method, f"{label}.{name}")
+                if captured:
+                    out.append(f"{name}:{';'.join(captured)}")
+        return out
 
     def _patched(self, cls: type, label: str) -> List[str]:
         """The attributes set on the class after its statement (``Cls.run = other_fn``, ``Cls.RATE = 5``),
