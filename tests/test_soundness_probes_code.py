@@ -156,9 +156,9 @@ def test_a_class_attribute_computed_at_import_counts_by_its_content(project):
     }
     edits = [("schema.json", '"b"]', '"b", "c"]'), ("rate.txt", "3", "4"), ("levels.json", "1", "2")]
     assert_edit_rebuilds(project, files, edits, {
-        "width": ("pipeline.Schema", "3"),
-        "price": ("pipeline.Pricer", "8"),
-        "level": ("pipeline.Level", "2"),
+        "width": ("pipeline.Schema.COLUMNS changed", "3"),
+        "price": ("pipeline.Pricer.RATE changed", "8"),
+        "level": ("pipeline.Level.LOW changed", "2"),
     })
 
 

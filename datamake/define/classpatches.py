@@ -66,6 +66,13 @@ def rebound(bindings: Bindings, name: str) -> bool:
     return _REBOUND in bindings.get(name, ())
 
 
+def computed(bindings: Bindings, name: str) -> bool:
+    """Does the class body compute attribute ``name`` (``COLUMNS = json.load(...)``), and nothing
+    outside it set it again?"""
+    how = bindings.get(name, ())
+    return not rebound(bindings, name) and any(not isinstance(b, Literal) for b in how)
+
+
 def add_rebinds(attributes: Iterable[str], found: Bindings) -> None:
     """Mark attributes set on the class outside its statement: what the body binds them to is then no
     longer what they hold."""

@@ -675,11 +675,12 @@ def _file_of(value: Any) -> Optional[str]:
 def _bind_walk_helpers() -> None:
     """Bind what only the walk uses (hashing values, what a class statement binds): a run whose
     functions are all closed, each versioned from its analysis alone, does not import it."""
-    global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, defaults_are_literals, functions_of
-    global global_reads, rebound, unaccounted, Encoder, Unversionable, root_variants, type_name, typing_form
+    global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, computed, defaults_are_literals
+    global functions_of, global_reads, rebound, unaccounted, Encoder, Unversionable, root_variants, type_name
+    global typing_form
     from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
-                                              defaults_are_literals, functions_of, global_reads, rebound,
-                                              unaccounted)
+                                              computed, defaults_are_literals, functions_of, global_reads,
+                                              rebound, unaccounted)
     from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
 
@@ -983,6 +984,9 @@ class _Walker:
                 try:
                     text = self.encoder.encode(value, f"{label}.{name}")
                 except Exception:  # noqa: BLE001 - what a library's class machinery sets: left out, as before
+                    continue
+                if computed(bindings, name):  # COLUMNS = json.load(...) in the body: named when it changes
+                    self.parts[f"{label}.{name}"] = hash_value("const", text)
                     continue
             out.append(f"{name}={text}")
         return out
