@@ -277,3 +277,27 @@ def test_what_a_method_captures_counts(project):
         "kept": ("Cleaner", "[7]"),
         "columns": ("pipeline.Reader", "a,b"),
     })
+
+
+def test_data_a_nested_class_computes_counts(project):
+    """``class Config: class Paths: COLS = json.load(...)``: the nested class's computed data counts
+    as the outer one's does."""
+    files = {
+        "pipeline.py": """
+            import json
+
+            from datamake import asset
+
+            class Config:
+                class Paths:
+                    COLS = json.load(open("cols.json"))
+
+            @asset
+            def columns():
+                return Config.Paths.COLS
+        """,
+        "cols.json": '["a"]',
+    }
+    assert_edit_rebuilds(project, files, [("cols.json", '["a"]', '["b"]')], {
+        "columns": ("pipeline.Config.Paths.COLS changed", "['b']"),
+    })

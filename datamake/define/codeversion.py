@@ -938,10 +938,21 @@ class _Walker:
         for _d, _h, dec_names in decorators:
             for name in dec_names:
                 self._follow(name, namespace)
-        patched = self._patched(cls, label) + self._methods_captured(cls, label, getattr(module, "__file__", None))
+        patched = self._beyond_text(cls, label, getattr(module, "__file__", None))
         if patched:
             return hash_value("class", digest, [d[0] for d in decorators], bases, patched)
         return hash_value("class", digest, [d[0] for d in decorators], bases)
+
+    def _beyond_text(self, cls: type, label: str, filename: Optional[str]) -> List[str]:
+        """What the class statement's text does not show: attributes set or computed, what its methods
+        capture, and the same of each class nested in it (``Config.Paths.COLS = json.load(...)``)."""
+        out = self._patched(cls, label) + self._methods_captured(cls, label, filename)
+        for name, value in vars(cls).items():
+            if isinstance(value, type) and value.__qualname__ == f"{cls.__qualname__}.{name}":
+                inner = self._beyond_text(value, f"{label}.{name}", filename)
+                if inner:
+                    out.append(f"{name}:[{','.join(inner)}]")
+        return out
 
     def _methods_captured(self, cls: type, label: str, filename: Optional[str]) -> List[str]:
         """What the methods the class statement defines hold besides their text: closure cells (a class
