@@ -33,11 +33,16 @@ def _value(project, key: str) -> str:
     return proc.stdout.strip()
 
 
-def assert_edit_rebuilds(project, files: Dict[str, str], edits: List[Edit], expected: Dict[str, Tuple[str, str]]) -> None:
-    """Make ``files``; after ``edits`` each asset of ``expected`` (key -> (what the reason names, the
-    value after the rebuild)) is stale for its own edit, and ``make`` rebuilds it to that value."""
+def assert_edit_rebuilds(project, files: Dict[str, str], edits: List[Edit], expected: Dict[str, Tuple[str, str]],
+                         dedent: bool = True) -> None:
+    """Make ``files`` (``dedent``: written dedented); after ``edits`` each asset of ``expected`` (key ->
+    (what the reason names, the value after the rebuild)) is stale for its own edit, and ``make``
+    rebuilds it to that value."""
     for relpath, text in files.items():
-        project.write(relpath, text)
+        if dedent:
+            project.write(relpath, text)
+        else:
+            (project.root / relpath).write_text(text)
     project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
     assert set(project.outcomes().values()) == {"built"}
     _apply(project, edits)
@@ -301,3 +306,38 @@ def test_data_a_nested_class_computes_counts(project):
     assert_edit_rebuilds(project, files, [("cols.json", '["a"]', '["b"]')], {
         "columns": ("pipeline.Config.Paths.COLS changed", "['b']"),
     })
+
+
+def test_a_line_of_only_blanks_inside_a_string_counts(project):
+    """An editor that trims trailing blanks on save changes a string whose blank line held spaces:
+    another value, in a function at module level and in one nested in a factory alike."""
+    pipeline = (
+        "from datamake import asset\n"
+        "\n"
+        "def report_text():\n"
+        '    return """total\n'
+        "    \n"
+        'end"""\n'
+        "\n"
+        "def make_footer():\n"
+        "    def footer():\n"
+        '        return """done\n'
+        "        \n"
+        '        end"""\n'
+        "    return footer\n"
+        "\n"
+        "footer = make_footer()\n"
+        "\n"
+        "@asset\n"
+        "def report():\n"
+        "    return report_text()\n"
+        "\n"
+        "@asset\n"
+        "def closing():\n"
+        "    return footer()\n"
+    )
+    edits = [("pipeline.py", "total\n    \nend", "total\n\nend"), ("pipeline.py", "done\n        \n", "done\n\n")]
+    assert_edit_rebuilds(project, {"pipeline.py": pipeline}, edits, {
+        "report": ("pipeline.report_text changed", "total\n\nend"),
+        "closing": ("footer changed", "done\n\n        end"),
+    }, dedent=False)

@@ -35,9 +35,9 @@ ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
 dis = lazy("dis")
 canonical = lazy("datamake.define.canonical")  # the canonical text of source: only for code not analysed before
 
-_CACHE_FORMAT = 7  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
+_CACHE_FORMAT = 8  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
 # 6: names handed to a call (``vars(settings)``: ``settings.*``); 7: an entry as one text, decorators kept once,
-# a place written with spaces
+# a place written with spaces; 8: a line of only blanks in a string kept as it is
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -147,12 +147,16 @@ def _raw_key(source: str, code: types.CodeType) -> str:
     return hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
 
 
-_BLANK_LINE = "(?m)^[ \t]+$"  # what textwrap.dedent empties (compiled at its first use: re keeps it)
+_BLANK_LINE = "(?m)^[ \t]+$"  # a line of only blanks, which textwrap.dedent empties (compiled at its first use)
 
 
-def _dedented(source: str) -> str:
-    """``textwrap.dedent(source)``: for a text whose first line is not indented, only its blank lines emptied."""
-    return re.sub(_BLANK_LINE, "", source) if source[:1].strip() else _dedent(source)
+def _dedented(source: str) -> Optional[str]:
+    """``source`` to parse on its own: as it is when its first line is not indented, else dedented; None
+    when dedenting would empty a line of only blanks, which may be inside a string whose value keeps its
+    blanks (its module's parse says then what the function is)."""
+    if source[:1].strip():
+        return source
+    return None if re.search(_BLANK_LINE, source) else _dedent(source)
 
 
 def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
@@ -170,8 +174,10 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
     try:
         nodes = in_module()
         if nodes is None:
-            tree = ast.parse(_dedented(source))
-            nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
+            text = _dedented(source)
+            tree = ast.parse(text) if text is not None else None
+            if tree is not None:
+                nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
         entry = _entry(nodes) if nodes else None
     except SyntaxError:
         entry = None
@@ -244,11 +250,11 @@ _analysed_alone: Dict[str, int] = {}  # module file -> functions analysed one by
 
 def _module_nodes(fn: types.FunctionType, text: str) -> Optional[List[ast.AST]]:
     """``fn``'s definition as the parse of its whole module holds it, where that is exactly what parsing its
-    lines ``text`` alone gives (a module-level ``def`` whose lines are ``text``, no line of only blanks),
+    lines ``text`` alone gives (a module-level ``def`` whose lines are ``text``),
     and the module is parsed already or has had many functions analysed one by one: one parse of the whole
     text then costs what parsing the rest one by one would, and the purity check takes the same tree."""
     code = fn.__code__
-    if code.co_name == "<lambda>" or not text[:1].strip() or re.search(_BLANK_LINE, text):
+    if code.co_name == "<lambda>" or not text[:1].strip():
         return None
     filename = code.co_filename
     if filename not in _modules:
