@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Dict, List, Tuple
 
+import pytest
+
 Edit = Tuple[str, str, str]  # file, old text, new text
 
 
@@ -341,3 +343,43 @@ def test_a_line_of_only_blanks_inside_a_string_counts(project):
         "report": ("pipeline.report_text changed", "total\n\nend"),
         "closing": ("footer changed", "done\n\n        end"),
     }, dedent=False)
+
+
+def test_a_computed_default_of_a_pydantic_model_or_an_attrs_class_counts(project):
+    """pydantic and attrs take a field's default out of the class into records of their own: a default
+    read from a file at import (``cols: list = json.load(...)``) counts there by its content."""
+    pytest.importorskip("pydantic")
+    pytest.importorskip("attrs")
+    files = {
+        "pipeline.py": """
+            import json
+
+            import attrs
+            import pydantic
+            from datamake import asset
+
+            class Settings(pydantic.BaseModel):
+                cols: list = json.load(open("cols.json"))
+                sep: str = pydantic.Field(default=",")
+
+            @attrs.define
+            class Limits:
+                top: int = json.load(open("top.json"))
+                names: list = attrs.field(factory=list)
+
+            @asset
+            def header():
+                return Settings().sep.join(Settings().cols)
+
+            @asset
+            def top():
+                return Limits().top
+        """,
+        "cols.json": '["a"]',
+        "top.json": "1",
+    }
+    edits = [("cols.json", '["a"]', '["a", "b"]'), ("top.json", "1", "2")]
+    assert_edit_rebuilds(project, files, edits, {
+        "header": ("pipeline.Settings.cols changed", "a,b"),
+        "top": ("pipeline.Limits.top changed", "2"),
+    })

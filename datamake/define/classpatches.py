@@ -73,6 +73,18 @@ def computed(bindings: Bindings, name: str) -> bool:
     return not rebound(bindings, name) and any(not isinstance(b, Literal) for b in how)
 
 
+def field_defaults(cls: type) -> Dict[str, Any]:
+    """The default values a library's class machinery took out of the class body into records of its
+    own (a pydantic model's fields, an attrs class's attributes), by field name."""
+    found: Dict[str, Any] = {}
+    fields = getattr(cls, "__pydantic_fields__", None)
+    if isinstance(fields, dict):
+        found.update({name: getattr(info, "default", None) for name, info in fields.items()})
+    for attribute in getattr(cls, "__attrs_attrs__", None) or ():
+        found[getattr(attribute, "name", "")] = getattr(attribute, "default", None)
+    return found
+
+
 def add_rebinds(attributes: Iterable[str], found: Bindings) -> None:
     """Mark attributes set on the class outside its statement: what the body binds them to is then no
     longer what they hold."""

@@ -682,11 +682,11 @@ def _bind_walk_helpers() -> None:
     """Bind what only the walk uses (hashing values, what a class statement binds): a run whose
     functions are all closed, each versioned from its analysis alone, does not import it."""
     global Bindings, accessor, add_rebinds, attribute_stores, body_bindings, computed, defaults_are_literals
-    global functions_of, global_reads, rebound, unaccounted, Encoder, Unversionable, root_variants, type_name
-    global typing_form
+    global field_defaults, functions_of, global_reads, rebound, unaccounted, Encoder, Unversionable, root_variants
+    global type_name, typing_form
     from datamake.define.classpatches import (Bindings, accessor, add_rebinds, attribute_stores, body_bindings,
-                                              computed, defaults_are_literals, functions_of, global_reads,
-                                              rebound, unaccounted)
+                                              computed, defaults_are_literals, field_defaults, functions_of,
+                                              global_reads, rebound, unaccounted)
     from datamake.define.valuehash import Encoder, Unversionable, root_variants, type_name, typing_form
 
 
@@ -1006,7 +1006,23 @@ class _Walker:
                     self.parts[f"{label}.{name}"] = hash_value("const", text)
                     continue
             out.append(f"{name}={text}")
+        self._taken_defaults(cls, label, bindings)
         return out
+
+    def _taken_defaults(self, cls: type, label: str, bindings: Bindings) -> None:
+        """Computed defaults that a library's class machinery took out of the class (a pydantic model's
+        ``cols: list = json.load(...)``, an attrs class's): a part each, by content, as on a plain class."""
+        names = [n for n in bindings if computed(bindings, n) and (n not in vars(cls) or accessor(vars(cls)[n]))]
+        if not names:
+            return  # most classes
+        defaults = field_defaults(cls)
+        for name in names:
+            if name in defaults:
+                try:
+                    text = self.encoder.encode(defaults[name], f"{label}.{name}")
+                except Exception:  # noqa: BLE001 - the library's marker for "no default", a factory: in the text
+                    continue
+                self.parts[f"{label}.{name}"] = hash_value("const", text)
 
     def _is_datamake_decorator(self, head: str, namespace: Mapping[str, Any]) -> bool:
         value = _resolve(head, namespace)
