@@ -383,3 +383,57 @@ def test_a_computed_default_of_a_pydantic_model_or_an_attrs_class_counts(project
         "header": ("pipeline.Settings.cols changed", "a,b"),
         "top": ("pipeline.Limits.top changed", "2"),
     })
+
+
+def test_a_function_numpy_vectorizes_counts(project):
+    """``np.vectorize(h)`` (or ``@np.vectorize``) calls the project function ``h``: it counts as ``h``
+    does, not as installed code."""
+    pytest.importorskip("numpy")
+    files = {
+        "pipeline.py": """
+            import numpy as np
+            from datamake import asset
+
+            def h(x):
+                return x + 1
+
+            V = np.vectorize(h)
+
+            @np.vectorize
+            def g(x):
+                return x * 2
+
+            @asset
+            def shifted():
+                return int(V(1))
+
+            @asset
+            def doubled():
+                return int(g(3))
+        """,
+    }
+    edits = [("pipeline.py", "x + 1", "x + 2"), ("pipeline.py", "x * 2", "x * 3")]
+    assert_edit_rebuilds(project, files, edits, {
+        "shifted": ("pipeline.h", "3"),
+        "doubled": ("pipeline.g", "9"),
+    })
+
+
+def test_a_ufunc_made_from_a_project_function_is_named_in_a_warning(project):
+    """``np.frompyfunc(h, 1, 1)`` does not give ``h`` back: datamake cannot version it, and says so."""
+    pytest.importorskip("numpy")
+    project.pipeline("""
+        import numpy as np
+        from datamake import asset
+
+        def h(x):
+            return x + 1
+
+        U = np.frompyfunc(h, 1, 1)
+
+        @asset
+        def shifted():
+            return int(U(1))
+    """)
+    doc = project.json("status")
+    assert any("reads global U of type numpy.ufunc" in w for w in doc.get("warnings", [])), doc

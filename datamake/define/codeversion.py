@@ -798,13 +798,27 @@ class _Walker:
         if hasattr(obj, "__wrapped__") and not isinstance(obj, types.ModuleType):
             return self._wrapper(obj, path)
         if callable(obj) and isinstance(getattr(obj, "__name__", None), str) and self._where(obj) == "installed":
-            return f"ext:{_module_name(obj)}.{obj.__name__}"  # e.g. a Cython function of an installed package
+            return self._installed_callable(obj, path)  # e.g. a Cython function of an installed package
         where = self._where(type(obj))
         if where == "project" and not isinstance(obj, types.ModuleType):
             return hash_value("instance", self.code(type(obj), path), self.encoder.state(obj, path))
         if where == "installed" and callable(obj) and isinstance(getattr(obj, "__name__", None), str):
             return f"ext:{type_name(obj)}.{obj.__name__}"  # an installed function-like object (a ufunc)
         return self._importable(obj)
+
+    def _installed_callable(self, obj: Any, path: str) -> Optional[str]:
+        """A function-like object of an installed package, by its name; one that calls the function it
+        was made from (``np.vectorize(f)``) by that function; None for one made from a function with no
+        name to import it by (``np.frompyfunc(f, 1, 1)``, which does not give the function back: named
+        in a warning)."""
+        pyfunc = getattr(obj, "pyfunc", None)  # numpy.vectorize
+        if isinstance(pyfunc, types.FunctionType):
+            settings = [getattr(obj, "otypes", None), getattr(obj, "signature", None), getattr(obj, "excluded", None)]
+            return hash_value("vectorized", type_name(obj), self.code(pyfunc, f"{path}.pyfunc"),
+                              self.encoder.encode(settings, path))
+        if not _module_name(obj):
+            return None
+        return f"ext:{_module_name(obj)}.{obj.__name__}"
 
     def _named(self, obj: Any, path: str, how: Callable[[Any, str], str]) -> str:
         where = self._where(obj)
