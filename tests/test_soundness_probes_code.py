@@ -437,3 +437,38 @@ def test_a_ufunc_made_from_a_project_function_is_named_in_a_warning(project):
     """)
     doc = project.json("status")
     assert any("reads global U of type numpy.ufunc" in w for w in doc.get("warnings", [])), doc
+
+
+def test_data_a_module_imported_inside_a_function_computed_at_import_counts(project):
+    """``import lookup`` inside the asset, where ``lookup`` was imported already (by the definitions,
+    for another use): the import does not run again, so ``lookup.TABLE``, read from a file when it
+    first ran, counts by its content, as a global of the asset's own module would."""
+    files = {
+        "pipeline.py": """
+            import importlib
+
+            import lookup  # imported here too, for another use
+            from datamake import asset
+
+            @asset
+            def value():
+                import lookup as lk
+                return lk.TABLE["x"]
+
+            @asset
+            def named():
+                return importlib.import_module("lookup").TABLE["y"]
+        """,
+        "lookup.py": """
+            import json
+
+            with open("table.json") as f:
+                TABLE = json.load(f)
+        """,
+        "table.json": '{"x": 1, "y": 10}',
+    }
+    edits = [("table.json", '"x": 1, "y": 10', '"x": 2, "y": 20')]
+    assert_edit_rebuilds(project, files, edits, {
+        "value": ("lookup.TABLE changed", "2"),
+        "named": ("lookup.TABLE changed", "20"),
+    })

@@ -897,7 +897,7 @@ class _Walker:
             if name.split(".", 1)[0] in reads:
                 self._follow(name, namespace)
             elif name.startswith(_IMPORT):  # importlib.import_module("settings")
-                self._import_named(name, label)
+                self._import_named(name, label, reads, namespace)
         for _d, _h, dec_names in kept:
             for name in dec_names:
                 self._follow(name, namespace)
@@ -906,13 +906,16 @@ class _Walker:
             return digest
         return hash_value("fn", digest, [d[0] for d in kept], captured)
 
-    def _import_named(self, name: str, label: str) -> None:
+    def _import_named(self, name: str, label: str, reads: Iterable[str] = (),
+                      reader: Mapping[str, Any] = types.MappingProxyType({})) -> None:
         """``importlib.import_module("settings")`` (or ``__import__``) read as ``import:settings``: the
-        module's part; with a computed name (``import:*``), which module no one knows: a warning."""
+        module's part, and what the code (which reads ``reads``, in module ``reader``) reads from it;
+        with a computed name (``import:*``), which module no one knows: a warning."""
         if name == _IMPORT + _ANY_ATTRIBUTE:
             self._say(_DYNAMIC_IMPORT.format(name="its own body" if label == "<self>" else label))
         else:
             self._module_part(name[len(_IMPORT):])
+            self._values_read_from(name[len(_IMPORT):], reads, reader)
 
     def _captured(self, fn: types.FunctionType, label: str) -> List[str]:
         """Closure cells, defaults and the wrapped function, canonically encoded."""
@@ -1063,6 +1066,22 @@ class _Walker:
                 continue
             for module in (full, *(f"{full}.{n}" for n in names)):
                 self._module_part(module)
+                self._values_read_from(module, _global_names(code), namespace)
+
+    def _values_read_from(self, module: str, reads: Iterable[str], reader: Mapping[str, Any]) -> None:
+        """What code reads from a project module it imports when it runs (``lookup.TABLE``, ``from lookup
+        import TABLE``, under any alias), when that module is imported already: followed as its globals,
+        so that data its import computed (``TABLE = json.load(...)``), which its source does not show,
+        counts by content (an import that runs again is watched reading the file instead)."""
+        loaded = sys.modules.get(module)
+        if loaded is None or not is_project_file(getattr(loaded, "__file__", None), self.roots):
+            return
+        namespace = vars(loaded)
+        for name in sorted(reads):
+            if name in namespace and not (name.startswith("__") and name.endswith("__")):
+                if self.home is None:
+                    self.home = reader.get("__name__")  # labelled by their module, as read from the reader's
+                self._follow(name, namespace)
 
     def _module_part(self, module: str) -> None:
         """A project module the code imports: a part, the digest of the module's whole source; and
