@@ -472,3 +472,25 @@ def test_data_a_module_imported_inside_a_function_computed_at_import_counts(proj
         "value": ("lookup.TABLE changed", "2"),
         "named": ("lookup.TABLE changed", "20"),
     })
+
+
+def test_a_computed_default_of_a_named_tuple_counts(project):
+    """``typing.NamedTuple`` keeps a field's default apart from the class too (``b: int = load()``)."""
+    files = {
+        "pipeline.py": """
+            import json
+            import typing
+
+            from datamake import asset
+
+            class Row(typing.NamedTuple):
+                a: int
+                b: int = json.load(open("b.json"))
+
+            @asset
+            def second():
+                return Row(1).b
+        """,
+        "b.json": "1",
+    }
+    assert_edit_rebuilds(project, files, [("b.json", "1", "2")], {"second": ("pipeline.Row.b changed", "2")})

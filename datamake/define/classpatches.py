@@ -74,9 +74,10 @@ def computed(bindings: Bindings, name: str) -> bool:
 
 
 def field_defaults(cls: type) -> Dict[str, Any]:
-    """The default values a library's class machinery took out of the class body into records of its
-    own (a pydantic model's fields, an attrs class's attributes), by field name."""
-    found: Dict[str, Any] = {}
+    """The default values a class's machinery took out of the class body into records of its own (a
+    named tuple's, a pydantic model's fields, an attrs class's attributes), by field name."""
+    named = getattr(cls, "_field_defaults", None)  # typing.NamedTuple
+    found: Dict[str, Any] = dict(named) if isinstance(named, dict) else {}
     fields = getattr(cls, "__pydantic_fields__", None)
     if isinstance(fields, dict):
         found.update({name: getattr(info, "default", None) for name, info in fields.items()})
