@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,22 +69,16 @@ def test_the_no_op_after_a_build_is_answered_by_the_certificate_with_the_full_pa
 
 
 SLOW = '''\
-import time
-from pathlib import Path
+import socket
 
 from datamake import asset
 from helpers import scale
 
-SIGNALS = Path(SIGNALS_FOLDER)
-
 @asset
-def a():
-    (SIGNALS / "started").write_text("")
-    deadline = time.monotonic() + 60
-    while not (SIGNALS / "go").exists():
-        if time.monotonic() > deadline:
+def a():  # says it started and waits for the test's go over a socket (a file it checked would be a read)
+    with socket.create_connection(("127.0.0.1", PORT), timeout=60) as conn:
+        if conn.recv(2) != b"go":
             raise RuntimeError("the test never said go")
-        time.sleep(0.01)
     return 1
 
 @asset
@@ -91,31 +87,56 @@ def b(a):
 '''
 
 
+class _GoSignal:
+    """A socket on loopback: each asset that connects sets ``started``, then gets "go" once ``ready`` is set."""
+
+    def __init__(self) -> None:
+        self.started, self.ready = threading.Event(), threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:  # closed
+                return
+            with conn:
+                self.started.set()
+                self.ready.wait(120)
+                conn.sendall(b"go")
+
+    def close(self) -> None:
+        self._server.close()
+
+
 @pytest.mark.parametrize("edit", [True, False], ids=["source edited while a runs", "nothing edited"])
-def test_a_source_edited_while_an_asset_runs_sends_the_next_make_down_the_full_path(project, tmp_path_factory, edit):
+def test_a_source_edited_while_an_asset_runs_sends_the_next_make_down_the_full_path(project, edit):
     p = new_project(project.root)
-    signals = tmp_path_factory.mktemp("signals")  # outside the project's folder
-    p.write("pipeline.py", SLOW.replace("SIGNALS_FOLDER", repr(str(signals))))
-    (signals / "go").write_text("")  # the first build runs straight through
+    go = _GoSignal()
+    p.write("pipeline.py", SLOW.replace("PORT", str(go.port)))
+    go.ready.set()  # the first build runs straight through
     env = env_of(p)
     p.run("make", check=True, env=env)
     certify([p])  # the project's files are old enough to be certified
     shutil.rmtree(p.root / "store")
-    (signals / "go").unlink()
-    (signals / "started").unlink()
+    go.ready.clear()
+    go.started.clear()
     building = subprocess.Popen([sys.executable, "-m", "datamake", "make", "-v"], cwd=p.root,
                                 env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: (signals / "started").exists(), 60, "asset a to start")
+        assert go.started.wait(60), "asset a did not start"
         if edit:  # b has not run yet: it runs the code imported before the edit
             helpers = p.root / "helpers.py"
             st = helpers.stat()
             helpers.write_text(helpers.read_text().replace("x * 2", "x * 3"))
             os.utime(helpers, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with its old time and size
-        (signals / "go").write_text("")
+        go.ready.set()
         out, err = building.communicate(timeout=120)
     finally:
         building.kill()
+        go.close()
     assert building.returncode == 0 and "built    b" in out, out + err
     answered, proc = shortcut_answers(p)
     assert proc.returncode == 0, proc.stderr
