@@ -168,6 +168,16 @@ def dask_address():
 
 
 @pytest.fixture
+def gate():
+    """A :class:`tests.polling.Gate` for this test's assets to wait at."""
+    from tests.polling import Gate
+
+    made = Gate()
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def project(tmp_path: Path) -> ProjectDir:
     return ProjectDir(tmp_path)
 

@@ -105,9 +105,6 @@ def test_gc_keeps_what_packs_reference_and_merges_them(project, tmp_path, monkey
 
 
 SLOW = '''
-import os
-import time
-
 from datamake import asset
 
 
@@ -118,15 +115,13 @@ def quick():
 
 @asset
 def slow(quick):
-    deadline = time.monotonic() + 60
-    while not os.path.exists("go") and time.monotonic() < deadline:  # the test says when
-        time.sleep(0.01)
+    wait_at_gate(GATE_PORT, "go")  # the test says when
     return quick + 1
 '''
 
 
-def test_status_in_another_process_sees_what_a_running_make_finished(project):
-    project.pipeline(SLOW)
+def test_status_in_another_process_sees_what_a_running_make_finished(project, gate):
+    project.pipeline(gate.code(SLOW))
     make = subprocess.Popen([sys.executable, "-m", "datamake", "make", "--json"], cwd=project.root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -136,7 +131,7 @@ def test_status_in_another_process_sees_what_a_running_make_finished(project):
             states = {a["key"]: a["state"] for a in json.loads(project.run("status", "--json").stdout)["assets"]}
         assert states == {"quick": "fresh", "slow": "stale"}, states
     finally:
-        (project.root / "go").write_text("")
+        gate.release("go")
         out, err = make.communicate(timeout=120)
     assert make.returncode == 0, err
     assert {a["key"]: a["outcome"] for a in json.loads(out)["assets"]} == {"quick": "built", "slow": "built"}

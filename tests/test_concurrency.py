@@ -15,7 +15,6 @@ from datamake.storage.store import Store
 
 PIPELINE = '''
 import os
-import time
 from datamake import asset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,11 +25,7 @@ def slow():
     with open(os.path.join(HERE, "runs.log"), "a") as f:
         f.write(f"{os.getpid()}\\n")
     open(os.path.join(HERE, "started"), "w").close()
-    deadline = time.monotonic() + 120
-    while not os.path.exists(os.path.join(HERE, "release")):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the test never released this asset")
-        time.sleep(0.01)
+    wait_at_gate(GATE_PORT, "release")
     return 42
 
 
@@ -81,8 +76,8 @@ def outcomes(stdout: str) -> dict:
     return {a["key"]: a["outcome"] for a in json.loads(stdout)["assets"]}
 
 
-def test_second_make_waits_names_the_first_and_builds_nothing_twice(project):
-    project.pipeline(PIPELINE)
+def test_second_make_waits_names_the_first_and_builds_nothing_twice(project, gate):
+    project.pipeline(gate.code(PIPELINE))
     first = start_make(project)
     wait_for_file(project.root / "started", first)
 
@@ -91,7 +86,7 @@ def test_second_make_waits_names_the_first_and_builds_nothing_twice(project):
     assert f"datamake make (pid {first.pid} on {socket.gethostname()}" in line
     assert str(project.root / ".datamake") in line
 
-    (project.root / "release").touch()
+    gate.release("release")
     out1, err1 = first.communicate(timeout=120)
     out2, err2 = second.communicate(timeout=120)
     assert first.returncode == 0, err1
@@ -101,8 +96,8 @@ def test_second_make_waits_names_the_first_and_builds_nothing_twice(project):
     assert len((project.root / "runs.log").read_text().splitlines()) == 1
 
 
-def test_a_killed_holder_frees_the_lock_at_once(project):
-    project.pipeline(PIPELINE)
+def test_a_killed_holder_frees_the_lock_at_once(project, gate):
+    project.pipeline(gate.code(PIPELINE))
     first = start_make(project)
     wait_for_file(project.root / "started", first)
     second = start_make(project)
@@ -110,7 +105,7 @@ def test_a_killed_holder_frees_the_lock_at_once(project):
 
     first.send_signal(signal.SIGKILL)
     first.wait()
-    (project.root / "release").touch()
+    gate.release("release")
     out2, err2 = second.communicate(timeout=120)
     assert second.returncode == 0, err2
     assert outcomes(out2) == {"slow": "built", "report": "built"}

@@ -1,6 +1,6 @@
 """Ctrl-C during `datamake make`, as a terminal sends it: SIGINT to the whole process group.
 
-The running asset writes a marker file and then waits for a release file, so
+The running asset writes a marker file and then waits at the test's gate (a socket), so
 the test knows exactly when to interrupt and when to let the asset finish;
 nothing depends on sleeping long enough.
 """
@@ -16,7 +16,6 @@ import pytest
 
 HELPERS = '''
 import os
-import time
 from datamake import asset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,11 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def hold(marker, release):
     open(os.path.join(HERE, marker), "w").close()
-    deadline = time.monotonic() + 120
-    while not os.path.exists(os.path.join(HERE, release)):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the test never released this asset")
-        time.sleep(0.01)
+    wait_at_gate(GATE_PORT, release)
 '''
 
 PIPELINE = HELPERS + '''
@@ -108,16 +103,16 @@ def _no_leftover_processes():
 
 
 @pytest.fixture(params=list(EXECUTORS))
-def slow_project(request, project):
-    project.pipeline(PIPELINE, EXECUTORS[request.param])
+def slow_project(request, project, gate):
+    project.pipeline(gate.code(PIPELINE), EXECUTORS[request.param])
     return project
 
 
-def test_first_ctrl_c_finishes_running_assets_and_a_second_aborts_at_once(slow_project):
+def test_first_ctrl_c_finishes_running_assets_and_a_second_aborts_at_once(slow_project, gate):
     project = slow_project
 
     # 1. Ctrl-C once: nothing new starts, the running asset finishes and is recorded.
-    code, out, err = interrupt_once(project)
+    code, out, err = interrupt_once(project, gate)
     assert code == 130, out + err
     lines = out.strip().splitlines()
     assert lines[0].split()[:2] == ["built", "slow"]
@@ -140,18 +135,18 @@ def test_first_ctrl_c_finishes_running_assets_and_a_second_aborts_at_once(slow_p
 
     # 3. What finished is kept; what was abandoned is simply stale, and the next make builds it.
     assert project.states() == {"slow": "fresh", "after_slow": "stale"}
-    (project.root / "release2").touch()
+    gate.release("release2")
     assert project.outcomes("--executor", "thread") == {"slow": "skipped", "after_slow": "built"}
     assert list((project.root / ".datamake" / "tmp").glob("*")) == []
 
 
-def interrupt_once(project):
+def interrupt_once(project, gate):
     """Ctrl-C once while the asset that writes ``started`` runs, then release it; (exit code, stdout, stderr)."""
     make = Make(project)
     make.wait_for_file("started")
     make.ctrl_c()
     make.wait_for_stderr("interrupted: finishing running assets (Ctrl-C again to abort)")
-    (project.root / "release").touch()
+    gate.release("release")
     return make.finish()
 
 
@@ -170,12 +165,12 @@ def second():
 '''
 
 
-def test_ctrl_c_keeps_an_asset_queued_in_the_process_pool_from_starting(project):
+def test_ctrl_c_keeps_an_asset_queued_in_the_process_pool_from_starting(project, gate):
     # One worker: `second` waits in the pool behind `first` (handed to the worker as soon as it frees up,
     # without waiting for the coordinator); Ctrl-C must keep it from starting all the same. It comes back
     # unrun at once, so it may be reported before `first` finishes.
-    project.pipeline(QUEUED, '[execution]\nexecutor = "process"\njobs = 1\n')
-    code, out, err = interrupt_once(project)
+    project.pipeline(gate.code(QUEUED), '[execution]\nexecutor = "process"\njobs = 1\n')
+    code, out, err = interrupt_once(project, gate)
     assert code == 130, out + err
     lines = out.strip().splitlines()
     assert sorted(line.split()[:2] for line in lines[:2]) == [["blocked", "second"], ["built", "first"]]

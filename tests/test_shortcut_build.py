@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -69,16 +67,12 @@ def test_the_no_op_after_a_build_is_answered_by_the_certificate_with_the_full_pa
 
 
 SLOW = '''\
-import socket
-
 from datamake import asset
 from helpers import scale
 
 @asset
-def a():  # says it started and waits for the test's go over a socket (a file it checked would be a read)
-    with socket.create_connection(("127.0.0.1", PORT), timeout=60) as conn:
-        if conn.recv(2) != b"go":
-            raise RuntimeError("the test never said go")
+def a():
+    wait_at_gate(GATE_PORT, "go")
     return 1
 
 @asset
@@ -87,56 +81,29 @@ def b(a):
 '''
 
 
-class _GoSignal:
-    """A socket on loopback: each asset that connects sets ``started``, then gets "go" once ``ready`` is set."""
-
-    def __init__(self) -> None:
-        self.started, self.ready = threading.Event(), threading.Event()
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:  # closed
-                return
-            with conn:
-                self.started.set()
-                self.ready.wait(120)
-                conn.sendall(b"go")
-
-    def close(self) -> None:
-        self._server.close()
-
-
 @pytest.mark.parametrize("edit", [True, False], ids=["source edited while a runs", "nothing edited"])
-def test_a_source_edited_while_an_asset_runs_sends_the_next_make_down_the_full_path(project, edit):
+def test_a_source_edited_while_an_asset_runs_sends_the_next_make_down_the_full_path(project, gate, edit):
     p = new_project(project.root)
-    go = _GoSignal()
-    p.write("pipeline.py", SLOW.replace("PORT", str(go.port)))
-    go.ready.set()  # the first build runs straight through
+    p.write("pipeline.py", gate.code(SLOW))
+    gate.release("go")  # the first build runs straight through
     env = env_of(p)
     p.run("make", check=True, env=env)
     certify([p])  # the project's files are old enough to be certified
     shutil.rmtree(p.root / "store")
-    go.ready.clear()
-    go.started.clear()
+    gate.shut("go")
     building = subprocess.Popen([sys.executable, "-m", "datamake", "make", "-v"], cwd=p.root,
                                 env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert go.started.wait(60), "asset a did not start"
+        assert gate.arrived("go", 60), "asset a did not start"
         if edit:  # b has not run yet: it runs the code imported before the edit
             helpers = p.root / "helpers.py"
             st = helpers.stat()
             helpers.write_text(helpers.read_text().replace("x * 2", "x * 3"))
             os.utime(helpers, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with its old time and size
-        go.ready.set()
+        gate.release("go")
         out, err = building.communicate(timeout=120)
     finally:
         building.kill()
-        go.close()
     assert building.returncode == 0 and "built    b" in out, out + err
     answered, proc = shortcut_answers(p)
     assert proc.returncode == 0, proc.stderr
