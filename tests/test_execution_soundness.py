@@ -1052,3 +1052,33 @@ def test_a_nested_config_dataclass_reaches_the_asset_as_a_dataclass(project):
     ''')
     assert project.outcomes() == {"horizon": "built"}
     assert project.run("show", "horizon", check=True).stdout.strip().splitlines()[-1] == "14"
+
+
+def test_a_relative_path_means_the_project_file_wherever_the_command_was_started(project):
+    """``open("data.txt")`` reads the project's data.txt from a subfolder and with ``-C``, as the read
+    recorded for it (relative to the project) says: the value never depends on where make was typed."""
+    project.pipeline('''
+        from datamake import asset
+
+        NOTE = open("note.txt").read()  # read as the definitions load
+
+        @asset
+        def text():
+            with open("data.txt") as f:
+                return NOTE + f.read()
+    ''')
+    project.write("note.txt", "note:")
+    project.write("data.txt", "root")
+    project.write("sub/data.txt", "sub")
+    project.write("sub/note.txt", "sub note:")
+    assert project.run("make", cwd=project.root / "sub").returncode == 0
+    assert stored_value(project, "text") == "note:root"
+    assert project.states() == {"text": "fresh"}
+    outside = project.root.parent
+    (outside / "data.txt").write_text("outside")
+    proc = project.run("-C", project.root.name, "make", "--force", cwd=outside)
+    assert proc.returncode == 0, proc.stderr
+    assert stored_value(project, "text") == "note:root"
+    project.write("data.txt", "edited")
+    assert project.run("status", "--json", cwd=project.root / "sub").returncode == 0
+    assert project.states() == {"text": "stale"}

@@ -11,16 +11,25 @@ from typing import Any, Callable, Iterable
 
 def open_project(directory: str, config_pairs: Iterable[str] = (), one_shot: bool = False,
                  long_lived: bool = False, *, echo: Callable[..., None]):
-    """Load the project found from ``directory`` with ``--config`` overrides; print its definition warnings."""
+    """Load the project found from ``directory`` with ``--config`` overrides; print its definition warnings.
+
+    The command then runs in the project's folder (that of ``datamake.toml``), wherever it was started:
+    a relative path the definitions or an asset open means the same file from a subfolder or with
+    ``-C``, as the reads recorded for it (relative to the project) do."""
+    import os
+
     from datamake import api
     from datamake.define import snapshot
     from datamake.project import heap
     from datamake.project.assetconfig import parse_overrides
+    from datamake.project.settings import find_config
 
+    config = find_config(directory)
+    os.chdir(os.path.dirname(config))
     if one_shot and not long_lived:
         snapshot.note_import_reads(False)  # loaded once: what a later load would see is not asked
     with heap.planning(freeze=one_shot):
-        project = api.load(directory, parse_overrides(tuple(config_pairs)))
+        project = api.load(config, parse_overrides(tuple(config_pairs)))
     project.one_shot = one_shot
     for w in project.defs.warnings:
         echo(f"datamake: warning: {w}", err=True)

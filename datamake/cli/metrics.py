@@ -91,8 +91,11 @@ def metrics_diff(ctx, rev, run_id, show_all, as_json):
 @click.pass_context
 def plots(ctx, output, assets):
     """Write one self-contained HTML page charting each metric over its runs."""
+    import os
+
     from datamake.metrics import plots as plots_mod, values  # lazy: a fast --help
 
+    output = os.path.abspath(output)  # where the command was started: the command runs in the project's folder
     project = _project(ctx)
     keys = list(assets) or values.metric_keys(project)
     for key in keys:

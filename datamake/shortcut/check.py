@@ -61,7 +61,8 @@ def key(argv: list, config: str) -> dict:
     env = "\0".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k not in VOLATILE_ENV)
     from datamake._version import __version__
 
-    return {"format": FORMAT, "argv": list(argv), "cwd": os.getcwd(), "config": config,
+    # (a command runs in its project's folder, wherever it was started: not keyed by the folder it was started in)
+    return {"format": FORMAT, "argv": list(argv), "config": config,
             "python": [sys.executable, sys.version, repr(sys.flags), _START_PATH],
             "datamake": [__version__, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))],
             "env": xxhash.xxh3_128_hexdigest(env.encode("utf-8", "surrogateescape"))}
@@ -72,7 +73,7 @@ def certificate_path(argv: list, config: str) -> str:
     import json  # lazy: every other command starts here too
     import xxhash  # lazy: only once a project file was found
 
-    name = xxhash.xxh3_64_hexdigest(json.dumps([config, os.getcwd(), list(argv)]).encode("utf-8", "surrogateescape"))
+    name = xxhash.xxh3_64_hexdigest(json.dumps([config, list(argv)]).encode("utf-8", "surrogateescape"))
     return os.path.join(cache_dir(), "uptodate", f"{name}.json")
 
 
