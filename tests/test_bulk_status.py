@@ -27,6 +27,8 @@ from datamake.define.assets import Definitions, asset
 from datamake.project.settings import ProjectConfig
 from datamake.project.workspace import Project
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the other process imports datamake and the tests from
+
 
 def pipeline(rng: random.Random, n: int):
     """(key, deps) of ``n`` assets, each reading up to two earlier ones."""
@@ -357,10 +359,10 @@ def test_status_after_makes_of_some_partitions_equals_the_per_partition_plan(tmp
                 api.make(new_project(folder, shape, partitions, code, salt=True), [key], partition=pk, only=True, force=True,
                          executor="inprocess", history=False)
             else:
-                env = {**os.environ, "DATAMAKE_BATCH_COMMITS": "0", "PYTHONPATH": os.getcwd()}
+                env = {**os.environ, "DATAMAKE_BATCH_COMMITS": "0", "PYTHONPATH": REPO}
                 subprocess.run([sys.executable, "-c", OTHER_MAKE,
                                 json.dumps([folder, shape, kind, arg, code, key, pk, who == "old"])],
-                               check=True, env=env, cwd=os.getcwd())
+                               check=True, env=env, cwd=REPO)
             if folder_stat(folder, key) != before:  # it wrote partitions (an upstream partition missing: none)
                 (old if who == "old" else current).add(key)
         kept = rows(folder)

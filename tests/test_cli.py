@@ -544,3 +544,17 @@ def test_json_stays_the_only_thing_on_stdout_when_user_code_prints(project):
     proc = project.run("make", "-B", "--json")
     assert json.loads(proc.stdout)["assets"][0]["outcome"] == "built"
     assert "hello from the asset" in proc.stderr
+
+
+def test_a_command_run_in_this_process_gives_the_caller_its_folder_back(tmp_path):
+    """Commands run in the project's folder; a program that calls ``main`` keeps its own afterwards."""
+    from click.testing import CliRunner
+
+    from datamake.cli.main import main
+
+    (tmp_path / "pipeline.py").write_text("from datamake import asset\n\n@asset\ndef one():\n    return 1\n")
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    before = os.getcwd()
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "make"])
+    assert result.exit_code == 0, result.output
+    assert os.getcwd() == before

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 from typing import Any, Optional
 
@@ -119,6 +120,8 @@ def main(ctx: click.Context, project_dir: str) -> None:
     """make for data: declare assets as Python functions, rebuild only what is stale."""
     ctx.ensure_object(dict)
     ctx.obj["dir"] = project_dir
+    started_in = os.getcwd()  # the command runs in the project's folder (see makerun.open_project): a caller
+    ctx.call_on_close(lambda: os.chdir(started_in))  # of main() in its own process gets its folder back
 
 
 @main.command()
