@@ -490,15 +490,18 @@ def _projection(down, up, now) -> Optional[ResolvedMapping]:
 def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None) -> object:
     """A canonical, JSON-friendly description of a partitions definition or a partition mapping.
 
-    It names everything that decides which partitions exist and what each one
-    receives (unit, start, end, timezone, dimension names, static keys,
-    offsets), never a memory address. A function mapping is described by
-    ``fn_version(fn)``, its code version (the caller fingerprints it).
+    It names everything that decides what one partition receives (unit,
+    timezone, dimension names, offsets), never a memory address. Which
+    partitions exist (``start``, ``end``, static and dynamic keys) is left
+    out: widening a range adds partitions without touching the others, and a
+    mapping cut at the new start shows as changed dependencies. A function
+    mapping is described by ``fn_version(fn)``, its code version (the caller
+    fingerprints it).
     """
     if isinstance(obj, TimeWindowPartitions):
-        return ["time", obj.unit, str(obj.start), None if obj.end is None else str(obj.end), obj.timezone, obj.name]
+        return ["time", obj.unit, obj.timezone, obj.name]
     if isinstance(obj, StaticPartitions):
-        return ["static", list(obj.values), obj.name]
+        return ["static", obj.name]
     if isinstance(obj, MultiPartitions):
         return ["multi", describe(obj.first, fn_version), describe(obj.second, fn_version)]
     if isinstance(obj, DynamicPartitions):  # its keys are state, not definition: adding one is no code change

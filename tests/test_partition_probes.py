@@ -1,0 +1,90 @@
+"""Partitions, mappings and selections probed as a user would: edit, rebuild, look at status and values."""
+from __future__ import annotations
+
+import pytest
+
+WINDOW = '''
+from datamake import DailyPartitions, StaticPartitions, TimeWindowMapping, asset
+
+daily = DailyPartitions(start="{start}", end="{end}")
+regions = StaticPartitions({regions}, name="region")
+
+
+@asset(partitions=daily, io_manager="json")
+def orders(context):
+    return int(context.partition_key[-2:]) * 10
+
+
+@asset(partitions=daily, partition_mapping={{"orders": TimeWindowMapping(start_offset=-2)}}, io_manager="json")
+def orders_3d(orders):
+    return sum(orders.values())
+
+
+@asset(partitions=regions, io_manager="json")
+def targets(context):
+    return len(context.partition_key)
+'''
+
+
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project
+
+
+def window(project, start="2024-01-01", end="2024-01-06", regions=("eu", "us")):
+    project.pipeline(WINDOW.format(start=start, end=end, regions=list(regions)))
+
+
+def made(project, *args):
+    """{(asset, partition): outcome} of a `make --json`."""
+    return {(a["key"], a["partition"]): a["outcome"] for a in project.json("make", *args)["assets"]}
+
+
+def built(project, *args):
+    return {node for node, outcome in made(project, *args).items() if outcome == "built"}
+
+
+def stale(project, *args):
+    return {(a["key"], a["partition"]) for a in project.json("status", *args)["assets"] if a["state"] == "stale"}
+
+
+def value(project, key, partition):
+    proc = project.run("show", key, "-p", partition)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+# -- editing a definition's range --------------------------------------------------------------
+
+def test_widening_the_end_builds_only_the_new_days(project):
+    window(project)
+    made(project)
+    window(project, end="2024-01-08")
+    assert stale(project) == {("orders", "2024-01-06"), ("orders", "2024-01-07"),
+                              ("orders_3d", "2024-01-06"), ("orders_3d", "2024-01-07")}
+    assert built(project) == {("orders", "2024-01-06"), ("orders", "2024-01-07"),
+                              ("orders_3d", "2024-01-06"), ("orders_3d", "2024-01-07")}
+    assert value(project, "orders_3d", "2024-01-07") == str(50 + 60 + 70)
+
+
+def test_a_later_start_rebuilds_only_the_windows_it_cuts_and_keeps_the_rest(project):
+    window(project)
+    made(project)
+    window(project, start="2024-01-03")
+    # orders_3d of 3 and 4 January no longer read 1 and 2 January; every other partition is as it was
+    assert stale(project) == {("orders_3d", "2024-01-03"), ("orders_3d", "2024-01-04")}
+    assert built(project) == {("orders_3d", "2024-01-03"), ("orders_3d", "2024-01-04")}
+    assert value(project, "orders_3d", "2024-01-04") == str(30 + 40)
+    window(project)  # back to the first start: the cut windows come back from the cache
+    outcomes = made(project)
+    assert {node for node, outcome in outcomes.items() if outcome != "skipped"} == {
+        ("orders_3d", "2024-01-03"), ("orders_3d", "2024-01-04")}
+    assert value(project, "orders_3d", "2024-01-04") == str(20 + 30 + 40)
+
+
+def test_a_static_key_added_builds_only_that_key(project):
+    window(project)
+    made(project)
+    window(project, regions=("eu", "us", "asia"))
+    assert stale(project) == {("targets", "asia")}
+    assert built(project) == {("targets", "asia")}
