@@ -88,3 +88,44 @@ def test_a_static_key_added_builds_only_that_key(project):
     window(project, regions=("eu", "us", "asia"))
     assert stale(project) == {("targets", "asia")}
     assert built(project) == {("targets", "asia")}
+
+
+# -- selecting partitions with -p ----------------------------------------------------------------
+
+AUTUMN = '''
+from datamake import HourlyPartitions, asset
+
+hourly = HourlyPartitions(start="2024-10-27-00:00", end="2024-10-27-06:00", timezone="Europe/Berlin")
+
+
+@asset(partitions=hourly, io_manager="json")
+def clicks(context):
+    return context.partition_time_window[0].isoformat()
+'''
+
+
+def selected(project, spec, *assets):
+    """The partitions `status -p SPEC` lists."""
+    return [a["partition"] for a in project.json("status", "-p", spec, *assets)["assets"]]
+
+
+def test_a_range_may_end_or_start_at_the_repeated_autumn_hour_as_status_prints_it(project):
+    project.pipeline(AUTUMN)
+    made(project)
+    assert selected(project, "2024-10-27-01:00...2024-10-27-02:00+0100") == [
+        "2024-10-27-01:00", "2024-10-27-02:00", "2024-10-27-02:00+0100"]
+    assert selected(project, "2024-10-27-02:00+0100...2024-10-27-03:00") == [
+        "2024-10-27-02:00+0100", "2024-10-27-03:00"]
+    proc = project.run("status", "-p", "2024-10-27-01:00...2024-10-27-2:00")
+    assert proc.returncode == 2 and "is not an hour key" in proc.stderr, proc.stderr
+
+
+def test_a_partition_spec_that_matches_nothing_says_what_was_meant(project):
+    project.pipeline(AUTUMN)
+    proc = project.run("status", "-p", "2024-10-27")  # a day of an hourly asset
+    assert proc.returncode == 2
+    assert "write a range: 2024-10-27...2024-10-27" in proc.stderr, proc.stderr
+    assert len(selected(project, "2024-10-27...2024-10-27")) == 7  # six hours, one of them twice
+    proc = project.run("status", "-p", "2024-10-27-04:00...2024-10-27-01:00")
+    assert proc.returncode == 2
+    assert "the range runs backwards: 2024-10-27-01:00...2024-10-27-04:00" in proc.stderr, proc.stderr

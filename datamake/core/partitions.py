@@ -563,17 +563,30 @@ def select_partitions(pdef: PartitionsDefinition, all_keys: Sequence[str], spec:
         else:
             chosen.extend(k for k in all_keys if k == part or (isinstance(pdef, MultiPartitions) and part in k.split(MULTI_SEPARATOR)))
     if not chosen:
-        sample = ", ".join(all_keys[:3]) + (" … " + all_keys[-1] if len(all_keys) > 3 else "")
-        hint = f"partitions are {sample or 'none yet'}"
-        if ".." in spec and RANGE_SEPARATOR not in spec:
-            hint += f"; a range is FIRST{RANGE_SEPARATOR}LAST, with three dots"
-        raise SelectionError(f"--partition {spec!r} matches no partition", hint=hint)
+        raise SelectionError(f"--partition {spec!r} matches no partition", hint=_no_match_hint(pdef, all_keys, spec))
     return list(dict.fromkeys(chosen))
+
+
+def _no_match_hint(pdef: PartitionsDefinition, all_keys: Sequence[str], spec: str) -> str:
+    """What exists, and what was probably meant: three dots, a range the right way round, a day of hours as a range."""
+    sample = ", ".join(all_keys[:3]) + (" … " + all_keys[-1] if len(all_keys) > 3 else "")
+    hint = f"partitions are {sample or 'none yet'}"
+    if ".." in spec and RANGE_SEPARATOR not in spec:
+        return hint + f"; a range is FIRST{RANGE_SEPARATOR}LAST, with three dots"
+    prefix = spec.strip()
+    first, _, last = prefix.partition(RANGE_SEPARATOR)
+    if first and last and "," not in prefix and first > last:
+        return hint + f"; the range runs backwards: {last}{RANGE_SEPARATOR}{first}"
+    if RANGE_SEPARATOR not in prefix and _time_dimension(pdef) is not None and _RANGE_END.match(prefix) \
+            and any(_sortable(pdef, k).startswith(prefix) for k in all_keys):
+        return hint + f"; for every partition in {prefix}, write a range: {prefix}{RANGE_SEPARATOR}{prefix}"
+    return hint
 
 
 # the forms a range end may take: a time key or a prefix of one, at most as precise as the key
 _RANGE_FORMATS = (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10), ("%Y-%m-%d-%H", 13), ("%Y-%m-%d-%H:%M", 16))
 _RANGE_END = re.compile(r"^\d{4}(-\d{2}(-\d{2}(-\d{2}(:\d{2})?)?)?)?$")
+_REPEATED_HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}:\d{2}[+-]\d{4}$")
 
 
 def _check_range_end(time_def: "TimeWindowPartitions", part: str, value: str, which: str) -> None:
@@ -583,6 +596,8 @@ def _check_range_end(time_def: "TimeWindowPartitions", part: str, value: str, wh
     """
     if not value:
         return  # an open end: from the first, or to the last partition
+    if time_def.unit == "hour" and _REPEATED_HOUR.match(value):
+        value = value[:16]  # the repeated autumn hour, as its key is written: 2024-10-27-02:00+0100
     precise = 16 if time_def.unit == "hour" else 10
     ok = bool(_RANGE_END.match(value)) and len(value) <= precise
     if ok:
@@ -595,7 +610,7 @@ def _check_range_end(time_def: "TimeWindowPartitions", part: str, value: str, wh
         example = "2024-01-05-00:00...2024-01-09-23:00" if time_def.unit == "hour" else "2024-01-05...2024-01-09"
         form = "YYYY-MM-DD-HH:MM" if time_def.unit == "hour" else "YYYY-MM-DD"
         raise SelectionError(
-            f"--partition {part}: the range {which} '{value}' is not a {time_def.unit} key: expected {form}",
+            f"--partition {part}: the range {which} '{value}' is not {'an' if time_def.unit == 'hour' else 'a'} {time_def.unit} key: expected {form}",
             hint=f"write both ends as {form} (or a prefix such as YYYY-MM), zero-padded: {example}",
         )
 
