@@ -129,3 +129,36 @@ def test_a_partition_spec_that_matches_nothing_says_what_was_meant(project):
     proc = project.run("status", "-p", "2024-10-27-04:00...2024-10-27-01:00")
     assert proc.returncode == 2
     assert "the range runs backwards: 2024-10-27-01:00...2024-10-27-04:00" in proc.stderr, proc.stderr
+
+
+# -- what a partition receives ---------------------------------------------------------------------
+
+LATER_START = '''
+from datamake import DailyPartitions, asset
+
+
+@asset(partitions=DailyPartitions(start="{up_start}", end="2024-01-06"), io_manager="json")
+def up(context):
+    return int(context.partition_key[-2:])
+
+
+@asset(partitions=DailyPartitions(start="2024-01-03", end="2024-01-06"), io_manager="json")
+def down(up):
+    return repr(up)
+'''
+
+
+def test_an_upstream_range_edited_to_equal_its_downstream_s_rebuilds_what_now_gets_a_value(project):
+    """A daily asset that starts later than its daily upstream receives {day: value}; once the ranges are
+    equal it receives the value: the same dependencies, another argument, so another value."""
+    project.pipeline(LATER_START.format(up_start="2024-01-01"))
+    made(project)
+    assert value(project, "down", "2024-01-04") == "{'2024-01-04': 4}"
+    project.pipeline(LATER_START.format(up_start="2024-01-03"))
+    assert stale(project) == {("down", "2024-01-03"), ("down", "2024-01-04"), ("down", "2024-01-05")}
+    made(project)
+    assert value(project, "down", "2024-01-04") == "4"
+    project.pipeline(LATER_START.format(up_start="2024-01-02"))  # and back
+    assert ("down", "2024-01-04") in stale(project)
+    made(project)
+    assert value(project, "down", "2024-01-04") == "{'2024-01-04': 4}"

@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import field
-from typing import AbstractSet, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.compat import fromisoformat
 from datamake.core.errors import DefinitionError, SelectionError
@@ -519,6 +519,18 @@ def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None
         state = {k: v for k, v in sorted(vars(obj).items()) if not k.startswith("_")}
         return ["custom", type(obj).__qualname__, repr(state)]
     return ["value", type(obj).__qualname__, repr(obj)]
+
+
+def read_by_windows(down: Optional[PartitionsDefinition], ups: Mapping[str, Optional[PartitionsDefinition]]) -> List[str]:
+    """The upstream keys, among ``ups`` (those without a ``partition_mapping``), that ``down`` reads by windows.
+
+    Between two time definitions that differ (a daily asset starting later than
+    its daily upstream, or a monthly one of a daily upstream) each partition
+    receives ``{partition key: value}`` of the overlapping windows; between equal
+    ones, the value. An edit of ``start`` or ``end`` can turn one into the other
+    on the same dependencies, so this belongs in the downstream's code version.
+    """
+    return sorted(k for k, up in ups.items() if _both_time(down, up) and down != up)
 
 
 def label(pdef: PartitionsDefinition) -> str:

@@ -322,6 +322,8 @@ class Project:
             described["io_manager"] = a.io_manager
         if a.partitions is not None:
             described["partitions"] = _describe(a.partitions)
+            for up in self._read_by_windows(a):
+                described[f"reads {up} by windows"] = True
         if a.partition_mapping:
             for up, mapping in sorted(a.partition_mapping.items()):
                 described[f"partition_mapping {up}"] = _describe(mapping, version)
@@ -335,6 +337,14 @@ class Project:
             return _NO_PARTS  # most assets: one shared empty mapping, not an empty dict each
         return {f"{DEFINITION_PREFIX}{name}>": hash_value("definition", name, value)[:16]
                 for name, value in described.items()}
+
+    def _read_by_windows(self, a: AssetDef) -> List[str]:
+        """The dependencies ``a`` receives as windows by default (see :func:`datamake.core.partitions.read_by_windows`)."""
+        from datamake.core.partitions import read_by_windows  # lazy: only partitioned assets get here
+
+        found = {dep: getattr(self.defs.assets.get(dep) or self.defs.sources.get(dep), "partitions", None)
+                 for dep in self.defs.inputs.get(a.key, {}).values() if dep not in a.partition_mapping}
+        return read_by_windows(a.partitions, found)
 
     def _callable_version(self, fn: Any, warnings: Optional[List[str]] = None) -> str:
         """The code version of a user function used as an argument (a mapping, a loader).
