@@ -162,3 +162,30 @@ def test_an_upstream_range_edited_to_equal_its_downstream_s_rebuilds_what_now_ge
     assert ("down", "2024-01-04") in stale(project)
     made(project)
     assert value(project, "down", "2024-01-04") == "{'2024-01-04': 4}"
+
+
+REGIONAL = '''
+from datamake import DailyPartitions, MultiPartitions, StaticPartitions, TimeWindowMapping, asset
+
+
+@asset(partitions=DailyPartitions(start="2024-01-01", end="2024-01-04"), io_manager="json")
+def up(context):
+    return int(context.partition_key[-2:])
+
+
+@asset(partitions=MultiPartitions(DailyPartitions(start="2024-01-01", end="2024-01-05"),
+                                  StaticPartitions(["eu", "us"], name="region")){mapping}, io_manager="json")
+def down(up):
+    return sum(up.values())
+'''
+
+
+def test_a_date_x_region_asset_whose_days_differ_from_its_upstream_s_is_told_how_to_map_them(project):
+    project.pipeline(REGIONAL.format(mapping=""))  # one more day than its upstream
+    proc = project.run("status")
+    assert proc.returncode == 2
+    assert "their time partitions differ" in proc.stderr and "TimeWindowMapping()" in proc.stderr, proc.stderr
+    project.pipeline(REGIONAL.format(mapping=', partition_mapping={"up": TimeWindowMapping()}'))
+    made(project)
+    assert value(project, "down", "2024-01-03|eu") == "3"
+    assert value(project, "down", "2024-01-04|eu") == "0"  # a day its upstream does not have

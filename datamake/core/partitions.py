@@ -392,8 +392,18 @@ def resolve_mapping(
         return projected
     raise DefinitionError(
         f"asset '{down_key}' and its upstream '{up_key}' are partitioned differently and datamake cannot map one to the other",
-        hint=f"give @asset(partition_mapping={{'{up_key}': lambda key: [...]}}) returning the upstream keys of each partition",
+        hint=_unmapped_hint(down, up_key, up),
     )
+
+
+def _unmapped_hint(down: PartitionsDefinition, up_key: str, up: PartitionsDefinition) -> str:
+    """What to write for an edge no default maps: the same time definition, a TimeWindowMapping, or a function."""
+    function = f"give @asset(partition_mapping={{'{up_key}': lambda key: [...]}}) returning the upstream keys of each partition"
+    down_time, up_time = _time_dimension(down), _time_dimension(up)
+    if down_time is None or up_time is None or down_time == up_time:
+        return function
+    return (f"their time partitions differ ({label(down_time)}; '{up_key}': {label(up_time)}): use one definition "
+            f"for both, or read the overlapping windows with partition_mapping={{'{up_key}': TimeWindowMapping()}}; or {function}")
 
 
 def _both_time(a, b) -> bool:
