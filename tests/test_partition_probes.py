@@ -189,3 +189,27 @@ def test_a_date_x_region_asset_whose_days_differ_from_its_upstream_s_is_told_how
     made(project)
     assert value(project, "down", "2024-01-03|eu") == "3"
     assert value(project, "down", "2024-01-04|eu") == "0"  # a day its upstream does not have
+
+
+# -- dynamic partitions -------------------------------------------------------------------------
+
+DYNAMIC = '''
+from datamake import DynamicPartitions, asset
+
+files = DynamicPartitions("files")
+
+
+@asset(partitions=files, io_manager="json")
+def parsed(context):
+    return len(context.partition_key)
+'''
+
+
+def test_adding_the_files_a_pattern_matches_says_when_it_matches_none(project):
+    project.pipeline(DYNAMIC)
+    proc = project.run("partitions", "add", "files", "--files", "inbox/*.csv")  # a typo, or nothing arrived yet
+    assert proc.returncode == 0
+    assert "no file matches 'inbox/*.csv'" in proc.stderr, proc.stderr
+    project.write("inbox/a.csv", "1")
+    proc = project.run("partitions", "add", "files", "--files", "inbox/*.csv")
+    assert "added 1 of 1 keys" in proc.stdout and "no file matches" not in proc.stderr

@@ -48,7 +48,10 @@ def _change(ctx, name, keys, patterns, as_json, add: bool) -> None:
     if not keys and not patterns:
         raise click.UsageError("name the KEYS, or give --files PATTERN")
     project = _project(ctx)
-    keys = [*keys, *_matching_files(project.directory, patterns)]
+    files = _matching_files(project.directory, patterns)
+    if patterns and not files:
+        click.echo(f"datamake: no file matches {', '.join(map(repr, patterns))} under {project.directory}", err=True)
+    keys = [*keys, *files]
     changed = (api.add_partitions if add else api.remove_partitions)(project, name, keys)
     verb = "added" if add else "removed"
     if as_json:
