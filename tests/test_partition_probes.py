@@ -213,3 +213,36 @@ def test_adding_the_files_a_pattern_matches_says_when_it_matches_none(project):
     project.write("inbox/a.csv", "1")
     proc = project.run("partitions", "add", "files", "--files", "inbox/*.csv")
     assert "added 1 of 1 keys" in proc.stdout and "no file matches" not in proc.stderr
+
+
+ROLLING_OVER_REGIONS = '''
+from datamake import DailyPartitions, MultiPartitions, StaticPartitions, TimeWindowMapping, asset
+
+daily = DailyPartitions(start="2024-01-01", end="2024-01-05")
+by_region = MultiPartitions(daily, StaticPartitions(["eu", "us"], name="region"))
+
+
+@asset(partitions=by_region, io_manager="json")
+def sales(context):
+    return context.partition_key
+
+
+@asset(partitions=daily, partition_mapping={"sales": TimeWindowMapping(start_offset=-1)}, io_manager="json")
+def sales_2d(sales):
+    return sorted(sales)
+
+
+@asset(partitions=by_region, partition_mapping={"sales": TimeWindowMapping(start_offset=-1)}, io_manager="json")
+def regional_2d(sales):
+    return sorted(sales)
+'''
+
+
+def test_a_rolling_window_over_a_date_x_region_upstream_reads_its_partitions(project):
+    project.pipeline(ROLLING_OVER_REGIONS)
+    outcomes = made(project)
+    assert set(outcomes.values()) == {"built"}
+    assert value(project, "sales_2d", "2024-01-03") == str(
+        ["2024-01-02|eu", "2024-01-02|us", "2024-01-03|eu", "2024-01-03|us"]).replace("'", '"')
+    assert value(project, "regional_2d", "2024-01-03|us") == '["2024-01-02|us", "2024-01-03|us"]'
+    assert value(project, "sales_2d", "2024-01-01") == '["2024-01-01|eu", "2024-01-01|us"]'

@@ -426,6 +426,7 @@ def _time_mapping(down_key, down, up_key, up, mapping: TimeWindowMapping, now) -
     utc = dt.timezone.utc
     starts = [w[1].astimezone(utc) for w in windows]
     ends = [w[2].astimezone(utc) for w in windows]
+    onto_up = _onto_upstream_keys(down, up, up_time, now)
 
     def upstream(pk):
         own = down.part(pk, down_time.name) if isinstance(down, MultiPartitions) else pk
@@ -433,9 +434,28 @@ def _time_mapping(down_key, down, up_key, up, mapping: TimeWindowMapping, now) -
         hi = _shift(down_time, own, mapping.end_offset)[1].astimezone(utc)
         first = bisect.bisect_right(ends, lo)   # the first window that ends after lo
         last = bisect.bisect_left(starts, hi)   # windows that start before hi
-        return [w[0] for w in windows[first:last]]
+        return onto_up(pk, [w[0] for w in windows[first:last]])
 
     return ResolvedMapping(upstream, True)
+
+
+def _onto_upstream_keys(down, up, up_time: TimeWindowPartitions, now) -> Callable[[str, List[str]], List[str]]:
+    """Keys of ``up`` from keys of its time dimension: the same for a single definition; for a
+    MultiPartitions, with the downstream partition's value of the other dimension when the downstream
+    shares that dimension (``2024-01-05|eu`` reads the ``eu`` windows), else with every value of it."""
+    if not isinstance(up, MultiPartitions):
+        return lambda pk, times: times
+    time_first = up.first is up_time
+    other = up.second if time_first else up.first
+    shared = isinstance(down, MultiPartitions) and other in (down.first, down.second)
+    every = None if shared else other.keys(now)
+    dimension = other.dimensions[0]
+
+    def keys(pk: str, times: List[str]) -> List[str]:
+        values = [down.part(pk, dimension)] if shared else every
+        return [f"{t}{MULTI_SEPARATOR}{o}" if time_first else f"{o}{MULTI_SEPARATOR}{t}" for t in times for o in values]
+
+    return keys
 
 
 def _shift(time_def: TimeWindowPartitions, key: str, offset: int) -> Tuple[dt.datetime, dt.datetime]:
