@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import field
-from typing import AbstractSet, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from datamake.core.compat import fromisoformat
 from datamake.core.errors import DefinitionError, SelectionError
@@ -551,16 +551,42 @@ def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None
     return ["value", type(obj).__qualname__, repr(obj)]
 
 
-def read_by_windows(down: Optional[PartitionsDefinition], ups: Mapping[str, Optional[PartitionsDefinition]]) -> List[str]:
-    """The upstream keys, among ``ups`` (those without a ``partition_mapping``), that ``down`` reads by windows.
+def reading_parts(down: Optional[PartitionsDefinition],
+                  ups: Mapping[str, Tuple[PartitionsDefinition, object]]) -> Dict[str, object]:
+    """What a code version must hold about how ``down`` receives its partitioned upstreams, beyond their mappings.
 
-    Between two time definitions that differ (a daily asset starting later than
-    its daily upstream, or a monthly one of a daily upstream) each partition
-    receives ``{partition key: value}`` of the overlapping windows; between equal
-    ones, the value. An edit of ``start`` or ``end`` can turn one into the other
-    on the same dependencies, so this belongs in the downstream's code version.
+    ``ups`` maps each partitioned upstream to (its partitions, its ``partition_mapping`` or None).
+
+    - ``passing UP by windows``: between two time definitions that differ (a daily asset starting later
+      than its daily upstream) each partition receives ``{partition key: value}`` of the overlapping
+      windows; between equal ones, the value. An edit of ``start`` or ``end`` can turn one into the
+      other on the same dependencies.
+    - ``order of UP``: a collection follows the order of the upstream's static keys; when
+      that order is not sorted, reordering the list changes what the function receives (a dict's
+      order, a table's rows) on the same dependencies. A sorted order adds nothing.
     """
-    return sorted(k for k, up in ups.items() if _both_time(down, up) and down != up)
+    parts: Dict[str, object] = {}
+    for key, (up, mapping) in sorted(ups.items()):
+        if mapping is None and _both_time(down, up) and down != up:
+            parts[f"passing {key} by windows"] = True
+        order = _unsorted_static_keys(up)
+        if order and _collection_in_upstream_order(down, up, mapping):
+            parts[f"order of {key}"] = order
+    return parts
+
+
+def _unsorted_static_keys(pdef: PartitionsDefinition) -> List[List[str]]:
+    parts = (pdef.first, pdef.second) if isinstance(pdef, MultiPartitions) else (pdef,)
+    return [list(p.values) for p in parts if isinstance(p, StaticPartitions) and list(p.values) != sorted(p.values)]
+
+
+def _collection_in_upstream_order(down: Optional[PartitionsDefinition], up: PartitionsDefinition, mapping) -> bool:
+    """Whether ``down`` receives ``up`` as a collection in the order of up's keys (a function gives its own)."""
+    if isinstance(mapping, (AllPartitionsMapping, ExistingPartitionsMapping, TimeWindowMapping)):
+        return True
+    if mapping is not None:
+        return False
+    return down is None or (isinstance(up, MultiPartitions) and not isinstance(down, MultiPartitions))
 
 
 def label(pdef: PartitionsDefinition) -> str:

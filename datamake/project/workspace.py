@@ -322,8 +322,7 @@ class Project:
             described["io_manager"] = a.io_manager
         if a.partitions is not None:
             described["partitions"] = _describe(a.partitions)
-            for up in self._read_by_windows(a):
-                described[f"reads {up} by windows"] = True
+        described.update(self._reading_parts(a))
         if a.partition_mapping:
             for up, mapping in sorted(a.partition_mapping.items()):
                 described[f"partition_mapping {up}"] = _describe(mapping, version)
@@ -338,13 +337,18 @@ class Project:
         return {f"{DEFINITION_PREFIX}{name}>": hash_value("definition", name, value)[:16]
                 for name, value in described.items()}
 
-    def _read_by_windows(self, a: AssetDef) -> List[str]:
-        """The dependencies ``a`` receives as windows by default (see :func:`datamake.core.partitions.read_by_windows`)."""
-        from datamake.core.partitions import read_by_windows  # lazy: only partitioned assets get here
+    def _reading_parts(self, a: AssetDef) -> Dict[str, Any]:
+        """How ``a`` receives its partitioned upstreams (see :func:`datamake.core.partitions.reading_parts`)."""
+        ups = {}
+        for dep in self.defs.inputs.get(a.key, {}).values():
+            pdef = getattr(self.defs.assets.get(dep) or self.defs.sources.get(dep), "partitions", None)
+            if pdef is not None:
+                ups[dep] = (pdef, a.partition_mapping.get(dep))
+        if not ups:  # most assets
+            return {}
+        from datamake.core.partitions import reading_parts  # lazy: only assets with partitioned upstreams
 
-        found = {dep: getattr(self.defs.assets.get(dep) or self.defs.sources.get(dep), "partitions", None)
-                 for dep in self.defs.inputs.get(a.key, {}).values() if dep not in a.partition_mapping}
-        return read_by_windows(a.partitions, found)
+        return reading_parts(a.partitions, ups)
 
     def _callable_version(self, fn: Any, warnings: Optional[List[str]] = None) -> str:
         """The code version of a user function used as an argument (a mapping, a loader).
