@@ -272,3 +272,13 @@ def test_reordering_static_keys_rebuilds_what_receives_them_in_that_order(projec
     assert stale(project) == {("listing", None)}  # the partitions themselves are as they were
     assert built(project) == {("listing", None)}
     assert value(project, "listing", None) == '["eu", "us"]'
+
+
+def test_a_typo_in_a_list_of_partitions_is_an_error_not_a_smaller_selection(project):
+    window(project)
+    proc = project.run("make", "-p", "2024-01-02,2024-13-01", "orders")
+    assert proc.returncode == 2, proc.stdout
+    assert "'2024-13-01' matches no partition" in proc.stderr, proc.stderr
+    assert stale(project, "orders") == {("orders", f"2024-01-0{d}") for d in range(1, 6)}  # nothing was built
+    listed = {(a["key"], a["partition"]) for a in project.json("status", "-p", "2024-01-02,eu")["assets"]}
+    assert {("orders", "2024-01-02"), ("targets", "eu")} <= listed  # each part matches some asset

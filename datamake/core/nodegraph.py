@@ -175,7 +175,21 @@ def selection_partitions(expander: Expander, keys: Sequence[str], spec: Optional
                              hint="drop --partition, or select a partitioned asset")
     if errors and len(errors) == partitioned:
         raise errors[0]
+    if "," in spec:
+        _check_each_part_matches(expander, [k for k in keys if out[k]], spec)
     return out
+
+
+def _check_each_part_matches(expander: Expander, keys: Sequence[str], spec: str) -> None:
+    """A SelectionError naming each part of a comma-separated spec that selects no partition of ``keys``."""
+    from datamake.core.partitions import unmatched_parts  # lazy: see the note at the top
+
+    missing = unmatched_parts(spec, [(expander.partitions_def(k), expander.partition_keys(k)) for k in keys])
+    if missing:
+        keys_of = expander.partition_keys(keys[0])
+        sample = ", ".join(keys_of[:3]) + (" … " + keys_of[-1] if len(keys_of) > 3 else "")
+        raise SelectionError(f"--partition {spec!r}: {', '.join(map(repr, missing))} matches no partition",
+                             hint=f"partitions of {keys[0]} are {sample}")
 
 
 def existing_edges(defs: Definitions) -> List[str]:

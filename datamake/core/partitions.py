@@ -651,6 +651,22 @@ def _no_match_hint(pdef: PartitionsDefinition, all_keys: Sequence[str], spec: st
     return hint
 
 
+def unmatched_parts(spec: str, candidates: Sequence[Tuple[PartitionsDefinition, Sequence[str]]]) -> List[str]:
+    """The comma-separated parts of ``spec`` that select nothing of any (definition, keys) of ``candidates``:
+    a typo in a list (``2024-01-05,2024-13-01``) that the other parts would otherwise hide."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if len(parts) < 2:
+        return []
+    return [part for part in parts if not any(_selects(pdef, keys, part) for pdef, keys in candidates)]
+
+
+def _selects(pdef: PartitionsDefinition, keys: Sequence[str], part: str) -> bool:
+    try:
+        return bool(select_partitions(pdef, keys, part))
+    except SelectionError:
+        return False
+
+
 # the forms a range end may take: a time key or a prefix of one, at most as precise as the key
 _RANGE_FORMATS = (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10), ("%Y-%m-%d-%H", 13), ("%Y-%m-%d-%H:%M", 16))
 _RANGE_END = re.compile(r"^\d{4}(-\d{2}(-\d{2}(-\d{2}(:\d{2})?)?)?)?$")
