@@ -282,3 +282,30 @@ def test_a_typo_in_a_list_of_partitions_is_an_error_not_a_smaller_selection(proj
     assert stale(project, "orders") == {("orders", f"2024-01-0{d}") for d in range(1, 6)}  # nothing was built
     listed = {(a["key"], a["partition"]) for a in project.json("status", "-p", "2024-01-02,eu")["assets"]}
     assert {("orders", "2024-01-02"), ("targets", "eu")} <= listed  # each part matches some asset
+
+
+DAILY_TOTAL = '''
+from datamake import DailyPartitions, asset
+
+
+@asset(partitions=DailyPartitions(start="2024-01-01", end="{end}"), io_manager="json")
+def orders(context):
+    return 1
+
+
+@asset(io_manager="json")
+def total(orders):
+    return sum(orders.values())
+'''
+
+
+def test_a_year_of_days_added_to_a_range_is_one_short_reason_of_its_total(project):
+    project.pipeline(DAILY_TOTAL.format(end="2024-01-03"))
+    made(project)
+    project.pipeline(DAILY_TOTAL.format(end="2025-01-01"))
+    proc = project.run("status", "total")
+    line = next(line for line in proc.stdout.splitlines() if "deps_changed" in line)
+    assert line.endswith("dependencies changed: added orders[2024-01-03…2024-12-31] (364 partitions)"), line
+    assert max(len(line) for line in proc.stdout.splitlines()) < 200
+    made(project)
+    assert value(project, "total", None) == "366"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from datamake.core.describe import MAX_NAMED, describe_nodes
 from datamake.core.hashing import hash_value
 from datamake.core.keys import index_by_node
 from datamake.core.records import field, filled, record
@@ -217,7 +218,7 @@ def _reasons(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterabl
     if set(recorded) != set(facts.deps):
         added = sorted(set(facts.deps) - set(recorded))
         removed = sorted(set(recorded) - set(facts.deps))
-        parts = ([f"added {', '.join(added)}"] if added else []) + ([f"removed {', '.join(removed)}"] if removed else [])
+        parts = ([f"added {_named(added)}"] if added else []) + ([f"removed {_named(removed)}"] if removed else [])
         reasons.append(Reason("deps_changed", "dependencies changed: " + "; ".join(parts)))
     reasons.extend(_upstream_reasons(facts, upstream, recorded, set(sources)))
     for path in facts.reads_changed:
@@ -343,6 +344,11 @@ def _rebuilt_first(dep: str) -> Reason:
         reason = _REBUILT_FIRST[dep] = filled(Reason, code="upstream_stale", message=f"{dep} will be rebuilt first",
                                               subject=dep)
     return reason
+
+
+def _named(nodes: List[str]) -> str:
+    """A few dependencies by name; many (a year of partitions added to a range) as ranges with their count."""
+    return ", ".join(nodes) if len(nodes) <= MAX_NAMED else describe_nodes(nodes)
 
 
 def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorded: Mapping[str, str], sources) -> List[Reason]:
