@@ -309,3 +309,21 @@ def test_a_year_of_days_added_to_a_range_is_one_short_reason_of_its_total(projec
     assert max(len(line) for line in proc.stdout.splitlines()) < 200
     made(project)
     assert value(project, "total", None) == "366"
+
+
+WEEKLY = '''
+from datamake import WeeklyPartitions, asset
+
+
+@asset(partitions=WeeklyPartitions(start="2024-01-01", end="2024-02-05"), io_manager="json")
+def weekly(context):
+    return context.partition_key
+'''
+
+
+def test_a_day_given_for_a_weekly_asset_is_pointed_at_its_week(project):
+    project.pipeline(WEEKLY)
+    proc = project.run("make", "-p", "2024-01-17", "weekly")  # a Wednesday
+    assert proc.returncode == 2
+    assert "2024-01-17 is in the week 2024-01-15" in proc.stderr, proc.stderr
+    assert built(project, "-p", "2024-01-15", "weekly") == {("weekly", "2024-01-15")}

@@ -648,7 +648,22 @@ def _no_match_hint(pdef: PartitionsDefinition, all_keys: Sequence[str], spec: st
     if RANGE_SEPARATOR not in prefix and _time_dimension(pdef) is not None and _RANGE_END.match(prefix) \
             and any(_sortable(pdef, k).startswith(prefix) for k in all_keys):
         return hint + f"; for every partition in {prefix}, write a range: {prefix}{RANGE_SEPARATOR}{prefix}"
+    containing = _key_containing_day(_time_dimension(pdef), prefix)
+    if containing is not None and any(_sortable(pdef, k) == containing for k in all_keys):
+        return hint + f"; {prefix} is in the {_time_dimension(pdef).unit} {containing}"
     return hint
+
+
+def _key_containing_day(time_def: Optional[TimeWindowPartitions], day: str) -> Optional[str]:
+    """The key of the week or month that holds ``day`` (``YYYY-MM-DD``), for a day that is not a key itself."""
+    if time_def is None or time_def.unit not in ("week", "month"):
+        return None
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError:
+        return None
+    first = date - dt.timedelta(days=date.weekday()) if time_def.unit == "week" else date.replace(day=1)
+    return first.isoformat()
 
 
 def unmatched_parts(spec: str, candidates: Sequence[Tuple[PartitionsDefinition, Sequence[str]]]) -> List[str]:
