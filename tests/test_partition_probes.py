@@ -327,3 +327,18 @@ def test_a_day_given_for_a_weekly_asset_is_pointed_at_its_week(project):
     assert proc.returncode == 2
     assert "2024-01-17 is in the week 2024-01-15" in proc.stderr, proc.stderr
     assert built(project, "-p", "2024-01-15", "weekly") == {("weekly", "2024-01-15")}
+
+
+# -- the selection language ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("selection,hint", [
+    ("orders | orders_3d", "write 'or' instead"),
+    ("orders && orders_3d", "write 'and' instead"),
+    ("!orders", "write 'not orders'"),
+    ("orders,orders_3d", "separate keys with spaces: orders orders_3d"),
+])
+def test_operators_of_other_languages_are_told_their_word(project, selection, hint):
+    window(project)
+    proc = project.run("status", selection)
+    assert proc.returncode == 2
+    assert hint in proc.stderr, proc.stderr

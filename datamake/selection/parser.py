@@ -22,6 +22,20 @@ _PATTERN = re.compile(r"[A-Za-z0-9_.\-/*]+")  # key characters, and * for globs
 _KEY_HINT = "asset keys are letters, digits, '_', '.' and '-', joined by '/'; quote other text: tag:k=\"v w\""
 
 
+_OPERATORS = {"|": "or", "||": "or", "&": "and", "&&": "and", "!": "not", "~": "not"}
+
+
+def _operator_hint(text: str) -> Optional[str]:
+    """The word meant by an operator of another language: ``|`` is ``or``, ``!x`` is ``not x``, ``a,b`` is ``a b``."""
+    if text in _OPERATORS:
+        return f"write '{_OPERATORS[text]}' instead (A or B, A and B, not A)"
+    if text[:1] in _OPERATORS and _PATTERN.fullmatch(text[1:]):
+        return f"write 'not {text[1:]}'"
+    if "," in text and all(_PATTERN.fullmatch(part) for part in text.split(",") if part):
+        return f"separate keys with spaces: {' '.join(p for p in text.split(',') if p)}"
+    return None
+
+
 def parse(selection: Union[str, Sequence[str]]) -> Expr:
     """The tree of a selection: one string, or command-line arguments (joined by spaces: a union).
 
@@ -130,7 +144,8 @@ class _Parser:
         colon = split_outside_quotes(tok.text, ":")
         if colon is None:
             if not tok.quoted and not _PATTERN.fullmatch(tok.text):
-                raise located(self.text, tok.start, tok.end, f"'{tok.text}' is not an asset key", hint=_KEY_HINT)
+                raise located(self.text, tok.start, tok.end, f"'{tok.text}' is not an asset key",
+                              hint=_operator_hint(tok.text) or _KEY_HINT)
             return Key(unquote(tok.text), tok.start, tok.end)
         field, value = tok.text[:colon], tok.text[colon + 1:]
         if field not in FIELDS:
