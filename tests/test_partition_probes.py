@@ -93,6 +93,33 @@ def test_a_static_key_added_builds_only_that_key(project):
 
 # -- selecting partitions with -p ----------------------------------------------------------------
 
+
+def test_an_asset_that_reads_a_definition_itself_is_stale_when_its_keys_change(project):
+    """Left out of partitioned assets' code versions, a definition's keys still count for code that reads
+    the definition as data: an edited end or an added static key makes such an asset stale."""
+    source = """
+        from datamake import DailyPartitions, StaticPartitions, asset
+
+        regions = StaticPartitions(["eu", "us"])
+        days = DailyPartitions(start="2024-01-01", end="2024-01-03")
+
+        @asset
+        def region_list():
+            return list(regions.keys(None))
+
+        @asset
+        def day_count():
+            return len(days.keys(None))
+    """
+    project.pipeline(source)
+    assert project.outcomes() == {"region_list": "built", "day_count": "built"}
+    project.pipeline(source.replace('["eu", "us"]', '["eu", "us", "asia"]').replace('end="2024-01-03"', 'end="2024-01-05"'))
+    reasons = {a["key"]: a["reasons"] for a in project.json("status")["assets"]}
+    assert "regions changed" in reasons["region_list"][0]["message"]
+    assert "days changed" in reasons["day_count"][0]["message"]
+    assert project.outcomes() == {"region_list": "built", "day_count": "built"}
+    assert project.run("show", "day_count").stdout.strip() == "4"  # (end is exclusive)
+
 AUTUMN = '''
 from datamake import HourlyPartitions, asset
 

@@ -551,6 +551,16 @@ def describe(obj: object, fn_version: Optional[Callable[[Callable], str]] = None
     return ["value", type(obj).__qualname__, repr(obj)]
 
 
+def definition_text(pdef: PartitionsDefinition) -> str:
+    """Everything that decides a definition's keys (start, end, static keys, time zone, ...): what code
+    that reads the definition itself (``len(days.keys(None))``) depends on. A dynamic definition's keys
+    are state, not part of it."""
+    if type(pdef).__module__.startswith("datamake."):
+        return repr(pdef)  # (a record: its fields, in order)
+    state = {k: v for k, v in sorted(vars(pdef).items()) if not k.startswith("_")}
+    return f"{type(pdef).__module__}.{type(pdef).__qualname__}{state!r}"
+
+
 def reading_parts(down: Optional[PartitionsDefinition],
                   ups: Mapping[str, Tuple[PartitionsDefinition, object]]) -> Dict[str, object]:
     """What a code version must hold about how ``down`` receives its partitioned upstreams, beyond their mappings.

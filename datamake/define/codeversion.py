@@ -781,6 +781,9 @@ class _Walker:
                                   None if config is None else self.code(config, f"{path}.config"))
             if kind == "SourceDef":
                 return self._source_def(obj, path)
+            partitions = sys.modules.get("datamake.core.partitions")  # (not loaded: no definition exists)
+            if partitions is not None and isinstance(obj, partitions.PartitionsDefinition):
+                return hash_value("partitions", partitions.definition_text(obj))  # read by the code itself: its keys count
             return f"datamake:{kind}"
         if isinstance(obj, (staticmethod, classmethod)):
             return self.code(obj.__func__, path)
