@@ -295,3 +295,16 @@ def test_bad_tags_are_a_definition_error(inprocess_project):
     """)
     proc = project.run("ls")
     assert proc.returncode == 2 and "asset 'a': the tag name 'tier gold' holds a character" in proc.stderr
+
+
+def test_an_empty_argument_is_refused_not_taken_for_every_asset(tmp_path):
+    """``datamake make "$UNSET"`` would otherwise build the whole project."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pipeline.py").write_text("from datamake import asset\n\n@asset\ndef one():\n    return 1\n")
+    (tmp_path / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    for args in (["make", ""], ["status", "", "one"]):
+        proc = subprocess.run([sys.executable, "-m", "datamake", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 2 and 'empty argument ("")' in proc.stderr, proc.stderr
+    assert not (tmp_path / ".datamake" / "packs").exists()  # nothing was built

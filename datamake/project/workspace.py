@@ -230,8 +230,12 @@ class Project:
 
     def select(self, selection: Sequence[str]) -> Set[str]:
         """The keys a selection names (see :mod:`datamake.selection`); none means every asset and source."""
-        if not any(part.strip() for part in selection):
+        if not selection:
             return set(self.graph.deps)  # the common case: no universe to build
+        if not all(part.strip() for part in selection):
+            from datamake.selection.errors import empty_argument  # lazy: only for an error
+
+            raise empty_argument()
         from datamake.selection import select  # lazy: a make of everything parses no selection
 
         return select(self.universe, selection)
