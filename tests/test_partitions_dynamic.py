@@ -180,6 +180,7 @@ def test_a_missing_partition_file_blocks_its_partition_only_naming_the_file(proj
     status = {(a["key"], a["partition"]): a for a in project.json("status")["assets"]}
     assert [r["message"] for r in status[("rows", "2024-01-02")]["reasons"]] == [
         "never materialized", "source landing[2024-01-02] has no file"]
+    assert "source landing[2024-01-02] has no file" in [r["message"] for r in status[("every_day", None)]["reasons"]]
 
     project.write("landing/2024-01-02.csv", "x\nx\n")
     assert project.outcomes("-p", "2024-01-02") == {"rows": "built"}
@@ -187,6 +188,18 @@ def test_a_missing_partition_file_blocks_its_partition_only_naming_the_file(proj
     (project.root / "landing" / "2024-01-01.csv").unlink()  # a file that goes away: its value stays
     assert project.run("make", "rows", "-p", "2024-01-01").returncode == 1
     assert project.run("show", "rows", "-p", "2024-01-01").stdout.strip() == "1"
+
+
+def test_what_reads_a_partition_held_back_by_a_missing_file_says_it_waits_for_it(project):
+    project.pipeline(PATTERN + """
+    @asset(io_manager="json")
+    def total(rows):
+        return sum(rows.values())
+    """)
+    project.write("landing/2024-01-01.csv", "x\n")
+    reasons = {(a["key"], a["partition"]): [r["message"] for r in a["reasons"]] for a in project.json("status")["assets"]}
+    assert "rows[2024-01-02] waits for a source file that is not there" in reasons[("total", None)]
+    assert "rows[2024-01-01] will be rebuilt first" in reasons[("total", None)]
 
 
 def test_a_file_pattern_must_name_the_partition_dimension(project):

@@ -278,6 +278,8 @@ def keeps_value(reasons: Iterable[Reason]) -> bool:
 
 # An upstream asset whose current value failed a blocking check: its dependents wait.
 UPSTREAM_FLAGGED = object()
+# An upstream asset that cannot be rebuilt now: a partition of a source it reads has no file.
+UPSTREAM_WAITING = object()
 
 
 def upstream_status(facts: AssetFacts, reasons: Sequence[Reason]) -> object:
@@ -288,6 +290,8 @@ def upstream_status(facts: AssetFacts, reasons: Sequence[Reason]) -> object:
     """
     if not reasons:
         return current_data_version(facts)
+    if any(_NO_FILE.get(r.subject) is r for r in reasons):  # (a dict look-up per reason: no set built)
+        return UPSTREAM_WAITING
     if keeps_value(reasons):  # only reasons about its checks (most stale assets have others: no set built)
         if any(r.code == "check_failed" for r in reasons):
             return UPSTREAM_FLAGGED
@@ -338,6 +342,18 @@ def part_label(name: str) -> str:
 _REBUILT_FIRST: Dict[str, Reason] = {}
 
 
+# The reason "source X has no file", one for each such source partition: what tells upstream_status that
+# the asset cannot be rebuilt now (made again for each plan, as _REBUILT_FIRST).
+_NO_FILE: Dict[str, Reason] = {}
+
+
+def _no_file(dep: str) -> Reason:
+    reason = _NO_FILE.get(dep)
+    if reason is None:
+        reason = _NO_FILE[dep] = Reason("source_changed", f"source {dep} has no file", dep)
+    return reason
+
+
 def _rebuilt_first(dep: str) -> Reason:
     reason = _REBUILT_FIRST.get(dep)
     if reason is None:  # (without the frozen __init__)
@@ -359,9 +375,11 @@ def _upstream_reasons(facts: AssetFacts, upstream: Mapping[str, object], recorde
             reasons.append(_rebuilt_first(dep))
         elif status is UPSTREAM_FLAGGED:
             reasons.append(Reason("upstream_stale", f"{dep} failed a blocking check and blocks its dependents", dep))
+        elif status is UPSTREAM_WAITING:
+            reasons.append(Reason("upstream_stale", f"{dep} waits for a source file that is not there", dep))
         elif status is None:
             if dep in sources:  # a partition of a source whose file is not there (yet)
-                reasons.append(Reason("source_changed", f"source {dep} has no file", dep))
+                reasons.append(_no_file(dep))
             else:
                 reasons.append(Reason("upstream_stale", f"{dep} has no materialized value", dep))
         elif dep in recorded and recorded[dep] != status:
@@ -386,6 +404,7 @@ def plan(
     status: Dict[str, object] = dict(outside or {})
     sources = set(sources)
     _REBUILT_FIRST.clear()
+    _NO_FILE.clear()
     decisions = []
     for key in order:
         f = facts[key]
