@@ -304,7 +304,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
                     value = asset.fn(**kwargs)
             else:  # no context, no logger to collect from: no context manager either (one per built asset)
                 logs, value = (), asset.fn(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code may raise anything, exit too
             if watch is not None:
                 watch.discard()
             if attempts > task.retries:
@@ -447,6 +447,8 @@ def _failure(key: str, exc: BaseException, started: float, attempts: int, what: 
         import traceback  # lazy: only a failure formats one
 
         message = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SystemExit):
+            message += " (the function called sys.exit(); raise an exception to fail an asset)"
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if ours else format_user_traceback(exc)
     if what:
         message = f"{what} failed: {message}"
