@@ -4,6 +4,12 @@ the exit code and the values kept.
 """
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 EXITS = '''
@@ -32,3 +38,49 @@ def test_an_asset_calling_sys_exit_fails_alone_and_the_rest_is_built(project, ex
     assert "failed   exits  SystemExit: 3 (the function called sys.exit(); raise an exception" in proc.stdout
     assert "built    after" in proc.stdout
     assert project.states() == {"exits": "stale", "good": "fresh", "after": "fresh"}
+
+
+WAITS = '''
+import os
+import time
+from datamake import asset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+@asset
+def first():
+    return 1
+
+@asset
+def second(first):
+    return first + 1
+
+@asset
+def endless(second):
+    open(os.path.join(HERE, "started"), "w").close()
+    while True:
+        time.sleep(0.05)
+'''
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "thread", "process"])
+def test_sigterm_stops_make_at_once_and_keeps_what_was_built(project, executor):
+    project.pipeline(WAITS, f'[execution]\nexecutor = "{executor}"\n')
+    make = subprocess.Popen([sys.executable, "-m", "datamake", "make"], cwd=project.root, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (project.root / "started").exists():
+            assert make.poll() is None and time.monotonic() < deadline, make.communicate()
+            time.sleep(0.01)
+        make.send_signal(signal.SIGTERM)  # what timeout, a CI cancel or docker stop sends
+        out, err = make.communicate(timeout=60)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
+    assert make.returncode == 130, out + err
+    assert "terminated: stopping running assets; what was built is kept" in err
+    assert "blocked  endless  interrupted while running; nothing was recorded" in out
+    assert "Traceback" not in err
+    assert project.states() == {"first": "fresh", "second": "fresh", "endless": "stale"}

@@ -121,6 +121,7 @@ class Coordinator:
             executor.stop_on_failure = True
         self.stop_reason: Optional[str] = None
         self.interrupts = 0
+        self.terminated = False  # SIGTERM: abort as a second Ctrl-C does
         self.handled_interrupts = 0
         self.interruptible = False  # True while waiting for workers or inside an in-process asset
         self.submitting: Optional[str] = None
@@ -237,7 +238,12 @@ class Coordinator:
                 self._check_interrupts()
             # otherwise the loop acts at its next step: a commit or a reporter is never cut in half
 
-        return signal.signal(signal.SIGINT, on_sigint)
+        def on_sigterm(signum, frame):  # a supervisor's stop (timeout, CI cancel, docker stop): abort now
+            self.terminated = True
+            self.interrupts = max(self.interrupts, self.handled_interrupts) + 2  # as a second Ctrl-C
+            on_sigint(signum, frame)
+
+        return signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGTERM, on_sigterm)
 
     def _check_interrupts(self) -> None:
         """Act on Ctrl-C: the first one stops new starts; a second one aborts (KeyboardInterrupt)."""
@@ -245,7 +251,9 @@ class Coordinator:
             return
         first = self.handled_interrupts == 0
         self.handled_interrupts = self.interrupts
-        if first:
+        if self.terminated:
+            self.reporter.message("terminated: stopping running assets; what was built is kept")
+        elif first:
             self.reporter.message("interrupted: finishing running assets (Ctrl-C again to abort)")
         if self.interrupts > 1:
             raise KeyboardInterrupt
@@ -259,7 +267,8 @@ class Coordinator:
     @staticmethod
     def _restore_sigint(previous) -> None:
         if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])
 
     def _not_started_message(self) -> str:
         if self.stop_reason == "interrupted":
