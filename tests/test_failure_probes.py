@@ -84,3 +84,35 @@ def test_sigterm_stops_make_at_once_and_keeps_what_was_built(project, executor):
     assert "blocked  endless  interrupted while running; nothing was recorded" in out
     assert "Traceback" not in err
     assert project.states() == {"first": "fresh", "second": "fresh", "endless": "stale"}
+
+
+PLAIN = '''
+from datamake import asset
+
+@asset
+def one():
+    return 1
+
+@asset
+def two(one):
+    return one + 1
+'''
+
+
+def test_a_corrupt_local_pack_names_the_way_out_and_gc_runs_once_it_is_deleted(project):
+    project.pipeline(PLAIN)
+    project.run("make", check=True)
+    (pack,) = (project.root / ".datamake" / "packs").iterdir()
+    pack.write_bytes(pack.read_bytes()[:-40])  # a torn write, or a disk that lost a block
+
+    made = project.run("make")
+    assert made.returncode == 0 and "built    two" in made.stdout, made.stdout + made.stderr
+    fix = f"`datamake make` rebuilds its assets; then delete it (rm {pack})"
+    assert fix in made.stderr  # no remote is configured: pull and push are no way out
+    gc = project.run("gc")
+    assert gc.returncode == 1 and "gc deferred, nothing deleted" in gc.stderr and fix in gc.stderr, gc.stderr
+
+    pack.unlink()  # as told
+    assert project.states() == {"one": "fresh", "two": "fresh"}
+    gc = project.run("gc")
+    assert gc.returncode == 0 and "corrupt" not in gc.stderr, gc.stdout + gc.stderr

@@ -24,11 +24,12 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
 from datamake.storage.liveness import HOST, process_gone
+from datamake.storage.localpacks import corrupt_pack_fix
 from datamake.storage.objects import modified_time
 from datamake.storage import packgc, packs
 from datamake.storage.store import Store
@@ -167,11 +168,11 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     cutoff = now - retention
     listed = store.objects.files_under(f"{store.root}/manifests")
     manifests = _parse_all(store, list(listed))
-    corrupt: List[str] = []
-    packed = packs.read_all(store, lambda path, why: corrupt.append(f"{path} ({why})"))
+    corrupt: List[Tuple[str, str]] = []  # (path, why)
+    packed = packs.read_all(store, lambda path, why: corrupt.append((path, why)))
     if corrupt:  # its entries are unknown: what they reference cannot be told from garbage
-        report.deferred = (f"the pack {corrupt[0]} is corrupt: nothing deleted; `datamake pull` removes it "
-                           "and `datamake push` repairs the remote")
+        path, why = corrupt[0]
+        report.deferred = f"the pack {path} ({why}) is corrupt: nothing deleted; {_corrupt_pack_fix(store, path)}"
         return
     object_times = {node_id(m.key, m.partition): modified_time(listed[p]) for p, m in manifests.items() if m}
     in_packs = packgc.winners(packed, object_times)
@@ -213,6 +214,13 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     _delete(store, report.artifacts)
     if store.is_local:
         report.tmp_removed = store.clean_tmp(older_than=min(retention, 3600.0))
+
+
+def _corrupt_pack_fix(store: Store, path: str) -> str:
+    """How a user gets rid of a corrupt pack: a local one by hand, once ``make`` rebuilt its assets."""
+    if store.is_local:
+        return corrupt_pack_fix(path)
+    return "`datamake pull` removes it and `datamake push` repairs the remote"
 
 
 def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:

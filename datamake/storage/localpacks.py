@@ -30,6 +30,11 @@ Order = Tuple[int, float, str]  # (mtime_ns of the pack, the time its writer rec
 Entry = Union[Manifest, Dict[str, Any]]  # a manifest, or its JSON values until it is first asked for
 
 
+def corrupt_pack_fix(path: str) -> str:
+    """How to be rid of a corrupt local pack: nothing reads it, so once its assets are rebuilt, deleting it loses nothing."""
+    return f"`datamake make` rebuilds its assets; then delete it (rm {path})"
+
+
 class LocalPacks:
     """The packs of one local store folder, read once and then only the new ones: entries by node and provenance.
 
@@ -85,7 +90,7 @@ class LocalPacks:
             body, written = decode_body(path, raw)
             self._add(path, mtime_ns, written, body["manifests"], body["actions"])
         except CorruptPack as exc:
-            self.warnings.append(f"ignoring corrupt pack {path} ({exc}); its assets will be rebuilt")
+            self.warnings.append(f"ignoring corrupt pack {path} ({exc}); {corrupt_pack_fix(path)}")
             self._seen[path] = mtime_ns
             self.corrupt.add(path)
         return True
@@ -195,4 +200,4 @@ def write_batch(files, root: str, manifests: List[Manifest], texts: Optional[Tex
     return path, os.stat(path).st_mtime_ns, written
 
 
-__all__ = ["LocalPacks", "write_batch"]
+__all__ = ["LocalPacks", "corrupt_pack_fix", "write_batch"]
