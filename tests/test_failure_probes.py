@@ -116,3 +116,58 @@ def test_a_corrupt_local_pack_names_the_way_out_and_gc_runs_once_it_is_deleted(p
     assert project.states() == {"one": "fresh", "two": "fresh"}
     gc = project.run("gc")
     assert gc.returncode == 0 and "corrupt" not in gc.stderr, gc.stdout + gc.stderr
+
+
+def _teammates(tmp_path, push: str = "manual"):
+    """Two projects of PLAIN sharing a folder as their remote cache."""
+    from tests.conftest import ProjectDir
+
+    remote = tmp_path / "remote"
+    pair = []
+    for name in ("a", "b"):
+        mate = ProjectDir(tmp_path / name)
+        mate.root.mkdir()
+        mate.pipeline(PLAIN, f'[cache]\nremote = "{remote}"\npush = "{push}"\n')
+        pair.append(mate)
+    return remote, pair
+
+
+def _as_a_newer_datamake_writes_it(path, rename: bool):
+    """Rewrite a remote object as a newer datamake would: a newer format number and a field unknown here."""
+    import json
+
+    from datamake.core.hashing import hash_bytes
+
+    body = json.loads(path.read_bytes())
+    entries = [body] if "format" in body else body["manifests"] + body["actions"]
+    if "datamake_pack" in body:
+        body["datamake_pack"] += 1
+    for entry in entries:
+        entry["format"] += 1
+        entry["lineage"] = {}
+    raw = json.dumps(body).encode()
+    path.unlink()
+    target = path.with_name(f"{hash_bytes(raw)}.json") if rename else path
+    target.write_bytes(raw)
+    return target
+
+
+@pytest.mark.parametrize("push", ["manual", "auto"])  # a pack of a push; per-asset entries of an automatic push
+def test_what_a_newer_datamake_pushed_is_left_to_it(tmp_path, push):
+    remote, (newer, older) = _teammates(tmp_path, push)
+    newer.run("make", check=True)
+    if push == "manual":
+        newer.run("push", check=True)
+    objects = [p for folder in ("packs", "actions", "manifests") for p in (remote / folder).rglob("*.json")]
+    assert objects
+    kept = [_as_a_newer_datamake_writes_it(p, rename=p.parent.name == "packs") for p in objects]
+
+    for command in ("pull", "make"):
+        proc = older.run(command)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "corrupt" not in proc.stderr, proc.stderr
+        if push == "manual":
+            assert "written by a newer datamake (pack format 2, this one reads 1): ignored; upgrade datamake" \
+                in proc.stderr
+        assert all(p.exists() for p in kept)  # the newer teammate's cache is not deleted from under them
+    assert older.states() == {"one": "fresh", "two": "fresh"}  # built here meanwhile

@@ -229,4 +229,4 @@ def test_a_pack_whose_time_is_not_a_number_is_corrupt(tmp_path, monkeypatch):
     store.write_small(f"{store.root}/{packs.FOLDER}/{hash_bytes(raw)}.json", raw)
     reported = []
     assert packs.read_all(store, on_corrupt=lambda path, why: reported.append(why)) == []
-    assert len(reported) == 1 and "written" in reported[0]
+    assert len(reported) == 1 and "written" in str(reported[0])

@@ -168,11 +168,11 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     cutoff = now - retention
     listed = store.objects.files_under(f"{store.root}/manifests")
     manifests = _parse_all(store, list(listed))
-    corrupt: List[Tuple[str, str]] = []  # (path, why)
+    corrupt: List[Tuple[str, packs.CorruptPack]] = []
     packed = packs.read_all(store, lambda path, why: corrupt.append((path, why)))
     if corrupt:  # its entries are unknown: what they reference cannot be told from garbage
         path, why = corrupt[0]
-        report.deferred = f"the pack {path} ({why}) is corrupt: nothing deleted; {_corrupt_pack_fix(store, path)}"
+        report.deferred = f"the pack {path} ({why}) is unreadable: nothing deleted; {_unreadable_pack_fix(store, path, why)}"
         return
     object_times = {node_id(m.key, m.partition): modified_time(listed[p]) for p, m in manifests.items() if m}
     in_packs = packgc.winners(packed, object_times)
@@ -216,8 +216,11 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
         report.tmp_removed = store.clean_tmp(older_than=min(retention, 3600.0))
 
 
-def _corrupt_pack_fix(store: Store, path: str) -> str:
-    """How a user gets rid of a corrupt pack: a local one by hand, once ``make`` rebuilt its assets."""
+def _unreadable_pack_fix(store: Store, path: str, why: packs.CorruptPack) -> str:
+    """How a user gets past a pack gc cannot read: a newer one by upgrading; a corrupt local one by hand,
+    once ``make`` rebuilt its assets."""
+    if isinstance(why, packs.NewerPack):
+        return "upgrade datamake to collect this store"
     if store.is_local:
         return corrupt_pack_fix(path)
     return "`datamake pull` removes it and `datamake push` repairs the remote"

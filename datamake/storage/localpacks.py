@@ -24,14 +24,17 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Un
 
 from datamake.core.keys import node_id
 from datamake.core.manifest import Manifest
-from datamake.storage.packs import FOLDER, CorruptPack, Texts, decode_body, encode, pack_path
+from datamake.storage.packs import FOLDER, CorruptPack, NewerPack, Texts, decode_body, encode, pack_path
 
 Order = Tuple[int, float, str]  # (mtime_ns of the pack, the time its writer recorded, its path)
 Entry = Union[Manifest, Dict[str, Any]]  # a manifest, or its JSON values until it is first asked for
 
 
-def corrupt_pack_fix(path: str) -> str:
-    """How to be rid of a corrupt local pack: nothing reads it, so once its assets are rebuilt, deleting it loses nothing."""
+def corrupt_pack_fix(path: str, exc: Optional[CorruptPack] = None) -> str:
+    """How to be rid of a corrupt local pack: nothing reads it, so once its assets are rebuilt, deleting it
+    loses nothing. One a newer datamake wrote (:class:`NewerPack`) is kept for that datamake."""
+    if isinstance(exc, NewerPack):
+        return "`datamake make` rebuilds its assets here; upgrade datamake to use it"
     return f"`datamake make` rebuilds its assets; then delete it (rm {path})"
 
 
@@ -90,7 +93,8 @@ class LocalPacks:
             body, written = decode_body(path, raw)
             self._add(path, mtime_ns, written, body["manifests"], body["actions"])
         except CorruptPack as exc:
-            self.warnings.append(f"ignoring corrupt pack {path} ({exc}); {corrupt_pack_fix(path)}")
+            what = "pack" if isinstance(exc, NewerPack) else "corrupt pack"
+            self.warnings.append(f"ignoring {what} {path} ({exc}); {corrupt_pack_fix(path, exc)}")
             self._seen[path] = mtime_ns
             self.corrupt.add(path)
         return True

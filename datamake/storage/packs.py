@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from datamake.core.hashing import hash_bytes, record_json
 from datamake.core.keys import node_id
-from datamake.core.manifest import Manifest
+from datamake.core.manifest import FORMAT as MANIFEST_FORMAT, Manifest
 from datamake.core.records import record
 from datamake.storage.localfiles import atomic_write, cache_dir
 
@@ -43,6 +43,13 @@ FOLDER = "packs"
 
 class CorruptPack(ValueError):
     """A pack whose bytes do not match its name, or that does not decode."""
+
+
+class NewerPack(CorruptPack):
+    """An intact pack that a newer datamake wrote: not readable here, and never deleted from here."""
+
+    def __init__(self, what: str):
+        super().__init__(f"written by a newer datamake ({what})")
 
 
 @record(frozen=True)
@@ -97,7 +104,23 @@ def decode(path: str, raw: bytes, modified: float) -> Pack:
         return Pack(path, modified, *(tuple(Manifest.from_data(d) for d in body[part])
                                       for part in ("manifests", "actions")), written=written)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise CorruptPack(str(exc)) from None
+        raise _newer_entries(body) or CorruptPack(str(exc)) from None
+
+
+def _newer_entries(body: Dict[str, List[Any]]) -> Optional[NewerPack]:
+    """NewerPack when an entry that does not decode is of a newer manifest format than this datamake's."""
+    formats = [e.get("format") for part in body.values() for e in part if type(e) is dict]
+    newest = max((f for f in formats if type(f) is int), default=0)
+    return NewerPack(f"manifest format {newest}, this one reads {MANIFEST_FORMAT}") if newest > MANIFEST_FORMAT else None
+
+
+def newer_manifest(raw: bytes) -> bool:
+    """Whether the bytes of a manifest that did not decode are of a newer format than this datamake reads."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return type(data) is dict and type(data.get("format")) is int and data["format"] > MANIFEST_FORMAT
 
 
 def decode_body(path: str, raw: bytes) -> Tuple[Dict[str, List[Any]], float]:
@@ -107,6 +130,8 @@ def decode_body(path: str, raw: bytes) -> Tuple[Dict[str, List[Any]], float]:
         raise CorruptPack("its bytes do not match its name (corrupted or half-written)")
     try:
         body = json.loads(raw)
+        if type(body) is dict and type(body.get("datamake_pack")) is int and body["datamake_pack"] > FORMAT:
+            raise NewerPack(f"pack format {body['datamake_pack']}, this one reads {FORMAT}")
         if type(body) is not dict or body.get("datamake_pack") != FORMAT:
             raise ValueError(f"not a datamake pack of format {FORMAT}")
         written = body.get("written", 0.0)
@@ -116,6 +141,8 @@ def decode_body(path: str, raw: bytes) -> Tuple[Dict[str, List[Any]], float]:
         if any(type(entries) is not list for entries in parts.values()):
             raise ValueError("its manifests and actions are not lists")
         return parts, float(written)
+    except NewerPack:
+        raise
     except (ValueError, TypeError, AttributeError) as exc:
         raise CorruptPack(str(exc)) from None
 
@@ -140,10 +167,11 @@ def write(store: Store, manifests: Sequence[Manifest], actions: Sequence[Manifes
     return path
 
 
-def read_all(store: Store, on_corrupt: Callable[[str, str], None]) -> List[Pack]:
+def read_all(store: Store, on_corrupt: Callable[[str, CorruptPack], None]) -> List[Pack]:
     """Every good pack of ``store``, oldest first: one listing, then a GET for each pack not cached here.
 
-    ``on_corrupt(path, why)`` is told of each pack that fails its check; it is left out. A local
+    ``on_corrupt(path, exc)`` is told of each pack that fails its check (:class:`NewerPack`: one a newer
+    datamake wrote); it is left out. A local
     store's packs are read where they are: the machine's cache holds only remote stores' packs.
     """
     listed = store.objects.files_under(f"{store.root}/{FOLDER}")
@@ -158,7 +186,7 @@ def read_all(store: Store, on_corrupt: Callable[[str, str], None]) -> List[Pack]
         try:
             packs.append(decode(path, raw, _modified_time(info)))
         except CorruptPack as exc:
-            on_corrupt(path, str(exc))
+            on_corrupt(path, exc)
             continue
         if cached:
             _cache_put(path, raw)

@@ -90,8 +90,12 @@ class RemoteCache:
 
     def view(self, local_store: Store) -> packs.RemoteView:
         """What the remote holds (its packs and per-asset manifests), read once per command."""
-        def corrupt(path: str, why: str) -> None:
-            self.transfer.discard_corrupt(path, f"pack of manifests ({why})", local_store)
+        def corrupt(path: str, exc: packs.CorruptPack) -> None:
+            if isinstance(exc, packs.NewerPack):  # a teammate's: theirs to keep
+                local_store.warnings.append(f"the remote cache's pack at {path} is {exc}: ignored; "
+                                            "upgrade datamake to use it")
+            else:
+                self.transfer.discard_corrupt(path, f"pack of manifests ({exc})", local_store)
 
         with self._view_lock:  # workers of a parallel make ask at once
             if self._view is None:
@@ -364,8 +368,12 @@ class RemoteCache:
     def _parse(self, path: str, raw: bytes, local_store: Store) -> Optional[Manifest]:
         try:
             return Manifest.from_json(raw)
-        except ValueError:
-            self.transfer.discard_corrupt(path, "action-cache entry", local_store)
+        except ValueError as exc:
+            if packs.newer_manifest(raw):  # a teammate's newer datamake wrote it: theirs to keep
+                local_store.warnings.append(f"the remote cache's action-cache entry at {path} was written by a "
+                                            f"newer datamake ({exc}): ignored; upgrade datamake to use it")
+            else:
+                self.transfer.discard_corrupt(path, "action-cache entry", local_store)
             return None
 
     def _forward_warnings(self, local_store: Store) -> None:
