@@ -171,3 +171,28 @@ def test_what_a_newer_datamake_pushed_is_left_to_it(tmp_path, push):
                 in proc.stderr
         assert all(p.exists() for p in kept)  # the newer teammate's cache is not deleted from under them
     assert older.states() == {"one": "fresh", "two": "fresh"}  # built here meanwhile
+
+
+WANDERS = '''
+import os
+from datamake import asset
+
+@asset
+def wanders():
+    os.chdir(os.path.dirname(os.getcwd()))  # and does not come back
+    return 1
+
+@asset
+def reads(wanders):
+    with open("data/x.txt") as f:  # the project's file, by a path relative to the project
+        return f.read()
+'''
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "thread", "process"])
+def test_an_asset_leaving_the_project_folder_does_not_move_the_next_one(project, executor):
+    project.pipeline(WANDERS, f'[execution]\nexecutor = "{executor}"\njobs = 1\n')
+    project.write("data/x.txt", "mine")
+    assert project.outcomes() == {"wanders": "built", "reads": "built"}
+    show = project.run("show", "reads")
+    assert show.returncode == 0 and "mine" in show.stdout, show.stdout + show.stderr

@@ -288,6 +288,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
     except Exception as exc:  # noqa: BLE001 - reported as the asset's failure
         return _failure(task.key, exc, started, attempts=0, ours=True)
     attempts = 0
+    folder = os.getcwd()  # the project's: an asset that leaves it is put back, for the next asset's reads
     while True:
         attempts += 1
         context = AssetContext(task.key, task.run_id, task.partition,
@@ -314,6 +315,8 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         finally:
             if watch is not None:  # the watch ends with the attempt
                 openwatch.pop()
+            if os.getcwd() != folder:
+                os.chdir(folder)
         break
     user_version = None
     if isinstance(value, Output):  # (a plain value, most: no call of _unwrap)
