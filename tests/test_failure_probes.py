@@ -196,3 +196,16 @@ def test_an_asset_leaving_the_project_folder_does_not_move_the_next_one(project,
     assert project.outcomes() == {"wanders": "built", "reads": "built"}
     show = project.run("show", "reads")
     assert show.returncode == 0 and "mine" in show.stdout, show.stdout + show.stderr
+
+
+def test_show_of_a_value_whose_artifact_was_deleted_says_how_to_get_it_back(project):
+    project.pipeline('from datamake import asset\n\n@asset\ndef big():\n    return b"x" * 100_000\n')
+    project.run("make", check=True)
+    (artifact,) = [p for p in (project.root / ".datamake" / "artifacts").rglob("*") if p.is_file()]
+    artifact.unlink()
+    show = project.run("show", "big")
+    assert show.returncode == 1 and "Traceback" not in show.stderr, show.stderr
+    assert f"artifact {artifact.name} is missing" in show.stderr
+    assert "hint: run `datamake make` to rebuild it" in show.stderr
+    assert project.outcomes() == {"big": "built"}
+    assert "100000 bytes" in project.run("show", "big", check=True).stdout

@@ -209,7 +209,8 @@ class ArtifactStore:
         try:
             return self.fs.open(self.artifact_path(content_hash), "rb")
         except FileNotFoundError:
-            raise CorruptArtifactError(f"artifact {content_hash} is missing from {self.url}") from None
+            raise CorruptArtifactError(f"artifact {content_hash} is missing from {self.url}",
+                                       hint="run `datamake make` to rebuild it") from None
 
     def discard_artifact(self, content_hash: str) -> None:
         """Delete an artifact whose bytes failed their hash check, so every later look sees it missing
