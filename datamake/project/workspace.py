@@ -219,6 +219,12 @@ class Project:
         return self._store
 
     @functools.cached_property
+    def _has_partitions(self) -> bool:
+        """Whether any asset or source of the project is partitioned."""
+        return any(a.partitions is not None for a in self.defs.assets.values()) \
+            or any(s.partitions is not None for s in self.defs.sources.values())
+
+    @functools.cached_property
     def universe(self) -> Universe:
         """What a selection can name: keys, dependencies, groups, tags and kinds (IO managers)."""
         from datamake.selection import Universe  # lazy: a make of everything parses no selection
@@ -326,7 +332,8 @@ class Project:
             described["io_manager"] = a.io_manager
         if a.partitions is not None:
             described["partitions"] = _describe(a.partitions)
-        described.update(self._reading_parts(a))
+        if self._has_partitions:  # (most projects: no partitioned asset or source, nothing to look up)
+            described.update(self._reading_parts(a))
         if a.partition_mapping:
             for up, mapping in sorted(a.partition_mapping.items()):
                 described[f"partition_mapping {up}"] = _describe(mapping, version)
