@@ -149,6 +149,14 @@ def provenance(
     return hash_value("provenance", key, code_version, config_hash, partition, sorted(inputs.items()))
 
 
+def built_for(manifest: Manifest, prov: str) -> bool:
+    """Whether ``manifest`` was built from what provenance ``prov`` stands for: its own recorded code
+    version, config, partition and inputs give ``prov``. An action-cache entry filed under another
+    provenance than its manifest's (copied, or edited by hand) holds a value built from other inputs."""
+    return manifest.provenance == prov == provenance(
+        manifest.key, manifest.code_version, manifest.input_versions, manifest.config_hash, manifest.partition)
+
+
 def current_data_version(facts: AssetFacts) -> Optional[str]:
     """The data version an up-to-date asset has now (None if it has none)."""
     return facts.manifest.data_version if facts.manifest else None

@@ -19,7 +19,7 @@ from datamake.core.keys import node_id, split_node
 from datamake.core.records import field_values, filled, filled_from, record, replace
 from datamake.define import snapshot
 from datamake.core.manifest import Manifest, config_record, inline_text
-from datamake.core.planner import UPSTREAM_STALE, AssetFacts, decide, keeps_value, provenance
+from datamake.core.planner import UPSTREAM_STALE, AssetFacts, built_for, decide, keeps_value, provenance
 from datamake.core.readnames import ENV_READ
 from datamake.core.scope import Scope
 from datamake.core.textout import new_run_id
@@ -349,7 +349,13 @@ class Coordinator:
         hit = self.store.lookup_action(prov)
         if hit is None and self.remote is not None:
             hit = self.remote.fetch_action(prov, self.store)
-        if hit is not None and hit.reads and self._read_versions().changed(self.run_context.project_dir, hit.reads):
+        if hit is None:
+            return None
+        if not built_for(hit, prov):
+            self.store.warnings.append(f"the action-cache entry {prov} holds a value of {hit.key} built from "
+                                       "other inputs (edited or misfiled): ignored, the asset is built")
+            return None
+        if hit.reads and self._read_versions().changed(self.run_context.project_dir, hit.reads):
             return None  # built from other bytes of a file it read without declaring it: not this value
         return hit
 
