@@ -64,3 +64,19 @@ def test_an_entry_built_from_other_inputs_is_not_restored(tmp_path, provenance_e
     assert "built from other inputs" in made.stderr
     assert b.run("show", "scaled", check=True).stdout.strip() == "10"
     assert b.states() == {"scaled": "fresh"}
+
+
+def test_a_current_manifest_with_an_edited_provenance_is_not_restored(tmp_path):
+    """The remote's current manifest of an asset, built with another config and its provenance edited to
+    the one B computes, is not taken for B's value (make predicts restores from current manifests)."""
+    remote, (a, b) = _teammates(tmp_path, CONFIGURED)
+    assert a.outcomes("--config", "scaled.n=1") == {"scaled": "built"}
+    ours = json.loads(_remote_entries(remote)[1].read_text())
+    assert a.outcomes("--config", "scaled.n=2") == {"scaled": "built"}
+    current = remote / "manifests" / "scaled.json"
+    theirs = json.loads(current.read_text())
+    assert theirs["config"] == {"n": 2}
+    current.write_text(json.dumps({**theirs, "provenance": ours["provenance"]}))
+
+    assert b.outcomes() == {"scaled": "built"}
+    assert b.run("show", "scaled", check=True).stdout.strip() == "10"
