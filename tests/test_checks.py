@@ -141,6 +141,44 @@ def test_a_blocking_check_that_fails_on_the_kept_value_says_it_ran_now_on_it(pro
     assert "new value" not in error and built not in error
 
 
+def test_a_check_reads_the_file_an_asset_wrote_at_its_output_path(project):
+    project.pipeline("""
+        from datamake import asset, asset_check
+
+        @asset
+        def report(context):
+            with open(context.output_path, "w") as f:
+                f.write("hello")
+
+        @asset_check(asset=report, blocking=True)
+        def not_empty(report):
+            return len(open(report).read()) > 0
+    """)
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "check    report:not_empty passed" in proc.stderr
+
+
+def test_a_file_a_check_reads_makes_its_asset_stale_when_it_changes(project):
+    """What a check reads (a limit, a schema) decides the asset's state as what the asset reads does."""
+    project.pipeline("""
+        from datamake import asset, asset_check
+
+        @asset
+        def v():
+            return 5
+
+        @asset_check(asset=v, blocking=True)
+        def small(v):
+            return v < int(open("limit.txt").read())
+    """)
+    project.write("limit.txt", "10")
+    assert project.outcomes() == {"v": "built"}
+    project.write("limit.txt", "3")
+    assert project.states() == {"v": "stale"}
+    assert project.outcomes(expect=1) == {"v": "failed"}
+
+
 def test_check_on_unknown_asset_is_a_definition_error(project):
     project.pipeline("""
         from datamake import asset, asset_check

@@ -324,8 +324,6 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
     warnings: Tuple[Tuple[str, str], ...] = ()
-    if watch is not None:
-        undeclared, warnings = watch.finish(), watch.warnings()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
         from datamake.define.metricvalues import metric_values  # lazy: only a metric asset
@@ -334,8 +332,11 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
             context.metadata.update(metric_values(value, task.key))  # the event log keeps each run's numbers
         except Exception as exc:  # noqa: BLE001 - not a dict of numbers: the asset fails, saying why
             context.cleanup()
+            if watch is not None:
+                watch.discard()
             return _failure(task.key, exc, started, attempts, what="reading its metrics")
     capture: Optional[_Capture] = None
+    checks = defs.checks.get(task.key)
     try:
         written = context.written_for(value) if value is None or context._output_dir is not None else None
         if written is not None:  # the asset wrote its own file (or folder) at context.output_path
@@ -352,7 +353,13 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
             manager.dump(value, f)
 
         artifact, size, inline = store.write_value(dump, task.inline_limit)
+        # the checks run on the value in hand, once stored, while a file or folder it is still exists
+        ran = _run_checks(checks, value, watch) if checks else ()
+        if watch is not None:  # (what the checks read is the asset's too)
+            undeclared, warnings = watch.finish(), watch.warnings()
     except Exception as exc:  # noqa: BLE001
+        if watch is not None:
+            watch.discard()
         return _failure(task.key, exc, started, attempts, what="storing its value")
     finally:
         context.cleanup()
@@ -362,7 +369,6 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         blob = capture.getvalue()
         if blob is not None and len(blob) == size:  # the stored bytes: consumers decode their own copy
             _shared.put_blob((artifact, manager.name), blob)
-    checks = defs.checks.get(task.key)
     return filled(  # TaskResult(...) without its frozen __init__: one per built asset (every field given: no
         TaskResult,  # merge with the defaults)
         key=task.key,
@@ -377,7 +383,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         seconds=time.perf_counter() - started,
         metadata=results_meta.finish(context.metadata, value),  # + table facts
         attempts=attempts,
-        checks=_run_checks(checks, value) if checks else (),  # on the value in hand, once stored
+        checks=ran,
         logs=tuple(logs),
         undeclared_reads=undeclared,
         warnings=warnings,
@@ -386,11 +392,18 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
     )
 
 
-def _run_checks(checks: Sequence[Any], value: Any) -> tuple:
-    """The asset's checks run on ``value``; the checks module is loaded only for an asset that has some."""
+def _run_checks(checks: Sequence[Any], value: Any, watch: Optional[Any]) -> tuple:
+    """The asset's checks run on ``value``, under the asset's read watch: a file a check reads (a limit, a
+    schema) is one the asset's state depends on. The checks module is loaded only for an asset that has some."""
     from datamake.define.checks import run_checks  # lazy: see above
 
-    return tuple(run_checks(checks, value))
+    if watch is None:
+        return tuple(run_checks(checks, value))
+    openwatch.push(watch.saw)
+    try:
+        return tuple(run_checks(checks, value))
+    finally:
+        openwatch.pop()
 
 
 def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:
