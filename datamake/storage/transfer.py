@@ -108,13 +108,14 @@ class Transfer:
         need = [m for h, m in todo.items() if h not in ok]
         if not need:
             return ok
-        if local_store.is_local:
-            staging = f"{local_store.root}/tmp"
+        if local_store.is_local:  # named HOST@PID as the store's other temporary files: a killed
+            staging = f"{local_store.root}/tmp"  # pull's downloads go with the next command's clean_tmp
             os.makedirs(staging, exist_ok=True)
+            part_path = local_store.files.tmp_path
         else:
             staging = tempfile.mkdtemp(prefix="datamake-pull-")
-        calls = [(self.remote.artifact_path(m.artifact), os.path.join(staging, f"{uuid.uuid4().hex}.part"))
-                 for m in need]
+            part_path = lambda: os.path.join(staging, f"{uuid.uuid4().hex}.part")  # noqa: E731
+        calls = [(self.remote.artifact_path(m.artifact), part_path()) for m in need]
         try:
             results = bulk(self.remote.fs, "get_file", calls, **download_options(self.remote.fs))
             down = [r for r in results if isinstance(r, BaseException) and not isinstance(r, FileNotFoundError)]
