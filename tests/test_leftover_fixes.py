@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ProjectDir
 
 PLAIN = '''
@@ -71,3 +73,28 @@ def test_a_killed_pulls_downloads_go_with_the_next_make(tmp_path, monkeypatch):
 def _pid_of(part: Path) -> str:
     """The writer's PID in a temporary file's name (``HOST@PID.token.part``)."""
     return part.name.rsplit(".", 2)[0].rpartition("@")[2]
+
+
+LEAKS_A_THREAD = '''
+import threading
+
+from datamake import asset
+
+forever = threading.Event()
+
+
+@asset
+def leaks():
+    threading.Thread(target=forever.wait, name="left-running").start()
+    return 2
+'''
+
+
+@pytest.mark.parametrize("executor", ["thread", "inprocess"])
+def test_make_ends_without_waiting_for_a_thread_an_asset_left_running(project, executor):
+    project.pipeline(LEAKS_A_THREAD)
+    proc = subprocess.run([sys.executable, "-m", "datamake", "make", "--executor", executor, "-j", "2"],
+                          cwd=project.root, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert "done: 1 built" in proc.stdout
+    assert "not waiting for 1 thread(s)" in proc.stderr and "'left-running'" in proc.stderr

@@ -4,6 +4,7 @@ click (:mod:`datamake.cli.quick`); everything else goes to :mod:`datamake.cli.ma
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 
@@ -26,7 +27,54 @@ def run() -> None:
 
     code = quick.run(sys.argv[1:])
     if code is not None:
+        end_without_strays(code)
         sys.exit(code)
     from datamake.cli.main import run as full  # lazy: what the shortcut avoids loading
 
-    full()
+    try:
+        full()
+    except SystemExit as done:
+        end_without_strays(done.code)
+        raise
+
+
+def end_without_strays(code) -> None:
+    """End the process now, not waiting for the threads the project's code left running, if any; returns
+    when there are none (the interpreter then exits as usual).
+
+    The command's output is printed by then; datamake's own threads (``datamake…``: an automatic push
+    finishing) are waited for, the others named in a warning. Only the ``datamake`` program does this: a
+    process that calls datamake's API or ``main`` keeps its threads."""
+    running = [t for t in _running_threads() if not _pool_thread(t)]
+    strays = [t for t in running if not t.name.startswith("datamake")]
+    if not strays:
+        return
+    for own in running:
+        if own not in strays:
+            own.join()
+    names = ", ".join(repr(t.name) for t in strays)
+    print(f"datamake: warning: not waiting for {len(strays)} thread(s) the project's code left running "
+          f"({names}): make them daemon threads (threading.Thread(..., daemon=True)) or join them "
+          "before the asset returns", file=sys.stderr)
+    if "logging" in sys.modules:  # what the project's loggers hold is written, as at a normal exit
+        sys.modules["logging"].shutdown()
+    if code is not None and not isinstance(code, int):  # sys.exit("message"), as the interpreter prints it
+        print(code, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
+def _running_threads() -> list:
+    """The live threads the interpreter would wait for at exit (not daemon, not this one)."""
+    import threading
+
+    return [t for t in threading.enumerate()
+            if not t.daemon and t is not threading.main_thread() and t.is_alive()]
+
+
+def _pool_thread(thread) -> bool:
+    """A thread of a ``concurrent.futures`` pool: the interpreter's exit shuts its pool down (an idle one
+    at once, its worker processes with it), which ending the process here would skip."""
+    target = getattr(thread, "_target", None)
+    return any(getattr(x, "__module__", "").startswith("concurrent.futures") for x in (type(thread), target))
