@@ -98,3 +98,39 @@ def test_make_ends_without_waiting_for_a_thread_an_asset_left_running(project, e
     assert proc.returncode == 0, proc.stderr
     assert "done: 1 built" in proc.stdout
     assert "not waiting for 1 thread(s)" in proc.stderr and "'left-running'" in proc.stderr
+
+
+PARTITIONED = '''
+from datamake import DailyPartitions, MultiPartitions, StaticPartitions, asset
+
+daily = DailyPartitions(start="2024-01-01", end="2024-02-01")
+
+
+@asset(partitions=daily, io_manager="json")
+def orders(context):
+    return 1
+
+
+@asset(partitions=MultiPartitions(daily, StaticPartitions(["eu", "us"], name="region")), io_manager="json")
+def regional(context):
+    return 1
+'''
+
+
+def _status_line(project, key: str, *args: str) -> str:
+    out = project.run("status", *args, key, check=True).stdout
+    return next(line for line in out.splitlines() if line.split()[1:2] == [key])
+
+
+def test_status_prints_a_range_only_for_every_partition_between_its_ends(inprocess_project):
+    inprocess_project.pipeline(PARTITIONED)
+    inprocess_project.run("make", "-q", check=True)
+    assert _status_line(inprocess_project, "orders", "-p", "2024-01-05,2024-01-20").endswith(
+        "orders  2024-01-05, 2024-01-20: 2 fresh")
+    assert _status_line(inprocess_project, "regional", "-p", "2024-01-05|eu,2024-01-06|eu").endswith(
+        "regional  2024-01-05|eu, 2024-01-06|eu: 2 fresh")  # 2024-01-05|us lies between them
+    assert _status_line(inprocess_project, "orders", "-p", "2024-01-05...2024-01-09").endswith(
+        "orders  2024-01-05…2024-01-09: 5 fresh")
+    every_other_day = ",".join(f"2024-01-{day:02}" for day in range(1, 15, 2))
+    assert _status_line(inprocess_project, "orders", "-p", every_other_day).endswith(
+        "orders  2024-01-01, 2024-01-03, 2024-01-05, 2024-01-07, 2024-01-09, … and 2 more: 7 fresh")

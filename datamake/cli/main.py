@@ -24,6 +24,19 @@ def _render():
     return render
 
 
+def _status_text(project, plan, show_all: bool = False) -> str:
+    """``status`` as text: partition ranges checked against the order of each asset's partitions."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def partition_order(key: str):
+        definition = project.defs.assets.get(key) or project.defs.sources.get(key)
+        partitions = getattr(definition, "partitions", None)
+        return None if partitions is None else partitions.keys(now)
+    return _render().status_text(plan, show_all=show_all, partition_order=partition_order)
+
+
 class _Group(click.Group):
     """Turns DatamakeErrors into one clear message and their exit code, never a traceback."""
 
@@ -158,7 +171,7 @@ def _print_plan(project, plan, as_json: bool, **extra_json) -> None:
     """``make -n``: the plan as text or as ``status --json``, with the code-version warnings."""
     code_warnings = project.code_warnings(plan.keys())
     _warnings(project, code_warnings)
-    _emit_json({**extra_json, **_status_json(plan, code_warnings)}) if as_json else click.echo(_render().status_text(plan))
+    _emit_json({**extra_json, **_status_json(plan, code_warnings)}) if as_json else click.echo(_status_text(project, plan))
 
 
 def _execute(ctx, project, as_json: bool, quiet: bool, verbose: bool, call, **extra_json) -> None:
@@ -193,7 +206,7 @@ def status(ctx, selection, only, show_all, as_json, exit_code, verify, config_pa
     if as_json:
         _emit_json(_status_json(plan, code_warnings, fresh))
     else:
-        click.echo(_render().status_text(plan, show_all=show_all))
+        click.echo(_status_text(project, plan, show_all=show_all))
         for line in automation.freshness_lines(fresh):
             click.echo(line)
         drifted = [k for k in project.pins if k in project.defs.assets and project.code_version(k).drifted]

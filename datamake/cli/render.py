@@ -5,7 +5,7 @@ import datetime
 import functools
 import itertools
 import json
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from datamake.core.describe import MAX_NAMED, describe_nodes, span
 from datamake.core.keys import node_id, split_node
@@ -14,12 +14,16 @@ from datamake.core.planner import DEFINITION_PREFIX, Plan, Reason, part_label
 FULL_LISTING_LIMIT = 40
 
 
-def status_text(plan: Plan, show_all: bool = False) -> str:
+def status_text(plan: Plan, show_all: bool = False,
+                partition_order: Optional[Callable[[str], Optional[Sequence[str]]]] = None) -> str:
     """One line per asset (fresh ones only in small projects), partitions summarised as ranges.
 
     A plan that keeps fresh partitions as ranges (``runs()``) is printed from those, without an object per node.
+    ``partition_order(key)``: the keys of the asset's partitions definition, in order; a range ``A…B`` is
+    printed only for partitions that are all those of the definition from A to B (without it, for any run).
     """
     runs = plan.runs() if hasattr(plan, "runs") else ((d, [d.partition]) for d in plan.decisions)
+    positions = _positions(partition_order)
     groups = _runs(runs)
     total = sum(len(parts) for _first, parts in groups)
     everything = show_all or total <= FULL_LISTING_LIMIT
@@ -29,7 +33,7 @@ def status_text(plan: Plan, show_all: bool = False) -> str:
     for first, partitions in groups:
         label = first.key.ljust(width)
         if first.partition is not None:
-            lines.append(_partition_line(label, first, partitions))
+            lines.append(_partition_line(label, first, partitions, positions(first.key)))
             continue
         if not first.stale:
             if everything:
@@ -76,8 +80,42 @@ def _capped(reasons: Sequence, per_code: int = 3) -> List:
     return [Reason(x, f"… and {counts[x] - per_code} more") if isinstance(x, str) else x for x in shown]
 
 
-def _partition_line(label: str, first, partitions: List[str]) -> str:
-    shown = span(partitions)
+def _positions(partition_order) -> Callable[[str], Optional[Dict[str, int]]]:
+    """``positions(key)``: where each partition of the asset ``key`` is in its definition (None: unknown)."""
+    @functools.lru_cache(maxsize=None)
+    def positions(key: str) -> Optional[Dict[str, int]]:
+        keys = partition_order(key) if partition_order is not None else None
+        return None if keys is None else {pk: i for i, pk in enumerate(keys)}
+    return positions
+
+
+def _neighbours(partitions: List[str], positions: Optional[Dict[str, int]]) -> List[List[str]]:
+    """``partitions`` cut where one is not the next of the previous in the definition (one run when unknown)."""
+    if positions is None:
+        return [partitions]
+    runs: List[List[str]] = []
+    previous = None
+    for pk in partitions:
+        at = positions.get(pk)
+        if runs and at is not None and previous is not None and at == previous + 1:
+            runs[-1].append(pk)
+        else:
+            runs.append([pk])
+        previous = at
+    return runs
+
+
+def _partitions_text(partitions: List[str], positions: Optional[Dict[str, int]]) -> str:
+    """Partitions as ranges of neighbours in their definition (``A…B``), listed, the list cut after
+    :data:`MAX_NAMED` of them (``… and N more``: the partitions not named)."""
+    runs = _neighbours(partitions, positions)
+    shown = ", ".join(span(run) for run in runs[:MAX_NAMED])
+    left = sum(len(run) for run in runs[MAX_NAMED:])
+    return f"{shown}, … and {left} more" if left else shown
+
+
+def _partition_line(label: str, first, partitions: List[str], positions: Optional[Dict[str, int]] = None) -> str:
+    shown = _partitions_text(partitions, positions)
     if not first.stale:
         return f"fresh  {label}  {shown}: {len(partitions)} fresh"
     codes = ", ".join(dict.fromkeys(r.code for r in first.reasons))
