@@ -122,6 +122,7 @@ class Coordinator:
         self.stop_reason: Optional[str] = None
         self.interrupts = 0
         self.terminated = False  # SIGTERM: abort as a second Ctrl-C does
+        self.aborting = False  # a second Ctrl-C was acted on: the loop raises it again if a callback swallowed it
         self.handled_interrupts = 0
         self.interruptible = False  # True while waiting for workers or inside an in-process asset
         self.submitting: Optional[str] = None
@@ -165,6 +166,8 @@ class Coordinator:
                     self._check_interrupts()
                 if self.running:
                     self._wait_some()
+                if self.aborting:  # the handler's KeyboardInterrupt landed in a callback, which swallowed it
+                    raise KeyboardInterrupt
                 batched = self.store.batched
                 if batched and (batched >= self.BATCH or
                                 time.monotonic() - self.store.batch_started >= self.BATCH_SECONDS):
@@ -243,7 +246,14 @@ class Coordinator:
             self.interrupts = max(self.interrupts, self.handled_interrupts) + 2  # as a second Ctrl-C
             on_sigint(signum, frame)
 
-        return signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGTERM, on_sigterm)
+        previous_hook = sys.unraisablehook
+
+        def unraisable(info):  # the abort raised inside a weakref callback or __del__: not a traceback to show
+            if not (self.aborting and info.exc_type is KeyboardInterrupt):
+                previous_hook(info)
+
+        sys.unraisablehook = unraisable
+        return signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGTERM, on_sigterm), previous_hook
 
     def _check_interrupts(self) -> None:
         """Act on Ctrl-C: the first one stops new starts; a second one aborts (KeyboardInterrupt)."""
@@ -256,6 +266,7 @@ class Coordinator:
         elif first:
             self.reporter.message("interrupted: finishing running assets (Ctrl-C again to abort)")
         if self.interrupts > 1:
+            self.aborting = True
             raise KeyboardInterrupt
 
     def _hold(self) -> None:
@@ -269,6 +280,7 @@ class Coordinator:
         if previous is not None:
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
+            sys.unraisablehook = previous[2]
 
     def _not_started_message(self) -> str:
         if self.stop_reason == "interrupted":
