@@ -73,8 +73,12 @@ def _running_threads() -> list:
             if not t.daemon and t is not threading.main_thread() and t.is_alive()]
 
 
+_POOL_MODULES = ("concurrent.futures", "joblib.externals.loky", "loky")
+
+
 def _pool_thread(thread) -> bool:
-    """A thread of a ``concurrent.futures`` pool: the interpreter's exit shuts its pool down (an idle one
-    at once, its worker processes with it), which ending the process here would skip."""
+    """A thread of a ``concurrent.futures`` pool or of joblib's loky executor: the interpreter's exit shuts
+    its pool down (an idle one at once, its worker processes with it), which ending the process here would
+    skip (the workers would outlive ``make``, holding its output open)."""
     target = getattr(thread, "_target", None)
-    return any(getattr(x, "__module__", "").startswith("concurrent.futures") for x in (type(thread), target))
+    return any(getattr(x, "__module__", "").startswith(_POOL_MODULES) for x in (type(thread), target))
