@@ -155,6 +155,19 @@ class InProcessProjectDir(ProjectDir):
         return proc
 
 
+def teammates(tmp_path: Path, source: str, push: str = "auto", kind: type = ProjectDir):
+    """Two projects ``a`` and ``b`` of ``source`` sharing the folder ``remote`` as their remote cache;
+    ``(remote, [a, b])``."""
+    remote = tmp_path / "remote"
+    pair = []
+    for name in ("a", "b"):
+        mate = kind(tmp_path / name)
+        mate.root.mkdir()
+        mate.pipeline(source, f'[cache]\nremote = "{remote}"\npush = "{push}"\n')
+        pair.append(mate)
+    return remote, pair
+
+
 @pytest.fixture(scope="session")
 def dask_address():
     """A Dask LocalCluster of two worker processes, one for the whole session (per xdist worker)."""

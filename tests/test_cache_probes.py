@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.conftest import InProcessProjectDir
+from tests.conftest import InProcessProjectDir, teammates
 
 CONFIGURED = '''
 from dataclasses import dataclass
@@ -29,18 +29,6 @@ def scaled(config):
 '''
 
 
-def _teammates(tmp_path, source: str):
-    """Two projects of ``source`` sharing the folder ``remote`` as their remote cache (pushes automatic)."""
-    remote = tmp_path / "remote"
-    pair = []
-    for name in ("a", "b"):
-        mate = InProcessProjectDir(tmp_path / name)
-        mate.root.mkdir()
-        mate.pipeline(source, f'[cache]\nremote = "{remote}"\npush = "auto"\n')
-        pair.append(mate)
-    return remote, pair
-
-
 def _remote_entries(remote) -> dict:
     """The remote's action-cache entry files, by the config value ``n`` of the value each holds."""
     return {json.loads(path.read_text())["config"]["n"]: path for path in (remote / "actions").rglob("*.json")}
@@ -50,7 +38,7 @@ def _remote_entries(remote) -> dict:
 def test_an_entry_built_from_other_inputs_is_not_restored(tmp_path, provenance_edited):
     """An action-cache entry filed under the provenance B computes, whose manifest was built with
     another config (copied there, its provenance field perhaps edited to match), is not B's value."""
-    remote, (a, b) = _teammates(tmp_path, CONFIGURED)
+    remote, (a, b) = teammates(tmp_path, CONFIGURED, kind=InProcessProjectDir)
     assert a.outcomes("--config", "scaled.n=1") == {"scaled": "built"}
     assert a.outcomes("--config", "scaled.n=2") == {"scaled": "built"}
     entries = _remote_entries(remote)
@@ -69,7 +57,7 @@ def test_an_entry_built_from_other_inputs_is_not_restored(tmp_path, provenance_e
 def test_a_current_manifest_with_an_edited_provenance_is_not_restored(tmp_path):
     """The remote's current manifest of an asset, built with another config and its provenance edited to
     the one B computes, is not taken for B's value (make predicts restores from current manifests)."""
-    remote, (a, b) = _teammates(tmp_path, CONFIGURED)
+    remote, (a, b) = teammates(tmp_path, CONFIGURED, kind=InProcessProjectDir)
     assert a.outcomes("--config", "scaled.n=1") == {"scaled": "built"}
     ours = json.loads(_remote_entries(remote)[1].read_text())
     assert a.outcomes("--config", "scaled.n=2") == {"scaled": "built"}

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from tests.conftest import teammates
+
 EXITS = '''
 import sys
 from datamake import asset
@@ -118,20 +120,6 @@ def test_a_corrupt_local_pack_names_the_way_out_and_gc_runs_once_it_is_deleted(p
     assert gc.returncode == 0 and "corrupt" not in gc.stderr, gc.stdout + gc.stderr
 
 
-def _teammates(tmp_path, push: str = "manual"):
-    """Two projects of PLAIN sharing a folder as their remote cache."""
-    from tests.conftest import ProjectDir
-
-    remote = tmp_path / "remote"
-    pair = []
-    for name in ("a", "b"):
-        mate = ProjectDir(tmp_path / name)
-        mate.root.mkdir()
-        mate.pipeline(PLAIN, f'[cache]\nremote = "{remote}"\npush = "{push}"\n')
-        pair.append(mate)
-    return remote, pair
-
-
 def _as_a_newer_datamake_writes_it(path, rename: bool):
     """Rewrite a remote object as a newer datamake would: a newer format number and a field unknown here."""
     import json
@@ -154,7 +142,7 @@ def _as_a_newer_datamake_writes_it(path, rename: bool):
 
 @pytest.mark.parametrize("push", ["manual", "auto"])  # a pack of a push; per-asset entries of an automatic push
 def test_what_a_newer_datamake_pushed_is_left_to_it(tmp_path, push):
-    remote, (newer, older) = _teammates(tmp_path, push)
+    remote, (newer, older) = teammates(tmp_path, PLAIN, push)
     newer.run("make", check=True)
     if push == "manual":
         newer.run("push", check=True)

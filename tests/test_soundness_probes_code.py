@@ -9,15 +9,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-Edit = Tuple[str, str, str]  # file, old text, new text
-
-
-def _apply(project, edits: List[Edit]) -> None:
-    for relpath, old, new in edits:
-        path = project.root / relpath
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {relpath}"
-        path.write_text(text.replace(old, new))
+from tests.test_soundness_shapes import Edit, _apply
 
 
 def _stale_reasons(project) -> Dict[str, str]:
