@@ -42,12 +42,27 @@ def _matching_files(directory: str, patterns) -> List[str]:
     return list(dict.fromkeys(found))
 
 
+def _check_keys_exist(name: str, keys, known: List[str]) -> None:
+    """A usage error (exit 2) naming the KEYS given to ``remove`` that ``name`` does not have; nothing is removed."""
+    from datamake.core.errors import SelectionError, did_you_mean
+
+    missing = [k for k in keys if k not in known]
+    if not missing:
+        return
+    near = [hint for hint in (did_you_mean(k, known) for k in missing) if hint]
+    listing = f"list them: datamake partitions list {name}"
+    raise SelectionError(f"dynamic partitions '{name}' have no key {', '.join(map(repr, missing))}; nothing removed",
+                         hint="; ".join([*near, listing]) if known else f"'{name}' has no keys yet")
+
+
 def _change(ctx, name, keys, patterns, as_json, add: bool) -> None:
     from datamake import api  # lazy: a fast --help
 
     if not keys and not patterns:
         raise click.UsageError("name the KEYS, or give --files PATTERN")
     project = _project(ctx)
+    if not add:
+        _check_keys_exist(name, keys, api.dynamic_partitions(project, name)[name])
     files = _matching_files(project.directory, patterns)
     if patterns and not files:
         click.echo(f"datamake: no file matches {', '.join(map(repr, patterns))} under {project.directory}", err=True)
