@@ -2,7 +2,11 @@
 manifests of a newer datamake, and the window arithmetic of time mappings."""
 from __future__ import annotations
 
+import json
+
 import pytest
+
+from datamake import api
 
 
 @pytest.fixture
@@ -36,3 +40,45 @@ def test_removing_a_dynamic_key_that_is_not_there_is_an_error_and_removes_nothin
     assert "'betta'" in proc.stderr and "did you mean 'beta'?" in proc.stderr
     assert "datamake partitions list files" in proc.stderr
     assert project.json("partitions", "list") == {"partitions": {"files": ["alpha", "beta"]}}
+
+
+# -- manifests of a newer datamake ---------------------------------------------------------------
+
+PLAIN = """
+    from datamake import asset
+
+    @asset
+    def big():
+        return "x" * 100_000
+
+    @asset
+    def small(big):
+        return len(big)
+"""
+
+
+def write_newer_manifest(project, key: str) -> str:
+    """Rewrite ``key``'s current manifest as a datamake of the next manifest format would: every field known."""
+    store = api.load(str(project.root)).store
+    data = store.read_manifests([key])[key].to_data()
+    data["format"] += 1
+    path = store.manifest_path(key)
+    store.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f)
+    return path
+
+
+def test_a_manifest_of_a_newer_format_is_not_trusted_and_not_deleted(project):
+    project.pipeline(PLAIN)
+    project.run("make", check=True)
+    path = write_newer_manifest(project, "big")
+    proc = project.run("status", "--json")
+    assert proc.returncode == 0
+    states = {a["key"]: a["state"] for a in json.loads(proc.stdout)["assets"]}
+    assert states["big"] == "stale"
+    assert "newer datamake" in proc.stderr and "upgrade datamake" in proc.stderr
+    gc = project.run("gc", "--older-than", "0")
+    assert "newer datamake" in gc.stderr and "nothing deleted" in gc.stderr
+    with open(path) as f:
+        assert json.load(f)["key"] == "big"

@@ -186,14 +186,30 @@ def decode(raw: Union[bytes, str]) -> Dict[str, Any]:
     return checked(data)
 
 
+class NewerManifest(ValueError):
+    """A manifest a newer datamake wrote: not to be trusted here (its fields may mean more), nor deleted."""
+
+
 def checked(data: Any) -> Dict[str, Any]:
-    """Decoded manifest JSON once its shape is checked (ValueError otherwise), format-1 check results moved."""
+    """Decoded manifest JSON once its shape is checked, format-1 check results moved. ValueError when
+    malformed; :class:`NewerManifest` when of a newer format, even one whose fields all look known."""
     problem = _shape_problem(data)
     if problem:
-        raise ValueError(f"malformed manifest: {problem}")
-    if data.pop("format", 1) == 1:
+        raise _newer(data) or ValueError(f"malformed manifest: {problem}")
+    version = data.pop("format", 1)
+    if version == 1:
         _checks_out_of_metadata(data)
+    elif version > FORMAT:
+        raise _newer(dict(data, format=version))
     return data
+
+
+def _newer(data: Any) -> Optional[NewerManifest]:
+    """NewerManifest when decoded manifest JSON says it is of a newer format than this datamake reads."""
+    if type(data) is dict and type(data.get("format")) is int and data["format"] > FORMAT:
+        return NewerManifest(f"written by a newer datamake (manifest format {data['format']}, this one reads "
+                             f"{FORMAT}): upgrade datamake to use it")
+    return None
 
 
 def config_record(values: Mapping[str, Any]) -> Dict[str, Any]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import node_id
-from datamake.core.manifest import Manifest
+from datamake.core.manifest import Manifest, NewerManifest
 from datamake.storage.liveness import HOST, process_gone
 from datamake.storage.localpacks import corrupt_pack_fix
 from datamake.storage.objects import modified_time
@@ -167,7 +167,12 @@ def collect(store: Store, pins: Mapping[str, str], retention: float = DEFAULT_RE
 def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcReport, now: float) -> None:
     cutoff = now - retention
     listed = store.objects.files_under(f"{store.root}/manifests")
-    manifests = _parse_all(store, list(listed))
+    newer: List[str] = []
+    manifests = _parse_all(store, list(listed), newer)
+    if newer:  # what it references cannot be told: a newer datamake collects this store
+        report.deferred = f"the manifest {newer[0]} was written by a newer datamake: nothing deleted; " \
+                          "upgrade datamake to collect this store"
+        return
     corrupt: List[Tuple[str, packs.CorruptPack]] = []
     packed = packs.read_all(store, lambda path, why: corrupt.append((path, why)))
     if corrupt:  # its entries are unknown: what they reference cannot be told from garbage
@@ -183,10 +188,12 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     # Entries that age alone does not condemn need reading, to learn their artifact.
     unreferenced = {p: info for p, info in actions.items() if _stem(p) not in keep_provenances}
     to_read = [p for p, info in unreferenced.items() if pins or modified_time(info) >= cutoff]
-    entries = _parse_all(store, to_read)
+    entries = _parse_all(store, to_read, newer)
     doomed_actions = []
     for path, info in unreferenced.items():
         entry = entries.get(path)
+        if path in newer:  # a newer datamake's entry: kept for it
+            continue
         pinned = entry is not None and pins.get(entry.key) == entry.code_version
         if pinned or modified_time(info) >= cutoff:
             if entry is not None:
@@ -226,11 +233,15 @@ def _unreadable_pack_fix(store: Store, path: str, why: packs.CorruptPack) -> str
     return "`datamake pull` removes it and `datamake push` repairs the remote"
 
 
-def _parse_all(store: Store, paths: List[str]) -> Dict[str, Optional[Manifest]]:
+def _parse_all(store: Store, paths: List[str], newer: List[str]) -> Dict[str, Optional[Manifest]]:
+    """Each manifest at ``paths`` (None: unreadable); the paths of those a newer datamake wrote go to ``newer``."""
     out: Dict[str, Optional[Manifest]] = {}
     for path, raw in store.objects.cat_many(paths).items():
         try:
             out[path] = Manifest.from_json(raw)
+        except NewerManifest:
+            newer.append(path)
+            out[path] = None
         except ValueError:
             out[path] = None
     return out
