@@ -29,7 +29,26 @@ DYNAMIC = """
 """
 
 
+def shown(project, key):
+    proc = project.run("show", key)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
 # -- dynamic partitions ------------------------------------------------------------------------
+
+def test_a_dynamic_key_removed_and_added_again_leaves_what_a_total_receives_as_it_was(project):
+    project.pipeline(DYNAMIC)
+    project.run("partitions", "add", "files", "b", "a", "c", check=True)
+    project.run("make", check=True)
+    project.run("partitions", "remove", "files", "b", check=True)
+    project.run("partitions", "add", "files", "b", check=True)
+    assert project.states()["total"] == "fresh"  # the same keys, the same inputs
+    kept = shown(project, "total")
+    project.run("make", "-B", "total", check=True)  # what the function receives now
+    assert shown(project, "total") == kept == '["a", "b", "c"]'
+    # the keys are kept, and listed, in the order they were added
+    assert project.json("partitions", "list") == {"partitions": {"files": ["a", "c", "b"]}}
 
 
 def test_removing_a_dynamic_key_that_is_not_there_is_an_error_and_removes_nothing(project):

@@ -228,7 +228,10 @@ class DynamicPartitions(PartitionsDefinition):
     KEY...``, or ``datamake.api.add_partitions(project, NAME, [...])``), in the
     order they were added; a loaded project binds them to the definition, so
     ``keys()`` is a plain read of what was known when the project was loaded.
-    Two definitions with the same ``name`` share their keys.
+    ``keys()`` are sorted, not in the order added: a collection of them (an
+    unpartitioned downstream's dict) depends on which keys exist, as its
+    provenance does, never on when each was added. Two definitions with the
+    same ``name`` share their keys.
     """
 
     name: str
@@ -244,7 +247,7 @@ class DynamicPartitions(PartitionsDefinition):
         return (self.name,)
 
     def keys(self, now: dt.datetime) -> List[str]:
-        return list(self.known)
+        return sorted(self.known)
 
     def bind(self, keys: Sequence[str]) -> None:
         """Set the keys known now (called by the project layer when it loads the project's state)."""
@@ -574,14 +577,20 @@ def reading_parts(down: Optional[PartitionsDefinition],
     - ``order of UP``: a collection follows the order of the upstream's static keys; when
       that order is not sorted, reordering the list changes what the function receives (a dict's
       order, a table's rows) on the same dependencies. A sorted order adds nothing.
+    - ``sorted dynamic keys of UP``: a collection of dynamic partitions comes in sorted order (it came
+      in the order the keys were added, which the provenance does not hold): values built before are stale.
     """
     parts: Dict[str, object] = {}
     for key, (up, mapping) in sorted(ups.items()):
         if mapping is None and _both_time(down, up) and down != up:
             parts[f"passing {key} by windows"] = True
         order = _unsorted_static_keys(up)
-        if order and _collection_in_upstream_order(down, up, mapping):
-            parts[f"order of {key}"] = order
+        dynamic = dynamic_definitions([up])
+        if (order or dynamic) and _collection_in_upstream_order(down, up, mapping):
+            if order:
+                parts[f"order of {key}"] = order
+            if dynamic:
+                parts[f"sorted dynamic keys of {key}"] = True
     return parts
 
 
