@@ -31,8 +31,8 @@ from datamake.history.tags import run_tags
 from datamake.storage.lock import store_lock
 
 __all__ = ["activity", "add_partitions", "changed", "dynamic_partitions", "gc", "graph", "history_file", "jobs", "lineage",
-           "load", "log", "ls", "make", "preview", "prune_log", "pull", "push", "remove_partitions", "run_job", "show",
-           "show_value", "status", "why"]
+           "load", "log", "ls", "make", "named_sources", "preview", "prune_log", "pull", "push", "remove_partitions",
+           "run_job", "show", "show_value", "status", "why"]
 
 
 def load(start: str = ".", config: Optional[Dict[str, Dict[str, Any]]] = None) -> Project:
@@ -63,6 +63,36 @@ def status(project: Project, selection: Sequence[str] = (), only: bool = False, 
 
     compact = None if verify else bulk_status.status(project, selection, only=only, force=force, partition=partition)
     return compact if compact is not None else project.scope(selection, only=only, force=force, partition=partition).plan
+
+
+def named_sources(project: Project, selection: Sequence[str], partition: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The sources ``selection`` names, one row per source (or partition of one): ``key``, ``partition``,
+    ``url`` and its observed ``version`` (None: no file). What ``status`` reports of a source, which
+    datamake observes and never builds."""
+    from datamake.core.nodegraph import selection_partitions
+    from datamake.define.sources import source_at
+    from datamake.storage.observe import SourceError, observe_all
+
+    sources = project.defs.sources
+    keys = [k for k in project.selected_keys(selection, partition=partition) if k in sources]
+    if not keys:
+        return []
+    expander = Expander(project.defs, project.graph, datetime.datetime.now(datetime.timezone.utc))
+    chosen = selection_partitions(expander, keys, partition)
+    nodes = {node_id(key, pk): (key, pk) for key in keys
+             for pk in (expander.partition_keys(key) if chosen[key] is None else chosen[key])}
+    versions = observe_all({n: source_at(sources, n) for n, (_, pk) in nodes.items() if pk is not None},
+                           project.store, gaps=True)  # a partition without its file: None
+    for node, (_, pk) in nodes.items():
+        if pk is None:
+            try:
+                versions.update(observe_all({node: sources[node]}, project.store))
+            except SourceError as exc:
+                if not exc.missing:
+                    raise
+                versions[node] = None
+    return [{"key": key, "partition": pk, "url": source_at(sources, node).url, "version": versions[node]}
+            for node, (key, pk) in nodes.items()]
 
 
 def graph(project: Project, selection: Sequence[str] = (), only: bool = False) -> Dict[str, Any]:

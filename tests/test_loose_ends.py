@@ -101,3 +101,38 @@ def test_a_manifest_of_a_newer_format_is_not_trusted_and_not_deleted(project):
     assert "newer datamake" in gc.stderr and "nothing deleted" in gc.stderr
     with open(path) as f:
         assert json.load(f)["key"] == "big"
+
+
+# -- status of a source ------------------------------------------------------------------------
+
+SOURCES = """
+    from datamake import DailyPartitions, asset, source
+
+    daily = DailyPartitions(start="2024-01-01", end="2024-01-04")
+    raw = source("raw.txt", load="text")
+    landing = source("landing/{date}.csv", partitions=daily, load="text")
+
+    @asset
+    def shout(raw):
+        return raw.upper()
+"""
+
+
+def test_status_of_a_source_says_what_is_observed_of_it(project):
+    project.pipeline(SOURCES)
+    project.write("raw.txt", "hello\n")
+    project.write("landing/2024-01-01.csv", "1\n")
+    project.write("landing/2024-01-02.csv", "2\n")
+    text = project.run("status", "raw", check=True).stdout
+    assert "source raw  " in text and "raw.txt: version " in text
+    assert "0 stale, 0 fresh; raw is a source: observed, never built" in text
+    assert "datamake status raw+" in text
+    partitioned = project.run("status", "landing", check=True).stdout.splitlines()
+    assert partitioned[:2] == ["source landing  2024-01-01…2024-01-02: 2 with a file",
+                               "source landing  2024-01-03: 1 without a file"]
+    listed = project.json("status", "landing")
+    assert listed["assets"] == []  # the contracted list holds assets, each fresh or stale
+    assert [(s["key"], s["partition"], s["version"] is not None) for s in listed["sources"]] == [
+        ("landing", "2024-01-01", True), ("landing", "2024-01-02", True), ("landing", "2024-01-03", False)]
+    # a selection with an asset in it plans as before, with no sources row
+    assert "sources" not in project.json("status", "shout")

@@ -24,7 +24,7 @@ def _render():
     return render
 
 
-def _status_text(project, plan, show_all: bool = False) -> str:
+def _status_text(project, plan, show_all: bool = False, sources=()) -> str:
     """``status`` as text: partition ranges checked against the order of each asset's partitions."""
     import datetime
 
@@ -34,7 +34,7 @@ def _status_text(project, plan, show_all: bool = False) -> str:
         definition = project.defs.assets.get(key) or project.defs.sources.get(key)
         partitions = getattr(definition, "partitions", None)
         return None if partitions is None else partitions.keys(now)
-    return _render().status_text(plan, show_all=show_all, partition_order=partition_order)
+    return _render().status_text(plan, show_all=show_all, partition_order=partition_order, sources=sources)
 
 
 class _Group(click.Group):
@@ -109,9 +109,9 @@ def _warnings(project, code_warnings=()) -> None:
     makerun.print_warnings(project, click.echo, code_warnings)
 
 
-def _status_json(plan, code_warnings, freshness=None) -> dict:
-    """``status --json``: the contracted ``assets`` (with ``freshness`` where a goal is declared), and
-    ``warnings`` when there are any."""
+def _status_json(plan, code_warnings, freshness=None, sources=()) -> dict:
+    """``status --json``: the contracted ``assets`` (with ``freshness`` where a goal is declared),
+    ``warnings`` when there are any, and ``sources`` when the selection names only sources."""
     encoded = getattr(plan, "encoded", None)  # a compact plan: no dict per fresh partition
     data = {"assets": Encoded(encoded(_DUMP)) if encoded is not None and not freshness
             else [d.to_dict() for d in plan.decisions]}
@@ -121,6 +121,8 @@ def _status_json(plan, code_warnings, freshness=None) -> dict:
             entry["freshness"] = fresh
     if code_warnings:
         data["warnings"] = list(code_warnings)
+    if sources:
+        data["sources"] = list(sources)
     return data
 
 
@@ -198,15 +200,18 @@ def status(ctx, selection, only, show_all, as_json, exit_code, verify, config_pa
 
     project = _project(ctx, config_pairs)
     plan = api.status(project, selection, only=only, partition=partition, verify=verify)
-    code_warnings = project.code_warnings(plan.keys())
+    planned = plan.keys()
+    code_warnings = project.code_warnings(planned)
     _warnings(project, code_warnings)
+    # a selection of sources alone plans nothing: say what is observed of them instead
+    sources = api.named_sources(project, selection, partition) if selection and not planned else ()
     from datamake.cli import automation  # lazy: freshness goals, with the daemon's commands
 
     fresh = automation.freshness(project, plan)
     if as_json:
-        _emit_json(_status_json(plan, code_warnings, fresh))
+        _emit_json(_status_json(plan, code_warnings, fresh, sources))
     else:
-        click.echo(_status_text(project, plan, show_all=show_all))
+        click.echo(_status_text(project, plan, show_all=show_all, sources=sources))
         for line in automation.freshness_lines(fresh):
             click.echo(line)
         drifted = [k for k in project.pins if k in project.defs.assets and project.code_version(k).drifted]

@@ -15,19 +15,21 @@ FULL_LISTING_LIMIT = 40
 
 
 def status_text(plan: Plan, show_all: bool = False,
-                partition_order: Optional[Callable[[str], Optional[Sequence[str]]]] = None) -> str:
+                partition_order: Optional[Callable[[str], Optional[Sequence[str]]]] = None,
+                sources: Sequence[Dict[str, Any]] = ()) -> str:
     """One line per asset (fresh ones only in small projects), partitions summarised as ranges.
 
     A plan that keeps fresh partitions as ranges (``runs()``) is printed from those, without an object per node.
     ``partition_order(key)``: the keys of the asset's partitions definition, in order; a range ``A…B`` is
     printed only for partitions that are all those of the definition from A to B (without it, for any run).
+    ``sources``: rows of the sources the selection names (``api.named_sources``), each with what is observed.
     """
     runs = plan.runs() if hasattr(plan, "runs") else ((d, [d.partition]) for d in plan.decisions)
     positions = _positions(partition_order)
     groups = _runs(runs)
     total = sum(len(parts) for _first, parts in groups)
     everything = show_all or total <= FULL_LISTING_LIMIT
-    width = max((len(first.key) for first, _parts in groups), default=0)
+    width = max([len(first.key) for first, _parts in groups] + [len(row["key"]) for row in sources], default=0)
     lines: List[str] = []
     unlisted = 0  # fresh unpartitioned assets left out (fresh partitions are summarised as ranges)
     for first, partitions in groups:
@@ -44,12 +46,42 @@ def status_text(plan: Plan, show_all: bool = False,
         head, *rest = _capped(first.reasons)
         lines.append(f"stale  {label}  {head.code}: {head.message}")
         lines.extend(f"       {' ' * width}  {r.code}: {r.message}" for r in rest)
+    lines.extend(_source_lines(sources, width, positions))
     stale = len(plan.stale)
     lines = [line for line in lines if line]
     lines.append(f"{stale} stale, {total - stale} fresh"
                  + (f" ({unlisted} fresh {'asset' if unlisted == 1 else 'assets'} not listed; --all lists them)"
-                    if unlisted else ""))
+                    if unlisted else "") + _sources_note(sources))
     return "\n".join(lines)
+
+
+def _source_lines(rows: Sequence[Dict[str, Any]], width: int, positions) -> List[str]:
+    """``source  KEY  URL: version V`` (or ``no file``); a partitioned source's partitions as ranges
+    of those with a file and those without."""
+    lines = []
+    for (key, partitioned, found), group in itertools.groupby(
+            rows, lambda r: (r["key"], r["partition"] is not None, r["version"] is not None)):
+        group = list(group)
+        label = key.ljust(width)
+        if partitioned:
+            partitions = [r["partition"] for r in group]
+            what = "with a file" if found else "without a file"
+            lines.append(f"source {label}  {_partitions_text(partitions, positions(key))}: {len(partitions)} {what}")
+            continue
+        row = group[0]
+        where = row["url"] or "(observed by function)"
+        lines.append(f"source {label}  {where}: " + (f"version {_short(row['version'])}" if found else "no file"))
+    return lines
+
+
+def _sources_note(rows: Sequence[Dict[str, Any]]) -> str:
+    """What the summary adds when sources are named: datamake observes them and never builds them."""
+    names = list(dict.fromkeys(r["key"] for r in rows))
+    if not names:
+        return ""
+    one = len(names) == 1
+    return (f"; {', '.join(names)} {'is a source' if one else 'are sources'}: observed, never built "
+            f"(`datamake status {names[0]}+` shows what reads {'it' if one else 'one'})")
 
 
 def _runs(runs) -> List[Tuple[Any, List]]:
