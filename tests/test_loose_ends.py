@@ -2,11 +2,14 @@
 manifests of a newer datamake, and the window arithmetic of time mappings."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from datamake import api
+from datamake.core.partitions import TimeWindowMapping, TimeWindowPartitions, _shift, _WidenedWindows
 
 
 @pytest.fixture
@@ -136,3 +139,30 @@ def test_status_of_a_source_says_what_is_observed_of_it(project):
         ("landing", "2024-01-01", True), ("landing", "2024-01-02", True), ("landing", "2024-01-03", False)]
     # a selection with an asset in it plans as before, with no sources row
     assert "sources" not in project.json("status", "shout")
+
+
+# -- the window arithmetic of a TimeWindowMapping --------------------------------------------------
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(unit=st.sampled_from(["hour", "day", "week", "month"]), zone=st.sampled_from(ZONES),
+       start=st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2026, 12, 31)),
+       length=st.integers(1, 120), start_offset=st.integers(-30, 3), end_offset=st.integers(-3, 30))
+def test_widened_windows_are_those_stepping_from_each_key_gives(unit, zone, start, length, start_offset, end_offset):
+    """The look-up among a definition's windows gives the bounds that stepping window by window
+    from the key gives, across DST changes (a 30-minute one in Lord Howe) and at both ends of the range."""
+    step = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(days=7),
+            "month": dt.timedelta(days=31)}[unit]
+    first = start.strftime("%Y-%m-%d-%H:00") if unit == "hour" else start.strftime("%Y-%m-%d")
+    last = (start + step * length).strftime("%Y-%m-%d")
+    pdef = TimeWindowPartitions(unit, first, last, zone, "t")
+    wider = TimeWindowPartitions(unit, (start - step * 3).strftime("%Y-%m-%d"),
+                                 (start + step * (length + 3)).strftime("%Y-%m-%d"), zone, "t")
+    mapping = TimeWindowMapping(start_offset=start_offset, end_offset=end_offset)
+    widened = _WidenedWindows(pdef, None, mapping)
+    utc = dt.timezone.utc
+    for key in wider.keys(None):  # the definition's keys, and some before and after it
+        stepped = (_shift(pdef, key, start_offset)[0].astimezone(utc), _shift(pdef, key, end_offset)[1].astimezone(utc))
+        assert widened.bounds(key) == stepped, key

@@ -426,15 +426,13 @@ def _time_mapping(down_key, down, up_key, up, mapping: TimeWindowMapping, now) -
             hint="give both the same timezone=, or map them with a function: "
                  f"partition_mapping={{'{up_key}': lambda key: [...]}}")
     windows = up_time.windows(now)
-    utc = dt.timezone.utc
-    starts = [w[1].astimezone(utc) for w in windows]
-    ends = [w[2].astimezone(utc) for w in windows]
+    starts, ends = _utc_bounds(up_time, now)
     onto_up = _onto_upstream_keys(down, up, up_time, now)
+    widened = _WidenedWindows(down_time, now, mapping)
 
     def upstream(pk):
         own = down.part(pk, down_time.name) if isinstance(down, MultiPartitions) else pk
-        lo = _shift(down_time, own, mapping.start_offset)[0].astimezone(utc)
-        hi = _shift(down_time, own, mapping.end_offset)[1].astimezone(utc)
+        lo, hi = widened.bounds(own)
         first = bisect.bisect_right(ends, lo)   # the first window that ends after lo
         last = bisect.bisect_left(starts, hi)   # windows that start before hi
         return onto_up(pk, [w[0] for w in windows[first:last]])
@@ -459,6 +457,43 @@ def _onto_upstream_keys(down, up, up_time: TimeWindowPartitions, now) -> Callabl
         return [f"{t}{MULTI_SEPARATOR}{o}" if time_first else f"{o}{MULTI_SEPARATOR}{t}" for t in times for o in values]
 
     return keys
+
+
+@functools.lru_cache(maxsize=16)
+def _utc_bounds(pdef: TimeWindowPartitions, now: dt.datetime) -> Tuple[List[dt.datetime], List[dt.datetime]]:
+    """The starts and the ends of ``pdef``'s windows in UTC, in order (memoized as the windows are)."""
+    utc = dt.timezone.utc
+    windows = pdef.windows(now)
+    return [w[1].astimezone(utc) for w in windows], [w[2].astimezone(utc) for w in windows]
+
+
+class _WidenedWindows:
+    """A downstream window widened by a TimeWindowMapping's offsets, as UTC bounds ``(lo, hi)``.
+
+    The windows of a definition are consecutive, so the window ``offset`` windows away from the
+    i-th one is the (i + offset)-th: a look-up per partition. Keys outside the definition's windows,
+    and shifts that leave them, take :func:`_shift`, which steps from the key (the same result).
+    """
+
+    def __init__(self, time_def: TimeWindowPartitions, now: dt.datetime, mapping: TimeWindowMapping):
+        self.time_def, self.mapping = time_def, mapping
+        self.starts, self.ends = _utc_bounds(time_def, now)
+        self.position = _positions(time_def, now)
+
+    def bounds(self, key: str) -> Tuple[dt.datetime, dt.datetime]:
+        i, n = self.position.get(key), len(self.ends)
+        first, last = (-1, -1) if i is None else (i + self.mapping.start_offset, i + self.mapping.end_offset)
+        if not (0 <= first < n and 0 <= last < n):
+            utc = dt.timezone.utc
+            return (_shift(self.time_def, key, self.mapping.start_offset)[0].astimezone(utc),
+                    _shift(self.time_def, key, self.mapping.end_offset)[1].astimezone(utc))
+        return self.starts[first], self.ends[last]
+
+
+@functools.lru_cache(maxsize=16)
+def _positions(pdef: TimeWindowPartitions, now: dt.datetime) -> Dict[str, int]:
+    """Each key of ``pdef`` -> its place among the windows."""
+    return {w[0]: i for i, w in enumerate(pdef.windows(now))}
 
 
 def _shift(time_def: TimeWindowPartitions, key: str, offset: int) -> Tuple[dt.datetime, dt.datetime]:
