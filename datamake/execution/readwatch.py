@@ -46,6 +46,7 @@ class _Rare:
     _opened: Any = _NOW  # a replayed open: the stat the child saw (_NOW: taken as the event comes)
     env: Any = {}  # environment variable -> its version when project code first read it (its own dict, at the first)
     env_set: Any = ()  # variables it set or removed before reading them: its own values
+    restored: Any = {}  # name -> version: what results it restored read when made (its own dict, at the first)
     away: Any = ()  # kinds of work it handed where no watch follows it (unfollowed; a dict, at the first)
     # what it read, listed, wrote and may read (see ReadWatch._setup_once): empty and read-only until the
     # first event that needs them sets the watch up
@@ -211,6 +212,20 @@ class ReadWatch(_Rare):
             if not self.away:
                 self.away = {}
             self.away[kind] = None
+
+    def add_restored(self, reads: Sequence[Tuple[str, str]]) -> None:
+        """Reads ``(name, version)`` that code of the asset made when it ran before, and whose result was
+        restored instead of run again (a graph asset's op found in the action cache, its reads current):
+        recorded with the asset's own, which win."""
+        if not reads:
+            return
+        if self._setup_args is not None:
+            self._setup()
+        if "restored" not in self.__dict__:
+            self.restored = {}
+        for name, version in reads:
+            if not self._declared(read_files.full_path(self._project_dir, name)):
+                self.restored.setdefault(name, version)
 
     def _log(self) -> str:
         """The file the processes it starts log their events to, made at the first."""
@@ -427,7 +442,7 @@ class ReadWatch(_Rare):
         """Each undeclared file read, with the version of the bytes the asset read from it, and each folder
         listed, with the version of its listing; not a file the asset also wrote (a file of its own, such
         as a counter it keeps, or a SQLite database or a command's file it changed: not an input)."""
-        if not (self.reads or self.listed or self.trees or self.env or helperreads.remembered):
+        if not (self.reads or self.listed or self.trees or self.env or self.restored or helperreads.remembered):
             return ()  # read nothing, and no helper noted reading anything (most assets): nothing to version
         files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
                  if os.path.abspath(full) not in self.written and not self._own(full, folder=True)
@@ -446,8 +461,9 @@ class ReadWatch(_Rare):
             self._setup()
         # what the helpers it reaches read when they ran for an earlier asset (a memoized value it got)
         noted = helperreads.reached(self.fn, self.roots) if self.roots else {}
-        recorded.update((name, version) for name, version in noted.items() if name not in recorded
-                        and read_files.full_path(self._project_dir, name) not in self.written)
+        for name, version in [*noted.items(), *self.restored.items()]:
+            if name not in recorded and read_files.full_path(self._project_dir, name) not in self.written:
+                recorded[name] = version
         return tuple(sorted(recorded.items()))
 
     def _tree_version(self, name: str, full: str) -> str:
@@ -623,12 +639,14 @@ def _has_contents(cell: Any) -> bool:
     return True
 
 
-def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContext) -> Optional[ReadWatch]:
+def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContext,
+          fn: Any = None) -> Optional[ReadWatch]:
     """A read watch for one attempt of ``task`` (None for a task run outside a project folder); the caller
-    pushes its :meth:`ReadWatch.saw` with :func:`datamake.define.openwatch.push` around the function."""
+    pushes its :meth:`ReadWatch.saw` with :func:`datamake.define.openwatch.push` around the function
+    (``fn``: the function it runs, when not the asset ``task.key``'s own: an op's)."""
     if not task.project_dir:
         return None
-    watch = ReadWatch(defs, task, store, context, scratch, getattr(defs.assets.get(task.key), "fn", None))
+    watch = ReadWatch(defs, task, store, context, scratch, fn or getattr(defs.assets.get(task.key), "fn", None))
     if helperreads.remembered:  # a process that ran helpers which read files: memos of them
         watch.refresh_memos()
     return watch

@@ -293,10 +293,11 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         attempts += 1
         context = AssetContext(task.key, task.run_id, task.partition,
                                asset.partitions.time_window(task.partition) if asset.partitions else None)
+        watch = readwatch.start(defs, task, store, scratch, context)
         if asset.wants_context:
             kwargs["context"] = context
             context._task, context._store = task, store  # a graph asset runs its ops with these
-        watch = readwatch.start(defs, task, store, scratch, context)
+            context._watch = watch  # and tells it what the op results it restores read
         if watch is not None:
             openwatch.push(watch.saw)
         try:

@@ -40,6 +40,9 @@ def run_in_asset(graph: GraphDef, op_config: Mapping[str, Mapping[str, Any]], co
                 graph_inputs=_graph_inputs(task, store, values))
     invocations = GraphRunner(plan, env, InProcessExecutor()).run()
     _record(task, graph.name, invocations)
+    watch = getattr(context, "_watch", None)
+    if watch is not None:  # what restored op results read when they were made is the asset's read too
+        watch.add_restored([read for i in invocations if i.status == "cached" for read in i.reads])
     failed = [i for i in invocations if i.status == "failed"]
     if failed:
         raise DatamakeError(f"op '{failed[0].id}' failed: {failed[0].error}")

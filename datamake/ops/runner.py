@@ -3,7 +3,8 @@
 Each invocation's provenance is its op's code version, its config and the data
 versions of its inputs (see :func:`~datamake.ops.trace.op_provenance`). Before
 running an op, the runner looks that provenance up in the action cache: a hit
-restores the outputs' manifests without calling the op, so an unchanged graph
+whose recorded reads (files the op read undeclared) are unchanged restores the
+outputs' manifests without calling the op, so an unchanged graph
 runs nothing, and an edit reruns the edited op and only those downstream whose
 inputs' data versions actually changed (early cutoff). A dynamic output's
 chunks are versioned one by one, so each mapped invocation is cached on its
@@ -20,8 +21,9 @@ from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
 from datamake.core.hashing import hash_value
 from datamake.core.manifest import Manifest
 from datamake.ops.trace import GraphPlan, Node, Source, const_version, op_provenance
-from datamake.ops.work import OpResult, OpTask, op_reference, output_key, run_op_task, store_value
+from datamake.ops.work import OpResult, OpTask, Reads, op_reference, output_key, run_op_task, store_value
 from datamake.execution.waiting import wait_first
+from datamake.storage.reads import ReadVersions
 from datamake.storage.store import Store
 
 Outputs = Dict[str, Any]  # out name -> Manifest, or for a dynamic output a list of (mapping key, Manifest)
@@ -56,6 +58,7 @@ class Invocation:
     seconds: float = 0.0
     error: Optional[str] = None
     listed: bool = False  # in the runner's start order already
+    reads: Reads = ()  # (name, version) of the files it read undeclared, when it ran (or when its result was made)
 
     @property
     def id(self) -> str:
@@ -86,6 +89,7 @@ class GraphRunner:
                 self.mapped.setdefault(node.mapped_over, []).append(node)
         self._refs: Dict[int, Tuple[str, str]] = {}
         self._chunks: Dict[Tuple[str, str], Dict[str, Manifest]] = {}  # a dynamic output's chunks by key
+        self._reads: Optional[ReadVersions] = None  # current versions of files ops read, at the first cached read
 
     # -- driving ---------------------------------------------------------------------------
     def run(self) -> List[Invocation]:
@@ -222,7 +226,7 @@ class GraphRunner:
             result: OpResult = future.result()
         except BaseException as exc:  # noqa: BLE001 - a worker that died, a lost Dask connection
             result = OpResult(inv.id, False, error=f"{type(exc).__name__}: {exc}")
-        inv.seconds = result.seconds
+        inv.seconds, inv.reads = result.seconds, result.reads
         if not result.ok:
             self._finish(inv, "failed", error=result.error)
             return
@@ -264,6 +268,19 @@ class GraphRunner:
                               _index_manifest(store, inv, out, index).to_json())
 
     def _lookup(self, inv: Invocation) -> Optional[Outputs]:
+        """The outputs recorded for the invocation's provenance, unless a file the op read when it made them
+        changed since (then it runs again); ``inv.reads`` gets those reads."""
+        recorded = self._recorded(inv)
+        if recorded is None:
+            return None
+        found, reads = recorded
+        if reads and self._read_versions().changed(self.env.project_dir, reads):
+            return None  # made from other bytes of a file it read without declaring it: not this result
+        inv.reads = reads
+        return found
+
+    def _recorded(self, inv: Invocation) -> Optional[Tuple[Outputs, Reads]]:
+        """The outputs in the action cache for the invocation's provenance, with the reads that made them."""
         store = self.env.store
         op = inv.node.op
         if op.dynamic:
@@ -277,14 +294,19 @@ class GraphRunner:
                 if chunk is None:
                     return None
                 chunks.append((key, chunk))
-            return {out: chunks}
+            return {out: chunks}, index.reads
         found: Outputs = {}
         for out in op.out_names:
             manifest = store.lookup_action(_action_id(inv.provenance, out))
             if manifest is None:
                 return None
             found[out] = manifest
-        return found
+        return found, manifest.reads  # (every output carries the invocation's reads)
+
+    def _read_versions(self) -> ReadVersions:
+        if self._reads is None:
+            self._reads = ReadVersions(self.env.store)
+        return self._reads
 
 
 def _index_manifest(store: Store, inv: Invocation, out: str, index: List[List[str]]) -> Manifest:
@@ -292,4 +314,4 @@ def _index_manifest(store: Store, inv: Invocation, out: str, index: List[List[st
     the list is stored as an artifact too, so that the entry is checked like any other."""
     return store_value(store, output_key(inv.node.op.name, out) + "/<index>", index, "json",
                        code_version=inv.code_version or "", provenance=inv.provenance or "",
-                       metadata={"chunks": index})
+                       metadata={"chunks": index}, reads=inv.reads)

@@ -18,7 +18,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from datamake.core.errors import DatamakeError
 from datamake.core.hashing import data_version_of
 from datamake.core.manifest import Manifest
+from datamake.define import openwatch
 from datamake.define.loader import format_user_traceback, load_definitions
+from datamake.execution import readwatch
+from datamake.execution.context import AssetContext
 from datamake.execution.tasks import _resource
 from datamake.ops.definition import DynamicOutput, OpDef
 from datamake.storage import iomanagers
@@ -26,6 +29,7 @@ from datamake.storage.scratch import Scratch
 from datamake.storage.store import Store
 
 _stores: Dict[Tuple[str, str], Store] = {}
+Reads = Tuple[Tuple[str, str], ...]
 
 
 class OpContext:
@@ -77,6 +81,7 @@ class OpResult:
     error: Optional[str] = None
     traceback: Optional[str] = None
     attempts: int = 1
+    reads: Reads = ()  # (name, version) of each file it read undeclared (see datamake.storage.reads)
 
 
 def output_key(op_name: str, out: str) -> str:
@@ -106,19 +111,48 @@ def _run_op(task: OpTask, op: OpDef, store: Store, scratch: Scratch, started: fl
         attempts += 1
         if op.wants_context:
             kwargs["context"] = OpContext(op.name, task.key, task.run_id, task.mapping_key)
+        watch = _read_watch(task, op, store, scratch)
         try:
             value = op.fn(**kwargs)
             if op.dynamic:
                 value = list(value)  # a generator runs to its end here, inside the retry loop
-            break
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+            if watch is not None:
+                watch.discard()
             if attempts > op.retries:
                 return _failure(task, exc, started, attempts)
             time.sleep(op.retry_delay * (2 ** (attempts - 1)))
+            continue
+        finally:
+            if watch is not None:  # the watch ends with the attempt
+                openwatch.pop()
+        break
     try:
-        return _stored(task, op, store, value, started, attempts)
+        reads = watch.finish() if watch is not None else ()
+        return _stored(task, op, store, value, started, attempts, reads)
     except Exception as exc:  # noqa: BLE001
         return _failure(task, exc, started, attempts, what="storing its outputs")
+
+
+def _read_watch(task: OpTask, op: OpDef, store: Store, scratch: Scratch) -> Optional[Any]:
+    """A read watch for one attempt of the op, pushed (None outside a project): the files it reads are
+    recorded with its outputs, so that a cached result built from other bytes of them is not restored."""
+    if not task.project_dir:
+        return None
+    key = output_key(task.op_name, "")  # never an asset's key: no asset's declared sources
+    watch = readwatch.start(load_definitions(task.project_dir, task.definitions),
+                            _WatchedOp(key, task.project_dir), store, scratch, AssetContext(key, task.run_id), op.fn)
+    if watch is not None:
+        openwatch.push(watch.saw)
+    return watch
+
+
+@dataclass(frozen=True)
+class _WatchedOp:
+    """What a read watch needs of the work it watches."""
+
+    key: str
+    project_dir: str
 
 
 def find_op(task: OpTask) -> OpDef:
@@ -176,23 +210,27 @@ def store_value(store: Store, key: str, value: Any, io_manager: Optional[str] = 
                     io_manager=manager.name, **fields)
 
 
-def _manifest(task: OpTask, store: Store, out: str, value: Any, io_manager: Optional[str]) -> Manifest:
+def _manifest(task: OpTask, store: Store, out: str, value: Any, io_manager: Optional[str],
+              reads: Reads) -> Manifest:
     return store_value(store, output_key(task.op_name, out), value, io_manager, code_version=task.code_version,
-                       provenance=task.provenance, run_id=task.run_id, created=time.time())
+                       provenance=task.provenance, run_id=task.run_id, created=time.time(), reads=reads)
 
 
-def _stored(task: OpTask, op: OpDef, store: Store, value: Any, started: float, attempts: int) -> OpResult:
+def _stored(task: OpTask, op: OpDef, store: Store, value: Any, started: float, attempts: int,
+            reads: Reads) -> OpResult:
     if op.dynamic:
         out, spec = op.outs[0]
         chunks: List[Tuple[str, Manifest]] = []
         for i, item in enumerate(value):
             chunk, key = (item.value, item.mapping_key) if isinstance(item, DynamicOutput) else (item, None)
-            chunks.append((str(i) if key is None else str(key), _manifest(task, store, out, chunk, spec.io_manager)))
+            chunks.append((str(i) if key is None else str(key),
+                           _manifest(task, store, out, chunk, spec.io_manager, reads)))
         keys = [k for k, _ in chunks]
         if len(set(keys)) != len(keys):
             raise DatamakeError(f"op '{op.name}' yielded the same mapping_key twice",
                                 hint="give each chunk its own key")
-        return OpResult(task.key, True, chunks=tuple(chunks), seconds=time.perf_counter() - started, attempts=attempts)
+        return OpResult(task.key, True, chunks=tuple(chunks), seconds=time.perf_counter() - started,
+                        attempts=attempts, reads=reads)
     if len(op.outs) == 1:
         values = (value,)
     elif not isinstance(value, (tuple, list)) or len(value) != len(op.outs):
@@ -200,9 +238,10 @@ def _stored(task: OpTask, op: OpDef, store: Store, value: Any, started: float, a
                             f"returned {type(value).__name__}", hint="return a tuple with one value per output")
     else:
         values = tuple(value)
-    outputs = tuple((name, _manifest(task, store, name, v, spec.io_manager))
+    outputs = tuple((name, _manifest(task, store, name, v, spec.io_manager, reads))
                     for (name, spec), v in zip(op.outs, values))
-    return OpResult(task.key, True, outputs=outputs, seconds=time.perf_counter() - started, attempts=attempts)
+    return OpResult(task.key, True, outputs=outputs, seconds=time.perf_counter() - started, attempts=attempts,
+                    reads=reads)
 
 
 def _failure(task: OpTask, exc: BaseException, started: float, attempts: int, what: str = "") -> OpResult:

@@ -1,0 +1,77 @@
+"""Files read at run time by code other than the asset function itself: the ops of a graph asset,
+asset checks run on a kept value, threads started at import. Editing such a file must not leave
+the asset fresh with a value built from its old bytes."""
+from __future__ import annotations
+
+import textwrap
+
+from datamake.define.loader import forget_project_code
+from datamake.ops import run_graph
+from tests.test_execution_soundness import stored_value
+
+OP_READS_A_FILE = '''
+    from datamake import graph, graph_asset, op
+
+    @op
+    def rate():
+        with open("rates.csv") as f:
+            return int(f.read())
+
+    @op
+    def doubled(r):
+        return r * 2
+
+    @graph_asset
+    def priced():
+        return doubled(rate())
+
+    @graph
+    def pricing():
+        return doubled(rate())
+'''
+
+
+def test_a_graph_asset_whose_op_read_a_file_is_stale_when_the_file_changes(project):
+    project.pipeline(OP_READS_A_FILE)
+    project.write("rates.csv", "1")
+    assert project.outcomes() == {"priced": "built"}
+    project.write("rates.csv", "2")
+    status = project.json("status")["assets"][0]
+    assert status["state"] == "stale" and "rates.csv" in status["reasons"][0]["message"], status
+    assert project.outcomes() == {"priced": "built"}
+    assert stored_value(project, "priced") == 4  # the op ran again on the new rate: not its cached result
+    assert project.states() == {"priced": "fresh"}
+    project.write("rates.csv", "3")  # the op's read is recorded even when the op was restored...
+    assert project.outcomes("-B") == {"priced": "built"}
+    assert stored_value(project, "priced") == 6
+
+
+def test_a_graph_asset_restored_from_op_results_still_records_the_op_reads(project):
+    project.pipeline(OP_READS_A_FILE)
+    project.write("rates.csv", "1")
+    assert project.outcomes() == {"priced": "built"}
+    assert project.outcomes("-B") == {"priced": "built"}  # every op restored from the op cache
+    project.write("rates.csv", "2")
+    assert project.states() == {"priced": "stale"}
+    project.outcomes()
+    assert stored_value(project, "priced") == 4
+
+
+def test_run_graph_runs_an_op_again_when_a_file_it_read_changed(tmp_path, monkeypatch):
+    project = tmp_path
+    monkeypatch.chdir(project)
+    (project / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+    (project / "pipeline.py").write_text(textwrap.dedent(OP_READS_A_FILE))
+    (project / "rates.csv").write_text("1")
+
+    def run():
+        import datamake.api as dm
+
+        forget_project_code([str(project)])
+        result = run_graph(dm.load(str(project)), "pricing", executor="inprocess")
+        return {o["invocation"]: o["status"] for o in result["ops"]}
+
+    assert run() == {"rate": "ran", "doubled": "ran"}
+    assert run() == {"rate": "cached", "doubled": "cached"}
+    (project / "rates.csv").write_text("2")
+    assert run() == {"rate": "ran", "doubled": "ran"}
