@@ -75,3 +75,40 @@ def test_run_graph_runs_an_op_again_when_a_file_it_read_changed(tmp_path, monkey
     assert run() == {"rate": "cached", "doubled": "cached"}
     (project / "rates.csv").write_text("2")
     assert run() == {"rate": "ran", "doubled": "ran"}
+
+
+CHECKED = '''
+    from datamake import asset, asset_check
+
+    @asset
+    def v():
+        return 5
+'''
+LIMIT_CHECK = '''
+    @asset_check(asset=v, blocking=True)
+    def small(v):
+        return v < {limit}
+'''
+READ_LIMIT = 'int(open("limit.txt").read())'
+
+
+def test_a_file_a_check_added_later_reads_makes_its_asset_stale_when_it_changes(project):
+    project.pipeline(CHECKED)
+    project.write("limit.txt", "10")
+    assert project.outcomes() == {"v": "built"}
+    project.pipeline(CHECKED + LIMIT_CHECK.format(limit=READ_LIMIT))
+    assert project.outcomes() == {"v": "skipped"}  # the value is kept: only the new check runs, and passes
+    project.write("limit.txt", "3")
+    assert project.states() == {"v": "stale"}
+    assert project.outcomes(expect=1) == {"v": "failed"}  # the check runs again, on the new limit
+
+
+def test_a_file_an_edited_check_reads_on_the_kept_value_makes_its_asset_stale_when_it_changes(project):
+    project.write("limit.txt", "10")
+    project.pipeline(CHECKED + LIMIT_CHECK.format(limit="10"))
+    assert project.outcomes() == {"v": "built"}
+    project.pipeline(CHECKED + LIMIT_CHECK.format(limit=READ_LIMIT))
+    assert project.outcomes() == {"v": "skipped"}  # the edited check runs again on the kept value
+    project.write("limit.txt", "3")
+    assert project.states() == {"v": "stale"}
+    assert project.outcomes(expect=1) == {"v": "failed"}

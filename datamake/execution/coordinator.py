@@ -585,8 +585,11 @@ class Coordinator:
         versions = self._check_versions(self.facts[key].key)
         checks_mod = _checks()
         if ran is None and checks_mod.needs_rerun(key, manifest.checks, checks, versions):
+            from datamake.execution.tasks import recheck_watched  # lazy: only a kept value whose checks changed
+
             with Scratch() as scratch:
-                manifest, ran = checks_mod.recheck(self.store, manifest, checks, versions, scratch)
+                manifest, ran = recheck_watched(self.defs, self.run_context.project_dir, self.store, manifest,
+                                                checks, versions, scratch)
             if not self._commit(key, manifest, outcome.seconds):
                 return None
             when = "now"

@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 from types import MappingProxyType
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from datamake._paths import cache_dir
 from datamake.define import openwatch, snapshot
@@ -639,14 +639,21 @@ def _has_contents(cell: Any) -> bool:
     return True
 
 
-def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContext,
-          fn: Any = None) -> Optional[ReadWatch]:
-    """A read watch for one attempt of ``task`` (None for a task run outside a project folder); the caller
-    pushes its :meth:`ReadWatch.saw` with :func:`datamake.define.openwatch.push` around the function
-    (``fn``: the function it runs, when not the asset ``task.key``'s own: an op's)."""
+class Watched(NamedTuple):
+    """What a read watch needs of work that is not an asset's task (an op, checks run on a kept value)."""
+
+    key: str  # an asset's key gives the watch that asset's declared sources
+    project_dir: str
+
+
+def start(defs: Any, task: Any, store: Store, scratch: Any, context: AssetContext, fn: Any) -> Optional[ReadWatch]:
+    """A read watch for one attempt of ``task`` (an AssetTask or :class:`Watched`; None for a task run
+    outside a project folder) running ``fn`` (the asset's function, an op's; None: code of no function
+    whose names count, such as checks); the caller pushes its :meth:`ReadWatch.saw` with
+    :func:`datamake.define.openwatch.push` around the function."""
     if not task.project_dir:
         return None
-    watch = ReadWatch(defs, task, store, context, scratch, fn or getattr(defs.assets.get(task.key), "fn", None))
+    watch = ReadWatch(defs, task, store, context, scratch, fn)
     if helperreads.remembered:  # a process that ran helpers which read files: memos of them
         watch.refresh_memos()
     return watch

@@ -293,7 +293,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         attempts += 1
         context = AssetContext(task.key, task.run_id, task.partition,
                                asset.partitions.time_window(task.partition) if asset.partitions else None)
-        watch = readwatch.start(defs, task, store, scratch, context)
+        watch = readwatch.start(defs, task, store, scratch, context, asset.fn)
         if asset.wants_context:
             kwargs["context"] = context
             context._task, context._store = task, store  # a graph asset runs its ops with these
@@ -405,6 +405,29 @@ def _run_checks(checks: Sequence[Any], value: Any, watch: Optional[Any]) -> tupl
         return tuple(run_checks(checks, value))
     finally:
         openwatch.pop()
+
+
+def recheck_watched(defs: Any, project_dir: str, store: Store, manifest: Manifest, checks: Sequence[Any],
+                    versions: Mapping[str, str], scratch: Scratch) -> Tuple[Manifest, list]:
+    """The asset's checks run again on its kept value (added or edited since it was built), under a read
+    watch as when they run with the build: what they read is added to the value's recorded reads (which
+    win: the value was built from those bytes). Returns :func:`datamake.define.checks.recheck`'s answer."""
+    from datamake.define.checks import recheck  # lazy: only an asset whose checks changed
+
+    watch = readwatch.start(defs, readwatch.Watched(manifest.key, project_dir), store, scratch,
+                            AssetContext(manifest.key, manifest.run_id or "", manifest.partition), None)
+    if watch is None:
+        return recheck(store, manifest, checks, versions, scratch)
+    openwatch.push(watch.saw)
+    try:
+        checked, results = recheck(store, manifest, checks, versions, scratch)
+    finally:
+        openwatch.pop()
+    reads = dict(watch.finish())
+    if not reads:
+        return checked, results
+    reads.update(manifest.reads)
+    return checked.replace(reads=tuple(sorted(reads.items()))), results
 
 
 def _unwrap(value: Any) -> Tuple[Any, Optional[str], Mapping[str, Any]]:

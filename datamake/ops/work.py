@@ -141,18 +141,11 @@ def _read_watch(task: OpTask, op: OpDef, store: Store, scratch: Scratch) -> Opti
         return None
     key = output_key(task.op_name, "")  # never an asset's key: no asset's declared sources
     watch = readwatch.start(load_definitions(task.project_dir, task.definitions),
-                            _WatchedOp(key, task.project_dir), store, scratch, AssetContext(key, task.run_id), op.fn)
+                            readwatch.Watched(key, task.project_dir), store, scratch, AssetContext(key, task.run_id),
+                            op.fn)
     if watch is not None:
         openwatch.push(watch.saw)
     return watch
-
-
-@dataclass(frozen=True)
-class _WatchedOp:
-    """What a read watch needs of the work it watches."""
-
-    key: str
-    project_dir: str
 
 
 def find_op(task: OpTask) -> OpDef:
