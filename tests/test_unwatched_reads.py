@@ -112,3 +112,62 @@ def test_a_file_an_edited_check_reads_on_the_kept_value_makes_its_asset_stale_wh
     project.write("limit.txt", "3")
     assert project.states() == {"v": "stale"}
     assert project.outcomes(expect=1) == {"v": "failed"}
+
+
+QUEUE_WORKER = '''
+    import queue
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datamake import asset
+
+    JOBS = queue.Queue()
+    POOL = ThreadPoolExecutor(1)
+    POOL.submit(int).result()  # its thread started at import too: the items an asset hands it are its own
+
+
+    def read(name):
+        with open(name) as f:
+            return f.read().strip()
+
+
+    def serve():
+        while True:
+            name, reply = JOBS.get()
+            reply.put(read(name))
+
+
+    threading.Thread(target=serve, name="reader", daemon=True).start()
+
+
+    @asset
+    def v():
+        reply = queue.Queue()
+        JOBS.put(("".join(["in", "put", ".txt"]), reply))  # (no file name in its code: read only by the thread)
+        return reply.get()
+
+
+    @asset
+    def w():
+        out = []
+        mine = threading.Thread(target=lambda: out.append(read("own.txt")))
+        mine.start()
+        mine.join()
+        return out[0] + POOL.submit(read, "pooled.txt").result()
+'''
+
+
+def test_a_file_a_thread_started_at_import_reads_for_an_asset_counts_for_it_and_is_named(project):
+    project.pipeline(QUEUE_WORKER)
+    for name in ("input.txt", "own.txt", "pooled.txt"):
+        project.write(name, "1")
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "while asset 'v' ran, a thread it did not start" in proc.stderr, proc.stderr
+    assert "'reader' read input.txt" in proc.stderr
+    assert "while asset 'w' ran" not in proc.stderr  # its own thread's reads, and its pool items', are its own
+    assert project.states() == {"v": "fresh", "w": "fresh"}
+    project.write("input.txt", "2")
+    assert project.states() == {"v": "stale", "w": "fresh"}
+    assert project.outcomes() == {"v": "built", "w": "skipped"}
+    assert stored_value(project, "v") == "2"

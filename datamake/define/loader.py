@@ -5,9 +5,10 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 from typing import Dict, Iterable, Optional, Tuple
 
-from datamake.define import entrywatch, snapshot
+from datamake.define import entrywatch, openwatch, snapshot
 from datamake.define.assets import Definitions, definitions_from_module
 from datamake.core.errors import ConfigError, DatamakeError, DefinitionsImportError, did_you_mean
 
@@ -106,6 +107,7 @@ def _import(project_dir: str, ref: str):
 
 
 def _run_user_code(fn, where: str):
+    before = threading.enumerate()
     try:
         return fn()
     except DatamakeError:
@@ -119,6 +121,10 @@ def _run_user_code(fn, where: str):
             f"importing the definitions in {where} failed:\n{format_user_traceback(exc)}",
             hint=_keyword_hint(exc) or "fix the error above in your code; datamake itself is fine",
         ) from None
+    finally:
+        started = [t for t in threading.enumerate() if t not in before]
+        if started:  # what they read while an asset runs is not that asset's own: said, see openwatch.STRAY
+            openwatch.started_unfollowed(started)
 
 
 # Dagster's spelling of a declaration's argument -> datamake's

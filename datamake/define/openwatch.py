@@ -46,6 +46,9 @@ PREPARED = entrywatch.PREPARED  # (data,): what a spawned or forkserver child is
 POOLED = entrywatch.POOLED  # ([pool, function],): work handed to a process pool (a listener may wrap the function)
 AWAY = entrywatch.AWAY  # (name, object): work handed to a Dask or Ray client, an item put on a process queue
 CHECKED = entrywatch.CHECKED  # (path, folder): project code checked whether a file (a folder) is there (os.path.exists...)
+# (thread name, file, mode, flags): a file opened on a thread no listener follows (started at the project's import,
+# or under listeners popped since), told to every live listener: it may be work one of them handed that thread
+STRAY = "datamake.stray_open"
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
                     STARTED, PREPARED, POOLED, AWAY, CHECKED))
 _STDLIB = os.path.dirname(os.__file__)
@@ -63,6 +66,8 @@ _live: Dict[int, Listener] = {}  # _identity -> each listener pushed and not pop
 # this module's own hook would hear: two per asset run)
 _identity = object.__hash__
 _thread_start = threading.Thread.start
+_unfollowed: Any = None  # a weakref.WeakSet of the threads started at the project's import, at the first
+STARTED_UNDER = "datamake_started_under"  # on a thread started while listeners watched: those listeners
 
 
 Opened = Optional[Tuple[int, int, int, int]]  # (size, mtime_ns, inode, ctime_ns) of a file when opened; None: missing
@@ -144,7 +149,36 @@ def _start_watched(thread: threading.Thread) -> None:
                 _local.listeners = []
 
         thread.run = run_watched  # type: ignore[method-assign]
+        thread.__dict__[STARTED_UNDER] = inherited
     _thread_start(thread)
+
+
+def started_unfollowed(threads: List[threading.Thread]) -> None:
+    """``threads`` were started where no listener follows them (while the project was imported): a file one
+    of them opens while listeners watch other threads is told to those (:data:`STRAY`)."""
+    global _unfollowed
+    if _unfollowed is None:
+        import weakref
+
+        _unfollowed = weakref.WeakSet()
+    _unfollowed.update(threads)
+
+
+def _stray_open(args: tuple) -> None:
+    """A file opened on a thread no live listener follows: told to every live listener, when there are
+    some (while assets run), if the thread was started at import or under listeners popped since."""
+    thread = threading.current_thread()
+    if STARTED_UNDER not in thread.__dict__ and (_unfollowed is None or thread not in _unfollowed):
+        return  # (datamake's own threads: a coordinator, an executor's workers between assets)
+    _local.busy = True
+    try:
+        for listener in tuple(_live.values()):
+            try:
+                listener(STRAY, (thread.name, *args[:3]))
+            except Exception:  # noqa: BLE001 - see _tell
+                pass
+    finally:
+        _local.busy = False
 
 
 def _install() -> None:
@@ -175,6 +209,8 @@ def _on_audit(event: str, args: tuple) -> None:
         return
     listeners = getattr(_local, "listeners", None)
     if not listeners or getattr(_local, "busy", False):
+        if event == OPEN and _live and not listeners and not getattr(_local, "busy", False):
+            _stray_open(args)  # a thread no listener follows, while others are watched
         return
     if event != OPEN and sys._getframe(1).f_code.co_filename.startswith(_IMPORT_SYSTEM):
         return  # the import system searching for modules or distributions: code, not data
@@ -189,14 +225,18 @@ def _watching() -> bool:
 def _tell(event: str, args: tuple) -> None:
     """Call this thread's listeners with one event (``args``: as for :data:`EVENTS`, or :data:`ENV`...)."""
     listeners = _local.listeners
+    told = False
     _local.busy = True  # what a listener opens or lists is not what the watched code read
     try:
         for listener in tuple(listeners):
             if _identity(listener) not in _live:  # inherited by a thread its watcher started, and popped since
                 continue
+            told = True
             try:
                 listener(event, args)
             except Exception:  # noqa: BLE001 - noting a read must never break the code that opened the file
                 pass
     finally:
         _local.busy = False
+    if not told and event == OPEN and _live:  # a thread that outlived the listeners it was started under
+        _stray_open(args)

@@ -47,6 +47,7 @@ class _Rare:
     env: Any = {}  # environment variable -> its version when project code first read it (its own dict, at the first)
     env_set: Any = ()  # variables it set or removed before reading them: its own values
     restored: Any = {}  # name -> version: what results it restored read when made (its own dict, at the first)
+    strays: Any = {}  # thread name -> the first file it read for no asset while this one ran (its own dict, at the first)
     away: Any = ()  # kinds of work it handed where no watch follows it (unfollowed; a dict, at the first)
     # what it read, listed, wrote and may read (see ReadWatch._setup_once): empty and read-only until the
     # first event that needs them sets the watch up
@@ -124,6 +125,9 @@ class ReadWatch(_Rare):
             return
         if event in _HANDED:
             self._handed_work(event, args)
+            return
+        if event == openwatch.STRAY:
+            self._stray(*args)
             return
         if event == openwatch.STARTED:  # a fresh interpreter (not forked): watched once it is prepared
             if args and args[0] != "fork":
@@ -213,6 +217,22 @@ class ReadWatch(_Rare):
                 self.away = {}
             self.away[kind] = None
 
+    def _stray(self, thread: str, path: Any, mode: Any = None, flags: Any = None) -> None:
+        """A file a thread the asset did not start (started at import, or by an earlier asset) opened while
+        the asset ran: maybe for it (work it put on a ``queue.Queue`` that thread takes), maybe not. Recorded
+        as the asset's read, so editing it makes the asset stale, and the thread named in a warning."""
+        path = _as_text(path)
+        if path is None or not _opens_for_reading(mode, flags) or path.endswith(snapshot.CODE_SUFFIXES):
+            return
+        if self._setup_args is not None:
+            self._setup()
+        known = len(self.reads)
+        self._note(path)
+        if len(self.reads) > known:  # data of the project's (not the store's, a system file, a declared source)
+            if "strays" not in self.__dict__:
+                self.strays = {}
+            self.strays.setdefault(thread, os.path.relpath(path) if os.path.isabs(path) else path)
+
     def add_restored(self, reads: Sequence[Tuple[str, str]]) -> None:
         """Reads ``(name, version)`` that code of the asset made when it ran before, and whose result was
         restored instead of run again (a graph asset's op found in the action cache, its reads current):
@@ -281,7 +301,7 @@ class ReadWatch(_Rare):
         remote source: what it fetches is declared), processes it started as fresh interpreters
         (``processes``), work handed where no watch follows it (``pool``, ``queue``, ``client``), memos
         built from older bytes of a file that could not be cleared (``memo``)."""
-        if not self.remote and not self.stale_memos and self.unwatched is None and not self.away:
+        if not self.remote and not self.stale_memos and self.unwatched is None and not self.away and not self.strays:
             return ()
         key, said = self.context.asset_key, []
         if self.remote and not self._observes:
@@ -303,6 +323,8 @@ class ReadWatch(_Rare):
             from datamake.execution import unfollowed
 
             said.extend(unfollowed.warnings(key, self.away))
+        if self.strays:
+            said.append(("thread", _stray_warning(key, self.strays)))
         for helper, name in self.stale_memos:
             said.append(("memo",
                 f"asset '{key}' got a value that {helper}() keeps in a memo of its own (a module global, dict, "
@@ -497,6 +519,15 @@ class ReadWatch(_Rare):
                     return True
         real = os.path.realpath(full)
         return real != full and self._declared(real)
+
+
+def _stray_warning(key: str, strays: Dict[str, str]) -> str:
+    """The warning for files threads the asset did not start read while it ran (``strays``: thread -> a file)."""
+    threads = ", ".join(f"'{thread}' read {path}" for thread, path in list(strays.items())[:3])
+    return (f"while asset '{key}' ran, a thread it did not start (at import, or left running by an earlier asset) "
+            f"read a file: {threads}. datamake cannot tell which asset such a read is for, so it counts for every "
+            f"asset running then (editing the file makes '{key}' stale); read the file in the asset, or in a thread "
+            f"it starts, or declare it with source() and pass it in")
 
 
 _SETUP_LOCK = threading.Lock()
