@@ -171,3 +171,22 @@ def test_a_file_a_thread_started_at_import_reads_for_an_asset_counts_for_it_and_
     assert project.states() == {"v": "stale", "w": "fresh"}
     assert project.outcomes() == {"v": "built", "w": "skipped"}
     assert stored_value(project, "v") == "2"
+
+
+def test_the_warning_about_threads_left_running_names_the_asset_that_started_them(project):
+    project.pipeline('''
+        import threading
+
+        from datamake import asset
+
+        forever = threading.Event()
+
+
+        @asset
+        def leaks():
+            threading.Thread(target=forever.wait, name="left-running").start()
+            return 2
+    ''')
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "('left-running' started by asset 'leaks')" in proc.stderr, proc.stderr

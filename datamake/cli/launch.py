@@ -52,7 +52,7 @@ def end_without_strays(code) -> None:
     for own in running:
         if own not in strays:
             own.join()
-    names = ", ".join(repr(t.name) for t in strays)
+    names = ", ".join(_described(t) for t in strays)
     print(f"datamake: warning: not waiting for {len(strays)} thread(s) the project's code left running "
           f"({names}): make them daemon threads (threading.Thread(..., daemon=True)) or join them "
           "before the asset returns", file=sys.stderr)
@@ -63,6 +63,13 @@ def end_without_strays(code) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
+def _described(thread) -> str:
+    """A thread's name, and the asset whose run started it when known."""
+    readwatch = sys.modules.get("datamake.execution.readwatch")  # (not loaded: no asset ran here)
+    by = readwatch.started_by(thread) if readwatch is not None else None
+    return repr(thread.name) + (f" started by {by}" if by else "")
 
 
 def _running_threads() -> list:

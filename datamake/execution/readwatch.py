@@ -530,6 +530,17 @@ def _stray_warning(key: str, strays: Dict[str, str]) -> str:
             f"it starts, or declare it with source() and pass it in")
 
 
+def started_by(thread: threading.Thread) -> Optional[str]:
+    """What ran when ``thread`` was started: ``asset 'KEY'`` (or ``op 'NAME'``) whose watch it inherited; None
+    when it was started while none ran."""
+    for listener in thread.__dict__.get(openwatch.STARTED_UNDER, ()):
+        watch = getattr(listener, "__self__", None)
+        if isinstance(watch, ReadWatch):
+            key = watch.context.asset_key
+            return f"op '{key[3:].rstrip('/')}'" if key.startswith("op:") else f"asset '{key}'"
+    return None
+
+
 _SETUP_LOCK = threading.Lock()
 _WATCH_KEY = "datamake_watch"  # in a spawned child's preparation data (which ignores keys it does not know)
 _IN_PROCESS = ("memory", "cached", "simplecache", "filecache", "blockcache", "zip", "tar", "reference")
