@@ -190,3 +190,22 @@ def test_the_warning_about_threads_left_running_names_the_asset_that_started_the
     proc = project.run("make")
     assert proc.returncode == 0, proc.stderr
     assert "('left-running' started by asset 'leaks')" in proc.stderr, proc.stderr
+
+
+def test_the_import_system_trying_a_path_entry_as_a_zip_is_not_a_read_of_the_asset(project):
+    project.pipeline('''
+        import importlib.metadata
+        import sys
+
+        from datamake import asset
+
+        sys.path.append("__editable__.shop-1.0.finder.__path_hook__")  # as an editable install adds
+
+
+        @asset
+        def plugins():
+            return len(importlib.metadata.entry_points(group="datamake.nothing"))
+    ''')
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "__path_hook__" not in proc.stderr, proc.stderr

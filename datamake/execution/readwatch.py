@@ -152,7 +152,7 @@ class ReadWatch(_Rare):
                 return  # a file descriptor
             if not _opens_for_reading(mode, flags):  # an output of its own: no undeclared input
                 self.written.add(os.path.abspath(path))
-            elif not path.endswith(snapshot.CODE_SUFFIXES):  # imports open modules: code, versioned as such
+            elif not _imported(path):
                 self._note(path)
         elif event == openwatch.SQLITE:  # the database file is read (rollback journal; a WAL's are not seen)
             self._note(_sqlite_file(args[0] if args else None), maybe_written=True)
@@ -222,7 +222,7 @@ class ReadWatch(_Rare):
         the asset ran: maybe for it (work it put on a ``queue.Queue`` that thread takes), maybe not. Recorded
         as the asset's read, so editing it makes the asset stale, and the thread named in a warning."""
         path = _as_text(path)
-        if path is None or not _opens_for_reading(mode, flags) or path.endswith(snapshot.CODE_SUFFIXES):
+        if path is None or not _opens_for_reading(mode, flags) or _imported(path):
             return
         if self._setup_args is not None:
             self._setup()
@@ -570,6 +570,12 @@ def _file_versions(versions: "read_files.ReadVersions", folder: str) -> Dict[str
 def _as_text(path: Any) -> Optional[str]:
     """An audit event's path as text; None for a file descriptor or anything else."""
     return os.fsdecode(os.fspath(path)) if isinstance(path, (str, bytes, os.PathLike)) else None
+
+
+def _imported(path: str) -> bool:
+    """A file opened by imports: a module (code, versioned as such), or an entry of ``sys.path`` that
+    ``importlib.metadata`` tries as a zip (``__editable__...__path_hook__``: no file at all)."""
+    return path.endswith(snapshot.CODE_SUFFIXES) or path in sys.path
 
 
 def _opens_for_reading(mode: Any, flags: Any) -> bool:
