@@ -35,9 +35,10 @@ ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
 dis = lazy("dis")
 canonical = lazy("datamake.define.canonical")  # the canonical text of source: only for code not analysed before
 
-_CACHE_FORMAT = 8  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
+_CACHE_FORMAT = 9  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
 # 6: names handed to a call (``vars(settings)``: ``settings.*``); 7: an entry as one text, decorators kept once,
-# a place written with spaces; 8: a line of only blanks in a string kept as it is
+# a place written with spaces; 8: a line of only blanks in a string kept as it is; 9: an indented function
+# parsed as an ``if`` body, not dedented (its multi-line strings kept as they are)
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -94,15 +95,31 @@ def _entry(nodes: List[ast.AST]) -> Entry:
     return digest, tuple(sorted(names)), tuple(decorators)
 
 
-def _dedent(source: str) -> str:
-    import textwrap  # lazy: slow to import, and only a source not found in the cache is parsed
+_INDENTED = "if 1:\n"  # what an indented text is parsed under: the body of an ``if``
 
-    return textwrap.dedent(source)
+
+def _parse_alone(source: str) -> Tuple[Any, int]:
+    """``source`` parsed on its own: a node whose ``body`` holds its statements, and the line its first
+    line has there. An indented text (a nested function's, a method's) is parsed as the body of an
+    ``if``, not dedented: dedenting would change the value of a string whose lines it spans (a
+    multi-line string re-indented with its function is another value), and that change must count."""
+    if source[:1].strip() or not _indented(source):
+        return ast.parse(source), 1
+    return ast.parse(_INDENTED + source).body[0], 2
+
+
+_FIRST_TEXT = r"(?m)^[ \t]*\S"  # the start of the first line that is not blank
+
+
+def _indented(source: str) -> bool:
+    """Does the first line of ``source`` that is not blank start with blanks?"""
+    first = re.search(_FIRST_TEXT, source)
+    return first is not None and first.group()[0] in " \t"
 
 
 def normalized_source(source: str) -> str:
     """The canonical text of ``source`` with docstrings and its top-level decorators left out."""
-    tree = ast.parse(_dedent(source))
+    tree, _line = _parse_alone(source)
     return canonical.canonical_dump(ast.Module(body=[_undecorated(s) for s in tree.body], type_ignores=[]))
 
 
@@ -147,18 +164,6 @@ def _raw_key(source: str, code: types.CodeType) -> str:
     return hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
 
 
-_BLANK_LINE = "(?m)^[ \t]+$"  # a line of only blanks, which textwrap.dedent empties (compiled at its first use)
-
-
-def _dedented(source: str) -> Optional[str]:
-    """``source`` to parse on its own: as it is when its first line is not indented, else dedented; None
-    when dedenting would empty a line of only blanks, which may be inside a string whose value keeps its
-    blanks (its module's parse says then what the function is)."""
-    if source[:1].strip():
-        return source
-    return None if re.search(_BLANK_LINE, source) else _dedent(source)
-
-
 def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
              in_module: Callable[[], Optional[List[ast.AST]]] = lambda: None) -> Optional[Entry]:
     """The entry of the function ``code`` whose lines are ``source``, or None when they do not
@@ -174,10 +179,8 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
     try:
         nodes = in_module()
         if nodes is None:
-            text = _dedented(source)
-            tree = ast.parse(text) if text is not None else None
-            if tree is not None:
-                nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, 1)
+            tree, line = _parse_alone(source)
+            nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, line)
         entry = _entry(nodes) if nodes else None
     except SyntaxError:
         entry = None
