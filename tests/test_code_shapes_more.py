@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from tests.test_soundness_probes_code import _stale_reasons, _value, assert_edit_rebuilds
 
 
@@ -33,3 +35,53 @@ def test_reindenting_a_function_changes_the_value_of_its_multiline_strings_only(
     assert_edit_rebuilds(project, {"pipeline.py": before}, [("pipeline.py", before, after)],
                          {"note": ("the function itself changed", "x\n        y")}, dedent=False)
     assert _stale_reasons(project) == {}
+
+
+def test_editing_a_registered_pandas_accessor_makes_its_users_stale(project):
+    """``df.clean.total()`` runs the class registered with ``register_dataframe_accessor("clean")``
+    (a series accessor likewise), though the asset names no part of it: editing the class makes the
+    assets that read ``.clean`` stale, also one that gets its frame from an upstream asset."""
+    pytest.importorskip("pandas")
+    files = {
+        "pipeline.py": """
+            import pandas as pd
+
+            import accessors
+            from datamake import asset
+
+            @asset
+            def frame():
+                return pd.DataFrame({"a": [1, 2]})
+
+            @asset
+            def total(frame):
+                return int(frame.clean.total())
+
+            @asset
+            def series_total():
+                return int(pd.Series([1, 2]).sclean.total())
+        """,
+        "accessors.py": """
+            import pandas as pd
+
+            @pd.api.extensions.register_dataframe_accessor("clean")
+            class Clean:
+                def __init__(self, df):
+                    self.df = df
+
+                def total(self):
+                    return self.df["a"].sum() * 2
+
+            @pd.api.extensions.register_series_accessor("sclean")
+            class SeriesClean:
+                def __init__(self, series):
+                    self.series = series
+
+                def total(self):
+                    return self.series.sum() * 2
+        """,
+    }
+    assert_edit_rebuilds(project, files, [("accessors.py", "sum() * 2", "sum() * 3")], {
+        "total": ("accessors.Clean changed", "9"),
+        "series_total": ("accessors.SeriesClean changed", "9"),
+    })

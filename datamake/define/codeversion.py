@@ -27,6 +27,7 @@ from datamake.core.hashing import hash_bytes, hash_value
 from datamake.core.records import filled, record
 from datamake.define.lazymodules import lazy
 from datamake.define import entrywatch
+from datamake.define.accessors import registered_accessors
 from datamake.define.codenames import ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, code_names
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
 from datamake.define.snapshot import in_package_folder, source_digest
@@ -501,8 +502,8 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
     digest, names, decorators = entry
     namespace = fn.__globals__
     reads = _global_names(code)
-    if _reads_docstrings(names) or _reads_any_global(reads, namespace):
-        return None  # docstrings become a part; globals(), eval or exec: every global is followed
+    if _reads_docstrings(names) or _reads_any_global(reads, namespace) or registered_accessors(reads):
+        return None  # docstrings become a part; globals(), eval or exec: every global is followed; df.clean
     for name in names:
         head = name.partition(".")[0]
         if head in reads and (head in namespace or _injected_builtin(head)) or name.startswith(_IMPORT):
@@ -885,9 +886,10 @@ class _Walker:
         if entry is None:
             entry = _module_entry(fn)
         namespace = fn.__globals__
+        reads = _global_names(code)
+        self._accessors(reads)
         if entry is None:  # no source at all (exec'd): the bytecode and the globals it names
             self._imported(code, namespace)
-            reads = _global_names(code)
             for name in _every_global(namespace) if _reads_any_global(reads, namespace) else sorted(reads):
                 self._follow(name, namespace)
             return hash_value("bytecode", _bytecode_basis(code), self._captured(fn, label))
@@ -895,7 +897,6 @@ class _Walker:
         self.reads_docstrings = self.reads_docstrings or _reads_docstrings(names)
         self._imported(code, namespace)
         kept = [d for d in decorators if not self._is_datamake_decorator(d[1], namespace)]
-        reads = _global_names(code)
         if _reads_any_global(reads, namespace):
             reads = set(_every_global(namespace)) | reads
             names = sorted(set(names) | reads)
@@ -911,6 +912,12 @@ class _Walker:
         if not kept and not captured:
             return digest
         return hash_value("fn", digest, [d[0] for d in kept], captured)
+
+    def _accessors(self, reads: Set[str]) -> None:
+        """The classes registered as pandas accessors under a name the code reads (``df.clean.total()``:
+        the class registered as ``clean``), which no name in the code leads to."""
+        for name, cls in registered_accessors(reads):
+            self.code(cls, f"<accessor {name}>")
 
     def _import_named(self, name: str, label: str, reads: Iterable[str] = (),
                       reader: Mapping[str, Any] = types.MappingProxyType({})) -> None:
@@ -964,6 +971,7 @@ class _Walker:
         for value in vars(cls).values():  # ``import plugins`` in a method runs plugins too
             for method in functions_of(value):
                 self._imported(method.__code__, method.__globals__)
+                self._accessors(_global_names(method.__code__))
         for _d, _h, dec_names in decorators:
             for name in dec_names:
                 self._follow(name, namespace)
