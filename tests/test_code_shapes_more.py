@@ -85,3 +85,39 @@ def test_editing_a_registered_pandas_accessor_makes_its_users_stale(project):
         "total": ("accessors.Clean changed", "9"),
         "series_total": ("accessors.SeriesClean changed", "9"),
     })
+
+
+def test_a_function_wrapped_by_joblib_memory_or_dask_delayed_counts_as_itself(project):
+    """``joblib.Memory(...).cache(f)`` and ``dask.delayed(f)`` call ``f``: editing ``f`` makes the assets
+    that call the wrapper stale, with no warning that the wrapper cannot be versioned."""
+    pytest.importorskip("joblib")
+    pytest.importorskip("dask")
+    files = {"pipeline.py": """
+        import dask
+        import joblib
+
+        from datamake import asset
+
+        def slow(x):
+            return x + 1
+
+        def scaled(x):
+            return x * 10
+
+        uncached = joblib.Memory(None, verbose=0).cache(slow)
+        cached = joblib.Memory("joblib-cache", verbose=0).cache(scaled)
+        lazy = dask.delayed(scaled)
+
+        @asset
+        def memoized():
+            return uncached(1) + cached(1)
+
+        @asset
+        def delayed():
+            return lazy(2).compute(scheduler="sync")
+    """}
+    edits = [("pipeline.py", "x + 1", "x + 2"), ("pipeline.py", "x * 10", "x * 20")]
+    assert_edit_rebuilds(project, files, edits, {
+        "memoized": ("pipeline.slow", "23"),
+        "delayed": ("pipeline.scaled changed", "40"),
+    })

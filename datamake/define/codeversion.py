@@ -802,6 +802,10 @@ class _Walker:
             if owner is None or isinstance(owner, types.ModuleType):
                 return f"ext:{_module_name(obj)}.{obj.__qualname__}"
             return hash_value("bound", obj.__qualname__, self.encoder.encode(owner, path))
+        made_from = _MADE_FROM.get((type(obj).__module__, type(obj).__qualname__))
+        if made_from is not None:  # before __wrapped__: a dask Delayed makes up any attribute asked for
+            return hash_value("made from", type_name(obj),
+                              self._encode_or_warn(getattr(obj, made_from), f"{path}.{made_from}", "wrapped"))
         if hasattr(obj, "__wrapped__") and not isinstance(obj, types.ModuleType):
             return self._wrapper(obj, path)
         if callable(obj) and isinstance(getattr(obj, "__name__", None), str) and self._where(obj) == "installed":
@@ -1180,6 +1184,9 @@ class _Walker:
         self.parts[label] = hash_value("const#", hash_bytes(text.encode())) if big else hash_value("const", text)
 
 
+# Installed wrappers that call (or hold) what they were made from, by the attribute that keeps it:
+# ``joblib.Memory(None).cache(f)`` calls ``f``; ``dask.delayed(f)`` calls ``f`` when computed.
+_MADE_FROM = {("joblib.memory", "NotMemorizedFunc"): "func", ("dask.delayed", "DelayedLeaf"): "_obj"}
 _ENVIRONMENT = tuple(getattr(os, name) for name in ("environ", "environb") if hasattr(os, name))
 _BUILTIN_CONSTANTS = ("None", "True", "False", "Ellipsis", "NotImplemented")
 _BUILTIN_MODULES = ("builtins", "_sitebuiltins", "io", "_io")  # len, int, ValueError; help, exit; open
