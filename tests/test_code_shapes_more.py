@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from tests.test_soundness_probes_code import _stale_reasons, _value, assert_edit_rebuilds
+from tests.test_soundness_shapes import _apply
 
 
 def test_reindenting_a_function_changes_the_value_of_its_multiline_strings_only(project):
@@ -121,3 +122,67 @@ def test_a_function_wrapped_by_joblib_memory_or_dask_delayed_counts_as_itself(pr
         "memoized": ("pipeline.slow", "23"),
         "delayed": ("pipeline.scaled changed", "40"),
     })
+
+
+def test_a_library_setting_made_when_the_definitions_are_imported_counts_for_every_asset(project):
+    """``pd.options.display.precision = 2`` in a settings module the definitions import,
+    ``np.set_printoptions(...)`` at the top of the definitions: editing either makes stale the assets
+    whose output they change, also one in another module that imports neither and names no library.
+    Comments, docstrings, formatting and what runs under ``if __name__ == "__main__":`` still change
+    nothing."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    files = {
+        "pipeline.py": '''
+            """Tables."""
+            import numpy as np
+
+            import settings
+            from datamake import asset
+            from tables import frame, table
+
+            np.set_printoptions(precision=3)  # digits of arrays
+
+            @asset
+            def array():
+                return str(np.array([1.123456]))
+
+            if __name__ == "__main__":
+                print("run datamake make")
+        ''',
+        "tables.py": '''
+            import pandas as pd
+
+            from datamake import asset
+
+            @asset
+            def frame():
+                return pd.DataFrame({"a": [1.123456]})
+
+            @asset
+            def table(frame):
+                return frame.to_string()
+        ''',
+        "settings.py": '''
+            import pandas as pd
+
+            pd.options.display.precision = 2
+        ''',
+    }
+    for relpath, text in files.items():
+        project.write(relpath, text)
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
+    assert set(project.outcomes().values()) == {"built"}
+    _apply(project, [("pipeline.py", '"""Tables."""', '"""Tables of numbers."""'),
+                     ("pipeline.py", "# digits of arrays", "# how arrays print"),
+                     ("pipeline.py", "precision=3)", "precision = 3)"),
+                     ("pipeline.py", '"run datamake make"', '"run: datamake make"')])
+    assert _stale_reasons(project) == {}
+
+    _apply(project, [("pipeline.py", "precision = 3", "precision=5"), ("settings.py", "precision = 2", "precision = 4")])
+    reasons = _stale_reasons(project)
+    assert "<top level of settings>" in reasons["table"] and "<top level of pipeline>" in reasons["array"]
+    assert project.outcomes()["table"] == "built"
+    with pd.option_context("display.precision", 4):
+        assert _value(project, "table") == pd.DataFrame({"a": [1.123456]}).to_string().strip()
+    assert _value(project, "array") == np.array2string(np.array([1.123456]), precision=5)

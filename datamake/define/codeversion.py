@@ -30,16 +30,18 @@ from datamake.define import entrywatch
 from datamake.define.accessors import registered_accessors
 from datamake.define.codenames import ANY_ATTRIBUTE as _ANY_ATTRIBUTE, IMPORT as _IMPORT, code_names
 from datamake.define.globalstate import DECIMAL_MODULES, DECIMAL_PART, decimal_context
-from datamake.define.snapshot import in_package_folder, source_digest
+from datamake.define.snapshot import (definitions_of, generation as snapshot_generation, in_package_folder,
+                                      is_under_roots, source_digest)
 
 ast = lazy("ast")  # parsing and disassembly: only for code not analysed before
 dis = lazy("dis")
 canonical = lazy("datamake.define.canonical")  # the canonical text of source: only for code not analysed before
+importeffects = lazy("datamake.define.importeffects")  # a module's import statements: only for a module not seen before
 
 _CACHE_FORMAT = 9  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
 # 6: names handed to a call (``vars(settings)``: ``settings.*``); 7: an entry as one text, decorators kept once,
 # a place written with spaces; 8: a line of only blanks in a string kept as it is; 9: an indented function
-# parsed as an ``if`` body, not dedented (its multi-line strings kept as they are)
+# parsed as an ``if`` body, not dedented (its multi-line strings kept as they are); a module's import statements
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -170,21 +172,28 @@ def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
     """The entry of the function ``code`` whose lines are ``source``, or None when they do not
     parse on their own; cached by the raw text. ``in_module`` may give the definition as its module's
     parse holds it, when that is what parsing ``source`` alone gives (:func:`_module_nodes`)."""
+    def analyse() -> Optional[Entry]:
+        try:
+            nodes = in_module()
+            if nodes is None:
+                tree, line = _parse_alone(source)
+                nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, line)
+            return _entry(nodes) if nodes else None
+        except SyntaxError:
+            return None
+
+    return _remembered(raw or _raw_key(source, code), analyse)
+
+
+def _remembered(raw: str, analyse: Callable[[], Optional[Entry]]) -> Optional[Entry]:
+    """The entry cached under ``raw``, or the one ``analyse`` gives, cached (and saved with the cache file)."""
     global _cache_dirty
-    raw = raw or _raw_key(source, code)
     if raw in _normalized_cache or raw in _from_file:
         entry = _cached(raw)
         if entry is not None or raw in _normalized_cache:
             return entry
     _used.add(raw)
-    try:
-        nodes = in_module()
-        if nodes is None:
-            tree, line = _parse_alone(source)
-            nodes = _candidates(ast.walk(tree) if code.co_name == "<lambda>" else tree.body[:1], code, line)
-        entry = _entry(nodes) if nodes else None
-    except SyntaxError:
-        entry = None
+    entry = analyse()
     _normalized_cache[raw] = entry
     _cache_dirty = True
     return entry
@@ -513,7 +522,102 @@ def _closed_fingerprint(fn: types.FunctionType) -> Optional["CodeFingerprint"]:
         if value is None or not _is_datamake(value):
             return None
     parts = {"<self>": digest}
+    effects = import_effects(code.co_filename, _module_name(fn)) if not code.co_filename.startswith("<") else None
+    if effects:
+        parts.update(effects)
     return filled(CodeFingerprint, version=_version(parts), parts=parts)
+
+
+# -- what project modules do when imported ------------------------------------------------
+
+_effects: Dict[str, Tuple[int, Dict[str, str]]] = {}  # module file -> (snapshot generation, its parts)
+_project_files: Dict[str, Tuple[int, Optional[str]]] = {}  # module name -> (generation, its file in the project)
+
+
+def import_effects(filename: str, module: str) -> Mapping[str, str]:
+    """A part for the import statements (:mod:`~datamake.define.importeffects`) of module ``module``
+    (file ``filename``), of its project's definitions module, and of each project module these import,
+    directly or through others: what they set when imported may change what any code of the module
+    computes. Empty for most projects."""
+    generation = snapshot_generation()
+    known = _effects.get(filename)
+    if known is not None and known[0] == generation:
+        return known[1]
+    parts: Dict[str, str] = {}
+    seen: Set[str] = set()
+    todo = [(module, filename), *((name, path) for path, name in definitions_of(filename))]
+    while todo:
+        name, path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        summary = _module_summary(path, name)
+        if summary is None:
+            continue
+        digest, imported, _none = summary
+        if digest:  # (most modules have none)
+            parts[f"<top level of {name}>"] = digest
+        for other in imported:
+            for package in _with_packages(other):
+                other_path = _project_file(package, generation)
+                if other_path is not None and other_path not in seen:
+                    todo.append((package, other_path))
+    _effects[filename] = (generation, parts)
+    return parts
+
+
+def _with_packages(module: str) -> List[str]:
+    """``a.b.c``, ``a.b`` and ``a``: importing a module runs its packages first."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def _project_file(module: str, generation: int) -> Optional[str]:
+    """The file of ``module`` when it is one of the project's (None for another, or none)."""
+    known = _project_files.get(module)
+    if known is None or known[0] != generation:
+        path = _loaded_file(module)
+        known = _project_files[module] = (generation, path if path and is_under_roots(path) else None)
+    return known[1]
+
+
+def _loaded_file(module: str) -> Optional[str]:
+    """The file of ``module``, looked for only under a package that is not loaded from a file outside
+    the project (``numpy.linalg``, ``datamake.asset``: not searched for)."""
+    loaded = sys.modules.get(module) or sys.modules.get(module.partition(".")[0])
+    path = getattr(loaded, "__file__", None)
+    if loaded is not None and (loaded.__name__ == module or isinstance(path, str) and not is_under_roots(path)):
+        return path if isinstance(path, str) else None
+    from datamake.define.moduleimports import module_file  # lazy: only a project module not imported
+
+    return module_file(module)
+
+
+def _module_summary(path: str, module: str) -> Optional[Entry]:
+    """(digest of the import statements of the module file ``path``, the modules it imports, ()), as
+    imported (else as on disk); remembered by its text, as analyses are."""
+    digest, source = source_digest(path), None
+    if digest is None:  # not imported through a snapshot: the file as it is now
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+        except OSError:
+            return None
+        digest = hash_bytes(source)
+    package = module if os.path.basename(path) == "__init__.py" else module.rpartition(".")[0]
+
+    def analyse() -> Optional[Entry]:
+        import linecache  # lazy: only a module scanned afresh
+
+        text = source.decode("utf-8", "surrogateescape") if source is not None else "".join(linecache.getlines(path))
+        tree = parsed_module(path, text)  # parsed whole already for its functions' analyses, or now
+        try:
+            tree = tree or ast.parse(text)
+        except (SyntaxError, ValueError):
+            return None
+        return (*importeffects.summary(tree, package), ())
+
+    return _remembered(hash_bytes(f"import statements\0{package}\0{digest}".encode()), analyse)
 
 
 # -- the persistent cache -----------------------------------------------------------------
@@ -710,6 +814,7 @@ class _Walker:
         self._encoder: Optional[Encoder] = None
         self.reads_docstrings = False  # some code it follows reads a __doc__: docstrings are data then
         self.modules: Set[str] = set()  # the modules imported by the code followed, looked at once each
+        self.effects_seen: Set[str] = set()  # the module files whose import statements were added
 
     @property
     def encoder(self) -> Encoder:
@@ -846,7 +951,15 @@ class _Walker:
             label = f"{_module_name(obj)}.{qualname}"
         digest = how(obj, label)
         self.parts.setdefault(label, digest)
+        self._import_effects(obj)
         return digest
+
+    def _import_effects(self, obj: Any) -> None:
+        """What the module of project code ``obj``, and the project modules it imports, set when imported."""
+        path = _file_of(obj)
+        if path and not path.startswith("<") and path not in self.effects_seen:
+            self.effects_seen.add(path)
+            self.parts.update(import_effects(path, _module_name(obj)))
 
     def _importable(self, obj: Any) -> Optional[str]:
         """Installed code reachable by its own qualified name (a ufunc, a typing form): by name."""

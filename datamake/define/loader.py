@@ -28,7 +28,10 @@ def load_definitions(project_dir: str, ref: str, reload_changed: bool = False) -
     if reload_changed and cache_key in _loaded and snapshot.changed_modules():
         forget_project_code(definition_roots(project_dir, ref))
     if cache_key not in _loaded:
-        _loaded[cache_key] = definitions_from_module(_import(project_dir, ref))
+        module = _import(project_dir, ref)
+        if isinstance(getattr(module, "__file__", None), str):  # what it sets when imported counts for every asset
+            snapshot.note_definitions(project_dir, module.__file__, module.__name__)
+        _loaded[cache_key] = definitions_from_module(module)
     snapshot.refresh_linecache()
     return _loaded[cache_key]
 

@@ -80,6 +80,11 @@ def _scan(text: str, package: str) -> List[str]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return []
+    return scan_imports(tree, package)
+
+
+def scan_imports(tree: ast.Module, package: str) -> List[str]:
+    """What :func:`imported_modules` names, from the parsed module ``tree`` of ``package``."""
     found: List[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -52,6 +52,8 @@ class Snapshot:
 _snapshots: Dict[str, Snapshot] = {}  # path -> snapshot
 _lines: Dict[str, List[str]] = {}  # path -> source lines, as imported
 _roots: List[str] = []
+_generation = 0  # counts the changes to the set of snapshots (what is remembered of them is valid for one)
+_definitions: Dict[str, Tuple[str, str]] = {}  # definitions module file -> (its name, its project's real folder/)
 # datamake itself (the package folder, two levels up from here) is never a project module
 _OWN_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep
 
@@ -133,6 +135,8 @@ def _write_pyc(cached: str, source: bytes, code) -> None:
 
 
 def _remember(module: str, path: str, source: bytes, stat: os.stat_result) -> None:
+    global _generation
+    _generation += 1
     path = os.path.abspath(path)
     text = _source_text(source)
     lines = text.splitlines(keepends=True)
@@ -347,6 +351,24 @@ def snapshots() -> List[Tuple[Snapshot, str]]:
     return [(snap, "".join(_lines.get(path, ()))) for path, snap in list(_snapshots.items())]
 
 
+def note_definitions(project_dir: str, path: str, module: str) -> None:
+    """Remember that module ``module`` (file ``path``) holds the definitions of the project in ``project_dir``."""
+    global _generation
+    _generation += 1
+    _definitions[os.path.abspath(path)] = (module, os.path.realpath(project_dir) + os.sep)
+
+
+def definitions_of(path: str) -> List[Tuple[str, str]]:
+    """(file, module name) of the definitions module of each loaded project that the file ``path`` is in."""
+    real = os.path.realpath(path)
+    return [(file, module) for file, (module, folder) in _definitions.items() if real.startswith(folder)]
+
+
+def generation() -> int:
+    """A number that changes whenever a module is snapshotted or the snapshots are forgotten."""
+    return _generation
+
+
 def source_digest(path: str) -> Optional[str]:
     """The digest of the bytes a snapshotted module was compiled from (None for any other file)."""
     snap = _snapshots.get(path) or _snapshots.get(os.path.abspath(path))
@@ -390,6 +412,8 @@ def forget_all(roots: Iterable[str] = ()) -> List[str]:
     ``roots`` (imported before snapshots were installed). Returns the module names dropped;
     objects already holding the old modules keep them.
     """
+    global _generation
+    _generation += 1
     under = tuple(os.path.realpath(r) + os.sep for r in roots)
     dropped = []
     for name, module in list(sys.modules.items()):
@@ -405,6 +429,7 @@ def forget_all(roots: Iterable[str] = ()) -> List[str]:
     _snapshots.clear()
     _lines.clear()
     _reads.clear()
+    _definitions.clear()
     importlib.invalidate_caches()
     return dropped
 

@@ -1,0 +1,121 @@
+"""What a project module does to the process when it is imported, besides binding names.
+
+``pd.set_option("display.precision", 2)``, ``np.random.seed(0)`` or ``decimal.getcontext().prec = 5``
+at the top of a module change what library code computes for every asset, yet bind no name an asset
+reads. Such statements are the module's *import statements* here: each top-level expression
+statement and each assignment to an attribute or an item of something the module did not bind
+itself (``plt.rcParams["figure.dpi"] = 200``; ``Cls.RATE = 2`` counts with ``Cls`` where it is read),
+also inside a top-level ``if``/``try``/``with``/loop (the whole statement then, its condition too),
+but not under ``if __name__ == "__main__":``, which does not run on import. A string alone (a
+docstring) and a call of something imported from datamake (``schedule(...)``) are not among them.
+Their canonical text (comments and formatting left out) is one digest per module.
+"""
+from __future__ import annotations
+
+from typing import List, Set, Tuple
+
+from datamake.core.hashing import hash_bytes
+from datamake.define.lazymodules import lazy
+from datamake.define.moduleimports import scan_imports
+
+ast = lazy("ast")
+canonical = lazy("datamake.define.canonical")
+
+
+def summary(tree: ast.Module, package: str) -> Tuple[str, Tuple[str, ...]]:
+    """(digest of the import statements of the parsed module ``tree``, "" when it has none; the modules
+    it imports, as :func:`~datamake.define.moduleimports.imported_modules` names them)."""
+    found = import_statements(tree)
+    digest = hash_bytes("\n".join(canonical.canonical_dump(s) for s in found).encode()) if found else ""
+    return digest, tuple(sorted(set(scan_imports(tree, package))))
+
+
+def import_statements(tree: ast.Module) -> List[ast.stmt]:
+    """The top-level statements of ``tree`` that act on the process when it is imported."""
+    ours, own = _datamake_names(tree), _defined_names(tree)
+    return [s for s in tree.body if not _main_guard(s) and _acts(s, ours, own)]
+
+
+_DEFINITIONS = ("FunctionDef", "AsyncFunctionDef", "ClassDef")
+_COMPOUND = ("If", "Try", "TryStar", "With", "AsyncWith", "For", "AsyncFor", "While", "Match")
+
+
+def _acts(stmt: ast.stmt, ours: Set[str], own: Set[str]) -> bool:
+    """Does ``stmt`` (or, for a compound one, a statement in it) act on the process? ``ours``: the names
+    bound to datamake; ``own``: those the module binds itself, whose values count where they are read."""
+    kind = type(stmt).__name__
+    if kind == "Expr":
+        value = stmt.value
+        if isinstance(value, ast.Constant):
+            return False  # a docstring, a string alone
+        return not (isinstance(value, ast.Call) and canonical.dotted(value.func).partition(".")[0] in ours)
+    if kind in ("Assign", "AugAssign", "AnnAssign", "Delete"):
+        targets = stmt.targets if kind in ("Assign", "Delete") else [stmt.target]
+        return any(_stores_outside(n, own) for t in targets for n in ast.walk(t))
+    if kind in _COMPOUND:
+        return any(_acts(inner, ours, own) for inner in _inner_statements(stmt))
+    return False
+
+
+def _stores_outside(target: ast.AST, own: Set[str]) -> bool:
+    """Is ``target`` an attribute or an item of something the module did not bind itself (``pd.options``,
+    ``decimal.getcontext()``, not ``Cls.RATE`` or ``CONFIG["rate"]``, versioned with their owners)?"""
+    if not isinstance(target, (ast.Attribute, ast.Subscript)):
+        return False
+    root = target
+    while isinstance(root, (ast.Attribute, ast.Subscript)):
+        root = root.value
+    return not (isinstance(root, ast.Name) and root.id in own)
+
+
+def _defined_names(tree: ast.Module) -> Set[str]:
+    """The names the module's top level binds by ``def``, ``class`` or an assignment to a name."""
+    names: Set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+                names.update(_bound_names(target))
+    return names
+
+
+def _bound_names(target: ast.AST) -> List[str]:
+    """The names an assignment to ``target`` binds (``a, *b = ...``; none for ``pd.options.x = ...``)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for item in target.elts for name in _bound_names(item)]
+    return []
+
+
+def _inner_statements(stmt: ast.stmt) -> List[ast.stmt]:
+    """The statements directly in a compound statement's blocks (its handlers' and cases' too)."""
+    found: List[ast.stmt] = []
+    for field in ("body", "orelse", "finalbody"):
+        found.extend(getattr(stmt, field, None) or ())
+    for block in [*(getattr(stmt, "handlers", None) or ()), *(getattr(stmt, "cases", None) or ())]:
+        found.extend(block.body)
+    return [s for s in found if type(s).__name__ not in _DEFINITIONS]
+
+
+def _main_guard(stmt: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``."""
+    test = getattr(stmt, "test", None)
+    return (isinstance(stmt, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and len(test.comparators) == 1
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__")
+
+
+def _datamake_names(tree: ast.Module) -> Set[str]:
+    """The names the module's top level binds to datamake or to what it imports from datamake."""
+    names: Set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and not stmt.level and (stmt.module or "").split(".")[0] == "datamake":
+            names.update(alias.asname or alias.name for alias in stmt.names)
+        elif isinstance(stmt, ast.Import):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in stmt.names
+                         if alias.name.split(".")[0] == "datamake")
+    return names
