@@ -37,6 +37,7 @@ class S3Server:
     requests: List[Tuple[str, str, str]] = field(default_factory=list)
     read_only: Set[str] = field(default_factory=set)  # buckets whose writes are denied, as by a bucket policy
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _fs: object = None
 
     def options(self) -> Dict[str, object]:
         """s3fs storage options for this server."""
@@ -55,10 +56,16 @@ class S3Server:
             return [r for r in self.requests if r[1].lstrip("/").split("/", 1)[0] == bucket]
 
     def filesystem(self):
+        """The tests' own s3fs client of this server, made once (a new client costs ~0.3 s of CPU): it
+        caches no listing, so it sees every change at once, and it is not the instance datamake's
+        stores get from fsspec."""
         import s3fs
 
-        return s3fs.S3FileSystem(client_kwargs={"endpoint_url": self.endpoint}, skip_instance_cache=True,
-                                 use_listings_cache=False, **CREDENTIALS)
+        with self._lock:
+            if self._fs is None:
+                self._fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": self.endpoint}, skip_instance_cache=True,
+                                             use_listings_cache=False, **CREDENTIALS)
+            return self._fs
 
 
 _ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
