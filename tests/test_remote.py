@@ -88,11 +88,14 @@ def ran(project) -> list:
 
 @pytest.fixture
 def team(tmp_path, s3_bucket):
-    """Teammates A and B sharing one remote (a fresh bucket)."""
-    from tests.conftest import ProjectDir
+    """Teammates A and B sharing one remote (a fresh bucket). Their commands run in this process, through
+    click's test runner (see tests/conftest.py), which spares each an interpreter that imports s3fs and
+    makes an S3 client; the tests about processes (concurrent pushes, a remote killed mid-run, gc waiting
+    for a make) start real ones."""
+    from tests.conftest import InProcessProjectDir
 
-    def member(name: str, push: str = "manual") -> ProjectDir:
-        p = ProjectDir(tmp_path / name)
+    def member(name: str, push: str = "manual") -> InProcessProjectDir:
+        p = InProcessProjectDir(tmp_path / name)
         p.root.mkdir()
         p.pipeline(PIPELINE, remote_toml(f"{s3_bucket.url}/cache", s3_bucket.server.toml_options(), push))
         return p
@@ -257,7 +260,7 @@ def test_concurrent_pushes_of_the_same_results(team, s3_bucket):
     results = {}
 
     def push(who, name):
-        results[name] = who.run("push", "--json")
+        results[name] = who.run_process("push", "--json")  # two real processes at once
 
     threads = [threading.Thread(target=push, args=(who, name)) for who, name in ((a, "a"), (b, "b"))]
     for t in threads:
