@@ -1,4 +1,5 @@
-"""The bundled examples run as their docs say, from a clean copy."""
+"""The bundled examples run as their docs say, from a clean copy (tests/test_cli_smoke.py drives the real
+program; the commands here run in this process, except the daemon's pass)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,15 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def datamake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``datamake ARGS`` in ``cwd``: the command line a user types, run in this process through click's
+    test runner, as a new process would run it (tests/conftest.py), without an interpreter that imports
+    pyarrow for each command. The daemon's pass runs in a real process (``datamake_process``)."""
+    from tests.conftest import InProcessProjectDir
+
+    return InProcessProjectDir(cwd).run(*args)
+
+
+def datamake_process(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "datamake", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240)
 
@@ -104,7 +114,7 @@ def test_automation_example_one_daemon_pass_meets_its_goal_and_records_its_ticks
     listed = datamake(root, "schedules", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [s["name"] for s in json.loads(listed.stdout)["schedules"]] == ["nightly"]
-    once = datamake(root, "daemon", "--once", "--wait", "--json")
+    once = datamake_process(root, "daemon", "--once", "--wait", "--json")
     assert once.returncode == 0, once.stderr
     decisions = [json.loads(line) for line in once.stdout.splitlines()]
     assert {"kind": "sensor", "name": "incoming_changed", "status": "requested"}.items() <= decisions[1].items()
