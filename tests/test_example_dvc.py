@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,11 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dvc_get_started
 
 
 def datamake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "datamake", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=240)
+    """``datamake ARGS`` in ``cwd``, in this process through click's test runner, as a new process would
+    run it (tests/conftest.py), without an interpreter that imports numpy for each command."""
+    from tests.conftest import InProcessProjectDir
+
+    return InProcessProjectDir(cwd).run(*args)
 
 
 def outcomes(cwd: Path, *args: str) -> dict:
