@@ -22,8 +22,9 @@ def pipeline(n: int, bump: int = 0) -> str:
 
 @pytest.fixture
 def member(tmp_path, s3_bucket, monkeypatch):
-    """A teammate's checkout on a machine of its own (its own cache of packs read before)."""
-    from tests.conftest import ProjectDir
+    """A teammate's checkout on a machine of its own (its own cache of packs read before). Its commands
+    run in this process (tests/conftest.py); the one whose requests are counted runs in a real one."""
+    from tests.conftest import InProcessProjectDir as ProjectDir
 
     monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "0")  # these tests count artifact files; small values
     # kept in their manifests travel in the packs (tests/test_remote.py)
@@ -106,8 +107,9 @@ def test_a_teammate_restores_everything_from_the_pack_without_computing(member, 
     build(a)
     pushed(a)
     member.on(c)
-    restored, counts = counted(s3_bucket, lambda: c.outcomes())
-    assert set(restored.values()) == {"cached"}
+    proc, counts = counted(s3_bucket, lambda: c.run_process("make", "--json"))  # a fresh process's requests
+    assert proc.returncode == 0, proc.stderr
+    assert {a["outcome"] for a in json.loads(proc.stdout)["assets"]} == {"cached"}
     assert sum(counts.values()) <= N + 6, counts  # the artifacts, the pack and a few listings
 
 
