@@ -43,7 +43,8 @@ def many_assets(n: int) -> str:
     return "\n".join(lines)
 
 
-def test_store_root_in_a_bucket(project, s3_bucket, tmp_path, monkeypatch):
+def test_store_root_in_a_bucket(inprocess_project, s3_bucket, tmp_path, monkeypatch):
+    project = inprocess_project  # commands in this process: no request is counted here
     monkeypatch.setenv("DATAMAKE_INLINE_LIMIT", "0")  # every value a file in the bucket (tampered with below)
     project.pipeline(PIPELINE, store_toml(f"{s3_bucket.url}/store", s3_bucket.server.toml_options()))
     env = {"DATAMAKE_CACHE_DIR": str(tmp_path / "cache")}
