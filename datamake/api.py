@@ -154,6 +154,8 @@ def _make_locked(project, selection, jobs, executor, keep_going, force, only, re
         from datamake.execution.executors import make_executor  # lazy: a no-op imports no executor
 
         runner = make_executor(name, jobs, project.config.dask_address)
+        for warning in getattr(runner, "warnings", ()):  # (the process executor's: threads its workers lack)
+            reporter.message(f"datamake: warning: {warning}")
     else:  # nothing to run: no worker processes, threads or cluster to start
         runner = IdleExecutor()
     options = RunOptions(keep_going=keep_going, force=force, only=only)

@@ -127,7 +127,13 @@ def _run_user_code(fn, where: str):
     finally:
         started = [t for t in threading.enumerate() if t not in before]
         if started:  # what they read while an asset runs is not that asset's own: said, see openwatch.STRAY
-            openwatch.started_unfollowed(started)
+            openwatch.started_unfollowed(started, _shown(where))
+
+
+def _shown(where: str) -> str:
+    """A definitions file's path as a message shows it: from the working folder when it lies under it."""
+    here = os.path.join(os.getcwd(), "")
+    return where[len(here):] if where.startswith(here) else where
 
 
 # Dagster's spelling of a declaration's argument -> datamake's

@@ -68,6 +68,7 @@ _identity = object.__hash__
 _thread_start = threading.Thread.start
 _unfollowed: Any = None  # a weakref.WeakSet of the threads started at the project's import, at the first
 STARTED_UNDER = "datamake_started_under"  # on a thread started while listeners watched: those listeners
+IMPORTED_FROM = "datamake_imported_from"  # on a thread started at the project's import: the definitions imported
 
 
 Opened = Optional[Tuple[int, int, int, int]]  # (size, mtime_ns, inode, ctime_ns) of a file when opened; None: missing
@@ -153,15 +154,24 @@ def _start_watched(thread: threading.Thread) -> None:
     _thread_start(thread)
 
 
-def started_unfollowed(threads: List[threading.Thread]) -> None:
-    """``threads`` were started where no listener follows them (while the project was imported): a file one
-    of them opens while listeners watch other threads is told to those (:data:`STRAY`)."""
+def started_unfollowed(threads: List[threading.Thread], where: str = "") -> None:
+    """``threads`` were started where no listener follows them (while the definitions ``where`` were
+    imported): a file one of them opens while listeners watch other threads is told to those (:data:`STRAY`)."""
     global _unfollowed
     if _unfollowed is None:
         import weakref
 
         _unfollowed = weakref.WeakSet()
     _unfollowed.update(threads)
+    for thread in threads:
+        thread.__dict__.setdefault(IMPORTED_FROM, where)
+
+
+def import_threads() -> List[threading.Thread]:
+    """The threads started while the project was imported that still run (none: nothing is enumerated)."""
+    if _unfollowed is None:
+        return []
+    return [thread for thread in list(_unfollowed) if thread.is_alive()]
 
 
 def _stray_open(args: tuple) -> None:

@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from datamake.core.errors import DatamakeError
 from datamake.core.executor_names import check_executor
@@ -115,6 +115,7 @@ class ProcessExecutor:
         self.capacity = max(1, jobs)
         self.queue_ahead = self.capacity  # tasks the coordinator may submit beyond ``capacity``
         self.stop_on_failure = False  # set by a run without -k: a failed asset holds the waiting ones back
+        self.warnings = _threads_workers_lack()  # for the caller to show: said before anything waits on them
         self._pool = ForkPool(self.capacity, _worker_init, (os.getpid(),), stops=self._stops)
 
     def _stops(self, value) -> bool:
@@ -143,6 +144,32 @@ class ProcessExecutor:
         read the end of their task pipe and leave; the pool's thread reaps them). ``cancel``: running
         tasks are abandoned, their workers terminated (they only ever wrote to tmp/)."""
         self._pool.shutdown(wait=cancel, cancel=cancel)
+
+
+def _threads_workers_lack() -> List[str]:
+    """A warning naming the threads the definitions started at import that still run, if any: the forked
+    workers do not have them (fork copies only the calling thread), so work handed to them there waits
+    for ever."""
+    from datamake.define.openwatch import IMPORTED_FROM, import_threads
+
+    threads = import_threads()
+    if not threads:
+        return []
+    where = sorted({t.__dict__.get(IMPORTED_FROM) or "the definitions" for t in threads})
+    names = ", ".join(f"{t.name!r} (running {_runs(t)})" for t in threads)
+    one = len(threads) == 1
+    return [f"{'thread' if one else 'threads'} {names}, started when {' and '.join(where)} "
+            f"{'was' if len(where) == 1 else 'were'} imported, {'is' if one else 'are'} not in the process "
+            "executor's workers: they are forked from this process, and a fork copies only the thread that "
+            f"forks. Work an asset hands {'that thread' if one else 'those threads'} there is never done, and an "
+            f"asset that waits for it waits for ever. Use --executor thread, or make {'the' if one else 'each'} "
+            "thread (and the queue it reads) where it is used, in the asset, once per process"]
+
+
+def _runs(thread: threading.Thread) -> str:
+    """What a thread runs: its target's (or its class's ``run``) module and name."""
+    target = getattr(thread, "_target", None) or type(thread).run
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
 
 def _worker_init(parent: int) -> None:
