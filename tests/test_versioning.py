@@ -337,9 +337,11 @@ def test_every_machine_local_cache_goes_under_datamake_cache_dir(process_project
         """)
     env = {"DATAMAKE_CACHE_DIR": str(tmp_path / "chosen"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     project.run("status", check=True, env=env)
-    # the code-version cache (the project's and the seed of the next new folder), and the parse of
-    # datamake.toml (kept from Python 3.11)
-    kinds = sorted({p.name.split("-")[0] for p in (tmp_path / "chosen").iterdir()})
-    assert kinds == ["code", "toml"] if sys.version_info >= (3, 11) else kinds == ["code"], kinds
+    # the code-version cache (the project's and the seed of the next new folder), the parse of
+    # datamake.toml (kept from Python 3.11), and the project modules' bytecode (unless turned off)
+    kinds = {p.name.split("-")[0] for p in (tmp_path / "chosen").iterdir()}
+    expected = {"code"} | ({"toml"} if sys.version_info >= (3, 11) else set()) \
+        | (set() if os.environ.get("PYTHONDONTWRITEBYTECODE") else {"bytecode"})
+    assert kinds == expected, kinds
     assert (tmp_path / "chosen" / "code-seed.json").exists()
     assert not (tmp_path / "xdg").exists()
