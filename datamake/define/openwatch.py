@@ -18,7 +18,11 @@ start ``(start method,)`` and the data a spawned or forkserver child is sent ``(
 process pool ``([pool, function],)`` or to processes no listener follows ``(name, object)``; and, from
 :mod:`datamake.define.envwatch`, the environment variables project code reads ``(name, version)`` and
 sets ``(name,)``. A thread started
-while listeners watch a thread is watched by them too, until they are popped.
+while listeners watch a thread is watched by them too, until they are popped. A thread that serves a
+``queue.Queue`` (``LifoQueue``, ``PriorityQueue``) and was not started for one asset's own use (started at
+import, or by an asset and kept for all: a shared worker) is also watched, for the files and folders it
+opens, lists and checks for, by the listeners of the threads that put the items it took since it last
+emptied the queue (:func:`_install_queue`, :func:`_took`).
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
 ``importlib.metadata``, ``pkgutil``) lists to find modules and installed packages.
@@ -67,6 +71,10 @@ _live: Dict[int, Listener] = {}  # _identity -> each listener pushed and not pop
 _identity = object.__hash__
 _thread_start = threading.Thread.start
 _unfollowed: Any = None  # a weakref.WeakSet of the threads started at the project's import, at the first
+PUTTERS = "__datamake_putters__"  # on a queue put on by a watched thread: who put each item (a deque beside them)
+# the events a shared worker thread makes for the items it took, told to the listeners of the threads that put them
+_SERVED = frozenset((OPEN, LIST, SCAN, SQLITE, READ, CHECKED))
+_serving = False  # whether a shared worker thread took an item a watched thread put (nothing to look up before)
 STARTED_UNDER = "datamake_started_under"  # on a thread started while listeners watched: those listeners
 IMPORTED_FROM = "datamake_imported_from"  # on a thread started at the project's import: the definitions imported
 
@@ -199,6 +207,7 @@ def _install() -> None:
             entrywatch.install(_watchers, _watching)
             envwatch.install(_watching, _tell)
             threading.Thread.start = _start_watched  # type: ignore[method-assign]
+            _install_queue()
             _installed = True
 
 
@@ -217,6 +226,12 @@ def made_elsewhere(made: object) -> bool:
 def _on_audit(event: str, args: tuple) -> None:
     if event not in EVENTS:
         return
+    if _serving and event in _SERVED and _live and not getattr(_local, "busy", False):
+        serving = _local.__dict__.get("serving")  # a shared worker thread's, working on queue items
+        if serving and event != OPEN and sys._getframe(1).f_code.co_filename.startswith(_IMPORT_SYSTEM):
+            return
+        if serving and _serve(event, args, serving):
+            return
     listeners = getattr(_local, "listeners", None)
     if not listeners or getattr(_local, "busy", False):
         if event == OPEN and _live and not listeners and not getattr(_local, "busy", False):
@@ -250,3 +265,125 @@ def _tell(event: str, args: tuple) -> None:
         _local.busy = False
     if not told and event == OPEN and _live:  # a thread that outlived the listeners it was started under
         _stray_open(args)
+
+
+def _install_queue() -> None:
+    """Note who puts each item on a ``queue.Queue``, ``LifoQueue`` or ``PriorityQueue`` (not a subclass
+    that stores its items its own way), so that a shared worker thread taking it works for them."""
+    import queue
+
+    _note_putters(queue.Queue, "popleft")
+    _note_putters(queue.LifoQueue, "pop")
+    _note_putters_by_item(queue.PriorityQueue)
+
+
+def _note_putters(cls: Any, take: str) -> None:
+    """Wrap ``cls._put`` and ``cls._get``: a deque of the listeners each item was put under, beside the
+    items (once a watched thread puts one), taken from the same end as the items are (``take``)."""
+    put, get = cls._put, cls._get
+
+    def _queue_put(self: Any, item: Any) -> None:
+        putters = self.__dict__.get(PUTTERS)
+        watchers = _putters() if _live else ()
+        if putters is None:
+            if not watchers or type(self)._get is not _queue_get or type(self)._put is not _queue_put:
+                return put(self, item)
+            import collections
+
+            putters = self.__dict__[PUTTERS] = collections.deque([()] * len(self.queue))
+        put(self, item)
+        putters.append(watchers)
+
+    def _queue_get(self: Any) -> Any:
+        item = get(self)
+        putters = self.__dict__.get(PUTTERS)
+        if putters is not None:
+            watchers = getattr(putters, take)() if putters else ()
+            if len(putters) != len(self.queue):  # items added or taken behind the queue's back: forgotten
+                del self.__dict__[PUTTERS]
+                watchers = ()
+            _took(watchers, drained=not self.queue)
+        elif _local.__dict__.get("serving") is not None:
+            _took((), drained=not self.queue)
+        return item
+
+    cls._put, cls._get = _queue_put, _queue_get
+
+
+def _note_putters_by_item(cls: Any) -> None:
+    """Wrap ``cls._put`` and ``cls._get`` of a queue whose order is its own (``PriorityQueue``): the
+    listeners each item was put under, by the item's identity (the same object put twice: both's)."""
+    put, get = cls._put, cls._get
+
+    def _queue_put(self: Any, item: Any) -> None:
+        putters = self.__dict__.get(PUTTERS)
+        watchers = _putters() if _live else ()
+        if putters is None:
+            if not watchers or type(self)._get is not _queue_get or type(self)._put is not _queue_put:
+                return put(self, item)
+            putters = self.__dict__[PUTTERS] = {}
+        put(self, item)
+        putters.setdefault(_identity(item), []).append(watchers)
+
+    def _queue_get(self: Any) -> Any:
+        item = get(self)
+        putters = self.__dict__.get(PUTTERS)
+        if putters is not None:
+            key = _identity(item)
+            under = putters.get(key) or [()]
+            watchers = tuple(dict.fromkeys(listener for each in under for listener in each))
+            if len(under) > 1:
+                under.pop()
+            else:
+                putters.pop(key, None)
+            _took(watchers, drained=not self.queue)
+        elif _local.__dict__.get("serving") is not None:
+            _took((), drained=not self.queue)
+        return item
+
+    cls._put, cls._get = _queue_put, _queue_get
+
+
+def _putters() -> Tuple[Listener, ...]:
+    """The live listeners an item put on a queue from this thread is for: its own and those it serves."""
+    here = _local.__dict__  # (no AttributeError raised and caught per put on a thread without listeners)
+    if here.get("busy"):
+        return ()
+    listeners, serving = here.get("listeners") or (), here.get("serving") or ()
+    return tuple(listener for listener in (*listeners, *serving) if _identity(listener) in _live)
+
+
+def _took(watchers: Tuple[Listener, ...], drained: bool) -> None:
+    """This thread took an item from a queue, put by threads ``watchers`` watched: a shared worker (one
+    started at import or by an asset) works for them, and for those of the items it took before as long
+    as it has not emptied the queue (it may gather several items and then work on them)."""
+    thread = threading.current_thread()
+    if STARTED_UNDER not in thread.__dict__ and (_unfollowed is None or thread not in _unfollowed):
+        return  # an asset's own thread (one taking a reply), datamake's own threads
+    before = _local.__dict__.get("serving")
+    if before is not None and not getattr(_local, "drained", True):
+        watchers = tuple(dict.fromkeys((*before, *watchers)))
+    global _serving
+    _serving = True
+    _local.serving = watchers or None
+    _local.drained = drained
+
+
+def _serve(event: str, args: tuple, serving: Tuple[Listener, ...]) -> bool:
+    """Tell one event of a shared worker thread to the listeners of the items it works on (and to its own
+    live listeners): whether any was told (if none, it is a stray as before)."""
+    own = getattr(_local, "listeners", None) or ()
+    told = False
+    _local.busy = True
+    try:
+        for listener in tuple(dict.fromkeys((*serving, *own))):
+            if _identity(listener) not in _live:
+                continue
+            told = True
+            try:
+                listener(event, args)
+            except Exception:  # noqa: BLE001 - see _tell
+                pass
+    finally:
+        _local.busy = False
+    return told
