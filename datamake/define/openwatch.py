@@ -277,22 +277,34 @@ def _install_queue() -> None:
     _note_putters_by_item(queue.PriorityQueue)
 
 
+def _putters_record(queue: Any, queue_put: Any, queue_get: Any, new: Any) -> Tuple[Any, Tuple[Any, ...]]:
+    """(the queue's record of who put each item, or None; the listeners the calling thread puts under).
+    The record is made by ``new(queue)`` at the first item a watched thread puts, unless the queue's class
+    stores its items its own way (it overrides the wrapped ``_put`` or ``_get``)."""
+    putters = queue.__dict__.get(PUTTERS)
+    watchers = _putters() if _live else ()
+    if putters is None and watchers and type(queue)._get is queue_get and type(queue)._put is queue_put:
+        putters = queue.__dict__[PUTTERS] = new(queue)
+    return putters, watchers
+
+
+def _items_deque(queue: Any) -> Any:
+    """A record for a queue whose items are taken from one end: one entry per item already in it."""
+    import collections
+
+    return collections.deque([()] * len(queue.queue))
+
+
 def _note_putters(cls: Any, take: str) -> None:
     """Wrap ``cls._put`` and ``cls._get``: a deque of the listeners each item was put under, beside the
     items (once a watched thread puts one), taken from the same end as the items are (``take``)."""
     put, get = cls._put, cls._get
 
     def _queue_put(self: Any, item: Any) -> None:
-        putters = self.__dict__.get(PUTTERS)
-        watchers = _putters() if _live else ()
-        if putters is None:
-            if not watchers or type(self)._get is not _queue_get or type(self)._put is not _queue_put:
-                return put(self, item)
-            import collections
-
-            putters = self.__dict__[PUTTERS] = collections.deque([()] * len(self.queue))
+        putters, watchers = _putters_record(self, _queue_put, _queue_get, _items_deque)
         put(self, item)
-        putters.append(watchers)
+        if putters is not None:
+            putters.append(watchers)
 
     def _queue_get(self: Any) -> Any:
         item = get(self)
@@ -316,14 +328,10 @@ def _note_putters_by_item(cls: Any) -> None:
     put, get = cls._put, cls._get
 
     def _queue_put(self: Any, item: Any) -> None:
-        putters = self.__dict__.get(PUTTERS)
-        watchers = _putters() if _live else ()
-        if putters is None:
-            if not watchers or type(self)._get is not _queue_get or type(self)._put is not _queue_put:
-                return put(self, item)
-            putters = self.__dict__[PUTTERS] = {}
+        putters, watchers = _putters_record(self, _queue_put, _queue_get, lambda _queue: {})
         put(self, item)
-        putters.setdefault(_identity(item), []).append(watchers)
+        if putters is not None:
+            putters.setdefault(_identity(item), []).append(watchers)
 
     def _queue_get(self: Any) -> Any:
         item = get(self)
