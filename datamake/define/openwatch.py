@@ -96,6 +96,8 @@ def push(listener: Listener) -> None:
     """Call ``listener(event, args)`` for each of :data:`EVENTS` on this thread until :func:`pop`."""
     if not _installed:
         _install()
+    if not _queue_hooked and "queue" in sys.modules:  # (a process that never imports queue: not imported here)
+        _install_queue()
     listeners: List[Listener] = _local.__dict__.setdefault("listeners", [])
     listeners.append(listener)
     _live[_identity(listener)] = listener
@@ -111,6 +113,8 @@ def alone(listener: Listener) -> List[Listener]:
     asset: not the listeners it inherited, which may be another asset's); the listeners it had."""
     if not _installed:
         _install()
+    if not _queue_hooked and "queue" in sys.modules:
+        _install_queue()
     previous = getattr(_local, "listeners", None) or []
     _local.listeners = [listener]
     _live[_identity(listener)] = listener
@@ -207,7 +211,6 @@ def _install() -> None:
             entrywatch.install(_watchers, _watching)
             envwatch.install(_watching, _tell)
             threading.Thread.start = _start_watched  # type: ignore[method-assign]
-            _install_queue()
             _installed = True
 
 
@@ -267,14 +270,24 @@ def _tell(event: str, args: tuple) -> None:
         _stray_open(args)
 
 
+_queue_hooked = False
+
+
 def _install_queue() -> None:
     """Note who puts each item on a ``queue.Queue``, ``LifoQueue`` or ``PriorityQueue`` (not a subclass
-    that stores its items its own way), so that a shared worker thread taking it works for them."""
-    import queue
+    that stores its items its own way), so that a shared worker thread taking it works for them. Done
+    when a watch starts once the module is imported (by the project, or a library): a queue made before
+    that has its class wrapped all the same, and only items put before it go unrecorded."""
+    global _queue_hooked
+    with _install_lock:
+        if _queue_hooked:
+            return
+        import queue
 
-    _note_putters(queue.Queue, "popleft")
-    _note_putters(queue.LifoQueue, "pop")
-    _note_putters_by_item(queue.PriorityQueue)
+        _note_putters(queue.Queue, "popleft")
+        _note_putters(queue.LifoQueue, "pop")
+        _note_putters_by_item(queue.PriorityQueue)
+        _queue_hooked = True
 
 
 def _putters_record(queue: Any, queue_put: Any, queue_get: Any, new: Any) -> Tuple[Any, Tuple[Any, ...]]:
