@@ -617,7 +617,8 @@ def _module_summary(path: str, module: str) -> Optional[Entry]:
             return None
         return (*importeffects.summary(tree, package), ())
 
-    return _remembered(hash_bytes(f"import statements\0{package}\0{digest}".encode()), analyse)
+    # (2: with the definitions of its own that they use)
+    return _remembered(hash_bytes(f"import statements 2\0{package}\0{digest}".encode()), analyse)
 
 
 # -- the persistent cache -----------------------------------------------------------------

@@ -26,6 +26,8 @@ def summary(tree: ast.Module, package: str) -> Tuple[str, Tuple[str, ...]]:
     """(digest of the import statements of the parsed module ``tree``, "" when it has none; the modules
     it imports, as :func:`~datamake.define.moduleimports.imported_modules` names them)."""
     found = import_statements(tree)
+    if found:
+        found = found + _own_definitions_used(tree, found)
     digest = hash_bytes("\n".join(canonical.canonical_dump(s) for s in found).encode()) if found else ""
     return digest, tuple(sorted(set(scan_imports(tree, package))))
 
@@ -34,6 +36,34 @@ def import_statements(tree: ast.Module) -> List[ast.stmt]:
     """The top-level statements of ``tree`` that act on the process when it is imported."""
     ours, own = _datamake_names(tree), _defined_names(tree)
     return [s for s in tree.body if not _main_guard(s) and _acts(s, ours, own)]
+
+
+def _own_definitions_used(tree: ast.Module, found: List[ast.stmt]) -> List[ast.stmt]:
+    """The top-level statements that bind a name of the module's own which the import statements
+    ``found`` use, and those that bind the names these use in turn (``configure()`` with ``def
+    configure(): pd.set_option(..., PRECISION)``, and ``PRECISION = 2``), in the module's order: what
+    the import statements do depends on them, though no asset may read them."""
+    binders: dict = {}
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binders.setdefault(stmt.name, []).append(stmt)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+                for name in _bound_names(target):
+                    binders.setdefault(name, []).append(stmt)
+    taken = {id(s) for s in found}
+    used: List[ast.stmt] = []
+    todo = list(found)
+    while todo:
+        for node in ast.walk(todo.pop()):
+            if isinstance(node, ast.Name):
+                for stmt in binders.get(node.id, ()):
+                    if id(stmt) not in taken:
+                        taken.add(id(stmt))
+                        used.append(stmt)
+                        todo.append(stmt)
+    order = {id(s): i for i, s in enumerate(tree.body)}
+    return sorted(used, key=lambda s: order[id(s)])
 
 
 _DEFINITIONS = ("FunctionDef", "AsyncFunctionDef", "ClassDef")

@@ -1,0 +1,41 @@
+"""Today's soundness fixes where they meet each other: import-time settings, remote caches, checks."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.conftest import InProcessProjectDir
+
+
+@pytest.fixture
+def project(inprocess_project: InProcessProjectDir) -> InProcessProjectDir:
+    return inprocess_project
+
+
+@pytest.mark.parametrize("settings, old, new", [
+    ("import random\n\nSEED = 1\nrandom.seed(SEED)\n", "SEED = 1", "SEED = 2"),
+    ("import random\n\ndef configure():\n    random.seed(1)\n\nconfigure()\n", "seed(1)", "seed(2)"),
+], ids=["constant", "function"])
+def test_an_import_time_setting_made_through_the_module_own_names_counts(project, settings, old, new):
+    """``random.seed(SEED)`` with ``SEED = 1`` above it, or ``configure()`` whose body seeds: editing the
+    constant or the function's body changes what every asset draws, so the asset is stale and
+    rebuilds to a first build's value."""
+    project.write("settings.py", settings)
+    project.pipeline('''
+        import random
+
+        import settings
+        from datamake import asset
+
+        @asset
+        def draw():
+            return random.random()
+    ''')
+    assert project.outcomes() == {"draw": "built"}
+    assert project.states() == {"draw": "fresh"}
+    project.write("settings.py", settings.replace(old, new))
+    status = project.json("status")["assets"]
+    assert status[0]["state"] == "stale", status
+    assert project.outcomes() == {"draw": "built"}
+    assert project.run("show", "draw", check=True).stdout.strip() == repr(random.Random(2).random())
