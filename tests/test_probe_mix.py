@@ -1,6 +1,7 @@
 """Today's soundness fixes where they meet each other: import-time settings, remote caches, checks."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -39,3 +40,27 @@ def test_an_import_time_setting_made_through_the_module_own_names_counts(project
     assert status[0]["state"] == "stale", status
     assert project.outcomes() == {"draw": "built"}
     assert project.run("show", "draw", check=True).stdout.strip() == repr(random.Random(2).random())
+
+
+def test_a_teammate_newer_action_cache_entry_is_ignored_with_one_clear_warning(tmp_path):
+    """An action-cache entry on the remote that a newer datamake wrote is not restored: the asset is
+    built, and the warning says once that a newer datamake wrote it and what to do."""
+    from tests.conftest import teammates
+
+    remote, (a, b) = teammates(tmp_path, '''
+        from datamake import asset
+
+        @asset
+        def total():
+            return 41 + 1
+    ''', kind=InProcessProjectDir)
+    assert a.outcomes() == {"total": "built"}
+    entries = list((remote / "actions").rglob("*.json"))
+    assert entries
+    for entry in entries + list((remote / "manifests").rglob("*.json")):
+        data = json.loads(entry.read_text())
+        entry.write_text(json.dumps(dict(data, format=99)))
+    proc = b.run("make", check=True)
+    assert proc.stdout.split()[0] == "built", proc.stdout
+    said = [line for line in proc.stderr.splitlines() if "action-cache entry" in line]
+    assert said and all(line.count("newer datamake") == 1 and "upgrade datamake" in line for line in said), said

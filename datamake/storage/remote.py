@@ -370,8 +370,7 @@ class RemoteCache:
             return Manifest.from_json(raw)
         except ValueError as exc:
             if packs.newer_manifest(raw):  # a teammate's newer datamake wrote it: theirs to keep
-                local_store.warnings.append(f"the remote cache's action-cache entry at {path} was written by a "
-                                            f"newer datamake ({exc}): ignored; upgrade datamake to use it")
+                local_store.warnings.append(f"the remote cache's action-cache entry at {path} is ignored: {exc}")
             else:
                 self.transfer.discard_corrupt(path, "action-cache entry", local_store)
             return None
