@@ -64,3 +64,27 @@ def test_a_teammate_newer_action_cache_entry_is_ignored_with_one_clear_warning(t
     assert proc.stdout.split()[0] == "built", proc.stdout
     said = [line for line in proc.stderr.splitlines() if "action-cache entry" in line]
     assert said and all(line.count("newer datamake") == 1 and "upgrade datamake" in line for line in said), said
+
+
+def test_an_import_time_setting_in_the_package_of_the_definitions_counts(project):
+    """``definitions = "pkg.defs"``: importing it runs ``pkg/__init__.py`` first, so a seed set there is
+    counted like one the definitions set, from the project folder, a subfolder or ``-C``."""
+    project.write("pkg/__init__.py", "import random\nrandom.seed(1)\n")
+    project.write("pkg/defs.py", '''
+        import random
+
+        from datamake import asset
+
+        @asset
+        def draw():
+            return random.random()
+    ''')
+    project.write("datamake.toml", '[project]\ndefinitions = "pkg.defs"\n')
+    (project.root / "sub").mkdir()
+    assert project.outcomes() == {"draw": "built"}
+    project.write("pkg/__init__.py", "import random\nrandom.seed(2)\n")
+    for where in ([], ["-C", str(project.root)]):
+        status = json.loads(project.run(*where, "status", "--json", check=True, cwd=project.root / "sub").stdout)
+        assert [a["state"] for a in status["assets"]] == ["stale"], status
+    assert project.outcomes() == {"draw": "built"}
+    assert project.run("show", "draw", check=True).stdout.strip() == repr(random.Random(2).random())

@@ -557,7 +557,7 @@ def import_effects(filename: str, module: str) -> Mapping[str, str]:
         digest, imported, _none = summary
         if digest:  # (most modules have none)
             parts[f"<top level of {name}>"] = digest
-        for other in imported:
+        for other in (name, *imported):  # (its own packages too: importing ``pkg.defs`` runs ``pkg``)
             for package in _with_packages(other):
                 other_path = _project_file(package, generation)
                 if other_path is not None and other_path not in seen:
