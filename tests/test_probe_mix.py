@@ -88,3 +88,25 @@ def test_an_import_time_setting_in_the_package_of_the_definitions_counts(project
         assert [a["state"] for a in status["assets"]] == ["stale"], status
     assert project.outcomes() == {"draw": "built"}
     assert project.run("show", "draw", check=True).stdout.strip() == repr(random.Random(2).random())
+
+
+def test_a_library_setting_stored_through_an_alias_counts(project):
+    """``opts = pd.options.display`` then ``opts.precision = 2`` at import: editing the store changes
+    how every frame prints, as ``pd.options.display.precision = 2`` does."""
+    pytest.importorskip("pandas")
+    project.write("settings.py", "import pandas as pd\n\nopts = pd.options.display\nopts.precision = 2\n")
+    project.pipeline('''
+        import pandas as pd
+
+        import settings
+        from datamake import asset
+
+        @asset
+        def shown():
+            return repr(pd.DataFrame({"x": [1.123456]}))
+    ''')
+    assert project.outcomes() == {"shown": "built"}
+    project.write("settings.py", "import pandas as pd\n\nopts = pd.options.display\nopts.precision = 4\n")
+    assert project.states() == {"shown": "stale"}
+    assert project.outcomes() == {"shown": "built"}
+    assert "1.1235" in project.run("show", "shown", check=True).stdout

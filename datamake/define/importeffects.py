@@ -4,7 +4,8 @@
 at the top of a module change what library code computes for every asset, yet bind no name an asset
 reads. Such statements are the module's *import statements* here: each top-level expression
 statement and each assignment to an attribute or an item of something the module did not bind
-itself (``plt.rcParams["figure.dpi"] = 200``; ``Cls.RATE = 2`` counts with ``Cls`` where it is read),
+itself (``plt.rcParams["figure.dpi"] = 200``; ``Cls.RATE = 2`` counts with ``Cls`` where it is read)
+or to one the module bound to what it reached from such a name (``opts = pd.options.display``),
 also inside a top-level ``if``/``try``/``with``/loop (the whole statement then, its condition too),
 but not under ``if __name__ == "__main__":``, which does not run on import. A string alone (a
 docstring) and a call of something imported from datamake (``schedule(...)``) are not among them.
@@ -35,6 +36,7 @@ def summary(tree: ast.Module, package: str) -> Tuple[str, Tuple[str, ...]]:
 def import_statements(tree: ast.Module) -> List[ast.stmt]:
     """The top-level statements of ``tree`` that act on the process when it is imported."""
     ours, own = _datamake_names(tree), _defined_names(tree)
+    own -= _library_aliases(tree, own)
     return [s for s in tree.body if not _main_guard(s) and _acts(s, ours, own)]
 
 
@@ -108,6 +110,22 @@ def _defined_names(tree: ast.Module) -> Set[str]:
             for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
                 names.update(_bound_names(target))
     return names
+
+
+def _library_aliases(tree: ast.Module, own: Set[str]) -> Set[str]:
+    """The names of ``own`` that a top-level assignment binds to something reached from what the module
+    did not bind itself (``opts = pd.options.display``, ``ctx = decimal.getcontext()``): a store to one
+    of their attributes or items (``opts.precision = 2``) acts on the library, as through its name."""
+    aliases: Set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            root = stmt.value
+            while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if isinstance(root, ast.Name) and root.id not in own:
+                for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+                    aliases.update(_bound_names(target))
+    return aliases
 
 
 def _bound_names(target: ast.AST) -> List[str]:
