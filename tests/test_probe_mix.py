@@ -110,3 +110,28 @@ def test_a_library_setting_stored_through_an_alias_counts(project):
     assert project.states() == {"shown": "stale"}
     assert project.outcomes() == {"shown": "built"}
     assert "1.1235" in project.run("show", "shown", check=True).stdout
+
+
+def test_an_import_time_setting_made_by_a_function_of_another_module_counts(project):
+    """``from conf import configure`` then ``configure()`` at import: editing the function's body in
+    ``conf.py`` changes what every asset draws; a comment in it changes nothing."""
+    project.write("conf.py", "import random\n\ndef configure():\n    random.seed(1)\n")
+    project.write("settings.py", "from conf import configure\n\nconfigure()\n")
+    project.pipeline('''
+        import random
+
+        import settings
+        from datamake import asset
+
+        @asset
+        def draw():
+            return random.random()
+    ''')
+    assert project.outcomes() == {"draw": "built"}
+    project.write("conf.py", "import random\n\ndef configure():\n    random.seed(1)  # the seed\n")
+    assert project.states() == {"draw": "fresh"}
+    project.write("conf.py", "import random\n\ndef configure():\n    random.seed(2)\n")
+    status = project.json("status")["assets"]
+    assert status[0]["state"] == "stale" and "conf.configure" in status[0]["reasons"][0]["message"], status
+    assert project.outcomes() == {"draw": "built"}
+    assert project.run("show", "draw", check=True).stdout.strip() == repr(random.Random(2).random())

@@ -545,23 +545,27 @@ def import_effects(filename: str, module: str) -> Mapping[str, str]:
         return known[1]
     parts: Dict[str, str] = {}
     seen: Set[str] = set()
-    todo = [(module, filename), *((name, path) for path, name in definitions_of(filename))]
+    todo = [(module, filename, ()), *((name, path, ()) for path, name in definitions_of(filename))]
     while todo:
-        name, path = todo.pop()
-        if path in seen:
+        name, path, wanted = todo.pop()
+        if (path, wanted) in seen:
             continue
-        seen.add(path)
-        summary = _module_summary(path, name)
+        seen.add((path, wanted))
+        summary = _module_summary(path, name, wanted)
         if summary is None:
             continue
-        digest, imported, _none = summary
+        digest, imported, used = summary
         if digest:  # (most modules have none)
-            parts[f"<top level of {name}>"] = digest
+            parts[f"<{name}.{wanted[0]}, called at import>" if wanted else f"<top level of {name}>"] = digest
+        for origin, used_name, _none in used:  # ``configure()`` after ``from conf import configure``
+            origin_path = _project_file(origin, generation)
+            if origin_path is not None:
+                todo.append((origin, origin_path, (used_name,)))
         for other in (name, *imported):  # (its own packages too: importing ``pkg.defs`` runs ``pkg``)
             for package in _with_packages(other):
                 other_path = _project_file(package, generation)
-                if other_path is not None and other_path not in seen:
-                    todo.append((package, other_path))
+                if other_path is not None and (other_path, ()) not in seen:
+                    todo.append((package, other_path, ()))
     _effects[filename] = (generation, parts)
     return parts
 
@@ -593,7 +597,7 @@ def _loaded_file(module: str) -> Optional[str]:
     return module_file(module)
 
 
-def _module_summary(path: str, module: str) -> Optional[Entry]:
+def _module_summary(path: str, module: str, wanted: Tuple[str, ...] = ()) -> Optional[Entry]:
     """(digest of the import statements of the module file ``path``, the modules it imports, ()), as
     imported (else as on disk); remembered by its text, as analyses are."""
     digest, source = source_digest(path), None
@@ -615,10 +619,11 @@ def _module_summary(path: str, module: str) -> Optional[Entry]:
             tree = tree or ast.parse(text)
         except (SyntaxError, ValueError):
             return None
-        return (*importeffects.summary(tree, package), ())
+        return importeffects.summary(tree, package, wanted)
 
-    # (2: with the definitions of its own that they use)
-    return _remembered(hash_bytes(f"import statements 2\0{package}\0{digest}".encode()), analyse)
+    # (3: with the definitions they use, of the module's own names and of names it imports)
+    key = f"import statements 3\0{package}\0{digest}" + "".join(f"\0{name}" for name in wanted)
+    return _remembered(hash_bytes(key.encode()), analyse)
 
 
 # -- the persistent cache -----------------------------------------------------------------

@@ -23,14 +23,52 @@ ast = lazy("ast")
 canonical = lazy("datamake.define.canonical")
 
 
-def summary(tree: ast.Module, package: str) -> Tuple[str, Tuple[str, ...]]:
-    """(digest of the import statements of the parsed module ``tree``, "" when it has none; the modules
-    it imports, as :func:`~datamake.define.moduleimports.imported_modules` names them)."""
+def summary(tree: ast.Module, package: str, wanted: Tuple[str, ...] = ()
+            ) -> Tuple[str, Tuple[str, ...], Tuple[Tuple[str, str, Tuple[str, ...]], ...]]:
+    """(digest of the import statements of the parsed module ``tree``, and of the definitions of its
+    names ``wanted`` (another module's import statements call them), "" when none; the modules it
+    imports, as :func:`~datamake.define.moduleimports.imported_modules` names them; ``(module, name,
+    ())`` for each name these statements and definitions use that the module imports with ``from module
+    import name``, whose definition there counts too)."""
     found = import_statements(tree)
+    seeds = [s for s in tree.body if wanted and set(_names_bound_by(s)) & set(wanted)]
+    found = found + [s for s in seeds if s not in found]
     if found:
         found = found + _own_definitions_used(tree, found)
     digest = hash_bytes("\n".join(canonical.canonical_dump(s) for s in found).encode()) if found else ""
-    return digest, tuple(sorted(set(scan_imports(tree, package))))
+    return digest, tuple(sorted(set(scan_imports(tree, package)))), _imported_names_used(tree, package, found, wanted)
+
+
+def _names_bound_by(stmt: ast.stmt) -> List[str]:
+    """The names a top-level ``def``, ``class`` or assignment binds."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return [name for target in targets for name in _bound_names(target)]
+    return []
+
+
+def _imported_names_used(tree: ast.Module, package: str, found: List[ast.stmt], wanted: Tuple[str, ...]
+                         ) -> Tuple[Tuple[str, str, Tuple[str, ...]], ...]:
+    """``(module, name, ())`` for each name the statements ``found`` use, or of ``wanted``, that a
+    top-level ``from module import name`` binds (``configure()`` after ``from conf import configure``)."""
+    import importlib.util
+
+    origins = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom):
+            try:
+                base = importlib.util.resolve_name("." * stmt.level + (stmt.module or ""), package)
+            except (ImportError, ValueError):
+                continue
+            for alias in stmt.names:
+                if alias.name != "*":
+                    origins[alias.asname or alias.name] = (base, alias.name)
+    used = {origins[node.id] for stmt in found for node in ast.walk(stmt)
+            if isinstance(node, ast.Name) and node.id in origins}
+    used.update(origins[name] for name in wanted if name in origins)  # re-exported: where it is defined
+    return tuple((module, name, ()) for module, name in sorted(used))
 
 
 def import_statements(tree: ast.Module) -> List[ast.stmt]:
