@@ -135,3 +135,32 @@ def test_an_import_time_setting_made_by_a_function_of_another_module_counts(proj
     assert status[0]["state"] == "stale" and "conf.configure" in status[0]["reasons"][0]["message"], status
     assert project.outcomes() == {"draw": "built"}
     assert project.run("show", "draw", check=True).stdout.strip() == repr(random.Random(2).random())
+
+
+def test_an_import_time_setting_made_from_a_file_or_a_variable_counts_what_it_read(process_project):
+    """``random.seed(int(open("seed.txt").read()))`` or ``random.seed(int(os.environ["SEED"]))`` at import:
+    editing the file, or setting the variable to another value, changes what every asset draws, so the
+    asset is stale (the reason names the file or the variable) and rebuilds to a first build's value."""
+    project = process_project
+    project.write("seed.txt", "1\n")
+    project.write("settings.py", "import os\nimport random\n\n"
+                  "random.seed(int(open('seed.txt').read()) + int(os.environ.get('SEED', '0')))\n")
+    project.pipeline('''
+        import random
+
+        import settings
+        from datamake import asset
+
+        @asset
+        def draw():
+            return random.random()
+    ''')
+    assert project.outcomes() == {"draw": "built"}
+    assert project.states() == {"draw": "fresh"}
+    project.write("seed.txt", "2\n")
+    status = project.json("status")["assets"]
+    assert status[0]["state"] == "stale" and "seed.txt" in json.dumps(status[0]["reasons"]), status
+    assert project.outcomes() == {"draw": "built"}
+    assert project.run("show", "draw", check=True).stdout.strip() == repr(random.Random(2).random())
+    status = json.loads(project.run("status", "--json", check=True, env={"SEED": "5"}).stdout)["assets"]
+    assert status[0]["state"] == "stale" and "SEED" in json.dumps(status[0]["reasons"]), status

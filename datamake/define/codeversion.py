@@ -557,7 +557,13 @@ def import_effects(filename: str, module: str) -> Mapping[str, str]:
         digest, imported, used = summary
         if digest:  # (most modules have none)
             parts[f"<{name}.{wanted[0]}, called at import>" if wanted else f"<top level of {name}>"] = digest
+        inputs = [(origin, used_name) for origin, used_name, _none in used
+                  if origin in (importeffects.FILE, importeffects.ENV)]
+        if inputs and digest:  # (a setting made from a file or a variable read at import)
+            parts.update(_setting_inputs(name, path, inputs))
         for origin, used_name, _none in used:  # ``configure()`` after ``from conf import configure``
+            if origin in (importeffects.FILE, importeffects.ENV):
+                continue
             origin_path = _project_file(origin, generation)
             if origin_path is not None:
                 todo.append((origin, origin_path, (used_name,)))
@@ -567,6 +573,29 @@ def import_effects(filename: str, module: str) -> Mapping[str, str]:
                 if other_path is not None and (other_path, ()) not in seen:
                     todo.append((package, other_path, ()))
     _effects[filename] = (generation, parts)
+    return parts
+
+
+def _setting_inputs(module: str, path: str, inputs: List[Tuple[str, str]]) -> Dict[str, str]:
+    """Parts for what the import statements of ``module`` (file ``path``) may read: each file one of their
+    strings names (relative to the module's folder or the working folder, which is the project's), by its
+    bytes, and each environment variable they read by name, by its value (or as unset)."""
+    parts: Dict[str, str] = {}
+    for kind, text in inputs:
+        if kind == importeffects.ENV:
+            value = os.environ.get(text)
+            parts[f"<environment variable {text}, read at import by {module}>"] = \
+                hash_value("import-env", "unset" if value is None else value)[:16]
+            continue
+        for candidate in (text, os.path.join(os.path.dirname(path), text)):
+            if os.path.isfile(candidate):
+                try:
+                    with open(candidate, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    break
+                parts[f"<file {text}, read at import by {module}>"] = hash_bytes(data)[:16]
+                break
     return parts
 
 
@@ -621,8 +650,9 @@ def _module_summary(path: str, module: str, wanted: Tuple[str, ...] = ()) -> Opt
             return None
         return importeffects.summary(tree, package, wanted)
 
-    # (3: with the definitions they use, of the module's own names and of names it imports)
-    key = f"import statements 3\0{package}\0{digest}" + "".join(f"\0{name}" for name in wanted)
+    # (3: with the definitions they use, of the module's own names and of names it imports; 4: the files and
+    # environment variables they may read)
+    key = f"import statements 4\0{package}\0{digest}" + "".join(f"\0{name}" for name in wanted)
     return _remembered(hash_bytes(key.encode()), analyse)
 
 

@@ -36,7 +36,41 @@ def summary(tree: ast.Module, package: str, wanted: Tuple[str, ...] = ()
     if found:
         found = found + _own_definitions_used(tree, found)
     digest = hash_bytes("\n".join(canonical.canonical_dump(s) for s in found).encode()) if found else ""
-    return digest, tuple(sorted(set(scan_imports(tree, package)))), _imported_names_used(tree, package, found, wanted)
+    return digest, tuple(sorted(set(scan_imports(tree, package)))), \
+        _imported_names_used(tree, package, found, wanted) + _inputs_named(found)
+
+
+FILE, ENV = "<file>", "<environment>"  # the first item of a summary's used entry that names an input
+
+
+def _inputs_named(found: List[ast.stmt]) -> Tuple[Tuple[str, str, Tuple[str, ...]], ...]:
+    """``(FILE, text, ())`` for each short string constant of the statements ``found`` (a path they may
+    open: ``int(open("prec.txt").read())``; which ones name a file is decided when versions are made),
+    and ``(ENV, name, ())`` for each environment variable they read by a constant name
+    (``os.environ[...]``, ``os.getenv(...)``, ``os.environ.get(...)`` with a string literal): what such a setting's
+    value comes from."""
+    files: Set[str] = set()
+    variables: Set[str] = set()
+    for stmt in found:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and 0 < len(node.value) < 256 \
+                    and "\n" not in node.value:
+                files.add(node.value)
+            name = _variable_read(node)
+            if name is not None:
+                variables.add(name)
+    return tuple((FILE, text, ()) for text in sorted(files)) + tuple((ENV, name, ()) for name in sorted(variables))
+
+
+def _variable_read(node: ast.AST) -> "str | None":
+    """The constant name of the environment variable ``node`` reads, if it reads one."""
+    if isinstance(node, ast.Subscript) and canonical.dotted(node.value).endswith("environ"):
+        key = node.slice
+    elif isinstance(node, ast.Call) and node.args and canonical.dotted(node.func).endswith(("getenv", "environ.get")):
+        key = node.args[0]
+    else:
+        return None
+    return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
 
 
 def _names_bound_by(stmt: ast.stmt) -> List[str]:
