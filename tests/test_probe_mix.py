@@ -14,15 +14,9 @@ def project(inprocess_project: InProcessProjectDir) -> InProcessProjectDir:
     return inprocess_project
 
 
-@pytest.mark.parametrize("settings, old, new", [
-    ("import random\n\nSEED = 1\nrandom.seed(SEED)\n", "SEED = 1", "SEED = 2"),
-    ("import random\n\ndef configure():\n    random.seed(1)\n\nconfigure()\n", "seed(1)", "seed(2)"),
-], ids=["constant", "function"])
-def test_an_import_time_setting_made_through_the_module_own_names_counts(project, settings, old, new):
-    """``random.seed(SEED)`` with ``SEED = 1`` above it, or ``configure()`` whose body seeds: editing the
-    constant or the function's body changes what every asset draws, so the asset is stale and
-    rebuilds to a first build's value."""
-    project.write("settings.py", settings)
+def _build_drawing_with(project) -> None:
+    """Build ``draw``, which returns ``random.random()`` in a project whose definitions import ``settings``
+    (already written), and see it fresh."""
     project.pipeline('''
         import random
 
@@ -35,6 +29,18 @@ def test_an_import_time_setting_made_through_the_module_own_names_counts(project
     ''')
     assert project.outcomes() == {"draw": "built"}
     assert project.states() == {"draw": "fresh"}
+
+
+@pytest.mark.parametrize("settings, old, new", [
+    ("import random\n\nSEED = 1\nrandom.seed(SEED)\n", "SEED = 1", "SEED = 2"),
+    ("import random\n\ndef configure():\n    random.seed(1)\n\nconfigure()\n", "seed(1)", "seed(2)"),
+], ids=["constant", "function"])
+def test_an_import_time_setting_made_through_the_module_own_names_counts(project, settings, old, new):
+    """``random.seed(SEED)`` with ``SEED = 1`` above it, or ``configure()`` whose body seeds: editing the
+    constant or the function's body changes what every asset draws, so the asset is stale and
+    rebuilds to a first build's value."""
+    project.write("settings.py", settings)
+    _build_drawing_with(project)
     project.write("settings.py", settings.replace(old, new))
     status = project.json("status")["assets"]
     assert status[0]["state"] == "stale", status
@@ -145,18 +151,7 @@ def test_an_import_time_setting_made_from_a_file_or_a_variable_counts_what_it_re
     project.write("seed.txt", "1\n")
     project.write("settings.py", "import os\nimport random\n\n"
                   "random.seed(int(open('seed.txt').read()) + int(os.environ.get('SEED', '0')))\n")
-    project.pipeline('''
-        import random
-
-        import settings
-        from datamake import asset
-
-        @asset
-        def draw():
-            return random.random()
-    ''')
-    assert project.outcomes() == {"draw": "built"}
-    assert project.states() == {"draw": "fresh"}
+    _build_drawing_with(project)
     project.write("seed.txt", "2\n")
     status = project.json("status")["assets"]
     assert status[0]["state"] == "stale" and "seed.txt" in json.dumps(status[0]["reasons"]), status
