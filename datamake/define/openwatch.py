@@ -94,10 +94,7 @@ def opened_stat(path: str) -> Opened:
 
 def push(listener: Listener) -> None:
     """Call ``listener(event, args)`` for each of :data:`EVENTS` on this thread until :func:`pop`."""
-    if not _installed:
-        _install()
-    if not _queue_hooked and "queue" in sys.modules:  # (a process that never imports queue: not imported here)
-        _install_queue()
+    _ready()
     listeners: List[Listener] = _local.__dict__.setdefault("listeners", [])
     listeners.append(listener)
     _live[_identity(listener)] = listener
@@ -111,10 +108,7 @@ def pop() -> None:
 def alone(listener: Listener) -> List[Listener]:
     """Call only ``listener`` on this thread until :func:`back` (a pool worker running one item for an
     asset: not the listeners it inherited, which may be another asset's); the listeners it had."""
-    if not _installed:
-        _install()
-    if not _queue_hooked and "queue" in sys.modules:
-        _install_queue()
+    _ready()
     previous = getattr(_local, "listeners", None) or []
     _local.listeners = [listener]
     _live[_identity(listener)] = listener
@@ -190,17 +184,24 @@ def _stray_open(args: tuple) -> None:
     """A file opened on a thread no live listener follows: told to every live listener, when there are
     some (while assets run), if the thread was started at import or under listeners popped since."""
     thread = threading.current_thread()
-    if STARTED_UNDER not in thread.__dict__ and (_unfollowed is None or thread not in _unfollowed):
+    if not _outside_watches(thread):
         return  # (datamake's own threads: a coordinator, an executor's workers between assets)
-    _local.busy = True
-    try:
-        for listener in tuple(_live.values()):
-            try:
-                listener(STRAY, (thread.name, *args[:3]))
-            except Exception:  # noqa: BLE001 - see _tell
-                pass
-    finally:
-        _local.busy = False
+    _tell_live(tuple(_live.values()), STRAY, (thread.name, *args[:3]))
+
+
+def _outside_watches(thread: threading.Thread) -> bool:
+    """Whether ``thread`` was started where no listener follows it for good: at the project's import, or
+    under listeners (an asset's) that may be popped while it runs on."""
+    return STARTED_UNDER in thread.__dict__ or (_unfollowed is not None and thread in _unfollowed)
+
+
+def _ready() -> None:
+    """Install the hooks a watch needs: once, and the queue's once ``queue`` is imported (a process that
+    never imports it does not import it here)."""
+    if not _installed:
+        _install()
+    if not _queue_hooked and "queue" in sys.modules:
+        _install_queue()
 
 
 def _install() -> None:
@@ -252,11 +253,17 @@ def _watching() -> bool:
 
 def _tell(event: str, args: tuple) -> None:
     """Call this thread's listeners with one event (``args``: as for :data:`EVENTS`, or :data:`ENV`...)."""
-    listeners = _local.listeners
+    told = _tell_live(tuple(_local.listeners), event, args)
+    if not told and event == OPEN and _live:  # a thread that outlived the listeners it was started under
+        _stray_open(args)
+
+
+def _tell_live(listeners: Tuple[Listener, ...], event: str, args: tuple) -> bool:
+    """Call each of ``listeners`` still live with one event; whether any was."""
     told = False
     _local.busy = True  # what a listener opens or lists is not what the watched code read
     try:
-        for listener in tuple(listeners):
+        for listener in listeners:
             if _identity(listener) not in _live:  # inherited by a thread its watcher started, and popped since
                 continue
             told = True
@@ -266,8 +273,7 @@ def _tell(event: str, args: tuple) -> None:
                 pass
     finally:
         _local.busy = False
-    if not told and event == OPEN and _live:  # a thread that outlived the listeners it was started under
-        _stray_open(args)
+    return told
 
 
 _queue_hooked = False
@@ -379,7 +385,7 @@ def _took(watchers: Tuple[Listener, ...], drained: bool) -> None:
     started at import or by an asset) works for them, and for those of the items it took before as long
     as it has not emptied the queue (it may gather several items and then work on them)."""
     thread = threading.current_thread()
-    if STARTED_UNDER not in thread.__dict__ and (_unfollowed is None or thread not in _unfollowed):
+    if not _outside_watches(thread):
         return  # an asset's own thread (one taking a reply), datamake's own threads
     before = _local.__dict__.get("serving")
     if before is not None and not getattr(_local, "drained", True):
@@ -394,17 +400,4 @@ def _serve(event: str, args: tuple, serving: Tuple[Listener, ...]) -> bool:
     """Tell one event of a shared worker thread to the listeners of the items it works on (and to its own
     live listeners): whether any was told (if none, it is a stray as before)."""
     own = getattr(_local, "listeners", None) or ()
-    told = False
-    _local.busy = True
-    try:
-        for listener in tuple(dict.fromkeys((*serving, *own))):
-            if _identity(listener) not in _live:
-                continue
-            told = True
-            try:
-                listener(event, args)
-            except Exception:  # noqa: BLE001 - see _tell
-                pass
-    finally:
-        _local.busy = False
-    return told
+    return _tell_live(tuple(dict.fromkeys((*serving, *own))), event, args)
