@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from datamake.core.records import field, filled, record
 from datamake.storage import iomanagers
@@ -31,6 +31,8 @@ from datamake.storage.store import CorruptArtifactError, Store
 from datamake.execution import readwatch
 from datamake.execution.context import AssetContext
 from datamake.execution.results import TaskResult
+
+T = TypeVar("T")
 
 _stores: Dict[Tuple[str, str], Store] = {}
 _VALUE_CACHE_LIMIT = 4096
@@ -398,11 +400,16 @@ def _run_checks(checks: Sequence[Any], value: Any, watch: Optional[Any]) -> tupl
     schema) is one the asset's state depends on. The checks module is loaded only for an asset that has some."""
     from datamake.define.checks import run_checks  # lazy: see above
 
+    return tuple(_under_watch(watch, run_checks, checks, value))
+
+
+def _under_watch(watch: Optional[Any], call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, what it reads seen by ``watch`` (None: not watched)."""
     if watch is None:
-        return tuple(run_checks(checks, value))
+        return call(*args)
     openwatch.push(watch.saw)
     try:
-        return tuple(run_checks(checks, value))
+        return call(*args)
     finally:
         openwatch.pop()
 
@@ -416,13 +423,9 @@ def recheck_watched(defs: Any, project_dir: str, store: Store, manifest: Manifes
 
     watch = readwatch.start(defs, readwatch.Watched(manifest.key, project_dir), store, scratch,
                             AssetContext(manifest.key, manifest.run_id or "", manifest.partition), None)
+    checked, results = _under_watch(watch, recheck, store, manifest, checks, versions, scratch)
     if watch is None:
-        return recheck(store, manifest, checks, versions, scratch)
-    openwatch.push(watch.saw)
-    try:
-        checked, results = recheck(store, manifest, checks, versions, scratch)
-    finally:
-        openwatch.pop()
+        return checked, results
     reads = dict(watch.finish())
     if not reads:
         return checked, results
