@@ -13,6 +13,29 @@ def cache_dir() -> str:
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "datamake")
 
 
+def keep_newest(entries: "list[os.DirEntry]", keep: int) -> int:
+    """Remove all but the ``keep`` most recently written of the cache files ``entries``; returns how many
+    went. Caches are speed-ups only: what goes is computed again when next needed."""
+    if len(entries) <= keep:
+        return 0
+    removed = 0
+    for entry in sorted(entries, key=_written, reverse=True)[keep:]:
+        try:
+            os.remove(entry.path)
+            removed += 1
+        except OSError:  # gone already (another process), or not ours to remove: left alone
+            pass
+    return removed
+
+
+def _written(entry: os.DirEntry) -> float:
+    """When a cache file was last written; one another process removed meanwhile sorts as the oldest."""
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return float("-inf")
+
+
 CONFIG_NAME = "datamake.toml"
 
 

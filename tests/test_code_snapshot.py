@@ -116,6 +116,33 @@ def test_a_fresh_copy_reuses_the_bytecode_of_the_same_source_and_names_its_own_f
     assert stored_value(project.root) == 1
 
 
+def test_a_fresh_copy_of_an_earlier_version_reuses_its_bytecode_and_the_machine_keeps_a_few(tmp_path):
+    """Switching a branch back and building in a fresh folder (a CI checkout) compiles nothing that was
+    compiled before: the machine keeps the bytecode of the last few versions of each module, not one."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "", "DATAMAKE_CACHE_DIR": str(tmp_path / "cache")}
+    shared = tmp_path / "cache" / "bytecode"
+
+    def build(version: int, folder: str) -> None:
+        root = tmp_path / folder
+        root.mkdir()
+        (root / "datamake.toml").write_text('[project]\ndefinitions = "pipeline.py"\n')
+        (root / "pipeline.py").write_text(f"from datamake import asset\n\n@asset\ndef value():\n    return {version}\n")
+        subprocess.run([sys.executable, "-m", "datamake", "make"], cwd=root, env=env, capture_output=True,
+                       timeout=120, check=True)
+        assert stored_value(root) == version
+
+    build(1, "main")
+    first = set(shared.glob("pipeline.*.pyc"))
+    build(2, "branch")
+    assert first < set(shared.glob("pipeline.*.pyc")), "the other branch's bytecode replaced the first's"
+    before = {p: p.stat().st_mtime_ns for p in shared.glob("pipeline.*.pyc")}
+    build(1, "main-again")  # the first version, in a fresh folder: its bytecode is reused, not rewritten
+    assert {p: p.stat().st_mtime_ns for p in shared.glob("pipeline.*.pyc")} == before
+    for version in range(3, 9):
+        build(version, f"v{version}")
+    assert len(list(shared.glob("pipeline.*.pyc"))) == snapshot._SHARED_KEPT
+
+
 def test_a_definitions_file_that_fails_to_import_is_not_half_loaded_later(project, monkeypatch):
     project.pipeline(PIPELINE + "\nraise RuntimeError('boom')\n")
     project.write("lib.py", lib_returning(1))

@@ -104,7 +104,7 @@ def test_a_seed_that_piled_up_is_cut_to_what_the_next_new_folder_uses(tmp_path, 
 def test_a_cache_file_another_make_removed_while_pruning_sorts_as_oldest(cache):
     """Two makes sharing a cache folder prune it at once: a file listed by one and removed by the other
     before its age is read is taken as the oldest, not a FileNotFoundError failing the make."""
-    from datamake.storage import localfiles
+    from datamake import _paths
 
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "code-0.json").write_text("{}")
@@ -112,8 +112,8 @@ def test_a_cache_file_another_make_removed_while_pruning_sorts_as_oldest(cache):
     with os.scandir(cache) as it:
         listed = sorted(it, key=lambda e: e.name)
     os.remove(listed[0].path)  # the other make was quicker
-    assert localfiles._mtime(listed[0]) == float("-inf")
-    assert localfiles._mtime(listed[1]) == os.stat(listed[1].path).st_mtime
+    assert _paths._written(listed[0]) == float("-inf")
+    assert _paths._written(listed[1]) == os.stat(listed[1].path).st_mtime
 
 
 ENTRIES = [

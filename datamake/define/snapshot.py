@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from datamake._paths import cache_dir
+from datamake._paths import cache_dir, keep_newest
 from datamake.core.hashing import hash_bytes
 from datamake.core.records import record
 from datamake.define import openwatch
@@ -82,7 +82,7 @@ class SnapshotLoader(importlib.machinery.SourceFileLoader):
         code = _read_pyc(own, source)
         if code is not None:
             return code
-        shared = _shared_pyc(fullname)
+        shared = _shared_pyc(fullname, source)
         code = _read_pyc(shared, source)
         if code is not None:  # compiled from the same bytes in another folder (a copy, a fresh clone)
             _imp._fix_co_filename(code, path)
@@ -91,13 +91,32 @@ class SnapshotLoader(importlib.machinery.SourceFileLoader):
         if not sys.dont_write_bytecode:
             _write_pyc(own, source, code)
             _write_pyc(shared, source, code)
+            _prune_shared(fullname)
         return code
 
 
-def _shared_pyc(module: str) -> str:
-    """The machine's bytecode of the last module of this name compiled: a fresh copy of a project,
-    whose folder has no ``__pycache__`` yet, compiles nothing that another folder already did."""
-    return os.path.join(cache_dir(), "bytecode", f"{module}.{sys.implementation.cache_tag}.pyc")
+_SHARED_KEPT = 4  # versions of one module's bytecode the machine keeps (a branch switched back and forth)
+
+
+def _shared_pyc(module: str, source: bytes) -> str:
+    """The machine's bytecode of module ``module`` compiled from exactly ``source``: a fresh copy of a
+    project, whose folder has no ``__pycache__`` yet, compiles nothing that another folder already did,
+    even after a few other versions of the module were compiled meanwhile (a branch switched back)."""
+    return os.path.join(cache_dir(), "bytecode",
+                        f"{module}.{importlib.util.source_hash(source).hex()}.{sys.implementation.cache_tag}.pyc")
+
+
+def _prune_shared(module: str) -> None:
+    """Keep the :data:`_SHARED_KEPT` newest versions of ``module``'s shared bytecode (a speed-up only)."""
+    folder = os.path.join(cache_dir(), "bytecode")
+    suffix = f".{sys.implementation.cache_tag}.pyc"
+    try:
+        with os.scandir(folder) as it:
+            versions = [e for e in it if e.name.endswith(suffix)
+                        and e.name[:-len(suffix)].rpartition(".")[0] == module]
+    except OSError:
+        return
+    keep_newest(versions, _SHARED_KEPT)
 
 
 def _read_pyc(cached: str, source: bytes):

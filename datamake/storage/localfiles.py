@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any, Dict, Mapping, Optional, Union
 
-from datamake._paths import cache_dir  # noqa: F401 (re-exported: where caches live)
+from datamake._paths import cache_dir, keep_newest  # noqa: F401 (cache_dir re-exported: where caches live)
 from datamake.storage.liveness import HOST, process_gone
 
 # Renames are atomic against a killed process without fsync (the page cache
@@ -91,24 +91,8 @@ def prune_folder_caches(folder: str, keep: int = PER_FOLDER_CACHES_KEPT) -> int:
                          and e.name != "code-seed.json" and e.is_file(follow_symlinks=False)]
         except OSError:
             continue
-        if len(found) <= keep:
-            continue
-        found.sort(key=_mtime, reverse=True)
-        for entry in found[keep:]:
-            try:
-                os.remove(entry.path)
-                removed += 1
-            except OSError:  # gone already, or not ours to remove: left alone
-                pass
+        removed += keep_newest(found, keep)
     return removed
-
-
-def _mtime(entry: os.DirEntry) -> float:
-    """When a cache file was last written; one another process removed meanwhile sorts as the oldest."""
-    try:
-        return entry.stat(follow_symlinks=False).st_mtime
-    except OSError:
-        return float("-inf")
 
 
 _counter = itertools.count()  # next() on it is atomic under the GIL
