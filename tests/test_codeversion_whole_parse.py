@@ -112,10 +112,19 @@ def test_the_whole_module_parse_gives_the_versions_of_the_parses_one_by_one(tmp_
         sys.modules.pop(name, None)
 
 
-def test_a_module_with_few_functions_is_not_parsed_whole(tmp_path, monkeypatch):
-    module = _load(tmp_path, "few_functions", "from datamake import asset\n" + TRICKY.format(i=0))
+def test_a_module_is_parsed_whole_once_for_its_import_statements_and_its_functions(tmp_path, monkeypatch):
+    """Its import statements need the whole module's parse, even for a module of few functions: that one
+    parse serves its functions' analyses too (it used to be parsed whole a second time for them)."""
+    import ast
+
+    text = "from datamake import asset\n" + TRICKY.format(i=0)
+    module = _load(tmp_path, "few_functions", text)
+    whole_parses = []
+    parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda source, *a, **k: (whole_parses.append(source == text), parse(source, *a, **k))[1])
     try:
         _versions(module, str(tmp_path), codeversion._PARSE_WHOLE_AFTER, monkeypatch)
-        assert not codeversion._modules
+        assert whole_parses.count(True) == 1
+        assert "".join(codeversion._modules[module.__file__].lines) == text
     finally:
         sys.modules.pop("few_functions", None)

@@ -640,12 +640,12 @@ def _module_summary(path: str, module: str, wanted: Tuple[str, ...] = ()) -> Opt
     package = module if os.path.basename(path) == "__init__.py" else module.rpartition(".")[0]
 
     def analyse() -> Optional[Entry]:
-        import linecache  # lazy: only a module scanned afresh
-
-        text = source.decode("utf-8", "surrogateescape") if source is not None else "".join(linecache.getlines(path))
-        tree = parsed_module(path, text)  # parsed whole already for its functions' analyses, or now
+        if source is None:  # imported: parsed once, here or for its functions' analyses, and kept for both
+            imported = _module_source(path, None)
+            return importeffects.summary(imported.tree, package, wanted) if imported is not None else None
+        text = source.decode("utf-8", "surrogateescape")
         try:
-            tree = tree or ast.parse(text)
+            tree = parsed_module(path, text) or ast.parse(text)
         except (SyntaxError, ValueError):
             return None
         return importeffects.summary(tree, package, wanted)

@@ -12,7 +12,7 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from datamake.core.hashing import hash_bytes
 from datamake.define.lazymodules import lazy
@@ -86,7 +86,7 @@ def _scan(text: str, package: str) -> List[str]:
 def scan_imports(tree: ast.Module, package: str) -> List[str]:
     """What :func:`imported_modules` names, from the parsed module ``tree`` of ``package``."""
     found: List[str] = []
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             found.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -97,3 +97,18 @@ def scan_imports(tree: ast.Module, package: str) -> List[str]:
             found.append(base)
             found.extend(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
     return found
+
+
+def _statements(body: List[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of ``body`` and of the blocks nested in it (functions and classes included), in
+    no set order: an import is a statement, so the expressions around them need no visit."""
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        for block in (getattr(node, "body", None), getattr(node, "orelse", None), getattr(node, "finalbody", None)):
+            if isinstance(block, list):
+                stack.extend(block)
+        for clauses in (getattr(node, "handlers", None), getattr(node, "cases", None)):  # except, case
+            for clause in clauses or ():
+                stack.extend(clause.body)
