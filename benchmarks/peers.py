@@ -14,6 +14,7 @@ import pickle
 import re
 import subprocess
 import sys
+import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import measure
@@ -112,6 +113,11 @@ class Tool:
     def cold_build(self, wd: str) -> Tuple[measure.RunResult, Optional[int]]:
         return self.build(wd)
 
+    def first_build(self, wd: str) -> Optional[measure.RunResult]:
+        """A cold build on a machine the tool never ran on, without what it keeps per user between
+        projects; None for a tool that keeps nothing (its cold build is that already)."""
+        return None
+
     def status(self, wd: str) -> Tuple[measure.RunResult, Optional[int]]:
         raise NotImplementedError
 
@@ -184,6 +190,12 @@ class Datamake(Tool):
     def build(self, wd: str) -> Tuple[measure.RunResult, Optional[int]]:
         r = self.run(self._dm("make", "--json"), wd)
         return r, self._count(r)
+
+    def first_build(self, wd: str) -> measure.RunResult:
+        """``make`` with an empty per-user cache (no code analyses or bytecode of earlier folders)."""
+        with tempfile.TemporaryDirectory(prefix="datamake-cache-") as cache:
+            env = {**self.env(wd), "DATAMAKE_CACHE_DIR": cache}
+            return measure.run(self._dm("make", "--json"), cwd=wd, env=env, timeout=self.timeout)
 
     def status(self, wd: str) -> Tuple[measure.RunResult, Optional[int]]:
         r = self.run(self._dm("status", "--json"), wd)
