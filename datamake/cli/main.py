@@ -372,13 +372,16 @@ def gc(ctx, on_remote, dry_run, older_than, as_json):
     if as_json:
         _emit_json(report)
     elif report["deferred"]:
-        click.echo(f"gc deferred, nothing deleted: {report['deferred']}; run it again when they are done", err=True)
+        click.echo(f"gc deferred, nothing deleted: {report['deferred']}", err=True)
     else:
         deleted = report["deleted"]
         verb = "would delete" if dry_run else "deleted"
         click.echo(f"{verb} {deleted['artifacts']} artifacts ({deleted['bytes'] / (1 << 20):.1f} MiB) and "
                    f"{deleted['actions']} action-cache entries; kept {report['kept']['artifacts']} artifacts, "
                    f"{report['kept']['actions']} entries ({report['store']})")
+        if report["kept"]["newer"]:  # never this datamake's to delete
+            click.echo(f"kept {report['kept']['newer']} action-cache entries a newer datamake wrote, whatever their "
+                       "age: upgrade datamake to collect them")
     ctx.exit(1 if report["deferred"] else 0)
 
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from datamake.core.keys import node_id
-from datamake.core.manifest import Manifest, NewerManifest
+from datamake.core.manifest import FORMAT as MANIFEST_FORMAT, Manifest, NewerManifest
 from datamake.storage.liveness import HOST, process_gone
 from datamake.storage.localpacks import corrupt_pack_fix
 from datamake.storage.objects import modified_time
@@ -120,6 +121,7 @@ class GcReport:
     bytes: int = 0
     kept_artifacts: int = 0
     kept_actions: int = 0
+    kept_newer: int = 0  # of the kept entries, those a newer datamake wrote (kept whatever their age)
     tmp_removed: int = 0
     deferred: Optional[str] = None
 
@@ -127,7 +129,7 @@ class GcReport:
         return {
             "store": self.store, "dry_run": self.dry_run, "retention_seconds": self.retention,
             "deleted": {"artifacts": len(self.artifacts), "actions": len(self.actions), "bytes": self.bytes},
-            "kept": {"artifacts": self.kept_artifacts, "actions": self.kept_actions},
+            "kept": {"artifacts": self.kept_artifacts, "actions": self.kept_actions, "newer": self.kept_newer},
             "tmp_removed": self.tmp_removed, "deferred": self.deferred,
             "artifacts": self.artifacts, "actions": self.actions,
         }
@@ -158,7 +160,7 @@ def collect(store: Store, pins: Mapping[str, str], retention: float = DEFAULT_RE
     if leases:
         who = ", ".join(f"{lease.get('command', '?')} (pid {lease.get('pid')} on {lease.get('host')})"
                         for lease in leases[:3])
-        report.deferred = f"{len(leases)} writer(s) at work on the store: {who}"
+        report.deferred = f"{len(leases)} writer(s) at work on the store: {who}; run it again when they are done"
         return report
     _sweep(store, pins, retention, report, time.time() if now is None else now)
     return report
@@ -170,14 +172,14 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     newer: List[str] = []
     manifests = _parse_all(store, list(listed), newer)
     if newer:  # what it references cannot be told: a newer datamake collects this store
-        report.deferred = f"the manifest {newer[0]} was written by a newer datamake: nothing deleted; " \
+        report.deferred = f"the manifest {newer[0]} was written by a newer datamake; " \
                           "upgrade datamake to collect this store"
         return
     corrupt: List[Tuple[str, packs.CorruptPack]] = []
     packed = packs.read_all(store, lambda path, why: corrupt.append((path, why)))
     if corrupt:  # its entries are unknown: what they reference cannot be told from garbage
         path, why = corrupt[0]
-        report.deferred = f"the pack {path} ({why}) is unreadable: nothing deleted; {_unreadable_pack_fix(store, path, why)}"
+        report.deferred = f"the pack {path} ({why}) is unreadable; {_unreadable_pack_fix(store, path, why)}"
         return
     object_times = {node_id(m.key, m.partition): modified_time(listed[p]) for p, m in manifests.items() if m}
     in_packs = packgc.winners(packed, object_times)
@@ -185,24 +187,30 @@ def _sweep(store: Store, pins: Mapping[str, str], retention: float, report: GcRe
     keep_provenances = {m.provenance for m in current}
     keep_artifacts = {m.artifact for m in current}
     actions = store.objects.files_under(f"{store.root}/actions")
-    # Entries that age alone does not condemn need reading, to learn their artifact.
+    # Every entry that no current manifest references is read: one that is young or pinned keeps its artifact;
+    # one a newer datamake wrote (a newer format, or named otherwise) is kept for it, with the artifact it names.
     unreferenced = {p: info for p, info in actions.items() if _stem(p) not in keep_provenances}
-    to_read = [p for p, info in unreferenced.items() if pins or modified_time(info) >= cutoff]
-    entries = _parse_all(store, to_read, newer)
+    raws = store.objects.cat_many([p for p in unreferenced if _own_name(p)])
     doomed_actions = []
     for path, info in unreferenced.items():
-        entry = entries.get(path)
-        if path in newer:  # a newer datamake's entry: kept for it
+        raw = raws.get(path)
+        if raw is None:  # named otherwise, or gone since the listing
             continue
-        pinned = entry is not None and pins.get(entry.key) == entry.code_version
-        if pinned or modified_time(info) >= cutoff:
-            if entry is not None:
-                keep_artifacts.add(entry.artifact)
+        old = modified_time(info) < cutoff
+        if old and not pins and not _of_newer_format(raw):  # only its format could save it: not parsed
+            doomed_actions.append(path)
             continue
-        doomed_actions.append(path)
+        entry = _parse(path, raw, newer)
+        if newer and newer[-1] is path:  # (it has just been found a newer datamake's)
+            keep_artifacts.update(_artifact_named(raw))
+        elif entry is not None and (not old or pins.get(entry.key) == entry.code_version):
+            keep_artifacts.add(entry.artifact)
+        elif old:
+            doomed_actions.append(path)
     kept_entries, doomed_entries, packed_entries = packgc.sweep(packed, keep_provenances, keep_artifacts,
                                                                 pins, cutoff)
     report.kept_actions = len(actions) - len(doomed_actions) + packed_entries - len(doomed_entries)
+    report.kept_newer = len(newer) + len(unreferenced) - len(raws)
     artifacts = store.objects.files_under(f"{store.root}/artifacts")
     doomed_artifacts = []
     for path, info in artifacts.items():
@@ -235,16 +243,40 @@ def _unreadable_pack_fix(store: Store, path: str, why: packs.CorruptPack) -> str
 
 def _parse_all(store: Store, paths: List[str], newer: List[str]) -> Dict[str, Optional[Manifest]]:
     """Each manifest at ``paths`` (None: unreadable); the paths of those a newer datamake wrote go to ``newer``."""
-    out: Dict[str, Optional[Manifest]] = {}
-    for path, raw in store.objects.cat_many(paths).items():
-        try:
-            out[path] = Manifest.from_json(raw)
-        except NewerManifest:
-            newer.append(path)
-            out[path] = None
-        except ValueError:
-            out[path] = None
-    return out
+    return {path: _parse(path, raw, newer) for path, raw in store.objects.cat_many(paths).items()}
+
+
+def _parse(path: str, raw: bytes, newer: List[str]) -> Optional[Manifest]:
+    """The manifest in ``raw`` (None: unreadable); ``path`` goes to ``newer`` when a newer datamake wrote it."""
+    try:
+        return Manifest.from_json(raw)
+    except NewerManifest:
+        newer.append(path)
+    except ValueError:
+        pass
+    return None
+
+
+_FORMAT_FIELD = re.compile(rb'"format"\s*:\s*(\d+)')
+
+
+def _of_newer_format(raw: bytes) -> bool:
+    """Whether the bytes of an action-cache entry are a manifest of a newer format than this datamake's: a
+    scan for the field first (a few microseconds), decoded only where it finds a number past the format."""
+    return any(int(n) > MANIFEST_FORMAT for n in _FORMAT_FIELD.findall(raw)) and packs.newer_manifest(raw)
+
+
+def _artifact_named(raw: bytes) -> List[str]:
+    """The artifact a newer datamake's manifest names, where it names one as this datamake does."""
+    artifact = json.loads(raw).get("artifact")
+    return [artifact] if type(artifact) is str else []
+
+
+def _own_name(path: str) -> bool:
+    """Whether an action-cache entry is named as this datamake names one: ``actions/ab/abcd….json``."""
+    folder, name = os.path.split(path)
+    stem = name[:-5] if name.endswith(".json") else ""
+    return stem.isalnum() and os.path.basename(folder) == stem[:2]
 
 
 def _stem(path: str) -> str:

@@ -97,8 +97,7 @@ class Objects:
             found = {}
             for p in paths:
                 try:
-                    with open(p, "rb") as f:
-                        found[p] = f.read()
+                    found[p] = _read_whole(p)
                 except FileNotFoundError:
                     pass
             return found
@@ -154,3 +153,18 @@ def modified_time(info: Dict[str, Any]) -> float:
         except (TypeError, ValueError):
             continue
     return float("inf")
+
+
+def _read_whole(path: str) -> bytes:
+    """The bytes of a local file, by plain system calls: a small file (a manifest, an action-cache entry, of
+    which ``gc`` reads thousands) costs an open and two reads, about half of what a buffered ``open()`` costs."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)

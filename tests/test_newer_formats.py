@@ -1,0 +1,99 @@
+"""What a newer datamake wrote into a store, as an older one meets it: kept for the newer one (by `make`,
+`gc`, automatic pushes), and what `pull` says about it; and where a relative remote is."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.conftest import InProcessProjectDir, teammates
+
+PLAIN = """
+    from datamake import asset
+
+    @asset
+    def big():
+        return "x" * 100_000
+
+    @asset
+    def small(big):
+        return len(big)
+"""
+
+THEIR_PROVENANCE = "0123456789abcdef0123456789abcdef"  # what a newer datamake computed for big
+
+
+@pytest.fixture
+def project(inprocess_project: InProcessProjectDir) -> InProcessProjectDir:
+    return inprocess_project
+
+
+def as_a_newer_datamake_writes_it(data: dict) -> bytes:
+    """A manifest as a datamake of the next format writes it: a newer format, a field unknown here, and the
+    provenance that datamake computes."""
+    return json.dumps(dict(data, format=data.get("format", 1) + 1, lineage={}, provenance=THEIR_PROVENANCE)).encode()
+
+
+def files_holding(folder, raw: bytes):
+    return [p for p in folder.rglob("*.json") if p.read_bytes() == raw]
+
+
+def make_old(path) -> None:
+    old = time.time() - 30 * 86400
+    os.utime(path, (old, old))
+
+
+def test_gc_keeps_old_entries_of_a_newer_format_and_what_they_name(project):
+    """An old action-cache entry that nothing here references is deleted, unless a newer datamake wrote it
+    (it cannot be read here: what it is still for is that datamake's to say). Its artifact stays with it,
+    and ``gc -n`` and ``gc`` say how many such entries they kept."""
+    project.pipeline(PLAIN)
+    project.run("make", check=True)
+    store = project.root / ".datamake"
+    artifact = store / "artifacts" / "ab" / ("ab" * 16)
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    artifact.write_bytes(b"a value a newer datamake built")
+    entry = {"key": "big", "code_version": "1", "provenance": "", "data_version": artifact.name,
+             "artifact": artifact.name, "size": 30, "io_manager": "pickle", "inputs": [], "format": 2}
+    paths = {}
+    for name, fmt in (("ours", 2), ("theirs", 3)):
+        provenance = (name * 32)[:32].encode().hex()[:32]
+        path = paths[name] = store / "actions" / provenance[:2] / f"{provenance}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dict(entry, provenance=provenance, format=fmt)))
+        make_old(path)
+    make_old(artifact)
+
+    dry = project.run("gc", "-n", "--older-than", "1d")
+    assert "and 1 action-cache entries" in dry.stdout, dry.stdout + dry.stderr
+    assert "kept 1 action-cache entries a newer datamake wrote, whatever their age: upgrade datamake" in dry.stdout
+    gc = project.run("gc", "--older-than", "1d", "--json")
+    report = json.loads(gc.stdout)
+    assert report["actions"] == [str(paths["ours"])] and report["kept"]["newer"] == 1, report
+    assert not paths["ours"].exists() and paths["theirs"].exists() and artifact.exists()
+
+
+def test_gc_deferred_by_a_newer_pack_says_why_once_and_what_to_do(project):
+    """A local pack a newer datamake wrote stays, its assets are made again beside it, and ``gc`` deletes
+    nothing: it says so once and says to upgrade, not to wait for writers that do not exist."""
+    from datamake.core.hashing import hash_bytes
+
+    project.pipeline(PLAIN)
+    project.run("make", check=True)
+    (pack,) = (project.root / ".datamake" / "packs").glob("*.json")
+    body = json.loads(pack.read_text())
+    body["manifests"] = [json.loads(as_a_newer_datamake_writes_it(m)) for m in body["manifests"]]
+    raw = json.dumps(body).encode()
+    pack.unlink()
+    theirs = pack.with_name(f"{hash_bytes(raw)}.json")
+    theirs.write_bytes(raw)
+
+    assert project.outcomes() == {"big": "built", "small": "built"}
+    assert theirs.read_bytes() == raw
+    gc = project.run("gc", "--older-than", "0")
+    assert gc.returncode == 1 and theirs.exists()
+    assert gc.stderr.strip().endswith(f"gc deferred, nothing deleted: the pack {theirs} (written by a newer datamake "
+                                      "(manifest format 3, this one reads 2)) is unreadable; upgrade datamake to "
+                                      "collect this store"), gc.stderr
