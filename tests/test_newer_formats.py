@@ -45,6 +45,39 @@ def make_old(path) -> None:
     os.utime(path, (old, old))
 
 
+@pytest.mark.parametrize("batched", ["1", "0"], ids=["packs", "manifest-files"])
+def test_make_keeps_what_a_newer_datamake_recorded_when_it_records_its_own(project, batched):
+    """The manifest a newer datamake wrote for ``big`` is not trusted (``big`` is made again), and it is not
+    lost when this datamake records its own: it stays in the store as that datamake's action-cache entry,
+    which ``gc`` leaves alone, and ``make`` says where it is."""
+    project.pipeline(PLAIN)
+    env = {"DATAMAKE_BATCH_COMMITS": batched}
+    project.run("make", check=True, env=env)
+    store = project.root / ".datamake"
+    packed = [json.loads(p.read_text()) for p in (store / "packs").glob("*.json")]
+    data = next(m for pack in packed for m in pack["manifests"] if m["key"] == "big") if packed else \
+        json.loads((store / "manifests" / "big.json").read_text())
+    theirs = as_a_newer_datamake_writes_it(data)
+    current = store / "manifests" / "big.json"
+    current.parent.mkdir(exist_ok=True)
+    if current.exists():
+        current.unlink()  # (a newer datamake replaces the file: its action entry keeps our bytes)
+    current.write_bytes(theirs)
+    assert project.states()["big"] == "stale"
+
+    made = project.run("make", env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    kept = files_holding(store / "actions", theirs)
+    assert [p.name for p in kept] == [f"{THEIR_PROVENANCE}.json"], made.stderr
+    assert f"{current} that a newer datamake wrote is kept, as the action-cache entry {kept[0]}" in made.stderr
+    assert project.states() == {"big": "fresh", "small": "fresh"}
+
+    make_old(kept[0])
+    gc = project.run("gc", "--older-than", "1d")
+    assert gc.returncode == 0, gc.stdout + gc.stderr
+    assert files_holding(store / "actions", theirs) == kept
+
+
 def test_gc_keeps_old_entries_of_a_newer_format_and_what_they_name(project):
     """An old action-cache entry that nothing here references is deleted, unless a newer datamake wrote it
     (it cannot be read here: what it is still for is that datamake's to say). Its artifact stays with it,

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from datamake.core.hashing import hash_bytes
 from datamake.core.keys import node_id, split_node
 from datamake.core.urlquote import quote
-from datamake.core.manifest import Manifest
+from datamake.core.manifest import Manifest, NewerManifest
 from datamake.storage.artifacts import BATCH_LISTING_THRESHOLD, ArtifactStore, CorruptArtifactError
 from datamake.storage.localpacks import LocalPacks, write_batch
+from datamake.storage.packs import newer_manifest
 
 if TYPE_CHECKING:  # a make that builds reads no index of manifest files: loaded where first used
     from datamake.storage.manifest_index import ManifestIndex
@@ -67,6 +70,7 @@ class Store(ArtifactStore):
         self._batch_lock = threading.Lock()
         self._action_files: Optional[bool] = None  # whether actions/ exists (local stores), once looked at
         self._files_read: set = set()  # nodes whose manifest file this process read (a batch supersedes it)
+        self._newer_files: set = set()  # paths of the current manifests read that a newer datamake wrote
         # key -> ((mtime_ns, inode) of its folder of partition manifests before this process first wrote
         # into it, None without a folder; {partition: (inode of the manifest file written, (inode, bytes) of
         # the one it replaced, None without one, False past KEEP_REPLACED)}), local stores
@@ -132,6 +136,8 @@ class Store(ArtifactStore):
         data = manifest.to_json()
         action = self.action_path(manifest.provenance)
         current = self.manifest_path(node_id(manifest.key, manifest.partition))
+        if self._newer_files:
+            self.keep_newer(current)
         if self.is_local:  # one file, linked as the action entry first
             self._action_files = True
             if manifest.partition is None:
@@ -181,9 +187,46 @@ class Store(ArtifactStore):
             if end:
                 self._merge_packs_if_many()
         for node in self._files_read.intersection(batch):  # older than the pack: now only in the way
+            path = self.manifest_path(node)
+            if self._newer_files:
+                self.keep_newer(path)
             with contextlib.suppress(OSError):
-                os.unlink(self.manifest_path(node))
+                os.unlink(path)
         return list(batch)
+
+    def keep_newer(self, current: str) -> None:
+        """Before the manifest file at ``current`` is replaced or removed: if a newer datamake wrote it, keep its
+        bytes as the action-cache entry of the provenance it names (where that datamake looks a value up), so
+        that replacing it with this datamake's own loses nothing of theirs; ``gc`` never deletes it here."""
+        if current not in self._newer_files:
+            return
+        self._newer_files.discard(current)
+        try:
+            raw = self.fs.cat_file(current)
+            if not newer_manifest(raw):  # (replaced since it was read: by this datamake's own)
+                return
+            kept = self._keep_as_entry(raw)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.warnings.append(f"could not keep the manifest at {current} that a newer datamake wrote ({exc})")
+            return
+        self.warnings.append(f"the manifest at {current} that a newer datamake wrote is kept, as the "
+                             f"action-cache entry {kept}: upgrade datamake to use it")
+
+    def _keep_as_entry(self, raw: bytes) -> str:
+        """Where the bytes ``raw`` of a newer datamake's manifest now are kept as an action-cache entry: that
+        of the provenance they name, or, when another entry holds that name, one named by their hash."""
+        for provenance in (_provenance_named(raw), hash_bytes(raw)):
+            path = self.action_path(provenance)
+            try:
+                held = self.fs.cat_file(path)
+            except FileNotFoundError:
+                self._atomic_write(path, raw)
+                return path
+            if held == raw:
+                return path
+        return path  # (both taken: the second holds a manifest of the same hash, these very bytes)
 
     def _merge_packs_if_many(self) -> None:
         """After a run that wrote packs: merge the store's packs into one once more than
@@ -262,6 +305,8 @@ class Store(ArtifactStore):
         try:
             return Manifest.from_json(raw)
         except ValueError as exc:
+            if isinstance(exc, NewerManifest) and path.startswith(f"{self.root}/manifests/"):
+                self._newer_files.add(path)  # kept when this datamake replaces it (keep_newer)
             self.warnings.append(f"ignoring unreadable manifest {path} ({exc}); the asset will be rebuilt")
             return None
 
@@ -286,6 +331,14 @@ class Store(ArtifactStore):
         if manifest is None or not self.value_intact(manifest):
             return None
         return manifest
+
+
+def _provenance_named(raw: bytes) -> str:
+    """The provenance a manifest of a newer format names, when it is a plain name; else the hash of its bytes."""
+    provenance = json.loads(raw).get("provenance")
+    if type(provenance) is str and provenance.isalnum() and 8 <= len(provenance) <= 128:
+        return provenance
+    return hash_bytes(raw)
 
 
 def _inode_and_bytes(path: str) -> Any:
