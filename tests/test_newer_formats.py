@@ -108,6 +108,29 @@ def test_gc_keeps_old_entries_of_a_newer_format_and_what_they_name(project):
     assert not paths["ours"].exists() and paths["theirs"].exists() and artifact.exists()
 
 
+def test_pull_says_it_skips_what_a_newer_datamake_pushed_and_make_builds_it(tmp_path):
+    """``pull`` builds nothing: an asset whose remote manifest a newer datamake wrote is reported
+    ``skipped``, with what to do, not "will be rebuilt". ``make`` says it rebuilds it, and does."""
+    remote, (newer, older) = teammates(tmp_path, PLAIN, "auto", kind=InProcessProjectDir)
+    newer.run("make", check=True)
+    for path in (remote / "manifests").glob("*.json"):
+        path.write_bytes(as_a_newer_datamake_writes_it(json.loads(path.read_text())))
+
+    pulled = older.run("pull")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert {line.split()[1]: line.split()[0] for line in pulled.stdout.splitlines()[:2]} == \
+        {"big": "skipped", "small": "skipped"}
+    said = [line for line in pulled.stderr.splitlines() if "manifests/big.json" in line]
+    assert said and said[0].endswith("upgrade datamake to use it); not pulled (`datamake make` builds it here "
+                                     "instead)"), pulled.stderr
+    assert "rebuilt" not in pulled.stderr
+
+    made = older.run("make")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "upgrade datamake to use it); the asset will be rebuilt" in made.stderr
+    assert older.states() == {"big": "fresh", "small": "fresh"}
+
+
 def test_gc_deferred_by_a_newer_pack_says_why_once_and_what_to_do(project):
     """A local pack a newer datamake wrote stays, its assets are made again beside it, and ``gc`` deletes
     nothing: it says so once and says to upgrade, not to wait for writers that do not exist."""

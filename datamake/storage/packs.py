@@ -203,6 +203,7 @@ class RemoteView:
         self.legacy = legacy  # the listing of manifests/ (per-asset objects)
         self.newest: Dict[str, Tuple[Manifest, float]] = {}  # node -> its newest version in a pack
         self.actions: Dict[str, Manifest] = {}  # provenance -> entry, from packs
+        self.unreadable: set = set()  # nodes whose manifest object could not be read (newer, or damaged)
         for pack in packs:
             self.add(pack)
 
@@ -220,8 +221,10 @@ class RemoteView:
             self.actions[m.provenance] = m
             self.newest[node_id(m.key, m.partition)] = (m, pack.modified)
 
-    def current(self, nodes: Iterable[str]) -> Dict[str, Optional[Manifest]]:
-        """The remote's current manifest of each node (None where it has none)."""
+    def current(self, nodes: Iterable[str], instead: str = "the asset will be rebuilt") -> Dict[str, Optional[Manifest]]:
+        """The remote's current manifest of each node (None where it has none); a manifest object that
+        cannot be read is warned about, ending with what happens ``instead``, and its node goes to
+        :attr:`unreadable`."""
         out: Dict[str, Optional[Manifest]] = {}
         from_objects: Dict[str, str] = {}
         for node in nodes:
@@ -235,9 +238,11 @@ class RemoteView:
             found = self.store.objects.cat_listed(list(from_objects), f"{self.store.root}/manifests", self.legacy)
             for path, node in from_objects.items():
                 raw = found.get(path)
-                manifest = None if raw is None else self.store._parse_manifest(path, raw)
+                manifest = None if raw is None else self.store._parse_manifest(path, raw, instead)
                 if manifest is not None:
                     out[node] = manifest
+                elif raw is not None:
+                    self.unreadable.add(node)
         return out
 
 

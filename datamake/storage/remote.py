@@ -43,6 +43,8 @@ _S3_DEFAULTS = {
     "config_kwargs": {"connect_timeout": 3, "read_timeout": 30, "retries": {"max_attempts": 1, "mode": "standard"}},
 }
 _LIST_ACTIONS_THRESHOLD = 32
+# What pull does with an asset whose remote record it cannot use: it builds nothing
+PULL_INSTEAD = "not pulled (`datamake make` builds it here instead)"
 
 
 def remote_options(url: str, options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -239,10 +241,13 @@ class RemoteCache:
         return report
 
     def pull(self, keys: Sequence[str], local_store: Store) -> SyncReport:
-        """Make the remote's current version of each key the local one, downloading what is missing."""
+        """Make the remote's current version of each key the local one, downloading what is missing.
+        A key whose remote manifest cannot be read here (a newer datamake's, or damaged) is ``skipped``."""
         report = SyncReport(self.url)
+        self.transfer.instead = PULL_INSTEAD
         try:
-            remote = self.view(local_store).current(keys)
+            view = self.view(local_store)
+            remote = view.current(keys, instead=PULL_INSTEAD)
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc) from None
         self._forward_warnings(local_store)
@@ -257,7 +262,7 @@ class RemoteCache:
         for key in keys:
             m = remote.get(key)
             if m is None:
-                outcome = "missing"
+                outcome = "skipped" if key in view.unreadable else "missing"
             elif key in current:
                 outcome = "up_to_date"
             elif m.artifact in fetched:

@@ -301,13 +301,14 @@ class Store(ArtifactStore):
             self.warnings.extend(packs.warnings)
             packs.warnings.clear()
 
-    def _parse_manifest(self, path: str, raw: bytes) -> Optional[Manifest]:
+    def _parse_manifest(self, path: str, raw: bytes, instead: str = "the asset will be rebuilt") -> Optional[Manifest]:
+        """The manifest in ``raw``, or None with a warning that ends saying what happens ``instead``."""
         try:
             return Manifest.from_json(raw)
         except ValueError as exc:
             if isinstance(exc, NewerManifest) and path.startswith(f"{self.root}/manifests/"):
                 self._newer_files.add(path)  # kept when this datamake replaces it (keep_newer)
-            self.warnings.append(f"ignoring unreadable manifest {path} ({exc}); the asset will be rebuilt")
+            self.warnings.append(f"ignoring unreadable manifest {path} ({exc}); {instead}")
             return None
 
     def lookup_action(self, provenance: str) -> Optional[Manifest]:

@@ -45,6 +45,7 @@ class Transfer:
     def __init__(self, remote: Store):
         self.remote = remote
         self.corrupt_hashes: set = set()  # remote artifacts found corrupt (and deleted) in this run
+        self.instead = "it will be rebuilt here"  # what happens to the asset of a corrupt object (pull: nothing)
 
     def upload(self, manifests: List[Manifest], local_store: Store, report: SyncReport) -> set:
         """Upload local artifacts after checking their hash; returns the hashes now in the remote."""
@@ -163,7 +164,7 @@ class Transfer:
         """Warn about a corrupt remote object and delete it, so that the next push uploads a good one."""
         local_store.warnings.append(
             f"the remote cache's {what} at {path} is corrupt: ignored and deleted; "
-            "it will be rebuilt here, and `datamake push` repairs the remote")
+            f"{self.instead}, and `datamake push` repairs the remote")
         try:
             self.remote.fs.rm_file(path)
         except Exception:  # noqa: BLE001 - a read-only remote keeps it; it stays ignored
