@@ -131,6 +131,25 @@ def test_pull_says_it_skips_what_a_newer_datamake_pushed_and_make_builds_it(tmp_
     assert older.states() == {"big": "fresh", "small": "fresh"}
 
 
+def test_an_automatic_push_keeps_the_remote_manifest_a_newer_datamake_wrote(tmp_path):
+    """With ``push = "auto"``, the older teammate's build replaces the remote's current manifest of ``big``:
+    the newer teammate's is kept on the remote, as its action-cache entry, and the push says so."""
+    remote, (newer, older) = teammates(tmp_path, PLAIN, "auto", kind=InProcessProjectDir)
+    newer.run("make", check=True)
+    for entry in (remote / "actions").rglob("*.json"):  # not restored here: built, then pushed
+        entry.write_text(json.dumps(dict(json.loads(entry.read_text()), format=3)))
+    current = remote / "manifests" / "big.json"
+    theirs = as_a_newer_datamake_writes_it(json.loads(current.read_text()))
+    current.write_bytes(theirs)
+
+    made = older.run("make")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert json.loads(current.read_text())["format"] == 2  # this datamake's is current now
+    kept = files_holding(remote / "actions", theirs)
+    assert [p.name for p in kept] == [f"{THEIR_PROVENANCE}.json"], made.stderr
+    assert f"remote cache: the manifest at {current} that a newer datamake wrote is kept" in made.stderr
+
+
 def test_gc_deferred_by_a_newer_pack_says_why_once_and_what_to_do(project):
     """A local pack a newer datamake wrote stays, its assets are made again beside it, and ``gc`` deletes
     nothing: it says so once and says to upgrade, not to wait for writers that do not exist."""

@@ -314,6 +314,7 @@ class RemoteCache:
             self._write_pack(new_currents, [m for m in new_actions if id(m) not in in_currents])
         else:
             self._write_objects(new_actions, new_currents)
+            self._forward_warnings(local_store)
         for m in manifests:
             report.assets.append({"key": _node(m), "outcome": outcomes[_node(m)], "data_version": m.data_version})
 
@@ -347,7 +348,10 @@ class RemoteCache:
         self._view = None  # read again by the next look
 
     def _write_objects(self, actions: List[Manifest], currents: List[Manifest]) -> None:
-        """Per-asset records: action entries first, as a manifest is the commit point."""
+        """Per-asset records: action entries first, as a manifest is the commit point. A manifest object a
+        newer datamake wrote is kept as an action-cache entry before it is replaced (:meth:`Store.keep_newer`)."""
+        for m in currents:
+            self.store.keep_newer(self.store.manifest_path(_node(m)))
         for batch in ([(self.store.action_path(m.provenance), m.to_json()) for m in actions],
                       [(self.store.manifest_path(_node(m)), m.to_json()) for m in currents]):
             results = bulk(self.store.fs, "pipe_file", batch)
