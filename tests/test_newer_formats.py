@@ -150,6 +150,24 @@ def test_an_automatic_push_keeps_the_remote_manifest_a_newer_datamake_wrote(tmp_
     assert f"remote cache: the manifest at {current} that a newer datamake wrote is kept" in made.stderr
 
 
+def test_a_relative_remote_is_the_folder_beside_the_project_shown_without_dots(project, tmp_path):
+    """``remote = "../shared-cache"`` names the folder beside the project's, from a subfolder and with -C
+    as from the project's own; push, pull and gc name it as an absolute path without ``..``."""
+    project.pipeline(PLAIN, '[cache]\nremote = "../shared-cache"\n')
+    (project.root / "sub").mkdir()
+    shared = project.root.parent / "shared-cache"
+    project.run("make", check=True)
+
+    pushed = project.run("push", cwd=project.root / "sub")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert pushed.stdout.rstrip().endswith(f"; {shared}"), pushed.stdout
+    assert (shared / "packs").is_dir() and not (project.root / "shared-cache").exists()
+    pulled = project.run("-C", str(project.root / "sub"), "pull", cwd=tmp_path)
+    assert pulled.stdout.rstrip().endswith(f"; {shared}"), pulled.stdout
+    gc = project.run("gc", "--remote", "-n", cwd=project.root / "sub")
+    assert gc.stdout.rstrip().endswith(f"({shared})"), gc.stdout
+
+
 def test_gc_deferred_by_a_newer_pack_says_why_once_and_what_to_do(project):
     """A local pack a newer datamake wrote stays, its assets are made again beside it, and ``gc`` deletes
     nothing: it says so once and says to upgrade, not to wait for writers that do not exist."""

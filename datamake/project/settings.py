@@ -184,11 +184,11 @@ def _local_path(url: str) -> Optional[str]:
 
 def _location(path: str, key: str, value: str, base: str, expected: str) -> str:
     """A store or remote location from the file: not empty, a known protocol, local paths made
-    absolute against the folder of datamake.toml."""
+    absolute against the folder of datamake.toml and normalized (``../shared``: no ``..`` left)."""
     if not value.strip():
         raise ConfigError(f"{path}: {key} is empty", hint=expected)
     _check_protocol(path, key, value)
-    return value if _is_url(value) or os.path.isabs(value) else os.path.join(base, value)
+    return value if _is_url(value) else os.path.normpath(os.path.join(base, value))
 
 
 def _check_protocol(path: str, where: str, url: str) -> None:
