@@ -131,10 +131,13 @@ def test_pull_says_it_skips_what_a_newer_datamake_pushed_and_make_builds_it(tmp_
     assert older.states() == {"big": "fresh", "small": "fresh"}
 
 
-def test_an_automatic_push_keeps_the_remote_manifest_a_newer_datamake_wrote(tmp_path):
-    """With ``push = "auto"``, the older teammate's build replaces the remote's current manifest of ``big``:
-    the newer teammate's is kept on the remote, as its action-cache entry, and the push says so."""
+@pytest.mark.parametrize("push", ["auto", "manual"])
+def test_a_push_keeps_the_remote_manifest_a_newer_datamake_wrote(tmp_path, push):
+    """The older teammate's push makes its version of ``big`` current on the remote (an automatic push
+    replaces the manifest object, ``push`` writes a pack beside it): either way the newer teammate's
+    manifest is kept on the remote as its action-cache entry, and the push says so."""
     remote, (newer, older) = teammates(tmp_path, PLAIN, "auto", kind=InProcessProjectDir)
+    older.pipeline(PLAIN, f'[cache]\nremote = "{remote}"\npush = "{push}"\n')
     newer.run("make", check=True)
     for entry in (remote / "actions").rglob("*.json"):  # not restored here: built, then pushed
         entry.write_text(json.dumps(dict(json.loads(entry.read_text()), format=3)))
@@ -143,11 +146,16 @@ def test_an_automatic_push_keeps_the_remote_manifest_a_newer_datamake_wrote(tmp_
     current.write_bytes(theirs)
 
     made = older.run("make")
-    assert made.returncode == 0, made.stdout + made.stderr
-    assert json.loads(current.read_text())["format"] == 2  # this datamake's is current now
+    pushed = older.run("push") if push == "manual" else made
+    assert made.returncode == 0 and pushed.returncode == 0, made.stderr + pushed.stdout + pushed.stderr
     kept = files_holding(remote / "actions", theirs)
-    assert [p.name for p in kept] == [f"{THEIR_PROVENANCE}.json"], made.stderr
-    assert f"remote cache: the manifest at {current} that a newer datamake wrote is kept" in made.stderr
+    assert [p.name for p in kept] == [f"{THEIR_PROVENANCE}.json"], pushed.stderr
+    assert f"remote cache: the manifest at {current} that a newer datamake wrote is kept" in pushed.stderr
+    if push == "manual":
+        assert "upgrade datamake to use it); this datamake's version is pushed as the current one beside it" \
+            in pushed.stderr
+    pulled = {a["key"]: a["outcome"] for a in older.json("pull")["assets"]}
+    assert pulled["big"] == "up_to_date"  # the remote's current version is this datamake's
 
 
 def test_a_relative_remote_is_the_folder_beside_the_project_shown_without_dots(project, tmp_path):

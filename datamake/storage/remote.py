@@ -45,6 +45,8 @@ _S3_DEFAULTS = {
 _LIST_ACTIONS_THRESHOLD = 32
 # What pull does with an asset whose remote record it cannot use: it builds nothing
 PULL_INSTEAD = "not pulled (`datamake make` builds it here instead)"
+# What push does with an asset whose remote manifest it cannot read: its own is current beside it
+PUSH_INSTEAD = "this datamake's version is pushed as the current one beside it"
 
 
 def remote_options(url: str, options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -309,18 +311,20 @@ class RemoteCache:
             outcomes[_node(m)] = "pushed" if changed else "up_to_date"
         report.actions += len(new_actions)
         report.manifests += len(new_currents)
+        for m in new_currents:  # a manifest object a newer datamake wrote is filed as its entry first
+            self.store.keep_newer(self.store.manifest_path(_node(m)))
         if packed:
             in_currents = {id(m) for m in new_currents}
             self._write_pack(new_currents, [m for m in new_actions if id(m) not in in_currents])
         else:
             self._write_objects(new_actions, new_currents)
-            self._forward_warnings(local_store)
+        self._forward_warnings(local_store)
         for m in manifests:
             report.assets.append({"key": _node(m), "outcome": outcomes[_node(m)], "data_version": m.data_version})
 
     def _remote_records_packed(self, manifests: List[Manifest], local_store: Store):
         """Which manifests the remote already holds as current (then with their action entry)."""
-        current = self.view(local_store).current(_node(m) for m in manifests)
+        current = self.view(local_store).current((_node(m) for m in manifests), instead=PUSH_INSTEAD)
         same = [_same_record(current.get(_node(m)), m) for m in manifests]
         return same, same
 
@@ -348,10 +352,7 @@ class RemoteCache:
         self._view = None  # read again by the next look
 
     def _write_objects(self, actions: List[Manifest], currents: List[Manifest]) -> None:
-        """Per-asset records: action entries first, as a manifest is the commit point. A manifest object a
-        newer datamake wrote is kept as an action-cache entry before it is replaced (:meth:`Store.keep_newer`)."""
-        for m in currents:
-            self.store.keep_newer(self.store.manifest_path(_node(m)))
+        """Per-asset records: action entries first, as a manifest is the commit point."""
         for batch in ([(self.store.action_path(m.provenance), m.to_json()) for m in actions],
                       [(self.store.manifest_path(_node(m)), m.to_json()) for m in currents]):
             results = bulk(self.store.fs, "pipe_file", batch)
