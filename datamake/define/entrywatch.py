@@ -1,14 +1,16 @@
 """The paths handed to readers that open files outside Python, reported as audit events.
 
 Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
-``numpy.fromfile``, polars, duckdb's ``read_*``) open their files without Python's ``open``, so no
-``open`` audit event tells the read watch about them; fsspec's remote filesystems fetch on an event
-loop of their own thread. Their Python entry points receive the path or URL, though: :func:`install`
-replaces each entry point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit
-event :data:`READ` ``(path,)`` and calls the original, for the modules already imported and, through
-an import hook, for those imported later (before the code that imports them can bind the original
-with ``from pyarrow.csv import read_csv``). Likewise a multiprocessing process started with the
-``spawn`` or ``forkserver`` method is a fresh interpreter that no hook watches: its start raises
+``numpy.fromfile``, polars, duckdb) open their files without Python's ``open``, so no ``open`` audit
+event tells the read watch about them; fsspec's remote filesystems fetch on an event loop of their own
+thread. Their Python entry points receive the path or URL, though: :func:`install` replaces each entry
+point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit event :data:`READ`
+``(path,)`` (``(path, MAY_WRITE)`` for a database a connection may write; for SQL given to duckdb, one
+per file its literals and parameters name, :mod:`datamake.define.sqlreads`) and calls the original, for
+the modules already imported and, through an import hook, for those imported later (before the code
+that imports them can bind the original with ``from pyarrow.csv import read_csv``).
+Likewise a multiprocessing process started with the ``spawn`` or ``forkserver`` method is a fresh
+interpreter that no hook watches: its start raises
 :data:`STARTED` ``(start method,)``, and the data it is sent to prepare itself (``multiprocessing.spawn.
 get_preparation_data``), :data:`PREPARED` ``(data,)``, where a listener may add what makes the child
 watch itself (:mod:`datamake.execution.childreads`); loky, which starts joblib's workers as fresh
@@ -38,6 +40,11 @@ POOLED = "datamake.pool"  # ([pool, function],): work handed to a process pool; 
 AWAY = "datamake.away"  # (name, object): work handed to processes no listener follows (a client's method, a queue)
 CHECKED = "datamake.checked"  # (path, folder): project code checked whether a file (a folder) is there
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
+# a READ's second argument: a database file a connection opened, which it may write too (as a SQLite database)
+MAY_WRITE = "may write"
+# keyword prefixes of ENTRY_POINTS: "sql:" the SQL text, whose literals and parameters name the files it reads
+# (datamake.define.sqlreads); "db:" a database file, read, and written too unless read_only=True
+SQL, DATABASE = "sql:", "db:"
 LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
 
@@ -56,7 +63,13 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "numpy": {"fromfile": "file"},
     "polars": {name: "source" for name in ("read_csv", "read_parquet", "read_ipc", "read_ndjson", "read_json",
                                            "read_avro", "scan_csv", "scan_parquet", "scan_ipc", "scan_ndjson")},
-    "duckdb": {"read_csv": "path_or_buffer", "read_json": "path_or_buffer", "read_parquet": "file_glob"},
+    "duckdb": {"read_csv": "path_or_buffer", "read_json": "path_or_buffer", "read_parquet": "file_glob",
+               "from_csv_auto": "path_or_buffer", "from_parquet": "file_glob", "connect": DATABASE + "database",
+               **{f"DuckDBPyConnection.{name}": "path_or_buffer"
+                  for name in ("read_csv", "read_json", "from_csv_auto")},
+               **{f"DuckDBPyConnection.{name}": "file_glob" for name in ("read_parquet", "from_parquet")},
+               **{f"{owner}{name}": SQL + "query" for owner in ("", "DuckDBPyConnection.")
+                  for name in ("sql", "query", "execute", "executemany", "from_query")}},
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
     "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
@@ -125,7 +138,10 @@ def _wrap_module(name: str, module: Any) -> None:
             owner = module.__dict__.get(owner_name) if owner_name else module
             fn = vars(owner).get(attr) if owner is not None else None
             if callable(fn) and not isinstance(fn, type) and ORIGINAL not in getattr(fn, "__dict__", {}):
-                setattr(owner, attr, _wrapper(fn, keyword, f"{name}.{entry}", bool(owner_name)))
+                try:
+                    setattr(owner, attr, _wrapper(fn, keyword, f"{name}.{entry}", bool(owner_name)))
+                except (TypeError, AttributeError):  # a class of a C extension that takes no new attributes
+                    pass
 
 
 def _standing_for(fn: Any) -> Callable[[Any], Any]:
@@ -189,6 +205,11 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
 
         return prepared
 
+    if keyword.startswith(SQL):
+        return _sql_wrapper(fn, keyword[len(SQL):], method)
+    if keyword.startswith(DATABASE):
+        return _database_wrapper(fn, keyword[len(DATABASE):], method)
+
     @_standing_for(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
         first = 1 if method else 0  # (a method: after the instance)
@@ -203,6 +224,50 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
         return fn(*args, **kwargs)
 
     return entry_point
+
+
+def _sql_wrapper(fn: Any, keyword: str, method: bool) -> Any:
+    """The wrapper of ``fn(query, parameters)`` (DuckDB's ``sql``, ``execute``...): it reports each file
+    the SQL text in argument ``keyword`` (else the first) and its parameters name."""
+    @_standing_for(fn)
+    def runs_sql(*args: Any, **kwargs: Any) -> Any:
+        first = 1 if method else 0  # (a method: after the instance)
+        query = args[first] if len(args) > first else kwargs.get(keyword)
+        params = args[first + 1] if len(args) > first + 1 else kwargs.get("params", kwargs.get("parameters"))
+        if isinstance(query, str):
+            from datamake.define import sqlreads  # lazy: only a process that runs SQL through DuckDB
+
+            for path, access in sqlreads.named_files(query, params):
+                _report(path, READ, *access)
+        return fn(*args, **kwargs)
+
+    return runs_sql
+
+
+def _database_wrapper(fn: Any, keyword: str, method: bool) -> Any:
+    """The wrapper of a call that connects to a database file (in argument ``keyword``, else the first): it
+    reports the file read, and (:data:`MAY_WRITE`) maybe written unless opened read-only."""
+    @_standing_for(fn)
+    def connects(*args: Any, **kwargs: Any) -> Any:
+        first = 1 if method else 0
+        where = args[first] if len(args) > first else kwargs.get(keyword)
+        second = args[first + 1] if len(args) > first + 1 else None
+        access = () if kwargs.get("read_only", second) is True else (MAY_WRITE,)
+        _report(_database_file(where), READ, *access)
+        return fn(*args, **kwargs)
+
+    return connects
+
+
+def _database_file(database: Any) -> Any:
+    """The file a DuckDB connection opens: None for an in-memory database; a MotherDuck database as a URL
+    (remote: named in a warning)."""
+    if isinstance(database, str):
+        if database == "" or database.startswith(":memory:"):
+            return None
+        if database.startswith(("md:", "motherduck:")):
+            return "md://" + database.partition(":")[2]
+    return database
 
 
 def _asked_by_project(caller: Any, folder: bool) -> bool:

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from datamake._paths import cache_dir
-from datamake.define import openwatch, snapshot
+from datamake.define import entrywatch, openwatch, snapshot
 from datamake.define.codenames import code_names, code_strings
 from datamake.execution import helperreads
 from datamake.execution.context import AssetContext
@@ -168,7 +168,7 @@ class ReadWatch(_Rare):
         elif event == openwatch.CHECKED:  # whether a file (a folder) is there: the asset read that it is, or is not
             self._checked(*args)
         elif event == openwatch.READ:  # a path or URL handed to a reader that opens it outside Python
-            self._handed(args[0] if args else None)
+            self._handed(args[0] if args else None, *args[1:2])
         elif event == openwatch.CONNECT:  # a network connection: nothing datamake can version
             address = args[1] if len(args) > 1 else None
             if isinstance(address, tuple) and len(address) >= 2:
@@ -255,8 +255,9 @@ class ReadWatch(_Rare):
             self._child_log, self._pid = childreads.new_log(), os.getpid()
         return self._child_log
 
-    def _handed(self, where: Any) -> None:
-        """A path, glob or URL handed to a reader written in C or to fsspec: a file read, every file of
+    def _handed(self, where: Any, access: Any = None) -> None:
+        """A path, glob or URL handed to a reader written in C or to fsspec: a file read (``access``:
+        :data:`~datamake.define.entrywatch.MAY_WRITE`, one a database connection may change), every file of
         a folder (of the folder a pattern starts in), or a remote location datamake cannot version."""
         if not isinstance(where, str):
             return
@@ -272,7 +273,7 @@ class ReadWatch(_Rare):
         elif os.path.isdir(where):
             self.named_folder(where, handed=True)
         else:
-            self._note(where)
+            self._note(where, maybe_written=access == entrywatch.MAY_WRITE)
 
     def _reached(self, where: str) -> None:
         if not self.remote:
