@@ -1,5 +1,5 @@
 """Files that readers written in C or C++ open without Python's ``open``: DuckDB's databases and the files
-its SQL names. Each test makes a small project whose assets read such files (names
+its SQL names, HDF5 files h5py opens. Each test makes a small project whose assets read such files (names
 known only at run time, or inside SQL text), edits them, and checks that ``status`` says stale, and that a
 file the asset makes itself does not keep it stale."""
 from __future__ import annotations
@@ -132,3 +132,121 @@ def test_files_named_in_duckdb_sql_and_databases_it_connects_to_are_inputs(proje
     _csv(project, "b.csv", 3)  # (a quoted identifier names a file too)
     assert project.states()["connection_methods"] == "stale"
 
+
+H5PY_PIPELINE = '''
+import json
+from pathlib import Path
+
+import h5py
+from datamake import asset
+
+HERE = Path(__file__).parent
+
+
+def config():
+    with open(HERE / "config.json") as f:
+        return json.load(f)
+
+
+@asset
+def read_only():
+    with h5py.File(config()["read"], "r") as f:
+        return int(f["x"][()].sum())
+
+
+@asset
+def default_mode():
+    with h5py.File(name=config()["default"]) as f:
+        return int(f["x"][()].sum())
+
+
+@asset
+def appended_to():
+    with h5py.File(config()["append"], "a") as f:  # opened to append, only read here
+        return int(f["x"][()].sum())
+
+
+@asset
+def appends_to_its_own():
+    with h5py.File(config()["log"], "a") as f:  # adds a dataset at each run: its own file, not an input
+        f[f"run{len(f)}"] = [len(f)]
+        return len(f)
+
+
+@asset
+def writes_its_own():
+    with h5py.File(config()["own"], "w") as f:
+        f["x"] = [1, 2, 3]
+    with h5py.File(config()["own"], "r") as f:  # and reads it back: its own file, not an input
+        return int(f["x"][()].sum())
+'''
+
+
+def test_hdf5_files_h5py_opens_to_read_are_inputs_and_one_it_makes_is_not(project):
+    h5py = pytest.importorskip("h5py")
+
+    def h5(relpath, values):
+        with h5py.File(str(project.root / relpath), "w") as f:
+            f["x"] = values
+
+    project.pipeline(H5PY_PIPELINE)
+    project.write("config.json", '{"read": "r.h5", "default": "d.h5", "append": "a.h5", "own": "out.h5", '
+                                 '"log": "log.h5"}')
+    for relpath in ("r.h5", "d.h5", "a.h5"):
+        h5(relpath, [1])
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'read_only' read r.h5, which is not a declared source" in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    for relpath in ("r.h5", "d.h5", "a.h5"):
+        h5(relpath, [1, 2])
+    states = project.states()
+    assert [states.pop(key) for key in ("writes_its_own", "appends_to_its_own")] == ["fresh", "fresh"]
+    assert set(states.values()) == {"stale"}, states
+    project.run("make", check=True)
+    assert [stored_value(project, key) for key in ("read_only", "default_mode", "appended_to")] == [3, 3, 3]
+
+
+HDFSTORE_PIPELINE = '''
+import json
+from pathlib import Path
+
+import pandas as pd
+from datamake import asset
+
+HERE = Path(__file__).parent
+
+
+def config():
+    with open(HERE / "config.json") as f:
+        return json.load(f)
+
+
+@asset
+def read_hdf():
+    return int(pd.read_hdf(config()["table"], "t")["a"].sum())
+
+
+@asset
+def writes_its_own_store():
+    pd.DataFrame({"a": [1, 2]}).to_hdf(config()["own"], key="t")
+    return int(pd.read_hdf(config()["own"], "t")["a"].sum())
+'''
+
+
+def test_a_table_pandas_reads_from_an_hdf5_store_is_an_input(project):
+    pytest.importorskip("tables")
+    import pandas as pd
+
+    def store(values):
+        pd.DataFrame({"a": values}).to_hdf(str(project.root / "t.h5"), key="t", mode="w")
+
+    project.pipeline(HDFSTORE_PIPELINE)
+    project.write("config.json", '{"table": "t.h5", "own": "own.h5"}')
+    store([1])
+    project.run("make", check=True)
+    assert set(project.states().values()) == {"fresh"}
+    store([1, 2])
+    assert project.states() == {"read_hdf": "stale", "writes_its_own_store": "fresh"}
+    project.run("make", check=True)
+    assert stored_value(project, "read_hdf") == 3

@@ -1,14 +1,15 @@
 """The paths handed to readers that open files outside Python, reported as audit events.
 
 Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
-``numpy.fromfile``, polars, duckdb) open their files without Python's ``open``, so no ``open`` audit
-event tells the read watch about them; fsspec's remote filesystems fetch on an event loop of their own
-thread. Their Python entry points receive the path or URL, though: :func:`install` replaces each entry
-point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit event :data:`READ`
-``(path,)`` (``(path, MAY_WRITE)`` for a database a connection may write; for SQL given to duckdb, one
-per file its literals and parameters name, :mod:`datamake.define.sqlreads`) and calls the original, for
-the modules already imported and, through an import hook, for those imported later (before the code
-that imports them can bind the original with ``from pyarrow.csv import read_csv``).
+``numpy.fromfile``, polars, duckdb, h5py, PyTables) open their files without Python's ``open``, so no
+``open`` audit event tells the read watch about them; fsspec's remote filesystems fetch on an event loop
+of their own thread. Their Python entry points receive the path or URL, though: :func:`install` replaces
+each entry point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit event
+:data:`READ` ``(path,)`` (``(path, MAY_WRITE)`` for a database a connection may write, ``(path,
+MAY_TOUCH)`` for a file opened to append; for SQL given to duckdb, one per file its literals and
+parameters name, :mod:`datamake.define.sqlreads`) and calls the original, for the modules already
+imported and, through an import hook, for those imported later (before the code that imports them can
+bind the original with ``from pyarrow.csv import read_csv``).
 Likewise a multiprocessing process started with the ``spawn`` or ``forkserver`` method is a fresh
 interpreter that no hook watches: its start raises
 :data:`STARTED` ``(start method,)``, and the data it is sent to prepare itself (``multiprocessing.spawn.
@@ -40,11 +41,13 @@ POOLED = "datamake.pool"  # ([pool, function],): work handed to a process pool; 
 AWAY = "datamake.away"  # (name, object): work handed to processes no listener follows (a client's method, a queue)
 CHECKED = "datamake.checked"  # (path, folder): project code checked whether a file (a folder) is there
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
-# a READ's second argument: a database file a connection opened, which it may write too (as a SQLite database)
-MAY_WRITE = "may write"
+# a READ's second argument: a database file a connection opened, which it may write too (as a SQLite database);
+# a file opened to read and write, whose modification time the opening changes even when it only reads (h5py's "a")
+MAY_WRITE, MAY_TOUCH = "may write", "may touch"
 # keyword prefixes of ENTRY_POINTS: "sql:" the SQL text, whose literals and parameters name the files it reads
-# (datamake.define.sqlreads); "db:" a database file, read, and written too unless read_only=True
-SQL, DATABASE = "sql:", "db:"
+# (datamake.define.sqlreads); "mode:" a file opened with a mode ("r", "r+", "a": read; "w", "w-", "x": made anew;
+# "r" unless given); "db:" a database file, read, and written too unless read_only=True
+SQL, MODE, DATABASE = "sql:", "mode:", "db:"
 LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
 
@@ -70,6 +73,8 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
                **{f"DuckDBPyConnection.{name}": "file_glob" for name in ("read_parquet", "from_parquet")},
                **{f"{owner}{name}": SQL + "query" for owner in ("", "DuckDBPyConnection.")
                   for name in ("sql", "query", "execute", "executemany", "from_query")}},
+    "h5py._hl.files": {"File.__init__": MODE + "name"},  # h5py.File(name, mode="r")
+    "tables.file": {"open_file": MODE + "filename"},  # PyTables (pandas.read_hdf, HDFStore)
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
     "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
@@ -207,8 +212,8 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
 
     if keyword.startswith(SQL):
         return _sql_wrapper(fn, keyword[len(SQL):], method)
-    if keyword.startswith(DATABASE):
-        return _database_wrapper(fn, keyword[len(DATABASE):], method)
+    if keyword.startswith((MODE, DATABASE)):
+        return _opener_wrapper(fn, keyword, method)
 
     @_standing_for(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
@@ -244,19 +249,36 @@ def _sql_wrapper(fn: Any, keyword: str, method: bool) -> Any:
     return runs_sql
 
 
-def _database_wrapper(fn: Any, keyword: str, method: bool) -> Any:
-    """The wrapper of a call that connects to a database file (in argument ``keyword``, else the first): it
-    reports the file read, and (:data:`MAY_WRITE`) maybe written unless opened read-only."""
+def _opener_wrapper(fn: Any, keyword: str, method: bool) -> Any:
+    """The wrapper of a call that opens a file it may also write (:data:`MODE`, :data:`DATABASE`): it
+    reports the file read, with how the call may change it unless opened read-only; nothing when the
+    call makes it anew."""
+    kind, _, name = keyword.partition(":")
+    by_mode = kind + ":" == MODE
+
     @_standing_for(fn)
-    def connects(*args: Any, **kwargs: Any) -> Any:
+    def opens(*args: Any, **kwargs: Any) -> Any:
         first = 1 if method else 0
-        where = args[first] if len(args) > first else kwargs.get(keyword)
+        where = args[first] if len(args) > first else kwargs.get(name)
         second = args[first + 1] if len(args) > first + 1 else None
-        access = () if kwargs.get("read_only", second) is True else (MAY_WRITE,)
-        _report(_database_file(where), READ, *access)
+        if by_mode:
+            access = _file_access(kwargs.get("mode", second if isinstance(second, str) else "r"))
+        else:
+            access = () if kwargs.get("read_only", second) is True else (MAY_WRITE,)
+            where = _database_file(where)
+        if access is not None:
+            _report(where, READ, *access)
         return fn(*args, **kwargs)
 
-    return connects
+    return opens
+
+
+def _file_access(mode: Any) -> Optional[Tuple[str, ...]]:
+    """How a file opened with ``mode`` is read: ``()`` read only, ``(MAY_TOUCH,)`` read and maybe
+    written, None not read (made anew)."""
+    if mode in ("w", "w-", "x"):
+        return None
+    return () if mode == "r" else (MAY_TOUCH,)
 
 
 def _database_file(database: Any) -> Any:

@@ -54,6 +54,7 @@ class _Rare:
     via: Any = MappingProxyType({})
     reads: Any = MappingProxyType({})
     maybe_written: Any = frozenset()
+    content_at_open: Any = MappingProxyType({})
     listed: Any = MappingProxyType({})
     trees: Any = MappingProxyType({})
     tree_files: Any = MappingProxyType({})
@@ -91,6 +92,7 @@ class ReadWatch(_Rare):
         self.via: Dict[str, set] = {}  # a path read or listed -> the project functions on the stack then
         self.reads: Dict[str, Tuple[str, "read_files.Opened"]] = {}  # path in the project -> (full path, stat at open)
         self.maybe_written: set = set()  # those of ``reads`` a database connection or a command may change
+        self.content_at_open: Dict[str, str] = {}  # those of ``maybe_written`` whose bytes decide, not their stat
         self.listed: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {}  # "folder/" -> (full path, names seen)
         self.trees: Dict[str, str] = {}  # "folder/**" -> full path: a folder its code names, every file in it
         self.tree_files: Dict[str, Dict[str, str]] = {}  # "folder/**" handed to a reader -> its files' versions then
@@ -256,8 +258,8 @@ class ReadWatch(_Rare):
         return self._child_log
 
     def _handed(self, where: Any, access: Any = None) -> None:
-        """A path, glob or URL handed to a reader written in C or to fsspec: a file read (``access``:
-        :data:`~datamake.define.entrywatch.MAY_WRITE`, one a database connection may change), every file of
+        """A path, glob or URL handed to a reader written in C or to fsspec: a file read (``access``: one
+        the call may change, :data:`~datamake.define.entrywatch.MAY_WRITE` or ``MAY_TOUCH``), every file of
         a folder (of the folder a pattern starts in), or a remote location datamake cannot version."""
         if not isinstance(where, str):
             return
@@ -273,7 +275,8 @@ class ReadWatch(_Rare):
         elif os.path.isdir(where):
             self.named_folder(where, handed=True)
         else:
-            self._note(where, maybe_written=access == entrywatch.MAY_WRITE)
+            self._note(where, maybe_written=access in (entrywatch.MAY_WRITE, entrywatch.MAY_TOUCH),
+                       touched=access == entrywatch.MAY_TOUCH)
 
     def _reached(self, where: str) -> None:
         if not self.remote:
@@ -334,9 +337,10 @@ class ReadWatch(_Rare):
                 f"(functools.lru_cache is cleared by datamake)"))
         return tuple(said)
 
-    def _note(self, path: Any, listing: bool = False, maybe_written: bool = False) -> None:
-        """A file read (``maybe_written``: one a database connection or a command may change) or a folder
-        listed, unless it is declared, the asset's own, or not data."""
+    def _note(self, path: Any, listing: bool = False, maybe_written: bool = False, touched: bool = False) -> None:
+        """A file read (``maybe_written``: one a database connection or a command may change; ``touched``:
+        one opened to write, whose stat changes even when it is only read, so its bytes are hashed now) or a
+        folder listed, unless it is declared, the asset's own, or not data."""
         path = _as_text(path)
         if path is None or _in_rmtree():  # (rmtree lists and opens relative to folder descriptors)
             return  # a file descriptor, an in-memory database
@@ -359,6 +363,8 @@ class ReadWatch(_Rare):
             self.reads[name] = (full, read_files.opened_stat(full) if self._opened is _NOW else self._opened)
             if maybe_written:
                 self.maybe_written.add(name)
+                if touched and self._opened is _NOW:
+                    self.content_at_open[name] = read_files.version_read(full, self.reads[name][1])
         elif maybe_written and self._opened is not _NOW and name not in self.maybe_written:
             self._replayed_after_read(name, full)
         codes = helperreads.callers(self.roots)
@@ -467,9 +473,8 @@ class ReadWatch(_Rare):
         as a counter it keeps, or a SQLite database or a command's file it changed: not an input)."""
         if not (self.reads or self.listed or self.trees or self.env or self.restored or helperreads.remembered):
             return ()  # read nothing, and no helper noted reading anything (most assets): nothing to version
-        files = [(name, read_files.version_read(full, opened)) for name, (full, opened) in self.reads.items()
-                 if os.path.abspath(full) not in self.written and not self._own(full, folder=True)
-                 and not (name in self.maybe_written and read_files.opened_stat(full) != opened)]
+        files = [(name, version) for name, (full, opened) in self.reads.items()
+                 for version in [self._read_version(name, full, opened)] if version is not None]
         folders = [(name, read_files.version_listed(full, seen, self.written))
                    for name, (full, seen) in self.listed.items()
                    if not self._own(full, folder=True) and not all(os.path.join(full, n) in self.written
@@ -488,6 +493,19 @@ class ReadWatch(_Rare):
             if name not in recorded and read_files.full_path(self._project_dir, name) not in self.written:
                 recorded[name] = version
         return tuple(sorted(recorded.items()))
+
+    def _read_version(self, name: str, full: str, opened: Any) -> Optional[str]:
+        """The version of the bytes the asset read from file ``full``; None for a file of its own: one it
+        wrote, or one a database connection or a command may change that changed since it was opened (one
+        whose bytes were hashed then, :attr:`content_at_open`: whose bytes changed)."""
+        if os.path.abspath(full) in self.written or self._own(full, folder=True):
+            return None
+        if name not in self.maybe_written:
+            return read_files.version_read(full, opened)
+        now, at_open = read_files.opened_stat(full), self.content_at_open.get(name)
+        if now != opened:  # changed during the run: by the asset, unless its bytes are the ones it read
+            return at_open if at_open is not None and read_files.version_read(full, now) == at_open else None
+        return at_open if at_open is not None else read_files.version_read(full, opened)
 
     def _tree_version(self, name: str, full: str) -> str:
         """The version of every file under folder ``full``; one no later look matches when a file that was
