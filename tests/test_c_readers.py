@@ -1,14 +1,13 @@
 """Files that readers written in C or C++ open without Python's ``open``: DuckDB's databases and the files
-its SQL names, HDF5 files h5py opens. Each test makes a small project whose assets read such files (names
-known only at run time, or inside SQL text), edits them, and checks that ``status`` says stale, and that a
-file the asset makes itself does not keep it stale."""
+its SQL names, HDF5 files h5py and PyTables open, SQLite databases a statement attaches. Each test makes a
+small project whose assets read such files (names known only at run time, or inside SQL text), edits
+them, and checks that ``status`` says stale, and that a file the asset makes itself does not keep it
+stale."""
 from __future__ import annotations
 
 import pytest
 
 from tests.test_execution_soundness import stored_value
-
-duckdb = pytest.importorskip("duckdb")
 
 DUCKDB_PIPELINE = '''
 import json
@@ -89,6 +88,8 @@ def _csv(project, relpath: str, rows: int) -> None:
 
 
 def _database(project, relpath: str, rows: int) -> None:
+    import duckdb
+
     con = duckdb.connect(str(project.root / relpath))
     try:
         con.execute(f"CREATE OR REPLACE TABLE t AS SELECT * FROM range({rows})")
@@ -97,11 +98,14 @@ def _database(project, relpath: str, rows: int) -> None:
 
 
 def _parquet_part(project, name: str) -> None:
+    import duckdb
+
     (project.root / "parts").mkdir(exist_ok=True)
     duckdb.sql(f"COPY (SELECT 1 AS a) TO '{project.root / 'parts' / name}' (FORMAT parquet)")
 
 
 def test_files_named_in_duckdb_sql_and_databases_it_connects_to_are_inputs(project):
+    pytest.importorskip("duckdb")
     project.pipeline(DUCKDB_PIPELINE)
     project.write("config.json", '{"csv": "in.csv", "param": "p.csv", "db": "warehouse.duckdb", '
                                  '"own_db": "scratch.duckdb", "attached": "attached.duckdb"}')
@@ -250,3 +254,49 @@ def test_a_table_pandas_reads_from_an_hdf5_store_is_an_input(project):
     assert project.states() == {"read_hdf": "stale", "writes_its_own_store": "fresh"}
     project.run("make", check=True)
     assert stored_value(project, "read_hdf") == 3
+
+
+SQLITE_ATTACH_PIPELINE = '''
+import sqlite3
+
+from datamake import asset
+
+
+@asset
+def attached():
+    con = sqlite3.connect(":memory:")
+    con.execute("ATTACH DATABASE 'other.db' AS o")
+    return con.execute("SELECT count(*) FROM o.t").fetchall()[0][0]
+
+
+@asset
+def loads_its_own():  # a database it attaches and fills: its own, not an input
+    con = sqlite3.connect(":memory:")
+    con.execute("ATTACH DATABASE 'own.db' AS o")
+    con.execute("CREATE TABLE IF NOT EXISTS o.t (a)")
+    con.execute("INSERT INTO o.t VALUES (1)")
+    con.commit()
+    return 1
+'''
+
+
+def test_a_database_a_sqlite_statement_attaches_is_an_input(project):
+    import sqlite3
+
+    def add_row():
+        con = sqlite3.connect(str(project.root / "other.db"))
+        con.execute("CREATE TABLE IF NOT EXISTS t (a)")
+        con.execute("INSERT INTO t VALUES (1)")
+        con.commit()
+        con.close()
+
+    project.pipeline(SQLITE_ATTACH_PIPELINE)
+    add_row()
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'attached' read other.db, which is not a declared source" in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    add_row()
+    assert project.states() == {"attached": "stale", "loads_its_own": "fresh"}
+    project.run("make", check=True)
+    assert stored_value(project, "attached") == 2

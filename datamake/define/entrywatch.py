@@ -1,15 +1,16 @@
 """The paths handed to readers that open files outside Python, reported as audit events.
 
 Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
-``numpy.fromfile``, polars, duckdb, h5py, PyTables) open their files without Python's ``open``, so no
-``open`` audit event tells the read watch about them; fsspec's remote filesystems fetch on an event loop
-of their own thread. Their Python entry points receive the path or URL, though: :func:`install` replaces
-each entry point of :data:`ENTRY_POINTS` in its module by a wrapper that raises the audit event
-:data:`READ` ``(path,)`` (``(path, MAY_WRITE)`` for a database a connection may write, ``(path,
-MAY_TOUCH)`` for a file opened to append; for SQL given to duckdb, one per file its literals and
-parameters name, :mod:`datamake.define.sqlreads`) and calls the original, for the modules already
-imported and, through an import hook, for those imported later (before the code that imports them can
-bind the original with ``from pyarrow.csv import read_csv``).
+``numpy.fromfile``, polars, duckdb, h5py, PyTables, SQLite's ``ATTACH``) open their files without
+Python's ``open``, so no ``open`` audit event tells the read watch about them; fsspec's remote
+filesystems fetch on an event loop of their own thread. Their Python entry points receive the path or
+URL, though: :func:`install` replaces each entry point of :data:`ENTRY_POINTS` in its module by a
+wrapper that raises the audit event :data:`READ` ``(path,)`` (``(path, MAY_WRITE)`` for a database a
+connection may write, ``(path, MAY_TOUCH)`` for a file opened to append; for SQL given to duckdb, one
+per file its literals and parameters name, :mod:`datamake.define.sqlreads`; for a SQLite connection,
+one per database its statements attach) and calls the original, for the modules already imported and,
+through an import hook, for those imported later (before the code that imports them can bind the
+original with ``from pyarrow.csv import read_csv``).
 Likewise a multiprocessing process started with the ``spawn`` or ``forkserver`` method is a fresh
 interpreter that no hook watches: its start raises
 :data:`STARTED` ``(start method,)``, and the data it is sent to prepare itself (``multiprocessing.spawn.
@@ -46,8 +47,9 @@ ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
 MAY_WRITE, MAY_TOUCH = "may write", "may touch"
 # keyword prefixes of ENTRY_POINTS: "sql:" the SQL text, whose literals and parameters name the files it reads
 # (datamake.define.sqlreads); "mode:" a file opened with a mode ("r", "r+", "a": read; "w", "w-", "x": made anew;
-# "r" unless given); "db:" a database file, read, and written too unless read_only=True
-SQL, MODE, DATABASE = "sql:", "mode:", "db:"
+# "r" unless given); "db:" a database file, read, and written too unless read_only=True; "attach:" a SQLite
+# connection, whose ATTACH statements name database files it reads, and may write
+SQL, MODE, DATABASE, ATTACH = "sql:", "mode:", "db:", "attach:"
 LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
 
@@ -75,6 +77,7 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
                   for name in ("sql", "query", "execute", "executemany", "from_query")}},
     "h5py._hl.files": {"File.__init__": MODE + "name"},  # h5py.File(name, mode="r")
     "tables.file": {"open_file": MODE + "filename"},  # PyTables (pandas.read_hdf, HDFStore)
+    "sqlite3": {"connect": ATTACH},  # (the database it connects to: the sqlite3.connect audit event)
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
     "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
@@ -214,6 +217,8 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
         return _sql_wrapper(fn, keyword[len(SQL):], method)
     if keyword.startswith((MODE, DATABASE)):
         return _opener_wrapper(fn, keyword, method)
+    if keyword == ATTACH:
+        return _attach_wrapper(fn)
 
     @_standing_for(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
@@ -271,6 +276,30 @@ def _opener_wrapper(fn: Any, keyword: str, method: bool) -> Any:
         return fn(*args, **kwargs)
 
     return opens
+
+
+def _attach_wrapper(fn: Any) -> Any:
+    """The wrapper of ``sqlite3.connect``: a connection made while a watch follows the thread reports the
+    database file each ``ATTACH 'other.db'`` statement names (through an authorizer, which a connection's
+    own ``set_authorizer`` replaces; a file given as a parameter, ``ATTACH ?``, is not told to it)."""
+    @_standing_for(fn)
+    def connects(*args: Any, **kwargs: Any) -> Any:
+        connection = fn(*args, **kwargs)
+        if _watching() and hasattr(connection, "set_authorizer"):
+            connection.set_authorizer(_report_attached)
+        return connection
+
+    return connects
+
+
+def _report_attached(action: int, file: Any, *_: Any) -> int:
+    """A SQLite authorizer that allows everything and reports the file an ATTACH statement opens."""
+    if action == 24 and isinstance(file, str) and file not in ("", ":memory:"):  # sqlite3.SQLITE_ATTACH
+        try:
+            _report(file[len("file:"):].split("?", 1)[0] if file.startswith("file:") else file, READ, MAY_WRITE)
+        except Exception:  # noqa: BLE001 - an authorizer that raises denies the statement
+            pass
+    return 0  # sqlite3.SQLITE_OK
 
 
 def _file_access(mode: Any) -> Optional[Tuple[str, ...]]:
