@@ -76,10 +76,12 @@ def test_a_long_lived_process_picks_up_an_edited_helper_on_the_next_load(project
         loader.forget_project_code()
 
 
-def test_helper_edited_in_the_same_second_at_the_same_size_never_runs_stale_bytecode(project):
+def test_helper_edited_in_the_same_second_at_the_same_size_never_runs_stale_bytecode(project, tmp_path_factory):
     project.pipeline(PIPELINE)
     helper = project.write("lib.py", lib_returning(1))
-    writes_bytecode = {"PYTHONDONTWRITEBYTECODE": ""}  # as on a user's machine
+    # as on a user's machine; a cache folder of its own, where no other test compiled the same lib.py before
+    # (its bytecode would be taken from there, and none written in the project's __pycache__)
+    writes_bytecode = {"PYTHONDONTWRITEBYTECODE": "", "DATAMAKE_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     project.run("make", check=True, env=writes_bytecode)
     assert list((project.root / "__pycache__").glob("lib.*.pyc"))  # lib's bytecode is cached now
     before = os.stat(helper)
