@@ -20,9 +20,11 @@ process pool ``([pool, function],)`` or to processes no listener follows ``(name
 sets ``(name,)``. A thread started
 while listeners watch a thread is watched by them too, until they are popped. A thread that serves a
 ``queue.Queue`` (``LifoQueue``, ``PriorityQueue``) and was not started for one asset's own use (started at
-import, or by an asset and kept for all: a shared worker) is also watched, for the files and folders it
-opens, lists and checks for, by the listeners of the threads that put the items it took since it last
-emptied the queue (:func:`_install_queue`, :func:`_took`).
+import, or by an asset and kept for all: a shared worker) is also watched, for what it reads
+(:data:`FOR_OTHERS`: the files and folders it opens, lists and checks for, the variables it reads), by the
+listeners of the threads that put the items it took since it last emptied the queue (:func:`_install_queue`,
+:func:`_took`). A thread no listener follows (started at the project's import, or under listeners popped
+since) that reads while listeners watch other threads tells every live listener (:data:`STRAY`).
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
 ``importlib.metadata``, ``pkgutil``) lists to find modules and installed packages.
@@ -50,9 +52,9 @@ PREPARED = entrywatch.PREPARED  # (data,): what a spawned or forkserver child is
 POOLED = entrywatch.POOLED  # ([pool, function],): work handed to a process pool (a listener may wrap the function)
 AWAY = entrywatch.AWAY  # (name, object): work handed to a Dask or Ray client, an item put on a process queue
 CHECKED = entrywatch.CHECKED  # (path, folder): project code checked whether a file (a folder) is there (os.path.exists...)
-# (thread name, file, mode, flags): a file opened on a thread no listener follows (started at the project's import,
-# or under listeners popped since), told to every live listener: it may be work one of them handed that thread
-STRAY = "datamake.stray_open"
+# (thread name, event, args): a read (one of FOR_OTHERS) on a thread no listener follows (started at the project's
+# import, or under listeners popped since), told to every live listener: it may be work one of them handed that thread
+STRAY = "datamake.stray_read"
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
                     STARTED, PREPARED, POOLED, AWAY, CHECKED))
 _STDLIB = os.path.dirname(os.__file__)
@@ -72,8 +74,9 @@ _identity = object.__hash__
 _thread_start = threading.Thread.start
 _unfollowed: Any = None  # a weakref.WeakSet of the threads started at the project's import, at the first
 PUTTERS = "__datamake_putters__"  # on a queue put on by a watched thread: who put each item (a deque beside them)
-# the events a shared worker thread makes for the items it took, told to the listeners of the threads that put them
-_SERVED = frozenset((OPEN, LIST, SCAN, SQLITE, READ, CHECKED))
+# what a thread reads that may be for others: for a shared worker, the listeners of the threads that put the items
+# it took; for a thread no listener follows, every live listener (STRAY)
+FOR_OTHERS = frozenset((OPEN, LIST, SCAN, SQLITE, READ, CHECKED, ENV))
 _serving = False  # whether a shared worker thread took an item a watched thread put (nothing to look up before)
 STARTED_UNDER = "datamake_started_under"  # on a thread started while listeners watched: those listeners
 IMPORTED_FROM = "datamake_imported_from"  # on a thread started at the project's import: the definitions imported
@@ -180,13 +183,13 @@ def import_threads() -> List[threading.Thread]:
     return [thread for thread in list(_unfollowed) if thread.is_alive()]
 
 
-def _stray_open(args: tuple) -> None:
-    """A file opened on a thread no live listener follows: told to every live listener, when there are
-    some (while assets run), if the thread was started at import or under listeners popped since."""
+def _stray(event: str, args: tuple) -> None:
+    """A read (one of :data:`FOR_OTHERS`) on a thread no live listener follows: told to every live listener
+    (:data:`STRAY`), if the thread was started at import or under listeners popped since."""
     thread = threading.current_thread()
     if not _outside_watches(thread):
         return  # (datamake's own threads: a coordinator, an executor's workers between assets)
-    _tell_live(tuple(_live.values()), STRAY, (thread.name, *args[:3]))
+    _tell_live(tuple(_live.values()), STRAY, (thread.name, event, args))
 
 
 def _outside_watches(thread: threading.Thread) -> bool:
@@ -228,34 +231,40 @@ def made_elsewhere(made: object) -> bool:
 
 
 def _on_audit(event: str, args: tuple) -> None:
-    if event not in EVENTS:
+    if event not in EVENTS or not _live:
         return
-    if _serving and event in _SERVED and _live and not getattr(_local, "busy", False):
-        serving = _local.__dict__.get("serving")  # a shared worker thread's, working on queue items
-        if serving and event != OPEN and sys._getframe(1).f_code.co_filename.startswith(_IMPORT_SYSTEM):
-            return
-        if serving and _serve(event, args, serving):
-            return
-    listeners = getattr(_local, "listeners", None)
-    if not listeners or getattr(_local, "busy", False):
-        if event == OPEN and _live and not listeners and not getattr(_local, "busy", False):
-            _stray_open(args)  # a thread no listener follows, while others are watched
+    here = _local.__dict__  # (no AttributeError raised and caught per event on a thread without listeners)
+    if here.get("busy"):
         return
+    if not here.get("listeners") and (event not in FOR_OTHERS or not _outside_watches(threading.current_thread())):
+        return  # datamake's own threads (a coordinator, an executor's workers between assets)
     if event != OPEN and sys._getframe(1).f_code.co_filename.startswith(_IMPORT_SYSTEM):
         return  # the import system searching for modules or distributions: code, not data
     _tell(event, args)
 
 
 def _watching() -> bool:
-    """Whether listeners watch this thread (and none of them is running)."""
-    return bool(getattr(_local, "listeners", None)) and not getattr(_local, "busy", False)
+    """Whether what this thread reads is told to listeners (none of which is running): its own, or, while
+    listeners watch other threads, those it may work for (see :func:`_tell`)."""
+    here = _local.__dict__
+    if here.get("busy"):
+        return False
+    return bool(here.get("listeners")) or bool(_live) and _outside_watches(threading.current_thread())
 
 
 def _tell(event: str, args: tuple) -> None:
-    """Call this thread's listeners with one event (``args``: as for :data:`EVENTS`, or :data:`ENV`...)."""
-    told = _tell_live(tuple(_local.listeners), event, args)
-    if not told and event == OPEN and _live:  # a thread that outlived the listeners it was started under
-        _stray_open(args)
+    """Tell one event of this thread (``args``: as for :data:`EVENTS`, or :data:`ENV`...) to whom it is for:
+    the listeners of the queue items a shared worker serves (and its own), else the thread's own live
+    listeners, else (a read on a thread no live listener follows) every live listener, as a :data:`STRAY`."""
+    here = _local.__dict__
+    serving = here.get("serving") if _serving and event in FOR_OTHERS else None
+    if serving and _tell_live(tuple(dict.fromkeys((*serving, *(here.get("listeners") or ())))), event, args):
+        return
+    listeners = here.get("listeners")
+    if listeners and _tell_live(tuple(listeners), event, args):
+        return
+    if event in FOR_OTHERS and _live:  # a thread that outlived the listeners it was started under, or none
+        _stray(event, args)
 
 
 def _tell_live(listeners: Tuple[Listener, ...], event: str, args: tuple) -> bool:
@@ -394,10 +403,3 @@ def _took(watchers: Tuple[Listener, ...], drained: bool) -> None:
     _serving = True
     _local.serving = watchers or None
     _local.drained = drained
-
-
-def _serve(event: str, args: tuple, serving: Tuple[Listener, ...]) -> bool:
-    """Tell one event of a shared worker thread to the listeners of the items it works on (and to its own
-    live listeners): whether any was told (if none, it is a stray as before)."""
-    own = getattr(_local, "listeners", None) or ()
-    return _tell_live(tuple(dict.fromkeys((*serving, *own))), event, args)

@@ -219,21 +219,27 @@ class ReadWatch(_Rare):
                 self.away = {}
             self.away[kind] = None
 
-    def _stray(self, thread: str, path: Any, mode: Any = None, flags: Any = None) -> None:
-        """A file a thread the asset did not start (started at import, or by an earlier asset) opened while
-        the asset ran: maybe for it (work it put on a ``queue.Queue`` that thread takes), maybe not. Recorded
-        as the asset's read, so editing it makes the asset stale, and the thread named in a warning."""
-        path = _as_text(path)
-        if path is None or not _opens_for_reading(mode, flags) or _imported(path):
-            return
-        if self._setup_args is not None:
-            self._setup()
-        known = len(self.reads)
-        self._note(path)
-        if len(self.reads) > known:  # data of the project's (not the store's, a system file, a declared source)
+    def _stray(self, thread: str, event: str, args: tuple) -> None:
+        """What a thread the asset did not start (at import, or by an earlier asset) read while the asset ran,
+        for no asset datamake can tell (:data:`datamake.define.openwatch.STRAY`): a file it opened, a folder it
+        listed, a variable... maybe for it (work it put on a queue that thread takes), maybe not. Recorded as
+        the asset's read, so editing it makes the asset stale, and the thread named in a warning."""
+        if event == openwatch.OPEN:
+            path, mode, flags = (tuple(args) + (None, None, None))[:3]
+            path = _as_text(path)
+            if path is None or not _opens_for_reading(mode, flags) or _imported(path):
+                return
+            args = (path, "r", None)
+        known = self._recorded()
+        self.saw(event, args)
+        if self._recorded() > known:  # data of the project's (not the store's, a system file, a declared source)
             if "strays" not in self.__dict__:
                 self.strays = {}
-            self.strays.setdefault(thread, os.path.relpath(path) if os.path.isabs(path) else path)
+            self.strays.setdefault(thread, _shown_read(event, args))
+
+    def _recorded(self) -> int:
+        """How many reads, listings and variables are recorded so far."""
+        return len(self.reads) + len(self.listed) + len(self.trees) + len(self.env)
 
     def add_restored(self, reads: Sequence[Tuple[str, str]]) -> None:
         """Reads ``(name, version)`` that code of the asset made when it ran before, and whose result was
@@ -541,12 +547,24 @@ class ReadWatch(_Rare):
 
 
 def _stray_warning(key: str, strays: Dict[str, str]) -> str:
-    """The warning for files threads the asset did not start read while it ran (``strays``: thread -> a file)."""
-    threads = ", ".join(f"'{thread}' read {path}" for thread, path in list(strays.items())[:3])
+    """The warning for what threads the asset did not start read while it ran (``strays``: thread -> a read)."""
+    threads = ", ".join(f"'{thread}' read {what}" for thread, what in list(strays.items())[:3])
     return (f"while asset '{key}' ran, a thread it did not start (at import, or left running by an earlier asset) "
-            f"read a file: {threads}. datamake cannot tell which asset such a read is for, so it counts for every "
-            f"asset running then (editing the file makes '{key}' stale); read the file in the asset, or in a thread "
-            f"it starts, or declare it with source() and pass it in")
+            f"read a file, a folder or an environment variable: {threads}. datamake cannot tell which asset such "
+            f"a read is for, so it counts for every asset running then (editing the file makes '{key}' stale); "
+            f"read it in the asset, or in a thread it starts, or hand that thread the work through a "
+            f"queue.Queue that gives back the items put on it, or declare the file with source() and pass it in")
+
+
+def _shown_read(event: str, args: tuple) -> str:
+    """A read as a warning names it: ``data/x.csv``, ``inbox/`` (a folder listed), ``environment variable X``."""
+    if event == openwatch.ENV:
+        return f"environment variable {args[0]}"
+    path = _as_text(args[0]) if args and args[0] is not None else "."
+    if path is None:
+        return "a file"
+    shown = os.path.relpath(path) if os.path.isabs(path) else path
+    return shown.rstrip(os.sep) + "/" if event in (openwatch.LIST, openwatch.SCAN) else shown
 
 
 def started_by(thread: threading.Thread) -> Optional[str]:
