@@ -1,17 +1,106 @@
-"""Reads a worker thread does for assets other than the one that started it: the folders and environment
-variables a thread started at import reads while an asset runs. Editing what such a read saw must make
-the asset it was for stale."""
+"""Reads a worker thread does for assets other than the one that started it: fed through a
+queue.SimpleQueue or a queue.Queue subclass that keeps its items its own way, and the folders and
+environment variables a thread started at import reads while an asset runs. Editing what such a read
+saw must make the asset it was for stale."""
 from __future__ import annotations
 
 import json
+import textwrap
+
+import pytest
 
 from tests.test_execution_soundness import stored_value
+from tests.test_queue_reads import SHARED_WORKER
+
+OWN_STORAGE = '''
+    import collections
+
+
+    class Jobs(queue.Queue):  # keeps its items in a list of its own
+        def _init(self, maxsize):
+            self.items = []
+
+        def _qsize(self):
+            return len(self.items)
+
+        def _put(self, item):
+            self.items.append(item)
+
+        def _get(self):
+            return self.items.pop(0)
+
+
+    JOBS = Jobs()
+'''
+
+# the items it hands out are copies of those put: no record of who put an item can follow it
+COPIES = '''
+    class Jobs(queue.Queue):
+        def _put(self, item):
+            self.queue.append(list(item))
+
+        def _get(self):
+            return tuple(self.queue.popleft())
+
+
+    JOBS = Jobs()
+'''
+
+QUEUES = {"SimpleQueue": "JOBS = queue.SimpleQueue()", "own storage": OWN_STORAGE}
+
+
+def shared_worker(jobs: str) -> str:
+    return SHARED_WORKER.replace("    JOBS = queue.Queue()\n", textwrap.indent(textwrap.dedent(jobs).strip("\n"), "    ") + "\n")
 
 
 def states(project, **env) -> dict:
     proc = project.run("status", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     return {a["key"]: a for a in json.loads(proc.stdout)["assets"]}
+
+
+@pytest.mark.parametrize("jobs", list(QUEUES.values()), ids=list(QUEUES))
+def test_a_file_a_worker_started_by_another_asset_reads_for_an_asset_makes_it_stale(project, jobs):
+    project.pipeline(shared_worker(jobs))
+    project.write("a.txt", "1")
+    project.write("b.txt", "1")
+    proc = project.run("make", "-j2", "--executor", "thread")
+    assert proc.returncode == 0, proc.stderr
+    project.write("b.txt", "2")
+    assets = states(project)
+    assert assets["b"]["state"] == "stale", assets["b"]
+    assert "b.txt" in assets["b"]["reasons"][0]["message"], assets["b"]
+    assert project.outcomes("-j2", "--executor", "thread")["b"] == "built"
+    assert stored_value(project, "b") == "2"
+
+
+@pytest.mark.parametrize("jobs", list(QUEUES.values()), ids=list(QUEUES))
+def test_a_worker_started_at_import_reads_for_the_asset_that_put_the_item_alone(project, jobs):
+    project.pipeline(shared_worker(jobs) + '''
+
+    ask("".join(["a", ".txt"]))  # the worker starts at import
+''')
+    project.write("a.txt", "1")
+    project.write("b.txt", "1")
+    proc = project.run("make", "-j2", "--executor", "thread")
+    assert proc.returncode == 0, proc.stderr
+    assert "a thread it did not start" not in proc.stderr, proc.stderr
+    project.write("b.txt", "2")
+    assert project.states() == {"a": "fresh", "b": "stale"}
+
+
+def test_a_worker_whose_queue_hands_out_copies_reads_for_every_asset_running_and_is_named(project):
+    project.pipeline(shared_worker(COPIES))
+    project.write("a.txt", "1")
+    project.write("b.txt", "1")
+    proc = project.run("make", "-j2", "--executor", "thread")
+    assert proc.returncode == 0, proc.stderr
+    assert "while asset 'b' ran, a thread it did not start" in proc.stderr, proc.stderr
+    assert "'reader' read " in proc.stderr, proc.stderr  # (its first read while b ran: a.txt or b.txt)
+    project.write("b.txt", "2")
+    assert states(project)["b"]["state"] == "stale"  # over-rebuilt maybe (a too), never wrongly fresh
+    assert project.outcomes("-j2", "--executor", "thread")["b"] == "built"
+    assert stored_value(project, "b") == "2"
 
 
 IMPORT_TIME_LISTER = '''

@@ -101,6 +101,7 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
 
 _lock = threading.RLock()
 _done: Dict[str, bool] = {}  # modules whose entry points were wrapped
+_when_imported: Dict[str, Callable[[], None]] = {}  # module -> what to do once the import hook sees it imported
 _watchers: Callable[[], Tuple[Any, ...]] = tuple  # the listeners watching this thread now (set by install)
 _watching: Callable[[], bool] = bool  # whether listeners watch this thread, none of them running (set by install)
 # a multiprocessing process or queue -> the listeners of the thread that made it (not in its __dict__: a
@@ -127,6 +128,15 @@ def install(watchers: Optional[Callable[[], Tuple[Any, ...]]] = None,
             module = sys.modules.get(name)
             if module is not None:
                 _wrap_module(name, module)
+        for name in [name for name in _when_imported if name in sys.modules]:
+            _when_imported.pop(name)()
+
+
+def when_imported(name: str, action: Callable[[], None]) -> None:
+    """Call ``action()`` once module ``name`` is imported and :func:`install` was called (at that call if it
+    is imported already; else as it is imported, before the code that imports it runs on): a hook that
+    patches the module, in place before the project's code uses it."""
+    _when_imported[name] = action
 
 
 def original(obj: Any) -> Any:
@@ -153,13 +163,16 @@ def _wrap_module(name: str, module: Any) -> None:
 
 
 def _standing_for(fn: Any) -> Callable[[Any], Any]:
-    """Makes a wrapper look like ``fn`` and hold it (:data:`ORIGINAL`)."""
+    """Makes a wrapper look like ``fn`` and hold it (:data:`ORIGINAL`): code versions see ``fn``."""
     def stand(wrapper: Any) -> Any:
         wrapper = functools.wraps(fn)(wrapper)
         wrapper.__dict__[ORIGINAL] = fn
         return wrapper
 
     return stand
+
+
+standing_for = _standing_for  # (for wrappers made elsewhere: a queue's methods, see openwatch)
 
 
 def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
@@ -356,11 +369,12 @@ def _report(where: Any, event: str = READ, *more: Any) -> None:
 
 
 class _Finder:
-    """A meta path entry that finds nothing itself: for a module of :data:`ENTRY_POINTS`, it lets the
-    other finders find it and wraps its entry points once it has run."""
+    """A meta path entry that finds nothing itself: for a module of :data:`ENTRY_POINTS` (or given to
+    :func:`when_imported`), it lets the other finders find it and wraps its entry points (or does what was
+    asked) once it has run."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Optional[Any]:
-        if fullname not in ENTRY_POINTS or _done.get(fullname):
+        if (fullname not in ENTRY_POINTS or _done.get(fullname)) and fullname not in _when_imported:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -395,7 +409,11 @@ class _Loader:
                 spec.loader = self._loader
             if getattr(module, "__loader__", None) is self:
                 module.__loader__ = self._loader
-        _wrap_module(self._name, module)
+        if self._name in ENTRY_POINTS:
+            _wrap_module(self._name, module)
+        action = _when_imported.pop(self._name, None)
+        if action is not None:
+            action()
 
     def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package...
         return getattr(self._loader, name)

@@ -19,12 +19,13 @@ process pool ``([pool, function],)`` or to processes no listener follows ``(name
 :mod:`datamake.define.envwatch`, the environment variables project code reads ``(name, version)`` and
 sets ``(name,)``. A thread started
 while listeners watch a thread is watched by them too, until they are popped. A thread that serves a
-``queue.Queue`` (``LifoQueue``, ``PriorityQueue``) and was not started for one asset's own use (started at
-import, or by an asset and kept for all: a shared worker) is also watched, for what it reads
-(:data:`FOR_OTHERS`: the files and folders it opens, lists and checks for, the variables it reads), by the
-listeners of the threads that put the items it took since it last emptied the queue (:func:`_install_queue`,
-:func:`_took`). A thread no listener follows (started at the project's import, or under listeners popped
-since) that reads while listeners watch other threads tells every live listener (:data:`STRAY`).
+queue of the ``queue`` module (``Queue``, ``LifoQueue``, ``PriorityQueue``, their subclasses, ``SimpleQueue``)
+and was not started for one asset's own use (started at import, or by an asset and kept for all: a shared
+worker) reports what it reads (:data:`FOR_OTHERS`: the files and folders it opens, lists and checks for, the
+variables it reads) to the listeners of the threads that put the items it took since it last emptied the
+queue, and its own (:func:`_install_queue`, :func:`_took`); to every live listener, as :data:`STRAY`, when who
+put an item cannot be told. So does a thread no listener follows (started at the project's import, or under
+listeners popped since) that reads while listeners watch other threads.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
 ``importlib.metadata``, ``pkgutil``) lists to find modules and installed packages.
@@ -53,7 +54,8 @@ POOLED = entrywatch.POOLED  # ([pool, function],): work handed to a process pool
 AWAY = entrywatch.AWAY  # (name, object): work handed to a Dask or Ray client, an item put on a process queue
 CHECKED = entrywatch.CHECKED  # (path, folder): project code checked whether a file (a folder) is there (os.path.exists...)
 # (thread name, event, args): a read (one of FOR_OTHERS) on a thread no listener follows (started at the project's
-# import, or under listeners popped since), told to every live listener: it may be work one of them handed that thread
+# import, or under listeners popped since), or by a shared worker for items whose putters cannot be told, told to
+# every live listener: it may be work one of them handed that thread
 STRAY = "datamake.stray_read"
 EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
                     STARTED, PREPARED, POOLED, AWAY, CHECKED))
@@ -65,7 +67,7 @@ CARRIED = "__datamake_carried__"  # on a function made by carried()
 VERSIONED_FILES = "__datamake_versioned_files__"  # on an asset function: files its code version covers (not reads)
 
 _local = threading.local()  # .listeners: this thread's, innermost last; .busy: a listener is running
-_install_lock = threading.Lock()
+_install_lock = threading.RLock()  # (installing the hook installs the queue's when it is imported)
 _installed = False
 _live: Dict[int, Listener] = {}  # _identity -> each listener pushed and not popped yet, on any thread
 # A live object's identity as a number, as id() tells it apart, without the audit event id() raises (which
@@ -78,6 +80,9 @@ PUTTERS = "__datamake_putters__"  # on a queue put on by a watched thread: who p
 # it took; for a thread no listener follows, every live listener (STRAY)
 FOR_OTHERS = frozenset((OPEN, LIST, SCAN, SQLITE, READ, CHECKED, ENV))
 _serving = False  # whether a shared worker thread took an item a watched thread put (nothing to look up before)
+# what a shared worker serves when who put its items cannot be told: every live listener (an item taken from a
+# queue that hands out other objects than those put on it, or whose items changed behind its back)
+_EVERYONE: Tuple[Listener, ...] = (lambda event, args: None,)
 STARTED_UNDER = "datamake_started_under"  # on a thread started while listeners watched: those listeners
 IMPORTED_FROM = "datamake_imported_from"  # on a thread started at the project's import: the definitions imported
 
@@ -184,8 +189,9 @@ def import_threads() -> List[threading.Thread]:
 
 
 def _stray(event: str, args: tuple) -> None:
-    """A read (one of :data:`FOR_OTHERS`) on a thread no live listener follows: told to every live listener
-    (:data:`STRAY`), if the thread was started at import or under listeners popped since."""
+    """A read (one of :data:`FOR_OTHERS`) on a thread no live listener follows, or by a shared worker for
+    items whose putters cannot be told: told to every live listener (:data:`STRAY`), if the thread was
+    started at import or under listeners popped since."""
     thread = threading.current_thread()
     if not _outside_watches(thread):
         return  # (datamake's own threads: a coordinator, an executor's workers between assets)
@@ -200,7 +206,8 @@ def _outside_watches(thread: threading.Thread) -> bool:
 
 def _ready() -> None:
     """Install the hooks a watch needs: once, and the queue's once ``queue`` is imported (a process that
-    never imports it does not import it here)."""
+    never imports it does not import it here; one that imports it later hooks it then, see the end of
+    this module)."""
     if not _installed:
         _install()
     if not _queue_hooked and "queue" in sys.modules:
@@ -258,6 +265,9 @@ def _tell(event: str, args: tuple) -> None:
     listeners, else (a read on a thread no live listener follows) every live listener, as a :data:`STRAY`."""
     here = _local.__dict__
     serving = here.get("serving") if _serving and event in FOR_OTHERS else None
+    if serving is _EVERYONE:
+        _stray(event, args)
+        return
     if serving and _tell_live(tuple(dict.fromkeys((*serving, *(here.get("listeners") or ())))), event, args):
         return
     listeners = here.get("listeners")
@@ -286,13 +296,18 @@ def _tell_live(listeners: Tuple[Listener, ...], event: str, args: tuple) -> bool
 
 
 _queue_hooked = False
+QUEUE_NOTES = "__datamake_queue_notes__"  # on a wrapped _put or _get: the class whose pair it is
 
 
 def _install_queue() -> None:
-    """Note who puts each item on a ``queue.Queue``, ``LifoQueue`` or ``PriorityQueue`` (not a subclass
-    that stores its items its own way), so that a shared worker thread taking it works for them. Done
-    when a watch starts once the module is imported (by the project, or a library): a queue made before
-    that has its class wrapped all the same, and only items put before it go unrecorded."""
+    """Note who puts each item on a queue of the ``queue`` module, so that a shared worker thread taking it
+    works for them: ``Queue``, ``LifoQueue`` and ``PriorityQueue`` (their ``_put`` and ``_get`` wrapped), their
+    subclasses that store items their own way (their ``_put`` and ``_get`` wrapped too, now or when defined),
+    and ``SimpleQueue`` (written in C: replaced in the module by a subclass that notes them). Done before the
+    project's code runs: as its loading starts, or as the module is imported if that is later
+    (:func:`datamake.define.entrywatch.when_imported`); else when a watch starts. A queue made before has its
+    class wrapped all the same, and only items put before go unrecorded; a ``SimpleQueue`` made before (or
+    made from ``_queue.SimpleQueue`` itself) is not followed."""
     global _queue_hooked
     with _install_lock:
         if _queue_hooked:
@@ -302,17 +317,53 @@ def _install_queue() -> None:
         _note_putters(queue.Queue, "popleft")
         _note_putters(queue.LifoQueue, "pop")
         _note_putters_by_item(queue.PriorityQueue)
+        for subclass in _subclasses(queue.Queue):
+            _note_subclass(subclass)
+        queue.Queue.__init_subclass__ = classmethod(_queue_subclassed)  # type: ignore[assignment]
+        queue.SimpleQueue = _noting_simple_queue(queue.SimpleQueue)  # type: ignore[misc]
         _queue_hooked = True
 
 
-def _putters_record(queue: Any, queue_put: Any, queue_get: Any, new: Any) -> Tuple[Any, Tuple[Any, ...]]:
+def _subclasses(cls: type) -> List[type]:
+    """Every subclass of ``cls``, parents first."""
+    found: List[type] = []
+    for subclass in cls.__subclasses__():
+        found += [subclass, *_subclasses(subclass)]
+    return found
+
+
+def _queue_subclassed(cls: type, **kwargs: Any) -> None:
+    """``Queue.__init_subclass__``: a subclass defined once the queue is hooked is noted as well."""
+    import queue  # (imported: it is being subclassed)
+
+    super(queue.Queue, cls).__init_subclass__(**kwargs)  # type: ignore[misc]
+    _note_subclass(cls)
+
+
+def _note_subclass(cls: Any) -> None:
+    """A ``Queue`` subclass whose ``_put`` or ``_get`` is its own (or a mixin's): both wrapped in it, noting
+    who put each item by the item's identity (the order it keeps is its own)."""
+    notes = cls._put.__dict__.get(QUEUE_NOTES)
+    if notes is None or notes is not cls._get.__dict__.get(QUEUE_NOTES):
+        _note_putters_by_item(cls)
+
+
+def _noted(cls: Any, put: Any, get: Any) -> None:
+    """Set ``put`` and ``get``, the wrappers of ``cls._put`` and ``cls._get``, marked as its pair; code
+    versions see the functions they wrap."""
+    for name, wrapper in (("_put", put), ("_get", get)):
+        wrapper = entrywatch.standing_for(getattr(cls, name))(wrapper)
+        wrapper.__dict__[QUEUE_NOTES] = cls
+        setattr(cls, name, wrapper)
+
+
+def _putters_record(queue: Any, new: Any) -> Tuple[Any, Tuple[Any, ...]]:
     """(the queue's record of who put each item, or None; the listeners the calling thread puts under).
-    The record is made by ``new(queue)`` at the first item a watched thread puts, unless the queue's class
-    stores its items its own way (it overrides the wrapped ``_put`` or ``_get``)."""
+    The record is made by ``new(queue)`` at the first item a watched thread puts."""
     putters = queue.__dict__.get(PUTTERS)
     watchers = _putters() if _live else ()
-    if putters is None and watchers and type(queue)._get is queue_get and type(queue)._put is queue_put:
-        putters = queue.__dict__[PUTTERS] = new(queue)
+    if putters is None and watchers:
+        putters = queue.__dict__.setdefault(PUTTERS, new(queue))
     return putters, watchers
 
 
@@ -325,59 +376,127 @@ def _items_deque(queue: Any) -> Any:
 
 def _note_putters(cls: Any, take: str) -> None:
     """Wrap ``cls._put`` and ``cls._get``: a deque of the listeners each item was put under, beside the
-    items (once a watched thread puts one), taken from the same end as the items are (``take``)."""
+    items (once a watched thread puts one), taken from the same end as the items are (``take``). Called by
+    a subclass's own ``_put`` or ``_get``, they only call what they wrap (the subclass's note the item)."""
     put, get = cls._put, cls._get
 
     def _queue_put(self: Any, item: Any) -> None:
-        putters, watchers = _putters_record(self, _queue_put, _queue_get, _items_deque)
+        if type(self)._put is not _queue_put:
+            return put(self, item)
+        putters, watchers = _putters_record(self, _items_deque)
         put(self, item)
         if putters is not None:
             putters.append(watchers)
 
     def _queue_get(self: Any) -> Any:
         item = get(self)
+        if type(self)._get is not _queue_get:
+            return item
         putters = self.__dict__.get(PUTTERS)
         if putters is not None:
             watchers = getattr(putters, take)() if putters else ()
-            if len(putters) != len(self.queue):  # items added or taken behind the queue's back: forgotten
+            if len(putters) != len(self.queue):  # items added or taken behind the queue's back: no telling
                 del self.__dict__[PUTTERS]
-                watchers = ()
+                watchers = _EVERYONE
             _took(watchers, drained=not self.queue)
         elif _local.__dict__.get("serving") is not None:
             _took((), drained=not self.queue)
         return item
 
-    cls._put, cls._get = _queue_put, _queue_get
+    _noted(cls, _queue_put, _queue_get)
+
+
+class _ByItem(dict):
+    """Who put each item on a queue whose order is its own, by the item's identity: the item (kept, so that
+    no other object takes its identity while it is in the queue), then the listeners of each put of it (the
+    same object put twice: both's)."""
+
+    __slots__ = ("unknown",)
+
+    def __init__(self, unknown: int) -> None:
+        super().__init__()
+        self.unknown = unknown  # items in the queue when the record was made, put by no one known
 
 
 def _note_putters_by_item(cls: Any) -> None:
-    """Wrap ``cls._put`` and ``cls._get`` of a queue whose order is its own (``PriorityQueue``): the
-    listeners each item was put under, by the item's identity (the same object put twice: both's)."""
+    """Wrap ``cls._put`` and ``cls._get`` of a queue whose order is its own (``PriorityQueue``, a subclass
+    that stores items its own way): who put each item, by the item's identity."""
     put, get = cls._put, cls._get
 
     def _queue_put(self: Any, item: Any) -> None:
-        putters, watchers = _putters_record(self, _queue_put, _queue_get, lambda _queue: {})
+        if type(self)._put is _queue_put:
+            _put_item(self, item, self._qsize)
         put(self, item)
-        if putters is not None:
-            putters.setdefault(_identity(item), []).append(watchers)
 
     def _queue_get(self: Any) -> Any:
         item = get(self)
-        putters = self.__dict__.get(PUTTERS)
-        if putters is not None:
-            key = _identity(item)
-            under = putters.get(key) or [()]
-            watchers = tuple(dict.fromkeys(listener for each in under for listener in each))
-            if len(under) > 1:
-                under.pop()
-            else:
-                putters.pop(key, None)
-            _took(watchers, drained=not self.queue)
-        elif _local.__dict__.get("serving") is not None:
-            _took((), drained=not self.queue)
+        if type(self)._get is _queue_get:
+            _took_item(self, item, self._qsize)
         return item
 
-    cls._put, cls._get = _queue_put, _queue_get
+    _noted(cls, _queue_put, _queue_get)
+
+
+def _put_item(queue: Any, item: Any, size: Callable[[], int]) -> None:
+    """Note who puts ``item`` (before it is put: a worker may take it at once), once a watched thread puts
+    one; ``size()``: how many items the queue holds."""
+    putters, watchers = _putters_record(queue, lambda _queue: _ByItem(size()))
+    if putters is not None:
+        putters.setdefault(_identity(item), [item]).append(watchers)
+
+
+def _took_item(queue: Any, item: Any, size: Callable[[], int]) -> None:
+    """This thread took ``item`` from a queue noted by :func:`_put_item`: it works for who put it; for
+    every live listener when it is no object put (a queue that hands out copies), unless it may be one of
+    the items put before the record was made."""
+    putters = queue.__dict__.get(PUTTERS)
+    if putters is None:
+        if _local.__dict__.get("serving") is not None:
+            _took((), drained=not size())
+        return
+    under = putters.get(_identity(item))
+    if under is not None and under[0] is item:
+        watchers = tuple(dict.fromkeys(listener for each in under[1:] for listener in each))
+        if len(under) > 2:
+            under.pop()
+        else:
+            putters.pop(_identity(item), None)
+    elif putters.unknown > 0:
+        putters.unknown -= 1
+        watchers = ()
+    else:
+        watchers = _EVERYONE
+        if len(putters) > size():  # it holds the objects put, not these: forgotten (each take is anyone's)
+            putters.clear()
+    _took(watchers, drained=not size())
+
+
+def _noting_simple_queue(base: Any) -> Any:
+    """``queue.SimpleQueue`` (written in C: its methods cannot be wrapped) as a subclass of it whose ``put``
+    and ``get`` note who put each item, by the item's identity."""
+
+    class SimpleQueue(base):  # type: ignore[misc, valid-type]
+        __doc__ = base.__doc__
+
+        def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+            if _live or PUTTERS in self.__dict__:
+                _put_item(self, item, self.qsize)
+            base.put(self, item, block, timeout)
+
+        def put_nowait(self, item: Any) -> None:
+            self.put(item, False)
+
+        def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+            item = base.get(self, block, timeout)
+            if PUTTERS in self.__dict__ or _local.__dict__.get("serving") is not None:
+                _took_item(self, item, self.qsize)
+            return item
+
+        def get_nowait(self) -> Any:
+            return self.get(False)
+
+    SimpleQueue.__module__, SimpleQueue.__qualname__ = base.__module__, base.__qualname__
+    return SimpleQueue
 
 
 def _putters() -> Tuple[Listener, ...]:
@@ -390,16 +509,23 @@ def _putters() -> Tuple[Listener, ...]:
 
 
 def _took(watchers: Tuple[Listener, ...], drained: bool) -> None:
-    """This thread took an item from a queue, put by threads ``watchers`` watched: a shared worker (one
-    started at import or by an asset) works for them, and for those of the items it took before as long
-    as it has not emptied the queue (it may gather several items and then work on them)."""
+    """This thread took an item from a queue, put by threads ``watchers`` watched (:data:`_EVERYONE`: who
+    cannot be told): a shared worker (one started at import or by an asset) works for them, and for those
+    of the items it took before as long as it has not emptied the queue (it may gather several items and
+    then work on them)."""
     thread = threading.current_thread()
     if not _outside_watches(thread):
         return  # an asset's own thread (one taking a reply), datamake's own threads
     before = _local.__dict__.get("serving")
     if before is not None and not getattr(_local, "drained", True):
-        watchers = tuple(dict.fromkeys((*before, *watchers)))
+        if before is _EVERYONE or watchers is _EVERYONE:
+            watchers = _EVERYONE
+        else:
+            watchers = tuple(dict.fromkeys((*before, *watchers)))
     global _serving
     _serving = True
     _local.serving = watchers or None
     _local.drained = drained
+
+
+entrywatch.when_imported("queue", _install_queue)  # (a queue.SimpleQueue made at the project's import is noted)
