@@ -60,7 +60,7 @@ def states(project, **env) -> dict:
 
 
 @pytest.mark.parametrize("jobs", list(QUEUES.values()), ids=list(QUEUES))
-def test_a_file_a_worker_started_by_another_asset_reads_for_an_asset_makes_it_stale(project, jobs):
+def test_a_file_a_worker_started_by_another_asset_reads_for_an_asset_makes_only_it_stale(project, jobs):
     project.pipeline(shared_worker(jobs))
     project.write("a.txt", "1")
     project.write("b.txt", "1")
@@ -70,8 +70,11 @@ def test_a_file_a_worker_started_by_another_asset_reads_for_an_asset_makes_it_st
     assets = states(project)
     assert assets["b"]["state"] == "stale", assets["b"]
     assert "b.txt" in assets["b"]["reasons"][0]["message"], assets["b"]
-    assert project.outcomes("-j2", "--executor", "thread")["b"] == "built"
+    assert assets["a"]["state"] == "fresh", assets["a"]  # the worker a started read b.txt for b alone
+    assert project.outcomes("-j2", "--executor", "thread") == {"a": "skipped", "b": "built"}
     assert stored_value(project, "b") == "2"
+    project.write("a.txt", "2")
+    assert {key: a["state"] for key, a in states(project).items()} == {"a": "stale", "b": "fresh"}
 
 
 @pytest.mark.parametrize("jobs", list(QUEUES.values()), ids=list(QUEUES))

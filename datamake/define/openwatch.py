@@ -23,8 +23,8 @@ queue of the ``queue`` module (``Queue``, ``LifoQueue``, ``PriorityQueue``, thei
 and was not started for one asset's own use (started at import, or by an asset and kept for all: a shared
 worker) reports what it reads (:data:`FOR_OTHERS`: the files and folders it opens, lists and checks for, the
 variables it reads) to the listeners of the threads that put the items it took since it last emptied the
-queue, and its own (:func:`_install_queue`, :func:`_took`); to every live listener, as :data:`STRAY`, when who
-put an item cannot be told. So does a thread no listener follows (started at the project's import, or under
+queue, alone (:func:`_install_queue`, :func:`_took`); to every live listener, as :data:`STRAY`, when who put
+an item cannot be told. So does a thread no listener follows (started at the project's import, or under
 listeners popped since) that reads while listeners watch other threads.
 What a listener itself does is not reported,
 and a listener that raises is ignored; nor are the folders the import system (and
@@ -261,14 +261,14 @@ def _watching() -> bool:
 
 def _tell(event: str, args: tuple) -> None:
     """Tell one event of this thread (``args``: as for :data:`EVENTS`, or :data:`ENV`...) to whom it is for:
-    the listeners of the queue items a shared worker serves (and its own), else the thread's own live
-    listeners, else (a read on a thread no live listener follows) every live listener, as a :data:`STRAY`."""
+    the listeners of the queue items a shared worker serves, else the thread's own live listeners, else (a
+    read on a thread no live listener follows) every live listener, as a :data:`STRAY`."""
     here = _local.__dict__
     serving = here.get("serving") if _serving and event in FOR_OTHERS else None
     if serving is _EVERYONE:
         _stray(event, args)
         return
-    if serving and _tell_live(tuple(dict.fromkeys((*serving, *(here.get("listeners") or ())))), event, args):
+    if serving and _tell_live(serving, event, args):
         return
     listeners = here.get("listeners")
     if listeners and _tell_live(tuple(listeners), event, args):
