@@ -1,6 +1,6 @@
 """Reads a worker thread does for assets other than the one that started it: fed through a
-queue.SimpleQueue or a queue.Queue subclass that keeps its items its own way, and the folders and
-environment variables a thread started at import reads while an asset runs. Editing what such a read
+queue.SimpleQueue or a queue.Queue subclass that keeps or hands out its items its own way, and the
+folders and environment variables a thread started at import reads while an asset runs. Editing what such a read
 saw must make the asset it was for stale."""
 from __future__ import annotations
 
@@ -13,9 +13,6 @@ from tests.test_execution_soundness import stored_value
 from tests.test_queue_reads import SHARED_WORKER
 
 OWN_STORAGE = '''
-    import collections
-
-
     class Jobs(queue.Queue):  # keeps its items in a list of its own
         def _init(self, maxsize):
             self.items = []
@@ -46,11 +43,34 @@ COPIES = '''
     JOBS = Jobs()
 '''
 
-QUEUES = {"SimpleQueue": "JOBS = queue.SimpleQueue()", "own storage": OWN_STORAGE}
+# its own put and get, past _put and _get: no record of who put an item can follow it either
+OWN_PUT_GET = '''
+    class Jobs(queue.Queue):
+        def put(self, item):
+            with self.not_empty:
+                self.queue.append(item)
+                self.not_empty.notify()
+
+        def get(self):
+            with self.not_empty:
+                while not self.queue:
+                    self.not_empty.wait()
+                return self.queue.popleft()
+
+
+    JOBS = Jobs()
+'''
+
+QUEUES = {"SimpleQueue": "JOBS = queue.SimpleQueue()",
+          "_queue.SimpleQueue": "import _queue\nJOBS = _queue.SimpleQueue()",
+          "own storage": OWN_STORAGE}
+UNTOLD = {"copies": COPIES, "own put and get": OWN_PUT_GET}
 
 
 def shared_worker(jobs: str) -> str:
-    return SHARED_WORKER.replace("    JOBS = queue.Queue()\n", textwrap.indent(textwrap.dedent(jobs).strip("\n"), "    ") + "\n")
+    """The shared worker pipeline, its queue made by ``jobs``."""
+    jobs = textwrap.indent(textwrap.dedent(jobs).strip("\n"), "    ")
+    return SHARED_WORKER.replace("    JOBS = queue.Queue()\n", jobs + "\n")
 
 
 def states(project, **env) -> dict:
@@ -92,8 +112,9 @@ def test_a_worker_started_at_import_reads_for_the_asset_that_put_the_item_alone(
     assert project.states() == {"a": "fresh", "b": "stale"}
 
 
-def test_a_worker_whose_queue_hands_out_copies_reads_for_every_asset_running_and_is_named(project):
-    project.pipeline(shared_worker(COPIES))
+@pytest.mark.parametrize("jobs", list(UNTOLD.values()), ids=list(UNTOLD))
+def test_a_worker_whose_queue_cannot_tell_who_put_an_item_reads_for_every_asset_running_and_is_named(project, jobs):
+    project.pipeline(shared_worker(jobs))
     project.write("a.txt", "1")
     project.write("b.txt", "1")
     proc = project.run("make", "-j2", "--executor", "thread")
@@ -113,7 +134,8 @@ IMPORT_TIME_LISTER = '''
 
     from datamake import asset
 
-    ASKED, DONE, OUT = threading.Event(), threading.Event(), []  # (no variable name in its code: read only by the thread)
+    # (no folder nor variable name in v's code: read only by the thread)
+    ASKED, DONE, OUT = threading.Event(), threading.Event(), []
 
 
     def serve():

@@ -297,17 +297,20 @@ def _tell_live(listeners: Tuple[Listener, ...], event: str, args: tuple) -> bool
 
 _queue_hooked = False
 QUEUE_NOTES = "__datamake_queue_notes__"  # on a wrapped _put or _get: the class whose pair it is
+UNTOLD = "__datamake_untold__"  # on the wrapped get of a queue class with its own put or get
 
 
 def _install_queue() -> None:
     """Note who puts each item on a queue of the ``queue`` module, so that a shared worker thread taking it
     works for them: ``Queue``, ``LifoQueue`` and ``PriorityQueue`` (their ``_put`` and ``_get`` wrapped), their
     subclasses that store items their own way (their ``_put`` and ``_get`` wrapped too, now or when defined),
-    and ``SimpleQueue`` (written in C: replaced in the module by a subclass that notes them). Done before the
+    and ``SimpleQueue`` (written in C: replaced in the module, and in ``_queue``, by a subclass that notes
+    them); a subclass with its own ``put`` or ``get`` (past ``_put`` and ``_get``) tells no one, so a shared
+    worker taking from it works for every live listener. Done before the
     project's code runs: as its loading starts, or as the module is imported if that is later
     (:func:`datamake.define.entrywatch.when_imported`); else when a watch starts. A queue made before has its
-    class wrapped all the same, and only items put before go unrecorded; a ``SimpleQueue`` made before (or
-    made from ``_queue.SimpleQueue`` itself) is not followed."""
+    class wrapped all the same, and only items put before go unrecorded; a ``SimpleQueue`` made before is
+    not followed."""
     global _queue_hooked
     with _install_lock:
         if _queue_hooked:
@@ -320,7 +323,10 @@ def _install_queue() -> None:
         for subclass in _subclasses(queue.Queue):
             _note_subclass(subclass)
         queue.Queue.__init_subclass__ = classmethod(_queue_subclassed)  # type: ignore[assignment]
-        queue.SimpleQueue = _noting_simple_queue(queue.SimpleQueue)  # type: ignore[misc]
+        written_in_c = sys.modules.get("_queue")
+        noting = queue.SimpleQueue = _noting_simple_queue(queue.SimpleQueue)  # type: ignore[misc]
+        if getattr(written_in_c, "SimpleQueue", None) is noting.__base__:  # (made from _queue itself)
+            written_in_c.SimpleQueue = noting  # type: ignore[union-attr]
         _queue_hooked = True
 
 
@@ -342,10 +348,40 @@ def _queue_subclassed(cls: type, **kwargs: Any) -> None:
 
 def _note_subclass(cls: Any) -> None:
     """A ``Queue`` subclass whose ``_put`` or ``_get`` is its own (or a mixin's): both wrapped in it, noting
-    who put each item by the item's identity (the order it keeps is its own)."""
+    who put each item by the item's identity (the order it keeps is its own). One whose ``put`` or ``get`` is
+    its own and calls no ``super()``: its ``get`` wrapped, telling no one (:func:`_note_untold_takes`)."""
+    import queue  # (imported: its subclass is being noted)
+
     notes = cls._put.__dict__.get(QUEUE_NOTES)
     if notes is None or notes is not cls._get.__dict__.get(QUEUE_NOTES):
         _note_putters_by_item(cls)
+    if (_past_queue(cls.put, queue.Queue.put) or _past_queue(cls.get, queue.Queue.get)) \
+            and UNTOLD not in cls.get.__dict__:
+        _note_untold_takes(cls)
+
+
+def _past_queue(method: Any, own: Any) -> bool:
+    """Whether a queue class's ``put`` or ``get`` may store or hand out items past ``_put`` and ``_get``: it
+    is not ``Queue``'s (``own``), and calls no ``super()``."""
+    code = getattr(method, "__code__", None)
+    return method is not own and (code is None or "super" not in code.co_names)
+
+
+def _note_untold_takes(cls: Any) -> None:
+    """Wrap ``cls.get`` of a queue with its own ``put`` or ``get``, which may store and hand out items past
+    ``_put`` and ``_get``: who put an item taken from it cannot be told, so a shared worker taking one while
+    listeners watch works for every live listener (:data:`_EVERYONE`)."""
+    get = cls.get
+
+    def _queue_get_untold(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = get(self, *args, **kwargs)
+        if _live:
+            _took(_EVERYONE, drained=True)
+        return item
+
+    wrapper = entrywatch.standing_for(get)(_queue_get_untold)
+    wrapper.__dict__[UNTOLD] = True
+    cls.get = wrapper
 
 
 def _noted(cls: Any, put: Any, get: Any) -> None:
