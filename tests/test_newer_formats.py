@@ -9,18 +9,7 @@ import time
 import pytest
 
 from tests.conftest import InProcessProjectDir, teammates
-
-PLAIN = """
-    from datamake import asset
-
-    @asset
-    def big():
-        return "x" * 100_000
-
-    @asset
-    def small(big):
-        return len(big)
-"""
+from tests.test_loose_ends import PLAIN  # big, and small reading it
 
 THEIR_PROVENANCE = "0123456789abcdef0123456789abcdef"  # what a newer datamake computed for big
 
