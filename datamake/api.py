@@ -460,7 +460,7 @@ def _remote_cache(project: Project):
 
 def _sync_keys(project: Project, selection: Sequence[str]) -> List[str]:
     """The nodes (``key`` or ``key[partition]``) of the selection and its upstream, sources left out."""
-    return list(project.scope(selection).keys)
+    return list(project.scope_nodes(selection))
 
 
 def push(project: Project, selection: Sequence[str] = ()) -> Dict[str, Any]:

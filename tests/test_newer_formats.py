@@ -120,6 +120,21 @@ def test_pull_says_it_skips_what_a_newer_datamake_pushed_and_make_builds_it(tmp_
     assert older.states() == {"big": "fresh", "small": "fresh"}
 
 
+def test_pull_over_a_local_manifest_of_a_newer_datamake_says_nothing_of_a_rebuild(tmp_path):
+    """``pull`` takes the remote's versions of the selection and plans nothing: a local manifest a newer
+    datamake wrote draws no "will be rebuilt", and the pulled version is current afterwards."""
+    remote, (mate, me) = teammates(tmp_path, PLAIN, "auto", kind=InProcessProjectDir)
+    mate.run("make", check=True)
+    current = me.root / ".datamake" / "manifests" / "big.json"
+    current.parent.mkdir(parents=True)
+    current.write_bytes(as_a_newer_datamake_writes_it(json.loads((remote / "manifests" / "big.json").read_text())))
+
+    pulled = me.run("pull")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert "rebuilt" not in pulled.stderr, pulled.stderr
+    assert me.states() == {"big": "fresh", "small": "fresh"}
+
+
 @pytest.mark.parametrize("push", ["auto", "manual"])
 def test_a_push_keeps_the_remote_manifest_a_newer_datamake_wrote(tmp_path, push):
     """The older teammate's push makes its version of ``big`` current on the remote (an automatic push

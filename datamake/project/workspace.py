@@ -431,8 +431,15 @@ class Project:
         with heap.planning(freeze=self.one_shot):
             return self._scope(selection, only, force, partition, now)
 
-    def _scope(self, selection: Sequence[str], only: bool, force: bool, partition: Optional[str],
-               now: Optional[datetime.datetime]) -> Scope:
+    def scope_nodes(self, selection: Sequence[str] = ()) -> Tuple[str, ...]:
+        """The nodes :meth:`scope` plans for ``selection`` (asset keys and ``key[partition]``, sources left
+        out), without reading their manifests or planning them: what ``push`` and ``pull`` move."""
+        with heap.planning(freeze=self.one_shot):
+            return self._expanded(selection, False, None, None)[2]
+
+    def _expanded(self, selection: Sequence[str], only: bool, partition: Optional[str],
+                  now: Optional[datetime.datetime]) -> Tuple[List[str], Any, Tuple[str, ...]]:
+        """The keys the selection names, their nodes, and those nodes that are not sources, in order."""
         sources = self.defs.sources
         last = self.last_pass or NO_REUSE  # a one-shot process keeps nothing
         selected_keys = last.selected((tuple(selection), only, partition),
@@ -442,7 +449,13 @@ class Project:
         expander.validate()
         nodes = last.expansion((tuple(selected_keys), only, partition), expander.partitioned, lambda: expander.expand(
             selection_partitions(expander, selected_keys, partition), only))
-        keys = tuple([n for n in nodes.order if nodes.asset_of[n][0] not in sources])
+        return selected_keys, nodes, tuple([n for n in nodes.order if nodes.asset_of[n][0] not in sources])
+
+    def _scope(self, selection: Sequence[str], only: bool, force: bool, partition: Optional[str],
+               now: Optional[datetime.datetime]) -> Scope:
+        sources = self.defs.sources
+        last = self.last_pass or NO_REUSE  # a one-shot process keeps nothing
+        selected_keys, nodes, keys = self._expanded(selection, only, partition, now)
         in_scope = set(keys)
         outside_keys = sorted({d for n in keys for d in nodes.deps[n]} - in_scope)
         source_keys = [n for n in outside_keys if split_node(n)[0] in sources]  # a source, or one of its partitions

@@ -45,6 +45,8 @@ _S3_DEFAULTS = {
 _LIST_ACTIONS_THRESHOLD = 32
 # What pull does with an asset whose remote record it cannot use: it builds nothing
 PULL_INSTEAD = "not pulled (`datamake make` builds it here instead)"
+# What pull does with an asset whose local manifest it cannot read: the remote's version takes its place
+PULLED_OVER = "the remote's version takes its place where the remote has one"
 # What push does with an asset whose remote manifest it cannot read: its own is current beside it
 PUSH_INSTEAD = "this datamake's version is pushed as the current one beside it"
 
@@ -253,7 +255,7 @@ class RemoteCache:
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc) from None
         self._forward_warnings(local_store)
-        local = local_store.read_manifests(keys)
+        local = local_store.read_manifests(keys, instead=PULLED_OVER)
         present = self.transfer.present(local_store, [m for m in remote.values() if m is not None])
         current = {k for k, m in remote.items() if m is not None and _same(m, local.get(k)) and m.artifact in present}
         wanted = [m for k, m in remote.items() if m is not None and k not in current]

@@ -54,6 +54,9 @@ MERGE_PACKS_AT = 16  # packs in a local store past which the run that wrote one 
 KEEP_REPLACED = 64  # replaced partition manifests of one asset kept in memory per run, at most (past it the
 # asset's kept summary is merged in full, see datamake.bulkstatus.extend)
 
+REBUILT = "the asset will be rebuilt"  # what make does with an asset whose current manifest cannot be read
+
+
 class Store(ArtifactStore):
     """Artifacts (see :class:`ArtifactStore`), current manifests and the action cache under one fsspec URL."""
 
@@ -255,8 +258,9 @@ class Store(ArtifactStore):
             pass
 
     # -- reading -------------------------------------------------------------
-    def read_manifests(self, keys: Iterable[str]) -> Dict[str, Optional[Manifest]]:
-        """The current manifest of each key (None where there is none), read in one batch."""
+    def read_manifests(self, keys: Iterable[str], instead: str = REBUILT) -> Dict[str, Optional[Manifest]]:
+        """The current manifest of each key (None where there is none), read in one batch; the warning about
+        one that cannot be read ends saying what the command does ``instead``."""
         keys = list(keys)
         paths = {self.manifest_path(k): k for k in keys}
         result: Dict[str, Optional[Manifest]] = dict.fromkeys(keys)
@@ -273,7 +277,7 @@ class Store(ArtifactStore):
             if known is not None and known[0] == raw:
                 result[paths[path]] = known[1]
                 continue
-            manifest = result[paths[path]] = self._parse_manifest(path, raw)
+            manifest = result[paths[path]] = self._parse_manifest(path, raw, instead)
             if parsed is not None and manifest is not None:
                 parsed[path] = (raw, manifest)
         return result
@@ -301,7 +305,7 @@ class Store(ArtifactStore):
             self.warnings.extend(packs.warnings)
             packs.warnings.clear()
 
-    def _parse_manifest(self, path: str, raw: bytes, instead: str = "the asset will be rebuilt") -> Optional[Manifest]:
+    def _parse_manifest(self, path: str, raw: bytes, instead: str = REBUILT) -> Optional[Manifest]:
         """The manifest in ``raw``, or None with a warning that ends saying what happens ``instead``."""
         try:
             return Manifest.from_json(raw)
