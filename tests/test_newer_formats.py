@@ -67,6 +67,25 @@ def test_make_keeps_what_a_newer_datamake_recorded_when_it_records_its_own(proje
     assert files_holding(store / "actions", theirs) == kept
 
 
+def test_status_says_why_a_stored_manifest_is_not_used(project):
+    """An asset whose manifest a newer datamake wrote, or whose manifest file is damaged, has no value
+    this datamake can use: ``status`` says which of the two, not that it was never materialized."""
+    project.pipeline(PLAIN)
+    env = {"DATAMAKE_BATCH_COMMITS": "0"}  # a manifest file per asset
+    project.run("make", check=True, env=env)
+    manifests = project.root / ".datamake" / "manifests"
+    (manifests / "big.json").write_bytes(as_a_newer_datamake_writes_it(json.loads((manifests / "big.json").read_text())))
+    (manifests / "small.json").write_text("{not json")
+
+    reasons = {a["key"]: a["reasons"] for a in project.json("status")["assets"]}
+    assert [r["code"] for r in reasons["big"]] == ["never_materialized"]  # (the codes DESIGN.md lists)
+    assert "written by a newer datamake" in reasons["big"][0]["message"]
+    assert "upgrade datamake" in reasons["big"][0]["message"]
+    assert reasons["small"][0]["code"] == "never_materialized"
+    assert "its file is damaged" in reasons["small"][0]["message"]
+    assert reasons["small"][0]["message"] != "never materialized"
+
+
 def test_gc_keeps_old_entries_of_a_newer_format_and_what_they_name(project):
     """An old action-cache entry that nothing here references is deleted, unless a newer datamake wrote it
     (it cannot be read here: what it is still for is that datamake's to say). Its artifact stays with it,

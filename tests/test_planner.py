@@ -308,4 +308,6 @@ def test_every_planner_fact_is_known_to_fresh():
 
     assert {f.name for f in fields(AssetFacts)} == {
         "key", "code_version", "deps", "config_hash", "partition", "manifest", "artifact_ok", "forced", "code_parts",
-        "code_pinned", "checks", "recorded_checks", "reads_changed"}, "a new planner fact: teach fresh() about it"
+        "code_pinned", "checks", "recorded_checks", "reads_changed",
+        "unreadable",  # (only said of an asset with no manifest: never fresh)
+    }, "a new planner fact: teach fresh() about it"

@@ -87,6 +87,7 @@ class AssetFacts:
     checks: Tuple[CheckFact, ...] = ()  # the checks declared now, with their versions
     recorded_checks: Tuple[CheckFact, ...] = ()  # the results recorded with the current value
     reads_changed: Tuple[str, ...] = ()  # files (and env:NAME variables) the value was built reading that differ now
+    unreadable: str = ""  # why the stored manifest could not be used (a newer datamake wrote it...); "": none stored
 
 
 @record(frozen=True)
@@ -212,7 +213,8 @@ def _reasons(facts: AssetFacts, upstream: Mapping[str, object], sources: Iterabl
         reasons.append(Reason("forced", "rebuild forced (--force)"))
     manifest = facts.manifest
     if manifest is None:
-        reasons.append(_NEVER_MATERIALIZED)
+        reasons.append(Reason("never_materialized", f"no manifest this datamake can read: {facts.unreadable}")
+                       if facts.unreadable else _NEVER_MATERIALIZED)
         if facts.deps:
             reasons.extend(_upstream_reasons(facts, upstream, {}, sources))
         return tuple(reasons)

@@ -525,6 +525,7 @@ class Project:
             checks=self._check_facts(key) if checks is None else checks,
             recorded_checks=_recorded_checks(manifest) if manifest is not None else (),
             reads_changed=self.reads_changed(manifest) if reads_changed is None else reads_changed,
+            unreadable=self.store.unreadable.get(node_id(key, partition), "") if self.store.unreadable else "",
         )
 
     @functools.cached_property

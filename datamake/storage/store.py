@@ -74,6 +74,7 @@ class Store(ArtifactStore):
         self._action_files: Optional[bool] = None  # whether actions/ exists (local stores), once looked at
         self._files_read: set = set()  # nodes whose manifest file this process read (a batch supersedes it)
         self._newer_files: set = set()  # paths of the current manifests read that a newer datamake wrote
+        self.unreadable: Dict[str, str] = {}  # node -> why its current manifest file could not be used
         # key -> ((mtime_ns, inode) of its folder of partition manifests before this process first wrote
         # into it, None without a folder; {partition: (inode of the manifest file written, (inode, bytes) of
         # the one it replaced, None without one, False past KEEP_REPLACED)}), local stores
@@ -277,9 +278,13 @@ class Store(ArtifactStore):
             if known is not None and known[0] == raw:
                 result[paths[path]] = known[1]
                 continue
-            manifest = result[paths[path]] = self._parse_manifest(path, raw, instead)
+            manifest = result[paths[path]] = self._parse_manifest(path, raw, instead, paths[path])
             if parsed is not None and manifest is not None:
                 parsed[path] = (raw, manifest)
+        if self.unreadable:  # (a long-lived process: one replaced since by a good one)
+            for node, manifest in result.items():
+                if manifest is not None:
+                    self.unreadable.pop(node, None)
         return result
 
     def _read_packed(self, paths: Dict[str, str], found: Dict[str, Any], result: Dict[str, Optional[Manifest]]) -> None:
@@ -305,11 +310,15 @@ class Store(ArtifactStore):
             self.warnings.extend(packs.warnings)
             packs.warnings.clear()
 
-    def _parse_manifest(self, path: str, raw: bytes, instead: str = REBUILT) -> Optional[Manifest]:
-        """The manifest in ``raw``, or None with a warning that ends saying what happens ``instead``."""
+    def _parse_manifest(self, path: str, raw: bytes, instead: str = REBUILT,
+                        node: Optional[str] = None) -> Optional[Manifest]:
+        """The manifest in ``raw``, or None with a warning that ends saying what happens ``instead`` (and, for
+        the current manifest of ``node``, why it is not used, in :attr:`unreadable`)."""
         try:
             return Manifest.from_json(raw)
         except ValueError as exc:
+            if node is not None:
+                self.unreadable[node] = str(exc) if isinstance(exc, NewerManifest) else f"its file is damaged ({exc})"
             if isinstance(exc, NewerManifest) and path.startswith(f"{self.root}/manifests/"):
                 self._newer_files.add(path)  # kept when this datamake replaces it (keep_newer)
             self.warnings.append(f"ignoring unreadable manifest {path} ({exc}); {instead}")
