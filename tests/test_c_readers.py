@@ -9,20 +9,27 @@ import pytest
 
 from tests.test_execution_soundness import stored_value
 
-DUCKDB_PIPELINE = '''
+
+def runtime_paths(imports: str) -> str:
+    """The head of a pipeline whose assets read files named in ``config.json`` (known only at run time),
+    with ``imports`` (the reader's library)."""
+    return f'''
 import json
 from pathlib import Path
 
-import duckdb
+{imports}
 from datamake import asset
 
 HERE = Path(__file__).parent
 
 
 def config():
-    with open(HERE / "config.json") as f:  # the names of the files: known only at run time
+    with open(HERE / "config.json") as f:
         return json.load(f)
+'''
 
+
+DUCKDB_PIPELINE = runtime_paths('import duckdb') + '''
 
 @asset
 def literal_in_sql():
@@ -137,20 +144,7 @@ def test_files_named_in_duckdb_sql_and_databases_it_connects_to_are_inputs(proje
     assert project.states()["connection_methods"] == "stale"
 
 
-H5PY_PIPELINE = '''
-import json
-from pathlib import Path
-
-import h5py
-from datamake import asset
-
-HERE = Path(__file__).parent
-
-
-def config():
-    with open(HERE / "config.json") as f:
-        return json.load(f)
-
+H5PY_PIPELINE = runtime_paths('import h5py') + '''
 
 @asset
 def read_only():
@@ -211,20 +205,7 @@ def test_hdf5_files_h5py_opens_to_read_are_inputs_and_one_it_makes_is_not(projec
     assert [stored_value(project, key) for key in ("read_only", "default_mode", "appended_to")] == [3, 3, 3]
 
 
-HDFSTORE_PIPELINE = '''
-import json
-from pathlib import Path
-
-import pandas as pd
-from datamake import asset
-
-HERE = Path(__file__).parent
-
-
-def config():
-    with open(HERE / "config.json") as f:
-        return json.load(f)
-
+HDFSTORE_PIPELINE = runtime_paths('import pandas as pd') + '''
 
 @asset
 def read_hdf():

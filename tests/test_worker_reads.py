@@ -79,13 +79,19 @@ def states(project, **env) -> dict:
     return {a["key"]: a for a in json.loads(proc.stdout)["assets"]}
 
 
-@pytest.mark.parametrize("jobs", list(QUEUES.values()), ids=list(QUEUES))
-def test_a_file_a_worker_started_by_another_asset_reads_for_an_asset_makes_only_it_stale(project, jobs):
-    project.pipeline(shared_worker(jobs))
+def built_side_by_side(project):
+    """``make -j2`` on threads of the shared-worker pipeline, with its files a.txt and b.txt written first."""
     project.write("a.txt", "1")
     project.write("b.txt", "1")
     proc = project.run("make", "-j2", "--executor", "thread")
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("jobs", list(QUEUES.values()), ids=list(QUEUES))
+def test_a_file_a_worker_started_by_another_asset_reads_for_an_asset_makes_only_it_stale(project, jobs):
+    project.pipeline(shared_worker(jobs))
+    built_side_by_side(project)
     project.write("b.txt", "2")
     assets = states(project)
     assert assets["b"]["state"] == "stale", assets["b"]
@@ -103,10 +109,7 @@ def test_a_worker_started_at_import_reads_for_the_asset_that_put_the_item_alone(
 
     ask("".join(["a", ".txt"]))  # the worker starts at import
 ''')
-    project.write("a.txt", "1")
-    project.write("b.txt", "1")
-    proc = project.run("make", "-j2", "--executor", "thread")
-    assert proc.returncode == 0, proc.stderr
+    proc = built_side_by_side(project)
     assert "a thread it did not start" not in proc.stderr, proc.stderr
     project.write("b.txt", "2")
     assert project.states() == {"a": "fresh", "b": "stale"}
@@ -115,10 +118,7 @@ def test_a_worker_started_at_import_reads_for_the_asset_that_put_the_item_alone(
 @pytest.mark.parametrize("jobs", list(UNTOLD.values()), ids=list(UNTOLD))
 def test_a_worker_whose_queue_cannot_tell_who_put_an_item_reads_for_every_asset_running_and_is_named(project, jobs):
     project.pipeline(shared_worker(jobs))
-    project.write("a.txt", "1")
-    project.write("b.txt", "1")
-    proc = project.run("make", "-j2", "--executor", "thread")
-    assert proc.returncode == 0, proc.stderr
+    proc = built_side_by_side(project)
     assert "while asset 'b' ran, a thread it did not start" in proc.stderr, proc.stderr
     assert "'reader' read " in proc.stderr, proc.stderr  # (its first read while b ran: a.txt or b.txt)
     project.write("b.txt", "2")

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 from datamake.core.errors import StoreError
 from datamake.core.hashing import hash_value
 from datamake.storage.fsio import bulk, content_validator, find_args, plain_get
-from datamake.storage.localfiles import cache_dir, read_json_cache, write_json_cache
+from datamake.storage.localfiles import cache_dir, read_json_cache, read_whole, write_json_cache
 
 
 class Objects:
@@ -97,7 +97,7 @@ class Objects:
             found = {}
             for p in paths:
                 try:
-                    found[p] = _read_whole(p)
+                    found[p] = read_whole(p)
                 except FileNotFoundError:
                     pass
             return found
@@ -154,17 +154,3 @@ def modified_time(info: Dict[str, Any]) -> float:
             continue
     return float("inf")
 
-
-def _read_whole(path: str) -> bytes:
-    """The bytes of a local file, by plain system calls: a small file (a manifest, an action-cache entry, of
-    which ``gc`` reads thousands) costs an open and two reads, about half of what a buffered ``open()`` costs."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)

@@ -31,6 +31,7 @@ from datamake.core.urlquote import quote
 from datamake.core.manifest import Manifest, NewerManifest
 from datamake.storage.artifacts import BATCH_LISTING_THRESHOLD, ArtifactStore, CorruptArtifactError
 from datamake.storage.localpacks import LocalPacks, write_batch
+from datamake.storage.localfiles import read_whole
 from datamake.storage.packs import newer_manifest
 
 if TYPE_CHECKING:  # a make that builds reads no index of manifest files: loaded where first used
@@ -383,7 +384,6 @@ def _mtime_ns(path: str) -> Optional[int]:
 
 def _read_file(path: str) -> Optional[bytes]:
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_whole(path)
     except FileNotFoundError:
         return None
