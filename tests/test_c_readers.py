@@ -1,5 +1,6 @@
 """Files that readers written in C or C++ open without Python's ``open``: DuckDB's databases and the files
-its SQL names, HDF5 files h5py and PyTables open, SQLite databases a statement attaches. Each test makes a
+its SQL names, HDF5 files h5py and PyTables open, SQLite databases a statement attaches, images, videos and
+storage files OpenCV reads, XML files lxml parses, netCDF files netCDF4 opens. Each test makes a
 small project whose assets read such files (names known only at run time, or inside SQL text), edits
 them, and checks that ``status`` says stale, and that a file the asset makes itself does not keep it
 stale."""
@@ -281,3 +282,201 @@ def test_a_database_a_sqlite_statement_attaches_is_an_input(project):
     assert project.states() == {"attached": "stale", "loads_its_own": "fresh"}
     project.run("make", check=True)
     assert stored_value(project, "attached") == 2
+
+
+OPENCV_PIPELINE = runtime_paths('import cv2\nimport numpy as np') + '''
+
+@asset
+def image():
+    return int(cv2.imread(config()["image"]).sum())
+
+
+@asset
+def pages():
+    ok, images = cv2.imreadmulti(filename=config()["pages"])
+    return int(sum(page.sum() for page in images))
+
+
+def frame_count(capture):
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+@asset
+def video():
+    return frame_count(cv2.VideoCapture(config()["video"]))
+
+
+@asset
+def image_sequence():  # frames/000.png, frames/001.png...
+    capture = cv2.VideoCapture()
+    capture.open(config()["frames"])
+    return frame_count(capture)
+
+
+@asset
+def settings():
+    storage = cv2.FileStorage(config()["settings"], cv2.FILE_STORAGE_READ)
+    try:
+        return storage.getNode("x").real()
+    finally:
+        storage.release()
+
+
+@asset
+def writes_its_own():  # an image and a storage file it makes, and reads back: its own, not inputs
+    cv2.imwrite(config()["own"], np.zeros((2, 2, 3), np.uint8))
+    storage = cv2.FileStorage(config()["own_settings"], cv2.FILE_STORAGE_WRITE)
+    storage.write("x", 1.0)
+    storage.release()
+    return int(cv2.imread(config()["own"]).sum())
+'''
+
+
+def test_images_videos_and_storage_files_opencv_reads_are_inputs_and_ones_it_writes_are_not(project):
+    import cv2
+    import numpy as np
+
+    def make(value):
+        image = np.full((16, 16, 3), value, np.uint8)
+        cv2.imwrite(str(project.root / "a.png"), image)
+        cv2.imwritemulti(str(project.root / "pages.tiff"), [image, image])
+        writer = cv2.VideoWriter(str(project.root / "v.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, (16, 16))
+        for _ in range(value):
+            writer.write(image)
+        writer.release()
+        (project.root / "frames").mkdir(exist_ok=True)
+        cv2.imwrite(str(project.root / "frames" / f"{value - 1:03d}.png"), image)
+        storage = cv2.FileStorage(str(project.root / "settings.yml"), cv2.FILE_STORAGE_WRITE)
+        storage.write("x", float(value))
+        storage.release()
+
+    project.pipeline(OPENCV_PIPELINE)
+    project.write("config.json", '{"image": "a.png", "pages": "pages.tiff", "video": "v.avi", '
+                                 '"frames": "frames/%03d.png", "settings": "settings.yml", "own": "own.png", '
+                                 '"own_settings": "own.yml"}')
+    make(1)
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'image' read a.png, which is not a declared source" in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    make(2)
+    states = project.states()
+    assert states.pop("writes_its_own") == "fresh"
+    assert set(states.values()) == {"stale"}, states
+    project.run("make", check=True)
+    assert [stored_value(project, key) for key in ("image", "video", "image_sequence", "settings")] == \
+        [16 * 16 * 3 * 2, 2, 2, 2.0]
+
+
+LXML_PIPELINE = runtime_paths('from lxml import etree\nimport lxml.html') + '''
+
+@asset
+def tree():
+    return len(etree.parse(config()["xml"]).getroot())
+
+
+@asset
+def html_page():
+    return len(lxml.html.parse(HERE / config()["html"]).getroot().find("body"))
+
+
+@asset
+def transformed():
+    transform = etree.XSLT(etree.parse(source=config()["xsl"]))
+    return str(transform(etree.XML("<r/>"))).strip().splitlines()[-1]
+
+
+@asset
+def writes_its_own():  # a document it writes and parses back: its own, not an input
+    etree.ElementTree(etree.XML("<r><x/></r>")).write(config()["own"])
+    return len(etree.parse(config()["own"]).getroot())
+'''
+
+
+def test_xml_files_lxml_parses_are_inputs(project):
+    def make(count):
+        project.write("a.xml", f"<r>{'<x/>' * count}</r>")
+        project.write("p.html", f"<html><body>{'<p>x</p>' * count}</body></html>")
+        project.write("t.xsl", '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+                               f'<xsl:template match="/"><o>{count}</o></xsl:template></xsl:stylesheet>')
+
+    project.pipeline(LXML_PIPELINE)
+    project.write("config.json", '{"xml": "a.xml", "html": "p.html", "xsl": "t.xsl", "own": "own.xml"}')
+    make(1)
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'tree' read a.xml, which is not a declared source" in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    make(2)
+    assert project.states() == {"html_page": "stale", "transformed": "stale", "tree": "stale",
+                                "writes_its_own": "fresh"}
+    project.run("make", check=True)
+    assert [stored_value(project, key) for key in ("tree", "html_page", "transformed")] == [2, 2, "<o>2</o>"]
+
+
+NETCDF_PIPELINE = runtime_paths('import netCDF4') + '''
+
+def total(dataset):
+    with dataset:
+        return int(dataset["x"][:].sum())
+
+
+@asset
+def read_only():
+    return total(netCDF4.Dataset(config()["read"], mode="r"))
+
+
+@asset
+def default_mode():
+    return total(netCDF4.Dataset(filename=config()["default"]))
+
+
+@asset
+def appended_to():  # opened to append (which rewrites the file), only read here
+    return total(netCDF4.Dataset(config()["append"], "a"))
+
+
+@asset
+def several():
+    return total(netCDF4.MFDataset(config()["parts"]))
+
+
+@asset
+def writes_its_own():  # a file it makes and reads back: its own, not an input
+    with netCDF4.Dataset(config()["own"], "w") as dataset:
+        dataset.createDimension("t", 1)
+        dataset.createVariable("x", "i4", ("t",))[:] = [1]
+    return total(netCDF4.Dataset(config()["own"]))
+'''
+
+
+def test_netcdf_files_netcdf4_opens_to_read_are_inputs_and_one_it_makes_is_not(project):
+    import netCDF4
+
+    def make(relpath, values):
+        with netCDF4.Dataset(str(project.root / relpath), "w", format="NETCDF4_CLASSIC") as dataset:
+            dataset.createDimension("t", None)
+            dataset.createVariable("x", "i4", ("t",))[:] = values
+
+    project.pipeline(NETCDF_PIPELINE)
+    project.write("config.json", '{"read": "r.nc", "default": "d.nc", "append": "a.nc", "parts": "parts/*.nc", '
+                                 '"own": "own.nc"}')
+    (project.root / "parts").mkdir()
+    for relpath in ("r.nc", "d.nc", "a.nc", "parts/1.nc", "parts/2.nc"):
+        make(relpath, [1])
+    proc = project.run("make")
+    assert proc.returncode == 0, proc.stderr
+    assert "asset 'read_only' read r.nc, which is not a declared source" in proc.stderr
+    assert set(project.states().values()) == {"fresh"}
+    for relpath in ("r.nc", "d.nc", "a.nc", "parts/2.nc"):
+        make(relpath, [1, 2])
+    states = project.states()
+    assert states.pop("writes_its_own") == "fresh"
+    assert set(states.values()) == {"stale"}, states
+    project.run("make", check=True)
+    assert [stored_value(project, key) for key in ("read_only", "default_mode", "appended_to", "several")] == \
+        [3, 3, 3, 4]

@@ -1,7 +1,8 @@
 """The paths handed to readers that open files outside Python, reported as audit events.
 
 Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
-``numpy.fromfile``, polars, duckdb, h5py, PyTables, SQLite's ``ATTACH``) open their files without
+``numpy.fromfile``, polars, duckdb, h5py, PyTables, netCDF4, OpenCV's images, videos and storage files,
+lxml's ``parse``, SQLite's ``ATTACH``) open their files without
 Python's ``open``, so no ``open`` audit event tells the read watch about them; fsspec's remote
 filesystems fetch on an event loop of their own thread. Their Python entry points receive the path or
 URL, though: :func:`install` replaces each entry point of :data:`ENTRY_POINTS` in its module by a
@@ -10,7 +11,9 @@ connection may write, ``(path, MAY_TOUCH)`` for a file opened to append; for SQL
 per file its literals and parameters name, :mod:`datamake.define.sqlreads`; for a SQLite connection,
 one per database its statements attach) and calls the original, for the modules already imported and,
 through an import hook, for those imported later (before the code that imports them can bind the
-original with ``from pyarrow.csv import read_csv``).
+original with ``from pyarrow.csv import read_csv``). A method of a class that takes no new attributes (a
+Cython type's: pyarrow.fs filesystems' ``open_input_file``, lxml's ``XMLSchema(file=...)``) cannot be
+wrapped; the read watch does not see what they open (docs/execution.md says so).
 Likewise a multiprocessing process started with the ``spawn`` or ``forkserver`` method is a fresh
 interpreter that no hook watches: its start raises
 :data:`STARTED` ``(start method,)``, and the data it is sent to prepare itself (``multiprocessing.spawn.
@@ -47,9 +50,11 @@ ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
 MAY_WRITE, MAY_TOUCH = "may write", "may touch"
 # keyword prefixes of ENTRY_POINTS: "sql:" the SQL text, whose literals and parameters name the files it reads
 # (datamake.define.sqlreads); "mode:" a file opened with a mode ("r", "r+", "a": read; "w", "w-", "x": made anew;
-# "r" unless given); "db:" a database file, read, and written too unless read_only=True; "attach:" a SQLite
-# connection, whose ATTACH statements name database files it reads, and may write
-SQL, MODE, DATABASE, ATTACH = "sql:", "mode:", "db:", "attach:"
+# "r" unless given; a trailing "s", netCDF's shared access, aside); "db:" a database file, read, and written too
+# unless read_only=True; "attach:" a SQLite connection, whose ATTACH statements name database files it reads, and
+# may write; "flags:" a file OpenCV's FileStorage opens with flags (read with READ, 0; not with WRITE, APPEND or
+# MEMORY); "frames:" a video file, or the image sequence a printf pattern names (frames/%04d.png: a glob)
+SQL, MODE, DATABASE, ATTACH, FLAGS, FRAMES = "sql:", "mode:", "db:", "attach:", "flags:", "frames:"
 LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
 
@@ -78,6 +83,11 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "h5py._hl.files": {"File.__init__": MODE + "name"},  # h5py.File(name, mode="r")
     "tables.file": {"open_file": MODE + "filename"},  # PyTables (pandas.read_hdf, HDFStore)
     "sqlite3": {"connect": ATTACH},  # (the database it connects to: the sqlite3.connect audit event)
+    "netCDF4._netCDF4": {"Dataset.__init__": MODE + "filename"},  # (MFDataset opens each file through it)
+    "cv2": {"imread": "filename", "imreadmulti": "filename", "imreadanimation": "filename", "imcount": "filename",
+            "VideoCapture.__init__": FRAMES + "filename", "VideoCapture.open": FRAMES + "filename",
+            "FileStorage.__init__": FLAGS + "filename", "FileStorage.open": FLAGS + "filename"},
+    "lxml.etree": {"parse": "source"},  # (lxml.html.parse, objectify.parse and XSLT's sources parse through it)
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
     "multiprocessing.process": {"BaseProcess.start": ""},  # "": the call itself is reported (STARTED)
@@ -228,10 +238,12 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
 
     if keyword.startswith(SQL):
         return _sql_wrapper(fn, keyword[len(SQL):], method)
-    if keyword.startswith((MODE, DATABASE)):
+    if keyword.startswith((MODE, DATABASE, FLAGS)):
         return _opener_wrapper(fn, keyword, method)
     if keyword == ATTACH:
         return _attach_wrapper(fn)
+    frames = keyword.startswith(FRAMES)
+    keyword = keyword[len(FRAMES):] if frames else keyword
 
     @_standing_for(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
@@ -239,6 +251,8 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
         where = args[first] if len(args) > first else kwargs.get(keyword)
         if keyword == "protocol" and isinstance(where, str):  # fsspec.filesystem("s3")
             where = where + "://"
+        elif frames:
+            where = _video_source(where)
         if isinstance(where, (list, tuple)):  # several files (polars, pyarrow datasets)
             for each in where[:1000]:
                 _report(each)
@@ -268,19 +282,23 @@ def _sql_wrapper(fn: Any, keyword: str, method: bool) -> Any:
 
 
 def _opener_wrapper(fn: Any, keyword: str, method: bool) -> Any:
-    """The wrapper of a call that opens a file it may also write (:data:`MODE`, :data:`DATABASE`): it
-    reports the file read, with how the call may change it unless opened read-only; nothing when the
-    call makes it anew."""
+    """The wrapper of a call that opens a file it may also write (:data:`MODE`, :data:`DATABASE`,
+    :data:`FLAGS`): it reports the file read, with how the call may change it unless opened read-only;
+    nothing when the call makes it anew."""
     kind, _, name = keyword.partition(":")
-    by_mode = kind + ":" == MODE
+    kind += ":"
 
     @_standing_for(fn)
     def opens(*args: Any, **kwargs: Any) -> Any:
         first = 1 if method else 0
         where = args[first] if len(args) > first else kwargs.get(name)
         second = args[first + 1] if len(args) > first + 1 else None
-        if by_mode:
+        if kind == MODE:
             access = _file_access(kwargs.get("mode", second if isinstance(second, str) else "r"))
+            if kwargs.get("memory") is not None:  # netCDF4.Dataset(name, memory=data): read from memory
+                access = None
+        elif kind == FLAGS:
+            access = _storage_access(kwargs.get("flags", second))
         else:
             access = () if kwargs.get("read_only", second) is True else (MAY_WRITE,)
             where = _database_file(where)
@@ -318,9 +336,28 @@ def _report_attached(action: int, file: Any, *_: Any) -> int:
 def _file_access(mode: Any) -> Optional[Tuple[str, ...]]:
     """How a file opened with ``mode`` is read: ``()`` read only, ``(MAY_TOUCH,)`` read and maybe
     written, None not read (made anew)."""
+    if isinstance(mode, str) and mode.endswith("s"):  # netCDF's shared access ("rs", "as", "r+s", "ws")
+        mode = mode[:-1]
     if mode in ("w", "w-", "x"):
         return None
     return () if mode == "r" else (MAY_TOUCH,)
+
+
+def _storage_access(flags: Any) -> Optional[Tuple[str, ...]]:
+    """How OpenCV's ``FileStorage`` opened with ``flags`` reads its file: ``()`` read (``READ``, 0, with
+    a format flag or none), None not read (``WRITE`` 1, ``APPEND`` 2: written; ``MEMORY`` 4: the text
+    itself, no file)."""
+    return () if isinstance(flags, int) and not flags & 7 else None
+
+
+def _video_source(where: Any) -> Any:
+    """What OpenCV's ``VideoCapture`` reads: a video file, or, for a printf pattern naming an image
+    sequence (``frames/%04d.png``), the files it matches (a glob); a camera's index as it is."""
+    if isinstance(where, str) and "%" in where:
+        import re  # (loaded already in any process that runs OpenCV)
+
+        return re.sub(r"%0?\d*d", "*", where)
+    return where
 
 
 def _database_file(database: Any) -> Any:
