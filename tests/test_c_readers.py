@@ -333,6 +333,14 @@ def writes_its_own():  # an image and a storage file it makes, and reads back: i
     storage.write("x", 1.0)
     storage.release()
     return int(cv2.imread(config()["own"]).sum())
+
+
+@asset
+def counts_its_runs():  # reads the count it keeps in an image of its own, and writes it back: not an input
+    image = cv2.imread(config()["count"])
+    count = 0 if image is None else int(image[0, 0, 0])
+    cv2.imwrite(config()["count"], np.full((2, 2, 3), count + 1, np.uint8))
+    return count
 '''
 
 
@@ -357,15 +365,16 @@ def test_images_videos_and_storage_files_opencv_reads_are_inputs_and_ones_it_wri
     project.pipeline(OPENCV_PIPELINE)
     project.write("config.json", '{"image": "a.png", "pages": "pages.tiff", "video": "v.avi", '
                                  '"frames": "frames/%03d.png", "settings": "settings.yml", "own": "own.png", '
-                                 '"own_settings": "own.yml"}')
+                                 '"own_settings": "own.yml", "count": "count.png"}')
     make(1)
     proc = project.run("make")
     assert proc.returncode == 0, proc.stderr
     assert "asset 'image' read a.png, which is not a declared source" in proc.stderr
+    assert "read own.png" not in proc.stderr and "read count.png" not in proc.stderr
     assert set(project.states().values()) == {"fresh"}
     make(2)
     states = project.states()
-    assert states.pop("writes_its_own") == "fresh"
+    assert [states.pop(key) for key in ("writes_its_own", "counts_its_runs")] == ["fresh", "fresh"]
     assert set(states.values()) == {"stale"}, states
     project.run("make", check=True)
     assert [stored_value(project, key) for key in ("image", "video", "image_sequence", "settings")] == \
@@ -451,6 +460,18 @@ def writes_its_own():  # a file it makes and reads back: its own, not an input
         dataset.createDimension("t", 1)
         dataset.createVariable("x", "i4", ("t",))[:] = [1]
     return total(netCDF4.Dataset(config()["own"]))
+
+
+@asset
+def rewrites_its_own():  # reads the file it keeps, then writes it anew: its own, not an input
+    try:
+        runs = total(netCDF4.Dataset(config()["kept"]))
+    except FileNotFoundError:
+        runs = 0
+    with netCDF4.Dataset(config()["kept"], "w") as dataset:
+        dataset.createDimension("t", 1)
+        dataset.createVariable("x", "i4", ("t",))[:] = [runs + 1]
+    return runs
 '''
 
 
@@ -464,18 +485,19 @@ def test_netcdf_files_netcdf4_opens_to_read_are_inputs_and_one_it_makes_is_not(p
 
     project.pipeline(NETCDF_PIPELINE)
     project.write("config.json", '{"read": "r.nc", "default": "d.nc", "append": "a.nc", "parts": "parts/*.nc", '
-                                 '"own": "own.nc"}')
+                                 '"own": "own.nc", "kept": "kept.nc"}')
     (project.root / "parts").mkdir()
     for relpath in ("r.nc", "d.nc", "a.nc", "parts/1.nc", "parts/2.nc"):
         make(relpath, [1])
     proc = project.run("make")
     assert proc.returncode == 0, proc.stderr
     assert "asset 'read_only' read r.nc, which is not a declared source" in proc.stderr
+    assert "read own.nc" not in proc.stderr and "read kept.nc" not in proc.stderr
     assert set(project.states().values()) == {"fresh"}
     for relpath in ("r.nc", "d.nc", "a.nc", "parts/2.nc"):
         make(relpath, [1, 2])
     states = project.states()
-    assert states.pop("writes_its_own") == "fresh"
+    assert [states.pop(key) for key in ("writes_its_own", "rewrites_its_own")] == ["fresh", "fresh"]
     assert set(states.values()) == {"stale"}, states
     project.run("make", check=True)
     assert [stored_value(project, key) for key in ("read_only", "default_mode", "appended_to", "several")] == \

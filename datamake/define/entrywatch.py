@@ -7,7 +7,8 @@ Python's ``open``, so no ``open`` audit event tells the read watch about them; f
 filesystems fetch on an event loop of their own thread. Their Python entry points receive the path or
 URL, though: :func:`install` replaces each entry point of :data:`ENTRY_POINTS` in its module by a
 wrapper that raises the audit event :data:`READ` ``(path,)`` (``(path, MAY_WRITE)`` for a database a
-connection may write, ``(path, MAY_TOUCH)`` for a file opened to append; for SQL given to duckdb, one
+connection may write, ``(path, MAY_TOUCH)`` for a file opened to append, ``(path, WRITTEN)`` for one a
+writer makes (``cv2.imwrite``, h5py's mode ``"w"``: the asset's own); for SQL given to duckdb, one
 per file its literals and parameters name, :mod:`datamake.define.sqlreads`; for a SQLite connection,
 one per database its statements attach) and calls the original, for the modules already imported and,
 through an import hook, for those imported later (before the code that imports them can bind the
@@ -46,15 +47,17 @@ AWAY = "datamake.away"  # (name, object): work handed to processes no listener f
 CHECKED = "datamake.checked"  # (path, folder): project code checked whether a file (a folder) is there
 ORIGINAL = "__datamake_original__"  # on a wrapper: the function it stands for
 # a READ's second argument: a database file a connection opened, which it may write too (as a SQLite database);
-# a file opened to read and write, whose modification time the opening changes even when it only reads (h5py's "a")
-MAY_WRITE, MAY_TOUCH = "may write", "may touch"
+# a file opened to read and write, whose modification time the opening changes even when it only reads (h5py's "a");
+# a file the call writes (cv2.imwrite, h5py's "w"): the asset's own, not an input
+MAY_WRITE, MAY_TOUCH, WRITTEN = "may write", "may touch", "written"
 # keyword prefixes of ENTRY_POINTS: "sql:" the SQL text, whose literals and parameters name the files it reads
-# (datamake.define.sqlreads); "mode:" a file opened with a mode ("r", "r+", "a": read; "w", "w-", "x": made anew;
+# (datamake.define.sqlreads); "mode:" a file opened with a mode ("r", "r+", "a": read; "w", "w-", "x": written;
 # "r" unless given; a trailing "s", netCDF's shared access, aside); "db:" a database file, read, and written too
 # unless read_only=True; "attach:" a SQLite connection, whose ATTACH statements name database files it reads, and
-# may write; "flags:" a file OpenCV's FileStorage opens with flags (read with READ, 0; not with WRITE, APPEND or
-# MEMORY); "frames:" a video file, or the image sequence a printf pattern names (frames/%04d.png: a glob)
-SQL, MODE, DATABASE, ATTACH, FLAGS, FRAMES = "sql:", "mode:", "db:", "attach:", "flags:", "frames:"
+# may write; "flags:" a file OpenCV's FileStorage opens with flags (read with READ, 0; written with WRITE or APPEND;
+# neither with MEMORY); "frames:" a video file, or the image sequence a printf pattern names (frames/%04d.png: a
+# glob); "out:" a file the call writes
+SQL, MODE, DATABASE, ATTACH, FLAGS, FRAMES, OUT = "sql:", "mode:", "db:", "attach:", "flags:", "frames:", "out:"
 LOKY = ("loky", "joblib.externals.loky")  # loky, and the copy joblib ships
 _POOL_METHODS = ("apply_async", "map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered")
 
@@ -86,7 +89,9 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "netCDF4._netCDF4": {"Dataset.__init__": MODE + "filename"},  # (MFDataset opens each file through it)
     "cv2": {"imread": "filename", "imreadmulti": "filename", "imreadanimation": "filename", "imcount": "filename",
             "VideoCapture.__init__": FRAMES + "filename", "VideoCapture.open": FRAMES + "filename",
-            "FileStorage.__init__": FLAGS + "filename", "FileStorage.open": FLAGS + "filename"},
+            "FileStorage.__init__": FLAGS + "filename", "FileStorage.open": FLAGS + "filename",
+            **{name: OUT + "filename" for name in ("imwrite", "imwritemulti", "imwriteanimation",
+                                                   "VideoWriter.__init__", "VideoWriter.open")}},
     "lxml.etree": {"parse": "source"},  # (lxml.html.parse, objectify.parse and XSLT's sources parse through it)
     "fsspec": {"open": "urlpath", "open_files": "urlpath", "filesystem": "protocol", "url_to_fs": "url"},
     "fsspec.core": {"url_to_fs": "url", "open": "urlpath", "open_files": "urlpath"},
@@ -242,8 +247,9 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
         return _opener_wrapper(fn, keyword, method)
     if keyword == ATTACH:
         return _attach_wrapper(fn)
-    frames = keyword.startswith(FRAMES)
-    keyword = keyword[len(FRAMES):] if frames else keyword
+    frames, written = keyword.startswith(FRAMES), keyword.startswith(OUT)
+    keyword = keyword.partition(":")[2] if frames or written else keyword
+    access = (WRITTEN,) if written else ()
 
     @_standing_for(fn)
     def entry_point(*args: Any, **kwargs: Any) -> Any:
@@ -255,9 +261,9 @@ def _wrapper(fn: Any, keyword: str, name: str, method: bool = False) -> Any:
             where = _video_source(where)
         if isinstance(where, (list, tuple)):  # several files (polars, pyarrow datasets)
             for each in where[:1000]:
-                _report(each)
+                _report(each, READ, *access)
         else:
-            _report(where)
+            _report(where, READ, *access)
         return fn(*args, **kwargs)
 
     return entry_point
@@ -284,7 +290,7 @@ def _sql_wrapper(fn: Any, keyword: str, method: bool) -> Any:
 def _opener_wrapper(fn: Any, keyword: str, method: bool) -> Any:
     """The wrapper of a call that opens a file it may also write (:data:`MODE`, :data:`DATABASE`,
     :data:`FLAGS`): it reports the file read, with how the call may change it unless opened read-only;
-    nothing when the call makes it anew."""
+    :data:`WRITTEN` when the call makes it anew."""
     kind, _, name = keyword.partition(":")
     kind += ":"
 
@@ -335,19 +341,21 @@ def _report_attached(action: int, file: Any, *_: Any) -> int:
 
 def _file_access(mode: Any) -> Optional[Tuple[str, ...]]:
     """How a file opened with ``mode`` is read: ``()`` read only, ``(MAY_TOUCH,)`` read and maybe
-    written, None not read (made anew)."""
+    written, ``(WRITTEN,)`` not read (made anew)."""
     if isinstance(mode, str) and mode.endswith("s"):  # netCDF's shared access ("rs", "as", "r+s", "ws")
         mode = mode[:-1]
     if mode in ("w", "w-", "x"):
-        return None
+        return (WRITTEN,)
     return () if mode == "r" else (MAY_TOUCH,)
 
 
 def _storage_access(flags: Any) -> Optional[Tuple[str, ...]]:
     """How OpenCV's ``FileStorage`` opened with ``flags`` reads its file: ``()`` read (``READ``, 0, with
-    a format flag or none), None not read (``WRITE`` 1, ``APPEND`` 2: written; ``MEMORY`` 4: the text
-    itself, no file)."""
-    return () if isinstance(flags, int) and not flags & 7 else None
+    a format flag or none), ``(WRITTEN,)`` written (``WRITE`` 1, ``APPEND`` 2), None neither (``MEMORY``
+    4: the text itself, no file)."""
+    if not isinstance(flags, int) or flags & 4:
+        return None
+    return (WRITTEN,) if flags & 3 else ()
 
 
 def _video_source(where: Any) -> Any:

@@ -265,9 +265,14 @@ class ReadWatch(_Rare):
 
     def _handed(self, where: Any, access: Any = None) -> None:
         """A path, glob or URL handed to a reader written in C or to fsspec: a file read (``access``: one
-        the call may change, :data:`~datamake.define.entrywatch.MAY_WRITE` or ``MAY_TOUCH``), every file of
-        a folder (of the folder a pattern starts in), or a remote location datamake cannot version."""
+        the call may change, :data:`~datamake.define.entrywatch.MAY_WRITE` or ``MAY_TOUCH``; one it writes,
+        ``WRITTEN``: its own), every file of a folder (of the folder a pattern starts in), or a remote
+        location datamake cannot version."""
         if not isinstance(where, str):
+            return
+        if access == entrywatch.WRITTEN:
+            if "://" not in where:
+                self.written.add(os.path.abspath(where))
             return
         protocol, sep, rest = where.partition("://")
         if sep and protocol not in ("file", "local"):  # remote, or in this process (memory://, a cache)
