@@ -1,9 +1,9 @@
 """Files that readers written in C or C++ open without Python's ``open``: DuckDB's databases and the files
 its SQL names, HDF5 files h5py and PyTables open, SQLite databases a statement attaches, images, videos and
-storage files OpenCV reads, XML files lxml parses, netCDF files netCDF4 opens. Each test makes a
-small project whose assets read such files (names known only at run time, or inside SQL text), edits
-them, and checks that ``status`` says stale, and that a file the asset makes itself does not keep it
-stale."""
+storage files OpenCV reads, XML files lxml parses, netCDF files netCDF4 opens, files pyarrow copies. Each
+test makes a small project whose assets read such files (names known only at run time, or inside SQL
+text), edits them, and checks that ``status`` says stale, and that a file the asset makes itself does not
+keep it stale."""
 from __future__ import annotations
 
 import pytest
@@ -502,3 +502,25 @@ def test_netcdf_files_netcdf4_opens_to_read_are_inputs_and_one_it_makes_is_not(p
     project.run("make", check=True)
     assert [stored_value(project, key) for key in ("read_only", "default_mode", "appended_to", "several")] == \
         [3, 3, 3, 4]
+
+
+PYARROW_COPY_PIPELINE = runtime_paths('import pyarrow.fs') + '''
+
+@asset
+def copied():  # copies the raw files, then reads the copies
+    Path("work").mkdir(exist_ok=True)
+    pyarrow.fs.copy_files(config()["raw"], "work")
+    return sorted(path.read_text() for path in Path("work").iterdir())
+'''
+
+
+def test_files_pyarrow_copies_are_inputs_of_the_asset_that_reads_the_copies(project):
+    project.pipeline(PYARROW_COPY_PIPELINE)
+    project.write("config.json", '{"raw": "raw"}')
+    project.write("raw/a.txt", "1")
+    project.run("make", check=True)
+    assert project.states() == {"copied": "fresh"}
+    project.write("raw/a.txt", "2")
+    assert project.states() == {"copied": "stale"}
+    project.run("make", check=True)
+    assert stored_value(project, "copied") == ["2"]

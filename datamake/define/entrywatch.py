@@ -1,6 +1,6 @@
 """The paths handed to readers that open files outside Python, reported as audit events.
 
-Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers and datasets,
+Readers written in C or C++ (pyarrow's CSV, JSON, Parquet, Feather, ORC and IPC readers, datasets and copies,
 ``numpy.fromfile``, polars, duckdb, h5py, PyTables, netCDF4, OpenCV's images, videos and storage files,
 lxml's ``parse``, SQLite's ``ATTACH``) open their files without
 Python's ``open``, so no ``open`` audit event tells the read watch about them; fsspec's remote
@@ -73,6 +73,7 @@ ENTRY_POINTS: Dict[str, Dict[str, str]] = {
     "pyarrow.orc": {"read_table": "source"},
     "pyarrow.ipc": {"open_file": "source", "open_stream": "source"},
     "pyarrow.dataset": {"dataset": "source"},
+    "pyarrow.fs": {"copy_files": "source"},  # (its filesystems' methods: of Cython types, which take no wrapper)
     "numpy": {"fromfile": "file"},
     "polars": {name: "source" for name in ("read_csv", "read_parquet", "read_ipc", "read_ndjson", "read_json",
                                            "read_avro", "scan_csv", "scan_parquet", "scan_ipc", "scan_ndjson")},
