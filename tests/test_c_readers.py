@@ -6,8 +6,6 @@ text), edits them, and checks that ``status`` says stale, and that a file the as
 keep it stale."""
 from __future__ import annotations
 
-import pytest
-
 from tests.test_execution_soundness import stored_value
 
 
@@ -113,7 +111,6 @@ def _parquet_part(project, name: str) -> None:
 
 
 def test_files_named_in_duckdb_sql_and_databases_it_connects_to_are_inputs(project):
-    pytest.importorskip("duckdb")
     project.pipeline(DUCKDB_PIPELINE)
     project.write("config.json", '{"csv": "in.csv", "param": "p.csv", "db": "warehouse.duckdb", '
                                  '"own_db": "scratch.duckdb", "attached": "attached.duckdb"}')
@@ -182,7 +179,7 @@ def writes_its_own():
 
 
 def test_hdf5_files_h5py_opens_to_read_are_inputs_and_one_it_makes_is_not(project):
-    h5py = pytest.importorskip("h5py")
+    import h5py
 
     def h5(relpath, values):
         with h5py.File(str(project.root / relpath), "w") as f:
@@ -221,7 +218,6 @@ def writes_its_own_store():
 
 
 def test_a_table_pandas_reads_from_an_hdf5_store_is_an_input(project):
-    pytest.importorskip("tables")
     import pandas as pd
 
     def store(values):
