@@ -155,7 +155,7 @@ class ReadWatch(_Rare):
             if not _opens_for_reading(mode, flags):  # an output of its own: no undeclared input
                 self.written.add(os.path.abspath(path))
             elif not _imported(path):
-                self._note(path)
+                self._note(path, maybe_written=_opens_for_writing(mode, flags))
         elif event == openwatch.SQLITE:  # the database file is read (rollback journal; a WAL's are not seen)
             self._note(_sqlite_file(args[0] if args else None), maybe_written=True)
         elif event in openwatch.COMMANDS:  # the files a command names: scripts it runs, files it reads (or writes)
@@ -376,8 +376,13 @@ class ReadWatch(_Rare):
                 self.maybe_written.add(name)
                 if touched and self._opened is _NOW:
                     self.content_at_open[name] = read_files.version_read(full, self.reads[name][1])
-        elif maybe_written and self._opened is not _NOW and name not in self.maybe_written:
-            self._replayed_after_read(name, full)
+        elif maybe_written and name not in self.maybe_written:
+            if self._opened is not _NOW:
+                self._replayed_after_read(name, full)
+            else:  # read before, opened now to write too (a counter it then updates in place)
+                self.maybe_written.add(name)
+                if touched:
+                    self.content_at_open[name] = read_files.version_read(full, self.reads[name][1])
         codes = helperreads.callers(self.roots)
         self.via.setdefault(name, set()).update(codes)
         snapshot.note_run_read({filename for filename, _code in codes}, full)
@@ -618,6 +623,14 @@ def _imported(path: str) -> bool:
     """A file opened by imports: a module (code, versioned as such), or an entry of ``sys.path`` that
     ``importlib.metadata`` tries as a zip (``__editable__...__path_hook__``: no file at all)."""
     return path.endswith(snapshot.CODE_SUFFIXES) or path in sys.path
+
+
+def _opens_for_writing(mode: Any, flags: Any) -> bool:
+    """An ``open`` event that reads and may write as well (``r+``, ``a+``, ``O_RDWR``): the file is an input
+    only if the asset left it as it found it (a counter or a log it updates in place is its own)."""
+    if isinstance(mode, str):
+        return "+" in mode
+    return isinstance(flags, int) and flags & os.O_ACCMODE == os.O_RDWR
 
 
 def _opens_for_reading(mode: Any, flags: Any) -> bool:
