@@ -58,3 +58,66 @@ def test_a_file_an_asset_opened_to_update_and_left_as_it_was_is_an_input(project
         "file settings.txt, which it read without declaring it, changed since it was built"]
     assert project.outcomes() == {"settings": "built"}
     assert stored_value(project, "settings") == "2"
+
+
+def write_at(project, relpath: str, text: str, mtime: float) -> None:
+    project.write(relpath, text)
+    os.utime(project.root / relpath, (mtime, mtime))
+
+
+# how data code asks for a file's modification time, to pick the newest export of a folder
+NEWEST = {
+    "os.path.getmtime": "max(glob.glob(os.path.join(INBOX, '*.csv')), key=os.path.getmtime)",
+    "Path.stat": "max(Path(INBOX).glob('*.csv'), key=lambda p: p.stat().st_mtime)",
+    "os.stat": "max((os.path.join(INBOX, n) for n in os.listdir(INBOX)), key=lambda p: os.stat(p).st_mtime)",
+}
+
+
+@pytest.mark.parametrize("ask", sorted(NEWEST))
+def test_a_file_an_asset_asked_the_modification_time_of_is_an_input(project, ask):
+    # the asset reads the newest export only: an older one exported again (new bytes, newest now) changes
+    # which file it reads, though the names in the folder and the bytes of the file it read stay the same
+    project.pipeline(f'''
+        import glob
+        import os
+        from pathlib import Path
+        from datamake import asset
+
+        INBOX = os.path.join(os.path.dirname(__file__), "inbox")
+
+        @asset
+        def latest():
+            with open({NEWEST[ask]}) as f:
+                return f.read()
+    ''')
+    write_at(project, "inbox/a.csv", "a", 1_700_000_000)
+    write_at(project, "inbox/b.csv", "b", 1_700_000_100)
+    assert project.outcomes() == {"latest": "built"}
+    assert stored_value(project, "latest") == "b"
+    write_at(project, "inbox/a.csv", "a again", 1_700_000_200)
+    assert stale_because(project, "latest") == [
+        "file inbox/a.csv, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"latest": "built"}
+    assert stored_value(project, "latest") == "a again"
+
+
+def test_a_file_an_asset_asked_the_size_of_is_an_input(project):
+    project.pipeline('''
+        import os
+        from datamake import asset
+
+        INBOX = os.path.join(os.path.dirname(__file__), "inbox")
+
+        @asset
+        def not_empty():
+            return sorted(n for n in os.listdir(INBOX) if os.path.getsize(os.path.join(INBOX, n)))
+    ''')
+    project.write("inbox/a.csv", "a")
+    project.write("inbox/b.csv", "")
+    assert project.outcomes() == {"not_empty": "built"}
+    project.write("inbox/b.csv", "b")
+    assert stale_because(project, "not_empty") == [
+        "file inbox/b.csv, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"not_empty": "built"}
+    assert stored_value(project, "not_empty") == ["a.csv", "b.csv"]
+

@@ -37,7 +37,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from datamake.define import entrywatch, envwatch
+from datamake.define import entrywatch, envwatch, statwatch
 
 Listener = Callable[[str, tuple], None]
 
@@ -221,6 +221,7 @@ def _install() -> None:
             sys.addaudithook(_on_audit)  # for the life of the process; idle on threads without listeners
             entrywatch.install(_watchers, _watching)
             envwatch.install(_watching, _tell)
+            statwatch.install(_watching)
             threading.Thread.start = _start_watched  # type: ignore[method-assign]
             _installed = True
 
