@@ -121,3 +121,32 @@ def test_a_file_an_asset_asked_the_size_of_is_an_input(project):
     assert project.outcomes() == {"not_empty": "built"}
     assert stored_value(project, "not_empty") == ["a.csv", "b.csv"]
 
+
+
+def test_the_files_a_glob_pattern_of_a_shell_line_matches_are_inputs(project):
+    # the shell expands data/*.csv: a file it matched edited, or one added that it now matches, changes
+    # what the command reads; a file it does not match, in a folder the pattern does not list, does not
+    project.pipeline('''
+        import os
+        import subprocess
+        from datamake import asset
+
+        @asset
+        def joined():
+            return subprocess.run("cat data/*.csv", shell=True, cwd=os.path.dirname(__file__),
+                                  capture_output=True, text=True, check=True).stdout
+    ''')
+    project.write("data/a.csv", "a\n")
+    project.write("notes/n.csv", "n\n")
+    assert project.outcomes() == {"joined": "built"}
+    project.write("notes/n.csv", "m\n")
+    assert project.states() == {"joined": "fresh"}
+    project.write("data/a.csv", "A\n")
+    assert stale_because(project, "joined") == [
+        "file data/a.csv, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"joined": "built"}
+    project.write("data/b.csv", "b\n")
+    assert stale_because(project, "joined") == [
+        "folder data/, which it listed without declaring it, gained or lost files since it was built"]
+    assert project.outcomes() == {"joined": "built"}
+    assert stored_value(project, "joined") == "A\nb\n"

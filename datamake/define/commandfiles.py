@@ -4,18 +4,24 @@ the data it is given, read (or written) by another process, which no audit hook 
 A word names a path relative to the folder the command runs in (its ``cwd=``, else this process's): a
 plain argument, what follows ``=`` in ``--in=data/a.csv``, and each word of a line a shell is given
 (``sh -c "python count.py data/a.txt"``). A file there is read by the command (or rewritten), a folder
-is read whole, and a path where nothing is yet may be made by it (``> result.txt``). Used where the asset runs
+is read whole, and a path where nothing is yet may be made by it (``> result.txt``). A glob pattern
+(``cat data/*.csv``, expanded by the shell or by the command) names the files it matches and the folder it
+lists, whose names decide what it matches (a folder the pattern goes down, ``data/*/x.csv``, whole). Used where the asset runs
 and in the processes it starts, which tell the asset (:mod:`datamake.execution.childreads`).
 """
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, List, Tuple
 
 from datamake.define.commandvars import command_line
 
 
 FILE, FOLDER, ABSENT = "file", "folder", "absent"  # what a path a command names is as it starts
+LISTED = "listed"  # a folder a glob pattern of the line lists: the names in it
+# a word that is a path with a wildcard (not code such as "print(2*3)", nor an option's text)
+_PATTERN = re.compile(r"[\w.,@+%~/-]*[*?][\w.,@+%~/*?\[\]-]*")
 
 
 def named(event: str, args: tuple) -> List[Tuple[str, str]]:
@@ -31,8 +37,30 @@ def named(event: str, args: tuple) -> List[Tuple[str, str]]:
         for part in [word, *(_words(word) if " " in word else ())]:
             for candidate in (part, part.partition("=")[2]):
                 if candidate and len(candidate) < 4096 and "\0" not in candidate:
+                    if "*" in candidate or "?" in candidate:
+                        found += _matched(base, candidate)
+                        continue
                     full = os.path.abspath(os.path.join(base, candidate))
                     found.append((full, FILE if os.path.isfile(full) else FOLDER if os.path.isdir(full) else ABSENT))
+    return found
+
+
+def _matched(base: str, pattern: str) -> List[Tuple[str, str]]:
+    """The folder a glob ``pattern`` of a command line lists (the one its last part is matched in, or,
+    when a wildcard comes earlier, the folder it starts in, whole) and the paths it matches now; none for
+    a word that is no path pattern."""
+    if not _PATTERN.fullmatch(pattern):
+        return []
+    import glob  # lazy: only a command line with a wildcard
+
+    full = os.path.abspath(os.path.join(base, pattern))
+    folder, last = os.path.split(full)
+    wild_folder = glob.has_magic(folder)
+    while glob.has_magic(folder):
+        folder = os.path.dirname(folder)
+    found = [(folder, FOLDER if wild_folder else LISTED)]
+    for path in sorted(glob.glob(full, recursive=True))[:1000]:
+        found.append((path, FILE if os.path.isfile(path) else FOLDER))
     return found
 
 

@@ -418,14 +418,17 @@ class ReadWatch(_Rare):
 
     def command_file(self, path: str, what: str) -> None:
         """A path the line of a command it (or a process it started) started names
-        (:func:`datamake.define.commandfiles.named`): a folder, every file in it; a file, read by the
-        command or rewritten by it (then not an input); an absent one, made by it (its own)."""
+        (:func:`datamake.define.commandfiles.named`): a folder, every file in it; a folder a glob pattern
+        lists, the names in it; a file, read by the command or rewritten by it (then not an input); an
+        absent one, made by it (its own)."""
         from datamake.define import commandfiles  # (imported with the command's event)
 
         if self._setup_args is not None:
             self._setup()
         if what == commandfiles.FOLDER:
             self.named_folder(path)
+        elif what == commandfiles.LISTED:  # the folder a glob pattern lists: the names in it
+            self._note(path, listing=True)
         elif what == commandfiles.ABSENT:  # (and a folder it makes there: what it writes in it)
             self.written.add(os.path.abspath(path))
             self.own_dirs.add(os.path.abspath(path))
