@@ -150,3 +150,25 @@ def test_the_files_a_glob_pattern_of_a_shell_line_matches_are_inputs(project):
         "folder data/, which it listed without declaring it, gained or lost files since it was built"]
     assert project.outcomes() == {"joined": "built"}
     assert stored_value(project, "joined") == "A\nb\n"
+
+
+def test_a_file_named_in_code_a_command_hands_an_interpreter_is_an_input(project):
+    project.pipeline('''
+        import os
+        import subprocess
+        import sys
+        from datamake import asset
+
+        @asset
+        def total():
+            code = "import pandas as pd; print(int(pd.read_csv('data/a.csv')['x'].sum()))"
+            return subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(__file__),
+                                  capture_output=True, text=True, check=True).stdout.strip()
+    ''')
+    project.write("data/a.csv", "x\n1\n")
+    assert project.outcomes() == {"total": "built"}
+    project.write("data/a.csv", "x\n1\n2\n")
+    assert stale_because(project, "total") == [
+        "file data/a.csv, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"total": "built"}
+    assert stored_value(project, "total") == "3"

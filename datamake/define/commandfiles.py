@@ -6,7 +6,9 @@ plain argument, what follows ``=`` in ``--in=data/a.csv``, and each word of a li
 (``sh -c "python count.py data/a.txt"``). A file there is read by the command (or rewritten), a folder
 is read whole, and a path where nothing is yet may be made by it (``> result.txt``). A glob pattern
 (``cat data/*.csv``, expanded by the shell or by the command) names the files it matches and the folder it
-lists, whose names decide what it matches (a folder the pattern goes down, ``data/*/x.csv``, whole). Used where the asset runs
+lists, whose names decide what it matches (a folder the pattern goes down, ``data/*/x.csv``, whole). So does a
+quoted relative path in code the line hands an interpreter (``python -c "...read_csv('data/a.csv')"``,
+``duckdb -c "select * from 'data/a.csv'"``) that names a file or folder there. Used where the asset runs
 and in the processes it starts, which tell the asset (:mod:`datamake.execution.childreads`).
 """
 from __future__ import annotations
@@ -22,11 +24,12 @@ FILE, FOLDER, ABSENT = "file", "folder", "absent"  # what a path a command names
 LISTED = "listed"  # a folder a glob pattern of the line lists: the names in it
 # a word that is a path with a wildcard (not code such as "print(2*3)", nor an option's text)
 _PATTERN = re.compile(r"[\w.,@+%~/-]*[*?][\w.,@+%~/*?\[\]-]*")
+_LITERAL = re.compile(r"""["']([^"'\s]{1,4095})["']""")  # a quoted string of code given on the line
 
 
 def named(event: str, args: tuple) -> List[Tuple[str, str]]:
-    """``(absolute path, FILE, FOLDER or ABSENT)`` of each path the command of one audit event names, in
-    order: an absent one is a file the command may make (its output)."""
+    """``(absolute path, FILE, FOLDER, LISTED or ABSENT)`` of each path the command of one audit event names,
+    in order: an absent one is a file the command may make (its output)."""
     words, cwd, _env = command_line(event, args)
     base = os.fsdecode(os.fspath(cwd)) if isinstance(cwd, (str, bytes, os.PathLike)) else os.getcwd()
     found = []
@@ -36,13 +39,23 @@ def named(event: str, args: tuple) -> List[Tuple[str, str]]:
         word = os.fsdecode(os.fspath(word))
         for part in [word, *(_words(word) if " " in word else ())]:
             for candidate in (part, part.partition("=")[2]):
-                if candidate and len(candidate) < 4096 and "\0" not in candidate:
-                    if "*" in candidate or "?" in candidate:
-                        found += _matched(base, candidate)
-                        continue
-                    full = os.path.abspath(os.path.join(base, candidate))
-                    found.append((full, FILE if os.path.isfile(full) else FOLDER if os.path.isdir(full) else ABSENT))
+                found += _path_named(base, candidate)
+        if "'" in word or '"' in word:  # code handed to an interpreter: python -c "... open('data/a.csv') ..."
+            for literal in _LITERAL.findall(word):
+                if not os.path.isabs(literal):
+                    found += [(full, what) for full, what in _path_named(base, literal) if what != ABSENT]
     return found
+
+
+def _path_named(base: str, candidate: str) -> List[Tuple[str, str]]:
+    """What one word of a command line names, relative to folder ``base``: a file, a folder, a path where
+    nothing is yet, or what a glob pattern lists and matches (:func:`_matched`)."""
+    if not candidate or len(candidate) >= 4096 or "\0" in candidate:
+        return []
+    if "*" in candidate or "?" in candidate:
+        return _matched(base, candidate)
+    full = os.path.abspath(os.path.join(base, candidate))
+    return [(full, FILE if os.path.isfile(full) else FOLDER if os.path.isdir(full) else ABSENT)]
 
 
 def _matched(base: str, pattern: str) -> List[Tuple[str, str]]:
