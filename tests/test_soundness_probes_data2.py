@@ -172,3 +172,32 @@ def test_a_file_named_in_code_a_command_hands_an_interpreter_is_an_input(project
         "file data/a.csv, which it read without declaring it, changed since it was built"]
     assert project.outcomes() == {"total": "built"}
     assert stored_value(project, "total") == "3"
+
+
+@pytest.mark.parametrize("move", ["os.replace(tmp, path)", "Path(tmp).rename(path)"])
+def test_a_state_file_an_asset_replaces_atomically_is_its_own_and_not_rebuilt_for(project, move):
+    # read, then a new version written to a temporary file and moved over it: as a file written in place
+    project.pipeline(f'''
+        import json
+        import os
+        import tempfile
+        from pathlib import Path
+        from datamake import asset
+
+        HERE = os.path.dirname(__file__)
+
+        @asset
+        def runs():
+            path = os.path.join(HERE, "state.json")
+            with open(path) as f:
+                state = json.load(f)
+            fd, tmp = tempfile.mkstemp(dir=HERE)
+            with os.fdopen(fd, "w") as f:
+                json.dump({{"runs": state["runs"] + 1}}, f)
+            {move}
+            return 1
+    ''')
+    project.write("state.json", '{"runs": 0}')
+    assert project.outcomes() == {"runs": "built"}
+    assert project.states() == {"runs": "fresh"}
+    assert project.outcomes() == {"runs": "skipped"}

@@ -10,7 +10,8 @@ removed) is installed once, at the first listener, and calls every listener of t
 ``os.scandir`` ``(path,)`` (``None`` for the working folder; ``glob``, ``os.walk`` and pathlib list
 through them), ``sqlite3.connect`` ``(database,)``, and the commands started: ``subprocess.Popen``
 ``(executable, args, cwd, env)``, ``os.system`` ``(command,)``, ``os.posix_spawn`` ``(path, argv, env)``;
-and what it makes and removes: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``; the path
+and what it makes, removes and moves: ``os.mkdir``, ``shutil.rmtree``, ``os.remove`` ``(path, ...)``, ``os.rename``
+(``os.replace``, ``Path.rename``) ``(src, dst, src_dir_fd, dst_dir_fd)``; the path
 or URL handed to a reader that opens files outside Python (:mod:`datamake.define.entrywatch`,
 installed with the hook) ``(path,)``, a file or folder project code checks for (``os.path.exists``, ``Path.is_dir``...)
 ``(path, folder)``, ``socket.connect`` ``(socket, address)``, ``os.fork`` ``()``, a multiprocessing process's
@@ -45,6 +46,7 @@ OPEN, LIST, SCAN, SQLITE = "open", "os.listdir", "os.scandir", "sqlite3.connect"
 POPEN, SYSTEM, SPAWN = "subprocess.Popen", "os.system", "os.posix_spawn"
 COMMANDS = (POPEN, SYSTEM, SPAWN)  # a command started
 MKDIR, RMTREE, REMOVE = "os.mkdir", "shutil.rmtree", "os.remove"  # (path, ...): folders and files of its own
+RENAME = "os.rename"  # (src, dst, src_dir_fd, dst_dir_fd): a file moved (os.replace too): both paths its own
 READ, CONNECT = entrywatch.READ, "socket.connect"  # (path or URL,): a reader outside Python; (socket, address)
 FORK = "os.fork"  # (): raised in the parent, before it forks (multiprocessing's fork start method)
 STARTED = entrywatch.STARTED  # (start method,): a multiprocessing process is started
@@ -57,7 +59,7 @@ CHECKED = entrywatch.CHECKED  # (path, folder): project code checked whether a f
 # import, or under listeners popped since), or by a shared worker for items whose putters cannot be told, told to
 # every live listener: it may be work one of them handed that thread
 STRAY = "datamake.stray_read"
-EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, READ, CONNECT, FORK,
+EVENTS = frozenset((OPEN, LIST, SCAN, SQLITE, POPEN, SYSTEM, SPAWN, MKDIR, RMTREE, REMOVE, RENAME, READ, CONNECT, FORK,
                     STARTED, PREPARED, POOLED, AWAY, CHECKED))
 _STDLIB = os.path.dirname(os.__file__)
 # the import system and the standard modules that search sys.path (importlib.metadata, pkgutil)

@@ -175,6 +175,8 @@ class ReadWatch(_Rare):
             address = args[1] if len(args) > 1 else None
             if isinstance(address, tuple) and len(address) >= 2:
                 self._reached(f"{address[0]}:{address[1]}")
+        elif event == openwatch.RENAME:  # a file moved into place (os.replace of a temporary file), or away
+            self._moved(*args)
         elif event in _OWN:  # a folder it makes or removes, a file it removes: its own, not inputs
             no_dir_fd = len(args) < 2 or args[-1] in (None, -1)  # -1 from os.mkdir/os.remove, None from rmtree
             path = _as_text(args[0]) if args and no_dir_fd else None
@@ -187,6 +189,15 @@ class ReadWatch(_Rare):
         else:  # a listing: os.listdir, os.scandir (glob, os.walk and pathlib list through them)
             path = args[0] if args else None
             self._note("." if path is None else path, listing=True)
+
+    def _moved(self, src: Any, dst: Any, src_dir_fd: Any = None, dst_dir_fd: Any = None) -> None:
+        """A file (or folder) the asset moved: what it left and what it made are its own, not inputs (a state
+        file it reads and then replaces with a new version, atomically, as one it writes in place)."""
+        moved = [os.path.abspath(path) for path, dir_fd in ((src, src_dir_fd), (dst, dst_dir_fd))
+                 for path in [_as_text(path)] if path is not None and dir_fd in (None, -1)]
+        self.written.update(moved)
+        if moved and os.path.isdir(moved[0]):  # a folder moved: every file in it too
+            self.own_dirs.update(moved)
 
     def _variable(self, event: str, args: tuple) -> None:
         """A variable project code read (its first read counts) or set (then what it reads is its own)."""
