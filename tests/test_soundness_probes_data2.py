@@ -201,3 +201,35 @@ def test_a_state_file_an_asset_replaces_atomically_is_its_own_and_not_rebuilt_fo
     assert project.outcomes() == {"runs": "built"}
     assert project.states() == {"runs": "fresh"}
     assert project.outcomes() == {"runs": "skipped"}
+
+
+def test_what_a_forked_worker_checks_for_or_asks_the_size_of_is_an_input(project):
+    project.pipeline('''
+        import multiprocessing
+        import os
+        from datamake import asset
+
+        INBOX = os.path.join(os.path.dirname(__file__), "inbox")
+
+        def size(name):
+            path = os.path.join(INBOX, name)
+            return os.path.getsize(path) if os.path.exists(path) else None
+
+        @asset
+        def sizes():
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                return pool.map(size, ["a.csv", "b.csv"])
+    ''')
+    project.write("inbox/a.csv", "a")
+    assert project.outcomes() == {"sizes": "built"}
+    assert stored_value(project, "sizes") == [1, None]
+    project.write("inbox/a.csv", "aa")
+    assert stale_because(project, "sizes") == [
+        "file inbox/a.csv, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"sizes": "built"}
+    project.write("inbox/b.csv", "b")
+    assert stale_because(project, "sizes") == [
+        "file inbox/b.csv, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"sizes": "built"}
+    assert stored_value(project, "sizes") == [2, 1]
+    assert project.outcomes() == {"sizes": "skipped"}

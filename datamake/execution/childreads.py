@@ -21,8 +21,9 @@ from typing import Any, Iterator, List, Optional, Tuple
 from datamake.define import openwatch
 
 _FORWARDED = (openwatch.OPEN, openwatch.LIST, openwatch.SCAN, openwatch.SQLITE, openwatch.READ,
-              openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE, openwatch.ENV,
-              openwatch.ENV_SET, openwatch.STARTED)
+              openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE, openwatch.RENAME,
+              openwatch.CHECKED, openwatch.ENV, openwatch.ENV_SET, openwatch.STARTED)
+_STATTED = (openwatch.OPEN, openwatch.CHECKED)  # a file read: logged with its stat as the child saw it
 
 
 COMMAND_FILE = "datamake.command_file"  # (path, what it is): named by the line of a command a child started
@@ -93,7 +94,7 @@ def forward(log: str, event: str, args: tuple) -> None:
     elif event not in _FORWARDED:
         return
     stat = None
-    if event == openwatch.OPEN:
+    if event in _STATTED:
         path = _absolute(args[0]) if args else None
         if path is None or path.endswith(openwatch.CODE_SUFFIXES):
             return  # a file descriptor; a module imported (code: versioned as such)
@@ -104,8 +105,9 @@ def forward(log: str, event: str, args: tuple) -> None:
     elif event in (openwatch.ENV, openwatch.ENV_SET, openwatch.AWAY):  # a variable's name and hash; a kind
         values = list(args)
     else:
-        values = [_absolute(a) if i == 0 else (a if isinstance(a, (str, int, type(None))) else None)
-                  for i, a in enumerate(args[:3])]
+        paths = 2 if event == openwatch.RENAME else 1  # (what a file was moved from, and to)
+        values = [_absolute(a) if i < paths else (a if isinstance(a, (str, int, type(None))) else None)
+                  for i, a in enumerate(args[:4])]
     _append(log, event, values, stat)
 
 
