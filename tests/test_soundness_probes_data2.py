@@ -233,3 +233,36 @@ def test_what_a_forked_worker_checks_for_or_asks_the_size_of_is_an_input(project
     assert project.outcomes() == {"sizes": "built"}
     assert stored_value(project, "sizes") == [2, 1]
     assert project.outcomes() == {"sizes": "skipped"}
+
+
+def test_a_file_a_module_imported_in_the_assets_read_at_import_counts_for_each_of_them(project):
+    # the first asset to run imports lookup.py, which reads lookup.json; the second gets the module as it
+    # is, opening nothing, yet its value comes from that file all the same
+    project.pipeline('''
+        from datamake import asset
+
+        @asset
+        def first():
+            import lookup
+            return lookup.TABLE["k"]
+
+        @asset
+        def second():
+            import lookup
+            return lookup.TABLE["k"] + 1
+    ''')
+    project.write("lookup.py", '''
+        import json
+        import os
+
+        with open(os.path.join(os.path.dirname(__file__), "lookup.json")) as f:
+            TABLE = json.load(f)
+    ''')
+    project.write("lookup.json", '{"k": 1}')
+    assert project.outcomes() == {"first": "built", "second": "built"}
+    project.write("lookup.json", '{"k": 5}')
+    reason = "file lookup.json, which it read without declaring it, changed since it was built"
+    assert stale_because(project, "first") == [reason]
+    assert stale_because(project, "second") == [reason]
+    assert project.outcomes() == {"first": "built", "second": "built"}
+    assert stored_value(project, "second") == 6

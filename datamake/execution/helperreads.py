@@ -32,6 +32,9 @@ _by_code: Dict[CodeKey, Dict[str, str]] = {}  # a project function's code -> {pa
 # through (None for a memo of its own: a module global, dict, list or set it fills)
 _reach: Dict[Any, Tuple[Tuple[CodeKey, Any], ...]] = {}
 _LIMIT = 100_000
+_by_module: Dict[str, Dict[str, str]] = {}  # a project module's file -> {path read: version} as it was imported
+_names: Dict[Any, frozenset] = {}  # an asset function -> the names the project code it reaches reads
+_module_names: Dict[str, str] = {}  # a project module's file -> its name in sys.modules
 _STORE_GLOBAL = opmap["STORE_GLOBAL"]
 
 
@@ -48,11 +51,15 @@ def callers(roots: Tuple[str, ...]) -> Set[CodeKey]:
 
 
 def remember(codes: Iterable[CodeKey], name: str, version: str) -> None:
-    """Keep that the functions of ``codes`` read ``name`` (a path in the project) at ``version``."""
+    """Keep that the functions of ``codes`` read ``name`` (a path in the project) at ``version``; a module's
+    own code (it read the file as it was imported) by the module's file too."""
     if len(_by_code) > _LIMIT:
         _by_code.clear()
+        _by_module.clear()
     for code in codes:
         _by_code.setdefault(code, {})[name] = version
+        if code[1].co_name == "<module>":
+            _by_module.setdefault(code[0], {})[name] = version
 
 
 # The memos themselves, truthy when any project function was noted reading anything (most processes:
@@ -68,7 +75,35 @@ def reached(fn: Any, roots: Tuple[str, ...]) -> Dict[str, str]:
     out: Dict[str, str] = {}
     for code, _wrapper in _memos(fn, roots):
         out.update(_by_code.get(code, ()))
+    if _by_module:
+        out.update(_imported_reads(fn, roots))
     return out
+
+
+def _imported_reads(fn: Any, roots: Tuple[str, ...]) -> Dict[str, str]:
+    """What the project modules that ``fn``'s code (or a project function it reaches) names read while they
+    were imported: a module imported in a function (``import helpers`` in the asset) is imported by the
+    first asset that runs it, and keeps what it read for every later one, which opens nothing."""
+    names = _names.get(fn)
+    if names is None:
+        if len(_names) > _LIMIT:
+            _names.clear()
+        names = _names[fn] = frozenset(n for f in reachable_functions(fn, roots) for n in code_names(f.__code__))
+    out: Dict[str, str] = {}
+    for file, reads in _by_module.items():
+        module = _module_names.get(file) or _module_name(file)
+        if module and (module in names or module.rpartition(".")[2] in names):
+            out.update(reads)
+    return out
+
+
+def _module_name(file: str) -> str:
+    """The name of the imported module whose file is ``file`` (kept once found; "" while none is)."""
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) == file:
+            _module_names[file] = name
+            return name
+    return ""
 
 
 def refresh(fn: Any, roots: Tuple[str, ...], current: Callable[[str], str]) -> List[Tuple[str, str]]:
