@@ -266,3 +266,54 @@ def test_a_file_a_module_imported_in_the_assets_read_at_import_counts_for_each_o
     assert stale_because(project, "second") == [reason]
     assert project.outcomes() == {"first": "built", "second": "built"}
     assert stored_value(project, "second") == 6
+
+
+def test_a_file_a_module_read_at_import_counts_for_an_asset_that_waited_for_the_import_and_ended_first(
+        project, gate):
+    # -j 2: 'slow' imports lookup (which reads lookup.json); 'quick' gets the module once imported and
+    # ends while 'slow' still runs, before 'slow' records what it read
+    import threading
+
+    from datamake.storage.store import Store
+    from tests.polling import wait_for
+
+    project.pipeline(gate.code('''
+from datamake import asset
+
+
+@asset
+def slow():
+    import lookup
+    wait_at_gate(GATE_PORT, "slow")
+    return lookup.TABLE["k"]
+
+
+@asset
+def quick():
+    wait_at_gate(GATE_PORT, "quick")
+    import lookup
+    return lookup.TABLE["k"] + 1
+'''))
+    project.write("lookup.py", '''
+        import json
+        import os
+
+        with open(os.path.join(os.path.dirname(__file__), "lookup.json")) as f:
+            TABLE = json.load(f)
+    ''')
+    project.write("lookup.json", '{"k": 1}')
+
+    def conduct():
+        gate.arrived("slow")  # (lookup is imported)
+        gate.release("quick")
+        store = Store(str(project.root / ".datamake"))
+        wait_for(lambda: store.read_manifests(["quick"])["quick"], what="quick's manifest")
+        gate.release("slow")
+
+    conductor = threading.Thread(target=conduct, daemon=True)
+    conductor.start()
+    assert project.outcomes("-j", "2") == {"slow": "built", "quick": "built"}
+    conductor.join()
+    project.write("lookup.json", '{"k": 5}')
+    assert stale_because(project, "quick") == [
+        "file lookup.json, which it read without declaring it, changed since it was built"]

@@ -62,6 +62,12 @@ def remember(codes: Iterable[CodeKey], name: str, version: str) -> None:
             _by_module.setdefault(code[0], {})[name] = version
 
 
+def importing(codes: Iterable[CodeKey]) -> bool:
+    """Whether a project module's own code is among ``codes``: it is being imported (a read made then is
+    remembered at once, not when the asset ends: an asset that waited for the import may end first)."""
+    return any(code.co_name == "<module>" for _file, code in codes)
+
+
 # The memos themselves, truthy when any project function was noted reading anything (most processes:
 # never); read, not called, by the read watch (twice per asset run)
 remembered = _by_code

@@ -213,7 +213,9 @@ class ReadWatch(_Rare):
             self.env[name] = args[1]
             if self._setup_args is not None:
                 self._setup()
-            self.via[read_files.ENV + name] = helperreads.callers(self.roots)  # (a memoizing helper's read)
+            codes = self.via[read_files.ENV + name] = helperreads.callers(self.roots)  # (a memoizing helper's)
+            if helperreads.importing(codes):  # another asset waiting for the module may finish first
+                helperreads.remember(codes, read_files.ENV + name, args[1])
 
     def _handed_work(self, event: str, args: tuple) -> None:
         """Work handed to a process pool (watched in its worker), or where no watch follows it (named)."""
@@ -397,6 +399,14 @@ class ReadWatch(_Rare):
         codes = helperreads.callers(self.roots)
         self.via.setdefault(name, set()).update(codes)
         snapshot.note_run_read({filename for filename, _code in codes}, full)
+        if helperreads.importing(codes):  # another asset waiting for the module may finish first
+            helperreads.remember(codes, name, self._version_now(name, full))
+
+    def _version_now(self, name: str, full: str) -> str:
+        """The version of a file or folder the asset is reading now, as :meth:`versions` gives it at the end."""
+        if name in self.listed:
+            return read_files.listing_version(self.listed[name][1])
+        return read_files.version_read(full, self.reads[name][1])
 
     def _checked(self, path: Any, folder: bool = False) -> None:
         """A file the asset checked for: read (missing when absent). A folder: only one that is not there
