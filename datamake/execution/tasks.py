@@ -348,12 +348,13 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
             manager = iomanagers.choose(value, task.io_manager, node_id(task.key, task.partition))
 
         shared_as_is = task.share_values and _round_trips(value, manager.name)
+        named: Any = None  # the classes and functions the stored bytes name (a pickle's)
 
         def dump(f):
-            nonlocal capture
+            nonlocal capture, named
             if task.share_values and not shared_as_is and _decodes_from_memory(manager.name):
                 f = capture = _Capture(f, _VALUE_CACHE_MAX_BYTES)
-            manager.dump(value, f)
+            named = manager.dump(value, f)
 
         artifact, size, inline = store.write_value(dump, task.inline_limit)
         # the checks run on the value in hand, once stored, while a file or folder it is still exists
@@ -380,7 +381,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         traceback=None,
         corrupt_inputs=(),
         artifact=artifact,
-        data_version=user_version or data_version_of(manager.name, artifact),
+        data_version=user_version or _data_version(task, manager.name, artifact, named),
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,
@@ -393,6 +394,18 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         artifact_stat=None if inline is not None else store.written_stat(artifact),
         inline=inline,
     )
+
+
+def _data_version(task: Any, io_manager: str, artifact: str, named: Any) -> str:
+    """The data version of stored bytes, with the code versions of the project classes and functions they
+    name (a pickle keeps those by name: editing ``Thing.total`` leaves the bytes of a ``Thing`` as they were)."""
+    if named:
+        from datamake.define.valuecode import referenced_code  # lazy: only a value that names classes
+
+        code = referenced_code(named, definition_roots(task.project_dir, task.definitions))
+        if code is not None:
+            return hash_value("data", io_manager, artifact, code)
+    return data_version_of(io_manager, artifact)
 
 
 def _run_checks(checks: Sequence[Any], value: Any, watch: Optional[Any]) -> tuple:

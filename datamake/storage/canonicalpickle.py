@@ -6,26 +6,43 @@ import io
 import pickle
 import shutil
 import tempfile
-from typing import IO, Any
+import types
+from typing import IO, Any, Set
 
 _SPOOL = 16 << 20
 
 
-def dump(value: Any, f: IO[bytes]) -> None:
-    """Pickle ``value`` (protocol 4) into ``f``: equal values give equal bytes, sets included."""
+def dump(value: Any, f: IO[bytes]) -> Set[Any]:
+    """Pickle ``value`` (protocol 4) into ``f``: equal values give equal bytes, sets included. Returns
+    the classes and functions the bytes name (pickle keeps them by reference, not by their code)."""
     # The C pickler first (fast); its bytes are kept only if the value holds no set. Without the
     # EMPTY_SET and FROZENSET opcode bytes anywhere there can be none; with them, look closer.
     with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-        pickle.dump(value, spool, protocol=4)
+        pickler = _NamesSpotter(spool, protocol=4)
+        pickler.dump(value)
         spool.seek(0)
         if _may_hold_sets(spool):
             try:
                 _SetSpotter(_Discard(), protocol=4).dump(value)
             except _HasSets:
                 _CanonicalPickler(f, protocol=4).dump(value)
-                return
+                return pickler.named
         spool.seek(0)
         shutil.copyfileobj(spool, f, 1 << 20)
+    return pickler.named
+
+
+class _NamesSpotter(pickle.Pickler):
+    """The C pickler, noting the classes and functions it writes by name: those of the objects it is
+    handed other than plain numbers, strings and containers (which it writes without asking)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.named: Set[Any] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        self.named.add(obj if isinstance(obj, (type, types.FunctionType)) else type(obj))
+        return NotImplemented
 
 
 def _may_hold_sets(f: IO[bytes]) -> bool:

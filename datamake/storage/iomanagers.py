@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import IO, Any, Dict, List, Optional, Protocol
+from typing import IO, Any, Dict, List, Optional, Protocol, Set
 
 from datamake.core.errors import DefinitionError, ValueTypeError, did_you_mean
 from datamake.storage.folderio import INPUT_COPY_PREFIX, FolderIO
@@ -27,7 +27,9 @@ class IOManager(Protocol):
 
     def handles(self, value: Any) -> bool: ...
 
-    def dump(self, value: Any, f: IO[bytes]) -> None: ...
+    def dump(self, value: Any, f: IO[bytes]) -> Optional[Set[Any]]:
+        """Writes ``value``; may return the classes and functions the bytes name rather than hold (a
+        pickle's), whose code then counts in the value's data version."""
 
     def load(self, f: IO[bytes]) -> Any: ...
 
@@ -200,13 +202,14 @@ class PickleIO:
     def handles(self, value: Any) -> bool:
         return True
 
-    def dump(self, value: Any, f: IO[bytes]) -> None:
+    def dump(self, value: Any, f: IO[bytes]) -> Set[Any]:
+        """Pickles ``value``; returns the classes and functions it names (kept by reference)."""
         import pickle  # lazy: a no-op pickles nothing
 
         from datamake.storage import canonicalpickle
 
         try:
-            canonicalpickle.dump(value, f)
+            return canonicalpickle.dump(value, f)
         except (TypeError, AttributeError, pickle.PicklingError) as exc:  # a lock, a connection, a local class
             raise ValueTypeError(
                 f"pickle cannot store a {type(value).__module__}.{type(value).__qualname__} ({exc})",

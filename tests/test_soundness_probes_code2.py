@@ -1,0 +1,157 @@
+"""More code edits in shapes data code is written in, driven through the ``datamake`` command: after an
+edit that changes what an asset computes, ``status`` says it is stale and ``make`` rebuilds it to the
+value a first build of the edited project gives; after a cosmetic edit, nothing is rebuilt.
+"""
+from __future__ import annotations
+
+import json
+from typing import Dict
+
+import pytest
+
+from tests.test_soundness_shapes import _apply
+
+
+@pytest.fixture
+def project(inprocess_project):
+    return inprocess_project
+
+
+def _states(project) -> Dict[str, str]:
+    proc = project.run("status", "--json", env={"DATAMAKE_NO_SHORTCUT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc.get("warnings", []) == []
+    return {a["key"]: a["state"] for a in doc["assets"]}
+
+
+def _value(project, key: str) -> str:
+    proc = project.run("show", key)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+# An upstream value that holds project code by name (pickle keeps a class, a function or an enum by its
+# module and name, not its code): the consumer calls that code. Each: (files, the edit of that code, the
+# consumer's value before and after it).
+_BY_NAME = {
+    "an instance whose property the consumer reads": ({
+        "model.py": """
+            from dataclasses import dataclass
+
+            @dataclass
+            class Basket:
+                prices: list
+
+                @property
+                def total(self):
+                    return sum(self.prices)
+            """,
+        "pipeline.py": """
+            from datamake import asset
+            from model import Basket
+
+            @asset
+            def basket():
+                return Basket([1, 2, 3])
+
+            @asset
+            def total(basket):
+                return basket.total
+            """}, ("model.py", "return sum(self.prices)", "return sum(self.prices) * 10"), ("6", "60")),
+    "a function in a dict the consumer calls": ({
+        "pipeline.py": """
+            from datamake import asset
+
+            def rule(x):
+                return x * 2
+
+            @asset
+            def rules():
+                return {"double": rule}
+
+            @asset
+            def applied(rules):
+                return rules["double"](5)
+            """}, ("pipeline.py", "return x * 2", "return x * 3"), ("10", "15")),
+    "an enum member whose method the consumer calls": ({
+        "pipeline.py": """
+            import enum
+            from datamake import asset
+
+            class Level(enum.Enum):
+                LOW = 1
+
+                def factor(self):
+                    return 10
+
+            @asset
+            def level():
+                return Level.LOW
+
+            @asset
+            def factor(level):
+                return level.factor()
+            """}, ("pipeline.py", "return 10", "return 20"), ("10", "20")),
+}
+
+
+@pytest.mark.parametrize("shape", list(_BY_NAME))
+def test_code_an_upstream_value_names_counts_for_its_consumers(project, shape):
+    """The producer is rebuilt for the edit and stores the very same bytes; its consumer, which runs the
+    edited code, is rebuilt too (it stayed fresh with the old result)."""
+    files, edit, (before, after) = _BY_NAME[shape]
+    for relpath, text in files.items():
+        project.write(relpath, text)
+    project.write("datamake.toml", '[project]\ndefinitions = "pipeline.py"\n')
+    outcomes = project.outcomes()
+    producer, consumer = list(outcomes)
+    assert _value(project, consumer) == before
+    _apply(project, [edit])
+    assert project.outcomes() == {producer: "built", consumer: "built"}
+    assert _value(project, consumer) == after
+    assert set(_states(project).values()) == {"fresh"}
+
+
+_THING = """
+    from datamake import asset
+
+    N = 3
+
+    class Thing:
+        def __init__(self, xs):
+            self.xs = xs
+
+        def total(self):
+            return sum(self.xs)
+
+    def count():
+        return N
+
+    @asset
+    def thing():
+        return Thing(list(range(count())))
+
+    @asset
+    def total(thing):
+        return thing.total()
+    """
+
+
+def test_code_an_upstream_value_names_counts_with_the_process_executor_and_keeps_the_early_cutoff(process_project):
+    """The value is stored by a worker process, where the class is versioned as the planner does: a
+    second run finds everything fresh, a comment in the class rebuilds nothing, an edit that changes only
+    how the producer computes the same value rebuilds the producer alone, and an edit of the class rebuilds
+    the consumer."""
+    project = process_project
+    project.pipeline(_THING)
+    make = ("--executor", "process")
+    assert set(project.outcomes(*make).values()) == {"built"}
+    assert set(project.states().values()) == {"fresh"}
+    _apply(project, [("pipeline.py", "return sum(self.xs)", "return sum(self.xs)  # every one")])
+    assert set(_states(project).values()) == {"fresh"}
+    _apply(project, [("pipeline.py", "return N", "return N + 0")])
+    assert project.outcomes(*make) == {"thing": "built", "total": "skipped"}
+    _apply(project, [("pipeline.py", "return sum(self.xs)", "return sum(self.xs) + 100")])
+    assert project.outcomes(*make) == {"thing": "built", "total": "built"}
+    assert _value(project, "total") == "103"
