@@ -155,3 +155,76 @@ def test_code_an_upstream_value_names_counts_with_the_process_executor_and_keeps
     _apply(project, [("pipeline.py", "return sum(self.xs)", "return sum(self.xs) + 100")])
     assert project.outcomes(*make) == {"thing": "built", "total": "built"}
     assert _value(project, "total") == "103"
+
+
+def test_pandas_offsets_intervals_periods_and_dtypes_kept_at_module_level_count_by_content(project):
+    """A month-end offset, an interval, a period, a date offset and a dtype mapping kept as module constants
+    are versioned by their content (they were named in a warning), so editing one makes the asset that
+    reads it stale, and only that one."""
+    pytest.importorskip("pandas")
+    project.pipeline("""
+        import pandas as pd
+        from datamake import asset
+
+        OFFSET = pd.offsets.MonthEnd(1)
+        WINDOW = pd.Interval(0, 5, closed="left")
+        MONTH = pd.Period("2024-01", freq="M")
+        SHIFT = pd.DateOffset(months=1)
+        DTYPES = {"size": pd.CategoricalDtype(["S", "M"]), "name": pd.StringDtype(), "n": pd.Int64Dtype()}
+
+        @asset
+        def month_end():
+            return str(pd.Timestamp("2024-01-01") + OFFSET)
+
+        @asset
+        def inside():
+            return 5 in WINDOW
+
+        @asset
+        def month():
+            return str(MONTH)
+
+        @asset
+        def shifted():
+            return str(pd.Timestamp("2024-01-31") + SHIFT)
+
+        @asset
+        def sizes():
+            return list(DTYPES["size"].categories)
+        """)
+    assert set(project.outcomes().values()) == {"built"}
+    assert set(_states(project).values()) == {"fresh"}
+    _apply(project, [("pipeline.py", "MonthEnd(1)", "MonthEnd(2)"), ("pipeline.py", 'closed="left"', 'closed="both"'),
+                     ("pipeline.py", '"2024-01", freq', '"2024-02", freq'), ("pipeline.py", "months=1", "months=2"),
+                     ("pipeline.py", '["S", "M"]', '["S", "M", "L"]')])
+    assert _states(project) == {"month_end": "stale", "inside": "stale", "month": "stale", "shifted": "stale",
+                                "sizes": "stale"}
+    project.outcomes()
+    assert [_value(project, key) for key in ("month_end", "inside", "month", "sizes")] == [
+        "2024-02-29 00:00:00", "true", "2024-02", "['S', 'M', 'L']"]
+
+
+def test_the_categories_of_a_module_level_frame_count_though_no_row_shows_them(project):
+    """A category no row holds yet, and whether the categories are ordered, are part of a frame's
+    content: editing them made no asset stale (the rows hash the same)."""
+    pytest.importorskip("pandas")
+    project.pipeline("""
+        import pandas as pd
+        from datamake import asset
+
+        SIZES = pd.Series(["S", "S"], dtype=pd.CategoricalDtype(["S", "M"]))
+        GRADES = pd.DataFrame({"grade": pd.Categorical(["a"], categories=["a", "b"], ordered=False)})
+
+        @asset
+        def size_names():
+            return list(SIZES.cat.categories)
+
+        @asset
+        def graded_in_order():
+            return bool(GRADES["grade"].cat.ordered)
+        """)
+    assert set(project.outcomes().values()) == {"built"}
+    _apply(project, [("pipeline.py", '["S", "M"]', '["S", "M", "L"]'), ("pipeline.py", "ordered=False", "ordered=True")])
+    assert _states(project) == {"size_names": "stale", "graded_in_order": "stale"}
+    project.outcomes()
+    assert (_value(project, "size_names"), _value(project, "graded_in_order")) == ("['S', 'M', 'L']", "true")

@@ -192,6 +192,8 @@ class Encoder:
             array = _pandas_data(v)
         if array is not None:
             return array
+        if _pandas_scalar(v):
+            return self._reduced(v, path)
         uuid = sys.modules.get("uuid")  # not imported here: it is slow to import
         if uuid is not None and isinstance(v, uuid.UUID):
             return f"UUID:{v}"
@@ -220,9 +222,12 @@ class Encoder:
         if type(v).__name__ == "Struct":
             return f"Struct:{v.format}"
         try:
-            reduced = list(v.__reduce_ex__(4))
+            reduced = v.__reduce_ex__(4)
         except Exception:  # noqa: BLE001 - a lock, a connection: no canonical form
             raise Unversionable(type_name(v)) from None
+        if isinstance(reduced, str):  # a singleton, pickled by its name (``pd.NA``)
+            return f"global:{type_name(v)}:{reduced}"
+        reduced = list(reduced)
         reduced[3:] = [None if x is None else list(x) for x in reduced[3:]]  # iterators of items
         if len(reduced) > 2 and reduced[2] == {}:
             reduced[2] = None  # no state: Python 3.9 says {} where 3.11 says None
@@ -326,16 +331,34 @@ def _pandas_data(v: Any) -> Optional[str]:
     except TypeError:  # values pandas cannot hash (lists, dicts in cells)
         raise Unversionable(type_name(v)) from None
     columns = list(map(str, v.columns)) if isinstance(v, pd.DataFrame) else [str(v.name)]
-    dtypes = list(map(str, v.dtypes)) if isinstance(v, pd.DataFrame) else [str(v.dtype)]
+    dtypes = [_dtype_text(pd, d) for d in (v.dtypes if isinstance(v, pd.DataFrame) else [v.dtype])]
     shape = f"{type(v).__name__}:{columns}:{dtypes}:{list(v.shape)}"
     return f"pandas:{hash_bytes(shape.encode())}:{hash_bytes(rows)}"
+
+
+def _dtype_text(pd: Any, dtype: Any) -> str:
+    """A column's dtype; a categorical one with its categories and order, which rows do not show (a
+    category no row holds yet, ``ordered=True``)."""
+    if not isinstance(dtype, pd.CategoricalDtype):
+        return str(dtype)
+    categories = pd.util.hash_pandas_object(dtype.categories).to_numpy().tobytes()
+    return f"category:{dtype.ordered}:{dtype.categories.dtype}:{hash_bytes(categories)}"
+
+
+def _pandas_scalar(v: Any) -> bool:
+    """A pandas interval, period, date offset or dtype (``MonthEnd(2)``, ``CategoricalDtype(["x", "y"])``;
+    when pandas is loaded): pickling it records its content."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(v, (pd.Interval, pd.Period, pd.offsets.BaseOffset,
+                                             pd.api.extensions.ExtensionDtype, type(pd.NA)))
 
 
 _TYPING_MODULES = ("typing", "types", "typing_extensions")
 # Standard-library modules whose values pickle to exactly their content (no connection, file or lock),
 # and the C containers whose items are not attributes (a project subclass of theirs too).
 _REDUCED_MODULES = frozenset({"collections", "array", "ipaddress", "zoneinfo", "datetime", "string", "operator",
-                              "decimal", "textwrap", "_struct", "json.encoder", "json.decoder"})
+                              "decimal", "textwrap", "_struct", "json.encoder", "json.decoder",
+                              "dateutil.relativedelta", "dateutil._common"})  # (a pandas DateOffset's)
 _HIDDEN_ITEMS = (("collections", "deque"), ("array", "array"))
 
 
