@@ -228,3 +228,51 @@ def test_the_categories_of_a_module_level_frame_count_though_no_row_shows_them(p
     assert _states(project) == {"size_names": "stale", "graded_in_order": "stale"}
     project.outcomes()
     assert (_value(project, "size_names"), _value(project, "graded_in_order")) == ("['S', 'M', 'L']", "true")
+
+
+_ROUNDED = """
+    import json
+    import datamake
+    from datamake import asset
+
+    class Rounded:
+        name = "rounded"
+
+        def handles(self, value):
+            return isinstance(value, list)
+
+        def dump(self, value, f):
+            f.write(json.dumps([round(x, 1) for x in value]).encode())
+
+        def load(self, f):
+            return json.loads(f.read())
+
+    datamake.register_io_manager(Rounded(), auto=AUTO)
+
+    @asset(IO_MANAGER)
+    def prices():
+        return [1.234, 2.345]
+
+    @asset
+    def total(prices):
+        return round(sum(prices), 3)
+    """
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["named", "automatic"])
+@pytest.mark.parametrize("edit, after", [
+    (("round(x, 1)", "round(x, 2)"), "3.58"),
+    (("return json.loads(f.read())", "return [x * 10 for x in json.loads(f.read())]"), "35.0"),
+], ids=["dump", "load"])
+def test_editing_the_project_s_own_io_manager_rebuilds_what_it_stores_and_what_reads_it(project, named, edit, after):
+    """The IO manager's ``dump`` decides the stored bytes and its ``load`` what consumers receive: editing
+    either left every asset fresh with values the old code wrote or read."""
+    source = _ROUNDED.replace("AUTO", "False" if named else "True")
+    project.pipeline(source.replace("IO_MANAGER", 'io_manager="rounded"' if named else ""))
+    assert set(project.outcomes().values()) == {"built"}
+    assert _value(project, "total") == "3.5"
+    _apply(project, [("pipeline.py", *edit)])
+    assert _states(project)["prices"] == "stale"
+    project.outcomes()
+    assert _value(project, "total") == after
+    assert set(_states(project).values()) == {"fresh"}

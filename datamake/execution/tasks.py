@@ -381,7 +381,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         traceback=None,
         corrupt_inputs=(),
         artifact=artifact,
-        data_version=user_version or _data_version(task, manager.name, artifact, named),
+        data_version=user_version or _data_version(task, manager, artifact, named),
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,
@@ -396,16 +396,19 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
     )
 
 
-def _data_version(task: Any, io_manager: str, artifact: str, named: Any) -> str:
+def _data_version(task: Any, manager: Any, artifact: str, named: Any) -> str:
     """The data version of stored bytes, with the code versions of the project classes and functions they
-    name (a pickle keeps those by name: editing ``Thing.total`` leaves the bytes of a ``Thing`` as they were)."""
+    name (a pickle keeps those by name: editing ``Thing.total`` leaves the bytes of a ``Thing`` as they were)
+    and of the project's own IO manager that wrote them (its ``load`` gives the consumers their value)."""
+    if not iomanagers.is_built_in(manager):
+        named = {*(named or ()), type(manager)}
     if named:
         from datamake.define.valuecode import referenced_code  # lazy: only a value that names classes
 
         code = referenced_code(named, definition_roots(task.project_dir, task.definitions))
         if code is not None:
-            return hash_value("data", io_manager, artifact, code)
-    return data_version_of(io_manager, artifact)
+            return hash_value("data", manager.name, artifact, code)
+    return data_version_of(manager.name, artifact)
 
 
 def _run_checks(checks: Sequence[Any], value: Any, watch: Optional[Any]) -> tuple:

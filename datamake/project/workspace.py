@@ -224,6 +224,20 @@ class Project:
         return any(a.partitions is not None for a in self.defs.assets.values()) \
             or any(s.partitions is not None for s in self.defs.sources.values())
 
+    def _io_manager_description(self, name: str) -> Any:
+        """A named IO manager: a built-in one by its name; the project's own with its code, which writes the
+        stored bytes and reads them back for the consumers."""
+        manager = iomanagers.get(name)
+        if iomanagers.is_built_in(manager):
+            return name
+        return [name, self._callable_version(manager)]
+
+    @functools.cached_property
+    def _own_auto_io_managers(self) -> List[Any]:
+        """The IO managers registered with ``auto=True`` that are not built in, with their code: any of them
+        may store the value of an asset that names none (most projects: none)."""
+        return [[m.name, self._callable_version(m)] for m in iomanagers.automatic() if not iomanagers.is_built_in(m)]
+
     @functools.cached_property
     def universe(self) -> Universe:
         """What a selection can name: keys, dependencies, groups, tags and kinds (IO managers)."""
@@ -329,7 +343,9 @@ class Project:
         if a.ins:
             described["ins"] = sorted([p, k] for p, k in a.ins.items())
         if a.io_manager is not None:
-            described["io_manager"] = a.io_manager
+            described["io_manager"] = self._io_manager_description(a.io_manager)
+        elif self._own_auto_io_managers:  # one of the project's may store its value
+            described["io_managers"] = self._own_auto_io_managers
         if a.partitions is not None:
             described["partitions"] = _describe(a.partitions)
         if self._has_partitions:  # (most projects: no partitioned asset or source, nothing to look up)

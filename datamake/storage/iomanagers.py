@@ -314,3 +314,13 @@ _WRONG_TYPE_HINT = "return that, or drop io_manager= to store the value by its t
 
 def names() -> List[str]:
     return sorted(_REGISTRY)
+
+
+def automatic() -> List[IOManager]:
+    """The managers tried, in order, for a value of an asset that names none."""
+    return [_REGISTRY[n] for n in _ORDER]
+
+
+def is_built_in(manager: IOManager) -> bool:
+    """Whether ``manager`` is one of datamake's own."""
+    return type(manager).__module__.startswith("datamake.")
