@@ -276,3 +276,34 @@ def test_editing_the_project_s_own_io_manager_rebuilds_what_it_stores_and_what_r
     project.outcomes()
     assert _value(project, "total") == after
     assert set(_states(project).values()) == {"fresh"}
+
+
+def test_an_op_that_calls_code_the_output_of_another_op_names_runs_again_when_it_changes(project):
+    """In a graph asset, the op that made the object is run again for the edit and stores the same bytes;
+    the op that calls the object's method ran again too (its cached output was the old result)."""
+    project.pipeline("""
+        from datamake import graph_asset, op
+
+        class Basket:
+            def __init__(self, prices):
+                self.prices = prices
+
+            def total(self):
+                return sum(self.prices)
+
+        @op
+        def basket():
+            return Basket([1, 2, 3])
+
+        @op
+        def total(basket):
+            return basket.total()
+
+        @graph_asset
+        def basket_total():
+            return total(basket())
+        """)
+    assert project.outcomes() == {"basket_total": "built"}
+    _apply(project, [("pipeline.py", "return sum(self.prices)", "return sum(self.prices) * 10")])
+    assert project.outcomes() == {"basket_total": "built"}
+    assert _value(project, "basket_total") == "60"

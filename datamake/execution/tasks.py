@@ -381,7 +381,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         traceback=None,
         corrupt_inputs=(),
         artifact=artifact,
-        data_version=user_version or _data_version(task, manager, artifact, named),
+        data_version=user_version or stored_data_version(task, manager, artifact, named),
         size=size,
         io_manager=manager.name,
         seconds=time.perf_counter() - started,
@@ -396,10 +396,11 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
     )
 
 
-def _data_version(task: Any, manager: Any, artifact: str, named: Any) -> str:
-    """The data version of stored bytes, with the code versions of the project classes and functions they
-    name (a pickle keeps those by name: editing ``Thing.total`` leaves the bytes of a ``Thing`` as they were)
-    and of the project's own IO manager that wrote them (its ``load`` gives the consumers their value)."""
+def stored_data_version(task: Any, manager: Any, artifact: str, named: Any) -> str:
+    """The data version of bytes ``manager`` stored for ``task`` (its ``project_dir`` and ``definitions``),
+    with the code versions of the project classes and functions they name (a pickle keeps those by name:
+    editing ``Thing.total`` leaves the bytes of a ``Thing`` as they were) and of the project's own IO
+    manager that wrote them (its ``load`` gives the consumers their value)."""
     if not iomanagers.is_built_in(manager):
         named = {*(named or ()), type(manager)}
     if named:

@@ -64,7 +64,7 @@ def _graph_inputs(task: Any, store: Any, values: Mapping[str, Any]) -> Dict[str,
     for param, value in values.items():
         if param not in inputs:  # a source's value (a local file by its content): stored, to have a data version
             local_file = isinstance(value, str) and os.path.isfile(value)
-            inputs[param] = store_value(store, f"{task.key}:{param}", value, "file" if local_file else None)
+            inputs[param] = store_value(store, f"{task.key}:{param}", value, "file" if local_file else None, task)
     return inputs
 
 

@@ -22,7 +22,7 @@ from datamake.define import openwatch
 from datamake.define.loader import format_user_traceback, load_definitions
 from datamake.execution import readwatch
 from datamake.execution.context import AssetContext
-from datamake.execution.tasks import _resource
+from datamake.execution.tasks import _resource, stored_data_version
 from datamake.ops.definition import DynamicOutput, OpDef
 from datamake.storage import iomanagers
 from datamake.storage.scratch import Scratch
@@ -193,19 +193,29 @@ def _project_resource(task: OpTask, name: str) -> Any:
     return _resource(defs.resources[name], task.resource_settings.get(name, {}))
 
 
-def store_value(store: Store, key: str, value: Any, io_manager: Optional[str] = None, **fields: Any) -> Manifest:
-    """Write ``value`` to the store's artifacts; the manifest that describes it (not committed anywhere)."""
+def store_value(store: Store, key: str, value: Any, io_manager: Optional[str] = None, task: Any = None,
+                **fields: Any) -> Manifest:
+    """Write ``value`` to the store's artifacts; the manifest that describes it (not committed anywhere).
+    With the ``task`` that made it, its data version holds the project code its bytes name (see
+    :func:`~datamake.execution.tasks.stored_data_version`)."""
     manager = iomanagers.choose(value, io_manager, key)
-    artifact, size = store.write_artifact(lambda f: manager.dump(value, f))
+    named = None
+
+    def dump(f: Any) -> None:
+        nonlocal named
+        named = manager.dump(value, f)
+
+    artifact, size = store.write_artifact(dump)
     fields.setdefault("code_version", "")
     fields.setdefault("provenance", "")
-    return Manifest(key=key, data_version=data_version_of(manager.name, artifact), artifact=artifact, size=size,
-                    io_manager=manager.name, **fields)
+    version = data_version_of(manager.name, artifact) if task is None else \
+        stored_data_version(task, manager, artifact, named)
+    return Manifest(key=key, data_version=version, artifact=artifact, size=size, io_manager=manager.name, **fields)
 
 
 def _manifest(task: OpTask, store: Store, out: str, value: Any, io_manager: Optional[str],
               reads: Reads) -> Manifest:
-    return store_value(store, output_key(task.op_name, out), value, io_manager, code_version=task.code_version,
+    return store_value(store, output_key(task.op_name, out), value, io_manager, task, code_version=task.code_version,
                        provenance=task.provenance, run_id=task.run_id, created=time.time(), reads=reads)
 
 
