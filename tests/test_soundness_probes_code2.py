@@ -307,3 +307,41 @@ def test_an_op_that_calls_code_the_output_of_another_op_names_runs_again_when_it
     _apply(project, [("pipeline.py", "return sum(self.prices)", "return sum(self.prices) * 10")])
     assert project.outcomes() == {"basket_total": "built"}
     assert _value(project, "basket_total") == "60"
+
+
+@pytest.mark.parametrize("package", ["__package__", '"pkg"', 'package="pkg"'])
+def test_a_module_imported_by_a_relative_name_counts_by_its_source(project, package):
+    """``importlib.import_module(".helpers", __package__)`` in a package's asset: editing ``pkg/helpers.py``
+    left the asset fresh, without a warning."""
+    project.write("pkg/__init__.py", "")
+    project.write("pkg/helpers.py", "def scale(x):\n    return x * 2\n")
+    project.write("pkg/defs.py", f"""
+        import importlib
+        from datamake import asset
+
+        @asset
+        def scaled():
+            return importlib.import_module(".helpers", {package}).scale(5)
+        """)
+    project.pipeline("from pkg.defs import *\n")
+    assert project.outcomes() == {"scaled": "built"}
+    _apply(project, [("pkg/helpers.py", "x * 2", "x * 3")])
+    assert _states(project) == {"scaled": "stale"}
+    assert project.outcomes() == {"scaled": "built"}
+    assert _value(project, "scaled") == "15"
+
+
+def test_a_module_imported_by_a_relative_name_in_a_computed_package_is_named_in_a_warning(project):
+    project.write("pkg/__init__.py", "")
+    project.write("pkg/helpers.py", "def scale(x):\n    return x * 2\n")
+    project.write("pkg/defs.py", """
+        import importlib
+        from datamake import asset
+
+        @asset
+        def scaled():
+            return importlib.import_module(".helpers", __name__.rpartition(".")[0]).scale(5)
+        """)
+    project.pipeline("from pkg.defs import *\n")
+    proc = project.run("status")
+    assert "imports a module by a computed name in its own body" in proc.stderr

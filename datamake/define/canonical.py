@@ -165,13 +165,39 @@ def note_read(node: ast.AST, names: Set[str]) -> None:
                 literal = isinstance(attr, ast.Constant) and isinstance(attr.value, str)
                 names.add(f"{owner}.{attr.value if literal else ANY_ATTRIBUTE}")  # type: ignore[union-attr]
         elif called in IMPORTERS or called.endswith(".import_module"):
-            literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
-            names.add(IMPORT + (first.value if literal else ANY_ATTRIBUTE))  # type: ignore[union-attr]
+            names.add(IMPORT + _imported_name(node))
         else:  # vars(settings), attrgetter("RATE")(settings): a module handed to a call may be read whole
             for arg in node.args:
                 passed = dotted(arg)
                 if passed:
                     names.add(f"{passed}.{ANY_ATTRIBUTE}")
+
+
+def _imported_name(call: ast.Call) -> str:
+    """The module ``import_module(...)`` is given: a literal name; a relative one (``".helpers"``) resolved
+    against a literal package, or kept relative when the package is ``__package__`` (the walk resolves it
+    against the function's own); ANY_ATTRIBUTE when computed."""
+    first = call.args[0]
+    if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return ANY_ATTRIBUTE
+    if not first.value.startswith("."):
+        return first.value
+    package = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "package"), None)
+    if isinstance(package, ast.Name) and package.id == "__package__":
+        return first.value
+    if isinstance(package, ast.Constant) and isinstance(package.value, str):
+        return resolved_import(first.value, package.value) or ANY_ATTRIBUTE
+    return ANY_ATTRIBUTE
+
+
+def resolved_import(name: str, package: Any) -> Optional[str]:
+    """``pkg.helpers`` for ``.helpers`` in package ``pkg``; None when it cannot be resolved."""
+    import importlib.util  # lazy: only a relative import_module
+
+    try:
+        return importlib.util.resolve_name(name, package) if isinstance(package, str) and package else None
+    except (ImportError, ValueError):
+        return None
 
 
 ATTRIBUTE_READERS = ("getattr", "hasattr")

@@ -38,10 +38,11 @@ dis = lazy("dis")
 canonical = lazy("datamake.define.canonical")  # the canonical text of source: only for code not analysed before
 importeffects = lazy("datamake.define.importeffects")  # a module's import statements: only for a module not seen before
 
-_CACHE_FORMAT = 9  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
+_CACHE_FORMAT = 10  # 3: names read through getattr/hasattr; 4: modules named to import_module; 5: computed ones;
 # 6: names handed to a call (``vars(settings)``: ``settings.*``); 7: an entry as one text, decorators kept once,
 # a place written with spaces; 8: a line of only blanks in a string kept as it is; 9: an indented function
 # parsed as an ``if`` body, not dedented (its multi-line strings kept as they are); a module's import statements
+# 10: a relative name given to import_module resolved (``.helpers`` with a literal package)
 _CACHE_LIMIT = 200_000
 
 # An analysed definition: (digest without its own decorators, names it reads,
@@ -1077,11 +1078,14 @@ class _Walker:
         """``importlib.import_module("settings")`` (or ``__import__``) read as ``import:settings``: the
         module's part, and what the code (which reads ``reads``, in module ``reader``) reads from it;
         with a computed name (``import:*``), which module no one knows: a warning."""
-        if name == _IMPORT + _ANY_ATTRIBUTE:
+        module = name[len(_IMPORT):]
+        if module.startswith("."):  # import_module(".helpers", __package__): the reader's package
+            module = canonical.resolved_import(module, reader.get("__package__")) or _ANY_ATTRIBUTE
+        if module == _ANY_ATTRIBUTE:
             self._say(_DYNAMIC_IMPORT.format(name="its own body" if label == "<self>" else label))
         else:
-            self._module_part(name[len(_IMPORT):])
-            self._values_read_from(name[len(_IMPORT):], reads, reader)
+            self._module_part(module)
+            self._values_read_from(module, reads, reader)
 
     def _captured(self, fn: types.FunctionType, label: str) -> List[str]:
         """Closure cells, defaults and the wrapped function, canonically encoded."""
@@ -1118,7 +1122,7 @@ class _Walker:
             names = (*names, *_every_global(namespace))
         for name in names:
             if name.startswith(_IMPORT):
-                self._import_named(name, label)
+                self._import_named(name, label, (), namespace)
             else:
                 self._follow(name, namespace)
         for value in vars(cls).values():  # ``import plugins`` in a method runs plugins too
