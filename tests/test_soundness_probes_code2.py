@@ -345,3 +345,36 @@ def test_a_module_imported_by_a_relative_name_in_a_computed_package_is_named_in_
     project.pipeline("from pkg.defs import *\n")
     proc = project.run("status")
     assert "imports a module by a computed name in its own body" in proc.stderr
+
+
+def test_a_project_function_an_installed_function_like_object_keeps_counts(project):
+    """``toolz.curry`` keeps the function it curries (in a ``functools.partial``) without ``__wrapped__``:
+    the curried helper, and the argument a partly applied one holds, counted by name only."""
+    pytest.importorskip("toolz")
+    project.pipeline("""
+        from toolz import curry
+        from datamake import asset
+
+        @curry
+        def scale(k, x):
+            return k * x
+
+        DOUBLE = scale(2)
+
+        @asset
+        def scaled():
+            return scale(3)(5)
+
+        @asset
+        def doubled():
+            return DOUBLE(5)
+        """)
+    assert set(project.outcomes().values()) == {"built"}
+    _apply(project, [("pipeline.py", "return k * x", "return k * x  # times")])
+    assert set(_states(project).values()) == {"fresh"}
+    _apply(project, [("pipeline.py", "return k * x", "return k * x + 1")])
+    assert _states(project) == {"scaled": "stale", "doubled": "stale"}
+    project.outcomes()
+    assert (_value(project, "scaled"), _value(project, "doubled")) == ("16", "11")
+    _apply(project, [("pipeline.py", "DOUBLE = scale(2)", "DOUBLE = scale(4)")])
+    assert _states(project) == {"scaled": "fresh", "doubled": "stale"}

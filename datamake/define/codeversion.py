@@ -956,8 +956,20 @@ class _Walker:
         if where == "project" and not isinstance(obj, types.ModuleType):
             return hash_value("instance", self.code(type(obj), path), self.encoder.state(obj, path))
         if where == "installed" and callable(obj) and isinstance(getattr(obj, "__name__", None), str):
-            return f"ext:{type_name(obj)}.{obj.__name__}"  # an installed function-like object (a ufunc)
+            held = self._held_code(obj, path)  # ``toolz.curry(f)``: f
+            return f"ext:{type_name(obj)}.{obj.__name__}" if not held else \
+                hash_value("holds", type_name(obj), held)  # an installed function-like object (a ufunc)
         return self._importable(obj)
+
+    def _held_code(self, obj: Any, path: str) -> List[str]:
+        """The project functions (bare, or in a ``functools.partial``) that an installed function-like
+        object keeps among its attributes and calls (``toolz.curry(f)`` keeps ``partial(f)``)."""
+        held = []
+        for name, value in sorted((getattr(obj, "__dict__", None) or {}).items()):
+            func = value.func if isinstance(value, functools.partial) else value
+            if isinstance(func, types.FunctionType) and self._where(func) == "project":
+                held.append(f"{name}={self._encode_or_warn(value, f'{path}.{name}', 'attribute')}")
+        return held
 
     def _installed_callable(self, obj: Any, path: str) -> Optional[str]:
         """A function-like object of an installed package, by its name; one that calls the function it
@@ -971,7 +983,8 @@ class _Walker:
                               self.encoder.encode(settings, path))
         if not _module_name(obj):
             return None
-        return f"ext:{_module_name(obj)}.{obj.__name__}"
+        held = self._held_code(obj, path)
+        return f"ext:{_module_name(obj)}.{obj.__name__}" if not held else hash_value("holds", type_name(obj), held)
 
     def _named(self, obj: Any, path: str, how: Callable[[Any, str], str]) -> str:
         where = self._where(obj)
