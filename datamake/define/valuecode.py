@@ -23,5 +23,14 @@ def referenced_code(objects: Iterable[Any], roots: Iterable[str]) -> Optional[st
         if _is_datamake(obj) or not is_project_file(_file_of(obj), roots):
             continue
         name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
-        found.append((name, fingerprint(obj, roots).version))
+        found.append((name, _version(obj, roots)))
     return hash_value("referenced-code", sorted(found)) if found else None
+
+
+def _version(obj: Any, roots: Tuple[str, ...]) -> str:
+    """``obj``'s code version; one that cannot be read (user code may fail in any way) by its name, so that
+    the value is still stored."""
+    try:
+        return fingerprint(obj, roots).version
+    except Exception:  # noqa: BLE001
+        return "unreadable"
