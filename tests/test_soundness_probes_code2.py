@@ -378,3 +378,38 @@ def test_a_project_function_an_installed_function_like_object_keeps_counts(proje
     assert (_value(project, "scaled"), _value(project, "doubled")) == ("16", "11")
     _apply(project, [("pipeline.py", "DOUBLE = scale(2)", "DOUBLE = scale(4)")])
     assert _states(project) == {"scaled": "fresh", "doubled": "stale"}
+
+
+@pytest.mark.parametrize("writer", ["pickle", "joblib"])
+def test_a_pickle_an_asset_writes_itself_counts_the_project_code_it_names(project, writer):
+    """``joblib.dump(Model(2), context.output_path)``: the model file holds the class by name, so editing
+    ``Model.predict`` rebuilt the model to the same bytes and left the scores fresh with the old result;
+    a comment in the class rebuilds nothing."""
+    pytest.importorskip(writer)
+    project.pipeline(f"""
+        import {writer}
+        from datamake import asset
+
+        class Model:
+            def __init__(self, weight):
+                self.weight = weight
+
+            def predict(self, x):
+                return self.weight * x
+
+        @asset
+        def model(context):
+            with open(context.output_path, "wb") as f:
+                {writer}.dump(Model(2), f)
+
+        @asset
+        def scores(model):
+            with open(model, "rb") as f:
+                return {writer}.load(f).predict(5)
+        """)
+    assert set(project.outcomes().values()) == {"built"}
+    _apply(project, [("pipeline.py", "return self.weight * x", "return self.weight * x  # linear")])
+    assert set(_states(project).values()) == {"fresh"}
+    _apply(project, [("pipeline.py", "return self.weight * x", "return self.weight * x + 1")])
+    assert project.outcomes() == {"model": "built", "scores": "built"}
+    assert _value(project, "scores") == "11"

@@ -357,6 +357,8 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
             named = manager.dump(value, f)
 
         artifact, size, inline = store.write_value(dump, task.inline_limit)
+        if manager.name == "file" and isinstance(value, (str, os.PathLike)):  # a pickle file (joblib.dump(model,
+            named = _pickled_file_names(task, value)  # context.output_path)) names code as a pickled value does
         # the checks run on the value in hand, once stored, while a file or folder it is still exists
         ran = _run_checks(checks, value, watch) if checks else ()
         if watch is not None:  # (what the checks read is the asset's too)
@@ -394,6 +396,12 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         artifact_stat=None if inline is not None else store.written_stat(artifact),
         inline=inline,
     )
+
+
+def _pickled_file_names(task: Any, path: str) -> Any:
+    from datamake.define.valuecode import pickled_file_names  # lazy: only an asset that wrote its own file
+
+    return pickled_file_names(path, definition_roots(task.project_dir, task.definitions))
 
 
 def stored_data_version(task: Any, manager: Any, artifact: str, named: Any) -> str:
