@@ -264,9 +264,12 @@ _ROUNDED = """
     (("round(x, 1)", "round(x, 2)"), "3.58"),
     (("return json.loads(f.read())", "return [x * 10 for x in json.loads(f.read())]"), "35.0"),
 ], ids=["dump", "load"])
-def test_editing_the_project_s_own_io_manager_rebuilds_what_it_stores_and_what_reads_it(project, named, edit, after):
+def test_editing_the_project_s_own_io_manager_rebuilds_what_it_stores_and_what_reads_it(process_project, named, edit,
+                                                                                         after):
     """The IO manager's ``dump`` decides the stored bytes and its ``load`` what consumers receive: editing
-    either left every asset fresh with values the old code wrote or read."""
+    either left every asset fresh with values the old code wrote or read. (Commands in processes of their
+    own: a registered IO manager stays registered in the process that imported the project.)"""
+    project = process_project
     source = _ROUNDED.replace("AUTO", "False" if named else "True")
     project.pipeline(source.replace("IO_MANAGER", 'io_manager="rounded"' if named else ""))
     assert set(project.outcomes().values()) == {"built"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+import sys
 import time
 import types
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -17,7 +18,7 @@ from datamake.project.lastpass import NO_REUSE, LastPass
 from datamake.project import pins as pins_mod
 from datamake.project import assetconfig
 from datamake.define import codeversion, openwatch
-from datamake.define.codeversion import fingerprint
+from datamake.define.codeversion import fingerprint, is_project_file
 from datamake.project.settings import ProjectConfig, check_resource_settings, find_config, load_config
 from datamake.define.assets import AssetDef, Definitions
 from datamake.core.errors import ConfigError, DefinitionError, SelectionError, did_you_mean
@@ -236,7 +237,13 @@ class Project:
     def _own_auto_io_managers(self) -> List[Any]:
         """The IO managers registered with ``auto=True`` that are not built in, with their code: any of them
         may store the value of an asset that names none (most projects: none)."""
-        return [[m.name, self._callable_version(m)] for m in iomanagers.automatic() if not iomanagers.is_built_in(m)]
+        return [[m.name, self._callable_version(m)] for m in iomanagers.automatic()
+                if not iomanagers.is_built_in(m) and self._is_own_code(type(m))]
+
+    def _is_own_code(self, cls: type) -> bool:
+        """Whether ``cls`` is defined in this project (not in another one a long-lived process loaded)."""
+        module = sys.modules.get(cls.__module__)
+        return is_project_file(getattr(module, "__file__", None), self._code_roots)
 
     @functools.cached_property
     def universe(self) -> Universe:
