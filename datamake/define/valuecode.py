@@ -51,10 +51,12 @@ def pickled_file_names(path: str, roots: Iterable[str]) -> Set[Any]:
     with open(path, "rb") as f:
         if f.read(2) not in _PICKLE_HEADERS:
             return set()
+        code = {name: defined for name, module in list(sys.modules.items())
+                if is_project_file(getattr(module, "__file__", None), roots)
+                for defined in [_defined_in(module, name)] if defined}  # each read of the bytes costs
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return {obj for name, module in list(sys.modules.items())
-                    if is_project_file(getattr(module, "__file__", None), roots) and _names(data, name, True)
-                    for obj in _defined_in(module, name) if _names(data, obj.__qualname__, False)}
+            return {obj for name, defined in code.items() if _names(data, name, True)
+                    for obj in defined if _names(data, obj.__qualname__, False)}
 
 
 def _names(data: Any, name: str, module: bool) -> bool:
