@@ -177,3 +177,48 @@ def test_ctrl_c_keeps_an_asset_queued_in_the_process_pool_from_starting(project,
     assert "the run was interrupted" in next(line for line in lines if "second" in line)
     assert not (project.root / "second-ran").exists()
     assert project.states() == {"first": "fresh", "second": "stale"}
+
+
+FORKS = '''
+import multiprocessing
+import os
+import signal
+from datamake import asset
+
+
+def stop_myself():
+    os.kill(os.getpid(), signal.SIGTERM)  # what Pool.terminate (a `with Pool()` block's end) sends a worker
+
+
+def square(x):
+    return x * x
+
+
+@asset
+def child_exit():
+    child = multiprocessing.get_context("fork").Process(target=stop_myself)
+    child.start()
+    child.join()
+    return child.exitcode
+
+
+@asset
+def pooled():
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        return sum(pool.map(square, range(10)))
+'''
+
+
+@pytest.mark.parametrize("executor", ["inprocess", "thread"])
+def test_a_process_an_asset_forks_ends_on_sigterm_as_any_process_does(project, executor):
+    """The coordinator's SIGTERM handler is for `make` alone: a forked child that inherited it kept running
+    after SIGTERM (a `with Pool(...)` block could wait for its workers for ever) or printed the coordinator's
+    "terminated" message and a traceback."""
+    from tests.test_execution_soundness import stored_value
+
+    project.pipeline(FORKS, EXECUTORS[executor])
+    result = project.run("make")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stored_value(project, "child_exit") == -signal.SIGTERM
+    assert stored_value(project, "pooled") == 285
+    assert "terminated" not in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -7,6 +7,7 @@ then hands a task to the executor. It alone writes manifests.
 from __future__ import annotations
 
 import _signal as signal  # signal's own C module: its Python layer builds enums (~3 M instructions a start)
+import os
 import sys
 import threading
 import time
@@ -253,7 +254,9 @@ class Coordinator:
                 previous_hook(info)
 
         sys.unraisablehook = unraisable
-        return signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGTERM, on_sigterm), previous_hook
+        previous = signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGTERM, on_sigterm)
+        _forked_children_keep(previous)
+        return (*previous, previous_hook)
 
     def _check_interrupts(self) -> None:
         """Act on Ctrl-C: the first one stops new starts; a second one aborts (KeyboardInterrupt)."""
@@ -278,6 +281,7 @@ class Coordinator:
     @staticmethod
     def _restore_sigint(previous) -> None:
         if previous is not None:
+            _forked_children_keep(None)
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
             sys.unraisablehook = previous[2]
@@ -705,3 +709,29 @@ class Coordinator:
             self.outcomes.pop(dep, None)
             self.ready.append(dep)
         return True
+
+
+_before_run: Optional[tuple] = None  # the SIGINT and SIGTERM handlers a running coordinator replaced
+_fork_hook_set = False
+
+
+def _forked_children_keep(handlers: Optional[tuple]) -> None:
+    """A process forked while a coordinator runs (a ``multiprocessing.Pool``'s worker, started by an asset)
+    gets back the handlers the coordinator replaced (``handlers``; None once it is done): the coordinator's
+    are for the ``make`` process alone. Inherited, they kept a pool's workers alive past ``Pool.terminate``'s
+    SIGTERM (a ``with Pool(...)`` block in an asset could hang ``make``) or printed the coordinator's
+    "terminated" message and a traceback from each worker."""
+    global _before_run, _fork_hook_set
+    _before_run = handlers
+    if not _fork_hook_set and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_handlers_before_run)
+        _fork_hook_set = True
+
+
+def _handlers_before_run() -> None:
+    global _before_run
+    if _before_run is not None:
+        for signum, handler in zip((signal.SIGINT, signal.SIGTERM), _before_run):
+            if handler is not None:  # (None: one set from C, which Python cannot set back)
+                signal.signal(signum, handler)
+        _before_run = None
