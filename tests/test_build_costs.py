@@ -162,6 +162,7 @@ def test_a_registered_manager_is_still_tried_first(monkeypatch):
     monkeypatch.setattr(iomanagers, "_REGISTRY", dict(iomanagers._REGISTRY))
     monkeypatch.setattr(iomanagers, "_ORDER", list(iomanagers._ORDER))
     monkeypatch.setattr(iomanagers, "_only_built_in", iomanagers._only_built_in)
+    monkeypatch.setattr(iomanagers, "_BASE", list(iomanagers._BASE))
     iomanagers.register(Ints())
     assert iomanagers.choose(3).name == "ints"
     assert iomanagers.choose(None).name == "json"

@@ -13,6 +13,9 @@ from datamake.define.assets import Definitions, definitions_from_module
 from datamake.core.errors import ConfigError, DatamakeError, DefinitionsImportError, did_you_mean
 
 _loaded: Dict[Tuple[str, str], Definitions] = {}
+# (the project whose definitions were loaded last, how many times project code was forgotten); a new
+# tuple only when either changes
+_state: Tuple[Optional[Tuple[str, str]], int] = (None, 0)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # datamake/, not define/
 
 
@@ -25,6 +28,7 @@ def load_definitions(project_dir: str, ref: str, reload_changed: bool = False) -
     imported afresh when one of them changed on disk since: a long-lived process picks up edits.
     """
     cache_key = (_absolute(project_dir), ref)
+    _note_active(cache_key)
     if reload_changed and cache_key in _loaded and snapshot.changed_modules():
         forget_project_code(definition_roots(project_dir, ref))
     if cache_key not in _loaded:
@@ -53,8 +57,24 @@ _absolute_paths: Dict[str, str] = {}
 def forget_project_code(roots: Iterable[str] = ()) -> None:
     """Forget every loaded definitions module and project module (snapshotted, or loaded from a
     file under ``roots``): the next load imports the disk."""
+    global _state
+    _state = (_state[0], _state[1] + 1)
     _loaded.clear()
     snapshot.forget_all(roots)
+
+
+def _note_active(key: Tuple[str, str]) -> None:
+    """Remember that the project ``key`` is the one loaded last."""
+    global _state
+    if key != _state[0]:
+        _state = (key, _state[1])
+
+
+def load_state() -> Tuple[Optional[Tuple[str, str]], int]:
+    """(load, forgets): ``load`` is (project folder, definitions) of the project loaded last, the one this
+    process works for; ``forgets`` counts the times project code was forgotten (what it registered is gone
+    with it). The same object until either changes: one identity test tells a caller nothing did."""
+    return _state
 
 
 def definition_roots(project_dir: str, ref: str) -> Tuple[str, ...]:
@@ -67,7 +87,9 @@ def definition_roots(project_dir: str, ref: str) -> Tuple[str, ...]:
 
 def remember(project_dir: str, ref: str, defs: Definitions) -> None:
     """Register already-loaded definitions (so in-process workers do not import twice)."""
-    _loaded[(os.path.abspath(project_dir), ref)] = defs
+    key = (os.path.abspath(project_dir), ref)
+    _note_active(key)
+    _loaded[key] = defs
 
 
 def _import(project_dir: str, ref: str):

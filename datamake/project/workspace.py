@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import functools
 import os
-import sys
 import time
 import types
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -241,9 +240,10 @@ class Project:
                 if not iomanagers.is_built_in(m) and self._is_own_code(type(m))]
 
     def _is_own_code(self, cls: type) -> bool:
-        """Whether ``cls`` is defined in this project (not in another one a long-lived process loaded)."""
-        module = sys.modules.get(cls.__module__)
-        return is_project_file(getattr(module, "__file__", None), self._code_roots)
+        """Whether ``cls`` is defined in this project (not in another one a long-lived process loaded, whose
+        module may have the same name): the file of its methods' code."""
+        files = (f.__code__.co_filename for f in vars(cls).values() if hasattr(f, "__code__"))
+        return is_project_file(next(files, None), self._code_roots)
 
     @functools.cached_property
     def universe(self) -> Universe:

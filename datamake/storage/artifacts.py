@@ -278,7 +278,7 @@ class ArtifactStore:
     def load(self, manifest: Manifest, verify: bool = True) -> Any:
         """Load an artifact's value with its IO manager, checking its hash first."""
         if manifest.inline is not None:
-            return iomanagers.get(manifest.io_manager).load(io.BytesIO(self.read_artifact(manifest)))
+            return iomanagers.reader(manifest.io_manager).load(io.BytesIO(self.read_artifact(manifest)))
         if not self.is_local:
             return self._load_remote(manifest, verify)
         with self.open_artifact(manifest.artifact) as f:
@@ -287,7 +287,7 @@ class ArtifactStore:
                 if actual != manifest.artifact:
                     raise self._corrupt(manifest, actual)
                 f.seek(0)
-            return iomanagers.get(manifest.io_manager).load(f)
+            return iomanagers.reader(manifest.io_manager).load(f)
 
     def _load_remote(self, manifest: Manifest, verify: bool) -> Any:
         """Download once into a local temporary file (hashing as it streams), then load from there."""
@@ -301,7 +301,7 @@ class ArtifactStore:
             if verify and writer.hexdigest() != manifest.artifact:
                 raise self._corrupt(manifest, writer.hexdigest())
             local.seek(0)
-            return iomanagers.get(manifest.io_manager).load(local)
+            return iomanagers.reader(manifest.io_manager).load(local)
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of killed writers; returns how many were removed (see :func:`clean_tmp`)."""

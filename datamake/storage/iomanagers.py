@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import IO, Any, Dict, List, Optional, Protocol, Set
+import sys
+from typing import IO, Any, Dict, List, Optional, Protocol, Set, Tuple
 
 from datamake.core.errors import DefinitionError, ValueTypeError, did_you_mean
+from datamake.define import loader, snapshot
 from datamake.storage.folderio import INPUT_COPY_PREFIX, FolderIO
 
 
@@ -232,10 +234,26 @@ _only_built_in = True
 # The names of the registered managers that read a BytesIO as they read the stored file: the built-in
 # ones, but ``file`` (which hands over a path). A user's own manager may need the file itself.
 _FROM_MEMORY = set()
+# The registry above is the view of one project load: what every project shares (the built-ins, and
+# managers registered by code outside any project, a plugin library), in ``_BASE``, then what that
+# project's own code registered, in ``_OWNED`` under its load (project folder, definitions).
+_BASE: List[Tuple[IOManager, bool]] = []
+_OWNED: Dict[Tuple[str, str], List[Tuple[IOManager, bool]]] = {}
+_view = loader.load_state()  # (load, forgets) the registry shows
 
 
 def register(manager: IOManager, *, auto: bool = True) -> None:
-    """Add an IO manager; with ``auto`` it is tried, before the built-ins, when none is named."""
+    """Add an IO manager; with ``auto`` it is tried, before the built-ins, when none is named.
+
+    A manager that a project's code registers belongs to that project's load: another project loaded
+    in the same process does not see it, and it is gone when the project's code is reloaded."""
+    _follow_active_load()
+    owner = _registering_project(sys._getframe(1))
+    (_OWNED.setdefault(owner, []) if owner else _BASE).append((manager, auto))
+    _add(manager, auto)
+
+
+def _add(manager: IOManager, auto: bool) -> None:
     global _only_built_in
     _REGISTRY[manager.name] = manager
     if manager.name != "file" and type(manager).__module__ == __name__:
@@ -245,6 +263,39 @@ def register(manager: IOManager, *, auto: bool = True) -> None:
     if auto and manager.name not in _ORDER:
         _ORDER.insert(0, manager.name)
     _only_built_in = all(type(_REGISTRY[n]).__module__ == __name__ for n in _ORDER)
+
+
+def _registering_project(frame: Any) -> Optional[Tuple[str, str]]:
+    """The project load whose code calls :func:`register` from ``frame``: the project loaded last, for
+    project code; None for datamake's own code and code outside every project (a plugin library)."""
+    load = loader.load_state()[0]
+    if load is None or frame.f_globals.get("__name__", "").startswith("datamake."):
+        return None
+    return load if snapshot.is_under_roots(frame.f_code.co_filename) else None
+
+
+def _follow_active_load() -> None:
+    """Make the registry show the project loaded last (forgetting what reloaded code registered); one
+    check while no project registers a manager of its own."""
+    global _view
+    view = loader.load_state()
+    if view is _view:
+        return
+    shown = bool(_OWNED.get(_view[0]))
+    if view[1] != _view[1]:
+        _OWNED.clear()  # the code that registered them is gone: reloaded code registers anew
+    _view = view
+    if shown or _OWNED.get(view[0]):
+        _show(_BASE + _OWNED.get(view[0], []))
+
+
+def _show(entries: List[Tuple[IOManager, bool]]) -> None:
+    """Rebuild the registry from ``entries``, in registration order."""
+    _REGISTRY.clear()
+    _ORDER.clear()
+    _FROM_MEMORY.clear()
+    for manager, auto in entries:
+        _add(manager, auto)
 
 
 for _m in (PickleIO(), JsonIO(), TextIO_(), BytesIO_(), PandasIO(), ArrowIO()):
@@ -261,6 +312,7 @@ def decodes_from_memory(name: str) -> bool:
 
 def get(name: str) -> IOManager:
     """The IO manager called ``name``; a DefinitionError names the known ones."""
+    _follow_active_load()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -270,12 +322,25 @@ def get(name: str) -> IOManager:
         ) from None
 
 
+def reader(name: str) -> IOManager:
+    """The manager that reads back a value the manager called ``name`` stored: the one of the project
+    loaded last, else the one another project loaded in this process registers under that name (the
+    values of a project loaded before it are still read with their own manager)."""
+    _follow_active_load()
+    if name not in _REGISTRY:
+        registered = [m for entries in _OWNED.values() for m, _auto in entries if m.name == name]
+        if registered:
+            return registered[-1]
+    return get(name)
+
+
 def choose(value: Any, name: Optional[str] = None, key: str = "") -> IOManager:
     """The manager named ``name``, or the first that handles ``value``'s type.
 
     A named manager that does not accept ``value`` raises a :class:`ValueTypeError`
     naming the manager, what it stores and what asset ``key`` returned.
     """
+    _follow_active_load()
     if not name:
         built_in = _BUILT_IN_CHOICE.get(type(value)) if _only_built_in else None
         if built_in is not None:  # (one per built asset: a number, a string)
@@ -313,11 +378,13 @@ _WRONG_TYPE_HINT = "return that, or drop io_manager= to store the value by its t
 
 
 def names() -> List[str]:
+    _follow_active_load()
     return sorted(_REGISTRY)
 
 
 def automatic() -> List[IOManager]:
     """The managers tried, in order, for a value of an asset that names none."""
+    _follow_active_load()
     return [_REGISTRY[n] for n in _ORDER]
 
 
