@@ -416,3 +416,41 @@ def test_a_pickle_an_asset_writes_itself_counts_the_project_code_it_names(projec
     _apply(project, [("pipeline.py", "return self.weight * x", "return self.weight * x + 1")])
     assert project.outcomes() == {"model": "built", "scores": "built"}
     assert _value(project, "scores") == "11"
+
+
+
+_ON_ONE_LINE = """
+    from datamake import asset
+
+    OPS = {"inc": lambda x: x + 1, "dbl": lambda x: x * 2}
+    inc, dbl = lambda x: x + 1, lambda x: x * 2
+
+    @asset
+    def ops():
+        return OPS["inc"](10) + OPS["dbl"](10)
+
+    @asset
+    def incremented():
+        return inc(10)
+
+    @asset
+    def doubled():
+        return dbl(10)
+    """
+
+
+def test_lambdas_with_the_same_arguments_on_one_line_count_each_on_its_own(project):
+    """Two lambdas with the same arguments on one line counted together: putting them on lines of their
+    own rebuilt their users, and editing one rebuilt the users of the other too."""
+    project.pipeline(_ON_ONE_LINE)
+    assert set(project.outcomes().values()) == {"built"}
+    _apply(project, [("pipeline.py", '{"inc": lambda x: x + 1, "dbl": lambda x: x * 2}',
+                      '{\n        "inc": lambda x: x + 1,\n        "dbl": lambda x: x * 2,\n    }')])
+    assert set(_states(project).values()) == {"fresh"}
+    _apply(project, [("pipeline.py", "inc, dbl = lambda x: x + 1, lambda x: x * 2",
+                      "inc, dbl = (lambda x: x + 1,\n            lambda x: x * 2)")])
+    assert set(_states(project).values()) == {"fresh"}
+    _apply(project, [("pipeline.py", "lambda x: x + 1,\n            lambda x: x * 2)",
+                      "lambda x: x + 1, lambda x: x * 3)")])
+    assert project.outcomes() == {"ops": "skipped", "incremented": "skipped", "doubled": "built"}
+    assert _value(project, "doubled") == "30"

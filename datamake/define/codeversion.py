@@ -153,10 +153,29 @@ def _candidates(nodes: Iterable[ast.AST], code: types.CodeType, line: int) -> Li
     if code.co_name == "<lambda>":
         args = _arg_names(code)
         found = [n for n in nodes if isinstance(n, ast.Lambda) and n.lineno == line and _lambda_args(n) == args]
+        found = _compiled_to(found, code) if len(found) > 1 else found
     else:
         defs = (ast.FunctionDef, ast.AsyncFunctionDef)
         found = [n for n in nodes if isinstance(n, defs) and n.name == code.co_name and _first_line(n) == line]
     return sorted(found, key=lambda n: n.col_offset)
+
+
+def _compiled_to(lambdas: List[ast.Lambda], code: types.CodeType) -> List[ast.Lambda]:
+    """The one lambda among ``lambdas`` (on one line, with the same arguments) that compiles to ``code``'s
+    bytecode and constants; all of them when none or several do (one reading names of the function
+    around it compiles otherwise on its own): then they count together."""
+    basis = _bytecode_basis(code)
+    same = [n for n in lambdas if _lambda_basis(n) == basis]
+    return same if len(same) == 1 else lambdas
+
+
+def _lambda_basis(node: ast.Lambda) -> Optional[list]:
+    """:func:`_bytecode_basis` of the lambda ``node`` compiled on its own (None when it does not compile so)."""
+    try:
+        compiled = compile(ast.Expression(body=node), "<lambda>", "eval")
+    except (SyntaxError, ValueError, TypeError):
+        return None
+    return next((_bytecode_basis(c) for c in compiled.co_consts if isinstance(c, types.CodeType)), None)
 
 
 def _first_line(node: Any) -> int:
@@ -164,8 +183,12 @@ def _first_line(node: Any) -> int:
 
 
 def _raw_key(source: str, code: types.CodeType) -> str:
-    """What the analysis of a function's lines is cached under: its name, arguments and raw text."""
-    return hash_bytes(f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}".encode())
+    """What the analysis of a function's lines is cached under: its name, arguments and raw text; for a
+    lambda, its bytecode too (lambdas with the same arguments on one line have the same lines)."""
+    key = f"{code.co_name}\0{','.join(_arg_names(code))}\0{source}"
+    if code.co_name == "<lambda>":
+        key += f"\0{_bytecode_basis(code)!r}"
+    return hash_bytes(key.encode())
 
 
 def _analyse(source: str, code: types.CodeType, raw: Optional[str] = None,
