@@ -74,6 +74,16 @@ _UNDECLARED = (("read", "its content is", "editing it"),
                ("names folder", "every file in it is", "editing, adding or removing a file"))
 
 
+def _covers(read: str, name: str) -> bool:
+    """Whether the recorded read ``read`` (a file, ``folder/`` listed, ``folder/**``) covers project file ``name``."""
+    if read.endswith("/**"):
+        return name.startswith(read[:-2]) or read == "./**"
+    if read.endswith("/"):
+        folder = name.rpartition("/")[0]
+        return read == (folder + "/" if folder else "./")
+    return read == name
+
+
 class Coordinator:
     """One run of ``make`` over a planned scope."""
 
@@ -129,6 +139,8 @@ class Coordinator:
         self.submitting: Optional[str] = None
         self.rebuilding: Dict[str, List[str]] = {}  # input whose artifact failed its hash check -> consumers waiting
         self.rebuilt: Set[str] = set()
+        self.written_by: Dict[str, str] = {}  # project file an asset wrote in this run -> that asset's node
+        self.rereads: Dict[str, int] = {}  # asset -> times it was run again for a file rewritten after it read it
         self._observations = None  # the sources' observation cache, for re-observing after an asset ran
         self._asset_seconds = 0.0  # wall seconds of the assets that ran, summed (for the GIL hint)
         self._unrecorded: List[BatchError] = []  # batches of manifests that could not be written
@@ -524,11 +536,15 @@ class Coordinator:
             return None
         if self.remote is not None and self.remote.push_auto:
             self.remote.push_one(manifest, self.store)
+        if self.written_by and manifest.reads and self._read_again(key, manifest):
+            return None  # it read a file that another asset rewrote while it ran: run again, after it
         built = filled(AssetOutcome, key=key, outcome="built", data_version=manifest.data_version,  # one per built
                        seconds=result.seconds,  # asset: without the frozen __init__ (see core.records), and
                        partition=None, error=None, reasons=(), traceback=None)  # every field given: no merge
         self._settle_checked(built,
                              manifest, _checks().recorded(key, manifest.checks) if manifest.checks else [], result.logs)
+        if result.wrote:
+            self._rewrote(key, result.wrote)
 
     def _commit(self, key: str, manifest: Manifest, seconds: float) -> bool:
         """Make ``manifest`` current; a store that cannot record it (disk full, read-only) fails the asset
@@ -667,7 +683,118 @@ class Coordinator:
             self.reporter.message(
                 f"warning: asset '{key}' {what} {path}, which is not a declared source: {recorded} recorded, "
                 f"so {change} makes '{key}' stale, but declare it with source(\"{path}\") and take it as a "
-                f"parameter to make it an input like any other (in the lineage, the action cache and `why`)")
+                f"parameter to make it an input like any other (in the lineage, the action cache and `why`)"
+                + self._written_hint(key, path))
+
+    def _written_hint(self, key: str, path: str) -> str:
+        """The warning's line for a file another asset writes: name it, and how to run after it."""
+        writer = self.written_by.get(path) if self.written_by else None
+        if writer is None or writer == key:
+            return ""
+        name = self.facts[writer].key if writer in self.facts else writer
+        return (f"\n  {path} is written by asset '{name}': declare the dependency (deps=[\"{name}\"], or take "
+                f"'{name}' as a parameter) so that '{key}' runs after it and is stale when it changes")
+
+    # -- files one asset writes and another reads -----------------------------
+    def _rewrote(self, writer: str, names: Tuple[str, ...]) -> None:
+        """``writer`` wrote project files ``names``: an asset in the run whose value was built from other
+        bytes of one of them is not kept as it is, but run again after ``writer`` (one that has not started
+        is decided then, one running when it finishes)."""
+        for name in names:
+            self.written_by[name] = writer
+        running = {entry[0] for entry in self.running.values()}
+        for node in self.scope.keys:
+            manifest = self.current.get(node)
+            if node == writer or manifest is None or not manifest.reads or node in running:
+                continue
+            rewritten = self._rewritten_reads(manifest, names)
+            if not rewritten:
+                continue
+            outcome = self.outcomes.get(node)
+            if outcome is None:  # not started yet: decided when it starts, with what it read changed
+                self._decide_again(node, manifest, rewritten)
+            elif outcome.outcome in ("skipped", "built", "cached"):
+                self._run_reader_again(node, manifest, rewritten)
+
+    def _read_again(self, key: str, manifest: Manifest) -> bool:
+        """After ``key`` ran: whether it read a file another asset rewrote in this run, other bytes than
+        those now there (it ran at the same time); then it is queued to run again."""
+        rewritten = self._rewritten_reads(manifest, self.written_by)
+        if not rewritten or not self._may_run_again(key, rewritten):
+            return False
+        self.current[key] = manifest
+        self._decide_again(key, manifest, rewritten)
+        self.ready.append(key)
+        return True
+
+    def _run_reader_again(self, node: str, manifest: Manifest, rewritten: Tuple[str, ...]) -> None:
+        """``node`` was settled in this run from other bytes of files an asset rewrote since: run again,
+        its dependents that have not started waiting for it; failed when some already used its value."""
+        if not self._may_run_again(node, rewritten):
+            return
+        children = self.scope.children(node)
+        running = {entry[0] for entry in self.running.values()}
+        used = [c for c in children if c in self.outcomes or c in running]
+        if used:
+            return self._settle_stale(node, rewritten, f"{describe_nodes(used)} already used its value")
+        for child in children:
+            if child in self.waiting:
+                self.waiting[child] += 1
+                if child in self.ready:
+                    self.ready.remove(child)
+        del self.outcomes[node]
+        self._decide_again(node, manifest, rewritten)
+        self.ready.append(node)
+
+    def _may_run_again(self, node: str, rewritten: Tuple[str, ...]) -> bool:
+        """False (and ``node`` failed, saying why) when it was already run again twice in this run for
+        files rewritten after it read them: assets that rewrite each other's inputs would never settle."""
+        self.rereads[node] = self.rereads.get(node, 0) + 1
+        if self.rereads[node] <= 2:
+            self._say_rewritten(node, rewritten, "running it again")
+            return True
+        self._settle_stale(node, rewritten, "it was run again twice already")
+        return False
+
+    def _settle_stale(self, node: str, rewritten: Tuple[str, ...], why: str) -> None:
+        """``node``'s value was built from files rewritten since and it cannot run again in this run: failed
+        (its value kept, as a failed asset's is), saying why; one already settled keeps its dependents as they are."""
+        writers = " and ".join(sorted({self._writer_of(name) for name in rewritten}))
+        error = (f"{', '.join(rewritten)}, which it read, was rewritten by {writers} after it ran, and {why}: run "
+                 f"make again, and declare the dependency (deps=[...]) so that it runs after")
+        settled = self.outcomes.get(node)
+        if settled is None:
+            return self._fail(node, error, 0.0)
+        self.outcomes[node] = replace(settled, outcome="failed", error=error)  # (its dependents were released)
+        self.reporter.asset_finished(self.outcomes[node])
+        if not self.options.keep_going and not self.stop_reason:
+            self.stop_reason = node
+
+    def _say_rewritten(self, node: str, rewritten: Tuple[str, ...], doing: str) -> None:
+        for name in rewritten:
+            self.reporter.message(f"'{node}' read {name}, which {self._writer_of(name)} rewrote in this run: "
+                                  f"{doing} after it")
+
+    def _decide_again(self, node: str, manifest: Manifest, rewritten: Tuple[str, ...]) -> None:
+        """``node`` is decided again when it starts, with its value's reads ``rewritten`` changed."""
+        facts = self.facts[node]
+        kept = manifest is facts.manifest  # (not run in this run: what the plan found of its artifact holds)
+        self.facts[node] = replace(facts, manifest=manifest, artifact_ok=facts.artifact_ok or not kept,
+                                   reads_changed=tuple(dict.fromkeys(facts.reads_changed + rewritten)))
+        self.fresh.discard(node)
+        self.planned.pop(node, None)
+
+    def _rewritten_reads(self, manifest: Manifest, names) -> Tuple[str, ...]:
+        """Of the reads recorded in ``manifest``, those that cover one of the files ``names`` and whose
+        bytes (listing) differ now."""
+        covering = [(path, version) for path, version in manifest.reads
+                    if any(_covers(path, name) for name in names)]
+        return self._read_versions().changed(self.run_context.project_dir, covering) if covering else ()
+
+    def _writer_of(self, read: str) -> str:
+        """The asset (quoted) that rewrote in this run a file the recorded read ``read`` covers."""
+        writer = next((w for name, w in self.written_by.items() if _covers(read, name)), None)
+        return "another asset" if writer is None else f"'{writer}'"
 
     def _warn_untracked(self, key: str, warnings: Tuple[Tuple[str, str], ...]) -> None:
         """What an asset's value depends on that datamake cannot version: each kind said once per asset and run."""

@@ -534,6 +534,18 @@ class ReadWatch(_Rare):
                 recorded[name] = version
         return tuple(sorted(recorded.items()))
 
+    def project_writes(self) -> Tuple[str, ...]:
+        """The project files the asset wrote, moved or removed (named as its reads are: relative to the
+        project), not those under the store or its scratch and output folders: what another asset may read."""
+        if not self.written:
+            return ()  # (most assets write no file of their own)
+        names = set()
+        for full in self.written:
+            root = self._root_of(full)
+            if root is not None and full != root and not self._asset_files(full):
+                names.add(os.path.relpath(full, root).replace(os.sep, "/"))
+        return tuple(sorted(names))
+
     def _read_version(self, name: str, full: str, opened: Any) -> Optional[str]:
         """The version of the bytes the asset read from file ``full``; None for a file of its own: one it
         wrote, or one a database connection or a command may change that changed since it was opened (one

@@ -33,6 +33,8 @@ class TaskResult:
     logs: Tuple[str, ...] = ()  # what the asset logged through ``context.log`` (for the event log)
     # project files it read without declaring them as sources: (path in the project, version read)
     undeclared_reads: Tuple[Tuple[str, str], ...] = ()
+    # project files it wrote (paths in the project), which other assets may read
+    wrote: Tuple[str, ...] = ()
     # what its value depends on that datamake cannot version: (kind, sentence), kind "network", "memo"...
     warnings: Tuple[Tuple[str, str], ...] = ()
     artifact_stat: Optional[Any] = None  # how the new artifact looked when written (``Store.written_stat``)

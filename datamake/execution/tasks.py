@@ -326,6 +326,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         value, user_version, user_metadata = _unwrap(value)
         context.metadata.update(user_metadata)
     undeclared: Tuple[Tuple[str, str], ...] = ()
+    wrote: Tuple[str, ...] = ()
     warnings: Tuple[Tuple[str, str], ...] = ()
     value = results_meta.open_result(value, context)  # MaterializeResult(value, metadata=...)
     if asset.metric:
@@ -362,7 +363,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         # the checks run on the value in hand, once stored, while a file or folder it is still exists
         ran = _run_checks(checks, value, watch) if checks else ()
         if watch is not None:  # (what the checks read is the asset's too)
-            undeclared, warnings = watch.finish(), watch.warnings()
+            undeclared, warnings, wrote = watch.finish(), watch.warnings(), watch.project_writes()
     except Exception as exc:  # noqa: BLE001
         if watch is not None:
             watch.discard()
@@ -392,6 +393,7 @@ def _run_task(task: AssetTask, scratch: Scratch) -> TaskResult:
         checks=ran,
         logs=tuple(logs),
         undeclared_reads=undeclared,
+        wrote=wrote,
         warnings=warnings,
         artifact_stat=None if inline is not None else store.written_stat(artifact),
         inline=inline,
