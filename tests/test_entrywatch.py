@@ -3,6 +3,7 @@ their module was imported before the watch was installed or after (and bound by 
 from __future__ import annotations
 
 import importlib
+import pickle
 import sys
 
 import pytest
@@ -58,6 +59,19 @@ def test_a_module_imported_before_the_watch_is_wrapped_when_it_is_installed(read
     entrywatch.install()  # once: not wrapped twice
     assert entrywatch.original(module.read) is original
 
+
+
+def test_a_wrapped_reader_pickles_as_the_reader_it_stands_for(reader_module, tmp_path):
+    """Defined elsewhere than where it stands (``pyarrow.parquet.read_table`` is ``pyarrow.parquet.core``'s),
+    a reader handed to a process pool must pickle by the name it is reached by, to its wrapper here."""
+    (tmp_path / "dm_fake_impl.py").write_text("def read(source, n=1):\n    return n\n")
+    (tmp_path / "dm_fake_reader.py").write_text("from dm_fake_impl import read\n")
+    try:
+        module = importlib.import_module(reader_module)
+        assert entrywatch.original(module.read) is not module.read  # wrapped
+        assert pickle.loads(pickle.dumps(module.read)) is module.read
+    finally:
+        sys.modules.pop("dm_fake_impl", None)
 
 def test_a_wrapped_reader_counts_in_a_code_version_as_the_reader_itself(reader_module, tmp_path):
     module = importlib.import_module(reader_module)

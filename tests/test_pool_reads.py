@@ -211,3 +211,44 @@ def test_a_pool_made_through_multiprocessing_in_the_asset_draws_no_warning_and_s
     again = project.run("make")
     assert "warning" not in again.stderr and "2 up to date" in again.stdout, again.stdout + again.stderr
     assert project.states() == {"squares": "fresh", "cubes": "fresh"}
+
+
+def test_a_reader_written_in_c_mapped_over_a_process_pool_runs_and_counts_its_files(project):
+    """``pool.map(pq.read_table, paths)``: the watch's wrapper of ``read_table`` must pickle as the reader it
+    stands for (it failed: "not the same object as pyarrow.parquet.core.read_table"), and what the workers
+    read with it is versioned by the bytes they read (it was recorded as moved: stale after every build)."""
+    from tests.test_soundness_probes_data import stale_because
+
+    project.pipeline('''
+        import glob
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+        import pyarrow.parquet as pq
+        from datamake import asset
+
+        HERE = os.path.dirname(os.path.abspath(__file__))
+
+        @asset
+        def rows():
+            paths = sorted(glob.glob(os.path.join(HERE, "parts", "*.parquet")))
+            with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+                counts = [t.num_rows for t in pool.map(pq.read_table, paths)]
+            with multiprocessing.get_context("fork").Pool(2) as pool:  # os.stat, wrapped, pickles too
+                assert all(s.st_size for s in pool.map(os.stat, paths))
+            return sum(counts)
+    ''')
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (project.root / "parts").mkdir()
+    for i in range(2):
+        pq.write_table(pa.table({"x": list(range(i + 1))}), str(project.root / "parts" / f"p{i}.parquet"))
+    assert project.outcomes() == {"rows": "built"}
+    assert stored_value(project, "rows") == 3
+    assert project.states() == {"rows": "fresh"}
+    pq.write_table(pa.table({"x": list(range(5))}), str(project.root / "parts" / "p1.parquet"))
+    assert stale_because(project, "rows") == [
+        "file parts/p1.parquet, which it read without declaring it, changed since it was built"]
+    assert project.outcomes() == {"rows": "built"}
+    assert stored_value(project, "rows") == 6

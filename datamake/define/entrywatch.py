@@ -172,10 +172,20 @@ def _wrap_module(name: str, module: Any) -> None:
             owner = module.__dict__.get(owner_name) if owner_name else module
             fn = vars(owner).get(attr) if owner is not None else None
             if callable(fn) and not isinstance(fn, type) and ORIGINAL not in getattr(fn, "__dict__", {}):
+                wrapper = _wrapper(fn, keyword, f"{name}.{entry}", bool(owner_name))
+                if not owner_name:
+                    named_where_installed(wrapper, name, attr)
                 try:
-                    setattr(owner, attr, _wrapper(fn, keyword, f"{name}.{entry}", bool(owner_name)))
+                    setattr(owner, attr, wrapper)
                 except (TypeError, AttributeError):  # a class of a C extension that takes no new attributes
                     pass
+
+
+def named_where_installed(wrapper: Any, module: str, name: str) -> None:
+    """Name a module-level wrapper by where it stands (``pyarrow.parquet.read_table``), not by where its
+    original is defined (``pyarrow.parquet.core``): pickle finds a function by its module and name, and
+    refused the wrapper ("not the same object as …"), so ``pool.map(pq.read_table, paths)`` failed."""
+    wrapper.__module__, wrapper.__qualname__ = module, name
 
 
 def _standing_for(fn: Any) -> Callable[[Any], Any]:

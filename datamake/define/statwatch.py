@@ -39,6 +39,7 @@ def install(watching: Callable[[], bool]) -> None:
     for supports in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks, os.supports_effective_ids):
         if stat in supports:  # (shutil and others ask whether os.stat takes dir_fd=, a descriptor...)
             supports.add(watched_stat)
+    entrywatch.named_where_installed(watched_stat, os.__name__, "stat")
     os.stat = watched_stat
     _installed = True
 

@@ -23,7 +23,8 @@ from datamake.define import openwatch
 _FORWARDED = (openwatch.OPEN, openwatch.LIST, openwatch.SCAN, openwatch.SQLITE, openwatch.READ,
               openwatch.CONNECT, openwatch.MKDIR, openwatch.RMTREE, openwatch.REMOVE, openwatch.RENAME,
               openwatch.CHECKED, openwatch.ENV, openwatch.ENV_SET, openwatch.STARTED)
-_STATTED = (openwatch.OPEN, openwatch.CHECKED)  # a file read: logged with its stat as the child saw it
+_STATTED = (openwatch.OPEN, openwatch.CHECKED, openwatch.READ)  # a file read (also by a reader in C): logged with its
+# stat as the child saw it
 
 
 COMMAND_FILE = "datamake.command_file"  # (path, what it is): named by the line of a command a child started
