@@ -839,7 +839,8 @@ class Coordinator:
 
 
 _before_run: Optional[tuple] = None  # the SIGINT and SIGTERM handlers a running coordinator replaced
-_fork_hook_set = False
+_HELD = (signal.SIGINT, signal.SIGTERM)
+_forking = threading.local()  # in the thread that forks: the signal mask to give back after the fork
 
 
 def _forked_children_keep(handlers: Optional[tuple]) -> None:
@@ -847,18 +848,32 @@ def _forked_children_keep(handlers: Optional[tuple]) -> None:
     gets back the handlers the coordinator replaced (``handlers``; None once it is done): the coordinator's
     are for the ``make`` process alone. Inherited, they kept a pool's workers alive past ``Pool.terminate``'s
     SIGTERM (a ``with Pool(...)`` block in an asset could hang ``make``) or printed the coordinator's
-    "terminated" message and a traceback from each worker."""
-    global _before_run, _fork_hook_set
+    "terminated" message and a traceback from each worker. SIGINT and SIGTERM are held while the process
+    forks: one that reaches the child before it has its handlers back waits for them (Python forgets a
+    signal its handler had not run for when the child starts)."""
+    global _before_run
     _before_run = handlers
-    if not _fork_hook_set and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_handlers_before_run)
-        _fork_hook_set = True
+    if not getattr(_forked_children_keep, "hooked", False) and hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_hold_signals, after_in_parent=_release_signals,
+                            after_in_child=_handlers_before_run)
+        _forked_children_keep.hooked = True  # type: ignore[attr-defined]
+
+
+def _hold_signals() -> None:
+    _forking.mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD) if _before_run is not None else None
+
+
+def _release_signals() -> None:
+    mask, _forking.mask = getattr(_forking, "mask", None), None
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _handlers_before_run() -> None:
     global _before_run
     if _before_run is not None:
-        for signum, handler in zip((signal.SIGINT, signal.SIGTERM), _before_run):
+        for signum, handler in zip(_HELD, _before_run):
             if handler is not None:  # (None: one set from C, which Python cannot set back)
                 signal.signal(signum, handler)
         _before_run = None
+    _release_signals()
