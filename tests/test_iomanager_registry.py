@@ -9,26 +9,9 @@ import pytest
 
 from datamake import api
 from datamake.define.loader import forget_project_code
+from tests.test_soundness_probes_code2 import ROUNDED_MANAGER
 
-_ROUNDED = """
-    import json
-    import datamake
-    from datamake import asset
-
-    class Rounded:
-        name = "rounded"
-
-        def handles(self, value):
-            return isinstance(value, list)
-
-        def dump(self, value, f):
-            f.write(json.dumps([round(x, 1) for x in value]).encode())
-
-        def load(self, f):
-            return json.loads(f.read())
-
-    datamake.register_io_manager(Rounded(), auto=True)
-"""
+_ROUNDED = ROUNDED_MANAGER.replace("auto=AUTO", "auto=True")
 
 _PRICES = """
     @asset

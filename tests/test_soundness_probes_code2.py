@@ -230,7 +230,7 @@ def test_the_categories_of_a_module_level_frame_count_though_no_row_shows_them(p
     assert (_value(project, "size_names"), _value(project, "graded_in_order")) == ("['S', 'M', 'L']", "true")
 
 
-_ROUNDED = """
+ROUNDED_MANAGER = """
     import json
     import datamake
     from datamake import asset
@@ -248,7 +248,8 @@ _ROUNDED = """
             return json.loads(f.read())
 
     datamake.register_io_manager(Rounded(), auto=AUTO)
-
+"""  # (a project's own IO manager; tests/test_iomanager_registry.py registers it too)
+_ROUNDED = ROUNDED_MANAGER + """
     @asset(IO_MANAGER)
     def prices():
         return [1.234, 2.345]

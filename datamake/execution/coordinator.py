@@ -26,6 +26,7 @@ from datamake.core.scope import Scope
 from datamake.core.textout import new_run_id
 from datamake.define.sources import source_at
 from datamake.storage.artifacts import inline_limit
+from datamake.storage import reads as read_files
 from datamake.storage.observe import ObservationCache, SourceError, observe
 from datamake.storage.scratch import Scratch
 from datamake.storage.store import BatchError
@@ -76,11 +77,11 @@ _UNDECLARED = (("read", "its content is", "editing it"),
 
 def _covers(read: str, name: str) -> bool:
     """Whether the recorded read ``read`` (a file, ``folder/`` listed, ``folder/**``) covers project file ``name``."""
-    if read.endswith("/**"):
-        return name.startswith(read[:-2]) or read == "./**"
-    if read.endswith("/"):
+    if read.endswith(read_files.TREE):
+        return name.startswith(read[:-len(read_files.TREE)] + "/") or read == "." + read_files.TREE
+    if read.endswith(read_files.FOLDER):
         folder = name.rpartition("/")[0]
-        return read == (folder + "/" if folder else "./")
+        return read == (folder or ".") + read_files.FOLDER
     return read == name
 
 
@@ -702,7 +703,7 @@ class Coordinator:
         is decided then, one running when it finishes)."""
         for name in names:
             self.written_by[name] = writer
-        running = {entry[0] for entry in self.running.values()}
+        running = self._running_keys()
         for node in self.scope.keys:
             manifest = self.current.get(node)
             if node == writer or manifest is None or not manifest.reads or node in running:
@@ -715,6 +716,10 @@ class Coordinator:
                 self._decide_again(node, manifest, rewritten)
             elif outcome.outcome in ("skipped", "built", "cached"):
                 self._run_reader_again(node, manifest, rewritten)
+
+    def _running_keys(self) -> Set[str]:
+        """The assets running now."""
+        return {entry[0] for entry in self.running.values()}
 
     def _read_again(self, key: str, manifest: Manifest) -> bool:
         """After ``key`` ran: whether it read a file another asset rewrote in this run, other bytes than
@@ -733,7 +738,7 @@ class Coordinator:
         if not self._may_run_again(node, rewritten):
             return
         children = self.scope.children(node)
-        running = {entry[0] for entry in self.running.values()}
+        running = self._running_keys()
         used = [c for c in children if c in self.outcomes or c in running]
         if used:
             return self._settle_stale(node, rewritten, f"{describe_nodes(used)} already used its value")
@@ -841,6 +846,7 @@ class Coordinator:
 _before_run: Optional[tuple] = None  # the SIGINT and SIGTERM handlers a running coordinator replaced
 _HELD = (signal.SIGINT, signal.SIGTERM)
 _forking = threading.local()  # in the thread that forks: the signal mask to give back after the fork
+_fork_hooked = False
 
 
 def _forked_children_keep(handlers: Optional[tuple]) -> None:
@@ -851,12 +857,12 @@ def _forked_children_keep(handlers: Optional[tuple]) -> None:
     "terminated" message and a traceback from each worker. SIGINT and SIGTERM are held while the process
     forks: one that reaches the child before it has its handlers back waits for them (Python forgets a
     signal its handler had not run for when the child starts)."""
-    global _before_run
+    global _before_run, _fork_hooked
     _before_run = handlers
-    if not getattr(_forked_children_keep, "hooked", False) and hasattr(os, "register_at_fork"):
+    if not _fork_hooked and hasattr(os, "register_at_fork"):
         os.register_at_fork(before=_hold_signals, after_in_parent=_release_signals,
                             after_in_child=_handlers_before_run)
-        _forked_children_keep.hooked = True  # type: ignore[attr-defined]
+        _fork_hooked = True
 
 
 def _hold_signals() -> None:
